@@ -1,0 +1,20 @@
+//! Campanile turns a Hadoop cluster (Amazon EMR), or one machine, into a massive S3
+//! processing engine: bucket listings, multipart layouts and object copies are split
+//! into Hadoop Streaming tasks that read records on stdin and write records on stdout.
+//!
+//! This crate holds all of the logic, as functions over readers and writers with
+//! injected S3 clients; the binaries in `campanile-cli` only parse arguments and wire
+//! things up. See `shared/design/architecture.md` for the shape of the whole system.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod input;
+pub mod multipart;
+pub mod record;
+pub mod reporter;
+pub mod s3;
+pub mod stream;
+pub mod task;
+
+pub use error::Error;

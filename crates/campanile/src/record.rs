@@ -1,0 +1,580 @@
+//! The TSV records that flow between Campanile's tasks, Hive and the part map.
+//!
+//! Fields are separated by one TAB; NULL is the two characters `\N` (Hive's default);
+//! ETags are written without their double quotes. Three record kinds:
+//!
+//! | record | fields |
+//! |---|---|
+//! | [`ListingRecord`] (bucketlist) | `key etag size mtime` |
+//! | [`PartRecord`] (multipartlist) | listing + `uploadId partNumber partCount firstByte lastByte` (five `\N` for a single-part object) |
+//! | [`CopiedPartRecord`] (objectcopy, multipartcomplete) | `key etag uploadId partEtag partNumber firstByte lastByte` |
+//!
+//! # Key escaping
+//! S3 keys may hold TAB, LF, CR and backslash, which would break one-record-per-line
+//! TSV. Every task writes keys through [`escape_key`] and reads them through
+//! [`unescape_key`]: `\` becomes `\\`, TAB `\t`, LF `\n`, CR `\r`; nothing else
+//! changes (unicode, spaces, `+`, `%` are written as they are). The mapping is
+//! reversible, and an escaped key is never the bare `\N` NULL marker (a key that is
+//! literally `\N` is written `\\N`). Hive (`hive/diff.q`) reads the fields without an
+//! escape character, so it joins and writes the escaped strings unchanged; since the
+//! escaping is injective, equal escaped keys are equal keys.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// Hive's NULL.
+pub const NULL: &str = "\\N";
+
+/// Escapes a key for a TSV field (see the module documentation).
+pub fn escape_key(key: &str) -> Cow<'_, str> {
+    if !key.contains(['\\', '\t', '\n', '\r']) {
+        return Cow::Borrowed(key);
+    }
+    let mut out = String::with_capacity(key.len() + 8);
+    for c in key.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            other => out.push(other),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Reverses [`escape_key`]. Fails on a backslash that starts no known escape.
+pub fn unescape_key(field: &str) -> Result<String, String> {
+    if !field.contains('\\') {
+        return Ok(field.to_string());
+    }
+    let mut out = String::with_capacity(field.len());
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('\\') => out.push('\\'),
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some(other) => return Err(format!("unknown escape `\\{other}`")),
+            None => return Err("ends with a lone backslash".to_string()),
+        }
+    }
+    Ok(out)
+}
+
+/// A field that failed to parse: which one, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError(pub String);
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RecordError {}
+
+fn field_error(index: usize, name: &str, problem: impl fmt::Display) -> RecordError {
+    RecordError(format!("field {} ({name}) {problem}", index + 1))
+}
+
+/// Splits a line into exactly `names.len()` TAB-separated fields.
+fn split_fields<'a>(line: &'a str, names: &[&str]) -> Result<Vec<&'a str>, RecordError> {
+    let fields: Vec<&str> = line.split('\t').collect();
+    if fields.len() != names.len() {
+        return Err(RecordError(format!(
+            "expected {} TAB-separated fields ({}), found {}",
+            names.len(),
+            names.join(", "),
+            fields.len()
+        )));
+    }
+    Ok(fields)
+}
+
+fn parse_key(fields: &[&str], index: usize) -> Result<String, RecordError> {
+    let key = unescape_key(fields[index]).map_err(|e| field_error(index, "key", e))?;
+    if key.is_empty() {
+        return Err(field_error(index, "key", "is empty"));
+    }
+    Ok(key)
+}
+
+fn parse_number<T: std::str::FromStr>(
+    fields: &[&str],
+    index: usize,
+    name: &str,
+) -> Result<T, RecordError> {
+    let text = fields[index];
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(field_error(
+            index,
+            name,
+            format!("is not a number: {text:?}"),
+        ));
+    }
+    text.parse()
+        .map_err(|_| field_error(index, name, format!("is out of range: {text:?}")))
+}
+
+/// Checks an ETag field: 32 hex digits, optionally `-N` with 1 <= N <= 10,000.
+fn parse_etag(fields: &[&str], index: usize, name: &str) -> Result<String, RecordError> {
+    let text = fields[index];
+    if !is_valid_etag(text) {
+        return Err(field_error(
+            index,
+            name,
+            format!("is not an S3 ETag (32 hex digits, optionally -N): {text:?}"),
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// True for `[0-9a-f]{32}` optionally followed by `-N`, 1 <= N <= 10,000.
+pub fn is_valid_etag(text: &str) -> bool {
+    let (digest, parts) = match text.split_once('-') {
+        Some((digest, parts)) => (digest, Some(parts)),
+        None => (text, None),
+    };
+    let digest_ok = digest.len() == 32 && digest.bytes().all(|b| b.is_ascii_hexdigit());
+    let parts_ok = parts.is_none_or(|p| {
+        !p.is_empty()
+            && !p.starts_with('0')
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| (1..=10_000).contains(&n))
+    });
+    digest_ok && parts_ok
+}
+
+fn parse_mtime(fields: &[&str], index: usize) -> Result<String, RecordError> {
+    let text = fields[index];
+    let shape_ok = text.len() == 19
+        && text.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            10 => b == b' ',
+            13 | 16 => b == b':',
+            _ => b.is_ascii_digit(),
+        });
+    if !shape_ok {
+        return Err(field_error(
+            index,
+            "mtime",
+            format!("is not a time `YYYY-MM-DD HH:MM:SS`: {text:?}"),
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// Formats seconds since the Unix epoch as `YYYY-MM-DD HH:MM:SS` (UTC), the mtime
+/// format of the original Campanile listing.
+pub fn format_mtime(epoch_seconds: i64) -> String {
+    let days = epoch_seconds.div_euclid(86_400);
+    let second_of_day = epoch_seconds.rem_euclid(86_400);
+    // Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        second_of_day / 3600,
+        second_of_day % 3600 / 60,
+        second_of_day % 60
+    )
+}
+
+/// One object of a bucket listing: `key etag size mtime`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListingRecord {
+    /// The object key (unescaped).
+    pub key: String,
+    /// The ETag without quotes.
+    pub etag: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modified, `YYYY-MM-DD HH:MM:SS` UTC.
+    pub mtime: String,
+}
+
+const LISTING_FIELDS: [&str; 4] = ["key", "etag", "size", "mtime"];
+
+impl ListingRecord {
+    /// Parses a listing line.
+    pub fn parse(line: &str) -> Result<Self, RecordError> {
+        let fields = split_fields(line, &LISTING_FIELDS)?;
+        Self::from_fields(&fields)
+    }
+
+    fn from_fields(fields: &[&str]) -> Result<Self, RecordError> {
+        Ok(ListingRecord {
+            key: parse_key(fields, 0)?,
+            etag: parse_etag(fields, 1, "etag")?,
+            size: parse_number(fields, 2, "size")?,
+            mtime: parse_mtime(fields, 3)?,
+        })
+    }
+
+    /// The record as a line, without its newline.
+    pub fn to_line(&self) -> String {
+        format!(
+            "{}\t{}\t{}\t{}",
+            escape_key(&self.key),
+            self.etag,
+            self.size,
+            self.mtime
+        )
+    }
+}
+
+/// The multipart fields of a [`PartRecord`]: one part of the destination upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartInfo {
+    /// Destination upload id (a random UUID with `--dry-run`).
+    pub upload_id: String,
+    /// Part number, from 1.
+    pub part_number: u32,
+    /// Number of parts of the object.
+    pub part_count: u32,
+    /// First byte of the part in the object.
+    pub first_byte: u64,
+    /// Last byte of the part (inclusive).
+    pub last_byte: u64,
+}
+
+/// One unit of copy work: a whole object (`part` is `None`) or one part of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRecord {
+    /// The source object.
+    pub object: ListingRecord,
+    /// The part, for multipart objects.
+    pub part: Option<PartInfo>,
+}
+
+const PART_FIELDS: [&str; 9] = [
+    "key",
+    "etag",
+    "size",
+    "mtime",
+    "uploadId",
+    "partNumber",
+    "partCount",
+    "firstByte",
+    "lastByte",
+];
+
+impl PartRecord {
+    /// Parses a multipartlist line and checks that its part lies inside the object.
+    pub fn parse(line: &str) -> Result<Self, RecordError> {
+        let fields = split_fields(line, &PART_FIELDS)?;
+        let object = ListingRecord::from_fields(&fields[..4])?;
+        let nulls = fields[4..].iter().filter(|f| **f == NULL).count();
+        if nulls == 5 {
+            return Ok(PartRecord { object, part: None });
+        }
+        if nulls != 0 {
+            return Err(RecordError(
+                "fields 5-9 must be all \\N (whole object) or all set (one part)".to_string(),
+            ));
+        }
+        let upload_id = fields[4].to_string();
+        if upload_id.is_empty() {
+            return Err(field_error(4, "uploadId", "is empty"));
+        }
+        let part = PartInfo {
+            upload_id,
+            part_number: parse_number(&fields, 5, "partNumber")?,
+            part_count: parse_number(&fields, 6, "partCount")?,
+            first_byte: parse_number(&fields, 7, "firstByte")?,
+            last_byte: parse_number(&fields, 8, "lastByte")?,
+        };
+        if part.part_count == 0 || part.part_count > crate::multipart::MAX_PARTS {
+            return Err(field_error(6, "partCount", "must be 1 to 10000"));
+        }
+        if part.part_number == 0 || part.part_number > part.part_count {
+            return Err(field_error(
+                5,
+                "partNumber",
+                format!("must be 1 to partCount ({})", part.part_count),
+            ));
+        }
+        if part.first_byte > part.last_byte || part.last_byte >= object.size {
+            return Err(field_error(
+                8,
+                "lastByte",
+                format!(
+                    "byte range {}-{} does not fit in an object of {} bytes",
+                    part.first_byte, part.last_byte, object.size
+                ),
+            ));
+        }
+        Ok(PartRecord {
+            object,
+            part: Some(part),
+        })
+    }
+
+    /// The record as a line, without its newline.
+    pub fn to_line(&self) -> String {
+        match &self.part {
+            None => format!(
+                "{}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\t{NULL}",
+                self.object.to_line()
+            ),
+            Some(p) => format!(
+                "{}\t{}\t{}\t{}\t{}\t{}",
+                self.object.to_line(),
+                p.upload_id,
+                p.part_number,
+                p.part_count,
+                p.first_byte,
+                p.last_byte
+            ),
+        }
+    }
+}
+
+/// One copied part, the line objectcopy gives multipartcomplete (and the part map).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopiedPartRecord {
+    /// The object key (unescaped).
+    pub key: String,
+    /// The source ETag (what the completed upload must reproduce).
+    pub etag: String,
+    /// Destination upload id.
+    pub upload_id: String,
+    /// ETag the destination returned for the part.
+    pub part_etag: String,
+    /// Part number, from 1.
+    pub part_number: u32,
+    /// First byte of the part.
+    pub first_byte: u64,
+    /// Last byte of the part (inclusive).
+    pub last_byte: u64,
+}
+
+const COPIED_PART_FIELDS: [&str; 7] = [
+    "key",
+    "etag",
+    "uploadId",
+    "partEtag",
+    "partNumber",
+    "firstByte",
+    "lastByte",
+];
+
+impl CopiedPartRecord {
+    /// Parses an objectcopy part line.
+    pub fn parse(line: &str) -> Result<Self, RecordError> {
+        let fields = split_fields(line, &COPIED_PART_FIELDS)?;
+        let record = CopiedPartRecord {
+            key: parse_key(&fields, 0)?,
+            etag: parse_etag(&fields, 1, "etag")?,
+            upload_id: fields[2].to_string(),
+            part_etag: parse_etag(&fields, 3, "partEtag")?,
+            part_number: parse_number(&fields, 4, "partNumber")?,
+            first_byte: parse_number(&fields, 5, "firstByte")?,
+            last_byte: parse_number(&fields, 6, "lastByte")?,
+        };
+        if record.upload_id.is_empty() || record.upload_id == NULL {
+            return Err(field_error(2, "uploadId", "is empty"));
+        }
+        if record.part_number == 0 || record.part_number > crate::multipart::MAX_PARTS {
+            return Err(field_error(4, "partNumber", "must be 1 to 10000"));
+        }
+        if record.first_byte > record.last_byte {
+            return Err(field_error(
+                6,
+                "lastByte",
+                format!(
+                    "is before firstByte ({} > {})",
+                    record.first_byte, record.last_byte
+                ),
+            ));
+        }
+        Ok(record)
+    }
+
+    /// The record as a line, without its newline.
+    pub fn to_line(&self) -> String {
+        format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            escape_key(&self.key),
+            self.etag,
+            self.upload_id,
+            self.part_etag,
+            self.part_number,
+            self.first_byte,
+            self.last_byte
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AWKWARD_KEYS: [&str; 10] = [
+        "plain",
+        "with space",
+        "tab\there",
+        "line\nfeed",
+        "carriage\rreturn",
+        "back\\slash",
+        "\\N",
+        "ünïcödé/日本語/🚀",
+        "plus+percent%20and,comma",
+        "trailing\\",
+    ];
+
+    #[test]
+    fn escaping_round_trips() {
+        for key in AWKWARD_KEYS {
+            let escaped = escape_key(key);
+            assert!(!escaped.contains(['\t', '\n', '\r']), "{escaped:?}");
+            assert_ne!(escaped, NULL);
+            assert_eq!(unescape_key(&escaped).expect("unescape"), key);
+        }
+    }
+
+    #[test]
+    fn plain_keys_are_not_copied() {
+        assert!(matches!(escape_key("a/b c+d"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn bad_escapes_are_refused() {
+        assert!(unescape_key("a\\x").is_err());
+        assert!(unescape_key("a\\").is_err());
+    }
+
+    #[test]
+    fn listing_round_trips_with_awkward_keys() {
+        for key in AWKWARD_KEYS {
+            let record = ListingRecord {
+                key: key.to_string(),
+                etag: "e5f8e641007332dda1c6cae118f7749c-3".into(),
+                size: 20_971_520,
+                mtime: "2015-12-24 05:35:21".into(),
+            };
+            let line = record.to_line();
+            assert_eq!(line.split('\t').count(), 4);
+            assert_eq!(ListingRecord::parse(&line).expect("parse"), record);
+        }
+    }
+
+    #[test]
+    fn listing_errors_name_the_field() {
+        let error = |line: &str| ListingRecord::parse(line).expect_err("must fail").0;
+        assert_eq!(
+            error("00\tbe78ac18165af5cf456453eb3f37ec9a\t12a\t2015-12-24 05:26:19"),
+            "field 3 (size) is not a number: \"12a\""
+        );
+        assert_eq!(
+            error("00\tbe78ac18165af5cf456453eb3f37ec9a\t10240"),
+            "expected 4 TAB-separated fields (key, etag, size, mtime), found 3"
+        );
+        assert!(error("00\tnot-an-etag\t1\t2015-12-24 05:26:19").starts_with("field 2 (etag)"));
+        assert!(
+            error("00\tbe78ac18165af5cf456453eb3f37ec9a-0\t1\t2015-12-24 05:26:19")
+                .starts_with("field 2 (etag)")
+        );
+        assert!(
+            error("00\tbe78ac18165af5cf456453eb3f37ec9a\t1\t2015-12-24T05:26:19Z")
+                .starts_with("field 4 (mtime)")
+        );
+        assert!(
+            error("\tbe78ac18165af5cf456453eb3f37ec9a\t1\t2015-12-24 05:26:19")
+                .starts_with("field 1 (key) is empty")
+        );
+        assert!(
+            error("-5\tbe78ac18165af5cf456453eb3f37ec9a\t-1\t2015-12-24 05:26:19")
+                .starts_with("field 3 (size)")
+        );
+    }
+
+    #[test]
+    fn etag_validation() {
+        assert!(is_valid_etag("be78ac18165af5cf456453eb3f37ec9a"));
+        assert!(is_valid_etag("e5f8e641007332dda1c6cae118f7749c-3"));
+        assert!(is_valid_etag("e5f8e641007332dda1c6cae118f7749c-10000"));
+        assert!(!is_valid_etag("e5f8e641007332dda1c6cae118f7749c-10001"));
+        assert!(!is_valid_etag("e5f8e641007332dda1c6cae118f7749c-"));
+        assert!(!is_valid_etag("e5f8e641007332dda1c6cae118f7749c-03"));
+        assert!(!is_valid_etag("\"be78ac18165af5cf456453eb3f37ec9a\""));
+        assert!(!is_valid_etag("be78ac18165af5cf456453eb3f37ec9"));
+    }
+
+    #[test]
+    fn part_records_match_the_article() {
+        let single = "00\tbe78ac18165af5cf456453eb3f37ec9a\t10240\t2015-12-24 05:26:19\t\\N\t\\N\t\\N\t\\N\t\\N";
+        let record = PartRecord::parse(single).expect("single");
+        assert_eq!(record.part, None);
+        assert_eq!(record.to_line(), single);
+
+        let part = "000/00\te5f8e641007332dda1c6cae118f7749c-3\t20971520\t2015-12-24 05:35:21\t381e5a11-aa65-11e5-806d-600308952818\t3\t3\t16777216\t20971519";
+        let record = PartRecord::parse(part).expect("part");
+        assert_eq!(
+            record.part,
+            Some(PartInfo {
+                upload_id: "381e5a11-aa65-11e5-806d-600308952818".into(),
+                part_number: 3,
+                part_count: 3,
+                first_byte: 16_777_216,
+                last_byte: 20_971_519
+            })
+        );
+        assert_eq!(record.to_line(), part);
+    }
+
+    #[test]
+    fn part_records_are_checked() {
+        let base = "k\te5f8e641007332dda1c6cae118f7749c-3\t20971520\t2015-12-24 05:35:21";
+        let error = |tail: &str| {
+            PartRecord::parse(&format!("{base}\t{tail}"))
+                .expect_err("must fail")
+                .0
+        };
+        assert!(error("u\t4\t3\t0\t1").starts_with("field 6 (partNumber)"));
+        assert!(error("u\t0\t3\t0\t1").starts_with("field 6 (partNumber)"));
+        assert!(error("u\t1\t3\t0\t20971520").contains("does not fit"));
+        assert!(error("u\t1\t3\t10\t9").contains("does not fit"));
+        assert!(error("u\t1\t\\N\t0\t1").contains("all \\N"));
+        assert!(error("u\t1\t10001\t0\t1").starts_with("field 7 (partCount)"));
+    }
+
+    #[test]
+    fn copied_part_round_trips() {
+        let record = CopiedPartRecord {
+            key: "dir/tab\tkey".into(),
+            etag: "e5f8e641007332dda1c6cae118f7749c-3".into(),
+            upload_id: "7TiS9GhL59.Ej19ACMh".into(),
+            part_etag: "96995b58d4cbf6aaa9041b4f00c7f6ae".into(),
+            part_number: 1,
+            first_byte: 0,
+            last_byte: 8_388_607,
+        };
+        let line = record.to_line();
+        assert_eq!(line.split('\t').count(), 7);
+        assert_eq!(CopiedPartRecord::parse(&line).expect("parse"), record);
+        assert!(CopiedPartRecord::parse("k\tx\tu\tp\t1\t0\t1").is_err());
+    }
+
+    #[test]
+    fn mtime_formatting() {
+        assert_eq!(format_mtime(0), "1970-01-01 00:00:00");
+        assert_eq!(format_mtime(1_450_935_321), "2015-12-24 05:35:21");
+        assert_eq!(format_mtime(951_782_400), "2000-02-29 00:00:00");
+        assert_eq!(format_mtime(4_102_444_799), "2099-12-31 23:59:59");
+        assert_eq!(format_mtime(-1), "1969-12-31 23:59:59");
+    }
+}

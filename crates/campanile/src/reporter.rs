@@ -1,0 +1,358 @@
+//! Hadoop Streaming's stderr control protocol: `reporter:counter:<group>,<counter>,<amount>`
+//! and `reporter:status:<message>` (see `PipeMapRed.MRErrorThread`, and
+//! `shared/spec/streaming.md` section 3).
+//!
+//! [`Reporter`] writes these lines for the tasks. A listing of a billion keys must not
+//! write a billion stderr lines, so counter increments are summed in memory and flushed
+//! at most every [`Reporter::DEFAULT_FLUSH_INTERVAL`] and at the end; status lines are
+//! throttled the same way (the latest one wins), except [`Reporter::status_now`] for
+//! messages that must not be lost (errors, skips). [`parse_line`] reads the same lines
+//! back with Hadoop's exact rules, for the local runner.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+
+/// Counter names used by the tasks. Groups are bucket names, as in the original.
+pub mod counters {
+    /// Bytes of objects listed (bucketlist) .
+    pub const BYTES: &str = "Bytes";
+    /// Objects listed (bucketlist).
+    pub const OBJECTS: &str = "Objects";
+    /// Objects skipped because they must be restored before they can be read.
+    pub const SKIPPED_ARCHIVED: &str = "SkippedArchived";
+    /// Bytes read from the source (objectcopy, counted on the source bucket).
+    pub const OUTPUT_BYTES: &str = "OutputBytes";
+    /// Bytes written to the destination (objectcopy, counted on the destination bucket).
+    pub const INPUT_BYTES: &str = "InputBytes";
+    /// Objects whose multipart layout S3 could not tell (multipartlist).
+    pub const UNKNOWN_PART_LAYOUT: &str = "UnknownPartLayout";
+    /// Completed uploads whose ETag differs from the source's (multipartcomplete).
+    pub const ETAG_MISMATCH: &str = "EtagMismatch";
+}
+
+/// The prefix Hadoop looks for (`stream.stderr.reporter.prefix`).
+pub const PREFIX: &str = "reporter:";
+
+/// Writes counter and status lines to a task's stderr, batching and throttling them.
+pub struct Reporter<E: Write> {
+    out: E,
+    counters: BTreeMap<(String, String), i64>,
+    flush_interval: Duration,
+    last_flush: Instant,
+    pending_status: Option<String>,
+    last_status: Option<Instant>,
+}
+
+impl<E: Write> Reporter<E> {
+    /// How often summed counters and the latest status are written at most.
+    pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(3);
+
+    /// A reporter with the default interval.
+    pub fn new(out: E) -> Self {
+        Self::with_interval(out, Self::DEFAULT_FLUSH_INTERVAL)
+    }
+
+    /// A reporter that writes at most every `flush_interval` (zero: write every call).
+    pub fn with_interval(out: E, flush_interval: Duration) -> Self {
+        Reporter {
+            out,
+            counters: BTreeMap::new(),
+            flush_interval,
+            last_flush: Instant::now(),
+            pending_status: None,
+            last_status: None,
+        }
+    }
+
+    /// Adds `amount` to `group`/`counter`. Commas and line ends in the names would break
+    /// the protocol, so they are replaced by `_`.
+    pub fn counter(&mut self, group: &str, counter: &str, amount: i64) -> Result<(), Error> {
+        *self
+            .counters
+            .entry((sanitize(group), sanitize(counter)))
+            .or_insert(0) += amount;
+        if self.last_flush.elapsed() >= self.flush_interval {
+            self.flush_counters()?;
+        }
+        Ok(())
+    }
+
+    /// Sets the task status. Written at once if the last status is older than the
+    /// interval, otherwise kept and written by a later call or by [`Reporter::finish`].
+    /// A status line also tells Hadoop the task is alive.
+    pub fn status(&mut self, message: &str) -> Result<(), Error> {
+        let due = self
+            .last_status
+            .is_none_or(|at| at.elapsed() >= self.flush_interval);
+        if due {
+            self.write_status(message)
+        } else {
+            self.pending_status = Some(message.to_string());
+            Ok(())
+        }
+    }
+
+    /// Writes a status line now (for messages that must not be dropped).
+    pub fn status_now(&mut self, message: &str) -> Result<(), Error> {
+        self.write_status(message)
+    }
+
+    /// Writes a diagnostic line (not a reporter line: Hadoop copies it to the log).
+    pub fn log(&mut self, message: &str) -> Result<(), Error> {
+        writeln!(self.out, "{message}").map_err(|e| Error::io("writing stderr", e))
+    }
+
+    /// Writes the summed counters and any pending status. Call at the end of a task.
+    pub fn finish(&mut self) -> Result<(), Error> {
+        self.flush_counters()?;
+        if let Some(message) = self.pending_status.take() {
+            self.write_status(&message)?;
+        }
+        self.out.flush().map_err(|e| Error::io("writing stderr", e))
+    }
+
+    /// The wrapped writer (tests read what was written).
+    pub fn get_ref(&self) -> &E {
+        &self.out
+    }
+
+    fn write_status(&mut self, message: &str) -> Result<(), Error> {
+        self.pending_status = None;
+        self.last_status = Some(Instant::now());
+        let line = format_status(message);
+        self.out
+            .write_all(line.as_bytes())
+            .and_then(|()| self.out.flush())
+            .map_err(|e| Error::io("writing stderr", e))
+    }
+
+    fn flush_counters(&mut self) -> Result<(), Error> {
+        self.last_flush = Instant::now();
+        for ((group, counter), amount) in std::mem::take(&mut self.counters) {
+            if amount != 0 {
+                self.out
+                    .write_all(format_counter(&group, &counter, amount).as_bytes())
+                    .map_err(|e| Error::io("writing stderr", e))?;
+            }
+        }
+        self.out.flush().map_err(|e| Error::io("writing stderr", e))
+    }
+}
+
+fn sanitize(name: &str) -> String {
+    name.replace([',', '\n', '\r'], "_")
+}
+
+/// One counter line, with its newline.
+pub fn format_counter(group: &str, counter: &str, amount: i64) -> String {
+    format!("{PREFIX}counter:{group},{counter},{amount}\n")
+}
+
+/// One status line, with its newline; line ends inside the message become spaces.
+pub fn format_status(message: &str) -> String {
+    format!("{PREFIX}status:{}\n", message.replace(['\n', '\r'], " "))
+}
+
+/// What a stderr line means to Hadoop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReporterLine {
+    /// Add `amount` to the counter.
+    Counter {
+        /// Counter group.
+        group: String,
+        /// Counter name.
+        counter: String,
+        /// Increment (may be negative).
+        amount: i64,
+    },
+    /// New task status.
+    Status(String),
+    /// A `reporter:` line Hadoop warns about and ignores.
+    Malformed(String),
+    /// Not a reporter line: copied to the attempt's stderr log.
+    Log,
+}
+
+/// Parses a stderr line (without its terminator) exactly as `PipeMapRed` does: the text
+/// after `reporter:counter:` is trimmed and split on `,` with trailing empty fields
+/// dropped (Java's `String.split`); exactly three fields with a valid `long` make a
+/// counter, anything else is ignored with a warning. Status text is trimmed.
+pub fn parse_line(line: &str) -> ReporterLine {
+    let Some(rest) = line.strip_prefix(PREFIX) else {
+        return ReporterLine::Log;
+    };
+    if let Some(spec) = rest.strip_prefix("counter:") {
+        let mut fields: Vec<&str> = java_trim(spec).split(',').collect();
+        while fields.len() > 1 && fields.last() == Some(&"") {
+            fields.pop();
+        }
+        if fields.len() != 3 {
+            return ReporterLine::Malformed(format!("Cannot parse counter line: {line}"));
+        }
+        match fields[2].parse::<i64>() {
+            // Java's Long.parseLong and Rust's i64 parser accept the same text.
+            Ok(amount) => ReporterLine::Counter {
+                group: fields[0].to_string(),
+                counter: fields[1].to_string(),
+                amount,
+            },
+            Err(_) => ReporterLine::Malformed(format!("Cannot parse counter increment: {line}")),
+        }
+    } else if let Some(status) = rest.strip_prefix("status:") {
+        ReporterLine::Status(java_trim(status).to_string())
+    } else {
+        ReporterLine::Malformed(format!("Cannot parse reporter line: {line}"))
+    }
+}
+
+/// Java's `String.trim`: strips every char <= U+0020 at both ends.
+fn java_trim(text: &str) -> &str {
+    text.trim_matches(|c: char| c <= ' ')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(reporter: &Reporter<Vec<u8>>) -> String {
+        String::from_utf8(reporter.get_ref().clone()).expect("utf8")
+    }
+
+    #[test]
+    fn counters_are_summed_until_the_interval() {
+        let mut reporter = Reporter::with_interval(Vec::new(), Duration::from_secs(3600));
+        for _ in 0..1000 {
+            reporter
+                .counter("srcbucket", "Bytes", 10240)
+                .expect("counter");
+        }
+        reporter
+            .counter("srcbucket", "Objects", 1000)
+            .expect("counter");
+        assert_eq!(written(&reporter), "");
+        reporter.finish().expect("finish");
+        assert_eq!(
+            written(&reporter),
+            "reporter:counter:srcbucket,Bytes,10240000\nreporter:counter:srcbucket,Objects,1000\n"
+        );
+    }
+
+    #[test]
+    fn zero_interval_writes_every_increment() {
+        let mut reporter = Reporter::with_interval(Vec::new(), Duration::ZERO);
+        reporter.counter("b", "Bytes", 1).expect("counter");
+        reporter.counter("b", "Bytes", 2).expect("counter");
+        assert_eq!(
+            written(&reporter),
+            "reporter:counter:b,Bytes,1\nreporter:counter:b,Bytes,2\n"
+        );
+    }
+
+    #[test]
+    fn status_is_throttled_and_the_latest_is_kept() {
+        let mut reporter = Reporter::with_interval(Vec::new(), Duration::from_secs(3600));
+        reporter.status("dst/a:OK").expect("status");
+        reporter.status("dst/b:OK").expect("status");
+        reporter.status("dst/c:OK").expect("status");
+        assert_eq!(written(&reporter), "reporter:status:dst/a:OK\n");
+        reporter.status_now("error on d").expect("status");
+        reporter.finish().expect("finish");
+        assert_eq!(
+            written(&reporter),
+            "reporter:status:dst/a:OK\nreporter:status:error on d\n"
+        );
+    }
+
+    #[test]
+    fn pending_status_is_written_at_finish() {
+        let mut reporter = Reporter::with_interval(Vec::new(), Duration::from_secs(3600));
+        reporter.status("first").expect("status");
+        reporter.status("last").expect("status");
+        reporter.finish().expect("finish");
+        assert_eq!(
+            written(&reporter),
+            "reporter:status:first\nreporter:status:last\n"
+        );
+    }
+
+    #[test]
+    fn names_cannot_break_the_protocol() {
+        let mut reporter = Reporter::with_interval(Vec::new(), Duration::ZERO);
+        reporter.counter("a,b", "c\nd", 1).expect("counter");
+        reporter.status_now("two\nlines").expect("status");
+        assert_eq!(
+            written(&reporter),
+            "reporter:counter:a_b,c_d,1\nreporter:status:two lines\n"
+        );
+    }
+
+    #[test]
+    fn written_lines_parse_back() {
+        let mut reporter = Reporter::with_interval(Vec::new(), Duration::ZERO);
+        reporter.counter("bucket.x", "Bytes", -5).expect("counter");
+        reporter.status_now("dst/key:OK").expect("status");
+        let parsed: Vec<ReporterLine> = written(&reporter).lines().map(parse_line).collect();
+        assert_eq!(
+            parsed,
+            vec![
+                ReporterLine::Counter {
+                    group: "bucket.x".into(),
+                    counter: "Bytes".into(),
+                    amount: -5
+                },
+                ReporterLine::Status("dst/key:OK".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn hadoop_parsing_rules() {
+        // streaming.md section 9, vector 2
+        assert_eq!(
+            parse_line("reporter:counter:g,c,5"),
+            ReporterLine::Counter {
+                group: "g".into(),
+                counter: "c".into(),
+                amount: 5
+            }
+        );
+        assert!(matches!(
+            parse_line("reporter:counter:g,c,x"),
+            ReporterLine::Malformed(_)
+        ));
+        assert!(matches!(
+            parse_line("reporter:counter:g,c"),
+            ReporterLine::Malformed(_)
+        ));
+        assert!(matches!(
+            parse_line("reporter:foo"),
+            ReporterLine::Malformed(_)
+        ));
+        assert_eq!(
+            parse_line("reporter:status: hi "),
+            ReporterLine::Status("hi".into())
+        );
+        // only the outer trim: the counter name keeps its inner space
+        assert_eq!(
+            parse_line("reporter:counter: g, c,1 "),
+            ReporterLine::Counter {
+                group: "g".into(),
+                counter: " c".into(),
+                amount: 1
+            }
+        );
+        // trailing empty fields are dropped by Java's split
+        assert_eq!(
+            parse_line("reporter:counter:g,c,7,,"),
+            ReporterLine::Counter {
+                group: "g".into(),
+                counter: "c".into(),
+                amount: 7
+            }
+        );
+        assert_eq!(parse_line("plain diagnostic"), ReporterLine::Log);
+    }
+}

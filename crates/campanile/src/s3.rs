@@ -1,0 +1,392 @@
+//! The only place an S3 client is built.
+//!
+//! An endpoint is given either as a host, as the original Campanile took it
+//! (`s3-us-west-2.amazonaws.com`, `s3.eu-west-1.amazonaws.com`), or as a URL
+//! (`http://127.0.0.1:3900`). AWS hosts only select the region, and the SDK resolves
+//! the endpoint itself; any other endpoint is used as given, with path-style addressing
+//! (most S3-compatible servers do not route virtual-hosted buckets).
+//!
+//! Credentials for `--profile NAME` come first from boto-style files, for drop-in
+//! compatibility with Campanile set-ups that ship a `.boto` file into the Hadoop
+//! sandbox (`./.boto`, `~/.boto`, `/etc/boto.cfg`, or `$BOTO_CONFIG`; section
+//! `[profile NAME]` with `aws_access_key_id` / `aws_secret_access_key`), then from the
+//! AWS shared config and credentials files. Without a profile the SDK's default chain
+//! applies (environment, AWS files, instance role).
+//!
+//! Retries: the SDK's standard mode (exponential backoff with jitter, throttling
+//! errors such as 503 SlowDown included) with more attempts than its default, since a
+//! task that gives up costs a whole Hadoop attempt. Checksums: Campanile sends
+//! Content-MD5 itself and checks ETags; the SDK's extra CRC checksums are only used
+//! when an operation requires them, which keeps aws-chunked bodies away from
+//! S3-compatible servers that do not speak them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_credential_types::provider::ProvideCredentials;
+use aws_sdk_s3::config::{
+    Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    SharedCredentialsProvider,
+};
+use aws_sdk_s3::error::ProvideErrorMetadata;
+
+use crate::error::Error;
+
+pub use aws_sdk_s3::Client;
+
+/// Region used when neither the options, the endpoint nor the environment name one.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// How to build a client.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// `--endpoint`: an S3 host or a URL. `None`: AWS, region from the environment.
+    pub endpoint: Option<String>,
+    /// `--profile`: a boto or AWS profile name.
+    pub profile: Option<String>,
+    /// `--region`: overrides the region found from the endpoint or the environment.
+    pub region: Option<String>,
+    /// Credentials given directly (tools and tests); they win over `profile`.
+    /// `Credentials` redacts the secret in its `Debug` output.
+    pub credentials: Option<Credentials>,
+    /// Attempts per request, first one included.
+    pub max_attempts: u32,
+    /// TCP + TLS connect timeout.
+    pub connect_timeout: Duration,
+    /// Longest wait for response bytes.
+    pub read_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            endpoint: None,
+            profile: None,
+            region: None,
+            credentials: None,
+            max_attempts: 10,
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Where requests go, derived from `--endpoint`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// AWS: the SDK resolves the endpoint; the host may name the region.
+    Aws {
+        /// Region named by the host, if any.
+        region: Option<String>,
+    },
+    /// Any other S3 server: this URL, path-style addressing.
+    Custom {
+        /// Base URL, e.g. `http://127.0.0.1:3900`.
+        url: String,
+    },
+}
+
+impl Endpoint {
+    /// Parses an endpoint given as a host or as a URL.
+    pub fn parse(text: &str) -> Result<Endpoint, Error> {
+        let text = text.trim();
+        let (scheme, rest) = match text.split_once("://") {
+            Some((scheme, rest)) => (Some(scheme), rest),
+            None => (None, text),
+        };
+        if let Some(scheme) = scheme
+            && scheme != "http"
+            && scheme != "https"
+        {
+            return Err(Error::Usage(format!(
+                "endpoint {text:?}: the scheme must be http or https"
+            )));
+        }
+        let host = rest.split(['/', ':']).next().unwrap_or_default();
+        if host.is_empty() || rest.contains(char::is_whitespace) {
+            return Err(Error::Usage(format!("endpoint {text:?} names no host")));
+        }
+        if let Some(region) = aws_region_of_host(host) {
+            return Ok(Endpoint::Aws { region });
+        }
+        let url = match scheme {
+            Some(_) => text.trim_end_matches('/').to_string(),
+            None => format!("https://{}", rest.trim_end_matches('/')),
+        };
+        Ok(Endpoint::Custom { url })
+    }
+}
+
+/// For an AWS S3 host, `Some(region)` (`None` inside when the host names no region);
+/// `None` for any other host.
+fn aws_region_of_host(host: &str) -> Option<Option<String>> {
+    let host = host.to_ascii_lowercase();
+    let stem = host
+        .strip_suffix(".amazonaws.com")
+        .or_else(|| host.strip_suffix(".amazonaws.com.cn"))?;
+    let labels: Vec<&str> = stem.split('.').collect();
+    for (i, label) in labels.iter().enumerate() {
+        if *label == "s3-external-1" {
+            return Some(Some("us-east-1".to_string()));
+        }
+        if let Some(region) = label.strip_prefix("s3-")
+            && !region.is_empty()
+            && region != "accelerate"
+        {
+            return Some(Some(region.to_string()));
+        }
+        if *label == "s3" {
+            let region = labels[i + 1..]
+                .iter()
+                .find(|l| !matches!(**l, "dualstack" | "fips" | "accelerate"));
+            return Some(Some(
+                region.map_or(DEFAULT_REGION.to_string(), |r| r.to_string()),
+            ));
+        }
+    }
+    Some(None)
+}
+
+/// Boto-style files searched for `[profile NAME]`, highest priority first.
+pub fn boto_paths() -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    if let Some(explicit) = std::env::var_os("BOTO_CONFIG") {
+        paths.push(PathBuf::from(explicit));
+    }
+    paths.push(PathBuf::from("./.boto"));
+    if let Some(home) = std::env::var_os("HOME") {
+        paths.push(PathBuf::from(home).join(".boto"));
+    }
+    paths.push(PathBuf::from("/etc/boto.cfg"));
+    paths
+}
+
+/// Looks for `[profile NAME]` with both keys in the given boto-style files.
+pub fn boto_credentials(profile: &str, paths: &[PathBuf]) -> Result<Option<Credentials>, Error> {
+    let section = format!("profile {profile}");
+    for path in paths.iter().filter(|p| p.is_file()) {
+        let ini = ini::Ini::load_from_file(path).map_err(|e| Error::Config {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let Some(properties) = ini.section(Some(section.as_str())) else {
+            continue;
+        };
+        let id = properties.get("aws_access_key_id").map(str::trim);
+        let secret = properties.get("aws_secret_access_key").map(str::trim);
+        match (id, secret) {
+            (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
+                let token = properties
+                    .get("aws_security_token")
+                    .or_else(|| properties.get("aws_session_token"))
+                    .map(|t| t.trim().to_string());
+                return Ok(Some(Credentials::new(id, secret, token, None, "boto")));
+            }
+            _ => {
+                return Err(Error::Credentials(format!(
+                    "{}: section [{section}] needs both aws_access_key_id and aws_secret_access_key",
+                    path.display()
+                )));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Resolves the credentials of a named profile, checking now that they exist so a
+/// task fails at start with a clear message rather than at its first request.
+async fn profile_credentials(profile: &str) -> Result<SharedCredentialsProvider, Error> {
+    let boto = boto_paths();
+    if let Some(credentials) = boto_credentials(profile, &boto)? {
+        return Ok(SharedCredentialsProvider::new(credentials));
+    }
+    let provider = aws_config::profile::ProfileFileCredentialsProvider::builder()
+        .profile_name(profile)
+        .build();
+    match provider.provide_credentials().await {
+        Ok(_) => Ok(SharedCredentialsProvider::new(provider)),
+        Err(error) => {
+            let searched: Vec<String> = boto.iter().map(|p| p.display().to_string()).collect();
+            Err(Error::Credentials(format!(
+                "profile {profile:?} was not found in {} nor usable from the AWS config and credentials files ({})",
+                searched.join(", "),
+                aws_sdk_s3::error::DisplayErrorContext(&error)
+            )))
+        }
+    }
+}
+
+/// Builds an S3 client.
+pub async fn client(options: &ClientOptions) -> Result<Client, Error> {
+    let endpoint = options
+        .endpoint
+        .as_deref()
+        .map(Endpoint::parse)
+        .transpose()?;
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(options.max_attempts.max(1))
+                .with_initial_backoff(Duration::from_millis(200))
+                .with_max_backoff(Duration::from_secs(20)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(options.connect_timeout)
+                .read_timeout(options.read_timeout)
+                .build(),
+        );
+    let endpoint_region = match &endpoint {
+        Some(Endpoint::Aws { region }) => region.clone(),
+        _ => None,
+    };
+    if let Some(region) = options.region.clone().or(endpoint_region) {
+        loader = loader.region(Region::new(region));
+    }
+    if let Some(credentials) = &options.credentials {
+        loader = loader.credentials_provider(SharedCredentialsProvider::new(credentials.clone()));
+    } else if let Some(profile) = &options.profile {
+        loader = loader.credentials_provider(profile_credentials(profile).await?);
+    }
+    let shared = loader.load().await;
+    let mut builder = aws_sdk_s3::config::Builder::from(&shared)
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+    if shared.region().is_none() {
+        builder = builder.region(Region::new(DEFAULT_REGION));
+    }
+    if let Some(Endpoint::Custom { url }) = &endpoint {
+        builder = builder.endpoint_url(url).force_path_style(true);
+    }
+    Ok(Client::from_conf(builder.build()))
+}
+
+/// A one-line description of an SDK error: service code and message when the service
+/// answered, the transport failure otherwise. Never includes credentials.
+pub fn describe_error<E, R>(error: &aws_sdk_s3::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    if let Some(code) = error.code() {
+        return match error.message() {
+            Some(message) => format!("{code}: {message}"),
+            None => code.to_string(),
+        };
+    }
+    aws_sdk_s3::error::DisplayErrorContext(error).to_string()
+}
+
+/// Decodes a key from a listing made with `encoding-type=url` (`+` is a space, as S3
+/// writes it). Fails on a bad escape or on bytes that are not UTF-8.
+pub fn url_decode(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = text
+                    .get(i + 1..i + 3)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| format!("bad percent escape in {text:?}"))?;
+                out.push(hex);
+                i += 2;
+            }
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| format!("decoded key is not UTF-8: {text:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_hosts_select_a_region() {
+        let aws = |region: &str| Endpoint::Aws {
+            region: Some(region.to_string()),
+        };
+        assert_eq!(
+            Endpoint::parse("s3-us-west-2.amazonaws.com").expect("parse"),
+            aws("us-west-2")
+        );
+        assert_eq!(
+            Endpoint::parse("s3.eu-west-1.amazonaws.com").expect("parse"),
+            aws("eu-west-1")
+        );
+        assert_eq!(
+            Endpoint::parse("s3.amazonaws.com").expect("parse"),
+            aws("us-east-1")
+        );
+        assert_eq!(
+            Endpoint::parse("s3-external-1.amazonaws.com").expect("parse"),
+            aws("us-east-1")
+        );
+        assert_eq!(
+            Endpoint::parse("https://s3.dualstack.ap-south-1.amazonaws.com").expect("parse"),
+            aws("ap-south-1")
+        );
+    }
+
+    #[test]
+    fn other_endpoints_are_used_as_given() {
+        assert_eq!(
+            Endpoint::parse("http://127.0.0.1:9000/").expect("parse"),
+            Endpoint::Custom {
+                url: "http://127.0.0.1:9000".into()
+            }
+        );
+        assert_eq!(
+            Endpoint::parse("storage.example.com").expect("parse"),
+            Endpoint::Custom {
+                url: "https://storage.example.com".into()
+            }
+        );
+        assert!(Endpoint::parse("ftp://x").is_err());
+        assert!(Endpoint::parse("http://").is_err());
+    }
+
+    #[test]
+    fn boto_profiles() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = dir.path().join("first.boto");
+        let second = dir.path().join("second.boto");
+        std::fs::write(
+            &first,
+            "[Credentials]\naws_access_key_id = X\n[profile jeff]\naws_access_key_id = AKIAJEFF\naws_secret_access_key = s3cr3t\n",
+        )
+        .expect("write");
+        std::fs::write(
+            &second,
+            "[profile jeff]\naws_access_key_id = OTHER\naws_secret_access_key = other\n[profile jassy]\naws_access_key_id = AKIAJASSY\n",
+        )
+        .expect("write");
+        let paths = vec![dir.path().join("missing"), first, second];
+        let jeff = boto_credentials("jeff", &paths)
+            .expect("ok")
+            .expect("found");
+        assert_eq!(jeff.access_key_id(), "AKIAJEFF");
+        assert_eq!(jeff.secret_access_key(), "s3cr3t");
+        assert!(boto_credentials("nobody", &paths).expect("ok").is_none());
+        let error = boto_credentials("jassy", &paths).expect_err("incomplete");
+        assert!(error.to_string().contains("aws_secret_access_key"));
+        assert!(!format!("{jeff:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn url_decoding() {
+        assert_eq!(url_decode("a+b%2Bc%25d").expect("decode"), "a b+c%d");
+        assert_eq!(url_decode("tab%09lf%0A").expect("decode"), "tab\tlf\n");
+        assert_eq!(url_decode("%E6%97%A5%F0%9F%9A%80").expect("decode"), "日🚀");
+        assert!(url_decode("%zz").is_err());
+        assert!(url_decode("%ff").is_err());
+        assert!(url_decode("%2").is_err());
+    }
+}

@@ -1,0 +1,251 @@
+//! bucketlist (mapper): lists a bucket, one prefix of the *part file* per input line.
+//!
+//! Input lines are `<delimiter>,<prefix>` (split on the first comma, so a prefix may
+//! hold commas; either side may be empty); `#` comments and blank lines are skipped.
+//! With a delimiter, keys below the next delimiter are rolled up into common prefixes
+//! and skipped, so `/,0` lists only the top-level keys starting with `0` while `,000/`
+//! lists everything under `000/`: every key is listed by exactly one line of a
+//! well-made part file. Output: one [`ListingRecord`] per object. Objects that cannot
+//! be read before a restore (GLACIER, DEEP_ARCHIVE, not restored) are skipped and
+//! counted. Counters, group = bucket: `Bytes`, `Objects`, `SkippedArchived`.
+//!
+//! The whole part file is checked before the first request, so a bad line fails the
+//! task (exit 2) without a partial listing.
+
+use std::io::{BufRead, Write};
+
+use aws_sdk_s3::types::{EncodingType, ObjectStorageClass, OptionalObjectAttributes};
+
+use crate::error::Error;
+use crate::input::InputLines;
+use crate::record::{ListingRecord, format_mtime};
+use crate::reporter::{Reporter, counters};
+use crate::s3::{Client, describe_error, url_decode};
+use crate::stream::StreamIndex;
+
+/// What bucketlist needs besides its streams and client.
+#[derive(Debug, Clone)]
+pub struct BucketListOptions {
+    /// The bucket to list.
+    pub bucket: String,
+    /// Whether input lines carry Hadoop's offset field.
+    pub stream_index: StreamIndex,
+}
+
+/// Totals of one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BucketListSummary {
+    /// Part-file lines listed.
+    pub prefixes: u64,
+    /// Objects written.
+    pub objects: u64,
+    /// Bytes of the objects written.
+    pub bytes: u64,
+    /// Archived objects skipped.
+    pub skipped_archived: u64,
+}
+
+/// One line of a part file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartFileLine {
+    /// Delimiter for the listing (empty: none).
+    pub delimiter: String,
+    /// Key prefix to list.
+    pub prefix: String,
+}
+
+/// Parses a part-file line: `Ok(None)` for blank lines and `#` comments.
+pub fn parse_part_file_line(text: &str) -> Result<Option<PartFileLine>, String> {
+    if text.trim().is_empty() || text.starts_with('#') {
+        return Ok(None);
+    }
+    let (delimiter, prefix) = text
+        .split_once(',')
+        .ok_or_else(|| format!("expected `<delimiter>,<prefix>`, found no comma: {text:?}"))?;
+    Ok(Some(PartFileLine {
+        delimiter: delimiter.to_string(),
+        prefix: prefix.to_string(),
+    }))
+}
+
+/// Runs bucketlist over `input`, writing listing records to `output`.
+pub async fn run<R: BufRead, W: Write, E: Write>(
+    input: R,
+    output: &mut W,
+    reporter: &mut Reporter<E>,
+    client: &Client,
+    options: &BucketListOptions,
+) -> Result<BucketListSummary, Error> {
+    let mut lines = Vec::new();
+    for line in InputLines::new(input, options.stream_index) {
+        let line = line?;
+        let parsed = parse_part_file_line(&line.text).map_err(|message| Error::Input {
+            line: line.number,
+            message,
+        })?;
+        lines.extend(parsed);
+    }
+    let mut summary = BucketListSummary::default();
+    for line in &lines {
+        list_prefix(line, output, reporter, client, options, &mut summary).await?;
+        summary.prefixes += 1;
+    }
+    output.flush().map_err(|e| Error::io("writing stdout", e))?;
+    reporter.finish()?;
+    Ok(summary)
+}
+
+async fn list_prefix<W: Write, E: Write>(
+    line: &PartFileLine,
+    output: &mut W,
+    reporter: &mut Reporter<E>,
+    client: &Client,
+    options: &BucketListOptions,
+    summary: &mut BucketListSummary,
+) -> Result<(), Error> {
+    let bucket = &options.bucket;
+    let mut continuation: Option<String> = None;
+    loop {
+        let mut request = client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(&line.prefix)
+            .encoding_type(EncodingType::Url)
+            .optional_object_attributes(OptionalObjectAttributes::RestoreStatus)
+            .set_continuation_token(continuation.take());
+        if !line.delimiter.is_empty() {
+            request = request.delimiter(&line.delimiter);
+        }
+        let page = request.send().await.map_err(|e| Error::S3 {
+            operation: "ListObjectsV2",
+            bucket: bucket.clone(),
+            key: line.prefix.clone(),
+            message: describe_error(&e),
+        })?;
+        let encoded = page.encoding_type() == Some(&EncodingType::Url);
+        for object in page.contents() {
+            let malformed = |what: &str| Error::S3 {
+                operation: "ListObjectsV2",
+                bucket: bucket.clone(),
+                key: line.prefix.clone(),
+                message: format!("the listing has an object without {what}"),
+            };
+            let raw_key = object.key().ok_or_else(|| malformed("Key"))?;
+            let key = if encoded {
+                url_decode(raw_key).map_err(|m| malformed(&m))?
+            } else {
+                raw_key.to_string()
+            };
+            if needs_restore(object) {
+                summary.skipped_archived += 1;
+                reporter.counter(bucket, counters::SKIPPED_ARCHIVED, 1)?;
+                reporter.status_now(&format!(
+                    "skipped {bucket}/{key}: storage class {} needs a restore",
+                    object.storage_class().map_or("", |c| c.as_str())
+                ))?;
+                continue;
+            }
+            let size = object
+                .size()
+                .and_then(|s| u64::try_from(s).ok())
+                .ok_or_else(|| malformed("Size"))?;
+            let record = ListingRecord {
+                etag: object
+                    .e_tag()
+                    .ok_or_else(|| malformed("ETag"))?
+                    .trim_matches('"')
+                    .to_string(),
+                size,
+                mtime: format_mtime(
+                    object
+                        .last_modified()
+                        .ok_or_else(|| malformed("LastModified"))?
+                        .secs(),
+                ),
+                key,
+            };
+            writeln!(output, "{}", record.to_line()).map_err(|e| Error::io("writing stdout", e))?;
+            summary.objects += 1;
+            summary.bytes += size;
+            reporter.counter(
+                bucket,
+                counters::BYTES,
+                i64::try_from(size).unwrap_or(i64::MAX),
+            )?;
+            reporter.counter(bucket, counters::OBJECTS, 1)?;
+        }
+        match page.next_continuation_token() {
+            Some(token) if page.is_truncated() == Some(true) => {
+                continuation = Some(token.to_string());
+                reporter.status(&format!(
+                    "listing s3://{bucket}/{}: {} objects so far",
+                    line.prefix, summary.objects
+                ))?;
+            }
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// True for objects whose data cannot be read until restored.
+fn needs_restore(object: &aws_sdk_s3::types::Object) -> bool {
+    let archived = matches!(
+        object.storage_class(),
+        Some(ObjectStorageClass::Glacier | ObjectStorageClass::DeepArchive)
+    );
+    let restored = object.restore_status().is_some_and(|status| {
+        status.is_restore_in_progress() != Some(true) && status.restore_expiry_date().is_some()
+    });
+    archived && !restored
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_file_lines_split_on_the_first_comma() {
+        assert_eq!(
+            parse_part_file_line("/,0").expect("ok"),
+            Some(PartFileLine {
+                delimiter: "/".into(),
+                prefix: "0".into()
+            })
+        );
+        assert_eq!(
+            parse_part_file_line(",000/").expect("ok"),
+            Some(PartFileLine {
+                delimiter: String::new(),
+                prefix: "000/".into()
+            })
+        );
+        assert_eq!(
+            parse_part_file_line("/,a,b").expect("ok"),
+            Some(PartFileLine {
+                delimiter: "/".into(),
+                prefix: "a,b".into()
+            })
+        );
+        assert_eq!(
+            parse_part_file_line(",").expect("ok"),
+            Some(PartFileLine {
+                delimiter: String::new(),
+                prefix: String::new()
+            })
+        );
+    }
+
+    #[test]
+    fn comments_and_blank_lines_are_skipped() {
+        assert_eq!(parse_part_file_line("# all keys").expect("ok"), None);
+        assert_eq!(parse_part_file_line("").expect("ok"), None);
+        assert_eq!(parse_part_file_line("   ").expect("ok"), None);
+    }
+
+    #[test]
+    fn a_line_without_comma_is_refused() {
+        let error = parse_part_file_line("00").expect_err("no comma");
+        assert!(error.contains("no comma"), "{error}");
+        assert!(error.contains("\"00\""), "{error}");
+    }
+}

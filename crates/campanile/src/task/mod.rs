@@ -1,0 +1,4 @@
+//! The Campanile tasks, each a function over stdin/stdout/stderr with injected S3
+//! clients. The binaries only parse arguments and call these.
+
+pub mod bucketlist;

@@ -1,0 +1,326 @@
+//! bucketlist end to end: the built binary against a real S3 server on loopback.
+
+mod common;
+
+use std::collections::HashMap;
+
+use aws_sdk_s3::types::StorageClass;
+use campanile::record::ListingRecord;
+use campanile_testkit::fixtures;
+use common::{article_bucket, expected_etag, run};
+
+const BUCKETLIST: &str = env!("CARGO_BIN_EXE_bucketlist");
+
+fn listing(stdout: &str) -> Vec<ListingRecord> {
+    stdout
+        .lines()
+        .map(|line| ListingRecord::parse(line).unwrap_or_else(|e| panic!("{line:?}: {e}")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_article_pipeline_head_lists_00_and_000_00() {
+    let bucket = article_bucket().await;
+    let server = campanile_testkit::s3();
+    let result = run(
+        BUCKETLIST,
+        &["--bucket", bucket, "--endpoint", &server.endpoint],
+        ",00\n",
+        server,
+        &[],
+    );
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    let records = listing(&result.stdout);
+    let keys: Vec<&str> = records.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, vec!["00", "000/00"]);
+    assert!(records[0].etag.len() == 32 && !records[0].etag.contains('-'));
+    assert!(records[1].etag.ends_with("-3"));
+    assert_eq!(records[0].size, 10_240);
+    assert_eq!(records[1].size, 20_971_520);
+    assert_eq!(result.counter(bucket, "Bytes"), 10_240 + 20_971_520);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn part_all_lists_every_object_exactly_once() {
+    let bucket = article_bucket().await;
+    let server = campanile_testkit::s3();
+    let part_file =
+        std::fs::read_to_string(common::repo_root().join("var/input/srcbucket/part.all"))
+            .expect("read part.all");
+    assert_eq!(part_file, fixtures::article_part_file());
+    let result = run(
+        BUCKETLIST,
+        &["--bucket", bucket, "--endpoint", &server.endpoint],
+        &part_file,
+        server,
+        &[],
+    );
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    let records = listing(&result.stdout);
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for record in &records {
+        *seen.entry(record.key.as_str()).or_default() += 1;
+    }
+    let objects = fixtures::article_objects();
+    assert_eq!(records.len(), objects.len(), "one line per object");
+    let mut total = 0;
+    for object in &objects {
+        assert_eq!(seen.get(object.key.as_str()), Some(&1), "{}", object.key);
+        let record = records
+            .iter()
+            .find(|r| r.key == object.key)
+            .expect("listed");
+        assert_eq!(record.size, object.size, "{}", object.key);
+        assert_eq!(record.etag, expected_etag(object), "{}", object.key);
+        total += object.size;
+    }
+    // mtime is `YYYY-MM-DD HH:MM:SS`, UTC, and recent
+    let year = records[0].mtime[..4].parse::<u32>().expect("year");
+    assert!(year >= 2025, "{}", records[0].mtime);
+    assert_eq!(
+        result.counter(bucket, "Bytes"),
+        i64::try_from(total).expect("fits")
+    );
+    assert_eq!(result.counter(bucket, "Objects"), 257);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn listing_crosses_pages() {
+    let server = campanile_testkit::s3();
+    let client = server.client().await;
+    let bucket = campanile_testkit::unique_bucket("pages");
+    server.create_bucket(&client, &bucket).await;
+    let keys: Vec<String> = (0..2_600).map(|i| format!("many/{i:05}")).collect();
+    let objects: Vec<fixtures::FixtureObject> = keys
+        .iter()
+        .map(|key| fixtures::FixtureObject {
+            key: key.clone(),
+            size: 1,
+            part_size: None,
+        })
+        .collect();
+    fixtures::upload_all(&client, &bucket, &objects).await;
+    fixtures::put_object(&client, &bucket, "other", b"x".to_vec()).await;
+    let result = run(
+        BUCKETLIST,
+        &["--bucket", &bucket, "--endpoint", &server.endpoint],
+        ",many/\n",
+        server,
+        &[],
+    );
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    let listed: Vec<String> = listing(&result.stdout).into_iter().map(|r| r.key).collect();
+    assert_eq!(listed, keys, "every key, once, in order");
+    assert_eq!(result.counter(&bucket, "Objects"), 2_600);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn awkward_keys_survive_the_listing() {
+    let server = campanile_testkit::s3();
+    let client = server.client().await;
+    let bucket = campanile_testkit::unique_bucket("keys");
+    server.create_bucket(&client, &bucket).await;
+    let keys = [
+        "k/with space",
+        "k/ünïcödé 日本語 🚀",
+        "k/plus+sign",
+        "k/percent%20sign%",
+        "k/tab\there",
+        "k/line\nfeed",
+        "k/back\\slash",
+        "k/comma,and&amp;<xml>",
+    ];
+    for key in keys {
+        fixtures::put_object(&client, &bucket, key, key.as_bytes().to_vec()).await;
+    }
+    let result = run(
+        BUCKETLIST,
+        &["--bucket", &bucket, "--endpoint", &server.endpoint],
+        ",k/\n",
+        server,
+        &[],
+    );
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    assert_eq!(result.lines().len(), keys.len(), "one line per object");
+    let mut listed: Vec<String> = listing(&result.stdout).into_iter().map(|r| r.key).collect();
+    let mut expected: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    listed.sort();
+    expected.sort();
+    assert_eq!(listed, expected);
+    for record in listing(&result.stdout) {
+        assert_eq!(record.size, record.key.len() as u64, "{:?}", record.key);
+        assert_eq!(
+            record.etag,
+            campanile::multipart::single_etag(record.key.as_bytes())
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_offset_field_is_dropped_only_in_a_stream() {
+    let bucket = article_bucket().await;
+    let server = campanile_testkit::s3();
+    let args = ["--bucket", bucket, "--endpoint", &server.endpoint];
+    // Under NLineInputFormat the line is `<offset>\t/,0`: only top-level keys under 0.
+    let streamed = run(
+        BUCKETLIST,
+        &args,
+        "5\t/,0\n",
+        server,
+        &[
+            (
+                "mapred_input_format_class",
+                "org.apache.hadoop.mapred.lib.NLineInputFormat",
+            ),
+            ("mapreduce_task_ismap", "true"),
+        ],
+    );
+    assert_eq!(streamed.code, 0, "{}", streamed.stderr);
+    let keys: Vec<String> = listing(&streamed.stdout)
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    assert_eq!(keys.len(), 16);
+    assert!(!keys.contains(&"000/00".to_string()));
+    // In a reducer (ismap=false) or a shell the same line is taken as is: delimiter
+    // `5\t/`, prefix `0`, so 000/00 is listed too.
+    for env in [
+        vec![
+            (
+                "mapred_input_format_class",
+                "org.apache.hadoop.mapred.lib.NLineInputFormat",
+            ),
+            ("mapreduce_task_ismap", "false"),
+        ],
+        vec![],
+    ] {
+        let plain = run(BUCKETLIST, &args, "5\t/,0\n", server, &env);
+        assert_eq!(plain.code, 0, "{}", plain.stderr);
+        let keys: Vec<String> = listing(&plain.stdout).into_iter().map(|r| r.key).collect();
+        assert_eq!(keys.len(), 17);
+        assert!(keys.contains(&"000/00".to_string()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_part_file_line_exits_2_and_names_the_line() {
+    let bucket = article_bucket().await;
+    let server = campanile_testkit::s3();
+    let result = run(
+        BUCKETLIST,
+        &["--bucket", bucket, "--endpoint", &server.endpoint],
+        "# part file\n/,0\nno-comma-here\n,1\n",
+        server,
+        &[],
+    );
+    assert_eq!(result.code, 2, "{}", result.stderr);
+    assert!(result.stderr.contains("line 3"), "{}", result.stderr);
+    assert!(result.stderr.contains("no-comma-here"), "{}", result.stderr);
+    assert_eq!(result.stdout, "", "no partial listing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn glacier_objects_are_skipped_and_counted() {
+    let server = campanile_testkit::moto();
+    let client = server.client().await;
+    let bucket = campanile_testkit::unique_bucket("glacier");
+    server.create_bucket(&client, &bucket).await;
+    fixtures::put_object(&client, &bucket, "warm", b"warm".to_vec()).await;
+    for (key, class) in [
+        ("cold", StorageClass::Glacier),
+        ("frozen", StorageClass::DeepArchive),
+        ("instant", StorageClass::GlacierIr),
+    ] {
+        client
+            .put_object()
+            .bucket(&bucket)
+            .key(key)
+            .storage_class(class)
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"cold"))
+            .send()
+            .await
+            .expect("put archived object");
+    }
+    let result = run(
+        BUCKETLIST,
+        &["--bucket", &bucket, "--endpoint", &server.endpoint],
+        ",\n",
+        server,
+        &[],
+    );
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    let keys: Vec<String> = listing(&result.stdout).into_iter().map(|r| r.key).collect();
+    assert_eq!(keys, vec!["instant", "warm"]);
+    assert_eq!(result.counter(&bucket, "SkippedArchived"), 2);
+    assert!(result.stderr.contains("skipped"), "{}", result.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_profile_is_a_clear_usage_error() {
+    let server = campanile_testkit::s3();
+    let home = tempfile::tempdir().expect("tempdir");
+    let result = run(
+        BUCKETLIST,
+        &[
+            "--bucket",
+            "any",
+            "--endpoint",
+            &server.endpoint,
+            "--profile",
+            "nobody",
+        ],
+        ",\n",
+        server,
+        &[("HOME", home.path().to_str().expect("utf8"))],
+    );
+    assert_eq!(result.code, 2, "{}", result.stderr);
+    assert!(result.stderr.contains("\"nobody\""), "{}", result.stderr);
+    assert_eq!(result.stdout, "");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_boto_profile_in_the_working_directory_is_used() {
+    let bucket = article_bucket().await;
+    let server = campanile_testkit::s3();
+    let sandbox = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        sandbox.path().join(".boto"),
+        format!(
+            "[profile jeff]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            server.access_key, server.secret_key
+        ),
+    )
+    .expect("write .boto");
+    let mut command = std::process::Command::new(BUCKETLIST);
+    command
+        .args([
+            "--bucket",
+            bucket,
+            "--endpoint",
+            &server.endpoint,
+            "--profile",
+            "jeff",
+        ])
+        .current_dir(sandbox.path())
+        .env("HOME", sandbox.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().expect("spawn");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(b",00\n").expect("write");
+    }
+    let output = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8(output.stdout).expect("utf8");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+}
