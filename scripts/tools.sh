@@ -5,7 +5,7 @@
 
 CAMPANILE_TOOLS="${CAMPANILE_TOOLS:-$HOME/.cache/campanile}"
 GARAGE_VERSION="2.5.0"
-MOTO_VERSION="5.2.1"
+MOTO_VERSION="5.2.5"  # 5.2.1 answers CompleteMultipartUpload with a root element the SDK refuses
 export PATH="$HOME/.cargo/bin:$CAMPANILE_TOOLS/venv/bin:$PATH"
 
 # Garage, the S3 server most tests run against. Built from crates.io with only the
@@ -19,14 +19,16 @@ ensure_garage() {
     --no-default-features --features bundled-libs,sqlite
 }
 
-# moto's server mode, for what Garage lacks (storage classes, versioning, EMR API).
+# moto's server mode, for what Garage lacks (storage classes, versioning, SSE echo,
+# the EMR API), pinned in a virtualenv of its own.
 ensure_moto() {
-  if command -v moto_server >/dev/null 2>&1 && moto_server --help >/dev/null 2>&1; then
+  local venv="$CAMPANILE_TOOLS/venv"
+  if "$venv/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
     return 0
   fi
-  echo "installing moto[server]==$MOTO_VERSION into $CAMPANILE_TOOLS/venv" >&2
+  echo "installing moto[server]==$MOTO_VERSION into $venv" >&2
   mkdir -p "$CAMPANILE_TOOLS"
-  python3 -m venv "$CAMPANILE_TOOLS/venv"
-  "$CAMPANILE_TOOLS/venv/bin/pip" install --quiet --upgrade pip
-  "$CAMPANILE_TOOLS/venv/bin/pip" install --quiet "moto[server]==$MOTO_VERSION"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --upgrade pip
+  "$venv/bin/pip" install --quiet "moto[server]==$MOTO_VERSION"
 }

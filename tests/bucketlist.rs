@@ -9,7 +9,7 @@ use campanile::record::ListingRecord;
 use campanile_testkit::fixtures;
 use common::{article_bucket, expected_etag, run};
 
-const BUCKETLIST: &str = env!("CARGO_BIN_EXE_bucketlist");
+use common::BUCKETLIST;
 
 fn listing(stdout: &str) -> Vec<ListingRecord> {
     stdout

@@ -115,3 +115,198 @@ pub fn expected_etag(object: &fixtures::FixtureObject) -> String {
         }
     }
 }
+
+/// The four task binaries.
+pub const BUCKETLIST: &str = env!("CARGO_BIN_EXE_bucketlist");
+/// multipartlist.
+pub const MULTIPARTLIST: &str = env!("CARGO_BIN_EXE_multipartlist");
+/// objectcopy.
+pub const OBJECTCOPY: &str = env!("CARGO_BIN_EXE_objectcopy");
+/// multipartcomplete.
+pub const MULTIPARTCOMPLETE: &str = env!("CARGO_BIN_EXE_multipartcomplete");
+
+/// Source and destination arguments of the copy tasks on one server.
+pub fn src_dst_args(server: &S3Server, src: &str, dst: &str) -> Vec<String> {
+    [
+        "--src-bucket",
+        src,
+        "--src-endpoint",
+        &server.endpoint,
+        "--dst-bucket",
+        dst,
+        "--dst-endpoint",
+        &server.endpoint,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Runs one stage, asserting it succeeded; returns its stdout.
+pub fn stage(program: &str, args: &[String], stdin: &str, server: &S3Server) -> Run {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = run(program, &args, stdin, server, &[]);
+    assert_eq!(
+        result.code, 0,
+        "{program} {args:?} failed:\n{}",
+        result.stderr
+    );
+    result
+}
+
+/// The article's pipeline, stage by stage: bucketlist | multipartlist | objectcopy |
+/// multipartcomplete. Returns the four runs.
+pub fn copy_pipeline(server: &S3Server, src: &str, dst: &str, part_file: &str) -> [Run; 4] {
+    let both = src_dst_args(server, src, dst);
+    let list = stage(
+        BUCKETLIST,
+        &[
+            "--bucket".into(),
+            src.into(),
+            "--endpoint".into(),
+            server.endpoint.clone(),
+        ],
+        part_file,
+        server,
+    );
+    let parts = stage(MULTIPARTLIST, &both, &list.stdout, server);
+    // A small memory budget (2 MiB per concurrent copy) so that parts spill to disk.
+    let spill = tempfile::tempdir().expect("tempdir");
+    let config = spill.path().join("campanile.cfg");
+    std::fs::write(
+        &config,
+        format!(
+            "[DEFAULT]\nmaxtmpsize={}\nephemeral={}\n",
+            32 * 1024 * 1024,
+            spill.path().display()
+        ),
+    )
+    .expect("write campanile.cfg");
+    let mut copy_args = both.clone();
+    copy_args.extend(["--config".into(), config.display().to_string()]);
+    let copied = stage(OBJECTCOPY, &copy_args, &parts.stdout, server);
+    let left: Vec<_> = std::fs::read_dir(spill.path())
+        .expect("read spill dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name() != "campanile.cfg")
+        .collect();
+    assert!(left.is_empty(), "spool files left behind: {left:?}");
+    let complete = stage(
+        MULTIPARTCOMPLETE,
+        &[
+            "--bucket".into(),
+            dst.into(),
+            "--endpoint".into(),
+            server.endpoint.clone(),
+        ],
+        &copied.stdout,
+        server,
+    );
+    [list, parts, copied, complete]
+}
+
+/// Asserts that `dst/key` is identical to `src/key`: bytes, size, ETag, content
+/// headers, user metadata and encryption.
+pub async fn assert_same_object(client: &aws_sdk_s3::Client, src: &str, dst: &str, key: &str) {
+    let head = |bucket: &str| {
+        let client = client.clone();
+        let bucket = bucket.to_string();
+        let key = key.to_string();
+        async move {
+            client
+                .head_object()
+                .bucket(&bucket)
+                .key(&key)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("HEAD s3://{bucket}/{key}: {e:?}"))
+        }
+    };
+    let (a, b) = (head(src).await, head(dst).await);
+    assert_eq!(a.e_tag(), b.e_tag(), "ETag of {key:?}");
+    assert_eq!(a.content_length(), b.content_length(), "size of {key:?}");
+    assert_eq!(
+        a.content_type(),
+        b.content_type(),
+        "Content-Type of {key:?}"
+    );
+    assert_eq!(
+        a.cache_control(),
+        b.cache_control(),
+        "Cache-Control of {key:?}"
+    );
+    assert_eq!(
+        a.content_encoding(),
+        b.content_encoding(),
+        "Content-Encoding of {key:?}"
+    );
+    assert_eq!(
+        a.content_disposition(),
+        b.content_disposition(),
+        "Content-Disposition of {key:?}"
+    );
+    assert_eq!(
+        a.content_language(),
+        b.content_language(),
+        "Content-Language of {key:?}"
+    );
+    assert_eq!(a.metadata(), b.metadata(), "metadata of {key:?}");
+    assert_eq!(
+        a.server_side_encryption(),
+        b.server_side_encryption(),
+        "encryption of {key:?}"
+    );
+    assert_eq!(
+        body(client, src, key).await,
+        body(client, dst, key).await,
+        "bytes of {key:?}"
+    );
+}
+
+/// The bytes of an object.
+pub async fn body(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET s3://{bucket}/{key}: {e:?}"))
+        .body
+        .collect()
+        .await
+        .expect("body")
+        .into_bytes()
+        .to_vec()
+}
+
+/// Keys of a bucket.
+pub async fn keys(client: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.expect("list");
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_string)),
+        );
+    }
+    keys
+}
+
+/// Multipart uploads in progress in a bucket.
+pub async fn uploads_in_progress(client: &aws_sdk_s3::Client, bucket: &str) -> usize {
+    client
+        .list_multipart_uploads()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("list uploads")
+        .uploads()
+        .len()
+}

@@ -29,3 +29,63 @@ impl S3Side {
         }
     }
 }
+
+/// Source and destination buckets with their endpoints, profiles and regions, as the
+/// copy tasks take them (`--src-bucket`, `--src-endpoint`, `--src-profile`, …).
+#[derive(Debug, Clone, Args)]
+pub struct SrcDst {
+    /// Source bucket.
+    #[arg(long)]
+    pub src_bucket: String,
+    /// Source S3 host or URL.
+    #[arg(long)]
+    pub src_endpoint: Option<String>,
+    /// Source profile (read access to the source bucket is enough).
+    #[arg(long)]
+    pub src_profile: Option<String>,
+    /// Source region.
+    #[arg(long)]
+    pub src_region: Option<String>,
+    /// Destination bucket.
+    #[arg(long)]
+    pub dst_bucket: String,
+    /// Destination S3 host or URL.
+    #[arg(long)]
+    pub dst_endpoint: Option<String>,
+    /// Destination profile (write access to the destination bucket is enough).
+    #[arg(long)]
+    pub dst_profile: Option<String>,
+    /// Destination region.
+    #[arg(long)]
+    pub dst_region: Option<String>,
+}
+
+impl SrcDst {
+    /// Builds the source and destination clients.
+    pub async fn clients(
+        &self,
+    ) -> Result<(campanile::s3::Client, campanile::s3::Client), campanile::Error> {
+        let side =
+            |endpoint: &Option<String>, profile: &Option<String>, region: &Option<String>| {
+                campanile::s3::ClientOptions {
+                    endpoint: endpoint.clone(),
+                    profile: profile.clone(),
+                    region: region.clone(),
+                    ..Default::default()
+                }
+            };
+        let src = campanile::s3::client(&side(
+            &self.src_endpoint,
+            &self.src_profile,
+            &self.src_region,
+        ))
+        .await?;
+        let dst = campanile::s3::client(&side(
+            &self.dst_endpoint,
+            &self.dst_profile,
+            &self.dst_region,
+        ))
+        .await?;
+        Ok((src, dst))
+    }
+}

@@ -340,12 +340,22 @@ fn launch_garage(dir: &Path) -> Result<(S3Server, Child), String> {
 }
 
 fn launch_moto(dir: &Path) -> Result<(S3Server, Child), String> {
-    let moto = find_program("CAMPANILE_MOTO_SERVER", "moto_server").ok_or_else(|| {
+    // The pinned moto in scripts/tools.sh's virtualenv first: older versions answer
+    // CompleteMultipartUpload with a root element the SDK refuses.
+    let tools = std::env::var_os("CAMPANILE_TOOLS")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/campanile")));
+    let pinned = tools
+        .map(|t| t.join("venv/bin/moto_server"))
+        .filter(|p| p.is_file() && std::env::var_os("CAMPANILE_MOTO_SERVER").is_none());
+    let moto = pinned
+        .or_else(|| find_program("CAMPANILE_MOTO_SERVER", "moto_server"))
+        .ok_or_else(|| {
         "moto's server mode is needed by this test and `moto_server` was not found on PATH \
          (or in $CAMPANILE_MOTO_SERVER). Install it with `bash scripts/test`, which runs (pip install \
          'moto[server]' into ~/.cache/campanile/venv and puts it on PATH)"
-            .to_string()
-    })?;
+                .to_string()
+        })?;
     let port = free_port()?;
     let mut command = Command::new(&moto);
     command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);

@@ -83,7 +83,7 @@ impl Config {
     /// exist when given.
     pub fn load(explicit: Option<&Path>) -> Result<Config, Error> {
         if let Some(path) = explicit
-            && !path.is_file()
+            && !path.exists()
         {
             return Err(Error::Config {
                 path: path.to_path_buf(),

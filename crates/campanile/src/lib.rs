@@ -9,11 +9,13 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod headers;
 pub mod input;
 pub mod multipart;
 pub mod record;
 pub mod reporter;
 pub mod s3;
+pub mod spool;
 pub mod stream;
 pub mod task;
 

@@ -178,6 +178,11 @@ pub fn multipart_etag(part_digests: &[[u8; 16]]) -> String {
     format!("{}-{}", hex(&digest), part_digests.len())
 }
 
+/// True for an ETag that is a plain hex MD5 (a single PUT), as opposed to `…-N`.
+pub fn is_plain_md5_etag(etag: &str) -> bool {
+    parse_md5_hex(etag).is_some()
+}
+
 /// Parses a 32-digit hex MD5 (as found in a single-part ETag) into bytes.
 pub fn parse_md5_hex(text: &str) -> Option<[u8; 16]> {
     let text = text.trim_matches('"');

@@ -17,9 +17,9 @@ use crate::error::Error;
 
 /// Counter names used by the tasks. Groups are bucket names, as in the original.
 pub mod counters {
-    /// Bytes of objects listed (bucketlist) .
+    /// Bytes of objects listed (bucketlist).
     pub const BYTES: &str = "Bytes";
-    /// Objects listed (bucketlist).
+    /// Objects listed (bucketlist), planned (multipartlist) or copied whole (objectcopy).
     pub const OBJECTS: &str = "Objects";
     /// Objects skipped because they must be restored before they can be read.
     pub const SKIPPED_ARCHIVED: &str = "SkippedArchived";
@@ -27,6 +27,10 @@ pub mod counters {
     pub const OUTPUT_BYTES: &str = "OutputBytes";
     /// Bytes written to the destination (objectcopy, counted on the destination bucket).
     pub const INPUT_BYTES: &str = "InputBytes";
+    /// Parts (multipartlist: planned; objectcopy: copied).
+    pub const PARTS: &str = "Parts";
+    /// Multipart uploads created (multipartlist) or completed (multipartcomplete).
+    pub const UPLOADS: &str = "Uploads";
     /// Objects whose multipart layout S3 could not tell (multipartlist).
     pub const UNKNOWN_PART_LAYOUT: &str = "UnknownPartLayout";
     /// Completed uploads whose ETag differs from the source's (multipartcomplete).

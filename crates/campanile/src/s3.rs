@@ -27,6 +27,7 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_credential_types::provider::ProvideCredentials;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::{
     Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
     SharedCredentialsProvider,
@@ -278,6 +279,19 @@ where
         };
     }
     aws_sdk_s3::error::DisplayErrorContext(error).to_string()
+}
+
+/// HTTP status of a failed request, when the service answered.
+pub fn http_status<E>(error: &aws_sdk_s3::error::SdkError<E, HttpResponse>) -> Option<u16> {
+    error
+        .raw_response()
+        .map(|response| response.status().as_u16())
+}
+
+/// True when the service answered with a service error (4xx/5xx) rather than the
+/// request failing on the way (connection, timeout, body).
+pub fn is_service_error<E>(error: &aws_sdk_s3::error::SdkError<E, HttpResponse>) -> bool {
+    matches!(error, aws_sdk_s3::error::SdkError::ServiceError(_))
 }
 
 /// Decodes a key from a listing made with `encoding-type=url` (`+` is a space, as S3

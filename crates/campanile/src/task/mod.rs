@@ -2,3 +2,6 @@
 //! clients. The binaries only parse arguments and call these.
 
 pub mod bucketlist;
+pub mod multipartcomplete;
+pub mod multipartlist;
+pub mod objectcopy;

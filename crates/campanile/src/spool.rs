@@ -1,0 +1,223 @@
+//! Where objectcopy keeps the bytes of an object or part between the GET and the PUT:
+//! in memory up to `maxtmpsize` (most objects and parts never reach a disk), then in a
+//! temporary file in one of the `ephemeral` directories, chosen at random to spread
+//! the load over the instance's disks. The MD5 and the byte count are computed as the
+//! bytes arrive, so the data is read once. The temporary file is deleted when the
+//! spool is dropped, on success and on every error path.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
+use md5::{Digest, Md5};
+use rand::seq::IndexedRandom;
+use tempfile::NamedTempFile;
+
+use crate::error::Error;
+
+/// Bytes being collected, with their MD5 and count.
+pub struct Spool {
+    max_memory: u64,
+    directory: PathBuf,
+    memory: Vec<u8>,
+    file: Option<NamedTempFile>,
+    length: u64,
+    hasher: Md5,
+}
+
+/// A finished spool: its bytes (in memory or in a file), MD5 and length.
+pub struct SpooledBody {
+    /// The bytes, or the file holding them.
+    pub data: SpooledData,
+    /// MD5 of the bytes.
+    pub md5: [u8; 16],
+    /// Number of bytes.
+    pub length: u64,
+}
+
+/// Where the bytes of a [`SpooledBody`] are.
+pub enum SpooledData {
+    /// In memory.
+    Memory(Bytes),
+    /// In a temporary file, deleted on drop.
+    File(NamedTempFile),
+}
+
+/// Picks one of the ephemeral directories at random.
+pub fn choose_directory(directories: &[PathBuf]) -> PathBuf {
+    directories
+        .choose(&mut rand::rng())
+        .cloned()
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+impl Spool {
+    /// A spool that keeps up to `max_memory` bytes in memory, expecting about
+    /// `expected` bytes, and spills into `directory`.
+    pub fn new(max_memory: u64, expected: u64, directory: &Path) -> Self {
+        let capacity = if expected <= max_memory { expected } else { 0 };
+        Spool {
+            max_memory,
+            directory: directory.to_path_buf(),
+            memory: Vec::with_capacity(usize::try_from(capacity).unwrap_or(0)),
+            file: None,
+            length: 0,
+            hasher: Md5::new(),
+        }
+    }
+
+    /// Adds bytes.
+    pub fn write(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        self.hasher.update(chunk);
+        self.length += chunk.len() as u64;
+        if self.file.is_none() && self.length > self.max_memory {
+            let mut file = tempfile::Builder::new()
+                .prefix("campanile-")
+                .tempfile_in(&self.directory)
+                .map_err(|e| {
+                    Error::io(
+                        format!("creating a spool file in {}", self.directory.display()),
+                        e,
+                    )
+                })?;
+            file.write_all(&self.memory)
+                .map_err(|e| Error::io("writing the spool file", e))?;
+            self.memory = Vec::new();
+            self.file = Some(file);
+        }
+        match &mut self.file {
+            Some(file) => file
+                .write_all(chunk)
+                .map_err(|e| Error::io("writing the spool file", e)),
+            None => {
+                self.memory.extend_from_slice(chunk);
+                Ok(())
+            }
+        }
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.length
+    }
+
+    /// True when nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.length == 0
+    }
+
+    /// Ends the spool.
+    pub fn finish(self) -> Result<SpooledBody, Error> {
+        let md5: [u8; 16] = self.hasher.finalize().into();
+        let data = match self.file {
+            Some(mut file) => {
+                file.flush()
+                    .map_err(|e| Error::io("writing the spool file", e))?;
+                SpooledData::File(file)
+            }
+            None => SpooledData::Memory(Bytes::from(self.memory)),
+        };
+        Ok(SpooledBody {
+            data,
+            md5,
+            length: self.length,
+        })
+    }
+}
+
+impl SpooledBody {
+    /// A request body over the spooled bytes; retries of the request re-read them.
+    pub async fn byte_stream(&self) -> Result<ByteStream, Error> {
+        match &self.data {
+            SpooledData::Memory(bytes) => Ok(ByteStream::from(bytes.clone())),
+            SpooledData::File(file) => ByteStream::read_from()
+                .path(file.path())
+                .length(aws_sdk_s3::primitives::Length::Exact(self.length))
+                .build()
+                .await
+                .map_err(|e| {
+                    Error::io(
+                        "reading the spool file",
+                        std::io::Error::other(e.to_string()),
+                    )
+                }),
+        }
+    }
+
+    /// Content-MD5 header value (base64 of the digest).
+    pub fn content_md5(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(self.md5)
+    }
+
+    /// Hex MD5, as an ETag.
+    pub fn md5_hex(&self) -> String {
+        crate::multipart::hex(&self.md5)
+    }
+
+    /// True when the bytes went to a file.
+    pub fn is_on_disk(&self) -> bool {
+        matches!(self.data, SpooledData::File(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn small_bodies_stay_in_memory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut spool = Spool::new(100, 6, dir.path());
+        spool.write(b"abc").expect("write");
+        spool.write(b"def").expect("write");
+        let body = spool.finish().expect("finish");
+        assert!(!body.is_on_disk());
+        assert_eq!(body.length, 6);
+        assert_eq!(body.md5_hex(), crate::multipart::single_etag(b"abcdef"));
+        assert_eq!(body.content_md5(), "6AtQFwmJUPxYqtg8jBSXjg==");
+        let collected = body.byte_stream().await.expect("stream").collect().await;
+        assert_eq!(collected.expect("bytes").into_bytes().as_ref(), b"abcdef");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+    }
+
+    #[tokio::test]
+    async fn large_bodies_spill_to_disk_and_are_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut spool = Spool::new(4, 10, dir.path());
+        spool.write(b"abc").expect("write");
+        spool.write(b"defg").expect("write");
+        spool.write(b"hij").expect("write");
+        let body = spool.finish().expect("finish");
+        assert!(body.is_on_disk());
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
+        let collected = body.byte_stream().await.expect("stream").collect().await;
+        assert_eq!(
+            collected.expect("bytes").into_bytes().as_ref(),
+            b"abcdefghij"
+        );
+        assert_eq!(body.md5_hex(), crate::multipart::single_etag(b"abcdefghij"));
+        drop(body);
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+    }
+
+    #[test]
+    fn an_abandoned_spool_leaves_no_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut spool = Spool::new(1, 10, dir.path());
+        spool.write(b"abcdef").expect("write");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
+        drop(spool);
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+    }
+
+    #[test]
+    fn directories_are_chosen_among_the_given_ones() {
+        let dirs = vec![PathBuf::from("/mnt"), PathBuf::from("/mnt1")];
+        for _ in 0..20 {
+            assert!(dirs.contains(&choose_directory(&dirs)));
+        }
+        assert_eq!(choose_directory(&[]), std::env::temp_dir());
+    }
+}

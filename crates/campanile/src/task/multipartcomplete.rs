@@ -1,0 +1,360 @@
+//! multipartcomplete (reducer): completes the multipart uploads objectcopy filled.
+//!
+//! Every input line is echoed to stdout, so the job output is the part map of every
+//! copied multipart object. Lines are grouped by (key, upload id); the number of parts
+//! comes from the source ETag (`…-N`). The shuffle delivers the parts of a key
+//! together, but a group is completed as soon as its last part arrives, so the task
+//! also works on an unsorted shell pipeline. Before completing, the task checks that
+//! parts 1..N are all there and cover the object without gaps, and computes the ETag
+//! the upload will get from the part ETags (the MD5s objectcopy verified): when it
+//! differs from the source's, the upload is aborted rather than completed, so no object
+//! with a different layout ever becomes visible; the mismatch is reported (status,
+//! counter `EtagMismatch`) and fails the task. CompleteMultipartUpload is tried up to 3
+//! times with a random pause; `NoSuchUpload` on a retry whose object already carries the
+//! source ETag counts as done (an earlier attempt completed it).
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, Write};
+use std::time::Duration;
+
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+
+use crate::error::Error;
+use crate::input::InputLines;
+use crate::multipart::{multipart_etag, parse_md5_hex, part_count_from_etag};
+use crate::record::{CopiedPartRecord, escape_key};
+use crate::reporter::{Reporter, counters};
+use crate::s3::{Client, describe_error};
+use crate::stream::StreamIndex;
+
+/// Options of multipartcomplete.
+#[derive(Debug, Clone)]
+pub struct MultipartCompleteOptions {
+    /// Destination bucket.
+    pub bucket: String,
+    /// Whether input lines carry Hadoop's offset field (never, for a reducer).
+    pub stream_index: StreamIndex,
+    /// Print what would be completed; write nothing.
+    pub dry_run: bool,
+    /// Attempts of CompleteMultipartUpload.
+    pub attempts: u32,
+    /// Longest random pause between attempts.
+    pub max_pause: Duration,
+}
+
+/// Totals of one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MultipartCompleteSummary {
+    /// Uploads completed.
+    pub completed: u64,
+    /// Parts in them.
+    pub parts: u64,
+    /// Uploads aborted because their ETag would differ from the source's.
+    pub etag_mismatches: Vec<String>,
+}
+
+#[derive(Debug)]
+struct Group {
+    key: String,
+    etag: String,
+    upload_id: String,
+    expected_parts: u32,
+    parts: BTreeMap<u32, CopiedPartRecord>,
+    first_line: u64,
+}
+
+/// Runs multipartcomplete over `input`.
+pub async fn run<R: BufRead, W: Write, E: Write>(
+    input: R,
+    output: &mut W,
+    reporter: &mut Reporter<E>,
+    client: &Client,
+    options: &MultipartCompleteOptions,
+) -> Result<MultipartCompleteSummary, Error> {
+    let mut groups: HashMap<(String, String), Group> = HashMap::new();
+    let mut summary = MultipartCompleteSummary::default();
+    for line in InputLines::new(input, options.stream_index) {
+        let line = line?;
+        let record = CopiedPartRecord::parse(&line.text).map_err(|e| Error::Input {
+            line: line.number,
+            message: e.to_string(),
+        })?;
+        writeln!(output, "{}", line.text).map_err(|e| Error::io("writing stdout", e))?;
+        let expected_parts = part_count_from_etag(&record.etag).ok_or_else(|| Error::Input {
+            line: line.number,
+            message: format!(
+                "field 2 (etag) {:?} is not a multipart ETag (…-N)",
+                record.etag
+            ),
+        })?;
+        if record.part_number > expected_parts {
+            return Err(Error::Input {
+                line: line.number,
+                message: format!(
+                    "field 5 (partNumber) {} is above the {expected_parts} parts of the ETag",
+                    record.part_number
+                ),
+            });
+        }
+        let id = (record.key.clone(), record.upload_id.clone());
+        let group = groups.entry(id.clone()).or_insert_with(|| Group {
+            key: record.key.clone(),
+            etag: record.etag.clone(),
+            upload_id: record.upload_id.clone(),
+            expected_parts,
+            parts: BTreeMap::new(),
+            first_line: line.number,
+        });
+        if group.etag != record.etag {
+            return Err(Error::Input {
+                line: line.number,
+                message: format!(
+                    "field 2 (etag) {} differs from {} given for the same upload on line {}",
+                    record.etag, group.etag, group.first_line
+                ),
+            });
+        }
+        group.parts.insert(record.part_number, record);
+        if group.parts.len() == group.expected_parts as usize
+            && let Some(group) = groups.remove(&id)
+        {
+            finish_group(group, output, reporter, client, options, &mut summary).await?;
+        }
+    }
+    output.flush().map_err(|e| Error::io("writing stdout", e))?;
+    let mut incomplete: Vec<Group> = groups.into_values().collect();
+    incomplete.sort_by_key(|g| g.first_line);
+    let mut problems = Vec::new();
+    for group in incomplete {
+        let missing: Vec<String> = (1..=group.expected_parts)
+            .filter(|n| !group.parts.contains_key(n))
+            .map(|n| n.to_string())
+            .collect();
+        problems.push(format!(
+            "{} (upload {}): missing part(s) {} of {}",
+            escape_key(&group.key),
+            group.upload_id,
+            missing.join(","),
+            group.expected_parts
+        ));
+        if !options.dry_run {
+            abort(client, &options.bucket, &group).await?;
+        }
+        reporter.status_now(&format!("{}:FAIL", group.upload_id))?;
+    }
+    for key in &summary.etag_mismatches {
+        problems.push(format!(
+            "{key}: the completed ETag would differ from the source's; upload aborted"
+        ));
+    }
+    reporter.finish()?;
+    if problems.is_empty() {
+        Ok(summary)
+    } else {
+        Err(Error::Integrity {
+            bucket: options.bucket.clone(),
+            key: String::new(),
+            message: format!(
+                "{} upload(s) not completed: {}",
+                problems.len(),
+                problems.join("; ")
+            ),
+        })
+    }
+}
+
+/// Checks a group with all its parts and completes (or aborts) its upload.
+async fn finish_group<W: Write, E: Write>(
+    group: Group,
+    output: &mut W,
+    reporter: &mut Reporter<E>,
+    client: &Client,
+    options: &MultipartCompleteOptions,
+    summary: &mut MultipartCompleteSummary,
+) -> Result<(), Error> {
+    check_contiguous(&group)?;
+    let digests: Option<Vec<[u8; 16]>> = group
+        .parts
+        .values()
+        .map(|p| parse_md5_hex(&p.part_etag))
+        .collect();
+    if let Some(digests) = digests {
+        let expected = multipart_etag(&digests);
+        if expected != group.etag {
+            reporter.counter(&options.bucket, counters::ETAG_MISMATCH, 1)?;
+            reporter.status_now(&format!(
+                "{}:FAIL ETag would be {expected}, source is {}",
+                group.upload_id, group.etag
+            ))?;
+            if !options.dry_run {
+                abort(client, &options.bucket, &group).await?;
+            }
+            summary
+                .etag_mismatches
+                .push(escape_key(&group.key).into_owned());
+            return Ok(());
+        }
+    }
+    if options.dry_run {
+        writeln!(
+            output,
+            "Complete {}:{}\n{}",
+            escape_key(&group.key),
+            group.upload_id,
+            completion_xml(&group)
+        )
+        .map_err(|e| Error::io("writing stdout", e))?;
+    } else {
+        let etag = complete(client, options, &group).await?;
+        if etag != group.etag {
+            reporter.counter(&options.bucket, counters::ETAG_MISMATCH, 1)?;
+            reporter.status_now(&format!(
+                "{}:FAIL completed with ETag {etag}, source is {}",
+                group.upload_id, group.etag
+            ))?;
+            summary
+                .etag_mismatches
+                .push(escape_key(&group.key).into_owned());
+            return Ok(());
+        }
+    }
+    summary.completed += 1;
+    summary.parts += group.parts.len() as u64;
+    reporter.counter(&options.bucket, counters::UPLOADS, 1)?;
+    reporter.status(&format!("{}:OK", group.upload_id))?;
+    Ok(())
+}
+
+fn check_contiguous(group: &Group) -> Result<(), Error> {
+    let mut next = 0;
+    for (number, part) in &group.parts {
+        if part.first_byte != next {
+            return Err(Error::Integrity {
+                bucket: String::new(),
+                key: group.key.clone(),
+                message: format!(
+                    "part {number} of upload {} starts at byte {}, expected {next}",
+                    group.upload_id, part.first_byte
+                ),
+            });
+        }
+        next = part.last_byte + 1;
+    }
+    Ok(())
+}
+
+/// The CompleteMultipartUpload request body, as `--dry-run` shows it.
+fn completion_xml(group: &Group) -> String {
+    let mut xml = String::from("<CompleteMultipartUpload>\n");
+    for (number, part) in &group.parts {
+        xml.push_str(&format!(
+            "  <Part><PartNumber>{number}</PartNumber><ETag>\"{}\"</ETag></Part>\n",
+            part.part_etag
+        ));
+    }
+    xml.push_str("</CompleteMultipartUpload>");
+    xml
+}
+
+async fn complete(
+    client: &Client,
+    options: &MultipartCompleteOptions,
+    group: &Group,
+) -> Result<String, Error> {
+    let parts: Vec<CompletedPart> = group
+        .parts
+        .iter()
+        .map(|(number, part)| {
+            CompletedPart::builder()
+                .part_number(i32::try_from(*number).unwrap_or(i32::MAX))
+                .e_tag(format!("\"{}\"", part.part_etag))
+                .build()
+        })
+        .collect();
+    let mut last_error = String::new();
+    for attempt in 1..=options.attempts.max(1) {
+        if attempt > 1 {
+            let max = u64::try_from(options.max_pause.as_millis()).unwrap_or(u64::MAX);
+            tokio::time::sleep(Duration::from_millis(rand::random_range(0..=max))).await;
+        }
+        let result = client
+            .complete_multipart_upload()
+            .bucket(&options.bucket)
+            .key(&group.key)
+            .upload_id(&group.upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts.clone()))
+                    .build(),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(done) => {
+                return Ok(done
+                    .e_tag()
+                    .unwrap_or_default()
+                    .trim_matches('"')
+                    .to_string());
+            }
+            Err(error) => {
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.meta().code() == Some("NoSuchUpload"))
+                    && let Some(etag) = current_etag(client, &options.bucket, &group.key).await
+                    && etag == group.etag
+                {
+                    // Completed by an earlier attempt whose answer was lost.
+                    return Ok(etag);
+                }
+                last_error = describe_error(&error);
+            }
+        }
+    }
+    Err(Error::S3 {
+        operation: "CompleteMultipartUpload",
+        bucket: options.bucket.clone(),
+        key: group.key.clone(),
+        message: format!(
+            "upload {}: {last_error} (after {} attempts)",
+            group.upload_id, options.attempts
+        ),
+    })
+}
+
+async fn current_etag(client: &Client, bucket: &str, key: &str) -> Option<String> {
+    let head = client
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .ok()?;
+    head.e_tag().map(|e| e.trim_matches('"').to_string())
+}
+
+async fn abort(client: &Client, bucket: &str, group: &Group) -> Result<(), Error> {
+    match client
+        .abort_multipart_upload()
+        .bucket(bucket)
+        .key(&group.key)
+        .upload_id(&group.upload_id)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.meta().code() == Some("NoSuchUpload")) =>
+        {
+            Ok(())
+        }
+        Err(error) => Err(Error::S3 {
+            operation: "AbortMultipartUpload",
+            bucket: bucket.to_string(),
+            key: group.key.clone(),
+            message: describe_error(&error),
+        }),
+    }
+}

@@ -1,0 +1,384 @@
+//! multipartlist (mapper): turns each listed object into copy work.
+//!
+//! A single-PUT object (ETag without `-N`) becomes one line: the listing record plus
+//! five `\N`; objectcopy copies it whole with one GET and one PUT, so nothing is
+//! requested here. A multipart object (ETag `…-N`) becomes one line per part, with the
+//! destination upload id and the part's inclusive byte range, because its ETag survives
+//! a copy only if the copy has exactly the source's part boundaries.
+//!
+//! Those boundaries come from S3 itself: `HeadObject?partNumber=1` returns part 1's
+//! Content-Length and `x-amz-mp-parts-count`, together with the metadata the
+//! destination upload needs, in the one HEAD this task makes anyway. The last part is
+//! asked the same way; when parts 1 and N do not add up to a uniform layout (or with
+//! `--probe-every-part`), every part is asked. Only a server that ignores `partNumber`
+//! makes us guess (the AWS CLI rule, then known uploader sizes); a wrong guess is caught
+//! by multipartcomplete before it completes the upload. An object whose layout S3
+//! cannot tell is skipped, reported (status and counter `UnknownPartLayout`) and listed
+//! in the task summary.
+//!
+//! A HEAD that shows a different multipart ETag than the listing fails the task loudly
+//! (the source changed since it was listed); objectcopy pins every GET to the listed
+//! ETag as well, so two versions of an object are never mixed.
+
+use std::io::{BufRead, Write};
+
+use aws_sdk_s3::operation::head_object::HeadObjectOutput;
+use futures::StreamExt;
+
+use crate::error::Error;
+use crate::headers::ObjectHeaders;
+use crate::input::InputLines;
+use crate::multipart::{
+    ByteRange, guess_part_size, part_count_from_etag, part_map_from_sizes, uniform_part_map,
+};
+use crate::record::{ListingRecord, PartInfo, PartRecord};
+use crate::reporter::{Reporter, counters};
+use crate::s3::{Client, describe_error, http_status};
+use crate::stream::StreamIndex;
+
+/// Options of multipartlist.
+#[derive(Debug, Clone)]
+pub struct MultipartListOptions {
+    /// Source bucket.
+    pub src_bucket: String,
+    /// Destination bucket.
+    pub dst_bucket: String,
+    /// Whether input lines carry Hadoop's offset field.
+    pub stream_index: StreamIndex,
+    /// Write nothing: random upload ids.
+    pub dry_run: bool,
+    /// Ask S3 for the size of every part, not only the first and the last.
+    pub probe_every_part: bool,
+    /// Objects handled at once.
+    pub concurrency: usize,
+}
+
+/// Totals of one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MultipartListSummary {
+    /// Single-PUT objects passed through.
+    pub whole_objects: u64,
+    /// Multipart objects split into parts.
+    pub multipart_objects: u64,
+    /// Part lines written.
+    pub parts: u64,
+    /// Keys skipped because S3 could not tell their part layout.
+    pub unknown_layout: Vec<String>,
+}
+
+/// What one listed object became.
+enum Planned {
+    Whole(PartRecord),
+    Parts(Vec<PartRecord>),
+    Unknown(String),
+}
+
+/// Runs multipartlist over `input`.
+pub async fn run<R: BufRead, W: Write, E: Write>(
+    input: R,
+    output: &mut W,
+    reporter: &mut Reporter<E>,
+    src: &Client,
+    dst: &Client,
+    options: &MultipartListOptions,
+) -> Result<MultipartListSummary, Error> {
+    let mut records = Vec::new();
+    for line in InputLines::new(input, options.stream_index) {
+        let line = line?;
+        let record = ListingRecord::parse(&line.text).map_err(|e| Error::Input {
+            line: line.number,
+            message: e.to_string(),
+        })?;
+        records.push(record);
+    }
+    let mut summary = MultipartListSummary::default();
+    let mut planned = futures::stream::iter(records)
+        .map(|record| plan_object(record, src, dst, options))
+        .buffered(options.concurrency.max(1));
+    while let Some(result) = planned.next().await {
+        match result? {
+            Planned::Whole(record) => {
+                write_line(output, &record)?;
+                summary.whole_objects += 1;
+            }
+            Planned::Parts(parts) => {
+                for part in &parts {
+                    write_line(output, part)?;
+                }
+                summary.multipart_objects += 1;
+                summary.parts += parts.len() as u64;
+                reporter.counter(&options.dst_bucket, counters::UPLOADS, 1)?;
+                reporter.counter(&options.dst_bucket, counters::PARTS, parts.len() as i64)?;
+            }
+            Planned::Unknown(key) => {
+                reporter.counter(&options.src_bucket, counters::UNKNOWN_PART_LAYOUT, 1)?;
+                reporter.status_now(&format!(
+                    "Can't calculate partsize for {}/{key}: skipped",
+                    options.src_bucket
+                ))?;
+                summary.unknown_layout.push(key);
+            }
+        }
+        reporter.counter(&options.src_bucket, counters::OBJECTS, 1)?;
+    }
+    drop(planned);
+    output.flush().map_err(|e| Error::io("writing stdout", e))?;
+    if !summary.unknown_layout.is_empty() {
+        reporter.log(&format!(
+            "multipartlist: {} object(s) skipped, part layout unknown: {}",
+            summary.unknown_layout.len(),
+            summary.unknown_layout.join(", ")
+        ))?;
+    }
+    reporter.finish()?;
+    Ok(summary)
+}
+
+fn write_line<W: Write>(output: &mut W, record: &PartRecord) -> Result<(), Error> {
+    writeln!(output, "{}", record.to_line()).map_err(|e| Error::io("writing stdout", e))
+}
+
+async fn plan_object(
+    object: ListingRecord,
+    src: &Client,
+    dst: &Client,
+    options: &MultipartListOptions,
+) -> Result<Planned, Error> {
+    let Some(count) = part_count_from_etag(&object.etag) else {
+        return Ok(Planned::Whole(PartRecord { object, part: None }));
+    };
+    let head = head_part(src, &options.src_bucket, &object, 1).await?;
+    let Some(ranges) =
+        part_layout(src, &options.src_bucket, &object, count, &head, options).await?
+    else {
+        return Ok(Planned::Unknown(object.key));
+    };
+    let upload_id = if options.dry_run {
+        random_uuid()
+    } else {
+        let headers = if describes_the_part_only(&head) {
+            ObjectHeaders::from_head(&head_object(src, &options.src_bucket, &object).await?)
+        } else {
+            ObjectHeaders::from_head(&head)
+        };
+        create_upload(dst, &options.dst_bucket, &object.key, &headers).await?
+    };
+    let part_count = u32::try_from(ranges.len()).unwrap_or(u32::MAX);
+    let parts = ranges
+        .iter()
+        .zip(1..)
+        .map(|(range, part_number)| PartRecord {
+            object: object.clone(),
+            part: Some(PartInfo {
+                upload_id: upload_id.clone(),
+                part_number,
+                part_count,
+                first_byte: range.first,
+                last_byte: range.last,
+            }),
+        })
+        .collect();
+    Ok(Planned::Parts(parts))
+}
+
+/// HEAD of one part. AWS answers with the object's ETag, which must still be the
+/// listed one; some servers (moto) answer with the part's own ETag (a plain MD5), and
+/// refuse `If-Match` against the object's, so the check is made here rather than with
+/// a precondition. objectcopy's GETs are pinned with `If-Match` in any case.
+async fn head_part(
+    client: &Client,
+    bucket: &str,
+    object: &ListingRecord,
+    part_number: u32,
+) -> Result<HeadObjectOutput, Error> {
+    let result = client
+        .head_object()
+        .bucket(bucket)
+        .key(&object.key)
+        .part_number(i32::try_from(part_number).unwrap_or(i32::MAX))
+        .send()
+        .await;
+    let head = result.map_err(|e| {
+        let message = match http_status(&e) {
+            Some(404) => "the object no longer exists (deleted since it was listed)".to_string(),
+            _ => describe_error(&e),
+        };
+        Error::S3 {
+            operation: "HeadObject",
+            bucket: bucket.to_string(),
+            key: object.key.clone(),
+            message,
+        }
+    })?;
+    let etag = head.e_tag().unwrap_or_default().trim_matches('"');
+    if etag != object.etag && !describes_the_part_only(&head) {
+        return Err(Error::S3 {
+            operation: "HeadObject",
+            bucket: bucket.to_string(),
+            key: object.key.clone(),
+            message: format!(
+                "the object changed since it was listed (its ETag is now {etag}, listed {}); list it again",
+                object.etag
+            ),
+        });
+    }
+    Ok(head)
+}
+
+/// True when a `partNumber` HEAD answered with the part's own ETag (a plain MD5, as
+/// moto does) instead of the object's: such a server also leaves the object's content
+/// headers out, so they need a HEAD of the whole object.
+fn describes_the_part_only(head: &HeadObjectOutput) -> bool {
+    !head.e_tag().unwrap_or_default().contains('-')
+}
+
+/// HEAD of the whole object, pinned to the listed ETag.
+async fn head_object(
+    client: &Client,
+    bucket: &str,
+    object: &ListingRecord,
+) -> Result<HeadObjectOutput, Error> {
+    client
+        .head_object()
+        .bucket(bucket)
+        .key(&object.key)
+        .if_match(format!("\"{}\"", object.etag))
+        .send()
+        .await
+        .map_err(|e| Error::S3 {
+            operation: "HeadObject",
+            bucket: bucket.to_string(),
+            key: object.key.clone(),
+            message: match http_status(&e) {
+                Some(412) => format!(
+                    "the object changed since it was listed (its ETag is no longer {}); list it again",
+                    object.etag
+                ),
+                _ => describe_error(&e),
+            },
+        })
+}
+
+fn part_length(head: &HeadObjectOutput) -> u64 {
+    head.content_length()
+        .and_then(|l| u64::try_from(l).ok())
+        .unwrap_or(0)
+}
+
+/// The byte ranges of the source's parts, or `None` when S3 cannot tell them.
+async fn part_layout(
+    client: &Client,
+    bucket: &str,
+    object: &ListingRecord,
+    count: u32,
+    first: &HeadObjectOutput,
+    options: &MultipartListOptions,
+) -> Result<Option<Vec<ByteRange>>, Error> {
+    let size = object.size;
+    if size == 0 {
+        // A multipart upload of one empty part: no byte range can describe it.
+        return Ok(None);
+    }
+    let Some(reported) = first.parts_count() else {
+        // The server ignored partNumber (the HEAD describes the whole object): guess.
+        return Ok(guess_part_size(size, count).map(|p| uniform_part_map(size, p)));
+    };
+    if u32::try_from(reported).ok() != Some(count) {
+        return Err(Error::S3 {
+            operation: "HeadObject",
+            bucket: bucket.to_string(),
+            key: object.key.clone(),
+            message: format!(
+                "S3 reports {reported} parts, the ETag {} says {count}",
+                object.etag
+            ),
+        });
+    }
+    let first_size = part_length(first);
+    if count == 1 {
+        return Ok((first_size == size).then(|| uniform_part_map(size, size)));
+    }
+    if !options.probe_every_part {
+        let last = head_part(client, bucket, object, count).await?;
+        let last_size = part_length(&last);
+        let uniform_total = first_size * u64::from(count - 1) + last_size;
+        if uniform_total == size && last_size <= first_size && last_size > 0 {
+            return Ok(Some(uniform_part_map(size, first_size)));
+        }
+    }
+    let mut sizes = vec![first_size];
+    for part_number in 2..=count {
+        sizes.push(part_length(
+            &head_part(client, bucket, object, part_number).await?,
+        ));
+    }
+    let total: u64 = sizes.iter().sum();
+    if total != size || sizes.contains(&0) {
+        return Err(Error::S3 {
+            operation: "HeadObject",
+            bucket: bucket.to_string(),
+            key: object.key.clone(),
+            message: format!("the parts S3 reports add up to {total} bytes, the object has {size}"),
+        });
+    }
+    Ok(Some(part_map_from_sizes(&sizes)))
+}
+
+async fn create_upload(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    headers: &ObjectHeaders,
+) -> Result<String, Error> {
+    let request = client.create_multipart_upload().bucket(bucket).key(key);
+    let created = headers
+        .apply_to_create(request)
+        .send()
+        .await
+        .map_err(|e| Error::S3 {
+            operation: "CreateMultipartUpload",
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            message: describe_error(&e),
+        })?;
+    created
+        .upload_id()
+        .map(str::to_string)
+        .ok_or_else(|| Error::S3 {
+            operation: "CreateMultipartUpload",
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            message: "the response has no UploadId".to_string(),
+        })
+}
+
+/// A random (version 4) UUID, the upload id of a dry run.
+pub fn random_uuid() -> String {
+    let bits: u128 = rand::random();
+    let bits = (bits & !(0xf << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
+    let hex = format!("{bits:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_are_version_4() {
+        let a = random_uuid();
+        let b = random_uuid();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4");
+        assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"), "{a}");
+        assert_eq!(a.matches('-').count(), 4);
+    }
+}

@@ -1,0 +1,391 @@
+//! objectcopy (mapper): copies each object or part of its input, byte for byte.
+//!
+//! For a whole object (upload id `\N`): one GET, one PUT. The PUT carries the source's
+//! content headers, user metadata and encryption (taken from the GET response, so no
+//! HEAD is needed) and Content-MD5, so S3 refuses a body damaged on the way in. For a
+//! part: a ranged GET and an UploadPart with Content-MD5; the line
+//! `key etag uploadId partEtag partNumber firstByte lastByte` goes to stdout for
+//! multipartcomplete.
+//!
+//! Checks on every copy: every GET is pinned to the listed ETag (`If-Match`), so a
+//! source that changed since the listing fails loudly; the bytes read must number
+//! exactly the expected size; a whole object's MD5 must equal its source ETag before it
+//! is written; the ETag S3 returns for a PUT or a part must equal the MD5 of the bytes
+//! sent. Bytes are held in memory up to `maxtmpsize`, then in a temporary file in a
+//! random `ephemeral` directory (see [`crate::spool`]).
+//!
+//! Records are copied `concurrency` at a time. The task succeeds only when every record
+//! of its input was copied and every output line written: it is the unit of retry.
+//! A GET whose body breaks off is retried a few times before the task gives up.
+
+use std::cell::RefCell;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+
+use crate::error::Error;
+use crate::headers::ObjectHeaders;
+use crate::input::InputLines;
+use crate::multipart::is_plain_md5_etag;
+use crate::record::{CopiedPartRecord, PartRecord};
+use crate::reporter::{Reporter, counters};
+use crate::s3::{Client, describe_error, http_status, is_service_error};
+use crate::spool::{Spool, SpooledBody, choose_directory};
+use crate::stream::StreamIndex;
+
+/// Options of objectcopy.
+#[derive(Debug, Clone)]
+pub struct ObjectCopyOptions {
+    /// Source bucket.
+    pub src_bucket: String,
+    /// Destination bucket.
+    pub dst_bucket: String,
+    /// Whether input lines carry Hadoop's offset field.
+    pub stream_index: StreamIndex,
+    /// Bytes kept in memory per object or part before spilling to disk.
+    pub max_tmp_size: u64,
+    /// Directories to spill into.
+    pub ephemeral: Vec<PathBuf>,
+    /// Records copied at once.
+    pub concurrency: usize,
+    /// Attempts of a GET whose body breaks off.
+    pub get_attempts: u32,
+}
+
+/// Totals of one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectCopySummary {
+    /// Whole objects copied.
+    pub objects: u64,
+    /// Parts copied.
+    pub parts: u64,
+    /// Bytes moved.
+    pub bytes: u64,
+}
+
+/// The shared sinks of the concurrent copies: all copies run on one task, so a
+/// `RefCell` is enough and no lock is held across an await.
+struct Sinks<'a, W: Write, E: Write> {
+    output: RefCell<&'a mut W>,
+    reporter: RefCell<&'a mut Reporter<E>>,
+}
+
+/// Runs objectcopy over `input`.
+pub async fn run<R: BufRead, W: Write, E: Write>(
+    input: R,
+    output: &mut W,
+    reporter: &mut Reporter<E>,
+    src: &Client,
+    dst: &Client,
+    options: &ObjectCopyOptions,
+) -> Result<ObjectCopySummary, Error> {
+    let mut records = Vec::new();
+    for line in InputLines::new(input, options.stream_index) {
+        let line = line?;
+        let record = PartRecord::parse(&line.text).map_err(|e| Error::Input {
+            line: line.number,
+            message: e.to_string(),
+        })?;
+        records.push(record);
+    }
+    let sinks = Sinks {
+        output: RefCell::new(output),
+        reporter: RefCell::new(reporter),
+    };
+    let summaries: Vec<ObjectCopySummary> = futures::stream::iter(records)
+        .map(|record| copy_record(record, src, dst, options, &sinks))
+        .buffer_unordered(options.concurrency.max(1))
+        .try_collect()
+        .await?;
+    let Sinks { output, reporter } = sinks;
+    output
+        .into_inner()
+        .flush()
+        .map_err(|e| Error::io("writing stdout", e))?;
+    reporter.into_inner().finish()?;
+    Ok(summaries
+        .into_iter()
+        .fold(ObjectCopySummary::default(), |total, one| {
+            ObjectCopySummary {
+                objects: total.objects + one.objects,
+                parts: total.parts + one.parts,
+                bytes: total.bytes + one.bytes,
+            }
+        }))
+}
+
+async fn copy_record<W: Write, E: Write>(
+    record: PartRecord,
+    src: &Client,
+    dst: &Client,
+    options: &ObjectCopyOptions,
+    sinks: &Sinks<'_, W, E>,
+) -> Result<ObjectCopySummary, Error> {
+    let (body, headers) = download(&record, src, options, sinks).await?;
+    let moved = i64::try_from(body.length).unwrap_or(i64::MAX);
+    let key = &record.object.key;
+    let summary = match &record.part {
+        None => {
+            put_whole(&record, &body, &headers, dst, options).await?;
+            ObjectCopySummary {
+                objects: 1,
+                parts: 0,
+                bytes: body.length,
+            }
+        }
+        Some(part) => {
+            let part_etag = upload_part(&record, &body, &headers, dst, options).await?;
+            let line = CopiedPartRecord {
+                key: key.clone(),
+                etag: record.object.etag.clone(),
+                upload_id: part.upload_id.clone(),
+                part_etag,
+                part_number: part.part_number,
+                first_byte: part.first_byte,
+                last_byte: part.last_byte,
+            };
+            writeln!(sinks.output.borrow_mut(), "{}", line.to_line())
+                .map_err(|e| Error::io("writing stdout", e))?;
+            ObjectCopySummary {
+                objects: 0,
+                parts: 1,
+                bytes: body.length,
+            }
+        }
+    };
+    let mut reporter = sinks.reporter.borrow_mut();
+    reporter.counter(&options.src_bucket, counters::OUTPUT_BYTES, moved)?;
+    reporter.counter(&options.dst_bucket, counters::INPUT_BYTES, moved)?;
+    let counter = if record.part.is_some() {
+        counters::PARTS
+    } else {
+        counters::OBJECTS
+    };
+    reporter.counter(&options.dst_bucket, counter, 1)?;
+    reporter.status(&format!("{}/{key}:OK", options.dst_bucket))?;
+    Ok(summary)
+}
+
+/// GETs the object or part into a spool, retrying a body that breaks off.
+async fn download<W: Write, E: Write>(
+    record: &PartRecord,
+    src: &Client,
+    options: &ObjectCopyOptions,
+    sinks: &Sinks<'_, W, E>,
+) -> Result<(SpooledBody, ObjectHeaders), Error> {
+    let mut attempt = 1;
+    loop {
+        match download_once(record, src, options, sinks).await {
+            Ok(done) => return Ok(done),
+            Err(Retry::Again(error)) if attempt < options.get_attempts.max(1) => {
+                sinks.reporter.borrow_mut().status_now(&format!(
+                    "retrying GET s3://{}/{} after: {error}",
+                    options.src_bucket, record.object.key
+                ))?;
+                tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt))).await;
+                attempt += 1;
+            }
+            Err(Retry::Again(error) | Retry::Fail(error)) => return Err(error),
+        }
+    }
+}
+
+enum Retry {
+    Again(Error),
+    Fail(Error),
+}
+
+async fn download_once<W: Write, E: Write>(
+    record: &PartRecord,
+    src: &Client,
+    options: &ObjectCopyOptions,
+    sinks: &Sinks<'_, W, E>,
+) -> Result<(SpooledBody, ObjectHeaders), Retry> {
+    let object = &record.object;
+    let bucket = &options.src_bucket;
+    let (range, expected) = match &record.part {
+        Some(part) => (
+            Some(format!("bytes={}-{}", part.first_byte, part.last_byte)),
+            part.last_byte - part.first_byte + 1,
+        ),
+        None => (None, object.size),
+    };
+    let s3_error = |message: String| Error::S3 {
+        operation: "GetObject",
+        bucket: bucket.clone(),
+        key: object.key.clone(),
+        message,
+    };
+    let response = src
+        .get_object()
+        .bucket(bucket)
+        .key(&object.key)
+        .set_range(range)
+        .if_match(format!("\"{}\"", object.etag))
+        .send()
+        .await
+        .map_err(|e| {
+            let message = match http_status(&e) {
+                Some(412) => format!(
+                    "the source changed since it was listed (its ETag is no longer {}); list it again",
+                    object.etag
+                ),
+                Some(404) => "the source no longer exists (deleted since it was listed)".into(),
+                _ => describe_error(&e),
+            };
+            if is_service_error(&e) {
+                Retry::Fail(s3_error(message))
+            } else {
+                Retry::Again(s3_error(message))
+            }
+        })?;
+    let headers = ObjectHeaders::from_get(&response);
+    let announced = response
+        .content_length()
+        .and_then(|l| u64::try_from(l).ok());
+    if let Some(announced) = announced
+        && announced != expected
+    {
+        return Err(Retry::Fail(Error::Integrity {
+            bucket: bucket.clone(),
+            key: object.key.clone(),
+            message: format!(
+                "GET announced {announced} bytes, expected {expected} (the source changed since it was listed?)"
+            ),
+        }));
+    }
+    let directory = choose_directory(&options.ephemeral);
+    let mut spool = Spool::new(options.max_tmp_size, expected, &directory);
+    let mut body = response.body;
+    while let Some(chunk) = body
+        .try_next()
+        .await
+        .map_err(|e| Retry::Again(s3_error(format!("reading the body: {e}"))))?
+    {
+        spool.write(&chunk).map_err(Retry::Fail)?;
+        if spool.len() > expected {
+            break;
+        }
+        sinks
+            .reporter
+            .borrow_mut()
+            .status(&format!(
+                "{}/{}: {} of {expected} bytes read",
+                options.dst_bucket,
+                object.key,
+                spool.len()
+            ))
+            .map_err(Retry::Fail)?;
+    }
+    if spool.len() != expected {
+        return Err(Retry::Again(Error::Integrity {
+            bucket: bucket.clone(),
+            key: object.key.clone(),
+            message: format!("read {} bytes, expected {expected}", spool.len()),
+        }));
+    }
+    let spooled = spool.finish().map_err(Retry::Fail)?;
+    if record.part.is_none()
+        && is_plain_md5_etag(&object.etag)
+        && !headers.etag_is_not_md5()
+        && spooled.md5_hex() != object.etag
+    {
+        return Err(Retry::Again(Error::Integrity {
+            bucket: bucket.clone(),
+            key: object.key.clone(),
+            message: format!(
+                "the bytes read have MD5 {}, the source ETag is {}",
+                spooled.md5_hex(),
+                object.etag
+            ),
+        }));
+    }
+    Ok((spooled, headers))
+}
+
+async fn put_whole(
+    record: &PartRecord,
+    body: &SpooledBody,
+    headers: &ObjectHeaders,
+    dst: &Client,
+    options: &ObjectCopyOptions,
+) -> Result<(), Error> {
+    let key = &record.object.key;
+    let request = dst
+        .put_object()
+        .bucket(&options.dst_bucket)
+        .key(key)
+        .content_md5(body.content_md5())
+        .content_length(i64::try_from(body.length).unwrap_or(i64::MAX))
+        .body(body.byte_stream().await?);
+    let put = headers
+        .apply_to_put(request)
+        .send()
+        .await
+        .map_err(|e| Error::S3 {
+            operation: "PutObject",
+            bucket: options.dst_bucket.clone(),
+            key: key.clone(),
+            message: describe_error(&e),
+        })?;
+    let etag = put.e_tag().unwrap_or_default().trim_matches('"');
+    if !headers.etag_is_not_md5() && etag != body.md5_hex() {
+        return Err(Error::Integrity {
+            bucket: options.dst_bucket.clone(),
+            key: key.clone(),
+            message: format!(
+                "PUT returned ETag {etag:?}, the bytes sent have MD5 {}",
+                body.md5_hex()
+            ),
+        });
+    }
+    Ok(())
+}
+
+async fn upload_part(
+    record: &PartRecord,
+    body: &SpooledBody,
+    headers: &ObjectHeaders,
+    dst: &Client,
+    options: &ObjectCopyOptions,
+) -> Result<String, Error> {
+    let key = &record.object.key;
+    let Some(part) = &record.part else {
+        return Err(Error::Usage("upload_part called for a whole object".into()));
+    };
+    let uploaded = dst
+        .upload_part()
+        .bucket(&options.dst_bucket)
+        .key(key)
+        .upload_id(&part.upload_id)
+        .part_number(i32::try_from(part.part_number).unwrap_or(i32::MAX))
+        .content_md5(body.content_md5())
+        .content_length(i64::try_from(body.length).unwrap_or(i64::MAX))
+        .body(body.byte_stream().await?)
+        .send()
+        .await
+        .map_err(|e| Error::S3 {
+            operation: "UploadPart",
+            bucket: options.dst_bucket.clone(),
+            key: format!(
+                "{key} (part {} of upload {})",
+                part.part_number, part.upload_id
+            ),
+            message: describe_error(&e),
+        })?;
+    let etag = uploaded.e_tag().unwrap_or_default().trim_matches('"');
+    if !headers.etag_is_not_md5() && etag != body.md5_hex() {
+        return Err(Error::Integrity {
+            bucket: options.dst_bucket.clone(),
+            key: key.clone(),
+            message: format!(
+                "part {} returned ETag {etag:?}, the bytes sent have MD5 {}",
+                part.part_number,
+                body.md5_hex()
+            ),
+        });
+    }
+    Ok(etag.to_string())
+}
