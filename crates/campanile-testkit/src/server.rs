@@ -151,16 +151,26 @@ fn start(kind: ServerKind) -> S3Server {
 
 /// Starts a server, cleaning up data directories left by earlier test processes.
 pub fn launch(kind: ServerKind) -> Result<(S3Server, Child), String> {
+    launch_logging(kind, false)
+}
+
+/// Like [`launch`]; with `log_requests`, Garage logs every request (one
+/// `Endpoint: <Operation>` line each) to `<dir>/garage.log`, for request counting.
+pub fn launch_logging(kind: ServerKind, log_requests: bool) -> Result<(S3Server, Child), String> {
     let root = std::env::temp_dir().join("campanile-test-servers");
     std::fs::create_dir_all(&root).map_err(|e| format!("create {}: {e}", root.display()))?;
     remove_stale_dirs(&root);
-    let dir = root.join(format!("{kind:?}-{}", std::process::id()).to_lowercase());
+    // `<n>-<kind>-<pid>`: unique within the process, and the pid last so that
+    // remove_stale_dirs can tell whose it is.
+    static LAUNCHED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = LAUNCHED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = root.join(format!("{n}-{kind:?}-{}", std::process::id()).to_lowercase());
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     let mut last_error = String::new();
     for _ in 0..3 {
         let result = match kind {
-            ServerKind::Garage => launch_garage(&dir),
+            ServerKind::Garage => launch_garage(&dir, log_requests),
             ServerKind::Moto => launch_moto(&dir),
             ServerKind::External => return Err("external servers are not launched".into()),
         };
@@ -281,7 +291,7 @@ fn tail(text: &str, lines: usize) -> String {
 const GARAGE_ACCESS_KEY: &str = "GK0000000000000000c0ffee01";
 const GARAGE_SECRET_KEY: &str = "5ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e70001";
 
-fn launch_garage(dir: &Path) -> Result<(S3Server, Child), String> {
+fn launch_garage(dir: &Path, log_requests: bool) -> Result<(S3Server, Child), String> {
     let garage = find_program("CAMPANILE_GARAGE", "garage").ok_or_else(|| {
         "the Garage S3 server is needed by this test and was not found on PATH (or in \
          $CAMPANILE_GARAGE). Install it with `bash scripts/test`, which runs (cargo install garage \
@@ -321,7 +331,14 @@ fn launch_garage(dir: &Path) -> Result<(S3Server, Child), String> {
         .args(["server", "--single-node", "--default-access-key"])
         .env("GARAGE_DEFAULT_ACCESS_KEY", GARAGE_ACCESS_KEY)
         .env("GARAGE_DEFAULT_SECRET_KEY", GARAGE_SECRET_KEY)
-        .env("RUST_LOG", "garage=warn");
+        .env(
+            "RUST_LOG",
+            if log_requests {
+                "garage=warn,garage_api_common::generic_server=debug"
+            } else {
+                "garage=warn"
+            },
+        );
     let log = dir.join("garage.log");
     let mut child = spawn_with_parent_death(command, &log)?;
     // An unsigned request is refused with 403 once the S3 API is up.

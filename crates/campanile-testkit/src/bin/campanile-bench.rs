@@ -1,0 +1,361 @@
+//! campanile-bench: the copy-path benchmark. Run with release binaries:
+//!
+//! ```sh
+//! cargo build --release --workspace && target/release/campanile-bench copy
+//! ```
+//!
+//! On a local Garage server it measures (1) objects/s of the article's shell pipeline
+//! on many small objects, against a baseline of the same pipeline with objectcopy
+//! copying one object at a time; (2) MB/s and objectcopy's peak RSS on one large
+//! multipart object with `maxtmpsize` 128 MiB; (3) the S3 requests the pipeline makes
+//! per small object, counted from Garage's request log. Results go to stdout as a
+//! markdown table; docs/benchmarks.md records them with the machine.
+
+#![allow(unsafe_code)] // wait4(2), to read the peak RSS of a finished child
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use campanile_testkit::{S3Server, ServerKind, fixtures, server};
+
+#[derive(Debug, Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: Bench,
+}
+
+#[derive(Debug, Subcommand)]
+enum Bench {
+    /// The copy path: small objects, one large object, requests per object.
+    Copy {
+        /// Number of small objects.
+        #[arg(long, default_value_t = 2000)]
+        objects: usize,
+        /// Size of each small object.
+        #[arg(long, default_value_t = 10 * 1024)]
+        object_size: u64,
+        /// Size of the large object, in MiB.
+        #[arg(long, default_value_t = 1024)]
+        large_mib: u64,
+        /// Part size of the large object, in MiB.
+        #[arg(long, default_value_t = 8)]
+        part_mib: u64,
+        /// Runs of each measurement (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Directory of the task binaries (default: next to this one).
+        #[arg(long)]
+        bin_dir: Option<PathBuf>,
+    },
+}
+
+struct Pipeline<'a> {
+    bin: &'a Path,
+    server: &'a S3Server,
+    config: &'a Path,
+}
+
+/// What one pipeline run measured.
+struct Measured {
+    seconds: f64,
+    objectcopy_peak_rss_kib: i64,
+}
+
+impl Pipeline<'_> {
+    fn command(&self, name: &str) -> Command {
+        let mut command = Command::new(self.bin.join(name));
+        for (key, value) in self.server.command_env() {
+            command.env(key, value);
+        }
+        command.stderr(Stdio::null());
+        command
+    }
+
+    /// bucketlist | multipartlist | objectcopy | multipartcomplete, as real pipes.
+    fn run(&self, src: &str, dst: &str, part_file: &Path, copy_concurrency: usize) -> Measured {
+        let endpoint = &self.server.endpoint;
+        let sides = [
+            "--src-bucket", src, "--src-endpoint", endpoint, "--dst-bucket", dst,
+            "--dst-endpoint", endpoint,
+        ];
+        let started = Instant::now();
+        let mut list = self
+            .command("bucketlist")
+            .args(["--bucket", src, "--endpoint", endpoint])
+            .stdin(std::fs::File::open(part_file).expect("part file"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("bucketlist");
+        let mut plan = self
+            .command("multipartlist")
+            .args(sides)
+            .stdin(Stdio::from(list.stdout.take().expect("pipe")))
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("multipartlist");
+        let mut copy = self
+            .command("objectcopy")
+            .args(sides)
+            .args(["--config", &self.config.display().to_string()])
+            .args(["--concurrency", &copy_concurrency.to_string()])
+            .stdin(Stdio::from(plan.stdout.take().expect("pipe")))
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("objectcopy");
+        let mut complete = self
+            .command("multipartcomplete")
+            .args(["--bucket", dst, "--endpoint", endpoint])
+            .stdin(Stdio::from(copy.stdout.take().expect("pipe")))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("multipartcomplete");
+        let mut peak = 0;
+        for (name, child) in [
+            ("bucketlist", &mut list),
+            ("multipartlist", &mut plan),
+            ("objectcopy", &mut copy),
+            ("multipartcomplete", &mut complete),
+        ] {
+            let (ok, rss) = wait_with_rusage(child);
+            assert!(ok, "{name} failed");
+            if name == "objectcopy" {
+                peak = rss;
+            }
+        }
+        Measured {
+            seconds: started.elapsed().as_secs_f64(),
+            objectcopy_peak_rss_kib: peak,
+        }
+    }
+}
+
+/// Waits for a child and returns (success, peak RSS in KiB).
+fn wait_with_rusage(child: &mut Child) -> (bool, i64) {
+    let pid = libc::pid_t::try_from(child.id()).expect("pid");
+    let mut status = 0;
+    // SAFETY: rusage is plain data, zero is a valid value; wait4 writes into both.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(reaped, pid, "wait4");
+    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    (ok, usage.ru_maxrss)
+}
+
+fn median(mut values: Vec<f64>) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let min = values[0];
+    let max = values[values.len() - 1];
+    (values[values.len() / 2], min, max)
+}
+
+fn main() -> ExitCode {
+    let Bench::Copy {
+        objects,
+        object_size,
+        large_mib,
+        part_mib,
+        runs,
+        bin_dir,
+    } = Cli::parse().command;
+    let bin = bin_dir.unwrap_or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_default()
+    });
+    let work = tempfile::tempdir().expect("tempdir");
+    let config = work.path().join("campanile.cfg");
+    std::fs::write(
+        &config,
+        format!(
+            "[DEFAULT]\nmaxtmpsize={}\nephemeral={}\n",
+            128 * 1024 * 1024,
+            work.path().display()
+        ),
+    )
+    .expect("config");
+    let part_file = work.path().join("part.all");
+    std::fs::write(&part_file, ",\n").expect("part file");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+
+    // 1 and 2: timing on a quiet server.
+    let (server, _garage) = server::launch(ServerKind::Garage).expect("start Garage");
+    let pipeline = Pipeline {
+        bin: &bin,
+        server: &server,
+        config: &config,
+    };
+    let small_src = "bench-small";
+    let large_src = "bench-large";
+    runtime.block_on(async {
+        let client = server.client().await;
+        server.create_bucket(&client, small_src).await;
+        let small: Vec<fixtures::FixtureObject> = (0..objects)
+            .map(|i| fixtures::FixtureObject {
+                key: format!("{:02x}/{i:06}", i % 256),
+                size: object_size,
+                part_size: None,
+            })
+            .collect();
+        fixtures::upload_all(&client, small_src, &small).await;
+        server.create_bucket(&client, large_src).await;
+        upload_large(&client, large_src, large_mib, part_mib).await;
+    });
+    let mut small_runs = Vec::new();
+    let mut baseline_runs = Vec::new();
+    let mut large_runs = Vec::new();
+    let mut large_rss = 0;
+    for run in 0..runs {
+        // Alternate the configurations so that drift affects both alike.
+        for (concurrency, out) in [(16, &mut small_runs), (1, &mut baseline_runs)] {
+            let dst = format!("bench-small-dst-{run}-{concurrency}");
+            runtime.block_on(async {
+                let client = server.client().await;
+                server.create_bucket(&client, &dst).await;
+            });
+            out.push(pipeline.run(small_src, &dst, &part_file, concurrency).seconds);
+        }
+        let dst = format!("bench-large-dst-{run}");
+        runtime.block_on(async {
+            let client = server.client().await;
+            server.create_bucket(&client, &dst).await;
+        });
+        let measured = pipeline.run(large_src, &dst, &part_file, 16);
+        large_rss = large_rss.max(measured.objectcopy_peak_rss_kib);
+        large_runs.push(measured.seconds);
+    }
+
+    // 3: requests per small object, on a server that logs every request.
+    let (logged, _logged_garage) =
+        server::launch_logging(ServerKind::Garage, true).expect("start Garage");
+    let counted = 200;
+    runtime.block_on(async {
+        let client = logged.client().await;
+        server_setup(&logged, &client, counted, object_size).await;
+    });
+    let log = logged.dir.clone().expect("dir").join("garage.log");
+    let before = count_endpoints(&log);
+    Pipeline {
+        bin: &bin,
+        server: &logged,
+        config: &config,
+    }
+    .run("count-src", "count-dst", &part_file, 16);
+    std::thread::sleep(Duration::from_millis(200)); // let the log reach the file
+    let after = count_endpoints(&log);
+    let per_object = |op: &str| {
+        (after.get(op).copied().unwrap_or(0) - before.get(op).copied().unwrap_or(0)) as f64
+            / counted as f64
+    };
+
+    let (small, small_min, small_max) = median(small_runs);
+    let (base, base_min, base_max) = median(baseline_runs);
+    let (large, large_min, large_max) = median(large_runs);
+    let large_mb = (large_mib * 1024 * 1024) as f64 / 1e6;
+    println!("| measurement | median | range ({runs} runs) |");
+    println!("|---|---|---|");
+    println!(
+        "| {objects} x {} KiB objects, pipeline, objectcopy --concurrency 16 | {:.0} objects/s | {:.0}-{:.0} |",
+        object_size / 1024,
+        objects as f64 / small,
+        objects as f64 / small_max,
+        objects as f64 / small_min
+    );
+    println!(
+        "| same, baseline objectcopy --concurrency 1 | {:.0} objects/s | {:.0}-{:.0} |",
+        objects as f64 / base,
+        objects as f64 / base_max,
+        objects as f64 / base_min
+    );
+    println!("| ratio concurrency 16 / baseline | {:.2}x | |", base / small);
+    println!(
+        "| one {large_mib} MiB object in {part_mib} MiB parts | {:.0} MB/s | {:.0}-{:.0} |",
+        large_mb / large,
+        large_mb / large_max,
+        large_mb / large_min
+    );
+    println!(
+        "| objectcopy peak RSS on it (maxtmpsize 128 MiB) | {:.1} MiB | max of runs |",
+        large_rss as f64 / 1024.0
+    );
+    for op in ["GetObject", "PutObject", "HeadObject"] {
+        println!(
+            "| {op} requests per small object ({counted} objects) | {:.2} | |",
+            per_object(op)
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+async fn server_setup(server: &S3Server, client: &aws_sdk_s3::Client, count: usize, size: u64) {
+    server.create_bucket(client, "count-src").await;
+    server.create_bucket(client, "count-dst").await;
+    let objects: Vec<fixtures::FixtureObject> = (0..count)
+        .map(|i| fixtures::FixtureObject {
+            key: format!("c/{i:05}"),
+            size,
+            part_size: None,
+        })
+        .collect();
+    fixtures::upload_all(client, "count-src", &objects).await;
+}
+
+/// Uploads a large multipart object part by part (no whole copy in memory).
+async fn upload_large(client: &aws_sdk_s3::Client, bucket: &str, mib: u64, part_mib: u64) {
+    let key = "large";
+    let upload = client
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("create");
+    let upload_id = upload.upload_id().expect("id").to_string();
+    let mut parts = Vec::new();
+    for number in 1..=mib.div_ceil(part_mib) {
+        let size = (part_mib.min(mib - (number - 1) * part_mib)) * 1024 * 1024;
+        let data = fixtures::fixture_bytes(&format!("large-{number}"), size);
+        let part = client
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(&upload_id)
+            .part_number(i32::try_from(number).expect("fits"))
+            .body(aws_sdk_s3::primitives::ByteStream::from(data))
+            .send()
+            .await
+            .expect("part");
+        parts.push(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(i32::try_from(number).expect("fits"))
+                .set_e_tag(part.e_tag().map(str::to_string))
+                .build(),
+        );
+    }
+    client
+        .complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(&upload_id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("complete");
+}
+
+fn count_endpoints(log: &Path) -> std::collections::HashMap<String, i64> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut counts = std::collections::HashMap::new();
+    for line in text.lines() {
+        if let Some((_, op)) = line.split_once("Endpoint: ") {
+            *counts.entry(op.trim().to_string()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
