@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use clap::{Parser, Subcommand};
 use campanile_testkit::{S3Server, ServerKind, fixtures, server};
+use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 struct Cli {
@@ -77,8 +77,14 @@ impl Pipeline<'_> {
     fn run(&self, src: &str, dst: &str, part_file: &Path, copy_concurrency: usize) -> Measured {
         let endpoint = &self.server.endpoint;
         let sides = [
-            "--src-bucket", src, "--src-endpoint", endpoint, "--dst-bucket", dst,
-            "--dst-endpoint", endpoint,
+            "--src-bucket",
+            src,
+            "--src-endpoint",
+            endpoint,
+            "--dst-bucket",
+            dst,
+            "--dst-endpoint",
+            endpoint,
         ];
         let started = Instant::now();
         let mut list = self
@@ -215,7 +221,11 @@ fn main() -> ExitCode {
                 let client = server.client().await;
                 server.create_bucket(&client, &dst).await;
             });
-            out.push(pipeline.run(small_src, &dst, &part_file, concurrency).seconds);
+            out.push(
+                pipeline
+                    .run(small_src, &dst, &part_file, concurrency)
+                    .seconds,
+            );
         }
         let dst = format!("bench-large-dst-{run}");
         runtime.block_on(async {
@@ -269,7 +279,10 @@ fn main() -> ExitCode {
         objects as f64 / base_max,
         objects as f64 / base_min
     );
-    println!("| ratio concurrency 16 / baseline | {:.2}x | |", base / small);
+    println!(
+        "| ratio concurrency 16 / baseline | {:.2}x | |",
+        base / small
+    );
     println!(
         "| one {large_mib} MiB object in {part_mib} MiB parts | {:.0} MB/s | {:.0}-{:.0} |",
         large_mb / large,
