@@ -2,6 +2,8 @@
 //! its arguments with clap, builds clients through [`campanile::s3`] and calls its task
 //! function in the library; nothing else lives here.
 
+pub mod rsync;
+
 use clap::Args;
 
 /// Endpoint, profile and region of one S3 side.

@@ -12,7 +12,7 @@
 pub mod fixtures;
 pub mod server;
 
-pub use server::{S3Server, ServerKind, moto, s3};
+pub use server::{S3Server, ServerKind, moto, moto_emr_steps, s3};
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -19,6 +19,8 @@ pub enum ServerKind {
     Garage,
     /// moto's server mode, started by the testkit.
     Moto,
+    /// moto with EMR steps that advance on each DescribeStep (`moto_emr_steps.py`).
+    MotoEmrSteps,
     /// An endpoint named by `CAMPANILE_TEST_ENDPOINT`.
     External,
 }
@@ -80,6 +82,56 @@ impl S3Server {
         ]
     }
 
+    /// An EMR client for this (moto) server.
+    pub async fn emr_client(&self) -> aws_sdk_emr::Client {
+        let config = aws_sdk_emr::config::Builder::new()
+            .behavior_version(aws_sdk_emr::config::BehaviorVersion::latest())
+            .region(aws_sdk_emr::config::Region::new(self.region.clone()))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new(
+                &self.access_key,
+                &self.secret_key,
+                None,
+                None,
+                "campanile-testkit",
+            ))
+            .build();
+        aws_sdk_emr::Client::from_conf(config)
+    }
+
+    /// Starts an EMR cluster (RunJobFlow) that waits for steps; returns its id.
+    pub async fn create_cluster(&self, name: &str) -> String {
+        use aws_sdk_emr::types::{InstanceGroupConfig, InstanceRoleType, JobFlowInstancesConfig};
+        let group = |role: InstanceRoleType, count: i32| {
+            InstanceGroupConfig::builder()
+                .instance_role(role)
+                .instance_type("m5.xlarge")
+                .instance_count(count)
+                .build()
+        };
+        let started = self
+            .emr_client()
+            .await
+            .run_job_flow()
+            .name(name)
+            .release_label("emr-7.5.0")
+            .job_flow_role("EMR_EC2_DefaultRole")
+            .service_role("EMR_DefaultRole")
+            .instances(
+                JobFlowInstancesConfig::builder()
+                    .instance_groups(group(InstanceRoleType::Master, 1))
+                    .instance_groups(group(InstanceRoleType::Core, 2))
+                    .keep_job_flow_alive_when_no_steps(true)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!("RunJobFlow: {}", aws_sdk_s3::error::DisplayErrorContext(&e))
+            });
+        started.job_flow_id().expect("job flow id").to_string()
+    }
+
     /// Creates a bucket.
     pub async fn create_bucket(&self, client: &Client, name: &str) {
         client
@@ -107,6 +159,13 @@ pub fn s3() -> &'static S3Server {
 pub fn moto() -> &'static S3Server {
     static SERVER: OnceLock<S3Server> = OnceLock::new();
     SERVER.get_or_init(|| start(ServerKind::Moto))
+}
+
+/// moto whose EMR steps advance one state per DescribeStep (for `rsync --wait`): a
+/// step named with `.fail` fails and cancels the rest. See `moto_emr_steps.py`.
+pub fn moto_emr_steps() -> &'static S3Server {
+    static SERVER: OnceLock<S3Server> = OnceLock::new();
+    SERVER.get_or_init(|| start(ServerKind::MotoEmrSteps))
 }
 
 fn external() -> Option<S3Server> {
@@ -171,7 +230,8 @@ pub fn launch_logging(kind: ServerKind, log_requests: bool) -> Result<(S3Server,
     for _ in 0..3 {
         let result = match kind {
             ServerKind::Garage => launch_garage(&dir, log_requests),
-            ServerKind::Moto => launch_moto(&dir),
+            ServerKind::Moto => launch_moto(&dir, false),
+            ServerKind::MotoEmrSteps => launch_moto(&dir, true),
             ServerKind::External => return Err("external servers are not launched".into()),
         };
         match result {
@@ -356,7 +416,7 @@ fn launch_garage(dir: &Path, log_requests: bool) -> Result<(S3Server, Child), St
     ))
 }
 
-fn launch_moto(dir: &Path) -> Result<(S3Server, Child), String> {
+fn launch_moto(dir: &Path, moving_steps: bool) -> Result<(S3Server, Child), String> {
     // The pinned moto in scripts/tools.sh's virtualenv first: older versions answer
     // CompleteMultipartUpload with a root element the SDK refuses.
     let tools = std::env::var_os("CAMPANILE_TOOLS")
@@ -374,14 +434,30 @@ fn launch_moto(dir: &Path) -> Result<(S3Server, Child), String> {
                 .to_string()
         })?;
     let port = free_port()?;
-    let mut command = Command::new(&moto);
+    let mut command = if moving_steps {
+        // moto_server is a console script of the venv: its python sits beside it.
+        let python = moto.with_file_name("python");
+        let mut command = Command::new(if python.is_file() {
+            python
+        } else {
+            PathBuf::from("python3")
+        });
+        command.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/moto_emr_steps.py"));
+        command
+    } else {
+        Command::new(&moto)
+    };
     command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
     let log = dir.join("moto.log");
     let mut child = spawn_with_parent_death(command, &log)?;
     wait_until_ready(&mut child, port, "/moto-api/", |status| status == 200, &log)?;
     Ok((
         S3Server {
-            kind: ServerKind::Moto,
+            kind: if moving_steps {
+                ServerKind::MotoEmrSteps
+            } else {
+                ServerKind::Moto
+            },
             endpoint: format!("http://127.0.0.1:{port}"),
             access_key: "moto-test-access-key".to_string(),
             secret_key: "moto-test-secret-key".to_string(),

@@ -48,6 +48,17 @@ pub enum Error {
         message: String,
     },
 
+    /// An EMR API call failed. Exit code 1.
+    #[error("EMR {operation} {cluster}: {message}")]
+    Emr {
+        /// The EMR API operation.
+        operation: &'static str,
+        /// The cluster id.
+        cluster: String,
+        /// The service's error code and message.
+        message: String,
+    },
+
     /// The data read or written does not match what was expected (size, MD5, ETag).
     /// Exit code 1.
     #[error("integrity check failed for s3://{bucket}/{key}: {message}")]

@@ -1,0 +1,165 @@
+use super::*;
+
+pub(crate) fn article_options() -> PlanOptions {
+    PlanOptions {
+        input: "s3://codebucket/input/srcbucket/part.all".into(),
+        code: "s3://codebucket".into(),
+        output: "s3://codebucket/output/srcbucket".into(),
+        src_bucket: "srcbucket".into(),
+        dst_bucket: "dstbucket".into(),
+        src_endpoint: "s3.us-west-2.amazonaws.com".into(),
+        dst_endpoint: "s3.us-west-2.amazonaws.com".into(),
+        src_profile: Some("jeff".into()),
+        dst_profile: Some("jassy".into()),
+        diff: false,
+        no_copy: false,
+        list_only: false,
+        uuid: "1451507458".into(),
+        run_base: RunBase::Hdfs,
+        debug: false,
+    }
+}
+
+fn names(plan: &Plan) -> Vec<&str> {
+    plan.steps.iter().map(Step::name).collect()
+}
+
+#[test]
+fn plain_copy_has_three_steps() {
+    let plan = build(&article_options()).expect("plan");
+    assert_eq!(plan.run_dir, "hdfs:///1451507458");
+    assert_eq!(
+        plan.output.as_deref(),
+        Some("s3://codebucket/output/srcbucket/part.all.1451507458")
+    );
+    assert_eq!(plan.copy_input, None);
+    assert_eq!(
+        names(&plan),
+        vec![
+            "list.srcbucket.part.all",
+            "mlist.srcbucket.part.all",
+            "copy.srcbucket.part.all"
+        ]
+    );
+    let Step::Streaming(copy) = &plan.steps[2] else {
+        panic!("copy is a streaming step")
+    };
+    assert_eq!(copy.input, "/1451507458/srcbucket.multipartlist");
+    assert_eq!(copy.setting("mapreduce.job.reduces"), Some("1"));
+    assert_eq!(copy.setting("mapreduce.map.maxattempts"), Some("6"));
+    assert!(copy.reducer.is_some());
+}
+
+#[test]
+fn diff_lists_both_sides_and_feeds_the_diff_to_multipartlist() {
+    let plan = build(&PlanOptions {
+        diff: true,
+        ..article_options()
+    })
+    .expect("plan");
+    assert_eq!(
+        names(&plan),
+        vec![
+            "list.srcbucket.part.all",
+            "list.dstbucket.part.all",
+            "hive.srcbucket.part.all",
+            "mlist.srcbucket.part.all",
+            "copy.srcbucket.part.all"
+        ]
+    );
+    let Step::Diff(diff) = &plan.steps[2] else {
+        panic!("diff step")
+    };
+    assert_eq!(diff.src, "/1451507458/srcbucket.list");
+    assert_eq!(diff.dst, "/1451507458/dstbucket.list");
+    assert_eq!(diff.diff, "/1451507458/diff.list");
+    assert_eq!(diff.script, "s3://codebucket/diff.q");
+    let Step::Streaming(mlist) = &plan.steps[3] else {
+        panic!("mlist")
+    };
+    assert_eq!(mlist.input, "/1451507458/diff.list");
+}
+
+#[test]
+fn list_only_and_no_copy() {
+    let plan = build(&PlanOptions {
+        list_only: true,
+        ..article_options()
+    })
+    .expect("plan");
+    assert_eq!(names(&plan), vec!["list.srcbucket.part.all"]);
+    assert_eq!(plan.output, None);
+
+    let plan = build(&PlanOptions {
+        no_copy: true,
+        ..article_options()
+    })
+    .expect("plan");
+    assert_eq!(
+        names(&plan),
+        vec!["list.srcbucket.part.all", "mlist.srcbucket.part.all"]
+    );
+    assert_eq!(
+        plan.copy_input.as_deref(),
+        Some("/1451507458/srcbucket.multipartlist")
+    );
+    assert_eq!(plan.output, None);
+}
+
+#[test]
+fn local_run_directories() {
+    let plan = build(&PlanOptions {
+        run_base: RunBase::Local("/tmp/runs/".into()),
+        ..article_options()
+    })
+    .expect("plan");
+    assert_eq!(plan.run_dir, "/tmp/runs/1451507458");
+    let Step::Streaming(list) = &plan.steps[0] else {
+        panic!("list")
+    };
+    assert_eq!(list.output, "/tmp/runs/1451507458/srcbucket.list");
+}
+
+#[test]
+fn profiles_are_optional() {
+    let plan = build(&PlanOptions {
+        src_profile: None,
+        dst_profile: None,
+        ..article_options()
+    })
+    .expect("plan");
+    let Step::Streaming(list) = &plan.steps[0] else {
+        panic!("list")
+    };
+    assert_eq!(
+        list.mapper,
+        vec![
+            "bucketlist",
+            "--bucket",
+            "srcbucket",
+            "--endpoint",
+            "s3.us-west-2.amazonaws.com"
+        ]
+    );
+}
+
+#[test]
+fn invalid_names_are_refused() {
+    for options in [
+        PlanOptions {
+            src_bucket: "Bad_Bucket".into(),
+            ..article_options()
+        },
+        PlanOptions {
+            src_profile: Some("jeff --dry-run".into()),
+            ..article_options()
+        },
+        PlanOptions {
+            code: "s3://a,s3://b".into(),
+            ..article_options()
+        },
+    ] {
+        let error = build(&options).expect_err("refused");
+        assert_eq!(error.exit_code(), 2);
+    }
+}

@@ -1,0 +1,165 @@
+//! Checks on everything that ends up in an EMR step's arguments. A streaming mapper is
+//! one string that Hadoop splits on spaces (`PipeMapRed.splitArgs`, quotes group
+//! words) and `-files` is a comma-separated list, so a bucket name, profile, endpoint
+//! or path holding spaces, quotes or commas could inject arguments: such values are
+//! refused before anything is submitted, with a message that says what to fix.
+
+use crate::error::Error;
+use crate::plan::PlanOptions;
+
+/// Checks an S3 bucket name against the general-purpose bucket naming rules: 3-63
+/// characters of lower-case letters, digits, `.` and `-`, starting and ending with a
+/// letter or digit, no `..`, not an IP address, none of the reserved prefixes and
+/// suffixes.
+pub fn bucket_name(name: &str) -> Result<(), String> {
+    let problem = if !(3..=63).contains(&name.len()) {
+        Some("must be 3 to 63 characters long")
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        Some("may hold only lower-case letters, digits, '.' and '-'")
+    } else if !name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        || !name.ends_with(|c: char| c.is_ascii_alphanumeric())
+    {
+        Some("must start and end with a letter or a digit")
+    } else if name.contains("..") {
+        Some("must not hold two adjacent periods")
+    } else if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        Some("must not be formatted as an IP address")
+    } else if ["xn--", "sthree-", "amzn-s3-demo-"]
+        .iter()
+        .any(|p| name.starts_with(p))
+    {
+        Some("must not start with xn--, sthree- or amzn-s3-demo-")
+    } else if ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"]
+        .iter()
+        .any(|s| name.ends_with(s))
+    {
+        Some("must not end with a reserved suffix (-s3alias, --ol-s3, .mrap, --x-s3, --table-s3)")
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(format!("bucket name {name:?} is not valid: it {problem}")),
+        None => Ok(()),
+    }
+}
+
+/// Checks an EMR cluster id (`j-` and upper-case letters or digits).
+pub fn job_id(id: &str) -> Result<(), String> {
+    let ok = id.strip_prefix("j-").is_some_and(|rest| {
+        !rest.is_empty()
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "cluster id {id:?} is not valid: it must match ^j-[A-Z0-9]+$ (see `aws emr list-clusters`)"
+        ))
+    }
+}
+
+/// Checks a word that becomes one argument of a task command: no whitespace, quotes,
+/// commas or control characters, and not empty.
+pub fn word(what: &str, value: &str) -> Result<(), String> {
+    let bad = value
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | ',' | '\\'));
+    match bad {
+        _ if value.is_empty() => Err(format!("{what} is empty")),
+        Some(c) => Err(format!(
+            "{what} {value:?} holds {c:?}, which would break the step's arguments"
+        )),
+        None if value.starts_with('-') => Err(format!("{what} {value:?} must not start with '-'")),
+        None => Ok(()),
+    }
+}
+
+/// Checks every option that reaches a step's arguments.
+pub fn plan_options(options: &PlanOptions) -> Result<(), Error> {
+    let check = |result: Result<(), String>| result.map_err(Error::Usage);
+    check(bucket_name(&options.src_bucket))?;
+    check(bucket_name(&options.dst_bucket))?;
+    check(word("--uuid", &options.uuid))?;
+    check(word("--input", &options.input))?;
+    check(word("--code", &options.code))?;
+    check(word("--output", &options.output))?;
+    check(word("--src-endpoint", &options.src_endpoint))?;
+    check(word("--dst-endpoint", &options.dst_endpoint))?;
+    for (flag, profile) in [
+        ("--src-profile", &options.src_profile),
+        ("--dst-profile", &options.dst_profile),
+    ] {
+        if let Some(profile) = profile {
+            check(word(flag, profile))?;
+        }
+    }
+    if crate::plan::part_file_name(&options.input).is_empty() {
+        return Err(Error::Usage(format!(
+            "--input {:?} names no part file",
+            options.input
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_names() {
+        for good in [
+            "srcbucket",
+            "a.b-c",
+            "abc",
+            "my-bucket-2016",
+            &"a".repeat(63),
+        ] {
+            assert!(bucket_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "ab",
+            &"a".repeat(64),
+            "Upper",
+            "under_score",
+            "-dash",
+            "dot.",
+            "a..b",
+            "192.168.1.1",
+            "xn--bucket",
+            "bucket-s3alias",
+            "with space",
+            "comma,bucket",
+        ] {
+            assert!(bucket_name(bad).is_err(), "{bad}");
+        }
+        assert!(
+            bucket_name("Upper")
+                .expect_err("upper case")
+                .contains("lower-case")
+        );
+    }
+
+    #[test]
+    fn job_ids() {
+        assert!(job_id("j-21Z837CG1ZQ14").is_ok());
+        assert!(job_id("j-").is_err());
+        assert!(job_id("j-abc").is_err());
+        assert!(job_id("21Z837CG1ZQ14").is_err());
+        assert!(job_id("j-ABC; rm").is_err());
+    }
+
+    #[test]
+    fn words_cannot_inject_arguments() {
+        assert!(word("--src-profile", "jeff").is_ok());
+        assert!(word("--code", "s3://codebucket/prefix").is_ok());
+        for bad in ["jeff --debug", "a,b", "x\"y", "tab\tx", "", "-x", "a'b"] {
+            assert!(word("--src-profile", bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! rsync end to end against a real EMR API on loopback (moto's server mode): steps
+//! are submitted in order with the exact arguments, refusals submit nothing, and
+//! `--wait` follows steps to COMPLETED or FAILED.
+
+mod common;
+
+use campanile_testkit::S3Server;
+use common::run;
+
+const RSYNC: &str = env!("CARGO_BIN_EXE_rsync");
+
+fn article_args(server: &S3Server, job: &str) -> Vec<String> {
+    [
+        "-j",
+        job,
+        "--input",
+        "s3://codebucket/input/srcbucket/part.all",
+        "--code",
+        "s3://codebucket",
+        "--output",
+        "s3://codebucket/output/srcbucket",
+        "--src-bucket",
+        "srcbucket",
+        "--dst-bucket",
+        "dstbucket",
+        "--src-profile",
+        "jeff",
+        "--dst-profile",
+        "jassy",
+        "--src-endpoint",
+        "s3.us-west-2.amazonaws.com",
+        "--dst-endpoint",
+        "s3.us-west-2.amazonaws.com",
+        "--uuid",
+        "1451507458",
+        "--emr-endpoint",
+        &server.endpoint,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn rsync(server: &S3Server, args: &[String]) -> common::Run {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(RSYNC, &args, "", server, &[])
+}
+
+async fn steps(server: &S3Server, cluster: &str) -> Vec<(String, String, Vec<String>)> {
+    let client = server.emr_client().await;
+    let listed = client
+        .list_steps()
+        .cluster_id(cluster)
+        .send()
+        .await
+        .expect("ListSteps");
+    let mut ids: Vec<String> = listed
+        .steps()
+        .iter()
+        .filter_map(|s| s.id().map(str::to_string))
+        .collect();
+    ids.reverse(); // ListSteps answers newest first
+    let mut out = Vec::new();
+    for id in ids {
+        let step = client
+            .describe_step()
+            .cluster_id(cluster)
+            .step_id(&id)
+            .send()
+            .await
+            .expect("DescribeStep");
+        let step = step.step().expect("step");
+        let config = step.config().expect("config");
+        assert_eq!(config.jar(), Some("command-runner.jar"));
+        assert_eq!(
+            step.action_on_failure().map(|a| a.as_str()),
+            Some("CANCEL_AND_WAIT")
+        );
+        out.push((
+            id.clone(),
+            step.name().unwrap_or_default().to_string(),
+            config.args().to_vec(),
+        ));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn submission_adds_the_steps_in_order_with_their_exact_arguments() {
+    let server = campanile_testkit::moto();
+    let cluster = server.create_cluster("campanile-submit").await;
+    let result = rsync(server, &article_args(server, &cluster));
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    let lines = result.lines();
+    assert_eq!(lines[0], "RunDir: hdfs:///1451507458");
+    assert_eq!(
+        lines[1],
+        "Output:s3://codebucket/output/srcbucket/part.all.1451507458"
+    );
+    let submitted = steps(server, &cluster).await;
+    assert_eq!(lines.len(), 2 + submitted.len());
+    for (line, (id, _, _)) in lines[2..].iter().zip(&submitted) {
+        assert_eq!(*line, format!("Added step {id}"));
+        assert!(id.starts_with("s-"));
+    }
+    let names: Vec<&str> = submitted.iter().map(|(_, n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "list.srcbucket.part.all",
+            "mlist.srcbucket.part.all",
+            "copy.srcbucket.part.all"
+        ]
+    );
+    // The list step, word for word as the article's table asks.
+    let expected: Vec<String> = [
+        "hadoop-streaming",
+        "-files",
+        "s3://codebucket/bucketlist,s3://codebucket/multipartlist,s3://codebucket/objectcopy,s3://codebucket/multipartcomplete,s3://codebucket/.boto,s3://codebucket/campanile.cfg",
+        "-D",
+        "mapreduce.map.maxattempts=4",
+        "-D",
+        "mapreduce.input.lineinputformat.linespermap=1",
+        "-D",
+        "mapreduce.map.speculative=false",
+        "-D",
+        "mapreduce.task.timeout=300000",
+        "-D",
+        "mapreduce.job.reduces=0",
+        "-inputformat",
+        "org.apache.hadoop.mapred.lib.NLineInputFormat",
+        "-mapper",
+        "bucketlist --bucket srcbucket --endpoint s3.us-west-2.amazonaws.com --profile jeff",
+        "-input",
+        "s3://codebucket/input/srcbucket/part.all",
+        "-output",
+        "/1451507458/srcbucket.list",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(submitted[0].2, expected);
+    // The copy step has the reducer and the gzip output settings.
+    let copy = &submitted[2].2;
+    let reducer = copy.iter().position(|a| a == "-reducer").expect("reducer");
+    assert_eq!(
+        copy[reducer + 1],
+        "multipartcomplete --bucket dstbucket --endpoint s3.us-west-2.amazonaws.com --profile jassy"
+    );
+    assert!(copy.contains(&"mapreduce.output.fileoutputformat.compress=true".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn diff_submits_the_hive_step() {
+    let server = campanile_testkit::moto();
+    let cluster = server.create_cluster("campanile-diff").await;
+    let mut args = article_args(server, &cluster);
+    args.push("--diff".into());
+    let result = rsync(server, &args);
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    assert_eq!(result.lines().len(), 2 + 5);
+    let submitted = steps(server, &cluster).await;
+    assert_eq!(submitted[2].1, "hive.srcbucket.part.all");
+    assert_eq!(
+        submitted[2].2,
+        vec![
+            "hive-script",
+            "--run-hive-script",
+            "--args",
+            "-f",
+            "s3://codebucket/diff.q",
+            "-d",
+            "SRC=/1451507458/srcbucket.list",
+            "-d",
+            "DST=/1451507458/dstbucket.list",
+            "-d",
+            "DIFF=/1451507458/diff.list"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_copy_prints_the_copy_input() {
+    let server = campanile_testkit::moto();
+    let cluster = server.create_cluster("campanile-nocopy").await;
+    let mut args = article_args(server, &cluster);
+    args.push("--no-copy".into());
+    let result = rsync(server, &args);
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    assert_eq!(
+        result.lines()[1],
+        "CopyInput:/1451507458/srcbucket.multipartlist"
+    );
+    assert_eq!(steps(server, &cluster).await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_prints_json_and_submits_nothing() {
+    let server = campanile_testkit::moto();
+    let cluster = server.create_cluster("campanile-dry").await;
+    let mut args = article_args(server, &cluster);
+    args.push("--dry-run".into());
+    let result = rsync(server, &args);
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    let json: String = result.lines()[2..].join("\n");
+    let document: serde_json::Value = serde_json::from_str(&json).expect("one JSON document");
+    assert_eq!(document["RunDir"], "hdfs:///1451507458");
+    assert_eq!(document["Steps"].as_array().expect("steps").len(), 3);
+    assert_eq!(
+        document["Steps"][2]["HadoopJarStep"]["Jar"],
+        "command-runner.jar"
+    );
+    assert!(steps(server, &cluster).await.is_empty());
+    assert!(!result.stdout.contains(&server.secret_key));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_exit_2_and_submit_nothing() {
+    let server = campanile_testkit::moto();
+    let cluster = server.create_cluster("campanile-refuse").await;
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (article_args(server, "cluster-1"), "^j-[A-Z0-9]+$"),
+        (article_args(server, "j-NOSUCHCLUSTER"), "does not exist"),
+        (
+            {
+                let mut args = article_args(server, &cluster);
+                let at = args.iter().position(|a| a == "srcbucket").expect("bucket");
+                args[at] = "Src_Bucket".into();
+                args
+            },
+            "lower-case",
+        ),
+        (
+            {
+                let mut args = article_args(server, &cluster);
+                let at = args.iter().position(|a| a == "jeff").expect("profile");
+                args[at] = "jeff --dry-run".into();
+                args
+            },
+            "would break the step's arguments",
+        ),
+    ];
+    for (args, message) in cases {
+        let result = rsync(server, &args);
+        assert_eq!(result.code, 2, "{args:?}: {}", result.stderr);
+        assert!(result.stderr.contains(message), "{}", result.stderr);
+    }
+    assert!(steps(server, &cluster).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_terminated_cluster_is_refused() {
+    let server = campanile_testkit::moto();
+    let cluster = server.create_cluster("campanile-terminated").await;
+    server
+        .emr_client()
+        .await
+        .terminate_job_flows()
+        .job_flow_ids(&cluster)
+        .send()
+        .await
+        .expect("terminate");
+    let result = rsync(server, &article_args(server, &cluster));
+    assert_eq!(result.code, 2, "{}", result.stderr);
+    assert!(result.stderr.contains("TERMINATED"), "{}", result.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_follows_steps_to_completed() {
+    let server = campanile_testkit::moto_emr_steps();
+    let cluster = server.create_cluster("campanile-wait").await;
+    let mut args = article_args(server, &cluster);
+    args.extend(["--wait".into(), "--poll-seconds".into(), "0.05".into()]);
+    let result = rsync(server, &args);
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    for name in ["list", "mlist", "copy"] {
+        assert!(
+            result
+                .stderr
+                .contains(&format!("{name}.srcbucket.part.all: COMPLETED")),
+            "{}",
+            result.stderr
+        );
+    }
+    assert!(
+        result.stderr.contains("all 3 steps COMPLETED"),
+        "{}",
+        result.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_reports_a_failed_step_and_exits_non_zero() {
+    let server = campanile_testkit::moto_emr_steps();
+    let cluster = server.create_cluster("campanile-wait-fail").await;
+    let mut args = article_args(server, &cluster);
+    let at = args
+        .iter()
+        .position(|a| a == "s3://codebucket/input/srcbucket/part.all")
+        .expect("input");
+    // Step names carry the part file's name; ".fail" makes the test server fail them.
+    args[at] = "s3://codebucket/input/srcbucket/part.fail".into();
+    args.extend(["--wait".into(), "--poll-seconds".into(), "0.05".into()]);
+    let result = rsync(server, &args);
+    assert_eq!(result.code, 1, "{}", result.stderr);
+    assert!(
+        result.stderr.contains("list.srcbucket.part.fail: FAILED"),
+        "{}",
+        result.stderr
+    );
+    assert!(
+        result.stderr.contains("reason: Task failed"),
+        "{}",
+        result.stderr
+    );
+    assert!(result.stderr.contains("stderr.gz"), "{}", result.stderr);
+    assert!(result.stderr.contains("CANCELLED"), "{}", result.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn endpoints_come_from_get_bucket_location() {
+    use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+    let server = campanile_testkit::moto();
+    let client = server.client().await;
+    let east = campanile_testkit::unique_bucket("east");
+    server.create_bucket(&client, &east).await;
+    let west = campanile_testkit::unique_bucket("west");
+    client
+        .create_bucket()
+        .bucket(&west)
+        .create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create eu-west-1 bucket");
+    assert_eq!(
+        campanile::rsync::bucket_endpoint(&client, &east)
+            .await
+            .expect("location"),
+        "s3.us-east-1.amazonaws.com"
+    );
+    assert_eq!(
+        campanile::rsync::bucket_endpoint(&client, &west)
+            .await
+            .expect("location"),
+        "s3.eu-west-1.amazonaws.com"
+    );
+    let missing = campanile::rsync::bucket_endpoint(&client, "no-such-bucket-campanile")
+        .await
+        .expect_err("no such bucket");
+    assert!(missing.to_string().contains("--src-endpoint"), "{missing}");
+}
