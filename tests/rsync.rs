@@ -48,17 +48,20 @@ fn rsync(server: &S3Server, args: &[String]) -> common::Run {
 
 async fn steps(server: &S3Server, cluster: &str) -> Vec<(String, String, Vec<String>)> {
     let client = server.emr_client().await;
-    let listed = client
+    let mut ids: Vec<String> = Vec::new();
+    let mut pages = client
         .list_steps()
         .cluster_id(cluster)
-        .send()
-        .await
-        .expect("ListSteps");
-    let mut ids: Vec<String> = listed
-        .steps()
-        .iter()
-        .filter_map(|s| s.id().map(str::to_string))
-        .collect();
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.expect("ListSteps");
+        ids.extend(
+            page.steps()
+                .iter()
+                .filter_map(|s| s.id().map(str::to_string)),
+        );
+    }
     ids.reverse(); // ListSteps answers newest first
     let mut out = Vec::new();
     for id in ids {
@@ -352,4 +355,45 @@ async fn endpoints_come_from_get_bucket_location() {
         .await
         .expect_err("no such bucket");
     assert!(missing.to_string().contains("--src-endpoint"), "{missing}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_that_would_exceed_256_active_steps_is_refused() {
+    use aws_sdk_emr::types::{HadoopJarStepConfig, StepConfig};
+    let server = campanile_testkit::moto();
+    let cluster = server.create_cluster("campanile-busy").await;
+    let busy: Vec<StepConfig> = (0..254)
+        .map(|i| {
+            StepConfig::builder()
+                .name(format!("other-{i}"))
+                .action_on_failure(aws_sdk_emr::types::ActionOnFailure::CancelAndWait)
+                .hadoop_jar_step(
+                    HadoopJarStepConfig::builder()
+                        .jar("command-runner.jar")
+                        .args("true")
+                        .build(),
+                )
+                .build()
+        })
+        .collect();
+    server
+        .emr_client()
+        .await
+        .add_job_flow_steps()
+        .job_flow_id(&cluster)
+        .set_steps(Some(busy))
+        .send()
+        .await
+        .expect("add other steps");
+    // 254 active + 3 would be 257.
+    let result = rsync(server, &article_args(server, &cluster));
+    assert_eq!(result.code, 2, "{}", result.stderr);
+    assert!(result.stderr.contains("256"), "{}", result.stderr);
+    assert_eq!(steps(server, &cluster).await.len(), 254);
+    // --list-only (1 step) still fits: 255.
+    let mut args = article_args(server, &cluster);
+    args.push("--list-only".into());
+    let result = rsync(server, &args);
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    assert_eq!(steps(server, &cluster).await.len(), 255);
 }
