@@ -59,6 +59,19 @@ pub enum Error {
         message: String,
     },
 
+    /// A step's output directory exists already (Hadoop Streaming's exit code 4).
+    #[error("Output directory {0} already exists (choose another --output or --uuid)")]
+    OutputExists(String),
+
+    /// A step of the local runner failed: a task used up its attempts.
+    #[error("step {step} failed: {message}")]
+    StepFailed {
+        /// The step's name.
+        step: String,
+        /// Which task, how many attempts, why, and its last stderr lines.
+        message: String,
+    },
+
     /// The data read or written does not match what was expected (size, MD5, ETag).
     /// Exit code 1.
     #[error("integrity check failed for s3://{bucket}/{key}: {message}")]
@@ -91,6 +104,7 @@ impl Error {
             | Error::Usage(_)
             | Error::Config { .. }
             | Error::Credentials(_) => 2,
+            Error::OutputExists(_) => 4,
             _ => 1,
         }
     }

@@ -11,6 +11,7 @@
 //! `<output>/<part file name>.<uuid>`.
 
 pub mod emr;
+pub mod local;
 pub mod validate;
 
 use serde::Serialize;

@@ -1,0 +1,376 @@
+//! One task attempt of the local runner, as a YARN container runs it: a fresh working
+//! directory with the step's `-files` linked in, the job configuration exported as
+//! environment variables, the command started in that directory (its own process
+//! group), stdin fed, stdout captured to a file, and stderr read line by line for the
+//! `reporter:` protocol. The attempt fails on a non-zero exit, a signal, or when the
+//! task neither reads, writes nor reports for longer than the task timeout, in which
+//! case its whole process group is killed. See `shared/spec/streaming.md` §2, §3, §6, §7.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::plan::local::split::{Split, feed_split};
+use crate::reporter::{ReporterLine, parse_line};
+
+/// Stderr lines kept for the failure message.
+pub const STDERR_TAIL: usize = 20;
+
+/// What a task reads on stdin.
+#[derive(Debug, Clone)]
+pub enum TaskInput {
+    /// A map split, fed as `<offset>\t<line>`.
+    Split(Split),
+    /// A reducer's sorted input file, fed as is.
+    File(PathBuf),
+}
+
+/// Everything needed to run one attempt.
+#[derive(Debug, Clone)]
+pub struct AttemptSpec {
+    /// Command line; a relative `argv[0]` found in the working directory runs from
+    /// there, as Hadoop does with `-files`.
+    pub command: Vec<String>,
+    /// Files linked into the working directory under their base names.
+    pub files: Vec<PathBuf>,
+    /// The fresh working directory (created here).
+    pub workdir: PathBuf,
+    /// Environment added to the runner's own.
+    pub env: Vec<(String, String)>,
+    /// Stdin.
+    pub input: TaskInput,
+    /// Where stdout goes.
+    pub output: PathBuf,
+    /// Kill the attempt after this long without progress (`None`: never).
+    pub timeout: Option<Duration>,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Default)]
+pub struct AttemptResult {
+    /// `None` on success, else why it failed.
+    pub failure: Option<String>,
+    /// Counters it reported (summed).
+    pub counters: BTreeMap<(String, String), i64>,
+    /// Its last status.
+    pub status: Option<String>,
+    /// Its last stderr lines that were not reporter lines.
+    pub stderr_tail: Vec<String>,
+    /// Lines the task wrote to stdout.
+    pub output_lines: u64,
+}
+
+/// Shared progress clock: milliseconds since the attempt started, at the last sign of
+/// life (stdin written, stdout or stderr read).
+struct Progress {
+    started: Instant,
+    last: AtomicU64,
+}
+
+impl Progress {
+    fn touch(&self) {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.store(now, Ordering::Relaxed);
+    }
+
+    fn idle(&self) -> Duration {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        Duration::from_millis(now.saturating_sub(self.last.load(Ordering::Relaxed)))
+    }
+}
+
+fn prepare_workdir(spec: &AttemptSpec) -> Result<(), Error> {
+    let context = || format!("preparing {}", spec.workdir.display());
+    std::fs::create_dir_all(spec.workdir.join("tmp")).map_err(|e| Error::io(context(), e))?;
+    for file in &spec.files {
+        let Some(name) = file.file_name() else {
+            continue;
+        };
+        let target = std::fs::canonicalize(file)
+            .map_err(|e| Error::io(format!("-files entry {}", file.display()), e))?;
+        std::os::unix::fs::symlink(&target, spec.workdir.join(name))
+            .map_err(|e| Error::io(context(), e))?;
+    }
+    Ok(())
+}
+
+fn program(spec: &AttemptSpec) -> Result<PathBuf, Error> {
+    let first = spec
+        .command
+        .first()
+        .ok_or_else(|| Error::Usage("a step has an empty command".into()))?;
+    let local = spec.workdir.join(first);
+    if !first.contains('/') && local.is_file() {
+        return Ok(local);
+    }
+    Ok(PathBuf::from(first))
+}
+
+/// Kills a whole process group (the task and anything it started).
+fn kill_group(pid: u32) {
+    let _ = Command::new("kill")
+        // `-s KILL -- -PGID`: procps' kill reads a bare `-PGID` after `-KILL` wrongly.
+        .args(["-s", "KILL", "--", &format!("-{pid}")])
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Runs one attempt to its end.
+pub fn run_attempt(spec: &AttemptSpec) -> Result<AttemptResult, Error> {
+    prepare_workdir(spec)?;
+    let program = program(spec)?;
+    let mut command = Command::new(&program);
+    command
+        .args(&spec.command[1..])
+        .current_dir(&spec.workdir)
+        .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("PWD", &spec.workdir)
+        .env("TMPDIR", spec.workdir.join("tmp"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(error) => {
+            return Ok(AttemptResult {
+                failure: Some(format!("cannot start {}: {error}", program.display())),
+                ..Default::default()
+            });
+        }
+    };
+    let progress = Arc::new(Progress {
+        started: Instant::now(),
+        last: AtomicU64::new(0),
+    });
+    let (Some(mut stdin), Some(stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        kill_group(child.id());
+        return Err(Error::Usage("the task's pipes could not be opened".into()));
+    };
+
+    let feeder = {
+        let progress = Arc::clone(&progress);
+        let input = spec.input.clone();
+        std::thread::spawn(move || -> Result<(), Error> {
+            let mut sink = |bytes: &[u8]| {
+                stdin.write_all(bytes)?;
+                progress.touch();
+                Ok(())
+            };
+            match input {
+                TaskInput::Split(split) => feed_split(&split, &mut sink),
+                TaskInput::File(path) => {
+                    let mut file = BufReader::new(
+                        File::open(&path)
+                            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?,
+                    );
+                    let mut chunk = vec![0u8; 64 * 1024];
+                    loop {
+                        let read = file
+                            .read(&mut chunk)
+                            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+                        if read == 0 || sink(&chunk[..read]).is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        })
+    };
+    let collector = {
+        let progress = Arc::clone(&progress);
+        let output = spec.output.clone();
+        std::thread::spawn(move || -> Result<u64, Error> {
+            let context = || format!("writing {}", output.display());
+            let mut out =
+                BufWriter::new(File::create(&output).map_err(|e| Error::io(context(), e))?);
+            let mut reader = BufReader::new(stdout);
+            let mut lines = 0;
+            loop {
+                let buffer = reader
+                    .fill_buf()
+                    .map_err(|e| Error::io("reading the task's stdout", e))?;
+                if buffer.is_empty() {
+                    break;
+                }
+                lines += buffer.iter().filter(|b| **b == b'\n').count() as u64;
+                out.write_all(buffer).map_err(|e| Error::io(context(), e))?;
+                let length = buffer.len();
+                reader.consume(length);
+                progress.touch();
+            }
+            out.flush().map_err(|e| Error::io(context(), e))?;
+            Ok(lines)
+        })
+    };
+    let reporter = {
+        let progress = Arc::clone(&progress);
+        let log_path = spec.workdir.join("stderr");
+        std::thread::spawn(move || {
+            let mut log = File::create(&log_path).ok().map(BufWriter::new);
+            let mut counters: BTreeMap<(String, String), i64> = BTreeMap::new();
+            let mut status = None;
+            let mut tail: VecDeque<String> = VecDeque::new();
+            let mut reader = BufReader::new(stderr);
+            let mut line = Vec::new();
+            while crate::plan::local::split::read_line(&mut reader, &mut line).unwrap_or(0) > 0 {
+                progress.touch();
+                let text = String::from_utf8_lossy(&line).to_string();
+                if let Some(log) = log.as_mut() {
+                    let _ = writeln!(log, "{text}");
+                }
+                match parse_line(&text) {
+                    ReporterLine::Counter {
+                        group,
+                        counter,
+                        amount,
+                    } => *counters.entry((group, counter)).or_insert(0) += amount,
+                    ReporterLine::Status(message) => status = Some(message),
+                    ReporterLine::Malformed(_) | ReporterLine::Log => {
+                        tail.push_back(text);
+                        if tail.len() > STDERR_TAIL {
+                            tail.pop_front();
+                        }
+                    }
+                }
+            }
+            if let Some(log) = log.as_mut() {
+                let _ = log.flush();
+            }
+            (counters, status, Vec::from(tail))
+        })
+    };
+
+    let mut timed_out = None;
+    let exit = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) => {}
+            Err(error) => {
+                kill_group(child.id());
+                return Err(Error::io("waiting for a task", error));
+            }
+        }
+        if let Some(timeout) = spec.timeout
+            && progress.idle() > timeout
+        {
+            timed_out = Some(progress.idle());
+            kill_group(child.id());
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let fed = feeder.join().unwrap_or(Ok(()));
+    let collected = collector.join().unwrap_or(Ok(0));
+    let (counters, status, stderr_tail) = reporter
+        .join()
+        .unwrap_or_else(|_| (BTreeMap::new(), None, Vec::new()));
+    let failure = match (timed_out, exit) {
+        (Some(idle), _) => Some(format!(
+            "timed out: no input read, output written or status reported for {} ms",
+            idle.as_millis()
+        )),
+        (None, Some(status)) if !status.success() => Some(match status.code() {
+            Some(code) => format!("subprocess failed with code {code}"),
+            None => format!("subprocess killed by {status}"),
+        }),
+        _ => match (&fed, &collected) {
+            (Err(error), _) | (_, Err(error)) => Some(error.to_string()),
+            _ => None,
+        },
+    };
+    Ok(AttemptResult {
+        failure,
+        counters,
+        status,
+        stderr_tail,
+        output_lines: collected.unwrap_or(0),
+    })
+}
+
+/// The job configuration as a task's environment: every key with each character
+/// outside `[A-Za-z0-9]` turned into `_` (`PipeMapRed.safeEnvVarName`), and the old
+/// alias of each deprecated key next to its new name.
+pub fn job_environment(conf: &[(String, String)]) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    for (key, value) in conf {
+        if let Some(old) = old_alias(key) {
+            env.push((safe_env_name(old), value.clone()));
+        }
+        env.push((safe_env_name(key), value.clone()));
+    }
+    env.push(("HADOOP_ROOT_LOGGER".to_string(), String::new()));
+    env
+}
+
+/// `PipeMapRed.safeEnvVarName`.
+pub fn safe_env_name(key: &str) -> String {
+    key.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+/// Deprecated names Hadoop still exports (`ConfigUtil`), for the keys a task may read.
+fn old_alias(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "mapreduce.task.ismap" => "mapred.task.is.map",
+        "mapreduce.task.partition" => "mapred.task.partition",
+        "mapreduce.task.attempt.id" => "mapred.task.id",
+        "mapreduce.task.id" => "mapred.tip.id",
+        "mapreduce.map.input.file" => "map.input.file",
+        "mapreduce.map.input.start" => "map.input.start",
+        "mapreduce.map.input.length" => "map.input.length",
+        "mapreduce.job.reduces" => "mapred.reduce.tasks",
+        "mapreduce.job.id" => "mapred.job.id",
+        "mapreduce.map.maxattempts" => "mapred.map.max.attempts",
+        "mapreduce.reduce.maxattempts" => "mapred.reduce.max.attempts",
+        "mapreduce.task.timeout" => "mapred.task.timeout",
+        "mapreduce.map.speculative" => "mapred.map.tasks.speculative.execution",
+        "mapreduce.reduce.speculative" => "mapred.reduce.tasks.speculative.execution",
+        "mapreduce.input.lineinputformat.linespermap" => "mapred.line.input.format.linespermap",
+        "mapreduce.output.fileoutputformat.compress" => "mapred.output.compress",
+        "mapreduce.output.fileoutputformat.compress.codec" => "mapred.output.compression.codec",
+        _ => return None,
+    })
+}
+
+/// Reads a file's lines as text, for tests and messages.
+pub fn read_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .map(|t| t.lines().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_names() {
+        let env = job_environment(&[
+            ("mapreduce.task.ismap".to_string(), "true".to_string()),
+            (
+                "mapred.input.format.class".to_string(),
+                "org.apache.hadoop.mapred.lib.NLineInputFormat".to_string(),
+            ),
+        ]);
+        let get = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        assert_eq!(get("mapreduce_task_ismap"), Some("true"));
+        assert_eq!(get("mapred_task_is_map"), Some("true"));
+        assert_eq!(
+            get("mapred_input_format_class"),
+            Some("org.apache.hadoop.mapred.lib.NLineInputFormat")
+        );
+        assert_eq!(get("HADOOP_ROOT_LOGGER"), Some(""));
+        assert_eq!(safe_env_name("a.b-c/d9"), "a_b_c_d9");
+    }
+}

@@ -1,0 +1,328 @@
+//! The streaming contract of the local runner, with small shell commands as tasks
+//! (`shared/spec/streaming.md` §9 test vectors, and more).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::job::{LocalSettings, StepReport, run_streaming};
+use crate::error::Error;
+use crate::plan::StreamingStep;
+
+fn sh(script: &str) -> Vec<String> {
+    vec!["sh".into(), "-c".into(), script.into()]
+}
+
+fn step(input: &Path, output: &Path, mapper: &str, reducer: Option<&str>) -> StreamingStep {
+    StreamingStep {
+        name: "test.step".into(),
+        files: Vec::new(),
+        settings: vec![
+            ("mapreduce.map.maxattempts".into(), "4".into()),
+            (
+                "mapreduce.input.lineinputformat.linespermap".into(),
+                "1".into(),
+            ),
+            ("mapreduce.map.speculative".into(), "false".into()),
+            ("mapreduce.task.timeout".into(), "300000".into()),
+            (
+                "mapreduce.job.reduces".into(),
+                if reducer.is_some() { "1" } else { "0" }.into(),
+            ),
+        ],
+        input: input.display().to_string(),
+        output: output.display().to_string(),
+        mapper: sh(mapper),
+        reducer: reducer.map(sh),
+        verbose: false,
+    }
+}
+
+fn settings() -> LocalSettings {
+    LocalSettings {
+        parallel: 4,
+        ..Default::default()
+    }
+}
+
+fn run(step: &StreamingStep, work: &Path) -> Result<StepReport, Error> {
+    run_streaming(step, &work.join("step"), &settings(), &|_| {})
+}
+
+fn read(path: PathBuf) -> String {
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn input_file(dir: &Path, content: &[u8]) -> PathBuf {
+    let path = dir.join("input.txt");
+    std::fs::write(&path, content).expect("write input");
+    path
+}
+
+#[test]
+fn nline_input_one_line_per_map_with_offsets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = input_file(dir.path(), b"a\nbb\r\n\nccc");
+    let out = dir.path().join("out");
+    let step = step(
+        &input,
+        &out,
+        "echo \"ismap=$mapreduce_task_ismap\"; cat",
+        None,
+    );
+    let report = run(&step, dir.path()).expect("job");
+    assert_eq!(report.map_tasks, 4);
+    // Map i reads the i-th split by length, largest first: bb, ccc, a, (empty).
+    let parts: Vec<String> = (0..4)
+        .map(|i| read(out.join(format!("part-0000{i}"))))
+        .collect();
+    assert_eq!(
+        parts,
+        vec![
+            "ismap=true\t\n2\tbb\n",
+            "ismap=true\t\n7\tccc\n",
+            "ismap=true\t\n0\ta\n",
+            "ismap=true\t\n6\t\n"
+        ]
+    );
+    assert!(out.join("_SUCCESS").exists());
+}
+
+#[test]
+fn the_task_environment_and_working_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = input_file(dir.path(), b"x\n");
+    let shipped = dir.path().join("campanile.cfg");
+    std::fs::write(&shipped, "[DEFAULT]\n").expect("write");
+    let out = dir.path().join("out");
+    let mut step = step(
+        &input,
+        &out,
+        "cat >/dev/null; echo \"fmt=$mapred_input_format_class\"; echo \"old=$mapred_task_is_map\"; \
+         echo \"lines=$mapreduce_input_lineinputformat_linespermap\"; echo \"attempt=$mapreduce_task_attempt_id\"; \
+         [ \"$PWD\" = \"$(pwd -P)\" ] && echo pwd=ok; [ -f campanile.cfg ] && echo files=ok; \
+         [ -d \"$TMPDIR\" ] && echo tmp=ok",
+        None,
+    );
+    step.files = vec![shipped.display().to_string()];
+    run(&step, dir.path()).expect("job");
+    let text = read(out.join("part-00000"));
+    assert!(
+        text.contains("fmt=org.apache.hadoop.mapred.lib.NLineInputFormat\t\n"),
+        "{text}"
+    );
+    assert!(text.contains("old=true\t\n"), "{text}");
+    assert!(text.contains("lines=1\t\n"), "{text}");
+    assert!(text.contains("attempt=attempt_"), "{text}");
+    assert!(text.contains("_m_000000_0\t\n"), "{text}");
+    for check in ["pwd=ok", "files=ok", "tmp=ok"] {
+        assert!(text.contains(check), "{check}: {text}");
+    }
+}
+
+#[test]
+fn reporter_lines_on_stderr() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = input_file(dir.path(), b"one\ntwo\n");
+    let out = dir.path().join("out");
+    let step = step(
+        &input,
+        &out,
+        "cat >/dev/null; echo reporter:counter:g,c,5 >&2; echo reporter:counter:g,c,x >&2; \
+         echo reporter:counter:g,c >&2; echo reporter:foo >&2; echo 'reporter:status: hi ' >&2",
+        None,
+    );
+    let report = run(&step, dir.path()).expect("job");
+    // two map tasks, 5 each; the malformed lines are ignored
+    assert_eq!(report.counters[&("g".to_string(), "c".to_string())], 10);
+    assert_eq!(report.counters.len(), 1);
+    assert_eq!(report.status.as_deref(), Some("hi"));
+}
+
+#[test]
+fn map_only_output_lines_get_a_tab() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = input_file(dir.path(), b"x\n");
+    let out = dir.path().join("out");
+    let step = step(
+        &input,
+        &out,
+        "cat >/dev/null; printf 'k\\tv\\nk\\n\\n'",
+        None,
+    );
+    run(&step, dir.path()).expect("job");
+    assert_eq!(read(out.join("part-00000")), "k\tv\nk\t\n\t\n");
+    assert_eq!(read(out.join("_SUCCESS")), "");
+}
+
+#[test]
+fn reducer_input_is_sorted_and_gzip_output() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = input_file(dir.path(), b"x\n");
+    let out = dir.path().join("out");
+    let mut step = step(
+        &input,
+        &out,
+        "cat >/dev/null; printf 'b\\t1\\na\\t2\\nb\\n'",
+        Some("echo \"ismap=$mapreduce_task_ismap\"; cat"),
+    );
+    step.settings.extend([
+        (
+            "mapreduce.output.fileoutputformat.compress".to_string(),
+            "true".to_string(),
+        ),
+        (
+            "mapreduce.output.fileoutputformat.compress.codec".to_string(),
+            "org.apache.hadoop.io.compress.GzipCodec".to_string(),
+        ),
+    ]);
+    let report = run(&step, dir.path()).expect("job");
+    assert_eq!(report.reduce_tasks, 1);
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(out.join("part-00000.gz")).expect("gz"))
+        .read_to_string(&mut text)
+        .expect("gunzip");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "ismap=false\t");
+    assert_eq!(lines[1], "a\t2");
+    let mut rest = lines[2..].to_vec();
+    rest.sort();
+    assert_eq!(rest, vec!["b\t", "b\t1"]);
+    assert!(!out.join("part-00000").exists());
+}
+
+#[test]
+fn a_reducer_with_no_input_still_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = input_file(dir.path(), b"x\n");
+    let out = dir.path().join("out");
+    let step = step(
+        &input,
+        &out,
+        "cat >/dev/null",
+        Some("cat >/dev/null; echo ran"),
+    );
+    run(&step, dir.path()).expect("job");
+    assert_eq!(read(out.join("part-00000")), "ran\t\n");
+}
+
+#[test]
+fn a_task_that_always_fails_stops_the_job_after_max_attempts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = input_file(dir.path(), b"x\n");
+    let out = dir.path().join("out");
+    let step = step(
+        &input,
+        &out,
+        "cat >/dev/null; echo 'about to fail' >&2; exit 3",
+        None,
+    );
+    let error = run(&step, dir.path()).expect_err("fails");
+    let message = error.to_string();
+    assert_eq!(error.exit_code(), 1);
+    assert!(message.contains("test.step"), "{message}");
+    assert!(message.contains("failed 4 attempt(s)"), "{message}");
+    assert!(
+        message.contains("subprocess failed with code 3"),
+        "{message}"
+    );
+    assert!(message.contains("about to fail"), "{message}");
+    assert!(!out.exists(), "no output, no _SUCCESS");
+    let attempts = std::fs::read_dir(dir.path().join("step/attempts"))
+        .expect("attempts")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .count();
+    assert_eq!(attempts, 4, "a fresh working directory per attempt");
+}
+
+#[test]
+fn a_task_that_fails_once_is_retried() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = input_file(dir.path(), b"x\ny\n");
+    let out = dir.path().join("out");
+    let step = step(
+        &input,
+        &out,
+        "case \"$mapreduce_task_attempt_id\" in *_0) exit 1;; esac; cut -f2",
+        None,
+    );
+    let report = run(&step, dir.path()).expect("job succeeds");
+    assert_eq!(report.failed_attempts, 2);
+    let mut lines = vec![read(out.join("part-00000")), read(out.join("part-00001"))];
+    lines.sort();
+    assert_eq!(lines, vec!["x\t\n", "y\t\n"]);
+}
+
+#[test]
+fn a_silent_task_is_killed_after_the_timeout_and_retried() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = input_file(dir.path(), b"x\n");
+    let out = dir.path().join("out");
+    let mut step = step(
+        &input,
+        &out,
+        // The first attempt hangs (its child sleep keeps the pipes open too); the
+        // second one answers at once.
+        "case \"$mapreduce_task_attempt_id\" in *_0) sleep 600;; esac; cat >/dev/null; echo done",
+        None,
+    );
+    step.settings.retain(|(k, _)| k != "mapreduce.task.timeout");
+    step.settings
+        .push(("mapreduce.task.timeout".into(), "300".into()));
+    let started = std::time::Instant::now();
+    let report = run(&step, dir.path()).expect("job succeeds on the second attempt");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    assert_eq!(report.failed_attempts, 1);
+    assert_eq!(read(out.join("part-00000")), "done\t\n");
+}
+
+#[test]
+fn an_existing_output_directory_is_refused_before_any_task_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = input_file(dir.path(), b"x\n");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("mkdir");
+    let step = step(&input, &out, "cat", None);
+    let error = run(&step, dir.path()).expect_err("refused");
+    assert_eq!(error.exit_code(), 4);
+    assert!(error.to_string().contains("already exists"));
+    assert!(!dir.path().join("step/attempts").exists(), "no task ran");
+}
+
+#[test]
+fn reducer_input_larger_than_the_sort_memory_is_sorted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lines: String = (0..50).map(|i| format!("{i}\n")).collect();
+    let input = input_file(dir.path(), lines.as_bytes());
+    let out = dir.path().join("out");
+    let mut step = step(
+        &input,
+        &out,
+        // each map emits 40 keys derived from its line
+        "cut -f2 | while read -r n; do i=0; while [ $i -lt 40 ]; do \
+         printf 'k%05d\\t%s\\n' $(( (n * 40 + i) * 7919 % 2000 )) $n; i=$((i+1)); done; done",
+        Some("cat"),
+    );
+    step.settings
+        .retain(|(k, _)| k != "mapreduce.input.lineinputformat.linespermap");
+    step.settings.push((
+        "mapreduce.input.lineinputformat.linespermap".into(),
+        "5".into(),
+    ));
+    let settings = LocalSettings {
+        parallel: 4,
+        sort_memory: 2048,
+        ..Default::default()
+    };
+    run_streaming(&step, &dir.path().join("step"), &settings, &|_| {}).expect("job");
+    let runs = std::fs::read_dir(dir.path().join("step/shuffle/partition-00000"))
+        .expect("runs")
+        .count();
+    assert!(runs > 5, "spilled {runs} runs");
+    let text = read(out.join("part-00000"));
+    let keys: Vec<&str> = text.lines().map(|l| &l[..6]).collect();
+    assert_eq!(keys.len(), 2000);
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+}
