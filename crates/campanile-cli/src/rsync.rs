@@ -5,26 +5,34 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::Parser;
 
 use campanile::Error;
+use campanile::plan::local::LocalSettings;
 use campanile::plan::{PlanOptions, RunBase};
 use campanile::rsync::RsyncRequest;
+use campanile::rsync_local::LocalRequest;
 
-/// Submit a Campanile copy (list, diff, multipartlist, objectcopy + multipartcomplete)
-/// to an EMR cluster as Hadoop Streaming steps.
+/// Copy a bucket with Campanile's plan (list, diff, multipartlist, objectcopy +
+/// multipartcomplete): on this machine with the embedded Hadoop Streaming runner (the
+/// default), or on an EMR cluster as steps (`--job`).
 #[derive(Debug, Parser)]
 #[command(version)]
 pub struct RsyncCli {
-    /// EMR cluster id (j-…).
-    #[arg(long, short = 'j')]
-    pub job: String,
+    /// EMR cluster id (j-…): submit the steps there. Without it the plan runs here.
+    #[arg(long, short = 'j', conflicts_with = "local")]
+    pub job: Option<String>,
+    /// Run the plan on this machine (the default without --job).
+    #[arg(long)]
+    pub local: bool,
     /// Part file (`<delimiter>,<prefix>` lines), e.g. s3://codebucket/input/src/part.all.
     #[arg(long)]
     pub input: String,
-    /// S3 prefix holding the binaries, diff.q, .boto and campanile.cfg.
+    /// Where the binaries, diff.q, .boto and campanile.cfg are: an S3 prefix on EMR
+    /// (required there); locally, default: the directory of this program.
     #[arg(long)]
-    pub code: String,
-    /// Prefix of the job output (the part map of the copied multipart objects).
+    pub code: Option<String>,
+    /// Prefix of the job output (the part map of the copied multipart objects); a
+    /// path or s3:// URI (local default: ./campanile-output).
     #[arg(long)]
-    pub output: String,
+    pub output: Option<String>,
     /// Source bucket.
     #[arg(long)]
     pub src_bucket: String,
@@ -79,6 +87,24 @@ pub struct RsyncCli {
     /// Add -verbose to the streaming steps.
     #[arg(long, short = 'd')]
     pub debug: bool,
+    /// Local runs: base of the run directories.
+    #[arg(long, default_value = "campanile-runs")]
+    pub run_dir: std::path::PathBuf,
+    /// Local runs: task processes at once (default: twice the cores).
+    #[arg(long)]
+    pub parallel: Option<usize>,
+    /// Local runs: lines per map task for every step (default: the plan's).
+    #[arg(long)]
+    pub lines_per_map: Option<u64>,
+    /// Local runs: MiB of shuffle records sorted in memory before spilling.
+    #[arg(long, default_value_t = 64)]
+    pub sort_memory_mb: usize,
+    /// Local runs: print each step's counters as a JSON line on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Local runs: no progress display.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 impl RsyncCli {
@@ -95,11 +121,27 @@ impl RsyncCli {
         if !(self.poll_seconds > 0.0 && self.poll_seconds.is_finite()) {
             return Err(Error::Usage("--poll-seconds must be positive".into()));
         }
+        let local = self.job.is_none();
+        let code = match (&self.code, local) {
+            (Some(code), _) => code.clone(),
+            (None, true) => std::env::current_exe()
+                .ok()
+                .and_then(|exe| exe.parent().map(|dir| dir.display().to_string()))
+                .ok_or_else(|| {
+                    Error::Usage("cannot find this program's directory: give --code".into())
+                })?,
+            (None, false) => return Err(Error::Usage("--code is required with --job".into())),
+        };
+        let output = match (&self.output, local) {
+            (Some(output), _) => output.clone(),
+            (None, true) => "campanile-output".to_string(),
+            (None, false) => return Err(Error::Usage("--output is required with --job".into())),
+        };
         Ok(RsyncRequest {
             plan: PlanOptions {
                 input: self.input.clone(),
-                code: self.code.clone(),
-                output: self.output.clone(),
+                code,
+                output,
                 src_bucket: self.src_bucket.clone(),
                 dst_bucket: self.dst_bucket.clone(),
                 src_endpoint: self.src_endpoint.clone().unwrap_or_default(),
@@ -113,7 +155,7 @@ impl RsyncCli {
                 run_base: RunBase::Hdfs,
                 debug: self.debug,
             },
-            job: self.job.clone(),
+            job: self.job.clone().unwrap_or_default(),
             dry_run: self.dry_run,
             wait: self
                 .wait
@@ -122,6 +164,29 @@ impl RsyncCli {
             profile: self.profile.clone(),
             emr_endpoint: self.emr_endpoint.clone(),
             verbose: self.verbose,
+        })
+    }
+}
+
+impl RsyncCli {
+    /// The local-run options, or `None` when the plan goes to EMR.
+    pub fn local_request(&self) -> Option<LocalRequest> {
+        if self.job.is_some() {
+            return None;
+        }
+        let mut settings = LocalSettings {
+            lines_per_map: self.lines_per_map,
+            sort_memory: self.sort_memory_mb.max(1) * 1024 * 1024,
+            ..Default::default()
+        };
+        if let Some(parallel) = self.parallel {
+            settings.parallel = parallel.max(1);
+        }
+        Some(LocalRequest {
+            run_base: self.run_dir.clone(),
+            settings,
+            json: self.json,
+            quiet: self.quiet,
         })
     }
 }

@@ -4,7 +4,7 @@
 //! closed stdout is a success, as for any Unix filter).
 
 use std::future::Future;
-use std::io::{BufWriter, StderrLock, StdinLock, StdoutLock};
+use std::io::{BufWriter, Stderr, StdinLock, StdoutLock};
 use std::process::ExitCode;
 
 use crate::error::Error;
@@ -17,7 +17,7 @@ pub struct Streams {
     /// Buffered stdout.
     pub output: BufWriter<StdoutLock<'static>>,
     /// Counters and status on stderr.
-    pub reporter: Reporter<StderrLock<'static>>,
+    pub reporter: Reporter<Stderr>,
 }
 
 /// Runs a task body with the process's streams and turns its result into an exit code.
@@ -30,7 +30,8 @@ where
     let streams = Streams {
         input: std::io::stdin().lock(),
         output: BufWriter::with_capacity(256 * 1024, std::io::stdout().lock()),
-        reporter: Reporter::new(std::io::stderr().lock()),
+        // Not locked: the local runner reports progress on stderr from other threads.
+        reporter: Reporter::new(std::io::stderr()),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -16,6 +16,7 @@ pub mod plan;
 pub mod record;
 pub mod reporter;
 pub mod rsync;
+pub mod rsync_local;
 pub mod s3;
 pub mod spool;
 pub mod stream;

@@ -107,13 +107,8 @@ async fn resolve(
     bucket_endpoint(&client, bucket).await
 }
 
-/// Runs rsync against EMR. `out` gets the article's lines; `err` the progress.
-pub async fn run<W: Write, E: Write>(
-    request: &RsyncRequest,
-    out: &mut W,
-    err: &mut E,
-) -> Result<(), Error> {
-    plan::validate::job_id(&request.job).map_err(Error::Usage)?;
+/// Validates the buckets and fills in the endpoints the user did not give.
+pub async fn resolve_endpoints(request: &RsyncRequest) -> Result<PlanOptions, Error> {
     let mut options = request.plan.clone();
     plan::validate::bucket_name(&options.src_bucket).map_err(Error::Usage)?;
     plan::validate::bucket_name(&options.dst_bucket).map_err(Error::Usage)?;
@@ -131,6 +126,17 @@ pub async fn run<W: Write, E: Write>(
         &request.region,
     )
     .await?;
+    Ok(options)
+}
+
+/// Runs rsync against EMR. `out` gets the article's lines; `err` the progress.
+pub async fn run<W: Write, E: Write>(
+    request: &RsyncRequest,
+    out: &mut W,
+    err: &mut E,
+) -> Result<(), Error> {
+    plan::validate::job_id(&request.job).map_err(Error::Usage)?;
+    let options = resolve_endpoints(request).await?;
     let io = |e| Error::io("writing stdout", e);
     if request.verbose {
         writeln!(

@@ -1,0 +1,284 @@
+//! `rsync` without a cluster: the same plan, run here by the embedded local runner.
+//! Inputs and outputs may be local paths or `s3://bucket/prefix` URIs, as on EMR: an
+//! S3 part file is downloaded into the run directory first, and an S3 output is written
+//! locally and uploaded once the job has succeeded (an existing output is refused
+//! before anything runs). S3 I/O uses the source side's endpoint and profile, as the
+//! article keeps the code bucket in the source account.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+use crate::plan::local::{LocalSettings, ProgressDisplay, report_json, run_plan};
+use crate::plan::{self, RunBase, part_file_name};
+use crate::rsync::{RsyncRequest, resolve_endpoints};
+use crate::s3::{Client, ClientOptions, describe_error};
+
+/// Local-run options beyond the plan's.
+#[derive(Debug, Clone)]
+pub struct LocalRequest {
+    /// Base of the run directories (`<base>/<uuid>`).
+    pub run_base: PathBuf,
+    /// Runner settings (parallelism, split override, sort memory).
+    pub settings: LocalSettings,
+    /// Print each step's report as a JSON line on stdout.
+    pub json: bool,
+    /// No progress display.
+    pub quiet: bool,
+}
+
+/// An `s3://bucket/key` URI split in two.
+pub fn parse_s3_uri(uri: &str) -> Option<(String, String)> {
+    let rest = uri.strip_prefix("s3://")?;
+    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    (!bucket.is_empty()).then(|| (bucket.to_string(), key.to_string()))
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, Error> {
+    if path.is_absolute() {
+        return Ok(path.to_path_buf());
+    }
+    std::env::current_dir()
+        .map(|cwd| cwd.join(path))
+        .map_err(|e| Error::io("reading the current directory", e))
+}
+
+async fn list_keys(client: &Client, bucket: &str, prefix: &str) -> Result<Vec<String>, Error> {
+    let mut keys = Vec::new();
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::S3 {
+            operation: "ListObjectsV2",
+            bucket: bucket.to_string(),
+            key: prefix.to_string(),
+            message: describe_error(&e),
+        })?;
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_string)),
+        );
+    }
+    Ok(keys)
+}
+
+async fn download(client: &Client, bucket: &str, key: &str, to: &Path) -> Result<(), Error> {
+    let object = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| Error::S3 {
+            operation: "GetObject",
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            message: describe_error(&e),
+        })?;
+    let bytes = object.body.collect().await.map_err(|e| Error::S3 {
+        operation: "GetObject",
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        message: e.to_string(),
+    })?;
+    std::fs::write(to, bytes.into_bytes())
+        .map_err(|e| Error::io(format!("writing {}", to.display()), e))
+}
+
+/// Brings an `s3://` input into `dir` (one object, or every non-hidden object under a
+/// prefix); returns the local path to read.
+async fn fetch_input(client: &Client, uri: &str, dir: &Path) -> Result<PathBuf, Error> {
+    let (bucket, key) = parse_s3_uri(uri)
+        .ok_or_else(|| Error::Usage(format!("--input {uri:?} is not an s3://bucket/key URI")))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    let prefix = if key.is_empty() || key.ends_with('/') {
+        key.clone()
+    } else {
+        format!("{key}/")
+    };
+    let under = list_keys(client, &bucket, &prefix).await?;
+    if under.is_empty() {
+        let local = dir.join(part_file_name(&key));
+        download(client, &bucket, &key, &local).await?;
+        return Ok(local);
+    }
+    let local = dir.join(part_file_name(&key));
+    std::fs::create_dir_all(&local)
+        .map_err(|e| Error::io(format!("creating {}", local.display()), e))?;
+    for object in under {
+        let name = part_file_name(&object);
+        if name.starts_with('_') || name.starts_with('.') || object[prefix.len()..].contains('/') {
+            continue;
+        }
+        download(client, &bucket, &object, &local.join(name)).await?;
+    }
+    Ok(local)
+}
+
+/// Uploads a committed output directory's files to `s3://bucket/prefix/`.
+async fn upload_output(client: &Client, dir: &Path, uri: &str) -> Result<(), Error> {
+    let (bucket, prefix) = parse_s3_uri(uri)
+        .ok_or_else(|| Error::Usage(format!("--output {uri:?} is not an s3:// URI")))?;
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(format!("listing {}", dir.display()), e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    // _SUCCESS last: it tells readers the output is complete.
+    names.sort_by_key(|p| p.file_name().is_some_and(|n| n == "_SUCCESS"));
+    for path in names {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let key = format!("{}/{name}", prefix.trim_end_matches('/'));
+        let body = aws_sdk_s3::primitives::ByteStream::from_path(&path)
+            .await
+            .map_err(|e| {
+                Error::io(
+                    format!("reading {}", path.display()),
+                    std::io::Error::other(e.to_string()),
+                )
+            })?;
+        client
+            .put_object()
+            .bucket(&bucket)
+            .key(&key)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| Error::S3 {
+                operation: "PutObject",
+                bucket: bucket.clone(),
+                key: key.clone(),
+                message: describe_error(&e),
+            })?;
+    }
+    Ok(())
+}
+
+/// Runs the plan of `request` on this machine.
+pub async fn run<W: Write, E: Write>(
+    request: &RsyncRequest,
+    local: &LocalRequest,
+    out: &mut W,
+    err: &mut E,
+) -> Result<(), Error> {
+    let io = |e| Error::io("writing stdout", e);
+    let mut options = resolve_endpoints(request).await?;
+    if request.verbose {
+        writeln!(
+            err,
+            "source s3://{} at {}; destination s3://{} at {}",
+            options.src_bucket, options.src_endpoint, options.dst_bucket, options.dst_endpoint
+        )
+        .map_err(io)?;
+    }
+    let run_base = absolute(&local.run_base)?;
+    let run_dir = run_base.join(&options.uuid);
+    options.run_base = RunBase::Local(run_base.display().to_string());
+    let s3_io = options.input.starts_with("s3://") || options.output.starts_with("s3://");
+    let io_client = if s3_io {
+        Some(
+            crate::s3::client(&ClientOptions {
+                endpoint: Some(options.src_endpoint.clone()),
+                profile: options.src_profile.clone(),
+                region: request.region.clone(),
+                ..Default::default()
+            })
+            .await?,
+        )
+    } else {
+        None
+    };
+    if !options.output.starts_with("s3://") {
+        options.output = absolute(Path::new(&options.output))?.display().to_string();
+    }
+    let printed_output = format!(
+        "{}/{}.{}",
+        options.output.trim_end_matches('/'),
+        part_file_name(&options.input),
+        options.uuid
+    );
+    let s3_output = options
+        .output
+        .starts_with("s3://")
+        .then(|| printed_output.clone());
+    if let (Some(uri), Some(client)) = (&s3_output, &io_client) {
+        let (bucket, prefix) = parse_s3_uri(uri)
+            .ok_or_else(|| Error::Usage(format!("--output {uri:?} is not an s3:// URI")))?;
+        if !list_keys(client, &bucket, &format!("{prefix}/"))
+            .await?
+            .is_empty()
+        {
+            return Err(Error::OutputExists(uri.clone()));
+        }
+        options.output = run_dir.join("output").display().to_string();
+    }
+    if request.dry_run {
+        let plan = plan::build(&options)?;
+        writeln!(out, "RunDir: {}", plan.run_dir).map_err(io)?;
+        let json = serde_json::to_string_pretty(&plan)
+            .map_err(|e| Error::Usage(format!("cannot render the plan as JSON: {e}")))?;
+        writeln!(out, "{json}").map_err(io)?;
+        return Ok(());
+    }
+    if run_dir.exists() {
+        return Err(Error::OutputExists(run_dir.display().to_string()));
+    }
+    std::fs::create_dir_all(&run_dir)
+        .map_err(|e| Error::io(format!("creating {}", run_dir.display()), e))?;
+    if let (true, Some(client)) = (options.input.starts_with("s3://"), &io_client) {
+        let fetched = fetch_input(client, &options.input, &run_dir.join("input")).await?;
+        options.input = fetched.display().to_string();
+    } else {
+        options.input = absolute(Path::new(&options.input))?.display().to_string();
+    }
+    let plan = plan::build(&options)?;
+    writeln!(out, "RunDir: {}", plan.run_dir).map_err(io)?;
+    if plan.output.is_some() {
+        writeln!(out, "Output:{printed_output}").map_err(io)?;
+    }
+    if let Some(copy_input) = &plan.copy_input {
+        writeln!(out, "CopyInput:{copy_input}").map_err(io)?;
+    }
+    out.flush().map_err(io)?;
+    let settings = local.settings.clone();
+    let quiet = local.quiet;
+    let runnable = plan.clone();
+    let reports = tokio::task::spawn_blocking(move || {
+        run_plan(&runnable, &settings, &ProgressDisplay::stderr(quiet))
+    })
+    .await
+    .map_err(|e| Error::Usage(format!("the local runner stopped: {e}")))??;
+    if let (Some(uri), Some(client), Some(local_output)) = (&s3_output, &io_client, &plan.output) {
+        upload_output(client, Path::new(local_output), uri).await?;
+    }
+    if local.json {
+        for report in &reports {
+            writeln!(out, "{}", report_json(report)).map_err(io)?;
+        }
+    }
+    out.flush().map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_uris() {
+        assert_eq!(
+            parse_s3_uri("s3://codebucket/input/part.all"),
+            Some(("codebucket".into(), "input/part.all".into()))
+        );
+        assert_eq!(parse_s3_uri("s3://b"), Some(("b".into(), String::new())));
+        assert_eq!(parse_s3_uri("/local/path"), None);
+        assert_eq!(parse_s3_uri("s3:///key"), None);
+    }
+}
