@@ -19,9 +19,11 @@ enum Kind {
     Moto,
 }
 
-/// Serve a local S3 server loaded with the article's test bucket.
+/// A local S3 server loaded with the article's test bucket, and the article's edits.
 #[derive(Debug, Parser)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Edit>,
     /// Which server to run.
     #[arg(long, value_enum, default_value = "garage")]
     server: Kind,
@@ -32,12 +34,52 @@ struct Cli {
     #[arg(long = "bucket")]
     buckets: Vec<String>,
     /// Where to write `export AWS_...` lines once the server is ready.
-    #[arg(long)]
+    #[arg(long, default_value = "campanile-testbed.env")]
     env_file: PathBuf,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Edit {
+    /// The article's change to a served bucket: `fe` overwritten and `fff` created,
+    /// both with the content of `ff`. Reads the server from the AWS_* variables and
+    /// CAMPANILE_ENDPOINT that `--env-file` holds.
+    ArticleChange,
+}
+
+fn article_change(bucket: &str) -> ExitCode {
+    let Ok(endpoint) = std::env::var("CAMPANILE_ENDPOINT") else {
+        eprintln!("campanile-testbed: CAMPANILE_ENDPOINT is not set (source the env file)");
+        return ExitCode::from(2);
+    };
+    let Ok(runtime) = tokio::runtime::Runtime::new() else {
+        return ExitCode::from(1);
+    };
+    runtime.block_on(async {
+        let options = campanile::s3::ClientOptions {
+            endpoint: Some(endpoint),
+            ..Default::default()
+        };
+        let client = match campanile::s3::client(&options).await {
+            Ok(client) => client,
+            Err(error) => {
+                eprintln!("campanile-testbed: {error}");
+                return ExitCode::from(2);
+            }
+        };
+        let content = fixtures::fixture_bytes("ff", fixtures::SMALL_SIZE);
+        for key in ["fe", "fff"] {
+            fixtures::put_object(&client, bucket, key, content.clone()).await;
+        }
+        eprintln!("campanile-testbed: s3://{bucket}/fe overwritten, s3://{bucket}/fff created");
+        ExitCode::SUCCESS
+    })
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Edit::ArticleChange) = cli.command {
+        return article_change(&cli.src_bucket);
+    }
     let kind = match cli.server {
         Kind::Garage => ServerKind::Garage,
         Kind::Moto => ServerKind::Moto,

@@ -128,8 +128,21 @@ impl ProgressDisplay {
             Duration::from_secs(5)
         };
         let finished = progress.done == progress.total;
-        if *drawn && last.elapsed() < interval && !(finished && self.terminal) {
-            return;
+        if self.terminal {
+            if *drawn && last.elapsed() < interval && !finished {
+                return;
+            }
+        } else {
+            // Plain lines: only for steps long enough to need them, every few seconds.
+            if !*drawn {
+                *started = Instant::now();
+                *last = Instant::now();
+                *drawn = true;
+                return;
+            }
+            if last.elapsed() < interval {
+                return;
+            }
         }
         *last = Instant::now();
         *drawn = true;
@@ -165,7 +178,7 @@ impl ProgressDisplay {
 
     fn end_line(&self) {
         if let Ok(mut state) = self.state.lock() {
-            if state.2 && self.terminal {
+            if state.2 && self.terminal && !self.quiet {
                 let _ = writeln!(std::io::stderr());
             }
             state.2 = false;
