@@ -103,6 +103,25 @@ impl<R: BufRead> Iterator for InputLines<R> {
     }
 }
 
+/// Reads every line of `input` and parses it, before any work starts: a bad line
+/// fails the whole task (an input error naming the line) with nothing done.
+pub fn parse_all<R: BufRead, T, E: std::fmt::Display>(
+    input: R,
+    index: StreamIndex,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Result<Vec<T>, Error> {
+    let mut records = Vec::new();
+    for line in InputLines::new(input, index) {
+        let line = line?;
+        let record = parse(&line.text).map_err(|e| Error::Input {
+            line: line.number,
+            message: e.to_string(),
+        })?;
+        records.push(record);
+    }
+    Ok(records)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

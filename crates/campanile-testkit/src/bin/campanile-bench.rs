@@ -49,6 +49,21 @@ enum Bench {
         #[arg(long)]
         bin_dir: Option<PathBuf>,
     },
+    /// rsync --local: many small objects, a few large ones, per-task overhead.
+    Local {
+        /// Number of small objects.
+        #[arg(long, default_value_t = 10_000)]
+        objects: usize,
+        /// Number of large objects (256 MiB in 8 MiB parts).
+        #[arg(long, default_value_t = 4)]
+        large: u64,
+        /// Runs of each measurement (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Directory of the task binaries (default: next to this one).
+        #[arg(long)]
+        bin_dir: Option<PathBuf>,
+    },
 }
 
 struct Pipeline<'a> {
@@ -156,21 +171,33 @@ fn median(mut values: Vec<f64>) -> (f64, f64, f64) {
     (values[values.len() / 2], min, max)
 }
 
-fn main() -> ExitCode {
-    let Bench::Copy {
-        objects,
-        object_size,
-        large_mib,
-        part_mib,
-        runs,
-        bin_dir,
-    } = Cli::parse().command;
-    let bin = bin_dir.unwrap_or_else(|| {
+fn binaries(bin_dir: Option<PathBuf>) -> PathBuf {
+    bin_dir.unwrap_or_else(|| {
         std::env::current_exe()
             .ok()
             .and_then(|p| p.parent().map(Path::to_path_buf))
             .unwrap_or_default()
-    });
+    })
+}
+
+fn main() -> ExitCode {
+    let (objects, object_size, large_mib, part_mib, runs, bin_dir) = match Cli::parse().command {
+        Bench::Copy {
+            objects,
+            object_size,
+            large_mib,
+            part_mib,
+            runs,
+            bin_dir,
+        } => (objects, object_size, large_mib, part_mib, runs, bin_dir),
+        Bench::Local {
+            objects,
+            large,
+            runs,
+            bin_dir,
+        } => return local_bench(objects, large, runs, &binaries(bin_dir)),
+    };
+    let bin = binaries(bin_dir);
     let work = tempfile::tempdir().expect("tempdir");
     let config = work.path().join("campanile.cfg");
     std::fs::write(
@@ -317,7 +344,201 @@ async fn server_setup(server: &S3Server, client: &aws_sdk_s3::Client, count: usi
 
 /// Uploads a large multipart object part by part (no whole copy in memory).
 async fn upload_large(client: &aws_sdk_s3::Client, bucket: &str, mib: u64, part_mib: u64) {
-    let key = "large";
+    upload_large_as(client, bucket, "large", mib, part_mib).await;
+}
+
+fn count_endpoints(log: &Path) -> std::collections::HashMap<String, i64> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut counts = std::collections::HashMap::new();
+    for line in text.lines() {
+        if let Some((_, op)) = line.split_once("Endpoint: ") {
+            *counts.entry(op.trim().to_string()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// rsync --local against the shell pipeline, on the same server and data.
+fn local_bench(objects: usize, large: u64, runs: usize, bin: &Path) -> ExitCode {
+    let work = tempfile::tempdir().expect("tempdir");
+    let part_file = work.path().join("part.all");
+    std::fs::write(&part_file, ",\n").expect("part file");
+    let config = work.path().join("campanile.cfg");
+    std::fs::write(
+        &config,
+        format!(
+            "[DEFAULT]\nmaxtmpsize={}\nephemeral={}\n",
+            128 * 1024 * 1024,
+            work.path().display()
+        ),
+    )
+    .expect("config");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (server, _garage) = server::launch(ServerKind::Garage).expect("start Garage");
+    runtime.block_on(async {
+        let client = server.client().await;
+        server.create_bucket(&client, "local-small").await;
+        let small: Vec<fixtures::FixtureObject> = (0..objects)
+            .map(|i| fixtures::FixtureObject {
+                key: format!("{:02x}/{i:06}", i % 256),
+                size: 10 * 1024,
+                part_size: None,
+            })
+            .collect();
+        fixtures::upload_all(&client, "local-small", &small).await;
+        server.create_bucket(&client, "local-large").await;
+        for n in 0..large {
+            upload_large_as(&client, "local-large", &format!("large-{n}"), 256, 8).await;
+        }
+    });
+    let rsync = |src: &str, dst: &str, uuid: &str, extra: &[&str]| -> f64 {
+        runtime.block_on(async {
+            let client = server.client().await;
+            server.create_bucket(&client, dst).await;
+        });
+        let mut command = Command::new(bin.join("rsync"));
+        for (key, value) in server.command_env() {
+            command.env(key, value);
+        }
+        command
+            .args(["--input", &part_file.display().to_string()])
+            .args(["--src-bucket", src, "--dst-bucket", dst])
+            .args([
+                "--src-endpoint",
+                &server.endpoint,
+                "--dst-endpoint",
+                &server.endpoint,
+            ])
+            .args(["--run-dir", &work.path().join("runs").display().to_string()])
+            .args(["--output", &work.path().join("out").display().to_string()])
+            .args(["--uuid", uuid, "--quiet"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let started = Instant::now();
+        let status = command.status().expect("rsync");
+        assert!(status.success(), "rsync {uuid} failed");
+        started.elapsed().as_secs_f64()
+    };
+    let pipeline = Pipeline {
+        bin,
+        server: &server,
+        config: &config,
+    };
+    let (mut local_small, mut local_big_splits, mut piped, mut local_large) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for run in 0..runs {
+        local_small.push(rsync(
+            "local-small",
+            &format!("ls-{run}"),
+            &format!("s{run}"),
+            &[],
+        ));
+        local_big_splits.push(rsync(
+            "local-small",
+            &format!("lb-{run}"),
+            &format!("b{run}"),
+            &["--lines-per-map", "1000"],
+        ));
+        let dst = format!("lp-{run}");
+        runtime.block_on(async {
+            let client = server.client().await;
+            server.create_bucket(&client, &dst).await;
+        });
+        piped.push(pipeline.run("local-small", &dst, &part_file, 16).seconds);
+        local_large.push(rsync(
+            "local-large",
+            &format!("ll-{run}"),
+            &format!("l{run}"),
+            &[],
+        ));
+    }
+    // Per-task overhead: a task binary on empty input (process start, argument parsing,
+    // client set-up, runtime), timed alone.
+    let mut overhead = Vec::new();
+    for _ in 0..20 {
+        let mut command = Command::new(bin.join("objectcopy"));
+        for (key, value) in server.command_env() {
+            command.env(key, value);
+        }
+        command
+            .args(["--src-bucket", "local-small", "--dst-bucket", "ls-0"])
+            .args([
+                "--src-endpoint",
+                &server.endpoint,
+                "--dst-endpoint",
+                &server.endpoint,
+            ])
+            .args(["--config", &config.display().to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let started = Instant::now();
+        assert!(command.status().expect("objectcopy").success());
+        overhead.push(started.elapsed().as_secs_f64());
+    }
+    let (small, small_min, small_max) = median(local_small);
+    let (big, big_min, big_max) = median(local_big_splits);
+    let (pipe, pipe_min, pipe_max) = median(piped);
+    let (largest, large_min, large_max) = median(local_large);
+    let (task, _, _) = median(overhead);
+    let n = objects as f64;
+    let bytes = (large * 256 * 1024 * 1024) as f64 / 1e6;
+    let copy_tasks = objects.div_ceil(10);
+    println!("| measurement | median | range ({runs} runs) |");
+    println!("|---|---|---|");
+    println!(
+        "| rsync --local, {objects} x 10 KiB (plan's splits: 10 records per copy task) | {:.0} objects/s | {:.0}-{:.0} |",
+        n / small,
+        n / small_max,
+        n / small_min
+    );
+    println!(
+        "| rsync --local --lines-per-map 1000 | {:.0} objects/s | {:.0}-{:.0} |",
+        n / big,
+        n / big_max,
+        n / big_min
+    );
+    println!(
+        "| baseline: the shell pipeline, objectcopy --concurrency 16 | {:.0} objects/s | {:.0}-{:.0} |",
+        n / pipe,
+        n / pipe_max,
+        n / pipe_min
+    );
+    println!(
+        "| ratio rsync --local / pipeline | {:.2}x (with --lines-per-map 1000: {:.2}x) | |",
+        pipe / small,
+        pipe / big
+    );
+    println!(
+        "| rsync --local, {large} x 256 MiB (8 MiB parts) | {:.0} MB/s | {:.0}-{:.0} |",
+        bytes / largest,
+        bytes / large_max,
+        bytes / large_min
+    );
+    println!(
+        "| per-task overhead (objectcopy on empty input: start, client set-up) | {:.1} ms | median of 20 |",
+        task * 1000.0
+    );
+    println!(
+        "| share of the small-object run spent on task overhead ({copy_tasks} copy tasks / parallelism) | {:.0}% | estimate |",
+        100.0 * copy_tasks as f64 * task
+            / (std::thread::available_parallelism()
+                .map(|p| p.get() * 2)
+                .unwrap_or(4) as f64)
+            / small
+    );
+    ExitCode::SUCCESS
+}
+
+/// Uploads one large multipart object under `key`.
+async fn upload_large_as(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    mib: u64,
+    part_mib: u64,
+) {
     let upload = client
         .create_multipart_upload()
         .bucket(bucket)
@@ -329,7 +550,7 @@ async fn upload_large(client: &aws_sdk_s3::Client, bucket: &str, mib: u64, part_
     let mut parts = Vec::new();
     for number in 1..=mib.div_ceil(part_mib) {
         let size = (part_mib.min(mib - (number - 1) * part_mib)) * 1024 * 1024;
-        let data = fixtures::fixture_bytes(&format!("large-{number}"), size);
+        let data = fixtures::fixture_bytes(&format!("{key}-{number}"), size);
         let part = client
             .upload_part()
             .bucket(bucket)
@@ -360,15 +581,4 @@ async fn upload_large(client: &aws_sdk_s3::Client, bucket: &str, mib: u64, part_
         .send()
         .await
         .expect("complete");
-}
-
-fn count_endpoints(log: &Path) -> std::collections::HashMap<String, i64> {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let mut counts = std::collections::HashMap::new();
-    for line in text.lines() {
-        if let Some((_, op)) = line.split_once("Endpoint: ") {
-            *counts.entry(op.trim().to_string()).or_insert(0) += 1;
-        }
-    }
-    counts
 }

@@ -17,7 +17,7 @@ use std::io::{BufRead, Write};
 use aws_sdk_s3::types::{EncodingType, ObjectStorageClass, OptionalObjectAttributes};
 
 use crate::error::Error;
-use crate::input::InputLines;
+use crate::input::parse_all;
 use crate::record::{ListingRecord, format_mtime};
 use crate::reporter::{Reporter, counters};
 use crate::s3::{Client, describe_error, url_decode};
@@ -76,15 +76,10 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     client: &Client,
     options: &BucketListOptions,
 ) -> Result<BucketListSummary, Error> {
-    let mut lines = Vec::new();
-    for line in InputLines::new(input, options.stream_index) {
-        let line = line?;
-        let parsed = parse_part_file_line(&line.text).map_err(|message| Error::Input {
-            line: line.number,
-            message,
-        })?;
-        lines.extend(parsed);
-    }
+    let lines: Vec<PartFileLine> = parse_all(input, options.stream_index, parse_part_file_line)?
+        .into_iter()
+        .flatten()
+        .collect();
     let mut summary = BucketListSummary::default();
     for line in &lines {
         list_prefix(line, output, reporter, client, options, &mut summary).await?;

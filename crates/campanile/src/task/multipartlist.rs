@@ -27,7 +27,7 @@ use futures::StreamExt;
 
 use crate::error::Error;
 use crate::headers::ObjectHeaders;
-use crate::input::InputLines;
+use crate::input::parse_all;
 use crate::multipart::{
     ByteRange, guess_part_size, part_count_from_etag, part_map_from_sizes, uniform_part_map,
 };
@@ -82,15 +82,7 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     dst: &Client,
     options: &MultipartListOptions,
 ) -> Result<MultipartListSummary, Error> {
-    let mut records = Vec::new();
-    for line in InputLines::new(input, options.stream_index) {
-        let line = line?;
-        let record = ListingRecord::parse(&line.text).map_err(|e| Error::Input {
-            line: line.number,
-            message: e.to_string(),
-        })?;
-        records.push(record);
-    }
+    let records = parse_all(input, options.stream_index, ListingRecord::parse)?;
     let mut summary = MultipartListSummary::default();
     let mut planned = futures::stream::iter(records)
         .map(|record| plan_object(record, src, dst, options))

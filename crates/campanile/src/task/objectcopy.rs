@@ -27,7 +27,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::error::Error;
 use crate::headers::ObjectHeaders;
-use crate::input::InputLines;
+use crate::input::parse_all;
 use crate::multipart::is_plain_md5_etag;
 use crate::record::{CopiedPartRecord, PartRecord};
 use crate::reporter::{Reporter, counters};
@@ -81,15 +81,7 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     dst: &Client,
     options: &ObjectCopyOptions,
 ) -> Result<ObjectCopySummary, Error> {
-    let mut records = Vec::new();
-    for line in InputLines::new(input, options.stream_index) {
-        let line = line?;
-        let record = PartRecord::parse(&line.text).map_err(|e| Error::Input {
-            line: line.number,
-            message: e.to_string(),
-        })?;
-        records.push(record);
-    }
+    let records = parse_all(input, options.stream_index, PartRecord::parse)?;
     let sinks = Sinks {
         output: RefCell::new(output),
         reporter: RefCell::new(reporter),
