@@ -19,6 +19,7 @@ pub mod rsync;
 pub mod rsync_local;
 pub mod s3;
 pub mod spool;
+pub mod stage;
 pub mod stream;
 pub mod task;
 

@@ -1,0 +1,59 @@
+//! campanile-stage: upload to the `--code` prefix everything the EMR steps and the
+//! bootstrap action need (task binaries, diff.q, campanile.cfg, the credentials file,
+//! bootstrap/). Idempotent; prints one line per object, never a file's content.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use campanile::rsync_local::parse_s3_uri;
+use campanile::stage::{self, Outcome};
+use campanile_cli::S3Side;
+
+/// Stage the code prefix for `rsync --job`.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    /// The code prefix, s3://codebucket[/prefix].
+    #[arg(long)]
+    code: String,
+    /// The .boto credentials file with the [profile NAME] sections the tasks use.
+    #[arg(long)]
+    credentials: PathBuf,
+    /// campanile.cfg to stage (default: the sample etc/campanile.cfg).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Directory of the task binaries (default: this program's; use dist/bin/x86_64
+    /// from scripts/build-emr for EMR nodes).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    #[command(flatten)]
+    s3: S3Side,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    campanile::cli::run_task("campanile-stage", |_streams| async move {
+        let (bucket, prefix) = parse_s3_uri(&cli.code).ok_or_else(|| {
+            campanile::Error::Usage(format!("--code {:?} is not an s3:// URI", cli.code))
+        })?;
+        let bin_dir = match cli.bin_dir {
+            Some(dir) => dir,
+            None => std::env::current_exe()
+                .ok()
+                .and_then(|e| e.parent().map(PathBuf::from))
+                .ok_or_else(|| campanile::Error::Usage("give --bin-dir".into()))?,
+        };
+        let client = campanile::s3::client(&cli.s3.client_options()).await?;
+        let set = stage::standard_set(&bin_dir, cli.config.as_deref(), &cli.credentials);
+        for (key, outcome) in stage::stage(&client, &bucket, &prefix, &set).await? {
+            let word = if outcome == Outcome::Uploaded {
+                "uploaded"
+            } else {
+                "unchanged"
+            };
+            println!("{word} s3://{bucket}/{key}");
+        }
+        Ok(())
+    })
+}
