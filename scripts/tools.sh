@@ -5,6 +5,7 @@
 
 CAMPANILE_TOOLS="${CAMPANILE_TOOLS:-$HOME/.cache/campanile}"
 GARAGE_VERSION="2.5.0"
+CFN_LINT_VERSION="1.51.0"
 MOTO_VERSION="5.2.5"  # 5.2.1 answers CompleteMultipartUpload with a root element the SDK refuses
 export PATH="$HOME/.cargo/bin:$CAMPANILE_TOOLS/venv/bin:$PATH"
 
@@ -20,15 +21,27 @@ ensure_garage() {
 }
 
 # moto's server mode, for what Garage lacks (storage classes, versioning, SSE echo,
-# the EMR API), pinned in a virtualenv of its own.
+# the EMR and CloudFormation APIs), and cfn-lint, pinned in a virtualenv of their own.
 ensure_moto() {
   local venv="$CAMPANILE_TOOLS/venv"
-  if "$venv/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+  if "$venv/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null \
+    && "$venv/bin/cfn-lint" --version 2>/dev/null | grep -q "$CFN_LINT_VERSION"; then
     return 0
   fi
   echo "installing moto[server]==$MOTO_VERSION into $venv" >&2
   mkdir -p "$CAMPANILE_TOOLS"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --upgrade pip
-  "$venv/bin/pip" install --quiet "moto[server]==$MOTO_VERSION"
+  "$venv/bin/pip" install --quiet "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION"
+}
+
+# The shell linter, for the bootstrap action and the scripts (Debian's package).
+ensure_shellcheck() {
+  command -v shellcheck >/dev/null 2>&1 && return 0
+  echo "installing shellcheck from Debian's packages" >&2
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq && apt-get install -y -qq shellcheck >/dev/null
+  else
+    sudo apt-get update -qq && sudo apt-get install -y -qq shellcheck >/dev/null
+  fi
 }

@@ -1,0 +1,162 @@
+//! The least-privilege IAM template: it creates its stack and user on a real
+//! CloudFormation API on loopback (moto), and every S3 call the tasks make (found in
+//! the code) is allowed on the side that makes it, and nothing else is.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+/// Which IAM action each S3 operation the tasks call needs, and on which side(s):
+/// `R` the source (Operation=Read), `W` the destination (Operation=Write).
+const OPERATIONS: [(&str, &str, &str); 9] = [
+    ("list_objects_v2", "s3:ListBucket", "RW"),
+    ("get_bucket_location", "s3:GetBucketLocation", "RW"),
+    ("head_object", "s3:GetObject", "RW"),
+    ("get_object", "s3:GetObject", "R"),
+    ("put_object", "s3:PutObject", "W"),
+    ("create_multipart_upload", "s3:PutObject", "W"),
+    ("upload_part", "s3:PutObject", "W"),
+    ("complete_multipart_upload", "s3:PutObject", "W"),
+    ("abort_multipart_upload", "s3:AbortMultipartUpload", "W"),
+];
+
+/// S3 client operations called in the task code and rsync (`.operation()` followed by
+/// `.bucket(`), read from the source files.
+fn operations_in_code() -> BTreeSet<String> {
+    let src = common::repo_root().join("crates/campanile/src");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(src.join("task"))
+        .expect("task dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.push(src.join("rsync.rs"));
+    let mut found = BTreeSet::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read source");
+        let compact: String = text.split_whitespace().collect();
+        for piece in compact.split("()").collect::<Vec<_>>().windows(2) {
+            let name = piece[0].rsplit('.').next().unwrap_or_default();
+            let snake = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if snake && piece[1].starts_with(".bucket(") {
+                found.insert(name.to_string());
+            }
+        }
+    }
+    found
+}
+
+fn python() -> PathBuf {
+    let tools = std::env::var_os("CAMPANILE_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/campanile")
+        });
+    tools.join("venv/bin/python")
+}
+
+fn stack(operation: &str, bucket: &str) -> serde_json::Value {
+    let server = campanile_testkit::moto();
+    let output = std::process::Command::new(python())
+        .arg(common::repo_root().join("tests/cfn_stack.py"))
+        .arg(&server.endpoint)
+        .arg(common::repo_root().join("cloudformation/s3_migration_user.json"))
+        .arg(bucket)
+        .arg(operation)
+        .output()
+        .expect("run cfn_stack.py (bash scripts/test installs its virtualenv)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("json")
+}
+
+#[test]
+fn the_template_passes_cfn_lint() {
+    let lint = python().with_file_name("cfn-lint");
+    let output = std::process::Command::new(&lint)
+        .arg(common::repo_root().join("cloudformation/s3_migration_user.json"))
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (bash scripts/test installs it)", lint.display()));
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn the_code_calls_only_operations_the_table_knows() {
+    let found = operations_in_code();
+    let known: BTreeSet<String> = OPERATIONS.iter().map(|(op, _, _)| op.to_string()).collect();
+    assert!(found.len() >= 8, "the scan found too little: {found:?}");
+    let unknown: Vec<&String> = found.difference(&known).collect();
+    assert!(
+        unknown.is_empty(),
+        "new S3 calls {unknown:?}: add them to OPERATIONS and to cloudformation/s3_migration_user.json"
+    );
+}
+
+#[test]
+fn each_side_is_allowed_what_its_tasks_call_and_no_more() {
+    let found = operations_in_code();
+    for (operation, side) in [("Read", 'R'), ("Write", 'W')] {
+        let bucket = format!("iam-{}", operation.to_lowercase());
+        let created = stack(operation, &bucket);
+        assert_eq!(created["status"], "CREATE_COMPLETE");
+        assert!(
+            created["outputs"]["UserKeyCreateCmd"]
+                .as_str()
+                .is_some_and(|c| c.contains("create-access-key")),
+            "{created}"
+        );
+        let mut allowed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (resource, actions) in created["actions"].as_object().expect("actions") {
+            for action in actions.as_array().expect("list") {
+                allowed
+                    .entry(action.as_str().expect("action").to_string())
+                    .or_default()
+                    .insert(resource.clone());
+            }
+        }
+        let needed: BTreeSet<&str> = OPERATIONS
+            .iter()
+            .filter(|(op, _, sides)| found.contains(*op) && sides.contains(side))
+            .map(|(_, action, _)| *action)
+            .collect();
+        for action in &needed {
+            let resources = allowed
+                .get(*action)
+                .unwrap_or_else(|| panic!("{operation} side lacks {action}: {created}"));
+            let object_level = !matches!(*action, "s3:ListBucket" | "s3:GetBucketLocation");
+            let expected = if object_level {
+                format!("arn:aws:s3:::{bucket}/*")
+            } else {
+                format!("arn:aws:s3:::{bucket}")
+            };
+            assert!(resources.contains(&expected), "{action} on {resources:?}");
+        }
+        // Nothing beyond what the tasks need, but the two actions kept for the
+        // clean-up of orphaned uploads on the destination.
+        let extra: Vec<&String> = allowed
+            .keys()
+            .filter(|a| !needed.contains(a.as_str()))
+            .filter(|a| {
+                side != 'W'
+                    || !matches!(
+                        a.as_str(),
+                        "s3:ListBucketMultipartUploads" | "s3:ListMultipartUploadParts"
+                    )
+            })
+            .collect();
+        assert!(
+            extra.is_empty(),
+            "{operation} side allows more than needed: {extra:?}"
+        );
+    }
+}
