@@ -165,6 +165,20 @@ pub fn boto_paths() -> Vec<PathBuf> {
     paths
 }
 
+/// A warning when a credentials file can be read by other users of the machine, or
+/// `None` when its mode is private (no group or other bits).
+pub fn readable_by_others(path: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "warning: credentials file {} is readable by other users (mode {:o}); chmod 600 it",
+            path.display(),
+            mode & 0o777
+        )
+    })
+}
+
 /// Looks for `[profile NAME]` with both keys in the given boto-style files.
 pub fn boto_credentials(profile: &str, paths: &[PathBuf]) -> Result<Option<Credentials>, Error> {
     let section = format!("profile {profile}");
@@ -180,6 +194,9 @@ pub fn boto_credentials(profile: &str, paths: &[PathBuf]) -> Result<Option<Crede
         let secret = properties.get("aws_secret_access_key").map(str::trim);
         match (id, secret) {
             (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
+                if let Some(warning) = readable_by_others(path) {
+                    eprintln!("{warning}");
+                }
                 let token = properties
                     .get("aws_security_token")
                     .or_else(|| properties.get("aws_session_token"))
@@ -392,6 +409,22 @@ mod tests {
         let error = boto_credentials("jassy", &paths).expect_err("incomplete");
         assert!(error.to_string().contains("aws_secret_access_key"));
         assert!(!format!("{jeff:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn credentials_files_readable_by_others_are_flagged() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(".boto");
+        std::fs::write(&path, "[profile p]\n").expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let warning = readable_by_others(&path).expect("flagged");
+        assert!(
+            warning.contains("chmod 600") && warning.contains("644"),
+            "{warning}"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert_eq!(readable_by_others(&path), None);
     }
 
     #[test]
