@@ -135,17 +135,7 @@ async fn unequal_parts_that_look_uniform_are_never_completed_wrong() {
     fixtures::put_multipart(&client, &src, "tricky", &data, &sizes).await;
 
     let both = src_dst_args(server, &src, &dst);
-    let list = stage(
-        BUCKETLIST,
-        &[
-            "--bucket".into(),
-            src.clone(),
-            "--endpoint".into(),
-            server.endpoint.clone(),
-        ],
-        ",\n",
-        server,
-    );
+    let list = list_bucket(server, &src, ",\n");
     let parts = stage(MULTIPARTLIST, &both, &list.stdout, server);
     let copied = stage(OBJECTCOPY, &both, &parts.stdout, server);
     let complete_args = ["--bucket", &dst, "--endpoint", &server.endpoint];
@@ -337,17 +327,7 @@ async fn dry_runs_write_nothing() {
     let client = server.client().await;
     let dst = campanile_testkit::unique_bucket("dry-dst");
     server.create_bucket(&client, &dst).await;
-    let list = stage(
-        BUCKETLIST,
-        &[
-            "--bucket".into(),
-            src.into(),
-            "--endpoint".into(),
-            server.endpoint.clone(),
-        ],
-        ",00\n",
-        server,
-    );
+    let list = list_bucket(server, src, ",00\n");
     let mut args = src_dst_args(server, src, &dst);
     args.push("--dry-run".into());
     let parts = stage(MULTIPARTLIST, &args, &list.stdout, server);
@@ -420,17 +400,7 @@ async fn a_source_that_changed_since_the_listing_fails_loudly() {
     let big = fixtures::fixture_bytes("big", 11 * MIB);
     fixtures::put_multipart(&client, &src, "big", &big, &[5 * MIB, 6 * MIB]).await;
     let both = src_dst_args(server, &src, &dst);
-    let list = stage(
-        BUCKETLIST,
-        &[
-            "--bucket".into(),
-            src.clone(),
-            "--endpoint".into(),
-            server.endpoint.clone(),
-        ],
-        ",\n",
-        server,
-    );
+    let list = list_bucket(server, &src, ",\n");
     let parts = stage(MULTIPARTLIST, &both, &list.stdout, server);
     // Both objects change after multipartlist and before objectcopy.
     fixtures::put_object(&client, &src, "grows", vec![2; 2000]).await;
@@ -475,17 +445,7 @@ async fn killing_objectcopy_and_running_it_again_gives_a_correct_copy() {
     });
     fixtures::upload_all(&client, &src, &objects).await;
     let both = src_dst_args(server, &src, &dst);
-    let list = stage(
-        BUCKETLIST,
-        &[
-            "--bucket".into(),
-            src.clone(),
-            "--endpoint".into(),
-            server.endpoint.clone(),
-        ],
-        ",\n",
-        server,
-    );
+    let list = list_bucket(server, &src, ",\n");
     let parts = stage(MULTIPARTLIST, &both, &list.stdout, server);
 
     // First attempt: killed (SIGKILL) at its first status line, written while it
@@ -557,17 +517,7 @@ async fn a_missing_part_is_reported_and_the_upload_is_not_completed() {
     let client = server.client().await;
     let dst = campanile_testkit::unique_bucket("missing-dst");
     server.create_bucket(&client, &dst).await;
-    let list = stage(
-        BUCKETLIST,
-        &[
-            "--bucket".into(),
-            src.into(),
-            "--endpoint".into(),
-            server.endpoint.clone(),
-        ],
-        ",000/\n",
-        server,
-    );
+    let list = list_bucket(server, src, ",000/\n");
     let both = src_dst_args(server, src, &dst);
     let parts = stage(MULTIPARTLIST, &both, &list.stdout, server);
     let copied = stage(OBJECTCOPY, &both, &parts.stdout, server);

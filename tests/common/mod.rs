@@ -154,21 +154,26 @@ pub fn stage(program: &str, args: &[String], stdin: &str, server: &S3Server) -> 
     result
 }
 
-/// The article's pipeline, stage by stage: bucketlist | multipartlist | objectcopy |
-/// multipartcomplete. Returns the four runs.
-pub fn copy_pipeline(server: &S3Server, src: &str, dst: &str, part_file: &str) -> [Run; 4] {
-    let both = src_dst_args(server, src, dst);
-    let list = stage(
+/// bucketlist of `bucket` over `part_file`, asserting it succeeded.
+pub fn list_bucket(server: &S3Server, bucket: &str, part_file: &str) -> Run {
+    stage(
         BUCKETLIST,
         &[
             "--bucket".into(),
-            src.into(),
+            bucket.into(),
             "--endpoint".into(),
             server.endpoint.clone(),
         ],
         part_file,
         server,
-    );
+    )
+}
+
+/// The article's pipeline, stage by stage: bucketlist | multipartlist | objectcopy |
+/// multipartcomplete. Returns the four runs.
+pub fn copy_pipeline(server: &S3Server, src: &str, dst: &str, part_file: &str) -> [Run; 4] {
+    let both = src_dst_args(server, src, dst);
+    let list = list_bucket(server, src, part_file);
     let parts = stage(MULTIPARTLIST, &both, &list.stdout, server);
     // A small memory budget (2 MiB per concurrent copy) so that parts spill to disk.
     let spill = tempfile::tempdir().expect("tempdir");
