@@ -65,6 +65,25 @@ pub async fn bucket_endpoint(client: &crate::s3::Client, bucket: &str) -> Result
     ))
 }
 
+/// Prints the article's `RunDir: …` line, then `Output:…` (the job output as the user
+/// will find it, which for a local run with an S3 output differs from the plan's local
+/// path) or `CopyInput:…` (`--no-copy`).
+pub fn print_run_lines<W: Write>(
+    out: &mut W,
+    plan: &crate::plan::Plan,
+    output: Option<&str>,
+) -> Result<(), Error> {
+    let io = |e| Error::io("writing stdout", e);
+    writeln!(out, "RunDir: {}", plan.run_dir).map_err(io)?;
+    if let Some(output) = output {
+        writeln!(out, "Output:{output}").map_err(io)?;
+    }
+    if let Some(copy_input) = &plan.copy_input {
+        writeln!(out, "CopyInput:{copy_input}").map_err(io)?;
+    }
+    Ok(())
+}
+
 /// Builds an EMR client.
 pub async fn emr_client(
     region: Option<&str>,
@@ -148,13 +167,7 @@ pub async fn run<W: Write, E: Write>(
     }
     let plan = plan::build(&options)?;
     let steps = emr::render(&plan)?;
-    writeln!(out, "RunDir: {}", plan.run_dir).map_err(io)?;
-    if let Some(output) = &plan.output {
-        writeln!(out, "Output:{output}").map_err(io)?;
-    }
-    if let Some(copy_input) = &plan.copy_input {
-        writeln!(out, "CopyInput:{copy_input}").map_err(io)?;
-    }
+    print_run_lines(out, &plan, plan.output.as_deref())?;
     if request.dry_run {
         let document = DryRun {
             run_dir: &plan.run_dir,

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::error::Error;
 use crate::plan::local::{LocalSettings, ProgressDisplay, report_json, run_plan};
 use crate::plan::{self, RunBase, part_file_name};
-use crate::rsync::{RsyncRequest, resolve_endpoints};
+use crate::rsync::{RsyncRequest, print_run_lines, resolve_endpoints};
 use crate::s3::{Client, ClientOptions, describe_error};
 
 /// Local-run options beyond the plan's.
@@ -240,13 +240,11 @@ pub async fn run<W: Write, E: Write>(
         options.input = absolute(Path::new(&options.input))?.display().to_string();
     }
     let plan = plan::build(&options)?;
-    writeln!(out, "RunDir: {}", plan.run_dir).map_err(io)?;
-    if plan.output.is_some() {
-        writeln!(out, "Output:{printed_output}").map_err(io)?;
-    }
-    if let Some(copy_input) = &plan.copy_input {
-        writeln!(out, "CopyInput:{copy_input}").map_err(io)?;
-    }
+    print_run_lines(
+        out,
+        &plan,
+        plan.output.as_ref().map(|_| printed_output.as_str()),
+    )?;
     out.flush().map_err(io)?;
     let settings = local.settings.clone();
     let quiet = local.quiet;

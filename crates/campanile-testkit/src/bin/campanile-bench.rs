@@ -234,7 +234,7 @@ fn main() -> ExitCode {
             .collect();
         fixtures::upload_all(&client, small_src, &small).await;
         server.create_bucket(&client, large_src).await;
-        upload_large(&client, large_src, large_mib, part_mib).await;
+        upload_large_as(&client, large_src, "large", large_mib, part_mib).await;
     });
     let mut small_runs = Vec::new();
     let mut baseline_runs = Vec::new();
@@ -340,11 +340,6 @@ async fn server_setup(server: &S3Server, client: &aws_sdk_s3::Client, count: usi
         })
         .collect();
     fixtures::upload_all(client, "count-src", &objects).await;
-}
-
-/// Uploads a large multipart object part by part (no whole copy in memory).
-async fn upload_large(client: &aws_sdk_s3::Client, bucket: &str, mib: u64, part_mib: u64) {
-    upload_large_as(client, bucket, "large", mib, part_mib).await;
 }
 
 fn count_endpoints(log: &Path) -> std::collections::HashMap<String, i64> {
@@ -531,7 +526,8 @@ fn local_bench(objects: usize, large: u64, runs: usize, bin: &Path) -> ExitCode 
     ExitCode::SUCCESS
 }
 
-/// Uploads one large multipart object under `key`.
+/// Uploads a large multipart object under `key`, part by part (no whole copy in
+/// memory).
 async fn upload_large_as(
     client: &aws_sdk_s3::Client,
     bucket: &str,

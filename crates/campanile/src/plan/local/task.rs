@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -341,13 +341,6 @@ fn old_alias(key: &str) -> Option<&'static str> {
         "mapreduce.output.fileoutputformat.compress.codec" => "mapred.output.compression.codec",
         _ => return None,
     })
-}
-
-/// Reads a file's lines as text, for tests and messages.
-pub fn read_lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .map(|t| t.lines().map(str::to_string).collect())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
