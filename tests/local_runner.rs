@@ -10,49 +10,17 @@ use std::path::Path;
 use campanile_testkit::{S3Server, fixtures};
 use common::*;
 
-const RSYNC: &str = env!("CARGO_BIN_EXE_rsync");
-
 fn rsync_local(server: &S3Server, work: &Path, src: &str, dst: &str, extra: &[&str]) -> Run {
     let part_file = repo_root().join("var/input/srcbucket/part.all");
-    let run_dir = work.join("runs");
-    let output = work.join("output");
-    let mut args = vec![
-        "--input".to_string(),
-        part_file.display().to_string(),
-        "--src-bucket".into(),
-        src.into(),
-        "--dst-bucket".into(),
-        dst.into(),
-        "--src-endpoint".into(),
-        server.endpoint.clone(),
-        "--dst-endpoint".into(),
-        server.endpoint.clone(),
-        "--run-dir".into(),
-        run_dir.display().to_string(),
-        "--output".into(),
-        output.display().to_string(),
-        "--json".into(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    run(RSYNC, &args, "", server, &[])
-}
-
-/// The step reports (`--json` lines) by step name.
-fn reports(run: &Run) -> Vec<serde_json::Value> {
-    run.stdout
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).expect("json report"))
-        .collect()
-}
-
-fn counter(reports: &[serde_json::Value], step: &str, group: &str, name: &str) -> i64 {
-    reports
-        .iter()
-        .find(|r| r["step"].as_str().is_some_and(|s| s.starts_with(step)))
-        .and_then(|r| r["counters"][group][name].as_i64())
-        .unwrap_or(0)
+    rsync_local_at(
+        server,
+        &server.endpoint,
+        work,
+        &part_file,
+        (src, dst),
+        extra,
+        &[],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -315,3 +315,58 @@ pub async fn uploads_in_progress(client: &aws_sdk_s3::Client, bucket: &str) -> u
         .uploads()
         .len()
 }
+
+/// The rsync binary.
+pub const RSYNC: &str = env!("CARGO_BIN_EXE_rsync");
+
+/// `rsync` on the embedded local runner (`--json`), from `src` to `dst` through
+/// `endpoint` (the server's own, or a proxy in front of it), with `part_file`, run and
+/// output directories under `work`, extra arguments and environment.
+pub fn rsync_local_at(
+    server: &S3Server,
+    endpoint: &str,
+    work: &std::path::Path,
+    part_file: &std::path::Path,
+    buckets: (&str, &str),
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Run {
+    let mut args = vec![
+        "--input".to_string(),
+        part_file.display().to_string(),
+        "--src-bucket".into(),
+        buckets.0.into(),
+        "--dst-bucket".into(),
+        buckets.1.into(),
+        "--src-endpoint".into(),
+        endpoint.into(),
+        "--dst-endpoint".into(),
+        endpoint.into(),
+        "--run-dir".into(),
+        work.join("runs").display().to_string(),
+        "--output".into(),
+        work.join("output").display().to_string(),
+        "--json".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(RSYNC, &args, "", server, env)
+}
+
+/// The step reports (`--json` lines) of an rsync run.
+pub fn reports(run: &Run) -> Vec<serde_json::Value> {
+    run.stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).expect("json report"))
+        .collect()
+}
+
+/// A counter of the step whose name starts with `step`.
+pub fn counter(reports: &[serde_json::Value], step: &str, group: &str, name: &str) -> i64 {
+    reports
+        .iter()
+        .find(|r| r["step"].as_str().is_some_and(|s| s.starts_with(step)))
+        .and_then(|r| r["counters"][group][name].as_i64())
+        .unwrap_or(0)
+}

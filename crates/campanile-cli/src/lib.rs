@@ -4,7 +4,33 @@
 
 pub mod rsync;
 
+use std::time::Duration;
+
 use clap::Args;
+
+/// How hard the S3 client tries: read timeout and attempts per request. Also read from
+/// the environment, so a whole local run (every task it starts) can be tuned at once.
+#[derive(Debug, Clone, Args)]
+pub struct Persistence {
+    /// Seconds without a byte from S3 before a request is abandoned and retried.
+    #[arg(long, env = "CAMPANILE_S3_READ_TIMEOUT", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub read_timeout: u64,
+    /// Attempts per S3 request (the SDK's standard retries, with backoff).
+    #[arg(long, env = "CAMPANILE_S3_MAX_ATTEMPTS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_attempts: u32,
+}
+
+impl Persistence {
+    fn apply(&self, options: campanile::s3::ClientOptions) -> campanile::s3::ClientOptions {
+        campanile::s3::ClientOptions {
+            read_timeout: Duration::from_secs(self.read_timeout),
+            max_attempts: self.max_attempts,
+            ..options
+        }
+    }
+}
 
 /// Endpoint, profile and region of one S3 side.
 #[derive(Debug, Clone, Args)]
@@ -18,17 +44,20 @@ pub struct S3Side {
     /// Region (default: from the endpoint host, the environment, or us-east-1).
     #[arg(long)]
     pub region: Option<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub persistence: Persistence,
 }
 
 impl S3Side {
     /// Client options for this side.
     pub fn client_options(&self) -> campanile::s3::ClientOptions {
-        campanile::s3::ClientOptions {
+        self.persistence.apply(campanile::s3::ClientOptions {
             endpoint: self.endpoint.clone(),
             profile: self.profile.clone(),
             region: self.region.clone(),
             ..Default::default()
-        }
+        })
     }
 }
 
@@ -60,6 +89,9 @@ pub struct SrcDst {
     /// Destination region.
     #[arg(long)]
     pub dst_region: Option<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub persistence: Persistence,
 }
 
 impl SrcDst {
@@ -69,12 +101,12 @@ impl SrcDst {
     ) -> Result<(campanile::s3::Client, campanile::s3::Client), campanile::Error> {
         let side =
             |endpoint: &Option<String>, profile: &Option<String>, region: &Option<String>| {
-                campanile::s3::ClientOptions {
+                self.persistence.apply(campanile::s3::ClientOptions {
                     endpoint: endpoint.clone(),
                     profile: profile.clone(),
                     region: region.clone(),
                     ..Default::default()
-                }
+                })
             };
         let src = campanile::s3::client(&side(
             &self.src_endpoint,

@@ -4,11 +4,14 @@
 //! - [`s3`]: the main test server. Garage (a production S3 server) started on free
 //!   loopback ports, or, when `CAMPANILE_TEST_ENDPOINT` is set, that endpoint with the
 //!   credentials in `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (and `AWS_REGION`).
+//! - [`faults`]: a fault-injecting proxy to put in front of either (503, 500, resets,
+//!   cut or damaged bodies, answers held past the read timeout), on a seeded schedule.
 //! - [`moto`]: moto's server mode, for what Garage lacks (storage classes, versioning,
 //!   SSE echo, and later EMR and CloudFormation).
 //!
 //! Each server is started once per test process and killed with it.
 
+pub mod faults;
 pub mod fixtures;
 pub mod server;
 

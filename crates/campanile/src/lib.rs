@@ -12,6 +12,7 @@ pub mod error;
 pub mod headers;
 pub mod input;
 pub mod multipart;
+pub mod orphans;
 pub mod plan;
 pub mod record;
 pub mod reporter;

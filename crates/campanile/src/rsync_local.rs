@@ -9,8 +9,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
+use crate::orphans;
 use crate::plan::local::{LocalSettings, ProgressDisplay, report_json, run_plan};
-use crate::plan::{self, RunBase, part_file_name};
+use crate::plan::{self, RunBase, UploadScope, part_file_name};
 use crate::rsync::{RsyncRequest, print_run_lines, resolve_endpoints};
 use crate::s3::{Client, ClientOptions, describe_error};
 
@@ -162,6 +163,37 @@ async fn upload_output(client: &Client, dir: &Path, uri: &str) -> Result<(), Err
     Ok(())
 }
 
+/// Aborts the uploads failed attempts of this run left in progress (see
+/// [`crate::orphans`]) and says how many there were.
+async fn clean_up_uploads<E: Write>(
+    scope: &UploadScope,
+    region: Option<String>,
+    err: &mut E,
+) -> Result<(), Error> {
+    let keys = orphans::multipart_keys(Path::new(&scope.objects))?;
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let client = crate::s3::client(&ClientOptions {
+        endpoint: Some(scope.endpoint.clone()),
+        profile: scope.profile.clone(),
+        region,
+        ..Default::default()
+    })
+    .await?;
+    let aborted = orphans::abort_orphans(&client, &scope.bucket, &keys).await?;
+    if !aborted.is_empty() {
+        writeln!(
+            err,
+            "aborted {} multipart upload(s) of s3://{} left in progress by failed attempts or runs",
+            aborted.len(),
+            scope.bucket
+        )
+        .map_err(|e| Error::io("writing stderr", e))?;
+    }
+    Ok(())
+}
+
 /// Runs the plan of `request` on this machine.
 pub async fn run<W: Write, E: Write>(
     request: &RsyncRequest,
@@ -249,11 +281,26 @@ pub async fn run<W: Write, E: Write>(
     let settings = local.settings.clone();
     let quiet = local.quiet;
     let runnable = plan.clone();
-    let reports = tokio::task::spawn_blocking(move || {
+    let ran = tokio::task::spawn_blocking(move || {
         run_plan(&runnable, &settings, &ProgressDisplay::stderr(quiet))
     })
     .await
-    .map_err(|e| Error::Usage(format!("the local runner stopped: {e}")))??;
+    .map_err(|e| Error::Usage(format!("the local runner stopped: {e}")))?;
+    // Whether the plan succeeded or not, no upload of this run may stay in progress.
+    let cleaned = match &plan.uploads {
+        Some(scope) if Path::new(&scope.objects).exists() => {
+            clean_up_uploads(scope, request.region.clone(), err).await
+        }
+        _ => Ok(()),
+    };
+    let reports = match (ran, cleaned) {
+        (Ok(reports), Ok(())) => reports,
+        (Err(error), Ok(())) | (Ok(_), Err(error)) => return Err(error),
+        (Err(error), Err(cleaning)) => {
+            let _ = writeln!(err, "cleaning up multipart uploads failed too: {cleaning}");
+            return Err(error);
+        }
+    };
     if let (Some(uri), Some(client), Some(local_output)) = (&s3_output, &io_client, &plan.output) {
         upload_output(client, Path::new(local_output), uri).await?;
     }

@@ -89,6 +89,22 @@ pub struct Plan {
     pub copy_input: Option<String>,
     /// The steps, in order.
     pub steps: Vec<Step>,
+    /// Where this run's multipart uploads are made, for the clean-up of uploads left
+    /// by failed attempts (see [`crate::orphans`]); `None` without a multipartlist step.
+    pub uploads: Option<UploadScope>,
+}
+
+/// The destination side of a run's multipart uploads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UploadScope {
+    /// Destination bucket.
+    pub bucket: String,
+    /// Destination endpoint.
+    pub endpoint: String,
+    /// Destination profile.
+    pub profile: Option<String>,
+    /// The listing multipartlist reads (its multipart keys are the run's uploads).
+    pub objects: String,
 }
 
 /// One step of a plan.
@@ -306,6 +322,7 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
         output: None,
         copy_input: None,
         steps,
+        uploads: None,
     };
     if options.list_only {
         return Ok(plan);
@@ -326,6 +343,12 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
         with_profile(command, "--dst-profile", &options.dst_profile)
     };
     let part_list = join(&dir, &format!("{}.multipartlist", options.src_bucket));
+    plan.uploads = Some(UploadScope {
+        bucket: options.dst_bucket.clone(),
+        endpoint: options.dst_endpoint.clone(),
+        profile: options.dst_profile.clone(),
+        objects: copy_source.clone(),
+    });
     plan.steps.push(streaming(
         format!("mlist.{}.{part_file}", options.src_bucket),
         StepSettings {

@@ -16,7 +16,10 @@
 //!
 //! Records are copied `concurrency` at a time. The task succeeds only when every record
 //! of its input was copied and every output line written: it is the unit of retry.
-//! A GET whose body breaks off is retried a few times before the task gives up.
+//! Beyond the SDK's own retries (throttling, server errors, broken connections), a GET
+//! whose body breaks off or fails its size or MD5 check, and a PUT or part refused for
+//! a damaged body (`BadDigest`) or answered with the wrong ETag, are tried again a few
+//! times before the task gives up.
 
 use std::cell::RefCell;
 use std::io::{BufRead, Write};
@@ -120,7 +123,11 @@ async fn copy_record<W: Write, E: Write>(
     let key = &record.object.key;
     let summary = match &record.part {
         None => {
-            put_whole(&record, &body, &headers, dst, options).await?;
+            let what = format!("PUT s3://{}/{key}", options.dst_bucket);
+            with_attempts(&what, options, sinks, || {
+                put_whole(&record, &body, &headers, dst, options)
+            })
+            .await?;
             ObjectCopySummary {
                 objects: 1,
                 parts: 0,
@@ -128,7 +135,14 @@ async fn copy_record<W: Write, E: Write>(
             }
         }
         Some(part) => {
-            let part_etag = upload_part(&record, &body, &headers, dst, options).await?;
+            let what = format!(
+                "UploadPart {} of s3://{}/{key}",
+                part.part_number, options.dst_bucket
+            );
+            let part_etag = with_attempts(&what, options, sinks, || {
+                upload_part(&record, part, &body, &headers, dst, options)
+            })
+            .await?;
             let line = CopiedPartRecord {
                 key: key.clone(),
                 etag: record.object.etag.clone(),
@@ -160,22 +174,45 @@ async fn copy_record<W: Write, E: Write>(
     Ok(summary)
 }
 
-/// GETs the object or part into a spool, retrying a body that breaks off.
+/// GETs the object or part into a spool, retrying a body that breaks off or does not
+/// match its size or MD5.
 async fn download<W: Write, E: Write>(
     record: &PartRecord,
     src: &Client,
     options: &ObjectCopyOptions,
     sinks: &Sinks<'_, W, E>,
 ) -> Result<(SpooledBody, ObjectHeaders), Error> {
+    let what = format!("GET s3://{}/{}", options.src_bucket, record.object.key);
+    with_attempts(&what, options, sinks, || {
+        download_once(record, src, options, sinks)
+    })
+    .await
+}
+
+/// Runs `step` until it succeeds, fails for good, or `get_attempts` attempts failed
+/// in a way another attempt can mend, pausing with exponential backoff in between.
+/// The SDK already retries throttling, server errors and broken connections; these
+/// attempts are for what only Campanile sees: a body cut short or damaged (its size or
+/// MD5 is wrong) on the way out of the source or into the destination.
+async fn with_attempts<T, F, Fut, W: Write, E: Write>(
+    what: &str,
+    options: &ObjectCopyOptions,
+    sinks: &Sinks<'_, W, E>,
+    mut step: F,
+) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Retry>>,
+{
     let mut attempt = 1;
     loop {
-        match download_once(record, src, options, sinks).await {
+        match step().await {
             Ok(done) => return Ok(done),
             Err(Retry::Again(error)) if attempt < options.get_attempts.max(1) => {
-                sinks.reporter.borrow_mut().status_now(&format!(
-                    "retrying GET s3://{}/{} after: {error}",
-                    options.src_bucket, record.object.key
-                ))?;
+                sinks
+                    .reporter
+                    .borrow_mut()
+                    .status_now(&format!("retrying {what} after: {error}"))?;
                 tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt))).await;
                 attempt += 1;
             }
@@ -184,9 +221,32 @@ async fn download<W: Write, E: Write>(
     }
 }
 
+/// How a failed attempt ended.
 enum Retry {
+    /// Another attempt may succeed.
     Again(Error),
+    /// Another attempt would fail the same way.
     Fail(Error),
+}
+
+/// Whether a failed write is worth another attempt: the body was damaged on the way
+/// (the server refused its Content-MD5), or the request never got a service answer.
+fn write_failure<E>(
+    error: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    wrapped: Error,
+) -> Retry
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata,
+{
+    let damaged = error
+        .as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "BadDigest" || code == "InvalidDigest");
+    if damaged || !is_service_error(error) {
+        Retry::Again(wrapped)
+    } else {
+        Retry::Fail(wrapped)
+    }
 }
 
 async fn download_once<W: Write, E: Write>(
@@ -303,7 +363,7 @@ async fn put_whole(
     headers: &ObjectHeaders,
     dst: &Client,
     options: &ObjectCopyOptions,
-) -> Result<(), Error> {
+) -> Result<(), Retry> {
     let key = &record.object.key;
     let request = dst
         .put_object()
@@ -311,42 +371,40 @@ async fn put_whole(
         .key(key)
         .content_md5(body.content_md5())
         .content_length(i64::try_from(body.length).unwrap_or(i64::MAX))
-        .body(body.byte_stream().await?);
-    let put = headers
-        .apply_to_put(request)
-        .send()
-        .await
-        .map_err(|e| Error::S3 {
+        .body(body.byte_stream().await.map_err(Retry::Fail)?);
+    let put = headers.apply_to_put(request).send().await.map_err(|e| {
+        let wrapped = Error::S3 {
             operation: "PutObject",
             bucket: options.dst_bucket.clone(),
             key: key.clone(),
             message: describe_error(&e),
-        })?;
+        };
+        write_failure(&e, wrapped)
+    })?;
     let etag = put.e_tag().unwrap_or_default().trim_matches('"');
     if !headers.etag_is_not_md5() && etag != body.md5_hex() {
-        return Err(Error::Integrity {
+        // The server stored other bytes than were sent: another PUT overwrites them.
+        return Err(Retry::Again(Error::Integrity {
             bucket: options.dst_bucket.clone(),
             key: key.clone(),
             message: format!(
                 "PUT returned ETag {etag:?}, the bytes sent have MD5 {}",
                 body.md5_hex()
             ),
-        });
+        }));
     }
     Ok(())
 }
 
 async fn upload_part(
     record: &PartRecord,
+    part: &crate::record::PartInfo,
     body: &SpooledBody,
     headers: &ObjectHeaders,
     dst: &Client,
     options: &ObjectCopyOptions,
-) -> Result<String, Error> {
+) -> Result<String, Retry> {
     let key = &record.object.key;
-    let Some(part) = &record.part else {
-        return Err(Error::Usage("upload_part called for a whole object".into()));
-    };
     let uploaded = dst
         .upload_part()
         .bucket(&options.dst_bucket)
@@ -355,21 +413,25 @@ async fn upload_part(
         .part_number(i32::try_from(part.part_number).unwrap_or(i32::MAX))
         .content_md5(body.content_md5())
         .content_length(i64::try_from(body.length).unwrap_or(i64::MAX))
-        .body(body.byte_stream().await?)
+        .body(body.byte_stream().await.map_err(Retry::Fail)?)
         .send()
         .await
-        .map_err(|e| Error::S3 {
-            operation: "UploadPart",
-            bucket: options.dst_bucket.clone(),
-            key: format!(
-                "{key} (part {} of upload {})",
-                part.part_number, part.upload_id
-            ),
-            message: describe_error(&e),
+        .map_err(|e| {
+            let wrapped = Error::S3 {
+                operation: "UploadPart",
+                bucket: options.dst_bucket.clone(),
+                key: format!(
+                    "{key} (part {} of upload {})",
+                    part.part_number, part.upload_id
+                ),
+                message: describe_error(&e),
+            };
+            write_failure(&e, wrapped)
         })?;
     let etag = uploaded.e_tag().unwrap_or_default().trim_matches('"');
     if !headers.etag_is_not_md5() && etag != body.md5_hex() {
-        return Err(Error::Integrity {
+        // Uploading the same part number again replaces the damaged part.
+        return Err(Retry::Again(Error::Integrity {
             bucket: options.dst_bucket.clone(),
             key: key.clone(),
             message: format!(
@@ -377,7 +439,7 @@ async fn upload_part(
                 part.part_number,
                 body.md5_hex()
             ),
-        });
+        }));
     }
     Ok(etag.to_string())
 }

@@ -1,0 +1,656 @@
+//! A fault-injecting HTTP/1.1 proxy for the tests: it sits on 127.0.0.1 in front of a
+//! real S3 server and, following a seeded schedule, breaks some exchanges the way S3 and
+//! networks do at scale. It lives in the test-support crate only; nothing of it is
+//! compiled into the shipped binaries.
+//!
+//! Requests are forwarded byte for byte (the Host header included, so SigV4 signatures
+//! stay valid); each client connection gets its own upstream connection. Bodies are
+//! read whole (request by `Content-Length` or chunked framing, response likewise or up to
+//! the end of the stream) and re-sent with `Content-Length`, which lets a fault cut or
+//! alter them at an exact byte.
+//!
+//! The schedule draws, for the n-th request, whether it is faulted (probability `rate`)
+//! and which of the kinds that apply to it: a request without a Content-MD5 body cannot
+//! have its body flipped, a HEAD has no body to cut. The draws depend only on the seed
+//! and n; which request is the n-th depends on the order requests arrive in.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The ways an exchange can go wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FaultKind {
+    /// Answer `503 SlowDown` without forwarding.
+    SlowDown,
+    /// Answer `500 InternalError` without forwarding.
+    InternalError,
+    /// Forward the request (the server acts on it), then reset the connection before
+    /// any of the answer reaches the client.
+    ResetBeforeResponse,
+    /// Forward, send the head and half the body, then reset the connection.
+    ResetMidBody,
+    /// Forward, send the head and half the body, then close the connection cleanly:
+    /// the body ends early.
+    TruncatedBody,
+    /// Flip one bit of an object's bytes in a GET answer. Only object GETs without a
+    /// `Range` header, unless [`FaultPlan::flip_ranged_gets`] is set.
+    FlipResponseByte,
+    /// Flip one bit of a request body that carries Content-MD5 (PutObject, UploadPart)
+    /// before forwarding it.
+    FlipRequestByte,
+    /// Forward, then hold the answer back for [`FaultPlan::delay`] (past the client's
+    /// read timeout).
+    Delay,
+}
+
+impl FaultKind {
+    /// Every kind.
+    pub const ALL: [FaultKind; 8] = [
+        FaultKind::SlowDown,
+        FaultKind::InternalError,
+        FaultKind::ResetBeforeResponse,
+        FaultKind::ResetMidBody,
+        FaultKind::TruncatedBody,
+        FaultKind::FlipResponseByte,
+        FaultKind::FlipRequestByte,
+        FaultKind::Delay,
+    ];
+}
+
+/// What to inject.
+#[derive(Debug, Clone)]
+pub struct FaultPlan {
+    /// Seed of the schedule.
+    pub seed: u64,
+    /// Share of requests faulted, in [0, 1].
+    pub rate: f64,
+    /// Kinds to choose from.
+    pub kinds: Vec<FaultKind>,
+    /// How long a [`FaultKind::Delay`] holds the answer.
+    pub delay: Duration,
+    /// Whether ranged GETs (parts of multipart objects) may have a byte flipped.
+    pub flip_ranged_gets: bool,
+    /// Most faults to inject; `None` for no limit.
+    pub limit: Option<u64>,
+}
+
+impl FaultPlan {
+    /// No faults: a plain proxy.
+    pub fn none() -> FaultPlan {
+        FaultPlan {
+            seed: 0,
+            rate: 0.0,
+            kinds: Vec::new(),
+            delay: Duration::from_secs(0),
+            flip_ranged_gets: false,
+            limit: None,
+        }
+    }
+
+    /// `rate` of requests faulted with any of `kinds`, from `seed`.
+    pub fn mix(seed: u64, rate: f64, kinds: &[FaultKind], delay: Duration) -> FaultPlan {
+        FaultPlan {
+            seed,
+            rate,
+            kinds: kinds.to_vec(),
+            delay,
+            ..FaultPlan::none()
+        }
+    }
+}
+
+/// One forwarded exchange, as hooks see it.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// Request method.
+    pub method: String,
+    /// Request target (path and query).
+    pub target: String,
+    /// Status the server answered (0 when the proxy answered itself).
+    pub status: u16,
+    /// The fault injected, if any.
+    pub fault: Option<FaultKind>,
+}
+
+/// Called for each exchange once the server has answered (or the proxy decided to
+/// answer itself), before the client gets the answer: a hook that kills the client
+/// process leaves the server's action done and its answer lost.
+pub type Hook = Arc<dyn Fn(&Exchange) + Send + Sync>;
+
+/// Counts of what went through the proxy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FaultStats {
+    /// Requests received.
+    pub requests: u64,
+    /// Faults injected, by kind.
+    pub injected: BTreeMap<FaultKind, u64>,
+}
+
+impl FaultStats {
+    /// All faults injected.
+    pub fn faults(&self) -> u64 {
+        self.injected.values().sum()
+    }
+}
+
+struct Shared {
+    upstream: SocketAddr,
+    plan: FaultPlan,
+    rng: StdRng,
+    stats: FaultStats,
+    hook: Option<Hook>,
+}
+
+/// A running proxy; it stops when dropped.
+pub struct FaultProxy {
+    addr: SocketAddr,
+    shared: Arc<Mutex<Shared>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy on a free loopback port in front of `upstream` (a URL such as
+    /// `http://127.0.0.1:3900`).
+    pub async fn start(upstream: &str, plan: FaultPlan) -> std::io::Result<FaultProxy> {
+        let upstream = upstream
+            .strip_prefix("http://")
+            .unwrap_or(upstream)
+            .trim_end_matches('/');
+        let upstream: SocketAddr = tokio::net::lookup_host(upstream)
+            .await?
+            .next()
+            .ok_or_else(|| std::io::Error::other("upstream has no address"))?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Mutex::new(Shared {
+            upstream,
+            rng: StdRng::seed_from_u64(plan.seed),
+            plan,
+            stats: FaultStats::default(),
+            hook: None,
+        }));
+        let accept_shared = shared.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let shared = accept_shared.clone();
+                tokio::spawn(async move {
+                    let _ = serve_connection(socket, shared).await;
+                });
+            }
+        });
+        Ok(FaultProxy { addr, shared, task })
+    }
+
+    /// Endpoint URL for clients.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// What has gone through so far.
+    pub fn stats(&self) -> FaultStats {
+        lock(&self.shared).stats.clone()
+    }
+
+    /// Replaces the plan (and restarts the schedule from its seed).
+    pub fn set_plan(&self, plan: FaultPlan) {
+        let mut shared = lock(&self.shared);
+        shared.rng = StdRng::seed_from_u64(plan.seed);
+        shared.plan = plan;
+    }
+
+    /// Installs a hook called after every exchange.
+    pub fn set_hook(&self, hook: Hook) {
+        lock(&self.shared).hook = Some(hook);
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// An HTTP message head: the first line and the header lines, as received.
+struct Head {
+    first_line: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Head {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn is_chunked(&self) -> bool {
+        self.header("transfer-encoding")
+            .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+    }
+
+    /// The head with `Content-Length: len` and without chunked framing.
+    fn encode_with_length(&self, len: usize) -> Vec<u8> {
+        let mut out = format!("{}\r\n", self.first_line);
+        for (name, value) in &self.headers {
+            if name.eq_ignore_ascii_case("content-length")
+                || name.eq_ignore_ascii_case("transfer-encoding")
+            {
+                continue;
+            }
+            out.push_str(&format!("{name}: {value}\r\n"));
+        }
+        out.push_str(&format!("content-length: {len}\r\n\r\n"));
+        out.into_bytes()
+    }
+}
+
+async fn read_head<R: AsyncBufReadExt + Unpin>(reader: &mut R) -> std::io::Result<Option<Head>> {
+    let mut first_line = String::new();
+    if reader.read_line(&mut first_line).await? == 0 {
+        return Ok(None);
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).await? == 0 {
+            return Err(std::io::Error::other("connection closed inside a head"));
+        }
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| std::io::Error::other(format!("bad header line {line:?}")))?;
+        headers.push((name.trim().to_string(), value.trim().to_string()));
+    }
+    Ok(Some(Head {
+        first_line: first_line.trim_end_matches(['\r', '\n']).to_string(),
+        headers,
+    }))
+}
+
+async fn read_chunked<R: AsyncBufReadExt + Unpin>(reader: &mut R) -> std::io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut size_line = String::new();
+        reader.read_line(&mut size_line).await?;
+        let size_text = size_line.trim().split(';').next().unwrap_or("");
+        let size = usize::from_str_radix(size_text, 16)
+            .map_err(|_| std::io::Error::other(format!("bad chunk size {size_line:?}")))?;
+        if size == 0 {
+            // Trailers end with an empty line.
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).await? == 0 || line.trim().is_empty() {
+                    return Ok(body);
+                }
+            }
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        reader.read_exact(&mut body[start..]).await?;
+        let mut crlf = [0u8; 2];
+        reader.read_exact(&mut crlf).await?;
+    }
+}
+
+async fn read_sized<R: AsyncBufReadExt + Unpin>(
+    reader: &mut R,
+    head: &Head,
+) -> std::io::Result<Vec<u8>> {
+    if head.is_chunked() {
+        return read_chunked(reader).await;
+    }
+    let len: usize = match head.header("content-length") {
+        Some(v) => v
+            .parse()
+            .map_err(|_| std::io::Error::other(format!("bad content-length {v:?}")))?,
+        None => 0,
+    };
+    let mut body = vec![0u8; len];
+    reader.read_exact(&mut body).await?;
+    Ok(body)
+}
+
+/// The parts of a request the schedule looks at.
+struct RequestFacts {
+    method: String,
+    target: String,
+    ranged: bool,
+    has_content_md5: bool,
+    body_len: usize,
+}
+
+impl RequestFacts {
+    /// A GET of an object (not a listing or a multipart call): `/bucket/key` path-style.
+    fn is_object_get(&self) -> bool {
+        let (path, query) = self.target.split_once('?').unwrap_or((&self.target, ""));
+        self.method == "GET"
+            && path.trim_start_matches('/').contains('/')
+            && !path.ends_with('/')
+            && !query.contains("uploadId")
+            && !query.contains("uploads")
+    }
+}
+
+fn applicable(kind: FaultKind, request: &RequestFacts, plan: &FaultPlan) -> bool {
+    match kind {
+        FaultKind::SlowDown
+        | FaultKind::InternalError
+        | FaultKind::ResetBeforeResponse
+        | FaultKind::Delay => true,
+        // The answer must have a body to cut; HEAD answers never do.
+        FaultKind::ResetMidBody | FaultKind::TruncatedBody => request.method != "HEAD",
+        FaultKind::FlipResponseByte => {
+            request.is_object_get() && (!request.ranged || plan.flip_ranged_gets)
+        }
+        FaultKind::FlipRequestByte => request.has_content_md5 && request.body_len > 0,
+    }
+}
+
+fn draw(shared: &Mutex<Shared>, request: &RequestFacts) -> (Option<FaultKind>, u64, Duration) {
+    let mut guard = lock(shared);
+    let shared = &mut *guard;
+    shared.stats.requests += 1;
+    let faulted = shared.rng.random::<f64>() < shared.plan.rate;
+    let pick: usize = shared.rng.random_range(0..usize::MAX);
+    let position: u64 = shared.rng.random();
+    let kinds: Vec<FaultKind> = shared
+        .plan
+        .kinds
+        .iter()
+        .copied()
+        .filter(|k| applicable(*k, request, &shared.plan))
+        .collect();
+    let within_limit = shared
+        .plan
+        .limit
+        .is_none_or(|limit| shared.stats.faults() < limit);
+    let fault = if faulted && within_limit && !kinds.is_empty() {
+        let kind = kinds[pick % kinds.len()];
+        *shared.stats.injected.entry(kind).or_insert(0) += 1;
+        Some(kind)
+    } else {
+        None
+    };
+    (fault, position, shared.plan.delay)
+}
+
+fn error_answer(status: u16, code: &str) -> Vec<u8> {
+    let reason = if status == 503 {
+        "Service Unavailable"
+    } else {
+        "Internal Server Error"
+    };
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>\
+         <Message>injected by the test proxy</Message></Error>"
+    );
+    format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/xml\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Closes `socket` with a TCP reset rather than a clean shutdown.
+fn reset(socket: TcpStream) {
+    let _ = socket.set_zero_linger();
+    drop(socket);
+}
+
+async fn serve_connection(client: TcpStream, shared: Arc<Mutex<Shared>>) -> std::io::Result<()> {
+    let upstream_addr = lock(&shared).upstream;
+    let mut client = BufReader::new(client);
+    let mut upstream: Option<BufReader<TcpStream>> = None;
+    loop {
+        let Some(head) = read_head(&mut client).await? else {
+            return Ok(());
+        };
+        if head
+            .header("expect")
+            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+        {
+            client
+                .get_mut()
+                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .await?;
+        }
+        let mut body = read_sized(&mut client, &head).await?;
+        let mut parts = head.first_line.split(' ');
+        let method = parts.next().unwrap_or("").to_string();
+        let target = parts.next().unwrap_or("").to_string();
+        let facts = RequestFacts {
+            method: method.clone(),
+            target: target.clone(),
+            ranged: head.header("range").is_some(),
+            has_content_md5: head.header("content-md5").is_some(),
+            body_len: body.len(),
+        };
+        let (fault, position, delay) = draw(&shared, &facts);
+        let mut exchange = Exchange {
+            method,
+            target,
+            status: 0,
+            fault,
+        };
+        match fault {
+            Some(FaultKind::SlowDown) => {
+                call_hook(&shared, &exchange);
+                client
+                    .get_mut()
+                    .write_all(&error_answer(503, "SlowDown"))
+                    .await?;
+                continue;
+            }
+            Some(FaultKind::InternalError) => {
+                call_hook(&shared, &exchange);
+                client
+                    .get_mut()
+                    .write_all(&error_answer(500, "InternalError"))
+                    .await?;
+                continue;
+            }
+            Some(FaultKind::FlipRequestByte) => flip(&mut body, position),
+            _ => {}
+        }
+
+        let request = [head.encode_with_length(body.len()), body].concat();
+        let (answer_head, mut answer_body) =
+            forward(&mut upstream, upstream_addr, &request, &exchange.method).await?;
+        exchange.status = answer_head
+            .first_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        if answer_head
+            .header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+        {
+            upstream = None;
+        }
+        let is_head = exchange.method == "HEAD";
+        let answer_len = if is_head {
+            answer_head
+                .header("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        } else {
+            answer_body.len()
+        };
+        let encoded_head = answer_head.encode_with_length(answer_len);
+        let half = answer_body.len() / 2;
+        call_hook(&shared, &exchange);
+        match fault {
+            Some(FaultKind::ResetBeforeResponse) => {
+                reset(client.into_inner());
+                return Ok(());
+            }
+            Some(FaultKind::ResetMidBody) | Some(FaultKind::TruncatedBody) => {
+                client.get_mut().write_all(&encoded_head).await?;
+                client.get_mut().write_all(&answer_body[..half]).await?;
+                client.get_mut().flush().await?;
+                let socket = client.into_inner();
+                if fault == Some(FaultKind::ResetMidBody) {
+                    reset(socket);
+                } else {
+                    let mut socket = socket;
+                    let _ = socket.shutdown().await;
+                }
+                return Ok(());
+            }
+            Some(FaultKind::FlipResponseByte) => flip(&mut answer_body, position),
+            Some(FaultKind::Delay) => tokio::time::sleep(delay).await,
+            _ => {}
+        }
+        let answer = if is_head {
+            encoded_head
+        } else {
+            [encoded_head, answer_body].concat()
+        };
+        client.get_mut().write_all(&answer).await?;
+    }
+}
+
+fn call_hook(shared: &Mutex<Shared>, exchange: &Exchange) {
+    let hook = lock(shared).hook.clone();
+    if let Some(hook) = hook {
+        hook(exchange);
+    }
+}
+
+/// Flips one bit of `body` at a position drawn from `position`.
+fn flip(body: &mut [u8], position: u64) {
+    if body.is_empty() {
+        return;
+    }
+    let index = (position % body.len() as u64) as usize;
+    body[index] ^= 1 << (position % 8);
+}
+
+/// Sends `request` upstream (reconnecting once when a kept-alive connection was closed)
+/// and reads the whole answer, skipping interim `1xx` answers.
+async fn forward(
+    upstream: &mut Option<BufReader<TcpStream>>,
+    addr: SocketAddr,
+    request: &[u8],
+    method: &str,
+) -> std::io::Result<(Head, Vec<u8>)> {
+    for attempt in 0..2 {
+        if upstream.is_none() {
+            *upstream = Some(BufReader::new(TcpStream::connect(addr).await?));
+        }
+        let Some(connection) = upstream.as_mut() else {
+            continue;
+        };
+        let result = exchange_once(connection, request, method).await;
+        match result {
+            Ok(answer) => return Ok(answer),
+            Err(error) if attempt == 0 => {
+                let _ = error;
+                *upstream = None;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Err(std::io::Error::other("upstream unreachable"))
+}
+
+async fn exchange_once(
+    connection: &mut BufReader<TcpStream>,
+    request: &[u8],
+    method: &str,
+) -> std::io::Result<(Head, Vec<u8>)> {
+    connection.get_mut().write_all(request).await?;
+    loop {
+        let head = read_head(connection)
+            .await?
+            .ok_or_else(|| std::io::Error::other("upstream closed the connection"))?;
+        let status: u16 = head
+            .first_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        if (100..200).contains(&status) {
+            continue;
+        }
+        if method == "HEAD" || status == 204 || status == 304 {
+            return Ok((head, Vec::new()));
+        }
+        if head.is_chunked() || head.header("content-length").is_some() {
+            let body = read_sized(connection, &head).await?;
+            return Ok((head, body));
+        }
+        let mut body = Vec::new();
+        connection.read_to_end(&mut body).await?;
+        return Ok((head, body));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(method: &str, target: &str, ranged: bool, md5: bool) -> RequestFacts {
+        RequestFacts {
+            method: method.to_string(),
+            target: target.to_string(),
+            ranged,
+            has_content_md5: md5,
+            body_len: 10,
+        }
+    }
+
+    #[test]
+    fn flips_apply_only_where_a_check_exists() {
+        let plan = FaultPlan::none();
+        let get = facts("GET", "/bucket/key?x-id=GetObject", false, false);
+        let ranged = facts("GET", "/bucket/key", true, false);
+        let list = facts("GET", "/bucket?list-type=2", false, false);
+        let list_parts = facts("GET", "/bucket/key?uploadId=abc", false, false);
+        let put = facts("PUT", "/bucket/key", false, true);
+        let head = facts("HEAD", "/bucket/key", false, false);
+        assert!(applicable(FaultKind::FlipResponseByte, &get, &plan));
+        assert!(!applicable(FaultKind::FlipResponseByte, &ranged, &plan));
+        assert!(!applicable(FaultKind::FlipResponseByte, &list, &plan));
+        assert!(!applicable(FaultKind::FlipResponseByte, &list_parts, &plan));
+        assert!(applicable(FaultKind::FlipRequestByte, &put, &plan));
+        assert!(!applicable(FaultKind::FlipRequestByte, &get, &plan));
+        assert!(!applicable(FaultKind::TruncatedBody, &head, &plan));
+        let ranged_plan = FaultPlan {
+            flip_ranged_gets: true,
+            ..FaultPlan::none()
+        };
+        assert!(applicable(
+            FaultKind::FlipResponseByte,
+            &ranged,
+            &ranged_plan
+        ));
+    }
+
+    #[test]
+    fn a_flip_changes_exactly_one_bit() {
+        let mut body = vec![0u8; 100];
+        flip(&mut body, 12345);
+        let ones: u32 = body.iter().map(|b| b.count_ones()).sum();
+        assert_eq!(ones, 1);
+    }
+}

@@ -1,0 +1,519 @@
+//! Reliability, end to end: whole copies through a fault-injecting proxy in front of
+//! the real server (Garage), flipped bytes that must be caught, and task processes
+//! killed at random points (SIGKILL) on moto, whose ListMultipartUploads shows that no
+//! upload is left behind. See docs/reliability.md.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use campanile_testkit::S3Server;
+use campanile_testkit::faults::{FaultKind, FaultPlan, FaultProxy, FaultStats};
+use campanile_testkit::fixtures::{self, FixtureObject};
+use common::*;
+use tokio::sync::OnceCell;
+
+/// Client read timeout of the tasks in these tests, and the hold of a `Delay` fault.
+const READ_TIMEOUT: &str = "1";
+const DELAY: Duration = Duration::from_millis(1500);
+
+fn task_env() -> Vec<(&'static str, &'static str)> {
+    vec![("CAMPANILE_S3_READ_TIMEOUT", READ_TIMEOUT)]
+}
+
+/// The chaos source: the article's bucket plus multipart objects of other layouts
+/// (a 1-byte last part, an exact multiple, a short last part).
+fn chaos_objects() -> Vec<FixtureObject> {
+    let mib = 1024 * 1024;
+    let mut objects = fixtures::article_objects();
+    for (key, size) in [
+        ("f-multi-a", 12 * mib),
+        ("f-multi-b", 5 * mib + 1),
+        ("f-multi-c", 10 * mib),
+    ] {
+        objects.push(FixtureObject {
+            key: key.to_string(),
+            size,
+            part_size: Some(5 * mib),
+        });
+    }
+    objects
+}
+
+async fn chaos_source() -> &'static str {
+    static BUCKET: OnceCell<String> = OnceCell::const_new();
+    BUCKET
+        .get_or_init(|| async {
+            let server = campanile_testkit::s3();
+            let client = server.client().await;
+            let bucket = campanile_testkit::unique_bucket("chaos-src");
+            server.create_bucket(&client, &bucket).await;
+            fixtures::upload_all(&client, &bucket, &chaos_objects()).await;
+            bucket
+        })
+        .await
+}
+
+fn part_file() -> std::path::PathBuf {
+    repo_root().join("var/input/srcbucket/part.all")
+}
+
+/// The counters of every step, with the destination bucket's name replaced by `DST`
+/// so that runs into different buckets compare.
+fn normalised_counters(run: &Run, dst: &str) -> BTreeMap<String, i64> {
+    let mut all = BTreeMap::new();
+    for report in reports(run) {
+        let step = report["step"].as_str().unwrap_or("").to_string();
+        let step = step.split('.').next().unwrap_or("").to_string();
+        if let Some(groups) = report["counters"].as_object() {
+            for (group, counters) in groups {
+                let group = if group == dst { "DST" } else { group.as_str() };
+                for (name, value) in counters.as_object().into_iter().flatten() {
+                    all.insert(
+                        format!("{step}/{group}/{name}"),
+                        value.as_i64().unwrap_or(0),
+                    );
+                }
+            }
+        }
+    }
+    all
+}
+
+/// A copy of the chaos source through a proxy running `plan`; asserts the destination
+/// is identical and no upload is left; returns the counters, the proxy's statistics and
+/// the run.
+async fn copy_through(plan: FaultPlan, tag: &str) -> (BTreeMap<String, i64>, FaultStats, Run) {
+    let server = campanile_testkit::s3();
+    let src = chaos_source().await;
+    let client = server.client().await;
+    let dst = campanile_testkit::unique_bucket(tag);
+    server.create_bucket(&client, &dst).await;
+    let proxy = FaultProxy::start(&server.endpoint, plan)
+        .await
+        .expect("start proxy");
+    let work = tempfile::tempdir().expect("tempdir");
+    let endpoint = proxy.endpoint();
+    let result = tokio::task::spawn_blocking({
+        let work = work.path().to_path_buf();
+        let (src, dst) = (src.to_string(), dst.clone());
+        move || {
+            rsync_local_at(
+                campanile_testkit::s3(),
+                &endpoint,
+                &work,
+                &part_file(),
+                (&src, &dst),
+                &["--quiet"],
+                &task_env(),
+            )
+        }
+    })
+    .await
+    .expect("rsync thread");
+    let stats = proxy.stats();
+    drop(proxy);
+    assert_eq!(
+        result.code, 0,
+        "copy through {stats:?} failed:\n{}",
+        result.stderr
+    );
+    let expected: Vec<String> = {
+        let mut keys: Vec<String> = chaos_objects().into_iter().map(|o| o.key).collect();
+        keys.sort();
+        keys
+    };
+    let mut copied = keys(&client, &dst).await;
+    copied.sort();
+    assert_eq!(
+        copied, expected,
+        "the destination holds exactly the source's keys"
+    );
+    for key in &expected {
+        assert_same_object(&client, src, &dst, key).await;
+    }
+    assert_eq!(uploads_in_progress(&client, &dst).await, 0);
+    (normalised_counters(&result, &dst), stats, result)
+}
+
+async fn fault_free_counters() -> &'static BTreeMap<String, i64> {
+    static COUNTERS: OnceCell<BTreeMap<String, i64>> = OnceCell::const_new();
+    COUNTERS
+        .get_or_init(|| async {
+            let (counters, stats, _) = copy_through(FaultPlan::none(), "chaos-clean").await;
+            assert_eq!(stats.faults(), 0);
+            counters
+        })
+        .await
+}
+
+async fn chaos(rate: f64, seed: u64) {
+    let baseline = fault_free_counters().await.clone();
+    let plan = FaultPlan::mix(seed, rate, &FaultKind::ALL, DELAY);
+    let (counters, stats, result) = copy_through(plan, &format!("chaos-{seed}")).await;
+    let objects = chaos_objects().len();
+    let failed: u64 = reports(&result)
+        .iter()
+        .filter_map(|r| r["failed_attempts"].as_u64())
+        .sum();
+    let aborted = result
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("aborted "))
+        .unwrap_or("no upload left to abort");
+    // The figures docs/reliability.md quotes.
+    println!(
+        "chaos rate {rate} seed {seed}: {} requests, {} faults {:?}, {objects} objects \
+         copied, 0 lost, 0 corrupt, {failed} failed task attempts; {aborted}",
+        stats.requests,
+        stats.faults(),
+        stats.injected
+    );
+    assert!(
+        stats.faults() as f64 >= stats.requests as f64 * rate * 0.5,
+        "too few faults were injected to mean anything: {stats:?}"
+    );
+    assert_eq!(counters, baseline, "counters differ from a fault-free run");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copy_through_5_percent_faults_is_identical_to_a_clean_one() {
+    chaos(0.05, 5).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copy_through_20_percent_faults_is_identical_to_a_clean_one() {
+    chaos(0.20, 20).await;
+}
+
+/// A source bucket with `objects` on `server`.
+async fn source_with(server: &S3Server, tag: &str, objects: &[FixtureObject]) -> String {
+    let client = server.client().await;
+    let bucket = campanile_testkit::unique_bucket(tag);
+    server.create_bucket(&client, &bucket).await;
+    fixtures::upload_all(&client, &bucket, objects).await;
+    bucket
+}
+
+/// One rsync run through `proxy` of the whole bucket (`,` part file).
+async fn rsync_through(
+    server: &'static S3Server,
+    proxy: &FaultProxy,
+    work: &Path,
+    src: &str,
+    dst: &str,
+    extra: &[&str],
+) -> Run {
+    let part_file = work.join("part.all");
+    std::fs::write(&part_file, ",\n").expect("part file");
+    let endpoint = proxy.endpoint();
+    let work = work.to_path_buf();
+    let (src, dst) = (src.to_string(), dst.to_string());
+    let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        rsync_local_at(
+            server,
+            &endpoint,
+            &work,
+            &part_file,
+            (&src, &dst),
+            &extra,
+            &task_env(),
+        )
+    })
+    .await
+    .expect("rsync thread")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flipped_byte_in_a_whole_object_is_caught_and_the_get_retried() {
+    let server = campanile_testkit::s3();
+    let object = FixtureObject {
+        key: "whole".into(),
+        size: 300_000,
+        part_size: None,
+    };
+    let src = source_with(server, "flip-get-src", std::slice::from_ref(&object)).await;
+    let client = server.client().await;
+    let dst = campanile_testkit::unique_bucket("flip-get-dst");
+    server.create_bucket(&client, &dst).await;
+    let plan = FaultPlan {
+        rate: 1.0,
+        kinds: vec![FaultKind::FlipResponseByte],
+        limit: Some(1),
+        ..FaultPlan::none()
+    };
+    let proxy = FaultProxy::start(&server.endpoint, plan)
+        .await
+        .expect("proxy");
+    let work = tempfile::tempdir().expect("tempdir");
+    let result = rsync_through(server, &proxy, work.path(), &src, &dst, &[]).await;
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    assert_eq!(proxy.stats().injected[&FaultKind::FlipResponseByte], 1);
+    assert_same_object(&client, &src, &dst, "whole").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flipped_byte_in_a_put_is_refused_by_content_md5_and_the_put_retried() {
+    let server = campanile_testkit::s3();
+    let mib = 1024 * 1024;
+    let objects = [
+        FixtureObject {
+            key: "whole".into(),
+            size: 300_000,
+            part_size: None,
+        },
+        FixtureObject {
+            key: "multi".into(),
+            size: 6 * mib,
+            part_size: Some(5 * mib),
+        },
+    ];
+    let src = source_with(server, "flip-put-src", &objects).await;
+    let client = server.client().await;
+    let dst = campanile_testkit::unique_bucket("flip-put-dst");
+    server.create_bucket(&client, &dst).await;
+    // Every PutObject and UploadPart body is damaged once: three in all.
+    let plan = FaultPlan {
+        rate: 1.0,
+        kinds: vec![FaultKind::FlipRequestByte],
+        limit: Some(3),
+        ..FaultPlan::none()
+    };
+    let proxy = FaultProxy::start(&server.endpoint, plan)
+        .await
+        .expect("proxy");
+    let work = tempfile::tempdir().expect("tempdir");
+    let result = rsync_through(server, &proxy, work.path(), &src, &dst, &[]).await;
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    assert_eq!(proxy.stats().injected[&FaultKind::FlipRequestByte], 3);
+    for object in &objects {
+        assert_same_object(&client, &src, &dst, &object.key).await;
+    }
+    assert_eq!(uploads_in_progress(&client, &dst).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flipped_byte_in_a_part_fails_the_job_and_never_lands() {
+    let server = campanile_testkit::s3();
+    let mib = 1024 * 1024;
+    let object = FixtureObject {
+        key: "multi".into(),
+        size: 11 * mib,
+        part_size: Some(5 * mib),
+    };
+    let src = source_with(server, "flip-part-src", std::slice::from_ref(&object)).await;
+    let client = server.client().await;
+    let dst = campanile_testkit::unique_bucket("flip-part-dst");
+    server.create_bucket(&client, &dst).await;
+    // A part's bytes cannot be checked until the whole object's ETag is known: the
+    // damage must be caught there, and the object must not appear.
+    let plan = FaultPlan {
+        rate: 1.0,
+        kinds: vec![FaultKind::FlipResponseByte],
+        flip_ranged_gets: true,
+        limit: Some(1),
+        ..FaultPlan::none()
+    };
+    let proxy = FaultProxy::start(&server.endpoint, plan)
+        .await
+        .expect("proxy");
+    let work = tempfile::tempdir().expect("tempdir");
+    let failed = rsync_through(server, &proxy, work.path(), &src, &dst, &["--uuid", "1"]).await;
+    assert_ne!(failed.code, 0, "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("ETag"),
+        "the error names the ETag check:\n{}",
+        failed.stderr
+    );
+    assert!(keys(&client, &dst).await.is_empty(), "nothing landed");
+    assert_eq!(uploads_in_progress(&client, &dst).await, 0);
+    // Running the job again copies it.
+    proxy.set_plan(FaultPlan::none());
+    let again = rsync_through(
+        server,
+        &proxy,
+        work.path(),
+        &src,
+        &dst,
+        &["--uuid", "2", "--diff"],
+    )
+    .await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_same_object(&client, &src, &dst, "multi").await;
+}
+
+/// Kills (SIGKILL) every running process of `program` whose arguments include
+/// `marker`; returns how many.
+fn kill_tasks(program: &str, marker: &str) -> u64 {
+    let mut killed = 0;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).to_string())
+            .collect();
+        let is_program = args
+            .first()
+            .is_some_and(|a| Path::new(a).file_name().is_some_and(|n| n == program));
+        if is_program && args.iter().any(|a| a == marker) && sigkill(pid) {
+            killed += 1;
+        }
+    }
+    killed
+}
+
+fn sigkill(pid: i32) -> bool {
+    std::process::Command::new("kill")
+        .args(["-s", "KILL", &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Which exchange kills which task.
+struct KillPoint {
+    program: &'static str,
+    /// Whether an exchange counts towards the kill.
+    matches: fn(&campanile_testkit::faults::Exchange) -> bool,
+}
+
+fn create_upload(e: &campanile_testkit::faults::Exchange) -> bool {
+    e.method == "POST" && e.target.contains("uploads") && !e.target.contains("uploadId")
+}
+
+fn write_data(e: &campanile_testkit::faults::Exchange) -> bool {
+    e.method == "PUT"
+}
+
+fn complete_upload(e: &campanile_testkit::faults::Exchange) -> bool {
+    e.method == "POST" && e.target.contains("uploadId")
+}
+
+/// Copies a moto bucket of small and multipart objects through a proxy whose hook
+/// kills `point.program` once the server has answered the `at`-th matching request
+/// (before the task gets the answer); asserts the copy is correct and no upload is
+/// left in progress; returns the run.
+async fn killed_at(point: KillPoint, at: u64, tag: &str) -> Run {
+    let server = campanile_testkit::moto();
+    let mib = 1024 * 1024;
+    let mut objects: Vec<FixtureObject> = (0..8)
+        .map(|i| FixtureObject {
+            key: format!("small/{i}"),
+            size: 1000 + i,
+            part_size: None,
+        })
+        .collect();
+    objects.extend((0..4).map(|i| FixtureObject {
+        key: format!("multi/{i}"),
+        size: 5 * mib + 1 + i * 100_000,
+        part_size: Some(5 * mib),
+    }));
+    let src = source_with(server, &format!("{tag}-src"), &objects).await;
+    let client = server.client().await;
+    let dst = campanile_testkit::unique_bucket(&format!("{tag}-dst"));
+    server.create_bucket(&client, &dst).await;
+    let proxy = FaultProxy::start(&server.endpoint, FaultPlan::none())
+        .await
+        .expect("proxy");
+    let seen = Arc::new(AtomicU64::new(0));
+    let killed = Arc::new(Mutex::new(0u64));
+    {
+        let (seen, killed, dst) = (seen.clone(), killed.clone(), dst.clone());
+        proxy.set_hook(Arc::new(move |exchange| {
+            if (point.matches)(exchange) && seen.fetch_add(1, Ordering::SeqCst) + 1 == at {
+                let mut killed = killed.lock().unwrap_or_else(|p| p.into_inner());
+                *killed += kill_tasks(point.program, &dst);
+            }
+        }));
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let result = rsync_through(server, &proxy, work.path(), &src, &dst, &[]).await;
+    let killed = *killed.lock().unwrap_or_else(|p| p.into_inner());
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    assert!(killed >= 1, "no {} process was killed", point.program);
+    let failed: u64 = reports(&result)
+        .iter()
+        .filter_map(|r| r["failed_attempts"].as_u64())
+        .sum();
+    assert!(failed >= 1, "the killed attempt was not counted as failed");
+    for object in &objects {
+        assert_same_object(&client, &src, &dst, &object.key).await;
+    }
+    assert_eq!(
+        uploads_in_progress(&client, &dst).await,
+        0,
+        "uploads left in progress:\n{}",
+        result.stderr
+    );
+    result
+}
+
+/// A seeded random point in 1..=n (the seed is printed, to replay a failure).
+fn random_point(n: u64) -> u64 {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let point = seed % n + 1;
+    println!("kill point {point} of {n} (from seed {seed})");
+    point
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killing_multipartlist_after_it_created_uploads_leaves_no_orphan() {
+    let at = random_point(4);
+    let result = killed_at(
+        KillPoint {
+            program: "multipartlist",
+            matches: create_upload,
+        },
+        at,
+        "kill-mlist",
+    )
+    .await;
+    assert!(
+        result.stderr.contains("aborted "),
+        "the killed attempt's uploads were cleaned up:\n{}",
+        result.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killing_objectcopy_at_a_random_write_gives_a_correct_copy() {
+    // 8 PutObject + 8 UploadPart.
+    killed_at(
+        KillPoint {
+            program: "objectcopy",
+            matches: write_data,
+        },
+        random_point(16),
+        "kill-copy",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killing_multipartcomplete_after_the_server_completed_an_upload_is_safe() {
+    killed_at(
+        KillPoint {
+            program: "multipartcomplete",
+            matches: complete_upload,
+        },
+        random_point(4),
+        "kill-complete",
+    )
+    .await;
+}
