@@ -51,6 +51,21 @@ pub fn run(
     server: &S3Server,
     env: &[(&str, &str)],
 ) -> Run {
+    run_with_env_bytes(program, args, stdin.as_bytes(), server, env)
+}
+
+/// [`run`] with stdin as bytes (not necessarily UTF-8) and no extra environment.
+pub fn run_bytes(program: &str, args: &[&str], stdin: &[u8], server: &S3Server) -> Run {
+    run_with_env_bytes(program, args, stdin, server, &[])
+}
+
+fn run_with_env_bytes(
+    program: &str,
+    args: &[&str],
+    stdin: &[u8],
+    server: &S3Server,
+    env: &[(&str, &str)],
+) -> Run {
     let mut command = Command::new(program);
     command
         .args(args)
@@ -67,9 +82,9 @@ pub fn run(
     }
     let mut child = command.spawn().expect("start binary");
     let mut input = child.stdin.take().expect("stdin");
-    let stdin = stdin.to_string();
+    let stdin = stdin.to_vec();
     let writer = std::thread::spawn(move || {
-        let _ = input.write_all(stdin.as_bytes());
+        let _ = input.write_all(&stdin);
     });
     let output = child.wait_with_output().expect("wait");
     writer.join().expect("stdin writer");

@@ -67,6 +67,9 @@ pub fn unescape_key(field: &str) -> Result<String, String> {
     Ok(out)
 }
 
+/// The longest key S3 accepts, in bytes of UTF-8.
+pub const MAX_KEY_BYTES: usize = 1024;
+
 /// A field that failed to parse: which one, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordError(pub String);
@@ -101,6 +104,16 @@ fn parse_key(fields: &[&str], index: usize) -> Result<String, RecordError> {
     let key = unescape_key(fields[index]).map_err(|e| field_error(index, "key", e))?;
     if key.is_empty() {
         return Err(field_error(index, "key", "is empty"));
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(field_error(
+            index,
+            "key",
+            format!(
+                "is {} bytes long; S3 keys are at most {MAX_KEY_BYTES}",
+                key.len()
+            ),
+        ));
     }
     Ok(key)
 }

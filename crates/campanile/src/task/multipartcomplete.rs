@@ -4,7 +4,9 @@
 //! copied multipart object. Lines are grouped by (key, upload id); the number of parts
 //! comes from the source ETag (`…-N`). The shuffle delivers the parts of a key
 //! together, but a group is completed as soon as its last part arrives, so the task
-//! also works on an unsorted shell pipeline. Before completing, the task checks that
+//! also works on an unsorted shell pipeline. Every line is checked before any upload is
+//! completed (the lines are kept in a temporary file meanwhile, not in memory: one
+//! reducer may get the parts of a whole bucket), so a bad line completes nothing. Before completing, the task checks that
 //! parts 1..N are all there and cover the object without gaps, and computes the ETag
 //! the upload will get from the part ETags (the MD5s objectcopy verified): when it
 //! differs from the source's, the upload is aborted rather than completed, so no object
@@ -63,6 +65,72 @@ struct Group {
     first_line: u64,
 }
 
+/// One line, checked: its record and the number of parts its ETag announces.
+struct CheckedLine {
+    record: CopiedPartRecord,
+    expected_parts: u32,
+}
+
+/// Parses and checks one line on its own.
+fn check_line(text: &str, number: u64) -> Result<CheckedLine, Error> {
+    let record = CopiedPartRecord::parse(text).map_err(|e| Error::Input {
+        line: number,
+        message: e.to_string(),
+    })?;
+    let expected_parts = part_count_from_etag(&record.etag).ok_or_else(|| Error::Input {
+        line: number,
+        message: format!(
+            "field 2 (etag) {:?} is not a multipart ETag (…-N)",
+            record.etag
+        ),
+    })?;
+    if record.part_number > expected_parts {
+        return Err(Error::Input {
+            line: number,
+            message: format!(
+                "field 5 (partNumber) {} is above the {expected_parts} parts of the ETag",
+                record.part_number
+            ),
+        });
+    }
+    Ok(CheckedLine {
+        record,
+        expected_parts,
+    })
+}
+
+/// Checks every line of `input` (each on its own, and the ETag of each upload against
+/// its first line) and copies the lines into a temporary file, so that a bad line fails
+/// the task before any upload is completed; returns the file, rewound.
+fn check_all<R: BufRead>(input: R, index: StreamIndex) -> Result<std::fs::File, Error> {
+    let file = tempfile::tempfile().map_err(|e| Error::io("creating a temporary file", e))?;
+    let mut spool = std::io::BufWriter::new(file);
+    let mut first_seen: HashMap<(String, String), (String, u64)> = HashMap::new();
+    for line in InputLines::new(input, index) {
+        let line = line?;
+        let checked = check_line(&line.text, line.number)?;
+        let record = checked.record;
+        let (etag, first_line) = first_seen
+            .entry((record.key, record.upload_id))
+            .or_insert_with(|| (record.etag.clone(), line.number));
+        if *etag != record.etag {
+            return Err(Error::Input {
+                line: line.number,
+                message: format!(
+                    "field 2 (etag) {} differs from {etag} given for the same upload on line {first_line}",
+                    record.etag
+                ),
+            });
+        }
+        writeln!(spool, "{}", line.text).map_err(|e| Error::io("writing a temporary file", e))?;
+    }
+    let mut file = spool
+        .into_inner()
+        .map_err(|e| Error::io("writing a temporary file", e.into_error()))?;
+    std::io::Seek::rewind(&mut file).map_err(|e| Error::io("reading a temporary file", e))?;
+    Ok(file)
+}
+
 /// Runs multipartcomplete over `input`.
 pub async fn run<R: BufRead, W: Write, E: Write>(
     input: R,
@@ -71,31 +139,17 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     client: &Client,
     options: &MultipartCompleteOptions,
 ) -> Result<MultipartCompleteSummary, Error> {
+    let checked = std::io::BufReader::new(check_all(input, options.stream_index)?);
     let mut groups: HashMap<(String, String), Group> = HashMap::new();
     let mut summary = MultipartCompleteSummary::default();
-    for line in InputLines::new(input, options.stream_index) {
+    // Line numbers of the checked copy are those of the input: one line each.
+    for line in InputLines::new(checked, StreamIndex::SHELL) {
         let line = line?;
-        let record = CopiedPartRecord::parse(&line.text).map_err(|e| Error::Input {
-            line: line.number,
-            message: e.to_string(),
-        })?;
+        let CheckedLine {
+            record,
+            expected_parts,
+        } = check_line(&line.text, line.number)?;
         writeln!(output, "{}", line.text).map_err(|e| Error::io("writing stdout", e))?;
-        let expected_parts = part_count_from_etag(&record.etag).ok_or_else(|| Error::Input {
-            line: line.number,
-            message: format!(
-                "field 2 (etag) {:?} is not a multipart ETag (…-N)",
-                record.etag
-            ),
-        })?;
-        if record.part_number > expected_parts {
-            return Err(Error::Input {
-                line: line.number,
-                message: format!(
-                    "field 5 (partNumber) {} is above the {expected_parts} parts of the ETag",
-                    record.part_number
-                ),
-            });
-        }
         let id = (record.key.clone(), record.upload_id.clone());
         let group = groups.entry(id.clone()).or_insert_with(|| Group {
             key: record.key.clone(),
@@ -105,15 +159,6 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
             parts: BTreeMap::new(),
             first_line: line.number,
         });
-        if group.etag != record.etag {
-            return Err(Error::Input {
-                line: line.number,
-                message: format!(
-                    "field 2 (etag) {} differs from {} given for the same upload on line {}",
-                    record.etag, group.etag, group.first_line
-                ),
-            });
-        }
         group.parts.insert(record.part_number, record);
         if group.parts.len() == group.expected_parts as usize
             && let Some(group) = groups.remove(&id)
