@@ -15,7 +15,7 @@ pub mod faults;
 pub mod fixtures;
 pub mod server;
 
-pub use server::{S3Server, ServerKind, moto, moto_emr_steps, s3};
+pub use server::{S3Server, ServerKind, moto, moto_emr_steps, s3, tools_python};
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -416,32 +416,40 @@ fn launch_garage(dir: &Path, log_requests: bool) -> Result<(S3Server, Child), St
     ))
 }
 
-fn launch_moto(dir: &Path, moving_steps: bool) -> Result<(S3Server, Child), String> {
-    // The pinned moto in scripts/tools.sh's virtualenv first: older versions answer
-    // CompleteMultipartUpload with a root element the SDK refuses.
+/// moto's server script: the pinned one in scripts/tools.sh's virtualenv first (older
+/// versions answer CompleteMultipartUpload with a root element the SDK refuses).
+fn moto_server_program() -> Result<PathBuf, String> {
     let tools = std::env::var_os("CAMPANILE_TOOLS")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/campanile")));
     let pinned = tools
         .map(|t| t.join("venv/bin/moto_server"))
         .filter(|p| p.is_file() && std::env::var_os("CAMPANILE_MOTO_SERVER").is_none());
-    let moto = pinned
+    pinned
         .or_else(|| find_program("CAMPANILE_MOTO_SERVER", "moto_server"))
         .ok_or_else(|| {
-        "moto's server mode is needed by this test and `moto_server` was not found on PATH \
-         (or in $CAMPANILE_MOTO_SERVER). Install it with `bash scripts/test`, which runs (pip install \
-         'moto[server]' into ~/.cache/campanile/venv and puts it on PATH)"
+            "moto's server mode is needed by this test and `moto_server` was not found on PATH \
+             (or in $CAMPANILE_MOTO_SERVER). Install it with `bash scripts/test`, which runs (pip install \
+             'moto[server]' into ~/.cache/campanile/venv and puts it on PATH)"
                 .to_string()
-        })?;
+        })
+}
+
+/// The Python of the test tools' virtualenv (moto and its dependencies, `cryptography`
+/// among them), or `python3`.
+pub fn tools_python() -> PathBuf {
+    moto_server_program()
+        .map(|moto| moto.with_file_name("python"))
+        .ok()
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("python3"))
+}
+
+fn launch_moto(dir: &Path, moving_steps: bool) -> Result<(S3Server, Child), String> {
+    let moto = moto_server_program()?;
     let port = free_port()?;
     let mut command = if moving_steps {
-        // moto_server is a console script of the venv: its python sits beside it.
-        let python = moto.with_file_name("python");
-        let mut command = Command::new(if python.is_file() {
-            python
-        } else {
-            PathBuf::from("python3")
-        });
+        let mut command = Command::new(tools_python());
         command.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/moto_emr_steps.py"));
         command
     } else {

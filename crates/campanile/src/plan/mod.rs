@@ -343,12 +343,6 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
         with_profile(command, "--dst-profile", &options.dst_profile)
     };
     let part_list = join(&dir, &format!("{}.multipartlist", options.src_bucket));
-    plan.uploads = Some(UploadScope {
-        bucket: options.dst_bucket.clone(),
-        endpoint: options.dst_endpoint.clone(),
-        profile: options.dst_profile.clone(),
-        objects: copy_source.clone(),
-    });
     plan.steps.push(streaming(
         format!("mlist.{}.{part_file}", options.src_bucket),
         StepSettings {
@@ -357,7 +351,7 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
             lines_per_map: 1000,
             copy: false,
         },
-        copy_source,
+        copy_source.clone(),
         part_list.clone(),
         both_sides("multipartlist"),
         None,
@@ -366,6 +360,14 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
         plan.copy_input = Some(part_list);
         return Ok(plan);
     }
+    // Only a plan that completes its uploads may clean up after itself: with
+    // `--no-copy` the uploads are the input of a later copy.
+    plan.uploads = Some(UploadScope {
+        bucket: options.dst_bucket.clone(),
+        endpoint: options.dst_endpoint.clone(),
+        profile: options.dst_profile.clone(),
+        objects: copy_source.clone(),
+    });
     let output = join(&options.output, &format!("{part_file}.{}", options.uuid));
     plan.steps.push(streaming(
         format!("copy.{}.{part_file}", options.src_bucket),

@@ -104,6 +104,21 @@ fn list_only_and_no_copy() {
         Some("/1451507458/srcbucket.multipartlist")
     );
     assert_eq!(plan.output, None);
+    // The uploads it made are the later copy's input: nothing may clean them up.
+    assert_eq!(plan.uploads, None);
+}
+
+#[test]
+fn a_copying_plan_names_where_its_uploads_are() {
+    let plan = build(&PlanOptions {
+        diff: true,
+        ..article_options()
+    })
+    .expect("plan");
+    let scope = plan.uploads.expect("upload scope");
+    assert_eq!(scope.bucket, "dstbucket");
+    assert_eq!(scope.objects, "/1451507458/diff.list");
+    assert_eq!(scope.profile.as_deref(), Some("jassy"));
 }
 
 #[test]
