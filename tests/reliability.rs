@@ -390,6 +390,10 @@ struct KillPoint {
     matches: fn(&campanile_testkit::faults::Exchange) -> bool,
 }
 
+fn list_page(e: &campanile_testkit::faults::Exchange) -> bool {
+    e.method == "GET" && e.target.contains("list-type")
+}
+
 fn create_upload(e: &campanile_testkit::faults::Exchange) -> bool {
     e.method == "POST" && e.target.contains("uploads") && !e.target.contains("uploadId")
 }
@@ -431,11 +435,18 @@ async fn killed_at(point: KillPoint, at: u64, tag: &str) -> Run {
     let seen = Arc::new(AtomicU64::new(0));
     let killed = Arc::new(Mutex::new(0u64));
     {
-        let (seen, killed, dst) = (seen.clone(), killed.clone(), dst.clone());
+        // bucketlist's arguments name the listed (source) bucket, the others the
+        // destination: either tells this test's processes from other tests'.
+        let marker = if point.program == "bucketlist" {
+            src.clone()
+        } else {
+            dst.clone()
+        };
+        let (seen, killed) = (seen.clone(), killed.clone());
         proxy.set_hook(Arc::new(move |exchange| {
             if (point.matches)(exchange) && seen.fetch_add(1, Ordering::SeqCst) + 1 == at {
                 let mut killed = killed.lock().unwrap_or_else(|p| p.into_inner());
-                *killed += kill_tasks(point.program, &dst);
+                *killed += kill_tasks(point.program, &marker);
             }
         }));
     }
@@ -470,6 +481,21 @@ fn random_point(n: u64) -> u64 {
     let point = seed % n + 1;
     println!("kill point {point} of {n} (from seed {seed})");
     point
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killing_bucketlist_during_a_listing_lists_each_object_once() {
+    // One part-file line: one ListObjectsV2 page for the source, one for nothing else
+    // (without --diff the destination is not listed).
+    killed_at(
+        KillPoint {
+            program: "bucketlist",
+            matches: list_page,
+        },
+        1,
+        "kill-list",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
