@@ -190,77 +190,112 @@ async fn a_copy_through_20_percent_faults_is_identical_to_a_clean_one() {
     chaos(0.20, 20).await;
 }
 
-/// A source bucket with `objects` on `server`.
-async fn source_with(server: &S3Server, tag: &str, objects: &[FixtureObject]) -> String {
-    let client = server.client().await;
-    let bucket = campanile_testkit::unique_bucket(tag);
-    server.create_bucket(&client, &bucket).await;
-    fixtures::upload_all(&client, &bucket, objects).await;
-    bucket
+/// A source bucket holding `objects`, an empty destination, a proxy with `plan` in
+/// front of `server`, and a work directory.
+struct Scenario {
+    server: &'static S3Server,
+    client: aws_sdk_s3::Client,
+    src: String,
+    dst: String,
+    proxy: FaultProxy,
+    work: tempfile::TempDir,
 }
 
-/// One rsync run through `proxy` of the whole bucket (`,` part file).
-async fn rsync_through(
-    server: &'static S3Server,
-    proxy: &FaultProxy,
-    work: &Path,
-    src: &str,
-    dst: &str,
-    extra: &[&str],
-) -> Run {
-    let part_file = work.join("part.all");
-    std::fs::write(&part_file, ",\n").expect("part file");
-    let endpoint = proxy.endpoint();
-    let work = work.to_path_buf();
-    let (src, dst) = (src.to_string(), dst.to_string());
-    let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-        rsync_local_at(
+impl Scenario {
+    async fn new(
+        server: &'static S3Server,
+        tag: &str,
+        objects: &[FixtureObject],
+        plan: FaultPlan,
+    ) -> Scenario {
+        let client = server.client().await;
+        let src = campanile_testkit::unique_bucket(&format!("{tag}-src"));
+        let dst = campanile_testkit::unique_bucket(&format!("{tag}-dst"));
+        server.create_bucket(&client, &src).await;
+        server.create_bucket(&client, &dst).await;
+        fixtures::upload_all(&client, &src, objects).await;
+        let proxy = FaultProxy::start(&server.endpoint, plan)
+            .await
+            .expect("start proxy");
+        Scenario {
             server,
-            &endpoint,
-            &work,
-            &part_file,
-            (&src, &dst),
-            &extra,
-            &task_env(),
-        )
-    })
-    .await
-    .expect("rsync thread")
+            client,
+            src,
+            dst,
+            proxy,
+            work: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    /// One rsync run through the proxy of the whole bucket (`,` part file).
+    async fn rsync(&self, extra: &[&str]) -> Run {
+        let part_file = self.work.path().join("part.all");
+        std::fs::write(&part_file, ",\n").expect("part file");
+        let endpoint = self.proxy.endpoint();
+        let server = self.server;
+        let work = self.work.path().to_path_buf();
+        let (src, dst) = (self.src.clone(), self.dst.clone());
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        tokio::task::spawn_blocking(move || {
+            let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+            rsync_local_at(
+                server,
+                &endpoint,
+                &work,
+                &part_file,
+                (&src, &dst),
+                &extra,
+                &task_env(),
+            )
+        })
+        .await
+        .expect("rsync thread")
+    }
+
+    /// Asserts every object is identical at the destination and no upload is left.
+    async fn assert_copied(&self, objects: &[FixtureObject], run: &Run) {
+        for object in objects {
+            assert_same_object(&self.client, &self.src, &self.dst, &object.key).await;
+        }
+        assert_eq!(
+            uploads_in_progress(&self.client, &self.dst).await,
+            0,
+            "uploads left in progress:\n{}",
+            run.stderr
+        );
+    }
+}
+
+/// One fault of `kind`, `times` times, on every request it applies to.
+fn only(kind: FaultKind, times: u64) -> FaultPlan {
+    FaultPlan {
+        rate: 1.0,
+        kinds: vec![kind],
+        limit: Some(times),
+        ..FaultPlan::none()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flipped_byte_in_a_whole_object_is_caught_and_the_get_retried() {
-    let server = campanile_testkit::s3();
-    let object = FixtureObject {
+    let objects = [FixtureObject {
         key: "whole".into(),
         size: 300_000,
         part_size: None,
-    };
-    let src = source_with(server, "flip-get-src", std::slice::from_ref(&object)).await;
-    let client = server.client().await;
-    let dst = campanile_testkit::unique_bucket("flip-get-dst");
-    server.create_bucket(&client, &dst).await;
-    let plan = FaultPlan {
-        rate: 1.0,
-        kinds: vec![FaultKind::FlipResponseByte],
-        limit: Some(1),
-        ..FaultPlan::none()
-    };
-    let proxy = FaultProxy::start(&server.endpoint, plan)
-        .await
-        .expect("proxy");
-    let work = tempfile::tempdir().expect("tempdir");
-    let result = rsync_through(server, &proxy, work.path(), &src, &dst, &[]).await;
+    }];
+    let plan = only(FaultKind::FlipResponseByte, 1);
+    let scenario = Scenario::new(campanile_testkit::s3(), "flip-get", &objects, plan).await;
+    let result = scenario.rsync(&[]).await;
     assert_eq!(result.code, 0, "{}", result.stderr);
-    assert_eq!(proxy.stats().injected[&FaultKind::FlipResponseByte], 1);
-    assert_same_object(&client, &src, &dst, "whole").await;
+    assert_eq!(
+        scenario.proxy.stats().injected[&FaultKind::FlipResponseByte],
+        1
+    );
+    scenario.assert_copied(&objects, &result).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flipped_byte_in_a_put_is_refused_by_content_md5_and_the_put_retried() {
-    let server = campanile_testkit::s3();
     let mib = 1024 * 1024;
     let objects = [
         FixtureObject {
@@ -274,78 +309,48 @@ async fn a_flipped_byte_in_a_put_is_refused_by_content_md5_and_the_put_retried()
             part_size: Some(5 * mib),
         },
     ];
-    let src = source_with(server, "flip-put-src", &objects).await;
-    let client = server.client().await;
-    let dst = campanile_testkit::unique_bucket("flip-put-dst");
-    server.create_bucket(&client, &dst).await;
     // Every PutObject and UploadPart body is damaged once: three in all.
-    let plan = FaultPlan {
-        rate: 1.0,
-        kinds: vec![FaultKind::FlipRequestByte],
-        limit: Some(3),
-        ..FaultPlan::none()
-    };
-    let proxy = FaultProxy::start(&server.endpoint, plan)
-        .await
-        .expect("proxy");
-    let work = tempfile::tempdir().expect("tempdir");
-    let result = rsync_through(server, &proxy, work.path(), &src, &dst, &[]).await;
+    let plan = only(FaultKind::FlipRequestByte, 3);
+    let scenario = Scenario::new(campanile_testkit::s3(), "flip-put", &objects, plan).await;
+    let result = scenario.rsync(&[]).await;
     assert_eq!(result.code, 0, "{}", result.stderr);
-    assert_eq!(proxy.stats().injected[&FaultKind::FlipRequestByte], 3);
-    for object in &objects {
-        assert_same_object(&client, &src, &dst, &object.key).await;
-    }
-    assert_eq!(uploads_in_progress(&client, &dst).await, 0);
+    assert_eq!(
+        scenario.proxy.stats().injected[&FaultKind::FlipRequestByte],
+        3
+    );
+    scenario.assert_copied(&objects, &result).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flipped_byte_in_a_part_fails_the_job_and_never_lands() {
-    let server = campanile_testkit::s3();
     let mib = 1024 * 1024;
-    let object = FixtureObject {
+    let objects = [FixtureObject {
         key: "multi".into(),
         size: 11 * mib,
         part_size: Some(5 * mib),
-    };
-    let src = source_with(server, "flip-part-src", std::slice::from_ref(&object)).await;
-    let client = server.client().await;
-    let dst = campanile_testkit::unique_bucket("flip-part-dst");
-    server.create_bucket(&client, &dst).await;
+    }];
     // A part's bytes cannot be checked until the whole object's ETag is known: the
     // damage must be caught there, and the object must not appear.
     let plan = FaultPlan {
-        rate: 1.0,
-        kinds: vec![FaultKind::FlipResponseByte],
         flip_ranged_gets: true,
-        limit: Some(1),
-        ..FaultPlan::none()
+        ..only(FaultKind::FlipResponseByte, 1)
     };
-    let proxy = FaultProxy::start(&server.endpoint, plan)
-        .await
-        .expect("proxy");
-    let work = tempfile::tempdir().expect("tempdir");
-    let failed = rsync_through(server, &proxy, work.path(), &src, &dst, &["--uuid", "1"]).await;
+    let scenario = Scenario::new(campanile_testkit::s3(), "flip-part", &objects, plan).await;
+    let failed = scenario.rsync(&["--uuid", "1"]).await;
     assert_ne!(failed.code, 0, "{}", failed.stderr);
     assert!(
         failed.stderr.contains("ETag"),
         "the error names the ETag check:\n{}",
         failed.stderr
     );
-    assert!(keys(&client, &dst).await.is_empty(), "nothing landed");
-    assert_eq!(uploads_in_progress(&client, &dst).await, 0);
+    let (client, dst) = (&scenario.client, &scenario.dst);
+    assert!(keys(client, dst).await.is_empty(), "nothing landed");
+    assert_eq!(uploads_in_progress(client, dst).await, 0);
     // Running the job again copies it.
-    proxy.set_plan(FaultPlan::none());
-    let again = rsync_through(
-        server,
-        &proxy,
-        work.path(),
-        &src,
-        &dst,
-        &["--uuid", "2", "--diff"],
-    )
-    .await;
+    scenario.proxy.set_plan(FaultPlan::none());
+    let again = scenario.rsync(&["--uuid", "2", "--diff"]).await;
     assert_eq!(again.code, 0, "{}", again.stderr);
-    assert_same_object(&client, &src, &dst, "multi").await;
+    scenario.assert_copied(&objects, &again).await;
 }
 
 /// Kills (SIGKILL) every running process of `program` whose arguments include
@@ -425,33 +430,26 @@ async fn killed_at(point: KillPoint, at: u64, tag: &str) -> Run {
         size: 5 * mib + 1 + i * 100_000,
         part_size: Some(5 * mib),
     }));
-    let src = source_with(server, &format!("{tag}-src"), &objects).await;
-    let client = server.client().await;
-    let dst = campanile_testkit::unique_bucket(&format!("{tag}-dst"));
-    server.create_bucket(&client, &dst).await;
-    let proxy = FaultProxy::start(&server.endpoint, FaultPlan::none())
-        .await
-        .expect("proxy");
+    let scenario = Scenario::new(server, tag, &objects, FaultPlan::none()).await;
     let seen = Arc::new(AtomicU64::new(0));
     let killed = Arc::new(Mutex::new(0u64));
     {
         // bucketlist's arguments name the listed (source) bucket, the others the
         // destination: either tells this test's processes from other tests'.
         let marker = if point.program == "bucketlist" {
-            src.clone()
+            scenario.src.clone()
         } else {
-            dst.clone()
+            scenario.dst.clone()
         };
         let (seen, killed) = (seen.clone(), killed.clone());
-        proxy.set_hook(Arc::new(move |exchange| {
+        scenario.proxy.set_hook(Arc::new(move |exchange| {
             if (point.matches)(exchange) && seen.fetch_add(1, Ordering::SeqCst) + 1 == at {
                 let mut killed = killed.lock().unwrap_or_else(|p| p.into_inner());
                 *killed += kill_tasks(point.program, &marker);
             }
         }));
     }
-    let work = tempfile::tempdir().expect("tempdir");
-    let result = rsync_through(server, &proxy, work.path(), &src, &dst, &[]).await;
+    let result = scenario.rsync(&[]).await;
     let killed = *killed.lock().unwrap_or_else(|p| p.into_inner());
     assert_eq!(result.code, 0, "{}", result.stderr);
     assert!(killed >= 1, "no {} process was killed", point.program);
@@ -460,15 +458,7 @@ async fn killed_at(point: KillPoint, at: u64, tag: &str) -> Run {
         .filter_map(|r| r["failed_attempts"].as_u64())
         .sum();
     assert!(failed >= 1, "the killed attempt was not counted as failed");
-    for object in &objects {
-        assert_same_object(&client, &src, &dst, &object.key).await;
-    }
-    assert_eq!(
-        uploads_in_progress(&client, &dst).await,
-        0,
-        "uploads left in progress:\n{}",
-        result.stderr
-    );
+    scenario.assert_copied(&objects, &result).await;
     result
 }
 
