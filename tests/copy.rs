@@ -544,3 +544,79 @@ async fn a_missing_part_is_reported_and_the_upload_is_not_completed() {
     assert!(keys(&client, &dst).await.is_empty());
     assert_eq!(uploads_in_progress(&client, &dst).await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_side_copies_keep_every_etag() {
+    let server = campanile_testkit::s3();
+    let src = article_bucket().await;
+    let client = server.client().await;
+    let dst = campanile_testkit::unique_bucket("server-side-dst");
+    server.create_bucket(&client, &dst).await;
+    let both = src_dst_args(server, src, &dst);
+    let list = list_bucket(server, src, &fixtures::article_part_file());
+    let parts = stage(MULTIPARTLIST, &both, &list.stdout, server);
+    let mut server_side = both.clone();
+    server_side.push("--server-side".into());
+    let copied = stage(OBJECTCOPY, &server_side, &parts.stdout, server);
+    assert_eq!(copied.counter(&dst, "Objects"), 255);
+    assert_eq!(copied.counter(&dst, "Parts"), 6);
+    assert_eq!(
+        copied.counter(&dst, "InputBytes"),
+        list.counter(src, "Bytes")
+    );
+    stage(
+        MULTIPARTCOMPLETE,
+        &[
+            "--bucket".into(),
+            dst.clone(),
+            "--endpoint".into(),
+            server.endpoint.clone(),
+        ],
+        &copied.stdout,
+        server,
+    );
+    for object in &fixtures::article_objects() {
+        assert_same_object(&client, src, &dst, &object.key).await;
+    }
+    assert_eq!(uploads_in_progress(&client, &dst).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_side_copies_of_a_changed_source_fail_loudly() {
+    let server = campanile_testkit::s3();
+    let (client, src, dst) = fresh_buckets(server, "server-side-changed").await;
+    fixtures::put_object(&client, &src, "grows", vec![1; 1000]).await;
+    let big = fixtures::fixture_bytes("big", 11 * MIB);
+    fixtures::put_multipart(&client, &src, "big", &big, &[5 * MIB, 6 * MIB]).await;
+    let both = src_dst_args(server, &src, &dst);
+    let list = list_bucket(server, &src, ",\n");
+    let parts = stage(MULTIPARTLIST, &both, &list.stdout, server);
+    fixtures::put_object(&client, &src, "grows", vec![2; 2000]).await;
+    fixtures::put_multipart(&client, &src, "big", &big, &[6 * MIB, 5 * MIB]).await;
+    let mut args: Vec<&str> = both.iter().map(String::as_str).collect();
+    args.push("--server-side");
+    let copied = run(OBJECTCOPY, &args, &parts.stdout, server, &[]);
+    assert_eq!(copied.code, 1, "{}", copied.stderr);
+    assert!(
+        copied.stderr.contains("changed since it was listed"),
+        "{}",
+        copied.stderr
+    );
+    assert!(keys(&client, &dst).await.is_empty());
+    // One server only.
+    let mut elsewhere: Vec<String> = both.clone();
+    let at = elsewhere
+        .iter()
+        .position(|a| a == "--dst-endpoint")
+        .expect("dst endpoint");
+    elsewhere[at + 1] = server.endpoint.replace("127.0.0.1", "localhost");
+    let mut args: Vec<&str> = elsewhere.iter().map(String::as_str).collect();
+    args.push("--server-side");
+    let refused = run(OBJECTCOPY, &args, &parts.stdout, server, &[]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("must be the same"),
+        "{}",
+        refused.stderr
+    );
+}

@@ -218,3 +218,21 @@ async fn a_failing_step_stops_the_plan_and_says_why() {
     );
     assert!(!work.path().join("output/part.all.fails").exists());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_side_copy_through_the_local_runner_keeps_every_etag() {
+    let server = campanile_testkit::s3();
+    let src = article_bucket().await;
+    let client = server.client().await;
+    let dst = campanile_testkit::unique_bucket("local-server-side");
+    server.create_bucket(&client, &dst).await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let result = rsync_local(server, work.path(), src, &dst, &["--server-side-copy"]);
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    let reports = reports(&result);
+    assert_eq!(counter(&reports, "copy.", &dst, "Objects"), 255);
+    assert_eq!(counter(&reports, "copy.", &dst, "Uploads"), 2);
+    for object in &fixtures::article_objects() {
+        assert_same_object(&client, src, &dst, &object.key).await;
+    }
+}

@@ -63,6 +63,11 @@ pub struct RsyncCli {
     /// Only list (and diff).
     #[arg(long)]
     pub list_only: bool,
+    /// Let S3 copy the bytes (CopyObject, UploadPartCopy with the source's part ranges:
+    /// ETags kept) instead of GET+PUT through the tasks. For one endpoint, when the
+    /// destination profile can read the source (same account, or granted read).
+    #[arg(long)]
+    pub server_side_copy: bool,
     /// Run id (default: the current Unix time).
     #[arg(long)]
     pub uuid: Option<String>,
@@ -154,6 +159,7 @@ impl RsyncCli {
                 uuid,
                 run_base: RunBase::Hdfs,
                 debug: self.debug,
+                server_side_copy: self.server_side_copy,
             },
             job: self.job.clone().unwrap_or_default(),
             dry_run: self.dry_run,

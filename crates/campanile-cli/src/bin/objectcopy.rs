@@ -26,6 +26,11 @@ struct Cli {
     /// Print the effective configuration on stderr.
     #[arg(long, short = 'd')]
     debug: bool,
+    /// Let the server copy the bytes (CopyObject, UploadPartCopy with the source's part
+    /// ranges): for one endpoint and credentials (the destination's) that can read the
+    /// source. ETags are kept and checked as in the default mode.
+    #[arg(long)]
+    server_side: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -34,6 +39,13 @@ fn main() -> std::process::ExitCode {
         let config = Config::load(cli.config.as_deref())?;
         if cli.debug {
             streams.reporter.log(&config.describe())?;
+        }
+        if cli.server_side && cli.buckets.src_endpoint != cli.buckets.dst_endpoint {
+            return Err(campanile::Error::Usage(
+                "--server-side copies inside one server: --src-endpoint and --dst-endpoint \
+                 must be the same"
+                    .to_string(),
+            ));
         }
         let (src, dst) = cli.buckets.clients().await?;
         let concurrency = cli.concurrency.max(1);
@@ -45,6 +57,7 @@ fn main() -> std::process::ExitCode {
             ephemeral: config.ephemeral,
             concurrency,
             get_attempts: 4,
+            server_side: cli.server_side,
         };
         let input = streams.input;
         objectcopy::run(

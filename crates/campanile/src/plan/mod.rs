@@ -67,6 +67,9 @@ pub struct PlanOptions {
     pub run_base: RunBase,
     /// Add `-verbose` to the streaming steps.
     pub debug: bool,
+    /// objectcopy lets the server copy the bytes (`--server-side`): one endpoint, and
+    /// destination credentials that can read the source.
+    pub server_side_copy: bool,
 }
 
 /// Where a run's intermediate files live.
@@ -379,7 +382,13 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
         },
         part_list,
         output.clone(),
-        both_sides("objectcopy"),
+        {
+            let mut mapper = both_sides("objectcopy");
+            if options.server_side_copy {
+                mapper.push("--server-side".to_string());
+            }
+            mapper
+        },
         Some(with_profile(
             args(&[
                 "multipartcomplete",

@@ -17,6 +17,7 @@ pub(crate) fn article_options() -> PlanOptions {
         uuid: "1451507458".into(),
         run_base: RunBase::Hdfs,
         debug: false,
+        server_side_copy: false,
     }
 }
 
@@ -177,4 +178,21 @@ fn invalid_names_are_refused() {
         let error = build(&options).expect_err("refused");
         assert_eq!(error.exit_code(), 2);
     }
+}
+
+#[test]
+fn server_side_copy_is_an_objectcopy_flag() {
+    let plan = build(&PlanOptions {
+        server_side_copy: true,
+        ..article_options()
+    })
+    .expect("plan");
+    let Some(Step::Streaming(copy)) = plan.steps.last() else {
+        panic!("no copy step");
+    };
+    assert_eq!(
+        copy.mapper.last().map(String::as_str),
+        Some("--server-side")
+    );
+    assert_eq!(copy.mapper[0], "objectcopy");
 }

@@ -104,6 +104,13 @@ pub fn plan_options(options: &PlanOptions) -> Result<(), Error> {
             options.input
         )));
     }
+    if options.server_side_copy && options.src_endpoint != options.dst_endpoint {
+        return Err(Error::Usage(format!(
+            "--server-side-copy copies inside one server, but the source is at {} and the \
+             destination at {}",
+            options.src_endpoint, options.dst_endpoint
+        )));
+    }
     Ok(())
 }
 

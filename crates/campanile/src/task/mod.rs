@@ -5,3 +5,4 @@ pub mod bucketlist;
 pub mod multipartcomplete;
 pub mod multipartlist;
 pub mod objectcopy;
+pub mod servercopy;

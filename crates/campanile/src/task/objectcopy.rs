@@ -37,6 +37,7 @@ use crate::reporter::{Reporter, counters};
 use crate::s3::{Client, describe_error, http_status, is_service_error};
 use crate::spool::{Spool, SpooledBody, choose_directory};
 use crate::stream::StreamIndex;
+use crate::task::servercopy;
 
 /// Options of objectcopy.
 #[derive(Debug, Clone)]
@@ -55,6 +56,9 @@ pub struct ObjectCopyOptions {
     pub concurrency: usize,
     /// Attempts of a GET whose body breaks off.
     pub get_attempts: u32,
+    /// Let the server copy the bytes (CopyObject, UploadPartCopy): the destination
+    /// client must be able to read the source, on the same endpoint.
+    pub server_side: bool,
 }
 
 /// Totals of one run.
@@ -118,6 +122,9 @@ async fn copy_record<W: Write, E: Write>(
     options: &ObjectCopyOptions,
     sinks: &Sinks<'_, W, E>,
 ) -> Result<ObjectCopySummary, Error> {
+    if options.server_side {
+        return copy_in_server(record, dst, options, sinks).await;
+    }
     let (body, headers) = download(&record, src, options, sinks).await?;
     let moved = i64::try_from(body.length).unwrap_or(i64::MAX);
     let key = &record.object.key;
@@ -161,6 +168,18 @@ async fn copy_record<W: Write, E: Write>(
             }
         }
     };
+    count_copy(&record, moved, options, sinks)?;
+    Ok(summary)
+}
+
+/// Counters and status of one copied record.
+fn count_copy<W: Write, E: Write>(
+    record: &PartRecord,
+    moved: i64,
+    options: &ObjectCopyOptions,
+    sinks: &Sinks<'_, W, E>,
+) -> Result<(), Error> {
+    let key = &record.object.key;
     let mut reporter = sinks.reporter.borrow_mut();
     reporter.counter(&options.src_bucket, counters::OUTPUT_BYTES, moved)?;
     reporter.counter(&options.dst_bucket, counters::INPUT_BYTES, moved)?;
@@ -170,7 +189,49 @@ async fn copy_record<W: Write, E: Write>(
         counters::OBJECTS
     };
     reporter.counter(&options.dst_bucket, counter, 1)?;
-    reporter.status(&format!("{}/{key}:OK", options.dst_bucket))?;
+    reporter.status(&format!("{}/{key}:OK", options.dst_bucket))
+}
+
+/// The server-side mode (see [`crate::task::servercopy`]): same output and counters.
+async fn copy_in_server<W: Write, E: Write>(
+    record: PartRecord,
+    dst: &Client,
+    options: &ObjectCopyOptions,
+    sinks: &Sinks<'_, W, E>,
+) -> Result<ObjectCopySummary, Error> {
+    let (src_bucket, dst_bucket) = (&options.src_bucket, &options.dst_bucket);
+    let summary = match &record.part {
+        None => {
+            servercopy::copy_whole(&record, src_bucket, dst_bucket, dst).await?;
+            ObjectCopySummary {
+                objects: 1,
+                parts: 0,
+                bytes: record.object.size,
+            }
+        }
+        Some(part) => {
+            let part_etag =
+                servercopy::copy_part(&record, part, src_bucket, dst_bucket, dst).await?;
+            let line = CopiedPartRecord {
+                key: record.object.key.clone(),
+                etag: record.object.etag.clone(),
+                upload_id: part.upload_id.clone(),
+                part_etag,
+                part_number: part.part_number,
+                first_byte: part.first_byte,
+                last_byte: part.last_byte,
+            };
+            writeln!(sinks.output.borrow_mut(), "{}", line.to_line())
+                .map_err(|e| Error::io("writing stdout", e))?;
+            ObjectCopySummary {
+                objects: 0,
+                parts: 1,
+                bytes: part.last_byte - part.first_byte + 1,
+            }
+        }
+    };
+    let moved = i64::try_from(summary.bytes).unwrap_or(i64::MAX);
+    count_copy(&record, moved, options, sinks)?;
     Ok(summary)
 }
 

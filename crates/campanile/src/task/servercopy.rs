@@ -1,0 +1,145 @@
+//! objectcopy's server-side mode: when one set of credentials can read the source and
+//! write the destination on the same endpoint, the server copies the bytes itself.
+//! A whole object is copied with CopyObject (metadata and content headers copied with
+//! it); a part with UploadPartCopy over exactly the source part's byte range, so the
+//! completed upload has the source's multipart ETag. Both are pinned to the listed
+//! ETag (`x-amz-copy-source-if-match`), and the ETag the server returns is checked: a
+//! whole object's must equal the source's, a part's is what multipartcomplete combines
+//! and compares with the source's before completing.
+
+use crate::error::Error;
+use crate::multipart::is_plain_md5_etag;
+use crate::record::{PartInfo, PartRecord};
+use crate::s3::{Client, describe_error, http_status};
+
+/// `x-amz-copy-source`: `bucket/key` with the key percent-encoded (all but unreserved
+/// characters and `/`).
+pub fn copy_source(bucket: &str, key: &str) -> String {
+    let mut out = String::with_capacity(bucket.len() + key.len() + 1);
+    out.push_str(bucket);
+    out.push('/');
+    for byte in key.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~/".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+fn source_problem<E>(
+    error: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    etag: &str,
+) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match http_status(error) {
+        Some(412) => format!(
+            "the source changed since it was listed (its ETag is no longer {etag}); list it again"
+        ),
+        _ => describe_error(error),
+    }
+}
+
+/// Copies a whole object inside the server.
+pub async fn copy_whole(
+    record: &PartRecord,
+    src_bucket: &str,
+    dst_bucket: &str,
+    dst: &Client,
+) -> Result<(), Error> {
+    let object = &record.object;
+    let copied = dst
+        .copy_object()
+        .bucket(dst_bucket)
+        .key(&object.key)
+        .copy_source(copy_source(src_bucket, &object.key))
+        .copy_source_if_match(format!("\"{}\"", object.etag))
+        .metadata_directive(aws_sdk_s3::types::MetadataDirective::Copy)
+        .send()
+        .await
+        .map_err(|e| Error::S3 {
+            operation: "CopyObject",
+            bucket: dst_bucket.to_string(),
+            key: object.key.clone(),
+            message: source_problem(&e, &object.etag),
+        })?;
+    let etag = copied
+        .copy_object_result()
+        .and_then(|r| r.e_tag())
+        .unwrap_or_default()
+        .trim_matches('"');
+    if is_plain_md5_etag(&object.etag) && etag != object.etag {
+        return Err(Error::Integrity {
+            bucket: dst_bucket.to_string(),
+            key: object.key.clone(),
+            message: format!(
+                "CopyObject returned ETag {etag:?}, the source's is {} (encrypted with a KMS key? copy through the client instead)",
+                object.etag
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Copies one part inside the server; returns the part's ETag.
+pub async fn copy_part(
+    record: &PartRecord,
+    part: &PartInfo,
+    src_bucket: &str,
+    dst_bucket: &str,
+    dst: &Client,
+) -> Result<String, Error> {
+    let object = &record.object;
+    let copied = dst
+        .upload_part_copy()
+        .bucket(dst_bucket)
+        .key(&object.key)
+        .upload_id(&part.upload_id)
+        .part_number(i32::try_from(part.part_number).unwrap_or(i32::MAX))
+        .copy_source(copy_source(src_bucket, &object.key))
+        .copy_source_range(format!("bytes={}-{}", part.first_byte, part.last_byte))
+        .copy_source_if_match(format!("\"{}\"", object.etag))
+        .send()
+        .await
+        .map_err(|e| Error::S3 {
+            operation: "UploadPartCopy",
+            bucket: dst_bucket.to_string(),
+            key: format!(
+                "{} (part {} of upload {})",
+                object.key, part.part_number, part.upload_id
+            ),
+            message: source_problem(&e, &object.etag),
+        })?;
+    let etag = copied
+        .copy_part_result()
+        .and_then(|r| r.e_tag())
+        .unwrap_or_default()
+        .trim_matches('"')
+        .to_string();
+    if etag.is_empty() {
+        return Err(Error::Integrity {
+            bucket: dst_bucket.to_string(),
+            key: object.key.clone(),
+            message: format!(
+                "UploadPartCopy of part {} returned no ETag",
+                part.part_number
+            ),
+        });
+    }
+    Ok(etag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_sources_encode_the_key() {
+        assert_eq!(copy_source("b", "a/b c+d"), "b/a/b%20c%2Bd");
+        assert_eq!(copy_source("b", "é?\t"), "b/%C3%A9%3F%09");
+        assert_eq!(copy_source("b", "x-_.~"), "b/x-_.~");
+    }
+}
