@@ -1,0 +1,158 @@
+//! Measuring a command the way the peer benchmark reports it: wall time, CPU seconds
+//! of the whole process tree (the child and every descendant it waited for, from
+//! wait4(2)), the peak of the tree's summed resident memory (sampled from /proc every
+//! 20 ms: a multi-process tool is charged for all of its processes at once), and the
+//! CPU seconds of another process (the S3 server) over the same time.
+
+#![allow(unsafe_code)] // wait4(2): the rusage of a finished child and its descendants
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// What one run of a command cost.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Measurement {
+    /// Exit status 0.
+    pub success: bool,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// User + system CPU seconds of the command and its descendants.
+    pub cpu_seconds: f64,
+    /// Peak of the summed RSS of the command's process tree, in KiB.
+    pub peak_rss_kib: u64,
+    /// CPU seconds the watched server process used meanwhile.
+    pub server_cpu_seconds: f64,
+}
+
+/// User + system CPU seconds of `pid` so far (its own, from /proc/<pid>/stat).
+pub fn process_cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|i| fields.get(*i).and_then(|f| f.parse::<f64>().ok()))
+        .sum();
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    ticks / hz
+}
+
+fn page_kib() -> u64 {
+    // SAFETY: sysconf only reads a configuration value.
+    let bytes = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(bytes).unwrap_or(4096).max(1024) / 1024
+}
+
+/// Sum of the RSS (KiB) of `root` and all its descendants now.
+fn tree_rss_kib(root: u32) -> u64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut parent: HashMap<u32, u32> = HashMap::new();
+    let mut rss: HashMap<u32, u64> = HashMap::new();
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        // fields[1] is the parent pid, fields[21] the RSS in pages.
+        if let (Some(ppid), Some(pages)) = (
+            fields.get(1).and_then(|f| f.parse().ok()),
+            fields.get(21).and_then(|f| f.parse::<u64>().ok()),
+        ) {
+            parent.insert(pid, ppid);
+            rss.insert(pid, pages * page_kib());
+        }
+    }
+    rss.iter()
+        .filter(|(pid, _)| {
+            let mut at = **pid;
+            for _ in 0..64 {
+                if at == root {
+                    return true;
+                }
+                match parent.get(&at) {
+                    Some(p) if *p != 0 && *p != at => at = *p,
+                    _ => return false,
+                }
+            }
+            false
+        })
+        .map(|(_, kib)| *kib)
+        .sum()
+}
+
+/// Runs `command` to the end and measures it; `server_pid` is the process whose CPU
+/// time is charged to the server.
+pub fn measure(mut command: Command, server_pid: Option<u32>) -> std::io::Result<Measurement> {
+    let server_before = server_pid.map(process_cpu_seconds).unwrap_or(0.0);
+    let started = Instant::now();
+    let child = command.spawn()?;
+    let pid = child.id();
+    let done = Arc::new(AtomicBool::new(false));
+    let peak = Arc::new(AtomicU64::new(0));
+    let sampler = {
+        let (done, peak) = (done.clone(), peak.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                peak.fetch_max(tree_rss_kib(pid), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let mut status = 0;
+    // SAFETY: rusage is plain old data, filled by the kernel.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, whose pid we hold; the Child is not waited on
+    // again (it is forgotten below).
+    let waited = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+    let seconds = started.elapsed().as_secs_f64();
+    done.store(true, Ordering::Relaxed);
+    let _ = sampler.join();
+    std::mem::forget(child);
+    if waited < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let cpu = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let server_after = server_pid.map(process_cpu_seconds).unwrap_or(0.0);
+    Ok(Measurement {
+        success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        seconds,
+        cpu_seconds: cpu(usage.ru_utime) + cpu(usage.ru_stime),
+        // The sampler can miss a short peak; wait4's maxrss (the largest single
+        // process) is a floor.
+        peak_rss_kib: peak
+            .load(Ordering::Relaxed)
+            .max(u64::try_from(usage.ru_maxrss).unwrap_or(0)),
+        server_cpu_seconds: server_after - server_before,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_is_measured() {
+        let mut command = Command::new("sh");
+        command.args(["-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done"]);
+        let m = measure(command, Some(std::process::id())).expect("measure");
+        assert!(m.success);
+        assert!(m.seconds > 0.0);
+        assert!(m.cpu_seconds > 0.0, "{m:?}");
+        assert!(m.peak_rss_kib > 0, "{m:?}");
+        let failing = measure(Command::new("false"), None).expect("measure");
+        assert!(!failing.success);
+    }
+}
