@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 /// Which IAM action each S3 operation the tasks call needs, and on which side(s):
 /// `R` the source (Operation=Read), `W` the destination (Operation=Write).
-const OPERATIONS: [(&str, &str, &str); 9] = [
+const OPERATIONS: [(&str, &str, &str); 12] = [
     ("list_objects_v2", "s3:ListBucket", "RW"),
     ("get_bucket_location", "s3:GetBucketLocation", "RW"),
     ("head_object", "s3:GetObject", "RW"),
@@ -19,6 +19,16 @@ const OPERATIONS: [(&str, &str, &str); 9] = [
     ("upload_part", "s3:PutObject", "W"),
     ("complete_multipart_upload", "s3:PutObject", "W"),
     ("abort_multipart_upload", "s3:AbortMultipartUpload", "W"),
+    // Orphaned uploads (multipartlist, and the end of a local run).
+    (
+        "list_multipart_uploads",
+        "s3:ListBucketMultipartUploads",
+        "W",
+    ),
+    // The server-side mode, with the destination's credentials (which then also need
+    // read on the source: the template's users are for the default, two-account mode).
+    ("copy_object", "s3:PutObject", "W"),
+    ("upload_part_copy", "s3:PutObject", "W"),
 ];
 
 /// S3 client operations called in the task code and rsync (`.operation()` followed by
@@ -30,6 +40,7 @@ fn operations_in_code() -> BTreeSet<String> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     files.push(src.join("rsync.rs"));
+    files.push(src.join("orphans.rs"));
     let mut found = BTreeSet::new();
     for file in files {
         let text = std::fs::read_to_string(&file).expect("read source");
@@ -133,7 +144,10 @@ fn each_side_is_allowed_what_its_tasks_call_and_no_more() {
             let resources = allowed
                 .get(*action)
                 .unwrap_or_else(|| panic!("{operation} side lacks {action}: {created}"));
-            let object_level = !matches!(*action, "s3:ListBucket" | "s3:GetBucketLocation");
+            let object_level = !matches!(
+                *action,
+                "s3:ListBucket" | "s3:GetBucketLocation" | "s3:ListBucketMultipartUploads"
+            );
             let expected = if object_level {
                 format!("arn:aws:s3:::{bucket}/*")
             } else {
@@ -141,18 +155,12 @@ fn each_side_is_allowed_what_its_tasks_call_and_no_more() {
             };
             assert!(resources.contains(&expected), "{action} on {resources:?}");
         }
-        // Nothing beyond what the tasks need, but the two actions kept for the
-        // clean-up of orphaned uploads on the destination.
+        // Nothing beyond what the tasks need, but ListMultipartUploadParts on the
+        // destination, kept for inspecting uploads by hand.
         let extra: Vec<&String> = allowed
             .keys()
             .filter(|a| !needed.contains(a.as_str()))
-            .filter(|a| {
-                side != 'W'
-                    || !matches!(
-                        a.as_str(),
-                        "s3:ListBucketMultipartUploads" | "s3:ListMultipartUploadParts"
-                    )
-            })
+            .filter(|a| side != 'W' || a.as_str() != "s3:ListMultipartUploadParts")
             .collect();
         assert!(
             extra.is_empty(),

@@ -500,10 +500,105 @@ async fn killing_multipartlist_after_it_created_uploads_leaves_no_orphan() {
         "kill-mlist",
     )
     .await;
+    // No upload left in progress (checked by killed_at): the retried attempt aborted
+    // the killed one's uploads as it created its own.
+    assert_eq!(result.code, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retried_multipartlist_aborts_the_uploads_of_the_attempt_before() {
+    let server = campanile_testkit::moto();
+    let mib = 1024 * 1024;
+    let objects: Vec<FixtureObject> = ["m/1", "m/10"]
+        .iter()
+        .map(|key| FixtureObject {
+            key: key.to_string(),
+            size: 5 * mib + 1,
+            part_size: Some(5 * mib),
+        })
+        .collect();
+    let scenario = Scenario::new(server, "mlist-again", &objects, FaultPlan::none()).await;
+    let both = src_dst_args(server, &scenario.src, &scenario.dst);
+    let listing = list_bucket(server, &scenario.src, ",\n");
+    let first = stage(MULTIPARTLIST, &both, &listing.stdout, server);
+    let upload_of = |run: &Run, key: &str| -> String {
+        run.lines()
+            .into_iter()
+            .find(|l| l.starts_with(&format!("{key}\t")))
+            .and_then(|l| l.split('\t').nth(4).map(str::to_string))
+            .expect("an upload id")
+    };
+    // The attempt is retried for m/1 only: m/10's upload (a prefix match) must stay.
+    let m1_line: String = listing
+        .lines()
+        .into_iter()
+        .find(|l| l.starts_with("m/1\t"))
+        .expect("m/1 listed")
+        .to_string();
+    let again = stage(MULTIPARTLIST, &both, &format!("{m1_line}\n"), server);
+    let mut left: Vec<String> = scenario
+        .client
+        .list_multipart_uploads()
+        .bucket(&scenario.dst)
+        .send()
+        .await
+        .expect("list uploads")
+        .uploads()
+        .iter()
+        .filter_map(|u| u.upload_id().map(str::to_string))
+        .collect();
+    left.sort();
+    let mut expected = vec![upload_of(&again, "m/1"), upload_of(&first, "m/10")];
+    expected.sort();
+    assert_eq!(left, expected);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_copy_leaves_no_upload_in_progress() {
+    let server = campanile_testkit::moto();
+    let mib = 1024 * 1024;
+    let objects: Vec<FixtureObject> = (0..3)
+        .map(|i| FixtureObject {
+            key: format!("multi/{i}"),
+            size: 5 * mib + 1,
+            part_size: Some(5 * mib),
+        })
+        .collect();
+    let scenario = Scenario::new(server, "failed-copy", &objects, FaultPlan::none()).await;
+    // When objectcopy first reads a part, multi/0 is replaced at the source: its GETs,
+    // pinned to the listed ETag, fail on every attempt and the copy step fails.
+    let replaced = Arc::new(AtomicU64::new(0));
+    {
+        let (replaced, src) = (replaced.clone(), scenario.src.clone());
+        scenario.proxy.set_hook(Arc::new(move |exchange| {
+            if exchange.method == "GET"
+                && exchange.target.contains("/multi/")
+                && !exchange.target.contains("uploadId")
+                && replaced.fetch_add(1, Ordering::SeqCst) == 0
+            {
+                let src = src.clone();
+                std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+                    runtime.block_on(async {
+                        let client = server.client().await;
+                        fixtures::put_object(&client, &src, "multi/0", vec![7; 100]).await;
+                    });
+                })
+                .join()
+                .expect("replace the source");
+            }
+        }));
+    }
+    let result = scenario.rsync(&[]).await;
+    assert_ne!(result.code, 0, "{}", result.stderr);
     assert!(
         result.stderr.contains("aborted "),
-        "the killed attempt's uploads were cleaned up:\n{}",
+        "the run says it cleaned up:\n{}",
         result.stderr
+    );
+    assert_eq!(
+        uploads_in_progress(&scenario.client, &scenario.dst).await,
+        0
     );
 }
 

@@ -7,7 +7,11 @@
 //! leaves the uploads of the objects it did not finish. Orphans are invisible but S3
 //! bills their parts until they are aborted.
 //!
-//! The clean-up runs when a run's copy has ended, whether it succeeded or failed: every
+//! Two clean-ups. multipartlist, right after creating a key's upload, aborts every
+//! other upload in progress for that key ([`abort_others`]): this works on EMR too, and
+//! catches the uploads of a killed earlier attempt and of a lost CreateMultipartUpload
+//! answer as soon as the key is planned again. And the local runner's clean-up runs
+//! when a run's copy has ended, whether it succeeded or failed: every
 //! upload still in progress in the destination bucket for a multipart key this run
 //! copies is aborted. A finished run has none of its own left in progress, so each is
 //! an orphan: of this run, or of an earlier failed run of the same copy. The run owns
@@ -74,15 +78,26 @@ pub async fn in_progress(
     bucket: &str,
     keys: &BTreeSet<String>,
 ) -> Result<Vec<Upload>, Error> {
-    let mut found = Vec::new();
     if keys.is_empty() {
-        return Ok(found);
+        return Ok(Vec::new());
     }
+    list_uploads(client, bucket, None, |key| keys.contains(key)).await
+}
+
+/// Uploads in progress in `bucket` under `prefix` whose key `wanted` accepts.
+async fn list_uploads(
+    client: &Client,
+    bucket: &str,
+    prefix: Option<&str>,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<Vec<Upload>, Error> {
+    let mut found = Vec::new();
     let mut markers: (Option<String>, Option<String>) = (None, None);
     loop {
         let page = client
             .list_multipart_uploads()
             .bucket(bucket)
+            .set_prefix(prefix.map(str::to_string))
             .set_key_marker(markers.0.clone())
             .set_upload_id_marker(markers.1.clone())
             .send()
@@ -97,7 +112,7 @@ pub async fn in_progress(
             let (Some(key), Some(upload_id)) = (upload.key(), upload.upload_id()) else {
                 continue;
             };
-            if keys.contains(key) {
+            if wanted(key) {
                 found.push(Upload {
                     key: key.to_string(),
                     upload_id: upload_id.to_string(),
@@ -132,7 +147,31 @@ pub async fn abort_orphans(
     keys: &BTreeSet<String>,
 ) -> Result<Vec<Upload>, Error> {
     let orphans = in_progress(client, bucket, keys).await?;
-    for upload in &orphans {
+    abort_all(client, bucket, &orphans).await?;
+    Ok(orphans)
+}
+
+/// Aborts every upload in progress for exactly `key` but `keep` (called by
+/// multipartlist right after it created `keep`): uploads of earlier attempts for the
+/// same key, a second upload the SDK created when it retried a CreateMultipartUpload
+/// whose answer was lost, or uploads of an earlier failed run. Returns them.
+pub async fn abort_others(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    keep: &str,
+) -> Result<Vec<Upload>, Error> {
+    let others: Vec<Upload> = list_uploads(client, bucket, Some(key), |k| k == key)
+        .await?
+        .into_iter()
+        .filter(|u| u.upload_id != keep)
+        .collect();
+    abort_all(client, bucket, &others).await?;
+    Ok(others)
+}
+
+async fn abort_all(client: &Client, bucket: &str, uploads: &[Upload]) -> Result<(), Error> {
+    for upload in uploads {
         let aborted = client
             .abort_multipart_upload()
             .bucket(bucket)
@@ -153,7 +192,7 @@ pub async fn abort_orphans(
             });
         }
     }
-    Ok(orphans)
+    Ok(())
 }
 
 #[cfg(test)]

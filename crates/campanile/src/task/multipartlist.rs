@@ -16,6 +16,11 @@
 //! cannot tell is skipped, reported (status and counter `UnknownPartLayout`) and listed
 //! in the task summary.
 //!
+//! Right after creating a key's upload, every other upload in progress for that key is
+//! aborted (see [`crate::orphans::abort_others`]): those of a killed earlier attempt,
+//! of a CreateMultipartUpload the SDK retried after its answer was lost, or of an
+//! earlier failed run.
+//!
 //! A HEAD that shows a different multipart ETag than the listing fails the task loudly
 //! (the source changed since it was listed); objectcopy pins every GET to the listed
 //! ETag as well, so two versions of an object are never mixed.
@@ -153,7 +158,10 @@ async fn plan_object(
         } else {
             ObjectHeaders::from_head(&head)
         };
-        create_upload(dst, &options.dst_bucket, &object.key, &headers).await?
+        let upload_id = create_upload(dst, &options.dst_bucket, &object.key, &headers).await?;
+        // This run owns the key: any other upload of it in progress is an orphan.
+        crate::orphans::abort_others(dst, &options.dst_bucket, &object.key, &upload_id).await?;
+        upload_id
     };
     let part_count = u32::try_from(ranges.len()).unwrap_or(u32::MAX);
     let parts = ranges

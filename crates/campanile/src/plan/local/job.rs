@@ -24,12 +24,32 @@ use crate::stream::NLINE_INPUT_FORMAT;
 pub struct LocalSettings {
     /// Task processes at once.
     pub parallel: usize,
-    /// Overrides every step's `linespermap`.
+    /// Overrides every step's `linespermap`. Without it, a step whose splits would
+    /// make more than [`MAP_WAVES`] waves of `parallel` map tasks gets longer splits
+    /// (see [`local_lines_per_map`]).
     pub lines_per_map: Option<u64>,
     /// Bytes of shuffle records sorted in memory before spilling a run to disk.
     pub sort_memory: usize,
     /// Files of `-files` that may be missing locally (credentials, config).
     pub optional_files: Vec<String>,
+}
+
+/// Waves of map tasks a step may take on this machine before its splits are made longer.
+pub const MAP_WAVES: u64 = 4;
+
+/// Lines per map task on this machine: the plan's value, unless `total` input lines
+/// would then make more than [`MAP_WAVES`] × `parallel` tasks. The plan's values are
+/// sized for a cluster (10 objects per copy task); one machine runs `parallel` tasks
+/// at once, so a longer split saves a process start, a client set-up and a connection
+/// pool per 10 objects, while a task's own concurrency keeps the copies overlapping.
+pub fn local_lines_per_map(planned: u64, total: u64, parallel: usize) -> u64 {
+    let planned = planned.max(1);
+    let most_tasks = MAP_WAVES * u64::try_from(parallel.max(1)).unwrap_or(1);
+    if total.div_ceil(planned) <= most_tasks {
+        planned
+    } else {
+        total.div_ceil(most_tasks)
+    }
 }
 
 impl Default for LocalSettings {
@@ -148,10 +168,21 @@ pub fn run_streaming(
                     .any(|o| f.file_name().is_some_and(|n| n == o.as_str()))
         })
         .collect();
-    let lines_per_map = settings
-        .lines_per_map
-        .unwrap_or_else(|| number(step, "mapreduce.input.lineinputformat.linespermap", 1));
-    let mut splits = nline_splits(&input_files(Path::new(&step.input))?, lines_per_map)?;
+    let inputs = input_files(Path::new(&step.input))?;
+    let planned = number(step, "mapreduce.input.lineinputformat.linespermap", 1);
+    let (lines_per_map, mut splits) = match settings.lines_per_map {
+        Some(n) => (n, nline_splits(&inputs, n)?),
+        None => {
+            let splits = nline_splits(&inputs, planned)?;
+            let total: u64 = splits.iter().map(|s| s.lines).sum();
+            let n = local_lines_per_map(planned, total, settings.parallel);
+            if n == planned {
+                (n, splits)
+            } else {
+                (n, nline_splits(&inputs, n)?)
+            }
+        }
+    };
     // JobSubmitter sorts splits by length, largest first (stable): map i is split i.
     splits.sort_by_key(|split| std::cmp::Reverse(split.length));
     let reducers = if step.reducer.is_some() {
@@ -165,8 +196,14 @@ pub fn run_streaming(
         .unwrap_or(0);
     let job_id = format!("{stamp}_{:04}", JOBS.fetch_add(1, Ordering::Relaxed) + 1);
     let mut conf: Vec<(String, String)> = step.settings.clone();
-    conf.retain(|(k, _)| k != "mapreduce.job.reduces");
+    conf.retain(|(k, _)| {
+        k != "mapreduce.job.reduces" && k != "mapreduce.input.lineinputformat.linespermap"
+    });
     conf.extend([
+        (
+            "mapreduce.input.lineinputformat.linespermap".to_string(),
+            lines_per_map.to_string(),
+        ),
         ("mapreduce.job.reduces".to_string(), reducers.to_string()),
         (
             "mapred.input.format.class".to_string(),

@@ -326,3 +326,15 @@ fn reducer_input_larger_than_the_sort_memory_is_sorted() {
     sorted.sort();
     assert_eq!(keys, sorted);
 }
+
+#[test]
+fn splits_grow_only_past_four_waves_of_tasks() {
+    use super::job::local_lines_per_map;
+    // The article's list step: 17 lines, one per map; 4 slots take 17 tasks in 5 waves.
+    assert_eq!(local_lines_per_map(1, 16, 4), 1);
+    assert_eq!(local_lines_per_map(1, 17, 4), 2);
+    // 10,000 objects at 10 per copy task would be 1,000 tasks: 16 of 625 instead.
+    assert_eq!(local_lines_per_map(10, 10_000, 4), 625);
+    assert_eq!(local_lines_per_map(10, 100, 4), 10);
+    assert_eq!(local_lines_per_map(0, 0, 0), 1);
+}
