@@ -565,17 +565,14 @@ async fn a_failed_copy_leaves_no_upload_in_progress() {
         })
         .collect();
     let scenario = Scenario::new(server, "failed-copy", &objects, FaultPlan::none()).await;
-    // When objectcopy first reads a part, multi/0 is replaced at the source: its GETs,
-    // pinned to the listed ETag, fail on every attempt and the copy step fails.
+    // Once the first upload exists, multi/0 is replaced at the source: multipartlist's
+    // HEAD or objectcopy's GETs of it, pinned to the listed ETag, fail on every attempt,
+    // and the run fails with uploads in progress.
     let replaced = Arc::new(AtomicU64::new(0));
     {
         let (replaced, src) = (replaced.clone(), scenario.src.clone());
         scenario.proxy.set_hook(Arc::new(move |exchange| {
-            if exchange.method == "GET"
-                && exchange.target.contains("/multi/")
-                && !exchange.target.contains("uploadId")
-                && replaced.fetch_add(1, Ordering::SeqCst) == 0
-            {
+            if create_upload(exchange) && replaced.fetch_add(1, Ordering::SeqCst) == 0 {
                 let src = src.clone();
                 std::thread::spawn(move || {
                     let runtime = tokio::runtime::Runtime::new().expect("runtime");
