@@ -337,3 +337,41 @@ async fn multipartcomplete_refuses_bad_lines_before_completing_anything() {
         result.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_memory_budget_from_the_environment_is_used_or_refused() {
+    let server = campanile_testkit::s3();
+    let source = source().await;
+    let dst = empty_destination("budget").await;
+    let mut args = src_dst_args(server, &source.src, &dst);
+    args.push("--debug".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = run(
+        OBJECTCOPY,
+        &args,
+        "",
+        server,
+        &[("CAMPANILE_MAXTMPSIZE", "12345")],
+    );
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    assert!(
+        result
+            .stderr
+            .contains("maxtmpsize=12345 (from $CAMPANILE_MAXTMPSIZE)"),
+        "{}",
+        result.stderr
+    );
+    let result = run(
+        OBJECTCOPY,
+        &args,
+        "",
+        server,
+        &[("CAMPANILE_MAXTMPSIZE", "lots")],
+    );
+    assert_eq!(result.code, 2, "{}", result.stderr);
+    assert!(
+        result.stderr.contains("CAMPANILE_MAXTMPSIZE"),
+        "{}",
+        result.stderr
+    );
+}

@@ -190,14 +190,14 @@ pub fn copy_pipeline(server: &S3Server, src: &str, dst: &str, part_file: &str) -
     let both = src_dst_args(server, src, dst);
     let list = list_bucket(server, src, part_file);
     let parts = stage(MULTIPARTLIST, &both, &list.stdout, server);
-    // A small memory budget (2 MiB per concurrent copy) so that parts spill to disk.
+    // A memory budget smaller than a part (4 MiB for the task), so that parts spill.
     let spill = tempfile::tempdir().expect("tempdir");
     let config = spill.path().join("campanile.cfg");
     std::fs::write(
         &config,
         format!(
             "[DEFAULT]\nmaxtmpsize={}\nephemeral={}\n",
-            32 * 1024 * 1024,
+            4 * 1024 * 1024,
             spill.path().display()
         ),
     )

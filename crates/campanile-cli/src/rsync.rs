@@ -104,6 +104,11 @@ pub struct RsyncCli {
     /// Local runs: MiB of shuffle records sorted in memory before spilling.
     #[arg(long, default_value_t = 64)]
     pub sort_memory_mb: usize,
+    /// Local runs: MiB of object data all copy tasks together hold in memory (each of
+    /// the --parallel tasks gets its share as maxtmpsize; a copy waits for memory, and
+    /// only what is larger than a task's share spills to disk).
+    #[arg(long, default_value_t = 96)]
+    pub memory_mb: u64,
     /// Local runs: print each step's counters as a JSON line on stdout.
     #[arg(long)]
     pub json: bool,
@@ -188,6 +193,12 @@ impl RsyncCli {
         if let Some(parallel) = self.parallel {
             settings.parallel = parallel.max(1);
         }
+        // The run's memory budget, shared by the tasks that run at once.
+        let per_task = self.memory_mb.max(1) * 1024 * 1024 / settings.parallel as u64;
+        settings.task_env.push((
+            campanile::config::MAX_TMP_SIZE_ENV.to_string(),
+            per_task.to_string(),
+        ));
         Some(LocalRequest {
             run_base: self.run_dir.clone(),
             settings,

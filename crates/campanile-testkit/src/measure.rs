@@ -1,7 +1,8 @@
 //! Measuring a command the way the peer benchmark reports it: wall time, CPU seconds
 //! of the whole process tree (the child and every descendant it waited for, from
 //! wait4(2)), the peak of the tree's summed resident memory (sampled from /proc every
-//! 20 ms: a multi-process tool is charged for all of its processes at once), and the
+//! 20 ms: a multi-process tool is charged for all of its processes at once; a peak
+//! shorter than that can be missed), and the
 //! CPU seconds of another process (the S3 server) over the same time.
 
 #![allow(unsafe_code)] // wait4(2): the rusage of a finished child and its descendants
@@ -130,11 +131,9 @@ pub fn measure(mut command: Command, server_pid: Option<u32>) -> std::io::Result
         success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         seconds,
         cpu_seconds: cpu(usage.ru_utime) + cpu(usage.ru_stime),
-        // The sampler can miss a short peak; wait4's maxrss (the largest single
-        // process) is a floor.
-        peak_rss_kib: peak
-            .load(Ordering::Relaxed)
-            .max(u64::try_from(usage.ru_maxrss).unwrap_or(0)),
+        // Sampled only: wait4's ru_maxrss is no floor, as Linux carries the spawning
+        // process's peak RSS over into the child at exec.
+        peak_rss_kib: peak.load(Ordering::Relaxed),
         server_cpu_seconds: server_after - server_before,
     })
 }

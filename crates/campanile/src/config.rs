@@ -27,13 +27,20 @@ pub enum Source {
     Default,
     /// The file that set it.
     File(PathBuf),
+    /// The environment variable that set it.
+    Env(&'static str),
 }
+
+/// Environment variable that sets `maxtmpsize` over the files (not over `--config`):
+/// `rsync --local` gives each task its share of the run's memory budget this way.
+pub const MAX_TMP_SIZE_ENV: &str = "CAMPANILE_MAXTMPSIZE";
 
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Source::Default => f.write_str("default"),
             Source::File(path) => write!(f, "{}", path.display()),
+            Source::Env(name) => write!(f, "${name}"),
         }
     }
 }
@@ -90,7 +97,17 @@ impl Config {
                 message: "no such file (given with --config)".to_string(),
             });
         }
-        Self::load_from(&search_path(explicit))
+        let mut config = Self::load_from(&search_path(explicit))?;
+        let from_explicit = explicit
+            .is_some_and(|path| config.max_tmp_size_source == Source::File(path.to_path_buf()));
+        if !from_explicit && let Ok(value) = std::env::var(MAX_TMP_SIZE_ENV) {
+            config.max_tmp_size = value.trim().parse().map_err(|_| Error::Config {
+                path: PathBuf::from(format!("${MAX_TMP_SIZE_ENV}")),
+                message: format!("must be a number of bytes, found {value:?}"),
+            })?;
+            config.max_tmp_size_source = Source::Env(MAX_TMP_SIZE_ENV);
+        }
+        Ok(config)
     }
 
     /// Loads from `paths` in order, skipping files that do not exist.

@@ -20,7 +20,7 @@ struct Cli {
     /// campanile.cfg to read first (then ./campanile.cfg, /etc/campanile.cfg).
     #[arg(long, short = 'c')]
     config: Option<PathBuf>,
-    /// Records copied at once; maxtmpsize is shared among them.
+    /// Records copied at once; they share maxtmpsize (a copy waits for its share).
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
     /// Print the effective configuration on stderr.
@@ -53,7 +53,7 @@ fn main() -> std::process::ExitCode {
             src_bucket: cli.buckets.src_bucket,
             dst_bucket: cli.buckets.dst_bucket,
             stream_index: StreamIndex::from_env(),
-            max_tmp_size: config.max_tmp_size / concurrency as u64,
+            max_tmp_size: config.max_tmp_size,
             ephemeral: config.ephemeral,
             concurrency,
             get_attempts: 4,

@@ -49,6 +49,9 @@ struct Cli {
     /// Write the report (results.md) and chart (chart.svg) here too.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Extra arguments for every Campanile run (e.g. `--memory-mb=200`).
+    #[arg(long, allow_hyphen_values = true)]
+    campanile_args: Vec<String>,
 }
 
 /// Keys of the two "accounts" of the cross-account workloads: one may only read the
@@ -77,6 +80,7 @@ struct Bench {
     runtime: tokio::runtime::Runtime,
     buckets: std::cell::Cell<u32>,
     runs: std::cell::Cell<u32>,
+    campanile_args: Vec<String>,
 }
 
 /// One tool's result on one workload.
@@ -239,7 +243,8 @@ impl Bench {
             .arg(self.work.join("output"))
             .args(["--uuid", uuid])
             .arg("--quiet")
-            .args(extra);
+            .args(extra)
+            .args(&self.campanile_args);
         command
     }
 
@@ -361,6 +366,7 @@ fn main() -> ExitCode {
         runtime,
         buckets: std::cell::Cell::new(0),
         runs: std::cell::Cell::new(0),
+        campanile_args: cli.campanile_args.clone(),
     };
     for (name, key) in [("bench-src", SRC_KEY), ("bench-dst", DST_KEY)] {
         bench.garage(&["key", "import", "--yes", "-n", name, key.0, key.1]);

@@ -48,7 +48,10 @@ pub struct ObjectCopyOptions {
     pub dst_bucket: String,
     /// Whether input lines carry Hadoop's offset field.
     pub stream_index: StreamIndex,
-    /// Bytes kept in memory per object or part before spilling to disk.
+    /// Bytes the task's copies may hold in memory at once (`maxtmpsize`). A copy waits
+    /// for its share (its size, at most all of it) before it starts, so the copies in
+    /// flight never hold more; the part of an object larger than the whole budget
+    /// spills to disk.
     pub max_tmp_size: u64,
     /// Directories to spill into.
     pub ephemeral: Vec<PathBuf>,
@@ -77,6 +80,12 @@ pub struct ObjectCopySummary {
 struct Sinks<'a, W: Write, E: Write> {
     output: RefCell<&'a mut W>,
     reporter: RefCell<&'a mut Reporter<E>>,
+    /// The memory budget, in KiB permits.
+    memory: tokio::sync::Semaphore,
+}
+
+fn kib(bytes: u64) -> u32 {
+    u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX)
 }
 
 /// Runs objectcopy over `input`.
@@ -92,13 +101,16 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     let sinks = Sinks {
         output: RefCell::new(output),
         reporter: RefCell::new(reporter),
+        memory: tokio::sync::Semaphore::new(kib(options.max_tmp_size) as usize),
     };
     let summaries: Vec<ObjectCopySummary> = futures::stream::iter(records)
         .map(|record| copy_record(record, src, dst, options, &sinks))
         .buffer_unordered(options.concurrency.max(1))
         .try_collect()
         .await?;
-    let Sinks { output, reporter } = sinks;
+    let Sinks {
+        output, reporter, ..
+    } = sinks;
     output
         .into_inner()
         .flush()
@@ -125,7 +137,18 @@ async fn copy_record<W: Write, E: Write>(
     if options.server_side {
         return copy_in_server(record, dst, options, sinks).await;
     }
-    let (body, headers) = download(&record, src, options, sinks).await?;
+    let size = match &record.part {
+        Some(part) => part.last_byte - part.first_byte + 1,
+        None => record.object.size,
+    };
+    let in_memory = size.min(options.max_tmp_size);
+    // Held until the copy is written: the bytes in memory stay within the budget.
+    let _memory = sinks
+        .memory
+        .acquire_many(kib(in_memory))
+        .await
+        .map_err(|e| Error::Usage(format!("the memory budget is gone: {e}")))?;
+    let (body, headers) = download(&record, src, options, in_memory, sinks).await?;
     let moved = i64::try_from(body.length).unwrap_or(i64::MAX);
     let key = &record.object.key;
     let summary = match &record.part {
@@ -241,11 +264,12 @@ async fn download<W: Write, E: Write>(
     record: &PartRecord,
     src: &Client,
     options: &ObjectCopyOptions,
+    in_memory: u64,
     sinks: &Sinks<'_, W, E>,
 ) -> Result<(SpooledBody, ObjectHeaders), Error> {
     let what = format!("GET s3://{}/{}", options.src_bucket, record.object.key);
     with_attempts(&what, options, sinks, || {
-        download_once(record, src, options, sinks)
+        download_once(record, src, options, in_memory, sinks)
     })
     .await
 }
@@ -314,6 +338,7 @@ async fn download_once<W: Write, E: Write>(
     record: &PartRecord,
     src: &Client,
     options: &ObjectCopyOptions,
+    in_memory: u64,
     sinks: &Sinks<'_, W, E>,
 ) -> Result<(SpooledBody, ObjectHeaders), Retry> {
     let object = &record.object;
@@ -370,7 +395,7 @@ async fn download_once<W: Write, E: Write>(
         }));
     }
     let directory = choose_directory(&options.ephemeral);
-    let mut spool = Spool::new(options.max_tmp_size, expected, &directory);
+    let mut spool = Spool::new(in_memory, expected, &directory);
     let mut body = response.body;
     while let Some(chunk) = body
         .try_next()

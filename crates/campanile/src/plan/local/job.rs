@@ -32,6 +32,8 @@ pub struct LocalSettings {
     pub sort_memory: usize,
     /// Files of `-files` that may be missing locally (credentials, config).
     pub optional_files: Vec<String>,
+    /// Environment variables for every task (streaming's `-cmdenv`).
+    pub task_env: Vec<(String, String)>,
 }
 
 /// Waves of map tasks a step may take on this machine before its splits are made longer.
@@ -64,6 +66,7 @@ impl Default for LocalSettings {
                 crate::plan::CREDENTIALS_FILE.to_string(),
                 "campanile.cfg".to_string(),
             ],
+            task_env: Vec::new(),
         }
     }
 }
@@ -211,6 +214,7 @@ pub fn run_streaming(
         ),
         ("mapreduce.job.id".to_string(), format!("job_{job_id}")),
     ]);
+    conf.extend(settings.task_env.iter().cloned());
     let timeout = Some(number(step, "mapreduce.task.timeout", 600_000))
         .filter(|ms| *ms > 0)
         .map(Duration::from_millis);
