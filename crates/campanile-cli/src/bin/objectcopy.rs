@@ -20,9 +20,11 @@ struct Cli {
     /// campanile.cfg to read first (then ./campanile.cfg, /etc/campanile.cfg).
     #[arg(long, short = 'c')]
     config: Option<PathBuf>,
-    /// Records copied at once; they share maxtmpsize (a copy waits for its share).
-    #[arg(long, default_value_t = 16)]
-    concurrency: usize,
+    /// Records copied at once (default 16, or 64 with --server-side: the server moves
+    /// the bytes, so a copy holds no data here). Copies share maxtmpsize: a copy waits
+    /// for its share.
+    #[arg(long)]
+    concurrency: Option<usize>,
     /// Print the effective configuration on stderr.
     #[arg(long, short = 'd')]
     debug: bool,
@@ -48,7 +50,10 @@ fn main() -> std::process::ExitCode {
             ));
         }
         let (src, dst) = cli.buckets.clients().await?;
-        let concurrency = cli.concurrency.max(1);
+        let concurrency = cli
+            .concurrency
+            .unwrap_or(if cli.server_side { 64 } else { 16 })
+            .max(1);
         let options = ObjectCopyOptions {
             src_bucket: cli.buckets.src_bucket,
             dst_bucket: cli.buckets.dst_bucket,

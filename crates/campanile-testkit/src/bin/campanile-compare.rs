@@ -49,6 +49,10 @@ struct Cli {
     /// Write the report (results.md) and chart (chart.svg) here too.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Have Garage log every request, and print each run's requests by operation
+    /// (slows the server down: for finding out, not for the figures).
+    #[arg(long)]
+    log_requests: bool,
     /// Extra arguments for every Campanile run (e.g. `--memory-mb=200`).
     #[arg(long, allow_hyphen_values = true)]
     campanile_args: Vec<String>,
@@ -328,7 +332,9 @@ fn main() -> ExitCode {
             .and_then(|p| p.parent().map(Path::to_path_buf))
             .unwrap_or_default()
     });
-    let (server, mut child) = server::launch(ServerKind::Garage).expect("start Garage");
+    let (server, mut child) =
+        server::launch_logging(ServerKind::Garage, cli.log_requests).expect("start Garage");
+    let request_log = server.dir.clone().map(|d| d.join("garage.log"));
     let config = server.dir.clone().expect("garage dir").join("garage.toml");
     let garage = std::env::var_os("CAMPANILE_GARAGE")
         .map(PathBuf::from)
@@ -414,7 +420,16 @@ fn main() -> ExitCode {
                 };
                 let mut command = command;
                 command.env("BOTO_CONFIG", &boto);
+                let log_start = request_log
+                    .as_ref()
+                    .and_then(|l| std::fs::metadata(l).ok())
+                    .map_or(0, |m| m.len());
                 let measured = bench.measure(command, name);
+                if cli.log_requests
+                    && let Some(log) = &request_log
+                {
+                    eprintln!("    requests: {:?}", operations_since(log, log_start));
+                }
                 let (complete, etags) = verify(&bench, &check);
                 eprintln!(
                     "  {name}: {:.2} s, ok={} complete={complete} etags={etags}",
@@ -502,6 +517,20 @@ fn verify(bench: &Bench, check: &Check) -> (bool, bool) {
             (lines == *count, true)
         }
     }
+}
+
+/// Requests by operation in Garage's log after byte `start`.
+fn operations_since(log: &Path, start: u64) -> BTreeMap<String, u64> {
+    let bytes = std::fs::read(log).unwrap_or_default();
+    let text =
+        String::from_utf8_lossy(&bytes[usize::try_from(start).unwrap_or(0).min(bytes.len())..]);
+    let mut counts = BTreeMap::new();
+    for line in text.lines() {
+        if let Some((_, operation)) = line.split_once("Endpoint: ") {
+            *counts.entry(operation.trim().to_string()).or_insert(0) += 1;
+        }
+    }
+    counts
 }
 
 fn line_count(path: &Path) -> usize {
