@@ -300,8 +300,9 @@ fn hex_keys(count: usize, prefix: &str) -> Vec<FixtureObject> {
         .collect()
 }
 
-fn hex_part_file(path: &Path, prefix: &str) {
-    let text: String = (0..16).map(|d| format!(",{prefix}{d:x}\n")).collect();
+/// The part file of the hex keys: one line per first hex digit.
+fn hex_part_file(path: &Path) {
+    let text: String = (0..16).map(|d| format!(",{d:x}\n")).collect();
     std::fs::write(path, text).expect("part file");
 }
 
@@ -318,11 +319,14 @@ fn median_of(values: impl Iterator<Item = f64>) -> (f64, f64, f64) {
     )
 }
 
-/// The tools of a workload, in the order of the first run.
-type Tools = Vec<(
+/// One tool of a workload: its name, and what makes a run's command and its check.
+type Tool = (
     &'static str,
     Box<dyn Fn(&Bench, &str) -> Option<(Command, Check)>>,
-)>;
+);
+
+/// The tools of a workload, in the order of the first run.
+type Tools = Vec<Tool>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -374,6 +378,7 @@ fn main() -> ExitCode {
         runs: std::cell::Cell::new(0),
         campanile_args: cli.campanile_args.clone(),
     };
+    hex_part_file(&part_file_of(&bench));
     for (name, key) in [("bench-src", SRC_KEY), ("bench-dst", DST_KEY)] {
         bench.garage(&["key", "import", "--yes", "-n", name, key.0, key.1]);
     }
@@ -572,98 +577,148 @@ fn load(bench: &Bench, bucket: &str, objects: &[FixtureObject]) {
         .block_on(fixtures::upload_all(&bench.admin, bucket, objects));
 }
 
+/// Builds a tool's command from the source and destination bucket names.
+type Make = fn(&Bench, &str, &str) -> Option<Command>;
+
+/// A copying tool: each run copies `src` into a fresh destination bucket that
+/// `writers` may write (besides the admin key).
+fn copy_tool(
+    name: &'static str,
+    src: &str,
+    tag: &'static str,
+    writers: &'static [&'static str],
+    make: Make,
+) -> Tool {
+    let src = src.to_string();
+    let run = move |b: &Bench, _: &str| {
+        let dst = b.bucket(tag, &[], writers);
+        let command = make(b, &src, &dst)?;
+        Some((
+            command,
+            Check::Copy {
+                src: src.clone(),
+                dst,
+            },
+        ))
+    };
+    (name, Box::new(run))
+}
+
+/// A tool run again and again from `src` into the same `dst`.
+fn sync_tool(name: &'static str, src: &str, dst: &str, make: Make) -> Tool {
+    let (src, dst) = (src.to_string(), dst.to_string());
+    let run = move |b: &Bench, _: &str| {
+        let command = make(b, &src, &dst)?;
+        Some((
+            command,
+            Check::Copy {
+                src: src.clone(),
+                dst: dst.clone(),
+            },
+        ))
+    };
+    (name, Box::new(run))
+}
+
+/// The W1 source's part file (16 prefixes), for Campanile's runs.
+fn part_file_of(b: &Bench) -> PathBuf {
+    b.work.join("hex.part")
+}
+
+fn campanile_same_account(b: &Bench, src: &str, dst: &str) -> Option<Command> {
+    let mut command = b.campanile(src, dst, &part_file_of(b), &[]);
+    Bench::with_key(&mut command, b.admin_key());
+    Some(command)
+}
+
+fn campanile_server_side(b: &Bench, src: &str, dst: &str) -> Option<Command> {
+    let mut command = b.campanile(src, dst, &part_file_of(b), &["--server-side-copy"]);
+    Bench::with_key(&mut command, b.admin_key());
+    Some(command)
+}
+
+fn campanile_cross(b: &Bench, src: &str, dst: &str) -> Option<Command> {
+    let profiles = ["--src-profile", "src", "--dst-profile", "dst"];
+    Some(b.campanile(src, dst, &part_file_of(b), &profiles))
+}
+
+fn campanile_diff(b: &Bench, src: &str, dst: &str) -> Option<Command> {
+    let mut command = b.campanile(src, dst, &part_file_of(b), &["--diff"]);
+    Bench::with_key(&mut command, b.admin_key());
+    Some(command)
+}
+
+fn s5cmd(b: &Bench, verb: &str, src: &str, dst: &str) -> Option<Command> {
+    let mut command = b.command(&b.peer("s5cmd")?);
+    command
+        .args(["--endpoint-url", &b.server.endpoint, verb])
+        .args([format!("s3://{src}/*"), format!("s3://{dst}/")]);
+    Bench::with_key(&mut command, b.admin_key());
+    Some(command)
+}
+
+fn aws_sync(b: &Bench, src: &str, dst: &str) -> Option<Command> {
+    let mut command = b.command(&b.peer("aws")?);
+    command
+        .args(["--endpoint-url", &b.server.endpoint, "s3", "sync"])
+        .args([format!("s3://{src}"), format!("s3://{dst}")])
+        .arg("--only-show-errors");
+    Bench::with_key(&mut command, b.admin_key());
+    Some(command)
+}
+
+fn rclone(b: &Bench, remotes: [(&str, (&str, &str)); 2], src: &str, dst: &str) -> Option<Command> {
+    let mut command = b.command(&b.peer("rclone")?);
+    for (name, key) in remotes {
+        b.rclone_remote(&mut command, name, key);
+    }
+    command
+        .args([
+            "copy",
+            &format!("{}:{src}", remotes[0].0),
+            &format!("{}:{dst}", remotes[1].0),
+        ])
+        .args(["--transfers", "64", "--checkers", "64"]);
+    Some(command)
+}
+
+fn s3sync(b: &Bench, src: &str, dst: &str) -> Option<Command> {
+    let mut command = b.command(&b.peer("s3sync")?);
+    command
+        .args(["--source-access-key", SRC_KEY.0])
+        .args(["--source-secret-access-key", SRC_KEY.1])
+        .args(["--source-endpoint-url", &b.server.endpoint])
+        .args(["--source-region", "us-east-1", "--source-force-path-style"])
+        .args(["--target-access-key", DST_KEY.0])
+        .args(["--target-secret-access-key", DST_KEY.1])
+        .args(["--target-endpoint-url", &b.server.endpoint])
+        .args(["--target-region", "us-east-1", "--target-force-path-style"])
+        .arg("--auto-chunksize")
+        .args([format!("s3://{src}"), format!("s3://{dst}")]);
+    Some(command)
+}
+
 /// W1: 10,000 objects of 10 KiB, one set of credentials (server-side copies allowed).
 fn w1(bench: &Bench, count: usize) -> (&'static str, &'static str, Tools, f64) {
     let src = bench.bucket("w1-src", &[], &[]);
     load(bench, &src, &hex_keys(count, ""));
-    let part_file = bench.work.join("w1.part");
-    hex_part_file(&part_file, "");
     let tools: Tools = vec![
-        ("campanile", {
-            let (src, part_file) = (src.clone(), part_file.clone());
-            Box::new(move |b: &Bench, _| {
-                let dst = b.bucket("w1-dst", &[], &[]);
-                let mut command = b.campanile(&src, &dst, &part_file, &[]);
-                Bench::with_key(&mut command, b.admin_key());
-                Some((
-                    command,
-                    Check::Copy {
-                        src: src.clone(),
-                        dst,
-                    },
-                ))
-            })
+        copy_tool("campanile", &src, "w1-dst", &[], campanile_same_account),
+        copy_tool(
+            "campanile --server-side-copy",
+            &src,
+            "w1-dst",
+            &[],
+            campanile_server_side,
+        ),
+        copy_tool("s5cmd cp", &src, "w1-dst", &[], |b, s, d| {
+            s5cmd(b, "cp", s, d)
         }),
-        ("campanile --server-side-copy", {
-            let (src, part_file) = (src.clone(), part_file.clone());
-            Box::new(move |b: &Bench, _| {
-                let dst = b.bucket("w1-dst", &[], &[]);
-                let mut command = b.campanile(&src, &dst, &part_file, &["--server-side-copy"]);
-                Bench::with_key(&mut command, b.admin_key());
-                Some((
-                    command,
-                    Check::Copy {
-                        src: src.clone(),
-                        dst,
-                    },
-                ))
-            })
+        copy_tool("rclone copy", &src, "w1-dst", &[], |b, s, d| {
+            let admin = b.admin_key();
+            rclone(b, [("GA", admin), ("GA", admin)], s, d)
         }),
-        ("s5cmd cp", {
-            let src = src.clone();
-            Box::new(move |b: &Bench, _| {
-                let dst = b.bucket("w1-dst", &[], &[]);
-                let mut command = b.command(&b.peer("s5cmd")?);
-                command
-                    .args(["--endpoint-url", &b.server.endpoint, "cp"])
-                    .args([format!("s3://{src}/*"), format!("s3://{dst}/")]);
-                Bench::with_key(&mut command, b.admin_key());
-                Some((
-                    command,
-                    Check::Copy {
-                        src: src.clone(),
-                        dst,
-                    },
-                ))
-            })
-        }),
-        ("rclone copy", {
-            let src = src.clone();
-            Box::new(move |b: &Bench, _| {
-                let dst = b.bucket("w1-dst", &[], &[]);
-                let mut command = b.command(&b.peer("rclone")?);
-                b.rclone_remote(&mut command, "GA", b.admin_key());
-                command
-                    .args(["copy", &format!("GA:{src}"), &format!("GA:{dst}")])
-                    .args(["--transfers", "64", "--checkers", "64"]);
-                Some((
-                    command,
-                    Check::Copy {
-                        src: src.clone(),
-                        dst,
-                    },
-                ))
-            })
-        }),
-        ("aws s3 sync", {
-            let src = src.clone();
-            Box::new(move |b: &Bench, _| {
-                let dst = b.bucket("w1-dst", &[], &[]);
-                let mut command = b.command(&b.peer("aws")?);
-                command
-                    .args(["--endpoint-url", &b.server.endpoint, "s3", "sync"])
-                    .args([format!("s3://{src}"), format!("s3://{dst}")])
-                    .arg("--only-show-errors");
-                Bench::with_key(&mut command, b.admin_key());
-                Some((
-                    command,
-                    Check::Copy {
-                        src: src.clone(),
-                        dst,
-                    },
-                ))
-            })
-        }),
+        copy_tool("aws s3 sync", &src, "w1-dst", &[], aws_sync),
     ];
     (
         "W1: 10 KiB objects, same credentials",
@@ -675,71 +730,14 @@ fn w1(bench: &Bench, count: usize) -> (&'static str, &'static str, Tools, f64) {
 
 /// The cross-account tools: Campanile, rclone with two remotes, s3sync with source
 /// and target credentials.
-fn cross_tools(src: &str, part_file: &Path, tag: &'static str) -> Tools {
+fn cross_tools(src: &str, tag: &'static str) -> Tools {
+    const WRITERS: &[&str] = &[DST_KEY.0];
     vec![
-        ("campanile", {
-            let (src, part_file) = (src.to_string(), part_file.to_path_buf());
-            Box::new(move |b: &Bench, _| {
-                let dst = b.bucket(tag, &[], &[DST_KEY.0]);
-                let command = b.campanile(
-                    &src,
-                    &dst,
-                    &part_file,
-                    &["--src-profile", "src", "--dst-profile", "dst"],
-                );
-                Some((
-                    command,
-                    Check::Copy {
-                        src: src.clone(),
-                        dst,
-                    },
-                ))
-            })
+        copy_tool("campanile", src, tag, WRITERS, campanile_cross),
+        copy_tool("rclone copy", src, tag, WRITERS, |b, s, d| {
+            rclone(b, [("SRC", SRC_KEY), ("DST", DST_KEY)], s, d)
         }),
-        ("rclone copy", {
-            let src = src.to_string();
-            Box::new(move |b: &Bench, _| {
-                let dst = b.bucket(tag, &[], &[DST_KEY.0]);
-                let mut command = b.command(&b.peer("rclone")?);
-                b.rclone_remote(&mut command, "SRC", SRC_KEY);
-                b.rclone_remote(&mut command, "DST", DST_KEY);
-                command
-                    .args(["copy", &format!("SRC:{src}"), &format!("DST:{dst}")])
-                    .args(["--transfers", "64", "--checkers", "64"]);
-                Some((
-                    command,
-                    Check::Copy {
-                        src: src.clone(),
-                        dst,
-                    },
-                ))
-            })
-        }),
-        ("s3sync", {
-            let src = src.to_string();
-            Box::new(move |b: &Bench, _| {
-                let dst = b.bucket(tag, &[], &[DST_KEY.0]);
-                let mut command = b.command(&b.peer("s3sync")?);
-                command
-                    .args(["--source-access-key", SRC_KEY.0])
-                    .args(["--source-secret-access-key", SRC_KEY.1])
-                    .args(["--source-endpoint-url", &b.server.endpoint])
-                    .args(["--source-region", "us-east-1", "--source-force-path-style"])
-                    .args(["--target-access-key", DST_KEY.0])
-                    .args(["--target-secret-access-key", DST_KEY.1])
-                    .args(["--target-endpoint-url", &b.server.endpoint])
-                    .args(["--target-region", "us-east-1", "--target-force-path-style"])
-                    .arg("--auto-chunksize")
-                    .args([format!("s3://{src}"), format!("s3://{dst}")]);
-                Some((
-                    command,
-                    Check::Copy {
-                        src: src.clone(),
-                        dst,
-                    },
-                ))
-            })
-        }),
+        copy_tool("s3sync", src, tag, WRITERS, s3sync),
     ]
 }
 
@@ -747,12 +745,10 @@ fn cross_tools(src: &str, part_file: &Path, tag: &'static str) -> Tools {
 fn w1x(bench: &Bench, count: usize) -> (&'static str, &'static str, Tools, f64) {
     let src = bench.bucket("w1x-src", &[SRC_KEY.0], &[]);
     load(bench, &src, &hex_keys(count, ""));
-    let part_file = bench.work.join("w1x.part");
-    hex_part_file(&part_file, "");
     (
         "W1x: 10 KiB objects across accounts (read-only source key, destination key)",
         "objects/s",
-        cross_tools(&src, &part_file, "w1x-dst"),
+        cross_tools(&src, "w1x-dst"),
         count as f64,
     )
 }
@@ -770,12 +766,10 @@ fn w2(bench: &Bench, count: usize) -> (&'static str, &'static str, Tools, f64) {
     for object in &objects {
         load(bench, &src, std::slice::from_ref(object));
     }
-    let part_file = bench.work.join("w2.part");
-    hex_part_file(&part_file, "");
     (
         "W2: 256 MiB objects in 8 MiB parts across accounts",
         "MB/s",
-        cross_tools(&src, &part_file, "w2-dst"),
+        cross_tools(&src, "w2-dst"),
         (count as u64 * 256 * MIB) as f64 / 1e6,
     )
 }
@@ -788,8 +782,7 @@ fn w3(bench: &Bench, count: usize) -> (&'static str, &'static str, Tools, f64) {
         .map(|o| FixtureObject { size: 1, ..o })
         .collect();
     load(bench, &src, &objects);
-    let part_file = bench.work.join("w3.part");
-    hex_part_file(&part_file, "");
+    let part_file = part_file_of(bench);
     let tools: Tools = vec![
         ("campanile --list-only", {
             let (src, part_file) = (src.clone(), part_file.clone());
@@ -841,67 +834,17 @@ fn w3(bench: &Bench, count: usize) -> (&'static str, &'static str, Tools, f64) {
 fn w4(bench: &Bench, count: usize) -> (&'static str, &'static str, Tools, f64) {
     let src = bench.bucket("w4-src", &[], &[]);
     let dst = bench.bucket("w4-dst", &[], &[]);
-    let objects = hex_keys(count, "");
-    load(bench, &src, &objects);
-    let part_file = bench.work.join("w4.part");
-    hex_part_file(&part_file, "");
+    load(bench, &src, &hex_keys(count, ""));
     // The destination made complete once, by Campanile (every ETag kept).
-    let mut first = bench.campanile(&src, &dst, &part_file, &[]);
-    Bench::with_key(&mut first, bench.admin_key());
+    let first = campanile_same_account(bench, &src, &dst).expect("campanile");
     assert!(
         bench.measure(first, "w4-setup").success,
         "W4 set-up copy failed"
     );
     let tools: Tools = vec![
-        ("campanile --diff", {
-            let (src, dst, part_file) = (src.clone(), dst.clone(), part_file.clone());
-            Box::new(move |b: &Bench, _| {
-                let mut command = b.campanile(&src, &dst, &part_file, &["--diff"]);
-                Bench::with_key(&mut command, b.admin_key());
-                Some((
-                    command,
-                    Check::Copy {
-                        src: src.clone(),
-                        dst: dst.clone(),
-                    },
-                ))
-            })
-        }),
-        ("s5cmd sync", {
-            let (src, dst) = (src.clone(), dst.clone());
-            Box::new(move |b: &Bench, _| {
-                let mut command = b.command(&b.peer("s5cmd")?);
-                command
-                    .args(["--endpoint-url", &b.server.endpoint, "sync"])
-                    .args([format!("s3://{src}/*"), format!("s3://{dst}/")]);
-                Bench::with_key(&mut command, b.admin_key());
-                Some((
-                    command,
-                    Check::Copy {
-                        src: src.clone(),
-                        dst: dst.clone(),
-                    },
-                ))
-            })
-        }),
-        ("aws s3 sync", {
-            let (src, dst) = (src.clone(), dst.clone());
-            Box::new(move |b: &Bench, _| {
-                let mut command = b.command(&b.peer("aws")?);
-                command
-                    .args(["--endpoint-url", &b.server.endpoint, "s3", "sync"])
-                    .args([format!("s3://{src}"), format!("s3://{dst}")])
-                    .arg("--only-show-errors");
-                Bench::with_key(&mut command, b.admin_key());
-                Some((
-                    command,
-                    Check::Copy {
-                        src: src.clone(),
-                        dst: dst.clone(),
-                    },
-                ))
-            })
-        }),
+        sync_tool("campanile --diff", &src, &dst, campanile_diff),
+        sync_tool("s5cmd sync", &src, &dst, |b, s, d| s5cmd(b, "sync", s, d)),
+        sync_tool("aws s3 sync", &src, &dst, aws_sync),
     ];
     (
         "W4: re-run of W1 on a complete destination",

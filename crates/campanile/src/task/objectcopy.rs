@@ -173,26 +173,36 @@ async fn copy_record<W: Write, E: Write>(
                 upload_part(&record, part, &body, &headers, dst, options)
             })
             .await?;
-            let line = CopiedPartRecord {
-                key: key.clone(),
-                etag: record.object.etag.clone(),
-                upload_id: part.upload_id.clone(),
-                part_etag,
-                part_number: part.part_number,
-                first_byte: part.first_byte,
-                last_byte: part.last_byte,
-            };
-            writeln!(sinks.output.borrow_mut(), "{}", line.to_line())
-                .map_err(|e| Error::io("writing stdout", e))?;
-            ObjectCopySummary {
-                objects: 0,
-                parts: 1,
-                bytes: body.length,
-            }
+            write_copied_part(&record, part, part_etag, sinks)?
         }
     };
     count_copy(&record, moved, options, sinks)?;
     Ok(summary)
+}
+
+/// Writes the line multipartcomplete needs for a copied part.
+fn write_copied_part<W: Write, E: Write>(
+    record: &PartRecord,
+    part: &crate::record::PartInfo,
+    part_etag: String,
+    sinks: &Sinks<'_, W, E>,
+) -> Result<ObjectCopySummary, Error> {
+    let line = CopiedPartRecord {
+        key: record.object.key.clone(),
+        etag: record.object.etag.clone(),
+        upload_id: part.upload_id.clone(),
+        part_etag,
+        part_number: part.part_number,
+        first_byte: part.first_byte,
+        last_byte: part.last_byte,
+    };
+    writeln!(sinks.output.borrow_mut(), "{}", line.to_line())
+        .map_err(|e| Error::io("writing stdout", e))?;
+    Ok(ObjectCopySummary {
+        objects: 0,
+        parts: 1,
+        bytes: part.last_byte - part.first_byte + 1,
+    })
 }
 
 /// Counters and status of one copied record.
@@ -235,22 +245,7 @@ async fn copy_in_server<W: Write, E: Write>(
         Some(part) => {
             let part_etag =
                 servercopy::copy_part(&record, part, src_bucket, dst_bucket, dst).await?;
-            let line = CopiedPartRecord {
-                key: record.object.key.clone(),
-                etag: record.object.etag.clone(),
-                upload_id: part.upload_id.clone(),
-                part_etag,
-                part_number: part.part_number,
-                first_byte: part.first_byte,
-                last_byte: part.last_byte,
-            };
-            writeln!(sinks.output.borrow_mut(), "{}", line.to_line())
-                .map_err(|e| Error::io("writing stdout", e))?;
-            ObjectCopySummary {
-                objects: 0,
-                parts: 1,
-                bytes: part.last_byte - part.first_byte + 1,
-            }
+            write_copied_part(&record, part, part_etag, sinks)?
         }
     };
     let moved = i64::try_from(summary.bytes).unwrap_or(i64::MAX);
