@@ -392,19 +392,45 @@ async fn dry_runs_write_nothing() {
     assert!(keys(&client, &dst).await.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_source_that_changed_since_the_listing_fails_loudly() {
-    let server = campanile_testkit::s3();
-    let (client, src, dst) = fresh_buckets(server, "changed").await;
+/// A source whose two objects (one single-part, one multipart) change after the
+/// listing and multipartlist, before objectcopy.
+struct Changed {
+    client: aws_sdk_s3::Client,
+    dst: String,
+    both: Vec<String>,
+    list: Run,
+    parts: Run,
+}
+
+async fn changed_after_planning(server: &'static S3Server, tag: &str) -> Changed {
+    let (client, src, dst) = fresh_buckets(server, tag).await;
     fixtures::put_object(&client, &src, "grows", vec![1; 1000]).await;
     let big = fixtures::fixture_bytes("big", 11 * MIB);
     fixtures::put_multipart(&client, &src, "big", &big, &[5 * MIB, 6 * MIB]).await;
     let both = src_dst_args(server, &src, &dst);
     let list = list_bucket(server, &src, ",\n");
     let parts = stage(MULTIPARTLIST, &both, &list.stdout, server);
-    // Both objects change after multipartlist and before objectcopy.
     fixtures::put_object(&client, &src, "grows", vec![2; 2000]).await;
     fixtures::put_multipart(&client, &src, "big", &big, &[6 * MIB, 5 * MIB]).await;
+    Changed {
+        client,
+        dst,
+        both,
+        list,
+        parts,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_that_changed_since_the_listing_fails_loudly() {
+    let server = campanile_testkit::s3();
+    let Changed {
+        client,
+        dst,
+        both,
+        list,
+        parts,
+    } = changed_after_planning(server, "changed").await;
     let args: Vec<&str> = both.iter().map(String::as_str).collect();
     let copied = run(OBJECTCOPY, &args, &parts.stdout, server, &[]);
     assert_eq!(copied.code, 1, "{}", copied.stderr);
@@ -584,15 +610,13 @@ async fn server_side_copies_keep_every_etag() {
 #[tokio::test(flavor = "multi_thread")]
 async fn server_side_copies_of_a_changed_source_fail_loudly() {
     let server = campanile_testkit::s3();
-    let (client, src, dst) = fresh_buckets(server, "server-side-changed").await;
-    fixtures::put_object(&client, &src, "grows", vec![1; 1000]).await;
-    let big = fixtures::fixture_bytes("big", 11 * MIB);
-    fixtures::put_multipart(&client, &src, "big", &big, &[5 * MIB, 6 * MIB]).await;
-    let both = src_dst_args(server, &src, &dst);
-    let list = list_bucket(server, &src, ",\n");
-    let parts = stage(MULTIPARTLIST, &both, &list.stdout, server);
-    fixtures::put_object(&client, &src, "grows", vec![2; 2000]).await;
-    fixtures::put_multipart(&client, &src, "big", &big, &[6 * MIB, 5 * MIB]).await;
+    let Changed {
+        client,
+        dst,
+        both,
+        parts,
+        ..
+    } = changed_after_planning(server, "server-side-changed").await;
     let mut args: Vec<&str> = both.iter().map(String::as_str).collect();
     args.push("--server-side");
     let copied = run(OBJECTCOPY, &args, &parts.stdout, server, &[]);
