@@ -84,6 +84,11 @@ fn assert_refused(run: &Run, line: u64, text: &str) {
     assert_eq!(run.stdout, "", "no partial output");
 }
 
+/// Asserts `run` succeeded and printed nothing (empty input).
+fn assert_did_nothing(run: &Run) {
+    assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{}", run.stderr);
+}
+
 /// Asserts nothing was written to `dst`: no object, no upload in progress.
 async fn assert_untouched(dst: &str) {
     let client = campanile_testkit::s3().client().await;
@@ -126,12 +131,7 @@ async fn bucketlist_refuses_bad_part_files() {
     assert_eq!(keys, ["small", "multi"]);
     // Empty input: nothing to do, nothing printed.
     let result = run_bytes(BUCKETLIST, &args, b"", server);
-    assert_eq!(
-        (result.code, result.stdout.as_str()),
-        (0, ""),
-        "{}",
-        result.stderr
-    );
+    assert_did_nothing(&result);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -330,12 +330,7 @@ async fn multipartcomplete_refuses_bad_lines_before_completing_anything() {
     assert_same_object(&client, &source.src, &dst, "multi").await;
     // Empty input: a reducer with no input succeeds and does nothing.
     let result = run(MULTIPARTCOMPLETE, &args, "", server, &[]);
-    assert_eq!(
-        (result.code, result.stdout.as_str()),
-        (0, ""),
-        "{}",
-        result.stderr
-    );
+    assert_did_nothing(&result);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -160,15 +160,7 @@ async fn unequal_parts_that_look_uniform_are_never_completed_wrong() {
     probing.push("--probe-every-part".into());
     let parts = stage(MULTIPARTLIST, &probing, &list.stdout, server);
     let copied = stage(OBJECTCOPY, &both, &parts.stdout, server);
-    stage(
-        MULTIPARTCOMPLETE,
-        &complete_args
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>(),
-        &copied.stdout,
-        server,
-    );
+    complete_uploads(server, &dst, &copied.stdout);
     assert_same_object(&client, &src, &dst, "tricky").await;
 }
 
@@ -515,17 +507,7 @@ async fn killing_objectcopy_and_running_it_again_gives_a_correct_copy() {
 
     // Second attempt on the same input, then the reducer.
     let copied = stage(OBJECTCOPY, &both, &parts.stdout, server);
-    stage(
-        MULTIPARTCOMPLETE,
-        &[
-            "--bucket".into(),
-            dst.clone(),
-            "--endpoint".into(),
-            server.endpoint.clone(),
-        ],
-        &copied.stdout,
-        server,
-    );
+    complete_uploads(server, &dst, &copied.stdout);
     let mut copied_keys = keys(&client, &dst).await;
     copied_keys.sort();
     let mut expected: Vec<String> = objects.iter().map(|o| o.key.clone()).collect();
@@ -590,17 +572,7 @@ async fn server_side_copies_keep_every_etag() {
         copied.counter(&dst, "InputBytes"),
         list.counter(src, "Bytes")
     );
-    stage(
-        MULTIPARTCOMPLETE,
-        &[
-            "--bucket".into(),
-            dst.clone(),
-            "--endpoint".into(),
-            server.endpoint.clone(),
-        ],
-        &copied.stdout,
-        server,
-    );
+    complete_uploads(server, &dst, &copied.stdout);
     for object in &fixtures::article_objects() {
         assert_same_object(&client, src, &dst, &object.key).await;
     }

@@ -211,7 +211,13 @@ pub fn copy_pipeline(server: &S3Server, src: &str, dst: &str, part_file: &str) -
         .filter(|e| e.file_name() != "campanile.cfg")
         .collect();
     assert!(left.is_empty(), "spool files left behind: {left:?}");
-    let complete = stage(
+    let complete = complete_uploads(server, dst, &copied.stdout);
+    [list, parts, copied, complete]
+}
+
+/// multipartcomplete into `dst` over objectcopy's part lines, asserting it succeeded.
+pub fn complete_uploads(server: &S3Server, dst: &str, part_lines: &str) -> Run {
+    stage(
         MULTIPARTCOMPLETE,
         &[
             "--bucket".into(),
@@ -219,10 +225,9 @@ pub fn copy_pipeline(server: &S3Server, src: &str, dst: &str, part_file: &str) -
             "--endpoint".into(),
             server.endpoint.clone(),
         ],
-        &copied.stdout,
+        part_lines,
         server,
-    );
-    [list, parts, copied, complete]
+    )
 }
 
 /// Asserts that `dst/key` is identical to `src/key`: bytes, size, ETag, content
@@ -302,21 +307,11 @@ pub async fn body(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u
 
 /// Keys of a bucket.
 pub async fn keys(client: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
-    let mut keys = Vec::new();
-    let mut pages = client
-        .list_objects_v2()
-        .bucket(bucket)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.expect("list");
-        keys.extend(
-            page.contents()
-                .iter()
-                .filter_map(|o| o.key().map(str::to_string)),
-        );
-    }
-    keys
+    fixtures::list_objects(client, bucket)
+        .await
+        .iter()
+        .filter_map(|o| o.key().map(str::to_string))
+        .collect()
 }
 
 /// Multipart uploads in progress in a bucket.

@@ -560,13 +560,10 @@ async fn forward(
         let Some(connection) = upstream.as_mut() else {
             continue;
         };
-        let result = exchange_once(connection, request, method).await;
-        match result {
+        match exchange_once(connection, request, method).await {
             Ok(answer) => return Ok(answer),
-            Err(error) if attempt == 0 => {
-                let _ = error;
-                *upstream = None;
-            }
+            // A kept-alive connection the server closed meanwhile: once more, afresh.
+            Err(_) if attempt == 0 => *upstream = None,
             Err(error) => return Err(error),
         }
     }

@@ -191,6 +191,26 @@ pub async fn upload(client: &Client, bucket: &str, object: &FixtureObject) {
     }
 }
 
+/// Every object of `bucket`, all pages.
+pub async fn list_objects(client: &Client, bucket: &str) -> Vec<aws_sdk_s3::types::Object> {
+    let mut objects = Vec::new();
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.unwrap_or_else(|e| {
+            panic!(
+                "list s3://{bucket}: {}",
+                aws_sdk_s3::error::DisplayErrorContext(&e)
+            )
+        });
+        objects.extend(page.contents().iter().cloned());
+    }
+    objects
+}
+
 /// Uploads every object of `objects`, 16 at a time.
 pub async fn upload_all(client: &Client, bucket: &str, objects: &[FixtureObject]) {
     futures::stream::iter(objects)

@@ -28,14 +28,20 @@ pub struct Measurement {
     pub server_cpu_seconds: f64,
 }
 
+/// The fields of /proc/<pid>/stat after the command name (which is in parentheses
+/// and may hold spaces): index 0 is the state, 1 the parent pid, 11 and 12 the user
+/// and system ticks, 21 the RSS in pages.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    Some(after.split_whitespace().map(str::to_string).collect())
+}
+
 /// User + system CPU seconds of `pid` so far (its own, from /proc/<pid>/stat).
 pub fn process_cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    let Some(fields) = stat_fields(pid) else {
         return 0.0;
     };
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
     let ticks: f64 = [11, 12]
         .iter()
         .filter_map(|i| fields.get(*i).and_then(|f| f.parse::<f64>().ok()))
@@ -62,12 +68,9 @@ fn tree_rss_kib(root: u32) -> u64 {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        let Some(fields) = stat_fields(pid) else {
             continue;
         };
-        let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        // fields[1] is the parent pid, fields[21] the RSS in pages.
         if let (Some(ppid), Some(pages)) = (
             fields.get(1).and_then(|f| f.parse().ok()),
             fields.get(21).and_then(|f| f.parse::<u64>().ok()),

@@ -164,6 +164,21 @@ fn wait_with_rusage(child: &mut Child) -> (bool, i64) {
     (ok, usage.ru_maxrss)
 }
 
+/// A campanile.cfg in `dir`: maxtmpsize 128 MiB, spilling into `dir`.
+fn write_config(dir: &Path) -> PathBuf {
+    let config = dir.join("campanile.cfg");
+    std::fs::write(
+        &config,
+        format!(
+            "[DEFAULT]\nmaxtmpsize={}\nephemeral={}\n",
+            128 * 1024 * 1024,
+            dir.display()
+        ),
+    )
+    .expect("config");
+    config
+}
+
 fn median(mut values: Vec<f64>) -> (f64, f64, f64) {
     values.sort_by(f64::total_cmp);
     let min = values[0];
@@ -199,16 +214,7 @@ fn main() -> ExitCode {
     };
     let bin = binaries(bin_dir);
     let work = tempfile::tempdir().expect("tempdir");
-    let config = work.path().join("campanile.cfg");
-    std::fs::write(
-        &config,
-        format!(
-            "[DEFAULT]\nmaxtmpsize={}\nephemeral={}\n",
-            128 * 1024 * 1024,
-            work.path().display()
-        ),
-    )
-    .expect("config");
+    let config = write_config(work.path());
     let part_file = work.path().join("part.all");
     std::fs::write(&part_file, ",\n").expect("part file");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -358,16 +364,7 @@ fn local_bench(objects: usize, large: u64, runs: usize, bin: &Path) -> ExitCode 
     let work = tempfile::tempdir().expect("tempdir");
     let part_file = work.path().join("part.all");
     std::fs::write(&part_file, ",\n").expect("part file");
-    let config = work.path().join("campanile.cfg");
-    std::fs::write(
-        &config,
-        format!(
-            "[DEFAULT]\nmaxtmpsize={}\nephemeral={}\n",
-            128 * 1024 * 1024,
-            work.path().display()
-        ),
-    )
-    .expect("config");
+    let config = write_config(work.path());
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (server, _garage) = server::launch(ServerKind::Garage).expect("start Garage");
     runtime.block_on(async {

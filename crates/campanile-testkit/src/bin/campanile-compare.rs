@@ -152,28 +152,19 @@ impl Bench {
 
     /// `(key, size, etag)` of every object of `bucket`.
     fn listing(&self, bucket: &str) -> BTreeMap<String, (i64, String)> {
-        self.runtime.block_on(async {
-            let mut found = BTreeMap::new();
-            let mut pages = self
-                .admin
-                .list_objects_v2()
-                .bucket(bucket)
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                let page = page.expect("list");
-                for object in page.contents() {
-                    found.insert(
-                        object.key().unwrap_or_default().to_string(),
-                        (
-                            object.size().unwrap_or(0),
-                            object.e_tag().unwrap_or_default().to_string(),
-                        ),
-                    );
-                }
-            }
-            found
-        })
+        self.runtime
+            .block_on(fixtures::list_objects(&self.admin, bucket))
+            .iter()
+            .map(|object| {
+                (
+                    object.key().unwrap_or_default().to_string(),
+                    (
+                        object.size().unwrap_or(0),
+                        object.e_tag().unwrap_or_default().to_string(),
+                    ),
+                )
+            })
+            .collect()
     }
 
     /// A command with no inherited credentials.
