@@ -321,6 +321,57 @@ async fn a_flipped_byte_in_a_put_is_refused_by_content_md5_and_the_put_retried()
     scenario.assert_copied(&objects, &result).await;
 }
 
+/// Every object and part written carries Content-MD5, and its payload is not hashed a
+/// second time for the signature: Content-MD5, which the signature covers, is the
+/// body's guard (a flipped body byte is refused for it, as the test above shows).
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_carry_content_md5_and_an_unsigned_payload() {
+    let mib = 1024 * 1024;
+    let objects = [
+        FixtureObject {
+            key: "whole".into(),
+            size: 300_000,
+            part_size: None,
+        },
+        FixtureObject {
+            key: "multi".into(),
+            size: 6 * mib,
+            part_size: Some(5 * mib),
+        },
+    ];
+    let scenario = Scenario::new(
+        campanile_testkit::s3(),
+        "unsigned",
+        &objects,
+        FaultPlan::none(),
+    )
+    .await;
+    let writes = Arc::new(Mutex::new(Vec::new()));
+    scenario.proxy.set_hook(Arc::new({
+        let writes = writes.clone();
+        move |exchange| {
+            if exchange.method == "PUT" {
+                let mut writes = writes.lock().unwrap_or_else(|p| p.into_inner());
+                writes.push(exchange.clone());
+            }
+        }
+    }));
+    let result = scenario.rsync(&[]).await;
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    scenario.assert_copied(&objects, &result).await;
+    let writes = writes.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    // One PutObject and two UploadParts.
+    assert_eq!(writes.len(), 3, "{writes:?}");
+    for write in &writes {
+        assert!(write.content_md5, "a write without Content-MD5: {write:?}");
+        assert_eq!(
+            write.payload_hash.as_deref(),
+            Some("UNSIGNED-PAYLOAD"),
+            "{write:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flipped_byte_in_a_part_fails_the_job_and_never_lands() {
     let mib = 1024 * 1024;

@@ -117,6 +117,11 @@ pub struct Exchange {
     pub status: u16,
     /// The fault injected, if any.
     pub fault: Option<FaultKind>,
+    /// Whether the request carried Content-MD5.
+    pub content_md5: bool,
+    /// The request's `x-amz-content-sha256` (the signed payload hash, or
+    /// `UNSIGNED-PAYLOAD`), if any.
+    pub payload_hash: Option<String>,
 }
 
 /// Called for each exchange once the server has answered (or the proxy decided to
@@ -449,6 +454,8 @@ async fn serve_connection(client: TcpStream, shared: Arc<Mutex<Shared>>) -> std:
             target,
             status: 0,
             fault,
+            content_md5: facts.has_content_md5,
+            payload_hash: head.header("x-amz-content-sha256").map(str::to_string),
         };
         match fault {
             Some(FaultKind::SlowDown) => {

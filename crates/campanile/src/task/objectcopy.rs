@@ -11,7 +11,9 @@
 //! source that changed since the listing fails loudly; the bytes read must number
 //! exactly the expected size; a whole object's MD5 must equal its source ETag before it
 //! is written; the ETag S3 returns for a PUT or a part must equal the MD5 of the bytes
-//! sent. Bytes are held in memory up to `maxtmpsize`, then in a temporary file in a
+//! sent. Writes are signed without their payload (`UNSIGNED-PAYLOAD`): the body is
+//! guarded by its Content-MD5, which the signature covers, so a SHA-256 of every byte
+//! on both sides would add CPU and no safety. Bytes are held in memory up to `maxtmpsize`, then in a temporary file in a
 //! random `ephemeral` directory (see [`crate::spool`]).
 //!
 //! Records are copied `concurrency` at a time. The task succeeds only when every record
@@ -453,15 +455,21 @@ async fn put_whole(
         .content_md5(body.content_md5())
         .content_length(i64::try_from(body.length).unwrap_or(i64::MAX))
         .body(body.byte_stream().await.map_err(Retry::Fail)?);
-    let put = headers.apply_to_put(request).send().await.map_err(|e| {
-        let wrapped = Error::S3 {
-            operation: "PutObject",
-            bucket: options.dst_bucket.clone(),
-            key: key.clone(),
-            message: describe_error(&e),
-        };
-        write_failure(&e, wrapped)
-    })?;
+    let put = headers
+        .apply_to_put(request)
+        .customize()
+        .disable_payload_signing()
+        .send()
+        .await
+        .map_err(|e| {
+            let wrapped = Error::S3 {
+                operation: "PutObject",
+                bucket: options.dst_bucket.clone(),
+                key: key.clone(),
+                message: describe_error(&e),
+            };
+            write_failure(&e, wrapped)
+        })?;
     let etag = put.e_tag().unwrap_or_default().trim_matches('"');
     if !headers.etag_is_not_md5() && etag != body.md5_hex() {
         // The server stored other bytes than were sent: another PUT overwrites them.
@@ -495,6 +503,8 @@ async fn upload_part(
         .content_md5(body.content_md5())
         .content_length(i64::try_from(body.length).unwrap_or(i64::MAX))
         .body(body.byte_stream().await.map_err(Retry::Fail)?)
+        .customize()
+        .disable_payload_signing()
         .send()
         .await
         .map_err(|e| {
