@@ -210,12 +210,25 @@ fn start(kind: ServerKind) -> S3Server {
 
 /// Starts a server, cleaning up data directories left by earlier test processes.
 pub fn launch(kind: ServerKind) -> Result<(S3Server, Child), String> {
-    launch_logging(kind, false)
+    launch_with(kind, &GarageSettings::default())
 }
 
-/// Like [`launch`]; with `log_requests`, Garage logs every request (one
-/// `Endpoint: <Operation>` line each) to `<dir>/garage.log`, for request counting.
-pub fn launch_logging(kind: ServerKind, log_requests: bool) -> Result<(S3Server, Child), String> {
+/// How a launched Garage is set up (the benchmarks vary it; the tests use the default).
+#[derive(Debug, Clone, Default)]
+pub struct GarageSettings {
+    /// Log every request (one `Endpoint: <Operation>` line each) to
+    /// `<dir>/garage.log`, for request counting.
+    pub log_requests: bool,
+    /// Garage's metadata engine: `sqlite` (the default here), or `lmdb` (Garage's own
+    /// default, when the binary was built with it).
+    pub db_engine: Option<String>,
+}
+
+/// Like [`launch`], with Garage set up by `settings`.
+pub fn launch_with(
+    kind: ServerKind,
+    settings: &GarageSettings,
+) -> Result<(S3Server, Child), String> {
     let root = std::env::temp_dir().join("campanile-test-servers");
     std::fs::create_dir_all(&root).map_err(|e| format!("create {}: {e}", root.display()))?;
     remove_stale_dirs(&root);
@@ -229,7 +242,7 @@ pub fn launch_logging(kind: ServerKind, log_requests: bool) -> Result<(S3Server,
     let mut last_error = String::new();
     for _ in 0..3 {
         let result = match kind {
-            ServerKind::Garage => launch_garage(&dir, log_requests),
+            ServerKind::Garage => launch_garage(&dir, settings),
             ServerKind::Moto => launch_moto(&dir, false),
             ServerKind::MotoEmrSteps => launch_moto(&dir, true),
             ServerKind::External => return Err("external servers are not launched".into()),
@@ -351,7 +364,7 @@ fn tail(text: &str, lines: usize) -> String {
 const GARAGE_ACCESS_KEY: &str = "GK0000000000000000c0ffee01";
 const GARAGE_SECRET_KEY: &str = "5ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e70001";
 
-fn launch_garage(dir: &Path, log_requests: bool) -> Result<(S3Server, Child), String> {
+fn launch_garage(dir: &Path, settings: &GarageSettings) -> Result<(S3Server, Child), String> {
     let garage = find_program("CAMPANILE_GARAGE", "garage").ok_or_else(|| {
         "the Garage S3 server is needed by this test and was not found on PATH (or in \
          $CAMPANILE_GARAGE). Install it with `bash scripts/test`, which runs (cargo install garage \
@@ -371,7 +384,7 @@ fn launch_garage(dir: &Path, log_requests: bool) -> Result<(S3Server, Child), St
         format!(
             "metadata_dir = \"{meta}\"\n\
              data_dir = \"{data}\"\n\
-             db_engine = \"sqlite\"\n\
+             db_engine = \"{db_engine}\"\n\
              replication_factor = 1\n\
              rpc_bind_addr = \"127.0.0.1:{rpc_port}\"\n\
              rpc_public_addr = \"127.0.0.1:{rpc_port}\"\n\
@@ -381,6 +394,7 @@ fn launch_garage(dir: &Path, log_requests: bool) -> Result<(S3Server, Child), St
              api_bind_addr = \"127.0.0.1:{s3_port}\"\n",
             meta = dir.join("meta").display(),
             data = dir.join("data").display(),
+            db_engine = settings.db_engine.as_deref().unwrap_or("sqlite"),
         ),
     )
     .map_err(|e| format!("write {}: {e}", config.display()))?;
@@ -393,7 +407,7 @@ fn launch_garage(dir: &Path, log_requests: bool) -> Result<(S3Server, Child), St
         .env("GARAGE_DEFAULT_SECRET_KEY", GARAGE_SECRET_KEY)
         .env(
             "RUST_LOG",
-            if log_requests {
+            if settings.log_requests {
                 "garage=warn,garage_api_common::generic_server=debug"
             } else {
                 "garage=warn"

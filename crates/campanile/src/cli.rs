@@ -33,7 +33,11 @@ where
         // Not locked: the local runner reports progress on stderr from other threads.
         reporter: Reporter::new(std::io::stderr()),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread: a task is one slot of the cluster (Hadoop runs one per core), its
+    // copies are I/O-bound, and with the connections polled on the thread that awaits
+    // them no request or answer is handed between threads (a futex wake and a context
+    // switch each, which cost more CPU than a small copy's own work).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

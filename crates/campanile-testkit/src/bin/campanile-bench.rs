@@ -271,8 +271,14 @@ fn main() -> ExitCode {
     }
 
     // 3: requests per small object, on a server that logs every request.
-    let (logged, _logged_garage) =
-        server::launch_logging(ServerKind::Garage, true).expect("start Garage");
+    let (logged, _logged_garage) = server::launch_with(
+        ServerKind::Garage,
+        &server::GarageSettings {
+            log_requests: true,
+            ..Default::default()
+        },
+    )
+    .expect("start Garage");
     let counted = 200;
     runtime.block_on(async {
         let client = logged.client().await;

@@ -53,6 +53,14 @@ struct Cli {
     /// (slows the server down: for finding out, not for the figures).
     #[arg(long)]
     log_requests: bool,
+    /// Run only these tools (names as in the tables, e.g. `--tools 'campanile,s5cmd cp'`);
+    /// all when absent. For profiling one tool.
+    #[arg(long, value_delimiter = ',')]
+    tools: Vec<String>,
+    /// Garage's metadata engine: sqlite (as in the tests) or lmdb (Garage's default;
+    /// needs a Garage built with the lmdb feature).
+    #[arg(long, default_value = "sqlite")]
+    garage_db: String,
     /// Extra arguments for every Campanile run (e.g. `--memory-mb=200`).
     #[arg(long, allow_hyphen_values = true)]
     campanile_args: Vec<String>,
@@ -327,8 +335,14 @@ fn main() -> ExitCode {
             .and_then(|p| p.parent().map(Path::to_path_buf))
             .unwrap_or_default()
     });
-    let (server, mut child) =
-        server::launch_logging(ServerKind::Garage, cli.log_requests).expect("start Garage");
+    let (server, mut child) = server::launch_with(
+        ServerKind::Garage,
+        &server::GarageSettings {
+            log_requests: cli.log_requests,
+            db_engine: Some(cli.garage_db.clone()),
+        },
+    )
+    .expect("start Garage");
     let request_log = server.dir.clone().map(|d| d.join("garage.log"));
     let config = server.dir.clone().expect("garage dir").join("garage.toml");
     let garage = std::env::var_os("CAMPANILE_GARAGE")
@@ -393,6 +407,10 @@ fn main() -> ExitCode {
             }
         };
         eprintln!("{title}");
+        let tools: Tools = tools
+            .into_iter()
+            .filter(|(name, _)| cli.tools.is_empty() || cli.tools.iter().any(|t| t == name))
+            .collect();
         let mut rows: Vec<(&str, Row)> = tools
             .iter()
             .map(|(name, _)| {
