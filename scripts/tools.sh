@@ -10,14 +10,16 @@ MOTO_VERSION="5.2.5"  # 5.2.1 answers CompleteMultipartUpload with a root elemen
 export PATH="$HOME/.cargo/bin:$CAMPANILE_TOOLS/venv/bin:$PATH"
 
 # Garage, the S3 server most tests run against. Built from crates.io with only the
-# features a single test node needs (about 6 minutes on 2 cores; 17 with defaults).
+# features a single node needs (about 8 minutes on 2 cores; 17 with defaults): sqlite,
+# which the tests use, and lmdb, Garage's default engine, which the benchmark uses.
 ensure_garage() {
-  if command -v garage >/dev/null 2>&1 && garage --version 2>/dev/null | grep -q "cargo:2\."; then
+  if command -v garage >/dev/null 2>&1 \
+    && garage --version 2>/dev/null | grep -q "cargo:2\..*lmdb.*sqlite"; then
     return 0
   fi
   echo "installing garage $GARAGE_VERSION from crates.io (takes several minutes)" >&2
-  cargo install garage --version "$GARAGE_VERSION" --locked \
-    --no-default-features --features bundled-libs,sqlite
+  cargo install garage --version "$GARAGE_VERSION" --locked --force \
+    --no-default-features --features bundled-libs,sqlite,lmdb
 }
 
 # moto's server mode, for what Garage lacks (storage classes, versioning, SSE echo,

@@ -95,7 +95,7 @@ pub struct RsyncCli {
     /// Local runs: base of the run directories.
     #[arg(long, default_value = "campanile-runs")]
     pub run_dir: std::path::PathBuf,
-    /// Local runs: task processes at once (default: twice the cores).
+    /// Local runs: task processes at once (default: the cores).
     #[arg(long)]
     pub parallel: Option<usize>,
     /// Local runs: lines per map task for every step (default: the plan's).

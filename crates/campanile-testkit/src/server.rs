@@ -368,7 +368,7 @@ fn launch_garage(dir: &Path, settings: &GarageSettings) -> Result<(S3Server, Chi
     let garage = find_program("CAMPANILE_GARAGE", "garage").ok_or_else(|| {
         "the Garage S3 server is needed by this test and was not found on PATH (or in \
          $CAMPANILE_GARAGE). Install it with `bash scripts/test`, which runs (cargo install garage \
-         --version 2.5.0 --locked --no-default-features --features bundled-libs,sqlite), or \
+         --version 2.5.0 --locked --no-default-features --features bundled-libs,sqlite,lmdb), or \
          point CAMPANILE_TEST_ENDPOINT at another S3 server"
             .to_string()
     })?;

@@ -57,9 +57,12 @@ pub fn local_lines_per_map(planned: u64, total: u64, parallel: usize) -> u64 {
 impl Default for LocalSettings {
     fn default() -> Self {
         LocalSettings {
+            // One task per core, as Hadoop's slots: a task keeps its own copies in
+            // flight, and more processes only add starts and switches (measured in
+            // docs/benchmarks.md).
             parallel: std::thread::available_parallelism()
-                .map(|n| n.get() * 2)
-                .unwrap_or(4),
+                .map(|n| n.get())
+                .unwrap_or(2),
             lines_per_map: None,
             sort_memory: 64 * 1024 * 1024,
             optional_files: vec![
