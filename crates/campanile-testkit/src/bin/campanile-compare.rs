@@ -46,7 +46,8 @@ struct Cli {
     /// optional; PATH is searched too).
     #[arg(long)]
     peers: Option<PathBuf>,
-    /// Write the report (results.md) and chart (chart.svg) here too.
+    /// Write the report (results.md) and chart (chart.svg) here too (results-sqlite.md
+    /// and chart-sqlite.svg with `--garage-db sqlite`).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Have Garage log every request, and print each run's requests by operation
@@ -506,8 +507,14 @@ fn main() -> ExitCode {
     println!("{report}");
     if let Some(out) = &cli.out {
         std::fs::create_dir_all(out).expect("out dir");
-        std::fs::write(out.join("results.md"), &report).expect("write results");
-        std::fs::write(out.join("chart.svg"), svg).expect("write chart");
+        // The default set-up writes results.md; another engine gets its own files.
+        let suffix = if cli.garage_db == "lmdb" {
+            String::new()
+        } else {
+            format!("-{}", cli.garage_db)
+        };
+        std::fs::write(out.join(format!("results{suffix}.md")), &report).expect("write results");
+        std::fs::write(out.join(format!("chart{suffix}.svg")), svg).expect("write chart");
     }
     let _ = child.kill();
     let _ = child.wait();

@@ -37,7 +37,10 @@ pub struct LocalSettings {
 }
 
 /// Waves of map tasks a step may take on this machine before its splits are made longer.
-pub const MAP_WAVES: u64 = 4;
+/// Each task costs a process, fresh connections and a tail where its copies drain: two
+/// waves copied 10,000 small objects 10-15% faster than four (docs/benchmarks.md),
+/// and still leave a slot work to take while the other finishes a slow task.
+pub const MAP_WAVES: u64 = 2;
 
 /// Lines per map task on this machine: the plan's value, unless `total` input lines
 /// would then make more than [`MAP_WAVES`] × `parallel` tasks. The plan's values are

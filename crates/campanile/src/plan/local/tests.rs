@@ -328,13 +328,14 @@ fn reducer_input_larger_than_the_sort_memory_is_sorted() {
 }
 
 #[test]
-fn splits_grow_only_past_four_waves_of_tasks() {
+fn splits_grow_only_past_two_waves_of_tasks() {
     use super::job::local_lines_per_map;
-    // The article's list step: 17 lines, one per map; 4 slots take 17 tasks in 5 waves.
-    assert_eq!(local_lines_per_map(1, 16, 4), 1);
-    assert_eq!(local_lines_per_map(1, 17, 4), 2);
-    // 10,000 objects at 10 per copy task would be 1,000 tasks: 16 of 625 instead.
-    assert_eq!(local_lines_per_map(10, 10_000, 4), 625);
-    assert_eq!(local_lines_per_map(10, 100, 4), 10);
+    // The article's list step: 17 lines, one per map; 8 slots take them in 3 waves,
+    // so the splits grow to 2 lines (9 tasks).
+    assert_eq!(local_lines_per_map(1, 16, 8), 1);
+    assert_eq!(local_lines_per_map(1, 17, 8), 2);
+    // 10,000 objects at 10 per copy task would be 1,000 tasks: on 2 slots, 4 of 2,500.
+    assert_eq!(local_lines_per_map(10, 10_000, 2), 2_500);
+    assert_eq!(local_lines_per_map(10, 40, 2), 10);
     assert_eq!(local_lines_per_map(0, 0, 0), 1);
 }
