@@ -482,11 +482,15 @@ fn local_bench(objects: usize, large: u64, runs: usize, bin: &Path) -> ExitCode 
     let (task, _, _) = median(overhead);
     let n = objects as f64;
     let bytes = (large * 256 * 1024 * 1024) as f64 / 1e6;
-    let copy_tasks = objects.div_ceil(10);
+    // The copy tasks rsync --local makes by default: the plan's 10 records per task,
+    // merged into at most MAP_WAVES waves of the default parallelism.
+    let parallel = campanile::plan::local::LocalSettings::default().parallel;
+    let copy_lines = campanile::plan::local::job::local_lines_per_map(10, objects as u64, parallel);
+    let copy_tasks = (objects as u64).div_ceil(copy_lines);
     println!("| measurement | median | range ({runs} runs) |");
     println!("|---|---|---|");
     println!(
-        "| rsync --local, {objects} x 10 KiB (plan's splits: 10 records per copy task) | {:.0} objects/s | {:.0}-{:.0} |",
+        "| rsync --local, {objects} x 10 KiB (default splits: {copy_tasks} copy tasks of {copy_lines}) | {:.0} objects/s | {:.0}-{:.0} |",
         n / small,
         n / small_max,
         n / small_min
@@ -519,12 +523,8 @@ fn local_bench(objects: usize, large: u64, runs: usize, bin: &Path) -> ExitCode 
         task * 1000.0
     );
     println!(
-        "| share of the small-object run spent on task overhead ({copy_tasks} copy tasks / parallelism) | {:.0}% | estimate |",
-        100.0 * copy_tasks as f64 * task
-            / (std::thread::available_parallelism()
-                .map(|p| p.get() * 2)
-                .unwrap_or(4) as f64)
-            / small
+        "| share of the small-object run spent on task overhead ({copy_tasks} copy tasks / {parallel} at once) | {:.1}% | estimate |",
+        100.0 * copy_tasks as f64 * task / parallel as f64 / small
     );
     ExitCode::SUCCESS
 }
