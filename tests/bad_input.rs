@@ -27,16 +27,8 @@ async fn source() -> &'static Buckets {
             server.create_bucket(&client, &src).await;
             let mib = 1024 * 1024;
             let objects = [
-                FixtureObject {
-                    key: "small".into(),
-                    size: 1000,
-                    part_size: None,
-                },
-                FixtureObject {
-                    key: "multi".into(),
-                    size: 5 * mib + 10,
-                    part_size: Some(5 * mib),
-                },
+                FixtureObject::whole("small", 1000),
+                FixtureObject::multipart("multi", 5 * mib + 10, 5 * mib),
             ];
             fixtures::upload_all(&client, &src, &objects).await;
             let listing = list_bucket(server, &src, ",\n");

@@ -93,11 +93,7 @@ async fn listing_crosses_pages() {
     let keys: Vec<String> = (0..2_600).map(|i| format!("many/{i:05}")).collect();
     let objects: Vec<fixtures::FixtureObject> = keys
         .iter()
-        .map(|key| fixtures::FixtureObject {
-            key: key.clone(),
-            size: 1,
-            part_size: None,
-        })
+        .map(|key| fixtures::FixtureObject::whole(key.clone(), 1))
         .collect();
     fixtures::upload_all(&client, &bucket, &objects).await;
     fixtures::put_object(&client, &bucket, "other", b"x".to_vec()).await;

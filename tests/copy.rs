@@ -450,17 +450,13 @@ async fn killing_objectcopy_and_running_it_again_gives_a_correct_copy() {
     let server = campanile_testkit::s3();
     let (client, src, dst) = fresh_buckets(server, "killed").await;
     let mut objects: Vec<fixtures::FixtureObject> = (0..40)
-        .map(|i| fixtures::FixtureObject {
-            key: format!("small/{i:02}"),
-            size: 100_000,
-            part_size: None,
-        })
+        .map(|i| fixtures::FixtureObject::whole(format!("small/{i:02}"), 100_000))
         .collect();
-    objects.push(fixtures::FixtureObject {
-        key: "large".into(),
-        size: 30 * MIB,
-        part_size: Some(5 * MIB),
-    });
+    objects.push(fixtures::FixtureObject::multipart(
+        "large",
+        30 * MIB,
+        5 * MIB,
+    ));
     fixtures::upload_all(&client, &src, &objects).await;
     let both = src_dst_args(server, &src, &dst);
     let list = list_bucket(server, &src, ",\n");

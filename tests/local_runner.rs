@@ -79,11 +79,7 @@ async fn diff_copies_only_missing_or_changed_objects() {
     server.create_bucket(&client, &dst).await;
     let objects: Vec<fixtures::FixtureObject> = ["00", "0a", "1b", "fe", "ff"]
         .iter()
-        .map(|key| fixtures::FixtureObject {
-            key: key.to_string(),
-            size: 1000,
-            part_size: None,
-        })
+        .map(|key| fixtures::FixtureObject::whole(*key, 1000))
         .collect();
     fixtures::upload_all(&client, &src, &objects).await;
     let work = tempfile::tempdir().expect("tempdir");

@@ -35,11 +35,7 @@ fn chaos_objects() -> Vec<FixtureObject> {
         ("f-multi-b", 5 * mib + 1),
         ("f-multi-c", 10 * mib),
     ] {
-        objects.push(FixtureObject {
-            key: key.to_string(),
-            size,
-            part_size: Some(5 * mib),
-        });
+        objects.push(FixtureObject::multipart(key, size, 5 * mib));
     }
     objects
 }
@@ -276,13 +272,18 @@ fn only(kind: FaultKind, times: u64) -> FaultPlan {
     }
 }
 
+/// A whole object and a two-part one: one PutObject and two UploadParts to write.
+fn one_put_and_two_parts() -> [FixtureObject; 2] {
+    let mib = 1024 * 1024;
+    [
+        FixtureObject::whole("whole", 300_000),
+        FixtureObject::multipart("multi", 6 * mib, 5 * mib),
+    ]
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flipped_byte_in_a_whole_object_is_caught_and_the_get_retried() {
-    let objects = [FixtureObject {
-        key: "whole".into(),
-        size: 300_000,
-        part_size: None,
-    }];
+    let objects = [FixtureObject::whole("whole", 300_000)];
     let plan = only(FaultKind::FlipResponseByte, 1);
     let scenario = Scenario::new(campanile_testkit::s3(), "flip-get", &objects, plan).await;
     let result = scenario.rsync(&[]).await;
@@ -296,19 +297,7 @@ async fn a_flipped_byte_in_a_whole_object_is_caught_and_the_get_retried() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flipped_byte_in_a_put_is_refused_by_content_md5_and_the_put_retried() {
-    let mib = 1024 * 1024;
-    let objects = [
-        FixtureObject {
-            key: "whole".into(),
-            size: 300_000,
-            part_size: None,
-        },
-        FixtureObject {
-            key: "multi".into(),
-            size: 6 * mib,
-            part_size: Some(5 * mib),
-        },
-    ];
+    let objects = one_put_and_two_parts();
     // Every PutObject and UploadPart body is damaged once: three in all.
     let plan = only(FaultKind::FlipRequestByte, 3);
     let scenario = Scenario::new(campanile_testkit::s3(), "flip-put", &objects, plan).await;
@@ -326,19 +315,7 @@ async fn a_flipped_byte_in_a_put_is_refused_by_content_md5_and_the_put_retried()
 /// body's guard (a flipped body byte is refused for it, as the test above shows).
 #[tokio::test(flavor = "multi_thread")]
 async fn writes_carry_content_md5_and_an_unsigned_payload() {
-    let mib = 1024 * 1024;
-    let objects = [
-        FixtureObject {
-            key: "whole".into(),
-            size: 300_000,
-            part_size: None,
-        },
-        FixtureObject {
-            key: "multi".into(),
-            size: 6 * mib,
-            part_size: Some(5 * mib),
-        },
-    ];
+    let objects = one_put_and_two_parts();
     let scenario = Scenario::new(
         campanile_testkit::s3(),
         "unsigned",
@@ -375,11 +352,7 @@ async fn writes_carry_content_md5_and_an_unsigned_payload() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flipped_byte_in_a_part_fails_the_job_and_never_lands() {
     let mib = 1024 * 1024;
-    let objects = [FixtureObject {
-        key: "multi".into(),
-        size: 11 * mib,
-        part_size: Some(5 * mib),
-    }];
+    let objects = [FixtureObject::multipart("multi", 11 * mib, 5 * mib)];
     // A part's bytes cannot be checked until the whole object's ETag is known: the
     // damage must be caught there, and the object must not appear.
     let plan = FaultPlan {
@@ -470,16 +443,10 @@ async fn killed_at(point: KillPoint, at: u64, tag: &str) -> Run {
     let server = campanile_testkit::moto();
     let mib = 1024 * 1024;
     let mut objects: Vec<FixtureObject> = (0..8)
-        .map(|i| FixtureObject {
-            key: format!("small/{i}"),
-            size: 1000 + i,
-            part_size: None,
-        })
+        .map(|i| FixtureObject::whole(format!("small/{i}"), 1000 + i))
         .collect();
-    objects.extend((0..4).map(|i| FixtureObject {
-        key: format!("multi/{i}"),
-        size: 5 * mib + 1 + i * 100_000,
-        part_size: Some(5 * mib),
+    objects.extend((0..4).map(|i| {
+        FixtureObject::multipart(format!("multi/{i}"), 5 * mib + 1 + i * 100_000, 5 * mib)
     }));
     let scenario = Scenario::new(server, tag, &objects, FaultPlan::none()).await;
     let seen = Arc::new(AtomicU64::new(0));
@@ -562,11 +529,7 @@ async fn a_retried_multipartlist_aborts_the_uploads_of_the_attempt_before() {
     let mib = 1024 * 1024;
     let objects: Vec<FixtureObject> = ["m/1", "m/10"]
         .iter()
-        .map(|key| FixtureObject {
-            key: key.to_string(),
-            size: 5 * mib + 1,
-            part_size: Some(5 * mib),
-        })
+        .map(|key| FixtureObject::multipart(*key, 5 * mib + 1, 5 * mib))
         .collect();
     let scenario = Scenario::new(server, "mlist-again", &objects, FaultPlan::none()).await;
     let both = src_dst_args(server, &scenario.src, &scenario.dst);
@@ -609,11 +572,7 @@ async fn a_failed_copy_leaves_no_upload_in_progress() {
     let server = campanile_testkit::moto();
     let mib = 1024 * 1024;
     let objects: Vec<FixtureObject> = (0..3)
-        .map(|i| FixtureObject {
-            key: format!("multi/{i}"),
-            size: 5 * mib + 1,
-            part_size: Some(5 * mib),
-        })
+        .map(|i| FixtureObject::multipart(format!("multi/{i}"), 5 * mib + 1, 5 * mib))
         .collect();
     let scenario = Scenario::new(server, "failed-copy", &objects, FaultPlan::none()).await;
     // Once the first upload exists, multi/0 is replaced at the source: multipartlist's

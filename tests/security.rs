@@ -71,16 +71,8 @@ async fn no_output_of_a_run_holds_a_secret_key() {
     server.create_bucket(&client, &dst).await;
     let mib = 1024 * 1024;
     let objects = [
-        FixtureObject {
-            key: "a".into(),
-            size: 100,
-            part_size: None,
-        },
-        FixtureObject {
-            key: "b".into(),
-            size: 5 * mib + 7,
-            part_size: Some(5 * mib),
-        },
+        FixtureObject::whole("a", 100),
+        FixtureObject::multipart("b", 5 * mib + 7, 5 * mib),
     ];
     fixtures::upload_all(&client, &src, &objects).await;
 

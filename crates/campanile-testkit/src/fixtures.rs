@@ -28,6 +28,24 @@ pub struct FixtureObject {
 }
 
 impl FixtureObject {
+    /// An object uploaded with one PUT.
+    pub fn whole(key: impl Into<String>, size: u64) -> FixtureObject {
+        FixtureObject {
+            key: key.into(),
+            size,
+            part_size: None,
+        }
+    }
+
+    /// An object uploaded in parts of `part_size` bytes.
+    pub fn multipart(key: impl Into<String>, size: u64, part_size: u64) -> FixtureObject {
+        FixtureObject {
+            key: key.into(),
+            size,
+            part_size: Some(part_size),
+        }
+    }
+
     /// The object's deterministic content.
     pub fn bytes(&self) -> Vec<u8> {
         fixture_bytes(&self.key, self.size)
@@ -47,11 +65,11 @@ pub fn article_objects() -> Vec<FixtureObject> {
             }
         })
         .collect();
-    objects.push(FixtureObject {
-        key: "000/00".to_string(),
-        size: LARGE_SIZE,
-        part_size: Some(LARGE_PART_SIZE),
-    });
+    objects.push(FixtureObject::multipart(
+        "000/00",
+        LARGE_SIZE,
+        LARGE_PART_SIZE,
+    ));
     objects.sort_by(|a, b| a.key.cmp(&b.key));
     objects
 }

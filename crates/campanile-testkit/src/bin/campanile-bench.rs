@@ -232,11 +232,7 @@ fn main() -> ExitCode {
         let client = server.client().await;
         server.create_bucket(&client, small_src).await;
         let small: Vec<fixtures::FixtureObject> = (0..objects)
-            .map(|i| fixtures::FixtureObject {
-                key: format!("{:02x}/{i:06}", i % 256),
-                size: object_size,
-                part_size: None,
-            })
+            .map(|i| fixtures::FixtureObject::whole(format!("{:02x}/{i:06}", i % 256), object_size))
             .collect();
         fixtures::upload_all(&client, small_src, &small).await;
         server.create_bucket(&client, large_src).await;
@@ -345,11 +341,7 @@ async fn server_setup(server: &S3Server, client: &aws_sdk_s3::Client, count: usi
     server.create_bucket(client, "count-src").await;
     server.create_bucket(client, "count-dst").await;
     let objects: Vec<fixtures::FixtureObject> = (0..count)
-        .map(|i| fixtures::FixtureObject {
-            key: format!("c/{i:05}"),
-            size,
-            part_size: None,
-        })
+        .map(|i| fixtures::FixtureObject::whole(format!("c/{i:05}"), size))
         .collect();
     fixtures::upload_all(client, "count-src", &objects).await;
 }
@@ -377,11 +369,7 @@ fn local_bench(objects: usize, large: u64, runs: usize, bin: &Path) -> ExitCode 
         let client = server.client().await;
         server.create_bucket(&client, "local-small").await;
         let small: Vec<fixtures::FixtureObject> = (0..objects)
-            .map(|i| fixtures::FixtureObject {
-                key: format!("{:02x}/{i:06}", i % 256),
-                size: 10 * 1024,
-                part_size: None,
-            })
+            .map(|i| fixtures::FixtureObject::whole(format!("{:02x}/{i:06}", i % 256), 10 * 1024))
             .collect();
         fixtures::upload_all(&client, "local-small", &small).await;
         server.create_bucket(&client, "local-large").await;

@@ -292,11 +292,7 @@ enum Check {
 
 fn hex_keys(count: usize, prefix: &str) -> Vec<FixtureObject> {
     (0..count)
-        .map(|i| FixtureObject {
-            key: format!("{prefix}{:x}{i:07}", i % 16),
-            size: SMALL_SIZE,
-            part_size: None,
-        })
+        .map(|i| FixtureObject::whole(format!("{prefix}{:x}{i:07}", i % 16), SMALL_SIZE))
         .collect()
 }
 
@@ -773,11 +769,7 @@ fn w1x(bench: &Bench, count: usize) -> (&'static str, &'static str, Tools, f64) 
 fn w2(bench: &Bench, count: usize) -> (&'static str, &'static str, Tools, f64) {
     let src = bench.bucket("w2-src", &[SRC_KEY.0], &[]);
     let objects: Vec<FixtureObject> = (0..count)
-        .map(|i| FixtureObject {
-            key: format!("{:x}large{i}", i % 16),
-            size: 256 * MIB,
-            part_size: Some(8 * MIB),
-        })
+        .map(|i| FixtureObject::multipart(format!("{:x}large{i}", i % 16), 256 * MIB, 8 * MIB))
         .collect();
     for object in &objects {
         load(bench, &src, std::slice::from_ref(object));
