@@ -264,6 +264,24 @@ pub struct PartInfo {
     pub last_byte: u64,
 }
 
+impl PartInfo {
+    /// The part's bytes in the object.
+    pub fn range(&self) -> crate::multipart::ByteRange {
+        crate::multipart::ByteRange {
+            first: self.first_byte,
+            last: self.last_byte,
+        }
+    }
+
+    /// The part of `key` this is, for messages: `key (part N of upload U)`.
+    pub fn label(&self, key: &str) -> String {
+        format!(
+            "{key} (part {} of upload {})",
+            self.part_number, self.upload_id
+        )
+    }
+}
+
 /// One unit of copy work: a whole object (`part` is `None`) or one part of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartRecord {

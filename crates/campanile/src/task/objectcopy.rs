@@ -140,7 +140,7 @@ async fn copy_record<W: Write, E: Write>(
         return copy_in_server(record, dst, options, sinks).await;
     }
     let size = match &record.part {
-        Some(part) => part.last_byte - part.first_byte + 1,
+        Some(part) => part.range().len(),
         None => record.object.size,
     };
     let in_memory = size.min(options.max_tmp_size);
@@ -203,7 +203,7 @@ fn write_copied_part<W: Write, E: Write>(
     Ok(ObjectCopySummary {
         objects: 0,
         parts: 1,
-        bytes: part.last_byte - part.first_byte + 1,
+        bytes: part.range().len(),
     })
 }
 
@@ -311,15 +311,24 @@ enum Retry {
     Fail(Error),
 }
 
-/// Whether a failed write is worth another attempt: the body was damaged on the way
-/// (the server refused its Content-MD5), or the request never got a service answer.
+/// A failed write of `key` (an object, or a part's label), and whether it is worth
+/// another attempt: the body was damaged on the way (the server refused its
+/// Content-MD5), or the request never got a service answer.
 fn write_failure<E>(
     error: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-    wrapped: Error,
+    operation: &'static str,
+    bucket: &str,
+    key: String,
 ) -> Retry
 where
-    E: aws_sdk_s3::error::ProvideErrorMetadata,
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
+    let wrapped = Error::S3 {
+        operation,
+        bucket: bucket.to_string(),
+        key,
+        message: describe_error(error),
+    };
     let damaged = error
         .as_service_error()
         .and_then(|e| e.code())
@@ -341,10 +350,7 @@ async fn download_once<W: Write, E: Write>(
     let object = &record.object;
     let bucket = &options.src_bucket;
     let (range, expected) = match &record.part {
-        Some(part) => (
-            Some(format!("bytes={}-{}", part.first_byte, part.last_byte)),
-            part.last_byte - part.first_byte + 1,
-        ),
+        Some(part) => (Some(part.range().header()), part.range().len()),
         None => (None, object.size),
     };
     let s3_error = |message: String| Error::S3 {
@@ -461,28 +467,34 @@ async fn put_whole(
         .disable_payload_signing()
         .send()
         .await
-        .map_err(|e| {
-            let wrapped = Error::S3 {
-                operation: "PutObject",
-                bucket: options.dst_bucket.clone(),
-                key: key.clone(),
-                message: describe_error(&e),
-            };
-            write_failure(&e, wrapped)
-        })?;
-    let etag = put.e_tag().unwrap_or_default().trim_matches('"');
+        .map_err(|e| write_failure(&e, "PutObject", &options.dst_bucket, key.clone()))?;
+    // The server stored other bytes than were sent: another PUT overwrites them.
+    written_etag(put.e_tag(), "PUT", body, headers, key, options)?;
+    Ok(())
+}
+
+/// The ETag a write returned, checked against the MD5 of the bytes sent (unless the
+/// object's ETags are not MD5s); `what` names the write in the message.
+fn written_etag(
+    returned: Option<&str>,
+    what: &str,
+    body: &SpooledBody,
+    headers: &ObjectHeaders,
+    key: &str,
+    options: &ObjectCopyOptions,
+) -> Result<String, Retry> {
+    let etag = returned.unwrap_or_default().trim_matches('"');
     if !headers.etag_is_not_md5() && etag != body.md5_hex() {
-        // The server stored other bytes than were sent: another PUT overwrites them.
         return Err(Retry::Again(Error::Integrity {
             bucket: options.dst_bucket.clone(),
-            key: key.clone(),
+            key: key.to_string(),
             message: format!(
-                "PUT returned ETag {etag:?}, the bytes sent have MD5 {}",
+                "{what} returned ETag {etag:?}, the bytes sent have MD5 {}",
                 body.md5_hex()
             ),
         }));
     }
-    Ok(())
+    Ok(etag.to_string())
 }
 
 async fn upload_part(
@@ -507,30 +519,8 @@ async fn upload_part(
         .disable_payload_signing()
         .send()
         .await
-        .map_err(|e| {
-            let wrapped = Error::S3 {
-                operation: "UploadPart",
-                bucket: options.dst_bucket.clone(),
-                key: format!(
-                    "{key} (part {} of upload {})",
-                    part.part_number, part.upload_id
-                ),
-                message: describe_error(&e),
-            };
-            write_failure(&e, wrapped)
-        })?;
-    let etag = uploaded.e_tag().unwrap_or_default().trim_matches('"');
-    if !headers.etag_is_not_md5() && etag != body.md5_hex() {
-        // Uploading the same part number again replaces the damaged part.
-        return Err(Retry::Again(Error::Integrity {
-            bucket: options.dst_bucket.clone(),
-            key: key.clone(),
-            message: format!(
-                "part {} returned ETag {etag:?}, the bytes sent have MD5 {}",
-                part.part_number,
-                body.md5_hex()
-            ),
-        }));
-    }
-    Ok(etag.to_string())
+        .map_err(|e| write_failure(&e, "UploadPart", &options.dst_bucket, part.label(key)))?;
+    // Uploading the same part number again replaces the damaged part.
+    let what = format!("part {}", part.part_number);
+    written_etag(uploaded.e_tag(), &what, body, headers, key, options)
 }

@@ -100,17 +100,14 @@ pub async fn copy_part(
         .upload_id(&part.upload_id)
         .part_number(i32::try_from(part.part_number).unwrap_or(i32::MAX))
         .copy_source(copy_source(src_bucket, &object.key))
-        .copy_source_range(format!("bytes={}-{}", part.first_byte, part.last_byte))
+        .copy_source_range(part.range().header())
         .copy_source_if_match(format!("\"{}\"", object.etag))
         .send()
         .await
         .map_err(|e| Error::S3 {
             operation: "UploadPartCopy",
             bucket: dst_bucket.to_string(),
-            key: format!(
-                "{} (part {} of upload {})",
-                object.key, part.part_number, part.upload_id
-            ),
+            key: part.label(&object.key),
             message: source_problem(&e, &object.etag),
         })?;
     let etag = copied
