@@ -7,8 +7,9 @@ use clap::Parser;
 use campanile::Error;
 use campanile::plan::local::LocalSettings;
 use campanile::plan::{PlanOptions, RunBase};
-use campanile::rsync::RsyncRequest;
-use campanile::rsync_local::LocalRequest;
+use campanile::rsync::emr::EmrRequest;
+use campanile::rsync::local::{LocalRequest, copy_task_memory};
+use campanile::rsync::{RsyncRequest, Runner};
 
 /// Copy a bucket with Campanile's plan (list, diff, multipartlist, objectcopy +
 /// multipartcomplete): on this machine with the embedded Hadoop Streaming runner (the
@@ -95,7 +96,8 @@ pub struct RsyncCli {
     /// Local runs: base of the run directories.
     #[arg(long, default_value = "campanile-runs")]
     pub run_dir: std::path::PathBuf,
-    /// Local runs: task processes at once (default: the cores).
+    /// Task processes at once on one machine (local default: the cores). On a cluster
+    /// it only divides --memory-mb: the copy tasks one node runs at once.
     #[arg(long)]
     pub parallel: Option<usize>,
     /// Local runs: lines per map task for every step (default: the plan's).
@@ -104,11 +106,13 @@ pub struct RsyncCli {
     /// Local runs: MiB of shuffle records sorted in memory before spilling.
     #[arg(long, default_value_t = 64)]
     pub sort_memory_mb: usize,
-    /// Local runs: MiB of object data all copy tasks together hold in memory (each of
-    /// the --parallel tasks gets its share as maxtmpsize; a copy waits for memory, and
-    /// only what is larger than a task's share spills to disk).
-    #[arg(long, default_value_t = 96)]
-    pub memory_mb: u64,
+    /// MiB of object data the copy tasks of one machine together hold in memory: each
+    /// of the --parallel tasks gets its share as maxtmpsize (a copy waits for memory,
+    /// and only what is larger than a task's share spills to disk). Local default: 96.
+    /// On a cluster, without it each node's campanile.cfg decides; with it, give
+    /// --parallel too.
+    #[arg(long)]
+    pub memory_mb: Option<u64>,
     /// Local runs: print each step's counters as a JSON line on stdout.
     #[arg(long)]
     pub json: bool,
@@ -116,6 +120,9 @@ pub struct RsyncCli {
     #[arg(long, short = 'q')]
     pub quiet: bool,
 }
+
+/// MiB the copy tasks of a local run hold in memory together, unless --memory-mb.
+pub const LOCAL_MEMORY_MB: u64 = 96;
 
 impl RsyncCli {
     /// The library request.
@@ -147,6 +154,17 @@ impl RsyncCli {
             (None, true) => "campanile-output".to_string(),
             (None, false) => return Err(Error::Usage("--output is required with --job".into())),
         };
+        let runner = match &self.job {
+            None => Runner::Local(self.local_request()),
+            Some(job) => Runner::Emr(EmrRequest {
+                job: job.clone(),
+                wait: self
+                    .wait
+                    .then(|| Duration::from_secs_f64(self.poll_seconds)),
+                profile: self.profile.clone(),
+                emr_endpoint: self.emr_endpoint.clone(),
+            }),
+        };
         Ok(RsyncRequest {
             plan: PlanOptions {
                 input: self.input.clone(),
@@ -165,26 +183,34 @@ impl RsyncCli {
                 run_base: RunBase::Hdfs,
                 debug: self.debug,
                 server_side_copy: self.server_side_copy,
+                copy_task_memory: self.cluster_copy_task_memory()?,
             },
-            job: self.job.clone().unwrap_or_default(),
+            runner,
             dry_run: self.dry_run,
-            wait: self
-                .wait
-                .then(|| Duration::from_secs_f64(self.poll_seconds)),
             region: self.region.clone(),
-            profile: self.profile.clone(),
-            emr_endpoint: self.emr_endpoint.clone(),
             verbose: self.verbose,
         })
     }
-}
 
-impl RsyncCli {
-    /// The local-run options, or `None` when the plan goes to EMR.
-    pub fn local_request(&self) -> Option<LocalRequest> {
-        if self.job.is_some() {
-            return None;
+    /// On a cluster, each copy task's share of --memory-mb, when it is given.
+    fn cluster_copy_task_memory(&self) -> Result<Option<u64>, Error> {
+        if self.job.is_none() {
+            // The local runner sets it from its own --parallel (see local_request).
+            return Ok(None);
         }
+        match (self.memory_mb, self.parallel) {
+            (None, _) => Ok(None),
+            (Some(mb), Some(parallel)) => Ok(Some(copy_task_memory(mb.max(1) << 20, parallel))),
+            (Some(_), None) => Err(Error::Usage(
+                "--memory-mb on a cluster needs --parallel, the copy tasks one node runs at \
+                 once (or leave both out: each node's campanile.cfg then decides)"
+                    .into(),
+            )),
+        }
+    }
+
+    /// The local runner's options.
+    fn local_request(&self) -> LocalRequest {
         let mut settings = LocalSettings {
             lines_per_map: self.lines_per_map,
             sort_memory: self.sort_memory_mb.max(1) * 1024 * 1024,
@@ -193,17 +219,12 @@ impl RsyncCli {
         if let Some(parallel) = self.parallel {
             settings.parallel = parallel.max(1);
         }
-        // The run's memory budget, shared by the tasks that run at once.
-        let per_task = self.memory_mb.max(1) * 1024 * 1024 / settings.parallel as u64;
-        settings.task_env.push((
-            campanile::config::MAX_TMP_SIZE_ENV.to_string(),
-            per_task.to_string(),
-        ));
-        Some(LocalRequest {
+        LocalRequest {
             run_base: self.run_dir.clone(),
             settings,
+            memory: self.memory_mb.unwrap_or(LOCAL_MEMORY_MB).max(1) * 1024 * 1024,
             json: self.json,
             quiet: self.quiet,
-        })
+        }
     }
 }

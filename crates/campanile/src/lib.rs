@@ -4,11 +4,12 @@
 //!
 //! This crate holds all of the logic, as functions over readers and writers with
 //! injected S3 clients; the binaries in `campanile-cli` only parse arguments and wire
-//! things up. See `shared/design/architecture.md` for the shape of the whole system.
+//! things up. See docs/architecture.md for the shape of the whole system.
 
-pub mod cli;
+pub mod command;
 pub mod config;
 pub mod error;
+pub mod hadoop_input;
 pub mod headers;
 pub mod input;
 pub mod multipart;
@@ -17,8 +18,8 @@ pub mod plan;
 pub mod record;
 pub mod reporter;
 pub mod rsync;
-pub mod rsync_local;
 pub mod s3;
+pub mod s3_url;
 pub mod spool;
 pub mod stage;
 pub mod stream;

@@ -25,9 +25,9 @@ use std::io::BufRead;
 use std::path::Path;
 
 use crate::error::Error;
+use crate::hadoop_input::input_files;
 use crate::input::InputLines;
 use crate::multipart::part_count_from_etag;
-use crate::plan::local::split::input_files;
 use crate::record::ListingRecord;
 use crate::s3::{Client, describe_error};
 use crate::stream::StreamIndex;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use aws_sdk_s3::primitives::ByteStream;
 
+use crate::command::Task;
 use crate::error::Error;
 use crate::s3::{Client, describe_error};
 
@@ -18,14 +19,17 @@ pub const BOOTSTRAP: &str = include_str!("../../../bootstrap/campanile.sh");
 /// The sample configuration, used when no campanile.cfg is given.
 pub const SAMPLE_CONFIG: &str = include_str!("../../../etc/campanile.cfg");
 
-/// The task binaries staged.
-pub const TASKS: [&str; 5] = [
-    "bucketlist",
-    "multipartlist",
-    "objectcopy",
-    "multipartcomplete",
-    "rsync",
-];
+/// The task binaries staged: every [`Task`], and nothing else (rsync runs where the
+/// user is, never on the nodes).
+pub const TASKS: [&str; Task::ALL.len()] = {
+    let mut programs = [""; Task::ALL.len()];
+    let mut index = 0;
+    while index < programs.len() {
+        programs[index] = Task::ALL[index].program();
+        index += 1;
+    }
+    programs
+};
 
 /// Where one staged object's bytes come from.
 #[derive(Debug, Clone)]
@@ -78,7 +82,7 @@ pub fn standard_set(bin_dir: &Path, config: Option<&Path>, credentials: &Path) -
         source: Source::Embedded(BOOTSTRAP),
     });
     set.push(Staged {
-        name: "campanile.cfg".into(),
+        name: crate::plan::CONFIG_FILE.into(),
         source: match config {
             Some(path) => Source::File(path.to_path_buf()),
             None => Source::Embedded(SAMPLE_CONFIG),

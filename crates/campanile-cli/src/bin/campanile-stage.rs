@@ -6,9 +6,10 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use campanile::rsync_local::parse_s3_uri;
+use campanile::command::S3Side;
+use campanile::s3_url::parse_s3_uri;
 use campanile::stage::{self, Outcome};
-use campanile_cli::S3Side;
+use campanile_cli::process::run_task;
 
 /// Stage the code prefix for `rsync --job`.
 #[derive(Debug, Parser)]
@@ -33,7 +34,7 @@ struct Cli {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    campanile::cli::run_task("campanile-stage", |_streams| async move {
+    run_task("campanile-stage", |_streams| async move {
         let (bucket, prefix) = parse_s3_uri(&cli.code).ok_or_else(|| {
             campanile::Error::Usage(format!("--code {:?} is not an s3:// URI", cli.code))
         })?;

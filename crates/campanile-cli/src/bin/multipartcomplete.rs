@@ -5,39 +5,25 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use campanile::command::MultipartCompleteArgs;
 use campanile::s3;
 use campanile::stream::StreamIndex;
 use campanile::task::multipartcomplete::{self, MultipartCompleteOptions};
-use campanile_cli::S3Side;
-
-/// Read objectcopy part lines; complete every upload whose parts are all there.
-#[derive(Debug, Parser)]
-#[command(version)]
-struct Cli {
-    /// Destination bucket.
-    #[arg(long)]
-    bucket: String,
-    #[command(flatten)]
-    s3: S3Side,
-    /// Print `Complete <key>:<uploadId>` and the request XML; complete nothing.
-    #[arg(long)]
-    dry_run: bool,
-}
+use campanile_cli::process::run_task;
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    campanile::cli::run_task("multipartcomplete", |mut streams| async move {
-        let client = s3::client(&cli.s3.client_options()).await?;
+    let args = MultipartCompleteArgs::parse();
+    run_task("multipartcomplete", |mut streams| async move {
+        let client = s3::client(&args.s3.client_options()).await?;
         let options = MultipartCompleteOptions {
-            bucket: cli.bucket,
+            bucket: args.bucket,
             stream_index: StreamIndex::from_env(),
-            dry_run: cli.dry_run,
+            dry_run: args.dry_run,
             attempts: 3,
             max_pause: Duration::from_secs(5),
         };
-        let input = streams.input;
         multipartcomplete::run(
-            input,
+            streams.input,
             &mut streams.output,
             &mut streams.reporter,
             &client,

@@ -3,43 +3,25 @@
 
 use clap::Parser;
 
+use campanile::command::MultipartListArgs;
 use campanile::stream::StreamIndex;
 use campanile::task::multipartlist::{self, MultipartListOptions};
-use campanile_cli::SrcDst;
-
-/// Read `key etag size mtime` records; write copy work (`… uploadId partNumber
-/// partCount firstByte lastByte`, or five `\N` for a whole object).
-#[derive(Debug, Parser)]
-#[command(version)]
-struct Cli {
-    #[command(flatten)]
-    buckets: SrcDst,
-    /// Create no upload: random upload ids, nothing written to S3.
-    #[arg(long)]
-    dry_run: bool,
-    /// Ask S3 for the size of every part (default: the first and the last).
-    #[arg(long)]
-    probe_every_part: bool,
-    /// Objects handled at once.
-    #[arg(long, default_value_t = 16)]
-    concurrency: usize,
-}
+use campanile_cli::process::run_task;
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    campanile::cli::run_task("multipartlist", |mut streams| async move {
-        let (src, dst) = cli.buckets.clients().await?;
+    let args = MultipartListArgs::parse();
+    run_task("multipartlist", |mut streams| async move {
+        let (src, dst) = args.buckets.clients().await?;
         let options = MultipartListOptions {
-            src_bucket: cli.buckets.src_bucket,
-            dst_bucket: cli.buckets.dst_bucket,
+            src_bucket: args.buckets.src_bucket,
+            dst_bucket: args.buckets.dst_bucket,
             stream_index: StreamIndex::from_env(),
-            dry_run: cli.dry_run,
-            probe_every_part: cli.probe_every_part,
-            concurrency: cli.concurrency,
+            dry_run: args.dry_run,
+            probe_every_part: args.probe_every_part,
+            concurrency: args.concurrency,
         };
-        let input = streams.input;
         multipartlist::run(
-            input,
+            streams.input,
             &mut streams.output,
             &mut streams.reporter,
             &src,

@@ -4,21 +4,13 @@
 
 use clap::Parser;
 
+use campanile_cli::process::run_task;
 use campanile_cli::rsync::RsyncCli;
 
 fn main() -> std::process::ExitCode {
-    let cli = RsyncCli::parse();
-    let request = cli.request();
-    let local = cli.local_request();
-    campanile::cli::run_task("rsync", |mut streams| async move {
+    let request = RsyncCli::parse().request();
+    run_task("rsync", |mut streams| async move {
         let request = request?;
-        let mut stderr = std::io::stderr();
-        match local {
-            Some(local) => {
-                campanile::rsync_local::run(&request, &local, &mut streams.output, &mut stderr)
-                    .await
-            }
-            None => campanile::rsync::run(&request, &mut streams.output, &mut stderr).await,
-        }
+        campanile::rsync::run(&request, &mut streams.output, &mut std::io::stderr()).await
     })
 }

@@ -16,7 +16,7 @@ use aws_sdk_emr::types::{
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::plan::{NLINE_INPUT_FORMAT, Plan, Step};
+use crate::plan::{DiffStep, NLINE_INPUT_FORMAT, Plan, Step, StreamingStep};
 
 /// The jar every step runs.
 pub const COMMAND_RUNNER: &str = "command-runner.jar";
@@ -49,54 +49,68 @@ pub struct JarStep {
     pub args: Vec<String>,
 }
 
+/// The `hadoop-streaming` arguments of a streaming step: the generic options first
+/// (`-files`, `-D`), then the streaming ones (`-cmdenv`, input format, commands, paths).
+/// The same vector goes to EMR (after `command-runner.jar`) and to `hadoop jar` on
+/// any other Hadoop cluster.
+pub fn streaming_args(step: &StreamingStep) -> Vec<String> {
+    let mut args = vec!["-files".to_string(), step.files.join(",")];
+    for (key, value) in step.settings.properties() {
+        args.extend(["-D".to_string(), format!("{key}={value}")]);
+    }
+    for (name, value) in &step.env {
+        args.extend(["-cmdenv".to_string(), format!("{name}={value}")]);
+    }
+    args.extend([
+        "-inputformat".to_string(),
+        NLINE_INPUT_FORMAT.to_string(),
+        "-mapper".to_string(),
+        step.mapper.line(),
+    ]);
+    if let Some(reducer) = &step.reducer {
+        args.extend(["-reducer".to_string(), reducer.line()]);
+    }
+    args.extend([
+        "-input".to_string(),
+        step.input.clone(),
+        "-output".to_string(),
+        step.output.clone(),
+    ]);
+    if step.verbose {
+        args.push("-verbose".to_string());
+    }
+    args
+}
+
+/// The Hive arguments of a diff step: `-f <script> -d SRC=… -d DST=… -d DIFF=…`, as
+/// EMR's `hive-script` passes them to Hive.
+pub fn hive_args(diff: &DiffStep) -> Vec<String> {
+    [
+        "-f",
+        &diff.script,
+        "-d",
+        &format!("SRC={}", diff.src),
+        "-d",
+        &format!("DST={}", diff.dst),
+        "-d",
+        &format!("DIFF={}", diff.diff),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
 /// Renders one step.
 pub fn render_step(step: &Step) -> EmrStep {
     let args = match step {
-        Step::Streaming(streaming) => {
-            let mut args = vec![
-                "hadoop-streaming".to_string(),
-                "-files".to_string(),
-                streaming.files.join(","),
-            ];
-            for (key, value) in &streaming.settings {
-                args.extend(["-D".to_string(), format!("{key}={value}")]);
-            }
-            args.extend([
-                "-inputformat".to_string(),
-                NLINE_INPUT_FORMAT.to_string(),
-                "-mapper".to_string(),
-                streaming.mapper.join(" "),
-            ]);
-            if let Some(reducer) = &streaming.reducer {
-                args.extend(["-reducer".to_string(), reducer.join(" ")]);
-            }
-            args.extend([
-                "-input".to_string(),
-                streaming.input.clone(),
-                "-output".to_string(),
-                streaming.output.clone(),
-            ]);
-            if streaming.verbose {
-                args.push("-verbose".to_string());
-            }
-            args
-        }
-        Step::Diff(diff) => [
-            "hive-script",
-            "--run-hive-script",
-            "--args",
-            "-f",
-            &diff.script,
-            "-d",
-            &format!("SRC={}", diff.src),
-            "-d",
-            &format!("DST={}", diff.dst),
-            "-d",
-            &format!("DIFF={}", diff.diff),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect(),
+        Step::Streaming(streaming) => std::iter::once("hadoop-streaming".to_string())
+            .chain(streaming_args(streaming))
+            .collect(),
+        Step::Diff(diff) => ["hive-script", "--run-hive-script", "--args"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(hive_args(diff))
+            .collect(),
     };
     EmrStep {
         name: step.name().to_string(),

@@ -14,8 +14,14 @@ pub mod emr;
 pub mod local;
 pub mod validate;
 
+use std::time::Duration;
+
 use serde::Serialize;
 
+use crate::command::{
+    BucketListArgs, MultipartCompleteArgs, MultipartListArgs, ObjectCopyArgs, S3Side, SrcDst, Task,
+    TaskCommand,
+};
 use crate::error::Error;
 
 /// Hadoop's NLineInputFormat class (old API), the input format of every step.
@@ -24,15 +30,18 @@ pub const NLINE_INPUT_FORMAT: &str = crate::stream::NLINE_INPUT_FORMAT;
 /// Name of the credentials file shipped with the binaries under `--code`.
 pub const CREDENTIALS_FILE: &str = ".boto";
 
-/// The files every streaming step ships into its sandbox (`-files`), from `--code`.
-pub const CODE_FILES: [&str; 6] = [
-    "bucketlist",
-    "multipartlist",
-    "objectcopy",
-    "multipartcomplete",
-    CREDENTIALS_FILE,
-    "campanile.cfg",
-];
+/// Name of the configuration file shipped with the binaries under `--code`.
+pub const CONFIG_FILE: &str = "campanile.cfg";
+
+/// The files every streaming step ships into its sandbox (`-files`), from `--code`:
+/// the task binaries, the credentials file and the configuration.
+pub fn code_files() -> Vec<&'static str> {
+    Task::ALL
+        .iter()
+        .map(|task| task.program())
+        .chain([CREDENTIALS_FILE, CONFIG_FILE])
+        .collect()
+}
 
 /// The user's choices that shape a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +79,10 @@ pub struct PlanOptions {
     /// objectcopy lets the server copy the bytes (`--server-side`): one endpoint, and
     /// destination credentials that can read the source.
     pub server_side_copy: bool,
+    /// Bytes of object data each copy task may hold in memory (its `maxtmpsize`),
+    /// given to the copy tasks in their environment ([`crate::config::MAX_TMP_SIZE_ENV`]);
+    /// `None` leaves it to the nodes' `campanile.cfg`.
+    pub copy_task_memory: Option<u64>,
 }
 
 /// Where a run's intermediate files live.
@@ -113,6 +126,8 @@ pub struct UploadScope {
 /// One step of a plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+// A plan holds a handful of steps: boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Step {
     /// A Hadoop Streaming job.
     Streaming(StreamingStep),
@@ -137,29 +152,134 @@ pub struct StreamingStep {
     pub name: String,
     /// Files shipped into each task's working directory (`-files`).
     pub files: Vec<String>,
-    /// Job configuration (`-D key=value`), in order.
-    pub settings: Vec<(String, String)>,
+    /// How Hadoop runs the job's tasks.
+    pub settings: JobSettings,
+    /// Environment of every task (streaming's `-cmdenv`), in order.
+    pub env: Vec<(String, String)>,
     /// Input path.
     pub input: String,
     /// Output directory (must not exist).
     pub output: String,
-    /// Mapper command line.
-    pub mapper: Vec<String>,
-    /// Reducer command line; `None` for a map-only step.
-    pub reducer: Option<Vec<String>>,
+    /// The map task.
+    pub mapper: TaskCommand,
+    /// The reduce task; `None` for a map-only step.
+    pub reducer: Option<TaskCommand>,
     /// Add `-verbose`.
     pub verbose: bool,
 }
 
-impl StreamingStep {
-    /// A setting's value.
-    pub fn setting(&self, key: &str) -> Option<&str> {
-        self.settings
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+/// How Hadoop runs one streaming job's tasks (the article's table of settings). The
+/// EMR renderer writes them as `-D` properties ([`JobSettings::properties`]); the
+/// local runner reads the fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobSettings {
+    /// Attempts per task before the job fails (`mapreduce.map.maxattempts`); reduce
+    /// tasks get Hadoop's default, [`DEFAULT_ATTEMPTS`].
+    pub map_attempts: u32,
+    /// A task that neither reads, writes nor reports for this long is killed
+    /// (`mapreduce.task.timeout`).
+    #[serde(with = "millis")]
+    pub timeout: Duration,
+    /// Input lines per map task (`mapreduce.input.lineinputformat.linespermap`).
+    pub lines_per_map: u64,
+    /// Reduce tasks (`mapreduce.job.reduces`); 0 for a map-only job.
+    pub reducers: u32,
+    /// Gzip the job output (`mapreduce.output.fileoutputformat.compress`).
+    pub compress: bool,
+    /// Speculative attempts (`mapreduce.{map,reduce}.speculative`): off in every
+    /// Campanile step, since two attempts copying the same object would race.
+    pub speculative: bool,
+}
+
+/// Hadoop's default attempts per task (`mapred-default.xml`).
+pub const DEFAULT_ATTEMPTS: u32 = 4;
+
+mod millis {
+    use std::time::Duration;
+
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u128(value.as_millis())
     }
 }
+
+impl JobSettings {
+    /// bucketlist: one part-file line per task (a line may list millions of keys),
+    /// expected to report often.
+    pub fn listing() -> Self {
+        JobSettings {
+            map_attempts: DEFAULT_ATTEMPTS,
+            timeout: Duration::from_secs(300),
+            lines_per_map: 1,
+            reducers: 0,
+            compress: false,
+            speculative: false,
+        }
+    }
+
+    /// multipartlist: a HEAD and an upload creation per object, rarely failing, so
+    /// many lines per task.
+    pub fn multipart_list() -> Self {
+        JobSettings {
+            lines_per_map: 1000,
+            ..JobSettings::listing()
+        }
+    }
+
+    /// objectcopy with the multipartcomplete reducer: few objects per task (a task
+    /// succeeds only if all its copies do), more attempts and time, one reducer (one
+    /// part-map file), gzip output.
+    pub fn copy() -> Self {
+        JobSettings {
+            map_attempts: 6,
+            timeout: Duration::from_secs(600),
+            lines_per_map: 10,
+            reducers: 1,
+            compress: true,
+            speculative: false,
+        }
+    }
+
+    /// The Hadoop properties these settings stand for, in the order the EMR steps
+    /// carry them.
+    pub fn properties(&self) -> Vec<(&'static str, String)> {
+        let mut properties = vec![
+            ("mapreduce.map.maxattempts", self.map_attempts.to_string()),
+            (
+                "mapreduce.input.lineinputformat.linespermap",
+                self.lines_per_map.to_string(),
+            ),
+            ("mapreduce.map.speculative", self.speculative.to_string()),
+            (
+                "mapreduce.task.timeout",
+                self.timeout.as_millis().to_string(),
+            ),
+            ("mapreduce.job.reduces", self.reducers.to_string()),
+        ];
+        if self.reducers > 0 {
+            // Reduce speculation is on by default in Hadoop: two attempts completing
+            // the same uploads would race.
+            properties.push(("mapreduce.reduce.speculative", self.speculative.to_string()));
+        }
+        if self.compress {
+            properties.extend([
+                (
+                    "mapreduce.output.fileoutputformat.compress",
+                    "true".to_string(),
+                ),
+                (
+                    "mapreduce.output.fileoutputformat.compress.codec",
+                    GZIP_CODEC.to_string(),
+                ),
+            ]);
+        }
+        properties
+    }
+}
+
+/// Hadoop's gzip codec class.
+pub const GZIP_CODEC: &str = "org.apache.hadoop.io.compress.GzipCodec";
 
 /// The diff of a source and a destination listing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -176,51 +296,6 @@ pub struct DiffStep {
     pub diff: String,
 }
 
-/// Hadoop settings of one streaming step (the article's table).
-struct StepSettings {
-    max_attempts: u32,
-    timeout_ms: u64,
-    lines_per_map: u32,
-    copy: bool,
-}
-
-fn settings(step: &StepSettings) -> Vec<(String, String)> {
-    let mut settings = vec![
-        (
-            "mapreduce.map.maxattempts".to_string(),
-            step.max_attempts.to_string(),
-        ),
-        (
-            "mapreduce.input.lineinputformat.linespermap".to_string(),
-            step.lines_per_map.to_string(),
-        ),
-        ("mapreduce.map.speculative".to_string(), "false".to_string()),
-        (
-            "mapreduce.task.timeout".to_string(),
-            step.timeout_ms.to_string(),
-        ),
-    ];
-    if step.copy {
-        settings.extend(
-            [
-                // One reducer: one part-map file. Reduce speculation off too: two
-                // attempts completing the same uploads would race.
-                ("mapreduce.job.reduces", "1"),
-                ("mapreduce.reduce.speculative", "false"),
-                ("mapreduce.output.fileoutputformat.compress", "true"),
-                (
-                    "mapreduce.output.fileoutputformat.compress.codec",
-                    "org.apache.hadoop.io.compress.GzipCodec",
-                ),
-            ]
-            .map(|(k, v)| (k.to_string(), v.to_string())),
-        );
-    } else {
-        settings.push(("mapreduce.job.reduces".to_string(), "0".to_string()));
-    }
-    settings
-}
-
 /// The last path component of the part file (`part.all`), used in names.
 pub fn part_file_name(input: &str) -> &str {
     input
@@ -232,17 +307,6 @@ pub fn part_file_name(input: &str) -> &str {
 
 fn join(base: &str, name: &str) -> String {
     format!("{}/{name}", base.trim_end_matches('/'))
-}
-
-fn with_profile(mut command: Vec<String>, flag: &str, profile: &Option<String>) -> Vec<String> {
-    if let Some(profile) = profile {
-        command.extend([flag.to_string(), profile.clone()]);
-    }
-    command
-}
-
-fn args(words: &[&str]) -> Vec<String> {
-    words.iter().map(|w| w.to_string()).collect()
 }
 
 /// Builds the plan of a job. Pure: no I/O; the options are validated first.
@@ -259,43 +323,43 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
             (dir.clone(), dir)
         }
     };
-    let files: Vec<String> = CODE_FILES.iter().map(|f| join(&options.code, f)).collect();
+    let files: Vec<String> = code_files()
+        .iter()
+        .map(|f| join(&options.code, f))
+        .collect();
     let streaming = |name: String,
-                     step: StepSettings,
+                     settings: JobSettings,
                      input: String,
                      output: String,
-                     mapper: Vec<String>,
-                     reducer: Option<Vec<String>>| {
-        Step::Streaming(StreamingStep {
-            name,
-            files: files.clone(),
-            settings: settings(&step),
-            input,
-            output,
-            mapper,
-            reducer,
-            verbose: options.debug,
-        })
+                     mapper: TaskCommand,
+                     reducer: Option<TaskCommand>| StreamingStep {
+        name,
+        files: files.clone(),
+        settings,
+        env: Vec::new(),
+        input,
+        output,
+        mapper,
+        reducer,
+        verbose: options.debug,
     };
-    let list_settings = || StepSettings {
-        max_attempts: 4,
-        timeout_ms: 300_000,
-        lines_per_map: 1,
-        copy: false,
+    let side = |endpoint: &str, profile: &Option<String>| S3Side {
+        endpoint: Some(endpoint.to_string()),
+        profile: profile.clone(),
+        ..Default::default()
     };
     let list_step = |bucket: &str, endpoint: &str, profile: &Option<String>| {
-        streaming(
+        Step::Streaming(streaming(
             format!("list.{bucket}.{part_file}"),
-            list_settings(),
+            JobSettings::listing(),
             options.input.clone(),
             join(&dir, &format!("{bucket}.list")),
-            with_profile(
-                args(&["bucketlist", "--bucket", bucket, "--endpoint", endpoint]),
-                "--profile",
-                profile,
-            ),
+            TaskCommand::BucketList(BucketListArgs {
+                bucket: bucket.to_string(),
+                s3: side(endpoint, profile),
+            }),
             None,
-        )
+        ))
     };
     let src_list = join(&dir, &format!("{}.list", options.src_bucket));
     let mut steps = vec![list_step(
@@ -330,35 +394,27 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
     if options.list_only {
         return Ok(plan);
     }
-    let both_sides = |task: &str| {
-        let mut command = args(&[
-            task,
-            "--src-bucket",
-            &options.src_bucket,
-            "--src-endpoint",
-            &options.src_endpoint,
-            "--dst-bucket",
-            &options.dst_bucket,
-            "--dst-endpoint",
-            &options.dst_endpoint,
-        ]);
-        command = with_profile(command, "--src-profile", &options.src_profile);
-        with_profile(command, "--dst-profile", &options.dst_profile)
+    let buckets = SrcDst {
+        src_bucket: options.src_bucket.clone(),
+        src_endpoint: Some(options.src_endpoint.clone()),
+        src_profile: options.src_profile.clone(),
+        dst_bucket: options.dst_bucket.clone(),
+        dst_endpoint: Some(options.dst_endpoint.clone()),
+        dst_profile: options.dst_profile.clone(),
+        ..Default::default()
     };
     let part_list = join(&dir, &format!("{}.multipartlist", options.src_bucket));
-    plan.steps.push(streaming(
+    plan.steps.push(Step::Streaming(streaming(
         format!("mlist.{}.{part_file}", options.src_bucket),
-        StepSettings {
-            max_attempts: 4,
-            timeout_ms: 300_000,
-            lines_per_map: 1000,
-            copy: false,
-        },
+        JobSettings::multipart_list(),
         copy_source.clone(),
         part_list.clone(),
-        both_sides("multipartlist"),
+        TaskCommand::MultipartList(MultipartListArgs {
+            buckets: buckets.clone(),
+            ..Default::default()
+        }),
         None,
-    ));
+    )));
     if options.no_copy {
         plan.copy_input = Some(part_list);
         return Ok(plan);
@@ -372,35 +428,29 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
         objects: copy_source.clone(),
     });
     let output = join(&options.output, &format!("{part_file}.{}", options.uuid));
-    plan.steps.push(streaming(
+    let mut copy = streaming(
         format!("copy.{}.{part_file}", options.src_bucket),
-        StepSettings {
-            max_attempts: 6,
-            timeout_ms: 600_000,
-            lines_per_map: 10,
-            copy: true,
-        },
+        JobSettings::copy(),
         part_list,
         output.clone(),
-        {
-            let mut mapper = both_sides("objectcopy");
-            if options.server_side_copy {
-                mapper.push("--server-side".to_string());
-            }
-            mapper
-        },
-        Some(with_profile(
-            args(&[
-                "multipartcomplete",
-                "--bucket",
-                &options.dst_bucket,
-                "--endpoint",
-                &options.dst_endpoint,
-            ]),
-            "--profile",
-            &options.dst_profile,
-        )),
-    ));
+        TaskCommand::ObjectCopy(ObjectCopyArgs {
+            buckets,
+            server_side: options.server_side_copy,
+            ..Default::default()
+        }),
+        Some(TaskCommand::MultipartComplete(MultipartCompleteArgs {
+            bucket: options.dst_bucket.clone(),
+            s3: side(&options.dst_endpoint, &options.dst_profile),
+            ..Default::default()
+        })),
+    );
+    if let Some(bytes) = options.copy_task_memory {
+        copy.env.push((
+            crate::config::MAX_TMP_SIZE_ENV.to_string(),
+            bytes.to_string(),
+        ));
+    }
+    plan.steps.push(Step::Streaming(copy));
     plan.output = Some(output);
     Ok(plan)
 }

@@ -18,6 +18,7 @@ pub(crate) fn article_options() -> PlanOptions {
         run_base: RunBase::Hdfs,
         debug: false,
         server_side_copy: false,
+        copy_task_memory: None,
     }
 }
 
@@ -46,8 +47,8 @@ fn plain_copy_has_three_steps() {
         panic!("copy is a streaming step")
     };
     assert_eq!(copy.input, "/1451507458/srcbucket.multipartlist");
-    assert_eq!(copy.setting("mapreduce.job.reduces"), Some("1"));
-    assert_eq!(copy.setting("mapreduce.map.maxattempts"), Some("6"));
+    assert_eq!(copy.settings.reducers, 1);
+    assert_eq!(copy.settings.map_attempts, 6);
     assert!(copy.reducer.is_some());
 }
 
@@ -148,7 +149,7 @@ fn profiles_are_optional() {
         panic!("list")
     };
     assert_eq!(
-        list.mapper,
+        list.mapper.argv(),
         vec![
             "bucketlist",
             "--bucket",
@@ -191,8 +192,55 @@ fn server_side_copy_is_an_objectcopy_flag() {
         panic!("no copy step");
     };
     assert_eq!(
-        copy.mapper.last().map(String::as_str),
+        copy.mapper.argv().last().map(String::as_str),
         Some("--server-side")
     );
-    assert_eq!(copy.mapper[0], "objectcopy");
+    assert_eq!(copy.mapper.argv()[0], "objectcopy");
+}
+
+#[test]
+fn the_copy_tasks_memory_is_an_environment_entry_of_the_copy_step() {
+    let plan = build(&PlanOptions {
+        copy_task_memory: Some(48 << 20),
+        ..article_options()
+    })
+    .expect("plan");
+    for step in &plan.steps {
+        let Step::Streaming(step) = step else {
+            continue;
+        };
+        let expected = if step.mapper.task() == crate::command::Task::ObjectCopy {
+            vec![("CAMPANILE_MAXTMPSIZE".to_string(), "50331648".to_string())]
+        } else {
+            Vec::new()
+        };
+        assert_eq!(step.env, expected, "{}", step.name);
+    }
+    let steps = emr::render(&plan).expect("render");
+    let copy = &steps[2].hadoop_jar_step.args;
+    let at = copy.iter().position(|a| a == "-cmdenv").expect("-cmdenv");
+    assert_eq!(copy[at + 1], "CAMPANILE_MAXTMPSIZE=50331648");
+    assert_eq!(copy[at + 2], "-inputformat", "streaming options after -D");
+}
+
+#[test]
+fn every_command_of_a_plan_parses_back_to_itself() {
+    let plan = build(&PlanOptions {
+        diff: true,
+        server_side_copy: true,
+        ..article_options()
+    })
+    .expect("plan");
+    for step in &plan.steps {
+        let Step::Streaming(step) = step else {
+            continue;
+        };
+        for command in std::iter::once(&step.mapper).chain(&step.reducer) {
+            let words: Vec<String> = command.line().split(' ').map(str::to_string).collect();
+            assert_eq!(
+                &crate::command::TaskCommand::parse(&words).expect("parses"),
+                command
+            );
+        }
+    }
 }

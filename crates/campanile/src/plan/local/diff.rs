@@ -9,10 +9,11 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::error::Error;
+use crate::hadoop_input::{input_files, read_line};
 use crate::plan::DiffStep;
-use crate::plan::local::job::{StepReport, check_output};
+use crate::plan::local::commit::check_output;
+use crate::plan::local::job::StepReport;
 use crate::plan::local::sort::{ExternalSorter, Sorted, split_key_value};
-use crate::plan::local::split::{input_files, read_line};
 
 /// Counter group of the diff's own counters.
 pub const GROUP: &str = "Diff";

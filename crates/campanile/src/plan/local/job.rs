@@ -1,22 +1,23 @@
 //! One Hadoop Streaming job on this machine: NLine splits of the input, map tasks in
-//! parallel with retries, the shuffle (hash partition, external sort) to the reducers,
-//! and the output committed as `part-NNNNN` (`.gz` when compressed) plus `_SUCCESS`,
-//! only once every task has succeeded. An existing output directory is refused
-//! before any task runs. See `shared/spec/streaming.md` §4-§6.
+//! parallel with retries ([`super::pool`]), the shuffle to the reducers
+//! ([`super::shuffle`]), and the output committed as `part-NNNNN` (`.gz` when
+//! compressed) plus `_SUCCESS` ([`super::commit`]), only once every task has
+//! succeeded. The job's settings are the plan's typed [`JobSettings`]; the tasks see
+//! them as Hadoop exports them, as environment variables. See docs/streaming.md.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 use crate::error::Error;
-use crate::plan::StreamingStep;
-use crate::plan::local::sort::{ExternalSorter, partition, split_key_value};
-use crate::plan::local::split::{input_files, nline_splits, read_line};
-use crate::plan::local::task::{AttemptSpec, TaskInput, job_environment, run_attempt};
+use crate::hadoop_input::input_files;
+use crate::plan::local::commit::{check_output, commit};
+use crate::plan::local::pool::{Phase, TaskSpec};
+use crate::plan::local::shuffle::shuffle;
+use crate::plan::local::split::{Split, nline_splits};
+use crate::plan::local::task::TaskInput;
+use crate::plan::{DEFAULT_ATTEMPTS, JobSettings, StreamingStep};
 use crate::stream::NLINE_INPUT_FORMAT;
 
 /// How the local runner runs jobs.
@@ -32,8 +33,6 @@ pub struct LocalSettings {
     pub sort_memory: usize,
     /// Files of `-files` that may be missing locally (credentials, config).
     pub optional_files: Vec<String>,
-    /// Environment variables for every task (streaming's `-cmdenv`).
-    pub task_env: Vec<(String, String)>,
 }
 
 /// Waves of map tasks a step may take on this machine before its splits are made longer.
@@ -70,9 +69,8 @@ impl Default for LocalSettings {
             sort_memory: 64 * 1024 * 1024,
             optional_files: vec![
                 crate::plan::CREDENTIALS_FILE.to_string(),
-                "campanile.cfg".to_string(),
+                crate::plan::CONFIG_FILE.to_string(),
             ],
-            task_env: Vec::new(),
         }
     }
 }
@@ -114,59 +112,135 @@ pub struct StepProgress {
 
 static JOBS: AtomicUsize = AtomicUsize::new(0);
 
-struct TaskSpec {
-    kind: char,
-    index: usize,
-    input: TaskInput,
-    conf: Vec<(String, String)>,
+/// A streaming job as the local runner executes it: a plan step's fields, with the
+/// mapper and reducer as the command lines that start them.
+#[derive(Debug, Clone)]
+pub struct Job<'a> {
+    /// Step name.
+    pub name: &'a str,
+    /// `-files`.
+    pub files: &'a [String],
+    /// How the tasks run.
+    pub settings: &'a JobSettings,
+    /// `-cmdenv` entries.
+    pub env: &'a [(String, String)],
+    /// Input path.
+    pub input: &'a str,
+    /// Output directory.
+    pub output: &'a str,
+    /// The map command line.
+    pub mapper: Vec<String>,
+    /// The reduce command line, if any.
+    pub reducer: Option<Vec<String>>,
 }
 
-struct TaskOutcome {
-    output: PathBuf,
-    counters: Counters,
-    status: Option<String>,
-}
-
-/// What made a task give up, for the step's error message.
-struct TaskFailure {
-    task: String,
-    attempts: u32,
-    reason: String,
-    stderr_tail: Vec<String>,
-}
-
-fn setting<'a>(step: &'a StreamingStep, key: &str) -> Option<&'a str> {
-    step.setting(key)
-}
-
-fn number(step: &StreamingStep, key: &str, default: u64) -> u64 {
-    setting(step, key)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Refuses an existing output directory (Hadoop's `FileAlreadyExistsException`).
-pub fn check_output(output: &Path) -> Result<(), Error> {
-    if output.exists() {
-        return Err(Error::OutputExists(output.display().to_string()));
+impl<'a> Job<'a> {
+    /// The job of a plan's streaming step.
+    pub fn of(step: &'a StreamingStep) -> Self {
+        Job {
+            name: &step.name,
+            files: &step.files,
+            settings: &step.settings,
+            env: &step.env,
+            input: &step.input,
+            output: &step.output,
+            mapper: step.mapper.argv(),
+            reducer: step.reducer.as_ref().map(|reducer| reducer.argv()),
+        }
     }
-    Ok(())
 }
 
-/// Runs a streaming step with its working files under `step_dir`.
+/// Runs a plan's streaming step with its working files under `step_dir`.
 pub fn run_streaming(
     step: &StreamingStep,
     step_dir: &Path,
     settings: &LocalSettings,
     progress: &(dyn Fn(&StepProgress) + Sync),
 ) -> Result<StepReport, Error> {
+    run_job(&Job::of(step), step_dir, settings, progress)
+}
+
+/// Runs a job with its working files under `step_dir`.
+pub fn run_job(
+    job: &Job,
+    step_dir: &Path,
+    settings: &LocalSettings,
+    progress: &(dyn Fn(&StepProgress) + Sync),
+) -> Result<StepReport, Error> {
     let started = Instant::now();
-    let output = PathBuf::from(&step.output);
+    let output = PathBuf::from(job.output);
     check_output(&output)?;
     std::fs::create_dir_all(step_dir)
         .map_err(|e| Error::io(format!("creating {}", step_dir.display()), e))?;
-    let files: Vec<PathBuf> = step
-        .files
+    let files = shipped_files(job.files, settings);
+    let (lines_per_map, splits) = map_splits(job, settings)?;
+    let reducers = if job.reducer.is_some() {
+        job.settings.reducers
+    } else {
+        0
+    };
+    // What runs here: the plan's settings with this machine's split size and the
+    // reducers that really run; the tasks see these values.
+    let effective = JobSettings {
+        lines_per_map,
+        reducers,
+        ..job.settings.clone()
+    };
+    let job_id = next_job_id();
+    let conf = job_conf(&effective, &job_id);
+    let mut report = StepReport {
+        name: job.name.to_string(),
+        ..Default::default()
+    };
+    let maps = map_tasks(splits, &conf);
+    report.map_tasks = maps.len();
+    let phase = Phase {
+        step_name: job.name,
+        step_dir,
+        job_id: &job_id,
+        command: &job.mapper,
+        files: &files,
+        cmdenv: job.env,
+        timeout: Some(effective.timeout).filter(|timeout| !timeout.is_zero()),
+        max_attempts: effective.map_attempts,
+        parallel: settings.parallel,
+        name: "map",
+    };
+    let map_outcomes = phase.run(maps, &mut report, progress)?;
+    let final_outputs = match &job.reducer {
+        Some(reducer) if reducers > 0 => {
+            let reducers = usize::try_from(reducers).unwrap_or(1);
+            let inputs = shuffle(&map_outcomes, reducers, step_dir, settings.sort_memory)?;
+            let reduces: Vec<TaskSpec> = inputs
+                .into_iter()
+                .enumerate()
+                .map(|(index, input)| TaskSpec {
+                    kind: 'r',
+                    index,
+                    input: TaskInput::File(input),
+                    conf: conf.clone(),
+                })
+                .collect();
+            report.reduce_tasks = reduces.len();
+            let phase = Phase {
+                command: reducer,
+                max_attempts: DEFAULT_ATTEMPTS,
+                name: "reduce",
+                ..phase
+            };
+            phase.run(reduces, &mut report, progress)?
+        }
+        _ => map_outcomes,
+    };
+    commit(&final_outputs, &output, effective.compress)?;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// The `-files` that exist here; a missing one is an error later unless it is one
+/// that may be missing locally (credentials, configuration).
+fn shipped_files(files: &[String], settings: &LocalSettings) -> Vec<PathBuf> {
+    files
         .iter()
         .map(PathBuf::from)
         .filter(|f| {
@@ -176,9 +250,13 @@ pub fn run_streaming(
                     .iter()
                     .any(|o| f.file_name().is_some_and(|n| n == o.as_str()))
         })
-        .collect();
-    let inputs = input_files(Path::new(&step.input))?;
-    let planned = number(step, "mapreduce.input.lineinputformat.linespermap", 1);
+        .collect()
+}
+
+/// The map splits, in Hadoop's task order, and the lines per map they were cut with.
+fn map_splits(job: &Job, settings: &LocalSettings) -> Result<(u64, Vec<Split>), Error> {
+    let inputs = input_files(Path::new(job.input))?;
+    let planned = job.settings.lines_per_map;
     let (lines_per_map, mut splits) = match settings.lines_per_map {
         Some(n) => (n, nline_splits(&inputs, n)?),
         None => {
@@ -194,46 +272,42 @@ pub fn run_streaming(
     };
     // JobSubmitter sorts splits by length, largest first (stable): map i is split i.
     splits.sort_by_key(|split| std::cmp::Reverse(split.length));
-    let reducers = if step.reducer.is_some() {
-        usize::try_from(number(step, "mapreduce.job.reduces", 1)).unwrap_or(1)
-    } else {
-        0
-    };
+    Ok((lines_per_map, splits))
+}
+
+fn next_job_id() -> String {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let job_id = format!("{stamp}_{:04}", JOBS.fetch_add(1, Ordering::Relaxed) + 1);
-    let mut conf: Vec<(String, String)> = step.settings.clone();
-    conf.retain(|(k, _)| {
-        k != "mapreduce.job.reduces" && k != "mapreduce.input.lineinputformat.linespermap"
-    });
+    format!("{stamp}_{:04}", JOBS.fetch_add(1, Ordering::Relaxed) + 1)
+}
+
+/// The job configuration the tasks see: the settings' Hadoop properties, the input
+/// format (which the stream index reads) and the job id.
+fn job_conf(settings: &JobSettings, job_id: &str) -> Vec<(String, String)> {
+    let mut conf: Vec<(String, String)> = settings
+        .properties()
+        .into_iter()
+        .map(|(key, value)| (key.to_string(), value))
+        .collect();
     conf.extend([
-        (
-            "mapreduce.input.lineinputformat.linespermap".to_string(),
-            lines_per_map.to_string(),
-        ),
-        ("mapreduce.job.reduces".to_string(), reducers.to_string()),
         (
             "mapred.input.format.class".to_string(),
             NLINE_INPUT_FORMAT.to_string(),
         ),
         ("mapreduce.job.id".to_string(), format!("job_{job_id}")),
     ]);
-    conf.extend(settings.task_env.iter().cloned());
-    let timeout = Some(number(step, "mapreduce.task.timeout", 600_000))
-        .filter(|ms| *ms > 0)
-        .map(Duration::from_millis);
-    let mut report = StepReport {
-        name: step.name.clone(),
-        ..Default::default()
-    };
+    conf
+}
 
-    let maps: Vec<TaskSpec> = splits
+/// One map task per split, with the split's place in the configuration.
+fn map_tasks(splits: Vec<Split>, conf: &[(String, String)]) -> Vec<TaskSpec> {
+    splits
         .into_iter()
         .enumerate()
         .map(|(index, split)| {
-            let mut task_conf = conf.clone();
+            let mut task_conf = conf.to_vec();
             task_conf.extend([
                 (
                     "mapreduce.map.input.file".to_string(),
@@ -255,334 +329,5 @@ pub fn run_streaming(
                 conf: task_conf,
             }
         })
-        .collect();
-    report.map_tasks = maps.len();
-    let map_attempts = u32::try_from(number(step, "mapreduce.map.maxattempts", 4)).unwrap_or(4);
-    let phase = Phase {
-        step,
-        step_dir,
-        job_id: &job_id,
-        command: &step.mapper,
-        files: &files,
-        timeout,
-        max_attempts: map_attempts,
-        parallel: settings.parallel,
-        name: "map",
-    };
-    let map_outcomes = phase.run(maps, &mut report, progress)?;
-
-    let final_outputs = if reducers == 0 {
-        map_outcomes
-    } else {
-        let inputs = shuffle(&map_outcomes, reducers, step_dir, settings.sort_memory)?;
-        let reduces: Vec<TaskSpec> = inputs
-            .into_iter()
-            .enumerate()
-            .map(|(index, input)| TaskSpec {
-                kind: 'r',
-                index,
-                input: TaskInput::File(input),
-                conf: conf.clone(),
-            })
-            .collect();
-        report.reduce_tasks = reduces.len();
-        let reducer = step.reducer.clone().unwrap_or_default();
-        let phase = Phase {
-            command: &reducer,
-            max_attempts: u32::try_from(number(step, "mapreduce.reduce.maxattempts", 4))
-                .unwrap_or(4),
-            name: "reduce",
-            ..phase
-        };
-        phase.run(reduces, &mut report, progress)?
-    };
-    let compress = setting(step, "mapreduce.output.fileoutputformat.compress") == Some("true");
-    commit(&final_outputs, &output, compress)?;
-    report.seconds = started.elapsed().as_secs_f64();
-    Ok(report)
-}
-
-/// One phase (map or reduce) of a job: its tasks on a pool of workers.
-#[derive(Clone, Copy)]
-struct Phase<'a> {
-    step: &'a StreamingStep,
-    step_dir: &'a Path,
-    job_id: &'a str,
-    command: &'a [String],
-    files: &'a [PathBuf],
-    timeout: Option<Duration>,
-    max_attempts: u32,
-    parallel: usize,
-    name: &'static str,
-}
-
-impl Phase<'_> {
-    fn run(
-        &self,
-        tasks: Vec<TaskSpec>,
-        report: &mut StepReport,
-        progress: &(dyn Fn(&StepProgress) + Sync),
-    ) -> Result<Vec<TaskOutcome>, Error> {
-        let total = tasks.len();
-        let next = AtomicUsize::new(0);
-        let failed = AtomicBool::new(false);
-        let outcomes: Mutex<Vec<Option<TaskOutcome>>> =
-            Mutex::new((0..total).map(|_| None).collect());
-        let failure: Mutex<Option<TaskFailure>> = Mutex::new(None);
-        let error: Mutex<Option<Error>> = Mutex::new(None);
-        let failed_attempts = AtomicUsize::new(0);
-        let state = Mutex::new(StepProgress {
-            phase: self.name,
-            done: 0,
-            total,
-            counters: report.counters.clone(),
-        });
-        progress(&state.lock().map(|s| s.clone()).unwrap_or_default());
-        std::thread::scope(|scope| {
-            for _ in 0..self.parallel.max(1).min(total.max(1)) {
-                scope.spawn(|| {
-                    loop {
-                        if failed.load(Ordering::Relaxed) {
-                            return;
-                        }
-                        let index = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(task) = tasks.get(index) else {
-                            return;
-                        };
-                        match self.run_task(task, &failed_attempts) {
-                            Ok(Ok(outcome)) => {
-                                if let Ok(mut state) = state.lock() {
-                                    state.done += 1;
-                                    for (key, value) in &outcome.counters {
-                                        *state.counters.entry(key.clone()).or_insert(0) += value;
-                                    }
-                                    progress(&state);
-                                }
-                                if let Ok(mut outcomes) = outcomes.lock() {
-                                    outcomes[index] = Some(outcome);
-                                }
-                            }
-                            Ok(Err(task_failure)) => {
-                                failed.store(true, Ordering::Relaxed);
-                                if let Ok(mut slot) = failure.lock() {
-                                    slot.get_or_insert(task_failure);
-                                }
-                            }
-                            Err(e) => {
-                                failed.store(true, Ordering::Relaxed);
-                                if let Ok(mut slot) = error.lock() {
-                                    slot.get_or_insert(e);
-                                }
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        report.failed_attempts += failed_attempts.load(Ordering::Relaxed);
-        if let Some(e) = error.into_inner().ok().flatten() {
-            return Err(e);
-        }
-        if let Some(f) = failure.into_inner().ok().flatten() {
-            return Err(Error::StepFailed {
-                step: self.step.name.clone(),
-                message: format!(
-                    "task {} failed {} attempt(s); last: {}{}",
-                    f.task,
-                    f.attempts,
-                    f.reason,
-                    if f.stderr_tail.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; last stderr lines:\n  {}", f.stderr_tail.join("\n  "))
-                    }
-                ),
-            });
-        }
-        let outcomes: Vec<TaskOutcome> = outcomes
-            .into_inner()
-            .map_err(|_| Error::Usage("a worker thread panicked".into()))?
-            .into_iter()
-            .flatten()
-            .collect();
-        for outcome in &outcomes {
-            for (key, value) in &outcome.counters {
-                *report.counters.entry(key.clone()).or_insert(0) += value;
-            }
-            if outcome.status.is_some() {
-                report.status.clone_from(&outcome.status);
-            }
-        }
-        Ok(outcomes)
-    }
-
-    /// Runs a task's attempts until one succeeds or `max_attempts` have failed.
-    fn run_task(
-        &self,
-        task: &TaskSpec,
-        failed_attempts: &AtomicUsize,
-    ) -> Result<Result<TaskOutcome, TaskFailure>, Error> {
-        let task_id = format!("task_{}_{}_{:06}", self.job_id, task.kind, task.index);
-        let mut last = TaskFailure {
-            task: task_id.clone(),
-            attempts: 0,
-            reason: String::new(),
-            stderr_tail: Vec::new(),
-        };
-        for attempt in 0..self.max_attempts.max(1) {
-            let attempt_id = format!(
-                "attempt_{}_{}_{:06}_{attempt}",
-                self.job_id, task.kind, task.index
-            );
-            let mut conf = task.conf.clone();
-            conf.extend([
-                ("mapreduce.task.id".to_string(), task_id.clone()),
-                ("mapreduce.task.attempt.id".to_string(), attempt_id.clone()),
-                (
-                    "mapreduce.task.ismap".to_string(),
-                    (task.kind == 'm').to_string(),
-                ),
-                (
-                    "mapreduce.task.partition".to_string(),
-                    task.index.to_string(),
-                ),
-            ]);
-            let spec = AttemptSpec {
-                command: self.command.to_vec(),
-                files: self.files.to_vec(),
-                workdir: self.step_dir.join("attempts").join(&attempt_id),
-                env: job_environment(&conf),
-                input: task.input.clone(),
-                output: self
-                    .step_dir
-                    .join("attempts")
-                    .join(format!("{attempt_id}.out")),
-                timeout: self.timeout,
-            };
-            std::fs::create_dir_all(self.step_dir.join("attempts"))
-                .map_err(|e| Error::io("creating the attempts directory", e))?;
-            let result = run_attempt(&spec)?;
-            match result.failure {
-                None => {
-                    return Ok(Ok(TaskOutcome {
-                        output: spec.output,
-                        counters: result.counters,
-                        status: result.status,
-                    }));
-                }
-                Some(reason) => {
-                    failed_attempts.fetch_add(1, Ordering::Relaxed);
-                    last = TaskFailure {
-                        task: task_id.clone(),
-                        attempts: attempt + 1,
-                        reason: format!("{attempt_id}: {reason}"),
-                        stderr_tail: result.stderr_tail,
-                    };
-                }
-            }
-        }
-        Ok(Err(last))
-    }
-}
-
-/// Partitions and sorts the map outputs; returns one reducer input file per reducer,
-/// `key\tvalue\n` per record (the TAB even for an empty value, as `PipeReducer`).
-fn shuffle(
-    maps: &[TaskOutcome],
-    reducers: usize,
-    step_dir: &Path,
-    sort_memory: usize,
-) -> Result<Vec<PathBuf>, Error> {
-    let shuffle_dir = step_dir.join("shuffle");
-    let mut sorters = Vec::new();
-    for index in 0..reducers {
-        let dir = shuffle_dir.join(format!("partition-{index:05}"));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        sorters.push(ExternalSorter::new(sort_memory / reducers.max(1), &dir));
-    }
-    let mut line = Vec::new();
-    for map in maps {
-        let file = File::open(&map.output)
-            .map_err(|e| Error::io(format!("reading {}", map.output.display()), e))?;
-        let mut reader = BufReader::new(file);
-        while read_map_line(&mut reader, &mut line)? {
-            let (key, value) = split_key_value(&line);
-            sorters[partition(key, reducers)].push(key, value)?;
-        }
-    }
-    let mut inputs = Vec::new();
-    for (index, sorter) in sorters.into_iter().enumerate() {
-        let path = shuffle_dir.join(format!("reduce-{index:05}.in"));
-        let context = || format!("writing {}", path.display());
-        let mut out = BufWriter::new(File::create(&path).map_err(|e| Error::io(context(), e))?);
-        for record in sorter.finish()? {
-            let (key, value) = record?;
-            out.write_all(&key)
-                .and_then(|()| out.write_all(b"\t"))
-                .and_then(|()| out.write_all(&value))
-                .and_then(|()| out.write_all(b"\n"))
-                .map_err(|e| Error::io(context(), e))?;
-        }
-        out.flush().map_err(|e| Error::io(context(), e))?;
-        inputs.push(path);
-    }
-    Ok(inputs)
-}
-
-/// Reads one output line of a task (`\n`-terminated; `TextOutputReader` uses
-/// `LineReader`, so `\r\n` and `\r` end lines too).
-fn read_map_line<R: BufRead>(reader: &mut R, line: &mut Vec<u8>) -> Result<bool, Error> {
-    read_line(reader, line)
-        .map(|consumed| consumed > 0)
-        .map_err(|e| Error::io("reading task output", e))
-}
-
-/// Writes the job output: `part-NNNNN[.gz]` per task, every line as `key\tvalue`
-/// (`TextOutputFormat`: a line without TAB gets one), then `_SUCCESS`.
-fn commit(outputs: &[TaskOutcome], output: &Path, compress: bool) -> Result<(), Error> {
-    std::fs::create_dir_all(output)
-        .map_err(|e| Error::io(format!("creating {}", output.display()), e))?;
-    for (index, task) in outputs.iter().enumerate() {
-        let name = if compress {
-            format!("part-{index:05}.gz")
-        } else {
-            format!("part-{index:05}")
-        };
-        let path = output.join(name);
-        let context = || format!("writing {}", path.display());
-        let file = File::create(&path).map_err(|e| Error::io(context(), e))?;
-        let input = File::open(&task.output)
-            .map_err(|e| Error::io(format!("reading {}", task.output.display()), e))?;
-        let mut reader = BufReader::new(input);
-        if compress {
-            let mut encoder =
-                flate2::write::GzEncoder::new(BufWriter::new(file), flate2::Compression::default());
-            write_output_lines(&mut reader, &mut encoder).map_err(|e| Error::io(context(), e))?;
-            encoder
-                .finish()
-                .and_then(|mut inner| inner.flush())
-                .map_err(|e| Error::io(context(), e))?;
-        } else {
-            let mut out = BufWriter::new(file);
-            write_output_lines(&mut reader, &mut out).map_err(|e| Error::io(context(), e))?;
-            out.flush().map_err(|e| Error::io(context(), e))?;
-        }
-    }
-    File::create(output.join("_SUCCESS"))
-        .map_err(|e| Error::io(format!("writing {}/_SUCCESS", output.display()), e))?;
-    Ok(())
-}
-
-fn write_output_lines<R: BufRead, W: Write>(reader: &mut R, out: &mut W) -> std::io::Result<()> {
-    let mut line = Vec::new();
-    while read_line(reader, &mut line)? > 0 {
-        out.write_all(&line)?;
-        if line.contains(&b'\t') {
-            out.write_all(b"\n")?;
-        } else {
-            out.write_all(b"\t\n")?;
-        }
-    }
-    Ok(())
+        .collect()
 }

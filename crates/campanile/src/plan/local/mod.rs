@@ -5,8 +5,11 @@
 //! attempts and the last stderr lines of the failed attempt. The diff step runs
 //! natively ([`diff`]) instead of Hive.
 
+pub mod commit;
 pub mod diff;
 pub mod job;
+mod pool;
+mod shuffle;
 pub mod sort;
 pub mod split;
 pub mod task;
@@ -19,7 +22,7 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::plan::{Plan, Step};
 
-pub use job::{Counters, LocalSettings, StepProgress, StepReport};
+pub use job::{Counters, Job, LocalSettings, StepProgress, StepReport};
 
 /// Runs every step of `plan`, with each step's working files under
 /// `<run dir>/steps/<n>-<name>`; `progress` shows what is happening on stderr.

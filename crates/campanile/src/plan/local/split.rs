@@ -5,10 +5,11 @@
 //! groups every N lines of one file into a split. See `shared/spec/streaming.md` §1.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::PathBuf;
 
 use crate::error::Error;
+use crate::hadoop_input::read_line;
 
 /// N consecutive lines of one file: what one map task reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,72 +22,6 @@ pub struct Split {
     pub length: u64,
     /// Number of lines.
     pub lines: u64,
-}
-
-/// The files a step reads from `path`: the file itself, or the files of a directory
-/// whose names do not start with `_` or `.`, in name order. A directory inside the
-/// directory is an error, as in Hadoop (`Not a file`).
-pub fn input_files(path: &Path) -> Result<Vec<PathBuf>, Error> {
-    let metadata = std::fs::metadata(path)
-        .map_err(|e| Error::io(format!("input path {}", path.display()), e))?;
-    if metadata.is_file() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let mut files = Vec::new();
-    let entries = std::fs::read_dir(path)
-        .map_err(|e| Error::io(format!("listing input {}", path.display()), e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(format!("listing input {}", path.display()), e))?;
-        let name = entry.file_name().to_string_lossy().to_string();
-        if name.starts_with('_') || name.starts_with('.') {
-            continue;
-        }
-        let entry_path = entry.path();
-        if entry_path.is_dir() {
-            return Err(Error::Usage(format!(
-                "Not a file: {} (inputs are files or directories of files)",
-                entry_path.display()
-            )));
-        }
-        files.push(entry_path);
-    }
-    files.sort();
-    Ok(files)
-}
-
-/// Reads one line (without its terminator) into `line`; returns the bytes consumed,
-/// 0 at the end of the input.
-pub fn read_line<R: BufRead>(reader: &mut R, line: &mut Vec<u8>) -> std::io::Result<u64> {
-    line.clear();
-    let mut consumed = 0u64;
-    loop {
-        let buffer = reader.fill_buf()?;
-        if buffer.is_empty() {
-            return Ok(consumed);
-        }
-        match buffer.iter().position(|b| *b == b'\n' || *b == b'\r') {
-            Some(at) => {
-                let terminator = buffer[at];
-                line.extend_from_slice(&buffer[..at]);
-                reader.consume(at + 1);
-                consumed += at as u64 + 1;
-                if terminator == b'\r' {
-                    let next = reader.fill_buf()?;
-                    if next.first() == Some(&b'\n') {
-                        reader.consume(1);
-                        consumed += 1;
-                    }
-                }
-                return Ok(consumed);
-            }
-            None => {
-                let length = buffer.len();
-                line.extend_from_slice(buffer);
-                reader.consume(length);
-                consumed += length as u64;
-            }
-        }
-    }
 }
 
 /// Cuts every file into splits of `lines_per_map` lines (NLineInputFormat).
@@ -164,6 +99,7 @@ pub fn feed_split(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hadoop_input::input_files;
 
     fn fed(split: &Split) -> String {
         let mut out = Vec::new();

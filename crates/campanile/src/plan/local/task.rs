@@ -221,7 +221,7 @@ pub fn run_attempt(spec: &AttemptSpec) -> Result<AttemptResult, Error> {
             let mut tail: VecDeque<String> = VecDeque::new();
             let mut reader = BufReader::new(stderr);
             let mut line = Vec::new();
-            while crate::plan::local::split::read_line(&mut reader, &mut line).unwrap_or(0) > 0 {
+            while crate::hadoop_input::read_line(&mut reader, &mut line).unwrap_or(0) > 0 {
                 progress.touch();
                 let text = String::from_utf8_lossy(&line).to_string();
                 if let Some(log) = log.as_mut() {
@@ -299,8 +299,12 @@ pub fn run_attempt(spec: &AttemptSpec) -> Result<AttemptResult, Error> {
 
 /// The job configuration as a task's environment: every key with each character
 /// outside `[A-Za-z0-9]` turned into `_` (`PipeMapRed.safeEnvVarName`), and the old
-/// alias of each deprecated key next to its new name.
-pub fn job_environment(conf: &[(String, String)]) -> Vec<(String, String)> {
+/// alias of each deprecated key next to its new name; then streaming's `-cmdenv`
+/// entries, which Hadoop adds after the configuration.
+pub fn job_environment(
+    conf: &[(String, String)],
+    cmdenv: &[(String, String)],
+) -> Vec<(String, String)> {
     let mut env = Vec::new();
     for (key, value) in conf {
         if let Some(old) = old_alias(key) {
@@ -309,6 +313,7 @@ pub fn job_environment(conf: &[(String, String)]) -> Vec<(String, String)> {
         env.push((safe_env_name(key), value.clone()));
     }
     env.push(("HADOOP_ROOT_LOGGER".to_string(), String::new()));
+    env.extend(cmdenv.iter().cloned());
     env
 }
 
@@ -349,13 +354,16 @@ mod tests {
 
     #[test]
     fn environment_names() {
-        let env = job_environment(&[
-            ("mapreduce.task.ismap".to_string(), "true".to_string()),
-            (
-                "mapred.input.format.class".to_string(),
-                "org.apache.hadoop.mapred.lib.NLineInputFormat".to_string(),
-            ),
-        ]);
+        let env = job_environment(
+            &[
+                ("mapreduce.task.ismap".to_string(), "true".to_string()),
+                (
+                    "mapred.input.format.class".to_string(),
+                    "org.apache.hadoop.mapred.lib.NLineInputFormat".to_string(),
+                ),
+            ],
+            &[],
+        );
         let get = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         assert_eq!(get("mapreduce_task_ismap"), Some("true"));
         assert_eq!(get("mapred_task_is_map"), Some("true"));

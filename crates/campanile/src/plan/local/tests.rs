@@ -1,39 +1,55 @@
 //! The streaming contract of the local runner, with small shell commands as tasks
-//! (`shared/spec/streaming.md` §9 test vectors, and more).
+//! (the test vectors of docs/streaming.md, and more).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::job::{LocalSettings, StepReport, run_streaming};
+use super::job::{Job, LocalSettings, StepReport, run_job};
 use crate::error::Error;
-use crate::plan::StreamingStep;
+use crate::plan::JobSettings;
 
 fn sh(script: &str) -> Vec<String> {
     vec!["sh".into(), "-c".into(), script.into()]
 }
 
-fn step(input: &Path, output: &Path, mapper: &str, reducer: Option<&str>) -> StreamingStep {
-    StreamingStep {
-        name: "test.step".into(),
+/// A job of shell commands, owned, with the plan's listing settings.
+struct TestStep {
+    files: Vec<String>,
+    settings: JobSettings,
+    env: Vec<(String, String)>,
+    input: String,
+    output: String,
+    mapper: Vec<String>,
+    reducer: Option<Vec<String>>,
+}
+
+impl TestStep {
+    fn job(&self) -> Job<'_> {
+        Job {
+            name: "test.step",
+            files: &self.files,
+            settings: &self.settings,
+            env: &self.env,
+            input: &self.input,
+            output: &self.output,
+            mapper: self.mapper.clone(),
+            reducer: self.reducer.clone(),
+        }
+    }
+}
+
+fn step(input: &Path, output: &Path, mapper: &str, reducer: Option<&str>) -> TestStep {
+    TestStep {
         files: Vec::new(),
-        settings: vec![
-            ("mapreduce.map.maxattempts".into(), "4".into()),
-            (
-                "mapreduce.input.lineinputformat.linespermap".into(),
-                "1".into(),
-            ),
-            ("mapreduce.map.speculative".into(), "false".into()),
-            ("mapreduce.task.timeout".into(), "300000".into()),
-            (
-                "mapreduce.job.reduces".into(),
-                if reducer.is_some() { "1" } else { "0" }.into(),
-            ),
-        ],
+        settings: JobSettings {
+            reducers: u32::from(reducer.is_some()),
+            ..JobSettings::listing()
+        },
+        env: Vec::new(),
         input: input.display().to_string(),
         output: output.display().to_string(),
         mapper: sh(mapper),
         reducer: reducer.map(sh),
-        verbose: false,
     }
 }
 
@@ -44,8 +60,8 @@ fn settings() -> LocalSettings {
     }
 }
 
-fn run(step: &StreamingStep, work: &Path) -> Result<StepReport, Error> {
-    run_streaming(step, &work.join("step"), &settings(), &|_| {})
+fn run(step: &TestStep, work: &Path) -> Result<StepReport, Error> {
+    run_job(&step.job(), &work.join("step"), &settings(), &|_| {})
 }
 
 fn read(path: PathBuf) -> String {
@@ -165,16 +181,7 @@ fn reducer_input_is_sorted_and_gzip_output() {
         "cat >/dev/null; printf 'b\\t1\\na\\t2\\nb\\n'",
         Some("echo \"ismap=$mapreduce_task_ismap\"; cat"),
     );
-    step.settings.extend([
-        (
-            "mapreduce.output.fileoutputformat.compress".to_string(),
-            "true".to_string(),
-        ),
-        (
-            "mapreduce.output.fileoutputformat.compress.codec".to_string(),
-            "org.apache.hadoop.io.compress.GzipCodec".to_string(),
-        ),
-    ]);
+    step.settings.compress = true;
     let report = run(&step, dir.path()).expect("job");
     assert_eq!(report.reduce_tasks, 1);
     let mut text = String::new();
@@ -266,9 +273,7 @@ fn a_silent_task_is_killed_after_the_timeout_and_retried() {
         "case \"$mapreduce_task_attempt_id\" in *_0) sleep 600;; esac; cat >/dev/null; echo done",
         None,
     );
-    step.settings.retain(|(k, _)| k != "mapreduce.task.timeout");
-    step.settings
-        .push(("mapreduce.task.timeout".into(), "300".into()));
+    step.settings.timeout = std::time::Duration::from_millis(300);
     let started = std::time::Instant::now();
     let report = run(&step, dir.path()).expect("job succeeds on the second attempt");
     assert!(started.elapsed() < std::time::Duration::from_secs(60));
@@ -303,18 +308,13 @@ fn reducer_input_larger_than_the_sort_memory_is_sorted() {
          printf 'k%05d\\t%s\\n' $(( (n * 40 + i) * 7919 % 2000 )) $n; i=$((i+1)); done; done",
         Some("cat"),
     );
-    step.settings
-        .retain(|(k, _)| k != "mapreduce.input.lineinputformat.linespermap");
-    step.settings.push((
-        "mapreduce.input.lineinputformat.linespermap".into(),
-        "5".into(),
-    ));
+    step.settings.lines_per_map = 5;
     let settings = LocalSettings {
         parallel: 4,
         sort_memory: 2048,
         ..Default::default()
     };
-    run_streaming(&step, &dir.path().join("step"), &settings, &|_| {}).expect("job");
+    run_job(&step.job(), &dir.path().join("step"), &settings, &|_| {}).expect("job");
     let runs = std::fs::read_dir(dir.path().join("step/shuffle/partition-00000"))
         .expect("runs")
         .count();
@@ -338,4 +338,30 @@ fn splits_grow_only_past_two_waves_of_tasks() {
     assert_eq!(local_lines_per_map(10, 10_000, 2), 2_500);
     assert_eq!(local_lines_per_map(10, 40, 2), 10);
     assert_eq!(local_lines_per_map(0, 0, 0), 1);
+}
+
+#[test]
+fn cmdenv_entries_reach_every_task_after_the_job_configuration() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = input_file(dir.path(), b"x\n");
+    let out = dir.path().join("out");
+    let mut step = step(
+        &input,
+        &out,
+        "cat >/dev/null; echo \"memory=$CAMPANILE_MAXTMPSIZE\"; echo \"reduces=$mapreduce_job_reduces\"",
+        Some("cat; echo \"reducer=$CAMPANILE_MAXTMPSIZE\""),
+    );
+    step.env = vec![
+        ("CAMPANILE_MAXTMPSIZE".into(), "12345".into()),
+        // A -cmdenv entry overrides the configuration's variable of the same name.
+        ("mapreduce_job_reduces".into(), "7".into()),
+    ];
+    run(&step, dir.path()).expect("job");
+    let text = read(out.join("part-00000"));
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        vec!["memory=12345\t", "reducer=12345\t", "reduces=7\t"]
+    );
 }

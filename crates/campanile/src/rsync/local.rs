@@ -1,4 +1,4 @@
-//! `rsync` without a cluster: the same plan, run here by the embedded local runner.
+//! rsync without a cluster: the same plan, run here by the embedded local runner.
 //! Inputs and outputs may be local paths or `s3://bucket/prefix` URIs, as on EMR: an
 //! S3 part file is downloaded into the run directory first, and an S3 output is written
 //! locally and uploaded once the job has succeeded (an existing output is refused
@@ -9,11 +9,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
-use crate::orphans;
 use crate::plan::local::{LocalSettings, ProgressDisplay, report_json, run_plan};
-use crate::plan::{self, RunBase, UploadScope, part_file_name};
-use crate::rsync::{RsyncRequest, print_run_lines, resolve_endpoints};
+use crate::plan::{self, RunBase, part_file_name};
+use crate::rsync::cleanup::clean_up_uploads;
+use crate::rsync::{RsyncRequest, print_resolved, print_run_lines, resolve_endpoints};
 use crate::s3::{Client, ClientOptions, describe_error};
+use crate::s3_url::parse_s3_uri;
 
 /// Local-run options beyond the plan's.
 #[derive(Debug, Clone)]
@@ -22,17 +23,13 @@ pub struct LocalRequest {
     pub run_base: PathBuf,
     /// Runner settings (parallelism, split override, sort memory).
     pub settings: LocalSettings,
+    /// Bytes of object data all copy tasks together may hold in memory: each of the
+    /// `parallel` tasks gets its share (see [`copy_task_memory`]).
+    pub memory: u64,
     /// Print each step's report as a JSON line on stdout.
     pub json: bool,
     /// No progress display.
     pub quiet: bool,
-}
-
-/// An `s3://bucket/key` URI split in two.
-pub fn parse_s3_uri(uri: &str) -> Option<(String, String)> {
-    let rest = uri.strip_prefix("s3://")?;
-    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-    (!bucket.is_empty()).then(|| (bucket.to_string(), key.to_string()))
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, Error> {
@@ -163,35 +160,10 @@ async fn upload_output(client: &Client, dir: &Path, uri: &str) -> Result<(), Err
     Ok(())
 }
 
-/// Aborts the uploads failed attempts of this run left in progress (see
-/// [`crate::orphans`]) and says how many there were.
-async fn clean_up_uploads<E: Write>(
-    scope: &UploadScope,
-    region: Option<String>,
-    err: &mut E,
-) -> Result<(), Error> {
-    let keys = orphans::multipart_keys(Path::new(&scope.objects))?;
-    if keys.is_empty() {
-        return Ok(());
-    }
-    let client = crate::s3::client(&ClientOptions {
-        endpoint: Some(scope.endpoint.clone()),
-        profile: scope.profile.clone(),
-        region,
-        ..Default::default()
-    })
-    .await?;
-    let aborted = orphans::abort_orphans(&client, &scope.bucket, &keys).await?;
-    if !aborted.is_empty() {
-        writeln!(
-            err,
-            "aborted {} multipart upload(s) of s3://{} left in progress by failed attempts or runs",
-            aborted.len(),
-            scope.bucket
-        )
-        .map_err(|e| Error::io("writing stderr", e))?;
-    }
-    Ok(())
+/// Each copy task's share of the run's memory budget: the tasks that run at once
+/// split it evenly.
+pub fn copy_task_memory(memory: u64, parallel: usize) -> u64 {
+    memory / u64::try_from(parallel.max(1)).unwrap_or(1)
 }
 
 /// Runs the plan of `request` on this machine.
@@ -203,14 +175,8 @@ pub async fn run<W: Write, E: Write>(
 ) -> Result<(), Error> {
     let io = |e| Error::io("writing stdout", e);
     let mut options = resolve_endpoints(request).await?;
-    if request.verbose {
-        writeln!(
-            err,
-            "source s3://{} at {}; destination s3://{} at {}",
-            options.src_bucket, options.src_endpoint, options.dst_bucket, options.dst_endpoint
-        )
-        .map_err(io)?;
-    }
+    print_resolved(request, &options, err)?;
+    options.copy_task_memory = Some(copy_task_memory(local.memory, local.settings.parallel));
     let run_base = absolute(&local.run_base)?;
     let run_dir = run_base.join(&options.uuid);
     options.run_base = RunBase::Local(run_base.display().to_string());
@@ -317,13 +283,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn s3_uris() {
-        assert_eq!(
-            parse_s3_uri("s3://codebucket/input/part.all"),
-            Some(("codebucket".into(), "input/part.all".into()))
-        );
-        assert_eq!(parse_s3_uri("s3://b"), Some(("b".into(), String::new())));
-        assert_eq!(parse_s3_uri("/local/path"), None);
-        assert_eq!(parse_s3_uri("s3:///key"), None);
+    fn each_copy_task_gets_its_share_of_the_memory() {
+        assert_eq!(copy_task_memory(96 << 20, 2), 48 << 20);
+        assert_eq!(copy_task_memory(96 << 20, 0), 96 << 20);
+        assert_eq!(copy_task_memory(1 << 20, 4), 256 << 10);
     }
 }

@@ -1,0 +1,134 @@
+//! What every binary does around its library call: a Tokio runtime, buffered stdout,
+//! stderr through a [`Reporter`], and one mapping from the result to an exit status
+//! ([`ExitStatus`]: 0 success, 1 failure that Hadoop retries, 2 usage or input error,
+//! 4 existing output; a closed stdout is a success, as for any Unix filter).
+
+use std::future::Future;
+use std::io::{BufWriter, Stderr, StdinLock, StdoutLock};
+use std::process::ExitCode;
+
+use campanile::Error;
+use campanile::reporter::Reporter;
+
+/// How a Campanile program ends, as Hadoop Streaming and a shell read its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// 0: everything asked for was done.
+    Success,
+    /// 1: the work failed; Hadoop retries the attempt.
+    Failed,
+    /// 2: bad arguments, configuration or input: a retry cannot succeed.
+    Usage,
+    /// 4: the output exists already (Hadoop Streaming's code for it).
+    OutputExists,
+}
+
+impl ExitStatus {
+    /// The status a failure ends the program with.
+    pub fn of(error: &Error) -> Self {
+        match error.exit_code() {
+            2 => ExitStatus::Usage,
+            4 => ExitStatus::OutputExists,
+            _ => ExitStatus::Failed,
+        }
+    }
+
+    /// The exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::Failed => 1,
+            ExitStatus::Usage => 2,
+            ExitStatus::OutputExists => 4,
+        }
+    }
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> Self {
+        ExitCode::from(status.code())
+    }
+}
+
+/// The standard streams a task works over.
+pub struct Streams {
+    /// Buffered stdin.
+    pub input: StdinLock<'static>,
+    /// Buffered stdout.
+    pub output: BufWriter<StdoutLock<'static>>,
+    /// Counters and status on stderr.
+    pub reporter: Reporter<Stderr>,
+}
+
+/// Runs a task body with the process's streams and turns its result into an exit code.
+/// Errors are printed as `<task>: <message>` on stderr.
+pub fn run_task<F, Fut>(task: &str, body: F) -> ExitCode
+where
+    F: FnOnce(Streams) -> Fut,
+    Fut: Future<Output = Result<(), Error>>,
+{
+    let streams = Streams {
+        input: std::io::stdin().lock(),
+        output: BufWriter::with_capacity(256 * 1024, std::io::stdout().lock()),
+        // Not locked: the local runner reports progress on stderr from other threads.
+        reporter: Reporter::new(std::io::stderr()),
+    };
+    // One thread: a task is one slot of the cluster (Hadoop runs one per core), its
+    // copies are I/O-bound, and with the connections polled on the thread that awaits
+    // them no request or answer is handed between threads (a futex wake and a context
+    // switch each, which cost more CPU than a small copy's own work).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("{task}: cannot start the async runtime: {error}");
+            return ExitStatus::Failed.into();
+        }
+    };
+    exit_code(task, runtime.block_on(body(streams)))
+}
+
+/// Maps a task result to its exit code, printing the error.
+pub fn exit_code(task: &str, result: Result<(), Error>) -> ExitCode {
+    let status = match result {
+        Ok(()) => ExitStatus::Success,
+        Err(error) if error.is_broken_pipe() => ExitStatus::Success,
+        Err(error) => {
+            eprintln!("{task}: {error}");
+            ExitStatus::of(&error)
+        }
+    };
+    status.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_map_to_the_statuses_hadoop_expects() {
+        assert_eq!(
+            ExitStatus::of(&Error::Usage("bad flag".into())),
+            ExitStatus::Usage
+        );
+        assert_eq!(
+            ExitStatus::of(&Error::OutputExists("/out".into())),
+            ExitStatus::OutputExists
+        );
+        assert_eq!(
+            ExitStatus::of(&Error::io("reading", std::io::Error::other("gone"))),
+            ExitStatus::Failed
+        );
+        let codes: Vec<u8> = [
+            ExitStatus::Success,
+            ExitStatus::Failed,
+            ExitStatus::Usage,
+            ExitStatus::OutputExists,
+        ]
+        .map(ExitStatus::code)
+        .to_vec();
+        assert_eq!(codes, vec![0, 1, 2, 4]);
+    }
+}

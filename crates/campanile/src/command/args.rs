@@ -1,0 +1,312 @@
+//! The command-line arguments of the task binaries, as clap structs. They live in the
+//! library because the plan holds them: a plan's step carries the very struct its
+//! binary parses ([`super::TaskCommand`]), and one function renders it back to a
+//! command line, so a flag is spelled once, here.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser};
+
+use crate::s3::ClientOptions;
+
+/// Objects multipartlist handles at once: each is a HEAD or two and an upload
+/// creation, all waiting on the network.
+pub const MULTIPARTLIST_CONCURRENCY: usize = 16;
+
+/// How hard the S3 client tries: read timeout and attempts per request. Also read from
+/// the environment, so a whole local run (every task it starts) can be tuned at once.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct Persistence {
+    /// Seconds without a byte from S3 before a request is abandoned and retried.
+    #[arg(long, env = "CAMPANILE_S3_READ_TIMEOUT", default_value_t = Persistence::default().read_timeout,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub read_timeout: u64,
+    /// Attempts per S3 request (the SDK's standard retries, with backoff).
+    #[arg(long, env = "CAMPANILE_S3_MAX_ATTEMPTS", default_value_t = Persistence::default().max_attempts,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_attempts: u32,
+}
+
+impl Default for Persistence {
+    fn default() -> Self {
+        let client = ClientOptions::default();
+        Persistence {
+            read_timeout: client.read_timeout.as_secs(),
+            max_attempts: client.max_attempts,
+        }
+    }
+}
+
+impl Persistence {
+    /// `options` with this read timeout and these attempts.
+    pub fn apply(&self, options: ClientOptions) -> ClientOptions {
+        ClientOptions {
+            read_timeout: Duration::from_secs(self.read_timeout),
+            max_attempts: self.max_attempts,
+            ..options
+        }
+    }
+
+    fn render(&self, argv: &mut Vec<String>) {
+        let default = Persistence::default();
+        if self.read_timeout != default.read_timeout {
+            push(argv, "--read-timeout", self.read_timeout);
+        }
+        if self.max_attempts != default.max_attempts {
+            push(argv, "--max-attempts", self.max_attempts);
+        }
+    }
+}
+
+/// Endpoint, profile and region of one S3 side.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct S3Side {
+    /// S3 host (`s3-us-west-2.amazonaws.com`) or URL (`http://127.0.0.1:3900`).
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Profile in ./.boto, ~/.boto, /etc/boto.cfg or the AWS config files.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Region (default: from the endpoint host, the environment, or us-east-1).
+    #[arg(long)]
+    pub region: Option<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub persistence: Persistence,
+}
+
+impl S3Side {
+    /// Client options for this side.
+    pub fn client_options(&self) -> ClientOptions {
+        self.persistence.apply(ClientOptions {
+            endpoint: self.endpoint.clone(),
+            profile: self.profile.clone(),
+            region: self.region.clone(),
+            ..Default::default()
+        })
+    }
+
+    fn render(&self, argv: &mut Vec<String>) {
+        push_some(argv, "--endpoint", &self.endpoint);
+        push_some(argv, "--profile", &self.profile);
+        push_some(argv, "--region", &self.region);
+        self.persistence.render(argv);
+    }
+}
+
+/// Source and destination buckets with their endpoints, profiles and regions, as the
+/// copy tasks take them (`--src-bucket`, `--src-endpoint`, `--src-profile`, …).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct SrcDst {
+    /// Source bucket.
+    #[arg(long)]
+    pub src_bucket: String,
+    /// Source S3 host or URL.
+    #[arg(long)]
+    pub src_endpoint: Option<String>,
+    /// Source profile (read access to the source bucket is enough).
+    #[arg(long)]
+    pub src_profile: Option<String>,
+    /// Source region.
+    #[arg(long)]
+    pub src_region: Option<String>,
+    /// Destination bucket.
+    #[arg(long)]
+    pub dst_bucket: String,
+    /// Destination S3 host or URL.
+    #[arg(long)]
+    pub dst_endpoint: Option<String>,
+    /// Destination profile (write access to the destination bucket is enough).
+    #[arg(long)]
+    pub dst_profile: Option<String>,
+    /// Destination region.
+    #[arg(long)]
+    pub dst_region: Option<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub persistence: Persistence,
+}
+
+impl SrcDst {
+    /// Client options of the source side.
+    pub fn src_options(&self) -> ClientOptions {
+        self.persistence.apply(ClientOptions {
+            endpoint: self.src_endpoint.clone(),
+            profile: self.src_profile.clone(),
+            region: self.src_region.clone(),
+            ..Default::default()
+        })
+    }
+
+    /// Client options of the destination side.
+    pub fn dst_options(&self) -> ClientOptions {
+        self.persistence.apply(ClientOptions {
+            endpoint: self.dst_endpoint.clone(),
+            profile: self.dst_profile.clone(),
+            region: self.dst_region.clone(),
+            ..Default::default()
+        })
+    }
+
+    /// Builds the source and destination clients.
+    pub async fn clients(&self) -> Result<(crate::s3::Client, crate::s3::Client), crate::Error> {
+        let src = crate::s3::client(&self.src_options()).await?;
+        let dst = crate::s3::client(&self.dst_options()).await?;
+        Ok((src, dst))
+    }
+
+    fn render(&self, argv: &mut Vec<String>) {
+        // The article's order: buckets and endpoints, then the profiles.
+        push(argv, "--src-bucket", &self.src_bucket);
+        push_some(argv, "--src-endpoint", &self.src_endpoint);
+        push(argv, "--dst-bucket", &self.dst_bucket);
+        push_some(argv, "--dst-endpoint", &self.dst_endpoint);
+        push_some(argv, "--src-profile", &self.src_profile);
+        push_some(argv, "--dst-profile", &self.dst_profile);
+        push_some(argv, "--src-region", &self.src_region);
+        push_some(argv, "--dst-region", &self.dst_region);
+        self.persistence.render(argv);
+    }
+}
+
+/// List a bucket: reads part-file lines (`<delimiter>,<prefix>`) on stdin, writes
+/// `key<TAB>etag<TAB>size<TAB>mtime` per object on stdout.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Parser)]
+#[command(name = "bucketlist", version)]
+pub struct BucketListArgs {
+    /// Bucket to list.
+    #[arg(long)]
+    pub bucket: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub s3: S3Side,
+}
+
+impl BucketListArgs {
+    pub(super) fn render(&self, argv: &mut Vec<String>) {
+        push(argv, "--bucket", &self.bucket);
+        self.s3.render(argv);
+    }
+}
+
+/// Read `key etag size mtime` records; write copy work (`… uploadId partNumber
+/// partCount firstByte lastByte`, or five `\N` for a whole object).
+#[derive(Debug, Clone, PartialEq, Eq, Parser)]
+#[command(name = "multipartlist", version)]
+pub struct MultipartListArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub buckets: SrcDst,
+    /// Create no upload: random upload ids, nothing written to S3.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Ask S3 for the size of every part (default: the first and the last).
+    #[arg(long)]
+    pub probe_every_part: bool,
+    /// Objects handled at once.
+    #[arg(long, default_value_t = MULTIPARTLIST_CONCURRENCY)]
+    pub concurrency: usize,
+}
+
+impl Default for MultipartListArgs {
+    fn default() -> Self {
+        MultipartListArgs {
+            buckets: SrcDst::default(),
+            dry_run: false,
+            probe_every_part: false,
+            concurrency: MULTIPARTLIST_CONCURRENCY,
+        }
+    }
+}
+
+impl MultipartListArgs {
+    pub(super) fn render(&self, argv: &mut Vec<String>) {
+        self.buckets.render(argv);
+        push_flag(argv, "--dry-run", self.dry_run);
+        push_flag(argv, "--probe-every-part", self.probe_every_part);
+        if self.concurrency != MULTIPARTLIST_CONCURRENCY {
+            push(argv, "--concurrency", self.concurrency);
+        }
+    }
+}
+
+/// Read multipartlist records; copy them; write `key etag uploadId partEtag partNumber
+/// firstByte lastByte` per copied part.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Parser)]
+#[command(name = "objectcopy", version)]
+pub struct ObjectCopyArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub buckets: SrcDst,
+    /// campanile.cfg to read first (then ./campanile.cfg, /etc/campanile.cfg).
+    #[arg(long, short = 'c')]
+    pub config: Option<PathBuf>,
+    /// Records copied at once (default 64: a small object's copy mostly waits on the
+    /// network). Copies share maxtmpsize: a copy waits for its share, so large objects
+    /// are copied fewer at a time.
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Print the effective configuration on stderr.
+    #[arg(long, short = 'd')]
+    pub debug: bool,
+    /// Let the server copy the bytes (CopyObject, UploadPartCopy with the source's part
+    /// ranges): for one endpoint and credentials (the destination's) that can read the
+    /// source. ETags are kept and checked as in the default mode.
+    #[arg(long)]
+    pub server_side: bool,
+}
+
+impl ObjectCopyArgs {
+    pub(super) fn render(&self, argv: &mut Vec<String>) {
+        self.buckets.render(argv);
+        if let Some(config) = &self.config {
+            push(argv, "--config", config.display());
+        }
+        if let Some(concurrency) = self.concurrency {
+            push(argv, "--concurrency", concurrency);
+        }
+        push_flag(argv, "--debug", self.debug);
+        push_flag(argv, "--server-side", self.server_side);
+    }
+}
+
+/// Read objectcopy part lines; complete every upload whose parts are all there.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Parser)]
+#[command(name = "multipartcomplete", version)]
+pub struct MultipartCompleteArgs {
+    /// Destination bucket.
+    #[arg(long)]
+    pub bucket: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub s3: S3Side,
+    /// Print `Complete <key>:<uploadId>` and the request XML; complete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl MultipartCompleteArgs {
+    pub(super) fn render(&self, argv: &mut Vec<String>) {
+        push(argv, "--bucket", &self.bucket);
+        self.s3.render(argv);
+        push_flag(argv, "--dry-run", self.dry_run);
+    }
+}
+
+fn push(argv: &mut Vec<String>, flag: &str, value: impl std::fmt::Display) {
+    argv.push(flag.to_string());
+    argv.push(value.to_string());
+}
+
+fn push_some(argv: &mut Vec<String>, flag: &str, value: &Option<String>) {
+    if let Some(value) = value {
+        push(argv, flag, value);
+    }
+}
+
+fn push_flag(argv: &mut Vec<String>, flag: &str, set: bool) {
+    if set {
+        argv.push(flag.to_string());
+    }
+}

@@ -1,0 +1,258 @@
+//! The tasks and their command lines. A plan's streaming step names its mapper and
+//! reducer as a [`TaskCommand`]: one variant per task binary, holding the same clap
+//! struct the binary parses. [`TaskCommand::argv`] renders it, and parsing the result
+//! with the binary's parser gives the same value back (tested for every variant), so
+//! what a runner starts is exactly what the plan says. The list of tasks, wherever it
+//! is needed (the files a step ships, the binaries staged for EMR), is [`Task::ALL`].
+
+pub mod args;
+
+use serde::{Serialize, Serializer};
+
+use crate::error::Error;
+pub use args::{
+    BucketListArgs, MultipartCompleteArgs, MultipartListArgs, ObjectCopyArgs, Persistence, S3Side,
+    SrcDst,
+};
+
+/// A Campanile task binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Task {
+    /// Lists a bucket by part-file lines.
+    BucketList,
+    /// Turns listings into copy work, creating the multipart uploads.
+    MultipartList,
+    /// Copies objects and parts.
+    ObjectCopy,
+    /// Completes the multipart uploads (the copy step's reducer).
+    MultipartComplete,
+}
+
+impl Task {
+    /// Every task, in the order of the article's pipeline.
+    pub const ALL: [Task; 4] = [
+        Task::BucketList,
+        Task::MultipartList,
+        Task::ObjectCopy,
+        Task::MultipartComplete,
+    ];
+
+    /// The binary's name (also its name under `--code` and in a task's sandbox).
+    pub const fn program(self) -> &'static str {
+        match self {
+            Task::BucketList => "bucketlist",
+            Task::MultipartList => "multipartlist",
+            Task::ObjectCopy => "objectcopy",
+            Task::MultipartComplete => "multipartcomplete",
+        }
+    }
+
+    /// The task a binary name stands for.
+    pub fn from_program(program: &str) -> Option<Task> {
+        Task::ALL.into_iter().find(|task| task.program() == program)
+    }
+}
+
+/// One task with its arguments: what a streaming step runs as mapper or reducer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskCommand {
+    /// `bucketlist …`
+    BucketList(BucketListArgs),
+    /// `multipartlist …`
+    MultipartList(MultipartListArgs),
+    /// `objectcopy …`
+    ObjectCopy(ObjectCopyArgs),
+    /// `multipartcomplete …`
+    MultipartComplete(MultipartCompleteArgs),
+}
+
+impl TaskCommand {
+    /// The task this command runs.
+    pub fn task(&self) -> Task {
+        match self {
+            TaskCommand::BucketList(_) => Task::BucketList,
+            TaskCommand::MultipartList(_) => Task::MultipartList,
+            TaskCommand::ObjectCopy(_) => Task::ObjectCopy,
+            TaskCommand::MultipartComplete(_) => Task::MultipartComplete,
+        }
+    }
+
+    /// The command line: the program's name, then its flags (only those that differ
+    /// from the binary's defaults, so the line stays as short as the article's).
+    pub fn argv(&self) -> Vec<String> {
+        let mut argv = vec![self.task().program().to_string()];
+        match self {
+            TaskCommand::BucketList(args) => args.render(&mut argv),
+            TaskCommand::MultipartList(args) => args.render(&mut argv),
+            TaskCommand::ObjectCopy(args) => args.render(&mut argv),
+            TaskCommand::MultipartComplete(args) => args.render(&mut argv),
+        }
+        argv
+    }
+
+    /// The command line as Hadoop Streaming's `-mapper`/`-reducer` take it: words
+    /// joined by spaces (the plan's checks refuse values that hold a space or a quote).
+    pub fn line(&self) -> String {
+        self.argv().join(" ")
+    }
+
+    /// Parses a command line with the task binary's own parser.
+    pub fn parse<S: AsRef<str>>(argv: &[S]) -> Result<TaskCommand, Error> {
+        use clap::Parser;
+        let program = argv.first().map(AsRef::as_ref).unwrap_or_default();
+        let task = Task::from_program(program)
+            .ok_or_else(|| Error::Usage(format!("{program:?} is not a Campanile task")))?;
+        let words = argv.iter().map(AsRef::as_ref);
+        let usage = |e: clap::Error| Error::Usage(format!("{program}: {e}"));
+        Ok(match task {
+            Task::BucketList => {
+                TaskCommand::BucketList(BucketListArgs::try_parse_from(words).map_err(usage)?)
+            }
+            Task::MultipartList => {
+                TaskCommand::MultipartList(MultipartListArgs::try_parse_from(words).map_err(usage)?)
+            }
+            Task::ObjectCopy => {
+                TaskCommand::ObjectCopy(ObjectCopyArgs::try_parse_from(words).map_err(usage)?)
+            }
+            Task::MultipartComplete => TaskCommand::MultipartComplete(
+                MultipartCompleteArgs::try_parse_from(words).map_err(usage)?,
+            ),
+        })
+    }
+}
+
+/// A command shows (in `--dry-run` plans) as its command line's words.
+impl Serialize for TaskCommand {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.argv().serialize(serializer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn everything_set() -> Vec<TaskCommand> {
+        let side = S3Side {
+            endpoint: Some("http://127.0.0.1:3900".into()),
+            profile: Some("jeff".into()),
+            region: Some("eu-west-1".into()),
+            persistence: Persistence {
+                read_timeout: 7,
+                max_attempts: 3,
+            },
+        };
+        let buckets = SrcDst {
+            src_bucket: "srcbucket".into(),
+            src_endpoint: Some("s3.us-west-2.amazonaws.com".into()),
+            src_profile: Some("jeff".into()),
+            src_region: Some("us-west-2".into()),
+            dst_bucket: "dstbucket".into(),
+            dst_endpoint: Some("http://127.0.0.1:3900".into()),
+            dst_profile: Some("jassy".into()),
+            dst_region: Some("garage".into()),
+            persistence: Persistence {
+                read_timeout: 9,
+                max_attempts: 2,
+            },
+        };
+        vec![
+            TaskCommand::BucketList(BucketListArgs {
+                bucket: "srcbucket".into(),
+                s3: side.clone(),
+            }),
+            TaskCommand::MultipartList(MultipartListArgs {
+                buckets: buckets.clone(),
+                dry_run: true,
+                probe_every_part: true,
+                concurrency: 3,
+            }),
+            TaskCommand::ObjectCopy(ObjectCopyArgs {
+                buckets,
+                config: Some("/etc/campanile.cfg".into()),
+                concurrency: Some(5),
+                debug: true,
+                server_side: true,
+            }),
+            TaskCommand::MultipartComplete(MultipartCompleteArgs {
+                bucket: "dstbucket".into(),
+                s3: side,
+                dry_run: true,
+            }),
+        ]
+    }
+
+    fn bare() -> Vec<TaskCommand> {
+        vec![
+            TaskCommand::BucketList(BucketListArgs {
+                bucket: "b".into(),
+                ..Default::default()
+            }),
+            TaskCommand::MultipartList(MultipartListArgs {
+                buckets: SrcDst {
+                    src_bucket: "s".into(),
+                    dst_bucket: "d".into(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+            TaskCommand::ObjectCopy(ObjectCopyArgs {
+                buckets: SrcDst {
+                    src_bucket: "s".into(),
+                    dst_bucket: "d".into(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+            TaskCommand::MultipartComplete(MultipartCompleteArgs {
+                bucket: "d".into(),
+                ..Default::default()
+            }),
+        ]
+    }
+
+    #[test]
+    fn every_command_parses_back_to_itself() {
+        for command in everything_set().into_iter().chain(bare()) {
+            let argv = command.argv();
+            let parsed = TaskCommand::parse(&argv).expect("parses");
+            assert_eq!(parsed, command, "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn every_task_has_a_variant_and_a_unique_program() {
+        let tasks: Vec<Task> = everything_set().iter().map(TaskCommand::task).collect();
+        assert_eq!(tasks, Task::ALL);
+        for task in Task::ALL {
+            assert_eq!(Task::from_program(task.program()), Some(task));
+        }
+    }
+
+    #[test]
+    fn defaults_are_not_rendered() {
+        let lines: Vec<String> = bare().iter().map(TaskCommand::line).collect();
+        assert_eq!(
+            lines,
+            [
+                "bucketlist --bucket b",
+                "multipartlist --src-bucket s --dst-bucket d",
+                "objectcopy --src-bucket s --dst-bucket d",
+                "multipartcomplete --bucket d",
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_programs_and_flags_are_refused() {
+        let error = TaskCommand::parse(&["rsync", "--input", "x"]).expect_err("not a task");
+        assert!(
+            error.to_string().contains("not a Campanile task"),
+            "{error}"
+        );
+        let error = TaskCommand::parse(&["bucketlist", "--bucket", "b", "--nope"])
+            .expect_err("unknown flag");
+        assert!(error.to_string().contains("--nope"), "{error}");
+        assert_eq!(error.exit_code(), 2);
+    }
+}

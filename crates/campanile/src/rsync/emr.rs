@@ -1,0 +1,115 @@
+//! rsync on EMR: the plan rendered as EMR steps ([`crate::plan::emr`]), printed
+//! (`--dry-run`) or submitted to a cluster, and with `--wait` followed until every
+//! step has ended. Prints `Added step s-…` per step, as the original did.
+
+use std::io::Write;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+
+use crate::error::Error;
+use crate::plan::emr::{self, DryRun};
+use crate::plan::{self};
+use crate::rsync::{RsyncRequest, print_resolved, print_run_lines, resolve_endpoints};
+
+/// What only the EMR runner needs.
+#[derive(Debug, Clone)]
+pub struct EmrRequest {
+    /// Cluster id.
+    pub job: String,
+    /// Follow the steps to the end, polling from this interval up.
+    pub wait: Option<Duration>,
+    /// Profile for the EMR calls.
+    pub profile: Option<String>,
+    /// EMR API endpoint URL (default: AWS).
+    pub emr_endpoint: Option<String>,
+}
+
+/// Builds an EMR client.
+pub async fn emr_client(
+    region: Option<&str>,
+    profile: Option<&str>,
+    endpoint: Option<&str>,
+) -> aws_sdk_emr::Client {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(region) = region {
+        loader = loader.region(aws_sdk_emr::config::Region::new(region.to_string()));
+    }
+    if let Some(profile) = profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(endpoint) = endpoint {
+        loader = loader.endpoint_url(endpoint);
+    }
+    let shared = loader.load().await;
+    let mut builder = aws_sdk_emr::config::Builder::from(&shared);
+    if shared.region().is_none() {
+        builder = builder.region(aws_sdk_emr::config::Region::new(crate::s3::DEFAULT_REGION));
+    }
+    aws_sdk_emr::Client::from_conf(builder.build())
+}
+
+/// Runs rsync against EMR. `out` gets the article's lines; `err` the progress.
+pub async fn run<W: Write, E: Write>(
+    request: &RsyncRequest,
+    cluster: &EmrRequest,
+    out: &mut W,
+    err: &mut E,
+) -> Result<(), Error> {
+    plan::validate::job_id(&cluster.job).map_err(Error::Usage)?;
+    let options = resolve_endpoints(request).await?;
+    let io = |e| Error::io("writing stdout", e);
+    print_resolved(request, &options, err)?;
+    let plan = plan::build(&options)?;
+    let steps = emr::render(&plan)?;
+    print_run_lines(out, &plan, plan.output.as_deref())?;
+    if request.dry_run {
+        let document = DryRun {
+            run_dir: &plan.run_dir,
+            output: plan.output.as_deref(),
+            copy_input: plan.copy_input.as_deref(),
+            steps: &steps,
+        };
+        let json = serde_json::to_string_pretty(&document)
+            .map_err(|e| Error::Usage(format!("cannot render the steps as JSON: {e}")))?;
+        writeln!(out, "{json}").map_err(io)?;
+        return out.flush().map_err(io);
+    }
+    let client = emr_client(
+        request.region.as_deref(),
+        cluster.profile.as_deref(),
+        cluster.emr_endpoint.as_deref(),
+    )
+    .await;
+    emr::check_cluster(&client, &cluster.job, steps.len()).await?;
+    let ids = emr::submit(&client, &cluster.job, &steps).await?;
+    for id in &ids {
+        writeln!(out, "Added step {id}").map_err(io)?;
+    }
+    out.flush().map_err(io)?;
+    let Some(first_poll) = cluster.wait else {
+        return Ok(());
+    };
+    let outcomes = emr::wait(&client, &cluster.job, &ids, first_poll, |line| {
+        let _ = writeln!(err, "{line}");
+    })
+    .await?;
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter(|o| o.state != "COMPLETED")
+        .map(|o| match &o.failure {
+            Some(failure) => format!("{} {}: {failure}", o.id, o.state),
+            None => format!("{} {}", o.id, o.state),
+        })
+        .collect();
+    if failed.is_empty() {
+        writeln!(err, "all {} steps COMPLETED", outcomes.len()).map_err(io)?;
+        Ok(())
+    } else {
+        Err(Error::Emr {
+            operation: "DescribeStep",
+            cluster: cluster.job.clone(),
+            message: format!("steps did not complete: {}", failed.join("; ")),
+        })
+    }
+}
