@@ -8,6 +8,7 @@ use campanile::Error;
 use campanile::plan::local::LocalSettings;
 use campanile::plan::{PlanOptions, RunBase};
 use campanile::rsync::emr::EmrRequest;
+use campanile::rsync::hadoop::HadoopRequest;
 use campanile::rsync::local::{LocalRequest, copy_task_memory};
 use campanile::rsync::{RsyncRequest, Runner};
 
@@ -18,11 +19,25 @@ use campanile::rsync::{RsyncRequest, Runner};
 #[command(version)]
 pub struct RsyncCli {
     /// EMR cluster id (j-…): submit the steps there. Without it the plan runs here.
-    #[arg(long, short = 'j', conflicts_with = "local")]
+    #[arg(long, short = 'j', conflicts_with_all = ["local", "hadoop"])]
     pub job: Option<String>,
-    /// Run the plan on this machine (the default without --job).
-    #[arg(long)]
+    /// Run the plan on this machine (the default without --job or --hadoop).
+    #[arg(long, conflicts_with = "hadoop")]
     pub local: bool,
+    /// Run the plan on the Hadoop cluster the `hadoop` and `hive` commands reach (an
+    /// EMR primary node, a self-managed cluster, scripts/hadoop-cluster): the same
+    /// steps as on EMR, one after the other, followed to their end.
+    #[arg(long)]
+    pub hadoop: bool,
+    /// With --hadoop: the hadoop command.
+    #[arg(long, default_value = "hadoop", requires = "hadoop")]
+    pub hadoop_command: std::path::PathBuf,
+    /// With --hadoop: the hive command.
+    #[arg(long, default_value = "hive", requires = "hadoop")]
+    pub hive_command: std::path::PathBuf,
+    /// With --hadoop: the hadoop-streaming jar (default: found on `hadoop classpath`).
+    #[arg(long, env = "HADOOP_STREAMING_JAR", requires = "hadoop")]
+    pub streaming_jar: Option<std::path::PathBuf>,
     /// Part file (`<delimiter>,<prefix>` lines), e.g. s3://codebucket/input/src/part.all.
     #[arg(long)]
     pub input: String,
@@ -113,7 +128,7 @@ pub struct RsyncCli {
     /// --parallel too.
     #[arg(long)]
     pub memory_mb: Option<u64>,
-    /// Local runs: print each step's counters as a JSON line on stdout.
+    /// Local and Hadoop runs: print each step's counters as a JSON line on stdout.
     #[arg(long)]
     pub json: bool,
     /// Local runs: no progress display.
@@ -138,7 +153,7 @@ impl RsyncCli {
         if !(self.poll_seconds > 0.0 && self.poll_seconds.is_finite()) {
             return Err(Error::Usage("--poll-seconds must be positive".into()));
         }
-        let local = self.job.is_none();
+        let local = self.job.is_none() && !self.hadoop;
         let code = match (&self.code, local) {
             (Some(code), _) => code.clone(),
             (None, true) => std::env::current_exe()
@@ -147,14 +162,28 @@ impl RsyncCli {
                 .ok_or_else(|| {
                     Error::Usage("cannot find this program's directory: give --code".into())
                 })?,
-            (None, false) => return Err(Error::Usage("--code is required with --job".into())),
+            (None, false) => {
+                return Err(Error::Usage(
+                    "--code is required with --job and --hadoop".into(),
+                ));
+            }
         };
         let output = match (&self.output, local) {
             (Some(output), _) => output.clone(),
             (None, true) => "campanile-output".to_string(),
-            (None, false) => return Err(Error::Usage("--output is required with --job".into())),
+            (None, false) => {
+                return Err(Error::Usage(
+                    "--output is required with --job and --hadoop".into(),
+                ));
+            }
         };
         let runner = match &self.job {
+            None if self.hadoop => Runner::Hadoop(HadoopRequest {
+                hadoop: self.hadoop_command.clone(),
+                hive: self.hive_command.clone(),
+                streaming_jar: self.streaming_jar.clone(),
+                json: self.json,
+            }),
             None => Runner::Local(self.local_request()),
             Some(job) => Runner::Emr(EmrRequest {
                 job: job.clone(),
@@ -194,7 +223,7 @@ impl RsyncCli {
 
     /// On a cluster, each copy task's share of --memory-mb, when it is given.
     fn cluster_copy_task_memory(&self) -> Result<Option<u64>, Error> {
-        if self.job.is_none() {
+        if self.job.is_none() && !self.hadoop {
             // The local runner sets it from its own --parallel (see local_request).
             return Ok(None);
         }

@@ -456,4 +456,4 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,12 +1,14 @@
 //! rsync, the article's front end: resolves the buckets' endpoints, builds the plan
 //! ([`crate::plan::build`]) and hands it to a runner: the embedded local runner
-//! ([`local`], the default), or an EMR cluster ([`emr`]: steps submitted, and with
-//! `--wait` followed to the end). Each prints `RunDir: …` and `Output:…` (or
+//! ([`local`], the default), an EMR cluster ([`emr`]: steps submitted, and with
+//! `--wait` followed to the end), or any Hadoop cluster ([`hadoop`]: the same
+//! arguments, through the `hadoop` and `hive` commands). Each prints `RunDir: …` and `Output:…` (or
 //! `CopyInput:…`) as the original did. After a local run, [`cleanup`] aborts the
 //! multipart uploads failed attempts left behind.
 
 pub mod cleanup;
 pub mod emr;
+pub mod hadoop;
 pub mod local;
 
 use std::io::Write;
@@ -36,6 +38,8 @@ pub enum Runner {
     Local(local::LocalRequest),
     /// An EMR cluster.
     Emr(emr::EmrRequest),
+    /// A Hadoop cluster reached by the `hadoop` and `hive` commands.
+    Hadoop(hadoop::HadoopRequest),
 }
 
 /// Runs rsync: `out` gets the article's lines (and JSON with `--json`), `err` the
@@ -48,6 +52,7 @@ pub async fn run<W: Write, E: Write>(
     match &request.runner {
         Runner::Local(local) => local::run(request, local, out, err).await,
         Runner::Emr(emr) => emr::run(request, emr, out, err).await,
+        Runner::Hadoop(hadoop) => hadoop::run(request, hadoop, out, err).await,
     }
 }
 

@@ -1,0 +1,355 @@
+//! rsync on any Hadoop 3 cluster (an EMR primary node, a self-managed cluster, or
+//! the single-node one of `scripts/hadoop-cluster`): the plan's steps run one after
+//! the other through the `hadoop` and `hive` commands. A streaming step is
+//! `hadoop jar <hadoop-streaming jar>` with exactly the arguments the EMR renderer
+//! gives `command-runner.jar` ([`crate::plan::emr::streaming_args`]); the diff is
+//! `hive -f diff.q -d SRC=… -d DST=… -d DIFF=…`, as EMR's `hive-script` runs it.
+//! Each job's log goes to stderr as Hadoop writes it; its counters (Campanile's
+//! groups among them) are read from it and printed as a table; the first failed step
+//! cancels the rest, as ActionOnFailure `CANCEL_AND_WAIT` does on EMR.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use crate::error::Error;
+use crate::plan::emr::{hive_args, streaming_args};
+use crate::plan::local::{Counters, StepReport, report_json};
+use crate::plan::{self, Step};
+use crate::rsync::{RsyncRequest, print_resolved, print_run_lines, resolve_endpoints};
+
+/// What only the Hadoop runner needs.
+#[derive(Debug, Clone)]
+pub struct HadoopRequest {
+    /// The `hadoop` command.
+    pub hadoop: PathBuf,
+    /// The `hive` command.
+    pub hive: PathBuf,
+    /// The hadoop-streaming jar; found on the `hadoop classpath` when not given.
+    pub streaming_jar: Option<PathBuf>,
+    /// Print each step's counters as a JSON line on stdout.
+    pub json: bool,
+}
+
+/// A command line of the runner, as it will be started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// The program.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+}
+
+/// The commands that run the steps of `plan`, in order, with their step names.
+pub fn invocations(
+    plan: &plan::Plan,
+    request: &HadoopRequest,
+    streaming_jar: &Path,
+) -> Vec<(String, Invocation)> {
+    plan.steps
+        .iter()
+        .map(|step| {
+            let invocation = match step {
+                Step::Streaming(streaming) => Invocation {
+                    program: request.hadoop.clone(),
+                    args: ["jar".to_string(), streaming_jar.display().to_string()]
+                        .into_iter()
+                        .chain(streaming_args(streaming))
+                        .collect(),
+                },
+                Step::Diff(diff) => Invocation {
+                    program: request.hive.clone(),
+                    args: hive_args(diff),
+                },
+            };
+            (step.name().to_string(), invocation)
+        })
+        .collect()
+}
+
+/// Finds the hadoop-streaming jar among the entries of `hadoop classpath --glob`.
+pub fn find_streaming_jar(hadoop: &Path) -> Result<PathBuf, Error> {
+    let output = Command::new(hadoop)
+        .args(["classpath", "--glob"])
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| Error::io(format!("running {} classpath", hadoop.display()), e))?;
+    if !output.status.success() {
+        return Err(Error::Usage(format!(
+            "{} classpath --glob failed ({}): is Hadoop installed and HADOOP_CONF_DIR set?",
+            hadoop.display(),
+            output.status
+        )));
+    }
+    let classpath = String::from_utf8_lossy(&output.stdout);
+    streaming_jar_in(&classpath).ok_or_else(|| {
+        Error::Usage(format!(
+            "no hadoop-streaming jar on `{} classpath`: give --streaming-jar",
+            hadoop.display()
+        ))
+    })
+}
+
+/// The hadoop-streaming jar named in a classpath, if any.
+pub fn streaming_jar_in(classpath: &str) -> Option<PathBuf> {
+    classpath
+        .trim()
+        .split(':')
+        .map(Path::new)
+        .find(|entry| {
+            entry.file_name().is_some_and(|name| {
+                let name = name.to_string_lossy();
+                name.starts_with("hadoop-streaming") && name.ends_with(".jar")
+            })
+        })
+        .map(Path::to_path_buf)
+}
+
+/// Runs the plan of `request` on the Hadoop cluster the `hadoop` command reaches.
+pub async fn run<W: Write, E: Write>(
+    request: &RsyncRequest,
+    cluster: &HadoopRequest,
+    out: &mut W,
+    err: &mut E,
+) -> Result<(), Error> {
+    let io = |e| Error::io("writing stdout", e);
+    let options = resolve_endpoints(request).await?;
+    print_resolved(request, &options, err)?;
+    let plan = plan::build(&options)?;
+    let jar = match &cluster.streaming_jar {
+        Some(jar) => jar.clone(),
+        None if request.dry_run => PathBuf::from("hadoop-streaming.jar"),
+        None => find_streaming_jar(&cluster.hadoop)?,
+    };
+    let steps = invocations(&plan, cluster, &jar);
+    print_run_lines(out, &plan, plan.output.as_deref())?;
+    if request.dry_run {
+        for (name, invocation) in &steps {
+            let words: Vec<String> = std::iter::once(invocation.program.display().to_string())
+                .chain(invocation.args.iter().cloned())
+                .collect();
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({ "step": name, "command": words })
+            )
+            .map_err(io)?;
+        }
+        return out.flush().map_err(io);
+    }
+    out.flush().map_err(io)?;
+    for (index, (name, invocation)) in steps.iter().enumerate() {
+        // Blocking is right here: the runtime has nothing else to do while a job runs.
+        let report =
+            run_step(name, invocation).map_err(|error| cancel_rest(error, &steps[index + 1..]))?;
+        print_report(&report, err)?;
+        if cluster.json {
+            writeln!(out, "{}", report_json(&report)).map_err(io)?;
+        }
+    }
+    out.flush().map_err(io)
+}
+
+fn cancel_rest(error: Error, rest: &[(String, Invocation)]) -> Error {
+    if rest.is_empty() {
+        return error;
+    }
+    let names: Vec<&str> = rest.iter().map(|(name, _)| name.as_str()).collect();
+    Error::StepFailed {
+        step: match &error {
+            Error::StepFailed { step, .. } => step.clone(),
+            _ => String::new(),
+        },
+        message: format!(
+            "{error}\nsteps not run (CANCEL_AND_WAIT): {}",
+            names.join(", ")
+        ),
+    }
+}
+
+/// Runs one step's command to its end, its log passed through to stderr, and reads
+/// the job's counters from that log.
+fn run_step(name: &str, invocation: &Invocation) -> Result<StepReport, Error> {
+    let started = Instant::now();
+    let mut child = Command::new(&invocation.program)
+        .args(&invocation.args)
+        .stdin(Stdio::null())
+        // Our stdout carries the run's lines and JSON: the job's own output joins its log.
+        .stdout(Stdio::from(std::io::stderr()))
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::io(format!("starting {}", invocation.program.display()), e))?;
+    let mut counters = Counters::new();
+    let mut parser = CounterParser::default();
+    let mut tail = std::collections::VecDeque::new();
+    if let Some(stderr) = child.stderr.take() {
+        for line in BufReader::new(stderr).lines() {
+            let line = line.map_err(|e| Error::io("reading the job's log", e))?;
+            eprintln!("{line}");
+            parser.feed(&line, &mut counters);
+            if tail.len() == 20 {
+                tail.pop_front();
+            }
+            tail.push_back(line);
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| Error::io(format!("waiting for {}", invocation.program.display()), e))?;
+    if !status.success() {
+        return Err(Error::StepFailed {
+            step: name.to_string(),
+            message: format!(
+                "{} exited with {status}; last log lines:\n  {}",
+                invocation.program.display(),
+                Vec::from(tail).join("\n  ")
+            ),
+        });
+    }
+    Ok(StepReport {
+        name: name.to_string(),
+        counters,
+        seconds: started.elapsed().as_secs_f64(),
+        ..Default::default()
+    })
+}
+
+/// Reads the counters a Hadoop job prints when it ends (`mapreduce.Job`: a line
+/// ending in `Counters: N`, then a group name per line indented by one tab and
+/// `name=value` per line indented by two).
+#[derive(Debug, Default)]
+pub struct CounterParser {
+    in_counters: bool,
+    group: Option<String>,
+}
+
+impl CounterParser {
+    /// Takes one log line, adding the counters it names.
+    pub fn feed(&mut self, line: &str, counters: &mut Counters) {
+        if !self.in_counters {
+            let Some((_, count)) = line.rsplit_once("Counters: ") else {
+                return;
+            };
+            if count.trim().parse::<u64>().is_ok() {
+                self.in_counters = true;
+                self.group = None;
+            }
+            return;
+        }
+        if let Some(entry) = line.strip_prefix("\t\t") {
+            if let (Some(group), Some((counter, value))) = (&self.group, entry.rsplit_once('='))
+                && let Ok(value) = value.trim().parse::<i64>()
+            {
+                *counters
+                    .entry((group.clone(), counter.trim().to_string()))
+                    .or_insert(0) += value;
+            }
+        } else if let Some(group) = line.strip_prefix('\t') {
+            self.group = Some(group.trim().to_string());
+        } else {
+            self.in_counters = false;
+        }
+    }
+}
+
+fn print_report<E: Write>(report: &StepReport, err: &mut E) -> Result<(), Error> {
+    let io = |e| Error::io("writing stderr", e);
+    writeln!(err, "step {}: {:.1} s", report.name, report.seconds).map_err(io)?;
+    let width = report
+        .counters
+        .keys()
+        .map(|(g, c)| g.len() + c.len() + 1)
+        .max()
+        .unwrap_or(0);
+    for ((group, counter), value) in &report.counters {
+        writeln!(
+            err,
+            "  {:<width$} {value:>14}",
+            format!("{group}.{counter}")
+        )
+        .map_err(io)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::emr::render;
+    use crate::plan::tests::article_options;
+    use crate::plan::{PlanOptions, build};
+
+    #[test]
+    fn hadoop_gets_exactly_the_arguments_emr_gets() {
+        let plan = build(&PlanOptions {
+            diff: true,
+            copy_task_memory: Some(1 << 26),
+            ..article_options()
+        })
+        .expect("plan");
+        let request = HadoopRequest {
+            hadoop: "hadoop".into(),
+            hive: "hive".into(),
+            streaming_jar: None,
+            json: false,
+        };
+        let jar = Path::new("/opt/hadoop/hadoop-streaming-3.4.1.jar");
+        let ran = invocations(&plan, &request, jar);
+        let emr = render(&plan).expect("render");
+        assert_eq!(ran.len(), emr.len());
+        for ((name, invocation), step) in ran.iter().zip(&emr) {
+            assert_eq!(name, &step.name);
+            let emr_args = &step.hadoop_jar_step.args;
+            if emr_args[0] == "hadoop-streaming" {
+                assert_eq!(invocation.program, Path::new("hadoop"));
+                assert_eq!(invocation.args[..2], ["jar", jar.to_str().expect("utf8")]);
+                assert_eq!(invocation.args[2..], emr_args[1..], "{name}");
+            } else {
+                assert_eq!(
+                    emr_args[..3],
+                    ["hive-script", "--run-hive-script", "--args"]
+                );
+                assert_eq!(invocation.program, Path::new("hive"));
+                assert_eq!(invocation.args[..], emr_args[3..], "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_streaming_jar_is_found_on_the_classpath() {
+        assert_eq!(
+            streaming_jar_in(
+                "/etc/hadoop:/opt/h/lib/hadoop-common-3.4.1.jar:/opt/h/lib/hadoop-streaming-3.4.1.jar\n"
+            ),
+            Some(PathBuf::from("/opt/h/lib/hadoop-streaming-3.4.1.jar"))
+        );
+        assert_eq!(streaming_jar_in("/opt/h/lib/hadoop-common.jar"), None);
+    }
+
+    #[test]
+    fn counters_are_read_from_the_job_log() {
+        let log = "2026-11-30 07:01:02,345 INFO mapreduce.Job:  map 100% reduce 100%\n\
+                   2026-11-30 07:01:02,400 INFO mapreduce.Job: Counters: 3\n\
+                   \tFile System Counters\n\
+                   \t\tFILE: Number of bytes read=120\n\
+                   \tsrcbucket\n\
+                   \t\tBytes=55045264\n\
+                   \t\tObjects=17\n\
+                   2026-11-30 07:01:02,401 INFO streaming.StreamJob: Output directory: /1/x.list\n\
+                   \tnot a counter\n";
+        let mut counters = Counters::new();
+        let mut parser = CounterParser::default();
+        for line in log.lines() {
+            parser.feed(line, &mut counters);
+        }
+        let key = |g: &str, c: &str| (g.to_string(), c.to_string());
+        assert_eq!(counters.len(), 3);
+        assert_eq!(counters[&key("srcbucket", "Bytes")], 55_045_264);
+        assert_eq!(counters[&key("srcbucket", "Objects")], 17);
+        assert_eq!(
+            counters[&key("File System Counters", "FILE: Number of bytes read")],
+            120
+        );
+    }
+}
