@@ -9,10 +9,11 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
@@ -121,22 +122,12 @@ fn kill_group(pid: u32) {
         .status();
 }
 
-/// Runs one attempt to its end.
+/// Runs one attempt to its end: three threads feed stdin, collect stdout and read
+/// stderr's reporter lines, while this one watches for the exit or the timeout.
 pub fn run_attempt(spec: &AttemptSpec) -> Result<AttemptResult, Error> {
     prepare_workdir(spec)?;
     let program = program(spec)?;
-    let mut command = Command::new(&program);
-    command
-        .args(&spec.command[1..])
-        .current_dir(&spec.workdir)
-        .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("PWD", &spec.workdir)
-        .env("TMPDIR", spec.workdir.join("tmp"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    std::os::unix::process::CommandExt::process_group(&mut command, 0);
-    let mut child = match command.spawn() {
+    let mut child = match command(spec, &program).spawn() {
         Ok(child) => child,
         Err(error) => {
             return Ok(AttemptResult {
@@ -149,152 +140,205 @@ pub fn run_attempt(spec: &AttemptSpec) -> Result<AttemptResult, Error> {
         started: Instant::now(),
         last: AtomicU64::new(0),
     });
-    let (Some(mut stdin), Some(stdout), Some(stderr)) =
+    let (Some(stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
         kill_group(child.id());
         return Err(Error::Usage("the task's pipes could not be opened".into()));
     };
-
-    let feeder = {
-        let progress = Arc::clone(&progress);
-        let input = spec.input.clone();
-        std::thread::spawn(move || -> Result<(), Error> {
-            let mut sink = |bytes: &[u8]| {
-                stdin.write_all(bytes)?;
-                progress.touch();
-                Ok(())
-            };
-            match input {
-                TaskInput::Split(split) => feed_split(&split, &mut sink),
-                TaskInput::File(path) => {
-                    let mut file = BufReader::new(
-                        File::open(&path)
-                            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?,
-                    );
-                    let mut chunk = vec![0u8; 64 * 1024];
-                    loop {
-                        let read = file
-                            .read(&mut chunk)
-                            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-                        if read == 0 || sink(&chunk[..read]).is_err() {
-                            return Ok(());
-                        }
-                    }
-                }
-            }
-        })
-    };
-    let collector = {
-        let progress = Arc::clone(&progress);
-        let output = spec.output.clone();
-        std::thread::spawn(move || -> Result<u64, Error> {
-            let context = || format!("writing {}", output.display());
-            let mut out =
-                BufWriter::new(File::create(&output).map_err(|e| Error::io(context(), e))?);
-            let mut reader = BufReader::new(stdout);
-            let mut lines = 0;
-            loop {
-                let buffer = reader
-                    .fill_buf()
-                    .map_err(|e| Error::io("reading the task's stdout", e))?;
-                if buffer.is_empty() {
-                    break;
-                }
-                lines += buffer.iter().filter(|b| **b == b'\n').count() as u64;
-                out.write_all(buffer).map_err(|e| Error::io(context(), e))?;
-                let length = buffer.len();
-                reader.consume(length);
-                progress.touch();
-            }
-            out.flush().map_err(|e| Error::io(context(), e))?;
-            Ok(lines)
-        })
-    };
-    let reporter = {
-        let progress = Arc::clone(&progress);
-        let log_path = spec.workdir.join("stderr");
-        std::thread::spawn(move || {
-            let mut log = File::create(&log_path).ok().map(BufWriter::new);
-            let mut counters: BTreeMap<(String, String), i64> = BTreeMap::new();
-            let mut status = None;
-            let mut tail: VecDeque<String> = VecDeque::new();
-            let mut reader = BufReader::new(stderr);
-            let mut line = Vec::new();
-            while crate::hadoop_input::read_line(&mut reader, &mut line).unwrap_or(0) > 0 {
-                progress.touch();
-                let text = String::from_utf8_lossy(&line).to_string();
-                if let Some(log) = log.as_mut() {
-                    let _ = writeln!(log, "{text}");
-                }
-                match parse_line(&text) {
-                    ReporterLine::Counter {
-                        group,
-                        counter,
-                        amount,
-                    } => *counters.entry((group, counter)).or_insert(0) += amount,
-                    ReporterLine::Status(message) => status = Some(message),
-                    ReporterLine::Malformed(_) | ReporterLine::Log => {
-                        tail.push_back(text);
-                        if tail.len() > STDERR_TAIL {
-                            tail.pop_front();
-                        }
-                    }
-                }
-            }
-            if let Some(log) = log.as_mut() {
-                let _ = log.flush();
-            }
-            (counters, status, Vec::from(tail))
-        })
-    };
-
-    let mut timed_out = None;
-    let exit = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) => {}
-            Err(error) => {
-                kill_group(child.id());
-                return Err(Error::io("waiting for a task", error));
-            }
-        }
-        if let Some(timeout) = spec.timeout
-            && progress.idle() > timeout
-        {
-            timed_out = Some(progress.idle());
-            kill_group(child.id());
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let feeder = spawn_feeder(stdin, spec.input.clone(), Arc::clone(&progress));
+    let collector = spawn_collector(stdout, spec.output.clone(), Arc::clone(&progress));
+    let reporter = spawn_reporter(stderr, spec.workdir.join("stderr"), Arc::clone(&progress));
+    let ending = watch(&mut child, spec.timeout, &progress)?;
     let fed = feeder.join().unwrap_or(Ok(()));
     let collected = collector.join().unwrap_or(Ok(0));
-    let (counters, status, stderr_tail) = reporter
-        .join()
-        .unwrap_or_else(|_| (BTreeMap::new(), None, Vec::new()));
-    let failure = match (timed_out, exit) {
-        (Some(idle), _) => Some(format!(
+    let stderr = reporter.join().unwrap_or_default();
+    let failure = match ending {
+        Ending::TimedOut(idle) => Some(format!(
             "timed out: no input read, output written or status reported for {} ms",
             idle.as_millis()
         )),
-        (None, Some(status)) if !status.success() => Some(match status.code() {
+        Ending::Exited(status) if !status.success() => Some(match status.code() {
             Some(code) => format!("subprocess failed with code {code}"),
             None => format!("subprocess killed by {status}"),
         }),
-        _ => match (&fed, &collected) {
+        Ending::Exited(_) => match (&fed, &collected) {
             (Err(error), _) | (_, Err(error)) => Some(error.to_string()),
             _ => None,
         },
     };
     Ok(AttemptResult {
         failure,
-        counters,
-        status,
-        stderr_tail,
+        counters: stderr.counters,
+        status: stderr.status,
+        stderr_tail: stderr.tail,
         output_lines: collected.unwrap_or(0),
     })
+}
+
+/// The task process, as YARN starts it: in its working directory with the job's
+/// environment, `PWD` and `TMPDIR` set, in a process group of its own (so that a
+/// timeout kills whatever it started too).
+fn command(spec: &AttemptSpec, program: &Path) -> Command {
+    let mut command = Command::new(program);
+    command
+        .args(&spec.command[1..])
+        .current_dir(&spec.workdir)
+        .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("PWD", &spec.workdir)
+        .env("TMPDIR", spec.workdir.join("tmp"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    command
+}
+
+/// Feeds the task's input to its stdin; a task that stops reading early ends the feed
+/// (its exit status then tells whether it failed).
+fn spawn_feeder(
+    mut stdin: ChildStdin,
+    input: TaskInput,
+    progress: Arc<Progress>,
+) -> JoinHandle<Result<(), Error>> {
+    std::thread::spawn(move || {
+        let mut sink = |bytes: &[u8]| {
+            stdin.write_all(bytes)?;
+            progress.touch();
+            Ok(())
+        };
+        match input {
+            TaskInput::Split(split) => feed_split(&split, &mut sink),
+            TaskInput::File(path) => {
+                let mut file = BufReader::new(
+                    File::open(&path)
+                        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?,
+                );
+                let mut chunk = vec![0u8; 64 * 1024];
+                loop {
+                    let read = file
+                        .read(&mut chunk)
+                        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+                    if read == 0 || sink(&chunk[..read]).is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Copies the task's stdout to its output file; returns the lines written.
+fn spawn_collector(
+    stdout: ChildStdout,
+    output: PathBuf,
+    progress: Arc<Progress>,
+) -> JoinHandle<Result<u64, Error>> {
+    std::thread::spawn(move || {
+        let context = || format!("writing {}", output.display());
+        let mut out = BufWriter::new(File::create(&output).map_err(|e| Error::io(context(), e))?);
+        let mut reader = BufReader::new(stdout);
+        let mut lines = 0;
+        loop {
+            let buffer = reader
+                .fill_buf()
+                .map_err(|e| Error::io("reading the task's stdout", e))?;
+            if buffer.is_empty() {
+                break;
+            }
+            lines += buffer.iter().filter(|b| **b == b'\n').count() as u64;
+            out.write_all(buffer).map_err(|e| Error::io(context(), e))?;
+            let length = buffer.len();
+            reader.consume(length);
+            progress.touch();
+        }
+        out.flush().map_err(|e| Error::io(context(), e))?;
+        Ok(lines)
+    })
+}
+
+/// What a task said on stderr.
+#[derive(Debug, Default)]
+struct StderrSummary {
+    counters: BTreeMap<(String, String), i64>,
+    status: Option<String>,
+    tail: Vec<String>,
+}
+
+/// Reads the task's stderr: reporter lines become counters and status, every line is
+/// logged to the attempt's `stderr` file, and the last other lines are kept.
+fn spawn_reporter(
+    stderr: ChildStderr,
+    log_path: PathBuf,
+    progress: Arc<Progress>,
+) -> JoinHandle<StderrSummary> {
+    std::thread::spawn(move || {
+        let mut log = File::create(&log_path).ok().map(BufWriter::new);
+        let mut summary = StderrSummary::default();
+        let mut tail: VecDeque<String> = VecDeque::new();
+        let mut reader = BufReader::new(stderr);
+        let mut line = Vec::new();
+        while crate::hadoop_input::read_line(&mut reader, &mut line).unwrap_or(0) > 0 {
+            progress.touch();
+            let text = String::from_utf8_lossy(&line).to_string();
+            if let Some(log) = log.as_mut() {
+                let _ = writeln!(log, "{text}");
+            }
+            match parse_line(&text) {
+                ReporterLine::Counter {
+                    group,
+                    counter,
+                    amount,
+                } => *summary.counters.entry((group, counter)).or_insert(0) += amount,
+                ReporterLine::Status(message) => summary.status = Some(message),
+                ReporterLine::Malformed(_) | ReporterLine::Log => {
+                    tail.push_back(text);
+                    if tail.len() > STDERR_TAIL {
+                        tail.pop_front();
+                    }
+                }
+            }
+        }
+        if let Some(log) = log.as_mut() {
+            let _ = log.flush();
+        }
+        summary.tail = Vec::from(tail);
+        summary
+    })
+}
+
+/// How the process ended.
+enum Ending {
+    Exited(ExitStatus),
+    TimedOut(Duration),
+}
+
+/// Waits for the task to exit, killing its process group once it has been silent for
+/// longer than the timeout.
+fn watch(
+    child: &mut Child,
+    timeout: Option<Duration>,
+    progress: &Progress,
+) -> Result<Ending, Error> {
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok(Ending::Exited(status)),
+            Ok(None) => {}
+            Err(error) => {
+                kill_group(child.id());
+                return Err(Error::io("waiting for a task", error));
+            }
+        }
+        if let Some(timeout) = timeout
+            && progress.idle() > timeout
+        {
+            let idle = progress.idle();
+            kill_group(child.id());
+            let _ = child.wait();
+            return Ok(Ending::TimedOut(idle));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// The job configuration as a task's environment: every key with each character
