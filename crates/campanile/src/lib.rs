@@ -8,6 +8,7 @@
 
 pub mod command;
 pub mod config;
+pub mod counters;
 pub mod error;
 pub mod hadoop_input;
 pub mod headers;

@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use crate::counters::{CounterParser, Counters, write_table};
 use crate::error::Error;
 use crate::plan::emr::{hive_args, streaming_args};
-use crate::plan::local::{Counters, StepReport, report_json};
+use crate::plan::local::{StepReport, report_json};
 use crate::plan::{self, Step};
 use crate::rsync::{RsyncRequest, print_resolved, print_run_lines, resolve_endpoints};
 
@@ -215,62 +216,10 @@ fn run_step(name: &str, invocation: &Invocation) -> Result<StepReport, Error> {
     })
 }
 
-/// Reads the counters a Hadoop job prints when it ends (`mapreduce.Job`: a line
-/// ending in `Counters: N`, then a group name per line indented by one tab and
-/// `name=value` per line indented by two).
-#[derive(Debug, Default)]
-pub struct CounterParser {
-    in_counters: bool,
-    group: Option<String>,
-}
-
-impl CounterParser {
-    /// Takes one log line, adding the counters it names.
-    pub fn feed(&mut self, line: &str, counters: &mut Counters) {
-        if !self.in_counters {
-            let Some((_, count)) = line.rsplit_once("Counters: ") else {
-                return;
-            };
-            if count.trim().parse::<u64>().is_ok() {
-                self.in_counters = true;
-                self.group = None;
-            }
-            return;
-        }
-        if let Some(entry) = line.strip_prefix("\t\t") {
-            if let (Some(group), Some((counter, value))) = (&self.group, entry.rsplit_once('='))
-                && let Ok(value) = value.trim().parse::<i64>()
-            {
-                *counters
-                    .entry((group.clone(), counter.trim().to_string()))
-                    .or_insert(0) += value;
-            }
-        } else if let Some(group) = line.strip_prefix('\t') {
-            self.group = Some(group.trim().to_string());
-        } else {
-            self.in_counters = false;
-        }
-    }
-}
-
 fn print_report<E: Write>(report: &StepReport, err: &mut E) -> Result<(), Error> {
-    let io = |e| Error::io("writing stderr", e);
-    writeln!(err, "step {}: {:.1} s", report.name, report.seconds).map_err(io)?;
-    let width = report
-        .counters
-        .keys()
-        .map(|(g, c)| g.len() + c.len() + 1)
-        .max()
-        .unwrap_or(0);
-    for ((group, counter), value) in &report.counters {
-        writeln!(
-            err,
-            "  {:<width$} {value:>14}",
-            format!("{group}.{counter}")
-        )
-        .map_err(io)?;
-    }
-    Ok(())
+    writeln!(err, "step {}: {:.1} s", report.name, report.seconds)
+        .and_then(|()| write_table(err, &report.counters))
+        .map_err(|e| Error::io("writing stderr", e))
 }
 
 #[cfg(test)]
@@ -325,31 +274,5 @@ mod tests {
             Some(PathBuf::from("/opt/h/lib/hadoop-streaming-3.4.1.jar"))
         );
         assert_eq!(streaming_jar_in("/opt/h/lib/hadoop-common.jar"), None);
-    }
-
-    #[test]
-    fn counters_are_read_from_the_job_log() {
-        let log = "2026-11-30 07:01:02,345 INFO mapreduce.Job:  map 100% reduce 100%\n\
-                   2026-11-30 07:01:02,400 INFO mapreduce.Job: Counters: 3\n\
-                   \tFile System Counters\n\
-                   \t\tFILE: Number of bytes read=120\n\
-                   \tsrcbucket\n\
-                   \t\tBytes=55045264\n\
-                   \t\tObjects=17\n\
-                   2026-11-30 07:01:02,401 INFO streaming.StreamJob: Output directory: /1/x.list\n\
-                   \tnot a counter\n";
-        let mut counters = Counters::new();
-        let mut parser = CounterParser::default();
-        for line in log.lines() {
-            parser.feed(line, &mut counters);
-        }
-        let key = |g: &str, c: &str| (g.to_string(), c.to_string());
-        assert_eq!(counters.len(), 3);
-        assert_eq!(counters[&key("srcbucket", "Bytes")], 55_045_264);
-        assert_eq!(counters[&key("srcbucket", "Objects")], 17);
-        assert_eq!(
-            counters[&key("File System Counters", "FILE: Number of bytes read")],
-            120
-        );
     }
 }

@@ -5,11 +5,11 @@
 //! succeeded. The job's settings are the plan's typed [`JobSettings`]; the tasks see
 //! them as Hadoop exports them, as environment variables. See docs/streaming.md.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use crate::counters::Counters;
 use crate::error::Error;
 use crate::hadoop_input::input_files;
 use crate::plan::local::commit::{check_output, commit};
@@ -74,9 +74,6 @@ impl Default for LocalSettings {
         }
     }
 }
-
-/// Counters of a step: (group, counter) -> value.
-pub type Counters = BTreeMap<(String, String), i64>;
 
 /// What a finished step reports.
 #[derive(Debug, Clone, Default)]

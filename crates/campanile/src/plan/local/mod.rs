@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::plan::{Plan, Step};
 
-pub use job::{Counters, Job, LocalSettings, StepProgress, StepReport};
+pub use crate::counters::Counters;
+pub use job::{Job, LocalSettings, StepProgress, StepReport};
 
 /// Runs every step of `plan`, with each step's working files under
 /// `<run dir>/steps/<n>-<name>`; `progress` shows what is happening on stderr.
@@ -69,20 +70,6 @@ pub fn run_plan(
     Ok(reports)
 }
 
-/// The counters of a report as a JSON object `{"group": {"counter": value}}`.
-pub fn counters_json(counters: &Counters) -> serde_json::Value {
-    let mut groups = serde_json::Map::new();
-    for ((group, counter), value) in counters {
-        let entry = groups
-            .entry(group.clone())
-            .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
-        if let serde_json::Value::Object(map) = entry {
-            map.insert(counter.clone(), serde_json::Value::from(*value));
-        }
-    }
-    serde_json::Value::Object(groups)
-}
-
 /// A step report as one JSON document.
 pub fn report_json(report: &StepReport) -> serde_json::Value {
     serde_json::json!({
@@ -91,7 +78,7 @@ pub fn report_json(report: &StepReport) -> serde_json::Value {
         "map_tasks": report.map_tasks,
         "reduce_tasks": report.reduce_tasks,
         "failed_attempts": report.failed_attempts,
-        "counters": counters_json(&report.counters),
+        "counters": crate::counters::to_json(&report.counters),
     })
 }
 
@@ -202,19 +189,7 @@ impl ProgressDisplay {
             report.failed_attempts,
             report.seconds
         );
-        let width = report
-            .counters
-            .keys()
-            .map(|(g, c)| g.len() + c.len() + 1)
-            .max()
-            .unwrap_or(0);
-        for ((group, counter), value) in &report.counters {
-            let _ = writeln!(
-                err,
-                "  {:<width$} {value:>14}",
-                format!("{group}.{counter}")
-            );
-        }
+        let _ = crate::counters::write_table(&mut err, &report.counters);
     }
 }
 

@@ -9,8 +9,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::counters::Counters;
 use crate::error::Error;
-use crate::plan::local::job::{Counters, StepProgress, StepReport};
+use crate::plan::local::job::{StepProgress, StepReport};
 use crate::plan::local::task::{AttemptSpec, TaskInput, job_environment, run_attempt};
 
 /// One task of a phase: its kind (`m` or `r`), index, input and job configuration.
