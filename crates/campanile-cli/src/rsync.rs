@@ -96,6 +96,10 @@ pub struct RsyncCli {
     /// EMR API endpoint URL (default: AWS).
     #[arg(long)]
     pub emr_endpoint: Option<String>,
+    /// With --wait: S3 endpoint of the cluster's log bucket (default: AWS), where each
+    /// step's counters are read from its log.
+    #[arg(long)]
+    pub log_endpoint: Option<String>,
     /// Follow the steps until they end; exit non-zero if one fails.
     #[arg(long)]
     pub wait: bool,
@@ -192,6 +196,7 @@ impl RsyncCli {
                     .then(|| Duration::from_secs_f64(self.poll_seconds)),
                 profile: self.profile.clone(),
                 emr_endpoint: self.emr_endpoint.clone(),
+                log_endpoint: self.log_endpoint.clone(),
             }),
         };
         Ok(RsyncRequest {

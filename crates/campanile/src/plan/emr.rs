@@ -195,13 +195,20 @@ where
     }
 }
 
+/// What the runner learns about a cluster before submitting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterInfo {
+    /// Where EMR uploads the cluster's logs (`s3://…` or `s3n://…`), if anywhere.
+    pub log_uri: Option<String>,
+}
+
 /// Checks that the cluster exists and accepts steps, and that the plan fits under
 /// EMR's limit of active steps. Nothing is submitted.
 pub async fn check_cluster(
     client: &aws_sdk_emr::Client,
     cluster: &str,
     new_steps: usize,
-) -> Result<(), Error> {
+) -> Result<ClusterInfo, Error> {
     let described = client
         .describe_cluster()
         .cluster_id(cluster)
@@ -220,6 +227,10 @@ pub async fn check_cluster(
                 emr_error("DescribeCluster", cluster, &e)
             }
         })?;
+    let log_uri = described
+        .cluster()
+        .and_then(|c| c.log_uri())
+        .map(str::to_string);
     let state = described
         .cluster()
         .and_then(|c| c.status())
@@ -259,7 +270,7 @@ pub async fn check_cluster(
             "cluster {cluster} has {active} active steps; {new_steps} more would exceed EMR's limit of {MAX_ACTIVE_STEPS}"
         )));
     }
-    Ok(())
+    Ok(ClusterInfo { log_uri })
 }
 
 /// Submits the steps; returns their ids in order.
@@ -288,6 +299,22 @@ pub struct StepOutcome {
     pub state: String,
     /// Failure reason, message and log file, when it failed.
     pub failure: Option<String>,
+}
+
+/// Where EMR puts a step's Hadoop log (`syslog`, gzipped once uploaded): under the
+/// cluster's log URI, `<cluster>/steps/<step>/`. Returns the bucket and the key prefix.
+pub fn step_log_prefix(log_uri: &str, cluster: &str, step: &str) -> Option<(String, String)> {
+    let uri = log_uri
+        .strip_prefix("s3n://")
+        .map_or_else(|| log_uri.to_string(), |rest| format!("s3://{rest}"));
+    let (bucket, prefix) = crate::s3_url::parse_s3_uri(&uri)?;
+    let prefix = prefix.trim_end_matches('/');
+    let key = if prefix.is_empty() {
+        format!("{cluster}/steps/{step}/")
+    } else {
+        format!("{prefix}/{cluster}/steps/{step}/")
+    };
+    Some((bucket, key))
 }
 
 /// Follows the steps until each has ended, calling `report` with each state change
@@ -499,6 +526,22 @@ mod tests {
         assert!(json.starts_with(
             "{\"RunDir\":\"hdfs:///1451507458\",\"Steps\":[{\"Name\":\"list.srcbucket.part.all\",\"ActionOnFailure\":\"CANCEL_AND_WAIT\",\"HadoopJarStep\":{\"Jar\":\"command-runner.jar\",\"Args\":[\"hadoop-streaming\","
         ), "{json}");
+    }
+
+    #[test]
+    fn step_logs_live_under_the_cluster_log_uri() {
+        assert_eq!(
+            step_log_prefix("s3n://aws-logs-1/elasticmapreduce/", "j-1", "s-2"),
+            Some((
+                "aws-logs-1".to_string(),
+                "elasticmapreduce/j-1/steps/s-2/".to_string()
+            ))
+        );
+        assert_eq!(
+            step_log_prefix("s3://logs", "j-1", "s-2"),
+            Some(("logs".to_string(), "j-1/steps/s-2/".to_string()))
+        );
+        assert_eq!(step_log_prefix("hdfs:///logs", "j-1", "s-2"), None);
     }
 
     #[test]

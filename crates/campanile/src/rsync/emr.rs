@@ -7,14 +7,18 @@ use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 
+use crate::counters::{CounterParser, Counters, write_table};
 use crate::error::Error;
 use crate::plan::emr::{self, DryRun};
 use crate::plan::{self};
 use crate::rsync::{RsyncRequest, print_resolved, print_run_lines, resolve_endpoints};
+use crate::s3::{Client, ClientOptions};
 
 /// What only the EMR runner needs.
 #[derive(Debug, Clone)]
 pub struct EmrRequest {
+    /// S3 endpoint of the cluster's log bucket (default: AWS), for `--wait`'s counters.
+    pub log_endpoint: Option<String>,
     /// Cluster id.
     pub job: String,
     /// Follow the steps to the end, polling from this interval up.
@@ -81,7 +85,7 @@ pub async fn run<W: Write, E: Write>(
         cluster.emr_endpoint.as_deref(),
     )
     .await;
-    emr::check_cluster(&client, &cluster.job, steps.len()).await?;
+    let info = emr::check_cluster(&client, &cluster.job, steps.len()).await?;
     let ids = emr::submit(&client, &cluster.job, &steps).await?;
     for id in &ids {
         writeln!(out, "Added step {id}").map_err(io)?;
@@ -90,10 +94,36 @@ pub async fn run<W: Write, E: Write>(
     let Some(first_poll) = cluster.wait else {
         return Ok(());
     };
-    let outcomes = emr::wait(&client, &cluster.job, &ids, first_poll, |line| {
-        let _ = writeln!(err, "{line}");
-    })
-    .await?;
+    let logs = match &info.log_uri {
+        Some(uri) => Some((
+            uri.as_str(),
+            crate::s3::client(&ClientOptions {
+                endpoint: cluster.log_endpoint.clone(),
+                profile: cluster.profile.clone(),
+                region: request.region.clone(),
+                ..Default::default()
+            })
+            .await?,
+        )),
+        None => None,
+    };
+    let mut outcomes = Vec::new();
+    for id in &ids {
+        let outcome = emr::wait(
+            &client,
+            &cluster.job,
+            std::slice::from_ref(id),
+            first_poll,
+            |line| {
+                let _ = writeln!(err, "{line}");
+            },
+        )
+        .await?;
+        if let (Some((uri, s3)), Some(ended)) = (&logs, outcome.first()) {
+            print_step_counters(s3, uri, &cluster.job, &ended.id, err).await?;
+        }
+        outcomes.extend(outcome);
+    }
     let failed: Vec<String> = outcomes
         .iter()
         .filter(|o| o.state != "COMPLETED")
@@ -112,4 +142,64 @@ pub async fn run<W: Write, E: Write>(
             message: format!("steps did not complete: {}", failed.join("; ")),
         })
     }
+}
+
+/// Prints a finished step's counters, read from its Hadoop log (`syslog.gz`, or
+/// `syslog`) under the cluster's log URI. EMR uploads step logs every few minutes:
+/// a log not there yet is said, not an error.
+async fn print_step_counters<E: Write>(
+    s3: &Client,
+    log_uri: &str,
+    cluster: &str,
+    step: &str,
+    err: &mut E,
+) -> Result<(), Error> {
+    let io = |e| Error::io("writing stderr", e);
+    let Some((bucket, prefix)) = emr::step_log_prefix(log_uri, cluster, step) else {
+        return writeln!(err, "{step}: counters: the log URI {log_uri} is not on S3").map_err(io);
+    };
+    let mut log = None;
+    for (name, gzipped) in [("syslog.gz", true), ("syslog", false)] {
+        let key = format!("{prefix}{name}");
+        if let Ok(object) = s3.get_object().bucket(&bucket).key(&key).send().await {
+            let bytes = object
+                .body
+                .collect()
+                .await
+                .map_err(|e| {
+                    Error::io(
+                        format!("reading s3://{bucket}/{key}"),
+                        std::io::Error::other(e),
+                    )
+                })?
+                .into_bytes();
+            log = Some(if gzipped {
+                let mut text = String::new();
+                std::io::Read::read_to_string(
+                    &mut flate2::read::MultiGzDecoder::new(&bytes[..]),
+                    &mut text,
+                )
+                .map_err(|e| Error::io(format!("gunzipping s3://{bucket}/{key}"), e))?;
+                text
+            } else {
+                String::from_utf8_lossy(&bytes).into_owned()
+            });
+            break;
+        }
+    }
+    let Some(log) = log else {
+        return writeln!(
+            err,
+            "{step}: counters: no log at s3://{bucket}/{prefix}syslog.gz yet (EMR uploads step logs every few minutes)"
+        )
+        .map_err(io);
+    };
+    let mut counters = Counters::new();
+    let mut parser = CounterParser::default();
+    for line in log.lines() {
+        parser.feed(line, &mut counters);
+    }
+    writeln!(err, "{step} counters:")
+        .and_then(|()| write_table(err, &counters))
+        .map_err(io)
 }
