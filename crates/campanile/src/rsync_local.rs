@@ -13,7 +13,8 @@ use crate::orphans;
 use crate::plan::local::{LocalSettings, ProgressDisplay, report_json, run_plan};
 use crate::plan::{self, RunBase, UploadScope, part_file_name};
 use crate::rsync::{RsyncRequest, print_run_lines, resolve_endpoints};
-use crate::s3::{Client, ClientOptions, describe_error};
+use crate::error::{S3Context, S3ResultExt};
+use crate::s3::{Client, ClientOptions};
 
 /// Local-run options beyond the plan's.
 #[derive(Debug, Clone)]
@@ -53,12 +54,7 @@ async fn list_keys(client: &Client, bucket: &str, prefix: &str) -> Result<Vec<St
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| Error::S3 {
-            operation: "ListObjectsV2",
-            bucket: bucket.to_string(),
-            key: prefix.to_string(),
-            message: describe_error(&e),
-        })?;
+        let page = page.context("ListObjectsV2", bucket, prefix)?;
         keys.extend(
             page.contents()
                 .iter()
@@ -75,18 +71,12 @@ async fn download(client: &Client, bucket: &str, key: &str, to: &Path) -> Result
         .key(key)
         .send()
         .await
-        .map_err(|e| Error::S3 {
-            operation: "GetObject",
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-            message: describe_error(&e),
-        })?;
-    let bytes = object.body.collect().await.map_err(|e| Error::S3 {
-        operation: "GetObject",
-        bucket: bucket.to_string(),
-        key: key.to_string(),
-        message: e.to_string(),
-    })?;
+        .context("GetObject", bucket, key)?;
+    let bytes = object
+        .body
+        .collect()
+        .await
+        .map_err(|e| S3Context::new("GetObject", bucket, key).explained(e.to_string(), e))?;
     std::fs::write(to, bytes.into_bytes())
         .map_err(|e| Error::io(format!("writing {}", to.display()), e))
 }
@@ -153,12 +143,7 @@ async fn upload_output(client: &Client, dir: &Path, uri: &str) -> Result<(), Err
             .body(body)
             .send()
             .await
-            .map_err(|e| Error::S3 {
-                operation: "PutObject",
-                bucket: bucket.clone(),
-                key: key.clone(),
-                message: describe_error(&e),
-            })?;
+            .context("PutObject", &bucket, &key)?;
     }
     Ok(())
 }

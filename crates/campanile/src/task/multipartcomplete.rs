@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
-use crate::error::Error;
+use crate::error::{Error, S3Context, S3ResultExt};
 use crate::input::InputLines;
 use crate::multipart::{multipart_etag, parse_md5_hex, part_count_from_etag};
 use crate::record::{CopiedPartRecord, escape_key};
@@ -316,7 +316,7 @@ async fn complete(
                 .build()
         })
         .collect();
-    let mut last_error = String::new();
+    let mut last_error = None;
     for attempt in 1..=options.attempts.max(1) {
         if attempt > 1 {
             let max = u64::try_from(options.max_pause.as_millis()).unwrap_or(u64::MAX);
@@ -352,19 +352,21 @@ async fn complete(
                     // Completed by an earlier attempt whose answer was lost.
                     return Ok(etag);
                 }
-                last_error = describe_error(&error);
+                last_error = Some(error);
             }
         }
     }
-    Err(Error::S3 {
-        operation: "CompleteMultipartUpload",
-        bucket: options.bucket.clone(),
-        key: group.key.clone(),
-        message: format!(
-            "upload {}: {last_error} (after {} attempts)",
-            group.upload_id, options.attempts
-        ),
-    })
+    let context = S3Context::new("CompleteMultipartUpload", &options.bucket, &group.key);
+    let Some(error) = last_error else {
+        return Err(context.problem(format!("upload {}: no attempt made", group.upload_id)));
+    };
+    let message = format!(
+        "upload {}: {} (after {} attempts)",
+        group.upload_id,
+        describe_error(&error),
+        options.attempts
+    );
+    Err(context.explained(message, error))
 }
 
 async fn current_etag(client: &Client, bucket: &str, key: &str) -> Option<String> {
@@ -395,11 +397,6 @@ async fn abort(client: &Client, bucket: &str, group: &Group) -> Result<(), Error
         {
             Ok(())
         }
-        Err(error) => Err(Error::S3 {
-            operation: "AbortMultipartUpload",
-            bucket: bucket.to_string(),
-            key: group.key.clone(),
-            message: describe_error(&error),
-        }),
+        Err(error) => Err(error).context("AbortMultipartUpload", bucket, &group.key),
     }
 }

@@ -30,13 +30,13 @@ use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 
-use crate::error::Error;
+use crate::error::{Error, S3Context};
 use crate::headers::ObjectHeaders;
 use crate::input::parse_all;
 use crate::multipart::is_plain_md5_etag;
 use crate::record::{CopiedPartRecord, PartRecord};
 use crate::reporter::{Reporter, counters};
-use crate::s3::{Client, describe_error, http_status, is_service_error};
+use crate::s3::{Client, http_status, is_service_error};
 use crate::spool::{Spool, SpooledBody, choose_directory};
 use crate::stream::StreamIndex;
 use crate::task::servercopy;
@@ -149,7 +149,7 @@ async fn copy_record<W: Write, E: Write>(
         .memory
         .acquire_many(kib(in_memory))
         .await
-        .map_err(|e| Error::Usage(format!("the memory budget is gone: {e}")))?;
+        .map_err(|e| Error::Internal(format!("the memory budget is gone: {e}")))?;
     let (body, headers) = download(&record, src, options, in_memory, sinks).await?;
     let moved = i64::try_from(body.length).unwrap_or(i64::MAX);
     let key = &record.object.key;
@@ -315,25 +315,21 @@ enum Retry {
 /// another attempt: the body was damaged on the way (the server refused its
 /// Content-MD5), or the request never got a service answer.
 fn write_failure<E>(
-    error: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    error: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
     operation: &'static str,
     bucket: &str,
     key: String,
 ) -> Retry
 where
-    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let wrapped = Error::S3 {
-        operation,
-        bucket: bucket.to_string(),
-        key,
-        message: describe_error(error),
-    };
     let damaged = error
         .as_service_error()
         .and_then(|e| e.code())
         .is_some_and(|code| code == "BadDigest" || code == "InvalidDigest");
-    if damaged || !is_service_error(error) {
+    let again = damaged || !is_service_error(&error);
+    let wrapped = S3Context::new(operation, bucket, key).sdk(error);
+    if again {
         Retry::Again(wrapped)
     } else {
         Retry::Fail(wrapped)
@@ -353,12 +349,7 @@ async fn download_once<W: Write, E: Write>(
         Some(part) => (Some(part.range().header()), part.range().len()),
         None => (None, object.size),
     };
-    let s3_error = |message: String| Error::S3 {
-        operation: "GetObject",
-        bucket: bucket.clone(),
-        key: object.key.clone(),
-        message,
-    };
+    let context = || S3Context::new("GetObject", bucket, &object.key);
     let response = src
         .get_object()
         .bucket(bucket)
@@ -368,18 +359,25 @@ async fn download_once<W: Write, E: Write>(
         .send()
         .await
         .map_err(|e| {
-            let message = match http_status(&e) {
-                Some(412) => format!(
+            let explained = match http_status(&e) {
+                Some(412) => Some(format!(
                     "the source changed since it was listed (its ETag is no longer {}); list it again",
                     object.etag
-                ),
-                Some(404) => "the source no longer exists (deleted since it was listed)".into(),
-                _ => describe_error(&e),
+                )),
+                Some(404) => {
+                    Some("the source no longer exists (deleted since it was listed)".to_string())
+                }
+                _ => None,
             };
-            if is_service_error(&e) {
-                Retry::Fail(s3_error(message))
+            let service = is_service_error(&e);
+            let error = match explained {
+                Some(message) => context().explained(message, e),
+                None => context().sdk(e),
+            };
+            if service {
+                Retry::Fail(error)
             } else {
-                Retry::Again(s3_error(message))
+                Retry::Again(error)
             }
         })?;
     let headers = ObjectHeaders::from_get(&response);
@@ -403,7 +401,7 @@ async fn download_once<W: Write, E: Write>(
     while let Some(chunk) = body
         .try_next()
         .await
-        .map_err(|e| Retry::Again(s3_error(format!("reading the body: {e}"))))?
+        .map_err(|e| Retry::Again(context().explained(format!("reading the body: {e}"), e)))?
     {
         spool.write(&chunk).map_err(Retry::Fail)?;
         if spool.len() > expected {
@@ -467,7 +465,7 @@ async fn put_whole(
         .disable_payload_signing()
         .send()
         .await
-        .map_err(|e| write_failure(&e, "PutObject", &options.dst_bucket, key.clone()))?;
+        .map_err(|e| write_failure(e, "PutObject", &options.dst_bucket, key.clone()))?;
     // The server stored other bytes than were sent: another PUT overwrites them.
     written_etag(put.e_tag(), "PUT", body, headers, key, options)?;
     Ok(())
@@ -519,7 +517,7 @@ async fn upload_part(
         .disable_payload_signing()
         .send()
         .await
-        .map_err(|e| write_failure(&e, "UploadPart", &options.dst_bucket, part.label(key)))?;
+        .map_err(|e| write_failure(e, "UploadPart", &options.dst_bucket, part.label(key)))?;
     // Uploading the same part number again replaces the damaged part.
     let what = format!("part {}", part.part_number);
     written_etag(uploaded.e_tag(), &what, body, headers, key, options)
