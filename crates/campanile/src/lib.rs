@@ -16,6 +16,7 @@ pub mod orphans;
 pub mod plan;
 pub mod record;
 pub mod reporter;
+pub mod retry;
 pub mod rsync;
 pub mod rsync_local;
 pub mod s3;

@@ -12,7 +12,7 @@
 //! differs from the source's, the upload is aborted rather than completed, so no object
 //! with a different layout ever becomes visible; the mismatch is reported (status,
 //! counter `EtagMismatch`) and fails the task. CompleteMultipartUpload is tried up to 3
-//! times with a random pause; `NoSuchUpload` on a retry whose object already carries the
+//! times with a random pause (a constant [`Backoff`]); `NoSuchUpload` on a retry whose object already carries the
 //! source ETag counts as done (an earlier attempt completed it).
 
 use std::collections::{BTreeMap, HashMap};
@@ -26,6 +26,7 @@ use crate::input::InputLines;
 use crate::multipart::{multipart_etag, parse_md5_hex, part_count_from_etag};
 use crate::record::{CopiedPartRecord, escape_key};
 use crate::reporter::{Reporter, counters};
+use crate::retry::{Backoff, Failure, retry};
 use crate::s3::{Client, describe_error};
 use crate::stream::StreamIndex;
 
@@ -316,57 +317,58 @@ async fn complete(
                 .build()
         })
         .collect();
-    let mut last_error = None;
-    for attempt in 1..=options.attempts.max(1) {
-        if attempt > 1 {
-            let max = u64::try_from(options.max_pause.as_millis()).unwrap_or(u64::MAX);
-            tokio::time::sleep(Duration::from_millis(rand::random_range(0..=max))).await;
-        }
-        let result = client
-            .complete_multipart_upload()
-            .bucket(&options.bucket)
-            .key(&group.key)
-            .upload_id(&group.upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts.clone()))
-                    .build(),
-            )
-            .send()
-            .await;
-        match result {
-            Ok(done) => {
-                return Ok(done
+    let parts = &parts;
+    // Every failure is tried again: the pauses spread the reducers' completions, which
+    // arrive together at the end of a step.
+    let completed = retry(
+        &Backoff::constant(options.max_pause),
+        options.attempts,
+        |_| async move {
+            let result = client
+                .complete_multipart_upload()
+                .bucket(&options.bucket)
+                .key(&group.key)
+                .upload_id(&group.upload_id)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts.clone()))
+                        .build(),
+                )
+                .send()
+                .await;
+            match result {
+                Ok(done) => Ok(done
                     .e_tag()
                     .unwrap_or_default()
                     .trim_matches('"')
-                    .to_string());
-            }
-            Err(error) => {
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.meta().code() == Some("NoSuchUpload"))
-                    && let Some(etag) = current_etag(client, &options.bucket, &group.key).await
-                    && etag == group.etag
-                {
-                    // Completed by an earlier attempt whose answer was lost.
-                    return Ok(etag);
+                    .to_string()),
+                Err(error) => {
+                    if error
+                        .as_service_error()
+                        .is_some_and(|e| e.meta().code() == Some("NoSuchUpload"))
+                        && let Some(etag) = current_etag(client, &options.bucket, &group.key).await
+                        && etag == group.etag
+                    {
+                        // Completed by an earlier attempt whose answer was lost.
+                        return Ok(etag);
+                    }
+                    Err(Failure::Transient(error))
                 }
-                last_error = Some(error);
             }
-        }
-    }
-    let context = S3Context::new("CompleteMultipartUpload", &options.bucket, &group.key);
-    let Some(error) = last_error else {
-        return Err(context.problem(format!("upload {}: no attempt made", group.upload_id)));
-    };
-    let message = format!(
-        "upload {}: {} (after {} attempts)",
-        group.upload_id,
-        describe_error(&error),
-        options.attempts
-    );
-    Err(context.explained(message, error))
+        },
+        |_, _, _| Ok(()),
+    )
+    .await;
+    completed.map_err(|error| {
+        let message = format!(
+            "upload {}: {} (after {} attempts)",
+            group.upload_id,
+            describe_error(&error),
+            options.attempts
+        );
+        S3Context::new("CompleteMultipartUpload", &options.bucket, &group.key)
+            .explained(message, error)
+    })
 }
 
 async fn current_etag(client: &Client, bucket: &str, key: &str) -> Option<String> {

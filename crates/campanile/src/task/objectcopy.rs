@@ -36,6 +36,7 @@ use crate::input::parse_all;
 use crate::multipart::is_plain_md5_etag;
 use crate::record::{CopiedPartRecord, PartRecord};
 use crate::reporter::{Reporter, counters};
+use crate::retry::{Backoff, Failure, retry};
 use crate::s3::{Client, http_status, is_service_error};
 use crate::spool::{Spool, SpooledBody, choose_directory};
 use crate::stream::StreamIndex;
@@ -271,8 +272,15 @@ async fn download<W: Write, E: Write>(
     .await
 }
 
+/// Pauses between the attempts of a GET or a write: ceilings of 0.4, 0.8, 1.6 s...
+const BACKOFF: Backoff = Backoff {
+    first: Duration::from_millis(400),
+    max: Duration::from_secs(5),
+    factor: 2.0,
+};
+
 /// Runs `step` until it succeeds, fails for good, or `get_attempts` attempts failed
-/// in a way another attempt can mend, pausing with exponential backoff in between.
+/// in a way another attempt can mend, pausing with [`BACKOFF`] in between.
 /// The SDK already retries throttling, server errors and broken connections; these
 /// attempts are for what only Campanile sees: a body cut short or damaged (its size or
 /// MD5 is wrong) on the way out of the source or into the destination.
@@ -286,30 +294,23 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, Retry>>,
 {
-    let mut attempt = 1;
-    loop {
-        match step().await {
-            Ok(done) => return Ok(done),
-            Err(Retry::Again(error)) if attempt < options.get_attempts.max(1) => {
-                sinks
-                    .reporter
-                    .borrow_mut()
-                    .status_now(&format!("retrying {what} after: {error}"))?;
-                tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt))).await;
-                attempt += 1;
-            }
-            Err(Retry::Again(error) | Retry::Fail(error)) => return Err(error),
-        }
-    }
+    retry(
+        &BACKOFF,
+        options.get_attempts,
+        |_| step(),
+        |error, _, _| {
+            sinks
+                .reporter
+                .borrow_mut()
+                .status_now(&format!("retrying {what} after: {error}"))
+        },
+    )
+    .await
 }
 
-/// How a failed attempt ended.
-enum Retry {
-    /// Another attempt may succeed.
-    Again(Error),
-    /// Another attempt would fail the same way.
-    Fail(Error),
-}
+/// How a failed attempt ended: [`Failure::Transient`] when another attempt may
+/// succeed, [`Failure::Permanent`] when it would fail the same way.
+type Retry = Failure<Error>;
 
 /// A failed write of `key` (an object, or a part's label), and whether it is worth
 /// another attempt: the body was damaged on the way (the server refused its
@@ -330,9 +331,9 @@ where
     let again = damaged || !is_service_error(&error);
     let wrapped = S3Context::new(operation, bucket, key).sdk(error);
     if again {
-        Retry::Again(wrapped)
+        Failure::Transient(wrapped)
     } else {
-        Retry::Fail(wrapped)
+        Failure::Permanent(wrapped)
     }
 }
 
@@ -375,9 +376,9 @@ async fn download_once<W: Write, E: Write>(
                 None => context().sdk(e),
             };
             if service {
-                Retry::Fail(error)
+                Failure::Permanent(error)
             } else {
-                Retry::Again(error)
+                Failure::Transient(error)
             }
         })?;
     let headers = ObjectHeaders::from_get(&response);
@@ -387,7 +388,7 @@ async fn download_once<W: Write, E: Write>(
     if let Some(announced) = announced
         && announced != expected
     {
-        return Err(Retry::Fail(Error::Integrity {
+        return Err(Failure::Permanent(Error::Integrity {
             bucket: bucket.clone(),
             key: object.key.clone(),
             message: format!(
@@ -401,9 +402,9 @@ async fn download_once<W: Write, E: Write>(
     while let Some(chunk) = body
         .try_next()
         .await
-        .map_err(|e| Retry::Again(context().explained(format!("reading the body: {e}"), e)))?
+        .map_err(|e| Failure::Transient(context().explained(format!("reading the body: {e}"), e)))?
     {
-        spool.write(&chunk).map_err(Retry::Fail)?;
+        spool.write(&chunk).map_err(Failure::Permanent)?;
         if spool.len() > expected {
             break;
         }
@@ -416,22 +417,22 @@ async fn download_once<W: Write, E: Write>(
                 object.key,
                 spool.len()
             ))
-            .map_err(Retry::Fail)?;
+            .map_err(Failure::Permanent)?;
     }
     if spool.len() != expected {
-        return Err(Retry::Again(Error::Integrity {
+        return Err(Failure::Transient(Error::Integrity {
             bucket: bucket.clone(),
             key: object.key.clone(),
             message: format!("read {} bytes, expected {expected}", spool.len()),
         }));
     }
-    let spooled = spool.finish().map_err(Retry::Fail)?;
+    let spooled = spool.finish().map_err(Failure::Permanent)?;
     if record.part.is_none()
         && is_plain_md5_etag(&object.etag)
         && !headers.etag_is_not_md5()
         && spooled.md5_hex() != object.etag
     {
-        return Err(Retry::Again(Error::Integrity {
+        return Err(Failure::Transient(Error::Integrity {
             bucket: bucket.clone(),
             key: object.key.clone(),
             message: format!(
@@ -458,7 +459,7 @@ async fn put_whole(
         .key(key)
         .content_md5(body.content_md5())
         .content_length(i64::try_from(body.length).unwrap_or(i64::MAX))
-        .body(body.byte_stream().await.map_err(Retry::Fail)?);
+        .body(body.byte_stream().await.map_err(Failure::Permanent)?);
     let put = headers
         .apply_to_put(request)
         .customize()
@@ -483,7 +484,7 @@ fn written_etag(
 ) -> Result<String, Retry> {
     let etag = returned.unwrap_or_default().trim_matches('"');
     if !headers.etag_is_not_md5() && etag != body.md5_hex() {
-        return Err(Retry::Again(Error::Integrity {
+        return Err(Failure::Transient(Error::Integrity {
             bucket: options.dst_bucket.clone(),
             key: key.to_string(),
             message: format!(
@@ -512,7 +513,7 @@ async fn upload_part(
         .part_number(i32::try_from(part.part_number).unwrap_or(i32::MAX))
         .content_md5(body.content_md5())
         .content_length(i64::try_from(body.length).unwrap_or(i64::MAX))
-        .body(body.byte_stream().await.map_err(Retry::Fail)?)
+        .body(body.byte_stream().await.map_err(Failure::Permanent)?)
         .customize()
         .disable_payload_signing()
         .send()
