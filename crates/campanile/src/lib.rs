@@ -24,5 +24,6 @@ pub mod spool;
 pub mod stage;
 pub mod stream;
 pub mod task;
+pub mod tuning;
 
 pub use error::Error;

@@ -1,8 +1,6 @@
 //! multipartcomplete: the reducer that completes the multipart uploads of the copy,
 //! after checking that each will carry its source's ETag; echoes the part map.
 
-use std::time::Duration;
-
 use clap::Parser;
 
 use campanile::s3;
@@ -32,8 +30,7 @@ fn main() -> std::process::ExitCode {
             bucket: cli.bucket,
             stream_index: StreamIndex::from_env(),
             dry_run: cli.dry_run,
-            attempts: 3,
-            max_pause: Duration::from_secs(5),
+            ..MultipartCompleteOptions::default()
         };
         let input = streams.input;
         multipartcomplete::run(

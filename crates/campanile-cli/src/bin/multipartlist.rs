@@ -4,6 +4,7 @@
 use clap::Parser;
 
 use campanile::stream::StreamIndex;
+use campanile::tuning::Tuning;
 use campanile::task::multipartlist::{self, MultipartListOptions};
 use campanile_cli::SrcDst;
 
@@ -21,7 +22,7 @@ struct Cli {
     #[arg(long)]
     probe_every_part: bool,
     /// Objects handled at once.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = Tuning::DEFAULT.multipartlist_concurrency)]
     concurrency: usize,
 }
 

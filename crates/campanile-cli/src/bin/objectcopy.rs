@@ -35,10 +35,6 @@ struct Cli {
     server_side: bool,
 }
 
-/// Copies in flight per task. Measured on 10 KiB objects (docs/benchmarks.md): two
-/// tasks of 64 beat four of 16 or 32 by 10-15%, in wall time and CPU.
-const DEFAULT_CONCURRENCY: usize = 64;
-
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     campanile::cli::run_task("objectcopy", |mut streams| async move {
@@ -54,7 +50,8 @@ fn main() -> std::process::ExitCode {
             ));
         }
         let (src, dst) = cli.buckets.clients().await?;
-        let concurrency = cli.concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1);
+        let defaults = ObjectCopyOptions::default();
+        let concurrency = cli.concurrency.unwrap_or(defaults.concurrency).max(1);
         let options = ObjectCopyOptions {
             src_bucket: cli.buckets.src_bucket,
             dst_bucket: cli.buckets.dst_bucket,
@@ -62,8 +59,8 @@ fn main() -> std::process::ExitCode {
             max_tmp_size: config.max_tmp_size,
             ephemeral: config.ephemeral,
             concurrency,
-            get_attempts: 4,
             server_side: cli.server_side,
+            ..defaults
         };
         let input = streams.input;
         objectcopy::run(

@@ -29,6 +29,7 @@ use crate::reporter::{Reporter, counters};
 use crate::retry::{Backoff, Failure, retry};
 use crate::s3::{Client, describe_error};
 use crate::stream::StreamIndex;
+use crate::tuning::Tuning;
 
 /// Options of multipartcomplete.
 #[derive(Debug, Clone)]
@@ -39,10 +40,26 @@ pub struct MultipartCompleteOptions {
     pub stream_index: StreamIndex,
     /// Print what would be completed; write nothing.
     pub dry_run: bool,
-    /// Attempts of CompleteMultipartUpload.
+    /// Attempts of CompleteMultipartUpload ([`Tuning::multipartcomplete_attempts`]).
     pub attempts: u32,
-    /// Longest random pause between attempts.
+    /// Longest random pause between attempts
+    /// ([`Tuning::multipartcomplete_max_pause`]).
     pub max_pause: Duration,
+}
+
+impl Default for MultipartCompleteOptions {
+    /// No bucket (to be set), shell input, for real, and [`Tuning::DEFAULT`]'s
+    /// attempts and pause.
+    fn default() -> Self {
+        let tuning = Tuning::DEFAULT;
+        MultipartCompleteOptions {
+            bucket: String::new(),
+            stream_index: StreamIndex::SHELL,
+            dry_run: false,
+            attempts: tuning.multipartcomplete_attempts,
+            max_pause: tuning.multipartcomplete_max_pause,
+        }
+    }
 }
 
 /// Totals of one run.

@@ -40,6 +40,7 @@ use crate::record::{ListingRecord, PartInfo, PartRecord};
 use crate::reporter::{Reporter, counters};
 use crate::s3::{Client, http_status};
 use crate::stream::StreamIndex;
+use crate::tuning::Tuning;
 
 /// Options of multipartlist.
 #[derive(Debug, Clone)]
@@ -54,8 +55,23 @@ pub struct MultipartListOptions {
     pub dry_run: bool,
     /// Ask S3 for the size of every part, not only the first and the last.
     pub probe_every_part: bool,
-    /// Objects handled at once.
+    /// Objects handled at once ([`Tuning::multipartlist_concurrency`]).
     pub concurrency: usize,
+}
+
+impl Default for MultipartListOptions {
+    /// No buckets (to be set), shell input, for real, first and last parts probed, and
+    /// [`Tuning::DEFAULT`]'s concurrency.
+    fn default() -> Self {
+        MultipartListOptions {
+            src_bucket: String::new(),
+            dst_bucket: String::new(),
+            stream_index: StreamIndex::SHELL,
+            dry_run: false,
+            probe_every_part: false,
+            concurrency: Tuning::DEFAULT.multipartlist_concurrency,
+        }
+    }
 }
 
 /// Totals of one run.

@@ -41,6 +41,7 @@ use crate::s3::{Client, http_status, is_service_error};
 use crate::spool::{Spool, SpooledBody, choose_directory};
 use crate::stream::StreamIndex;
 use crate::task::servercopy;
+use crate::tuning::Tuning;
 
 /// Options of objectcopy.
 #[derive(Debug, Clone)]
@@ -58,13 +59,35 @@ pub struct ObjectCopyOptions {
     pub max_tmp_size: u64,
     /// Directories to spill into.
     pub ephemeral: Vec<PathBuf>,
-    /// Records copied at once.
+    /// Records copied at once ([`Tuning::objectcopy_concurrency`]).
     pub concurrency: usize,
-    /// Attempts of a GET whose body breaks off.
+    /// Attempts of a GET whose body breaks off, or of a write refused for a damaged
+    /// body ([`Tuning::objectcopy_get_attempts`]).
     pub get_attempts: u32,
+    /// Pauses between those attempts ([`Tuning::objectcopy_backoff`]).
+    pub backoff: Backoff,
     /// Let the server copy the bytes (CopyObject, UploadPartCopy): the destination
     /// client must be able to read the source, on the same endpoint.
     pub server_side: bool,
+}
+
+impl Default for ObjectCopyOptions {
+    /// No buckets (to be set), shell input, the default `maxtmpsize` and temporary
+    /// directory, and [`Tuning::DEFAULT`]'s concurrency and attempts.
+    fn default() -> Self {
+        let tuning = Tuning::DEFAULT;
+        ObjectCopyOptions {
+            src_bucket: String::new(),
+            dst_bucket: String::new(),
+            stream_index: StreamIndex::SHELL,
+            max_tmp_size: crate::config::DEFAULT_MAX_TMP_SIZE,
+            ephemeral: vec![std::env::temp_dir()],
+            concurrency: tuning.objectcopy_concurrency,
+            get_attempts: tuning.objectcopy_get_attempts,
+            backoff: tuning.objectcopy_backoff,
+            server_side: false,
+            }
+    }
 }
 
 /// Totals of one run.
@@ -272,15 +295,8 @@ async fn download<W: Write, E: Write>(
     .await
 }
 
-/// Pauses between the attempts of a GET or a write: ceilings of 0.4, 0.8, 1.6 s...
-const BACKOFF: Backoff = Backoff {
-    first: Duration::from_millis(400),
-    max: Duration::from_secs(5),
-    factor: 2.0,
-};
-
 /// Runs `step` until it succeeds, fails for good, or `get_attempts` attempts failed
-/// in a way another attempt can mend, pausing with [`BACKOFF`] in between.
+/// in a way another attempt can mend, pausing with `options.backoff` in between.
 /// The SDK already retries throttling, server errors and broken connections; these
 /// attempts are for what only Campanile sees: a body cut short or damaged (its size or
 /// MD5 is wrong) on the way out of the source or into the destination.
@@ -295,7 +311,7 @@ where
     Fut: std::future::Future<Output = Result<T, Retry>>,
 {
     retry(
-        &BACKOFF,
+        &options.backoff,
         options.get_attempts,
         |_| step(),
         |error, _, _| {
