@@ -1,8 +1,19 @@
 //! One error type for the whole library. Every variant carries enough context
 //! (operation, bucket, key, line number) for the message alone to say what failed and
 //! what to do; [`Error::exit_code`] maps it to the exit codes Hadoop Streaming expects.
+//!
+//! S3 failures are built in one place: [`S3ResultExt::context`] on the result of an SDK
+//! call (or [`S3Context`] when the error is in hand) names the request (operation,
+//! bucket, key), writes the service's code and message into the message, and keeps the
+//! SDK error itself as the [`std::error::Error::source`], so a caller can still ask it
+//! for its HTTP status or error kind.
 
 use std::path::PathBuf;
+
+use aws_sdk_s3::error::SdkError;
+
+/// The underlying failure kept by an [`Error::S3`]: usually the SDK error itself.
+pub type BoxedSource = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Everything that can go wrong in a Campanile task.
 #[derive(Debug, thiserror::Error)]
@@ -34,8 +45,9 @@ pub enum Error {
     #[error("credentials: {0}")]
     Credentials(String),
 
-    /// An S3 request failed after the client's retries. Exit code 1 (Hadoop retries
-    /// the attempt).
+    /// An S3 request failed after the client's retries, or its answer was unusable.
+    /// Exit code 1 (Hadoop retries the attempt). Built with [`S3ResultExt::context`]
+    /// or [`S3Context`].
     #[error("S3 {operation} s3://{bucket}/{key}: {message}")]
     S3 {
         /// The S3 API operation, e.g. `ListObjectsV2`.
@@ -44,8 +56,13 @@ pub enum Error {
         bucket: String,
         /// Key or prefix of the request (may be empty).
         key: String,
-        /// The service's error code and message, or the transport failure.
+        /// The service's error code and message, the transport failure, or what
+        /// Campanile makes of it (e.g. a 412 means the source changed).
         message: String,
+        /// The SDK error (or body read error) behind the message; `None` when
+        /// Campanile itself found the answer unusable.
+        #[source]
+        source: Option<BoxedSource>,
     },
 
     /// An EMR API call failed. Exit code 1.
@@ -83,6 +100,12 @@ pub enum Error {
         /// What did not match, with both values.
         message: String,
     },
+
+    /// Campanile itself broke: a worker thread panicked, the async runtime could not
+    /// start, a semaphore was closed. Exit code 1: unlike a usage error (exit 2, which
+    /// tells Hadoop not to retry), another attempt may well succeed.
+    #[error("internal error: {0}")]
+    Internal(String),
 
     /// Local I/O failed (stdin, stdout, temporary files). Exit code 1.
     #[error("{context}: {source}")]
@@ -124,6 +147,126 @@ impl Error {
     }
 }
 
+/// The S3 request a failure is about: the context every [`Error::S3`] carries.
+///
+/// ```
+/// # use campanile::error::S3Context;
+/// let error = S3Context::new("HeadObject", "b", "k").problem("the response has no ETag");
+/// assert_eq!(error.to_string(), "S3 HeadObject s3://b/k: the response has no ETag");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Context {
+    /// The S3 API operation, e.g. `GetObject`.
+    pub operation: &'static str,
+    /// Bucket of the request.
+    pub bucket: String,
+    /// Key or prefix of the request (may be empty, or name a part).
+    pub key: String,
+}
+
+impl S3Context {
+    /// Names a request.
+    pub fn new(operation: &'static str, bucket: impl Into<String>, key: impl Into<String>) -> Self {
+        S3Context {
+            operation,
+            bucket: bucket.into(),
+            key: key.into(),
+        }
+    }
+
+    /// The request failed with `error`: the message is the service's code and message
+    /// (or the transport failure, see [`crate::s3::describe_error`]), the error its source.
+    pub fn sdk<E, R>(self, error: SdkError<E, R>) -> Error
+    where
+        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        let message = crate::s3::describe_error(&error);
+        self.explained(message, error)
+    }
+
+    /// The request failed with `source`, which `message` explains in Campanile's terms
+    /// (a 412 means the source changed since it was listed).
+    pub fn explained(
+        self,
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        Error::S3 {
+            operation: self.operation,
+            bucket: self.bucket,
+            key: self.key,
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// The request succeeded but its answer is unusable (a field missing, a layout
+    /// that does not add up): no underlying error.
+    pub fn problem(self, message: impl Into<String>) -> Error {
+        Error::S3 {
+            operation: self.operation,
+            bucket: self.bucket,
+            key: self.key,
+            message: message.into(),
+            source: None,
+        }
+    }
+}
+
+/// Turns the result of an SDK call into a [`Result`] with an [`Error::S3`] naming the
+/// request: `client.head_object()….send().await.context("HeadObject", bucket, key)?`.
+pub trait S3ResultExt<T, E, R> {
+    /// Names the request; the message is the service's code and message.
+    fn context(
+        self,
+        operation: &'static str,
+        bucket: impl Into<String>,
+        key: impl Into<String>,
+    ) -> Result<T, Error>;
+
+    /// Names the request; `explain` may give a message of Campanile's own for the
+    /// failure (`None`: the service's code and message). The SDK error stays the source.
+    fn context_with(
+        self,
+        operation: &'static str,
+        bucket: impl Into<String>,
+        key: impl Into<String>,
+        explain: impl FnOnce(&SdkError<E, R>) -> Option<String>,
+    ) -> Result<T, Error>;
+}
+
+impl<T, E, R> S3ResultExt<T, E, R> for Result<T, SdkError<E, R>>
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    fn context(
+        self,
+        operation: &'static str,
+        bucket: impl Into<String>,
+        key: impl Into<String>,
+    ) -> Result<T, Error> {
+        self.map_err(|error| S3Context::new(operation, bucket, key).sdk(error))
+    }
+
+    fn context_with(
+        self,
+        operation: &'static str,
+        bucket: impl Into<String>,
+        key: impl Into<String>,
+        explain: impl FnOnce(&SdkError<E, R>) -> Option<String>,
+    ) -> Result<T, Error> {
+        self.map_err(|error| {
+            let context = S3Context::new(operation, bucket, key);
+            match explain(&error) {
+                Some(message) => context.explained(message, error),
+                None => context.sdk(error),
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,14 +286,80 @@ mod tests {
 
     #[test]
     fn s3_errors_exit_1_so_hadoop_retries() {
-        let error = Error::S3 {
-            operation: "ListObjectsV2",
-            bucket: "b".into(),
-            key: "p/".into(),
-            message: "SlowDown".into(),
-        };
+        let error = S3Context::new("ListObjectsV2", "b", "p/").problem("SlowDown");
         assert_eq!(error.exit_code(), 1);
         assert!(error.to_string().contains("s3://b/p/"));
+    }
+
+    #[test]
+    fn internal_errors_exit_1_so_hadoop_retries() {
+        let error = Error::Internal("a worker thread panicked".into());
+        assert_eq!(error.exit_code(), 1);
+        assert_eq!(
+            error.to_string(),
+            "internal error: a worker thread panicked"
+        );
+    }
+
+    /// A service error as the SDK hands it over: code and message in the display, the
+    /// SDK error kept as the source, whose HTTP status can still be read.
+    #[test]
+    fn sdk_errors_keep_their_source() {
+        use aws_sdk_s3::config::http::HttpResponse;
+        use aws_sdk_s3::error::ErrorMetadata;
+        use aws_sdk_s3::operation::get_object::GetObjectError;
+        use aws_sdk_s3::primitives::SdkBody;
+        use std::error::Error as _;
+
+        let service = GetObjectError::generic(
+            ErrorMetadata::builder()
+                .code("SlowDown")
+                .message("Please reduce your request rate.")
+                .build(),
+        );
+        let response = HttpResponse::new(503u16.try_into().expect("status"), SdkBody::empty());
+        let result: Result<(), _> = Err(SdkError::service_error(service, response));
+        let error = result
+            .context("GetObject", "src", "a/b")
+            .expect_err("failed");
+        assert_eq!(
+            error.to_string(),
+            "S3 GetObject s3://src/a/b: SlowDown: Please reduce your request rate."
+        );
+        assert_eq!(error.exit_code(), 1);
+        let source = error.source().expect("the SDK error is kept");
+        let sdk = source
+            .downcast_ref::<SdkError<GetObjectError, HttpResponse>>()
+            .expect("an SdkError");
+        assert_eq!(crate::s3::http_status(sdk), Some(503));
+    }
+
+    #[test]
+    fn explained_errors_keep_the_sdk_error_too() {
+        use aws_sdk_s3::config::http::HttpResponse;
+        use aws_sdk_s3::operation::head_object::HeadObjectError;
+        use aws_sdk_s3::primitives::SdkBody;
+        use std::error::Error as _;
+
+        let response = HttpResponse::new(412u16.try_into().expect("status"), SdkBody::empty());
+        let result: Result<(), _> = Err(SdkError::service_error(
+            HeadObjectError::generic(
+                aws_sdk_s3::error::ErrorMetadata::builder()
+                    .code("PreconditionFailed")
+                    .build(),
+            ),
+            response,
+        ));
+        let error = result
+            .context_with("HeadObject", "b", "k", |e| {
+                (crate::s3::http_status(e) == Some(412)).then(|| "the source changed".to_string())
+            })
+            .expect_err("failed");
+        assert_eq!(
+            error.to_string(),
+            "S3 HeadObject s3://b/k: the source changed"
+        );
+        assert!(error.source().is_some());
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod orphans;
 pub mod plan;
 pub mod record;
 pub mod reporter;
+pub mod retry;
 pub mod rsync;
 pub mod s3;
 pub mod s3_url;
@@ -25,5 +26,6 @@ pub mod spool;
 pub mod stage;
 pub mod stream;
 pub mod task;
+pub mod tuning;
 
 pub use error::Error;

@@ -24,12 +24,12 @@ use std::collections::BTreeSet;
 use std::io::BufRead;
 use std::path::Path;
 
-use crate::error::Error;
+use crate::error::{Error, S3Context, S3ResultExt};
 use crate::hadoop_input::input_files;
 use crate::input::InputLines;
 use crate::multipart::part_count_from_etag;
 use crate::record::ListingRecord;
-use crate::s3::{Client, describe_error};
+use crate::s3::Client;
 use crate::stream::StreamIndex;
 
 /// One in-progress upload.
@@ -102,12 +102,7 @@ async fn list_uploads(
             .set_upload_id_marker(markers.1.clone())
             .send()
             .await
-            .map_err(|e| Error::S3 {
-                operation: "ListMultipartUploads",
-                bucket: bucket.to_string(),
-                key: String::new(),
-                message: describe_error(&e),
-            })?;
+            .context("ListMultipartUploads", bucket, "")?;
         for upload in page.uploads() {
             let (Some(key), Some(upload_id)) = (upload.key(), upload.upload_id()) else {
                 continue;
@@ -127,12 +122,8 @@ async fn list_uploads(
             break;
         }
         if next == markers || next.0.is_none() {
-            return Err(Error::S3 {
-                operation: "ListMultipartUploads",
-                bucket: bucket.to_string(),
-                key: String::new(),
-                message: "a truncated page did not move the key marker on".to_string(),
-            });
+            return Err(S3Context::new("ListMultipartUploads", bucket, "")
+                .problem("a truncated page did not move the key marker on"));
         }
         markers = next;
     }
@@ -184,12 +175,8 @@ async fn abort_all(client: &Client, bucket: &str, uploads: &[Upload]) -> Result<
                 .as_service_error()
                 .is_none_or(|e| e.meta().code() != Some("NoSuchUpload"))
         {
-            return Err(Error::S3 {
-                operation: "AbortMultipartUpload",
-                bucket: bucket.to_string(),
-                key: format!("{} (upload {})", upload.key, upload.upload_id),
-                message: describe_error(&error),
-            });
+            let key = format!("{} (upload {})", upload.key, upload.upload_id);
+            return Err(S3Context::new("AbortMultipartUpload", bucket, key).sdk(error));
         }
     }
     Ok(())

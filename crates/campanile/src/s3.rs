@@ -35,6 +35,7 @@ use aws_sdk_s3::config::{
 use aws_sdk_s3::error::ProvideErrorMetadata;
 
 use crate::error::Error;
+use crate::tuning::Tuning;
 
 pub use aws_sdk_s3::Client;
 
@@ -53,24 +54,27 @@ pub struct ClientOptions {
     /// Credentials given directly (tools and tests); they win over `profile`.
     /// `Credentials` redacts the secret in its `Debug` output.
     pub credentials: Option<Credentials>,
-    /// Attempts per request, first one included.
+    /// Attempts per request, first one included ([`Tuning::s3_max_attempts`]).
     pub max_attempts: u32,
-    /// TCP + TLS connect timeout.
+    /// TCP + TLS connect timeout ([`Tuning::s3_connect_timeout`]).
     pub connect_timeout: Duration,
-    /// Longest wait for response bytes.
+    /// Longest wait for response bytes ([`Tuning::s3_read_timeout`]).
     pub read_timeout: Duration,
 }
 
 impl Default for ClientOptions {
+    /// AWS, the default credentials chain, and [`Tuning::DEFAULT`]'s attempts and
+    /// timeouts.
     fn default() -> Self {
+        let tuning = Tuning::DEFAULT;
         ClientOptions {
             endpoint: None,
             profile: None,
             region: None,
             credentials: None,
-            max_attempts: 10,
-            connect_timeout: Duration::from_secs(10),
-            read_timeout: Duration::from_secs(60),
+            max_attempts: tuning.s3_max_attempts,
+            connect_timeout: tuning.s3_connect_timeout,
+            read_timeout: tuning.s3_read_timeout,
         }
     }
 }
@@ -248,8 +252,8 @@ pub async fn client(options: &ClientOptions) -> Result<Client, Error> {
         .retry_config(
             RetryConfig::standard()
                 .with_max_attempts(options.max_attempts.max(1))
-                .with_initial_backoff(Duration::from_millis(200))
-                .with_max_backoff(Duration::from_secs(20)),
+                .with_initial_backoff(Tuning::DEFAULT.s3_initial_backoff)
+                .with_max_backoff(Tuning::DEFAULT.s3_max_backoff),
         )
         .timeout_config(
             TimeoutConfig::builder()

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use aws_sdk_s3::primitives::ByteStream;
 
 use crate::command::Task;
-use crate::error::Error;
-use crate::s3::{Client, describe_error};
+use crate::error::{Error, S3ResultExt};
+use crate::s3::Client;
 
 /// The Hive diff script, shipped inside the binary.
 pub const DIFF_Q: &str = include_str!("../../../hive/diff.q");
@@ -143,12 +143,7 @@ pub async fn stage(
             .body(ByteStream::from(bytes))
             .send()
             .await
-            .map_err(|e| Error::S3 {
-                operation: "PutObject",
-                bucket: bucket.to_string(),
-                key: key.clone(),
-                message: describe_error(&e),
-            })?;
+            .context("PutObject", bucket, &key)?;
         done.push((key, Outcome::Uploaded));
     }
     Ok(done)

@@ -1,8 +1,6 @@
 //! multipartcomplete: the reducer that completes the multipart uploads of the copy,
 //! after checking that each will carry its source's ETag; echoes the part map.
 
-use std::time::Duration;
-
 use clap::Parser;
 
 use campanile::command::MultipartCompleteArgs;
@@ -19,8 +17,7 @@ fn main() -> std::process::ExitCode {
             bucket: args.bucket,
             stream_index: StreamIndex::from_env(),
             dry_run: args.dry_run,
-            attempts: 3,
-            max_pause: Duration::from_secs(5),
+            ..MultipartCompleteOptions::default()
         };
         multipartcomplete::run(
             streams.input,

@@ -9,10 +9,6 @@ use campanile::stream::StreamIndex;
 use campanile::task::objectcopy::{self, ObjectCopyOptions};
 use campanile_cli::process::run_task;
 
-/// Copies in flight per task. Measured on 10 KiB objects (docs/benchmarks.md): two
-/// tasks of 64 beat four of 16 or 32 by 10-15%, in wall time and CPU.
-const DEFAULT_CONCURRENCY: usize = 64;
-
 fn main() -> std::process::ExitCode {
     let args = ObjectCopyArgs::parse();
     run_task("objectcopy", |mut streams| async move {
@@ -28,15 +24,16 @@ fn main() -> std::process::ExitCode {
             ));
         }
         let (src, dst) = args.buckets.clients().await?;
+        let defaults = ObjectCopyOptions::default();
         let options = ObjectCopyOptions {
             src_bucket: args.buckets.src_bucket,
             dst_bucket: args.buckets.dst_bucket,
             stream_index: StreamIndex::from_env(),
             max_tmp_size: config.max_tmp_size,
             ephemeral: config.ephemeral,
-            concurrency: args.concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1),
-            get_attempts: 4,
+            concurrency: args.concurrency.unwrap_or(defaults.concurrency).max(1),
             server_side: args.server_side,
+            ..defaults
         };
         objectcopy::run(
             streams.input,

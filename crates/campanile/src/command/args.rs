@@ -10,9 +10,10 @@ use clap::{Args, Parser};
 
 use crate::s3::ClientOptions;
 
-/// Objects multipartlist handles at once: each is a HEAD or two and an upload
-/// creation, all waiting on the network.
-pub const MULTIPARTLIST_CONCURRENCY: usize = 16;
+use crate::tuning::Tuning;
+
+/// Objects multipartlist handles at once (see [`Tuning::multipartlist_concurrency`]).
+const MULTIPARTLIST_CONCURRENCY: usize = Tuning::DEFAULT.multipartlist_concurrency;
 
 /// How hard the S3 client tries: read timeout and attempts per request. Also read from
 /// the environment, so a whole local run (every task it starts) can be tuned at once.

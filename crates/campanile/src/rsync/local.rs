@@ -9,11 +9,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
+use crate::error::{S3Context, S3ResultExt};
 use crate::plan::local::{LocalSettings, ProgressDisplay, report_json, run_plan};
 use crate::plan::{self, RunBase, part_file_name};
 use crate::rsync::cleanup::clean_up_uploads;
 use crate::rsync::{RsyncRequest, print_resolved, print_run_lines, resolve_endpoints};
-use crate::s3::{Client, ClientOptions, describe_error};
+use crate::s3::{Client, ClientOptions};
 use crate::s3_url::parse_s3_uri;
 
 /// Local-run options beyond the plan's.
@@ -50,12 +51,7 @@ async fn list_keys(client: &Client, bucket: &str, prefix: &str) -> Result<Vec<St
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| Error::S3 {
-            operation: "ListObjectsV2",
-            bucket: bucket.to_string(),
-            key: prefix.to_string(),
-            message: describe_error(&e),
-        })?;
+        let page = page.context("ListObjectsV2", bucket, prefix)?;
         keys.extend(
             page.contents()
                 .iter()
@@ -72,18 +68,12 @@ async fn download(client: &Client, bucket: &str, key: &str, to: &Path) -> Result
         .key(key)
         .send()
         .await
-        .map_err(|e| Error::S3 {
-            operation: "GetObject",
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-            message: describe_error(&e),
-        })?;
-    let bytes = object.body.collect().await.map_err(|e| Error::S3 {
-        operation: "GetObject",
-        bucket: bucket.to_string(),
-        key: key.to_string(),
-        message: e.to_string(),
-    })?;
+        .context("GetObject", bucket, key)?;
+    let bytes = object
+        .body
+        .collect()
+        .await
+        .map_err(|e| S3Context::new("GetObject", bucket, key).explained(e.to_string(), e))?;
     std::fs::write(to, bytes.into_bytes())
         .map_err(|e| Error::io(format!("writing {}", to.display()), e))
 }
@@ -150,12 +140,7 @@ async fn upload_output(client: &Client, dir: &Path, uri: &str) -> Result<(), Err
             .body(body)
             .send()
             .await
-            .map_err(|e| Error::S3 {
-                operation: "PutObject",
-                bucket: bucket.clone(),
-                key: key.clone(),
-                message: describe_error(&e),
-            })?;
+            .context("PutObject", &bucket, &key)?;
     }
     Ok(())
 }

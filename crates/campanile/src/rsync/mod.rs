@@ -91,14 +91,12 @@ pub async fn bucket_endpoint(client: &crate::s3::Client, bucket: &str) -> Result
         .bucket(bucket)
         .send()
         .await
-        .map_err(|e| Error::S3 {
-            operation: "GetBucketLocation",
-            bucket: bucket.to_string(),
-            key: String::new(),
-            message: format!(
+        .map_err(|e| {
+            let message = format!(
                 "{} (give the endpoint with --src-endpoint/--dst-endpoint to skip this)",
                 crate::s3::describe_error(&e)
-            ),
+            );
+            crate::error::S3Context::new("GetBucketLocation", bucket, "").explained(message, e)
         })?;
     Ok(endpoint_of_location(
         location.location_constraint().map_or("", |c| c.as_str()),

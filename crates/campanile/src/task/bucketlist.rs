@@ -16,11 +16,11 @@ use std::io::{BufRead, Write};
 
 use aws_sdk_s3::types::{EncodingType, ObjectStorageClass, OptionalObjectAttributes};
 
-use crate::error::Error;
+use crate::error::{Error, S3Context, S3ResultExt};
 use crate::input::parse_all;
 use crate::record::{ListingRecord, format_mtime};
 use crate::reporter::{Reporter, counters};
-use crate::s3::{Client, describe_error, url_decode};
+use crate::s3::{Client, url_decode};
 use crate::stream::StreamIndex;
 
 /// What bucketlist needs besides its streams and client.
@@ -111,19 +111,15 @@ async fn list_prefix<W: Write, E: Write>(
         if !line.delimiter.is_empty() {
             request = request.delimiter(&line.delimiter);
         }
-        let page = request.send().await.map_err(|e| Error::S3 {
-            operation: "ListObjectsV2",
-            bucket: bucket.clone(),
-            key: line.prefix.clone(),
-            message: describe_error(&e),
-        })?;
+        let page = request
+            .send()
+            .await
+            .context("ListObjectsV2", bucket, &line.prefix)?;
         let encoded = page.encoding_type() == Some(&EncodingType::Url);
         for object in page.contents() {
-            let malformed = |what: &str| Error::S3 {
-                operation: "ListObjectsV2",
-                bucket: bucket.clone(),
-                key: line.prefix.clone(),
-                message: format!("the listing has an object without {what}"),
+            let malformed = |what: &str| {
+                S3Context::new("ListObjectsV2", bucket, &line.prefix)
+                    .problem(format!("the listing has an object without {what}"))
             };
             let raw_key = object.key().ok_or_else(|| malformed("Key"))?;
             let key = if encoded {

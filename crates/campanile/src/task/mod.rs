@@ -5,4 +5,3 @@ pub mod bucketlist;
 pub mod multipartcomplete;
 pub mod multipartlist;
 pub mod objectcopy;
-pub mod servercopy;

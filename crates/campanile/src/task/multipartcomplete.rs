@@ -12,7 +12,7 @@
 //! differs from the source's, the upload is aborted rather than completed, so no object
 //! with a different layout ever becomes visible; the mismatch is reported (status,
 //! counter `EtagMismatch`) and fails the task. CompleteMultipartUpload is tried up to 3
-//! times with a random pause; `NoSuchUpload` on a retry whose object already carries the
+//! times with a random pause (a constant [`Backoff`]); `NoSuchUpload` on a retry whose object already carries the
 //! source ETag counts as done (an earlier attempt completed it).
 
 use std::collections::{BTreeMap, HashMap};
@@ -21,13 +21,15 @@ use std::time::Duration;
 
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
-use crate::error::Error;
+use crate::error::{Error, S3Context, S3ResultExt};
 use crate::input::InputLines;
 use crate::multipart::{multipart_etag, parse_md5_hex, part_count_from_etag};
 use crate::record::{CopiedPartRecord, escape_key};
 use crate::reporter::{Reporter, counters};
+use crate::retry::{Backoff, Failure, retry};
 use crate::s3::{Client, describe_error};
 use crate::stream::StreamIndex;
+use crate::tuning::Tuning;
 
 /// Options of multipartcomplete.
 #[derive(Debug, Clone)]
@@ -38,10 +40,26 @@ pub struct MultipartCompleteOptions {
     pub stream_index: StreamIndex,
     /// Print what would be completed; write nothing.
     pub dry_run: bool,
-    /// Attempts of CompleteMultipartUpload.
+    /// Attempts of CompleteMultipartUpload ([`Tuning::multipartcomplete_attempts`]).
     pub attempts: u32,
-    /// Longest random pause between attempts.
+    /// Longest random pause between attempts
+    /// ([`Tuning::multipartcomplete_max_pause`]).
     pub max_pause: Duration,
+}
+
+impl Default for MultipartCompleteOptions {
+    /// No bucket (to be set), shell input, for real, and [`Tuning::DEFAULT`]'s
+    /// attempts and pause.
+    fn default() -> Self {
+        let tuning = Tuning::DEFAULT;
+        MultipartCompleteOptions {
+            bucket: String::new(),
+            stream_index: StreamIndex::SHELL,
+            dry_run: false,
+            attempts: tuning.multipartcomplete_attempts,
+            max_pause: tuning.multipartcomplete_max_pause,
+        }
+    }
 }
 
 /// Totals of one run.
@@ -301,6 +319,8 @@ fn completion_xml(group: &Group) -> String {
     xml
 }
 
+// The retried error is the SDK's own, kept whole for the message; it lives only here.
+#[allow(clippy::result_large_err)]
 async fn complete(
     client: &Client,
     options: &MultipartCompleteOptions,
@@ -316,54 +336,57 @@ async fn complete(
                 .build()
         })
         .collect();
-    let mut last_error = String::new();
-    for attempt in 1..=options.attempts.max(1) {
-        if attempt > 1 {
-            let max = u64::try_from(options.max_pause.as_millis()).unwrap_or(u64::MAX);
-            tokio::time::sleep(Duration::from_millis(rand::random_range(0..=max))).await;
-        }
-        let result = client
-            .complete_multipart_upload()
-            .bucket(&options.bucket)
-            .key(&group.key)
-            .upload_id(&group.upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts.clone()))
-                    .build(),
-            )
-            .send()
-            .await;
-        match result {
-            Ok(done) => {
-                return Ok(done
+    let parts = &parts;
+    // Every failure is tried again: the pauses spread the reducers' completions, which
+    // arrive together at the end of a step.
+    let completed = retry(
+        &Backoff::constant(options.max_pause),
+        options.attempts,
+        |_| async move {
+            let result = client
+                .complete_multipart_upload()
+                .bucket(&options.bucket)
+                .key(&group.key)
+                .upload_id(&group.upload_id)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts.clone()))
+                        .build(),
+                )
+                .send()
+                .await;
+            match result {
+                Ok(done) => Ok(done
                     .e_tag()
                     .unwrap_or_default()
                     .trim_matches('"')
-                    .to_string());
-            }
-            Err(error) => {
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.meta().code() == Some("NoSuchUpload"))
-                    && let Some(etag) = current_etag(client, &options.bucket, &group.key).await
-                    && etag == group.etag
-                {
-                    // Completed by an earlier attempt whose answer was lost.
-                    return Ok(etag);
+                    .to_string()),
+                Err(error) => {
+                    if error
+                        .as_service_error()
+                        .is_some_and(|e| e.meta().code() == Some("NoSuchUpload"))
+                        && let Some(etag) = current_etag(client, &options.bucket, &group.key).await
+                        && etag == group.etag
+                    {
+                        // Completed by an earlier attempt whose answer was lost.
+                        return Ok(etag);
+                    }
+                    Err(Failure::Transient(error))
                 }
-                last_error = describe_error(&error);
             }
-        }
-    }
-    Err(Error::S3 {
-        operation: "CompleteMultipartUpload",
-        bucket: options.bucket.clone(),
-        key: group.key.clone(),
-        message: format!(
-            "upload {}: {last_error} (after {} attempts)",
-            group.upload_id, options.attempts
-        ),
+        },
+        |_, _, _| Ok(()),
+    )
+    .await;
+    completed.map_err(|error| {
+        let message = format!(
+            "upload {}: {} (after {} attempts)",
+            group.upload_id,
+            describe_error(&error),
+            options.attempts
+        );
+        S3Context::new("CompleteMultipartUpload", &options.bucket, &group.key)
+            .explained(message, error)
     })
 }
 
@@ -395,11 +418,6 @@ async fn abort(client: &Client, bucket: &str, group: &Group) -> Result<(), Error
         {
             Ok(())
         }
-        Err(error) => Err(Error::S3 {
-            operation: "AbortMultipartUpload",
-            bucket: bucket.to_string(),
-            key: group.key.clone(),
-            message: describe_error(&error),
-        }),
+        Err(error) => Err(error).context("AbortMultipartUpload", bucket, &group.key),
     }
 }

@@ -30,7 +30,7 @@ use std::io::{BufRead, Write};
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use futures::StreamExt;
 
-use crate::error::Error;
+use crate::error::{Error, S3Context, S3ResultExt};
 use crate::headers::ObjectHeaders;
 use crate::input::parse_all;
 use crate::multipart::{
@@ -38,8 +38,9 @@ use crate::multipart::{
 };
 use crate::record::{ListingRecord, PartInfo, PartRecord};
 use crate::reporter::{Reporter, counters};
-use crate::s3::{Client, describe_error, http_status};
+use crate::s3::{Client, http_status};
 use crate::stream::StreamIndex;
+use crate::tuning::Tuning;
 
 /// Options of multipartlist.
 #[derive(Debug, Clone)]
@@ -54,8 +55,23 @@ pub struct MultipartListOptions {
     pub dry_run: bool,
     /// Ask S3 for the size of every part, not only the first and the last.
     pub probe_every_part: bool,
-    /// Objects handled at once.
+    /// Objects handled at once ([`Tuning::multipartlist_concurrency`]).
     pub concurrency: usize,
+}
+
+impl Default for MultipartListOptions {
+    /// No buckets (to be set), shell input, for real, first and last parts probed, and
+    /// [`Tuning::DEFAULT`]'s concurrency.
+    fn default() -> Self {
+        MultipartListOptions {
+            src_bucket: String::new(),
+            dst_bucket: String::new(),
+            stream_index: StreamIndex::SHELL,
+            dry_run: false,
+            probe_every_part: false,
+            concurrency: Tuning::DEFAULT.multipartlist_concurrency,
+        }
+    }
 }
 
 /// Totals of one run.
@@ -198,29 +214,18 @@ async fn head_part(
         .part_number(i32::try_from(part_number).unwrap_or(i32::MAX))
         .send()
         .await;
-    let head = result.map_err(|e| {
-        let message = match http_status(&e) {
-            Some(404) => "the object no longer exists (deleted since it was listed)".to_string(),
-            _ => describe_error(&e),
-        };
-        Error::S3 {
-            operation: "HeadObject",
-            bucket: bucket.to_string(),
-            key: object.key.clone(),
-            message,
-        }
+    let head = result.context_with("HeadObject", bucket, &object.key, |e| {
+        (http_status(e) == Some(404))
+            .then(|| "the object no longer exists (deleted since it was listed)".to_string())
     })?;
     let etag = head.e_tag().unwrap_or_default().trim_matches('"');
     if etag != object.etag && !describes_the_part_only(&head) {
-        return Err(Error::S3 {
-            operation: "HeadObject",
-            bucket: bucket.to_string(),
-            key: object.key.clone(),
-            message: format!(
+        return Err(
+            S3Context::new("HeadObject", bucket, &object.key).problem(format!(
                 "the object changed since it was listed (its ETag is now {etag}, listed {}); list it again",
                 object.etag
-            ),
-        });
+            )),
+        );
     }
     Ok(head)
 }
@@ -245,17 +250,13 @@ async fn head_object(
         .if_match(format!("\"{}\"", object.etag))
         .send()
         .await
-        .map_err(|e| Error::S3 {
-            operation: "HeadObject",
-            bucket: bucket.to_string(),
-            key: object.key.clone(),
-            message: match http_status(&e) {
-                Some(412) => format!(
+        .context_with("HeadObject", bucket, &object.key, |e| {
+            (http_status(e) == Some(412)).then(|| {
+                format!(
                     "the object changed since it was listed (its ETag is no longer {}); list it again",
                     object.etag
-                ),
-                _ => describe_error(&e),
-            },
+                )
+            })
         })
 }
 
@@ -284,15 +285,12 @@ async fn part_layout(
         return Ok(guess_part_size(size, count).map(|p| uniform_part_map(size, p)));
     };
     if u32::try_from(reported).ok() != Some(count) {
-        return Err(Error::S3 {
-            operation: "HeadObject",
-            bucket: bucket.to_string(),
-            key: object.key.clone(),
-            message: format!(
+        return Err(
+            S3Context::new("HeadObject", bucket, &object.key).problem(format!(
                 "S3 reports {reported} parts, the ETag {} says {count}",
                 object.etag
-            ),
-        });
+            )),
+        );
     }
     let first_size = part_length(first);
     if count == 1 {
@@ -314,12 +312,11 @@ async fn part_layout(
     }
     let total: u64 = sizes.iter().sum();
     if total != size || sizes.contains(&0) {
-        return Err(Error::S3 {
-            operation: "HeadObject",
-            bucket: bucket.to_string(),
-            key: object.key.clone(),
-            message: format!("the parts S3 reports add up to {total} bytes, the object has {size}"),
-        });
+        return Err(
+            S3Context::new("HeadObject", bucket, &object.key).problem(format!(
+                "the parts S3 reports add up to {total} bytes, the object has {size}"
+            )),
+        );
     }
     Ok(Some(part_map_from_sizes(&sizes)))
 }
@@ -331,25 +328,14 @@ async fn create_upload(
     headers: &ObjectHeaders,
 ) -> Result<String, Error> {
     let request = client.create_multipart_upload().bucket(bucket).key(key);
-    let created = headers
-        .apply_to_create(request)
-        .send()
-        .await
-        .map_err(|e| Error::S3 {
-            operation: "CreateMultipartUpload",
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-            message: describe_error(&e),
-        })?;
-    created
-        .upload_id()
-        .map(str::to_string)
-        .ok_or_else(|| Error::S3 {
-            operation: "CreateMultipartUpload",
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-            message: "the response has no UploadId".to_string(),
-        })
+    let created = headers.apply_to_create(request).send().await.context(
+        "CreateMultipartUpload",
+        bucket,
+        key,
+    )?;
+    created.upload_id().map(str::to_string).ok_or_else(|| {
+        S3Context::new("CreateMultipartUpload", bucket, key).problem("the response has no UploadId")
+    })
 }
 
 /// A random (version 4) UUID, the upload id of a dry run.

@@ -7,10 +7,10 @@
 //! whole object's must equal the source's, a part's is what multipartcomplete combines
 //! and compares with the source's before completing.
 
-use crate::error::Error;
+use crate::error::{Error, S3ResultExt};
 use crate::multipart::is_plain_md5_etag;
 use crate::record::{PartInfo, PartRecord};
-use crate::s3::{Client, describe_error, http_status};
+use crate::s3::{Client, http_status};
 
 /// `x-amz-copy-source`: `bucket/key` with the key percent-encoded (all but unreserved
 /// characters and `/`).
@@ -28,19 +28,17 @@ pub fn copy_source(bucket: &str, key: &str) -> String {
     out
 }
 
+/// What a failed server-side copy means in Campanile's terms: a 412 is the
+/// `copy-source-if-match` pin refusing a source that changed; `None` for the rest.
 fn source_problem<E>(
     error: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
     etag: &str,
-) -> String
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    match http_status(error) {
-        Some(412) => format!(
+) -> Option<String> {
+    (http_status(error) == Some(412)).then(|| {
+        format!(
             "the source changed since it was listed (its ETag is no longer {etag}); list it again"
-        ),
-        _ => describe_error(error),
-    }
+        )
+    })
 }
 
 /// Copies a whole object inside the server.
@@ -60,11 +58,8 @@ pub async fn copy_whole(
         .metadata_directive(aws_sdk_s3::types::MetadataDirective::Copy)
         .send()
         .await
-        .map_err(|e| Error::S3 {
-            operation: "CopyObject",
-            bucket: dst_bucket.to_string(),
-            key: object.key.clone(),
-            message: source_problem(&e, &object.etag),
+        .context_with("CopyObject", dst_bucket, &object.key, |e| {
+            source_problem(e, &object.etag)
         })?;
     let etag = copied
         .copy_object_result()
@@ -104,11 +99,8 @@ pub async fn copy_part(
         .copy_source_if_match(format!("\"{}\"", object.etag))
         .send()
         .await
-        .map_err(|e| Error::S3 {
-            operation: "UploadPartCopy",
-            bucket: dst_bucket.to_string(),
-            key: part.label(&object.key),
-            message: source_problem(&e, &object.etag),
+        .context_with("UploadPartCopy", dst_bucket, part.label(&object.key), |e| {
+            source_problem(e, &object.etag)
         })?;
     let etag = copied
         .copy_part_result()
