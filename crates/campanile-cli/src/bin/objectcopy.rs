@@ -17,7 +17,7 @@ use campanile_cli::SrcDst;
 struct Cli {
     #[command(flatten)]
     buckets: SrcDst,
-    /// campanile.cfg to read first (then ./campanile.cfg, /etc/campanile.cfg).
+    /// campanile.cfg to read first (then /etc/campanile.cfg, then ./campanile.cfg).
     #[arg(long, short = 'c')]
     config: Option<PathBuf>,
     /// Records copied at once (default 64: a small object's copy mostly waits on the
