@@ -1,18 +1,32 @@
 #!/usr/bin/env bash
 # Campanile EMR bootstrap action.
 #
-# Installs the Campanile task binaries from the code bucket into a directory on PATH
-# and writes /etc/campanile.cfg for this instance:
+# Installs the Campanile task binaries (bucketlist, multipartlist, objectcopy,
+# multipartcomplete) from the code bucket into a directory on PATH and writes
+# /etc/campanile.cfg for this instance:
 #   maxtmpsize  bytes objectcopy keeps in memory per task before spilling to disk:
 #               a sixteenth of the instance's memory, between 64 MiB and 1 GiB;
 #   ephemeral   every mounted instance-store volume (found through the instance
 #               metadata service, IMDSv2, and the /mnt, /mnt1, ... mounts EMR makes),
 #               or /tmp when the instance has none.
+# A task reads /etc/campanile.cfg before the campanile.cfg shipped with the code, so
+# these per-instance values win over the staged sample (an explicit --config wins over
+# both).
+#
+# EMR runs bootstrap actions as the hadoop user, which has password-less sudo: a file
+# is written through `sudo -n` when this user cannot write its directory, and directly
+# otherwise (as root, which needs no sudo installed, or under a writable test root).
+# The submitter, rsync, is not installed: a binary of that name on PATH would shadow
+# the system's rsync. Only x86_64 nodes are supported (scripts/build-emr builds
+# x86_64 binaries, and every streaming step ships them with -files): the action fails
+# on any other architecture (Graviton, aarch64) before writing anything.
 #
 # Usage (EMR: --bootstrap-actions Path=s3://codebucket/bootstrap/campanile.sh,Args=[-c,s3://codebucket]):
 #   campanile.sh [-c s3://codebucket] [-d /usr/local/bin] [-D] [-V] [-h]
-# Testing anywhere: CAMPANILE_ROOT=<dir> (where /etc and /proc are read and written)
-# and CAMPANILE_IMDS_ENDPOINT=http://127.0.0.1:PORT (the metadata service).
+# Testing anywhere: CAMPANILE_ROOT=<dir> (where /etc, /proc and the binary directory
+# are read and written; tasks read $CAMPANILE_ROOT/etc/campanile.cfg too),
+# CAMPANILE_IMDS_ENDPOINT=http://127.0.0.1:PORT (the metadata service) and
+# CAMPANILE_ARCH (the node's architecture, default: uname -m).
 set -euo pipefail
 
 VERSION="0.1.0"
@@ -21,12 +35,15 @@ IMDS="${CAMPANILE_IMDS_ENDPOINT:-http://169.254.169.254}"
 CODE=""
 BIN_DIR="/usr/local/bin"
 DEBUG=0
+ARCH="${CAMPANILE_ARCH:-$(uname -m)}"
+# The task binaries a node needs; the submitter (rsync) is left out on purpose.
+TASKS=(bucketlist multipartlist objectcopy multipartcomplete)
 
 usage() {
   cat <<USAGE
 Usage: $(basename "$0") [-c CODE] [-d BIN_DIR] [-D] [-V] [-h]
-  -c CODE     s3:// prefix staged by 'rsync --stage-code': binaries under CODE/bin/<arch>/
-  -d BIN_DIR  where to install the binaries (default /usr/local/bin)
+  -c CODE     s3:// prefix staged by campanile-stage: binaries under CODE/bin/x86_64/
+  -d BIN_DIR  where to install the task binaries (default /usr/local/bin)
   -D          debug: trace every command
   -V          print the version and exit
   -h          this help
@@ -47,6 +64,31 @@ done
 [ "$DEBUG" -eq 1 ] && set -x
 
 log() { echo "campanile-bootstrap: $*" >&2; }
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+# Runs "$@" as root when this user cannot write where $1 goes (the nearest existing
+# directory above it), as the hadoop user cannot write /etc or /usr/local/bin.
+as_writer_of() {
+  local target=$1 dir
+  shift
+  dir=$(dirname "$target")
+  while [ ! -e "$dir" ]; do dir=$(dirname "$dir"); done
+  if [ -w "$dir" ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo -n "$@" || { log "cannot write $target as $(id -un), even with sudo -n"; return 1; }
+  else
+    log "cannot write $target as $(id -un), and sudo is not installed"
+    return 1
+  fi
+}
+
+# Installs the file $1 at $2 with mode $3, creating the directories above it.
+install_file() {
+  as_writer_of "$2" install -D -m "$3" "$1" "$2"
+}
 
 # IMDSv2: a session token first, then every request carries it. Retries with
 # timeouts: the service can be slow to answer while an instance boots.
@@ -106,50 +148,36 @@ ephemeral_dirs() {
 }
 
 install_binaries() {
-  local arch
-  arch=$(uname -m)
-  mkdir -p "$ROOT$BIN_DIR"
-  if aws s3 ls "$CODE/bin/$arch/" >/dev/null 2>&1; then
-    aws s3 cp --recursive --quiet "$CODE/bin/$arch/" "$ROOT$BIN_DIR/"
-  else
-    # No prebuilt binaries for this architecture (e.g. Graviton, aarch64): build them
-    # from the staged source with a Rust toolchain.
-    log "no binaries for $arch under $CODE/bin: building from $CODE/src/campanile.tar.gz"
-    local src
-    src=$(mktemp -d)
-    aws s3 cp --quiet "$CODE/src/campanile.tar.gz" "$src/"
-    tar -C "$src" -xzf "$src/campanile.tar.gz"
-    if ! command -v cargo >/dev/null 2>&1; then
-      curl -fsS https://sh.rustup.rs | sh -s -- -y --profile minimal
-      # shellcheck source=/dev/null
-      . "$HOME/.cargo/env"
-    fi
-    (cd "$src" && cargo build --release --locked -p campanile-cli)
-    for task in bucketlist multipartlist objectcopy multipartcomplete rsync; do
-      cp "$src/target/release/$task" "$ROOT$BIN_DIR/"
-    done
-  fi
-  chmod 0755 "$ROOT$BIN_DIR"/bucketlist "$ROOT$BIN_DIR"/multipartlist \
-    "$ROOT$BIN_DIR"/objectcopy "$ROOT$BIN_DIR"/multipartcomplete
+  local task
+  for task in "${TASKS[@]}"; do
+    aws s3 cp --quiet "$CODE/bin/$ARCH/$task" "$WORK/$task" \
+      || { log "no $task under $CODE/bin/$ARCH/ (stage the code with campanile-stage)"; return 1; }
+    install_file "$WORK/$task" "$ROOT$BIN_DIR/$task" 0755
+  done
 }
 
 main() {
+  if [ "$ARCH" != x86_64 ]; then
+    log "this node is $ARCH: Campanile's EMR binaries are built for x86_64 only; use x86_64 instance types"
+    return 1
+  fi
   imds_token
   local instance_type size dirs
   instance_type=$(imds_get instance-type || echo unknown)
   size=$(max_tmp_size)
   dirs=$(ephemeral_dirs)
-  mkdir -p "$ROOT/etc"
-  cat >"$ROOT/etc/campanile.cfg" <<CFG
-# Written by the Campanile bootstrap action for a $instance_type instance.
+  cat >"$WORK/campanile.cfg" <<CFG
+# Written by the Campanile bootstrap action for a $instance_type instance. Read before
+# the campanile.cfg shipped with the code: these values win over it.
 [DEFAULT]
 maxtmpsize=$size
 ephemeral=$dirs
 CFG
+  install_file "$WORK/campanile.cfg" "$ROOT/etc/campanile.cfg" 0644
   log "wrote $ROOT/etc/campanile.cfg: maxtmpsize=$size ephemeral=$dirs"
   if [ -n "$CODE" ]; then
     install_binaries
-    log "installed the task binaries into $BIN_DIR"
+    log "installed ${TASKS[*]} into $BIN_DIR"
   fi
 }
 

@@ -37,6 +37,18 @@ ensure_moto() {
   "$venv/bin/pip" install --quiet "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION"
 }
 
+# sudo, for tests/bootstrap.rs: the bootstrap action runs there as a non-root user
+# with password-less sudo, as EMR runs it as hadoop (Debian's package).
+ensure_sudo() {
+  command -v sudo >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "sudo is missing and only root can install it: tests/bootstrap.rs will fail" >&2
+    return 0
+  fi
+  echo "installing sudo from Debian's packages" >&2
+  apt-get update -qq && apt-get install -y -qq sudo >/dev/null
+}
+
 # The shell linter, for the bootstrap action and the scripts (Debian's package).
 ensure_shellcheck() {
   command -v shellcheck >/dev/null 2>&1 && return 0

@@ -200,3 +200,287 @@ fn version_and_usage() {
     let bad = bootstrap(root.path(), "http://127.0.0.1:9", &["-x"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn refuses_a_node_that_is_not_x86_64() {
+    let (url, requests) = serve(Imds {
+        token_failures: 0,
+        refuse_tokens: false,
+        ephemeral: &[],
+    });
+    let root = root_with(16_000_000, "");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bootstrap/campanile.sh");
+    let output = Command::new("bash")
+        .arg(script)
+        .env("CAMPANILE_ROOT", root.path())
+        .env("CAMPANILE_IMDS_ENDPOINT", &url)
+        .env("CAMPANILE_ARCH", "aarch64")
+        .output()
+        .expect("run bootstrap");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("this node is aarch64"), "{stderr}");
+    assert!(stderr.contains("x86_64 only"), "{stderr}");
+    // Refused before anything was asked or written.
+    assert_eq!(requests.load(Ordering::Relaxed), 0);
+    assert!(!root.path().join("etc").exists());
+}
+
+/// The user the bootstrap action runs as in `runs_as_a_user_with_sudo…`, as EMR runs
+/// it as `hadoop`: not root, with password-less sudo.
+const BOOTSTRAP_USER: &str = "campanile-boot";
+
+/// How this test process runs a command as root: directly when it is root (CI), else
+/// through password-less sudo. Anything else fails the test: it is never skipped.
+fn root_prefix() -> Vec<&'static str> {
+    let uid = Command::new("id").arg("-u").output().expect("id -u");
+    if String::from_utf8_lossy(&uid.stdout).trim() == "0" {
+        return Vec::new();
+    }
+    let sudo = Command::new("sudo").args(["-n", "true"]).output();
+    match sudo {
+        Ok(output) if output.status.success() => vec!["sudo", "-n"],
+        _ => panic!(
+            "this test creates the user {BOOTSTRAP_USER} with password-less sudo, as EMR's \
+             hadoop user: run it as root (as CI does) or as a user with password-less sudo"
+        ),
+    }
+}
+
+fn run_as_root(prefix: &[&str], args: &[&str]) -> std::process::Output {
+    let mut all: Vec<&str> = prefix.to_vec();
+    all.extend_from_slice(args);
+    Command::new(all[0])
+        .args(&all[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("running {all:?}: {e}"))
+}
+
+/// Creates BOOTSTRAP_USER (no home, no password) with a sudoers entry like hadoop's on
+/// EMR. Idempotent: the user is kept for later runs.
+fn ensure_bootstrap_user(prefix: &[&str]) {
+    assert!(
+        Command::new("sudo").arg("-V").output().is_ok(),
+        "sudo is not installed: scripts/tools.sh ensure_sudo installs it (as root)"
+    );
+    if !run_as_root(prefix, &["id", "-u", BOOTSTRAP_USER])
+        .status
+        .success()
+    {
+        let added = run_as_root(
+            prefix,
+            &[
+                "useradd",
+                "--no-create-home",
+                "--shell",
+                "/bin/sh",
+                BOOTSTRAP_USER,
+            ],
+        );
+        assert!(
+            added.status.success(),
+            "useradd {BOOTSTRAP_USER}: {}",
+            String::from_utf8_lossy(&added.stderr)
+        );
+    }
+    let entry = tempfile::NamedTempFile::new().expect("sudoers entry");
+    std::fs::write(
+        entry.path(),
+        format!("{BOOTSTRAP_USER} ALL=(ALL) NOPASSWD: ALL\n"),
+    )
+    .expect("write sudoers entry");
+    let path = entry.path().to_str().expect("utf-8 path");
+    let checked = run_as_root(prefix, &["visudo", "-cf", path]);
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stdout)
+    );
+    let installed = run_as_root(
+        prefix,
+        &[
+            "install",
+            "-m",
+            "0440",
+            "-o",
+            "root",
+            "-g",
+            "root",
+            path,
+            "/etc/sudoers.d/campanile-boot",
+        ],
+    );
+    assert!(
+        installed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// As on EMR: the bootstrap action runs as a user who is not root and has sudo; it
+/// must write /etc/campanile.cfg and install the task binaries (not rsync) as root,
+/// and a task then started as that user in a working directory holding the staged
+/// sample campanile.cfg (as `-files` ships it) must take the instance's values.
+///
+/// The AWS CLI the action calls is replaced by a script that serves `aws s3 cp
+/// --quiet s3://code/KEY DEST` from a local directory holding the built binaries:
+/// what is tested is which objects the action fetches and where it installs them.
+#[test]
+fn runs_as_a_user_with_sudo_and_a_task_reads_its_config() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let prefix = root_prefix();
+    ensure_bootstrap_user(&prefix);
+    let (url, _) = serve(Imds {
+        token_failures: 0,
+        refuse_tokens: false,
+        ephemeral: &[("ephemeral0", "sdb"), ("ephemeral1", "sdc")],
+    });
+    // The node's root: owned by this test process, mode 0755, so BOOTSTRAP_USER can
+    // read /proc in it but write nothing without sudo.
+    let root = root_with(
+        16_252_928,
+        "/dev/nvme0n1p1 / xfs rw 0 0\n/dev/nvme1n1 /mnt xfs rw 0 0\n/dev/nvme2n1 /mnt1 xfs rw 0 0\n",
+    );
+    for dir in [root.path(), &root.path().join("proc")] {
+        chmod(dir, 0o755);
+    }
+    for file in ["proc/meminfo", "proc/mounts"] {
+        chmod(&root.path().join(file), 0o644);
+    }
+    // What the user can read: the script, the aws stand-in and the code bucket's objects.
+    let work = tempfile::tempdir().expect("tempdir");
+    chmod(work.path(), 0o755);
+    let script = work.path().join("campanile.sh");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bootstrap/campanile.sh"),
+        &script,
+    )
+    .expect("copy the bootstrap action");
+    chmod(&script, 0o755);
+    let code = work.path().join("code");
+    let bin = code.join("bin").join(campanile::stage::EMR_ARCH);
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    for (task, exe) in [
+        ("bucketlist", env!("CARGO_BIN_EXE_bucketlist")),
+        ("multipartlist", env!("CARGO_BIN_EXE_multipartlist")),
+        ("objectcopy", env!("CARGO_BIN_EXE_objectcopy")),
+        ("multipartcomplete", env!("CARGO_BIN_EXE_multipartcomplete")),
+        ("rsync", env!("CARGO_BIN_EXE_rsync")),
+    ] {
+        std::fs::copy(exe, bin.join(task)).expect("copy a binary");
+        chmod(&bin.join(task), 0o755);
+    }
+    for dir in [code.as_path(), &code.join("bin"), &bin] {
+        chmod(dir, 0o755);
+    }
+    let shim = work.path().join("shim");
+    std::fs::create_dir(&shim).expect("mkdir");
+    chmod(&shim, 0o755);
+    std::fs::write(
+        shim.join("aws"),
+        format!(
+            "#!/bin/sh\n[ \"$1 $2 $3\" = 's3 cp --quiet' ] || {{ echo \"aws stand-in: $*\" >&2; exit 2; }}\n\
+             exec cp \"{}/${{4#s3://code/}}\" \"$5\"\n",
+            code.display()
+        ),
+    )
+    .expect("write the aws stand-in");
+    chmod(&shim.join("aws"), 0o755);
+
+    let output = Command::new("sudo")
+        .args(["-n", "-u", BOOTSTRAP_USER, "env"])
+        .arg(format!(
+            "PATH={}:/usr/local/bin:/usr/bin:/bin",
+            shim.display()
+        ))
+        .arg(format!("CAMPANILE_ROOT={}", root.path().display()))
+        .arg(format!("CAMPANILE_IMDS_ENDPOINT={url}"))
+        .arg("bash")
+        .arg(&script)
+        .args(["-c", "s3://code", "-d", "/usr/local/bin"])
+        .current_dir(work.path())
+        .output()
+        .expect("run the bootstrap action through sudo");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+
+    // Written as root (through sudo), readable by everyone.
+    let config_path = root.path().join("etc/campanile.cfg");
+    let meta = std::fs::metadata(&config_path).expect("the instance config");
+    assert_eq!(meta.uid(), 0, "written without sudo");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o644);
+    let config = std::fs::read_to_string(&config_path).expect("config");
+    // 15.5 GiB / 16
+    assert!(config.contains("\nmaxtmpsize=1040187392\n"), "{config}");
+    assert!(config.contains("\nephemeral=/mnt,/mnt1\n"), "{config}");
+
+    // The four task binaries, root-owned and executable; no rsync on the node's PATH.
+    let bin_dir = root.path().join("usr/local/bin");
+    let mut installed: Vec<String> = std::fs::read_dir(&bin_dir)
+        .expect("the binary directory")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    installed.sort();
+    assert_eq!(
+        installed,
+        [
+            "bucketlist",
+            "multipartcomplete",
+            "multipartlist",
+            "objectcopy"
+        ]
+    );
+    for task in &installed {
+        let meta = std::fs::metadata(bin_dir.join(task)).expect("binary");
+        assert_eq!(meta.uid(), 0, "{task} installed without sudo");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o755, "{task}");
+    }
+
+    // A task as the same user, in a working directory with the shipped sample config.
+    let task_dir = tempfile::tempdir().expect("tempdir");
+    chmod(task_dir.path(), 0o755);
+    std::fs::write(
+        task_dir.path().join("campanile.cfg"),
+        campanile::stage::SAMPLE_CONFIG,
+    )
+    .expect("the shipped config");
+    chmod(&task_dir.path().join("campanile.cfg"), 0o644);
+    let task = Command::new("sudo")
+        .args(["-n", "-u", BOOTSTRAP_USER, "env"])
+        .arg(format!("CAMPANILE_ROOT={}", root.path().display()))
+        .arg(bin_dir.join("objectcopy"))
+        .args([
+            "--debug",
+            "--src-bucket",
+            "srcbucket",
+            "--dst-bucket",
+            "dstbucket",
+        ])
+        .args(["--src-endpoint", "http://127.0.0.1:9"])
+        .args(["--dst-endpoint", "http://127.0.0.1:9"])
+        .current_dir(task_dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run objectcopy through sudo");
+    let task_stderr = String::from_utf8_lossy(&task.stderr);
+    assert!(task.status.success(), "{task_stderr}");
+    let from = format!("(from {})", config_path.display());
+    assert!(
+        task_stderr.contains(&format!("maxtmpsize=1040187392 {from}")),
+        "{task_stderr}"
+    );
+    assert!(
+        task_stderr.contains(&format!("ephemeral=/mnt,/mnt1 {from}")),
+        "{task_stderr}"
+    );
+    // What sudo wrote is root's: a non-root test process removes it through sudo.
+    if !prefix.is_empty() {
+        let root_dir = root.path().to_str().expect("utf-8 path");
+        run_as_root(&prefix, &["rm", "-rf", root_dir]);
+    }
+}

@@ -46,7 +46,7 @@ async fn staging_is_complete_idempotent_and_quiet_about_secrets() {
         "{}",
         first.stdout
     );
-    let arch = std::env::consts::ARCH;
+    let arch = campanile::stage::EMR_ARCH;
     let mut staged = keys(&client, &bucket).await;
     staged.sort();
     let mut expected: Vec<String> = [".boto", "bootstrap/campanile.sh", "campanile.cfg", "diff.q"]

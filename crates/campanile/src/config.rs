@@ -6,11 +6,15 @@
 //! - `ephemeral`: comma-separated directories for spilled data; one is picked at random
 //!   per object to spread disk load.
 //!
-//! Files are searched in order (`--config`, `./campanile.cfg`, `/etc/campanile.cfg`) and
-//! the **first file that sets a value wins**, value by value. (The original Python
-//! passed the list to `ConfigParser.read`, where the last file won: an accident the
-//! spec asks us not to keep.) Missing files are skipped, except a `--config` file the
-//! user named explicitly.
+//! Files are searched in order and the **first file that sets a value wins**, value by
+//! value: the explicit `--config`, then the instance file `/etc/campanile.cfg` (written
+//! by the EMR bootstrap action for the node's memory and disks), then
+//! `./campanile.cfg` (the sample or default staged with the code and shipped into every
+//! task's working directory by `-files`), then the built-in defaults. The instance file
+//! comes before the shipped one because it describes the machine the task runs on,
+//! while the shipped file is the same on every node. (The original Python passed the
+//! list to `ConfigParser.read`, where the last file won.) Missing files are skipped,
+//! except a `--config` file the user named explicitly.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -69,15 +73,38 @@ impl Default for Config {
     }
 }
 
-/// The files searched, in order: the explicit `--config` (or `./campanile.cfg`), then
-/// `./campanile.cfg` and `/etc/campanile.cfg`.
+/// The instance file the bootstrap action writes.
+pub const INSTANCE_CONFIG: &str = "/etc/campanile.cfg";
+
+/// The file shipped with the code into each task's working directory (`-files`).
+pub const SHIPPED_CONFIG: &str = "./campanile.cfg";
+
+/// Prefix of the instance file, as for the bootstrap action, which honours the same
+/// variable: `$CAMPANILE_ROOT/etc/campanile.cfg`. Lets tests run the bootstrap and a
+/// task against a temporary root instead of the machine's `/etc`.
+pub const ROOT_ENV: &str = "CAMPANILE_ROOT";
+
+/// The instance file: `/etc/campanile.cfg`, under `$CAMPANILE_ROOT` when that is set.
+pub fn instance_path() -> PathBuf {
+    match std::env::var_os(ROOT_ENV) {
+        Some(root) if !root.is_empty() => PathBuf::from(root).join("etc/campanile.cfg"),
+        _ => PathBuf::from(INSTANCE_CONFIG),
+    }
+}
+
+/// The files searched, in order: the explicit `--config`, the instance file, then the
+/// shipped `./campanile.cfg` (each once).
 pub fn search_path(explicit: Option<&Path>) -> Vec<PathBuf> {
+    search_path_with(explicit, &instance_path())
+}
+
+/// [`search_path`] with the instance file given.
+pub fn search_path_with(explicit: Option<&Path>, instance: &Path) -> Vec<PathBuf> {
     let mut paths = Vec::new();
     if let Some(path) = explicit {
         paths.push(path.to_path_buf());
     }
-    for default in ["./campanile.cfg", "/etc/campanile.cfg"] {
-        let default = PathBuf::from(default);
+    for default in [instance.to_path_buf(), PathBuf::from(SHIPPED_CONFIG)] {
         if !paths.contains(&default) {
             paths.push(default);
         }
@@ -235,13 +262,65 @@ mod tests {
     #[test]
     fn search_path_order() {
         assert_eq!(
-            search_path(Some(Path::new("/x/c.cfg"))),
+            search_path_with(Some(Path::new("/x/c.cfg")), Path::new(INSTANCE_CONFIG)),
             vec![
                 PathBuf::from("/x/c.cfg"),
+                PathBuf::from("/etc/campanile.cfg"),
+                PathBuf::from("./campanile.cfg")
+            ]
+        );
+        assert_eq!(
+            search_path_with(None, Path::new("/root/etc/campanile.cfg")),
+            vec![
+                PathBuf::from("/root/etc/campanile.cfg"),
+                PathBuf::from("./campanile.cfg")
+            ]
+        );
+        assert_eq!(search_path(None).len(), 2);
+        // An explicit ./campanile.cfg is read first, and only once.
+        assert_eq!(
+            search_path_with(Some(Path::new(SHIPPED_CONFIG)), Path::new(INSTANCE_CONFIG)),
+            vec![
                 PathBuf::from("./campanile.cfg"),
                 PathBuf::from("/etc/campanile.cfg")
             ]
         );
-        assert_eq!(search_path(None).len(), 2);
+    }
+
+    /// The bootstrap's instance file beats the sample shipped with the code, value by
+    /// value; an explicit file beats both.
+    #[test]
+    fn the_instance_file_beats_the_shipped_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let instance = write(
+            dir.path(),
+            "instance.cfg",
+            "[DEFAULT]\nmaxtmpsize=1073741824\nephemeral=/mnt,/mnt1\n",
+        );
+        let shipped = write(
+            dir.path(),
+            "campanile.cfg",
+            "[DEFAULT]\nmaxtmpsize=134217728\nephemeral=/tmp\n",
+        );
+        let config = Config::load_from(&[instance.clone(), shipped.clone()]).expect("load");
+        assert_eq!(config.max_tmp_size, 1_073_741_824);
+        assert_eq!(config.max_tmp_size_source, Source::File(instance.clone()));
+        assert_eq!(
+            config.ephemeral,
+            vec![PathBuf::from("/mnt"), PathBuf::from("/mnt1")]
+        );
+        // The shipped file still fills in what the instance file leaves out.
+        let partial = write(dir.path(), "partial.cfg", "[DEFAULT]\nmaxtmpsize=42\n");
+        let config = Config::load_from(&[partial, shipped.clone()]).expect("load");
+        assert_eq!(config.max_tmp_size, 42);
+        assert_eq!(config.ephemeral, vec![PathBuf::from("/tmp")]);
+        assert_eq!(config.ephemeral_source, Source::File(shipped));
+        // --config comes first in the search path, so it beats the instance file.
+        let explicit = write(dir.path(), "explicit.cfg", "[DEFAULT]\nmaxtmpsize=7\n");
+        let config =
+            Config::load_from(&search_path_with(Some(&explicit), &instance)).expect("load");
+        assert_eq!(config.max_tmp_size, 7);
+        assert_eq!(config.max_tmp_size_source, Source::File(explicit));
+        assert_eq!(config.ephemeral_source, Source::File(instance));
     }
 }

@@ -1,5 +1,5 @@
 //! Staging the code prefix (`--code`) that EMR steps read: the task binaries (at
-//! `<code>/<task>` for `-files`, and at `<code>/bin/<arch>/<task>` for the bootstrap
+//! `<code>/<task>` for `-files`, and at `<code>/bin/x86_64/<task>` for the bootstrap
 //! action), `diff.q`, `campanile.cfg`, the credentials file and `bootstrap/`.
 //! Idempotent: an object whose ETag already equals the MD5 of the local bytes is left
 //! alone. The credentials file's content is never printed; only its key is.
@@ -18,6 +18,11 @@ pub const DIFF_Q: &str = include_str!("../../../hive/diff.q");
 pub const BOOTSTRAP: &str = include_str!("../../../bootstrap/campanile.sh");
 /// The sample configuration, used when no campanile.cfg is given.
 pub const SAMPLE_CONFIG: &str = include_str!("../../../etc/campanile.cfg");
+
+/// The architecture of the staged binaries, whatever the staging host's: EMR nodes run
+/// the x86_64 binaries of `scripts/build-emr` (every streaming step ships them with
+/// `-files`), and the bootstrap action refuses any other node.
+pub const EMR_ARCH: &str = "x86_64";
 
 /// The task binaries staged: every [`Task`], and nothing else (rsync runs where the
 /// user is, never on the nodes).
@@ -60,7 +65,7 @@ pub enum Outcome {
 
 /// The standard set: binaries from `bin_dir`, the given config and credentials files.
 pub fn standard_set(bin_dir: &Path, config: Option<&Path>, credentials: &Path) -> Vec<Staged> {
-    let arch = std::env::consts::ARCH;
+    let arch = EMR_ARCH;
     let mut set = Vec::new();
     for task in TASKS {
         let file = bin_dir.join(task);

@@ -240,7 +240,7 @@ pub struct ObjectCopyArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub buckets: SrcDst,
-    /// campanile.cfg to read first (then ./campanile.cfg, /etc/campanile.cfg).
+    /// campanile.cfg to read first (then /etc/campanile.cfg, then ./campanile.cfg).
     #[arg(long, short = 'c')]
     pub config: Option<PathBuf>,
     /// Records copied at once (default 64: a small object's copy mostly waits on the
