@@ -1,6 +1,6 @@
 //! Hadoop Streaming's stderr control protocol: `reporter:counter:<group>,<counter>,<amount>`
 //! and `reporter:status:<message>` (see `PipeMapRed.MRErrorThread`, and
-//! `shared/spec/streaming.md` section 3).
+//! docs/streaming.md section 3).
 //!
 //! [`Reporter`] writes these lines for the tasks. A listing of a billion keys must not
 //! write a billion stderr lines, so counter increments are summed in memory and flushed

@@ -6,7 +6,7 @@
 //! line. A task is "in a stream" exactly when `mapred_input_format_class` is
 //! `org.apache.hadoop.mapred.lib.NLineInputFormat` **and** `mapreduce_task_ismap` is
 //! `true`: reducers see the same input format class but never get an offset.
-//! See `shared/spec/streaming.md` sections 1 and 2.
+//! See docs/streaming.md sections 1 and 2.
 
 /// The old-API input format class that Campanile's steps use.
 pub const NLINE_INPUT_FORMAT: &str = "org.apache.hadoop.mapred.lib.NLineInputFormat";

@@ -1,6 +1,6 @@
 //! The embedded local runner: executes a [`Plan`] on this machine with Hadoop
 //! Streaming's contract, so that a job that works here works on EMR (see
-//! `shared/spec/streaming.md`). Steps run in order; a failed step stops the plan
+//! docs/streaming.md). Steps run in order; a failed step stops the plan
 //! (ActionOnFailure `CANCEL_AND_WAIT`) and the error names the step, the task, its
 //! attempts and the last stderr lines of the failed attempt. The diff step runs
 //! natively ([`diff`]) instead of Hive.

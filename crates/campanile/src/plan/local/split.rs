@@ -2,7 +2,7 @@
 //! (`FileInputFormat`: a file, or the non-hidden files of a directory), how
 //! `LineRecordReader` cuts them into lines (`\n`, `\r\n` or `\r`; a UTF-8 BOM at offset
 //! 0 is dropped; a last line without terminator counts), and how `NLineInputFormat`
-//! groups every N lines of one file into a split. See `shared/spec/streaming.md` §1.
+//! groups every N lines of one file into a split. See docs/streaming.md §1.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};

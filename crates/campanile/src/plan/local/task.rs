@@ -4,7 +4,7 @@
 //! group), stdin fed, stdout captured to a file, and stderr read line by line for the
 //! `reporter:` protocol. The attempt fails on a non-zero exit, a signal, or when the
 //! task neither reads, writes nor reports for longer than the task timeout, in which
-//! case its whole process group is killed. See `shared/spec/streaming.md` §2, §3, §6, §7.
+//! case its whole process group is killed. See docs/streaming.md §2, §3, §6, §7.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
