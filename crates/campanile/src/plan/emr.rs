@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::plan::{DiffStep, NLINE_INPUT_FORMAT, Plan, Step, StreamingStep};
+use crate::retry::Backoff;
 
 /// The jar every step runs.
 pub const COMMAND_RUNNER: &str = "command-runner.jar";
@@ -328,7 +329,13 @@ pub async fn wait(
     mut report: impl FnMut(&str),
 ) -> Result<Vec<StepOutcome>, Error> {
     let mut outcomes = Vec::new();
-    let mut delay = first_poll;
+    // Polling, not retrying: the ceiling itself (no jitter), reset when the state moves.
+    let backoff = Backoff {
+        first: first_poll,
+        max: Duration::from_secs(30).max(first_poll),
+        factor: 1.5,
+    };
+    let mut polls_unchanged = 0;
     for id in step_ids {
         let mut last_state = String::new();
         loop {
@@ -348,7 +355,7 @@ pub async fn wait(
             if state != last_state {
                 report(&format!("{id} {name}: {state}"));
                 last_state = state.clone();
-                delay = first_poll;
+                polls_unchanged = 0;
             }
             let terminal = matches!(
                 state.as_str(),
@@ -370,8 +377,8 @@ pub async fn wait(
                 });
                 break;
             }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 3 / 2).min(Duration::from_secs(30));
+            polls_unchanged += 1;
+            tokio::time::sleep(backoff.ceiling(polls_unchanged)).await;
         }
     }
     Ok(outcomes)
