@@ -295,7 +295,10 @@ mod tests {
     fn internal_errors_exit_1_so_hadoop_retries() {
         let error = Error::Internal("a worker thread panicked".into());
         assert_eq!(error.exit_code(), 1);
-        assert_eq!(error.to_string(), "internal error: a worker thread panicked");
+        assert_eq!(
+            error.to_string(),
+            "internal error: a worker thread panicked"
+        );
     }
 
     /// A service error as the SDK hands it over: code and message in the display, the
@@ -352,7 +355,10 @@ mod tests {
                 (crate::s3::http_status(e) == Some(412)).then(|| "the source changed".to_string())
             })
             .expect_err("failed");
-        assert_eq!(error.to_string(), "S3 HeadObject s3://b/k: the source changed");
+        assert_eq!(
+            error.to_string(),
+            "S3 HeadObject s3://b/k: the source changed"
+        );
         assert!(error.source().is_some());
     }
 

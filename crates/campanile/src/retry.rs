@@ -148,9 +148,20 @@ mod tests {
         let ceilings: Vec<Duration> = (1..=6).map(|n| policy().ceiling(n)).collect();
         assert_eq!(
             ceilings,
-            [400 * MS, 800 * MS, 1600 * MS, 3200 * MS, 5000 * MS, 5000 * MS]
+            [
+                400 * MS,
+                800 * MS,
+                1600 * MS,
+                3200 * MS,
+                5000 * MS,
+                5000 * MS
+            ]
         );
-        assert_eq!(policy().ceiling(0), 400 * MS, "0 counts as the first failure");
+        assert_eq!(
+            policy().ceiling(0),
+            400 * MS,
+            "0 counts as the first failure"
+        );
         assert_eq!(policy().ceiling(u32::MAX), 5000 * MS, "no overflow");
     }
 

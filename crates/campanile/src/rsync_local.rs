@@ -9,11 +9,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
+use crate::error::{S3Context, S3ResultExt};
 use crate::orphans;
 use crate::plan::local::{LocalSettings, ProgressDisplay, report_json, run_plan};
 use crate::plan::{self, RunBase, UploadScope, part_file_name};
 use crate::rsync::{RsyncRequest, print_run_lines, resolve_endpoints};
-use crate::error::{S3Context, S3ResultExt};
 use crate::s3::{Client, ClientOptions};
 
 /// Local-run options beyond the plan's.

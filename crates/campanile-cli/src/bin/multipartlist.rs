@@ -4,8 +4,8 @@
 use clap::Parser;
 
 use campanile::stream::StreamIndex;
-use campanile::tuning::Tuning;
 use campanile::task::multipartlist::{self, MultipartListOptions};
+use campanile::tuning::Tuning;
 use campanile_cli::SrcDst;
 
 /// Read `key etag size mtime` records; write copy work (`… uploadId partNumber

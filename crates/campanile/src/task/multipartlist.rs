@@ -328,11 +328,11 @@ async fn create_upload(
     headers: &ObjectHeaders,
 ) -> Result<String, Error> {
     let request = client.create_multipart_upload().bucket(bucket).key(key);
-    let created = headers
-        .apply_to_create(request)
-        .send()
-        .await
-        .context("CreateMultipartUpload", bucket, key)?;
+    let created = headers.apply_to_create(request).send().await.context(
+        "CreateMultipartUpload",
+        bucket,
+        key,
+    )?;
     created.upload_id().map(str::to_string).ok_or_else(|| {
         S3Context::new("CreateMultipartUpload", bucket, key).problem("the response has no UploadId")
     })

@@ -177,7 +177,11 @@ mod tests {
 
     #[test]
     fn a_write_the_service_refused_is_final() {
-        for (code, status) in [("AccessDenied", 403), ("NoSuchUpload", 404), ("SlowDown", 503)] {
+        for (code, status) in [
+            ("AccessDenied", 403),
+            ("NoSuchUpload", 404),
+            ("SlowDown", 503),
+        ] {
             let failure = write_failure(put_refused(code, status), "PutObject", "d", "k".into());
             assert!(!transient(&failure), "{code}");
             assert!(message(failure).contains(code));
@@ -188,7 +192,12 @@ mod tests {
     fn a_request_without_an_answer_is_tried_again() {
         let timeout: SdkError<PutObjectError, HttpResponse> =
             SdkError::timeout_error("read timed out");
-        assert!(transient(&write_failure(timeout, "PutObject", "d", "k".into())));
+        assert!(transient(&write_failure(
+            timeout,
+            "PutObject",
+            "d",
+            "k".into()
+        )));
         let timeout: SdkError<GetObjectError, HttpResponse> =
             SdkError::timeout_error("read timed out");
         assert!(transient(&get_failure(timeout, "s", "k", "e")));
@@ -277,7 +286,12 @@ mod tests {
             async move { Err(Failure::Transient(damaged(n))) }
         })
         .await;
-        assert!(result.expect_err("failed").to_string().contains("read 4 bytes"));
+        assert!(
+            result
+                .expect_err("failed")
+                .to_string()
+                .contains("read 4 bytes")
+        );
         assert_eq!(made, 4);
 
         made = 0;

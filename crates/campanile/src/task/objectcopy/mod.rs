@@ -92,7 +92,7 @@ impl Default for ObjectCopyOptions {
             get_attempts: tuning.objectcopy_get_attempts,
             backoff: tuning.objectcopy_backoff,
             server_side: false,
-            }
+        }
     }
 }
 
@@ -186,8 +186,7 @@ async fn copy_record<W: Write, E: Write>(
         }
         Some(part) => {
             let part_etag =
-                transfer::put_part(&record, part, &body, &headers, dst, options, reporter)
-                    .await?;
+                transfer::put_part(&record, part, &body, &headers, dst, options, reporter).await?;
             write_copied_part(&record, part, part_etag, sinks)?
         }
     };

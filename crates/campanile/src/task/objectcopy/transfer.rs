@@ -11,8 +11,6 @@
 use std::cell::RefCell;
 use std::io::Write;
 
-use futures::TryStreamExt;
-
 use super::ObjectCopyOptions;
 use super::attempts::{Retry, get_failure, read_failure, with_attempts, write_failure};
 use crate::error::Error;
