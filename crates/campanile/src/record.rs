@@ -164,16 +164,18 @@ pub fn is_valid_etag(text: &str) -> bool {
     digest_ok && parts_ok
 }
 
+/// The mtime layout: `YYYY-MM-DD HH:MM:SS`, UTC.
+const MTIME_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+
+/// An mtime field: a real date and time in the `YYYY-MM-DD HH:MM:SS` layout (exactly
+/// 19 characters: no sign before the year), kept as written.
 fn parse_mtime(fields: &[&str], index: usize) -> Result<String, RecordError> {
     let text = fields[index];
-    let shape_ok = text.len() == 19
-        && text.bytes().enumerate().all(|(i, b)| match i {
-            4 | 7 => b == b'-',
-            10 => b == b' ',
-            13 | 16 => b == b':',
-            _ => b.is_ascii_digit(),
-        });
-    if !shape_ok {
+    let valid = text.len() == 19
+        && text.starts_with(|c: char| c.is_ascii_digit())
+        && time::PrimitiveDateTime::parse(text, MTIME_FORMAT).is_ok();
+    if !valid {
         return Err(field_error(
             index,
             "mtime",
@@ -184,25 +186,18 @@ fn parse_mtime(fields: &[&str], index: usize) -> Result<String, RecordError> {
 }
 
 /// Formats seconds since the Unix epoch as `YYYY-MM-DD HH:MM:SS` (UTC), the mtime
-/// format of the original Campanile listing.
+/// format of the original Campanile listing. Times beyond the years -9999..=9999 are
+/// clamped to their ends (S3 has none).
 pub fn format_mtime(epoch_seconds: i64) -> String {
-    let days = epoch_seconds.div_euclid(86_400);
-    let second_of_day = epoch_seconds.rem_euclid(86_400);
-    // Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let first = time::PrimitiveDateTime::MIN.assume_utc().unix_timestamp();
+    let last = time::PrimitiveDateTime::MAX.assume_utc().unix_timestamp();
+    let at = time::OffsetDateTime::from_unix_timestamp(epoch_seconds.clamp(first, last))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let (year, month, day) = at.to_calendar_date();
+    let (hour, minute, second) = at.to_hms();
     format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60
+        "{year:04}-{:02}-{day:02} {hour:02}:{minute:02}:{second:02}",
+        u8::from(month)
     )
 }
 
@@ -607,5 +602,47 @@ mod tests {
         assert_eq!(format_mtime(951_782_400), "2000-02-29 00:00:00");
         assert_eq!(format_mtime(4_102_444_799), "2099-12-31 23:59:59");
         assert_eq!(format_mtime(-1), "1969-12-31 23:59:59");
+        // 2100 is not a leap year; 2400 is.
+        assert_eq!(format_mtime(4_107_542_399), "2100-02-28 23:59:59");
+        assert_eq!(format_mtime(4_107_542_400), "2100-03-01 00:00:00");
+        assert_eq!(format_mtime(13_574_563_200), "2400-02-29 00:00:00");
+        assert_eq!(format_mtime(1_483_228_799), "2016-12-31 23:59:59");
+        assert_eq!(format_mtime(-2_208_988_800), "1900-01-01 00:00:00");
+        assert_eq!(format_mtime(i64::MAX), "9999-12-31 23:59:59");
+        assert_eq!(format_mtime(i64::MIN), "-9999-01-01 00:00:00");
+    }
+
+    #[test]
+    fn mtimes_must_be_real_times_in_the_listing_layout() {
+        let mtime = |text: &str| parse_mtime(&[text], 0);
+        for good in [
+            "2015-12-24 05:35:21",
+            "2000-02-29 00:00:00",
+            "1970-01-01 00:00:00",
+            "9999-12-31 23:59:59",
+        ] {
+            assert_eq!(mtime(good).expect(good), good);
+        }
+        for bad in [
+            "2015-12-24T05:35:21",
+            "2015-12-24 05:35:21Z",
+            "2015-12-24 5:35:21",
+            "+015-12-24 05:35:21",
+            "-015-12-24 05:35:21",
+            "2015-13-01 00:00:00",
+            "2015-02-29 00:00:00",
+            "2015-12-32 00:00:00",
+            "2015-12-24 24:00:00",
+            "2015-12-24 23:60:00",
+            "2015-12-24 23:59:60",
+            "yesterday",
+            "",
+        ] {
+            let error = mtime(bad).expect_err(bad).0;
+            assert!(
+                error.starts_with("field 1 (mtime) is not a time"),
+                "{bad}: {error}"
+            );
+        }
     }
 }

@@ -316,27 +316,26 @@ pub fn is_service_error<E>(error: &aws_sdk_s3::error::SdkError<E, HttpResponse>)
 }
 
 /// Decodes a key from a listing made with `encoding-type=url` (`+` is a space, as S3
-/// writes it). Fails on a bad escape or on bytes that are not UTF-8.
+/// writes it). Fails on a bad escape (a `%` not followed by two hex digits, which
+/// `percent-encoding` would pass through as it is) or on bytes that are not UTF-8.
 pub fn url_decode(text: &str) -> Result<String, String> {
     let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = text
-                    .get(i + 1..i + 3)
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| format!("bad percent escape in {text:?}"))?;
-                out.push(hex);
-                i += 2;
-            }
-            other => out.push(other),
-        }
-        i += 1;
+    let escapes_ok = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'%')
+        .all(|(i, _)| {
+            bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+        });
+    if !escapes_ok {
+        return Err(format!("bad percent escape in {text:?}"));
     }
-    String::from_utf8(out).map_err(|_| format!("decoded key is not UTF-8: {text:?}"))
+    percent_encoding::percent_decode_str(&text.replace('+', " "))
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| format!("decoded key is not UTF-8: {text:?}"))
 }
 
 #[cfg(test)]
@@ -439,5 +438,21 @@ mod tests {
         assert!(url_decode("%zz").is_err());
         assert!(url_decode("%ff").is_err());
         assert!(url_decode("%2").is_err());
+        // Edge cases: escapes of escapes are decoded once, `%` at the end or before a
+        // non-ASCII character is refused, lower-case hex is fine.
+        assert_eq!(url_decode("%2541").expect("decode"), "%41");
+        assert_eq!(url_decode("%2b%2F").expect("decode"), "+/");
+        assert_eq!(url_decode("").expect("decode"), "");
+        assert_eq!(
+            url_decode("plain/key.txt").expect("decode"),
+            "plain/key.txt"
+        );
+        assert_eq!(url_decode("%20+").expect("decode"), "  ");
+        assert!(url_decode("a%").is_err());
+        assert!(url_decode("%%41").is_err());
+        assert!(url_decode("%é1").is_err());
+        assert!(url_decode("%C3").is_err(), "half a UTF-8 sequence");
+        let error = url_decode("a%zz").expect_err("bad escape");
+        assert_eq!(error, "bad percent escape in \"a%zz\"");
     }
 }

@@ -319,8 +319,6 @@ fn completion_xml(group: &Group) -> String {
     xml
 }
 
-// The retried error is the SDK's own, kept whole for the message; it lives only here.
-#[allow(clippy::result_large_err)]
 async fn complete(
     client: &Client,
     options: &MultipartCompleteOptions,
@@ -371,7 +369,8 @@ async fn complete(
                         // Completed by an earlier attempt whose answer was lost.
                         return Ok(etag);
                     }
-                    Err(Failure::Transient(error))
+                    // Boxed: the SDK error is large, and only the last one is kept.
+                    Err(Failure::Transient(Box::new(error)))
                 }
             }
         },
@@ -386,7 +385,7 @@ async fn complete(
             options.attempts
         );
         S3Context::new("CompleteMultipartUpload", &options.bucket, &group.key)
-            .explained(message, error)
+            .explained(message, *error)
     })
 }
 

@@ -12,20 +12,22 @@ use crate::multipart::is_plain_md5_etag;
 use crate::record::{PartInfo, PartRecord};
 use crate::s3::{Client, http_status};
 
+/// What `x-amz-copy-source` escapes in a key: all but unreserved characters
+/// (RFC 3986) and `/`.
+const COPY_SOURCE_KEY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
 /// `x-amz-copy-source`: `bucket/key` with the key percent-encoded (all but unreserved
-/// characters and `/`).
+/// characters and `/`, upper-case hex).
 pub fn copy_source(bucket: &str, key: &str) -> String {
-    let mut out = String::with_capacity(bucket.len() + key.len() + 1);
-    out.push_str(bucket);
-    out.push('/');
-    for byte in key.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~/".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    format!(
+        "{bucket}/{}",
+        percent_encoding::utf8_percent_encode(key, COPY_SOURCE_KEY)
+    )
 }
 
 /// What a failed server-side copy means in Campanile's terms: a 412 is the
@@ -130,5 +132,7 @@ mod tests {
         assert_eq!(copy_source("b", "a/b c+d"), "b/a/b%20c%2Bd");
         assert_eq!(copy_source("b", "é?\t"), "b/%C3%A9%3F%09");
         assert_eq!(copy_source("b", "x-_.~"), "b/x-_.~");
+        assert_eq!(copy_source("b", "%41!*'()"), "b/%2541%21%2A%27%28%29");
+        assert_eq!(copy_source("b", "日/🚀"), "b/%E6%97%A5/%F0%9F%9A%80");
     }
 }
