@@ -1,6 +1,7 @@
 //! Hadoop Streaming's stderr control protocol: `reporter:counter:<group>,<counter>,<amount>`
-//! and `reporter:status:<message>` (see `PipeMapRed.MRErrorThread`, and
-//! docs/streaming.md section 3).
+//! and `reporter:status:<message>`, as Hadoop's `PipeMapRed.MRErrorThread` reads them
+//! (the prefix is `stream.stderr.reporter.prefix`; any other stderr line goes to the
+//! task log).
 //!
 //! [`Reporter`] writes these lines for the tasks. A listing of a billion keys must not
 //! write a billion stderr lines, so counter increments are summed in memory and flushed

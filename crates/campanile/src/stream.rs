@@ -6,7 +6,8 @@
 //! line. A task is "in a stream" exactly when `mapred_input_format_class` is
 //! `org.apache.hadoop.mapred.lib.NLineInputFormat` **and** `mapreduce_task_ismap` is
 //! `true`: reducers see the same input format class but never get an offset.
-//! See docs/streaming.md sections 1 and 2.
+//! Hadoop exports each job setting to the task's environment with every character
+//! that is not alphanumeric turned into `_`, which is where these two names come from.
 
 /// The old-API input format class that Campanile's steps use.
 pub const NLINE_INPUT_FORMAT: &str = "org.apache.hadoop.mapred.lib.NLineInputFormat";

@@ -236,7 +236,7 @@ pub async fn run<W: Write, E: Write>(
         run_plan(&runnable, &settings, &ProgressDisplay::stderr(quiet))
     })
     .await
-    .map_err(|e| Error::Usage(format!("the local runner stopped: {e}")))?;
+    .map_err(|e| Error::Internal(format!("the local runner stopped: {e}")))?;
     // Whether the plan succeeded or not, no upload of this run may stay in progress.
     let cleaned = match &plan.uploads {
         Some(scope) if Path::new(&scope.objects).exists() => {

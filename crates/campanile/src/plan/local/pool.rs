@@ -138,7 +138,7 @@ impl Phase<'_> {
         }
         let outcomes: Vec<TaskOutcome> = outcomes
             .into_inner()
-            .map_err(|_| Error::Usage("a worker thread panicked".into()))?
+            .map_err(|_| Error::Internal("a worker thread of the local runner panicked".into()))?
             .into_iter()
             .flatten()
             .collect();

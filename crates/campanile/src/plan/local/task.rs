@@ -144,7 +144,9 @@ pub fn run_attempt(spec: &AttemptSpec) -> Result<AttemptResult, Error> {
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
         kill_group(child.id());
-        return Err(Error::Usage("the task's pipes could not be opened".into()));
+        return Err(Error::Internal(
+            "the task's pipes could not be opened".into(),
+        ));
     };
     let feeder = spawn_feeder(stdin, spec.input.clone(), Arc::clone(&progress));
     let collector = spawn_collector(stdout, spec.output.clone(), Arc::clone(&progress));
