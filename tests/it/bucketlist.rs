@@ -1,15 +1,13 @@
 //! bucketlist end to end: the built binary against a real S3 server on loopback.
 
-mod common;
-
 use std::collections::HashMap;
 
+use crate::common::{article_bucket, expected_etag, run};
 use aws_sdk_s3::types::StorageClass;
 use campanile::record::ListingRecord;
 use campanile_testkit::fixtures;
-use common::{article_bucket, expected_etag, run};
 
-use common::BUCKETLIST;
+use crate::common::BUCKETLIST;
 
 fn listing(stdout: &str) -> Vec<ListingRecord> {
     stdout
@@ -45,7 +43,7 @@ async fn part_all_lists_every_object_exactly_once() {
     let bucket = article_bucket().await;
     let server = campanile_testkit::s3();
     let part_file =
-        std::fs::read_to_string(common::repo_root().join("var/input/srcbucket/part.all"))
+        std::fs::read_to_string(crate::common::repo_root().join("var/input/srcbucket/part.all"))
             .expect("read part.all");
     assert_eq!(part_file, fixtures::article_part_file());
     let result = run(

@@ -3,10 +3,8 @@
 //! (no output line, no object, no upload created or completed), even when valid lines
 //! come first; CRLF line ends and a UTF-8 BOM are read as Hadoop reads them.
 
-mod common;
-
+use crate::common::*;
 use campanile_testkit::fixtures::{self, FixtureObject};
-use common::*;
 use tokio::sync::OnceCell;
 
 /// Source with one small and one multipart object; each test copies into its own

@@ -1,8 +1,6 @@
 //! Helpers shared by the end-to-end tests: run a task binary as a user would, with
 //! the test server's credentials, and load the article's test bucket once.
 
-#![allow(dead_code)] // each test file uses its own subset
-
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

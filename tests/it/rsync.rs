@@ -2,10 +2,8 @@
 //! are submitted in order with the exact arguments, refusals submit nothing, and
 //! `--wait` follows steps to COMPLETED or FAILED.
 
-mod common;
-
+use crate::common::run;
 use campanile_testkit::S3Server;
-use common::run;
 
 const RSYNC: &str = env!("CARGO_BIN_EXE_rsync");
 
@@ -41,7 +39,7 @@ fn article_args(server: &S3Server, job: &str) -> Vec<String> {
     .collect()
 }
 
-fn rsync(server: &S3Server, args: &[String]) -> common::Run {
+fn rsync(server: &S3Server, args: &[String]) -> crate::common::Run {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     run(RSYNC, &args, "", server, &[])
 }
