@@ -12,6 +12,7 @@ mod bucketlist;
 mod copy;
 mod emr_binaries;
 mod iam;
+mod in_process;
 mod local_runner;
 mod reliability;
 mod rsync;
