@@ -13,7 +13,6 @@
 
 pub mod faults;
 pub mod fixtures;
-pub mod measure;
 pub mod server;
 
 pub use server::{S3Server, ServerKind, moto, moto_emr_steps, s3, tools_python};

@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 use aws_sdk_s3::Client;
+use campanile_bench::measure::{Measurement, measure};
 use campanile_testkit::fixtures::{self, FixtureObject};
-use campanile_testkit::measure::{Measurement, measure};
 use campanile_testkit::{S3Server, ServerKind, server};
 use clap::Parser;
 

@@ -4,14 +4,12 @@
 //! credentials; and an https endpoint whose certificate cannot be verified is refused
 //! before any request is sent.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::common::*;
 use campanile_testkit::fixtures::{self, FixtureObject};
-use common::*;
 
 /// A wrong secret for the `bad` profile: distinctive, so that a leak is found.
 const WRONG_SECRET: &str = "WRONGsecretWRONGsecretWRONGsecret0123456";

@@ -2,8 +2,6 @@
 //! CloudFormation API on loopback (moto), and every S3 call the tasks make (found in
 //! the code) is allowed on the side that makes it, and nothing else is.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
@@ -34,7 +32,7 @@ const OPERATIONS: [(&str, &str, &str); 12] = [
 /// S3 client operations called in the task code and rsync (`.operation()` followed by
 /// `.bucket(`), read from the source files.
 fn operations_in_code() -> BTreeSet<String> {
-    let src = common::repo_root().join("crates/campanile/src");
+    let src = crate::common::repo_root().join("crates/campanile/src");
     let mut files: Vec<PathBuf> = std::fs::read_dir(src.join("task"))
         .expect("task dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -71,9 +69,9 @@ fn python() -> PathBuf {
 fn stack(operation: &str, bucket: &str) -> serde_json::Value {
     let server = campanile_testkit::moto();
     let output = std::process::Command::new(python())
-        .arg(common::repo_root().join("tests/cfn_stack.py"))
+        .arg(crate::common::repo_root().join("tests/cfn_stack.py"))
         .arg(&server.endpoint)
-        .arg(common::repo_root().join("cloudformation/s3_migration_user.json"))
+        .arg(crate::common::repo_root().join("cloudformation/s3_migration_user.json"))
         .arg(bucket)
         .arg(operation)
         .output()
@@ -90,7 +88,7 @@ fn stack(operation: &str, bucket: &str) -> serde_json::Value {
 fn the_template_passes_cfn_lint() {
     let lint = python().with_file_name("cfn-lint");
     let output = std::process::Command::new(&lint)
-        .arg(common::repo_root().join("cloudformation/s3_migration_user.json"))
+        .arg(crate::common::repo_root().join("cloudformation/s3_migration_user.json"))
         .output()
         .unwrap_or_else(|e| panic!("{}: {e} (bash scripts/test installs it)", lint.display()));
     assert!(

@@ -1,8 +1,6 @@
 //! Helpers shared by the end-to-end tests: run a task binary as a user would, with
 //! the test server's credentials, and load the article's test bucket once.
 
-#![allow(dead_code)] // each test file uses its own subset
-
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -379,4 +377,30 @@ pub fn counter(reports: &[serde_json::Value], step: &str, group: &str, name: &st
         .find(|r| r["step"].as_str().is_some_and(|s| s.starts_with(step)))
         .and_then(|r| r["counters"][group][name].as_i64())
         .unwrap_or(0)
+}
+
+/// Listing or part lines with the 4th field (the object's mtime, which changes with
+/// every upload) replaced by `[mtime]`, so that they can be compared as snapshots.
+pub fn redact_mtimes(lines: &str) -> String {
+    lines
+        .lines()
+        .map(|line| {
+            let mut fields: Vec<&str> = line.split('\t').collect();
+            if fields.len() >= 4 {
+                fields[3] = "[mtime]";
+            }
+            fields.join("\t") + "\n"
+        })
+        .collect()
+}
+
+/// `text` with each of `names` (bucket names made unique per run, cluster ids, upload
+/// ids) replaced by its placeholder, so that messages can be compared as snapshots.
+pub fn redact(text: &str, names: &[(&str, &str)]) -> String {
+    names
+        .iter()
+        .filter(|(name, _)| !name.is_empty())
+        .fold(text.to_string(), |text, (name, placeholder)| {
+            text.replace(name, placeholder)
+        })
 }

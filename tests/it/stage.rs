@@ -1,9 +1,7 @@
 //! campanile-stage against Garage: everything the steps need lands under --code, a
 //! second run uploads nothing, and the credentials never show in the output.
 
-mod common;
-
-use common::{body, keys, run};
+use crate::common::{body, keys, run};
 
 const STAGE: &str = env!("CARGO_BIN_EXE_campanile-stage");
 
@@ -63,7 +61,7 @@ async fn staging_is_complete_idempotent_and_quiet_about_secrets() {
     assert_eq!(staged, expected);
     assert_eq!(
         body(&client, &bucket, "campanile/diff.q").await,
-        std::fs::read(common::repo_root().join("hive/diff.q")).expect("diff.q")
+        std::fs::read(crate::common::repo_root().join("hive/diff.q")).expect("diff.q")
     );
     let second = run(STAGE, &args, "", server, &[]);
     assert_eq!(second.code, 0, "{}", second.stderr);

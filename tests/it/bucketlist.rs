@@ -1,15 +1,13 @@
 //! bucketlist end to end: the built binary against a real S3 server on loopback.
 
-mod common;
-
 use std::collections::HashMap;
 
+use crate::common::{article_bucket, expected_etag, redact_mtimes, run};
 use aws_sdk_s3::types::StorageClass;
 use campanile::record::ListingRecord;
 use campanile_testkit::fixtures;
-use common::{article_bucket, expected_etag, run};
 
-use common::BUCKETLIST;
+use crate::common::BUCKETLIST;
 
 fn listing(stdout: &str) -> Vec<ListingRecord> {
     stdout
@@ -38,6 +36,8 @@ async fn the_article_pipeline_head_lists_00_and_000_00() {
     assert_eq!(records[0].size, 10_240);
     assert_eq!(records[1].size, 20_971_520);
     assert_eq!(result.counter(bucket, "Bytes"), 10_240 + 20_971_520);
+    // The records as written: key, ETag, size, mtime (which changes with every upload).
+    insta::assert_snapshot!(redact_mtimes(&result.stdout));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -45,7 +45,7 @@ async fn part_all_lists_every_object_exactly_once() {
     let bucket = article_bucket().await;
     let server = campanile_testkit::s3();
     let part_file =
-        std::fs::read_to_string(common::repo_root().join("var/input/srcbucket/part.all"))
+        std::fs::read_to_string(crate::common::repo_root().join("var/input/srcbucket/part.all"))
             .expect("read part.all");
     assert_eq!(part_file, fixtures::article_part_file());
     let result = run(
@@ -143,6 +143,9 @@ async fn awkward_keys_survive_the_listing() {
     listed.sort();
     expected.sort();
     assert_eq!(listed, expected);
+    // The records as written, in the listing's order: tabs, line feeds and backslashes
+    // in keys escaped, everything else as it is.
+    insta::assert_snapshot!(redact_mtimes(&result.stdout));
     for record in listing(&result.stdout) {
         assert_eq!(record.size, record.key.len() as u64, "{:?}", record.key);
         assert_eq!(

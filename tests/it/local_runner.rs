@@ -2,13 +2,11 @@
 //! bucket copied identically, `--diff` copying only what changed, S3 inputs and
 //! outputs, and a failing step stopping the plan.
 
-mod common;
-
 use std::io::Read;
 use std::path::Path;
 
+use crate::common::*;
 use campanile_testkit::{S3Server, fixtures};
-use common::*;
 
 fn rsync_local(server: &S3Server, work: &Path, src: &str, dst: &str, extra: &[&str]) -> Run {
     let part_file = repo_root().join("var/input/srcbucket/part.all");

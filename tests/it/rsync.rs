@@ -2,10 +2,8 @@
 //! are submitted in order with the exact arguments, refusals submit nothing, and
 //! `--wait` follows steps to COMPLETED or FAILED.
 
-mod common;
-
+use crate::common::{redact, run};
 use campanile_testkit::S3Server;
-use common::run;
 
 const RSYNC: &str = env!("CARGO_BIN_EXE_rsync");
 
@@ -41,7 +39,7 @@ fn article_args(server: &S3Server, job: &str) -> Vec<String> {
     .collect()
 }
 
-fn rsync(server: &S3Server, args: &[String]) -> common::Run {
+fn rsync(server: &S3Server, args: &[String]) -> crate::common::Run {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     run(RSYNC, &args, "", server, &[])
 }
@@ -151,6 +149,13 @@ async fn submission_adds_the_steps_in_order_with_their_exact_arguments() {
         "multipartcomplete --bucket dstbucket --endpoint s3.us-west-2.amazonaws.com --profile jassy"
     );
     assert!(copy.contains(&"mapreduce.output.fileoutputformat.compress=true".to_string()));
+    // Every step as EMR holds it: name, then one argument a line.
+    let described: String = submitted
+        .iter()
+        .map(|(_, name, args)| format!("{name}\n  {}\n", args.join("\n  ")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    insta::assert_snapshot!(described);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -215,6 +220,14 @@ async fn dry_run_prints_json_and_submits_nothing() {
     );
     assert!(steps(server, &cluster).await.is_empty());
     assert!(!result.stdout.contains(&server.secret_key));
+    // The whole plan as printed (the cluster id changes with every run).
+    insta::assert_snapshot!(redact(
+        &result.stdout,
+        &[
+            (&cluster, "[cluster]"),
+            (&server.endpoint, "[emr-endpoint]")
+        ]
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -243,12 +256,22 @@ async fn refusals_exit_2_and_submit_nothing() {
             "would break the step's arguments",
         ),
     ];
+    let mut messages = String::new();
     for (args, message) in cases {
         let result = rsync(server, &args);
         assert_eq!(result.code, 2, "{args:?}: {}", result.stderr);
         assert!(result.stderr.contains(message), "{}", result.stderr);
+        messages.push_str(&result.stderr);
     }
     assert!(steps(server, &cluster).await.is_empty());
+    // The messages in full, one refusal after the other.
+    insta::assert_snapshot!(redact(
+        &messages,
+        &[
+            (&cluster, "[cluster]"),
+            (&server.endpoint, "[emr-endpoint]")
+        ]
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread")]

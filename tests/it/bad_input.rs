@@ -3,10 +3,8 @@
 //! (no output line, no object, no upload created or completed), even when valid lines
 //! come first; CRLF line ends and a UTF-8 BOM are read as Hadoop reads them.
 
-mod common;
-
+use crate::common::*;
 use campanile_testkit::fixtures::{self, FixtureObject};
-use common::*;
 use tokio::sync::OnceCell;
 
 /// Source with one small and one multipart object; each test copies into its own
@@ -92,6 +90,11 @@ async fn assert_untouched(dst: &str) {
     );
 }
 
+/// The mtime field of a listing line (it changes with every upload: snapshots redact it).
+fn mtime(line: &str) -> &str {
+    line.split('\t').nth(3).expect("mtime field")
+}
+
 fn with_fields(line: &str, change: impl Fn(&mut Vec<String>)) -> String {
     let mut fields: Vec<String> = line.split('\t').map(str::to_string).collect();
     change(&mut fields);
@@ -108,10 +111,13 @@ async fn bucketlist_refuses_bad_part_files() {
         (b",small\n,m\xff\n", 2, "not valid UTF-8"),
         (b"\xEF\xBB\xBF,small\r\n,m\x80x\r\n", 2, "not valid UTF-8"),
     ];
+    let mut messages = String::new();
     for (input, line, text) in cases {
         let result = run_bytes(BUCKETLIST, &args, input, server);
         assert_refused(&result, line, text);
+        messages.push_str(&result.stderr);
     }
+    insta::assert_snapshot!(redact(&messages, &[(src, "[src]")]));
     // A BOM, CRLF line ends and a missing last newline are read as Hadoop does.
     let result = run_bytes(BUCKETLIST, &args, b"\xEF\xBB\xBF,small\r\n,multi", server);
     assert_eq!(result.code, 0, "{}", result.stderr);
@@ -178,15 +184,18 @@ async fn multipartlist_refuses_bad_listings_before_creating_any_upload() {
         ),
         (long_key, "S3 keys are at most 1024"),
     ];
+    let mut messages = String::new();
     for (bad, text) in cases {
         // A valid multipart line first: it must not get an upload either.
         let input = format!("{multi}\n{bad}\n");
         let result = run(MULTIPARTLIST, &args, &input, server, &[]);
         assert_refused(&result, 2, text);
+        messages.push_str(&result.stderr);
     }
     let invalid = [multi.as_bytes(), b"\nab\xC3(\tcd\n"].concat();
     let result = run_bytes(MULTIPARTLIST, &args, &invalid, server);
     assert_refused(&result, 2, "not valid UTF-8");
+    messages.push_str(&result.stderr);
     // A line longer than the reader buffers.
     let huge = format!(
         "{multi}\n{}\n",
@@ -194,7 +203,18 @@ async fn multipartlist_refuses_bad_listings_before_creating_any_upload() {
     );
     let result = run(MULTIPARTLIST, &args, &huge, server, &[]);
     assert_refused(&result, 2, "longer than");
+    messages.push_str(&result.stderr);
     assert_untouched(&dst).await;
+    // The messages in full, one refusal after the other (the mtime of the valid line
+    // changes with every upload).
+    insta::assert_snapshot!(redact(
+        &messages,
+        &[
+            (&source.src, "[src]"),
+            (&dst, "[dst]"),
+            (mtime(multi), "[mtime]")
+        ]
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -239,12 +259,23 @@ async fn objectcopy_refuses_bad_part_lines_before_copying_anything() {
             "field 8 (firstByte) is not a number",
         ),
     ];
+    let mut messages = String::new();
     for (bad, text) in cases {
         let input = format!("{whole}\n{bad}\n");
         let result = run(OBJECTCOPY, &args, &input, server, &[]);
         assert_refused(&result, 2, text);
+        messages.push_str(&result.stderr);
     }
     assert_untouched(&dst).await;
+    insta::assert_snapshot!(redact(
+        &messages,
+        &[
+            (&source.src, "[src]"),
+            (&dst, "[dst]"),
+            (mtime(&source.small), "[mtime]"),
+            (mtime(&source.multi[0]), "[mtime]"),
+        ]
+    ));
     // CRLF and a BOM are read as Hadoop reads them: the copy happens.
     let result = run(
         OBJECTCOPY,

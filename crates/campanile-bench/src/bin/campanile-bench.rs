@@ -1,7 +1,7 @@
 //! campanile-bench: the copy-path benchmark. Run with release binaries:
 //!
 //! ```sh
-//! cargo build --release --workspace && target/release/campanile-bench copy
+//! cargo build --release -p campanile-cli -p campanile-bench && target/release/campanile-bench copy
 //! ```
 //!
 //! On a local Garage server it measures (1) objects/s of the article's shell pipeline

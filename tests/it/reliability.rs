@@ -3,18 +3,16 @@
 //! killed at random points (SIGKILL) on moto, whose ListMultipartUploads shows that no
 //! upload is left behind. See docs/reliability.md.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::*;
 use campanile_testkit::S3Server;
 use campanile_testkit::faults::{FaultKind, FaultPlan, FaultProxy, FaultStats};
 use campanile_testkit::fixtures::{self, FixtureObject};
-use common::*;
 use tokio::sync::OnceCell;
 
 /// Client read timeout of the tasks in these tests, and the hold of a `Delay` fault.

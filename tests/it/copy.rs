@@ -1,15 +1,13 @@
 //! The copy path end to end (multipartlist, objectcopy, multipartcomplete): every copy
 //! is identical to its source, ETag included, and failures are loud and safe to retry.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+use crate::common::*;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use campanile_testkit::{S3Server, fixtures};
-use common::*;
 
 const MIB: u64 = 1024 * 1024;
 

@@ -1,0 +1,20 @@
+//! The end-to-end tests, one module per area, in one test binary: they run the built
+//! task binaries (and a few library functions in process) against real S3 and EMR
+//! servers on loopback (Garage, moto). One binary links the SDK once and shares one
+//! Garage server and the article's bucket between all modules; `cargo test --test it
+//! copy::` runs one module.
+
+mod common;
+
+mod bad_input;
+mod bootstrap;
+mod bucketlist;
+mod copy;
+mod emr_binaries;
+mod iam;
+mod in_process;
+mod local_runner;
+mod reliability;
+mod rsync;
+mod security;
+mod stage;
