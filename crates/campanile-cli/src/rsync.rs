@@ -119,8 +119,9 @@ pub struct RsyncCli {
     /// it only divides --memory-mb: the copy tasks one node runs at once.
     #[arg(long)]
     pub parallel: Option<usize>,
-    /// Local runs: lines per map task for every step (default: the plan's).
-    #[arg(long)]
+    /// Lines per map task for every step (default: the plan's, which a local run
+    /// makes longer when they would give more than two waves of tasks).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub lines_per_map: Option<u64>,
     /// Local runs: MiB of shuffle records sorted in memory before spilling.
     #[arg(long, default_value_t = 64)]
@@ -218,6 +219,8 @@ impl RsyncCli {
                 debug: self.debug,
                 server_side_copy: self.server_side_copy,
                 copy_task_memory: self.cluster_copy_task_memory()?,
+                // The local runner takes it as its own split size (see local_request).
+                lines_per_map: self.lines_per_map.filter(|_| !local),
             },
             runner,
             dry_run: self.dry_run,

@@ -83,6 +83,10 @@ pub struct PlanOptions {
     /// given to the copy tasks in their environment ([`crate::config::MAX_TMP_SIZE_ENV`]);
     /// `None` leaves it to the nodes' `campanile.cfg`.
     pub copy_task_memory: Option<u64>,
+    /// Input lines per map task for every streaming step, instead of the article's
+    /// per-step values (`--lines-per-map` on a cluster; the local runner sizes its own
+    /// splits).
+    pub lines_per_map: Option<u64>,
 }
 
 /// Where a run's intermediate files live.
@@ -335,7 +339,10 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
                      reducer: Option<TaskCommand>| StreamingStep {
         name,
         files: files.clone(),
-        settings,
+        settings: JobSettings {
+            lines_per_map: options.lines_per_map.unwrap_or(settings.lines_per_map),
+            ..settings
+        },
         env: Vec::new(),
         input,
         output,

@@ -19,6 +19,7 @@ pub(crate) fn article_options() -> PlanOptions {
         debug: false,
         server_side_copy: false,
         copy_task_memory: None,
+        lines_per_map: None,
     }
 }
 
@@ -243,4 +244,22 @@ fn every_command_of_a_plan_parses_back_to_itself() {
             );
         }
     }
+}
+
+#[test]
+fn lines_per_map_can_be_set_for_every_step() {
+    let plan = build(&PlanOptions {
+        diff: true,
+        lines_per_map: Some(500),
+        ..article_options()
+    })
+    .expect("plan");
+    let mut streaming = 0;
+    for step in &plan.steps {
+        if let Step::Streaming(step) = step {
+            assert_eq!(step.settings.lines_per_map, 500, "{}", step.name);
+            streaming += 1;
+        }
+    }
+    assert_eq!(streaming, 4);
 }
