@@ -404,3 +404,40 @@ pub fn redact(text: &str, names: &[(&str, &str)]) -> String {
             text.replace(name, placeholder)
         })
 }
+
+/// Kills (SIGKILL) every running process of `program` whose arguments include
+/// `marker`; returns how many.
+pub fn kill_tasks(program: &str, marker: &str) -> u64 {
+    let mut killed = 0;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).to_string())
+            .collect();
+        let is_program = args.first().is_some_and(|a| {
+            std::path::Path::new(a)
+                .file_name()
+                .is_some_and(|n| n == program)
+        });
+        if is_program && args.iter().any(|a| a == marker) && sigkill(pid) {
+            killed += 1;
+        }
+    }
+    killed
+}
+
+fn sigkill(pid: i32) -> bool {
+    std::process::Command::new("kill")
+        .args(["-s", "KILL", &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
+}

@@ -33,11 +33,22 @@ const OPERATIONS: [(&str, &str, &str); 12] = [
 /// `.bucket(`), read from the source files.
 fn operations_in_code() -> BTreeSet<String> {
     let src = crate::common::repo_root().join("crates/campanile/src");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(src.join("task"))
-        .expect("task dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    files.push(src.join("rsync.rs"));
+    // The task modules, objectcopy's folder included.
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut dirs = vec![src.join("task")];
+    while let Some(dir) = dirs.pop() {
+        for path in std::fs::read_dir(&dir)
+            .expect("task dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+        {
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.push(src.join("rsync/mod.rs"));
     files.push(src.join("orphans.rs"));
     let mut found = BTreeSet::new();
     for file in files {

@@ -11,6 +11,7 @@ mod bootstrap;
 mod bucketlist;
 mod copy;
 mod emr_binaries;
+mod hadoop;
 mod iam;
 mod in_process;
 mod local_runner;

@@ -4,7 +4,6 @@
 //! upload is left behind. See docs/reliability.md.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -373,41 +372,6 @@ async fn a_flipped_byte_in_a_part_fails_the_job_and_never_lands() {
     let again = scenario.rsync(&["--uuid", "2", "--diff"]).await;
     assert_eq!(again.code, 0, "{}", again.stderr);
     scenario.assert_copied(&objects, &again).await;
-}
-
-/// Kills (SIGKILL) every running process of `program` whose arguments include
-/// `marker`; returns how many.
-fn kill_tasks(program: &str, marker: &str) -> u64 {
-    let mut killed = 0;
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    for entry in entries.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let args: Vec<String> = cmdline
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).to_string())
-            .collect();
-        let is_program = args
-            .first()
-            .is_some_and(|a| Path::new(a).file_name().is_some_and(|n| n == program));
-        if is_program && args.iter().any(|a| a == marker) && sigkill(pid) {
-            killed += 1;
-        }
-    }
-    killed
-}
-
-fn sigkill(pid: i32) -> bool {
-    std::process::Command::new("kill")
-        .args(["-s", "KILL", &pid.to_string()])
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// Which exchange kills which task.

@@ -1,0 +1,424 @@
+//! The cluster path for real: `rsync --hadoop` on the single-node Hadoop cluster of
+//! `scripts/hadoop-cluster` (HDFS, YARN and Hive as their own processes on 127.0.0.1,
+//! started once per test process, S3A pointed at this process's Garage), so that every
+//! task runs as a YARN container under Hadoop Streaming, with Hadoop's own attempts,
+//! and the diff runs `hive/diff.q` under the real Hive. The tasks read their
+//! credentials from the staged `.boto`, as on EMR.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use campanile_testkit::S3Server;
+use campanile_testkit::faults::{FaultPlan, FaultProxy};
+use campanile_testkit::fixtures::{self, FixtureObject};
+
+use crate::common::*;
+
+/// The environment `scripts/hadoop-cluster start` exports (PATH with `hadoop` and
+/// `hive`, HADOOP_CONF_DIR, …).
+fn cluster_env() -> &'static Vec<(String, String)> {
+    static CLUSTER: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let server = campanile_testkit::s3();
+        let root = repo_root();
+        let output = Command::new("bash")
+            .arg("-c")
+            .arg(
+                r#"set -euo pipefail
+                   exports="$(bash "$0" start --dir "$1" --s3-endpoint "$2" --access-key "$3" --secret-key "$4" --region "$5")"
+                   eval "$exports"
+                   env -0"#,
+            )
+            .arg(root.join("scripts/hadoop-cluster"))
+            .arg(root.join("target/hadoop-cluster"))
+            .args([
+                &server.endpoint,
+                &server.access_key,
+                &server.secret_key,
+                &server.region,
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run scripts/hadoop-cluster");
+        assert!(
+            output.status.success(),
+            "scripts/hadoop-cluster start failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let wanted = [
+            "PATH",
+            "JAVA_HOME",
+            "HADOOP_HOME",
+            "HADOOP_CONF_DIR",
+            "HIVE_HOME",
+            "HIVE_CONF_DIR",
+            "HADOOP_STREAMING_JAR",
+        ];
+        output
+            .stdout
+            .split(|b| *b == 0)
+            .filter_map(|entry| {
+                let entry = String::from_utf8_lossy(entry);
+                let (name, value) = entry.split_once('=')?;
+                wanted
+                    .contains(&name)
+                    .then(|| (name.to_string(), value.to_string()))
+            })
+            .collect()
+    })
+}
+
+/// Runs a program with the cluster's environment.
+fn on_cluster(program: &str, args: &[String], server: &S3Server) -> Run {
+    let env: Vec<(&str, &str)> = cluster_env()
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(program, &args, "", server, &env)
+}
+
+/// A code bucket staged by campanile-stage (the task binaries, diff.q, campanile.cfg
+/// and a `.boto` with the `garage` profile), with `part_file` as its input.
+#[derive(Clone)]
+struct Code {
+    bucket: String,
+    prefix: String,
+    input: String,
+}
+
+async fn stage_code(server: &S3Server, client: &aws_sdk_s3::Client, part_file: &str) -> Code {
+    let bucket = campanile_testkit::unique_bucket("hadoop-code");
+    server.create_bucket(client, &bucket).await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let boto = work.path().join(".boto");
+    std::fs::write(
+        &boto,
+        format!(
+            "[profile garage]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            server.access_key, server.secret_key
+        ),
+    )
+    .expect("write .boto");
+    let bin_dir = PathBuf::from(BUCKETLIST)
+        .parent()
+        .expect("binary directory")
+        .to_path_buf();
+    let prefix = format!("s3://{bucket}/campanile");
+    let staged = run(
+        env!("CARGO_BIN_EXE_campanile-stage"),
+        &[
+            "--code",
+            &prefix,
+            "--credentials",
+            boto.to_str().expect("utf8"),
+            "--bin-dir",
+            bin_dir.to_str().expect("utf8"),
+            "--endpoint",
+            &server.endpoint,
+        ],
+        "",
+        server,
+        &[],
+    );
+    assert_eq!(staged.code, 0, "{}", staged.stderr);
+    fixtures::put_object(
+        client,
+        &bucket,
+        "input/part.hadoop",
+        part_file.as_bytes().to_vec(),
+    )
+    .await;
+    Code {
+        input: format!("s3://{bucket}/input/part.hadoop"),
+        bucket,
+        prefix,
+    }
+}
+
+/// `rsync --hadoop` from `src` to `dst` (tasks reaching the destination through
+/// `dst_endpoint`), with one map per step (`--lines-per-map`, so that the test pays
+/// Hadoop's per-task cost once per step) and the step reports as JSON.
+fn rsync_hadoop(
+    server: &S3Server,
+    code: &Code,
+    (src, dst): (&str, &str),
+    dst_endpoint: &str,
+    extra: &[&str],
+) -> Run {
+    let mut args: Vec<String> = [
+        "--hadoop",
+        "--input",
+        &code.input,
+        "--code",
+        &code.prefix,
+        "--output",
+        &format!("s3://{}/output", code.bucket),
+        "--src-bucket",
+        src,
+        "--dst-bucket",
+        dst,
+        "--src-endpoint",
+        &server.endpoint,
+        "--dst-endpoint",
+        dst_endpoint,
+        "--src-profile",
+        "garage",
+        "--dst-profile",
+        "garage",
+        "--lines-per-map",
+        "1000",
+        "--json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    on_cluster(RSYNC, &args, server)
+}
+
+/// A run id no earlier test run used: the run directory lives in the cluster's HDFS,
+/// which outlives a test process.
+fn fresh_uuid(tag: &str) -> String {
+    campanile_testkit::unique_bucket(tag)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rsync_on_hadoop_copies_the_bucket_identically_and_diff_recopies_only_the_change() {
+    let server = campanile_testkit::s3();
+    let client = server.client().await;
+    let src = campanile_testkit::unique_bucket("hadoop-src");
+    let dst = campanile_testkit::unique_bucket("hadoop-dst");
+    server.create_bucket(&client, &src).await;
+    server.create_bucket(&client, &dst).await;
+    let objects = fixtures::article_objects();
+    fixtures::upload_all(&client, &src, &objects).await;
+    // The article's layout in two lines: every key at the root (deeper ones are rolled
+    // up by the delimiter), then everything under 000/.
+    let code = stage_code(server, &client, "/,\n,000/\n").await;
+
+    let first_uuid = fresh_uuid("first");
+    let first = tokio::task::spawn_blocking({
+        let (code, src, dst, uuid) = (code.clone(), src.clone(), dst.clone(), first_uuid.clone());
+        move || {
+            rsync_hadoop(
+                server,
+                &code,
+                (&src, &dst),
+                &server.endpoint,
+                &["--diff", "--uuid", &uuid],
+            )
+        }
+    })
+    .await
+    .expect("rsync");
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    for object in &objects {
+        assert_same_object(&client, &src, &dst, &object.key).await;
+    }
+    assert_eq!(uploads_in_progress(&client, &dst).await, 0);
+    // Hadoop's counters for the jobs, the Campanile groups among them, equal the bucket.
+    let first_reports = reports(&first);
+    let total = i64::try_from(objects.iter().map(|o| o.size).sum::<u64>()).expect("fits");
+    assert_eq!(
+        counter(&first_reports, "list.hadoop-src", &src, "Objects"),
+        257
+    );
+    assert_eq!(
+        counter(&first_reports, "list.hadoop-src", &src, "Bytes"),
+        total
+    );
+    assert_eq!(
+        counter(&first_reports, "list.hadoop-dst", &dst, "Objects"),
+        0
+    );
+    assert_eq!(counter(&first_reports, "copy.", &dst, "InputBytes"), total);
+    assert_eq!(counter(&first_reports, "copy.", &dst, "Objects"), 255);
+    assert_eq!(counter(&first_reports, "copy.", &dst, "Uploads"), 2);
+    // The job output (the part map) is on S3, gzip, one line per copied part.
+    let part_map = format!("output/part.hadoop.{first_uuid}/part-00000.gz");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&body(&client, &code.bucket, &part_map).await[..])
+        .read_to_string(&mut text)
+        .expect("gunzip the part map");
+    assert_eq!(text.lines().count(), 6, "{text}");
+    assert!(
+        keys(&client, &code.bucket)
+            .await
+            .contains(&format!("output/part.hadoop.{first_uuid}/_SUCCESS"))
+    );
+
+    // The article's change: fe overwritten, fff created; the diff copies those two.
+    fixtures::put_object(&client, &src, "fe", b"changed fe".to_vec()).await;
+    fixtures::put_object(&client, &src, "fff", b"new fff".to_vec()).await;
+    let second = tokio::task::spawn_blocking({
+        let (code, src, dst, uuid) = (code, src.clone(), dst.clone(), fresh_uuid("second"));
+        move || {
+            rsync_hadoop(
+                server,
+                &code,
+                (&src, &dst),
+                &server.endpoint,
+                &["--diff", "--uuid", &uuid],
+            )
+        }
+    })
+    .await
+    .expect("rsync");
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let second_reports = reports(&second);
+    assert_eq!(counter(&second_reports, "copy.", &dst, "Objects"), 2);
+    assert_eq!(counter(&second_reports, "copy.", &dst, "Uploads"), 0);
+    for key in ["fe", "fff"] {
+        assert_same_object(&client, &src, &dst, key).await;
+    }
+    assert_eq!(keys(&client, &dst).await.len(), 258);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_objectcopy_attempt_killed_mid_copy_is_retried_by_hadoop() {
+    let server = campanile_testkit::s3();
+    let client = server.client().await;
+    let src = campanile_testkit::unique_bucket("hkill-src");
+    let dst = campanile_testkit::unique_bucket("hkill-dst");
+    server.create_bucket(&client, &src).await;
+    server.create_bucket(&client, &dst).await;
+    let mib = 1024 * 1024;
+    let mut objects: Vec<FixtureObject> = (0..6)
+        .map(|i| FixtureObject::whole(format!("small/{i}"), 1000 + i))
+        .collect();
+    objects.push(FixtureObject::multipart("multi", 11 * mib, 5 * mib));
+    fixtures::upload_all(&client, &src, &objects).await;
+    let code = stage_code(server, &client, ",\n").await;
+    // The tasks reach the destination through a proxy whose hook kills every objectcopy
+    // process of this test once the server has answered its third write.
+    let proxy = FaultProxy::start(&server.endpoint, FaultPlan::none())
+        .await
+        .expect("proxy");
+    let writes = Arc::new(AtomicU64::new(0));
+    let killed = Arc::new(Mutex::new(0u64));
+    proxy.set_hook(Arc::new({
+        let (writes, killed, marker) = (writes.clone(), killed.clone(), dst.clone());
+        move |exchange| {
+            if exchange.method == "PUT" && writes.fetch_add(1, Ordering::SeqCst) + 1 == 3 {
+                let mut killed = killed.lock().unwrap_or_else(|p| p.into_inner());
+                *killed += kill_tasks("objectcopy", &marker);
+            }
+        }
+    }));
+    let endpoint = proxy.endpoint();
+    let result = tokio::task::spawn_blocking({
+        let (src, dst) = (src.clone(), dst.clone());
+        move || {
+            rsync_hadoop(
+                server,
+                &code,
+                (&src, &dst),
+                &endpoint,
+                &["--uuid", &fresh_uuid("kill")],
+            )
+        }
+    })
+    .await
+    .expect("rsync");
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    assert!(
+        *killed.lock().unwrap_or_else(|p| p.into_inner()) >= 1,
+        "no objectcopy process was killed"
+    );
+    let reports = reports(&result);
+    assert!(
+        counter(&reports, "copy.", "Job Counters", "Failed map tasks") >= 1,
+        "Hadoop counted no failed attempt: {reports:?}"
+    );
+    for object in &objects {
+        assert_same_object(&client, &src, &dst, &object.key).await;
+    }
+    assert_eq!(uploads_in_progress(&client, &dst).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn diff_q_under_hive_gives_the_native_diffs_rows() {
+    let server = campanile_testkit::s3();
+    let client = server.client().await;
+    let bucket = campanile_testkit::unique_bucket("hive-diff");
+    server.create_bucket(&client, &bucket).await;
+    // Listing rows as bucketlist writes them: keys with a space, unicode, a literal
+    // `\N` (escaped `\\N`), an escaped TAB; ETags changed, missing and equal.
+    let src = "a key with spaces\te1\t1\t2026-11-30 07:00:00\n\
+               ünï/cødé\te2\t2\t2026-11-30 07:00:00\n\
+               \\\\N\te3\t3\t2026-11-30 07:00:00\n\
+               x\\ty\te4\t4\t2026-11-30 07:00:00\n\
+               same\te5\t5\t2026-11-30 07:00:00\n\
+               changed\te6\t6\t2026-11-30 07:00:00\n";
+    let dst = "\\\\N\te3\t3\t2026-11-30 07:00:00\n\
+               same\te5\t5\t2026-11-30 07:00:00\n\
+               changed\tother\t6\t2026-11-30 07:00:00\n\
+               only-in-dst\te7\t7\t2026-11-30 07:00:00\n";
+    fixtures::put_object(&client, &bucket, "src/part-00000", src.as_bytes().to_vec()).await;
+    fixtures::put_object(&client, &bucket, "dst/part-00000", dst.as_bytes().to_vec()).await;
+    let hive = tokio::task::spawn_blocking({
+        let bucket = bucket.clone();
+        move || {
+            let script = repo_root().join("hive/diff.q");
+            on_cluster(
+                "hive",
+                &[
+                    "-f".to_string(),
+                    script.display().to_string(),
+                    "-d".to_string(),
+                    format!("SRC=s3://{bucket}/src/"),
+                    "-d".to_string(),
+                    format!("DST=s3://{bucket}/dst/"),
+                    "-d".to_string(),
+                    format!("DIFF=s3://{bucket}/diff/"),
+                ],
+                server,
+            )
+        }
+    })
+    .await
+    .expect("hive");
+    assert_eq!(hive.code, 0, "{}", hive.stderr);
+    let mut hive_rows = Vec::new();
+    for key in keys(&client, &bucket).await {
+        let name = key.rsplit('/').next().unwrap_or_default();
+        if key.starts_with("diff/") && !name.starts_with(['_', '.']) {
+            let text = String::from_utf8(body(&client, &bucket, &key).await).expect("utf8");
+            hive_rows.extend(text.lines().map(str::to_string));
+        }
+    }
+    hive_rows.sort();
+
+    let work = tempfile::tempdir().expect("tempdir");
+    for (name, text) in [("src", src), ("dst", dst)] {
+        std::fs::create_dir(work.path().join(name)).expect("mkdir");
+        std::fs::write(work.path().join(name).join("part-00000"), text).expect("write");
+    }
+    let step = campanile::plan::DiffStep {
+        name: "diff".into(),
+        script: String::new(),
+        src: work.path().join("src").display().to_string(),
+        dst: work.path().join("dst").display().to_string(),
+        diff: work.path().join("diff").display().to_string(),
+    };
+    campanile::plan::local::diff::run_diff(&step, &work.path().join("step"), 1 << 20)
+        .expect("native diff");
+    let native = std::fs::read_to_string(work.path().join("diff/part-00000")).expect("read");
+    let mut native_rows: Vec<String> = native.lines().map(str::to_string).collect();
+    native_rows.sort();
+
+    assert_eq!(hive_rows, native_rows);
+    assert_eq!(
+        native_rows,
+        vec![
+            "a key with spaces\te1\t1\t2026-11-30 07:00:00",
+            "changed\te6\t6\t2026-11-30 07:00:00",
+            "x\\ty\te4\t4\t2026-11-30 07:00:00",
+            "ünï/cødé\te2\t2\t2026-11-30 07:00:00",
+        ]
+    );
+}
