@@ -114,7 +114,7 @@ impl S3Server {
             .await
             .run_job_flow()
             .name(name)
-            .release_label("emr-7.5.0")
+            .release_label("emr-7.12.0")
             .job_flow_role("EMR_EC2_DefaultRole")
             .service_role("EMR_DefaultRole")
             .instances(
