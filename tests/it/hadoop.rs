@@ -6,7 +6,6 @@
 //! credentials from the staged `.boto`, as on EMR.
 
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -103,10 +102,14 @@ async fn stage_code(server: &S3Server, client: &aws_sdk_s3::Client, part_file: &
         ),
     )
     .expect("write .boto");
-    let bin_dir = PathBuf::from(BUCKETLIST)
-        .parent()
-        .expect("binary directory")
-        .to_path_buf();
+    // The binaries EMR nodes get (scripts/build-emr): stripped release builds, which
+    // also run on this machine, staged as they would be for a real cluster.
+    let bin_dir = repo_root().join("dist/bin/x86_64");
+    assert!(
+        bin_dir.join("objectcopy").is_file(),
+        "{} has no task binaries: run scripts/build-emr (scripts/test does)",
+        bin_dir.display()
+    );
     let prefix = format!("s3://{bucket}/campanile");
     let staged = run(
         env!("CARGO_BIN_EXE_campanile-stage"),

@@ -420,3 +420,89 @@ async fn a_plan_that_would_exceed_256_active_steps_is_refused() {
     assert_eq!(result.code, 0, "{}", result.stderr);
     assert_eq!(steps(server, &cluster).await.len(), 255);
 }
+
+/// `--wait` prints each step's counters, read from its Hadoop log where EMR uploads it
+/// (`<LogUri>/<cluster>/steps/<step>/syslog.gz`). moto runs no step and writes no log,
+/// so the test puts one log per step there as soon as rsync has said which steps it
+/// added (rsync then polls each step through PENDING and RUNNING first).
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_prints_each_steps_counters_from_its_log() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let server = campanile_testkit::moto_emr_steps();
+    let client = server.client().await;
+    let logs = campanile_testkit::unique_bucket("emr-logs");
+    server.create_bucket(&client, &logs).await;
+    let cluster = server
+        .create_cluster_logging("campanile-logs", Some(&format!("s3n://{logs}/jobflow/")))
+        .await;
+    let mut args = article_args(server, &cluster);
+    args.extend([
+        "--wait".into(),
+        "--poll-seconds".into(),
+        "1.5".into(),
+        "--log-endpoint".into(),
+        server.endpoint.clone(),
+    ]);
+    let mut child = std::process::Command::new(RSYNC)
+        .args(&args)
+        .envs(server.command_env())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start rsync");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let stderr_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut step_ids = Vec::new();
+    let mut line = String::new();
+    while step_ids.len() < 3 && stdout.read_line(&mut line).expect("read stdout") > 0 {
+        if let Some(id) = line.trim().strip_prefix("Added step ") {
+            step_ids.push(id.to_string());
+        }
+        line.clear();
+    }
+    assert_eq!(step_ids.len(), 3, "rsync added no steps");
+    for (index, id) in step_ids.iter().enumerate() {
+        let log = format!(
+            "2026-11-30 07:00:00,000 INFO org.apache.hadoop.mapreduce.Job: Counters: 2\n\
+             \tsrcbucket\n\
+             \t\tBytes={}\n\
+             \t\tObjects={}\n\
+             2026-11-30 07:00:00,001 INFO org.apache.hadoop.streaming.StreamJob: Output directory: /x\n",
+            1000 + index,
+            10 + index
+        );
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gzip.write_all(log.as_bytes()).expect("gzip");
+        campanile_testkit::fixtures::put_object(
+            &client,
+            &logs,
+            &format!("jobflow/{cluster}/steps/{id}/syslog.gz"),
+            gzip.finish().expect("gzip"),
+        )
+        .await;
+    }
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    let stderr = stderr_reader.join().expect("stderr");
+    assert!(status.success(), "{stderr}");
+    for (index, id) in step_ids.iter().enumerate() {
+        // The local runner's table: names padded to the longest, values right-aligned.
+        let table = format!(
+            "{id} counters:\n  {:<17} {:>14}\n  {:<17} {:>14}\n",
+            "srcbucket.Bytes",
+            1000 + index,
+            "srcbucket.Objects",
+            10 + index
+        );
+        assert!(stderr.contains(&table), "no {table:?} in:\n{stderr}");
+    }
+    assert!(stderr.contains("all 3 steps COMPLETED"), "{stderr}");
+}

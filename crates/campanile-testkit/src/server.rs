@@ -101,6 +101,11 @@ impl S3Server {
 
     /// Starts an EMR cluster (RunJobFlow) that waits for steps; returns its id.
     pub async fn create_cluster(&self, name: &str) -> String {
+        self.create_cluster_logging(name, None).await
+    }
+
+    /// [`S3Server::create_cluster`] with a log URI, where EMR puts the steps' logs.
+    pub async fn create_cluster_logging(&self, name: &str, log_uri: Option<&str>) -> String {
         use aws_sdk_emr::types::{InstanceGroupConfig, InstanceRoleType, JobFlowInstancesConfig};
         let group = |role: InstanceRoleType, count: i32| {
             InstanceGroupConfig::builder()
@@ -114,6 +119,7 @@ impl S3Server {
             .await
             .run_job_flow()
             .name(name)
+            .set_log_uri(log_uri.map(str::to_string))
             .release_label("emr-7.12.0")
             .job_flow_role("EMR_EC2_DefaultRole")
             .service_role("EMR_DefaultRole")
