@@ -88,7 +88,8 @@ ensure_hadoop() {
   mkdir -p "$CAMPANILE_TOOLS"
   # Maven, quiet, with its output kept for when it fails.
   _mvn() {
-    if ! mvn -B -q -Dmaven.repo.local="$m2" "$@" >"$log" 2>&1; then
+    if ! mvn -B -q -Dmaven.repo.local="$m2" -Dcampanile.maven.dir="$CAMPANILE_TOOLS/maven-work" \
+      "$@" >"$log" 2>&1; then
       echo "maven failed (mvn $*):" >&2
       tail -n 20 "$log" >&2
       return 1
@@ -105,8 +106,7 @@ ensure_hadoop() {
     # (the tarball has them in share/hadoop/hdfs/webapps): its tests jar carries them.
     _mvn -f "$jars/hadoop-pom.xml" -Dhadoop.version="$HADOOP_VERSION" \
       dependency:unpack -Dartifact="org.apache.hadoop:hadoop-hdfs:$HADOOP_VERSION:jar:tests" \
-      -Dmdep.unpack.includes='webapps/**' -DoutputDirectory="$partial/share/hadoop/hdfs" \
-      -DmarkersDirectory="$partial/.maven-markers"
+      -Dmdep.unpack.includes='webapps/**' -DoutputDirectory="$partial/share/hadoop/hdfs"
     touch "$partial/.complete"
     rm -rf "$CAMPANILE_HADOOP_HOME"
     mv "$partial" "$CAMPANILE_HADOOP_HOME"
@@ -125,7 +125,7 @@ ensure_hadoop() {
     installed=1
   fi
   # Maven's own copy of the jars is not needed once they are in lib/: it would double the size.
-  [ -z "$installed" ] || rm -rf "$m2"
+  [ -z "$installed" ] || rm -rf "$m2" "$CAMPANILE_TOOLS/maven-work"
   # The launchers and their settings are refreshed from the repository every time (cheap),
   # so a change to them needs no reinstall.
   mkdir -p "$CAMPANILE_HADOOP_HOME/bin" "$CAMPANILE_HADOOP_HOME/etc/hadoop" \
