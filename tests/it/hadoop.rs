@@ -183,6 +183,29 @@ fn rsync_hadoop(
     on_cluster(RSYNC, &args, server)
 }
 
+/// [`rsync_hadoop`] off the async runtime (the proxy of a test runs on it).
+async fn rsync_on_hadoop(
+    server: &'static S3Server,
+    code: &Code,
+    (src, dst): (&str, &str),
+    dst_endpoint: &str,
+    extra: &[&str],
+) -> Run {
+    let (code, src, dst, endpoint) = (
+        code.clone(),
+        src.to_string(),
+        dst.to_string(),
+        dst_endpoint.to_string(),
+    );
+    let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        rsync_hadoop(server, &code, (&src, &dst), &endpoint, &extra)
+    })
+    .await
+    .expect("rsync")
+}
+
 /// A run id no earlier test run used: the run directory lives in the cluster's HDFS,
 /// which outlives a test process.
 fn fresh_uuid(tag: &str) -> String {
@@ -204,20 +227,14 @@ async fn rsync_on_hadoop_copies_the_bucket_identically_and_diff_recopies_only_th
     let code = stage_code(server, &client, "/,\n,000/\n").await;
 
     let first_uuid = fresh_uuid("first");
-    let first = tokio::task::spawn_blocking({
-        let (code, src, dst, uuid) = (code.clone(), src.clone(), dst.clone(), first_uuid.clone());
-        move || {
-            rsync_hadoop(
-                server,
-                &code,
-                (&src, &dst),
-                &server.endpoint,
-                &["--diff", "--uuid", &uuid],
-            )
-        }
-    })
-    .await
-    .expect("rsync");
+    let first = rsync_on_hadoop(
+        server,
+        &code,
+        (&src, &dst),
+        &server.endpoint,
+        &["--diff", "--uuid", &first_uuid],
+    )
+    .await;
     assert_eq!(first.code, 0, "{}", first.stderr);
     for object in &objects {
         assert_same_object(&client, &src, &dst, &object.key).await;
@@ -227,16 +244,27 @@ async fn rsync_on_hadoop_copies_the_bucket_identically_and_diff_recopies_only_th
     let first_reports = reports(&first);
     let total = i64::try_from(objects.iter().map(|o| o.size).sum::<u64>()).expect("fits");
     assert_eq!(
-        counter(&first_reports, "list.hadoop-src", &src, "Objects"),
+        counter(&first_reports, &format!("list.{src}."), &src, "Objects"),
         257
     );
     assert_eq!(
-        counter(&first_reports, "list.hadoop-src", &src, "Bytes"),
+        counter(&first_reports, &format!("list.{src}."), &src, "Bytes"),
         total
     );
+    // Every step of the --diff plan ran on the cluster, in order.
+    let steps: Vec<&str> = first_reports
+        .iter()
+        .filter_map(|r| r["step"].as_str())
+        .collect();
     assert_eq!(
-        counter(&first_reports, "list.hadoop-dst", &dst, "Objects"),
-        0
+        steps,
+        [
+            format!("list.{src}.part.hadoop"),
+            format!("list.{dst}.part.hadoop"),
+            format!("hive.{src}.part.hadoop"),
+            format!("mlist.{src}.part.hadoop"),
+            format!("copy.{src}.part.hadoop"),
+        ]
     );
     assert_eq!(counter(&first_reports, "copy.", &dst, "InputBytes"), total);
     assert_eq!(counter(&first_reports, "copy.", &dst, "Objects"), 255);
@@ -257,20 +285,14 @@ async fn rsync_on_hadoop_copies_the_bucket_identically_and_diff_recopies_only_th
     // The article's change: fe overwritten, fff created; the diff copies those two.
     fixtures::put_object(&client, &src, "fe", b"changed fe".to_vec()).await;
     fixtures::put_object(&client, &src, "fff", b"new fff".to_vec()).await;
-    let second = tokio::task::spawn_blocking({
-        let (code, src, dst, uuid) = (code, src.clone(), dst.clone(), fresh_uuid("second"));
-        move || {
-            rsync_hadoop(
-                server,
-                &code,
-                (&src, &dst),
-                &server.endpoint,
-                &["--diff", "--uuid", &uuid],
-            )
-        }
-    })
-    .await
-    .expect("rsync");
+    let second = rsync_on_hadoop(
+        server,
+        &code,
+        (&src, &dst),
+        &server.endpoint,
+        &["--diff", "--uuid", &fresh_uuid("second")],
+    )
+    .await;
     assert_eq!(second.code, 0, "{}", second.stderr);
     let second_reports = reports(&second);
     assert_eq!(counter(&second_reports, "copy.", &dst, "Objects"), 2);
@@ -313,20 +335,14 @@ async fn an_objectcopy_attempt_killed_mid_copy_is_retried_by_hadoop() {
         }
     }));
     let endpoint = proxy.endpoint();
-    let result = tokio::task::spawn_blocking({
-        let (src, dst) = (src.clone(), dst.clone());
-        move || {
-            rsync_hadoop(
-                server,
-                &code,
-                (&src, &dst),
-                &endpoint,
-                &["--uuid", &fresh_uuid("kill")],
-            )
-        }
-    })
-    .await
-    .expect("rsync");
+    let result = rsync_on_hadoop(
+        server,
+        &code,
+        (&src, &dst),
+        &endpoint,
+        &["--uuid", &fresh_uuid("kill")],
+    )
+    .await;
     assert_eq!(result.code, 0, "{}", result.stderr);
     assert!(
         *killed.lock().unwrap_or_else(|p| p.into_inner()) >= 1,
