@@ -74,6 +74,9 @@ pub enum Error {
         cluster: String,
         /// The service's error code and message.
         message: String,
+        /// The SDK's error, when the failure is one.
+        #[source]
+        source: Option<BoxedSource>,
     },
 
     /// A step's output directory exists already (Hadoop Streaming's exit code 4).

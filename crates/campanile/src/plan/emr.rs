@@ -175,24 +175,26 @@ impl EmrStep {
     }
 }
 
+/// An EMR API failure with its context; the SDK error stays the source.
 fn emr_error<E>(
     operation: &'static str,
     cluster: &str,
-    error: &aws_sdk_emr::error::SdkError<E, aws_sdk_emr::config::http::HttpResponse>,
+    error: aws_sdk_emr::error::SdkError<E, aws_sdk_emr::config::http::HttpResponse>,
 ) -> Error
 where
-    E: aws_sdk_emr::error::ProvideErrorMetadata + std::error::Error + 'static,
+    E: aws_sdk_emr::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     use aws_sdk_emr::error::ProvideErrorMetadata;
     let message = match (error.code(), error.message()) {
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code.to_string(),
-        _ => aws_sdk_emr::error::DisplayErrorContext(error).to_string(),
+        _ => aws_sdk_emr::error::DisplayErrorContext(&error).to_string(),
     };
     Error::Emr {
         operation,
         cluster: cluster.to_string(),
         message,
+        source: Some(Box::new(error)),
     }
 }
 
@@ -219,13 +221,13 @@ pub async fn check_cluster(
             let not_found = e
                 .as_service_error()
                 .is_some_and(|s| matches!(s, aws_sdk_emr::operation::describe_cluster::DescribeClusterError::InvalidRequestException(_)));
+            let error = emr_error("DescribeCluster", cluster, e);
             if not_found {
                 Error::Usage(format!(
-                    "cluster {cluster} does not exist (or is not visible with these credentials and region): {}",
-                    emr_error("DescribeCluster", cluster, &e)
+                    "cluster {cluster} does not exist (or is not visible with these credentials and region): {error}"
                 ))
             } else {
-                emr_error("DescribeCluster", cluster, &e)
+                error
             }
         })?;
     let log_uri = described
@@ -263,7 +265,7 @@ pub async fn check_cluster(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| emr_error("ListSteps", cluster, &e))?;
+        let page = page.map_err(|e| emr_error("ListSteps", cluster, e))?;
         active += page.steps().len();
     }
     if active + new_steps > MAX_ACTIVE_STEPS {
@@ -287,7 +289,7 @@ pub async fn submit(
         .set_steps(Some(configs))
         .send()
         .await
-        .map_err(|e| emr_error("AddJobFlowSteps", cluster, &e))?;
+        .map_err(|e| emr_error("AddJobFlowSteps", cluster, e))?;
     Ok(added.step_ids().to_vec())
 }
 
@@ -345,7 +347,7 @@ pub async fn wait(
                 .step_id(id)
                 .send()
                 .await
-                .map_err(|e| emr_error("DescribeStep", cluster, &e))?;
+                .map_err(|e| emr_error("DescribeStep", cluster, e))?;
             let step = described.step();
             let name = step.and_then(|s| s.name()).unwrap_or_default();
             let status = step.and_then(|s| s.status());

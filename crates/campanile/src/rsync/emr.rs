@@ -140,6 +140,7 @@ pub async fn run<W: Write, E: Write>(
             operation: "DescribeStep",
             cluster: cluster.job.clone(),
             message: format!("steps did not complete: {}", failed.join("; ")),
+            source: None,
         })
     }
 }
