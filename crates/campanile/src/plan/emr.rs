@@ -320,17 +320,15 @@ pub fn step_log_prefix(log_uri: &str, cluster: &str, step: &str) -> Option<(Stri
     Some((bucket, key))
 }
 
-/// Follows the steps until each has ended, calling `report` with each state change
-/// (`<id> <name>: <STATE>`), polling with backoff from `first_poll` up to 30 s. Returns
-/// the outcomes in order.
+/// Follows one step until it has ended, calling `report` with each state change
+/// (`<id> <name>: <STATE>`), polling with backoff from `first_poll` up to 30 s.
 pub async fn wait(
     client: &aws_sdk_emr::Client,
     cluster: &str,
-    step_ids: &[String],
+    id: &str,
     first_poll: Duration,
     mut report: impl FnMut(&str),
-) -> Result<Vec<StepOutcome>, Error> {
-    let mut outcomes = Vec::new();
+) -> Result<StepOutcome, Error> {
     // Polling, not retrying: the ceiling itself (no jitter), reset when the state moves.
     let backoff = Backoff {
         first: first_poll,
@@ -338,52 +336,48 @@ pub async fn wait(
         factor: 1.5,
     };
     let mut polls_unchanged = 0;
-    for id in step_ids {
-        let mut last_state = String::new();
-        loop {
-            let described = client
-                .describe_step()
-                .cluster_id(cluster)
-                .step_id(id)
-                .send()
-                .await
-                .map_err(|e| emr_error("DescribeStep", cluster, e))?;
-            let step = described.step();
-            let name = step.and_then(|s| s.name()).unwrap_or_default();
-            let status = step.and_then(|s| s.status());
-            let state = status
-                .and_then(|s| s.state())
-                .map_or("UNKNOWN".to_string(), |s| s.as_str().to_string());
-            if state != last_state {
-                report(&format!("{id} {name}: {state}"));
-                last_state = state.clone();
-                polls_unchanged = 0;
-            }
-            let terminal = matches!(
-                state.as_str(),
-                "COMPLETED" | "CANCELLED" | "FAILED" | "INTERRUPTED"
-            );
-            if terminal {
-                let failure = status.and_then(|s| s.failure_details()).map(|f| {
-                    format!(
-                        "reason: {}; message: {}; log: {}",
-                        f.reason().unwrap_or("Unknown Error"),
-                        f.message().unwrap_or("-"),
-                        f.log_file().unwrap_or("-")
-                    )
-                });
-                outcomes.push(StepOutcome {
-                    id: id.clone(),
-                    state,
-                    failure,
-                });
-                break;
-            }
-            polls_unchanged += 1;
-            tokio::time::sleep(backoff.ceiling(polls_unchanged)).await;
+    let mut last_state = String::new();
+    loop {
+        let described = client
+            .describe_step()
+            .cluster_id(cluster)
+            .step_id(id)
+            .send()
+            .await
+            .map_err(|e| emr_error("DescribeStep", cluster, e))?;
+        let step = described.step();
+        let name = step.and_then(|s| s.name()).unwrap_or_default();
+        let status = step.and_then(|s| s.status());
+        let state = status
+            .and_then(|s| s.state())
+            .map_or("UNKNOWN".to_string(), |s| s.as_str().to_string());
+        if state != last_state {
+            report(&format!("{id} {name}: {state}"));
+            last_state = state.clone();
+            polls_unchanged = 0;
         }
+        let terminal = matches!(
+            state.as_str(),
+            "COMPLETED" | "CANCELLED" | "FAILED" | "INTERRUPTED"
+        );
+        if terminal {
+            let failure = status.and_then(|s| s.failure_details()).map(|f| {
+                format!(
+                    "reason: {}; message: {}; log: {}",
+                    f.reason().unwrap_or("Unknown Error"),
+                    f.message().unwrap_or("-"),
+                    f.log_file().unwrap_or("-")
+                )
+            });
+            return Ok(StepOutcome {
+                id: id.to_string(),
+                state,
+                failure,
+            });
+        }
+        polls_unchanged += 1;
+        tokio::time::sleep(backoff.ceiling(polls_unchanged)).await;
     }
-    Ok(outcomes)
 }
 
 #[cfg(test)]

@@ -109,20 +109,14 @@ pub async fn run<W: Write, E: Write>(
     };
     let mut outcomes = Vec::new();
     for id in &ids {
-        let outcome = emr::wait(
-            &client,
-            &cluster.job,
-            std::slice::from_ref(id),
-            first_poll,
-            |line| {
-                let _ = writeln!(err, "{line}");
-            },
-        )
+        let outcome = emr::wait(&client, &cluster.job, id, first_poll, |line| {
+            let _ = writeln!(err, "{line}");
+        })
         .await?;
-        if let (Some((uri, s3)), Some(ended)) = (&logs, outcome.first()) {
-            print_step_counters(s3, uri, &cluster.job, &ended.id, err).await?;
+        if let Some((uri, s3)) = &logs {
+            print_step_counters(s3, uri, &cluster.job, &outcome.id, err).await?;
         }
-        outcomes.extend(outcome);
+        outcomes.push(outcome);
     }
     let failed: Vec<String> = outcomes
         .iter()

@@ -16,6 +16,7 @@ use std::time::Instant;
 use crate::counters::{CounterParser, Counters, write_table};
 use crate::error::Error;
 use crate::plan::emr::{hive_args, streaming_args};
+use crate::plan::local::task::STDERR_TAIL;
 use crate::plan::local::{StepReport, report_json};
 use crate::plan::{self, Step};
 use crate::rsync::{RsyncRequest, print_resolved, print_run_lines, resolve_endpoints};
@@ -189,10 +190,10 @@ fn run_step(name: &str, invocation: &Invocation) -> Result<StepReport, Error> {
             let line = line.map_err(|e| Error::io("reading the job's log", e))?;
             eprintln!("{line}");
             parser.feed(&line, &mut counters);
-            if tail.len() == 20 {
+            tail.push_back(line);
+            if tail.len() > STDERR_TAIL {
                 tail.pop_front();
             }
-            tail.push_back(line);
         }
     }
     let status = child
