@@ -22,6 +22,7 @@ pub mod retry;
 pub mod rsync;
 pub mod s3;
 pub mod s3_url;
+pub mod skip;
 pub mod spool;
 pub mod stage;
 pub mod stream;

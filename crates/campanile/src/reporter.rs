@@ -36,6 +36,10 @@ pub mod counters {
     pub const UNKNOWN_PART_LAYOUT: &str = "UnknownPartLayout";
     /// Completed uploads whose ETag differs from the source's (multipartcomplete).
     pub const ETAG_MISMATCH: &str = "EtagMismatch";
+    /// Objects gone from the source between the listing and the copy (404).
+    pub const SOURCE_VANISHED: &str = "SourceVanished";
+    /// Objects changed at the source between the listing and the copy (412, new ETag).
+    pub const SOURCE_CHANGED: &str = "SourceChanged";
 }
 
 /// The prefix Hadoop looks for (`stream.stderr.reporter.prefix`).
@@ -103,6 +107,17 @@ impl<E: Write> Reporter<E> {
     /// Writes a status line now (for messages that must not be dropped).
     pub fn status_now(&mut self, message: &str) -> Result<(), Error> {
         self.write_status(message)
+    }
+
+    /// Counts a skipped object under its reason's counter (group = `bucket`, the bucket
+    /// it was read from) and says so at once on the status line. The row itself reaches
+    /// the run's skip report (see [`crate::skip`]).
+    pub fn skipped(&mut self, bucket: &str, row: &crate::skip::Skipped) -> Result<(), Error> {
+        self.counter(bucket, row.reason.counter(), 1)?;
+        self.status_now(&format!(
+            "skipped {bucket}/{}: {} ({})",
+            row.key, row.reason, row.detail
+        ))
     }
 
     /// Writes a diagnostic line (not a reporter line: Hadoop copies it to the log).

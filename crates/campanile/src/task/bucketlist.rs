@@ -21,6 +21,7 @@ use crate::input::parse_all;
 use crate::record::{ListingRecord, format_mtime};
 use crate::reporter::{Reporter, counters};
 use crate::s3::{Client, url_decode};
+use crate::skip::{SkipReason, Skipped};
 use crate::stream::StreamIndex;
 
 /// What bucketlist needs besides its streams and client.
@@ -127,25 +128,32 @@ async fn list_prefix<W: Write, E: Write>(
             } else {
                 raw_key.to_string()
             };
-            if needs_restore(object) {
-                summary.skipped_archived += 1;
-                reporter.counter(bucket, counters::SKIPPED_ARCHIVED, 1)?;
-                reporter.status_now(&format!(
-                    "skipped {bucket}/{key}: storage class {} needs a restore",
-                    object.storage_class().map_or("", |c| c.as_str())
-                ))?;
-                continue;
-            }
             let size = object
                 .size()
                 .and_then(|s| u64::try_from(s).ok())
                 .ok_or_else(|| malformed("Size"))?;
+            let etag = object
+                .e_tag()
+                .ok_or_else(|| malformed("ETag"))?
+                .trim_matches('"')
+                .to_string();
+            if needs_restore(object) {
+                summary.skipped_archived += 1;
+                let row = Skipped {
+                    key,
+                    size,
+                    etag,
+                    reason: SkipReason::Archived,
+                    detail: format!(
+                        "storage class {} needs a restore",
+                        object.storage_class().map_or("", |c| c.as_str())
+                    ),
+                };
+                reporter.skipped(bucket, &row)?;
+                continue;
+            }
             let record = ListingRecord {
-                etag: object
-                    .e_tag()
-                    .ok_or_else(|| malformed("ETag"))?
-                    .trim_matches('"')
-                    .to_string(),
+                etag,
                 size,
                 mtime: format_mtime(
                     object
