@@ -597,3 +597,71 @@ async fn killing_multipartcomplete_after_the_server_completed_an_upload_is_safe(
     )
     .await;
 }
+
+/// Offered requests (forwarded + throttled) per second and the throttled share, over
+/// the whole seconds of `per_second` from `from` (inclusive) to `to` (exclusive).
+fn offered(
+    per_second: &std::collections::BTreeMap<u64, (u64, u64)>,
+    from: u64,
+    to: u64,
+) -> (f64, f64) {
+    let (mut forwarded, mut throttled) = (0, 0);
+    for (_, (f, t)) in per_second.range(from..to) {
+        forwarded += f;
+        throttled += t;
+    }
+    let seconds = (to - from).max(1) as f64;
+    let offered = (forwarded + throttled) as f64;
+    (offered / seconds, throttled as f64 / offered.max(1.0))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sustained_slow_down_settles_under_the_servers_rate_and_loses_nothing() {
+    // A server that takes 40 requests a second and answers 503 SlowDown above that,
+    // and a run whose two tasks may send 320 reads and 320 writes a second each (their
+    // slow start opens at 40 per class each, already twice what the server takes): the
+    // governor must bring the offered rate down to what the server takes, and every
+    // object must land.
+    const LIMIT: u32 = 40;
+    let objects: Vec<FixtureObject> = (0..160)
+        .map(|i| FixtureObject::whole(format!("k{i:03}"), 512))
+        .collect();
+    let plan = FaultPlan::rate_limited(LIMIT);
+    let scenario = Scenario::new(campanile_testkit::s3(), "slowdown", &objects, plan).await;
+    let run = scenario
+        .rsync(&[
+            "--parallel",
+            "2",
+            "--prefix-reads-per-second",
+            "640",
+            "--prefix-writes-per-second",
+            "640",
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    scenario.assert_copied(&objects, &run).await;
+    let stats = scenario.proxy.stats();
+    assert!(
+        stats.throttled >= 20,
+        "the server hardly had to refuse: {stats:?}"
+    );
+    let last = *stats.per_second.keys().last().expect("requests seen");
+    assert!(last >= 6, "the run was too short to settle: {stats:?}");
+    // The first seconds offer well over the limit; the second half of the run (its last,
+    // partial second left out) must offer about what the server takes, and few 503s.
+    let (early_rate, _) = offered(&stats.per_second, 0, 2);
+    let (late_rate, late_throttled) = offered(&stats.per_second, last / 2, last);
+    eprintln!(
+        "offered {early_rate:.0}/s at first, {late_rate:.0}/s later ({:.0}% throttled); {stats:?}",
+        late_throttled * 100.0
+    );
+    assert!(
+        late_rate <= f64::from(LIMIT) * 1.25,
+        "the offered rate did not settle: {late_rate:.1}/s over a limit of {LIMIT}/s"
+    );
+    assert!(
+        late_throttled < 0.2,
+        "{:.0}% of requests were throttled once settled",
+        late_throttled * 100.0
+    );
+}

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::Parser;
 
 use campanile::Error;
+use campanile::governor::RequestBudget;
 use campanile::plan::local::LocalSettings;
 use campanile::plan::{PlanOptions, RunBase};
 use campanile::rsync::emr::EmrRequest;
@@ -139,7 +140,26 @@ pub struct RsyncCli {
     /// Local runs: no progress display.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// GET and HEAD requests per second per key prefix for the whole run (S3 serves
+    /// 5,500 per partitioned prefix): each of the --task-slots tasks gets its share,
+    /// halves it on each 503 SlowDown and raises it again gradually.
+    #[arg(long, default_value_t = RequestBudget::S3.reads,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub prefix_reads_per_second: u32,
+    /// PUT, POST and DELETE requests per second per key prefix for the whole run (S3:
+    /// 3,500), shared like --prefix-reads-per-second.
+    #[arg(long, default_value_t = RequestBudget::S3.writes,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub prefix_writes_per_second: u32,
+    /// Tasks that run at once, among which the request budgets are divided (local
+    /// default: --parallel; cluster default: 64, i.e. 16 nodes of 4 map slots: give
+    /// your cluster's count).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub task_slots: Option<u64>,
 }
+
+/// Tasks a cluster is assumed to run at once when --task-slots is not given.
+pub const CLUSTER_TASK_SLOTS: u64 = 64;
 
 /// MiB the copy tasks of a local run hold in memory together, unless --memory-mb.
 pub const LOCAL_MEMORY_MB: u64 = 96;
@@ -182,6 +202,15 @@ impl RsyncCli {
                 ));
             }
         };
+        let task_slots = match (self.task_slots, local) {
+            (Some(slots), _) => usize::try_from(slots).unwrap_or(usize::MAX),
+            (None, true) => self.local_request().settings.parallel,
+            (None, false) => CLUSTER_TASK_SLOTS as usize,
+        };
+        let run_budget = RequestBudget {
+            reads: self.prefix_reads_per_second,
+            writes: self.prefix_writes_per_second,
+        };
         let runner = match &self.job {
             None if self.hadoop => Runner::Hadoop(HadoopRequest {
                 hadoop: self.hadoop_command.clone(),
@@ -221,6 +250,7 @@ impl RsyncCli {
                 copy_task_memory: self.cluster_copy_task_memory()?,
                 // The local runner takes it as its own split size (see local_request).
                 lines_per_map: self.lines_per_map.filter(|_| !local),
+                task_budget: run_budget.share(task_slots),
             },
             runner,
             dry_run: self.dry_run,

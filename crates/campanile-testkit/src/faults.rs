@@ -79,6 +79,10 @@ pub struct FaultPlan {
     pub flip_ranged_gets: bool,
     /// Most faults to inject; `None` for no limit.
     pub limit: Option<u64>,
+    /// Requests per second the "server" takes: above it (over the last second), the
+    /// proxy answers `503 SlowDown` itself, as S3 does above a prefix's capacity.
+    /// Such answers are counted in [`FaultStats::throttled`], not as faults.
+    pub max_requests_per_second: Option<u32>,
 }
 
 impl FaultPlan {
@@ -91,6 +95,15 @@ impl FaultPlan {
             delay: Duration::from_secs(0),
             flip_ranged_gets: false,
             limit: None,
+            max_requests_per_second: None,
+        }
+    }
+
+    /// No random faults; `503 SlowDown` above `per_second` requests per second.
+    pub fn rate_limited(per_second: u32) -> FaultPlan {
+        FaultPlan {
+            max_requests_per_second: Some(per_second),
+            ..FaultPlan::none()
         }
     }
 
@@ -136,6 +149,12 @@ pub struct FaultStats {
     pub requests: u64,
     /// Faults injected, by kind.
     pub injected: BTreeMap<FaultKind, u64>,
+    /// Requests answered `503 SlowDown` for going over
+    /// [`FaultPlan::max_requests_per_second`].
+    pub throttled: u64,
+    /// With a rate limit: per whole second since the proxy started, the requests
+    /// forwarded and the requests throttled.
+    pub per_second: BTreeMap<u64, (u64, u64)>,
 }
 
 impl FaultStats {
@@ -151,6 +170,37 @@ struct Shared {
     rng: StdRng,
     stats: FaultStats,
     hook: Option<Hook>,
+    started: std::time::Instant,
+    /// Times of the requests forwarded within the last second (rate limit).
+    recent: std::collections::VecDeque<std::time::Instant>,
+}
+
+impl Shared {
+    /// With a rate limit, whether this request goes over it (and the books).
+    fn over_rate(&mut self) -> bool {
+        let Some(limit) = self.plan.max_requests_per_second else {
+            return false;
+        };
+        let now = std::time::Instant::now();
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+        {
+            self.recent.pop_front();
+        }
+        let over = self.recent.len() >= limit as usize;
+        let second = now.duration_since(self.started).as_secs();
+        let entry = self.stats.per_second.entry(second).or_insert((0, 0));
+        if over {
+            entry.1 += 1;
+            self.stats.throttled += 1;
+        } else {
+            entry.0 += 1;
+            self.recent.push_back(now);
+        }
+        over
+    }
 }
 
 /// A running proxy; it stops when dropped.
@@ -180,6 +230,8 @@ impl FaultProxy {
             plan,
             stats: FaultStats::default(),
             hook: None,
+            started: std::time::Instant::now(),
+            recent: Default::default(),
         }));
         let accept_shared = shared.clone();
         let task = tokio::spawn(async move {
@@ -372,6 +424,9 @@ fn draw(shared: &Mutex<Shared>, request: &RequestFacts) -> (Option<FaultKind>, u
     let mut guard = lock(shared);
     let shared = &mut *guard;
     shared.stats.requests += 1;
+    if shared.over_rate() {
+        return (Some(FaultKind::SlowDown), 0, shared.plan.delay);
+    }
     let faulted = shared.rng.random::<f64>() < shared.plan.rate;
     let pick: usize = shared.rng.random_range(0..usize::MAX);
     let position: u64 = shared.rng.random();

@@ -10,6 +10,7 @@ pub mod command;
 pub mod config;
 pub mod counters;
 pub mod error;
+pub mod governor;
 pub mod hadoop_input;
 pub mod headers;
 pub mod input;

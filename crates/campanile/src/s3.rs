@@ -15,7 +15,10 @@
 //!
 //! Retries: the SDK's standard mode (exponential backoff with jitter, throttling
 //! errors such as 503 SlowDown included) with more attempts than its default, since a
-//! task that gives up costs a whole Hadoop attempt. Checksums: Campanile sends
+//! task that gives up costs a whole Hadoop attempt, and without the SDK's retry quota
+//! (a token bucket that a sustained SlowDown empties, failing every later request at
+//! once): the request-rate governor ([`crate::governor`]) paces every request per key
+//! prefix instead, and slows a prefix down on each 503. Checksums: Campanile sends
 //! Content-MD5 itself and checks ETags; the SDK's extra CRC checksums are only used
 //! when an operation requires them, which keeps aws-chunked bodies away from
 //! S3-compatible servers that do not speak them.
@@ -28,6 +31,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::retry::{RetryPartition, TokenBucket};
 use aws_sdk_s3::config::{
     Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
     SharedCredentialsProvider,
@@ -35,6 +39,7 @@ use aws_sdk_s3::config::{
 use aws_sdk_s3::error::ProvideErrorMetadata;
 
 use crate::error::Error;
+use crate::governor::{GovernedHttpClient, Governor, RequestBudget};
 use crate::tuning::Tuning;
 
 pub use aws_sdk_s3::Client;
@@ -60,6 +65,8 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Longest wait for response bytes ([`Tuning::s3_read_timeout`]).
     pub read_timeout: Duration,
+    /// Requests per second per key prefix ([`crate::governor`]).
+    pub budget: RequestBudget,
 }
 
 impl Default for ClientOptions {
@@ -75,6 +82,7 @@ impl Default for ClientOptions {
             max_attempts: tuning.s3_max_attempts,
             connect_timeout: tuning.s3_connect_timeout,
             read_timeout: tuning.s3_read_timeout,
+            budget: RequestBudget::default(),
         }
     }
 }
@@ -276,14 +284,43 @@ pub async fn client(options: &ClientOptions) -> Result<Client, Error> {
     let shared = loader.load().await;
     let mut builder = aws_sdk_s3::config::Builder::from(&shared)
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-        .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+        .retry_partition(
+            RetryPartition::custom("campanile")
+                .token_bucket(TokenBucket::unlimited())
+                .build(),
+        );
     if shared.region().is_none() {
         builder = builder.region(Region::new(DEFAULT_REGION));
     }
+    let path_style = matches!(endpoint, Some(Endpoint::Custom { .. }));
     if let Some(Endpoint::Custom { url }) = &endpoint {
         builder = builder.endpoint_url(url).force_path_style(true);
     }
+    builder = builder.http_client(GovernedHttpClient::new(
+        default_http_client(),
+        Governor::for_process(options.budget),
+        path_style,
+    ));
     Ok(Client::from_conf(builder.build()))
+}
+
+/// The SDK's own default HTTPS client (hyper 1, rustls with aws-lc, proxy settings
+/// from the environment), built here because the governor wraps it: a loaded
+/// `SdkConfig` leaves the default to the service client, out of reach.
+fn default_http_client() -> aws_sdk_s3::config::SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = aws_smithy_http_client::ConnectorBuilder::default()
+            .tls_provider(Provider::Rustls(CryptoMode::AwsLc));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 /// A one-line description of an SDK error: service code and message when the service

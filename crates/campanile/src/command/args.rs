@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser};
 
+use crate::governor::RequestBudget;
 use crate::s3::ClientOptions;
 
 use crate::tuning::Tuning;
@@ -27,6 +28,16 @@ pub struct Persistence {
     #[arg(long, env = "CAMPANILE_S3_MAX_ATTEMPTS", default_value_t = Persistence::default().max_attempts,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_attempts: u32,
+    /// GET and HEAD requests per second per key prefix this process sends at most
+    /// (S3 serves 5,500 per partitioned prefix; a run gives each task its share).
+    /// Halved on each 503 SlowDown, then raised again gradually.
+    #[arg(long, env = "CAMPANILE_PREFIX_READS_PER_SECOND", default_value_t = RequestBudget::S3.reads,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub prefix_reads_per_second: u32,
+    /// PUT, POST and DELETE requests per second per key prefix (S3: 3,500).
+    #[arg(long, env = "CAMPANILE_PREFIX_WRITES_PER_SECOND", default_value_t = RequestBudget::S3.writes,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub prefix_writes_per_second: u32,
 }
 
 impl Default for Persistence {
@@ -35,17 +46,37 @@ impl Default for Persistence {
         Persistence {
             read_timeout: client.read_timeout.as_secs(),
             max_attempts: client.max_attempts,
+            prefix_reads_per_second: client.budget.reads,
+            prefix_writes_per_second: client.budget.writes,
         }
     }
 }
 
 impl Persistence {
-    /// `options` with this read timeout and these attempts.
+    /// `options` with this read timeout, these attempts and this request budget.
     pub fn apply(&self, options: ClientOptions) -> ClientOptions {
         ClientOptions {
             read_timeout: Duration::from_secs(self.read_timeout),
             max_attempts: self.max_attempts,
+            budget: self.budget(),
             ..options
+        }
+    }
+
+    /// The request budget per key prefix.
+    pub fn budget(&self) -> RequestBudget {
+        RequestBudget {
+            reads: self.prefix_reads_per_second,
+            writes: self.prefix_writes_per_second,
+        }
+    }
+
+    /// These settings with `budget` per key prefix.
+    pub fn with_budget(self, budget: RequestBudget) -> Persistence {
+        Persistence {
+            prefix_reads_per_second: budget.reads,
+            prefix_writes_per_second: budget.writes,
+            ..self
         }
     }
 
@@ -56,6 +87,20 @@ impl Persistence {
         }
         if self.max_attempts != default.max_attempts {
             push(argv, "--max-attempts", self.max_attempts);
+        }
+        if self.prefix_reads_per_second != default.prefix_reads_per_second {
+            push(
+                argv,
+                "--prefix-reads-per-second",
+                self.prefix_reads_per_second,
+            );
+        }
+        if self.prefix_writes_per_second != default.prefix_writes_per_second {
+            push(
+                argv,
+                "--prefix-writes-per-second",
+                self.prefix_writes_per_second,
+            );
         }
     }
 }

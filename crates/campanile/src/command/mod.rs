@@ -140,6 +140,8 @@ mod tests {
             persistence: Persistence {
                 read_timeout: 7,
                 max_attempts: 3,
+                prefix_reads_per_second: 100,
+                prefix_writes_per_second: 50,
             },
         };
         let buckets = SrcDst {
@@ -154,6 +156,8 @@ mod tests {
             persistence: Persistence {
                 read_timeout: 9,
                 max_attempts: 2,
+                prefix_reads_per_second: 1375,
+                prefix_writes_per_second: 875,
             },
         };
         vec![

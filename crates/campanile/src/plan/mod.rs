@@ -19,10 +19,11 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::command::{
-    BucketListArgs, MultipartCompleteArgs, MultipartListArgs, ObjectCopyArgs, S3Side, SrcDst, Task,
-    TaskCommand,
+    BucketListArgs, MultipartCompleteArgs, MultipartListArgs, ObjectCopyArgs, Persistence, S3Side,
+    SrcDst, Task, TaskCommand,
 };
 use crate::error::Error;
+use crate::governor::RequestBudget;
 
 /// Hadoop's NLineInputFormat class (old API), the input format of every step.
 pub const NLINE_INPUT_FORMAT: &str = crate::stream::NLINE_INPUT_FORMAT;
@@ -87,6 +88,10 @@ pub struct PlanOptions {
     /// per-step values (`--lines-per-map` on a cluster; the local runner sizes its own
     /// splits).
     pub lines_per_map: Option<u64>,
+    /// Each task's requests per second per key prefix: its share of the run's budget
+    /// (see [`crate::governor`]). Given on the task command lines when it is not S3's
+    /// own rates.
+    pub task_budget: RequestBudget,
 }
 
 /// Where a run's intermediate files live.
@@ -350,9 +355,11 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
         reducer,
         verbose: options.debug,
     };
+    let persistence = Persistence::default().with_budget(options.task_budget);
     let side = |endpoint: &str, profile: &Option<String>| S3Side {
         endpoint: Some(endpoint.to_string()),
         profile: profile.clone(),
+        persistence: persistence.clone(),
         ..Default::default()
     };
     let list_step = |bucket: &str, endpoint: &str, profile: &Option<String>| {
@@ -408,6 +415,7 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
         dst_bucket: options.dst_bucket.clone(),
         dst_endpoint: Some(options.dst_endpoint.clone()),
         dst_profile: options.dst_profile.clone(),
+        persistence: persistence.clone(),
         ..Default::default()
     };
     let part_list = join(&dir, &format!("{}.multipartlist", options.src_bucket));

@@ -20,7 +20,36 @@ pub(crate) fn article_options() -> PlanOptions {
         server_side_copy: false,
         copy_task_memory: None,
         lines_per_map: None,
+        task_budget: RequestBudget::S3,
     }
+}
+
+#[test]
+fn every_task_command_carries_its_share_of_the_request_budget() {
+    let plan = build(&PlanOptions {
+        diff: true,
+        task_budget: RequestBudget::S3.share(8),
+        ..article_options()
+    })
+    .expect("plan");
+    let mut commands = 0;
+    for step in &plan.steps {
+        let Step::Streaming(step) = step else {
+            continue;
+        };
+        for command in std::iter::once(&step.mapper).chain(step.reducer.as_ref()) {
+            let line = command.line();
+            assert!(line.contains("--prefix-reads-per-second 687"), "{line}");
+            assert!(line.contains("--prefix-writes-per-second 437"), "{line}");
+            commands += 1;
+        }
+    }
+    // Two listings, multipartlist, objectcopy and its reducer.
+    assert_eq!(commands, 5);
+    // S3's own rates are the tasks' default: the article's steps stay as they were.
+    let article = build(&article_options()).expect("plan");
+    let text = serde_json::to_string(&article).expect("json");
+    assert!(!text.contains("per-second"), "{text}");
 }
 
 fn names(plan: &Plan) -> Vec<&str> {

@@ -40,7 +40,16 @@ pub fn run_plan(
                 .join(format!("{}-{}", index + 1, step.name()));
         let result = match step {
             Step::Streaming(streaming) => {
-                job::run_streaming(streaming, &step_dir, settings, &|p| {
+                // The tasks of the run share the request rates they learn (503s).
+                let mut streaming = streaming.clone();
+                streaming.env.push((
+                    crate::governor::STATE_ENV.to_string(),
+                    Path::new(&plan.run_dir)
+                        .join("governor.state")
+                        .display()
+                        .to_string(),
+                ));
+                job::run_streaming(&streaming, &step_dir, settings, &|p| {
                     progress.show(step.name(), p)
                 })
             }
