@@ -618,10 +618,9 @@ fn offered(
 #[tokio::test(flavor = "multi_thread")]
 async fn sustained_slow_down_settles_under_the_servers_rate_and_loses_nothing() {
     // A server that takes 40 requests a second and answers 503 SlowDown above that,
-    // and a run whose two tasks may send 320 reads and 320 writes a second each (their
-    // slow start opens at 40 per class each, already twice what the server takes): the
-    // governor must bring the offered rate down to what the server takes, and every
-    // object must land.
+    // and a run whose two tasks may send 320 reads and 320 writes a second each, sixteen
+    // times what the server takes: the governor must bring the offered rate down to
+    // what the server takes, and every object must land.
     const LIMIT: u32 = 40;
     let objects: Vec<FixtureObject> = (0..160)
         .map(|i| FixtureObject::whole(format!("k{i:03}"), 512))

@@ -113,7 +113,8 @@ async fn submission_adds_the_steps_in_order_with_their_exact_arguments() {
             "copy.srcbucket.part.all"
         ]
     );
-    // The list step, word for word as the article's table asks.
+    // The list step, word for word as the article's table asks, plus the task's share
+    // of the run's request budget per key prefix (S3's rates over 64 task slots).
     let expected: Vec<String> = [
         "hadoop-streaming",
         "-files",
@@ -131,7 +132,8 @@ async fn submission_adds_the_steps_in_order_with_their_exact_arguments() {
         "-inputformat",
         "org.apache.hadoop.mapred.lib.NLineInputFormat",
         "-mapper",
-        "bucketlist --bucket srcbucket --endpoint s3.us-west-2.amazonaws.com --profile jeff",
+        "bucketlist --bucket srcbucket --endpoint s3.us-west-2.amazonaws.com --profile jeff \
+         --prefix-reads-per-second 85 --prefix-writes-per-second 54",
         "-input",
         "s3://codebucket/input/srcbucket/part.all",
         "-output",
@@ -146,7 +148,8 @@ async fn submission_adds_the_steps_in_order_with_their_exact_arguments() {
     let reducer = copy.iter().position(|a| a == "-reducer").expect("reducer");
     assert_eq!(
         copy[reducer + 1],
-        "multipartcomplete --bucket dstbucket --endpoint s3.us-west-2.amazonaws.com --profile jassy"
+        "multipartcomplete --bucket dstbucket --endpoint s3.us-west-2.amazonaws.com --profile jassy \
+         --prefix-reads-per-second 85 --prefix-writes-per-second 54"
     );
     assert!(copy.contains(&"mapreduce.output.fileoutputformat.compress=true".to_string()));
     // Every step as EMR holds it: name, then one argument a line.

@@ -13,12 +13,13 @@
 //! a task's share of the run's: the plan divides the run's per-prefix budget by the
 //! tasks that run at once, so a local run's tasks or a cluster's share it.
 //!
-//! A new pace starts slowly: at an eighth of the budget, doubling every second until
-//! the first 503 or the budget (slow start), so a thousand tasks starting together do
-//! not open at full rate. The tasks of a local run also share what they learn: with
-//! [`STATE_ENV`] naming a file (the local runner sets it in the run directory), each
-//! decrease is written there, a new pace starts from the rate found there, and a
-//! running pace adopts a lower rate another task wrote (read at most once a second).
+//! A cluster's task starts each pace slowly: at an eighth of the budget, doubling every
+//! second until the first 503 or the budget (slow start), so a thousand tasks starting
+//! together do not open at full rate. The tasks of a local run (a few, one machine)
+//! share what they learn instead: with [`STATE_ENV`] naming a file (the local runner
+//! sets it in the run directory), each decrease is written there, a new pace starts
+//! from the rate found there (or at the full share when there is none), and a running
+//! pace adopts a lower rate another task wrote (read at most once a second).
 //!
 //! The prefix is what the client can see of S3's partitioning: the bucket and the
 //! key's first `/`-separated segment (at most [`PREFIX_BYTES`] bytes of it). Flat key
@@ -310,11 +311,17 @@ impl Governor {
             .entry((prefix.to_string(), class))
             .or_insert_with(|| Pace {
                 // What another task learned, or a slow start.
-                rate: learned.map_or((max * SLOW_START_SHARE).max(MIN_RATE), |(rate, _)| rate),
+                // What another task learned; else, alone (a cluster's task), a slow
+                // start; with tasks sharing (a local run: few tasks), the full share.
+                rate: match learned {
+                    Some((rate, _)) => rate,
+                    None if self.shared.is_some() => max,
+                    None => (max * SLOW_START_SHARE).max(MIN_RATE),
+                },
                 next_slot: now,
                 updated: now,
                 last_decrease: None,
-                slow_start: learned.is_none(),
+                slow_start: learned.is_none() && self.shared.is_none(),
                 shared_seen: learned.map_or(0, |(_, at)| at),
             });
         let elapsed = now.saturating_duration_since(pace.updated).as_secs_f64();
@@ -585,7 +592,7 @@ mod tests {
         assert_eq!(third.rate(P, RequestClass::Read), 400.0);
         // Other prefixes and classes are not affected.
         third.reserve(P, RequestClass::Write, later);
-        assert_eq!(third.rate(P, RequestClass::Write), 100.0);
+        assert_eq!(third.rate(P, RequestClass::Write), 800.0);
     }
 
     #[test]
