@@ -9,6 +9,7 @@
 pub mod command;
 pub mod config;
 pub mod counters;
+pub mod credentials;
 pub mod error;
 pub mod governor;
 pub mod hadoop_input;

@@ -6,12 +6,9 @@
 //! the endpoint itself; any other endpoint is used as given, with path-style addressing
 //! (most S3-compatible servers do not route virtual-hosted buckets).
 //!
-//! Credentials for `--profile NAME` come first from boto-style files, for drop-in
-//! compatibility with Campanile set-ups that ship a `.boto` file into the Hadoop
-//! sandbox (`./.boto`, `~/.boto`, `/etc/boto.cfg`, or `$BOTO_CONFIG`; section
-//! `[profile NAME]` with `aws_access_key_id` / `aws_secret_access_key`), then from the
-//! AWS shared config and credentials files. Without a profile the SDK's default chain
-//! applies (environment, AWS files, instance role).
+//! Credentials for `--profile NAME` come from [`crate::credentials`] (boto-style
+//! files with keys or a role to assume, then the AWS files). Without a profile the
+//! SDK's default chain applies (environment, AWS files, instance role).
 //!
 //! Retries: the SDK's standard mode (exponential backoff with jitter, throttling
 //! errors such as 503 SlowDown included) with more attempts than its default, since a
@@ -23,13 +20,11 @@
 //! when an operation requires them, which keeps aws-chunked bodies away from
 //! S3-compatible servers that do not speak them.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::retry::{RetryPartition, TokenBucket};
 use aws_sdk_s3::config::{
@@ -163,92 +158,6 @@ fn aws_region_of_host(host: &str) -> Option<Option<String>> {
     Some(None)
 }
 
-/// Boto-style files searched for `[profile NAME]`, highest priority first.
-pub fn boto_paths() -> Vec<PathBuf> {
-    let mut paths = Vec::new();
-    if let Some(explicit) = std::env::var_os("BOTO_CONFIG") {
-        paths.push(PathBuf::from(explicit));
-    }
-    paths.push(PathBuf::from("./.boto"));
-    if let Some(home) = std::env::var_os("HOME") {
-        paths.push(PathBuf::from(home).join(".boto"));
-    }
-    paths.push(PathBuf::from("/etc/boto.cfg"));
-    paths
-}
-
-/// A warning when a credentials file can be read by other users of the machine, or
-/// `None` when its mode is private (no group or other bits).
-pub fn readable_by_others(path: &std::path::Path) -> Option<String> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).ok()?.permissions().mode();
-    (mode & 0o077 != 0).then(|| {
-        format!(
-            "warning: credentials file {} is readable by other users (mode {:o}); chmod 600 it",
-            path.display(),
-            mode & 0o777
-        )
-    })
-}
-
-/// Looks for `[profile NAME]` with both keys in the given boto-style files.
-pub fn boto_credentials(profile: &str, paths: &[PathBuf]) -> Result<Option<Credentials>, Error> {
-    let section = format!("profile {profile}");
-    for path in paths.iter().filter(|p| p.is_file()) {
-        let ini = ini::Ini::load_from_file(path).map_err(|e| Error::Config {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        let Some(properties) = ini.section(Some(section.as_str())) else {
-            continue;
-        };
-        let id = properties.get("aws_access_key_id").map(str::trim);
-        let secret = properties.get("aws_secret_access_key").map(str::trim);
-        match (id, secret) {
-            (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
-                if let Some(warning) = readable_by_others(path) {
-                    eprintln!("{warning}");
-                }
-                let token = properties
-                    .get("aws_security_token")
-                    .or_else(|| properties.get("aws_session_token"))
-                    .map(|t| t.trim().to_string());
-                return Ok(Some(Credentials::new(id, secret, token, None, "boto")));
-            }
-            _ => {
-                return Err(Error::Credentials(format!(
-                    "{}: section [{section}] needs both aws_access_key_id and aws_secret_access_key",
-                    path.display()
-                )));
-            }
-        }
-    }
-    Ok(None)
-}
-
-/// Resolves the credentials of a named profile, checking now that they exist so a
-/// task fails at start with a clear message rather than at its first request.
-async fn profile_credentials(profile: &str) -> Result<SharedCredentialsProvider, Error> {
-    let boto = boto_paths();
-    if let Some(credentials) = boto_credentials(profile, &boto)? {
-        return Ok(SharedCredentialsProvider::new(credentials));
-    }
-    let provider = aws_config::profile::ProfileFileCredentialsProvider::builder()
-        .profile_name(profile)
-        .build();
-    match provider.provide_credentials().await {
-        Ok(_) => Ok(SharedCredentialsProvider::new(provider)),
-        Err(error) => {
-            let searched: Vec<String> = boto.iter().map(|p| p.display().to_string()).collect();
-            Err(Error::Credentials(format!(
-                "profile {profile:?} was not found in {} nor usable from the AWS config and credentials files ({})",
-                searched.join(", "),
-                aws_sdk_s3::error::DisplayErrorContext(&error)
-            )))
-        }
-    }
-}
-
 /// Builds an S3 client.
 pub async fn client(options: &ClientOptions) -> Result<Client, Error> {
     let endpoint = options
@@ -276,10 +185,20 @@ pub async fn client(options: &ClientOptions) -> Result<Client, Error> {
     if let Some(region) = options.region.clone().or(endpoint_region) {
         loader = loader.region(Region::new(region));
     }
+    let region = options
+        .region
+        .clone()
+        .or_else(|| match &endpoint {
+            Some(Endpoint::Aws { region }) => region.clone(),
+            _ => None,
+        })
+        .unwrap_or_else(|| DEFAULT_REGION.to_string());
     if let Some(credentials) = &options.credentials {
         loader = loader.credentials_provider(SharedCredentialsProvider::new(credentials.clone()));
     } else if let Some(profile) = &options.profile {
-        loader = loader.credentials_provider(profile_credentials(profile).await?);
+        loader = loader.credentials_provider(
+            crate::credentials::profile_credentials(profile, Region::new(region)).await?,
+        );
     }
     let shared = loader.load().await;
     let mut builder = aws_sdk_s3::config::Builder::from(&shared)
@@ -422,49 +341,6 @@ mod tests {
         );
         assert!(Endpoint::parse("ftp://x").is_err());
         assert!(Endpoint::parse("http://").is_err());
-    }
-
-    #[test]
-    fn boto_profiles() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let first = dir.path().join("first.boto");
-        let second = dir.path().join("second.boto");
-        std::fs::write(
-            &first,
-            "[Credentials]\naws_access_key_id = X\n[profile jeff]\naws_access_key_id = AKIAJEFF\naws_secret_access_key = s3cr3t\n",
-        )
-        .expect("write");
-        std::fs::write(
-            &second,
-            "[profile jeff]\naws_access_key_id = OTHER\naws_secret_access_key = other\n[profile jassy]\naws_access_key_id = AKIAJASSY\n",
-        )
-        .expect("write");
-        let paths = vec![dir.path().join("missing"), first, second];
-        let jeff = boto_credentials("jeff", &paths)
-            .expect("ok")
-            .expect("found");
-        assert_eq!(jeff.access_key_id(), "AKIAJEFF");
-        assert_eq!(jeff.secret_access_key(), "s3cr3t");
-        assert!(boto_credentials("nobody", &paths).expect("ok").is_none());
-        let error = boto_credentials("jassy", &paths).expect_err("incomplete");
-        assert!(error.to_string().contains("aws_secret_access_key"));
-        assert!(!format!("{jeff:?}").contains("s3cr3t"));
-    }
-
-    #[test]
-    fn credentials_files_readable_by_others_are_flagged() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join(".boto");
-        std::fs::write(&path, "[profile p]\n").expect("write");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-        let warning = readable_by_others(&path).expect("flagged");
-        assert!(
-            warning.contains("chmod 600") && warning.contains("644"),
-            "{warning}"
-        );
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-        assert_eq!(readable_by_others(&path), None);
     }
 
     #[test]
