@@ -418,3 +418,117 @@ async fn a_first_attempt_copies_everything_without_looking() {
     assert_eq!(again.counter(&dst, "AlreadyCopied"), 0);
     assert!(!again.stderr.contains("waiting"), "{}", again.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retried_attempt_lists_an_uploads_parts_page_by_page_once() {
+    let server = campanile_testkit::s3();
+    let (client, src, dst) = fresh_buckets(server, "resume-pages").await;
+    // An upload that already holds 1,001 one-byte parts (more than one ListParts page
+    // of 1,000), as a killed attempt would have left it; the source is not even
+    // needed, since nothing is read from it.
+    const PARTS: u32 = 1001;
+    let upload_id = client
+        .create_multipart_upload()
+        .bucket(&dst)
+        .key("many")
+        .send()
+        .await
+        .expect("create upload")
+        .upload_id()
+        .expect("upload id")
+        .to_string();
+    let limit = Arc::new(tokio::sync::Semaphore::new(16));
+    let mut uploads = tokio::task::JoinSet::new();
+    for number in 1..=PARTS {
+        let (client, dst, upload_id) = (client.clone(), dst.clone(), upload_id.clone());
+        let limit = limit.clone();
+        uploads.spawn(async move {
+            let _turn = limit.acquire().await.expect("semaphore");
+            let part = client
+                .upload_part()
+                .bucket(&dst)
+                .key("many")
+                .upload_id(&upload_id)
+                .part_number(number as i32)
+                .body(vec![(number % 251) as u8].into())
+                .send()
+                .await
+                .expect("upload part");
+            let etag = part
+                .e_tag()
+                .unwrap_or_default()
+                .trim_matches('"')
+                .to_string();
+            (number, etag)
+        });
+    }
+    let etags: std::collections::BTreeMap<u32, String> =
+        uploads.join_all().await.into_iter().collect();
+    let object_etag = format!("{}-{PARTS}", "0".repeat(32));
+    let records: String = (1..=PARTS)
+        .map(|n| {
+            let byte = u64::from(n) - 1;
+            format!(
+                "many\t{object_etag}\t{PARTS}\t2026-11-30 00:00:00\t{upload_id}\t{n}\t{PARTS}\t{byte}\t{byte}\n"
+            )
+        })
+        .collect();
+
+    let proxy = FaultProxy::start(&server.endpoint, FaultPlan::none())
+        .await
+        .expect("start proxy");
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    {
+        let seen = seen.clone();
+        proxy.set_hook(Arc::new(move |e: &Exchange| {
+            seen.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((e.method.clone(), e.target.clone()));
+        }));
+    }
+    let endpoint = proxy.endpoint();
+    let args = [
+        "--src-bucket",
+        &src,
+        "--src-endpoint",
+        &endpoint,
+        "--dst-bucket",
+        &dst,
+        "--dst-endpoint",
+        &endpoint,
+    ];
+    let retried = run(
+        OBJECTCOPY,
+        &args,
+        &records,
+        server,
+        &[(
+            "mapreduce_task_attempt_id",
+            "attempt_1700000000000_0001_m_000007_3",
+        )],
+    );
+    assert_eq!(retried.code, 0, "{}", retried.stderr);
+    assert_eq!(retried.counter(&dst, "AlreadyCopied"), i64::from(PARTS));
+    assert_eq!(count(&seen, |m, _| m == "PUT"), 0, "no part sent again");
+    assert_eq!(count(&seen, |m, t| m == "GET" && t.contains(&src)), 0);
+    assert_eq!(
+        count(&seen, |m, t| m == "GET" && t.contains("uploadId=")),
+        2,
+        "two pages of one ListParts walk, for 1,001 parts"
+    );
+    let lines = retried.lines();
+    assert_eq!(lines.len(), PARTS as usize);
+    for line in lines {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let number: u32 = fields[4].parse().expect("part number");
+        assert_eq!(fields[3], etags[&number], "part {number}");
+    }
+    client
+        .abort_multipart_upload()
+        .bucket(&dst)
+        .key("many")
+        .upload_id(&upload_id)
+        .send()
+        .await
+        .expect("abort");
+}
