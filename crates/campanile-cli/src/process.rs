@@ -1,7 +1,8 @@
 //! What every binary does around its library call: a Tokio runtime, buffered stdout,
 //! stderr through a [`Reporter`], and one mapping from the result to an exit status
 //! ([`ExitStatus`]: 0 success, 1 failure that Hadoop retries, 2 usage or input error,
-//! 4 existing output; a closed stdout is a success, as for any Unix filter).
+//! 4 existing output; a closed stdout is a success, as for any Unix filter). A retried
+//! task attempt first pauses, jittered (see [`campanile::attempt`]).
 
 use std::future::Future;
 use std::io::{BufWriter, Stderr, StdinLock, StdoutLock};

@@ -169,6 +169,9 @@ async fn plan_object(
     dst: &Client,
     options: &MultipartListOptions,
 ) -> Result<Planned, Error> {
+    let Some(count) = part_count_from_etag(&object.etag) else {
+        return Ok(Planned::Whole(PartRecord { object, part: None }));
+    };
     let row = |object: &ListingRecord, reason, detail| Skipped {
         key: object.key.clone(),
         size: object.size,
@@ -176,7 +179,7 @@ async fn plan_object(
         reason,
         detail,
     };
-    match plan_multipart(&object, src, dst, options).await {
+    match plan_multipart(&object, count, src, dst, options).await {
         Err(Error::SourceMoved {
             reason, message, ..
         }) => Ok(Planned::Skipped(row(&object, reason, message))),
@@ -190,19 +193,15 @@ async fn plan_object(
     }
 }
 
-/// Plans one object: `None` when S3 cannot tell its part layout.
+/// Plans a multipart object of `count` parts: `None` when S3 cannot tell its part
+/// layout.
 async fn plan_multipart(
     object: &ListingRecord,
+    count: u32,
     src: &Client,
     dst: &Client,
     options: &MultipartListOptions,
 ) -> Result<Option<Planned>, Error> {
-    let Some(count) = part_count_from_etag(&object.etag) else {
-        return Ok(Some(Planned::Whole(PartRecord {
-            object: object.clone(),
-            part: None,
-        })));
-    };
     let head = head_part(src, &options.src_bucket, object, 1).await?;
     let Some(ranges) = part_layout(src, &options.src_bucket, object, count, &head, options).await?
     else {

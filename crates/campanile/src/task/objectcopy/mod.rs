@@ -176,17 +176,18 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
             .map(|record| {
                 let sinks = &sinks;
                 async move {
-                    let label = label(&record);
-                    let result = copy_or_skip(record, src, dst, options, sinks).await;
-                    (label, result)
+                    // The label is made only for a failure: most records succeed.
+                    copy_or_skip(&record, src, dst, options, sinks)
+                        .await
+                        .map_err(|error| (label(&record), error))
                 }
             })
             .buffer_unordered(concurrency);
-        while let Some((label, result)) = copies.next().await {
+        while let Some(result) = copies.next().await {
             match result {
                 Ok(one) => total.add(&one),
-                Err(error) if stops_the_task(&error) => return Err(error),
-                Err(error) => {
+                Err((_, error)) if stops_the_task(&error) => return Err(error),
+                Err((label, error)) => {
                     sinks
                         .reporter
                         .borrow_mut()
@@ -233,21 +234,21 @@ fn stops_the_task(error: &Error) -> bool {
 /// Copies one record, unless a retried attempt finds it done; a source gone or changed
 /// since the listing is skipped and reported.
 async fn copy_or_skip<W: Write, E: Write>(
-    record: PartRecord,
+    record: &PartRecord,
     src: &Client,
     dst: &Client,
     options: &ObjectCopyOptions,
     sinks: &Sinks<'_, W, E>,
 ) -> Result<ObjectCopySummary, Error> {
     if options.retried
-        && let Some(done) = already_copied(&record, dst, options, sinks).await?
+        && let Some(done) = already_copied(record, dst, options, sinks).await?
     {
         return Ok(done);
     }
-    match copy_record(&record, src, dst, options, sinks).await {
+    match copy_record(record, src, dst, options, sinks).await {
         Err(Error::SourceMoved {
             reason, message, ..
-        }) => skip(&record, reason, message, options, sinks),
+        }) => skip(record, reason, message, options, sinks),
         other => other,
     }
 }
