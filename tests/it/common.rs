@@ -69,6 +69,10 @@ fn run_with_env_bytes(
         .args(args)
         .env_remove("mapred_input_format_class")
         .env_remove("mapreduce_task_ismap")
+        // Retried attempts pause before they start (jittered, up to a minute): briefly
+        // here, so that a test whose task fails for good does not wait out every
+        // pause. A test may set it again in `env`.
+        .env("CAMPANILE_ATTEMPT_PAUSE_MAX", "0.2")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

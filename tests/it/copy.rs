@@ -386,6 +386,7 @@ async fn dry_runs_write_nothing() {
 /// listing and multipartlist, before objectcopy.
 struct Changed {
     client: aws_sdk_s3::Client,
+    src: String,
     dst: String,
     both: Vec<String>,
     list: Run,
@@ -404,6 +405,7 @@ async fn changed_after_planning(server: &'static S3Server, tag: &str) -> Changed
     fixtures::put_multipart(&client, &src, "big", &big, &[6 * MIB, 5 * MIB]).await;
     Changed {
         client,
+        src,
         dst,
         both,
         list,
@@ -411,11 +413,22 @@ async fn changed_after_planning(server: &'static S3Server, tag: &str) -> Changed
     }
 }
 
+/// The part lines objectcopy wrote in place of parts it skipped (partEtag
+/// `skipped:<reason>`).
+fn skipped_part_lines<'a>(copied: &'a Run, reason: &str) -> Vec<&'a str> {
+    copied
+        .lines()
+        .into_iter()
+        .filter(|l| l.split('\t').nth(3) == Some(&format!("skipped:{reason}")[..]))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn a_source_that_changed_since_the_listing_fails_loudly() {
+async fn a_source_that_changed_since_the_listing_is_skipped_and_reported() {
     let server = campanile_testkit::s3();
     let Changed {
         client,
+        src,
         dst,
         both,
         list,
@@ -423,23 +436,66 @@ async fn a_source_that_changed_since_the_listing_fails_loudly() {
     } = changed_after_planning(server, "changed").await;
     let args: Vec<&str> = both.iter().map(String::as_str).collect();
     let copied = run(OBJECTCOPY, &args, &parts.stdout, server, &[]);
-    assert_eq!(copied.code, 1, "{}", copied.stderr);
+    // Skipped and reported, not a failure: another attempt would find it the same.
+    assert_eq!(copied.code, 0, "{}", copied.stderr);
     assert!(
         copied.stderr.contains("changed since it was listed"),
         "{}",
         copied.stderr
     );
+    assert_eq!(copied.counter(&src, "SourceChanged"), 1, "grows, whole");
+    assert_eq!(
+        skipped_part_lines(&copied, "changed").len(),
+        2,
+        "both parts of big"
+    );
+    assert_eq!(copied.counter(&dst, "Objects"), 0);
+    // The reducer aborts big's upload and reports it once, not once per part.
+    let complete = run(
+        MULTIPARTCOMPLETE,
+        &[
+            "--bucket",
+            &dst,
+            "--src-bucket",
+            &src,
+            "--endpoint",
+            &server.endpoint,
+        ],
+        &copied.stdout,
+        server,
+        &[],
+    );
+    assert_eq!(complete.code, 0, "{}", complete.stderr);
+    assert_eq!(complete.counter(&src, "SourceChanged"), 1);
+    assert!(complete.stderr.contains("skipped"), "{}", complete.stderr);
     assert!(
         keys(&client, &dst).await.is_empty(),
         "nothing half-written is visible"
     );
-    // multipartlist itself refuses a listing that is out of date.
+    assert_eq!(uploads_in_progress(&client, &dst).await, 0);
+    // multipartlist itself skips an object whose listing is out of date.
     let replanned = run(MULTIPARTLIST, &args, &list.stdout, server, &[]);
-    assert_eq!(replanned.code, 1, "{}", replanned.stderr);
+    assert_eq!(replanned.code, 0, "{}", replanned.stderr);
     assert!(
         replanned.stderr.contains("changed since it was listed"),
         "{}",
         replanned.stderr
+    );
+    assert_eq!(replanned.counter(&src, "SourceChanged"), 1);
+    let planned: Vec<&str> = replanned
+        .lines()
+        .into_iter()
+        .map(|l| l.split('\t').next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        planned,
+        ["grows"],
+        "big is not planned, grows passes through"
+    );
+    assert_eq!(
+        uploads_in_progress(&client, &dst).await,
+        0,
+        "no upload created"
     );
 }
 
@@ -574,10 +630,11 @@ async fn server_side_copies_keep_every_etag() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn server_side_copies_of_a_changed_source_fail_loudly() {
+async fn server_side_copies_of_a_changed_source_are_skipped_and_reported() {
     let server = campanile_testkit::s3();
     let Changed {
         client,
+        src,
         dst,
         both,
         parts,
@@ -586,12 +643,14 @@ async fn server_side_copies_of_a_changed_source_fail_loudly() {
     let mut args: Vec<&str> = both.iter().map(String::as_str).collect();
     args.push("--server-side");
     let copied = run(OBJECTCOPY, &args, &parts.stdout, server, &[]);
-    assert_eq!(copied.code, 1, "{}", copied.stderr);
+    assert_eq!(copied.code, 0, "{}", copied.stderr);
     assert!(
         copied.stderr.contains("changed since it was listed"),
         "{}",
         copied.stderr
     );
+    assert_eq!(copied.counter(&src, "SourceChanged"), 1);
+    assert_eq!(skipped_part_lines(&copied, "changed").len(), 2);
     assert!(keys(&client, &dst).await.is_empty());
     // One server only.
     let mut elsewhere: Vec<String> = both.clone();

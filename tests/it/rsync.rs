@@ -148,8 +148,7 @@ async fn submission_adds_the_steps_in_order_with_their_exact_arguments() {
     let reducer = copy.iter().position(|a| a == "-reducer").expect("reducer");
     assert_eq!(
         copy[reducer + 1],
-        "multipartcomplete --bucket dstbucket --endpoint s3.us-west-2.amazonaws.com --profile jassy \
-         --prefix-reads-per-second 85 --prefix-writes-per-second 54"
+        "multipartcomplete --bucket dstbucket --src-bucket srcbucket --endpoint s3.us-west-2.amazonaws.com --profile jassy --prefix-reads-per-second 85 --prefix-writes-per-second 54"
     );
     assert!(copy.contains(&"mapreduce.output.fileoutputformat.compress=true".to_string()));
     // Every step as EMR holds it: name, then one argument a line.

@@ -1,7 +1,8 @@
 //! What every binary does around its library call: a Tokio runtime, buffered stdout,
 //! stderr through a [`Reporter`], and one mapping from the result to an exit status
 //! ([`ExitStatus`]: 0 success, 1 failure that Hadoop retries, 2 usage or input error,
-//! 4 existing output; a closed stdout is a success, as for any Unix filter).
+//! 4 existing output; a closed stdout is a success, as for any Unix filter). A retried
+//! task attempt first pauses, jittered (see [`campanile::attempt`]).
 
 use std::future::Future;
 use std::io::{BufWriter, Stderr, StdinLock, StdoutLock};
@@ -67,7 +68,7 @@ where
     F: FnOnce(Streams) -> Fut,
     Fut: Future<Output = Result<(), Error>>,
 {
-    let streams = Streams {
+    let mut streams = Streams {
         input: std::io::stdin().lock(),
         output: BufWriter::with_capacity(256 * 1024, std::io::stdout().lock()),
         // Not locked: the local runner reports progress on stderr from other threads.
@@ -87,7 +88,32 @@ where
             return ExitStatus::Failed.into();
         }
     };
-    exit_code(task, runtime.block_on(body(streams)))
+    exit_code(
+        task,
+        runtime.block_on(async move {
+            pause_if_retried(&mut streams.reporter).await?;
+            body(streams).await
+        }),
+    )
+}
+
+/// A retried attempt first waits a random while (see [`campanile::attempt`]), saying
+/// so on its status line, so that a failing task is not run again at full rate.
+async fn pause_if_retried(reporter: &mut Reporter<Stderr>) -> Result<(), Error> {
+    let attempt = campanile::attempt::TaskAttempt::from_env();
+    let pause = attempt.pause(
+        &campanile::tuning::Tuning::DEFAULT.task_attempt_backoff,
+        campanile::attempt::pause_cap_from_env(),
+    );
+    if attempt.is_retry() {
+        reporter.status_now(&format!(
+            "attempt {} of this task: waiting {:.1} s before starting",
+            attempt.number + 1,
+            pause.as_secs_f64()
+        ))?;
+        tokio::time::sleep(pause).await;
+    }
+    Ok(())
 }
 
 /// Maps a task result to its exit code, printing the error.

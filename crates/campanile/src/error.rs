@@ -65,6 +65,35 @@ pub enum Error {
         source: Option<BoxedSource>,
     },
 
+    /// The source object is no longer the one listed: deleted since (404,
+    /// [`SkipReason::Vanished`](crate::skip::SkipReason::Vanished)) or replaced (412 on
+    /// the `If-Match` ETag pin, or a HEAD showing another ETag:
+    /// [`SkipReason::Changed`](crate::skip::SkipReason::Changed)). Not a failure of the
+    /// copy: the tasks catch it and skip the object, reported. Exit code 1 if it ever
+    /// ends a task (another listing is needed to copy the object).
+    #[error("S3 {operation} s3://{bucket}/{key}: {message}")]
+    SourceMoved {
+        /// The S3 API operation that saw it.
+        operation: &'static str,
+        /// Source bucket.
+        bucket: String,
+        /// Key of the object (may name a part).
+        key: String,
+        /// Gone or changed.
+        reason: crate::skip::SkipReason,
+        /// What was seen, in Campanile's terms.
+        message: String,
+        /// The SDK error behind it, when there is one.
+        #[source]
+        source: Option<BoxedSource>,
+    },
+
+    /// Some records of a task failed (each for its own reason) while the others were
+    /// copied: the task fails at its end, naming every failed key. Exit code: the
+    /// highest of the failures' codes.
+    #[error("{} record(s) failed: {}", .0.len(), describe_failures(.0))]
+    Records(Vec<(String, Error)>),
+
     /// An EMR API call failed. Exit code 1.
     #[error("EMR {operation} {cluster}: {message}")]
     Emr {
@@ -131,6 +160,11 @@ impl Error {
             | Error::Config { .. }
             | Error::Credentials(_) => 2,
             Error::OutputExists(_) => 4,
+            Error::Records(failures) => failures
+                .iter()
+                .map(|(_, error)| error.exit_code())
+                .max()
+                .unwrap_or(1),
             _ => 1,
         }
     }
@@ -148,6 +182,15 @@ impl Error {
             source,
         }
     }
+}
+
+/// `key: error; key: error`, for [`Error::Records`].
+fn describe_failures(failures: &[(String, Error)]) -> String {
+    failures
+        .iter()
+        .map(|(key, error)| format!("{key}: {error}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The S3 request a failure is about: the context every [`Error::S3`] carries.
@@ -201,6 +244,24 @@ impl S3Context {
             key: self.key,
             message: message.into(),
             source: Some(Box::new(source)),
+        }
+    }
+
+    /// The object is gone or changed since it was listed ([`Error::SourceMoved`]);
+    /// `source` is the SDK error that said so, if any.
+    pub fn source_moved(
+        self,
+        reason: crate::skip::SkipReason,
+        message: impl Into<String>,
+        source: Option<BoxedSource>,
+    ) -> Error {
+        Error::SourceMoved {
+            operation: self.operation,
+            bucket: self.bucket,
+            key: self.key,
+            reason,
+            message: message.into(),
+            source,
         }
     }
 
@@ -363,6 +424,33 @@ mod tests {
             "S3 HeadObject s3://b/k: the source changed"
         );
         assert!(error.source().is_some());
+    }
+
+    #[test]
+    fn failed_records_are_all_named_and_exit_with_the_highest_code() {
+        let error = Error::Records(vec![
+            (
+                "a".into(),
+                S3Context::new("GetObject", "s", "a").problem("AccessDenied"),
+            ),
+            (
+                "b (part 2)".into(),
+                Error::Input {
+                    line: 3,
+                    message: "bad".into(),
+                },
+            ),
+        ]);
+        assert_eq!(
+            error.to_string(),
+            "2 record(s) failed: a: S3 GetObject s3://s/a: AccessDenied; b (part 2): line 3: bad"
+        );
+        assert_eq!(error.exit_code(), 2);
+        let one = Error::Records(vec![(
+            "a".into(),
+            S3Context::new("PutObject", "d", "a").problem("x"),
+        )]);
+        assert_eq!(one.exit_code(), 1);
     }
 
     #[test]

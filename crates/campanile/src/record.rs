@@ -388,6 +388,17 @@ pub struct CopiedPartRecord {
     pub last_byte: u64,
 }
 
+/// What a skipped part's partEtag field starts with.
+const SKIPPED_PART_PREFIX: &str = "skipped:";
+
+/// The reason a partEtag field of the form `skipped:<reason>` names.
+fn skip_reason_of(field: &str) -> Option<crate::skip::SkipReason> {
+    let reason = field.strip_prefix(SKIPPED_PART_PREFIX)?;
+    crate::skip::SkipReason::ALL
+        .into_iter()
+        .find(|r| r.as_str() == reason)
+}
+
 const COPIED_PART_FIELDS: [&str; 7] = [
     "key",
     "etag",
@@ -406,7 +417,11 @@ impl CopiedPartRecord {
             key: parse_key(&fields, 0)?,
             etag: parse_etag(&fields, 1, "etag")?,
             upload_id: fields[2].to_string(),
-            part_etag: parse_etag(&fields, 3, "partEtag")?,
+            part_etag: if skip_reason_of(fields[3]).is_some() {
+                fields[3].to_string()
+            } else {
+                parse_etag(&fields, 3, "partEtag")?
+            },
             part_number: parse_number(&fields, 4, "partNumber")?,
             first_byte: parse_number(&fields, 5, "firstByte")?,
             last_byte: parse_number(&fields, 6, "lastByte")?,
@@ -428,6 +443,19 @@ impl CopiedPartRecord {
             ));
         }
         Ok(record)
+    }
+
+    /// The partEtag field of a part objectcopy did not copy because its source is
+    /// gone or changed since the listing: `skipped:<reason>` (`skipped:vanished`,
+    /// `skipped:changed`). multipartcomplete aborts the upload of such a part's object.
+    pub fn skipped_part_etag(reason: crate::skip::SkipReason) -> String {
+        format!("{SKIPPED_PART_PREFIX}{reason}")
+    }
+
+    /// Why the part was not copied, when its partEtag field says so (see
+    /// [`CopiedPartRecord::skipped_part_etag`]).
+    pub fn skip_reason(&self) -> Option<crate::skip::SkipReason> {
+        skip_reason_of(&self.part_etag)
     }
 
     /// The record as a line, without its newline.
@@ -593,6 +621,16 @@ mod tests {
         assert_eq!(line.split('\t').count(), 7);
         assert_eq!(CopiedPartRecord::parse(&line).expect("parse"), record);
         assert!(CopiedPartRecord::parse("k\tx\tu\tp\t1\t0\t1").is_err());
+        let skipped = CopiedPartRecord {
+            part_etag: CopiedPartRecord::skipped_part_etag(crate::skip::SkipReason::Vanished),
+            ..record.clone()
+        };
+        assert!(skipped.to_line().contains("\tskipped:vanished\t"));
+        let back = CopiedPartRecord::parse(&skipped.to_line()).expect("parse");
+        assert_eq!(back.skip_reason(), Some(crate::skip::SkipReason::Vanished));
+        assert_eq!(record.skip_reason(), None);
+        let unknown = record.to_line().replace(&record.part_etag, "skipped:bored");
+        assert!(CopiedPartRecord::parse(&unknown).is_err());
     }
 
     #[test]

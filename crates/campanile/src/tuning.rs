@@ -39,6 +39,13 @@ pub struct Tuning {
     /// reducers of a step complete their uploads at the same moment, at the end of the
     /// copy; a random pause spreads their retries instead of sending them together.
     pub multipartcomplete_max_pause: Duration,
+    /// Every task: the pause before a retried attempt starts (ceilings 2, 6, 18, 54 s
+    /// for attempts 2 to 5, at most 60 s; full jitter; the first attempt never waits;
+    /// `CAMPANILE_ATTEMPT_PAUSE_MAX` lowers the cap). An attempt that failed after the
+    /// SDK's retries ran dry met an overloaded or refusing server; Hadoop starts the
+    /// next one at once, and every task of a step that failed together would come back
+    /// together. 60 s is well inside the tasks' timeouts (300 and 600 s).
+    pub task_attempt_backoff: Backoff,
     /// multipartlist: objects handled at once by one task (16). Each multipart object
     /// costs a few small requests in a row (HEADs of parts, CreateMultipartUpload,
     /// ListMultipartUploads) that mostly wait on the network; 16 overlaps them while
@@ -76,6 +83,11 @@ impl Tuning {
         },
         multipartcomplete_attempts: 3,
         multipartcomplete_max_pause: Duration::from_secs(5),
+        task_attempt_backoff: Backoff {
+            first: Duration::from_secs(2),
+            max: Duration::from_secs(60),
+            factor: 3.0,
+        },
         multipartlist_concurrency: 16,
         s3_max_attempts: 10,
         s3_initial_backoff: Duration::from_millis(200),
@@ -111,5 +123,9 @@ mod tests {
             .map(|n| tuning.objectcopy_backoff.ceiling(n).as_millis())
             .collect();
         assert_eq!(ceilings, [400, 800, 1600]);
+        let ceilings: Vec<u64> = (1..=5)
+            .map(|n| tuning.task_attempt_backoff.ceiling(n).as_secs())
+            .collect();
+        assert_eq!(ceilings, [2, 6, 18, 54, 60]);
     }
 }

@@ -15,6 +15,7 @@ fn main() -> std::process::ExitCode {
         let client = s3::client(&args.s3.client_options()).await?;
         let options = MultipartCompleteOptions {
             bucket: args.bucket,
+            src_bucket: args.src_bucket,
             stream_index: StreamIndex::from_env(),
             dry_run: args.dry_run,
             ..MultipartCompleteOptions::default()

@@ -33,6 +33,7 @@ fn main() -> std::process::ExitCode {
             ephemeral: config.ephemeral,
             concurrency: args.concurrency.unwrap_or(defaults.concurrency).max(1),
             server_side: args.server_side,
+            retried: campanile::attempt::TaskAttempt::from_env().is_retry(),
             ..defaults
         };
         objectcopy::run(

@@ -324,6 +324,10 @@ pub struct MultipartCompleteArgs {
     /// Destination bucket.
     #[arg(long)]
     pub bucket: String,
+    /// Source bucket: counts the objects skipped because their source is gone or
+    /// changed since the listing (default: the destination bucket).
+    #[arg(long)]
+    pub src_bucket: Option<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub s3: S3Side,
@@ -335,6 +339,7 @@ pub struct MultipartCompleteArgs {
 impl MultipartCompleteArgs {
     pub(super) fn render(&self, argv: &mut Vec<String>) {
         push(argv, "--bucket", &self.bucket);
+        push_some(argv, "--src-bucket", &self.src_bucket);
         self.s3.render(argv);
         push_flag(argv, "--dry-run", self.dry_run);
     }

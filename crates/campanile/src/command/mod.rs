@@ -180,6 +180,7 @@ mod tests {
             }),
             TaskCommand::MultipartComplete(MultipartCompleteArgs {
                 bucket: "dstbucket".into(),
+                src_bucket: Some("srcbucket".into()),
                 s3: side,
                 dry_run: true,
             }),

@@ -455,6 +455,7 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
         }),
         Some(TaskCommand::MultipartComplete(MultipartCompleteArgs {
             bucket: options.dst_bucket.clone(),
+            src_bucket: Some(options.src_bucket.clone()),
             s3: side(&options.dst_endpoint, &options.dst_profile),
             ..Default::default()
         })),

@@ -14,6 +14,13 @@
 //! counter `EtagMismatch`) and fails the task. CompleteMultipartUpload is tried up to 3
 //! times with a random pause (a constant [`Backoff`]); `NoSuchUpload` on a retry whose object already carries the
 //! source ETag counts as done (an earlier attempt completed it).
+//!
+//! A part objectcopy skipped because its source is gone or changed since the listing
+//! (partEtag `skipped:<reason>`, see [`CopiedPartRecord::skip_reason`]) means the
+//! object cannot be completed as listed: its upload is aborted, not completed, and the
+//! object is reported as skipped once ([`Reporter::skipped`], group = the source
+//! bucket given by `--src-bucket`, else the destination), whatever the number of its
+//! parts skipped. That is not a failure of the task: a new listing copies the object.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, Write};
@@ -28,6 +35,7 @@ use crate::record::{CopiedPartRecord, escape_key};
 use crate::reporter::{Reporter, counters};
 use crate::retry::{Backoff, Failure, retry};
 use crate::s3::{Client, describe_error};
+use crate::skip::Skipped;
 use crate::stream::StreamIndex;
 use crate::tuning::Tuning;
 
@@ -36,6 +44,9 @@ use crate::tuning::Tuning;
 pub struct MultipartCompleteOptions {
     /// Destination bucket.
     pub bucket: String,
+    /// Source bucket: the counter group of the objects skipped because their source
+    /// is gone or changed (the destination bucket when not given).
+    pub src_bucket: Option<String>,
     /// Whether input lines carry Hadoop's offset field (never, for a reducer).
     pub stream_index: StreamIndex,
     /// Print what would be completed; write nothing.
@@ -54,6 +65,7 @@ impl Default for MultipartCompleteOptions {
         let tuning = Tuning::DEFAULT;
         MultipartCompleteOptions {
             bucket: String::new(),
+            src_bucket: None,
             stream_index: StreamIndex::SHELL,
             dry_run: false,
             attempts: tuning.multipartcomplete_attempts,
@@ -71,6 +83,9 @@ pub struct MultipartCompleteSummary {
     pub parts: u64,
     /// Uploads aborted because their ETag would differ from the source's.
     pub etag_mismatches: Vec<String>,
+    /// Objects not completed (their uploads aborted) because objectcopy skipped a part
+    /// whose source is gone or changed.
+    pub skipped: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -189,6 +204,9 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     incomplete.sort_by_key(|g| g.first_line);
     let mut problems = Vec::new();
     for group in incomplete {
+        if skip_group(&group, reporter, client, options, &mut summary).await? {
+            continue;
+        }
         let missing: Vec<String> = (1..=group.expected_parts)
             .filter(|n| !group.parts.contains_key(n))
             .map(|n| n.to_string())
@@ -235,6 +253,9 @@ async fn finish_group<W: Write, E: Write>(
     options: &MultipartCompleteOptions,
     summary: &mut MultipartCompleteSummary,
 ) -> Result<(), Error> {
+    if skip_group(&group, reporter, client, options, summary).await? {
+        return Ok(());
+    }
     check_contiguous(&group)?;
     let digests: Option<Vec<[u8; 16]>> = group
         .parts
@@ -286,6 +307,51 @@ async fn finish_group<W: Write, E: Write>(
     reporter.counter(&options.bucket, counters::UPLOADS, 1)?;
     reporter.status(&format!("{}:OK", group.upload_id))?;
     Ok(())
+}
+
+/// When objectcopy skipped a part of the group (its source is gone or changed),
+/// aborts the upload and reports the object as skipped, once; true then.
+async fn skip_group<E: Write>(
+    group: &Group,
+    reporter: &mut Reporter<E>,
+    client: &Client,
+    options: &MultipartCompleteOptions,
+    summary: &mut MultipartCompleteSummary,
+) -> Result<bool, Error> {
+    let skipped: Vec<(u32, crate::skip::SkipReason)> = group
+        .parts
+        .iter()
+        .filter_map(|(number, part)| part.skip_reason().map(|r| (*number, r)))
+        .collect();
+    let Some(&(_, reason)) = skipped.first() else {
+        return Ok(false);
+    };
+    if !options.dry_run {
+        abort(client, &options.bucket, group).await?;
+    }
+    let numbers: Vec<String> = skipped.iter().map(|(n, _)| n.to_string()).collect();
+    let row = Skipped {
+        key: group.key.clone(),
+        // The last part's last byte, when it is there (a complete group).
+        size: group
+            .parts
+            .values()
+            .map(|p| p.last_byte + 1)
+            .max()
+            .unwrap_or(0),
+        etag: group.etag.clone(),
+        reason,
+        detail: format!(
+            "part(s) {} of {} not copied ({reason} since the listing); upload {} aborted",
+            numbers.join(","),
+            group.expected_parts,
+            group.upload_id
+        ),
+    };
+    let bucket = options.src_bucket.as_deref().unwrap_or(&options.bucket);
+    reporter.skipped(bucket, &row)?;
+    summary.skipped.push(escape_key(&group.key).into_owned());
+    Ok(true)
 }
 
 fn check_contiguous(group: &Group) -> Result<(), Error> {

@@ -13,17 +13,20 @@
 //! `--probe-every-part`), every part is asked. Only a server that ignores `partNumber`
 //! makes us guess (the AWS CLI rule, then known uploader sizes); a wrong guess is caught
 //! by multipartcomplete before it completes the upload. An object whose layout S3
-//! cannot tell is skipped, reported (status and counter `UnknownPartLayout`) and listed
-//! in the task summary.
+//! cannot tell is skipped and reported ([`Reporter::skipped`]: counter
+//! `UnknownPartLayout`, the status `Can't calculate partsize for <src>/<key>: skipped`,
+//! a skip row) and listed in the task summary.
 //!
 //! Right after creating a key's upload, every other upload in progress for that key is
 //! aborted (see [`crate::orphans::abort_others`]): those of a killed earlier attempt,
 //! of a CreateMultipartUpload the SDK retried after its answer was lost, or of an
 //! earlier failed run.
 //!
-//! A HEAD that shows a different multipart ETag than the listing fails the task loudly
-//! (the source changed since it was listed); objectcopy pins every GET to the listed
-//! ETag as well, so two versions of an object are never mixed.
+//! A live source: an object whose HEAD finds it gone (404) or showing another ETag than
+//! the listing (changed since) is skipped, not retried, and reported (counter
+//! `SourceVanished` or `SourceChanged` on the source bucket); no upload is created for
+//! it, and the task goes on. objectcopy pins every GET to the listed ETag as well, so
+//! two versions of an object are never mixed.
 
 use std::io::{BufRead, Write};
 
@@ -39,6 +42,7 @@ use crate::multipart::{
 use crate::record::{ListingRecord, PartInfo, PartRecord};
 use crate::reporter::{Reporter, counters};
 use crate::s3::{Client, http_status};
+use crate::skip::{SkipReason, Skipped};
 use crate::stream::StreamIndex;
 use crate::tuning::Tuning;
 
@@ -85,13 +89,15 @@ pub struct MultipartListSummary {
     pub parts: u64,
     /// Keys skipped because S3 could not tell their part layout.
     pub unknown_layout: Vec<String>,
+    /// Keys skipped because they are gone or changed since the listing.
+    pub source_moved: Vec<String>,
 }
 
 /// What one listed object became.
 enum Planned {
     Whole(PartRecord),
     Parts(Vec<PartRecord>),
-    Unknown(String),
+    Skipped(Skipped),
 }
 
 /// Runs multipartlist over `input`.
@@ -123,13 +129,18 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
                 reporter.counter(&options.dst_bucket, counters::UPLOADS, 1)?;
                 reporter.counter(&options.dst_bucket, counters::PARTS, parts.len() as i64)?;
             }
-            Planned::Unknown(key) => {
-                reporter.counter(&options.src_bucket, counters::UNKNOWN_PART_LAYOUT, 1)?;
-                reporter.status_now(&format!(
-                    "Can't calculate partsize for {}/{key}: skipped",
-                    options.src_bucket
-                ))?;
-                summary.unknown_layout.push(key);
+            Planned::Skipped(row) => {
+                if row.reason == SkipReason::UnknownLayout {
+                    // The article's message, kept for those who look for it.
+                    reporter.status_now(&format!(
+                        "Can't calculate partsize for {}/{}: skipped",
+                        options.src_bucket, row.key
+                    ))?;
+                    summary.unknown_layout.push(row.key.clone());
+                } else {
+                    summary.source_moved.push(row.key.clone());
+                }
+                reporter.skipped(&options.src_bucket, &row)?;
             }
         }
         reporter.counter(&options.src_bucket, counters::OBJECTS, 1)?;
@@ -151,6 +162,7 @@ fn write_line<W: Write>(output: &mut W, record: &PartRecord) -> Result<(), Error
     writeln!(output, "{}", record.to_line()).map_err(|e| Error::io("writing stdout", e))
 }
 
+/// Plans one object; an object gone or changed since the listing is skipped.
 async fn plan_object(
     object: ListingRecord,
     src: &Client,
@@ -160,17 +172,46 @@ async fn plan_object(
     let Some(count) = part_count_from_etag(&object.etag) else {
         return Ok(Planned::Whole(PartRecord { object, part: None }));
     };
-    let head = head_part(src, &options.src_bucket, &object, 1).await?;
-    let Some(ranges) =
-        part_layout(src, &options.src_bucket, &object, count, &head, options).await?
+    let row = |object: &ListingRecord, reason, detail| Skipped {
+        key: object.key.clone(),
+        size: object.size,
+        etag: object.etag.clone(),
+        reason,
+        detail,
+    };
+    match plan_multipart(&object, count, src, dst, options).await {
+        Err(Error::SourceMoved {
+            reason, message, ..
+        }) => Ok(Planned::Skipped(row(&object, reason, message))),
+        Ok(None) => Ok(Planned::Skipped(row(
+            &object,
+            SkipReason::UnknownLayout,
+            "S3 cannot tell its part sizes, so its multipart ETag cannot be kept".to_string(),
+        ))),
+        Ok(Some(planned)) => Ok(planned),
+        Err(error) => Err(error),
+    }
+}
+
+/// Plans a multipart object of `count` parts: `None` when S3 cannot tell its part
+/// layout.
+async fn plan_multipart(
+    object: &ListingRecord,
+    count: u32,
+    src: &Client,
+    dst: &Client,
+    options: &MultipartListOptions,
+) -> Result<Option<Planned>, Error> {
+    let head = head_part(src, &options.src_bucket, object, 1).await?;
+    let Some(ranges) = part_layout(src, &options.src_bucket, object, count, &head, options).await?
     else {
-        return Ok(Planned::Unknown(object.key));
+        return Ok(None);
     };
     let upload_id = if options.dry_run {
         random_uuid()
     } else {
         let headers = if describes_the_part_only(&head) {
-            ObjectHeaders::from_head(&head_object(src, &options.src_bucket, &object).await?)
+            ObjectHeaders::from_head(&head_object(src, &options.src_bucket, object).await?)
         } else {
             ObjectHeaders::from_head(&head)
         };
@@ -194,7 +235,7 @@ async fn plan_object(
             }),
         })
         .collect();
-    Ok(Planned::Parts(parts))
+    Ok(Some(Planned::Parts(parts)))
 }
 
 /// HEAD of one part. AWS answers with the object's ETag, which must still be the
@@ -214,18 +255,25 @@ async fn head_part(
         .part_number(i32::try_from(part_number).unwrap_or(i32::MAX))
         .send()
         .await;
-    let head = result.context_with("HeadObject", bucket, &object.key, |e| {
-        (http_status(e) == Some(404))
-            .then(|| "the object no longer exists (deleted since it was listed)".to_string())
+    let context = S3Context::new("HeadObject", bucket, &object.key);
+    let head = result.map_err(|e| match http_status(&e) {
+        Some(404) => context.clone().source_moved(
+            SkipReason::Vanished,
+            "the object no longer exists (deleted since it was listed)",
+            Some(Box::new(e)),
+        ),
+        _ => context.clone().sdk(e),
     })?;
     let etag = head.e_tag().unwrap_or_default().trim_matches('"');
     if etag != object.etag && !describes_the_part_only(&head) {
-        return Err(
-            S3Context::new("HeadObject", bucket, &object.key).problem(format!(
+        return Err(context.source_moved(
+            SkipReason::Changed,
+            format!(
                 "the object changed since it was listed (its ETag is now {etag}, listed {}); list it again",
                 object.etag
-            )),
-        );
+            ),
+            None,
+        ));
     }
     Ok(head)
 }
@@ -250,13 +298,24 @@ async fn head_object(
         .if_match(format!("\"{}\"", object.etag))
         .send()
         .await
-        .context_with("HeadObject", bucket, &object.key, |e| {
-            (http_status(e) == Some(412)).then(|| {
-                format!(
-                    "the object changed since it was listed (its ETag is no longer {}); list it again",
-                    object.etag
-                )
-            })
+        .map_err(|e| {
+            let context = S3Context::new("HeadObject", bucket, &object.key);
+            match http_status(&e) {
+                Some(412) => context.source_moved(
+                    SkipReason::Changed,
+                    format!(
+                        "the object changed since it was listed (its ETag is no longer {}); list it again",
+                        object.etag
+                    ),
+                    Some(Box::new(e)),
+                ),
+                Some(404) => context.source_moved(
+                    SkipReason::Vanished,
+                    "the object no longer exists (deleted since it was listed)",
+                    Some(Box::new(e)),
+                ),
+                _ => context.sdk(e),
+            }
         })
 }
 

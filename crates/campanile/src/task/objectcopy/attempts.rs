@@ -8,8 +8,10 @@
 //! wrong), a write whose body was damaged on the way in (the server refused its
 //! Content-MD5: `BadDigest`, `InvalidDigest`) or answered with the wrong ETag, and a
 //! request that never got a service answer. A service's refusal (a 412 because the
-//! source changed, a 404, access denied) would be refused again: the task fails at
-//! once, and Hadoop's own retry of the task is what is left.
+//! source changed, a 404, access denied) would be refused again: a source gone (404)
+//! or changed (412) is an [`Error::SourceMoved`], which the task skips and reports;
+//! any other refusal fails the record at once (the task goes on with its other
+//! records and fails at its end), and Hadoop's own retry of the task is what is left.
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -23,6 +25,7 @@ use crate::error::{Error, S3Context};
 use crate::reporter::Reporter;
 use crate::retry::{Failure, retry};
 use crate::s3::{http_status, is_service_error};
+use crate::skip::SkipReason;
 
 /// How a failed attempt ended: [`Failure::Transient`] when another attempt may
 /// succeed, [`Failure::Permanent`] when it would fail the same way.
@@ -55,31 +58,51 @@ where
 }
 
 /// A failed GET of `key`, pinned to `etag`: a 412 means the source changed since it
-/// was listed and a 404 that it was deleted (both said so, and final, as is any other
-/// service answer); a request that got no answer may be tried again.
+/// was listed and a 404 that it was deleted; both are [`Error::SourceMoved`], which
+/// the task skips and reports. Any other service answer is final; a request that got
+/// no answer may be tried again.
 pub(super) fn get_failure(
     error: SdkError<GetObjectError, HttpResponse>,
     bucket: &str,
     key: &str,
     etag: &str,
 ) -> Retry {
-    let explained = match http_status(&error) {
-        Some(412) => Some(format!(
-            "the source changed since it was listed (its ETag is no longer {etag}); list it again"
-        )),
-        Some(404) => Some("the source no longer exists (deleted since it was listed)".to_string()),
-        _ => None,
-    };
-    let service = is_service_error(&error);
     let context = S3Context::new("GetObject", bucket, key);
-    let error = match explained {
-        Some(message) => context.explained(message, error),
-        None => context.sdk(error),
-    };
-    if service {
-        Failure::Permanent(error)
+    if let Some((reason, message)) = source_moved(&error, etag) {
+        return Failure::Permanent(context.source_moved(reason, message, Some(Box::new(error))));
+    }
+    if is_service_error(&error) {
+        Failure::Permanent(context.sdk(error))
     } else {
-        Failure::Transient(error)
+        Failure::Transient(context.sdk(error))
+    }
+}
+
+/// Whether a failed read of the source (GET, or a server-side copy's source) says the
+/// object is gone (404 `NoSuchKey`) or changed (412 on the `If-Match` pin to `etag`),
+/// and how to say it.
+pub(super) fn source_moved<E>(
+    error: &SdkError<E, HttpResponse>,
+    etag: &str,
+) -> Option<(SkipReason, String)>
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata,
+{
+    let code = error.as_service_error().and_then(|e| e.code());
+    match http_status(error) {
+        Some(412) => Some((
+            SkipReason::Changed,
+            format!(
+                "the source changed since it was listed (its ETag is no longer {etag}); list it again"
+            ),
+        )),
+        // A bucket that is gone, or a server-side copy's upload that is gone, is not
+        // an object that vanished.
+        Some(404) if code.is_none_or(|c| c == "NoSuchKey") => Some((
+            SkipReason::Vanished,
+            "the source no longer exists (deleted since it was listed)".to_string(),
+        )),
+        _ => None,
     }
 }
 
@@ -212,15 +235,33 @@ mod tests {
             "S3 GetObject s3://s/k: the source changed since it was listed (its ETag is no \
              longer abc); list it again"
         );
+        assert!(matches!(
+            changed_kind(get_refused("PreconditionFailed", 412)),
+            Some(SkipReason::Changed)
+        ));
         let deleted = get_failure(get_refused("NoSuchKey", 404), "s", "k", "abc");
         assert!(!transient(&deleted));
         assert!(message(deleted).contains("no longer exists"));
+        assert!(matches!(
+            changed_kind(get_refused("NoSuchKey", 404)),
+            Some(SkipReason::Vanished)
+        ));
+        assert!(changed_kind(get_refused("NoSuchBucket", 404)).is_none());
+        assert!(changed_kind(get_refused("AccessDenied", 403)).is_none());
         let denied = get_failure(get_refused("AccessDenied", 403), "s", "k", "abc");
         assert!(!transient(&denied));
         assert_eq!(
             message(denied),
             "S3 GetObject s3://s/k: AccessDenied: said the server"
         );
+    }
+
+    /// The skip reason of a failed GET, if it is one.
+    fn changed_kind(error: SdkError<GetObjectError, HttpResponse>) -> Option<SkipReason> {
+        match get_failure(error, "s", "k", "abc").into_inner() {
+            Error::SourceMoved { reason, .. } => Some(reason),
+            _ => None,
+        }
     }
 
     #[test]

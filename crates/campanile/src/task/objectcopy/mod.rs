@@ -7,8 +7,7 @@
 //! `key etag uploadId partEtag partNumber firstByte lastByte` goes to stdout for
 //! multipartcomplete.
 //!
-//! Checks on every copy: every GET is pinned to the listed ETag (`If-Match`), so a
-//! source that changed since the listing fails loudly; the bytes read must number
+//! Checks on every copy: every GET is pinned to the listed ETag (`If-Match`); the bytes read must number
 //! exactly the expected size; a whole object's MD5 must equal its source ETag before it
 //! is written; the ETag S3 returns for a PUT or a part must equal the MD5 of the bytes
 //! sent. Writes are signed without their payload (`UNSIGNED-PAYLOAD`): the body is
@@ -16,20 +15,35 @@
 //! on both sides would add CPU and no safety. Bytes are held in memory up to `maxtmpsize`, then in a temporary file in a
 //! random `ephemeral` directory (see [`crate::spool`]).
 //!
-//! Records are copied `concurrency` at a time. The task succeeds only when every record
-//! of its input was copied and every output line written: it is the unit of retry.
-//! Beyond the SDK's own retries (throttling, server errors, broken connections), a GET
-//! whose body breaks off or fails its size or MD5 check, and a PUT or part refused for
-//! a damaged body (`BadDigest`) or answered with the wrong ETag, are tried again a few
-//! times before the task gives up.
+//! A live source: an object gone since the listing (404 on its GET) or changed (412 on
+//! the ETag pin) is skipped, not retried, and reported ([`Reporter::skipped`]: counter
+//! `SourceVanished` or `SourceChanged` on the source bucket, status line, skip row);
+//! another attempt would find it the same. A part of such an object is not uploaded:
+//! its line for multipartcomplete carries `skipped:<reason>` in place of the part's
+//! ETag, and multipartcomplete aborts the upload and reports the object once (see
+//! [`crate::record::CopiedPartRecord::skip_reason`]).
+//!
+//! Records are copied `concurrency` at a time. Beyond the SDK's own retries
+//! (throttling, server errors, broken connections), a GET whose body breaks off or
+//! fails its size or MD5 check, and a PUT or part refused for a damaged body
+//! (`BadDigest`) or answered with the wrong ETag, are tried again a few times. A record
+//! that still fails does not stop the others: the task copies every record, then fails
+//! at its end naming every failed key with its error ([`Error::Records`]), so a retried
+//! attempt has only those left to do. Only losing stdout or stderr stops it at once.
+//!
+//! A retried attempt (see [`crate::attempt`]) skips what an earlier one finished: a
+//! whole object already at the destination with the source's ETag and size, a part its
+//! upload already holds (counter `AlreadyCopied`; see [`resume`]).
 //!
 //! The module is split by concern: this file reads the records, dispatches each copy
 //! and writes the output; [`budget`] is the memory the copies share; [`attempts`]
 //! says which failures are tried again; [`transfer`] makes the GETs and writes with
-//! their checks; [`server_side`] is the mode where the server copies the bytes.
+//! their checks; [`server_side`] is the mode where the server copies the bytes;
+//! [`resume`] is what a retried attempt finds already done.
 
 mod attempts;
 mod budget;
+mod resume;
 pub mod server_side;
 mod transfer;
 
@@ -37,17 +51,19 @@ use std::cell::RefCell;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 
 use crate::error::Error;
 use crate::input::parse_all;
-use crate::record::{CopiedPartRecord, PartRecord};
+use crate::record::{CopiedPartRecord, PartRecord, escape_key};
 use crate::reporter::{Reporter, counters};
 use crate::retry::Backoff;
 use crate::s3::Client;
+use crate::skip::{SkipReason, Skipped};
 use crate::stream::StreamIndex;
 use crate::tuning::Tuning;
 use budget::MemoryBudget;
+use resume::Finished;
 
 /// Options of objectcopy.
 #[derive(Debug, Clone)]
@@ -75,6 +91,9 @@ pub struct ObjectCopyOptions {
     /// Let the server copy the bytes (CopyObject, UploadPartCopy): the destination
     /// client must be able to read the source, on the same endpoint.
     pub server_side: bool,
+    /// This is a retried attempt ([`crate::attempt::TaskAttempt::is_retry`]): look at
+    /// the destination first and skip what an earlier attempt finished.
+    pub retried: bool,
 }
 
 impl Default for ObjectCopyOptions {
@@ -92,6 +111,7 @@ impl Default for ObjectCopyOptions {
             get_attempts: tuning.objectcopy_get_attempts,
             backoff: tuning.objectcopy_backoff,
             server_side: false,
+            retried: false,
         }
     }
 }
@@ -105,6 +125,20 @@ pub struct ObjectCopySummary {
     pub parts: u64,
     /// Bytes moved.
     pub bytes: u64,
+    /// Records (objects or parts) a retried attempt found already copied.
+    pub already_copied: u64,
+    /// Records skipped because their source is gone or changed since the listing.
+    pub skipped: u64,
+}
+
+impl ObjectCopySummary {
+    fn add(&mut self, one: &ObjectCopySummary) {
+        self.objects += one.objects;
+        self.parts += one.parts;
+        self.bytes += one.bytes;
+        self.already_copied += one.already_copied;
+        self.skipped += one.skipped;
+    }
 }
 
 /// The shared sinks of the concurrent copies: all copies run on one task, so a
@@ -114,6 +148,8 @@ struct Sinks<'a, W: Write, E: Write> {
     reporter: RefCell<&'a mut Reporter<E>>,
     /// The memory budget (`maxtmpsize`).
     memory: MemoryBudget,
+    /// What a retried attempt finds done.
+    finished: Finished,
 }
 
 /// Runs objectcopy over `input`.
@@ -126,16 +162,41 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     options: &ObjectCopyOptions,
 ) -> Result<ObjectCopySummary, Error> {
     let records = parse_all(input, options.stream_index, PartRecord::parse)?;
+    let concurrency = options.concurrency.max(1);
     let sinks = Sinks {
         output: RefCell::new(output),
         reporter: RefCell::new(reporter),
         memory: MemoryBudget::new(options.max_tmp_size),
+        finished: Finished::new(concurrency * 2),
     };
-    let summaries: Vec<ObjectCopySummary> = futures::stream::iter(records)
-        .map(|record| copy_record(record, src, dst, options, &sinks))
-        .buffer_unordered(options.concurrency.max(1))
-        .try_collect()
-        .await?;
+    let mut total = ObjectCopySummary::default();
+    let mut failed: Vec<(String, Error)> = Vec::new();
+    {
+        let mut copies = futures::stream::iter(records)
+            .map(|record| {
+                let sinks = &sinks;
+                async move {
+                    // The label is made only for a failure: most records succeed.
+                    copy_or_skip(&record, src, dst, options, sinks)
+                        .await
+                        .map_err(|error| (label(&record), error))
+                }
+            })
+            .buffer_unordered(concurrency);
+        while let Some(result) = copies.next().await {
+            match result {
+                Ok(one) => total.add(&one),
+                Err((_, error)) if stops_the_task(&error) => return Err(error),
+                Err((label, error)) => {
+                    sinks
+                        .reporter
+                        .borrow_mut()
+                        .status_now(&format!("{}/{label}:FAIL {error}", options.dst_bucket))?;
+                    failed.push((label, error));
+                }
+            }
+        }
+    }
     let Sinks {
         output, reporter, ..
     } = sinks;
@@ -144,19 +205,137 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
         .flush()
         .map_err(|e| Error::io("writing stdout", e))?;
     reporter.into_inner().finish()?;
-    Ok(summaries
-        .into_iter()
-        .fold(ObjectCopySummary::default(), |total, one| {
-            ObjectCopySummary {
-                objects: total.objects + one.objects,
-                parts: total.parts + one.parts,
-                bytes: total.bytes + one.bytes,
+    if failed.is_empty() {
+        Ok(total)
+    } else {
+        Err(Error::Records(failed))
+    }
+}
+
+/// The record as messages name it: its key, and the part if it is one.
+fn label(record: &PartRecord) -> String {
+    let key = escape_key(&record.object.key);
+    match &record.part {
+        Some(part) => part.label(&key),
+        None => key.into_owned(),
+    }
+}
+
+/// An error that ends the task at once rather than failing one record: stdout or
+/// stderr is gone (nothing more can be reported), or Campanile itself broke.
+fn stops_the_task(error: &Error) -> bool {
+    match error {
+        Error::Io { context, .. } => context.starts_with("writing std"),
+        Error::Internal(_) => true,
+        _ => false,
+    }
+}
+
+/// Copies one record, unless a retried attempt finds it done; a source gone or changed
+/// since the listing is skipped and reported.
+async fn copy_or_skip<W: Write, E: Write>(
+    record: &PartRecord,
+    src: &Client,
+    dst: &Client,
+    options: &ObjectCopyOptions,
+    sinks: &Sinks<'_, W, E>,
+) -> Result<ObjectCopySummary, Error> {
+    if options.retried
+        && let Some(done) = already_copied(record, dst, options, sinks).await?
+    {
+        return Ok(done);
+    }
+    match copy_record(record, src, dst, options, sinks).await {
+        Err(Error::SourceMoved {
+            reason, message, ..
+        }) => skip(record, reason, message, options, sinks),
+        other => other,
+    }
+}
+
+/// What a retried attempt finds done at the destination: the record's summary (and,
+/// for a part, its line for multipartcomplete written), or `None` to copy it.
+async fn already_copied<W: Write, E: Write>(
+    record: &PartRecord,
+    dst: &Client,
+    options: &ObjectCopyOptions,
+    sinks: &Sinks<'_, W, E>,
+) -> Result<Option<ObjectCopySummary>, Error> {
+    let dst_bucket = &options.dst_bucket;
+    match &record.part {
+        None => {
+            if !sinks.finished.whole_object(record, dst, dst_bucket).await {
+                return Ok(None);
             }
-        }))
+        }
+        Some(part) => {
+            let Some(etag) = sinks.finished.part(record, part, dst, dst_bucket).await else {
+                return Ok(None);
+            };
+            write_copied_part(record, part, etag, sinks)?;
+        }
+    }
+    let mut reporter = sinks.reporter.borrow_mut();
+    reporter.counter(dst_bucket, counters::ALREADY_COPIED, 1)?;
+    reporter.status(&format!("{dst_bucket}/{}:already copied", label(record)))?;
+    Ok(Some(ObjectCopySummary {
+        already_copied: 1,
+        ..ObjectCopySummary::default()
+    }))
+}
+
+/// Skips a record whose source is gone or changed: a whole object is reported as
+/// skipped; a part's line tells multipartcomplete, which aborts the upload and reports
+/// the object once (not once per part).
+fn skip<W: Write, E: Write>(
+    record: &PartRecord,
+    reason: SkipReason,
+    detail: String,
+    options: &ObjectCopyOptions,
+    sinks: &Sinks<'_, W, E>,
+) -> Result<ObjectCopySummary, Error> {
+    let object = &record.object;
+    match &record.part {
+        None => {
+            let row = Skipped {
+                key: object.key.clone(),
+                size: object.size,
+                etag: object.etag.clone(),
+                reason,
+                detail,
+            };
+            sinks
+                .reporter
+                .borrow_mut()
+                .skipped(&options.src_bucket, &row)?;
+        }
+        Some(part) => {
+            let line = CopiedPartRecord {
+                key: object.key.clone(),
+                etag: object.etag.clone(),
+                upload_id: part.upload_id.clone(),
+                part_etag: CopiedPartRecord::skipped_part_etag(reason),
+                part_number: part.part_number,
+                first_byte: part.first_byte,
+                last_byte: part.last_byte,
+            };
+            writeln!(sinks.output.borrow_mut(), "{}", line.to_line())
+                .map_err(|e| Error::io("writing stdout", e))?;
+            sinks.reporter.borrow_mut().status_now(&format!(
+                "{}/{}: not copied, {reason} ({detail}); multipartcomplete aborts its upload",
+                options.src_bucket,
+                label(record)
+            ))?;
+        }
+    }
+    Ok(ObjectCopySummary {
+        skipped: 1,
+        ..ObjectCopySummary::default()
+    })
 }
 
 async fn copy_record<W: Write, E: Write>(
-    record: PartRecord,
+    record: &PartRecord,
     src: &Client,
     dst: &Client,
     options: &ObjectCopyOptions,
@@ -173,24 +352,24 @@ async fn copy_record<W: Write, E: Write>(
     let share = sinks.memory.reserve(size).await?;
     let reporter = &sinks.reporter;
     let (body, headers) =
-        transfer::download(&record, src, options, share.in_memory, reporter).await?;
+        transfer::download(record, src, options, share.in_memory, reporter).await?;
     let moved = i64::try_from(body.length).unwrap_or(i64::MAX);
     let summary = match &record.part {
         None => {
-            transfer::put(&record, &body, &headers, dst, options, reporter).await?;
+            transfer::put(record, &body, &headers, dst, options, reporter).await?;
             ObjectCopySummary {
                 objects: 1,
-                parts: 0,
                 bytes: body.length,
+                ..ObjectCopySummary::default()
             }
         }
         Some(part) => {
             let part_etag =
-                transfer::put_part(&record, part, &body, &headers, dst, options, reporter).await?;
-            write_copied_part(&record, part, part_etag, sinks)?
+                transfer::put_part(record, part, &body, &headers, dst, options, reporter).await?;
+            write_copied_part(record, part, part_etag, sinks)?
         }
     };
-    count_copy(&record, moved, options, sinks)?;
+    count_copy(record, moved, options, sinks)?;
     drop(share);
     Ok(summary)
 }
@@ -214,9 +393,9 @@ fn write_copied_part<W: Write, E: Write>(
     writeln!(sinks.output.borrow_mut(), "{}", line.to_line())
         .map_err(|e| Error::io("writing stdout", e))?;
     Ok(ObjectCopySummary {
-        objects: 0,
         parts: 1,
         bytes: part.range().len(),
+        ..ObjectCopySummary::default()
     })
 }
 
@@ -242,7 +421,7 @@ fn count_copy<W: Write, E: Write>(
 
 /// The server-side mode (see [`server_side`]): same output and counters.
 async fn copy_in_server<W: Write, E: Write>(
-    record: PartRecord,
+    record: &PartRecord,
     dst: &Client,
     options: &ObjectCopyOptions,
     sinks: &Sinks<'_, W, E>,
@@ -250,20 +429,20 @@ async fn copy_in_server<W: Write, E: Write>(
     let (src_bucket, dst_bucket) = (&options.src_bucket, &options.dst_bucket);
     let summary = match &record.part {
         None => {
-            server_side::copy_whole(&record, src_bucket, dst_bucket, dst).await?;
+            server_side::copy_whole(record, src_bucket, dst_bucket, dst).await?;
             ObjectCopySummary {
                 objects: 1,
-                parts: 0,
                 bytes: record.object.size,
+                ..ObjectCopySummary::default()
             }
         }
         Some(part) => {
             let part_etag =
-                server_side::copy_part(&record, part, src_bucket, dst_bucket, dst).await?;
-            write_copied_part(&record, part, part_etag, sinks)?
+                server_side::copy_part(record, part, src_bucket, dst_bucket, dst).await?;
+            write_copied_part(record, part, part_etag, sinks)?
         }
     };
     let moved = i64::try_from(summary.bytes).unwrap_or(i64::MAX);
-    count_copy(&record, moved, options, sinks)?;
+    count_copy(record, moved, options, sinks)?;
     Ok(summary)
 }

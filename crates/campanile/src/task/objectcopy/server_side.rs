@@ -3,14 +3,16 @@
 //! A whole object is copied with CopyObject (metadata and content headers copied with
 //! it); a part with UploadPartCopy over exactly the source part's byte range, so the
 //! completed upload has the source's multipart ETag. Both are pinned to the listed
-//! ETag (`x-amz-copy-source-if-match`), and the ETag the server returns is checked: a
+//! ETag (`x-amz-copy-source-if-match`; a source gone or changed is skipped, as in
+//! the client mode), and the ETag the server returns is checked: a
 //! whole object's must equal the source's, a part's is what multipartcomplete combines
 //! and compares with the source's before completing.
 
-use crate::error::{Error, S3ResultExt};
+use super::attempts::source_moved;
+use crate::error::{Error, S3Context};
 use crate::multipart::is_plain_md5_etag;
 use crate::record::{PartInfo, PartRecord};
-use crate::s3::{Client, http_status};
+use crate::s3::Client;
 
 /// What `x-amz-copy-source` escapes in a key: all but unreserved characters
 /// (RFC 3986) and `/`.
@@ -30,17 +32,21 @@ pub fn copy_source(bucket: &str, key: &str) -> String {
     )
 }
 
-/// What a failed server-side copy means in Campanile's terms: a 412 is the
-/// `copy-source-if-match` pin refusing a source that changed; `None` for the rest.
-fn source_problem<E>(
-    error: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+/// A failed server-side copy in Campanile's terms: a source gone (404 `NoSuchKey`) or
+/// changed (412 on the `copy-source-if-match` pin) is an [`Error::SourceMoved`], which
+/// the task skips and reports; the rest names the request.
+fn copy_failure<E>(
+    error: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    context: S3Context,
     etag: &str,
-) -> Option<String> {
-    (http_status(error) == Some(412)).then(|| {
-        format!(
-            "the source changed since it was listed (its ETag is no longer {etag}); list it again"
-        )
-    })
+) -> Error
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match source_moved(&error, etag) {
+        Some((reason, message)) => context.source_moved(reason, message, Some(Box::new(error))),
+        None => context.sdk(error),
+    }
 }
 
 /// Copies a whole object inside the server.
@@ -60,8 +66,12 @@ pub async fn copy_whole(
         .metadata_directive(aws_sdk_s3::types::MetadataDirective::Copy)
         .send()
         .await
-        .context_with("CopyObject", dst_bucket, &object.key, |e| {
-            source_problem(e, &object.etag)
+        .map_err(|e| {
+            copy_failure(
+                e,
+                S3Context::new("CopyObject", dst_bucket, &object.key),
+                &object.etag,
+            )
         })?;
     let etag = copied
         .copy_object_result()
@@ -101,8 +111,12 @@ pub async fn copy_part(
         .copy_source_if_match(format!("\"{}\"", object.etag))
         .send()
         .await
-        .context_with("UploadPartCopy", dst_bucket, part.label(&object.key), |e| {
-            source_problem(e, &object.etag)
+        .map_err(|e| {
+            copy_failure(
+                e,
+                S3Context::new("UploadPartCopy", dst_bucket, part.label(&object.key)),
+                &object.etag,
+            )
         })?;
     let etag = copied
         .copy_part_result()
