@@ -21,8 +21,12 @@
 # x86_64 binaries, and every streaming step ships them with -files): the action fails
 # on any other architecture (Graviton, aarch64) before writing anything.
 #
-# Usage (EMR: --bootstrap-actions Path=s3://codebucket/bootstrap/campanile.sh,Args=[-c,s3://codebucket]):
-#   campanile.sh [-c s3://codebucket] [-d /usr/local/bin] [-D] [-V] [-h]
+# Before installing anything, every binary is checked against CODE/bin/x86_64/SHA256SUMS
+# (written by campanile-stage); with -s, that file itself must have the SHA-256
+# campanile-stage printed, so a node installs only the binaries that were staged.
+#
+# Usage (EMR: --bootstrap-actions Path=s3://codebucket/bootstrap/campanile.sh,Args=[-c,s3://codebucket,-s,DIGEST]):
+#   campanile.sh [-c s3://codebucket] [-s SHA256SUMS_DIGEST] [-d /usr/local/bin] [-D] [-V] [-h]
 # Testing anywhere: CAMPANILE_ROOT=<dir> (where /etc, /proc and the binary directory
 # are read and written; tasks read $CAMPANILE_ROOT/etc/campanile.cfg too),
 # CAMPANILE_IMDS_ENDPOINT=http://127.0.0.1:PORT (the metadata service) and
@@ -33,6 +37,7 @@ VERSION="0.1.0"
 ROOT="${CAMPANILE_ROOT:-}"
 IMDS="${CAMPANILE_IMDS_ENDPOINT:-http://169.254.169.254}"
 CODE=""
+SUMS_DIGEST=""
 BIN_DIR="/usr/local/bin"
 DEBUG=0
 ARCH="${CAMPANILE_ARCH:-$(uname -m)}"
@@ -41,8 +46,10 @@ TASKS=(bucketlist multipartlist objectcopy multipartcomplete)
 
 usage() {
   cat <<USAGE
-Usage: $(basename "$0") [-c CODE] [-d BIN_DIR] [-D] [-V] [-h]
-  -c CODE     s3:// prefix staged by campanile-stage: binaries under CODE/bin/x86_64/
+Usage: $(basename "$0") [-c CODE] [-s DIGEST] [-d BIN_DIR] [-D] [-V] [-h]
+  -c CODE     s3:// prefix staged by campanile-stage: binaries under CODE/bin/x86_64/,
+              checked against the SHA256SUMS there before any is installed
+  -s DIGEST   the SHA-256 of that SHA256SUMS, as campanile-stage printed it
   -d BIN_DIR  where to install the task binaries (default /usr/local/bin)
   -D          debug: trace every command
   -V          print the version and exit
@@ -51,9 +58,10 @@ Writes ${ROOT}/etc/campanile.cfg (maxtmpsize, ephemeral).
 USAGE
 }
 
-while getopts "c:d:DVh" opt; do
+while getopts "c:s:d:DVh" opt; do
   case "$opt" in
     c) CODE="$OPTARG" ;;
+    s) SUMS_DIGEST="$OPTARG" ;;
     d) BIN_DIR="$OPTARG" ;;
     D) DEBUG=1 ;;
     V) echo "campanile bootstrap $VERSION"; exit 0 ;;
@@ -147,11 +155,34 @@ ephemeral_dirs() {
   fi
 }
 
+sha256_of() {
+  sha256sum "$1" | cut -d' ' -f1
+}
+
+# Fetches every binary and SHA256SUMS, checks them all, then installs: a node gets the
+# staged binaries or none.
 install_binaries() {
-  local task
+  local task expected
+  aws s3 cp --quiet "$CODE/bin/$ARCH/SHA256SUMS" "$WORK/SHA256SUMS" \
+    || { log "no SHA256SUMS under $CODE/bin/$ARCH/ (stage the code with campanile-stage)"; return 1; }
+  if [ -n "$SUMS_DIGEST" ] && [ "$(sha256_of "$WORK/SHA256SUMS")" != "$SUMS_DIGEST" ]; then
+    log "$CODE/bin/$ARCH/SHA256SUMS is not the one staged (its SHA-256 differs from -s): installing nothing"
+    return 1
+  fi
   for task in "${TASKS[@]}"; do
     aws s3 cp --quiet "$CODE/bin/$ARCH/$task" "$WORK/$task" \
       || { log "no $task under $CODE/bin/$ARCH/ (stage the code with campanile-stage)"; return 1; }
+    expected=$(awk -v name="$task" '$2 == name { print $1 }' "$WORK/SHA256SUMS")
+    if [ -z "$expected" ]; then
+      log "SHA256SUMS has no line for $task: installing nothing"
+      return 1
+    fi
+    if [ "$(sha256_of "$WORK/$task")" != "$expected" ]; then
+      log "$task does not match its SHA-256 in SHA256SUMS: installing nothing"
+      return 1
+    fi
+  done
+  for task in "${TASKS[@]}"; do
     install_file "$WORK/$task" "$ROOT$BIN_DIR/$task" 0755
   done
 }

@@ -322,6 +322,109 @@ fn chmod(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
+/// Writes `SHA256SUMS` for the task binaries in `bin` (as campanile-stage does) and
+/// returns its own SHA-256, the action's `-s`.
+fn write_sums(bin: &Path) -> String {
+    let sums: String = campanile::stage::TASKS
+        .iter()
+        .map(|task| {
+            let bytes = std::fs::read(bin.join(task)).expect("a binary");
+            format!("{}  {task}\n", campanile::stage::sha256_hex(&bytes))
+        })
+        .collect();
+    let path = bin.join(campanile::stage::SHA256SUMS);
+    std::fs::write(&path, &sums).expect("SHA256SUMS");
+    chmod(&path, 0o644);
+    campanile::stage::sha256_hex(sums.as_bytes())
+}
+
+/// A directory holding an `aws` that serves `aws s3 cp --quiet s3://code/KEY DEST`
+/// from `code`: what is tested is which objects the action fetches and what it does
+/// with them.
+fn aws_stand_in(work: &Path, code: &Path) -> std::path::PathBuf {
+    let shim = work.join("shim");
+    std::fs::create_dir(&shim).expect("mkdir");
+    chmod(&shim, 0o755);
+    std::fs::write(
+        shim.join("aws"),
+        format!(
+            "#!/bin/sh\n[ \"$1 $2 $3\" = 's3 cp --quiet' ] || {{ echo \"aws stand-in: $*\" >&2; exit 2; }}\n\
+             exec cp \"{}/${{4#s3://code/}}\" \"$5\"\n",
+            code.display()
+        ),
+    )
+    .expect("write the aws stand-in");
+    chmod(&shim.join("aws"), 0o755);
+    shim
+}
+
+#[test]
+fn installs_nothing_unless_every_binary_has_its_staged_sha256() {
+    let (url, _) = serve(Imds {
+        token_failures: 0,
+        refuse_tokens: false,
+        ephemeral: &[],
+    });
+    let work = tempfile::tempdir().expect("tempdir");
+    let code = work.path().join("code");
+    let bin = code.join("bin").join(campanile::stage::EMR_ARCH);
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    for task in campanile::stage::TASKS {
+        std::fs::write(bin.join(task), format!("#!/bin/sh\necho {task}\n")).expect("write");
+        chmod(&bin.join(task), 0o755);
+    }
+    let digest = write_sums(&bin);
+    let shim = aws_stand_in(work.path(), &code);
+    let path = format!("{}:/usr/bin:/bin", shim.display());
+    let run = |args: &[&str]| {
+        let root = root_with(8_000_000, "/dev/nvme0n1p1 / xfs rw 0 0\n");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bootstrap/campanile.sh");
+        let output = Command::new("bash")
+            .arg(script)
+            .args(args)
+            .env("PATH", &path)
+            .env("CAMPANILE_ROOT", root.path())
+            .env("CAMPANILE_IMDS_ENDPOINT", &url)
+            .output()
+            .expect("run bootstrap");
+        let installed = std::fs::read_dir(root.path().join("bin"))
+            .map(|entries| entries.count())
+            .unwrap_or(0);
+        (output, installed)
+    };
+    let args = ["-c", "s3://code", "-s", digest.as_str(), "-d", "/bin"];
+    let (output, installed) = run(&args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(installed, campanile::stage::TASKS.len());
+
+    // A binary changed after staging: nothing is installed, and the log names it.
+    let original = std::fs::read(bin.join("objectcopy")).expect("read");
+    std::fs::write(bin.join("objectcopy"), "#!/bin/sh\necho tampered\n").expect("write");
+    let (output, installed) = run(&args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert_eq!(installed, 0, "{stderr}");
+    assert!(
+        stderr.contains("objectcopy does not match its SHA-256"),
+        "{stderr}"
+    );
+
+    // Binaries and sums both replaced: -s still refuses.
+    std::fs::write(bin.join("objectcopy"), &original).expect("restore");
+    write_sums(&bin);
+    std::fs::write(bin.join("objectcopy"), "#!/bin/sh\necho tampered\n").expect("write");
+    write_sums(&bin);
+    let (output, installed) = run(&args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert_eq!(installed, 0, "{stderr}");
+    assert!(stderr.contains("is not the one staged"), "{stderr}");
+}
+
 /// As on EMR: the bootstrap action runs as a user who is not root and has sudo; it
 /// must write /etc/campanile.cfg and install the task binaries (not rsync) as root,
 /// and a task then started as that user in a working directory holding the staged
@@ -375,22 +478,11 @@ fn runs_as_a_user_with_sudo_and_a_task_reads_its_config() {
         std::fs::copy(exe, bin.join(task)).expect("copy a binary");
         chmod(&bin.join(task), 0o755);
     }
+    let digest = write_sums(&bin);
     for dir in [code.as_path(), &code.join("bin"), &bin] {
         chmod(dir, 0o755);
     }
-    let shim = work.path().join("shim");
-    std::fs::create_dir(&shim).expect("mkdir");
-    chmod(&shim, 0o755);
-    std::fs::write(
-        shim.join("aws"),
-        format!(
-            "#!/bin/sh\n[ \"$1 $2 $3\" = 's3 cp --quiet' ] || {{ echo \"aws stand-in: $*\" >&2; exit 2; }}\n\
-             exec cp \"{}/${{4#s3://code/}}\" \"$5\"\n",
-            code.display()
-        ),
-    )
-    .expect("write the aws stand-in");
-    chmod(&shim.join("aws"), 0o755);
+    let shim = aws_stand_in(work.path(), &code);
 
     let output = Command::new("sudo")
         .args(["-n", "-u", BOOTSTRAP_USER, "env"])
@@ -402,7 +494,7 @@ fn runs_as_a_user_with_sudo_and_a_task_reads_its_config() {
         .arg(format!("CAMPANILE_IMDS_ENDPOINT={url}"))
         .arg("bash")
         .arg(&script)
-        .args(["-c", "s3://code", "-d", "/usr/local/bin"])
+        .args(["-c", "s3://code", "-s", &digest, "-d", "/usr/local/bin"])
         .current_dir(work.path())
         .output()
         .expect("run the bootstrap action through sudo");

@@ -1,8 +1,15 @@
 //! Staging the code prefix (`--code`) that EMR steps read: the task binaries (at
 //! `<code>/<task>` for `-files`, and at `<code>/bin/x86_64/<task>` for the bootstrap
-//! action), `diff.q`, `campanile.cfg`, the credentials file and `bootstrap/`.
+//! action, with `bin/x86_64/SHA256SUMS` that the action checks before it installs
+//! anything), `diff.q`, `campanile.cfg`, the credentials file and `bootstrap/`.
 //! Idempotent: an object whose ETag already equals the MD5 of the local bytes is left
-//! alone. The credentials file's content is never printed; only its key is.
+//! alone.
+//!
+//! The credentials file (`.boto` under the code prefix, as the article names it) is
+//! written with server-side encryption, and its content is never printed. When it
+//! holds long-lived keys rather than role profiles ([`crate::credentials`]), staging
+//! first checks that the code bucket blocks every kind of public access, refuses
+//! otherwise, and warns that roles would need no secret at all.
 
 use std::path::{Path, PathBuf};
 
@@ -43,6 +50,8 @@ pub enum Source {
     File(PathBuf),
     /// Bytes built into the program.
     Embedded(&'static str),
+    /// Bytes made while staging (the checksum file).
+    Generated(Vec<u8>),
 }
 
 /// One object to stage under the code prefix.
@@ -52,7 +61,22 @@ pub struct Staged {
     pub name: String,
     /// Its bytes.
     pub source: Source,
+    /// Written with server-side encryption (the credentials file).
+    pub encrypted: bool,
 }
+
+impl Staged {
+    fn plain(name: impl Into<String>, source: Source) -> Staged {
+        Staged {
+            name: name.into(),
+            source,
+            encrypted: false,
+        }
+    }
+}
+
+/// The name of the checksum file beside the bootstrap action's binaries.
+pub const SHA256SUMS: &str = "SHA256SUMS";
 
 /// What staging did to one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,42 +87,135 @@ pub enum Outcome {
     Unchanged,
 }
 
-/// The standard set: binaries from `bin_dir`, the given config and credentials files.
-pub fn standard_set(bin_dir: &Path, config: Option<&Path>, credentials: &Path) -> Vec<Staged> {
+/// The standard set: binaries from `bin_dir` (with their SHA-256 sums), the given
+/// config and credentials files.
+pub fn standard_set(
+    bin_dir: &Path,
+    config: Option<&Path>,
+    credentials: &Path,
+) -> Result<Vec<Staged>, Error> {
     let arch = EMR_ARCH;
     let mut set = Vec::new();
+    let mut sums = String::new();
     for task in TASKS {
         let file = bin_dir.join(task);
-        set.push(Staged {
-            name: task.to_string(),
-            source: Source::File(file.clone()),
-        });
-        set.push(Staged {
-            name: format!("bin/{arch}/{task}"),
-            source: Source::File(file),
-        });
+        let bytes = read(&Source::File(file.clone()))?;
+        sums.push_str(&format!("{}  {task}\n", sha256_hex(&bytes)));
+        set.push(Staged::plain(task, Source::File(file.clone())));
+        set.push(Staged::plain(
+            format!("bin/{arch}/{task}"),
+            Source::File(file),
+        ));
     }
-    set.push(Staged {
-        name: "diff.q".into(),
-        source: Source::Embedded(DIFF_Q),
-    });
-    set.push(Staged {
-        name: "bootstrap/campanile.sh".into(),
-        source: Source::Embedded(BOOTSTRAP),
-    });
-    set.push(Staged {
-        name: crate::plan::CONFIG_FILE.into(),
-        source: match config {
+    set.push(Staged::plain(
+        format!("bin/{arch}/{SHA256SUMS}"),
+        Source::Generated(sums.into_bytes()),
+    ));
+    set.push(Staged::plain("diff.q", Source::Embedded(DIFF_Q)));
+    set.push(Staged::plain(
+        "bootstrap/campanile.sh",
+        Source::Embedded(BOOTSTRAP),
+    ));
+    set.push(Staged::plain(
+        crate::plan::CONFIG_FILE,
+        match config {
             Some(path) => Source::File(path.to_path_buf()),
             None => Source::Embedded(SAMPLE_CONFIG),
         },
-    });
+    ));
     set.push(Staged {
         name: crate::plan::CREDENTIALS_FILE.into(),
         source: Source::File(credentials.to_path_buf()),
+        encrypted: true,
     });
-    set
+    Ok(set)
 }
+
+/// The SHA-256 of `bytes`, as `sha256sum` prints it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    crate::multipart::hex(&sha2::Sha256::digest(bytes))
+}
+
+/// The SHA-256 of the staged checksum file, for the bootstrap action's `-s`: with it,
+/// a node installs nothing unless the sums it fetched are the ones staged here.
+pub fn sums_digest(set: &[Staged]) -> Option<String> {
+    set.iter()
+        .find(|s| s.name.ends_with(SHA256SUMS))
+        .and_then(|s| match &s.source {
+            Source::Generated(bytes) => Some(sha256_hex(bytes)),
+            _ => None,
+        })
+}
+
+/// What the credentials file holds, as staging sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialsKind {
+    /// Role profiles only: nothing secret.
+    Roles,
+    /// Long-lived keys.
+    Keys,
+}
+
+/// Checks the credentials file before it is staged: a file with long-lived keys goes
+/// only to a bucket that blocks public access (all four settings), and is reported as
+/// [`CredentialsKind::Keys`] so the caller warns; a file of role profiles needs no check.
+pub async fn check_credentials(
+    client: &Client,
+    bucket: &str,
+    credentials: &Path,
+) -> Result<CredentialsKind, Error> {
+    let text = std::fs::read_to_string(credentials)
+        .map_err(|e| Error::io(format!("reading {}", credentials.display()), e))?;
+    if !crate::credentials::holds_secret_keys(&text) {
+        return Ok(CredentialsKind::Roles);
+    }
+    let refused = |why: String| {
+        Error::Usage(format!(
+            "{} holds long-lived keys and {why}: refusing to stage it. Block public access \
+             (aws s3api put-public-access-block --bucket {bucket} --public-access-block-configuration \
+             BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true), \
+             or better, stage role profiles (role_arn + credential_source) that hold no secret",
+            credentials.display()
+        ))
+    };
+    let answer = client.get_public_access_block().bucket(bucket).send().await;
+    let blocked = match answer {
+        Ok(output) => output.public_access_block_configuration().is_some_and(|c| {
+            c.block_public_acls() == Some(true)
+                && c.ignore_public_acls() == Some(true)
+                && c.block_public_policy() == Some(true)
+                && c.restrict_public_buckets() == Some(true)
+        }),
+        // S3's answer for a bucket that has never been given the setting.
+        Err(error)
+            if aws_sdk_s3::error::ProvideErrorMetadata::code(&error)
+                == Some("NoSuchPublicAccessBlockConfiguration") =>
+        {
+            false
+        }
+        Err(error) => {
+            return Err(refused(format!(
+                "whether s3://{bucket} blocks public access cannot be told ({})",
+                crate::s3::describe_error(&error)
+            )));
+        }
+    };
+    if blocked {
+        Ok(CredentialsKind::Keys)
+    } else {
+        Err(refused(format!(
+            "s3://{bucket} does not block every kind of public access"
+        )))
+    }
+}
+
+/// The warning printed when long-lived keys are staged.
+pub const KEYS_WARNING: &str = "warning: the credentials file holds long-lived keys, now in the code \
+bucket (encrypted, public access blocked): anyone who can read that bucket can use them until they \
+are rotated. Roles need no secret: give the EMR nodes an instance profile that reads the source, and \
+stage a profile with role_arn and credential_source = Ec2InstanceMetadata for the destination \
+(cloudformation/s3_migration_role.json creates that role).";
 
 fn read(source: &Source) -> Result<Vec<u8>, Error> {
     match source {
@@ -106,6 +223,7 @@ fn read(source: &Source) -> Result<Vec<u8>, Error> {
         Source::File(path) => {
             std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))
         }
+        Source::Generated(bytes) => Ok(bytes.clone()),
     }
 }
 
@@ -140,15 +258,16 @@ pub async fn stage(
             continue;
         }
         use base64::Engine;
-        client
+        let mut put = client
             .put_object()
             .bucket(bucket)
             .key(&key)
             .content_md5(base64::engine::general_purpose::STANDARD.encode(md5))
-            .body(ByteStream::from(bytes))
-            .send()
-            .await
-            .context("PutObject", bucket, &key)?;
+            .body(ByteStream::from(bytes));
+        if staged.encrypted {
+            put = put.server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::Aes256);
+        }
+        put.send().await.context("PutObject", bucket, &key)?;
         done.push((key, Outcome::Uploaded));
     }
     Ok(done)

@@ -1,6 +1,7 @@
 //! campanile-stage: upload to the `--code` prefix everything the EMR steps and the
-//! bootstrap action need (task binaries, diff.q, campanile.cfg, the credentials file,
-//! bootstrap/). Idempotent; prints one line per object, never a file's content.
+//! bootstrap action need (task binaries and their SHA-256 sums, diff.q,
+//! campanile.cfg, the credentials file, bootstrap/). Idempotent; prints one line per
+//! object and the digest the bootstrap action's `-s` takes, never a file's content.
 
 use std::path::PathBuf;
 
@@ -18,7 +19,9 @@ struct Cli {
     /// The code prefix, s3://codebucket[/prefix].
     #[arg(long)]
     code: String,
-    /// The .boto credentials file with the [profile NAME] sections the tasks use.
+    /// The credentials file with the [profile NAME] sections the tasks use: role
+    /// profiles (role_arn, credential_source = Ec2InstanceMetadata; no secret), or the
+    /// article's long-lived keys (staged only to a bucket that blocks public access).
     #[arg(long)]
     credentials: PathBuf,
     /// campanile.cfg to stage (default: the sample etc/campanile.cfg).
@@ -46,7 +49,11 @@ fn main() -> std::process::ExitCode {
                 .ok_or_else(|| campanile::Error::Usage("give --bin-dir".into()))?,
         };
         let client = campanile::s3::client(&cli.s3.client_options()).await?;
-        let set = stage::standard_set(&bin_dir, cli.config.as_deref(), &cli.credentials);
+        let set = stage::standard_set(&bin_dir, cli.config.as_deref(), &cli.credentials)?;
+        let kind = stage::check_credentials(&client, &bucket, &cli.credentials).await?;
+        if kind == stage::CredentialsKind::Keys {
+            eprintln!("{}", stage::KEYS_WARNING);
+        }
         for (key, outcome) in stage::stage(&client, &bucket, &prefix, &set).await? {
             let word = if outcome == Outcome::Uploaded {
                 "uploaded"
@@ -54,6 +61,11 @@ fn main() -> std::process::ExitCode {
                 "unchanged"
             };
             println!("{word} s3://{bucket}/{key}");
+        }
+        if let Some(digest) = stage::sums_digest(&set) {
+            // The bootstrap action's -s: nodes then install only binaries whose sums
+            // are these.
+            println!("{} {digest}", stage::SHA256SUMS);
         }
         Ok(())
     })
