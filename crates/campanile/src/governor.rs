@@ -8,8 +8,9 @@
 //! included): it waits for the next slot of its key prefix and class (read or write)
 //! before it is sent, and a 503 answer halves that prefix's rate (multiplicative
 //! decrease, at most once per [`DECREASE_COOLDOWN`], so a burst of answers to requests
-//! that were already in flight counts once); every second without a 503 adds a
-//! hundredth of the budget back (additive increase), up to the budget. The budgets are
+//! that were already in flight counts once); from a second after the last decrease,
+//! every second adds a two-hundredth of the budget back (additive increase), up to the
+//! budget: from half to full in 100 s, as S3 itself scales gradually. The budgets are
 //! a task's share of the run's: the plan divides the run's per-prefix budget by the
 //! tasks that run at once, so a local run's tasks or a cluster's share it.
 //!
@@ -43,6 +44,12 @@ pub const PREFIX_BYTES: usize = 64;
 
 /// Shortest time between two decreases of one prefix's rate.
 pub const DECREASE_COOLDOWN: Duration = Duration::from_millis(500);
+
+/// How long after a decrease the rate is held before it climbs again.
+pub const INCREASE_HOLD: Duration = Duration::from_secs(1);
+
+/// Share of the budget the additive increase adds back per second.
+const INCREASE_SHARE: f64 = 1.0 / 200.0;
 
 /// Lowest rate a prefix is slowed to, in requests per second.
 pub const MIN_RATE: f64 = 1.0;
@@ -327,9 +334,15 @@ impl Governor {
         let elapsed = now.saturating_duration_since(pace.updated).as_secs_f64();
         pace.rate = if pace.slow_start {
             pace.rate * 2f64.powf(elapsed)
+        } else if pace
+            .last_decrease
+            .is_some_and(|at| now.saturating_duration_since(at) < INCREASE_HOLD)
+        {
+            // Held: the answers to the requests sent at the old rate are still coming.
+            pace.rate
         } else {
-            // Additive increase: a hundredth of the budget per second.
-            pace.rate + elapsed * (max / 100.0).max(MIN_RATE)
+            // Additive increase.
+            pace.rate + elapsed * (max * INCREASE_SHARE).max(MIN_RATE)
         }
         .min(max);
         if let Some((rate, at)) = learned
@@ -542,13 +555,17 @@ mod tests {
         assert_eq!(governor.rate(P, RequestClass::Read), 500.0);
         governor.slow_down(P, RequestClass::Read, t3, t3);
         assert_eq!(governor.rate(P, RequestClass::Read), 250.0);
-        // Ten quiet seconds add ten hundredths of the budget back (no more slow start).
+        // Held for a second after the decrease…
+        governor.reserve(P, RequestClass::Read, t3 + INCREASE_HOLD / 2);
+        assert_eq!(governor.rate(P, RequestClass::Read), 250.0);
+        // …then ten quiet seconds add ten two-hundredths of the budget back (no more
+        // slow start).
         governor.reserve(
             P,
             RequestClass::Read,
-            t1 + DECREASE_COOLDOWN + Duration::from_secs(10),
+            t3 + INCREASE_HOLD / 2 + Duration::from_secs(10),
         );
-        assert!((governor.rate(P, RequestClass::Read) - 350.0).abs() < 1e-6);
+        assert!((governor.rate(P, RequestClass::Read) - 300.0).abs() < 1e-6);
         // Never above the budget, never below the floor.
         governor.reserve(P, RequestClass::Read, t1 + Duration::from_secs(1000));
         assert_eq!(governor.rate(P, RequestClass::Read), 1000.0);
