@@ -149,7 +149,7 @@ async fn list_prefix<W: Write, E: Write>(
                         object.storage_class().map_or("", |c| c.as_str())
                     ),
                 };
-                reporter.skipped(bucket, &row)?;
+                crate::skip::report(output, reporter, bucket, &row)?;
                 continue;
             }
             let record = ListingRecord {

@@ -126,6 +126,12 @@ fn check_all<R: BufRead>(input: R, index: StreamIndex) -> Result<std::fs::File, 
     let mut first_seen: HashMap<(String, String), (String, u64)> = HashMap::new();
     for line in InputLines::new(input, index) {
         let line = line?;
+        if crate::skip::is_row(&line.text) {
+            // A skip row on its way to the run's report: echoed as it is.
+            writeln!(spool, "{}", line.text)
+                .map_err(|e| Error::io("writing a temporary file", e))?;
+            continue;
+        }
         let checked = check_line(&line.text, line.number)?;
         let record = checked.record;
         let (etag, first_line) = first_seen
@@ -163,6 +169,10 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     // Line numbers of the checked copy are those of the input: one line each.
     for line in InputLines::new(checked, StreamIndex::SHELL) {
         let line = line?;
+        if crate::skip::is_row(&line.text) {
+            crate::skip::pass_on(output, &line.text)?;
+            continue;
+        }
         let CheckedLine {
             record,
             expected_parts,
@@ -324,13 +334,44 @@ async fn complete(
     options: &MultipartCompleteOptions,
     group: &Group,
 ) -> Result<String, Error> {
-    let parts: Vec<CompletedPart> = group
+    let parts: Vec<(u32, String)> = group
         .parts
         .iter()
-        .map(|(number, part)| {
+        .map(|(number, part)| (*number, part.part_etag.clone()))
+        .collect();
+    complete_upload(
+        client,
+        &options.bucket,
+        &group.key,
+        &group.upload_id,
+        &group.etag,
+        &parts,
+        (options.attempts, options.max_pause),
+    )
+    .await
+}
+
+/// Completes upload `upload_id` of `key` with `parts` (part number and part ETag, in
+/// order), trying CompleteMultipartUpload `attempts.0` times with random pauses of up
+/// to `attempts.1`; `NoSuchUpload` when the object already carries `source_etag`
+/// counts as done (an earlier attempt completed it and its answer was lost). Returns
+/// the ETag the object got. Shared with the clean-up after a failed run
+/// ([`crate::orphans`]).
+pub(crate) async fn complete_upload(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    source_etag: &str,
+    parts: &[(u32, String)],
+    attempts: (u32, Duration),
+) -> Result<String, Error> {
+    let parts: Vec<CompletedPart> = parts
+        .iter()
+        .map(|(number, part_etag)| {
             CompletedPart::builder()
                 .part_number(i32::try_from(*number).unwrap_or(i32::MAX))
-                .e_tag(format!("\"{}\"", part.part_etag))
+                .e_tag(format!("\"{part_etag}\""))
                 .build()
         })
         .collect();
@@ -338,14 +379,14 @@ async fn complete(
     // Every failure is tried again: the pauses spread the reducers' completions, which
     // arrive together at the end of a step.
     let completed = retry(
-        &Backoff::constant(options.max_pause),
-        options.attempts,
+        &Backoff::constant(attempts.1),
+        attempts.0,
         |_| async move {
             let result = client
                 .complete_multipart_upload()
-                .bucket(&options.bucket)
-                .key(&group.key)
-                .upload_id(&group.upload_id)
+                .bucket(bucket)
+                .key(key)
+                .upload_id(upload_id)
                 .multipart_upload(
                     CompletedMultipartUpload::builder()
                         .set_parts(Some(parts.clone()))
@@ -363,8 +404,8 @@ async fn complete(
                     if error
                         .as_service_error()
                         .is_some_and(|e| e.meta().code() == Some("NoSuchUpload"))
-                        && let Some(etag) = current_etag(client, &options.bucket, &group.key).await
-                        && etag == group.etag
+                        && let Some(etag) = current_etag(client, bucket, key).await
+                        && etag == source_etag
                     {
                         // Completed by an earlier attempt whose answer was lost.
                         return Ok(etag);
@@ -379,13 +420,11 @@ async fn complete(
     .await;
     completed.map_err(|error| {
         let message = format!(
-            "upload {}: {} (after {} attempts)",
-            group.upload_id,
+            "upload {upload_id}: {} (after {} attempts)",
             describe_error(&error),
-            options.attempts
+            attempts.0
         );
-        S3Context::new("CompleteMultipartUpload", &options.bucket, &group.key)
-            .explained(message, *error)
+        S3Context::new("CompleteMultipartUpload", bucket, key).explained(message, *error)
     })
 }
 

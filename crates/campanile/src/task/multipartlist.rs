@@ -39,6 +39,7 @@ use crate::multipart::{
 use crate::record::{ListingRecord, PartInfo, PartRecord};
 use crate::reporter::{Reporter, counters};
 use crate::s3::{Client, http_status};
+use crate::skip::{self, Line, SkipReason, Skipped};
 use crate::stream::StreamIndex;
 use crate::tuning::Tuning;
 
@@ -91,7 +92,10 @@ pub struct MultipartListSummary {
 enum Planned {
     Whole(PartRecord),
     Parts(Vec<PartRecord>),
-    Unknown(String),
+    /// Left out (layout unknown, archived): its skip row goes on to the report.
+    Skipped(Skipped),
+    /// A skip row of an earlier step, passed on unchanged.
+    PassedOn(String),
 }
 
 /// Runs multipartlist over `input`.
@@ -103,10 +107,19 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     dst: &Client,
     options: &MultipartListOptions,
 ) -> Result<MultipartListSummary, Error> {
-    let records = parse_all(input, options.stream_index, ListingRecord::parse)?;
+    let records = parse_all(
+        input,
+        options.stream_index,
+        skip::or_passed(ListingRecord::parse),
+    )?;
     let mut summary = MultipartListSummary::default();
     let mut planned = futures::stream::iter(records)
-        .map(|record| plan_object(record, src, dst, options))
+        .map(|line| async move {
+            match line {
+                Line::Record(record) => plan_object(record, src, dst, options).await,
+                Line::Skipped(row) => Ok(Planned::PassedOn(row)),
+            }
+        })
         .buffered(options.concurrency.max(1));
     while let Some(result) = planned.next().await {
         match result? {
@@ -123,13 +136,20 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
                 reporter.counter(&options.dst_bucket, counters::UPLOADS, 1)?;
                 reporter.counter(&options.dst_bucket, counters::PARTS, parts.len() as i64)?;
             }
-            Planned::Unknown(key) => {
-                reporter.counter(&options.src_bucket, counters::UNKNOWN_PART_LAYOUT, 1)?;
-                reporter.status_now(&format!(
-                    "Can't calculate partsize for {}/{key}: skipped",
-                    options.src_bucket
-                ))?;
-                summary.unknown_layout.push(key);
+            Planned::Skipped(row) => {
+                if row.reason == SkipReason::UnknownLayout {
+                    reporter.status_now(&format!(
+                        "Can't calculate partsize for {}/{}: skipped",
+                        options.src_bucket, row.key
+                    ))?;
+                    summary.unknown_layout.push(row.key.clone());
+                }
+                skip::report(output, reporter, &options.src_bucket, &row)?;
+            }
+            Planned::PassedOn(row) => {
+                skip::pass_on(output, &row)?;
+                // Not an object of this step's: not counted again.
+                continue;
             }
         }
         reporter.counter(&options.src_bucket, counters::OBJECTS, 1)?;
@@ -147,6 +167,16 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     Ok(summary)
 }
 
+fn skipped(object: ListingRecord, reason: SkipReason, detail: String) -> Skipped {
+    Skipped {
+        key: object.key,
+        size: object.size,
+        etag: object.etag,
+        reason,
+        detail,
+    }
+}
+
 fn write_line<W: Write>(output: &mut W, record: &PartRecord) -> Result<(), Error> {
     writeln!(output, "{}", record.to_line()).map_err(|e| Error::io("writing stdout", e))
 }
@@ -161,10 +191,22 @@ async fn plan_object(
         return Ok(Planned::Whole(PartRecord { object, part: None }));
     };
     let head = head_part(src, &options.src_bucket, &object, 1).await?;
+    // The Intelligent-Tiering archive tiers show in this HEAD, not in the listing.
+    if let Some(detail) = skip::archive_detail(&head) {
+        return Ok(Planned::Skipped(skipped(
+            object,
+            SkipReason::Archived,
+            detail,
+        )));
+    }
     let Some(ranges) =
         part_layout(src, &options.src_bucket, &object, count, &head, options).await?
     else {
-        return Ok(Planned::Unknown(object.key));
+        return Ok(Planned::Skipped(skipped(
+            object,
+            SkipReason::UnknownLayout,
+            "S3 cannot tell its part layout".to_string(),
+        )));
     };
     let upload_id = if options.dry_run {
         random_uuid()

@@ -45,6 +45,7 @@ use crate::record::{CopiedPartRecord, PartRecord};
 use crate::reporter::{Reporter, counters};
 use crate::retry::Backoff;
 use crate::s3::Client;
+use crate::skip::{self, Line};
 use crate::stream::StreamIndex;
 use crate::tuning::Tuning;
 use budget::MemoryBudget;
@@ -125,14 +126,30 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     dst: &Client,
     options: &ObjectCopyOptions,
 ) -> Result<ObjectCopySummary, Error> {
-    let records = parse_all(input, options.stream_index, PartRecord::parse)?;
+    let records = parse_all(
+        input,
+        options.stream_index,
+        skip::or_passed(PartRecord::parse),
+    )?;
     let sinks = Sinks {
         output: RefCell::new(output),
         reporter: RefCell::new(reporter),
         memory: MemoryBudget::new(options.max_tmp_size),
     };
     let summaries: Vec<ObjectCopySummary> = futures::stream::iter(records)
-        .map(|record| copy_record(record, src, dst, options, &sinks))
+        .map(|line| {
+            let sinks = &sinks;
+            async move {
+                match line {
+                    Line::Record(record) => copy_record(record, src, dst, options, sinks).await,
+                    // An earlier step's skip row goes on towards the run's report.
+                    Line::Skipped(row) => {
+                        skip::pass_on(&mut **sinks.output.borrow_mut(), &row)?;
+                        Ok(ObjectCopySummary::default())
+                    }
+                }
+            }
+        })
         .buffer_unordered(options.concurrency.max(1))
         .try_collect()
         .await?;
