@@ -16,6 +16,7 @@ mod iam;
 mod in_process;
 mod local_runner;
 mod reliability;
+mod report;
 mod rsync;
 mod security;
 mod stage;

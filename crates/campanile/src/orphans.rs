@@ -81,7 +81,12 @@ pub struct CleanUp {
     pub aborted: Vec<Upload>,
     /// Passes over the run's records (one per [`UPLOADS_PER_PASS`] uploads in progress).
     pub passes: u64,
+    /// Why the parts of some planned uploads could not be listed (those were aborted).
+    pub unlisted: Vec<String>,
 }
+
+/// A ListParts that failed: the upload's completeness cannot be told.
+struct Unlisted(Error);
 
 /// How the clean-up completes an upload: CompleteMultipartUpload's attempts and the
 /// longest pause between them (multipartcomplete's).
@@ -123,7 +128,20 @@ pub async fn finish_run(
                         upload_id,
                     };
                     let planned = plan.upload_id.as_deref() == Some(upload.upload_id.as_str());
-                    if planned && complete_if_whole(client, bucket, &plan, attempts).await? {
+                    let whole = if planned {
+                        match complete_if_whole(client, bucket, &plan, attempts).await? {
+                            Ok(whole) => whole,
+                            // Parts that cannot be listed cannot be shown complete: the
+                            // upload is aborted (nothing stays billed), and said.
+                            Err(Unlisted(error)) => {
+                                done.unlisted.push(error.to_string());
+                                false
+                            }
+                        }
+                    } else {
+                        false
+                    };
+                    if whole {
                         done.completed.push(upload);
                     } else {
                         abort_all(client, bucket, std::slice::from_ref(&upload)).await?;
@@ -200,12 +218,14 @@ async fn complete_if_whole(
     bucket: &str,
     plan: &PlannedUpload,
     attempts: CompleteAttempts,
-) -> Result<bool, Error> {
+) -> Result<Result<bool, Unlisted>, Error> {
     let Some(upload_id) = plan.upload_id.as_deref() else {
-        return Ok(false);
+        return Ok(Ok(false));
     };
-    let Some(parts) = listed_parts(client, bucket, &plan.key, upload_id).await? else {
-        return Ok(false);
+    let parts = match listed_parts(client, bucket, &plan.key, upload_id).await {
+        Ok(Some(parts)) => parts,
+        Ok(None) => return Ok(Ok(false)),
+        Err(error) => return Ok(Err(Unlisted(error))),
     };
     let whole =
         !plan.ranges.is_empty()
@@ -216,17 +236,17 @@ async fn complete_if_whole(
                 },
             );
     if !whole {
-        return Ok(false);
+        return Ok(Ok(false));
     }
     let Some(digests) = parts
         .iter()
         .map(|(_, _, etag)| parse_md5_hex(etag))
         .collect::<Option<Vec<[u8; 16]>>>()
     else {
-        return Ok(false);
+        return Ok(Ok(false));
     };
     if multipart_etag(&digests) != plan.etag {
-        return Ok(false);
+        return Ok(Ok(false));
     }
     let numbered: Vec<(u32, String)> = parts
         .into_iter()
@@ -246,7 +266,7 @@ async fn complete_if_whole(
             ),
         });
     }
-    Ok(true)
+    Ok(Ok(true))
 }
 
 /// The parts of an upload (number, size, ETag without quotes), in part-number order;

@@ -50,6 +50,14 @@ pub async fn clean_up_uploads<E: Write>(
         )
         .map_err(io)?;
     }
+    if let Some(first) = done.unlisted.first() {
+        writeln!(
+            err,
+            "could not list the parts of {} upload(s), so they were aborted (the re-run copies them); first: {first}",
+            done.unlisted.len()
+        )
+        .map_err(io)?;
+    }
     if !done.aborted.is_empty() {
         writeln!(
             err,

@@ -104,6 +104,118 @@ pub fn published_path(report: &SkipReport, uploaded_to: Option<&str>) -> String 
     }
 }
 
+/// The skip report of an output on S3 (`s3://bucket/prefix`, an EMR run's job
+/// output): its `part-*` objects are read one at a time (through a temporary file,
+/// un-gzipped when their name ends in `.gz`) and, when they hold skip rows,
+/// `prefix/_skipped.jsonl` is written. An output with no part yet has no report.
+pub async fn write_s3(client: &crate::s3::Client, uri: &str) -> Result<Option<SkipReport>, Error> {
+    use crate::error::S3ResultExt;
+    let (bucket, prefix) = crate::s3_url::parse_s3_uri(uri)
+        .ok_or_else(|| Error::Usage(format!("{uri:?} is not an s3://bucket/prefix URI")))?;
+    let prefix = format!("{}/", prefix.trim_end_matches('/'));
+    let (report, report_path) = scratch_file()?;
+    let mut writer = BufWriter::new(report);
+    let mut objects = 0;
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix(&prefix)
+        .into_paginator()
+        .send();
+    let result: Result<(), Error> = async {
+        while let Some(page) = pages.next().await {
+            let page = page.context("ListObjectsV2", &bucket, &prefix)?;
+            for object in page.contents() {
+                let Some(key) = object.key() else { continue };
+                let name = &key[prefix.len().min(key.len())..];
+                if !name.starts_with("part-") || name.contains('/') {
+                    continue;
+                }
+                let (part, part_path) = scratch_file()?;
+                let fetched = fetch(client, &bucket, key, part).await;
+                let read = fetched.and_then(|()| {
+                    let handle = File::open(&part_path)
+                        .map_err(|e| Error::io(format!("reading {}", part_path.display()), e))?;
+                    if name.ends_with(".gz") {
+                        let gunzip = flate2::read::MultiGzDecoder::new(handle);
+                        extract_rows(BufReader::new(gunzip), &mut writer)
+                    } else {
+                        extract_rows(BufReader::new(handle), &mut writer)
+                    }
+                });
+                let _ = std::fs::remove_file(&part_path);
+                objects += read?;
+            }
+        }
+        writer
+            .flush()
+            .map_err(|e| Error::io("writing the skip report", e))
+    }
+    .await;
+    drop(writer);
+    let published = match result {
+        Ok(()) if objects > 0 => {
+            let key = format!("{prefix}{REPORT_NAME}");
+            let body = aws_sdk_s3::primitives::ByteStream::from_path(&report_path)
+                .await
+                .map_err(|e| {
+                    Error::io(
+                        format!("reading {}", report_path.display()),
+                        std::io::Error::other(e.to_string()),
+                    )
+                });
+            match body {
+                Ok(body) => client
+                    .put_object()
+                    .bucket(&bucket)
+                    .key(&key)
+                    .body(body)
+                    .send()
+                    .await
+                    .context("PutObject", &bucket, &key)
+                    .map(|_| {
+                        Some(SkipReport {
+                            objects,
+                            path: format!("s3://{bucket}/{key}"),
+                        })
+                    }),
+                Err(error) => Err(error),
+            }
+        }
+        Ok(()) => Ok(None),
+        Err(error) => Err(error),
+    };
+    let _ = std::fs::remove_file(&report_path);
+    published
+}
+
+/// Streams an object's body into `file`.
+async fn fetch(
+    client: &crate::s3::Client,
+    bucket: &str,
+    key: &str,
+    file: File,
+) -> Result<(), Error> {
+    use crate::error::S3ResultExt;
+    let object = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .context("GetObject", bucket, key)?;
+    let mut body = object.body;
+    let mut out = BufWriter::new(file);
+    while let Some(chunk) = body.try_next().await.map_err(|e| {
+        crate::error::S3Context::new("GetObject", bucket, key).explained(e.to_string(), e)
+    })? {
+        out.write_all(&chunk)
+            .map_err(|e| Error::io("writing a temporary file", e))?;
+    }
+    out.flush()
+        .map_err(|e| Error::io("writing a temporary file", e))
+}
+
 /// A temporary local file for a report that goes elsewhere (a cluster's output).
 pub(crate) fn scratch_file() -> Result<(File, PathBuf), Error> {
     let file = tempfile::NamedTempFile::new()
