@@ -349,3 +349,128 @@ async fn a_get_refused_for_an_archived_object_becomes_its_skip_row() {
             .is_none()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_clean_up_completes_whole_planned_uploads_and_aborts_the_rest_in_passes() {
+    use campanile::multipart::{md5, multipart_etag};
+    let server = campanile_testkit::s3();
+    let client = server.client().await;
+    let bucket = campanile_testkit::unique_bucket("finish");
+    server.create_bucket(&client, &bucket).await;
+    let mib = 1024 * 1024;
+    let parts: [Vec<u8>; 2] = [vec![1; 5 * mib], vec![2; 1000]];
+    let etag = multipart_etag(&[md5(&parts[0]), md5(&parts[1])]);
+    let create = |key: &'static str| {
+        let client = client.clone();
+        let bucket = bucket.clone();
+        async move {
+            client
+                .create_multipart_upload()
+                .bucket(&bucket)
+                .key(key)
+                .send()
+                .await
+                .expect("create upload")
+                .upload_id()
+                .expect("upload id")
+                .to_string()
+        }
+    };
+    let upload_part = |key: &'static str, id: String, number: i32| {
+        let client = client.clone();
+        let bucket = bucket.clone();
+        let body = parts[usize::try_from(number - 1).expect("index")].clone();
+        async move {
+            client
+                .upload_part()
+                .bucket(&bucket)
+                .key(key)
+                .upload_id(id)
+                .part_number(number)
+                .body(body.into())
+                .send()
+                .await
+                .expect("upload part");
+        }
+    };
+    let whole = create("whole").await;
+    upload_part("whole", whole.clone(), 1).await;
+    upload_part("whole", whole.clone(), 2).await;
+    let orphan = create("whole").await;
+    let partial = create("partial").await;
+    upload_part("partial", partial.clone(), 1).await;
+    let foreign = create("not-of-this-run").await;
+    // The run's part list, as multipartlist wrote it (and a skip row).
+    let work = tempfile::tempdir().expect("tempdir");
+    let part_list = work.path().join("parts");
+    std::fs::create_dir(&part_list).expect("mkdir");
+    let line = |key: &str, id: &str, n: u32, first: usize, last: usize| {
+        format!(
+            "{key}\t{etag}\t{}\t2026-11-30 07:00:00\t{id}\t{n}\t2\t{first}\t{last}\n",
+            5 * mib + 1000
+        )
+    };
+    let text = [
+        line("partial", &partial, 1, 0, 5 * mib - 1),
+        line("partial", &partial, 2, 5 * mib, 5 * mib + 999),
+        format!(
+            "{}\n",
+            Skipped {
+                key: "gone".into(),
+                size: 1,
+                etag: etag.clone(),
+                reason: SkipReason::Vanished,
+                detail: String::new(),
+            }
+            .to_row()
+        ),
+        line("whole", &whole, 1, 0, 5 * mib - 1),
+        line("whole", &whole, 2, 5 * mib, 5 * mib + 999),
+    ]
+    .concat();
+    std::fs::write(part_list.join("part-00000"), text).expect("write");
+    // One upload in progress per pass: four passes over the part list.
+    let done = campanile::orphans::finish_run(
+        &client,
+        &bucket,
+        &part_list,
+        &work.path().join("no-listing"),
+        (3, std::time::Duration::from_millis(10)),
+        1,
+    )
+    .await
+    .expect("clean-up");
+    let ids = |uploads: &[campanile::orphans::Upload]| -> Vec<String> {
+        let mut ids: Vec<String> = uploads.iter().map(|u| u.upload_id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&done.completed), vec![whole.clone()]);
+    let mut aborted = vec![orphan, partial];
+    aborted.sort();
+    assert_eq!(ids(&done.aborted), aborted);
+    assert!(done.passes >= 4, "{done:?}");
+    let head = client
+        .head_object()
+        .bucket(&bucket)
+        .key("whole")
+        .send()
+        .await
+        .expect("completed object");
+    assert_eq!(
+        head.e_tag().map(|e| e.trim_matches('"')),
+        Some(etag.as_str())
+    );
+    // Another writer's upload, on a key the run does not copy, stays.
+    let left: Vec<String> = client
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("list uploads")
+        .uploads()
+        .iter()
+        .filter_map(|u| u.upload_id().map(str::to_string))
+        .collect();
+    assert_eq!(left, vec![foreign]);
+}

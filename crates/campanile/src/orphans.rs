@@ -33,6 +33,8 @@
 //! there is nothing in progress: one ListMultipartUploads request, no pass.
 
 use std::collections::HashMap;
+
+use futures::StreamExt;
 use std::io::BufRead;
 use std::path::Path;
 use std::time::Duration;
@@ -79,7 +81,8 @@ pub struct CleanUp {
     pub completed: Vec<Upload>,
     /// Uploads aborted: partial, or not the run's planned upload.
     pub aborted: Vec<Upload>,
-    /// Passes over the run's records (one per [`UPLOADS_PER_PASS`] uploads in progress).
+    /// Passes over the run's records (one per [`UPLOADS_PER_PASS`] uploads in
+    /// progress; none when nothing is in progress).
     pub passes: u64,
     /// Why the parts of some planned uploads could not be listed (those were aborted).
     pub unlisted: Vec<String>,
@@ -107,55 +110,122 @@ pub async fn finish_run(
     let mut done = CleanUp::default();
     let mut markers: (Option<String>, Option<String>) = (None, None);
     loop {
-        let (pending, next) = uploads_page(client, bucket, markers, per_pass.max(1)).await?;
-        let in_progress = pending.values().map(Vec::len).sum::<usize>();
-        if in_progress > 0 {
+        let (found, next) = uploads_page(client, bucket, markers, per_pass.max(1)).await?;
+        if !found.is_empty() {
             done.passes += 1;
-            let mut pending = pending;
+            let mut pending: HashMap<String, Pending> = found
+                .into_iter()
+                .map(|(key, ids)| {
+                    (
+                        key,
+                        Pending {
+                            ids,
+                            of_the_run: false,
+                        },
+                    )
+                })
+                .collect();
             let source = if parts.exists() { parts } else { listing };
-            let plans = planned_uploads(source, parts.exists())?;
-            for plan in plans {
-                if pending.is_empty() {
-                    break;
-                }
+            let mut batch = Vec::new();
+            for plan in planned_uploads(source, parts.exists())? {
                 let plan = plan?;
-                let Some(ids) = pending.remove(&plan.key) else {
+                let Some(entry) = pending.get_mut(&plan.key) else {
                     continue;
                 };
-                for upload_id in ids {
-                    let upload = Upload {
-                        key: plan.key.clone(),
-                        upload_id,
-                    };
-                    let planned = plan.upload_id.as_deref() == Some(upload.upload_id.as_str());
-                    let whole = if planned {
-                        match complete_if_whole(client, bucket, &plan, attempts).await? {
-                            Ok(whole) => whole,
-                            // Parts that cannot be listed cannot be shown complete: the
-                            // upload is aborted (nothing stays billed), and said.
-                            Err(Unlisted(error)) => {
-                                done.unlisted.push(error.to_string());
-                                false
-                            }
-                        }
-                    } else {
-                        false
-                    };
-                    if whole {
-                        done.completed.push(upload);
-                    } else {
-                        abort_all(client, bucket, std::slice::from_ref(&upload)).await?;
-                        done.aborted.push(upload);
-                    }
+                entry.of_the_run = true;
+                // The planned upload is finished with its plan; the key's other
+                // uploads once every plan of the key has been seen (end of the pass).
+                let planned = plan.upload_id.as_deref();
+                let mine = planned.and_then(|id| {
+                    let at = entry.ids.iter().position(|u| u == id)?;
+                    Some(entry.ids.swap_remove(at))
+                });
+                if let Some(upload_id) = mine {
+                    batch.push((plan, upload_id));
+                }
+                if batch.len() >= FINISH_BATCH {
+                    finish_batch(
+                        client,
+                        bucket,
+                        std::mem::take(&mut batch),
+                        attempts,
+                        &mut done,
+                    )
+                    .await?;
                 }
             }
-            // What is left is another writer's, on keys this run does not copy.
+            finish_batch(client, bucket, batch, attempts, &mut done).await?;
+            // Other uploads of the run's keys are orphans; the rest is another
+            // writer's, on keys this run does not copy, and stays.
+            let orphans: Vec<Upload> = pending
+                .into_iter()
+                .filter(|(_, entry)| entry.of_the_run)
+                .flat_map(|(key, entry)| {
+                    entry.ids.into_iter().map(move |upload_id| Upload {
+                        key: key.clone(),
+                        upload_id,
+                    })
+                })
+                .collect();
+            abort_all(client, bucket, &orphans).await?;
+            done.aborted.extend(orphans);
         }
         match next {
             Some(next) => markers = next,
             None => return Ok(done),
         }
     }
+}
+
+/// The uploads of one key in progress, and whether the run copies the key.
+struct Pending {
+    ids: Vec<String>,
+    of_the_run: bool,
+}
+
+/// Planned uploads finished at once ([`FINISH_CONCURRENCY`] requests in flight).
+const FINISH_BATCH: usize = 64;
+
+/// ListParts and completions in flight at once.
+const FINISH_CONCURRENCY: usize = 16;
+
+/// Completes each planned upload of `batch` whose parts are all there, aborts the
+/// others, and records which.
+async fn finish_batch(
+    client: &Client,
+    bucket: &str,
+    batch: Vec<(PlannedUpload, String)>,
+    attempts: CompleteAttempts,
+    done: &mut CleanUp,
+) -> Result<(), Error> {
+    let mut finished = futures::stream::iter(batch)
+        .map(|(plan, upload_id)| async move {
+            let whole = match complete_if_whole(client, bucket, &plan, attempts).await? {
+                Ok(whole) => (whole, None),
+                // Parts that cannot be listed cannot be shown complete: the upload is
+                // aborted (nothing stays billed), and said.
+                Err(Unlisted(error)) => (false, Some(error.to_string())),
+            };
+            let upload = Upload {
+                key: plan.key,
+                upload_id,
+            };
+            if !whole.0 {
+                abort_all(client, bucket, std::slice::from_ref(&upload)).await?;
+            }
+            Ok::<_, Error>((upload, whole))
+        })
+        .buffer_unordered(FINISH_CONCURRENCY);
+    while let Some(result) = finished.next().await {
+        let (upload, (whole, unlisted)) = result?;
+        done.unlisted.extend(unlisted);
+        if whole {
+            done.completed.push(upload);
+        } else {
+            done.aborted.push(upload);
+        }
+    }
+    Ok(())
 }
 
 /// In-progress uploads from `markers` on, up to about `most` of them, grouped by key;
@@ -181,6 +251,7 @@ async fn uploads_page(
             .bucket(bucket)
             .set_key_marker(markers.0.clone())
             .set_upload_id_marker(markers.1.clone())
+            .max_uploads(i32::try_from((most - count).min(1000)).unwrap_or(1000))
             .send()
             .await
             .context("ListMultipartUploads", bucket, "")?;
