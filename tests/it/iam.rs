@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 /// Which IAM action each S3 operation the tasks call needs, and on which side(s):
 /// `R` the source (Operation=Read), `W` the destination (Operation=Write).
-const OPERATIONS: [(&str, &str, &str); 12] = [
+const OPERATIONS: [(&str, &str, &str); 13] = [
     ("list_objects_v2", "s3:ListBucket", "RW"),
     ("get_bucket_location", "s3:GetBucketLocation", "RW"),
     ("head_object", "s3:GetObject", "RW"),
@@ -23,6 +23,9 @@ const OPERATIONS: [(&str, &str, &str); 12] = [
         "s3:ListBucketMultipartUploads",
         "W",
     ),
+    // The clean-up after a local run: an upload whose parts were all copied is
+    // completed, not aborted.
+    ("list_parts", "s3:ListMultipartUploadParts", "W"),
     // The server-side mode, with the destination's credentials (which then also need
     // read on the source: the template's users are for the default, two-account mode).
     ("copy_object", "s3:PutObject", "W"),
@@ -164,12 +167,10 @@ fn each_side_is_allowed_what_its_tasks_call_and_no_more() {
             };
             assert!(resources.contains(&expected), "{action} on {resources:?}");
         }
-        // Nothing beyond what the tasks need, but ListMultipartUploadParts on the
-        // destination, kept for inspecting uploads by hand.
+        // Nothing beyond what the tasks need.
         let extra: Vec<&String> = allowed
             .keys()
             .filter(|a| !needed.contains(a.as_str()))
-            .filter(|a| side != 'W' || a.as_str() != "s3:ListMultipartUploadParts")
             .collect();
         assert!(
             extra.is_empty(),
