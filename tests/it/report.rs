@@ -474,3 +474,115 @@ async fn the_clean_up_completes_whole_planned_uploads_and_aborts_the_rest_in_pas
         .collect();
     assert_eq!(left, vec![foreign]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_whose_layout_cannot_be_told_is_reported_and_the_run_exits_3() {
+    // A multipart upload of one empty part: no byte range describes its part, so
+    // multipartlist leaves it out; its row goes through objectcopy and
+    // multipartcomplete into the job output.
+    let server = campanile_testkit::moto();
+    let client = server.client().await;
+    let src = campanile_testkit::unique_bucket("layout-src");
+    let dst = campanile_testkit::unique_bucket("layout-dst");
+    server.create_bucket(&client, &src).await;
+    server.create_bucket(&client, &dst).await;
+    let etag = fixtures::put_multipart(&client, &src, "empty-multipart", &[], &[0]).await;
+    fixtures::upload_all(&client, &src, &[FixtureObject::whole("plain", 100)]).await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let result = rsync_whole(
+        server,
+        &server.endpoint,
+        work.path(),
+        (&src, &dst),
+        &["--uuid", "layout"],
+    )
+    .await;
+    assert_eq!(result.code, 3, "{}", result.stderr);
+    assert_same_object(&client, &src, &dst, "plain").await;
+    let rows = report_rows(&work.path().join("output/part.all.layout/_skipped.jsonl"));
+    assert_eq!(
+        rows,
+        vec![Skipped {
+            key: "empty-multipart".into(),
+            size: 0,
+            etag,
+            reason: SkipReason::UnknownLayout,
+            detail: "S3 cannot tell its part layout".into(),
+        }]
+    );
+    assert_eq!(
+        counter(&reports(&result), "mlist.", &src, "UnknownPartLayout"),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn multipartlist_skips_an_archived_multipart_object_from_its_head() {
+    // The HEAD multipartlist makes of every multipart object shows the archive (on AWS
+    // also the Intelligent-Tiering archive tiers, `x-amz-archive-status`): no upload is
+    // created, a skip row is written.
+    let server = campanile_testkit::moto();
+    let client = server.client().await;
+    let src = campanile_testkit::unique_bucket("mlist-archive-src");
+    let dst = campanile_testkit::unique_bucket("mlist-archive-dst");
+    server.create_bucket(&client, &src).await;
+    server.create_bucket(&client, &dst).await;
+    let mib = 1024 * 1024;
+    let upload = client
+        .create_multipart_upload()
+        .bucket(&src)
+        .key("deep/multi")
+        .storage_class(StorageClass::DeepArchive)
+        .send()
+        .await
+        .expect("create");
+    let id = upload.upload_id().expect("id").to_string();
+    let mut parts = Vec::new();
+    for (number, size) in [(1, 5 * mib), (2, 1000)] {
+        let part = client
+            .upload_part()
+            .bucket(&src)
+            .key("deep/multi")
+            .upload_id(&id)
+            .part_number(number)
+            .body(vec![7u8; size].into())
+            .send()
+            .await
+            .expect("part");
+        parts.push(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(part.e_tag().map(str::to_string))
+                .build(),
+        );
+    }
+    let done = client
+        .complete_multipart_upload()
+        .bucket(&src)
+        .key("deep/multi")
+        .upload_id(&id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("complete");
+    let etag = done.e_tag().expect("etag").trim_matches('"').to_string();
+    let line = format!(
+        "deep/multi\t{etag}\t{}\t2026-11-30 07:00:00\n",
+        5 * mib + 1000
+    );
+    let both = src_dst_args(server, &src, &dst);
+    let planned = stage(MULTIPARTLIST, &both, &line, server);
+    let row = Skipped::from_row(planned.stdout.trim_end()).expect("one skip row");
+    assert_eq!(row.key, "deep/multi");
+    assert_eq!(row.reason, SkipReason::Archived);
+    assert!(row.detail.contains("DEEP_ARCHIVE"), "{row:?}");
+    assert_eq!(planned.counter(&src, "SkippedArchived"), 1);
+    assert_eq!(uploads_in_progress(&client, &dst).await, 0);
+    // A skip row in multipartlist's input is passed on as it is.
+    let passed = stage(MULTIPARTLIST, &both, &planned.stdout, server);
+    assert_eq!(passed.stdout, planned.stdout);
+}

@@ -191,8 +191,15 @@ async fn plan_object(
         return Ok(Planned::Whole(PartRecord { object, part: None }));
     };
     let head = head_part(src, &options.src_bucket, &object, 1).await?;
+    // A server that answers for the part alone (moto) leaves the object's headers out:
+    // they are in a HEAD of the whole object.
+    let whole = if describes_the_part_only(&head) {
+        Some(head_object(src, &options.src_bucket, &object).await?)
+    } else {
+        None
+    };
     // The Intelligent-Tiering archive tiers show in this HEAD, not in the listing.
-    if let Some(detail) = skip::archive_detail(&head) {
+    if let Some(detail) = skip::archive_detail(whole.as_ref().unwrap_or(&head)) {
         return Ok(Planned::Skipped(skipped(
             object,
             SkipReason::Archived,
@@ -211,11 +218,7 @@ async fn plan_object(
     let upload_id = if options.dry_run {
         random_uuid()
     } else {
-        let headers = if describes_the_part_only(&head) {
-            ObjectHeaders::from_head(&head_object(src, &options.src_bucket, &object).await?)
-        } else {
-            ObjectHeaders::from_head(&head)
-        };
+        let headers = ObjectHeaders::from_head(whole.as_ref().unwrap_or(&head));
         let upload_id = create_upload(dst, &options.dst_bucket, &object.key, &headers).await?;
         // This run owns the key: any other upload of it in progress is an orphan.
         crate::orphans::abort_others(dst, &options.dst_bucket, &object.key, &upload_id).await?;
