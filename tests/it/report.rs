@@ -586,3 +586,68 @@ async fn multipartlist_skips_an_archived_multipart_object_from_its_head() {
     let passed = stage(MULTIPARTLIST, &both, &planned.stdout, server);
     assert_eq!(passed.stdout, planned.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn multipartcomplete_keeps_one_row_per_skipped_object_and_aborts_its_upload() {
+    // Two parts of a multipart object skipped by objectcopy (the source vanished after
+    // part 1 was copied): one row reaches the job output, and the upload is aborted
+    // instead of failing the task for its missing parts.
+    let server = campanile_testkit::s3();
+    let client = server.client().await;
+    let bucket = campanile_testkit::unique_bucket("complete-skips");
+    server.create_bucket(&client, &bucket).await;
+    let id = client
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .expect("create")
+        .upload_id()
+        .expect("id")
+        .to_string();
+    let mib = 1024 * 1024;
+    let part = vec![3u8; 5 * mib];
+    client
+        .upload_part()
+        .bucket(&bucket)
+        .key("k")
+        .upload_id(&id)
+        .part_number(1)
+        .body(part.clone().into())
+        .send()
+        .await
+        .expect("part");
+    let part_etag = campanile::multipart::hex(&campanile::multipart::md5(&part));
+    let etag = "0123456789abcdef0123456789abcdef-3";
+    let row = |key: &str, etag: &str| {
+        Skipped {
+            key: key.into(),
+            size: 12 * 1024 * 1024,
+            etag: etag.into(),
+            reason: SkipReason::Vanished,
+            detail: "404 on GET".into(),
+        }
+        .to_row()
+    };
+    let copied = format!("k\t{etag}\t{id}\t{part_etag}\t1\t0\t{}", 5 * mib - 1);
+    let whole = row("w", "0123456789abcdef0123456789abcdef");
+    let input = format!(
+        "{copied}\n{}\n{}\n{whole}\n",
+        row("k", etag),
+        row("k", etag)
+    );
+    let result = run(
+        MULTIPARTCOMPLETE,
+        &["--bucket", &bucket, "--endpoint", &server.endpoint],
+        &input,
+        server,
+        &[],
+    );
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    assert_eq!(
+        result.stdout,
+        format!("{copied}\n{}\n{whole}\n", row("k", etag))
+    );
+    assert_eq!(uploads_in_progress(&client, &bucket).await, 0);
+}

@@ -14,8 +14,11 @@
 //! counter `EtagMismatch`) and fails the task. CompleteMultipartUpload is tried up to 3
 //! times with a random pause (a constant [`Backoff`]); `NoSuchUpload` on a retry whose object already carries the
 //! source ETag counts as done (an earlier attempt completed it).
+//!
+//! Skip rows ([`crate::skip`]) are echoed once per key and ETag, and an upload whose
+//! missing parts belong to a skipped object is aborted rather than failing the task.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, Write};
 use std::time::Duration;
 
@@ -167,10 +170,17 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     let mut groups: HashMap<(String, String), Group> = HashMap::new();
     let mut summary = MultipartCompleteSummary::default();
     // Line numbers of the checked copy are those of the input: one line each.
+    // Objects left out by objectcopy (a part of one may be skipped by several tasks):
+    // one row each reaches the report, and their uploads are aborted, not failed.
+    let mut skipped: HashSet<(String, String)> = HashSet::new();
     for line in InputLines::new(checked, StreamIndex::SHELL) {
         let line = line?;
         if crate::skip::is_row(&line.text) {
-            crate::skip::pass_on(output, &line.text)?;
+            let first = crate::skip::Skipped::from_row(&line.text)
+                .map_or(true, |row| skipped.insert((row.key, row.etag)));
+            if first {
+                crate::skip::pass_on(output, &line.text)?;
+            }
             continue;
         }
         let CheckedLine {
@@ -199,6 +209,14 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     incomplete.sort_by_key(|g| g.first_line);
     let mut problems = Vec::new();
     for group in incomplete {
+        if skipped.contains(&(group.key.clone(), group.etag.clone())) {
+            // Its other parts were skipped (the source vanished or changed): the
+            // object is in the skip report, its upload cannot complete.
+            if !options.dry_run {
+                abort(client, &options.bucket, &group).await?;
+            }
+            continue;
+        }
         let missing: Vec<String> = (1..=group.expected_parts)
             .filter(|n| !group.parts.contains_key(n))
             .map(|n| n.to_string())
