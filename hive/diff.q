@@ -5,7 +5,10 @@
 -- SRC and DST hold bucketlist output (key, etag, size, mtime; TAB-separated, keys
 -- escaped by Campanile, which Hive compares as opaque strings). DIFF receives, in the
 -- same format, every source row whose key is missing in the destination or whose
--- ETag differs; it is the input of multipartlist.
+-- ETag differs; it is the input of multipartlist. Skip rows (objects bucketlist left
+-- out, `key etag size skipped:<reason>:<detail>`) have the same four columns and go
+-- through the same join, so they reach the run's skip report unless the destination
+-- already holds the object with the same ETag.
 -- Temporary tables keep concurrent runs on one cluster apart.
 
 CREATE TEMPORARY EXTERNAL TABLE campanile_src (key STRING, etag STRING, size BIGINT, mtime STRING)

@@ -372,11 +372,18 @@ async fn diff_q_under_hive_gives_the_native_diffs_rows() {
                \\\\N\te3\t3\t2026-11-30 07:00:00\n\
                x\\ty\te4\t4\t2026-11-30 07:00:00\n\
                same\te5\t5\t2026-11-30 07:00:00\n\
-               changed\te6\t6\t2026-11-30 07:00:00\n";
+               changed\te6\t6\t2026-11-30 07:00:00\n\
+               frozen\te8\t8\tskipped:archived:storage class DEEP_ARCHIVE needs a restore\n\
+               cold-but-copied\te9\t9\tskipped:archived:storage class GLACIER needs a restore\n";
+    // Skip rows (objects bucketlist left out) go through the same join: reported
+    // unless the destination holds the object with the same ETag; the destination's
+    // own are never output.
     let dst = "\\\\N\te3\t3\t2026-11-30 07:00:00\n\
                same\te5\t5\t2026-11-30 07:00:00\n\
                changed\tother\t6\t2026-11-30 07:00:00\n\
-               only-in-dst\te7\t7\t2026-11-30 07:00:00\n";
+               only-in-dst\te7\t7\t2026-11-30 07:00:00\n\
+               cold-but-copied\te9\t9\t2026-11-30 07:00:00\n\
+               frozen-in-dst\te10\t10\tskipped:archived:storage class GLACIER needs a restore\n";
     fixtures::put_object(&client, &bucket, "src/part-00000", src.as_bytes().to_vec()).await;
     fixtures::put_object(&client, &bucket, "dst/part-00000", dst.as_bytes().to_vec()).await;
     let hive = tokio::task::spawn_blocking({
@@ -436,6 +443,7 @@ async fn diff_q_under_hive_gives_the_native_diffs_rows() {
         vec![
             "a key with spaces\te1\t1\t2026-11-30 07:00:00",
             "changed\te6\t6\t2026-11-30 07:00:00",
+            "frozen\te8\t8\tskipped:archived:storage class DEEP_ARCHIVE needs a restore",
             "x\\ty\te4\t4\t2026-11-30 07:00:00",
             "ünï/cødé\te2\t2\t2026-11-30 07:00:00",
         ]

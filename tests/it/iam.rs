@@ -23,7 +23,9 @@ const OPERATIONS: [(&str, &str, &str); 13] = [
         "s3:ListBucketMultipartUploads",
         "W",
     ),
-    // A retried objectcopy attempt: the parts its upload already holds.
+    // A retried objectcopy attempt (the parts its upload already holds), and the
+    // clean-up after a local run (an upload whose parts were all copied is completed,
+    // not aborted).
     ("list_parts", "s3:ListMultipartUploadParts", "W"),
     // The server-side mode, with the destination's credentials (which then also need
     // read on the source: the template's users are for the default, two-account mode).

@@ -17,6 +17,7 @@ mod in_process;
 mod live;
 mod local_runner;
 mod reliability;
+mod report;
 mod rsync;
 mod security;
 mod stage;

@@ -438,6 +438,13 @@ async fn wait_prints_each_steps_counters_from_its_log() {
         .create_cluster_logging("campanile-logs", Some(&format!("s3n://{logs}/jobflow/")))
         .await;
     let mut args = article_args(server, &cluster);
+    // The job output in the log bucket too, where the test can write it: its skip
+    // rows make the skip report, read through the logs' S3 client.
+    let output = args
+        .iter()
+        .position(|a| a == "s3://codebucket/output/srcbucket")
+        .expect("output");
+    args[output] = format!("s3://{logs}/output/srcbucket");
     args.extend([
         "--wait".into(),
         "--poll-seconds".into(),
@@ -489,12 +496,55 @@ async fn wait_prints_each_steps_counters_from_its_log() {
         )
         .await;
     }
+    // The copy's job output: a part line and one skip row.
+    let skipped = campanile::skip::Skipped {
+        key: "gone/key".into(),
+        size: 7,
+        etag: "0123456789abcdef0123456789abcdef".into(),
+        reason: campanile::skip::SkipReason::Vanished,
+        detail: "404 on GET".into(),
+    };
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    write!(
+        gzip,
+        "k\t0123456789abcdef0123456789abcdef-2\tup\t0123456789abcdef0123456789abcdef\t1\t0\t9\n{}\n",
+        skipped.to_row()
+    )
+    .expect("gzip");
+    let job_output = "output/srcbucket/part.all.1451507458";
+    campanile_testkit::fixtures::put_object(
+        &client,
+        &logs,
+        &format!("{job_output}/part-00000.gz"),
+        gzip.finish().expect("gzip"),
+    )
+    .await;
     let status = tokio::task::spawn_blocking(move || child.wait())
         .await
         .expect("join")
         .expect("wait");
     let stderr = stderr_reader.join().expect("stderr");
-    assert!(status.success(), "{stderr}");
+    // Exit 3: every step completed, and the job output lists an object left out.
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    let report = format!("s3://{logs}/{job_output}/_skipped.jsonl");
+    assert!(stderr.contains(&report), "{stderr}");
+    let written = client
+        .get_object()
+        .bucket(&logs)
+        .key(format!("{job_output}/_skipped.jsonl"))
+        .send()
+        .await
+        .expect("the report")
+        .body
+        .collect()
+        .await
+        .expect("read")
+        .into_bytes();
+    let rows: Vec<campanile::skip::Skipped> = String::from_utf8_lossy(&written)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(rows, vec![skipped]);
     for (index, id) in step_ids.iter().enumerate() {
         // The local runner's table: names padded to the longest, values right-aligned.
         let table = format!(

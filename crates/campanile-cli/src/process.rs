@@ -1,8 +1,9 @@
 //! What every binary does around its library call: a Tokio runtime, buffered stdout,
 //! stderr through a [`Reporter`], and one mapping from the result to an exit status
 //! ([`ExitStatus`]: 0 success, 1 failure that Hadoop retries, 2 usage or input error,
-//! 4 existing output; a closed stdout is a success, as for any Unix filter). A retried
-//! task attempt first pauses, jittered (see [`campanile::attempt`]).
+//! 3 a run that left objects out (rsync), 4 existing output; a closed stdout is a
+//! success, as for any Unix filter). A retried task attempt first pauses, jittered
+//! (see [`campanile::attempt`]).
 
 use std::future::Future;
 use std::io::{BufWriter, Stderr, StdinLock, StdoutLock};
@@ -20,6 +21,8 @@ pub enum ExitStatus {
     Failed,
     /// 2: bad arguments, configuration or input: a retry cannot succeed.
     Usage,
+    /// 3: rsync copied what it could but left listed objects out (skip report).
+    Skipped,
     /// 4: the output exists already (Hadoop Streaming's code for it).
     OutputExists,
 }
@@ -29,6 +32,7 @@ impl ExitStatus {
     pub fn of(error: &Error) -> Self {
         match error.exit_code() {
             2 => ExitStatus::Usage,
+            3 => ExitStatus::Skipped,
             4 => ExitStatus::OutputExists,
             _ => ExitStatus::Failed,
         }
@@ -40,6 +44,7 @@ impl ExitStatus {
             ExitStatus::Success => 0,
             ExitStatus::Failed => 1,
             ExitStatus::Usage => 2,
+            ExitStatus::Skipped => 3,
             ExitStatus::OutputExists => 4,
         }
     }
@@ -147,14 +152,22 @@ mod tests {
             ExitStatus::of(&Error::io("reading", std::io::Error::other("gone"))),
             ExitStatus::Failed
         );
+        assert_eq!(
+            ExitStatus::of(&Error::Skipped {
+                objects: 2,
+                report: "/out/_skipped.jsonl".into()
+            }),
+            ExitStatus::Skipped
+        );
         let codes: Vec<u8> = [
             ExitStatus::Success,
             ExitStatus::Failed,
             ExitStatus::Usage,
+            ExitStatus::Skipped,
             ExitStatus::OutputExists,
         ]
         .map(ExitStatus::code)
         .to_vec();
-        assert_eq!(codes, vec![0, 1, 2, 4]);
+        assert_eq!(codes, vec![0, 1, 2, 3, 4]);
     }
 }

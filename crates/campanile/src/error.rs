@@ -139,6 +139,18 @@ pub enum Error {
     #[error("internal error: {0}")]
     Internal(String),
 
+    /// A run copied everything it could, but left objects out (archived, vanished,
+    /// changed, layout unknown): they are listed in the skip report. Exit code 3.
+    #[error(
+        "{objects} listed object(s) not copied (archived, vanished, changed or layout unknown); skip report: {report}"
+    )]
+    Skipped {
+        /// Objects left out.
+        objects: u64,
+        /// Where the report is (a path or an `s3://` URI).
+        report: String,
+    },
+
     /// Local I/O failed (stdin, stdout, temporary files). Exit code 1.
     #[error("{context}: {source}")]
     Io {
@@ -152,7 +164,9 @@ pub enum Error {
 
 impl Error {
     /// Exit code of a task that ends with this error: 2 for usage and input errors
-    /// (a retry cannot succeed), 1 for everything else (Hadoop retries the attempt).
+    /// (a retry cannot succeed), 4 for an existing output, 3 for a run that left
+    /// objects out (rsync only: no task returns it), 1 for everything else (Hadoop
+    /// retries the attempt).
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Input { .. }
@@ -165,6 +179,7 @@ impl Error {
                 .map(|(_, error)| error.exit_code())
                 .max()
                 .unwrap_or(1),
+            Error::Skipped { .. } => 3,
             _ => 1,
         }
     }

@@ -113,8 +113,9 @@ impl<E: Write> Reporter<E> {
     }
 
     /// Counts a skipped object under its reason's counter (group = `bucket`, the bucket
-    /// it was read from) and says so at once on the status line. The row itself reaches
-    /// the run's skip report (see [`crate::skip`]).
+    /// it was read from) and says so at once on the status line. Tasks call it through
+    /// [`crate::skip::report`], which also writes the row to the task's output: that is
+    /// how it reaches the run's skip report (a row only counted here never does).
     pub fn skipped(&mut self, bucket: &str, row: &crate::skip::Skipped) -> Result<(), Error> {
         self.counter(bucket, row.reason.counter(), 1)?;
         self.status_now(&format!(

@@ -130,6 +130,9 @@ pub struct UploadScope {
     pub profile: Option<String>,
     /// The listing multipartlist reads (its multipart keys are the run's uploads).
     pub objects: String,
+    /// The part list multipartlist writes (the copy's input): the layout of each of
+    /// the run's uploads, which the clean-up completes when all its parts are there.
+    pub parts: String,
 }
 
 /// One step of a plan.
@@ -441,6 +444,7 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
         endpoint: options.dst_endpoint.clone(),
         profile: options.dst_profile.clone(),
         objects: copy_source.clone(),
+        parts: part_list.clone(),
     });
     let output = join(&options.output, &format!("{part_file}.{}", options.uuid));
     let mut copy = streaming(

@@ -1,26 +1,25 @@
 //! The clean-up after a local run: whether the plan succeeded or not, no multipart
-//! upload of the run may stay in progress (and billed). The run's uploads are those
-//! of the multipart keys in the listing multipartlist read ([`crate::orphans`]).
+//! upload of the run may stay in progress (and billed). An upload whose parts were all
+//! copied is completed (its ETag checked), every other one aborted; see
+//! [`crate::orphans::finish_run`], which reads the run's part list (or listing) as a
+//! stream rather than holding its keys.
 
 use std::io::Write;
 use std::path::Path;
 
 use crate::error::Error;
-use crate::orphans;
+use crate::orphans::{self, UPLOADS_PER_PASS};
 use crate::plan::UploadScope;
 use crate::s3::ClientOptions;
+use crate::tuning::Tuning;
 
-/// Aborts the uploads failed attempts of this run left in progress (see
-/// [`crate::orphans`]) and says how many there were.
+/// Completes or aborts the uploads of this run still in progress and says how many of
+/// each there were.
 pub async fn clean_up_uploads<E: Write>(
     scope: &UploadScope,
     region: Option<String>,
     err: &mut E,
 ) -> Result<(), Error> {
-    let keys = orphans::multipart_keys(Path::new(&scope.objects))?;
-    if keys.is_empty() {
-        return Ok(());
-    }
     let client = crate::s3::client(&ClientOptions {
         endpoint: Some(scope.endpoint.clone()),
         profile: scope.profile.clone(),
@@ -28,15 +27,45 @@ pub async fn clean_up_uploads<E: Write>(
         ..Default::default()
     })
     .await?;
-    let aborted = orphans::abort_orphans(&client, &scope.bucket, &keys).await?;
-    if !aborted.is_empty() {
+    let tuning = Tuning::DEFAULT;
+    let done = orphans::finish_run(
+        &client,
+        &scope.bucket,
+        Path::new(&scope.parts),
+        Path::new(&scope.objects),
+        (
+            tuning.multipartcomplete_attempts,
+            tuning.multipartcomplete_max_pause,
+        ),
+        UPLOADS_PER_PASS,
+    )
+    .await?;
+    let io = |e| Error::io("writing stderr", e);
+    if !done.completed.is_empty() {
+        writeln!(
+            err,
+            "completed {} multipart upload(s) of s3://{} whose parts were all copied",
+            done.completed.len(),
+            scope.bucket
+        )
+        .map_err(io)?;
+    }
+    if let Some(first) = done.unlisted.first() {
+        writeln!(
+            err,
+            "could not list the parts of {} upload(s), so they were aborted (the re-run copies them); first: {first}",
+            done.unlisted.len()
+        )
+        .map_err(io)?;
+    }
+    if !done.aborted.is_empty() {
         writeln!(
             err,
             "aborted {} multipart upload(s) of s3://{} left in progress by failed attempts or runs",
-            aborted.len(),
+            done.aborted.len(),
             scope.bucket
         )
-        .map_err(|e| Error::io("writing stderr", e))?;
+        .map_err(io)?;
     }
     Ok(())
 }

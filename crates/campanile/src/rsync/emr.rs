@@ -11,6 +11,7 @@ use crate::counters::{CounterParser, Counters, write_table};
 use crate::error::Error;
 use crate::plan::emr::{self, DryRun};
 use crate::plan::{self};
+use crate::rsync::report::{self, SkipReport};
 use crate::rsync::{RsyncRequest, print_resolved, print_run_lines, resolve_endpoints};
 use crate::s3::{Client, ClientOptions};
 
@@ -128,7 +129,7 @@ pub async fn run<W: Write, E: Write>(
         .collect();
     if failed.is_empty() {
         writeln!(err, "all {} steps COMPLETED", outcomes.len()).map_err(io)?;
-        Ok(())
+        skip_report(logs.as_ref().map(|(_, s3)| s3), &plan, err).await
     } else {
         Err(Error::Emr {
             operation: "DescribeStep",
@@ -136,6 +137,31 @@ pub async fn run<W: Write, E: Write>(
             message: format!("steps did not complete: {}", failed.join("; ")),
             source: None,
         })
+    }
+}
+
+/// After every step completed: the run's skip report, from the job output on S3,
+/// read with the S3 client of the step logs (`--log-endpoint`, `--profile`), when the
+/// cluster has a log URI; exit 3 when it lists objects. Otherwise, and for a plan
+/// without a copy (its last output is on the cluster's HDFS), where the skip rows are
+/// is said instead.
+async fn skip_report<E: Write>(
+    s3: Option<&Client>,
+    plan: &plan::Plan,
+    err: &mut E,
+) -> Result<(), Error> {
+    let Some(dir) = report::rows_directory(plan) else {
+        return Ok(());
+    };
+    match s3 {
+        Some(s3) if dir.starts_with("s3://") => {
+            SkipReport::outcome(report::write_s3(s3, dir).await?)
+        }
+        _ => writeln!(
+            err,
+            "objects left out, if any, are the skip rows (4th field `skipped:…`) of {dir}"
+        )
+        .map_err(|e| Error::io("writing stderr", e)),
     }
 }
 

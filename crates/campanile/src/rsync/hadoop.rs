@@ -19,7 +19,9 @@ use crate::plan::emr::{hive_args, streaming_args};
 use crate::plan::local::task::STDERR_TAIL;
 use crate::plan::local::{StepReport, report_json};
 use crate::plan::{self, Step};
+use crate::rsync::report::{self, SkipReport};
 use crate::rsync::{RsyncRequest, print_resolved, print_run_lines, resolve_endpoints};
+use crate::skip::extract_rows;
 
 /// What only the Hadoop runner needs.
 #[derive(Debug, Clone)]
@@ -150,7 +152,76 @@ pub async fn run<W: Write, E: Write>(
             writeln!(out, "{}", report_json(&report)).map_err(io)?;
         }
     }
-    out.flush().map_err(io)
+    let skipped = match report::rows_directory(&plan) {
+        Some(dir) => skip_report(&cluster.hadoop, dir)?,
+        None => None,
+    };
+    if let (true, Some(skipped)) = (cluster.json, &skipped) {
+        writeln!(out, "{}", skipped.json()).map_err(io)?;
+    }
+    out.flush().map_err(io)?;
+    SkipReport::outcome(skipped)
+}
+
+/// The skip report of a cluster run: the skip rows of the job output `dir` (read with
+/// `hadoop fs -text`, which also un-gzips) written to `dir/_skipped.jsonl` with
+/// `hadoop fs -put`, when there are any.
+fn skip_report(hadoop: &Path, dir: &str) -> Result<Option<SkipReport>, Error> {
+    let parts = format!("{}/part-*", dir.trim_end_matches('/'));
+    let mut child = Command::new(hadoop)
+        .args(["fs", "-text", &parts])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| Error::io(format!("running {} fs -text", hadoop.display()), e))?;
+    let (file, local) = report::scratch_file()?;
+    let mut writer = std::io::BufWriter::new(file);
+    let rows = match child.stdout.take() {
+        Some(stdout) => extract_rows(BufReader::new(stdout), &mut writer),
+        None => Ok(0),
+    };
+    let status = child
+        .wait()
+        .map_err(|e| Error::io(format!("waiting for {} fs -text", hadoop.display()), e))?;
+    let written = writer
+        .into_inner()
+        .map_err(|e| Error::io("writing the skip report", e.into_error()));
+    let result = (|| {
+        let rows = rows?;
+        written?;
+        if !status.success() {
+            return Err(Error::StepFailed {
+                step: "skip report".into(),
+                message: format!("{} fs -text {parts} exited with {status}", hadoop.display()),
+            });
+        }
+        if rows == 0 {
+            return Ok(None);
+        }
+        let path = format!("{}/{}", dir.trim_end_matches('/'), report::REPORT_NAME);
+        let put = Command::new(hadoop)
+            .args(["fs", "-put", "-f"])
+            .arg(&local)
+            .arg(&path)
+            .stdin(Stdio::null())
+            // Our stdout carries the run's lines and JSON.
+            .stdout(Stdio::from(std::io::stderr()))
+            .status()
+            .map_err(|e| Error::io(format!("running {} fs -put", hadoop.display()), e))?;
+        if !put.success() {
+            return Err(Error::StepFailed {
+                step: "skip report".into(),
+                message: format!("{} fs -put {path} exited with {put}", hadoop.display()),
+            });
+        }
+        Ok(Some(SkipReport {
+            objects: rows,
+            path,
+        }))
+    })();
+    let _ = std::fs::remove_file(&local);
+    result
 }
 
 fn cancel_rest(error: Error, rest: &[(String, Invocation)]) -> Error {

@@ -13,6 +13,7 @@ use crate::error::{S3Context, S3ResultExt};
 use crate::plan::local::{LocalSettings, ProgressDisplay, report_json, run_plan};
 use crate::plan::{self, RunBase, part_file_name};
 use crate::rsync::cleanup::clean_up_uploads;
+use crate::rsync::report::{self, SkipReport};
 use crate::rsync::{RsyncRequest, print_resolved, print_run_lines, resolve_endpoints};
 use crate::s3::{Client, ClientOptions};
 use crate::s3_url::parse_s3_uri;
@@ -252,15 +253,28 @@ pub async fn run<W: Write, E: Write>(
             return Err(error);
         }
     };
+    // Before the upload: the report travels with the output.
+    let skipped = match report::rows_directory(&plan) {
+        Some(dir) => report::write_local(Path::new(dir))?,
+        None => None,
+    };
     if let (Some(uri), Some(client), Some(local_output)) = (&s3_output, &io_client, &plan.output) {
         upload_output(client, Path::new(local_output), uri).await?;
     }
+    let skipped = skipped.map(|written| SkipReport {
+        path: report::published_path(&written, s3_output.as_deref()),
+        ..written
+    });
     if local.json {
         for report in &reports {
             writeln!(out, "{}", report_json(report)).map_err(io)?;
         }
+        if let Some(skipped) = &skipped {
+            writeln!(out, "{}", skipped.json()).map_err(io)?;
+        }
     }
-    out.flush().map_err(io)
+    out.flush().map_err(io)?;
+    SkipReport::outcome(skipped)
 }
 
 #[cfg(test)]

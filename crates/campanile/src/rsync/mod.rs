@@ -3,13 +3,15 @@
 //! ([`local`], the default), an EMR cluster ([`emr`]: steps submitted, and with
 //! `--wait` followed to the end), or any Hadoop cluster ([`hadoop`]: the same
 //! arguments, through the `hadoop` and `hive` commands). Each prints `RunDir: …` and `Output:…` (or
-//! `CopyInput:…`) as the original did. After a local run, [`cleanup`] aborts the
-//! multipart uploads failed attempts left behind.
+//! `CopyInput:…`) as the original did. After a local run, [`cleanup`] completes the
+//! multipart uploads whose parts were all copied and aborts the others. Objects the
+//! run left out are listed in its skip report ([`report`]), and rsync then exits 3.
 
 pub mod cleanup;
 pub mod emr;
 pub mod hadoop;
 pub mod local;
+pub mod report;
 
 use std::io::Write;
 

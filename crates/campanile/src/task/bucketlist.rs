@@ -6,8 +6,9 @@
 //! and skipped, so `/,0` lists only the top-level keys starting with `0` while `,000/`
 //! lists everything under `000/`: every key is listed by exactly one line of a
 //! well-made part file. Output: one [`ListingRecord`] per object. Objects that cannot
-//! be read before a restore (GLACIER, DEEP_ARCHIVE, not restored) are skipped and
-//! counted. Counters, group = bucket: `Bytes`, `Objects`, `SkippedArchived`.
+//! be read before a restore (GLACIER, DEEP_ARCHIVE, not restored) are skipped,
+//! counted, and written as skip rows for the run's report ([`crate::skip`]).
+//! Counters, group = bucket: `Bytes`, `Objects`, `SkippedArchived`.
 //!
 //! The whole part file is checked before the first request, so a bad line fails the
 //! task (exit 2) without a partial listing.
@@ -149,7 +150,7 @@ async fn list_prefix<W: Write, E: Write>(
                         object.storage_class().map_or("", |c| c.as_str())
                     ),
                 };
-                reporter.skipped(bucket, &row)?;
+                crate::skip::report(output, reporter, bucket, &row)?;
                 continue;
             }
             let record = ListingRecord {

@@ -18,11 +18,13 @@
 //! A part objectcopy skipped because its source is gone or changed since the listing
 //! (partEtag `skipped:<reason>`, see [`CopiedPartRecord::skip_reason`]) means the
 //! object cannot be completed as listed: its upload is aborted, not completed, and the
-//! object is reported as skipped once ([`Reporter::skipped`], group = the source
-//! bucket given by `--src-bucket`, else the destination), whatever the number of its
-//! parts skipped. That is not a failure of the task: a new listing copies the object.
+//! object is reported as skipped once (a skip row, [`crate::skip::report`], counted
+//! under the source bucket given by `--src-bucket`, else the destination), whatever
+//! the number of its parts skipped. That is not a failure of the task: a new listing
+//! copies the object. Skip rows of earlier steps ([`crate::skip`]) are echoed once per
+//! key and ETag, and an upload of an object already in them is aborted.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, Write};
 use std::time::Duration;
 
@@ -141,6 +143,12 @@ fn check_all<R: BufRead>(input: R, index: StreamIndex) -> Result<std::fs::File, 
     let mut first_seen: HashMap<(String, String), (String, u64)> = HashMap::new();
     for line in InputLines::new(input, index) {
         let line = line?;
+        if crate::skip::is_row(&line.text) {
+            // A skip row on its way to the run's report: echoed as it is.
+            writeln!(spool, "{}", line.text)
+                .map_err(|e| Error::io("writing a temporary file", e))?;
+            continue;
+        }
         let checked = check_line(&line.text, line.number)?;
         let record = checked.record;
         let (etag, first_line) = first_seen
@@ -176,8 +184,19 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     let mut groups: HashMap<(String, String), Group> = HashMap::new();
     let mut summary = MultipartCompleteSummary::default();
     // Line numbers of the checked copy are those of the input: one line each.
+    // Objects left out by objectcopy (a part of one may be skipped by several tasks):
+    // one row each reaches the report, and their uploads are aborted, not failed.
+    let mut skipped: HashSet<(String, String)> = HashSet::new();
     for line in InputLines::new(checked, StreamIndex::SHELL) {
         let line = line?;
+        if crate::skip::is_row(&line.text) {
+            let first = crate::skip::Skipped::from_row(&line.text)
+                .map_or(true, |row| skipped.insert((row.key, row.etag)));
+            if first {
+                crate::skip::pass_on(output, &line.text)?;
+            }
+            continue;
+        }
         let CheckedLine {
             record,
             expected_parts,
@@ -204,7 +223,15 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     incomplete.sort_by_key(|g| g.first_line);
     let mut problems = Vec::new();
     for group in incomplete {
-        if skip_group(&group, reporter, client, options, &mut summary).await? {
+        if skipped.contains(&(group.key.clone(), group.etag.clone())) {
+            // The object is already in the skip report (a skip row came before): its
+            // upload cannot complete.
+            if !options.dry_run {
+                abort(client, &options.bucket, &group).await?;
+            }
+            continue;
+        }
+        if skip_group(&group, output, reporter, client, options, &mut summary).await? {
             continue;
         }
         let missing: Vec<String> = (1..=group.expected_parts)
@@ -253,7 +280,7 @@ async fn finish_group<W: Write, E: Write>(
     options: &MultipartCompleteOptions,
     summary: &mut MultipartCompleteSummary,
 ) -> Result<(), Error> {
-    if skip_group(&group, reporter, client, options, summary).await? {
+    if skip_group(&group, output, reporter, client, options, summary).await? {
         return Ok(());
     }
     check_contiguous(&group)?;
@@ -311,8 +338,9 @@ async fn finish_group<W: Write, E: Write>(
 
 /// When objectcopy skipped a part of the group (its source is gone or changed),
 /// aborts the upload and reports the object as skipped, once; true then.
-async fn skip_group<E: Write>(
+async fn skip_group<W: Write, E: Write>(
     group: &Group,
+    output: &mut W,
     reporter: &mut Reporter<E>,
     client: &Client,
     options: &MultipartCompleteOptions,
@@ -349,7 +377,7 @@ async fn skip_group<E: Write>(
         ),
     };
     let bucket = options.src_bucket.as_deref().unwrap_or(&options.bucket);
-    reporter.skipped(bucket, &row)?;
+    crate::skip::report(output, reporter, bucket, &row)?;
     summary.skipped.push(escape_key(&group.key).into_owned());
     Ok(true)
 }
@@ -390,13 +418,44 @@ async fn complete(
     options: &MultipartCompleteOptions,
     group: &Group,
 ) -> Result<String, Error> {
-    let parts: Vec<CompletedPart> = group
+    let parts: Vec<(u32, String)> = group
         .parts
         .iter()
-        .map(|(number, part)| {
+        .map(|(number, part)| (*number, part.part_etag.clone()))
+        .collect();
+    complete_upload(
+        client,
+        &options.bucket,
+        &group.key,
+        &group.upload_id,
+        &group.etag,
+        &parts,
+        (options.attempts, options.max_pause),
+    )
+    .await
+}
+
+/// Completes upload `upload_id` of `key` with `parts` (part number and part ETag, in
+/// order), trying CompleteMultipartUpload `attempts.0` times with random pauses of up
+/// to `attempts.1`; `NoSuchUpload` when the object already carries `source_etag`
+/// counts as done (an earlier attempt completed it and its answer was lost). Returns
+/// the ETag the object got. Shared with the clean-up after a failed run
+/// ([`crate::orphans`]).
+pub(crate) async fn complete_upload(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    source_etag: &str,
+    parts: &[(u32, String)],
+    attempts: (u32, Duration),
+) -> Result<String, Error> {
+    let parts: Vec<CompletedPart> = parts
+        .iter()
+        .map(|(number, part_etag)| {
             CompletedPart::builder()
                 .part_number(i32::try_from(*number).unwrap_or(i32::MAX))
-                .e_tag(format!("\"{}\"", part.part_etag))
+                .e_tag(format!("\"{part_etag}\""))
                 .build()
         })
         .collect();
@@ -404,14 +463,14 @@ async fn complete(
     // Every failure is tried again: the pauses spread the reducers' completions, which
     // arrive together at the end of a step.
     let completed = retry(
-        &Backoff::constant(options.max_pause),
-        options.attempts,
+        &Backoff::constant(attempts.1),
+        attempts.0,
         |_| async move {
             let result = client
                 .complete_multipart_upload()
-                .bucket(&options.bucket)
-                .key(&group.key)
-                .upload_id(&group.upload_id)
+                .bucket(bucket)
+                .key(key)
+                .upload_id(upload_id)
                 .multipart_upload(
                     CompletedMultipartUpload::builder()
                         .set_parts(Some(parts.clone()))
@@ -429,8 +488,8 @@ async fn complete(
                     if error
                         .as_service_error()
                         .is_some_and(|e| e.meta().code() == Some("NoSuchUpload"))
-                        && let Some(etag) = current_etag(client, &options.bucket, &group.key).await
-                        && etag == group.etag
+                        && let Some(etag) = current_etag(client, bucket, key).await
+                        && etag == source_etag
                     {
                         // Completed by an earlier attempt whose answer was lost.
                         return Ok(etag);
@@ -445,13 +504,11 @@ async fn complete(
     .await;
     completed.map_err(|error| {
         let message = format!(
-            "upload {}: {} (after {} attempts)",
-            group.upload_id,
+            "upload {upload_id}: {} (after {} attempts)",
             describe_error(&error),
-            options.attempts
+            attempts.0
         );
-        S3Context::new("CompleteMultipartUpload", &options.bucket, &group.key)
-            .explained(message, *error)
+        S3Context::new("CompleteMultipartUpload", bucket, key).explained(message, *error)
     })
 }
 

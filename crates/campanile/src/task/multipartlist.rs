@@ -42,7 +42,7 @@ use crate::multipart::{
 use crate::record::{ListingRecord, PartInfo, PartRecord};
 use crate::reporter::{Reporter, counters};
 use crate::s3::{Client, http_status};
-use crate::skip::{SkipReason, Skipped};
+use crate::skip::{self, Line, SkipReason, Skipped};
 use crate::stream::StreamIndex;
 use crate::tuning::Tuning;
 
@@ -97,7 +97,11 @@ pub struct MultipartListSummary {
 enum Planned {
     Whole(PartRecord),
     Parts(Vec<PartRecord>),
+    /// Left out (gone, changed, archived, layout unknown): its skip row goes on to the
+    /// report.
     Skipped(Skipped),
+    /// A skip row of an earlier step, passed on unchanged.
+    PassedOn(String),
 }
 
 /// Runs multipartlist over `input`.
@@ -109,10 +113,19 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     dst: &Client,
     options: &MultipartListOptions,
 ) -> Result<MultipartListSummary, Error> {
-    let records = parse_all(input, options.stream_index, ListingRecord::parse)?;
+    let records = parse_all(
+        input,
+        options.stream_index,
+        skip::or_passed(ListingRecord::parse),
+    )?;
     let mut summary = MultipartListSummary::default();
     let mut planned = futures::stream::iter(records)
-        .map(|record| plan_object(record, src, dst, options))
+        .map(|line| async move {
+            match line {
+                Line::Record(record) => plan_object(record, src, dst, options).await,
+                Line::Skipped(row) => Ok(Planned::PassedOn(row)),
+            }
+        })
         .buffered(options.concurrency.max(1));
     while let Some(result) = planned.next().await {
         match result? {
@@ -137,10 +150,15 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
                         options.src_bucket, row.key
                     ))?;
                     summary.unknown_layout.push(row.key.clone());
-                } else {
+                } else if matches!(row.reason, SkipReason::Vanished | SkipReason::Changed) {
                     summary.source_moved.push(row.key.clone());
                 }
-                reporter.skipped(&options.src_bucket, &row)?;
+                skip::report(output, reporter, &options.src_bucket, &row)?;
+            }
+            Planned::PassedOn(row) => {
+                skip::pass_on(output, &row)?;
+                // Not an object of this step's: not counted again.
+                continue;
             }
         }
         reporter.counter(&options.src_bucket, counters::OBJECTS, 1)?;
@@ -158,6 +176,17 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     Ok(summary)
 }
 
+/// The skip row of a listed object.
+fn skipped(object: &ListingRecord, reason: SkipReason, detail: String) -> Skipped {
+    Skipped {
+        key: object.key.clone(),
+        size: object.size,
+        etag: object.etag.clone(),
+        reason,
+        detail,
+    }
+}
+
 fn write_line<W: Write>(output: &mut W, record: &PartRecord) -> Result<(), Error> {
     writeln!(output, "{}", record.to_line()).map_err(|e| Error::io("writing stdout", e))
 }
@@ -172,18 +201,11 @@ async fn plan_object(
     let Some(count) = part_count_from_etag(&object.etag) else {
         return Ok(Planned::Whole(PartRecord { object, part: None }));
     };
-    let row = |object: &ListingRecord, reason, detail| Skipped {
-        key: object.key.clone(),
-        size: object.size,
-        etag: object.etag.clone(),
-        reason,
-        detail,
-    };
     match plan_multipart(&object, count, src, dst, options).await {
         Err(Error::SourceMoved {
             reason, message, ..
-        }) => Ok(Planned::Skipped(row(&object, reason, message))),
-        Ok(None) => Ok(Planned::Skipped(row(
+        }) => Ok(Planned::Skipped(skipped(&object, reason, message))),
+        Ok(None) => Ok(Planned::Skipped(skipped(
             &object,
             SkipReason::UnknownLayout,
             "S3 cannot tell its part sizes, so its multipart ETag cannot be kept".to_string(),
@@ -203,6 +225,21 @@ async fn plan_multipart(
     options: &MultipartListOptions,
 ) -> Result<Option<Planned>, Error> {
     let head = head_part(src, &options.src_bucket, object, 1).await?;
+    // A server that answers for the part alone (moto) leaves the object's headers out:
+    // they are in a HEAD of the whole object.
+    let whole = if describes_the_part_only(&head) {
+        Some(head_object(src, &options.src_bucket, object).await?)
+    } else {
+        None
+    };
+    // The Intelligent-Tiering archive tiers show in this HEAD, not in the listing.
+    if let Some(detail) = skip::archive_detail(whole.as_ref().unwrap_or(&head)) {
+        return Ok(Some(Planned::Skipped(skipped(
+            object,
+            SkipReason::Archived,
+            detail,
+        ))));
+    }
     let Some(ranges) = part_layout(src, &options.src_bucket, object, count, &head, options).await?
     else {
         return Ok(None);
@@ -210,11 +247,7 @@ async fn plan_multipart(
     let upload_id = if options.dry_run {
         random_uuid()
     } else {
-        let headers = if describes_the_part_only(&head) {
-            ObjectHeaders::from_head(&head_object(src, &options.src_bucket, object).await?)
-        } else {
-            ObjectHeaders::from_head(&head)
-        };
+        let headers = ObjectHeaders::from_head(whole.as_ref().unwrap_or(&head));
         let upload_id = create_upload(dst, &options.dst_bucket, &object.key, &headers).await?;
         // This run owns the key: any other upload of it in progress is an orphan.
         crate::orphans::abort_others(dst, &options.dst_bucket, &object.key, &upload_id).await?;

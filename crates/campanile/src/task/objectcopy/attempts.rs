@@ -79,8 +79,9 @@ pub(super) fn get_failure(
 }
 
 /// Whether a failed read of the source (GET, or a server-side copy's source) says the
-/// object is gone (404 `NoSuchKey`) or changed (412 on the `If-Match` pin to `etag`),
-/// and how to say it.
+/// object is gone (404 `NoSuchKey`), changed (412 on the `If-Match` pin to `etag`) or
+/// archived (403 `InvalidObjectState`: GLACIER, DEEP_ARCHIVE, or an Intelligent-Tiering
+/// archive tier, which no listing shows), and how to say it.
 pub(super) fn source_moved<E>(
     error: &SdkError<E, HttpResponse>,
     etag: &str,
@@ -101,6 +102,11 @@ where
         Some(404) if code.is_none_or(|c| c == "NoSuchKey") => Some((
             SkipReason::Vanished,
             "the source no longer exists (deleted since it was listed)".to_string(),
+        )),
+        Some(403) if code == Some("InvalidObjectState") => Some((
+            SkipReason::Archived,
+            "the source must be restored before it can be read (403 InvalidObjectState)"
+                .to_string(),
         )),
         _ => None,
     }

@@ -59,7 +59,7 @@ use crate::record::{CopiedPartRecord, PartRecord, escape_key};
 use crate::reporter::{Reporter, counters};
 use crate::retry::Backoff;
 use crate::s3::Client;
-use crate::skip::{SkipReason, Skipped};
+use crate::skip::{self, Line, SkipReason, Skipped};
 use crate::stream::StreamIndex;
 use crate::tuning::Tuning;
 use budget::MemoryBudget;
@@ -161,7 +161,11 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     dst: &Client,
     options: &ObjectCopyOptions,
 ) -> Result<ObjectCopySummary, Error> {
-    let records = parse_all(input, options.stream_index, PartRecord::parse)?;
+    let records = parse_all(
+        input,
+        options.stream_index,
+        skip::or_passed(PartRecord::parse),
+    )?;
     let concurrency = options.concurrency.max(1);
     let sinks = Sinks {
         output: RefCell::new(output),
@@ -173,13 +177,21 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     let mut failed: Vec<(String, Error)> = Vec::new();
     {
         let mut copies = futures::stream::iter(records)
-            .map(|record| {
+            .map(|line| {
                 let sinks = &sinks;
                 async move {
-                    // The label is made only for a failure: most records succeed.
-                    copy_or_skip(&record, src, dst, options, sinks)
-                        .await
-                        .map_err(|error| (label(&record), error))
+                    match line {
+                        // The label is made only for a failure: most records succeed.
+                        Line::Record(record) => copy_or_skip(&record, src, dst, options, sinks)
+                            .await
+                            .map_err(|error| (label(&record), error)),
+                        // An earlier step's skip row goes on towards the run's report.
+                        Line::Skipped(row) => {
+                            skip::pass_on(&mut **sinks.output.borrow_mut(), &row)
+                                .map_err(|error| (row.clone(), error))?;
+                            Ok(ObjectCopySummary::default())
+                        }
+                    }
                 }
             })
             .buffer_unordered(concurrency);
@@ -247,6 +259,17 @@ async fn copy_or_skip<W: Write, E: Write>(
     }
     match copy_record(record, src, dst, options, sinks).await {
         Err(Error::SourceMoved {
+            reason: SkipReason::Archived,
+            message,
+            ..
+        }) => {
+            // The storage class and archive tier, for the report.
+            let detail = skip::archive_detail_of(src, &options.src_bucket, &record.object.key)
+                .await
+                .unwrap_or(message);
+            skip(record, SkipReason::Archived, detail, options, sinks)
+        }
+        Err(Error::SourceMoved {
             reason, message, ..
         }) => skip(record, reason, message, options, sinks),
         other => other,
@@ -304,10 +327,12 @@ fn skip<W: Write, E: Write>(
                 reason,
                 detail,
             };
-            sinks
-                .reporter
-                .borrow_mut()
-                .skipped(&options.src_bucket, &row)?;
+            skip::report(
+                &mut **sinks.output.borrow_mut(),
+                &mut **sinks.reporter.borrow_mut(),
+                &options.src_bucket,
+                &row,
+            )?;
         }
         Some(part) => {
             let line = CopiedPartRecord {
