@@ -128,7 +128,6 @@ fn the_code_calls_only_operations_the_table_knows() {
 
 #[test]
 fn each_side_is_allowed_what_its_tasks_call_and_no_more() {
-    let found = operations_in_code();
     for (operation, side) in [("Read", 'R'), ("Write", 'W')] {
         let bucket = format!("iam-{}", operation.to_lowercase());
         let created = stack(operation, &bucket);
@@ -139,43 +138,141 @@ fn each_side_is_allowed_what_its_tasks_call_and_no_more() {
                 .is_some_and(|c| c.contains("create-access-key")),
             "{created}"
         );
-        let mut allowed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for (resource, actions) in created["actions"].as_object().expect("actions") {
-            for action in actions.as_array().expect("list") {
-                allowed
-                    .entry(action.as_str().expect("action").to_string())
-                    .or_default()
-                    .insert(resource.clone());
-            }
+        assert_allows_exactly_what_the_tasks_call(&created, side, &bucket);
+    }
+}
+
+/// Asserts that the policy actions in `created["actions"]` (resource -> actions) are
+/// exactly those the tasks call on `side` of `bucket`, each on its resource.
+fn assert_allows_exactly_what_the_tasks_call(
+    created: &serde_json::Value,
+    side: char,
+    bucket: &str,
+) {
+    let found = operations_in_code();
+    let mut allowed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (resource, actions) in created["actions"].as_object().expect("actions") {
+        for action in actions.as_array().expect("list") {
+            allowed
+                .entry(action.as_str().expect("action").to_string())
+                .or_default()
+                .insert(resource.clone());
         }
-        let needed: BTreeSet<&str> = OPERATIONS
-            .iter()
-            .filter(|(op, _, sides)| found.contains(*op) && sides.contains(side))
-            .map(|(_, action, _)| *action)
-            .collect();
-        for action in &needed {
-            let resources = allowed
-                .get(*action)
-                .unwrap_or_else(|| panic!("{operation} side lacks {action}: {created}"));
-            let object_level = !matches!(
-                *action,
-                "s3:ListBucket" | "s3:GetBucketLocation" | "s3:ListBucketMultipartUploads"
-            );
-            let expected = if object_level {
-                format!("arn:aws:s3:::{bucket}/*")
-            } else {
-                format!("arn:aws:s3:::{bucket}")
-            };
-            assert!(resources.contains(&expected), "{action} on {resources:?}");
-        }
-        // Nothing beyond what the tasks need.
-        let extra: Vec<&String> = allowed
-            .keys()
-            .filter(|a| !needed.contains(a.as_str()))
-            .collect();
+    }
+    let needed: BTreeSet<&str> = OPERATIONS
+        .iter()
+        .filter(|(op, _, sides)| found.contains(*op) && sides.contains(side))
+        .map(|(_, action, _)| *action)
+        .collect();
+    for action in &needed {
+        let resources = allowed
+            .get(*action)
+            .unwrap_or_else(|| panic!("side {side} lacks {action}: {created}"));
+        let object_level = !matches!(
+            *action,
+            "s3:ListBucket" | "s3:GetBucketLocation" | "s3:ListBucketMultipartUploads"
+        );
+        let expected = if object_level {
+            format!("arn:aws:s3:::{bucket}/*")
+        } else {
+            format!("arn:aws:s3:::{bucket}")
+        };
+        assert!(resources.contains(&expected), "{action} on {resources:?}");
+    }
+    // Nothing beyond what the tasks need.
+    let extra: Vec<&String> = allowed
+        .keys()
+        .filter(|a| !needed.contains(a.as_str()))
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "side {side} allows more than needed: {extra:?}"
+    );
+}
+
+#[test]
+fn the_role_template_passes_cfn_lint() {
+    let lint = python().with_file_name("cfn-lint");
+    let output = std::process::Command::new(&lint)
+        .arg(crate::common::repo_root().join("cloudformation/s3_migration_role.json"))
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (bash scripts/test installs it)", lint.display()));
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn the_destination_role_trusts_only_the_cluster_role_and_writes_only_its_bucket() {
+    let server = campanile_testkit::moto();
+    let trusted = "arn:aws:iam::111122223333:role/EMR_EC2_DefaultRole";
+    for external_id in ["", "run-42"] {
+        let bucket = format!(
+            "iam-role{}",
+            if external_id.is_empty() { "" } else { "-ext" }
+        );
+        let output = std::process::Command::new(python())
+            .arg(crate::common::repo_root().join("tests/cfn_role_stack.py"))
+            .arg(&server.endpoint)
+            .arg(crate::common::repo_root().join("cloudformation/s3_migration_role.json"))
+            .args([bucket.as_str(), trusted, external_id])
+            .output()
+            .expect("run cfn_role_stack.py (bash scripts/test installs its virtualenv)");
         assert!(
-            extra.is_empty(),
-            "{operation} side allows more than needed: {extra:?}"
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let created: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+        assert_eq!(created["status"], "CREATE_COMPLETE");
+        // Trusted: the cluster nodes' role, to assume this one, nothing else.
+        let statements = created["trust"]["Statement"]
+            .as_array()
+            .expect("statements");
+        assert_eq!(statements.len(), 1, "{created}");
+        let trust = &statements[0];
+        assert_eq!(trust["Effect"], "Allow");
+        assert_eq!(trust["Action"], "sts:AssumeRole");
+        assert_eq!(trust["Principal"]["AWS"], trusted);
+        if external_id.is_empty() {
+            assert!(trust.get("Condition").is_none(), "{trust}");
+        } else {
+            assert_eq!(
+                trust["Condition"]["StringEquals"]["sts:ExternalId"],
+                external_id
+            );
+        }
+        // Its permissions: exactly the destination side's.
+        assert_allows_exactly_what_the_tasks_call(&created, 'W', &bucket);
+        // The profile to stage: no secret, and the credentials module reads it as a role.
+        let section = created["outputs"]["ProfileSection"]
+            .as_str()
+            .expect("profile");
+        assert!(
+            !campanile::credentials::holds_secret_keys(section),
+            "{section}"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join(".boto");
+        std::fs::write(&file, format!("{section}\n")).expect("write");
+        let profile = campanile::credentials::boto_profile("destination", &[file]).expect("parse");
+        let Some(campanile::credentials::BotoProfile::Role(role)) = profile else {
+            panic!("not a role profile: {section}");
+        };
+        assert_eq!(
+            role.role_arn,
+            created["outputs"]["RoleArn"].as_str().expect("arn")
+        );
+        assert_eq!(
+            role.credential_source,
+            campanile::credentials::CredentialSource::Ec2InstanceMetadata
+        );
+        assert_eq!(
+            role.external_id.as_deref(),
+            Some(external_id).filter(|e| !e.is_empty())
         );
     }
 }

@@ -18,6 +18,7 @@ mod live;
 mod local_runner;
 mod reliability;
 mod report;
+mod roles;
 mod rsync;
 mod security;
 mod stage;
