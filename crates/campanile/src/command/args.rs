@@ -171,7 +171,7 @@ impl SrcDst {
     }
 }
 
-/// List a bucket: reads part-file lines (`<delimiter>,<prefix>`) on stdin, writes
+/// List a bucket: reads part-file lines (`<delimiter>,<prefix>` or `range<TAB><start><TAB><end>`) on stdin, writes
 /// `key<TAB>etag<TAB>size<TAB>mtime` per object on stdout.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Parser)]
 #[command(name = "bucketlist", version)]
