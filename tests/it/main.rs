@@ -15,6 +15,7 @@ mod hadoop;
 mod iam;
 mod in_process;
 mod local_runner;
+mod partfile;
 mod reliability;
 mod rsync;
 mod security;

@@ -66,7 +66,7 @@ impl fmt::Display for Gap {
         write!(
             f,
             "no line lists the keys from {:?} to {} ({}{more} keys, the first {:?}); \
-             the line `{}` would",
+             add the line `{}` to list them",
             start,
             end.map_or("the end".to_string(), |e| format!("before {e:?}")),
             self.keys,

@@ -245,6 +245,81 @@ pub async fn list_line<L: Lister>(
     Ok(keys)
 }
 
+/// Generates a part file for the bucket and writes its lines to `out`.
+pub async fn write_generated<L: Lister, W: std::io::Write>(
+    lister: &L,
+    options: &GenerateOptions,
+    out: &mut W,
+) -> Result<Generated, Error> {
+    let generated = generate::generate(lister, options).await?;
+    for line in &generated.lines {
+        writeln!(out, "{}", line.to_line()).map_err(|e| Error::io("writing the part file", e))?;
+    }
+    out.flush()
+        .map_err(|e| Error::io("writing the part file", e))?;
+    Ok(generated)
+}
+
+/// One line saying what was generated, for people.
+pub fn describe(generated: &Generated, bucket: &str) -> String {
+    let keys = generated.estimated_keys().round();
+    let largest = generated
+        .estimates
+        .iter()
+        .copied()
+        .fold(0.0, f64::max)
+        .round();
+    format!(
+        "part file of s3://{bucket}: {} lines, {} {keys} keys (largest line {}{largest}), \
+         {} ListObjectsV2 requests",
+        generated.lines.len(),
+        if generated.exact { "exactly" } else { "about" },
+        if generated.exact { "" } else { "about " },
+        generated.requests
+    )
+}
+
+/// Reads the part file at `path` (its lines numbered; a bad line is an input error
+/// naming the file and the line).
+pub fn read_file(path: &std::path::Path) -> Result<Vec<check::NumberedLine>, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::io(format!("reading the part file {}", path.display()), e))?;
+    check::read_part_file(&text)
+        .map_err(|e| Error::Usage(format!("part file {}: {e}", path.display())))
+}
+
+/// Overlaps reported at most.
+pub const MAX_OVERLAPS: usize = 1000;
+
+/// Checks the part file at `path` against the bucket; the report goes to `out`, one
+/// finding per line; an unclean file is an error (exit 2) saying how many findings.
+pub async fn check_file<L: Lister, W: std::io::Write>(
+    lister: &L,
+    path: &std::path::Path,
+    out: &mut W,
+) -> Result<CheckReport, Error> {
+    let lines = read_file(path)?;
+    let report = check::check(lister, &lines, MAX_OVERLAPS).await?;
+    out.write_all(report.render().as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("writing stdout", e))?;
+    if report.is_clean() {
+        return Ok(report);
+    }
+    Err(Error::Usage(format!(
+        "part file {}: {} pair(s) of overlapping lines, {} key range(s) that no line lists{}",
+        path.display(),
+        report.overlaps.len(),
+        report.gaps.len(),
+        report
+            .overlaps
+            .first()
+            .map(|o| format!("; first: {o}"))
+            .or_else(|| report.gaps.first().map(|g| format!("; first: {g}")))
+            .unwrap_or_default()
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
