@@ -199,3 +199,153 @@ async fn the_check_names_overlapping_lines_and_ranges_left_out() {
     let listed = list_bucket(server, &bucket, ",logs/\n,logs/2026/\n");
     assert_eq!(listed.lines().len(), 2 * 1_200 + 1);
 }
+
+/// `rsync --local` from `src` to `dst` with `extra` arguments (and no `--input` unless
+/// they give one), run and output directories under `work`.
+fn rsync(work: &std::path::Path, src: &str, dst: &str, extra: &[&str]) -> crate::common::Run {
+    let server = campanile_testkit::s3();
+    let runs = work.join("runs").display().to_string();
+    let output = work.join("output").display().to_string();
+    let mut args = vec![
+        "--src-bucket",
+        src,
+        "--dst-bucket",
+        dst,
+        "--src-endpoint",
+        &server.endpoint,
+        "--dst-endpoint",
+        &server.endpoint,
+        "--run-dir",
+        &runs,
+        "--output",
+        &output,
+    ];
+    args.extend_from_slice(extra);
+    run(crate::common::RSYNC, &args, "", server, &[])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rsync_without_input_makes_a_part_file_and_copies_every_key() {
+    let server = campanile_testkit::s3();
+    let client = server.client().await;
+    let src = campanile_testkit::unique_bucket("noinput-src");
+    let dst = campanile_testkit::unique_bucket("noinput-dst");
+    server.create_bucket(&client, &src).await;
+    server.create_bucket(&client, &dst).await;
+    // A layout nobody told rsync about: every key outside the article's prefixes.
+    let mut keys: Vec<String> = mixed_keys().into_iter().step_by(9).collect();
+    keys.extend(["A/upper", "~tilde", "g/after-f", "a\tb"].map(String::from));
+    keys.sort();
+    keys.dedup();
+    let objects: Vec<fixtures::FixtureObject> = keys
+        .iter()
+        .map(|key| fixtures::FixtureObject::whole(key.clone(), 3))
+        .collect();
+    fixtures::upload_all(&client, &src, &objects).await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let result = rsync(
+        work.path(),
+        &src,
+        &dst,
+        &[
+            "--uuid",
+            "auto",
+            "--part-file-keys-per-line",
+            "40",
+            "--json",
+            "-q",
+        ],
+    );
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    let made = work.path().join("runs/auto/part.generated");
+    assert!(
+        result.stderr.contains(&format!(
+            "PartFile: {} (part file of s3://{src}: ",
+            made.display()
+        )),
+        "{}",
+        result.stderr
+    );
+    let lines = std::fs::read_to_string(&made).expect("part file made");
+    assert!(lines.lines().count() >= keys.len() / 40, "{lines}");
+    let json: Vec<serde_json::Value> = result
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("{\"part_file\""))
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(json.len(), 1, "{}", result.stdout);
+    assert_eq!(json[0]["part_file"]["path"], made.display().to_string());
+    assert_eq!(json[0]["part_file"]["estimated_keys"], keys.len() as f64);
+    assert_eq!(json[0]["part_file"]["exact"], true);
+    let mut copied = crate::common::keys(&client, &dst).await;
+    copied.sort();
+    assert_eq!(copied, keys, "every key copied");
+    assert!(
+        result.stdout.contains("Output:") && result.stdout.contains("part.generated.auto"),
+        "{}",
+        result.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rsync_refuses_overlapping_lines_and_part_files_that_leave_keys_out() {
+    let server = campanile_testkit::s3();
+    let client = server.client().await;
+    let src = article_bucket().await.to_string();
+    let dst = campanile_testkit::unique_bucket("refuse-dst");
+    server.create_bucket(&client, &dst).await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let overlapping = work.path().join("part.overlap");
+    std::fs::write(&overlapping, "/,0\n,000/\n,1\n# 1a… again\n,1a\n").expect("write");
+    let path = overlapping.display().to_string();
+    let refused = rsync(work.path(), &src, &dst, &["--input", &path, "--uuid", "o"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("lines 3 (\",1\") and 5 (\",1a\") overlap: both list the key \"1a\""),
+        "{}",
+        refused.stderr
+    );
+    // Even without the gap check.
+    let still = rsync(
+        work.path(),
+        &src,
+        &dst,
+        &["--input", &path, "--uuid", "o2", "--no-check-part-file"],
+    );
+    assert_eq!(still.code, 2, "{}", still.stderr);
+    // A part file that leaves keys out: named, refused, unless told otherwise.
+    let partial = work.path().join("part.partial");
+    std::fs::write(&partial, ",000/\n,f\n").expect("write");
+    let path = partial.display().to_string();
+    let refused = rsync(work.path(), &src, &dst, &["--input", &path, "--uuid", "p"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("leaves out keys of s3://")
+            && refused
+                .stderr
+                .contains("no line lists the keys from \"\" to before \"000/\""),
+        "{}",
+        refused.stderr
+    );
+    assert!(crate::common::keys(&client, &dst).await.is_empty());
+    let allowed = rsync(
+        work.path(),
+        &src,
+        &dst,
+        &[
+            "--input",
+            &path,
+            "--uuid",
+            "p2",
+            "--no-check-part-file",
+            "-q",
+        ],
+    );
+    assert_eq!(allowed.code, 0, "{}", allowed.stderr);
+    let copied = crate::common::keys(&client, &dst).await;
+    assert!(copied.contains(&"000/00".to_string()) && copied.contains(&"ff".to_string()));
+    assert!(!copied.contains(&"00".to_string()), "{copied:?}");
+}
