@@ -349,3 +349,111 @@ async fn rsync_refuses_overlapping_lines_and_part_files_that_leave_keys_out() {
     assert!(copied.contains(&"000/00".to_string()) && copied.contains(&"ff".to_string()));
     assert!(!copied.contains(&"00".to_string()), "{copied:?}");
 }
+
+/// URL-encodes a key as S3 Inventory's CSV reports do.
+fn url_encode(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+fn gzip(text: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(text.as_bytes()).expect("gzip");
+    encoder.finish().expect("gzip")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inventory_report_gives_a_part_file_without_listing_the_bucket() {
+    let (bucket, keys) = mixed_bucket().await;
+    let server = campanile_testkit::s3();
+    let client = server.client().await;
+    let inventory = campanile_testkit::unique_bucket("inventory");
+    server.create_bucket(&client, &inventory).await;
+    // Two data files, the keys in no particular order, as S3 Inventory writes them.
+    let mut rows: Vec<String> = keys
+        .iter()
+        .map(|k| format!("\"{bucket}\",\"{}\",\"1\"\n", url_encode(k)))
+        .collect();
+    rows.reverse();
+    let (first, second) = rows.split_at(rows.len() / 3);
+    let mut files = Vec::new();
+    for (i, part) in [first, second].iter().enumerate() {
+        let key = format!("inv/{bucket}/all/data/file-{i}.csv.gz");
+        fixtures::put_object(&client, &inventory, &key, gzip(&part.concat())).await;
+        files.push(format!(
+            "{{\"key\":\"{key}\",\"size\":1,\"MD5checksum\":\"x\"}}"
+        ));
+    }
+    let manifest = format!(
+        "{{\"sourceBucket\":\"{bucket}\",\"destinationBucket\":\"arn:aws:s3:::{inventory}\",\
+         \"version\":\"2016-11-30\",\"fileFormat\":\"CSV\",\"fileSchema\":\"Bucket, Key, Size\",\
+         \"files\":[{}]}}",
+        files.join(",")
+    );
+    let manifest_key = format!("inv/{bucket}/all/2026-11-30T00-00Z/manifest.json");
+    fixtures::put_object(&client, &inventory, &manifest_key, manifest.into_bytes()).await;
+    let made = run(
+        PARTFILE,
+        &[
+            "--bucket",
+            &bucket,
+            "--endpoint",
+            &server.endpoint,
+            "--keys-per-line",
+            "300",
+            "--inventory",
+            &format!("s3://{inventory}/{manifest_key}"),
+        ],
+        "",
+        server,
+        &[],
+    );
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    assert!(made.stderr.contains("exactly 2212 keys"), "{}", made.stderr);
+    let lines: Vec<campanile::partfile::PartLine> = made
+        .lines()
+        .iter()
+        .filter_map(|l| campanile::partfile::PartLine::parse(l).expect("line"))
+        .collect();
+    assert_eq!(lines.len(), keys.len().div_ceil(300));
+    for line in &lines[..lines.len() - 1] {
+        assert_eq!(keys.iter().filter(|k| line.contains(k)).count(), 300);
+    }
+    let listed = list_bucket(server, &bucket, &made.stdout);
+    let mut seen: Vec<String> = listed
+        .lines()
+        .iter()
+        .map(|l| ListingRecord::parse(l).expect("record").key)
+        .collect();
+    seen.sort();
+    assert_eq!(seen, keys, "every key exactly once");
+    // A report of another bucket is refused.
+    let other = run(
+        PARTFILE,
+        &[
+            "--bucket",
+            "another",
+            "--endpoint",
+            &server.endpoint,
+            "--inventory",
+            &format!("s3://{inventory}/{manifest_key}"),
+        ],
+        "",
+        server,
+        &[],
+    );
+    assert_eq!(other.code, 2, "{}", other.stderr);
+    assert!(
+        other.stderr.contains("not s3://another"),
+        "{}",
+        other.stderr
+    );
+}

@@ -1,7 +1,8 @@
 //! partfile: make a part file for a bucket (key ranges of about `--keys-per-line` keys,
 //! on stdout), or check one with `--check FILE` (overlapping lines and key ranges no
-//! line lists, named on stdout; exit 2 when there are any). Runs where the job is
-//! submitted, not on the cluster.
+//! line lists, named on stdout; exit 2 when there are any), or make one from an S3
+//! Inventory report with `--inventory MANIFEST`. Runs where the job is submitted, not
+//! on the cluster.
 
 use std::io::Write;
 
@@ -29,9 +30,23 @@ fn main() -> std::process::ExitCode {
             );
             return Ok(());
         }
-        let generated =
-            partfile::write_generated(&lister, &args.generate_options(), &mut streams.output)
+        let generated = match &args.inventory {
+            Some(manifest) => {
+                let generated = partfile::inventory::generate(
+                    &client,
+                    manifest,
+                    &args.bucket,
+                    args.keys_per_line,
+                )
                 .await?;
+                partfile::write_lines(&generated, &mut streams.output)?;
+                generated
+            }
+            None => {
+                partfile::write_generated(&lister, &args.generate_options(), &mut streams.output)
+                    .await?
+            }
+        };
         let _ = writeln!(
             std::io::stderr(),
             "partfile: {}",

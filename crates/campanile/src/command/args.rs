@@ -220,6 +220,12 @@ pub struct PartFileArgs {
     /// and every key of the bucket is listed by a line, 2 otherwise, naming them.
     #[arg(long, value_name = "FILE")]
     pub check: Option<PathBuf>,
+    /// Cut the key space from this S3 Inventory report (its manifest.json: an s3://
+    /// URI, or a local path with the CSV.gz data files beside it) instead of sampling
+    /// the bucket: no ListObjectsV2 request, lines of the target size give or take the
+    /// sampling error.
+    #[arg(long, value_name = "MANIFEST", conflicts_with_all = ["check", "lines"])]
+    pub inventory: Option<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub s3: S3Side,

@@ -2,7 +2,8 @@
 //! into lines of about a target number of keys each (delimiter probes find the
 //! directories of a hierarchical key space, `StartAfter` probes measure how dense the
 //! keys are anywhere, flat key spaces included), [`check`] names the lines of a
-//! hand-written part file that overlap and the key ranges it leaves out, and [`line`]
+//! hand-written part file that overlap and the key ranges it leaves out, [`inventory`]
+//! cuts the key space from an S3 Inventory report instead of the bucket, and [`line`]
 //! is what one line means (shared with bucketlist).
 //!
 //! Every listing goes through the small [`Lister`] trait (one ListObjectsV2 page), which
@@ -11,6 +12,7 @@
 
 pub mod check;
 pub mod generate;
+pub mod inventory;
 pub mod line;
 
 use std::collections::BTreeSet;
@@ -252,12 +254,17 @@ pub async fn write_generated<L: Lister, W: std::io::Write>(
     out: &mut W,
 ) -> Result<Generated, Error> {
     let generated = generate::generate(lister, options).await?;
+    write_lines(&generated, out)?;
+    Ok(generated)
+}
+
+/// Writes a generated part file's lines to `out`.
+pub fn write_lines<W: std::io::Write>(generated: &Generated, out: &mut W) -> Result<(), Error> {
     for line in &generated.lines {
         writeln!(out, "{}", line.to_line()).map_err(|e| Error::io("writing the part file", e))?;
     }
     out.flush()
-        .map_err(|e| Error::io("writing the part file", e))?;
-    Ok(generated)
+        .map_err(|e| Error::io("writing the part file", e))
 }
 
 /// One line saying what was generated, for people.
