@@ -363,6 +363,43 @@ fn url_encode(key: &str) -> String {
         .collect()
 }
 
+/// A Parquet inventory report of `keys` (Snappy, as S3 Inventory writes them).
+fn parquet_report(keys: &[String]) -> Vec<u8> {
+    use parquet::data_type::{ByteArray, ByteArrayType};
+    use std::sync::Arc;
+    let schema = Arc::new(
+        parquet::schema::parser::parse_message_type(
+            "message s3.inventory { required binary bucket (STRING); required binary key (STRING); }",
+        )
+        .expect("schema"),
+    );
+    let properties = Arc::new(
+        parquet::file::properties::WriterProperties::builder()
+            .set_compression(parquet::basic::Compression::SNAPPY)
+            .build(),
+    );
+    let mut out = Vec::new();
+    let mut writer = parquet::file::writer::SerializedFileWriter::new(&mut out, schema, properties)
+        .expect("writer");
+    let mut group = writer.next_row_group().expect("row group");
+    let mut index = 0;
+    while let Some(mut column) = group.next_column().expect("column") {
+        let values: Vec<ByteArray> = keys
+            .iter()
+            .map(|k| ByteArray::from(if index == 0 { "bucket" } else { k.as_str() }))
+            .collect();
+        column
+            .typed::<ByteArrayType>()
+            .write_batch(&values, None, None)
+            .expect("write");
+        column.close().expect("close column");
+        index += 1;
+    }
+    group.close().expect("close group");
+    writer.close().expect("close");
+    out
+}
+
 fn gzip(text: &str) -> Vec<u8> {
     use std::io::Write;
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -435,6 +472,46 @@ async fn an_inventory_report_gives_a_part_file_without_listing_the_bucket() {
         .collect();
     seen.sort();
     assert_eq!(seen, keys, "every key exactly once");
+    // The same report as Parquet (keys not encoded), read the same way.
+    let mut names = keys.clone();
+    names.reverse();
+    let parquet_key = format!("inv/{bucket}/parquet/data/file-0.parquet");
+    fixtures::put_object(&client, &inventory, &parquet_key, parquet_report(&names)).await;
+    let manifest = format!(
+        "{{\"sourceBucket\":\"{bucket}\",\"destinationBucket\":\"arn:aws:s3:::{inventory}\",\
+         \"version\":\"2016-11-30\",\"fileFormat\":\"Parquet\",\
+         \"fileSchema\":\"message s3.inventory {{ required binary bucket (STRING); required binary key (STRING); }}\",\
+         \"files\":[{{\"key\":\"{parquet_key}\",\"size\":1,\"MD5checksum\":\"x\"}}]}}"
+    );
+    let parquet_manifest = format!("inv/{bucket}/parquet/2026-11-30T00-00Z/manifest.json");
+    fixtures::put_object(
+        &client,
+        &inventory,
+        &parquet_manifest,
+        manifest.into_bytes(),
+    )
+    .await;
+    let from_parquet = run(
+        PARTFILE,
+        &[
+            "--bucket",
+            &bucket,
+            "--endpoint",
+            &server.endpoint,
+            "--keys-per-line",
+            "300",
+            "--inventory",
+            &format!("s3://{inventory}/{parquet_manifest}"),
+        ],
+        "",
+        server,
+        &[],
+    );
+    assert_eq!(from_parquet.code, 0, "{}", from_parquet.stderr);
+    assert_eq!(
+        from_parquet.stdout, made.stdout,
+        "the same lines from either format"
+    );
     // A report of another bucket is refused.
     let other = run(
         PARTFILE,

@@ -1,12 +1,14 @@
 //! Part files from an S3 Inventory report instead of the bucket: the report's
 //! `manifest.json` names its data files (`fileFormat` CSV: gzip-compressed CSV with the
-//! columns `fileSchema` names, keys URL-encoded), which list every key of the bucket
+//! columns `fileSchema` names, keys URL-encoded; `Parquet`: columns `key` and, in a
+//! versioned report, `is_latest` and `is_delete_marker`, read with the `parquet`
+//! crate, Snappy or gzip compressed), which list every key of the bucket
 //! without a single ListObjectsV2 request. The keys are read once, streaming; a uniform
 //! sample of them (reservoir sampling, at most [`SAMPLE_KEYS`]) gives the cut points,
 //! so memory does not grow with the bucket: each line then holds the target number of
 //! keys give or take the sampling error (about ±1/√(sample keys per line)), and
-//! exactly when the whole report fits in the sample. Parquet and ORC reports are
-//! refused with a clear error (not supported yet).
+//! exactly when the whole report fits in the sample. ORC reports are refused with a
+//! clear error (not supported).
 //!
 //! Data files are read from the manifest's destination bucket (through the same
 //! client) when the manifest is an `s3://` URI, and from the manifest's directory (by
@@ -54,15 +56,23 @@ impl Manifest {
     pub fn parse(text: &str) -> Result<Self, String> {
         let manifest: Manifest = serde_json::from_str(text)
             .map_err(|e| format!("not an S3 Inventory manifest.json: {e}"))?;
+        if manifest.is_parquet() {
+            return Ok(manifest);
+        }
         if !manifest.file_format.eq_ignore_ascii_case("CSV") {
             return Err(format!(
-                "fileFormat {:?}: only CSV inventory reports are read (Parquet and ORC are \
-                 not supported yet)",
+                "fileFormat {:?}: only CSV and Parquet inventory reports are read (ORC is \
+                 not supported)",
                 manifest.file_format
             ));
         }
         manifest.columns()?;
         Ok(manifest)
+    }
+
+    /// True for a Parquet report.
+    pub fn is_parquet(&self) -> bool {
+        self.file_format.eq_ignore_ascii_case("Parquet")
     }
 
     /// The destination bucket's name.
@@ -227,6 +237,42 @@ pub fn read_csv_gz<R: Read>(
     Ok(())
 }
 
+/// Offers the keys of one Parquet data file to `sample` (the current versions only,
+/// when the report has the `is_latest` and `is_delete_marker` columns).
+pub fn read_parquet<R: parquet::file::reader::ChunkReader + 'static>(
+    data: R,
+    file: &str,
+    sample: &mut KeySample,
+) -> Result<(), Error> {
+    use parquet::file::reader::FileReader;
+    use parquet::record::Field;
+    let bad = |message: String| Error::Usage(format!("{file}: {message}"));
+    let reader = parquet::file::serialized_reader::SerializedFileReader::new(data)
+        .map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;
+    let rows = reader
+        .get_row_iter(None)
+        .map_err(|e| bad(format!("cannot read its rows: {e}")))?;
+    for (number, row) in rows.enumerate() {
+        let row = row.map_err(|e| bad(format!("row {}: {e}", number + 1)))?;
+        let mut key = None;
+        let mut current = true;
+        for (name, field) in row.get_column_iter() {
+            match (name.as_str(), field) {
+                ("key", Field::Str(text)) => key = Some(text.clone()),
+                ("is_latest", Field::Bool(false)) | ("is_delete_marker", Field::Bool(true)) => {
+                    current = false;
+                }
+                _ => {}
+            }
+        }
+        let key = key.ok_or_else(|| bad(format!("row {}: no key column", number + 1)))?;
+        if current {
+            sample.offer(key);
+        }
+    }
+    Ok(())
+}
+
 /// Makes a part file from the S3 Inventory report whose `manifest.json` is at
 /// `manifest` (an `s3://` URI, read through `client`, or a local path), for `bucket`.
 pub async fn generate(
@@ -264,17 +310,30 @@ pub async fn generate(
                 let path = dir.join(name);
                 let data = std::fs::File::open(&path)
                     .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-                read_csv_gz(data, &parsed, &path.display().to_string(), &mut sample)?;
+                read_data_file(data, &parsed, &path.display().to_string(), &mut sample)?;
             }
             None => {
                 // Spooled to disk: a data file may be far larger than memory should hold.
                 let spool = download(client, parsed.destination_bucket_name(), &file.key).await?;
                 let uri = format!("s3://{}/{}", parsed.destination_bucket_name(), file.key);
-                read_csv_gz(spool, &parsed, &uri, &mut sample)?;
+                read_data_file(spool, &parsed, &uri, &mut sample)?;
             }
         }
     }
     Ok(sample.cut(target))
+}
+
+fn read_data_file(
+    data: std::fs::File,
+    manifest: &Manifest,
+    file: &str,
+    sample: &mut KeySample,
+) -> Result<(), Error> {
+    if manifest.is_parquet() {
+        read_parquet(data, file, sample)
+    } else {
+        read_csv_gz(data, manifest, file, sample)
+    }
 }
 
 async fn get(client: &Client, bucket: &str, key: &str) -> Result<Vec<u8>, Error> {
@@ -379,13 +438,95 @@ mod tests {
     }
 
     #[test]
-    fn parquet_reports_are_refused_clearly() {
+    fn orc_reports_are_refused_clearly() {
         let error = Manifest::parse(
-            r#"{"sourceBucket":"s","destinationBucket":"d","fileFormat":"Parquet",
-                "fileSchema":"message s3.inventory { required binary key; }","files":[]}"#,
+            r#"{"sourceBucket":"s","destinationBucket":"d","fileFormat":"ORC",
+                "fileSchema":"struct<bucket:string,key:string>","files":[]}"#,
         )
-        .expect_err("parquet");
-        assert!(error.contains("not supported yet"), "{error}");
+        .expect_err("orc");
+        assert!(error.contains("ORC is not supported"), "{error}");
+    }
+
+    /// A Parquet report as S3 Inventory writes one (Snappy), in memory.
+    pub fn parquet_report(rows: &[(&str, bool, bool)]) -> Vec<u8> {
+        use parquet::data_type::{BoolType, ByteArray, ByteArrayType};
+        use std::sync::Arc;
+        let schema = Arc::new(
+            parquet::schema::parser::parse_message_type(
+                "message s3.inventory { required binary bucket (STRING); \
+                 required binary key (STRING); optional boolean is_latest; \
+                 optional boolean is_delete_marker; }",
+            )
+            .expect("schema"),
+        );
+        let properties = Arc::new(
+            parquet::file::properties::WriterProperties::builder()
+                .set_compression(parquet::basic::Compression::SNAPPY)
+                .build(),
+        );
+        let mut out = Vec::new();
+        let mut writer =
+            parquet::file::writer::SerializedFileWriter::new(&mut out, schema, properties)
+                .expect("writer");
+        let mut group = writer.next_row_group().expect("row group");
+        let mut index = 0;
+        while let Some(mut column) = group.next_column().expect("column") {
+            match index {
+                0 | 1 => {
+                    let values: Vec<ByteArray> = rows
+                        .iter()
+                        .map(|(key, _, _)| ByteArray::from(if index == 0 { "src" } else { *key }))
+                        .collect();
+                    column
+                        .typed::<ByteArrayType>()
+                        .write_batch(&values, None, None)
+                        .expect("write");
+                }
+                _ => {
+                    let values: Vec<bool> = rows
+                        .iter()
+                        .map(|(_, latest, deleted)| if index == 2 { *latest } else { *deleted })
+                        .collect();
+                    column
+                        .typed::<BoolType>()
+                        .write_batch(&values, Some(&vec![1; rows.len()]), None)
+                        .expect("write");
+                }
+            }
+            column.close().expect("close column");
+            index += 1;
+        }
+        group.close().expect("close group");
+        writer.close().expect("close");
+        out
+    }
+
+    #[test]
+    fn parquet_reports_give_the_current_keys() {
+        let data = parquet_report(&[
+            ("a/b", true, false),
+            ("old", false, false),
+            ("gone", true, true),
+            ("tab\tkey x", true, false),
+        ]);
+        let mut sample = KeySample::new(10);
+        read_parquet(bytes::Bytes::from(data), "a.parquet", &mut sample).expect("read");
+        assert_eq!(sample.seen(), 2);
+        let generated = sample.cut(1);
+        assert_eq!(generated.lines.len(), 2);
+        assert_eq!(generated.lines[1].span().0, "tab\tkey x");
+        let error = read_parquet(
+            bytes::Bytes::from_static(b"nope"),
+            "x.parquet",
+            &mut KeySample::new(1),
+        )
+        .expect_err("not parquet");
+        assert!(
+            error
+                .to_string()
+                .contains("x.parquet: not a readable Parquet file"),
+            "{error}"
+        );
     }
 
     #[test]
