@@ -261,4 +261,22 @@ fn on_a_skewed_bucket_of_a_million_keys_no_line_holds_twice_the_target() {
         "{} lines",
         counts.len()
     );
+    // The default target, 100,000 keys a line.
+    let generated = block_on(generate(&lister, &GenerateOptions::default())).expect("generate");
+    let mut counts = vec![0u64; generated.lines.len()];
+    for key in &keys {
+        let line = generated
+            .lines
+            .iter()
+            .position(|l| l.contains(key))
+            .expect("a line");
+        counts[line] += 1;
+    }
+    let largest = counts.iter().copied().max().unwrap_or(0);
+    eprintln!(
+        "target 100000: {} lines, largest {largest}, {} requests",
+        counts.len(),
+        generated.requests
+    );
+    assert!(largest <= 200_000, "largest line {largest} keys");
 }
