@@ -534,3 +534,92 @@ async fn an_inventory_report_gives_a_part_file_without_listing_the_bucket() {
         other.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rsync_on_emr_without_input_puts_a_part_file_under_code() {
+    let server = campanile_testkit::moto();
+    let client = server.client().await;
+    let src = campanile_testkit::unique_bucket("emr-src");
+    let code = campanile_testkit::unique_bucket("emr-code");
+    server.create_bucket(&client, &src).await;
+    server.create_bucket(&client, &code).await;
+    let keys = ["a", "b/c", "日本", "~z"];
+    for key in keys {
+        fixtures::put_object(&client, &src, key, b"x".to_vec()).await;
+    }
+    let cluster = server.create_cluster("campanile-partfile").await;
+    let code_uri = format!("s3://{code}");
+    let output = format!("s3://{code}/output");
+    let args = |dry_run: bool| {
+        let mut args = vec![
+            "-j",
+            &cluster,
+            "--code",
+            &code_uri,
+            "--output",
+            &output,
+            "--src-bucket",
+            &src,
+            "--dst-bucket",
+            "dstbucket",
+            "--src-endpoint",
+            &server.endpoint,
+            "--dst-endpoint",
+            &server.endpoint,
+            "--emr-endpoint",
+            &server.endpoint,
+            "--uuid",
+            "u1",
+        ];
+        if dry_run {
+            args.push("--dry-run");
+        }
+        args.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let uri = format!("s3://{code}/input/{src}/u1/part.generated");
+    let dry: Vec<String> = args(true);
+    let dry: Vec<&str> = dry.iter().map(String::as_str).collect();
+    let planned = run(crate::common::RSYNC, &dry, "", server, &[]);
+    assert_eq!(planned.code, 0, "{}", planned.stderr);
+    assert!(
+        planned
+            .stderr
+            .contains(&format!("PartFile: {uri} would be made")),
+        "{}",
+        planned.stderr
+    );
+    assert!(
+        planned.stdout.contains(&uri),
+        "the list step reads it: {}",
+        planned.stdout
+    );
+    assert!(
+        crate::common::keys(&client, &code).await.is_empty(),
+        "nothing made by a dry run"
+    );
+    let real: Vec<String> = args(false);
+    let real: Vec<&str> = real.iter().map(String::as_str).collect();
+    let submitted = run(crate::common::RSYNC, &real, "", server, &[]);
+    assert_eq!(submitted.code, 0, "{}", submitted.stderr);
+    assert!(
+        submitted
+            .stderr
+            .contains(&format!("PartFile: {uri} (part file of s3://{src}: ")),
+        "{}",
+        submitted.stderr
+    );
+    assert!(
+        submitted.stdout.contains("Added step"),
+        "{}",
+        submitted.stdout
+    );
+    let made = crate::common::body(&client, &code, &format!("input/{src}/u1/part.generated")).await;
+    let lines: Vec<campanile::partfile::PartLine> = String::from_utf8(made)
+        .expect("utf8")
+        .lines()
+        .filter_map(|l| campanile::partfile::PartLine::parse(l).expect("line"))
+        .collect();
+    for key in keys {
+        assert_eq!(lines.iter().filter(|l| l.contains(key)).count(), 1, "{key}");
+    }
+}

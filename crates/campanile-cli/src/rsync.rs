@@ -40,16 +40,17 @@ pub struct RsyncCli {
     #[arg(long, env = "HADOOP_STREAMING_JAR", requires = "hadoop")]
     pub streaming_jar: Option<std::path::PathBuf>,
     /// Part file (`<delimiter>,<prefix>` or key-range lines), e.g.
-    /// s3://codebucket/input/src/part.all. Local runs: without it, one is made for the
-    /// source bucket (as `partfile` makes them) into the run directory. A given part
-    /// file whose lines overlap is refused (exit 2).
+    /// s3://codebucket/input/src/part.all. Without it, one is made for the source
+    /// bucket (as `partfile` makes them): into the run directory (local runs) or under
+    /// --code (EMR: <code>/input/<src>/<uuid>/part.generated). Local runs refuse a
+    /// given part file whose lines overlap (exit 2).
     #[arg(long)]
     pub input: Option<String>,
     /// Local runs: use a part file that leaves out keys of the source bucket (it is
     /// checked against the bucket first, and refused with the ranges named, without it).
     #[arg(long)]
     pub no_check_part_file: bool,
-    /// Local runs without --input: keys per line of the part file made.
+    /// Without --input: keys per line of the part file made.
     #[arg(long, default_value_t = campanile::partfile::generate::DEFAULT_TARGET_KEYS,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub part_file_keys_per_line: u64,
@@ -185,12 +186,12 @@ impl RsyncCli {
                 ));
             }
         };
-        let input = match (&self.input, local) {
+        let input = match (&self.input, self.hadoop) {
             (Some(input), _) => input.clone(),
-            (None, true) => String::new(),
-            (None, false) => {
+            (None, false) => String::new(),
+            (None, true) => {
                 return Err(Error::Usage(
-                    "--input is required with --job and --hadoop: make a part file with \
+                    "--input is required with --hadoop: make a part file with \
                      `partfile --bucket <source>` and put it where the cluster reads it"
                         .into(),
                 ));
