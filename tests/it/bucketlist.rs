@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::common::{article_bucket, expected_etag, redact_mtimes, run};
+use crate::common::{article_bucket, expected_etag, list_bucket, redact_mtimes, run};
 use aws_sdk_s3::types::StorageClass;
 use campanile::record::ListingRecord;
 use campanile_testkit::fixtures;
@@ -344,4 +344,61 @@ async fn a_boto_profile_in_the_working_directory_is_used() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(stdout.lines().count(), 2, "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn key_ranges_list_every_key_exactly_once() {
+    let server = campanile_testkit::s3();
+    let client = server.client().await;
+    let bucket = campanile_testkit::unique_bucket("ranges");
+    server.create_bucket(&client, &bucket).await;
+    // Keys on both sides of every bound, bounds that are keys, keys that are prefixes
+    // of bounds, a bound holding a TAB, unicode, and a range that crosses pages.
+    let mut keys: Vec<String> = (0..1_200).map(|i| format!("flat/{i:05}")).collect();
+    keys.extend(
+        [
+            "!first",
+            "a",
+            "a\tb",
+            "a\tc",
+            "ab",
+            "abc",
+            "b",
+            "b/",
+            "b/0",
+            "c",
+            "日本",
+            "日本/x",
+            "\u{10FFFF}z",
+        ]
+        .map(String::from),
+    );
+    let objects: Vec<fixtures::FixtureObject> = keys
+        .iter()
+        .map(|key| fixtures::FixtureObject::whole(key.clone(), 1))
+        .collect();
+    fixtures::upload_all(&client, &bucket, &objects).await;
+    let bounds = [
+        "a",
+        "a\\tc",
+        "abc",
+        "b/",
+        "flat/00007",
+        "flat/01100",
+        "日本",
+    ];
+    let mut part_file = format!("range\t\t{}\n", bounds[0]);
+    for pair in bounds.windows(2) {
+        part_file.push_str(&format!("range\t{}\t{}\n", pair[0], pair[1]));
+    }
+    part_file.push_str(&format!("range\t{}\t\n", bounds[bounds.len() - 1]));
+    let result = list_bucket(server, &bucket, &part_file);
+    let listed: Vec<String> = listing(&result.stdout).into_iter().map(|r| r.key).collect();
+    let mut expected = keys.clone();
+    expected.sort();
+    assert_eq!(listed, expected, "every key once, in order");
+    // One range alone: its start key included, its end key not.
+    let one = list_bucket(server, &bucket, "range\ta\\tc\tb/0\n");
+    let listed: Vec<String> = listing(&one.stdout).into_iter().map(|r| r.key).collect();
+    assert_eq!(listed, ["a\tc", "ab", "abc", "b", "b/"]);
 }

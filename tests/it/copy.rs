@@ -482,9 +482,12 @@ async fn a_source_that_changed_since_the_listing_is_skipped_and_reported() {
         replanned.stderr
     );
     assert_eq!(replanned.counter(&src, "SourceChanged"), 1);
-    let planned: Vec<&str> = replanned
+    let (skipped, planned): (Vec<&str>, Vec<&str>) = replanned
         .lines()
         .into_iter()
+        .partition(|l| campanile::skip::is_row(l));
+    let planned: Vec<&str> = planned
+        .iter()
         .map(|l| l.split('\t').next().unwrap_or(""))
         .collect();
     assert_eq!(
@@ -492,6 +495,10 @@ async fn a_source_that_changed_since_the_listing_is_skipped_and_reported() {
         ["grows"],
         "big is not planned, grows passes through"
     );
+    // big's skip row goes on towards the run's report.
+    assert_eq!(skipped.len(), 1, "{}", replanned.stdout);
+    assert!(skipped[0].starts_with("big\t"), "{}", skipped[0]);
+    assert!(skipped[0].contains("\tskipped:changed:"), "{}", skipped[0]);
     assert_eq!(
         uploads_in_progress(&client, &dst).await,
         0,

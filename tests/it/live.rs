@@ -177,15 +177,38 @@ async fn multipartlist_skips_objects_deleted_or_overwritten_after_the_listing() 
     assert_eq!(planned.counter(&src, "SourceVanished"), 1, "gone/multi");
     assert_eq!(planned.counter(&src, "SourceChanged"), 1, "changed/multi");
     assert_eq!(planned.counter(&src, "Objects"), 9, "every listed object");
-    let multipart: Vec<&str> = planned
+    let (rows, records): (Vec<&str>, Vec<&str>) = planned
         .lines()
         .into_iter()
+        .partition(|l| campanile::skip::is_row(l));
+    let multipart: Vec<&str> = records
+        .iter()
         .map(|l| l.split('\t').next().unwrap_or(""))
         .filter(|k| k.ends_with("multi"))
         .collect();
     assert_eq!(multipart, ["keep/multi", "keep/multi"]);
     // Whole objects pass through without a request: objectcopy finds them out.
-    assert_eq!(planned.lines().len(), 6 + 2);
+    assert_eq!(records.len(), 6 + 2);
+    // The two skipped objects go on as skip rows, towards the run's report.
+    let mut skipped: Vec<(String, campanile::skip::SkipReason)> = rows
+        .iter()
+        .map(|l| campanile::skip::Skipped::from_row(l).expect("a skip row"))
+        .map(|row| (row.key, row.reason))
+        .collect();
+    skipped.sort();
+    assert_eq!(
+        skipped,
+        [
+            (
+                "changed/multi".to_string(),
+                campanile::skip::SkipReason::Changed
+            ),
+            (
+                "gone/multi".to_string(),
+                campanile::skip::SkipReason::Vanished
+            )
+        ]
+    );
     assert_eq!(
         uploads_in_progress(&client, &dst).await,
         1,

@@ -16,6 +16,7 @@ mod iam;
 mod in_process;
 mod live;
 mod local_runner;
+mod partfile;
 mod reliability;
 mod report;
 mod roles;

@@ -6,12 +6,13 @@ use clap::Parser;
 
 use campanile::Error;
 use campanile::governor::RequestBudget;
+use campanile::partfile::GenerateOptions;
 use campanile::plan::local::LocalSettings;
 use campanile::plan::{PlanOptions, RunBase};
 use campanile::rsync::emr::EmrRequest;
 use campanile::rsync::hadoop::HadoopRequest;
 use campanile::rsync::local::{LocalRequest, copy_task_memory};
-use campanile::rsync::{RsyncRequest, Runner};
+use campanile::rsync::{PartFileRequest, RsyncRequest, Runner};
 
 /// Copy a bucket with Campanile's plan (list, diff, multipartlist, objectcopy +
 /// multipartcomplete): on this machine with the embedded Hadoop Streaming runner (the
@@ -39,9 +40,21 @@ pub struct RsyncCli {
     /// With --hadoop: the hadoop-streaming jar (default: found on `hadoop classpath`).
     #[arg(long, env = "HADOOP_STREAMING_JAR", requires = "hadoop")]
     pub streaming_jar: Option<std::path::PathBuf>,
-    /// Part file (`<delimiter>,<prefix>` lines), e.g. s3://codebucket/input/src/part.all.
+    /// Part file (`<delimiter>,<prefix>` or key-range lines), e.g.
+    /// s3://codebucket/input/src/part.all. Without it, one is made for the source
+    /// bucket (as `partfile` makes them): into the run directory (local runs) or under
+    /// --code (EMR: <code>/input/<src>/<uuid>/part.generated). Local runs refuse a
+    /// given part file whose lines overlap (exit 2).
     #[arg(long)]
-    pub input: String,
+    pub input: Option<String>,
+    /// Local runs: use a part file that leaves out keys of the source bucket (it is
+    /// checked against the bucket first, and refused with the ranges named, without it).
+    #[arg(long)]
+    pub no_check_part_file: bool,
+    /// Without --input: keys per line of the part file made.
+    #[arg(long, default_value_t = campanile::partfile::generate::DEFAULT_TARGET_KEYS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub part_file_keys_per_line: u64,
     /// Where the binaries, diff.q, .boto and campanile.cfg are: an S3 prefix on EMR
     /// (required there); locally, default: the directory of this program.
     #[arg(long)]
@@ -193,6 +206,17 @@ impl RsyncCli {
                 ));
             }
         };
+        let input = match (&self.input, self.hadoop) {
+            (Some(input), _) => input.clone(),
+            (None, false) => String::new(),
+            (None, true) => {
+                return Err(Error::Usage(
+                    "--input is required with --hadoop: make a part file with \
+                     `partfile --bucket <source>` and put it where the cluster reads it"
+                        .into(),
+                ));
+            }
+        };
         let output = match (&self.output, local) {
             (Some(output), _) => output.clone(),
             (None, true) => "campanile-output".to_string(),
@@ -231,7 +255,7 @@ impl RsyncCli {
         };
         Ok(RsyncRequest {
             plan: PlanOptions {
-                input: self.input.clone(),
+                input,
                 code,
                 output,
                 src_bucket: self.src_bucket.clone(),
@@ -256,6 +280,13 @@ impl RsyncCli {
             dry_run: self.dry_run,
             region: self.region.clone(),
             verbose: self.verbose,
+            part_file: PartFileRequest {
+                generate: GenerateOptions {
+                    target_keys: self.part_file_keys_per_line,
+                    ..Default::default()
+                },
+                check_gaps: !self.no_check_part_file,
+            },
         })
     }
 

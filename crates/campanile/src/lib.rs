@@ -18,6 +18,7 @@ pub mod headers;
 pub mod input;
 pub mod multipart;
 pub mod orphans;
+pub mod partfile;
 pub mod plan;
 pub mod record;
 pub mod reporter;

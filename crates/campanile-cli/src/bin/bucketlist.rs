@@ -1,4 +1,4 @@
-//! bucketlist: list a bucket, one `<delimiter>,<prefix>` part-file line per input line.
+//! bucketlist: list a bucket, one part-file line (`<delimiter>,<prefix>` or a key range) per input line.
 //! A Hadoop Streaming mapper that also works in a plain shell pipeline.
 
 use clap::Parser;

@@ -216,7 +216,7 @@ impl SrcDst {
     }
 }
 
-/// List a bucket: reads part-file lines (`<delimiter>,<prefix>`) on stdin, writes
+/// List a bucket: reads part-file lines (`<delimiter>,<prefix>` or `range<TAB><start><TAB><end>`) on stdin, writes
 /// `key<TAB>etag<TAB>size<TAB>mtime` per object on stdout.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Parser)]
 #[command(name = "bucketlist", version)]
@@ -233,6 +233,59 @@ impl BucketListArgs {
     pub(super) fn render(&self, argv: &mut Vec<String>) {
         push(argv, "--bucket", &self.bucket);
         self.s3.render(argv);
+    }
+}
+
+/// Make a part file for a bucket (key ranges of about --keys-per-line keys each,
+/// written to stdout), or with --check FILE check a part file against the bucket: the
+/// lines that overlap and the key ranges no line lists. Not a streaming task: it runs
+/// where the job is submitted.
+#[derive(Debug, Clone, PartialEq, Eq, Parser)]
+#[command(name = "partfile", version)]
+pub struct PartFileArgs {
+    /// Bucket to cut (or to check the part file against).
+    #[arg(long)]
+    pub bucket: String,
+    /// Keys per line, about.
+    #[arg(long, default_value_t = crate::partfile::generate::DEFAULT_TARGET_KEYS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub keys_per_line: u64,
+    /// About this many lines instead (the keys per line then follow from the estimated
+    /// number of keys).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub lines: Option<u64>,
+    /// Delimiter of the hierarchy to explore for directories ("" for none).
+    #[arg(long, default_value = "/")]
+    pub delimiter: String,
+    /// ListObjectsV2 requests at most (the part file stays complete when they run out;
+    /// its lines are only less even).
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_requests: u64,
+    /// Check this part file instead of making one: exit 0 when no two lines overlap
+    /// and every key of the bucket is listed by a line, 2 otherwise, naming them.
+    #[arg(long, value_name = "FILE")]
+    pub check: Option<PathBuf>,
+    /// Cut the key space from this S3 Inventory report (its manifest.json: an s3://
+    /// URI, or a local path with the CSV.gz data files beside it) instead of sampling
+    /// the bucket: no ListObjectsV2 request, lines of the target size give or take the
+    /// sampling error.
+    #[arg(long, value_name = "MANIFEST", conflicts_with_all = ["check", "lines"])]
+    pub inventory: Option<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub s3: S3Side,
+}
+
+impl PartFileArgs {
+    /// The generator's options.
+    pub fn generate_options(&self) -> crate::partfile::GenerateOptions {
+        crate::partfile::GenerateOptions {
+            target_keys: self.keys_per_line,
+            lines: self.lines,
+            delimiter: Some(self.delimiter.clone()),
+            max_requests: self.max_requests,
+            ..Default::default()
+        }
     }
 }
 

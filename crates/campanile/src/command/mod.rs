@@ -11,8 +11,8 @@ use serde::{Serialize, Serializer};
 
 use crate::error::Error;
 pub use args::{
-    BucketListArgs, MultipartCompleteArgs, MultipartListArgs, ObjectCopyArgs, Persistence, S3Side,
-    SrcDst,
+    BucketListArgs, MultipartCompleteArgs, MultipartListArgs, ObjectCopyArgs, PartFileArgs,
+    Persistence, S3Side, SrcDst,
 };
 
 /// A Campanile task binary.

@@ -1,6 +1,9 @@
 //! rsync on EMR: the plan rendered as EMR steps ([`crate::plan::emr`]), printed
 //! (`--dry-run`) or submitted to a cluster, and with `--wait` followed until every
-//! step has ended. Prints `Added step s-…` per step, as the original did.
+//! step has ended. Prints `Added step s-…` per step, as the original did. Without
+//! `--input`, a part file is made for the source bucket and put under `--code`
+//! (`<code>/input/<src>/<uuid>/part.generated`, with the source side's endpoint and
+//! profile: the article keeps the code bucket in the source account).
 
 use std::io::Write;
 use std::time::Duration;
@@ -12,7 +15,9 @@ use crate::error::Error;
 use crate::plan::emr::{self, DryRun};
 use crate::plan::{self};
 use crate::rsync::report::{self, SkipReport};
-use crate::rsync::{RsyncRequest, print_resolved, print_run_lines, resolve_endpoints};
+use crate::rsync::{
+    GENERATED_PART_FILE, RsyncRequest, print_resolved, print_run_lines, resolve_endpoints,
+};
 use crate::s3::{Client, ClientOptions};
 
 /// What only the EMR runner needs.
@@ -54,6 +59,70 @@ pub async fn emr_client(
     aws_sdk_emr::Client::from_conf(builder.build())
 }
 
+/// Makes a part file for the source bucket and puts it under `--code`; returns its URI.
+/// With `--dry-run` only says where it would go.
+async fn upload_part_file<E: Write>(
+    request: &RsyncRequest,
+    options: &crate::plan::PlanOptions,
+    err: &mut E,
+) -> Result<String, Error> {
+    let uri = format!(
+        "{}/input/{}/{}/{GENERATED_PART_FILE}",
+        options.code.trim_end_matches('/'),
+        options.src_bucket,
+        options.uuid
+    );
+    let (bucket, key) = crate::s3_url::parse_s3_uri(&uri).ok_or_else(|| {
+        Error::Usage(format!(
+            "--code {:?} is not an s3:// URI, where a part file made for the run would go \
+             (or give --input)",
+            options.code
+        ))
+    })?;
+    let say = |e| Error::io("writing stderr", e);
+    if request.dry_run {
+        writeln!(
+            err,
+            "PartFile: {uri} would be made for s3://{}",
+            options.src_bucket
+        )
+        .map_err(say)?;
+        return Ok(uri);
+    }
+    let client = crate::s3::client(&ClientOptions {
+        endpoint: Some(options.src_endpoint.clone()),
+        profile: options.src_profile.clone(),
+        region: request.region.clone(),
+        ..Default::default()
+    })
+    .await?;
+    let lister = crate::partfile::S3Lister {
+        client: &client,
+        bucket: &options.src_bucket,
+    };
+    let mut text = Vec::new();
+    let generated =
+        crate::partfile::write_generated(&lister, &request.part_file.generate, &mut text).await?;
+    client
+        .put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(aws_sdk_s3::primitives::ByteStream::from(text))
+        .send()
+        .await
+        .map_err(|e| {
+            crate::error::S3Context::new("PutObject", &bucket, &key)
+                .explained(crate::s3::describe_error(&e), e)
+        })?;
+    writeln!(
+        err,
+        "PartFile: {uri} ({})",
+        crate::partfile::describe(&generated, &options.src_bucket)
+    )
+    .map_err(say)?;
+    Ok(uri)
+}
+
 /// Runs rsync against EMR. `out` gets the article's lines; `err` the progress.
 pub async fn run<W: Write, E: Write>(
     request: &RsyncRequest,
@@ -62,9 +131,12 @@ pub async fn run<W: Write, E: Write>(
     err: &mut E,
 ) -> Result<(), Error> {
     plan::validate::job_id(&cluster.job).map_err(Error::Usage)?;
-    let options = resolve_endpoints(request).await?;
+    let mut options = resolve_endpoints(request).await?;
     let io = |e| Error::io("writing stdout", e);
     print_resolved(request, &options, err)?;
+    if options.input.is_empty() {
+        options.input = upload_part_file(request, &options, err).await?;
+    }
     let plan = plan::build(&options)?;
     let steps = emr::render(&plan)?;
     print_run_lines(out, &plan, plan.output.as_deref())?;

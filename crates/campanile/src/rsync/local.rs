@@ -1,4 +1,7 @@
 //! rsync without a cluster: the same plan, run here by the embedded local runner.
+//! Without a part file one is made for the source bucket into the run directory
+//! ([`crate::partfile`]); a given one is checked first (overlapping lines are refused,
+//! and key ranges of the bucket it leaves out unless told otherwise).
 //! Inputs and outputs may be local paths or `s3://bucket/prefix` URIs, as on EMR: an
 //! S3 part file is downloaded into the run directory first, and an S3 output is written
 //! locally and uploaded once the job has succeeded (an existing output is refused
@@ -14,7 +17,10 @@ use crate::plan::local::{LocalSettings, ProgressDisplay, report_json, run_plan};
 use crate::plan::{self, RunBase, part_file_name};
 use crate::rsync::cleanup::clean_up_uploads;
 use crate::rsync::report::{self, SkipReport};
-use crate::rsync::{RsyncRequest, print_resolved, print_run_lines, resolve_endpoints};
+use crate::rsync::{
+    GENERATED_PART_FILE, RsyncRequest, check_part_file, make_part_file, print_resolved,
+    print_run_lines, resolve_endpoints,
+};
 use crate::s3::{Client, ClientOptions};
 use crate::s3_url::parse_s3_uri;
 
@@ -166,6 +172,11 @@ pub async fn run<W: Write, E: Write>(
     let run_base = absolute(&local.run_base)?;
     let run_dir = run_base.join(&options.uuid);
     options.run_base = RunBase::Local(run_base.display().to_string());
+    // No part file given: one is made for the source bucket, in the run directory.
+    let make = options.input.is_empty();
+    if make {
+        options.input = run_dir.join(GENERATED_PART_FILE).display().to_string();
+    }
     let s3_io = options.input.starts_with("s3://") || options.output.starts_with("s3://");
     let io_client = if s3_io {
         Some(
@@ -205,6 +216,14 @@ pub async fn run<W: Write, E: Write>(
         options.output = run_dir.join("output").display().to_string();
     }
     if request.dry_run {
+        if make {
+            writeln!(
+                err,
+                "PartFile: {} would be made for s3://{}",
+                options.input, options.src_bucket
+            )
+            .map_err(|e| Error::io("writing stderr", e))?;
+        }
         let plan = plan::build(&options)?;
         writeln!(out, "RunDir: {}", plan.run_dir).map_err(io)?;
         let json = serde_json::to_string_pretty(&plan)
@@ -223,6 +242,34 @@ pub async fn run<W: Write, E: Write>(
     } else {
         options.input = absolute(Path::new(&options.input))?.display().to_string();
     }
+    let src_client = crate::s3::client(&ClientOptions {
+        endpoint: Some(options.src_endpoint.clone()),
+        profile: options.src_profile.clone(),
+        region: request.region.clone(),
+        ..Default::default()
+    })
+    .await?;
+    let made = if make {
+        Some(
+            make_part_file(
+                &src_client,
+                &options.src_bucket,
+                &request.part_file.generate,
+                Path::new(&options.input),
+                err,
+            )
+            .await?,
+        )
+    } else {
+        check_part_file(
+            &src_client,
+            &options.src_bucket,
+            Path::new(&options.input),
+            request.part_file.check_gaps,
+        )
+        .await?;
+        None
+    };
     let plan = plan::build(&options)?;
     print_run_lines(
         out,
@@ -266,6 +313,16 @@ pub async fn run<W: Write, E: Write>(
         ..written
     });
     if local.json {
+        if let Some(made) = &made {
+            let line = serde_json::json!({"part_file": {
+                "path": options.input,
+                "lines": made.lines.len(),
+                "estimated_keys": made.estimated_keys().round(),
+                "exact": made.exact,
+                "requests": made.requests,
+            }});
+            writeln!(out, "{line}").map_err(io)?;
+        }
         for report in &reports {
             writeln!(out, "{}", report_json(report)).map_err(io)?;
         }

@@ -31,6 +31,125 @@ pub struct RsyncRequest {
     pub region: Option<String>,
     /// Print what is resolved, on stderr.
     pub verbose: bool,
+    /// How the part file is made (no `--input`) or checked (a given one).
+    pub part_file: PartFileRequest,
+}
+
+/// How rsync gets its part file, and how far it trusts one it is given.
+#[derive(Debug, Clone)]
+pub struct PartFileRequest {
+    /// Options of the part file made when the plan's input is empty (no `--input`).
+    pub generate: crate::partfile::GenerateOptions,
+    /// Refuse a given part file that leaves out key ranges holding keys of the source
+    /// bucket (a part file whose lines overlap is refused whatever this says).
+    pub check_gaps: bool,
+}
+
+impl Default for PartFileRequest {
+    fn default() -> Self {
+        PartFileRequest {
+            generate: crate::partfile::GenerateOptions::default(),
+            check_gaps: true,
+        }
+    }
+}
+
+/// The name of the part file rsync makes when it is given none.
+pub const GENERATED_PART_FILE: &str = "part.generated";
+
+/// Makes a part file for the source bucket at `path` and says so on `err`.
+pub async fn make_part_file<E: Write>(
+    client: &crate::s3::Client,
+    bucket: &str,
+    options: &crate::partfile::GenerateOptions,
+    path: &std::path::Path,
+    err: &mut E,
+) -> Result<crate::partfile::Generated, Error> {
+    let lister = crate::partfile::S3Lister { client, bucket };
+    let mut text = Vec::new();
+    let generated = crate::partfile::write_generated(&lister, options, &mut text).await?;
+    std::fs::write(path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    writeln!(
+        err,
+        "PartFile: {} ({})",
+        path.display(),
+        crate::partfile::describe(&generated, bucket)
+    )
+    .map_err(|e| Error::io("writing stderr", e))?;
+    Ok(generated)
+}
+
+/// Reads a part file, or every file of a part-file directory in name order (hidden and
+/// `_` files left out, as Hadoop does), into numbered lines (numbered across the files).
+fn read_part_files(
+    path: &std::path::Path,
+) -> Result<Vec<crate::partfile::check::NumberedLine>, Error> {
+    if !path.is_dir() {
+        return crate::partfile::read_file(path);
+    }
+    let mut names: Vec<std::path::PathBuf> = std::fs::read_dir(path)
+        .map_err(|e| Error::io(format!("listing {}", path.display()), e))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| !n.starts_with('.') && !n.starts_with('_'))
+        })
+        .collect();
+    names.sort();
+    let mut text = String::new();
+    for name in names {
+        let part = std::fs::read_to_string(&name)
+            .map_err(|e| Error::io(format!("reading the part file {}", name.display()), e))?;
+        text.push_str(&part);
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+    }
+    crate::partfile::check::read_part_file(&text).map_err(|e| {
+        Error::Usage(format!(
+            "part file {} (its files' lines numbered in name order): {e}",
+            path.display()
+        ))
+    })
+}
+
+/// Checks a given part file before anything runs: lines that overlap are refused (their
+/// keys would be copied twice, and a multipart key's second upload would abort the
+/// first), and so, when `check_gaps`, are key ranges of the source bucket that no line
+/// lists. Both are usage errors (exit 2) naming the lines or the ranges.
+pub async fn check_part_file(
+    client: &crate::s3::Client,
+    bucket: &str,
+    path: &std::path::Path,
+    check_gaps: bool,
+) -> Result<(), Error> {
+    let lines = read_part_files(path)?;
+    let overlaps = crate::partfile::check::overlaps(&lines, crate::partfile::MAX_OVERLAPS);
+    if !overlaps.is_empty() {
+        let listed: Vec<String> = overlaps.iter().map(|o| format!("  {o}")).collect();
+        return Err(Error::Usage(format!(
+            "part file {}: lines overlap, so their keys would be copied twice:\n{}",
+            path.display(),
+            listed.join("\n")
+        )));
+    }
+    if !check_gaps {
+        return Ok(());
+    }
+    let lister = crate::partfile::S3Lister { client, bucket };
+    let gaps = crate::partfile::check::gaps(&lister, &lines).await?;
+    if gaps.is_empty() {
+        return Ok(());
+    }
+    let listed: Vec<String> = gaps.iter().map(|g| format!("  {g}")).collect();
+    Err(Error::Usage(format!(
+        "part file {} leaves out keys of s3://{bucket}, which would not be copied:\n{}\n\
+         (give --no-check-part-file to copy only what it lists, or leave out --input to \
+         have a part file made)",
+        path.display(),
+        listed.join("\n")
+    )))
 }
 
 /// The runner of a plan, with what only it needs.

@@ -1,11 +1,16 @@
-//! bucketlist (mapper): lists a bucket, one prefix of the *part file* per input line.
+//! bucketlist (mapper): lists a bucket, one line of the *part file* per input line.
 //!
-//! Input lines are `<delimiter>,<prefix>` (split on the first comma, so a prefix may
-//! hold commas; either side may be empty); `#` comments and blank lines are skipped.
-//! With a delimiter, keys below the next delimiter are rolled up into common prefixes
-//! and skipped, so `/,0` lists only the top-level keys starting with `0` while `,000/`
-//! lists everything under `000/`: every key is listed by exactly one line of a
-//! well-made part file. Output: one [`ListingRecord`] per object. Objects that cannot
+//! Input lines are the article's `<delimiter>,<prefix>` (split on the first comma, so a
+//! prefix may hold commas; either side may be empty) or key ranges
+//! `range<TAB><start><TAB><end>` (keys `start <= k < end`, bounds escaped as keys are;
+//! an empty end is the end of the key space); `#` comments and blank lines are skipped
+//! ([`PartLine`]). With a delimiter, keys below the next delimiter are rolled up into
+//! common prefixes and skipped, so `/,0` lists only the top-level keys starting with
+//! `0` while `,000/` lists everything under `000/`: every key is listed by exactly one
+//! line of a well-made part file. A range is listed from the common prefix of its
+//! bounds with `StartAfter=<start>`, after one `MaxKeys=1` request for the start key
+//! itself (which `StartAfter` leaves out), and stops at the first key at or after its
+//! end. Output: one [`ListingRecord`] per object. Objects that cannot
 //! be read before a restore (GLACIER, DEEP_ARCHIVE, not restored) are skipped,
 //! counted, and written as skip rows for the run's report ([`crate::skip`]).
 //! Counters, group = bucket: `Bytes`, `Objects`, `SkippedArchived`.
@@ -47,27 +52,12 @@ pub struct BucketListSummary {
     pub skipped_archived: u64,
 }
 
-/// One line of a part file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartFileLine {
-    /// Delimiter for the listing (empty: none).
-    pub delimiter: String,
-    /// Key prefix to list.
-    pub prefix: String,
-}
+/// One line of a part file (the article's form or a key range).
+pub use crate::partfile::PartLine as PartFileLine;
 
 /// Parses a part-file line: `Ok(None)` for blank lines and `#` comments.
 pub fn parse_part_file_line(text: &str) -> Result<Option<PartFileLine>, String> {
-    if text.trim().is_empty() || text.starts_with('#') {
-        return Ok(None);
-    }
-    let (delimiter, prefix) = text
-        .split_once(',')
-        .ok_or_else(|| format!("expected `<delimiter>,<prefix>`, found no comma: {text:?}"))?;
-    Ok(Some(PartFileLine {
-        delimiter: delimiter.to_string(),
-        prefix: prefix.to_string(),
-    }))
+    PartFileLine::parse(text)
 }
 
 /// Runs bucketlist over `input`, writing listing records to `output`.
@@ -101,90 +91,141 @@ async fn list_prefix<W: Write, E: Write>(
     summary: &mut BucketListSummary,
 ) -> Result<(), Error> {
     let bucket = &options.bucket;
+    let plan = line.listing();
+    if let Some(first) = &plan.probe_first {
+        // StartAfter leaves the range's first key out: one request for it alone.
+        let page = client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(first)
+            .max_keys(1)
+            .encoding_type(EncodingType::Url)
+            .optional_object_attributes(OptionalObjectAttributes::RestoreStatus)
+            .send()
+            .await
+            .context("ListObjectsV2", bucket, first)?;
+        let encoded = page.encoding_type() == Some(&EncodingType::Url);
+        if let Some(object) = page.contents().first() {
+            let key = object_key(object, encoded, bucket, first)?;
+            if key == *first {
+                write_object(object, key, output, reporter, bucket, first, summary)?;
+            }
+        }
+    }
     let mut continuation: Option<String> = None;
     loop {
         let mut request = client
             .list_objects_v2()
             .bucket(bucket)
-            .prefix(&line.prefix)
+            .prefix(&plan.prefix)
             .encoding_type(EncodingType::Url)
             .optional_object_attributes(OptionalObjectAttributes::RestoreStatus)
-            .set_continuation_token(continuation.take());
-        if !line.delimiter.is_empty() {
-            request = request.delimiter(&line.delimiter);
-        }
+            .set_delimiter(plan.delimiter.clone());
+        request = match continuation.take() {
+            Some(token) => request.continuation_token(token),
+            None => request.set_start_after(plan.start_after.clone()),
+        };
         let page = request
             .send()
             .await
-            .context("ListObjectsV2", bucket, &line.prefix)?;
+            .context("ListObjectsV2", bucket, &plan.prefix)?;
         let encoded = page.encoding_type() == Some(&EncodingType::Url);
         for object in page.contents() {
-            let malformed = |what: &str| {
-                S3Context::new("ListObjectsV2", bucket, &line.prefix)
-                    .problem(format!("the listing has an object without {what}"))
-            };
-            let raw_key = object.key().ok_or_else(|| malformed("Key"))?;
-            let key = if encoded {
-                url_decode(raw_key).map_err(|m| malformed(&m))?
-            } else {
-                raw_key.to_string()
-            };
-            let size = object
-                .size()
-                .and_then(|s| u64::try_from(s).ok())
-                .ok_or_else(|| malformed("Size"))?;
-            let etag = object
-                .e_tag()
-                .ok_or_else(|| malformed("ETag"))?
-                .trim_matches('"')
-                .to_string();
-            if needs_restore(object) {
-                summary.skipped_archived += 1;
-                let row = Skipped {
-                    key,
-                    size,
-                    etag,
-                    reason: SkipReason::Archived,
-                    detail: format!(
-                        "storage class {} needs a restore",
-                        object.storage_class().map_or("", |c| c.as_str())
-                    ),
-                };
-                crate::skip::report(output, reporter, bucket, &row)?;
-                continue;
+            let key = object_key(object, encoded, bucket, &plan.prefix)?;
+            if plan.stop_at.as_ref().is_some_and(|stop| key >= *stop) {
+                return Ok(());
             }
-            let record = ListingRecord {
-                etag,
-                size,
-                mtime: format_mtime(
-                    object
-                        .last_modified()
-                        .ok_or_else(|| malformed("LastModified"))?
-                        .secs(),
-                ),
-                key,
-            };
-            writeln!(output, "{}", record.to_line()).map_err(|e| Error::io("writing stdout", e))?;
-            summary.objects += 1;
-            summary.bytes += size;
-            reporter.counter(
-                bucket,
-                counters::BYTES,
-                i64::try_from(size).unwrap_or(i64::MAX),
-            )?;
-            reporter.counter(bucket, counters::OBJECTS, 1)?;
+            write_object(object, key, output, reporter, bucket, &plan.prefix, summary)?;
         }
         match page.next_continuation_token() {
             Some(token) if page.is_truncated() == Some(true) => {
                 continuation = Some(token.to_string());
                 reporter.status(&format!(
                     "listing s3://{bucket}/{}: {} objects so far",
-                    line.prefix, summary.objects
+                    plan.prefix, summary.objects
                 ))?;
             }
             _ => return Ok(()),
         }
     }
+}
+
+fn malformed(bucket: &str, prefix: &str, what: &str) -> Error {
+    S3Context::new("ListObjectsV2", bucket, prefix)
+        .problem(format!("the listing has an object without {what}"))
+}
+
+/// The object's key, URL-decoded when the listing is encoded.
+fn object_key(
+    object: &aws_sdk_s3::types::Object,
+    encoded: bool,
+    bucket: &str,
+    prefix: &str,
+) -> Result<String, Error> {
+    let raw_key = object
+        .key()
+        .ok_or_else(|| malformed(bucket, prefix, "Key"))?;
+    if encoded {
+        url_decode(raw_key).map_err(|m| malformed(bucket, prefix, &m))
+    } else {
+        Ok(raw_key.to_string())
+    }
+}
+
+/// Writes one listed object's record (or reports it skipped when archived).
+fn write_object<W: Write, E: Write>(
+    object: &aws_sdk_s3::types::Object,
+    key: String,
+    output: &mut W,
+    reporter: &mut Reporter<E>,
+    bucket: &str,
+    prefix: &str,
+    summary: &mut BucketListSummary,
+) -> Result<(), Error> {
+    let size = object
+        .size()
+        .and_then(|s| u64::try_from(s).ok())
+        .ok_or_else(|| malformed(bucket, prefix, "Size"))?;
+    let etag = object
+        .e_tag()
+        .ok_or_else(|| malformed(bucket, prefix, "ETag"))?
+        .trim_matches('"')
+        .to_string();
+    if needs_restore(object) {
+        summary.skipped_archived += 1;
+        let row = Skipped {
+            key,
+            size,
+            etag,
+            reason: SkipReason::Archived,
+            detail: format!(
+                "storage class {} needs a restore",
+                object.storage_class().map_or("", |c| c.as_str())
+            ),
+        };
+        crate::skip::report(output, reporter, bucket, &row)?;
+        return Ok(());
+    }
+    let record = ListingRecord {
+        etag,
+        size,
+        mtime: format_mtime(
+            object
+                .last_modified()
+                .ok_or_else(|| malformed(bucket, prefix, "LastModified"))?
+                .secs(),
+        ),
+        key,
+    };
+    writeln!(output, "{}", record.to_line()).map_err(|e| Error::io("writing stdout", e))?;
+    summary.objects += 1;
+    summary.bytes += size;
+    reporter.counter(
+        bucket,
+        counters::BYTES,
+        i64::try_from(size).unwrap_or(i64::MAX),
+    )?;
+    reporter.counter(bucket, counters::OBJECTS, 1)
 }
 
 /// True for objects whose data cannot be read until restored.
@@ -207,28 +248,28 @@ mod tests {
     fn part_file_lines_split_on_the_first_comma() {
         assert_eq!(
             parse_part_file_line("/,0").expect("ok"),
-            Some(PartFileLine {
+            Some(PartFileLine::Prefix {
                 delimiter: "/".into(),
                 prefix: "0".into()
             })
         );
         assert_eq!(
             parse_part_file_line(",000/").expect("ok"),
-            Some(PartFileLine {
+            Some(PartFileLine::Prefix {
                 delimiter: String::new(),
                 prefix: "000/".into()
             })
         );
         assert_eq!(
             parse_part_file_line("/,a,b").expect("ok"),
-            Some(PartFileLine {
+            Some(PartFileLine::Prefix {
                 delimiter: "/".into(),
                 prefix: "a,b".into()
             })
         );
         assert_eq!(
             parse_part_file_line(",").expect("ok"),
-            Some(PartFileLine {
+            Some(PartFileLine::Prefix {
                 delimiter: String::new(),
                 prefix: String::new()
             })
@@ -240,6 +281,22 @@ mod tests {
         assert_eq!(parse_part_file_line("# all keys").expect("ok"), None);
         assert_eq!(parse_part_file_line("").expect("ok"), None);
         assert_eq!(parse_part_file_line("   ").expect("ok"), None);
+    }
+
+    #[test]
+    fn key_ranges_are_a_line_form_of_their_own() {
+        assert_eq!(
+            parse_part_file_line("range\ta\\tb\t").expect("ok"),
+            Some(PartFileLine::Range {
+                start: "a\tb".into(),
+                end: None
+            })
+        );
+        assert!(
+            parse_part_file_line("range\tb\ta")
+                .expect_err("end before start")
+                .contains("field 3 (end)")
+        );
     }
 
     #[test]

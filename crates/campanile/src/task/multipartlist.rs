@@ -208,7 +208,7 @@ async fn plan_object(
         Ok(None) => Ok(Planned::Skipped(skipped(
             &object,
             SkipReason::UnknownLayout,
-            "S3 cannot tell its part sizes, so its multipart ETag cannot be kept".to_string(),
+            "S3 cannot tell its part layout".to_string(),
         ))),
         Ok(Some(planned)) => Ok(planned),
         Err(error) => Err(error),
