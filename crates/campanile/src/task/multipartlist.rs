@@ -28,11 +28,11 @@
 use std::io::{BufRead, Write};
 
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
-use futures::StreamExt;
+use futures::{StreamExt, TryFutureExt, future};
 
 use crate::error::{Error, S3Context, S3ResultExt};
 use crate::headers::ObjectHeaders;
-use crate::input::parse_all;
+use crate::input::checked_records;
 use crate::multipart::{
     ByteRange, guess_part_size, part_count_from_etag, part_map_from_sizes, uniform_part_map,
 };
@@ -103,10 +103,12 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     dst: &Client,
     options: &MultipartListOptions,
 ) -> Result<MultipartListSummary, Error> {
-    let records = parse_all(input, options.stream_index, ListingRecord::parse)?;
+    let records = checked_records(input, options.stream_index, ListingRecord::parse)?;
     let mut summary = MultipartListSummary::default();
     let mut planned = futures::stream::iter(records)
-        .map(|record| plan_object(record, src, dst, options))
+        .map(|record| {
+            future::ready(record).and_then(|record| plan_object(record, src, dst, options))
+        })
         .buffered(options.concurrency.max(1));
     while let Some(result) = planned.next().await {
         match result? {

@@ -37,10 +37,10 @@ use std::cell::RefCell;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::{StreamExt, TryFutureExt, TryStreamExt, future};
 
 use crate::error::Error;
-use crate::input::parse_all;
+use crate::input::checked_records;
 use crate::record::{CopiedPartRecord, PartRecord};
 use crate::reporter::{Reporter, counters};
 use crate::retry::Backoff;
@@ -125,14 +125,16 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     dst: &Client,
     options: &ObjectCopyOptions,
 ) -> Result<ObjectCopySummary, Error> {
-    let records = parse_all(input, options.stream_index, PartRecord::parse)?;
+    let records = checked_records(input, options.stream_index, PartRecord::parse)?;
     let sinks = Sinks {
         output: RefCell::new(output),
         reporter: RefCell::new(reporter),
         memory: MemoryBudget::new(options.max_tmp_size),
     };
     let summaries: Vec<ObjectCopySummary> = futures::stream::iter(records)
-        .map(|record| copy_record(record, src, dst, options, &sinks))
+        .map(|record| {
+            future::ready(record).and_then(|record| copy_record(record, src, dst, options, &sinks))
+        })
         .buffer_unordered(options.concurrency.max(1))
         .try_collect()
         .await?;
