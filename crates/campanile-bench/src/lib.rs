@@ -2,11 +2,16 @@
 //! the benchmarks themselves (through campanile-testkit). Two binaries:
 //!
 //! - `campanile-bench`: the copy path (`copy`: the article's shell pipeline, one large
-//!   object, requests per object) and the embedded local runner (`local`).
+//!   object, requests per object), the embedded local runner (`local`), memory at
+//!   growing input sizes (`memory`) and an `rsync --local` of many tiny objects
+//!   (`scale`).
 //! - `campanile-compare`: Campanile against s5cmd, rclone, the AWS CLI and s3sync;
 //!   `bash scripts/bench` installs the peers and runs it.
 //!
 //! docs/benchmarks.md describes the workloads and records the results. This library
-//! holds what the binaries share: [`measure`], a command's wall time, CPU and memory.
+//! holds what the binaries share: [`measure`], a command's wall time, CPU and memory,
+//! and the `memory` and `scale` benchmarks.
 
 pub mod measure;
+pub mod memory;
+pub mod scale;

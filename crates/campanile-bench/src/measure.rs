@@ -141,6 +141,51 @@ pub fn measure(mut command: Command, server_pid: Option<u32>) -> std::io::Result
     })
 }
 
+/// What one process (not its children) cost: its own peak resident memory.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessPeak {
+    /// Exit status 0.
+    pub success: bool,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// The process's own peak RSS (`VmHWM`), in KiB.
+    pub peak_rss_kib: u64,
+}
+
+/// `VmHWM` (the peak resident set of the process's current program) from
+/// /proc/<pid>/status, in KiB.
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Runs `command` to the end and reports its own peak RSS: `VmHWM`, read every 5 ms
+/// until it exits (the kernel keeps the high-water mark, so a sample misses only the
+/// growth of the last 5 ms). Neither wait4's `ru_maxrss` (seeded with the spawning
+/// process's RSS at exec) nor the tree's summed RSS (the tasks a runner starts) would
+/// measure the process alone.
+pub fn measure_peak(mut command: Command) -> std::io::Result<ProcessPeak> {
+    let started = Instant::now();
+    let mut child = command.spawn()?;
+    let pid = child.id();
+    let mut peak = 0;
+    let status = loop {
+        if let Some(hwm) = vm_hwm_kib(pid) {
+            peak = peak.max(hwm);
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Ok(ProcessPeak {
+        success: status.success(),
+        seconds: started.elapsed().as_secs_f64(),
+        peak_rss_kib: peak,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +201,20 @@ mod tests {
         assert!(m.peak_rss_kib > 0, "{m:?}");
         let failing = measure(Command::new("false"), None).expect("measure");
         assert!(!failing.success);
+    }
+
+    #[test]
+    fn a_process_peak_is_its_own() {
+        // 64 MiB touched by the child itself: its peak, whatever the spawner's.
+        let mut command = Command::new("python3");
+        command.args([
+            "-c",
+            "import time; x = bytearray(64 << 20); time.sleep(0.05)",
+        ]);
+        let peak = measure_peak(command).expect("measure");
+        assert!(peak.success);
+        assert!(peak.peak_rss_kib > 64 * 1024, "{peak:?}");
+        let small = measure_peak(Command::new("true")).expect("measure");
+        assert!(small.peak_rss_kib < 16 * 1024, "{small:?}");
     }
 }

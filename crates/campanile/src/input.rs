@@ -3,8 +3,12 @@
 //! inside a record is data, and keys holding CR are escaped by [`crate::record`]), a
 //! UTF-8 byte-order mark at the very start is dropped, and a last line without a
 //! newline still counts. Each line is numbered from 1 so that every error can name it.
+//!
+//! A task checks its whole input before it does anything (a bad line must fail it with
+//! nothing done) without holding the input in memory: [`checked_records`] checks every
+//! line while keeping it in a [`Spool`], then hands the records out one at a time.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read, Write};
 
 use crate::error::Error;
 use crate::stream::StreamIndex;
@@ -103,23 +107,227 @@ impl<R: BufRead> Iterator for InputLines<R> {
     }
 }
 
-/// Reads every line of `input` and parses it, before any work starts: a bad line
-/// fails the whole task (an input error naming the line) with nothing done.
-pub fn parse_all<R: BufRead, T, E: std::fmt::Display>(
+/// Bytes of checked input kept in memory before the spool moves to a temporary file:
+/// a split of a few thousand records never touches the disk, a split of millions costs
+/// this much memory and no more.
+pub const SPOOL_IN_MEMORY: usize = 1024 * 1024;
+
+/// A task's input, every line of it checked, kept aside (in memory up to
+/// [`SPOOL_IN_MEMORY`] bytes, then in a private temporary file that disappears with
+/// the process) so that it can be read again, line by line, once it is known to be
+/// good: a bad line fails the task with nothing done, and memory does not grow with
+/// the split.
+///
+/// Each entry is the line number (u64), the text length (u32) and the text (already
+/// UTF-8-checked, without terminator or offset field), little-endian: a length rather
+/// than a terminator, because a record may end with a `\r` that is data.
+pub struct Spool {
+    file: tempfile::SpooledTempFile,
+    lines: u64,
+}
+
+impl Spool {
+    /// An empty spool.
+    pub fn new() -> Self {
+        Spool {
+            file: tempfile::spooled_tempfile(SPOOL_IN_MEMORY),
+            lines: 0,
+        }
+    }
+
+    /// Reads every line of `input`, hands it to `check` (whose error fails the whole
+    /// read) and keeps it.
+    pub fn check_all<R: BufRead>(
+        input: R,
+        index: StreamIndex,
+        mut check: impl FnMut(&InputLine) -> Result<(), Error>,
+    ) -> Result<Spool, Error> {
+        let mut spool = Spool::new();
+        {
+            let mut writer = spool.writer();
+            for line in InputLines::new(input, index) {
+                let line = line?;
+                check(&line)?;
+                writer.push(line.number, &line.text)?;
+            }
+            writer.finish()?;
+        }
+        Ok(spool)
+    }
+
+    /// Appends lines.
+    pub fn writer(&mut self) -> SpoolWriter<'_> {
+        SpoolWriter {
+            out: std::io::BufWriter::new(&mut self.file),
+            lines: &mut self.lines,
+        }
+    }
+
+    /// Number of lines kept.
+    pub fn len(&self) -> u64 {
+        self.lines
+    }
+
+    /// True when no line was kept.
+    pub fn is_empty(&self) -> bool {
+        self.lines == 0
+    }
+
+    /// Whether the spool moved to a temporary file (more than [`SPOOL_IN_MEMORY`]).
+    pub fn on_disk(&self) -> bool {
+        self.file.is_rolled()
+    }
+
+    /// The lines, from the first, with their original numbers.
+    pub fn into_lines(mut self) -> Result<SpooledLines, Error> {
+        std::io::Seek::rewind(&mut self.file)
+            .map_err(|e| Error::io("reading the task's spooled input", e))?;
+        Ok(SpooledLines {
+            reader: std::io::BufReader::new(self.file),
+            remaining: self.lines,
+        })
+    }
+}
+
+impl Default for Spool {
+    fn default() -> Self {
+        Spool::new()
+    }
+}
+
+/// Appends lines to a [`Spool`]; [`SpoolWriter::finish`] flushes them.
+pub struct SpoolWriter<'a> {
+    out: std::io::BufWriter<&'a mut tempfile::SpooledTempFile>,
+    lines: &'a mut u64,
+}
+
+impl SpoolWriter<'_> {
+    /// Keeps one line.
+    pub fn push(&mut self, number: u64, text: &str) -> Result<(), Error> {
+        let length = u32::try_from(text.len()).map_err(|_| Error::Input {
+            line: number,
+            message: format!("line is longer than {MAX_LINE_BYTES} bytes"),
+        })?;
+        self.out
+            .write_all(&number.to_le_bytes())
+            .and_then(|()| self.out.write_all(&length.to_le_bytes()))
+            .and_then(|()| self.out.write_all(text.as_bytes()))
+            .map_err(|e| Error::io("keeping the task's input in a temporary file", e))?;
+        *self.lines += 1;
+        Ok(())
+    }
+
+    /// Writes out what is buffered.
+    pub fn finish(mut self) -> Result<(), Error> {
+        self.out
+            .flush()
+            .map_err(|e| Error::io("keeping the task's input in a temporary file", e))
+    }
+}
+
+/// The lines of a [`Spool`], read back one at a time.
+pub struct SpooledLines {
+    reader: std::io::BufReader<tempfile::SpooledTempFile>,
+    remaining: u64,
+}
+
+impl SpooledLines {
+    fn next_line(&mut self) -> Result<InputLine, Error> {
+        let context = "reading the task's input back from its temporary file";
+        let mut header = [0u8; 12];
+        self.reader
+            .read_exact(&mut header)
+            .map_err(|e| Error::io(context, e))?;
+        let (number, length) = header.split_at(8);
+        let number = u64::from_le_bytes(number.try_into().unwrap_or_default());
+        let length = u32::from_le_bytes(length.try_into().unwrap_or_default());
+        let mut text = vec![0u8; usize::try_from(length).unwrap_or(usize::MAX)];
+        self.reader
+            .read_exact(&mut text)
+            .map_err(|e| Error::io(context, e))?;
+        let text = String::from_utf8(text).map_err(|_| {
+            Error::Internal(format!(
+                "line {number} changed in the task's temporary file"
+            ))
+        })?;
+        Ok(InputLine { number, text })
+    }
+}
+
+impl Iterator for SpooledLines {
+    type Item = Result<InputLine, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let line = self.next_line();
+        // An error ends the lines: what follows it cannot be trusted.
+        self.remaining = if line.is_ok() { self.remaining - 1 } else { 0 };
+        Some(line)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let remaining = usize::try_from(self.remaining).unwrap_or(usize::MAX);
+        (remaining, Some(remaining))
+    }
+}
+
+/// Every record of a task's input, each line parsed and checked before the first record
+/// is handed out (a bad line fails the task, naming the line, with nothing done), then
+/// parsed again one at a time from the [`Spool`] as the task takes them: the task's
+/// memory stays the same whatever the length of its split, and a
+/// `futures::stream::iter(records).buffered(n)` reads only `n` records ahead.
+///
+/// An item is an error only if the spooled copy cannot be read back (a failing disk):
+/// the task then fails rather than stop short.
+pub fn checked_records<R, T, E, P>(
     input: R,
     index: StreamIndex,
-    parse: impl Fn(&str) -> Result<T, E>,
-) -> Result<Vec<T>, Error> {
-    let mut records = Vec::new();
-    for line in InputLines::new(input, index) {
-        let line = line?;
-        let record = parse(&line.text).map_err(|e| Error::Input {
+    parse: P,
+) -> Result<Records<T, P>, Error>
+where
+    R: BufRead,
+    E: std::fmt::Display,
+    P: Fn(&str) -> Result<T, E>,
+{
+    let spool = Spool::check_all(input, index, |line| {
+        parse(&line.text).map(drop).map_err(|e| Error::Input {
             line: line.number,
             message: e.to_string(),
-        })?;
-        records.push(record);
+        })
+    })?;
+    Ok(Records {
+        lines: spool.into_lines()?,
+        parse,
+        _record: std::marker::PhantomData,
+    })
+}
+
+/// The records of [`checked_records`], in input order.
+pub struct Records<T, P> {
+    lines: SpooledLines,
+    parse: P,
+    _record: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T, E: std::fmt::Display, P: Fn(&str) -> Result<T, E>> Iterator for Records<T, P> {
+    type Item = Result<T, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let line = match self.lines.next()? {
+            Ok(line) => line,
+            Err(error) => return Some(Err(error)),
+        };
+        Some((self.parse)(&line.text).map_err(|e| Error::Input {
+            line: line.number,
+            message: e.to_string(),
+        }))
     }
-    Ok(records)
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.lines.size_hint()
+    }
 }
 
 #[cfg(test)]
@@ -186,5 +394,79 @@ mod tests {
     #[test]
     fn empty_input_has_no_lines() {
         assert!(lines(b"", StreamIndex::SHELL).is_empty());
+    }
+
+    fn number(text: &str) -> Result<u64, String> {
+        text.parse::<u64>()
+            .map_err(|e| format!("field 1 (n) {text:?}: {e}"))
+    }
+
+    #[test]
+    fn records_come_back_in_order_from_a_spool_on_disk() {
+        let count = 300_000u64;
+        let input: String = (1..=count).map(|n| format!("{n}\n")).collect();
+        let records =
+            checked_records(input.as_bytes(), StreamIndex::SHELL, number).expect("records");
+        assert!(
+            records.lines.reader.get_ref().is_rolled(),
+            "spooled to a file"
+        );
+        assert_eq!(records.size_hint(), (300_000, Some(300_000)));
+        let mut expected = 1;
+        for record in records {
+            assert_eq!(record.expect("record"), expected);
+            expected += 1;
+        }
+        assert_eq!(expected, count + 1);
+    }
+
+    #[test]
+    fn a_bad_last_line_fails_before_any_record_is_handed_out() {
+        let mut input: String = (1..=200_000u64).map(|n| format!("{n}\n")).collect();
+        input.push_str("12x\n");
+        let parsed = std::cell::Cell::new(0u64);
+        let counting = |text: &str| {
+            parsed.set(parsed.get() + 1);
+            number(text)
+        };
+        match checked_records(input.as_bytes(), StreamIndex::SHELL, counting) {
+            Err(Error::Input { line, message }) => {
+                assert_eq!(line, 200_001);
+                assert!(message.contains("field 1 (n)"), "{message}");
+            }
+            Err(other) => panic!("unexpected error {other}"),
+            Ok(_) => panic!("a bad line was accepted"),
+        }
+        // Every line was checked once, none handed to the task.
+        assert_eq!(parsed.get(), 200_001);
+    }
+
+    #[test]
+    fn a_record_ending_with_cr_and_line_numbers_survive_the_spool() {
+        let mut spool =
+            Spool::check_all(&b"0\ta\r\r\n7\tb\n"[..], StreamIndex::NLINE_MAPPER, |_| {
+                Ok(())
+            })
+            .expect("spool");
+        assert_eq!(spool.len(), 2);
+        assert!(!spool.on_disk());
+        {
+            let mut writer = spool.writer();
+            writer.push(9, "c").expect("push");
+            writer.finish().expect("finish");
+        }
+        let lines: Vec<(u64, String)> = spool
+            .into_lines()
+            .expect("lines")
+            .map(|l| l.map(|l| (l.number, l.text)).expect("line"))
+            .collect();
+        assert_eq!(
+            lines,
+            vec![
+                (1, "a\r".to_string()),
+                (2, "b".to_string()),
+                (9, "c".to_string())
+            ]
+        );
     }
 }

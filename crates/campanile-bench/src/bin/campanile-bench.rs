@@ -9,7 +9,10 @@
 //! copying one object at a time; (2) MB/s and objectcopy's peak RSS on one large
 //! multipart object with `maxtmpsize` 128 MiB; (3) the S3 requests the pipeline makes
 //! per small object, counted from Garage's request log. Results go to stdout as a
-//! markdown table; docs/benchmarks.md records them with the machine.
+//! markdown table; docs/benchmarks.md records them with the machine. `local` measures
+//! the embedded local runner, `memory` the peak RSS of the tasks and the runner at
+//! growing input sizes ([`campanile_bench::memory`]), `scale` an `rsync --local` of
+//! many tiny objects ([`campanile_bench::scale`]).
 
 #![allow(unsafe_code)] // wait4(2), to read the peak RSS of a finished child
 
@@ -63,6 +66,44 @@ enum Bench {
         /// Directory of the task binaries (default: next to this one).
         #[arg(long)]
         bin_dir: Option<PathBuf>,
+    },
+    /// Peak RSS of each task and of the local runner at growing input sizes, on
+    /// synthetic inputs (no S3 server).
+    Memory {
+        /// Input records, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [100_000u64, 1_000_000, 10_000_000])]
+        sizes: Vec<u64>,
+        /// The local runner's sort memory in MiB (rsync --sort-memory-mb).
+        #[arg(long, default_value_t = 64)]
+        sort_memory_mb: usize,
+        /// Directory of the task binaries (default: next to this one).
+        #[arg(long)]
+        bin_dir: Option<PathBuf>,
+    },
+    /// rsync --local of many tiny objects on Garage: objects/s and peak RSS.
+    Scale {
+        /// Objects to load and copy.
+        #[arg(long, default_value_t = 1_000_000)]
+        objects: u64,
+        /// Bytes per object.
+        #[arg(long, default_value_t = 100)]
+        object_size: usize,
+        /// PUTs in flight while loading.
+        #[arg(long, default_value_t = 128)]
+        load_concurrency: usize,
+        /// More rsync arguments (e.g. --rsync-arg=--parallel=4).
+        #[arg(long = "rsync-arg", allow_hyphen_values = true)]
+        rsync_args: Vec<String>,
+        /// Directory of the task binaries (default: next to this one).
+        #[arg(long)]
+        bin_dir: Option<PathBuf>,
+    },
+    /// Internal: one part of the local runner in this process, for `memory`.
+    #[command(hide = true)]
+    Probe {
+        /// What and its arguments.
+        #[arg(allow_hyphen_values = true)]
+        args: Vec<String>,
     },
 }
 
@@ -211,6 +252,39 @@ fn main() -> ExitCode {
             runs,
             bin_dir,
         } => return local_bench(objects, large, runs, &binaries(bin_dir)),
+        Bench::Memory {
+            sizes,
+            sort_memory_mb,
+            bin_dir,
+        } => {
+            campanile_bench::memory::run(&binaries(bin_dir), &sizes, sort_memory_mb);
+            return ExitCode::SUCCESS;
+        }
+        Bench::Scale {
+            objects,
+            object_size,
+            load_concurrency,
+            rsync_args,
+            bin_dir,
+        } => {
+            let options = campanile_bench::scale::ScaleOptions {
+                objects,
+                object_size,
+                load_concurrency,
+                rsync_args,
+            };
+            campanile_bench::scale::run(&binaries(bin_dir), &options);
+            return ExitCode::SUCCESS;
+        }
+        Bench::Probe { args } => {
+            return match campanile_bench::memory::probe(&args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("probe: {error}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
     };
     let bin = binaries(bin_dir);
     let work = tempfile::tempdir().expect("tempdir");

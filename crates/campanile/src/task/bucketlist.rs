@@ -23,7 +23,7 @@ use std::io::{BufRead, Write};
 use aws_sdk_s3::types::{EncodingType, ObjectStorageClass, OptionalObjectAttributes};
 
 use crate::error::{Error, S3Context, S3ResultExt};
-use crate::input::parse_all;
+use crate::input::checked_records;
 use crate::record::{ListingRecord, format_mtime};
 use crate::reporter::{Reporter, counters};
 use crate::s3::{Client, url_decode};
@@ -68,13 +68,11 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     client: &Client,
     options: &BucketListOptions,
 ) -> Result<BucketListSummary, Error> {
-    let lines: Vec<PartFileLine> = parse_all(input, options.stream_index, parse_part_file_line)?
-        .into_iter()
-        .flatten()
-        .collect();
+    let lines = checked_records(input, options.stream_index, parse_part_file_line)?;
     let mut summary = BucketListSummary::default();
-    for line in &lines {
-        list_prefix(line, output, reporter, client, options, &mut summary).await?;
+    for line in lines {
+        let Some(line) = line? else { continue };
+        list_prefix(&line, output, reporter, client, options, &mut summary).await?;
         summary.prefixes += 1;
     }
     output.flush().map_err(|e| Error::io("writing stdout", e))?;

@@ -2,12 +2,15 @@
 //!
 //! Every input line is echoed to stdout, so the job output is the part map of every
 //! copied multipart object. Lines are grouped by (key, upload id); the number of parts
-//! comes from the source ETag (`…-N`). The shuffle delivers the parts of a key
-//! together, but a group is completed as soon as its last part arrives, so the task
-//! also works on an unsorted shell pipeline. Every line is checked before any upload is
-//! completed (the lines are kept in a temporary file meanwhile, not in memory: one
-//! reducer may get the parts of a whole bucket), so a bad line completes nothing. Before completing, the task checks that
-//! parts 1..N are all there and cover the object without gaps, and computes the ETag
+//! comes from the source ETag (`…-N`). Every line is checked before any upload is
+//! completed (the lines are kept aside meanwhile, in a temporary file past 1 MiB, not in
+//! memory: one reducer may get the parts of a whole bucket), so a bad line completes
+//! nothing. The lines are then read in key order, as the shuffle sorts them (a shell
+//! pipeline's are sorted here first, with the external sort), so that the task holds
+//! the parts of one key at a time, whatever the size of its input; a group is completed
+//! as soon as its last part arrives, and the uploads of a key that still miss parts
+//! when the next key starts are aborted and reported. Before completing, the task
+//! checks that parts 1..N are all there and cover the object without gaps, and computes the ETag
 //! the upload will get from the part ETags (the MD5s objectcopy verified): when it
 //! differs from the source's, the upload is aborted rather than completed, so no object
 //! with a different layout ever becomes visible; the mismatch is reported (status,
@@ -31,8 +34,9 @@ use std::time::Duration;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
 use crate::error::{Error, S3Context, S3ResultExt};
-use crate::input::InputLines;
+use crate::input::{Spool, SpooledLines};
 use crate::multipart::{multipart_etag, parse_md5_hex, part_count_from_etag};
+use crate::plan::local::sort::ExternalSorter;
 use crate::record::{CopiedPartRecord, escape_key};
 use crate::reporter::{Reporter, counters};
 use crate::retry::{Backoff, Failure, retry};
@@ -88,6 +92,9 @@ pub struct MultipartCompleteSummary {
     /// Objects not completed (their uploads aborted) because objectcopy skipped a part
     /// whose source is gone or changed.
     pub skipped: Vec<String>,
+    /// The most part lines held at once (those of one key: the input is read in key
+    /// order).
+    pub parts_held_at_most: u64,
 }
 
 #[derive(Debug)]
@@ -134,42 +141,120 @@ fn check_line(text: &str, number: u64) -> Result<CheckedLine, Error> {
     })
 }
 
-/// Checks every line of `input` (each on its own, and the ETag of each upload against
-/// its first line) and copies the lines into a temporary file, so that a bad line fails
-/// the task before any upload is completed; returns the file, rewound.
-fn check_all<R: BufRead>(input: R, index: StreamIndex) -> Result<std::fs::File, Error> {
-    let file = tempfile::tempfile().map_err(|e| Error::io("creating a temporary file", e))?;
-    let mut spool = std::io::BufWriter::new(file);
-    let mut first_seen: HashMap<(String, String), (String, u64)> = HashMap::new();
-    for line in InputLines::new(input, index) {
-        let line = line?;
-        if crate::skip::is_row(&line.text) {
-            // A skip row on its way to the run's report: echoed as it is.
-            writeln!(spool, "{}", line.text)
-                .map_err(|e| Error::io("writing a temporary file", e))?;
-            continue;
+/// The field the shuffle sorts a reducer's input by: the text before the first TAB
+/// (the escaped object key), compared as bytes.
+fn sort_key(text: &str) -> &str {
+    text.split('\t').next().unwrap_or_default()
+}
+
+/// Follows the order of the lines and checks, key by key, that every line of an upload
+/// gives the ETag of its first line. Only the uploads of the current key are held: in
+/// key order no line of an earlier key comes back.
+struct KeyOrder {
+    key: Option<String>,
+    sorted: bool,
+    /// Upload id → (ETag, first line), for the current key.
+    uploads: HashMap<String, (String, u64)>,
+}
+
+impl KeyOrder {
+    fn new() -> Self {
+        KeyOrder {
+            key: None,
+            sorted: true,
+            uploads: HashMap::new(),
         }
-        let checked = check_line(&line.text, line.number)?;
-        let record = checked.record;
-        let (etag, first_line) = first_seen
-            .entry((record.key, record.upload_id))
-            .or_insert_with(|| (record.etag.clone(), line.number));
+    }
+
+    fn check(&mut self, text: &str, record: &CopiedPartRecord, number: u64) -> Result<(), Error> {
+        if !self.sorted {
+            return Ok(());
+        }
+        let key = sort_key(text);
+        match self.key.as_deref() {
+            Some(previous) if key < previous => {
+                // Not in key order: checked again once sorted.
+                self.sorted = false;
+                self.uploads = HashMap::new();
+                return Ok(());
+            }
+            Some(previous) if key == previous => {}
+            _ => {
+                self.key = Some(key.to_string());
+                self.uploads.clear();
+            }
+        }
+        let (etag, first_line) = self
+            .uploads
+            .entry(record.upload_id.clone())
+            .or_insert_with(|| (record.etag.clone(), number));
         if *etag != record.etag {
             return Err(Error::Input {
-                line: line.number,
+                line: number,
                 message: format!(
                     "field 2 (etag) {} differs from {etag} given for the same upload on line {first_line}",
                     record.etag
                 ),
             });
         }
-        writeln!(spool, "{}", line.text).map_err(|e| Error::io("writing a temporary file", e))?;
+        Ok(())
     }
-    let mut file = spool
-        .into_inner()
-        .map_err(|e| Error::io("writing a temporary file", e.into_error()))?;
-    std::io::Seek::rewind(&mut file).map_err(|e| Error::io("reading a temporary file", e))?;
-    Ok(file)
+}
+
+/// Memory of the sort of an input that is not in key order.
+const SORT_MEMORY: usize = 16 * 1024 * 1024;
+
+/// Checks every line of `input` (each on its own, and the ETag of each upload against
+/// its first line) and keeps the lines aside ([`Spool`]: memory, then a temporary
+/// file), so that a bad line fails the task before any upload is completed; returns
+/// the lines in key order. The shuffle delivers them sorted by key; a shell pipeline
+/// (objectcopy's copies end in any order) does not, and its lines are sorted here with
+/// the external sort, so that in both cases only one key's parts are held at a time.
+fn check_all<R: BufRead>(input: R, index: StreamIndex) -> Result<SpooledLines, Error> {
+    let mut order = KeyOrder::new();
+    let spool = Spool::check_all(input, index, |line| {
+        if crate::skip::is_row(&line.text) {
+            // A skip row on its way to the run's report: read back, echoed once.
+            return crate::skip::Skipped::from_row(&line.text)
+                .map(|_| ())
+                .map_err(|e| Error::Input {
+                    line: line.number,
+                    message: e.to_string(),
+                });
+        }
+        let checked = check_line(&line.text, line.number)?;
+        order.check(&line.text, &checked.record, line.number)
+    })?;
+    if order.sorted {
+        return spool.into_lines();
+    }
+    let work = tempfile::tempdir().map_err(|e| Error::io("creating a temporary directory", e))?;
+    let mut sorter = ExternalSorter::new(SORT_MEMORY, work.path());
+    let mut value = Vec::new();
+    for line in spool.into_lines()? {
+        let line = line?;
+        value.clear();
+        value.extend_from_slice(&line.number.to_le_bytes());
+        value.extend_from_slice(line.text.as_bytes());
+        sorter.push(sort_key(&line.text).as_bytes(), &value)?;
+    }
+    let mut sorted = Spool::new();
+    let mut order = KeyOrder::new();
+    let mut writer = sorted.writer();
+    for record in sorter.finish()? {
+        let (_, value) = record?;
+        let (number, text) = value.split_at(8.min(value.len()));
+        let number = u64::from_le_bytes(number.try_into().unwrap_or_default());
+        let text = std::str::from_utf8(text)
+            .map_err(|_| Error::Internal(format!("line {number} changed in the sort")))?;
+        if !crate::skip::is_row(text) {
+            let checked = check_line(text, number)?;
+            order.check(text, &checked.record, number)?;
+        }
+        writer.push(number, text)?;
+    }
+    writer.finish()?;
+    sorted.into_lines()
 }
 
 /// Runs multipartcomplete over `input`.
@@ -180,18 +265,39 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     client: &Client,
     options: &MultipartCompleteOptions,
 ) -> Result<MultipartCompleteSummary, Error> {
-    let checked = std::io::BufReader::new(check_all(input, options.stream_index)?);
-    let mut groups: HashMap<(String, String), Group> = HashMap::new();
+    let lines = check_all(input, options.stream_index)?;
+    // The uploads of the current key only (by upload id): the lines come in key order.
+    let mut current_key: Option<String> = None;
+    let mut groups: HashMap<String, Group> = HashMap::new();
     let mut summary = MultipartCompleteSummary::default();
-    // Line numbers of the checked copy are those of the input: one line each.
-    // Objects left out by objectcopy (a part of one may be skipped by several tasks):
-    // one row each reaches the report, and their uploads are aborted, not failed.
-    let mut skipped: HashSet<(String, String)> = HashSet::new();
-    for line in InputLines::new(checked, StreamIndex::SHELL) {
+    let mut problems = Vec::new();
+    // The ETags of the objects of the current key already in the skip report: a skip
+    // row is echoed once, and their uploads are aborted, not failed.
+    let mut skipped_here: HashSet<String> = HashSet::new();
+    for line in lines {
         let line = line?;
+        let key = sort_key(&line.text);
+        if current_key.as_deref() != Some(key) {
+            // In key order, no part of the previous key is still to come.
+            for group in by_first_line(&mut groups) {
+                give_up(
+                    group,
+                    output,
+                    reporter,
+                    client,
+                    options,
+                    &skipped_here,
+                    &mut summary,
+                    &mut problems,
+                )
+                .await?;
+            }
+            skipped_here.clear();
+            current_key = Some(key.to_string());
+        }
         if crate::skip::is_row(&line.text) {
             let first = crate::skip::Skipped::from_row(&line.text)
-                .map_or(true, |row| skipped.insert((row.key, row.etag)));
+                .map_or(true, |row| skipped_here.insert(row.etag));
             if first {
                 crate::skip::pass_on(output, &line.text)?;
             }
@@ -202,8 +308,8 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
             expected_parts,
         } = check_line(&line.text, line.number)?;
         writeln!(output, "{}", line.text).map_err(|e| Error::io("writing stdout", e))?;
-        let id = (record.key.clone(), record.upload_id.clone());
-        let group = groups.entry(id.clone()).or_insert_with(|| Group {
+        let upload_id = record.upload_id.clone();
+        let group = groups.entry(upload_id.clone()).or_insert_with(|| Group {
             key: record.key.clone(),
             etag: record.etag.clone(),
             upload_id: record.upload_id.clone(),
@@ -212,44 +318,29 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
             first_line: line.number,
         });
         group.parts.insert(record.part_number, record);
-        if group.parts.len() == group.expected_parts as usize
-            && let Some(group) = groups.remove(&id)
+        let held: usize = groups.values().map(|g| g.parts.len()).sum();
+        summary.parts_held_at_most = summary.parts_held_at_most.max(held as u64);
+        if let Some(group) = groups.get(&upload_id)
+            && group.parts.len() == group.expected_parts as usize
+            && let Some(group) = groups.remove(&upload_id)
         {
             finish_group(group, output, reporter, client, options, &mut summary).await?;
         }
     }
-    output.flush().map_err(|e| Error::io("writing stdout", e))?;
-    let mut incomplete: Vec<Group> = groups.into_values().collect();
-    incomplete.sort_by_key(|g| g.first_line);
-    let mut problems = Vec::new();
-    for group in incomplete {
-        if skipped.contains(&(group.key.clone(), group.etag.clone())) {
-            // The object is already in the skip report (a skip row came before): its
-            // upload cannot complete.
-            if !options.dry_run {
-                abort(client, &options.bucket, &group).await?;
-            }
-            continue;
-        }
-        if skip_group(&group, output, reporter, client, options, &mut summary).await? {
-            continue;
-        }
-        let missing: Vec<String> = (1..=group.expected_parts)
-            .filter(|n| !group.parts.contains_key(n))
-            .map(|n| n.to_string())
-            .collect();
-        problems.push(format!(
-            "{} (upload {}): missing part(s) {} of {}",
-            escape_key(&group.key),
-            group.upload_id,
-            missing.join(","),
-            group.expected_parts
-        ));
-        if !options.dry_run {
-            abort(client, &options.bucket, &group).await?;
-        }
-        reporter.status_now(&format!("{}:FAIL", group.upload_id))?;
+    for group in by_first_line(&mut groups) {
+        give_up(
+            group,
+            output,
+            reporter,
+            client,
+            options,
+            &skipped_here,
+            &mut summary,
+            &mut problems,
+        )
+        .await?;
     }
+    output.flush().map_err(|e| Error::io("writing stdout", e))?;
     for key in &summary.etag_mismatches {
         problems.push(format!(
             "{key}: the completed ETag would differ from the source's; upload aborted"
@@ -269,6 +360,54 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
             ),
         })
     }
+}
+
+/// Takes every group out, in the order of their first lines.
+fn by_first_line(groups: &mut HashMap<String, Group>) -> Vec<Group> {
+    let mut taken: Vec<Group> = groups.drain().map(|(_, group)| group).collect();
+    taken.sort_by_key(|g| g.first_line);
+    taken
+}
+
+/// An upload whose parts are not all there: aborted, and named in the task's failure,
+/// unless its object was skipped (a skip row of its key and ETag came, or objectcopy
+/// marked one of its parts skipped): then aborted and reported once, not a failure.
+// The run's sinks, client, options and tallies, as the other steps of a group take them.
+#[allow(clippy::too_many_arguments)]
+async fn give_up<W: Write, E: Write>(
+    group: Group,
+    output: &mut W,
+    reporter: &mut Reporter<E>,
+    client: &Client,
+    options: &MultipartCompleteOptions,
+    skipped_here: &HashSet<String>,
+    summary: &mut MultipartCompleteSummary,
+    problems: &mut Vec<String>,
+) -> Result<(), Error> {
+    if skipped_here.contains(&group.etag) {
+        if !options.dry_run {
+            abort(client, &options.bucket, &group).await?;
+        }
+        return Ok(());
+    }
+    if skip_group(&group, output, reporter, client, options, summary).await? {
+        return Ok(());
+    }
+    let missing: Vec<String> = (1..=group.expected_parts)
+        .filter(|n| !group.parts.contains_key(n))
+        .map(|n| n.to_string())
+        .collect();
+    problems.push(format!(
+        "{} (upload {}): missing part(s) {} of {}",
+        escape_key(&group.key),
+        group.upload_id,
+        missing.join(","),
+        group.expected_parts
+    ));
+    if !options.dry_run {
+        abort(client, &options.bucket, &group).await?;
+    }
+    reporter.status_now(&format!("{}:FAIL", group.upload_id))
 }
 
 /// Checks a group with all its parts and completes (or aborts) its upload.
@@ -541,5 +680,152 @@ async fn abort(client: &Client, bucket: &str, group: &Group) -> Result<(), Error
             Ok(())
         }
         Err(error) => Err(error).context("AbortMultipartUpload", bucket, &group.key),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::multipart::multipart_etag;
+
+    /// The part lines of an object of `parts` parts of 10 bytes, with ETags that add
+    /// up.
+    fn object_lines(key: &str, upload: &str, parts: u32) -> Vec<String> {
+        let digests: Vec<[u8; 16]> = (1..=parts)
+            .map(|n| crate::multipart::md5(format!("{key}/{n}").as_bytes()))
+            .collect();
+        let etag = multipart_etag(&digests);
+        (1..=parts)
+            .map(|n| {
+                CopiedPartRecord {
+                    key: key.to_string(),
+                    etag: etag.clone(),
+                    upload_id: upload.to_string(),
+                    part_etag: crate::multipart::hex(&digests[n as usize - 1]),
+                    part_number: n,
+                    first_byte: u64::from(n - 1) * 10,
+                    last_byte: u64::from(n) * 10 - 1,
+                }
+                .to_line()
+            })
+            .collect()
+    }
+
+    async fn dry_run(input: &str) -> (Result<MultipartCompleteSummary, Error>, String) {
+        // A dry run sends no request: the endpoint is never contacted.
+        let client = crate::s3::client(&crate::s3::ClientOptions {
+            endpoint: Some("http://127.0.0.1:9".into()),
+            credentials: Some(aws_sdk_s3::config::Credentials::new(
+                "key", "secret", None, None, "test",
+            )),
+            region: Some("us-east-1".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("client");
+        let options = MultipartCompleteOptions {
+            bucket: "dst".into(),
+            dry_run: true,
+            ..Default::default()
+        };
+        let mut output = Vec::new();
+        let mut reporter = Reporter::new(Vec::new());
+        let result = run(
+            input.as_bytes(),
+            &mut output,
+            &mut reporter,
+            &client,
+            &options,
+        )
+        .await;
+        (result, String::from_utf8(output).expect("utf8"))
+    }
+
+    fn joined(lines: &[String]) -> String {
+        lines.iter().map(|l| format!("{l}\n")).collect()
+    }
+
+    #[tokio::test]
+    async fn sorted_input_holds_one_key_at_a_time() {
+        let mut lines = Vec::new();
+        for n in 0..50 {
+            let mut object = object_lines(&format!("k{n:03}"), &format!("u{n}"), 4);
+            // Within a key the shuffle gives the parts in any order.
+            object.reverse();
+            lines.extend(object);
+        }
+        let (result, output) = dry_run(&joined(&lines)).await;
+        let summary = result.expect("run");
+        assert_eq!(summary.completed, 50);
+        assert_eq!(summary.parts, 200);
+        assert_eq!(summary.parts_held_at_most, 4);
+        assert_eq!(output.matches("Complete k").count(), 50);
+    }
+
+    #[tokio::test]
+    async fn an_unsorted_pipeline_is_sorted_first_and_still_completes_everything() {
+        let objects: Vec<Vec<String>> = (0..30)
+            .map(|n| object_lines(&format!("k{n:02}"), &format!("u{n}"), 3))
+            .collect();
+        // Part i of every object, then part i+1 of every object: fully interleaved,
+        // and the keys in reverse order.
+        let mut lines = Vec::new();
+        for part in 0..3 {
+            for object in objects.iter().rev() {
+                lines.push(object[part].clone());
+            }
+        }
+        let (result, _) = dry_run(&joined(&lines)).await;
+        let summary = result.expect("run");
+        assert_eq!(summary.completed, 30);
+        assert_eq!(summary.parts_held_at_most, 3);
+    }
+
+    #[tokio::test]
+    async fn a_key_missing_a_part_is_given_up_when_the_next_key_starts() {
+        let mut lines = object_lines("a", "ua", 3);
+        lines.remove(1);
+        lines.extend(object_lines("b", "ub", 2));
+        let (result, output) = dry_run(&joined(&lines)).await;
+        match result {
+            Err(Error::Integrity { message, .. }) => {
+                assert!(
+                    message.contains("a (upload ua): missing part(s) 2 of 3"),
+                    "{message}"
+                );
+                assert!(message.starts_with("1 upload(s)"), "{message}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(output.contains("Complete b:ub"), "{output}");
+        assert!(!output.contains("Complete a:"), "{output}");
+    }
+
+    #[tokio::test]
+    async fn unsorted_lines_that_disagree_on_an_upload_etag_fail_before_anything() {
+        let mut lines = object_lines("b", "ub", 2);
+        lines.extend(object_lines("a", "ua", 2));
+        // A third line for upload `ub` with another object's ETag, after key `a`:
+        // only the sorted check can compare it with the first.
+        let other = object_lines("c", "uc", 2);
+        let bad = CopiedPartRecord::parse(&other[0]).expect("parse");
+        let bad = CopiedPartRecord {
+            key: "b".into(),
+            upload_id: "ub".into(),
+            ..bad
+        };
+        lines.push(bad.to_line());
+        let (result, output) = dry_run(&joined(&lines)).await;
+        match result {
+            Err(Error::Input { line, message }) => {
+                assert_eq!(line, 5);
+                assert!(
+                    message.contains("given for the same upload on line 1"),
+                    "{message}"
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(output.is_empty(), "nothing done: {output}");
     }
 }

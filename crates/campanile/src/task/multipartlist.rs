@@ -35,7 +35,7 @@ use futures::StreamExt;
 
 use crate::error::{Error, S3Context, S3ResultExt};
 use crate::headers::ObjectHeaders;
-use crate::input::parse_all;
+use crate::input::checked_records;
 use crate::multipart::{
     ByteRange, guess_part_size, part_count_from_etag, part_map_from_sizes, uniform_part_map,
 };
@@ -113,15 +113,15 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     dst: &Client,
     options: &MultipartListOptions,
 ) -> Result<MultipartListSummary, Error> {
-    let records = parse_all(
+    let records = checked_records(
         input,
         options.stream_index,
         skip::or_passed(ListingRecord::parse),
     )?;
     let mut summary = MultipartListSummary::default();
     let mut planned = futures::stream::iter(records)
-        .map(|line| async move {
-            match line {
+        .map(|item| async move {
+            match item? {
                 Line::Record(record) => plan_object(record, src, dst, options).await,
                 Line::Skipped(row) => Ok(Planned::PassedOn(row)),
             }

@@ -15,7 +15,7 @@ use crate::hadoop_input::input_files;
 use crate::plan::local::commit::{check_output, commit};
 use crate::plan::local::pool::{Phase, TaskSpec};
 use crate::plan::local::shuffle::shuffle;
-use crate::plan::local::split::{Split, nline_splits};
+use crate::plan::local::split::{Split, count_lines, nline_splits};
 use crate::plan::local::task::TaskInput;
 use crate::plan::{DEFAULT_ATTEMPTS, JobSettings, StreamingStep};
 use crate::stream::NLINE_INPUT_FORMAT;
@@ -251,22 +251,19 @@ fn shipped_files(files: &[String], settings: &LocalSettings) -> Vec<PathBuf> {
 }
 
 /// The map splits, in Hadoop's task order, and the lines per map they were cut with.
+/// Without `--lines-per-map` the lines are counted first and the splits cut once, at
+/// this machine's size: at most [`MAP_WAVES`] × `parallel` of them (plus one per input
+/// file, as splits never span files), never one per plan-sized split.
 fn map_splits(job: &Job, settings: &LocalSettings) -> Result<(u64, Vec<Split>), Error> {
     let inputs = input_files(Path::new(job.input))?;
-    let planned = job.settings.lines_per_map;
-    let (lines_per_map, mut splits) = match settings.lines_per_map {
-        Some(n) => (n, nline_splits(&inputs, n)?),
+    let lines_per_map = match settings.lines_per_map {
+        Some(n) => n,
         None => {
-            let splits = nline_splits(&inputs, planned)?;
-            let total: u64 = splits.iter().map(|s| s.lines).sum();
-            let n = local_lines_per_map(planned, total, settings.parallel);
-            if n == planned {
-                (n, splits)
-            } else {
-                (n, nline_splits(&inputs, n)?)
-            }
+            let total = count_lines(&inputs)?;
+            local_lines_per_map(job.settings.lines_per_map, total, settings.parallel)
         }
     };
+    let mut splits: Vec<Split> = nline_splits(&inputs, lines_per_map).collect::<Result<_, _>>()?;
     // JobSubmitter sorts splits by length, largest first (stable): map i is split i.
     splits.sort_by_key(|split| std::cmp::Reverse(split.length));
     Ok((lines_per_map, splits))

@@ -315,9 +315,16 @@ fn reducer_input_larger_than_the_sort_memory_is_sorted() {
         ..Default::default()
     };
     run_job(&step.job(), &dir.path().join("step"), &settings, &|_| {}).expect("job");
+    // Runs are numbered as written; merge passes remove the runs they merged, so the
+    // highest number left counts the runs spilled.
     let runs = std::fs::read_dir(dir.path().join("step/shuffle/partition-00000"))
         .expect("runs")
-        .count();
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().to_string_lossy().to_string();
+            name.strip_prefix("run-")?.parse::<usize>().ok()
+        })
+        .max()
+        .map_or(0, |highest| highest + 1);
     assert!(runs > 5, "spilled {runs} runs");
     let text = read(out.join("part-00000"));
     let keys: Vec<&str> = text.lines().map(|l| &l[..6]).collect();
@@ -338,6 +345,25 @@ fn splits_grow_only_past_two_waves_of_tasks() {
     assert_eq!(local_lines_per_map(10, 10_000, 2), 2_500);
     assert_eq!(local_lines_per_map(10, 40, 2), 10);
     assert_eq!(local_lines_per_map(0, 0, 0), 1);
+}
+
+#[test]
+fn a_long_input_is_cut_once_at_this_machines_size() {
+    // 100,000 lines at the plan's 1 line per map: counted, then cut straight into
+    // 2 waves of 4 tasks, never into 100,000 plan-sized splits first.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text: String = (0..100_000).map(|i| format!("{i}\n")).collect();
+    let input = input_file(dir.path(), text.as_bytes());
+    let output = dir.path().join("out");
+    let step = step(&input, &output, "wc -l", None);
+    let report = run(&step, dir.path()).expect("job");
+    assert_eq!(report.map_tasks, 8);
+    let mut counted = 0;
+    for index in 0..8 {
+        let part = read(output.join(format!("part-{index:05}")));
+        counted += part.trim().parse::<u64>().expect("a count");
+    }
+    assert_eq!(counted, 100_000);
 }
 
 #[test]

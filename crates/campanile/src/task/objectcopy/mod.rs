@@ -54,7 +54,7 @@ use std::path::PathBuf;
 use futures::StreamExt;
 
 use crate::error::Error;
-use crate::input::parse_all;
+use crate::input::checked_records;
 use crate::record::{CopiedPartRecord, PartRecord, escape_key};
 use crate::reporter::{Reporter, counters};
 use crate::retry::Backoff;
@@ -161,7 +161,7 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     dst: &Client,
     options: &ObjectCopyOptions,
 ) -> Result<ObjectCopySummary, Error> {
-    let records = parse_all(
+    let records = checked_records(
         input,
         options.stream_index,
         skip::or_passed(PartRecord::parse),
@@ -177,9 +177,11 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     let mut failed: Vec<(String, Error)> = Vec::new();
     {
         let mut copies = futures::stream::iter(records)
-            .map(|line| {
+            .map(|item| {
                 let sinks = &sinks;
                 async move {
+                    // The checked input read back: failing to read it stops the task.
+                    let line = item.map_err(|error| (String::new(), error))?;
                     match line {
                         // The label is made only for a failure: most records succeed.
                         Line::Record(record) => copy_or_skip(&record, src, dst, options, sinks)
@@ -198,7 +200,9 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
         while let Some(result) = copies.next().await {
             match result {
                 Ok(one) => total.add(&one),
-                Err((_, error)) if stops_the_task(&error) => return Err(error),
+                Err((label, error)) if label.is_empty() || stops_the_task(&error) => {
+                    return Err(error);
+                }
                 Err((label, error)) => {
                     sinks
                         .reporter
