@@ -1,8 +1,10 @@
 //! Reading a task's stdin the way Hadoop's `LineRecordReader` does: lines end with
 //! `\n`, `\r\n` or a lone `\r` (only `\n` and `\r\n` are recognised here: a lone `\r`
-//! inside a record is data, and keys holding CR are escaped by [`crate::record`]), a
-//! UTF-8 byte-order mark at the very start is dropped, and a last line without a
-//! newline still counts. Each line is numbered from 1 so that every error can name it.
+//! inside a record is data, and keys holding CR are escaped by [`crate::record`]), and
+//! a last line without a newline still counts. Each line is numbered from 1 so that
+//! every error can name it. A UTF-8 byte-order mark is dropped from the first line of a
+//! part file only ([`InputLines::part_file`]: an editor may write one there); a record
+//! is data, and a key may start with U+FEFF.
 //!
 //! A task checks its whole input before it does anything (a bad line must fail it with
 //! nothing done) without holding the input in memory: [`checked_records`] checks every
@@ -32,10 +34,13 @@ pub struct InputLines<R> {
     number: u64,
     buffer: Vec<u8>,
     done: bool,
+    /// A part file: drop a byte-order mark from the file's first line.
+    part_file: bool,
 }
 
 impl<R: BufRead> InputLines<R> {
-    /// Reads `reader` line by line; `index` says whether to drop the offset field.
+    /// Reads records from `reader` line by line; `index` says whether to drop the offset
+    /// field. Every byte of a record is kept.
     pub fn new(reader: R, index: StreamIndex) -> Self {
         InputLines {
             reader,
@@ -43,6 +48,17 @@ impl<R: BufRead> InputLines<R> {
             number: 0,
             buffer: Vec::new(),
             done: false,
+            part_file: false,
+        }
+    }
+
+    /// Reads the lines of a part file: as [`InputLines::new`], but a U+FEFF that starts
+    /// the file's first line (line 1 of a shell pipe, or the line at byte offset 0 of a
+    /// Hadoop split) is a byte-order mark, and dropped.
+    pub fn part_file(reader: R, index: StreamIndex) -> Self {
+        InputLines {
+            part_file: true,
+            ..InputLines::new(reader, index)
         }
     }
 
@@ -68,11 +84,7 @@ impl<R: BufRead> InputLines<R> {
                 message: format!("line is longer than {MAX_LINE_BYTES} bytes"),
             });
         }
-        let mut bytes = self.buffer.as_slice();
-        if number == 1 {
-            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        }
-        let text = std::str::from_utf8(bytes).map_err(|e| Error::Input {
+        let text = std::str::from_utf8(&self.buffer).map_err(|e| Error::Input {
             line: number,
             message: format!(
                 "not valid UTF-8 (invalid byte at column {})",
@@ -85,6 +97,16 @@ impl<R: BufRead> InputLines<R> {
                 "expected `<byte offset>\\t<record>` from Hadoop's NLineInputFormat, found no TAB"
                     .to_string(),
         })?;
+        let file_start = if self.index == StreamIndex::SHELL {
+            number == 1
+        } else {
+            text.split('\t').next() == Some("0")
+        };
+        let record = if self.part_file && file_start {
+            record.strip_prefix('\u{feff}').unwrap_or(record)
+        } else {
+            record
+        };
         Ok(Some(InputLine {
             number,
             text: record.to_string(),
@@ -140,12 +162,20 @@ impl Spool {
     pub fn check_all<R: BufRead>(
         input: R,
         index: StreamIndex,
+        check: impl FnMut(&InputLine) -> Result<(), Error>,
+    ) -> Result<Spool, Error> {
+        Spool::check_lines(InputLines::new(input, index), check)
+    }
+
+    /// [`Spool::check_all`] over lines already opened (a part file's, say).
+    pub fn check_lines<R: BufRead>(
+        lines: InputLines<R>,
         mut check: impl FnMut(&InputLine) -> Result<(), Error>,
     ) -> Result<Spool, Error> {
         let mut spool = Spool::new();
         {
             let mut writer = spool.writer();
-            for line in InputLines::new(input, index) {
+            for line in lines {
                 let line = line?;
                 check(&line)?;
                 writer.push(line.number, &line.text)?;
@@ -291,7 +321,30 @@ where
     E: std::fmt::Display,
     P: Fn(&str) -> Result<T, E>,
 {
-    let spool = Spool::check_all(input, index, |line| {
+    checked_lines(InputLines::new(input, index), parse)
+}
+
+/// [`checked_records`] of a part file ([`InputLines::part_file`]).
+pub fn checked_part_file<R, T, E, P>(
+    input: R,
+    index: StreamIndex,
+    parse: P,
+) -> Result<Records<T, P>, Error>
+where
+    R: BufRead,
+    E: std::fmt::Display,
+    P: Fn(&str) -> Result<T, E>,
+{
+    checked_lines(InputLines::part_file(input, index), parse)
+}
+
+fn checked_lines<R, T, E, P>(lines: InputLines<R>, parse: P) -> Result<Records<T, P>, Error>
+where
+    R: BufRead,
+    E: std::fmt::Display,
+    P: Fn(&str) -> Result<T, E>,
+{
+    let spool = Spool::check_lines(lines, |line| {
         parse(&line.text).map(drop).map_err(|e| Error::Input {
             line: line.number,
             message: e.to_string(),
@@ -359,10 +412,32 @@ mod tests {
     }
 
     #[test]
-    fn bom_is_dropped_at_the_start_only() {
+    fn a_bom_is_dropped_from_a_part_file_s_first_line_only_never_from_a_record() {
+        let part_file = |input: &[u8], index| -> Vec<(u64, String)> {
+            InputLines::part_file(input, index)
+                .map(|r| r.map(|l| (l.number, l.text)).expect("line"))
+                .collect()
+        };
         assert_eq!(
-            texts(b"\xEF\xBB\xBF/,0\n\xEF\xBB\xBFx\n", StreamIndex::SHELL),
+            part_file(b"\xEF\xBB\xBF/,0\n\xEF\xBB\xBFx\n", StreamIndex::SHELL),
             vec![(1, "/,0".to_string()), (2, "\u{feff}x".to_string())]
+        );
+        // In a Hadoop split the file's first line is the one at byte offset 0.
+        assert_eq!(
+            part_file(
+                b"0\t\xEF\xBB\xBF/,0\n7\t\xEF\xBB\xBF,1\n",
+                StreamIndex::NLINE_MAPPER
+            ),
+            vec![(1, "/,0".to_string()), (2, "\u{feff},1".to_string())]
+        );
+        assert_eq!(
+            part_file(b"7\t\xEF\xBB\xBF,1\n", StreamIndex::NLINE_MAPPER),
+            vec![(1, "\u{feff},1".to_string())]
+        );
+        // A record keeps every byte: a key may start with U+FEFF.
+        assert_eq!(
+            texts(b"\xEF\xBB\xBFkey\tetag\n", StreamIndex::SHELL),
+            vec![(1, "\u{feff}key\tetag".to_string())]
         );
     }
 

@@ -109,7 +109,7 @@ impl CheckReport {
 /// Reads a part file's lines, numbered; a bad line is an input error naming it.
 pub fn read_part_file(text: &str) -> Result<Vec<NumberedLine>, Error> {
     let mut lines = Vec::new();
-    for input in InputLines::new(text.as_bytes(), StreamIndex::SHELL) {
+    for input in InputLines::part_file(text.as_bytes(), StreamIndex::SHELL) {
         let input = input?;
         let parsed = PartLine::parse(&input.text).map_err(|message| Error::Input {
             line: input.number,

@@ -23,7 +23,7 @@ use std::io::{BufRead, Write};
 use aws_sdk_s3::types::{EncodingType, ObjectStorageClass, OptionalObjectAttributes};
 
 use crate::error::{Error, S3Context, S3ResultExt};
-use crate::input::checked_records;
+use crate::input::checked_part_file;
 use crate::record::{ListingRecord, format_mtime};
 use crate::reporter::{Reporter, counters};
 use crate::s3::{Client, url_decode};
@@ -68,7 +68,7 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     client: &Client,
     options: &BucketListOptions,
 ) -> Result<BucketListSummary, Error> {
-    let lines = checked_records(input, options.stream_index, parse_part_file_line)?;
+    let lines = checked_part_file(input, options.stream_index, parse_part_file_line)?;
     let mut summary = BucketListSummary::default();
     for line in lines {
         let Some(line) = line? else { continue };
