@@ -242,6 +242,39 @@ fn default_http_client() -> aws_sdk_s3::config::SharedHttpClient {
     })
 }
 
+/// Streams the body of `s3://bucket/key` into `out` (flushed) and returns the bytes
+/// written: a job's own files (part files, inventory reports, outputs) of any size,
+/// without holding them in memory.
+pub async fn download_to(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    out: &mut impl std::io::Write,
+) -> Result<u64, Error> {
+    use crate::error::{S3Context, S3ResultExt};
+    let mut object = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .context("GetObject", bucket, key)?;
+    let mut written = 0u64;
+    while let Some(chunk) = object
+        .body
+        .try_next()
+        .await
+        .map_err(|e| S3Context::new("GetObject", bucket, key).explained(e.to_string(), e))?
+    {
+        out.write_all(&chunk)
+            .map_err(|e| Error::io(format!("writing s3://{bucket}/{key} down"), e))?;
+        written += chunk.len() as u64;
+    }
+    out.flush()
+        .map_err(|e| Error::io(format!("writing s3://{bucket}/{key} down"), e))?;
+    Ok(written)
+}
+
 /// A one-line description of an SDK error: service code and message when the service
 /// answered, the transport failure otherwise. Never includes credentials.
 pub fn describe_error<E, R>(error: &aws_sdk_s3::error::SdkError<E, R>) -> String

@@ -160,15 +160,22 @@ pub enum CredentialsKind {
 /// Checks the credentials file before it is staged: a file with long-lived keys goes
 /// only to a bucket that blocks public access (all four settings), and is reported as
 /// [`CredentialsKind::Keys`] so the caller warns; a file of role profiles needs no check.
+///
+/// `check_public_access` false skips the check, for S3-compatible servers that have no
+/// public access block API (Garage, a private MinIO): never for AWS.
 pub async fn check_credentials(
     client: &Client,
     bucket: &str,
     credentials: &Path,
+    check_public_access: bool,
 ) -> Result<CredentialsKind, Error> {
     let text = std::fs::read_to_string(credentials)
         .map_err(|e| Error::io(format!("reading {}", credentials.display()), e))?;
     if !crate::credentials::holds_secret_keys(&text) {
         return Ok(CredentialsKind::Roles);
+    }
+    if !check_public_access {
+        return Ok(CredentialsKind::Keys);
     }
     let refused = |why: String| {
         Error::Usage(format!(

@@ -24,6 +24,11 @@ struct Cli {
     /// article's long-lived keys (staged only to a bucket that blocks public access).
     #[arg(long)]
     credentials: PathBuf,
+    /// Stage long-lived keys without checking that the code bucket blocks public access:
+    /// for S3-compatible servers that have no public access block API (Garage, MinIO).
+    /// Never for AWS, where the check is what keeps the keys private.
+    #[arg(long)]
+    no_public_access_check: bool,
     /// campanile.cfg to stage (default: the sample etc/campanile.cfg).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -50,7 +55,13 @@ fn main() -> std::process::ExitCode {
         };
         let client = campanile::s3::client(&cli.s3.client_options()).await?;
         let set = stage::standard_set(&bin_dir, cli.config.as_deref(), &cli.credentials)?;
-        let kind = stage::check_credentials(&client, &bucket, &cli.credentials).await?;
+        let kind = stage::check_credentials(
+            &client,
+            &bucket,
+            &cli.credentials,
+            !cli.no_public_access_check,
+        )
+        .await?;
         if kind == stage::CredentialsKind::Keys {
             eprintln!("{}", stage::KEYS_WARNING);
         }

@@ -337,40 +337,14 @@ fn read_data_file(
 }
 
 async fn get(client: &Client, bucket: &str, key: &str) -> Result<Vec<u8>, Error> {
-    let object = client
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .context("GetObject", bucket, key)?;
-    let bytes = object
-        .body
-        .collect()
-        .await
-        .map_err(|e| S3Context::new("GetObject", bucket, key).explained(e.to_string(), e))?;
-    Ok(bytes.into_bytes().to_vec())
+    let mut bytes = Vec::new();
+    crate::s3::download_to(client, bucket, key, &mut bytes).await?;
+    Ok(bytes)
 }
 
 async fn download(client: &Client, bucket: &str, key: &str) -> Result<std::fs::File, Error> {
-    let mut object = client
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .context("GetObject", bucket, key)?;
     let mut spool = tempfile::tempfile().map_err(|e| Error::io("creating a spool file", e))?;
-    while let Some(chunk) = object
-        .body
-        .try_next()
-        .await
-        .map_err(|e| S3Context::new("GetObject", bucket, key).explained(e.to_string(), e))?
-    {
-        spool
-            .write_all(&chunk)
-            .map_err(|e| Error::io("writing a spool file", e))?;
-    }
+    crate::s3::download_to(client, bucket, key, &mut spool).await?;
     use std::io::Seek;
     spool
         .rewind()

@@ -69,20 +69,10 @@ async fn list_keys(client: &Client, bucket: &str, prefix: &str) -> Result<Vec<St
 }
 
 async fn download(client: &Client, bucket: &str, key: &str, to: &Path) -> Result<(), Error> {
-    let object = client
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .context("GetObject", bucket, key)?;
-    let bytes = object
-        .body
-        .collect()
-        .await
-        .map_err(|e| S3Context::new("GetObject", bucket, key).explained(e.to_string(), e))?;
-    std::fs::write(to, bytes.into_bytes())
-        .map_err(|e| Error::io(format!("writing {}", to.display()), e))
+    let mut file = std::fs::File::create(to)
+        .map_err(|e| Error::io(format!("creating {}", to.display()), e))?;
+    crate::s3::download_to(client, bucket, key, &mut file).await?;
+    Ok(())
 }
 
 /// Brings an `s3://` input into `dir` (one object, or every non-hidden object under a

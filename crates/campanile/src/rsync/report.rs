@@ -196,24 +196,8 @@ async fn fetch(
     key: &str,
     file: File,
 ) -> Result<(), Error> {
-    use crate::error::S3ResultExt;
-    let object = client
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .context("GetObject", bucket, key)?;
-    let mut body = object.body;
-    let mut out = BufWriter::new(file);
-    while let Some(chunk) = body.try_next().await.map_err(|e| {
-        crate::error::S3Context::new("GetObject", bucket, key).explained(e.to_string(), e)
-    })? {
-        out.write_all(&chunk)
-            .map_err(|e| Error::io("writing a temporary file", e))?;
-    }
-    out.flush()
-        .map_err(|e| Error::io("writing a temporary file", e))
+    crate::s3::download_to(client, bucket, key, &mut BufWriter::new(file)).await?;
+    Ok(())
 }
 
 /// A temporary local file for a report that goes elsewhere (a cluster's output).
