@@ -14,14 +14,14 @@
 //! client) when the manifest is an `s3://` URI, and from the manifest's directory (by
 //! their file name) when it is a local path.
 
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use super::generate::Generated;
 use super::line::PartLine;
-use crate::error::{Error, S3Context, S3ResultExt};
+use crate::error::Error;
 use crate::s3::{Client, url_decode};
 use crate::s3_url::parse_s3_uri;
 
@@ -367,6 +367,7 @@ mod tests {
     }
 
     fn gz(text: &str) -> Vec<u8> {
+        use std::io::Write;
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         encoder.write_all(text.as_bytes()).expect("gzip");
         encoder.finish().expect("gzip")
