@@ -276,14 +276,9 @@ async fn objectcopy_refuses_bad_part_lines_before_copying_anything() {
             (mtime(&source.multi[0]), "[mtime]"),
         ]
     ));
-    // CRLF and a BOM are read as Hadoop reads them: the copy happens.
-    let result = run(
-        OBJECTCOPY,
-        &args,
-        &format!("\u{FEFF}{whole}\r\n"),
-        server,
-        &[],
-    );
+    // CRLF is read as Hadoop reads it: the copy happens (a U+FEFF would be part of
+    // the key: see copy::keys_that_start_with_a_byte_order_mark_keep_it).
+    let result = run(OBJECTCOPY, &args, &format!("{whole}\r\n"), server, &[]);
     assert_eq!(result.code, 0, "{}", result.stderr);
     let client = server.client().await;
     assert_same_object(&client, &source.src, &dst, "small").await;
@@ -347,7 +342,9 @@ async fn multipartcomplete_refuses_bad_lines_before_completing_anything() {
     assert!(keys(&client, &dst).await.is_empty(), "nothing completed");
     // The upload is still there for a correct retry, which completes it.
     assert_eq!(uploads_in_progress(&client, &dst).await, 1);
-    let good = format!("\u{FEFF}{}\r\n{}\r\n", lines[0], lines[1]);
+    // CRLF line ends are fine (a U+FEFF would be part of the key: see
+    // copy::keys_that_start_with_a_byte_order_mark_keep_it).
+    let good = format!("{}\r\n{}\r\n", lines[0], lines[1]);
     let result = run(MULTIPARTCOMPLETE, &args, &good, server, &[]);
     assert_eq!(result.code, 0, "{}", result.stderr);
     assert_same_object(&client, &source.src, &dst, "multi").await;
