@@ -128,7 +128,8 @@ async fn objects_deleted_or_overwritten_after_the_listing_are_skipped_and_the_re
     assert_eq!(
         complete.counter(&src, "SourceVanished"),
         1,
-        "once per object"
+        "once per object: {}",
+        complete.stderr
     );
     assert_eq!(
         complete.counter(&src, "SourceChanged"),

@@ -166,9 +166,11 @@ impl KeyOrder {
         }
     }
 
-    fn check(&mut self, text: &str, record: &CopiedPartRecord, number: u64) -> Result<(), Error> {
+    /// Follows the key of the line `text` (a part line or a skip row: both are sorted by
+    /// their first field); false once the lines are known not to be in key order.
+    fn follow(&mut self, text: &str) -> bool {
         if !self.sorted {
-            return Ok(());
+            return false;
         }
         let key = sort_key(text);
         match self.key.as_deref() {
@@ -176,13 +178,20 @@ impl KeyOrder {
                 // Not in key order: checked again once sorted.
                 self.sorted = false;
                 self.uploads = HashMap::new();
-                return Ok(());
+                return false;
             }
             Some(previous) if key == previous => {}
             _ => {
                 self.key = Some(key.to_string());
                 self.uploads.clear();
             }
+        }
+        true
+    }
+
+    fn check(&mut self, text: &str, record: &CopiedPartRecord, number: u64) -> Result<(), Error> {
+        if !self.follow(text) {
+            return Ok(());
         }
         let (etag, first_line) = self
             .uploads
@@ -214,7 +223,9 @@ fn check_all<R: BufRead>(input: R, index: StreamIndex) -> Result<SpooledLines, E
     let mut order = KeyOrder::new();
     let spool = Spool::check_all(input, index, |line| {
         if crate::skip::is_row(&line.text) {
-            // A skip row on its way to the run's report: read back, echoed once.
+            // A skip row on its way to the run's report: read back, echoed once. It takes
+            // part in the key order like any line (the run groups lines by key).
+            order.follow(&line.text);
             return crate::skip::Skipped::from_row(&line.text)
                 .map(|_| ())
                 .map_err(|e| Error::Input {
@@ -247,7 +258,9 @@ fn check_all<R: BufRead>(input: R, index: StreamIndex) -> Result<SpooledLines, E
         let number = u64::from_le_bytes(number.try_into().unwrap_or_default());
         let text = std::str::from_utf8(text)
             .map_err(|_| Error::Internal(format!("line {number} changed in the sort")))?;
-        if !crate::skip::is_row(text) {
+        if crate::skip::is_row(text) {
+            order.follow(text);
+        } else {
             let checked = check_line(text, number)?;
             order.check(text, &checked.record, number)?;
         }
@@ -779,6 +792,28 @@ mod tests {
         let summary = result.expect("run");
         assert_eq!(summary.completed, 30);
         assert_eq!(summary.parts_held_at_most, 3);
+    }
+
+    #[tokio::test]
+    async fn a_skip_row_of_another_key_between_parts_sorts_the_input_first() {
+        // objectcopy's output in a shell pipe: a skip row of a whole object written
+        // between the two parts of a multipart object. Taken as in key order, the row
+        // would cut the object's group in two (given up twice, never completed).
+        let object = object_lines("m", "um", 2);
+        let row = crate::skip::Skipped {
+            key: "a-whole".into(),
+            size: 3,
+            etag: "0123456789abcdef0123456789abcdef".into(),
+            reason: crate::skip::SkipReason::Vanished,
+            detail: "gone".into(),
+        }
+        .to_row();
+        let lines = vec![object[0].clone(), row.clone(), object[1].clone()];
+        let (result, output) = dry_run(&joined(&lines)).await;
+        let summary = result.expect("run");
+        assert_eq!(summary.completed, 1, "{output}");
+        assert!(output.contains("Complete m:um"), "{output}");
+        assert_eq!(output.matches(&row).count(), 1, "{output}");
     }
 
     #[tokio::test]
