@@ -182,17 +182,11 @@ pub async fn client(options: &ClientOptions) -> Result<Client, Error> {
         Some(Endpoint::Aws { region }) => region.clone(),
         _ => None,
     };
-    if let Some(region) = options.region.clone().or(endpoint_region) {
-        loader = loader.region(Region::new(region));
+    let given_region = options.region.clone().or(endpoint_region);
+    if let Some(region) = &given_region {
+        loader = loader.region(Region::new(region.clone()));
     }
-    let region = options
-        .region
-        .clone()
-        .or_else(|| match &endpoint {
-            Some(Endpoint::Aws { region }) => region.clone(),
-            _ => None,
-        })
-        .unwrap_or_else(|| DEFAULT_REGION.to_string());
+    let region = given_region.unwrap_or_else(|| DEFAULT_REGION.to_string());
     if let Some(credentials) = &options.credentials {
         loader = loader.credentials_provider(SharedCredentialsProvider::new(credentials.clone()));
     } else if let Some(profile) = &options.profile {
