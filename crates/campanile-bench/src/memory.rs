@@ -240,7 +240,7 @@ pub fn probe(args: &[String]) -> Result<(), String> {
             let job_settings = JobSettings {
                 lines_per_map: 10,
                 reducers: u32::from(shuffle),
-                ..JobSettings::listing()
+                ..JobSettings::listing(0)
             };
             let sh = |script: &str| vec!["sh".to_string(), "-c".to_string(), script.to_string()];
             let job = Job {

@@ -43,10 +43,17 @@ pub struct RsyncCli {
     /// Part file (`<delimiter>,<prefix>` or key-range lines), e.g.
     /// s3://codebucket/input/src/part.all. Without it, one is made for the source
     /// bucket (as `partfile` makes them): into the run directory (local runs) or under
-    /// --code (EMR: <code>/input/<src>/<uuid>/part.generated). Local runs refuse a
+    /// --code (EMR, --hadoop: <code>/input/<src>/<uuid>/part.generated). Local runs refuse a
     /// given part file whose lines overlap (exit 2).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "inventory")]
     pub input: Option<String>,
+    /// List the source from this S3 Inventory report instead of the bucket: its
+    /// manifest.json (an s3:// URI; locally also a path, the data files beside it).
+    /// CSV or Parquet, with Size, ETag and LastModifiedDate among its fields. No
+    /// ListObjectsV2 request for the source; objects created after the report are not
+    /// copied. With --diff, a part file is made for the destination listing.
+    #[arg(long, value_name = "MANIFEST")]
+    pub inventory: Option<String>,
     /// Local runs: use a part file that leaves out keys of the source bucket (it is
     /// checked against the bucket first, and refused with the ranges named, without it).
     #[arg(long)]
@@ -206,17 +213,8 @@ impl RsyncCli {
                 ));
             }
         };
-        let input = match (&self.input, self.hadoop) {
-            (Some(input), _) => input.clone(),
-            (None, false) => String::new(),
-            (None, true) => {
-                return Err(Error::Usage(
-                    "--input is required with --hadoop: make a part file with \
-                     `partfile --bucket <source>` and put it where the cluster reads it"
-                        .into(),
-                ));
-            }
-        };
+        // Empty: made by the runner (a part file, or the inventory's data files).
+        let input = self.input.clone().unwrap_or_default();
         let output = match (&self.output, local) {
             (Some(output), _) => output.clone(),
             (None, true) => "campanile-output".to_string(),
@@ -256,6 +254,9 @@ impl RsyncCli {
         Ok(RsyncRequest {
             plan: PlanOptions {
                 input,
+                inventory: false,
+                dst_input: None,
+                listing_reducers: u32::try_from(task_slots).unwrap_or(u32::MAX),
                 code,
                 output,
                 src_bucket: self.src_bucket.clone(),
@@ -287,6 +288,7 @@ impl RsyncCli {
                 },
                 check_gaps: !self.no_check_part_file,
             },
+            inventory: self.inventory.clone(),
         })
     }
 

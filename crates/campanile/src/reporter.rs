@@ -43,6 +43,9 @@ pub mod counters {
     /// Objects or parts a retried objectcopy attempt found already at the destination
     /// (counted on the destination bucket), so not copied again.
     pub const ALREADY_COPIED: &str = "AlreadyCopied";
+    /// Listing lines dropped because their key was listed already (bucketlist
+    /// `--distinct`, the reducer of the listing steps).
+    pub const DUPLICATE_KEYS: &str = "DuplicateKeys";
 }
 
 /// The prefix Hadoop looks for (`stream.stderr.reporter.prefix`).

@@ -1,5 +1,7 @@
-//! bucketlist: list a bucket, one part-file line (`<delimiter>,<prefix>` or a key range) per input line.
-//! A Hadoop Streaming mapper that also works in a plain shell pipeline.
+//! bucketlist: list a bucket, one part-file line (`<delimiter>,<prefix>` or a key range) per input line;
+//! with `--inventory`, read an S3 Inventory report's data files instead; with
+//! `--distinct`, the listing steps' reducer: each key once.
+//! A Hadoop Streaming task that also works in a plain shell pipeline.
 
 use clap::Parser;
 
@@ -12,19 +14,39 @@ use campanile_cli::process::run_task;
 fn main() -> std::process::ExitCode {
     let args = BucketListArgs::parse();
     run_task("bucketlist", |mut streams| async move {
+        if args.distinct {
+            return bucketlist::distinct::run(
+                streams.input,
+                &mut streams.output,
+                &mut streams.reporter,
+                &args.bucket,
+            )
+            .map(drop);
+        }
         let client = s3::client(&args.s3.client_options()).await?;
         let options = BucketListOptions {
             bucket: args.bucket,
             stream_index: StreamIndex::from_env(),
         };
-        bucketlist::run(
-            streams.input,
-            &mut streams.output,
-            &mut streams.reporter,
-            &client,
-            &options,
-        )
-        .await
-        .map(drop)
+        let listed = if args.inventory {
+            bucketlist::inventory::run(
+                streams.input,
+                &mut streams.output,
+                &mut streams.reporter,
+                &client,
+                &options,
+            )
+            .await
+        } else {
+            bucketlist::run(
+                streams.input,
+                &mut streams.output,
+                &mut streams.reporter,
+                &client,
+                &options,
+            )
+            .await
+        };
+        listed.map(drop)
     })
 }

@@ -224,6 +224,15 @@ pub struct BucketListArgs {
     /// Bucket to list.
     #[arg(long)]
     pub bucket: String,
+    /// Read S3 Inventory data files instead of listing the bucket: input lines
+    /// `<CSV|Parquet><TAB><s3://bucket/key or path><TAB><fileSchema>`, as
+    /// `rsync --inventory` writes them; no ListObjectsV2 request.
+    #[arg(long, conflicts_with = "distinct")]
+    pub inventory: bool,
+    /// Reducer of the listing steps: read listing records sorted by key, write each
+    /// key once (the latest record of a key listed twice); no S3 request.
+    #[arg(long)]
+    pub distinct: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub s3: S3Side,
@@ -232,6 +241,12 @@ pub struct BucketListArgs {
 impl BucketListArgs {
     pub(super) fn render(&self, argv: &mut Vec<String>) {
         push(argv, "--bucket", &self.bucket);
+        if self.inventory {
+            argv.push("--inventory".into());
+        }
+        if self.distinct {
+            argv.push("--distinct".into());
+        }
         self.s3.render(argv);
     }
 }

@@ -164,6 +164,18 @@ mod tests {
             TaskCommand::BucketList(BucketListArgs {
                 bucket: "srcbucket".into(),
                 s3: side.clone(),
+                ..Default::default()
+            }),
+            TaskCommand::BucketList(BucketListArgs {
+                bucket: "srcbucket".into(),
+                s3: side.clone(),
+                inventory: true,
+                distinct: false,
+            }),
+            TaskCommand::BucketList(BucketListArgs {
+                bucket: "srcbucket".into(),
+                distinct: true,
+                ..Default::default()
             }),
             TaskCommand::MultipartList(MultipartListArgs {
                 buckets: buckets.clone(),
@@ -227,7 +239,8 @@ mod tests {
 
     #[test]
     fn every_task_has_a_variant_and_a_unique_program() {
-        let tasks: Vec<Task> = everything_set().iter().map(TaskCommand::task).collect();
+        let mut tasks: Vec<Task> = everything_set().iter().map(TaskCommand::task).collect();
+        tasks.dedup();
         assert_eq!(tasks, Task::ALL);
         for task in Task::ALL {
             assert_eq!(Task::from_program(task.program()), Some(task));

@@ -398,7 +398,7 @@ mod tests {
 
     fn list_args(bucket: &str, profile: &str) -> Vec<String> {
         words(&format!(
-            "hadoop-streaming\n-files\n{FILES}\n-D\nmapreduce.map.maxattempts=4\n-D\nmapreduce.input.lineinputformat.linespermap=1\n-D\nmapreduce.map.speculative=false\n-D\nmapreduce.task.timeout=300000\n-D\nmapreduce.job.reduces=0\n-inputformat\norg.apache.hadoop.mapred.lib.NLineInputFormat\n-mapper\nbucketlist --bucket {bucket} --endpoint s3.us-west-2.amazonaws.com --profile {profile}\n-input\ns3://codebucket/input/srcbucket/part.all\n-output\n/1451507458/{bucket}.list"
+            "hadoop-streaming\n-files\n{FILES}\n-D\nmapreduce.map.maxattempts=4\n-D\nmapreduce.input.lineinputformat.linespermap=1\n-D\nmapreduce.map.speculative=false\n-D\nmapreduce.task.timeout=300000\n-D\nmapreduce.job.reduces=1\n-D\nmapreduce.reduce.speculative=false\n-inputformat\norg.apache.hadoop.mapred.lib.NLineInputFormat\n-mapper\nbucketlist --bucket {bucket} --endpoint s3.us-west-2.amazonaws.com --profile {profile}\n-reducer\nbucketlist --bucket {bucket} --distinct\n-input\ns3://codebucket/input/srcbucket/part.all\n-output\n/1451507458/{bucket}.list"
         ))
     }
 

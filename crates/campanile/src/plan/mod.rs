@@ -47,8 +47,18 @@ pub fn code_files() -> Vec<&'static str> {
 /// The user's choices that shape a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanOptions {
-    /// The part file (`s3://…` on EMR; a path or `s3://…` locally).
+    /// The part file (`s3://…` on EMR; a path or `s3://…` locally); with `inventory`,
+    /// the list of an S3 Inventory report's data files.
     pub input: String,
+    /// The source is listed from an S3 Inventory report (`input` names its data files,
+    /// read by `bucketlist --inventory`) instead of the bucket.
+    pub inventory: bool,
+    /// The part file of the destination listing (`--diff`) when it is not `input`:
+    /// required with `inventory`.
+    pub dst_input: Option<String>,
+    /// Reduce tasks of the listing steps, whose reducer (`bucketlist --distinct`)
+    /// writes each key once, however many times it was listed.
+    pub listing_reducers: u32,
     /// Where the binaries, `diff.q`, the credentials file and `campanile.cfg` live.
     pub code: String,
     /// Prefix of the job output (the part map).
@@ -218,8 +228,16 @@ mod millis {
 
 impl JobSettings {
     /// bucketlist: one part-file line per task (a line may list millions of keys),
-    /// expected to report often.
-    pub fn listing() -> Self {
+    /// expected to report often; `reducers` reduce tasks write each key once.
+    pub fn listing(reducers: u32) -> Self {
+        JobSettings {
+            reducers,
+            ..JobSettings::map_only()
+        }
+    }
+
+    /// The settings shared by the map-only steps.
+    fn map_only() -> Self {
         JobSettings {
             map_attempts: DEFAULT_ATTEMPTS,
             timeout: Duration::from_secs(300),
@@ -235,7 +253,7 @@ impl JobSettings {
     pub fn multipart_list() -> Self {
         JobSettings {
             lines_per_map: 1000,
-            ..JobSettings::listing()
+            ..JobSettings::map_only()
         }
     }
 
@@ -365,24 +383,42 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
         persistence: persistence.clone(),
         ..Default::default()
     };
-    let list_step = |bucket: &str, endpoint: &str, profile: &Option<String>| {
-        Step::Streaming(streaming(
-            format!("list.{bucket}.{part_file}"),
-            JobSettings::listing(),
-            options.input.clone(),
-            join(&dir, &format!("{bucket}.list")),
-            TaskCommand::BucketList(BucketListArgs {
+    // Every listing ends in the reducer that writes each key once: a key listed twice
+    // would be copied twice, its second multipart upload aborting the first.
+    let list_step =
+        |bucket: &str, endpoint: &str, profile: &Option<String>, input: &str, inventory: bool| {
+            let (kind, name) = if inventory {
+                ("inventory", part_file_name(input))
+            } else {
+                ("list", part_file)
+            };
+            let lister = BucketListArgs {
                 bucket: bucket.to_string(),
                 s3: side(endpoint, profile),
-            }),
-            None,
-        ))
-    };
+                inventory,
+                distinct: false,
+            };
+            let distinct = BucketListArgs {
+                bucket: bucket.to_string(),
+                distinct: true,
+                ..Default::default()
+            };
+            Step::Streaming(streaming(
+                format!("{kind}.{bucket}.{name}"),
+                JobSettings::listing(options.listing_reducers.max(1)),
+                input.to_string(),
+                join(&dir, &format!("{bucket}.list")),
+                TaskCommand::BucketList(lister),
+                Some(TaskCommand::BucketList(distinct)),
+            ))
+        };
     let src_list = join(&dir, &format!("{}.list", options.src_bucket));
     let mut steps = vec![list_step(
         &options.src_bucket,
         &options.src_endpoint,
         &options.src_profile,
+        &options.input,
+        options.inventory,
     )];
     let mut copy_source = src_list;
     if options.diff {
@@ -390,6 +426,8 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
             &options.dst_bucket,
             &options.dst_endpoint,
             &options.dst_profile,
+            options.dst_input.as_deref().unwrap_or(&options.input),
+            false,
         ));
         let diff = join(&dir, "diff.list");
         steps.push(Step::Diff(DiffStep {

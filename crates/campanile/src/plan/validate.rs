@@ -86,6 +86,16 @@ pub fn plan_options(options: &PlanOptions) -> Result<(), Error> {
     check(bucket_name(&options.dst_bucket))?;
     check(word("--uuid", &options.uuid))?;
     check(word("--input", &options.input))?;
+    if let Some(dst_input) = &options.dst_input {
+        check(word("the destination's part file", dst_input))?;
+    }
+    if options.inventory && options.diff && options.dst_input.is_none() {
+        return Err(Error::Usage(
+            "a source listed from an inventory report needs a part file for the \
+             destination listing of --diff"
+                .into(),
+        ));
+    }
     check(word("--code", &options.code))?;
     check(word("--output", &options.output))?;
     check(word("--src-endpoint", &options.src_endpoint))?;

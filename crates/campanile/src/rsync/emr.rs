@@ -16,7 +16,7 @@ use crate::plan::emr::{self, DryRun};
 use crate::plan::{self};
 use crate::rsync::report::{self, SkipReport};
 use crate::rsync::{
-    GENERATED_PART_FILE, RsyncRequest, print_resolved, print_run_lines, resolve_endpoints,
+    RsyncRequest, prepare_cluster_inputs, print_resolved, print_run_lines, resolve_endpoints,
 };
 use crate::s3::{Client, ClientOptions};
 
@@ -59,70 +59,6 @@ pub async fn emr_client(
     aws_sdk_emr::Client::from_conf(builder.build())
 }
 
-/// Makes a part file for the source bucket and puts it under `--code`; returns its URI.
-/// With `--dry-run` only says where it would go.
-async fn upload_part_file<E: Write>(
-    request: &RsyncRequest,
-    options: &crate::plan::PlanOptions,
-    err: &mut E,
-) -> Result<String, Error> {
-    let uri = format!(
-        "{}/input/{}/{}/{GENERATED_PART_FILE}",
-        options.code.trim_end_matches('/'),
-        options.src_bucket,
-        options.uuid
-    );
-    let (bucket, key) = crate::s3_url::parse_s3_uri(&uri).ok_or_else(|| {
-        Error::Usage(format!(
-            "--code {:?} is not an s3:// URI, where a part file made for the run would go \
-             (or give --input)",
-            options.code
-        ))
-    })?;
-    let say = |e| Error::io("writing stderr", e);
-    if request.dry_run {
-        writeln!(
-            err,
-            "PartFile: {uri} would be made for s3://{}",
-            options.src_bucket
-        )
-        .map_err(say)?;
-        return Ok(uri);
-    }
-    let client = crate::s3::client(&ClientOptions {
-        endpoint: Some(options.src_endpoint.clone()),
-        profile: options.src_profile.clone(),
-        region: request.region.clone(),
-        ..Default::default()
-    })
-    .await?;
-    let lister = crate::partfile::S3Lister {
-        client: &client,
-        bucket: &options.src_bucket,
-    };
-    let mut text = Vec::new();
-    let generated =
-        crate::partfile::write_generated(&lister, &request.part_file.generate, &mut text).await?;
-    client
-        .put_object()
-        .bucket(&bucket)
-        .key(&key)
-        .body(aws_sdk_s3::primitives::ByteStream::from(text))
-        .send()
-        .await
-        .map_err(|e| {
-            crate::error::S3Context::new("PutObject", &bucket, &key)
-                .explained(crate::s3::describe_error(&e), e)
-        })?;
-    writeln!(
-        err,
-        "PartFile: {uri} ({})",
-        crate::partfile::describe(&generated, &options.src_bucket)
-    )
-    .map_err(say)?;
-    Ok(uri)
-}
-
 /// Runs rsync against EMR. `out` gets the article's lines; `err` the progress.
 pub async fn run<W: Write, E: Write>(
     request: &RsyncRequest,
@@ -134,9 +70,7 @@ pub async fn run<W: Write, E: Write>(
     let mut options = resolve_endpoints(request).await?;
     let io = |e| Error::io("writing stdout", e);
     print_resolved(request, &options, err)?;
-    if options.input.is_empty() {
-        options.input = upload_part_file(request, &options, err).await?;
-    }
+    prepare_cluster_inputs(request, &mut options, err).await?;
     let plan = plan::build(&options)?;
     let steps = emr::render(&plan)?;
     print_run_lines(out, &plan, plan.output.as_deref())?;

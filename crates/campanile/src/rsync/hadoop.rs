@@ -20,7 +20,9 @@ use crate::plan::local::task::STDERR_TAIL;
 use crate::plan::local::{StepReport, report_json};
 use crate::plan::{self, Step};
 use crate::rsync::report::{self, SkipReport};
-use crate::rsync::{RsyncRequest, print_resolved, print_run_lines, resolve_endpoints};
+use crate::rsync::{
+    RsyncRequest, prepare_cluster_inputs, print_resolved, print_run_lines, resolve_endpoints,
+};
 use crate::skip::extract_rows;
 
 /// What only the Hadoop runner needs.
@@ -118,8 +120,9 @@ pub async fn run<W: Write, E: Write>(
     err: &mut E,
 ) -> Result<(), Error> {
     let io = |e| Error::io("writing stdout", e);
-    let options = resolve_endpoints(request).await?;
+    let mut options = resolve_endpoints(request).await?;
     print_resolved(request, &options, err)?;
+    prepare_cluster_inputs(request, &mut options, err).await?;
     let plan = plan::build(&options)?;
     let jar = match &cluster.streaming_jar {
         Some(jar) => jar.clone(),

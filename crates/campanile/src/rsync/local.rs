@@ -18,8 +18,8 @@ use crate::plan::{self, RunBase, part_file_name};
 use crate::rsync::cleanup::clean_up_uploads;
 use crate::rsync::report::{self, SkipReport};
 use crate::rsync::{
-    GENERATED_PART_FILE, RsyncRequest, check_part_file, make_part_file, print_resolved,
-    print_run_lines, resolve_endpoints,
+    DESTINATION_PART_FILE, GENERATED_PART_FILE, INVENTORY_FILES, RsyncRequest, check_part_file,
+    inventory_input, make_part_file, print_resolved, print_run_lines, resolve_endpoints,
 };
 use crate::s3::{Client, ClientOptions};
 use crate::s3_url::parse_s3_uri;
@@ -162,10 +162,20 @@ pub async fn run<W: Write, E: Write>(
     let run_base = absolute(&local.run_base)?;
     let run_dir = run_base.join(&options.uuid);
     options.run_base = RunBase::Local(run_base.display().to_string());
-    // No part file given: one is made for the source bucket, in the run directory.
-    let make = options.input.is_empty();
+    // No part file given: one is made for the source bucket, in the run directory;
+    // with an inventory report, the list of its data files instead (and a part file
+    // for the destination listing of --diff).
+    let make = options.input.is_empty() && request.inventory.is_none();
     if make {
         options.input = run_dir.join(GENERATED_PART_FILE).display().to_string();
+    }
+    if request.inventory.is_some() {
+        options.input = run_dir.join(INVENTORY_FILES).display().to_string();
+        options.inventory = true;
+        if options.diff {
+            let part_file = run_dir.join(DESTINATION_PART_FILE);
+            options.dst_input = Some(part_file.display().to_string());
+        }
     }
     let s3_io = options.input.starts_with("s3://") || options.output.starts_with("s3://");
     let io_client = if s3_io {
@@ -206,13 +216,30 @@ pub async fn run<W: Write, E: Write>(
         options.output = run_dir.join("output").display().to_string();
     }
     if request.dry_run {
+        let say = |e| Error::io("writing stderr", e);
         if make {
             writeln!(
                 err,
                 "PartFile: {} would be made for s3://{}",
                 options.input, options.src_bucket
             )
-            .map_err(|e| Error::io("writing stderr", e))?;
+            .map_err(say)?;
+        }
+        if let Some(manifest) = &request.inventory {
+            writeln!(
+                err,
+                "Inventory: {} would list the data files of {manifest}",
+                options.input
+            )
+            .map_err(say)?;
+        }
+        if let Some(dst_input) = &options.dst_input {
+            writeln!(
+                err,
+                "PartFile: {dst_input} would be made for s3://{}",
+                options.dst_bucket
+            )
+            .map_err(say)?;
         }
         let plan = plan::build(&options)?;
         writeln!(out, "RunDir: {}", plan.run_dir).map_err(io)?;
@@ -239,7 +266,29 @@ pub async fn run<W: Write, E: Write>(
         ..Default::default()
     })
     .await?;
-    let made = if make {
+    let made = if let Some(manifest) = &request.inventory {
+        let text = inventory_input(&src_client, manifest, &options.src_bucket, err).await?;
+        std::fs::write(&options.input, text)
+            .map_err(|e| Error::io(format!("writing {}", options.input), e))?;
+        if let Some(dst_input) = &options.dst_input {
+            let dst_client = crate::s3::client(&ClientOptions {
+                endpoint: Some(options.dst_endpoint.clone()),
+                profile: options.dst_profile.clone(),
+                region: request.region.clone(),
+                ..Default::default()
+            })
+            .await?;
+            make_part_file(
+                &dst_client,
+                &options.dst_bucket,
+                &request.part_file.generate,
+                Path::new(dst_input),
+                err,
+            )
+            .await?;
+        }
+        None
+    } else if make {
         Some(
             make_part_file(
                 &src_client,

@@ -33,6 +33,10 @@ pub struct RsyncRequest {
     pub verbose: bool,
     /// How the part file is made (no `--input`) or checked (a given one).
     pub part_file: PartFileRequest,
+    /// List the source from this S3 Inventory report (its `manifest.json`: an
+    /// `s3://` URI, or locally a path with the data files beside it) instead of the
+    /// bucket; the plan's input is then made from it.
+    pub inventory: Option<String>,
 }
 
 /// How rsync gets its part file, and how far it trusts one it is given.
@@ -56,6 +60,170 @@ impl Default for PartFileRequest {
 
 /// The name of the part file rsync makes when it is given none.
 pub const GENERATED_PART_FILE: &str = "part.generated";
+
+/// The name of the list of an inventory report's data files that rsync makes with
+/// `--inventory` (the source listing's input).
+pub const INVENTORY_FILES: &str = "inventory.files";
+
+/// The name of the part file rsync makes for the destination listing when the source
+/// is listed from an inventory report.
+pub const DESTINATION_PART_FILE: &str = "part.destination";
+
+/// A client for one side of the run.
+async fn side_client(
+    request: &RsyncRequest,
+    endpoint: &str,
+    profile: &Option<String>,
+) -> Result<crate::s3::Client, Error> {
+    crate::s3::client(&crate::s3::ClientOptions {
+        endpoint: Some(endpoint.to_string()),
+        profile: profile.clone(),
+        region: request.region.clone(),
+        ..Default::default()
+    })
+    .await
+}
+
+/// Reads the `--inventory` report of the source bucket, checks that it can serve as
+/// the listing, and returns its data files as the lines of the source listing's input.
+pub async fn inventory_input<E: Write>(
+    client: &crate::s3::Client,
+    manifest: &str,
+    bucket: &str,
+    err: &mut E,
+) -> Result<Vec<u8>, Error> {
+    let (parsed, directory) = crate::inventory::load_manifest(client, manifest).await?;
+    crate::inventory::check_source(&parsed, manifest, bucket)?;
+    let usage = |e: String| Error::Usage(format!("{manifest}: {e}"));
+    parsed.check_listing_fields().map_err(usage)?;
+    let files = parsed.data_files(directory.as_deref()).map_err(usage)?;
+    let mut text = Vec::new();
+    for file in &files {
+        writeln!(text, "{}", file.to_line()).map_err(|e| Error::io("writing memory", e))?;
+    }
+    writeln!(
+        err,
+        "Inventory: {manifest}: {} {} data files list s3://{bucket} (no ListObjectsV2 request)",
+        files.len(),
+        parsed.file_format
+    )
+    .map_err(|e| Error::io("writing stderr", e))?;
+    Ok(text)
+}
+
+/// Makes the inputs a cluster run reads and puts them under `--code`
+/// (`<code>/input/<bucket>/<uuid>/<name>`): a part file for the source bucket when none
+/// is given, the list of the inventory report's data files with `--inventory` (and then,
+/// with `--diff`, a part file for the destination bucket). With `--dry-run` only says
+/// where they would go.
+pub async fn prepare_cluster_inputs<E: Write>(
+    request: &RsyncRequest,
+    options: &mut PlanOptions,
+    err: &mut E,
+) -> Result<(), Error> {
+    let say = |e| Error::io("writing stderr", e);
+    if let Some(manifest) = &request.inventory {
+        if crate::s3_url::parse_s3_uri(manifest).is_none() {
+            return Err(Error::Usage(format!(
+                "--inventory {manifest:?}: a cluster reads the report from S3, give its                  s3:// URI"
+            )));
+        }
+        let uri = code_input_uri(options, &options.src_bucket, INVENTORY_FILES)?;
+        if request.dry_run {
+            writeln!(
+                err,
+                "Inventory: {uri} would list the data files of {manifest}"
+            )
+            .map_err(say)?;
+        } else {
+            let client = side_client(request, &options.src_endpoint, &options.src_profile).await?;
+            let text = inventory_input(&client, manifest, &options.src_bucket, err).await?;
+            put_text(&client, &uri, text).await?;
+        }
+        options.input = uri;
+        options.inventory = true;
+        if options.diff {
+            let bucket = options.dst_bucket.clone();
+            let (endpoint, profile) = (options.dst_endpoint.clone(), options.dst_profile.clone());
+            let uri = code_input_uri(options, &bucket, DESTINATION_PART_FILE)?;
+            put_part_file(request, &uri, &bucket, &endpoint, &profile, err).await?;
+            options.dst_input = Some(uri);
+        }
+        return Ok(());
+    }
+    if options.input.is_empty() {
+        let bucket = options.src_bucket.clone();
+        let (endpoint, profile) = (options.src_endpoint.clone(), options.src_profile.clone());
+        let uri = code_input_uri(options, &bucket, GENERATED_PART_FILE)?;
+        put_part_file(request, &uri, &bucket, &endpoint, &profile, err).await?;
+        options.input = uri;
+    }
+    Ok(())
+}
+
+/// Where a cluster run's input `name` for `bucket` goes under `--code`.
+fn code_input_uri(options: &PlanOptions, bucket: &str, name: &str) -> Result<String, Error> {
+    let uri = format!(
+        "{}/input/{bucket}/{}/{name}",
+        options.code.trim_end_matches('/'),
+        options.uuid
+    );
+    if crate::s3_url::parse_s3_uri(&uri).is_none() {
+        return Err(Error::Usage(format!(
+            "--code {:?} is not an s3:// URI, where the run's {name} would go (or give              --input)",
+            options.code
+        )));
+    }
+    Ok(uri)
+}
+
+/// Makes a part file for `bucket` and puts it at `uri` (with `--dry-run`, only says so).
+async fn put_part_file<E: Write>(
+    request: &RsyncRequest,
+    uri: &str,
+    bucket: &str,
+    endpoint: &str,
+    profile: &Option<String>,
+    err: &mut E,
+) -> Result<(), Error> {
+    let say = |e| Error::io("writing stderr", e);
+    if request.dry_run {
+        return writeln!(err, "PartFile: {uri} would be made for s3://{bucket}").map_err(say);
+    }
+    let client = side_client(request, endpoint, profile).await?;
+    let lister = crate::partfile::S3Lister {
+        client: &client,
+        bucket,
+    };
+    let mut text = Vec::new();
+    let generated =
+        crate::partfile::write_generated(&lister, &request.part_file.generate, &mut text).await?;
+    put_text(&client, uri, text).await?;
+    writeln!(
+        err,
+        "PartFile: {uri} ({})",
+        crate::partfile::describe(&generated, bucket)
+    )
+    .map_err(say)
+}
+
+/// Writes `text` to the `s3://` URI `uri`.
+async fn put_text(client: &crate::s3::Client, uri: &str, text: Vec<u8>) -> Result<(), Error> {
+    let (bucket, key) = crate::s3_url::parse_s3_uri(uri)
+        .ok_or_else(|| Error::Usage(format!("{uri:?} is not an s3:// URI")))?;
+    client
+        .put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(aws_sdk_s3::primitives::ByteStream::from(text))
+        .send()
+        .await
+        .map_err(|e| {
+            crate::error::S3Context::new("PutObject", &bucket, &key)
+                .explained(crate::s3::describe_error(&e), e)
+        })?;
+    Ok(())
+}
 
 /// Makes a part file for the source bucket at `path` and says so on `err`.
 pub async fn make_part_file<E: Write>(

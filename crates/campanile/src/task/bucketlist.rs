@@ -17,6 +17,12 @@
 //!
 //! The whole part file is checked before the first request, so a bad line fails the
 //! task (exit 2) without a partial listing.
+//!
+//! Two more modes: [`inventory`] lists from an S3 Inventory report instead of the
+//! bucket, and [`distinct`], the listing steps' reducer, writes each key once.
+
+pub mod distinct;
+pub mod inventory;
 
 use std::io::{BufRead, Write};
 

@@ -43,7 +43,7 @@ fn step(input: &Path, output: &Path, mapper: &str, reducer: Option<&str>) -> Tes
         files: Vec::new(),
         settings: JobSettings {
             reducers: u32::from(reducer.is_some()),
-            ..JobSettings::listing()
+            ..JobSettings::listing(0)
         },
         env: Vec::new(),
         input: input.display().to_string(),
