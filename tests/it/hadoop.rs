@@ -225,8 +225,10 @@ async fn rsync_on_hadoop_copies_the_bucket_identically_and_diff_recopies_only_th
     let objects = fixtures::article_objects();
     fixtures::upload_all(&client, &src, &objects).await;
     // The article's layout in two lines: every key at the root (deeper ones are rolled
-    // up by the delimiter), then everything under 000/.
-    let code = stage_code(server, &client, "/,\n,000/\n").await;
+    // up by the delimiter), then everything under 000/; and a third line that lists
+    // the 16 keys 10..1f again (no check on a cluster): the listing's reducer keeps
+    // each key once, so the multipart "10" gets one upload and the copy succeeds.
+    let code = stage_code(server, &client, "/,\n,000/\n,1\n").await;
 
     let first_uuid = fresh_uuid("first");
     let first = rsync_on_hadoop(
@@ -245,13 +247,28 @@ async fn rsync_on_hadoop_copies_the_bucket_identically_and_diff_recopies_only_th
     // Hadoop's counters for the jobs, the Campanile groups among them, equal the bucket.
     let first_reports = reports(&first);
     let total = i64::try_from(objects.iter().map(|o| o.size).sum::<u64>()).expect("fits");
+    let twice: Vec<&FixtureObject> = objects
+        .iter()
+        .filter(|o| o.key.starts_with('1') && !o.key.contains('/'))
+        .collect();
+    let twice_bytes = i64::try_from(twice.iter().map(|o| o.size).sum::<u64>()).expect("fits");
+    assert_eq!(twice.len(), 16);
     assert_eq!(
         counter(&first_reports, &format!("list.{src}."), &src, "Objects"),
-        257
+        257 + 16
     );
     assert_eq!(
         counter(&first_reports, &format!("list.{src}."), &src, "Bytes"),
-        total
+        total + twice_bytes
+    );
+    assert_eq!(
+        counter(
+            &first_reports,
+            &format!("list.{src}."),
+            &src,
+            "DuplicateKeys"
+        ),
+        16
     );
     // Every step of the --diff plan ran on the cluster, in order.
     let steps: Vec<&str> = first_reports

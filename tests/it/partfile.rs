@@ -623,3 +623,267 @@ async fn rsync_on_emr_without_input_puts_a_part_file_under_code() {
         assert_eq!(lines.iter().filter(|l| l.contains(key)).count(), 1, "{key}");
     }
 }
+
+/// A CSV inventory row of `object` of `bucket` (schema [`LISTING_SCHEMA`]).
+fn inventory_row(bucket: &str, object: &fixtures::FixtureObject) -> String {
+    format!(
+        "\"{bucket}\",\"{}\",\"{}\",\"2026-11-29T00:00:00.000Z\",\"{}\",\"STANDARD\"\n",
+        url_encode(&object.key),
+        object.size,
+        crate::common::expected_etag(object)
+    )
+}
+
+/// The fields of an inventory report that can serve as a listing.
+const LISTING_SCHEMA: &str = "Bucket, Key, Size, LastModifiedDate, ETag, StorageClass";
+
+/// A Parquet report of `objects` of `bucket` with the listing's columns.
+fn parquet_listing(bucket: &str, objects: &[fixtures::FixtureObject]) -> Vec<u8> {
+    use parquet::data_type::{ByteArray, ByteArrayType, Int64Type};
+    use std::sync::Arc;
+    let schema = Arc::new(
+        parquet::schema::parser::parse_message_type(PARQUET_LISTING_SCHEMA).expect("schema"),
+    );
+    let properties = Arc::new(
+        parquet::file::properties::WriterProperties::builder()
+            .set_compression(parquet::basic::Compression::SNAPPY)
+            .build(),
+    );
+    let mut out = Vec::new();
+    let mut writer = parquet::file::writer::SerializedFileWriter::new(&mut out, schema, properties)
+        .expect("writer");
+    let mut group = writer.next_row_group().expect("row group");
+    let defined = vec![1; objects.len()];
+    let mut index = 0;
+    while let Some(mut column) = group.next_column().expect("column") {
+        let text = |value: &dyn Fn(&fixtures::FixtureObject) -> String| -> Vec<ByteArray> {
+            objects
+                .iter()
+                .map(|o| ByteArray::from(value(o).as_str()))
+                .collect()
+        };
+        match index {
+            0 => column.typed::<ByteArrayType>().write_batch(
+                &text(&|_| bucket.to_string()),
+                None,
+                None,
+            ),
+            1 => column
+                .typed::<ByteArrayType>()
+                .write_batch(&text(&|o| o.key.clone()), None, None),
+            2 => column.typed::<Int64Type>().write_batch(
+                &objects.iter().map(|o| o.size as i64).collect::<Vec<_>>(),
+                Some(&defined),
+                None,
+            ),
+            3 => column.typed::<Int64Type>().write_batch(
+                &vec![1_764_374_400_000; objects.len()],
+                Some(&defined),
+                None,
+            ),
+            _ => column.typed::<ByteArrayType>().write_batch(
+                &text(&crate::common::expected_etag),
+                Some(&defined),
+                None,
+            ),
+        }
+        .expect("write");
+        column.close().expect("close column");
+        index += 1;
+    }
+    group.close().expect("close group");
+    writer.close().expect("close");
+    out
+}
+
+const PARQUET_LISTING_SCHEMA: &str = "message s3.inventory { required binary bucket (STRING); \
+     required binary key (STRING); optional int64 size; \
+     optional int64 last_modified_date (TIMESTAMP(MILLIS,true)); \
+     optional binary e_tag (STRING); }";
+
+/// Puts a manifest of `files` (keys in `inventory`) for `bucket`; returns its URI.
+async fn put_manifest(
+    client: &aws_sdk_s3::Client,
+    (bucket, inventory): (&str, &str),
+    name: &str,
+    (format, schema): (&str, &str),
+    files: &[String],
+) -> String {
+    let files: Vec<String> = files
+        .iter()
+        .map(|key| format!("{{\"key\":\"{key}\",\"size\":1,\"MD5checksum\":\"x\"}}"))
+        .collect();
+    let manifest = serde_json::json!({
+        "sourceBucket": bucket,
+        "destinationBucket": format!("arn:aws:s3:::{inventory}"),
+        "version": "2016-11-30",
+        "fileFormat": format,
+        "fileSchema": schema,
+        "files": serde_json::from_str::<serde_json::Value>(&format!("[{}]", files.join(",")))
+            .expect("files"),
+    });
+    let key = format!("inv/{bucket}/{name}/manifest.json");
+    fixtures::put_object(client, inventory, &key, manifest.to_string().into_bytes()).await;
+    format!("s3://{inventory}/{key}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rsync_lists_the_source_from_an_inventory_report_and_copies_each_key_once() {
+    let server = campanile_testkit::s3();
+    let client = server.client().await;
+    let src = campanile_testkit::unique_bucket("inv-src");
+    let dst = campanile_testkit::unique_bucket("inv-dst");
+    let inventory = campanile_testkit::unique_bucket("inv-reports");
+    for bucket in [&src, &dst, &inventory] {
+        server.create_bucket(&client, bucket).await;
+    }
+    let mib = 1024 * 1024;
+    let mut objects: Vec<fixtures::FixtureObject> = ["a", "a\tb", "dir/x", "日本", "~z"]
+        .iter()
+        .map(|key| fixtures::FixtureObject::whole(*key, 100))
+        .collect();
+    objects.push(fixtures::FixtureObject::multipart("big", 11 * mib, 5 * mib));
+    fixtures::upload_all(&client, &src, &objects).await;
+    // Written after the report: not in it, so not copied. In the report but deleted
+    // since: reported as vanished.
+    let late = fixtures::FixtureObject::whole("late", 10);
+    fixtures::upload_all(&client, &src, std::slice::from_ref(&late)).await;
+    let gone = fixtures::FixtureObject::whole("gone", 10);
+    // Two data files that both list "big" (multipart) and "a": each copied once all
+    // the same.
+    let rows: Vec<String> = objects
+        .iter()
+        .chain([&gone])
+        .map(|o| inventory_row(&src, o))
+        .collect();
+    let first: String = [0, 1, 2, 5].map(|i| rows[i].as_str()).concat();
+    let second: String = [3, 4, 5, 6, 0].map(|i| rows[i].as_str()).concat();
+    let mut files = Vec::new();
+    for (i, text) in [first, second].iter().enumerate() {
+        let key = format!("inv/{src}/csv/data/{i}.csv.gz");
+        fixtures::put_object(&client, &inventory, &key, gzip(text)).await;
+        files.push(key);
+    }
+    let manifest = put_manifest(
+        &client,
+        (&src, &inventory),
+        "csv",
+        ("CSV", LISTING_SCHEMA),
+        &files,
+    )
+    .await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let result = rsync(
+        work.path(),
+        &src,
+        &dst,
+        &["--inventory", &manifest, "--uuid", "inv", "--json", "-q"],
+    );
+    assert_eq!(result.code, 3, "{}", result.stderr);
+    assert!(
+        result.stderr.contains(&format!(
+            "Inventory: {manifest}: 2 CSV data files list s3://{src}"
+        )),
+        "{}",
+        result.stderr
+    );
+    let reports = crate::common::reports(&result);
+    let listing = format!("inventory.{src}.");
+    assert_eq!(
+        crate::common::counter(&reports, &listing, &src, "Objects"),
+        9
+    );
+    assert_eq!(
+        crate::common::counter(&reports, &listing, &src, "DuplicateKeys"),
+        2
+    );
+    for object in &objects {
+        crate::common::assert_same_object(&client, &src, &dst, &object.key).await;
+    }
+    let mut copied = crate::common::keys(&client, &dst).await;
+    copied.sort();
+    let mut expected: Vec<String> = objects.iter().map(|o| o.key.clone()).collect();
+    expected.sort();
+    assert_eq!(
+        copied, expected,
+        "the report's objects, once each, not `late`"
+    );
+    assert_eq!(crate::common::uploads_in_progress(&client, &dst).await, 0);
+    let skipped = std::fs::read_to_string(
+        work.path()
+            .join("output/inventory.files.inv/_skipped.jsonl"),
+    )
+    .expect("skip report");
+    let rows: Vec<serde_json::Value> = skipped
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("row"))
+        .collect();
+    assert_eq!(rows.len(), 1, "{skipped}");
+    assert_eq!(rows[0]["key"], "gone");
+    assert_eq!(rows[0]["reason"], "vanished");
+
+    // A Parquet report of the same objects with --diff: the destination is listed
+    // through a part file made for it, and nothing is copied again.
+    let key = format!("inv/{src}/parquet/data/0.parquet");
+    fixtures::put_object(&client, &inventory, &key, parquet_listing(&src, &objects)).await;
+    let manifest = put_manifest(
+        &client,
+        (&src, &inventory),
+        "parquet",
+        ("Parquet", PARQUET_LISTING_SCHEMA),
+        &[key],
+    )
+    .await;
+    let again = rsync(
+        work.path(),
+        &src,
+        &dst,
+        &[
+            "--inventory",
+            &manifest,
+            "--diff",
+            "--uuid",
+            "inv2",
+            "--json",
+            "-q",
+        ],
+    );
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let reports = crate::common::reports(&again);
+    assert_eq!(
+        crate::common::counter(&reports, &listing, &src, "Objects"),
+        6
+    );
+    assert_eq!(
+        crate::common::counter(&reports, "copy.", &dst, "Objects"),
+        0
+    );
+    assert!(
+        work.path().join("runs/inv2/part.destination").exists(),
+        "{}",
+        again.stderr
+    );
+    // A report without ETags cannot serve as a listing.
+    let keys_only = put_manifest(
+        &client,
+        (&src, &inventory),
+        "keys",
+        ("CSV", "Bucket, Key, Size"),
+        &files,
+    )
+    .await;
+    let refused = rsync(
+        work.path(),
+        &src,
+        &dst,
+        &["--inventory", &keys_only, "--uuid", "inv3"],
+    );
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("the report has no ETag, LastModifiedDate"),
+        "{}",
+        refused.stderr
+    );
+}

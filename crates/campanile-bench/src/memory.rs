@@ -6,6 +6,8 @@
 //!   endpoints are a closed loopback port);
 //! - multipartcomplete `--dry-run` on part lines of 4-part objects, sorted by key as
 //!   the shuffle gives them, and unsorted as a shell pipeline gives them;
+//! - bucketlist `--distinct` (the listing steps' reducer) on a listing sorted by key in
+//!   which every tenth key is listed twice;
 //! - the local runner's diff of two listings of N rows (the external sort and the
 //!   merge join);
 //! - the local runner's map-only job over N lines with the plan's 10 lines per map
@@ -65,6 +67,30 @@ pub fn write_listing(path: &Path, n: u64, side: Side) -> std::io::Result<()> {
             mix(etag),
             100 + i % 1000
         )?;
+    }
+    out.flush()
+}
+
+/// Writes `n` listing lines sorted by key as the shuffle gives them, every tenth key
+/// listed twice (the second time with a later mtime).
+pub fn write_sorted_listing_with_duplicates(path: &Path, n: u64) -> std::io::Result<()> {
+    let mut out = BufWriter::with_capacity(1 << 20, File::create(path)?);
+    let mut written = 0;
+    let mut key = 0u64;
+    while written < n {
+        let etag = format!("{:016x}{:016x}", mix(key), mix(!key));
+        for day in 0..if key.is_multiple_of(10) { 2 } else { 1 } {
+            if written < n {
+                writeln!(
+                    out,
+                    "data/{key:012}\t{etag}\t{}\t2026-11-{:02} 10:00:00",
+                    100 + key % 1000,
+                    29 + day
+                )?;
+                written += 1;
+            }
+        }
+        key += 1;
     }
     out.flush()
 }
@@ -141,8 +167,9 @@ fn sample(command: Command, what: &str) -> Sample {
 }
 
 /// The cases, in the order of the table.
-pub const CASES: [&str; 6] = [
+pub const CASES: [&str; 7] = [
     "multipartlist, single-part records",
+    "bucketlist --distinct, sorted listing, 1 key in 10 twice",
     "multipartcomplete --dry-run, parts sorted by key (the shuffle)",
     "multipartcomplete --dry-run, parts unsorted (a shell pipeline)",
     "local runner: diff of two listings",
@@ -158,7 +185,9 @@ pub fn measure_size(bin: &Path, work: &Path, n: u64, sort_memory_mb: usize) -> V
     let dst = dir.join("dst.list");
     let parts = dir.join("parts");
     let unsorted = dir.join("parts.unsorted");
+    let duplicated = dir.join("listed-twice.list");
     write_listing(&src, n, Side::Source).expect("listing");
+    write_sorted_listing_with_duplicates(&duplicated, n).expect("listing");
     write_listing(&dst, n, Side::Destination).expect("listing");
     write_part_lines(&parts, n, true).expect("parts");
     write_part_lines(&unsorted, n, false).expect("parts");
@@ -186,6 +215,15 @@ pub fn measure_size(bin: &Path, work: &Path, n: u64, sort_memory_mb: usize) -> V
     let complete = ["--bucket", "dst", "--endpoint", NO_SERVER, "--dry-run"];
     let samples = vec![
         sample(task(bin, "multipartlist", &sides, &src), "multipartlist"),
+        sample(
+            task(
+                bin,
+                "bucketlist",
+                &["--bucket", "src", "--distinct"],
+                &duplicated,
+            ),
+            "bucketlist --distinct",
+        ),
         sample(
             task(bin, "multipartcomplete", &complete, &parts),
             "multipartcomplete",
@@ -320,6 +358,19 @@ mod tests {
         write_listing(&src, 1000, Side::Source).expect("write");
         write_listing(&dst, 1000, Side::Destination).expect("write");
         write_part_lines(&parts, 1000, true).expect("write");
+        let twice = dir.path().join("twice");
+        write_sorted_listing_with_duplicates(&twice, 1000).expect("write");
+        let twice = std::fs::read_to_string(&twice).expect("read");
+        let mut previous = String::new();
+        let mut repeated = 0;
+        for line in twice.lines() {
+            let record = ListingRecord::parse(line).expect("a listing record");
+            assert!(record.key >= previous, "sorted");
+            repeated += usize::from(record.key == previous);
+            previous = record.key;
+        }
+        assert_eq!(twice.lines().count(), 1000);
+        assert_eq!(repeated, 91);
         let read = |path: &Path| std::fs::read_to_string(path).expect("read");
         let (src, dst, parts) = (read(&src), read(&dst), read(&parts));
         for line in src.lines().chain(dst.lines()) {
