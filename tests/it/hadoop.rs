@@ -146,7 +146,8 @@ async fn stage_code(server: &S3Server, client: &aws_sdk_s3::Client, part_file: &
 
 /// `rsync --hadoop` from `src` to `dst` (tasks reaching the destination through
 /// `dst_endpoint`), with one map per step (`--lines-per-map`, so that the test pays
-/// Hadoop's per-task cost once per step) and the step reports as JSON.
+/// Hadoop's per-task cost once per step), two task slots (this cluster's: the
+/// listings' reduce tasks) and the step reports as JSON.
 fn rsync_hadoop(
     server: &S3Server,
     code: &Code,
@@ -176,6 +177,8 @@ fn rsync_hadoop(
         "garage",
         "--lines-per-map",
         "1000",
+        "--task-slots",
+        "2",
         "--json",
     ]
     .iter()
