@@ -887,3 +887,107 @@ async fn rsync_lists_the_source_from_an_inventory_report_and_copies_each_key_onc
         refused.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rsync_on_emr_with_an_inventory_puts_its_data_files_under_code() {
+    let server = campanile_testkit::moto();
+    let client = server.client().await;
+    let src = campanile_testkit::unique_bucket("emr-inv-src");
+    let dst = campanile_testkit::unique_bucket("emr-inv-dst");
+    let code = campanile_testkit::unique_bucket("emr-inv-code");
+    for bucket in [&src, &dst, &code] {
+        server.create_bucket(&client, bucket).await;
+    }
+    fixtures::put_object(&client, &dst, "already/there", b"x".to_vec()).await;
+    let object = fixtures::FixtureObject::whole("a", 5);
+    let data = format!("inv/{src}/data/0.csv.gz");
+    fixtures::put_object(&client, &code, &data, gzip(&inventory_row(&src, &object))).await;
+    let manifest = put_manifest(
+        &client,
+        (&src, &code),
+        "emr",
+        ("CSV", LISTING_SCHEMA),
+        std::slice::from_ref(&data),
+    )
+    .await;
+    let cluster = server.create_cluster("campanile-inventory").await;
+    let code_uri = format!("s3://{code}");
+    let output = format!("s3://{code}/output");
+    let submit = |inventory: &str, dry_run: bool| {
+        let mut args = vec![
+            "-j",
+            &cluster,
+            "--code",
+            &code_uri,
+            "--output",
+            &output,
+            "--src-bucket",
+            &src,
+            "--dst-bucket",
+            &dst,
+            "--src-endpoint",
+            &server.endpoint,
+            "--dst-endpoint",
+            &server.endpoint,
+            "--emr-endpoint",
+            &server.endpoint,
+            "--uuid",
+            "u2",
+            "--diff",
+            "--inventory",
+            inventory,
+        ];
+        if dry_run {
+            args.push("--dry-run");
+        }
+        run(crate::common::RSYNC, &args, "", server, &[])
+    };
+    let files = format!("s3://{code}/input/{src}/u2/inventory.files");
+    let planned = submit(&manifest, true);
+    assert_eq!(planned.code, 0, "{}", planned.stderr);
+    assert!(
+        planned
+            .stdout
+            .contains(&format!("inventory.{src}.inventory.files"))
+            && planned.stdout.contains("--inventory")
+            && planned.stdout.contains(&files),
+        "{}",
+        planned.stdout
+    );
+    let submitted = submit(&manifest, false);
+    assert_eq!(submitted.code, 0, "{}", submitted.stderr);
+    assert!(
+        submitted.stderr.contains(&format!(
+            "Inventory: {manifest}: 1 CSV data files list s3://{src}"
+        )),
+        "{}",
+        submitted.stderr
+    );
+    let listed =
+        crate::common::body(&client, &code, &format!("input/{src}/u2/inventory.files")).await;
+    let lines: Vec<campanile::inventory::DataFile> = String::from_utf8(listed)
+        .expect("utf8")
+        .lines()
+        .filter_map(|l| campanile::inventory::DataFile::parse(l).expect("line"))
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].location, format!("s3://{code}/{data}"));
+    // The destination is listed through a part file made for it.
+    let part =
+        crate::common::body(&client, &code, &format!("input/{dst}/u2/part.destination")).await;
+    let part = String::from_utf8(part).expect("utf8");
+    let covering: Vec<campanile::partfile::PartLine> = part
+        .lines()
+        .filter_map(|l| campanile::partfile::PartLine::parse(l).expect("line"))
+        .filter(|l| l.contains("already/there"))
+        .collect();
+    assert_eq!(covering.len(), 1, "{part}");
+    // A cluster reads the report from S3: a local manifest is refused.
+    let local = submit("/tmp/manifest.json", true);
+    assert_eq!(local.code, 2, "{}", local.stderr);
+    assert!(
+        local.stderr.contains("give its s3:// URI"),
+        "{}",
+        local.stderr
+    );
+}

@@ -125,7 +125,8 @@ pub async fn prepare_cluster_inputs<E: Write>(
     if let Some(manifest) = &request.inventory {
         if crate::s3_url::parse_s3_uri(manifest).is_none() {
             return Err(Error::Usage(format!(
-                "--inventory {manifest:?}: a cluster reads the report from S3, give its                  s3:// URI"
+                "--inventory {manifest:?}: a cluster reads the report from S3, give its \
+                 s3:// URI"
             )));
         }
         let uri = code_input_uri(options, &options.src_bucket, INVENTORY_FILES)?;
