@@ -114,7 +114,8 @@ async fn submission_adds_the_steps_in_order_with_their_exact_arguments() {
         ]
     );
     // The list step, word for word as the article's table asks, plus the task's share
-    // of the run's request budget per key prefix (S3's rates over 64 task slots).
+    // of the run's request budget per key prefix (S3's rates over 64 task slots) and
+    // the reducer that writes each key once (one reduce task per slot).
     let expected: Vec<String> = [
         "hadoop-streaming",
         "-files",
@@ -128,12 +129,16 @@ async fn submission_adds_the_steps_in_order_with_their_exact_arguments() {
         "-D",
         "mapreduce.task.timeout=300000",
         "-D",
-        "mapreduce.job.reduces=0",
+        "mapreduce.job.reduces=64",
+        "-D",
+        "mapreduce.reduce.speculative=false",
         "-inputformat",
         "org.apache.hadoop.mapred.lib.NLineInputFormat",
         "-mapper",
         "bucketlist --bucket srcbucket --endpoint s3.us-west-2.amazonaws.com --profile jeff \
          --prefix-reads-per-second 85 --prefix-writes-per-second 54",
+        "-reducer",
+        "bucketlist --bucket srcbucket --distinct",
         "-input",
         "s3://codebucket/input/srcbucket/part.all",
         "-output",
@@ -447,8 +452,10 @@ async fn wait_prints_each_steps_counters_from_its_log() {
     args[output] = format!("s3://{logs}/output/srcbucket");
     args.extend([
         "--wait".into(),
+        // Long enough for the test to put the logs before the first step completes
+        // (two polls), even on a busy machine.
         "--poll-seconds".into(),
-        "1.5".into(),
+        "4".into(),
         "--log-endpoint".into(),
         server.endpoint.clone(),
     ]);
