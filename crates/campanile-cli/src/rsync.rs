@@ -71,10 +71,20 @@ pub struct RsyncCli {
     #[arg(long)]
     pub output: Option<String>,
     /// Source bucket.
-    #[arg(long, required_unless_present = "cleanup", default_value = "")]
+    #[arg(
+        long,
+        required_unless_present = "cleanup",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub src_bucket: String,
     /// Destination bucket.
-    #[arg(long, required_unless_present = "cleanup", default_value = "")]
+    #[arg(
+        long,
+        required_unless_present = "cleanup",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub dst_bucket: String,
     /// Clean up after a local run whose runner was killed (SIGKILL, the OOM killer):
     /// stop the task processes it left, remove their temporary files, and complete or
