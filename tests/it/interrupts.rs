@@ -47,6 +47,11 @@ impl Copy {
     /// A moto source of multipart objects, an empty destination and a proxy whose hook
     /// sends `signal` to the runner at the first UploadPart, then holds its answer.
     async fn new(tag: &str, signal: &'static str) -> Copy {
+        Copy::signalled_at(tag, signal, upload_part).await
+    }
+
+    /// [`Copy::new`], signalling at the first exchange that `at` matches.
+    async fn signalled_at(tag: &str, signal: &'static str, at: fn(&Exchange) -> bool) -> Copy {
         let server = campanile_testkit::moto();
         let client = server.client().await;
         let src = campanile_testkit::unique_bucket(&format!("{tag}-src"));
@@ -71,7 +76,7 @@ impl Copy {
             let (runner, fired, release) = (runner.clone(), fired.clone(), release.clone());
             proxy.set_hook(Arc::new(move |exchange| {
                 let pid = runner.load(Ordering::SeqCst);
-                if !upload_part(exchange) || pid == 0 || fired.swap(true, Ordering::SeqCst) {
+                if !at(exchange) || pid == 0 || fired.swap(true, Ordering::SeqCst) {
                     return;
                 }
                 let sent = Command::new("kill")
@@ -80,10 +85,14 @@ impl Copy {
                     .is_ok_and(|s| s.success());
                 assert!(sent, "kill -s {signal} {pid}");
                 // The task waits for this answer: it is mid-copy when the runner stops.
-                let held = Instant::now();
-                while !release.load(Ordering::SeqCst) && held.elapsed() < HOLD {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
+                // The hook runs on one of the test runtime's workers: it hands that
+                // worker's other work (timers among it) to another while it waits.
+                tokio::task::block_in_place(|| {
+                    let held = Instant::now();
+                    while !release.load(Ordering::SeqCst) && held.elapsed() < HOLD {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                });
             }));
         }
         Copy {
@@ -136,9 +145,14 @@ impl Copy {
 
     /// Starts the runner; the hook signals it.
     fn spawn(&self, uuid: &str) -> Child {
+        self.spawn_with(self.args(uuid))
+    }
+
+    /// Starts the runner with `args`.
+    fn spawn_with(&self, args: Vec<String>) -> Child {
         let mut command = Command::new(RSYNC);
         command
-            .args(self.args(uuid))
+            .args(args)
             .env("CAMPANILE_ATTEMPT_PAUSE_MAX", "0.2")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -306,6 +320,35 @@ async fn sigint_stops_the_tasks_cleans_up_and_exits_130() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_stops_the_tasks_cleans_up_and_exits_143() {
     interrupted("TERM", 143, "sigterm").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigint_before_the_plan_starts_stops_the_run_at_once() {
+    // Without --input, rsync lists the source for a part file (ListObjectsV2) before
+    // the plan is built: the signal comes while that listing's answer is held.
+    let list = |e: &Exchange| e.method == "GET" && e.target.contains("list-type");
+    let copy = Copy::signalled_at("sigint-early", "INT", list).await;
+    let mut args = copy.args("1");
+    let input = args.iter().position(|a| a == "--input").expect("--input");
+    args.drain(input..input + 2);
+    let child = copy.spawn_with(args);
+    let started = Instant::now();
+    fired(&copy).await;
+    println!("signalled {:?} after the start", started.elapsed());
+    let (status, stderr, took) = finish(child, Duration::from_secs(30)).await;
+    copy.release.store(true, Ordering::SeqCst);
+    assert_eq!(status, Some(130), "{stderr}");
+    assert!(took < Duration::from_secs(5), "took {took:?}:\n{stderr}");
+    assert!(
+        !copy.runs().join("1").join("steps").exists(),
+        "no step started:\n{stderr}"
+    );
+    assert!(!copy.runs().join("1").join("unfinished.json").exists());
+    assert_eq!(copy.uploads().await, 0);
+    println!(
+        "stopped in {took:?}, test done {:?} after the start",
+        started.elapsed()
+    );
 }
 
 /// SIGKILL: the runner leaves its tasks and uploads; returns the copy, its run
