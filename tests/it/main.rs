@@ -14,6 +14,7 @@ mod emr_binaries;
 mod hadoop;
 mod iam;
 mod in_process;
+mod interrupts;
 mod live;
 mod local_runner;
 mod partfile;

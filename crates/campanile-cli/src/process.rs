@@ -25,6 +25,8 @@ pub enum ExitStatus {
     Skipped,
     /// 4: the output exists already (Hadoop Streaming's code for it).
     OutputExists,
+    /// 128 + the signal: rsync stopped its run on SIGINT (130) or SIGTERM (143).
+    Interrupted(u8),
 }
 
 impl ExitStatus {
@@ -34,6 +36,7 @@ impl ExitStatus {
             2 => ExitStatus::Usage,
             3 => ExitStatus::Skipped,
             4 => ExitStatus::OutputExists,
+            code @ 129..=255 => ExitStatus::Interrupted(u8::try_from(code).unwrap_or(1)),
             _ => ExitStatus::Failed,
         }
     }
@@ -46,6 +49,7 @@ impl ExitStatus {
             ExitStatus::Usage => 2,
             ExitStatus::Skipped => 3,
             ExitStatus::OutputExists => 4,
+            ExitStatus::Interrupted(code) => code,
         }
     }
 }
@@ -169,5 +173,9 @@ mod tests {
         .map(ExitStatus::code)
         .to_vec();
         assert_eq!(codes, vec![0, 1, 2, 3, 4]);
+        assert_eq!(
+            ExitStatus::of(&Error::Interrupted { signal: 15 }).code(),
+            143
+        );
     }
 }

@@ -71,11 +71,27 @@ pub struct RsyncCli {
     #[arg(long)]
     pub output: Option<String>,
     /// Source bucket.
-    #[arg(long)]
+    #[arg(
+        long,
+        required_unless_present = "cleanup",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub src_bucket: String,
     /// Destination bucket.
-    #[arg(long)]
+    #[arg(
+        long,
+        required_unless_present = "cleanup",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub dst_bucket: String,
+    /// Clean up after a local run whose runner was killed (SIGKILL, the OOM killer):
+    /// stop the task processes it left, remove their temporary files, and complete or
+    /// abort its multipart uploads in progress, from what RUN_DIR (<run-dir>/<uuid>)
+    /// recorded. Runs nothing else. (SIGINT and SIGTERM make a run clean up itself.)
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["job", "hadoop", "dry_run"])]
+    pub cleanup: Option<std::path::PathBuf>,
     /// Profile of the source side, in the .boto shipped under --code.
     #[arg(long)]
     pub src_profile: Option<String>,

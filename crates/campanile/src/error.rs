@@ -151,6 +151,15 @@ pub enum Error {
         report: String,
     },
 
+    /// The run was stopped by a signal (SIGINT, SIGTERM): its tasks were killed and
+    /// its uploads cleaned up. Exit code 128 + the signal (130, 143), as a shell
+    /// reports a process the signal killed.
+    #[error("interrupted by {}: the run's tasks were stopped", crate::interrupt::signal_name(*signal))]
+    Interrupted {
+        /// The signal's number.
+        signal: i32,
+    },
+
     /// Local I/O failed (stdin, stdout, temporary files). Exit code 1.
     #[error("{context}: {source}")]
     Io {
@@ -165,7 +174,8 @@ pub enum Error {
 impl Error {
     /// Exit code of a task that ends with this error: 2 for usage and input errors
     /// (a retry cannot succeed), 4 for an existing output, 3 for a run that left
-    /// objects out (rsync only: no task returns it), 1 for everything else (Hadoop
+    /// objects out (rsync only: no task returns it), 128 + the signal for a run a
+    /// signal stopped (rsync only: 130, 143), 1 for everything else (Hadoop
     /// retries the attempt).
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -180,6 +190,7 @@ impl Error {
                 .max()
                 .unwrap_or(1),
             Error::Skipped { .. } => 3,
+            Error::Interrupted { signal } => 128 + signal,
             _ => 1,
         }
     }

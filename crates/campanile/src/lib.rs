@@ -16,6 +16,7 @@ pub mod governor;
 pub mod hadoop_input;
 pub mod headers;
 pub mod input;
+pub mod interrupt;
 pub mod inventory;
 pub mod multipart;
 pub mod orphans;

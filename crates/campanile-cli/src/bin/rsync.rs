@@ -1,16 +1,30 @@
 //! rsync: build the Campanile step plan (list, diff, multipartlist, copy) and run it on
 //! this machine with the embedded Hadoop Streaming runner (default), or submit it to an
-//! EMR cluster (`--job`), print it (`--dry-run`) or follow it (`--wait`).
+//! EMR cluster (`--job`), print it (`--dry-run`) or follow it (`--wait`). SIGINT and
+//! SIGTERM stop a local run and clean it up (exit 130, 143); `--cleanup RUN_DIR`
+//! cleans up after one that was killed.
 
 use clap::Parser;
 
+use campanile::rsync::Runner;
 use campanile_cli::process::run_task;
 use campanile_cli::rsync::RsyncCli;
 
 fn main() -> std::process::ExitCode {
-    let request = RsyncCli::parse().request();
+    let cli = RsyncCli::parse();
+    if let Some(run_dir) = cli.cleanup {
+        return run_task("rsync", |_| async move {
+            campanile::rsync::unfinished::clean_up_run_dir(&run_dir, &mut std::io::stderr()).await
+        });
+    }
+    let request = cli.request();
     run_task("rsync", |mut streams| async move {
-        let request = request?;
+        let mut request = request?;
+        if let Runner::Local(local) = &mut request.runner
+            && !request.dry_run
+        {
+            local.settings.interrupt = campanile::interrupt::listen("rsync")?;
+        }
         campanile::rsync::run(&request, &mut streams.output, &mut std::io::stderr()).await
     })
 }

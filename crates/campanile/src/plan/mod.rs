@@ -129,8 +129,10 @@ pub struct Plan {
     pub uploads: Option<UploadScope>,
 }
 
-/// The destination side of a run's multipart uploads.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The destination side of a run's multipart uploads (also recorded in a local run's
+/// directory, for the clean-up after a run that was killed: see
+/// [`crate::rsync::unfinished`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct UploadScope {
     /// Destination bucket.
     pub bucket: String,

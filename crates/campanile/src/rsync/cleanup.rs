@@ -10,7 +10,7 @@ use std::path::Path;
 use crate::error::Error;
 use crate::orphans::{self, UPLOADS_PER_PASS};
 use crate::plan::UploadScope;
-use crate::s3::ClientOptions;
+use crate::s3::{Client, ClientOptions};
 use crate::tuning::Tuning;
 
 /// Completes or aborts the uploads of this run still in progress and says how many of
@@ -27,9 +27,18 @@ pub async fn clean_up_uploads<E: Write>(
         ..Default::default()
     })
     .await?;
+    clean_up_uploads_with(&client, scope, err).await
+}
+
+/// [`clean_up_uploads`] with a client of the destination.
+pub async fn clean_up_uploads_with<E: Write>(
+    client: &Client,
+    scope: &UploadScope,
+    err: &mut E,
+) -> Result<(), Error> {
     let tuning = Tuning::DEFAULT;
     let done = orphans::finish_run(
-        &client,
+        client,
         &scope.bucket,
         Path::new(&scope.parts),
         Path::new(&scope.objects),

@@ -6,7 +6,8 @@
 //! `hive -f diff.q -d SRC=… -d DST=… -d DIFF=…`, as EMR's `hive-script` runs it.
 //! Each job's log goes to stderr as Hadoop writes it; its counters (Campanile's
 //! groups among them) are read from it and printed as a table; the first failed step
-//! cancels the rest, as ActionOnFailure `CANCEL_AND_WAIT` does on EMR.
+//! cancels the rest, as ActionOnFailure `CANCEL_AND_WAIT` does on EMR, and is followed
+//! by the clean-up of the run's uploads in progress ([`clean_up_cluster_uploads`]).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -18,11 +19,13 @@ use crate::error::Error;
 use crate::plan::emr::{hive_args, streaming_args};
 use crate::plan::local::task::STDERR_TAIL;
 use crate::plan::local::{StepReport, report_json};
-use crate::plan::{self, Step};
+use crate::plan::{self, Step, UploadScope};
+use crate::rsync::cleanup::clean_up_uploads_with;
 use crate::rsync::report::{self, SkipReport};
 use crate::rsync::{
     RsyncRequest, prepare_cluster_inputs, print_resolved, print_run_lines, resolve_endpoints,
 };
+use crate::s3::ClientOptions;
 use crate::skip::extract_rows;
 
 /// What only the Hadoop runner needs.
@@ -148,8 +151,33 @@ pub async fn run<W: Write, E: Write>(
     out.flush().map_err(io)?;
     for (index, (name, invocation)) in steps.iter().enumerate() {
         // Blocking is right here: the runtime has nothing else to do while a job runs.
-        let report =
-            run_step(name, invocation).map_err(|error| cancel_rest(error, &steps[index + 1..]))?;
+        let report = match run_step(name, invocation) {
+            Ok(report) => report,
+            Err(error) => {
+                let error = cancel_rest(error, &steps[index + 1..]);
+                // As after a failed local run: no upload of the run stays in progress.
+                if let Some(scope) = &plan.uploads {
+                    let cleaned = match crate::s3::client(&ClientOptions {
+                        endpoint: Some(scope.endpoint.clone()),
+                        profile: scope.profile.clone(),
+                        region: request.region.clone(),
+                        ..Default::default()
+                    })
+                    .await
+                    {
+                        Ok(client) => {
+                            clean_up_cluster_uploads(&cluster.hadoop, scope, &client, err).await
+                        }
+                        Err(e) => Err(e),
+                    };
+                    if let Err(cleaning) = cleaned {
+                        let _ =
+                            writeln!(err, "cleaning up multipart uploads failed too: {cleaning}");
+                    }
+                }
+                return Err(error);
+            }
+        };
         print_report(&report, err)?;
         if cluster.json {
             writeln!(out, "{}", report_json(&report)).map_err(io)?;
@@ -164,6 +192,61 @@ pub async fn run<W: Write, E: Write>(
     }
     out.flush().map_err(io)?;
     SkipReport::outcome(skipped)
+}
+
+/// After a failed step of a cluster run: completes the run's uploads whose parts were
+/// all copied and aborts the others, as after a failed local run
+/// ([`crate::rsync::cleanup`]), from the run's listing and part list (`scope`, HDFS
+/// paths) read with `hadoop fs -text` into a private temporary directory. Without a
+/// listing (the listing step failed) there is nothing to clean up; without a part
+/// list (multipartlist failed) every upload of the listing's multipart keys is aborted.
+pub async fn clean_up_cluster_uploads<E: Write>(
+    hadoop: &Path,
+    scope: &UploadScope,
+    client: &crate::s3::Client,
+    err: &mut E,
+) -> Result<(), Error> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("creating a temporary directory", e))?;
+    let listing = dir.path().join("listing");
+    if !hdfs_text(hadoop, &scope.objects, &listing)? {
+        return writeln!(
+            err,
+            "no listing at {}: no multipart upload to clean up",
+            scope.objects
+        )
+        .map_err(|e| Error::io("writing stderr", e));
+    }
+    let parts = dir.path().join("parts");
+    if !hdfs_text(hadoop, &scope.parts, &parts)? {
+        // finish_run reads the listing when there is no part list.
+        let _ = std::fs::remove_file(&parts);
+    }
+    let local = UploadScope {
+        objects: listing.display().to_string(),
+        parts: parts.display().to_string(),
+        ..scope.clone()
+    };
+    clean_up_uploads_with(client, &local, err).await
+}
+
+/// Writes the `part-*` files of the job output `dir` (un-gzipped by `hadoop fs -text`)
+/// to the local file `to`; false when they cannot be read (no such output).
+fn hdfs_text(hadoop: &Path, dir: &str, to: &Path) -> Result<bool, Error> {
+    let file = std::fs::File::create(to)
+        .map_err(|e| Error::io(format!("creating {}", to.display()), e))?;
+    let status = Command::new(hadoop)
+        .args([
+            "fs",
+            "-text",
+            &format!("{}/part-*", dir.trim_end_matches('/')),
+        ])
+        .stdin(Stdio::null())
+        .stdout(file)
+        // "No such file" for an output never written is expected, not news.
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| Error::io(format!("running {} fs -text", hadoop.display()), e))?;
+    Ok(status.success())
 }
 
 /// The skip report of a cluster run: the skip rows of the job output `dir` (read with

@@ -17,6 +17,7 @@ use crate::plan::local::{LocalSettings, ProgressDisplay, report_json, run_plan};
 use crate::plan::{self, RunBase, part_file_name};
 use crate::rsync::cleanup::clean_up_uploads;
 use crate::rsync::report::{self, SkipReport};
+use crate::rsync::unfinished::{self, RunRecord, Unfinished};
 use crate::rsync::{
     DESTINATION_PART_FILE, GENERATED_PART_FILE, INVENTORY_FILES, RsyncRequest, check_part_file,
     inventory_input, make_part_file, print_resolved, print_run_lines, resolve_endpoints,
@@ -148,13 +149,46 @@ pub fn copy_task_memory(memory: u64, parallel: usize) -> u64 {
     memory / u64::try_from(parallel.max(1)).unwrap_or(1)
 }
 
-/// Runs the plan of `request` on this machine.
+/// A run ready to start its plan: what [`prepare`] made.
+struct Prepared {
+    options: crate::plan::PlanOptions,
+    plan: crate::plan::Plan,
+    run_dir: PathBuf,
+    made: Option<crate::partfile::Generated>,
+    s3_output: Option<String>,
+    io_client: Option<Client>,
+}
+
+/// Runs the plan of `request` on this machine. When `local.settings.interrupt` is
+/// raised (SIGINT, SIGTERM), the run stops: before the plan starts at once, and once
+/// it has started after killing its tasks and cleaning up its uploads and temporary
+/// files; it then fails with [`Error::Interrupted`].
 pub async fn run<W: Write, E: Write>(
     request: &RsyncRequest,
     local: &LocalRequest,
     out: &mut W,
     err: &mut E,
 ) -> Result<(), Error> {
+    let interrupt = local.settings.interrupt.clone();
+    // Before the plan starts no task runs and no upload exists: stopping is dropping.
+    let prepared = tokio::select! {
+        prepared = prepare(request, local, out, err) => prepared?,
+        signal = interrupt.raised() => return Err(Error::Interrupted { signal }),
+    };
+    match prepared {
+        Some(prepared) => execute(request, local, prepared, out, err).await,
+        None => Ok(()),
+    }
+}
+
+/// Everything before the plan runs: endpoints, the run directory, the part file (or
+/// inventory input), the plan; `None` after a dry run, which only prints the plan.
+async fn prepare<W: Write, E: Write>(
+    request: &RsyncRequest,
+    local: &LocalRequest,
+    out: &mut W,
+    err: &mut E,
+) -> Result<Option<Prepared>, Error> {
     let io = |e| Error::io("writing stdout", e);
     let mut options = resolve_endpoints(request).await?;
     print_resolved(request, &options, err)?;
@@ -246,13 +280,14 @@ pub async fn run<W: Write, E: Write>(
         let json = serde_json::to_string_pretty(&plan)
             .map_err(|e| Error::Usage(format!("cannot render the plan as JSON: {e}")))?;
         writeln!(out, "{json}").map_err(io)?;
-        return Ok(());
+        return Ok(None);
     }
     if run_dir.exists() {
         return Err(Error::OutputExists(run_dir.display().to_string()));
     }
-    std::fs::create_dir_all(&run_dir)
-        .map_err(|e| Error::io(format!("creating {}", run_dir.display()), e))?;
+    // Runs of this job that died (SIGKILL) left tasks, uploads and spooled data.
+    unfinished::clean_up_earlier_runs(&run_base, &run_record(request, &options, None), err).await?;
+    create_private_dir(&run_dir)?;
     if let (true, Some(client)) = (options.input.starts_with("s3://"), &io_client) {
         let fetched = fetch_input(client, &options.input, &run_dir.join("input")).await?;
         options.input = fetched.display().to_string();
@@ -316,6 +351,66 @@ pub async fn run<W: Write, E: Write>(
         plan.output.as_ref().map(|_| printed_output.as_str()),
     )?;
     out.flush().map_err(io)?;
+    Ok(Some(Prepared {
+        options,
+        plan,
+        run_dir,
+        made,
+        s3_output,
+        io_client,
+    }))
+}
+
+/// What a run's marker records (see [`unfinished`]).
+fn run_record(
+    request: &RsyncRequest,
+    options: &crate::plan::PlanOptions,
+    uploads: Option<crate::plan::UploadScope>,
+) -> RunRecord {
+    RunRecord {
+        src_bucket: options.src_bucket.clone(),
+        dst_bucket: options.dst_bucket.clone(),
+        dst_endpoint: options.dst_endpoint.clone(),
+        region: request.region.clone(),
+        uploads,
+    }
+}
+
+/// Creates a run directory readable by its owner only (0700): it holds listings of
+/// the buckets, spooled object data and the run's records. Missing parents are made
+/// the same way.
+pub fn create_private_dir(dir: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))
+}
+
+/// Runs the plan, then cleans up whatever happened, then publishes the output.
+async fn execute<W: Write, E: Write>(
+    request: &RsyncRequest,
+    local: &LocalRequest,
+    prepared: Prepared,
+    out: &mut W,
+    err: &mut E,
+) -> Result<(), Error> {
+    let io = |e| Error::io("writing stdout", e);
+    let Prepared {
+        options,
+        plan,
+        run_dir,
+        made,
+        s3_output,
+        io_client,
+    } = prepared;
+    // Until the clean-up below has run, the marker tells a later run (or
+    // `rsync --cleanup`) that this one may have left tasks and uploads behind.
+    let marker = Unfinished::start(
+        &run_dir,
+        &run_record(request, &options, plan.uploads.clone()),
+    )?;
     let settings = local.settings.clone();
     let quiet = local.quiet;
     let runnable = plan.clone();
@@ -324,6 +419,15 @@ pub async fn run<W: Write, E: Write>(
     })
     .await
     .map_err(|e| Error::Internal(format!("the local runner stopped: {e}")))?;
+    if let Err(Error::Interrupted { signal }) = &ran {
+        let _ = writeln!(
+            err,
+            "interrupted by {}: every task was stopped; cleaning up the run's uploads",
+            crate::interrupt::signal_name(*signal)
+        );
+    }
+    // Each attempt removed its own temporary files; this catches any that could not.
+    unfinished::remove_attempt_files(&run_dir);
     // Whether the plan succeeded or not, no upload of this run may stay in progress.
     let cleaned = match &plan.uploads {
         Some(scope) if Path::new(&scope.objects).exists() => {
@@ -331,6 +435,7 @@ pub async fn run<W: Write, E: Write>(
         }
         _ => Ok(()),
     };
+    let cleaned = cleaned.and_then(|()| marker.finish());
     let reports = match (ran, cleaned) {
         (Ok(reports), Ok(())) => reports,
         (Err(error), Ok(())) | (Ok(_), Err(error)) => return Err(error),

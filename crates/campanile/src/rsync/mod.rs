@@ -4,7 +4,9 @@
 //! `--wait` followed to the end), or any Hadoop cluster ([`hadoop`]: the same
 //! arguments, through the `hadoop` and `hive` commands). Each prints `RunDir: …` and `Output:…` (or
 //! `CopyInput:…`) as the original did. After a local run, [`cleanup`] completes the
-//! multipart uploads whose parts were all copied and aborts the others. Objects the
+//! multipart uploads whose parts were all copied and aborts the others; it also runs
+//! when the run is interrupted (SIGINT, SIGTERM), and after a runner that was killed,
+//! by the next run of the job or `rsync --cleanup` ([`unfinished`]). Objects the
 //! run left out are listed in its skip report ([`report`]), and rsync then exits 3.
 
 pub mod cleanup;
@@ -12,6 +14,7 @@ pub mod emr;
 pub mod hadoop;
 pub mod local;
 pub mod report;
+pub mod unfinished;
 
 use std::io::Write;
 

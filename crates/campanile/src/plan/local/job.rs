@@ -12,6 +12,7 @@ use std::time::Instant;
 use crate::counters::Counters;
 use crate::error::Error;
 use crate::hadoop_input::input_files;
+use crate::interrupt::Interrupt;
 use crate::plan::local::commit::{check_output, commit};
 use crate::plan::local::pool::{Phase, TaskSpec};
 use crate::plan::local::shuffle::shuffle;
@@ -33,6 +34,10 @@ pub struct LocalSettings {
     pub sort_memory: usize,
     /// Files of `-files` that may be missing locally (credentials, config).
     pub optional_files: Vec<String>,
+    /// Raised by SIGINT/SIGTERM (see [`crate::interrupt`]): the running attempts are
+    /// killed, no task or step is started, and the step fails with
+    /// [`Error::Interrupted`]. The default is never raised.
+    pub interrupt: Interrupt,
 }
 
 /// Waves of map tasks a step may take on this machine before its splits are made longer.
@@ -71,6 +76,7 @@ impl Default for LocalSettings {
                 crate::plan::CREDENTIALS_FILE.to_string(),
                 crate::plan::CONFIG_FILE.to_string(),
             ],
+            interrupt: Interrupt::default(),
         }
     }
 }
@@ -202,6 +208,7 @@ pub fn run_job(
         max_attempts: effective.map_attempts,
         parallel: settings.parallel,
         name: "map",
+        interrupt: &settings.interrupt,
     };
     let map_outcomes = phase.run(maps, &mut report, progress)?;
     let final_outputs = match &job.reducer {

@@ -26,7 +26,9 @@ pub use crate::counters::Counters;
 pub use job::{Job, LocalSettings, StepProgress, StepReport};
 
 /// Runs every step of `plan`, with each step's working files under
-/// `<run dir>/steps/<n>-<name>`; `progress` shows what is happening on stderr.
+/// `<run dir>/steps/<n>-<name>`; `progress` shows what is happening on stderr. When
+/// `settings.interrupt` is raised, the running tasks are killed, no further step
+/// starts, and the plan fails with [`Error::Interrupted`].
 pub fn run_plan(
     plan: &Plan,
     settings: &LocalSettings,
@@ -34,6 +36,7 @@ pub fn run_plan(
 ) -> Result<Vec<StepReport>, Error> {
     let mut reports = Vec::new();
     for (index, step) in plan.steps.iter().enumerate() {
+        settings.interrupt.check()?;
         let step_dir =
             Path::new(&plan.run_dir)
                 .join("steps")
@@ -61,7 +64,10 @@ pub fn run_plan(
                 progress.report(&report);
                 reports.push(report);
             }
+            Err(error @ Error::Interrupted { .. }) => return Err(error),
             Err(error) => {
+                // A step that failed because its tasks were killed was interrupted.
+                settings.interrupt.check()?;
                 let cancelled: Vec<&str> = plan.steps[index + 1..].iter().map(Step::name).collect();
                 if cancelled.is_empty() {
                     return Err(error);

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::counters::Counters;
 use crate::error::Error;
+use crate::interrupt::Interrupt;
 use crate::plan::local::job::{StepProgress, StepReport};
 use crate::plan::local::task::{AttemptSpec, TaskInput, job_environment, run_attempt};
 
@@ -51,6 +52,8 @@ pub(super) struct Phase<'a> {
     pub max_attempts: u32,
     pub parallel: usize,
     pub name: &'static str,
+    /// Raised by SIGINT/SIGTERM: no task is started, and running attempts are killed.
+    pub interrupt: &'a Interrupt,
 }
 
 impl Phase<'_> {
@@ -79,7 +82,7 @@ impl Phase<'_> {
             for _ in 0..self.parallel.max(1).min(total.max(1)) {
                 scope.spawn(|| {
                     loop {
-                        if failed.load(Ordering::Relaxed) {
+                        if failed.load(Ordering::Relaxed) || self.interrupt.is_raised() {
                             return;
                         }
                         let index = next.fetch_add(1, Ordering::Relaxed);
@@ -117,6 +120,8 @@ impl Phase<'_> {
             }
         });
         report.failed_attempts += failed_attempts.load(Ordering::Relaxed);
+        // Interrupted: the tasks not taken have no outcome, so nothing may be committed.
+        self.interrupt.check()?;
         if let Some(e) = error.into_inner().ok().flatten() {
             return Err(e);
         }
@@ -167,6 +172,7 @@ impl Phase<'_> {
             stderr_tail: Vec::new(),
         };
         for attempt in 0..self.max_attempts.max(1) {
+            self.interrupt.check()?;
             let attempt_id = format!(
                 "attempt_{}_{}_{:06}_{attempt}",
                 self.job_id, task.kind, task.index
@@ -195,6 +201,7 @@ impl Phase<'_> {
                     .join("attempts")
                     .join(format!("{attempt_id}.out")),
                 timeout: self.timeout,
+                interrupt: self.interrupt.clone(),
             };
             std::fs::create_dir_all(self.step_dir.join("attempts"))
                 .map_err(|e| Error::io("creating the attempts directory", e))?;

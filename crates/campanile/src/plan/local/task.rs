@@ -17,6 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+use crate::interrupt::Interrupt;
 use crate::plan::local::split::{Split, feed_split};
 use crate::reporter::{ReporterLine, parse_line};
 
@@ -50,6 +51,8 @@ pub struct AttemptSpec {
     pub output: PathBuf,
     /// Kill the attempt after this long without progress (`None`: never).
     pub timeout: Option<Duration>,
+    /// Kill the attempt as soon as this is raised (SIGINT or SIGTERM to the runner).
+    pub interrupt: Interrupt,
 }
 
 /// How an attempt ended.
@@ -114,7 +117,7 @@ fn program(spec: &AttemptSpec) -> Result<PathBuf, Error> {
 }
 
 /// Kills a whole process group (the task and anything it started).
-fn kill_group(pid: u32) {
+pub(crate) fn kill_group(pid: u32) {
     let _ = Command::new("kill")
         // `-s KILL -- -PGID`: procps' kill reads a bare `-PGID` after `-KILL` wrongly.
         .args(["-s", "KILL", "--", &format!("-{pid}")])
@@ -151,11 +154,15 @@ pub fn run_attempt(spec: &AttemptSpec) -> Result<AttemptResult, Error> {
     let feeder = spawn_feeder(stdin, spec.input.clone(), Arc::clone(&progress));
     let collector = spawn_collector(stdout, spec.output.clone(), Arc::clone(&progress));
     let reporter = spawn_reporter(stderr, spec.workdir.join("stderr"), Arc::clone(&progress));
-    let ending = watch(&mut child, spec.timeout, &progress)?;
+    let ending = watch(&mut child, spec.timeout, &spec.interrupt, &progress)?;
     let fed = feeder.join().unwrap_or(Ok(()));
     let collected = collector.join().unwrap_or(Ok(0));
     let stderr = reporter.join().unwrap_or_default();
+    // What the attempt spooled (its TMPDIR) dies with it, as YARN removes a container's
+    // directory: a killed task could not remove its files itself. Its stderr log stays.
+    remove_tmp(&spec.workdir);
     let failure = match ending {
+        Ending::Interrupted(signal) => return Err(Error::Interrupted { signal }),
         Ending::TimedOut(idle) => Some(format!(
             "timed out: no input read, output written or status reported for {} ms",
             idle.as_millis()
@@ -309,17 +316,26 @@ fn spawn_reporter(
     })
 }
 
+/// Removes an attempt's temporary directory (`TMPDIR`, where its spooled object data
+/// goes); one that cannot be removed is left for the run directory's owner.
+pub fn remove_tmp(workdir: &Path) {
+    let _ = std::fs::remove_dir_all(workdir.join("tmp"));
+}
+
 /// How the process ended.
 enum Ending {
     Exited(ExitStatus),
     TimedOut(Duration),
+    /// Killed because the runner was interrupted by this signal.
+    Interrupted(i32),
 }
 
 /// Waits for the task to exit, killing its process group once it has been silent for
-/// longer than the timeout.
+/// longer than the timeout, or at once when the runner is interrupted.
 fn watch(
     child: &mut Child,
     timeout: Option<Duration>,
+    interrupt: &Interrupt,
     progress: &Progress,
 ) -> Result<Ending, Error> {
     loop {
@@ -338,6 +354,11 @@ fn watch(
             kill_group(child.id());
             let _ = child.wait();
             return Ok(Ending::TimedOut(idle));
+        }
+        if let Some(signal) = interrupt.signal() {
+            kill_group(child.id());
+            let _ = child.wait();
+            return Ok(Ending::Interrupted(signal));
         }
         std::thread::sleep(Duration::from_millis(20));
     }

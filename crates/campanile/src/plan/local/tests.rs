@@ -282,6 +282,65 @@ fn a_silent_task_is_killed_after_the_timeout_and_retried() {
 }
 
 #[test]
+fn an_interrupt_kills_every_running_task_and_starts_no_other() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Eight tasks on four workers: each writes a spool file, starts a child in its
+    // group, and hangs.
+    let lines: String = (0..8).map(|i| format!("{i}\n")).collect();
+    let input = input_file(dir.path(), lines.as_bytes());
+    let out = dir.path().join("out");
+    let mut step = step(
+        &input,
+        &out,
+        "echo spooled > \"$TMPDIR/spool\"; touch \"$PWD/started\"; sleep 600 & sleep 600",
+        None,
+    );
+    step.settings.lines_per_map = 1;
+    let settings = settings();
+    let interrupt = settings.interrupt.clone();
+    let attempts = dir.path().join("step/attempts");
+    let raiser = std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let running = || {
+            std::fs::read_dir(&attempts)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .filter(|e| e.path().join("started").exists())
+                        .count()
+                })
+                .unwrap_or(0)
+        };
+        while running() < 4 && started.elapsed() < std::time::Duration::from_secs(30) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        interrupt.raise(crate::interrupt::SIGTERM);
+        std::time::Instant::now()
+    });
+    let error = run_job(&step.job(), &dir.path().join("step"), &settings, &|_| {})
+        .expect_err("interrupted");
+    let raised = raiser.join().expect("raiser");
+    assert!(raised.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(error.exit_code(), 143, "{error}");
+    let attempts: Vec<PathBuf> = std::fs::read_dir(dir.path().join("step/attempts"))
+        .expect("attempts")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(attempts.len(), 4, "no task started after the interrupt");
+    for attempt in &attempts {
+        assert!(
+            !attempt.join("tmp").exists(),
+            "spool of {attempt:?} removed"
+        );
+    }
+    let left = crate::rsync::unfinished::stop_tasks_under(dir.path()).expect("scan");
+    assert_eq!(left, 0, "every task and its children were killed");
+    assert!(!out.exists(), "nothing committed");
+}
+
+#[test]
 fn an_existing_output_directory_is_refused_before_any_task_runs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = input_file(dir.path(), b"x\n");
