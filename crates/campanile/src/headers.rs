@@ -9,6 +9,10 @@
 //! without the source key id, which belongs to the source account: the destination
 //! uses its bucket's default KMS key. Objects encrypted with SSE-C cannot be read
 //! without their key and are not supported.
+//!
+//! Nothing the source lacks is added: an object stored without a Content-Type (which
+//! S3 and Garage allow) is written without one, although the SDK would otherwise send
+//! `application/octet-stream` with a PutObject (objectcopy removes it).
 
 use std::collections::HashMap;
 

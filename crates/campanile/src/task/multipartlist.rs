@@ -369,8 +369,12 @@ async fn part_layout(
 ) -> Result<Option<Vec<ByteRange>>, Error> {
     let size = object.size;
     if size == 0 {
-        // A multipart upload of one empty part: no byte range can describe it.
-        return Ok(None);
+        // An upload of one empty part (ETag `…-1`, size 0): copied as one empty part,
+        // written `0 0` (see PartRecord::is_empty_part). Several parts that are all
+        // empty cannot be told from one another by a range: left out.
+        let one_empty_part =
+            count == 1 && first.parts_count().is_none_or(|n| n == 1) && part_length(first) == 0;
+        return Ok(one_empty_part.then(|| vec![ByteRange { first: 0, last: 0 }]));
     }
     let Some(reported) = first.parts_count() else {
         // The server ignored partNumber (the HEAD describes the whole object): guess.

@@ -373,10 +373,7 @@ async fn copy_record<W: Write, E: Write>(
     if options.server_side {
         return copy_in_server(record, dst, options, sinks).await;
     }
-    let size = match &record.part {
-        Some(part) => part.range().len(),
-        None => record.object.size,
-    };
+    let size = record.len();
     // Held until the copy is written: the bytes in memory stay within the budget.
     let share = sinks.memory.reserve(size).await?;
     let reporter = &sinks.reporter;
@@ -423,7 +420,7 @@ fn write_copied_part<W: Write, E: Write>(
         .map_err(|e| Error::io("writing stdout", e))?;
     Ok(ObjectCopySummary {
         parts: 1,
-        bytes: part.range().len(),
+        bytes: record.len(),
         ..ObjectCopySummary::default()
     })
 }

@@ -107,7 +107,8 @@ pub async fn copy_part(
         .upload_id(&part.upload_id)
         .part_number(i32::try_from(part.part_number).unwrap_or(i32::MAX))
         .copy_source(copy_source(src_bucket, &object.key))
-        .copy_source_range(part.range().header())
+        // None for the empty part of an empty object: the whole (empty) source.
+        .set_copy_source_range(record.source_range().map(|r| r.header()))
         .copy_source_if_match(format!("\"{}\"", object.etag))
         .send()
         .await

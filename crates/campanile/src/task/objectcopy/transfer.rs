@@ -85,10 +85,9 @@ async fn download_once<E: Write>(
 ) -> Result<(SpooledBody, ObjectHeaders), Retry> {
     let object = &record.object;
     let bucket = &options.src_bucket;
-    let (range, expected) = match &record.part {
-        Some(part) => (Some(part.range().header()), part.range().len()),
-        None => (None, object.size),
-    };
+    // The empty part of an empty object is read whole: a Range cannot name no bytes.
+    let range = record.source_range().map(|r| r.header());
+    let expected = record.len();
     let response = src
         .get_object()
         .bucket(bucket)
@@ -179,10 +178,18 @@ async fn put_whole(
         .content_md5(body.content_md5())
         .content_length(i64::try_from(body.length).unwrap_or(i64::MAX))
         .body(body.byte_stream().await.map_err(Failure::Permanent)?);
+    // The SDK gives a PutObject without a Content-Type `application/octet-stream`; a
+    // source stored without one must arrive without one.
+    let no_content_type = headers.content_type.is_none();
     let put = headers
         .apply_to_put(request)
         .customize()
         .disable_payload_signing()
+        .mutate_request(move |request| {
+            if no_content_type {
+                request.headers_mut().remove("content-type");
+            }
+        })
         .send()
         .await
         .map_err(|e| write_failure(e, "PutObject", &options.dst_bucket, key.clone()))?;
