@@ -94,3 +94,89 @@ async fn an_object_without_content_type_arrives_without_one() {
         assert_same_object(&client, &src, &dst, key).await;
     }
 }
+
+/// The `N of M bytes sent` status lines of `run` for `label`, as (N, M).
+fn sent_lines(run: &Run, label: &str) -> Vec<(u64, u64)> {
+    let prefix = format!("reporter:status:{label}: ");
+    run.stderr
+        .lines()
+        .filter_map(|line| line.strip_prefix(&prefix)?.strip_suffix(" bytes sent"))
+        .filter_map(|rest| {
+            let (n, m) = rest.split_once(" of ")?;
+            Some((n.parse().ok()?, m.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Garage behind the fault proxy reading request bodies at 4 MiB/s: a 40 MiB PUT and a
+/// 40 MiB part take about 10 s each, and Hadoop must keep hearing from the task. (The
+/// count is of bytes the connection took: the first few MiB fill the socket buffers
+/// at once, so a body must be larger than those to be seen on its way.)
+#[tokio::test(flavor = "multi_thread")]
+async fn status_lines_flow_while_a_slow_destination_takes_a_body() {
+    let server = campanile_testkit::s3();
+    let (client, src, dst) = fresh_buckets(server, "slow-put").await;
+    let size = 40 * 1024 * 1024;
+    let data = fixtures::fixture_bytes("whole", size);
+    client
+        .put_object()
+        .bucket(&src)
+        .key("whole")
+        .body(ByteStream::from(data))
+        .send()
+        .await
+        .expect("put whole");
+    let data = fixtures::fixture_bytes("parts", size + 1024);
+    fixtures::put_multipart(&client, &src, "parts", &data, &[size, 1024]).await;
+    let proxy = campanile_testkit::faults::FaultProxy::start(
+        &server.endpoint,
+        campanile_testkit::faults::FaultPlan::slow_uploads(4 * 1024 * 1024),
+    )
+    .await
+    .expect("start proxy");
+    let mut args = src_dst_args(server, &src, &dst);
+    let at = args
+        .iter()
+        .position(|a| a == "--dst-endpoint")
+        .expect("flag")
+        + 1;
+    args[at] = proxy.endpoint();
+    let list = list_bucket(server, &src, ",\n");
+    let parts = stage(MULTIPARTLIST, &args, &list.stdout, server);
+    // One record at a time, so that each write has the reporter to itself.
+    let mut part_map = String::new();
+    for (line, label) in parts.lines().iter().zip([
+        format!("{dst}/parts part 1"),
+        format!("{dst}/parts part 2"),
+        format!("{dst}/whole"),
+    ]) {
+        let (program, input) = (OBJECTCOPY, format!("{line}\n"));
+        let args = args.clone();
+        let copied = tokio::task::spawn_blocking(move || stage(program, &args, &input, server))
+            .await
+            .expect("objectcopy thread");
+        part_map.push_str(&copied.stdout);
+        if label.ends_with("part 2") {
+            continue; // 1 KiB: no time to report
+        }
+        let sent = sent_lines(&copied, &label);
+        assert!(
+            sent.len() >= 2,
+            "{label}: status lines while sending:\n{}",
+            copied.stderr
+        );
+        assert!(
+            sent.iter().all(|&(n, m)| n <= m && m == size),
+            "{label}: {sent:?}"
+        );
+        assert!(
+            sent.iter().any(|&(n, _)| n < size),
+            "{label}: reported during the body: {sent:?}"
+        );
+    }
+    drop(proxy);
+    complete_uploads(server, &dst, &part_map);
+    for key in ["whole", "parts"] {
+        assert_same_object(&client, &src, &dst, key).await;
+    }
+}

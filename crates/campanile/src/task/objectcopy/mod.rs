@@ -43,6 +43,7 @@
 
 mod attempts;
 mod budget;
+mod progress;
 mod resume;
 pub mod server_side;
 mod transfer;
