@@ -19,6 +19,7 @@ mod interrupts;
 mod live;
 mod local_runner;
 mod partfile;
+mod proofs;
 mod reliability;
 mod report;
 mod roles;

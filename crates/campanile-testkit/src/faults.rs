@@ -9,6 +9,19 @@
 //! the end of the stream) and re-sent with `Content-Length`, which lets a fault cut or
 //! alter them at an exact byte.
 //!
+//! With [`FaultPlan::kms_buckets`], the proxy also shows the objects of those buckets
+//! as S3 shows objects stored with SSE-KMS, which neither Garage nor moto does: their
+//! ETags are not the MD5 of their bytes. Every ETag the server gives for them (the
+//! `ETag` header of GET, HEAD, PutObject, UploadPart and CompleteMultipartUpload
+//! answers; the `<ETag>` elements of ListObjectsV2, ListParts, CompleteMultipartUpload
+//! and copy results) is replaced by a value that is not an MD5 of anything the client
+//! has (the MD5 of `kms:` and the real ETag, with its `-N` kept), the same every time;
+//! answers say `x-amz-server-side-encryption: aws:kms`; and the ETags the client sends
+//! back (`If-Match`, `x-amz-copy-source-if-match`, the parts of a
+//! CompleteMultipartUpload) are turned back into the server's. Requests are rewritten,
+//! so their signatures no longer hold: use it in front of a server that does not check
+//! them (moto).
+//!
 //! The schedule draws, for the n-th request, whether it is faulted (probability `rate`)
 //! and which of the kinds that apply to it: a request without a Content-MD5 body cannot
 //! have its body flipped, a HEAD has no body to cut. The draws depend only on the seed
@@ -86,6 +99,9 @@ pub struct FaultPlan {
     /// Bytes per second the proxy reads a request body at (`Content-Length` bodies):
     /// a slow destination, for writes whose body takes long to send.
     pub request_bytes_per_second: Option<u64>,
+    /// Buckets whose objects are shown as S3 shows SSE-KMS objects (see the module
+    /// documentation): ETags that are not MD5s, `x-amz-server-side-encryption: aws:kms`.
+    pub kms_buckets: Vec<String>,
 }
 
 impl FaultPlan {
@@ -100,6 +116,15 @@ impl FaultPlan {
             limit: None,
             max_requests_per_second: None,
             request_bytes_per_second: None,
+            kms_buckets: Vec::new(),
+        }
+    }
+
+    /// No faults; the objects of `buckets` shown as SSE-KMS objects.
+    pub fn kms(buckets: &[&str]) -> FaultPlan {
+        FaultPlan {
+            kms_buckets: buckets.iter().map(|b| b.to_string()).collect(),
+            ..FaultPlan::none()
         }
     }
 
@@ -185,6 +210,8 @@ struct Shared {
     started: std::time::Instant,
     /// Times of the requests forwarded within the last second (rate limit).
     recent: std::collections::VecDeque<std::time::Instant>,
+    /// The SSE-KMS ETags shown so far, and the server's ETag of each.
+    kms_etags: std::collections::HashMap<String, String>,
 }
 
 impl Shared {
@@ -244,6 +271,7 @@ impl FaultProxy {
             hook: None,
             started: std::time::Instant::now(),
             recent: Default::default(),
+            kms_etags: Default::default(),
         }));
         let accept_shared = shared.clone();
         let task = tokio::spawn(async move {
@@ -530,6 +558,11 @@ async fn serve_connection(client: TcpStream, shared: Arc<Mutex<Shared>>) -> std:
             body_len: body.len(),
         };
         let (fault, position, delay) = draw(&shared, &facts);
+        let kms = is_kms_bucket(&shared, &target);
+        let mut head = head;
+        if kms {
+            kms_request(&shared, &mut head, &mut body);
+        }
         let mut exchange = Exchange {
             method,
             target,
@@ -560,8 +593,11 @@ async fn serve_connection(client: TcpStream, shared: Arc<Mutex<Shared>>) -> std:
         }
 
         let request = [head.encode_with_length(body.len()), body].concat();
-        let (answer_head, mut answer_body) =
+        let (mut answer_head, mut answer_body) =
             forward(&mut upstream, upstream_addr, &request, &exchange.method).await?;
+        if kms {
+            kms_answer(&shared, &mut answer_head, &mut answer_body);
+        }
         exchange.status = answer_head
             .first_line
             .split(' ')
@@ -614,6 +650,115 @@ async fn serve_connection(client: TcpStream, shared: Arc<Mutex<Shared>>) -> std:
             [encoded_head, answer_body].concat()
         };
         client.get_mut().write_all(&answer).await?;
+    }
+}
+
+/// Whether the request's bucket (path-style: the first segment) is an SSE-KMS one.
+fn is_kms_bucket(shared: &Mutex<Shared>, target: &str) -> bool {
+    let path = target.split('?').next().unwrap_or_default();
+    let bucket = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    lock(shared).plan.kms_buckets.iter().any(|b| b == bucket)
+}
+
+/// The SSE-KMS ETag shown for the server's `real` one (no quotes): not an MD5 of the
+/// bytes, the part count kept.
+fn kms_etag(real: &str) -> String {
+    let (hex, count) = match real.split_once('-') {
+        Some((hex, count)) => (hex, Some(count)),
+        None => (real, None),
+    };
+    let fake =
+        campanile::multipart::hex(&campanile::multipart::md5(format!("kms:{hex}").as_bytes()));
+    match count {
+        Some(count) => format!("{fake}-{count}"),
+        None => fake,
+    }
+}
+
+/// Replaces every ETag between `open` and `close` in `text` with `map(etag)` (quotes
+/// kept as they were: `"` or `&quot;`).
+fn map_etags(text: &str, open: &str, close: &str, mut map: impl FnMut(&str) -> String) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(open) {
+        let inner_start = start + open.len();
+        let Some(len) = rest[inner_start..].find(close) else {
+            break;
+        };
+        out.push_str(&rest[..inner_start]);
+        let inner = &rest[inner_start..inner_start + len];
+        let quote = if inner.starts_with("&quot;") {
+            "&quot;"
+        } else if inner.starts_with('"') {
+            "\""
+        } else {
+            ""
+        };
+        let bare = inner.trim_start_matches(quote).trim_end_matches(quote);
+        out.push_str(&format!("{quote}{}{quote}", map(bare)));
+        rest = &rest[inner_start + len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// An answer about an SSE-KMS object: its ETags shown as S3 would, and its encryption
+/// said.
+fn kms_answer(shared: &Mutex<Shared>, head: &mut Head, body: &mut Vec<u8>) {
+    let ok = head
+        .first_line
+        .split(' ')
+        .nth(1)
+        .is_some_and(|s| s.starts_with('2'));
+    if !ok {
+        return;
+    }
+    let mut guard = lock(shared);
+    let mut fake = |real: &str| {
+        let shown = kms_etag(real);
+        guard.kms_etags.insert(shown.clone(), real.to_string());
+        shown
+    };
+    for (name, value) in head.headers.iter_mut() {
+        if name.eq_ignore_ascii_case("etag") {
+            *value = format!("\"{}\"", fake(value.trim_matches('"')));
+        }
+    }
+    head.headers
+        .retain(|(name, _)| !name.eq_ignore_ascii_case("x-amz-server-side-encryption"));
+    head.headers.push((
+        "x-amz-server-side-encryption".to_string(),
+        "aws:kms".to_string(),
+    ));
+    if let Ok(text) = std::str::from_utf8(body)
+        && text.contains("<ETag>")
+    {
+        *body = map_etags(text, "<ETag>", "</ETag>", &mut fake).into_bytes();
+    }
+}
+
+/// A request about an SSE-KMS object: the ETags the client got turned back into the
+/// server's.
+fn kms_request(shared: &Mutex<Shared>, head: &mut Head, body: &mut Vec<u8>) {
+    let guard = lock(shared);
+    let real = |shown: &str| {
+        guard
+            .kms_etags
+            .get(shown)
+            .cloned()
+            .unwrap_or_else(|| shown.to_string())
+    };
+    for (name, value) in head.headers.iter_mut() {
+        if name.eq_ignore_ascii_case("if-match")
+            || name.eq_ignore_ascii_case("x-amz-copy-source-if-match")
+        {
+            *value = format!("\"{}\"", real(value.trim_matches('"')));
+        }
+    }
+    if let Ok(text) = std::str::from_utf8(body)
+        && text.contains("<ETag>")
+    {
+        *body = map_etags(text, "<ETag>", "</ETag>", real).into_bytes();
     }
 }
 
@@ -702,6 +847,23 @@ mod tests {
             has_content_md5: md5,
             body_len: 10,
         }
+    }
+
+    #[test]
+    fn kms_etags_are_not_md5s_and_map_back() {
+        let real = "5d41402abc4b2a76b9719d911017c592";
+        let shown = kms_etag(real);
+        assert_eq!(shown.len(), 32);
+        assert_ne!(shown, real);
+        assert_eq!(kms_etag(real), shown, "the same every time");
+        let multipart = kms_etag(&format!("{real}-3"));
+        assert!(multipart.ends_with("-3") && !multipart.starts_with(real));
+        let xml = format!("<a><ETag>&quot;{real}&quot;</ETag><ETag>\"{real}-3\"</ETag></a>");
+        let mapped = map_etags(&xml, "<ETag>", "</ETag>", kms_etag);
+        assert_eq!(
+            mapped,
+            format!("<a><ETag>&quot;{shown}&quot;</ETag><ETag>\"{multipart}\"</ETag></a>")
+        );
     }
 
     #[test]

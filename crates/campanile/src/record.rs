@@ -7,7 +7,11 @@
 //! |---|---|
 //! | [`ListingRecord`] (bucketlist) | `key etag size mtime` |
 //! | [`PartRecord`] (multipartlist) | listing + `uploadId partNumber partCount firstByte lastByte` (five `\N` for a single-part object) |
-//! | [`CopiedPartRecord`] (objectcopy, multipartcomplete) | `key etag uploadId partEtag partNumber firstByte lastByte` |
+//! | [`CopiedPartRecord`] (objectcopy, multipartcomplete) | `key etag uploadId partEtag partNumber firstByte lastByte [etags]` |
+//!
+//! The optional eighth field of a copied part, `etags` ([`PartEtags`]), is written only
+//! when one of the part's ETags is not an MD5 (SSE-KMS on the source or the destination);
+//! a line without it is a part whose ETags are MD5s, as every line was before.
 //!
 //! # Key escaping
 //! S3 keys may hold TAB, LF, CR and backslash, which would break one-record-per-line
@@ -420,6 +424,69 @@ pub struct CopiedPartRecord {
     pub first_byte: u64,
     /// Last byte of the part (inclusive).
     pub last_byte: u64,
+    /// Which of the part's ETags are MD5s (the optional eighth field).
+    pub etags: PartEtags,
+}
+
+/// Which ETags of a copied part are the MD5 of bytes, and so can prove them: an object
+/// stored with SSE-KMS (or DSSE-KMS) has ETags that are not MD5s, on S3, whether it is
+/// the source (its ETag, `…-N` included, cannot be computed from the parts) or the
+/// destination (the part's ETag and the completed upload's ETag are not MD5s). The
+/// eighth field of a part line; absent for [`PartEtags::Md5`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PartEtags {
+    /// Both are MD5s: the completed upload's ETag is computed from the part ETags and
+    /// must equal the source's (no eighth field).
+    #[default]
+    Md5,
+    /// The source's ETag is not an MD5 (SSE-KMS source): `src-etag-not-md5`.
+    SourceNotMd5,
+    /// The destination's ETags are not MD5s (SSE-KMS destination): `dst-etag-not-md5`.
+    DestinationNotMd5,
+    /// Neither: `etags-not-md5`.
+    NeitherMd5,
+}
+
+impl PartEtags {
+    /// From whether the source's and the destination's ETags are MD5s.
+    pub fn of(source_md5: bool, destination_md5: bool) -> PartEtags {
+        match (source_md5, destination_md5) {
+            (true, true) => PartEtags::Md5,
+            (false, true) => PartEtags::SourceNotMd5,
+            (true, false) => PartEtags::DestinationNotMd5,
+            (false, false) => PartEtags::NeitherMd5,
+        }
+    }
+
+    /// Whether the source's ETag is derived from MD5s of the bytes.
+    pub fn source_md5(self) -> bool {
+        matches!(self, PartEtags::Md5 | PartEtags::DestinationNotMd5)
+    }
+
+    /// Whether the destination's part ETag is the MD5 of the part.
+    pub fn destination_md5(self) -> bool {
+        matches!(self, PartEtags::Md5 | PartEtags::SourceNotMd5)
+    }
+
+    /// The field's text (empty for [`PartEtags::Md5`], which is not written).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartEtags::Md5 => "",
+            PartEtags::SourceNotMd5 => "src-etag-not-md5",
+            PartEtags::DestinationNotMd5 => "dst-etag-not-md5",
+            PartEtags::NeitherMd5 => "etags-not-md5",
+        }
+    }
+
+    fn parse(field: &str) -> Option<PartEtags> {
+        [
+            PartEtags::SourceNotMd5,
+            PartEtags::DestinationNotMd5,
+            PartEtags::NeitherMd5,
+        ]
+        .into_iter()
+        .find(|e| e.as_str() == field)
+    }
 }
 
 /// What a skipped part's partEtag field starts with.
@@ -443,10 +510,36 @@ const COPIED_PART_FIELDS: [&str; 7] = [
     "lastByte",
 ];
 
+/// The fields of a copied part with its optional eighth.
+const COPIED_PART_FIELDS_WITH_ETAGS: [&str; 8] = [
+    "key",
+    "etag",
+    "uploadId",
+    "partEtag",
+    "partNumber",
+    "firstByte",
+    "lastByte",
+    "etags",
+];
+
 impl CopiedPartRecord {
     /// Parses an objectcopy part line.
     pub fn parse(line: &str) -> Result<Self, RecordError> {
-        let fields = split_fields(line, &COPIED_PART_FIELDS)?;
+        let fields = if line.split('\t').count() == COPIED_PART_FIELDS_WITH_ETAGS.len() {
+            split_fields(line, &COPIED_PART_FIELDS_WITH_ETAGS)?
+        } else {
+            split_fields(line, &COPIED_PART_FIELDS)?
+        };
+        let etags = match fields.get(7) {
+            None => PartEtags::Md5,
+            Some(field) => PartEtags::parse(field).ok_or_else(|| {
+                field_error(
+                    7,
+                    "etags",
+                    format!("{field:?} is not src-etag-not-md5, dst-etag-not-md5 or etags-not-md5"),
+                )
+            })?,
+        };
         let record = CopiedPartRecord {
             key: parse_key(&fields, 0)?,
             etag: parse_etag(&fields, 1, "etag")?,
@@ -459,6 +552,7 @@ impl CopiedPartRecord {
             part_number: parse_number(&fields, 4, "partNumber")?,
             first_byte: parse_number(&fields, 5, "firstByte")?,
             last_byte: parse_number(&fields, 6, "lastByte")?,
+            etags,
         };
         if record.upload_id.is_empty() || record.upload_id == NULL {
             return Err(field_error(2, "uploadId", "is empty"));
@@ -494,7 +588,7 @@ impl CopiedPartRecord {
 
     /// The record as a line, without its newline.
     pub fn to_line(&self) -> String {
-        format!(
+        let line = format!(
             "{}\t{}\t{}\t{}\t{}\t{}\t{}",
             escape_key(&self.key),
             self.etag,
@@ -503,7 +597,11 @@ impl CopiedPartRecord {
             self.part_number,
             self.first_byte,
             self.last_byte
-        )
+        );
+        match self.etags {
+            PartEtags::Md5 => line,
+            other => format!("{line}\t{}", other.as_str()),
+        }
     }
 }
 
@@ -673,9 +771,28 @@ mod tests {
             part_number: 1,
             first_byte: 0,
             last_byte: 8_388_607,
+            etags: PartEtags::Md5,
         };
         let line = record.to_line();
         assert_eq!(line.split('\t').count(), 7);
+        for etags in [
+            PartEtags::SourceNotMd5,
+            PartEtags::DestinationNotMd5,
+            PartEtags::NeitherMd5,
+        ] {
+            let kms = CopiedPartRecord {
+                etags,
+                ..record.clone()
+            };
+            let line = kms.to_line();
+            assert_eq!(line.split('\t').count(), 8);
+            assert_eq!(CopiedPartRecord::parse(&line).expect("parse"), kms);
+        }
+        let bad = CopiedPartRecord::parse(&format!("{line}\tsha1")).expect_err("bad etags");
+        assert!(bad.0.contains("etags"), "{}", bad.0);
+        assert!(PartEtags::SourceNotMd5.destination_md5());
+        assert!(!PartEtags::SourceNotMd5.source_md5());
+        assert!(!PartEtags::DestinationNotMd5.destination_md5());
         assert_eq!(CopiedPartRecord::parse(&line).expect("parse"), record);
         assert!(CopiedPartRecord::parse("k\tx\tu\tp\t1\t0\t1").is_err());
         let skipped = CopiedPartRecord {

@@ -36,6 +36,14 @@ pub mod counters {
     pub const UNKNOWN_PART_LAYOUT: &str = "UnknownPartLayout";
     /// Completed uploads whose ETag differs from the source's (multipartcomplete).
     pub const ETAG_MISMATCH: &str = "EtagMismatch";
+    /// Objects whose bytes were proven by MD5 (source ETag, or the completed upload's
+    /// ETag computed from the parts' MD5s).
+    pub const PROVEN_BY_MD5: &str = "ProvenByMd5";
+    /// Objects whose bytes were proven by the source's checksum.
+    pub const PROVEN_BY_CHECKSUM: &str = "ProvenByChecksum";
+    /// Objects whose source offered neither an MD5 ETag nor a checksum: copied, each
+    /// write checked by Content-MD5, but the bytes read not proven to be the source's.
+    pub const UNVERIFIABLE_AT_SOURCE: &str = "UnverifiableAtSource";
     /// Objects gone from the source between the listing and the copy (404).
     pub const SOURCE_VANISHED: &str = "SourceVanished";
     /// Objects changed at the source between the listing and the copy (412, new ETag).

@@ -110,6 +110,7 @@ proptest! {
             part_number: number,
             first_byte: a.min(b),
             last_byte: a.max(b),
+            etags: Default::default(),
         };
         prop_assert_eq!(CopiedPartRecord::parse(&record.to_line()).expect("parse"), record);
     }

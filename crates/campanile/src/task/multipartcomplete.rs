@@ -95,6 +95,12 @@ pub struct MultipartCompleteSummary {
     /// The most part lines held at once (those of one key: the input is read in key
     /// order).
     pub parts_held_at_most: u64,
+    /// Objects completed whose ETag equals the source's, computed from the parts'
+    /// MD5s: every byte proven.
+    pub proven_by_md5: u64,
+    /// Objects completed without that proof (SSE-KMS on either side): each part's
+    /// write was checked by its Content-MD5, the bytes read were not proven.
+    pub unverifiable: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -436,28 +442,38 @@ async fn finish_group<W: Write, E: Write>(
         return Ok(());
     }
     check_contiguous(&group)?;
+    // SSE-KMS on either side (the eighth field of the part lines): the source's ETag
+    // cannot be computed from the parts, or the part ETags are not MD5s.
+    let source_md5 = group.parts.values().all(|p| p.etags.source_md5());
+    let destination_md5 = group.parts.values().all(|p| p.etags.destination_md5());
     let digests: Option<Vec<[u8; 16]>> = group
         .parts
         .values()
         .map(|p| parse_md5_hex(&p.part_etag))
         .collect();
-    if let Some(digests) = digests {
-        let expected = multipart_etag(&digests);
-        if expected != group.etag {
-            reporter.counter(&options.bucket, counters::ETAG_MISMATCH, 1)?;
-            reporter.status_now(&format!(
-                "{}:FAIL ETag would be {expected}, source is {}",
-                group.upload_id, group.etag
-            ))?;
-            if !options.dry_run {
-                abort(client, &options.bucket, &group).await?;
-            }
-            summary
-                .etag_mismatches
-                .push(escape_key(&group.key).into_owned());
-            return Ok(());
+    // The ETag the completed upload gets when its part ETags are the parts' MD5s.
+    let computed = digests
+        .filter(|_| destination_md5)
+        .map(|digests| multipart_etag(&digests));
+    if source_md5
+        && let Some(expected) = &computed
+        && *expected != group.etag
+    {
+        reporter.counter(&options.bucket, counters::ETAG_MISMATCH, 1)?;
+        reporter.status_now(&format!(
+            "{}:FAIL ETag would be {expected}, source is {}",
+            group.upload_id, group.etag
+        ))?;
+        if !options.dry_run {
+            abort(client, &options.bucket, &group).await?;
         }
+        summary
+            .etag_mismatches
+            .push(escape_key(&group.key).into_owned());
+        return Ok(());
     }
+    // Whether the completed object's ETag proved every byte against the source's.
+    let mut proven = source_md5 && computed.is_some();
     if options.dry_run {
         writeln!(
             output,
@@ -468,11 +484,24 @@ async fn finish_group<W: Write, E: Write>(
         )
         .map_err(|e| Error::io("writing stdout", e))?;
     } else {
-        let etag = complete(client, options, &group).await?;
-        if etag != group.etag {
+        let (etag, stored_with_kms) = complete(client, options, &group).await?;
+        // What the completed ETag must be: the source's when it is made of MD5s, else
+        // the one computed from the parts; nothing when the answer says SSE-KMS (its
+        // ETag is not an MD5: the parts were proven one by one by their Content-MD5).
+        let expected = if stored_with_kms {
+            None
+        } else if source_md5 {
+            Some(group.etag.clone())
+        } else {
+            computed
+        };
+        proven = source_md5 && !stored_with_kms;
+        if let Some(expected) = expected
+            && etag != expected
+        {
             reporter.counter(&options.bucket, counters::ETAG_MISMATCH, 1)?;
             reporter.status_now(&format!(
-                "{}:FAIL completed with ETag {etag}, source is {}",
+                "{}:FAIL completed with ETag {etag}, expected {expected} (source is {})",
                 group.upload_id, group.etag
             ))?;
             summary
@@ -480,6 +509,21 @@ async fn finish_group<W: Write, E: Write>(
                 .push(escape_key(&group.key).into_owned());
             return Ok(());
         }
+    }
+    let src_bucket = options.src_bucket.as_deref().unwrap_or(&options.bucket);
+    if proven {
+        reporter.counter(src_bucket, counters::PROVEN_BY_MD5, 1)?;
+        summary.proven_by_md5 += 1;
+    } else {
+        reporter.counter(src_bucket, counters::UNVERIFIABLE_AT_SOURCE, 1)?;
+        reporter.status_now(&format!(
+            "{src_bucket}/{}: unverifiable at source (an ETag is not an MD5: SSE-KMS); \
+             completed from parts each checked by Content-MD5",
+            escape_key(&group.key)
+        ))?;
+        summary
+            .unverifiable
+            .push(escape_key(&group.key).into_owned());
     }
     summary.completed += 1;
     summary.parts += group.parts.len() as u64;
@@ -565,17 +609,18 @@ fn completion_xml(group: &Group) -> String {
     xml
 }
 
+/// Completes the group's upload; returns its ETag and whether the answer says SSE-KMS.
 async fn complete(
     client: &Client,
     options: &MultipartCompleteOptions,
     group: &Group,
-) -> Result<String, Error> {
+) -> Result<(String, bool), Error> {
     let parts: Vec<(u32, String)> = group
         .parts
         .iter()
         .map(|(number, part)| (*number, part.part_etag.clone()))
         .collect();
-    complete_upload(
+    complete_upload_with_sse(
         client,
         &options.bucket,
         &group.key,
@@ -602,6 +647,22 @@ pub(crate) async fn complete_upload(
     parts: &[(u32, String)],
     attempts: (u32, Duration),
 ) -> Result<String, Error> {
+    complete_upload_with_sse(client, bucket, key, upload_id, source_etag, parts, attempts)
+        .await
+        .map(|(etag, _)| etag)
+}
+
+/// [`complete_upload`], and whether the answer says the object is stored with SSE-KMS
+/// (its ETag is then not made of MD5s).
+async fn complete_upload_with_sse(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    source_etag: &str,
+    parts: &[(u32, String)],
+    attempts: (u32, Duration),
+) -> Result<(String, bool), Error> {
     let parts: Vec<CompletedPart> = parts
         .iter()
         .map(|(number, part_etag)| {
@@ -631,11 +692,13 @@ pub(crate) async fn complete_upload(
                 .send()
                 .await;
             match result {
-                Ok(done) => Ok(done
-                    .e_tag()
-                    .unwrap_or_default()
-                    .trim_matches('"')
-                    .to_string()),
+                Ok(done) => Ok((
+                    done.e_tag()
+                        .unwrap_or_default()
+                        .trim_matches('"')
+                        .to_string(),
+                    crate::task::objectcopy::stored_with_kms(done.server_side_encryption()),
+                )),
                 Err(error) => {
                     if error
                         .as_service_error()
@@ -644,7 +707,7 @@ pub(crate) async fn complete_upload(
                         && etag == source_etag
                     {
                         // Completed by an earlier attempt whose answer was lost.
-                        return Ok(etag);
+                        return Ok((etag, false));
                     }
                     // Boxed: the SDK error is large, and only the last one is kept.
                     Err(Failure::Transient(Box::new(error)))
@@ -718,6 +781,7 @@ mod tests {
                     part_number: n,
                     first_byte: u64::from(n - 1) * 10,
                     last_byte: u64::from(n) * 10 - 1,
+                    etags: Default::default(),
                 }
                 .to_line()
             })

@@ -9,8 +9,15 @@
 //!
 //! Checks on every copy: every GET is pinned to the listed ETag (`If-Match`); the bytes read must number
 //! exactly the expected size; a whole object's MD5 must equal its source ETag before it
-//! is written; the ETag S3 returns for a PUT or a part must equal the MD5 of the bytes
-//! sent. Writes are signed without their payload (`UNSIGNED-PAYLOAD`): the body is
+//! is written, or, when that ETag is not an MD5 (SSE-KMS), the bytes must match the
+//! source's full-object checksum if it has one (see [`transfer`]); the ETag S3 returns
+//! for a PUT or a part must equal the MD5 of the bytes sent, unless the write's answer
+//! says SSE-KMS. Each whole object counts under the proof it got (counters
+//! `ProvenByMd5`, `ProvenByChecksum`, `UnverifiableAtSource` on the source bucket); an
+//! object whose source offers neither proof is still copied (its writes carry
+//! Content-MD5, which S3 checks) and is named in the task status as unverifiable at
+//! source. A part's line says which of its ETags are not MD5s
+//! ([`crate::record::PartEtags`]), for multipartcomplete. Writes are signed without their payload (`UNSIGNED-PAYLOAD`): the body is
 //! guarded by its Content-MD5, which the signature covers, so a SHA-256 of every byte
 //! on both sides would add CPU and no safety. Bytes are held in memory up to `maxtmpsize`, then in a temporary file in a
 //! random `ephemeral` directory (see [`crate::spool`]).
@@ -48,6 +55,8 @@ mod resume;
 pub mod server_side;
 mod transfer;
 
+pub(crate) use transfer::stored_with_kms;
+
 use std::cell::RefCell;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -57,7 +66,7 @@ use futures::StreamExt;
 use crate::command::WriteSettings;
 use crate::error::Error;
 use crate::input::checked_records;
-use crate::record::{CopiedPartRecord, PartRecord, escape_key};
+use crate::record::{CopiedPartRecord, PartEtags, PartRecord, escape_key};
 use crate::reporter::{Reporter, counters};
 use crate::retry::Backoff;
 use crate::s3::Client;
@@ -134,6 +143,12 @@ pub struct ObjectCopySummary {
     pub already_copied: u64,
     /// Records skipped because their source is gone or changed since the listing.
     pub skipped: u64,
+    /// Whole objects whose bytes read were proven by their MD5 (the source ETag).
+    pub proven_by_md5: u64,
+    /// Whole objects whose bytes read were proven by the source's checksum.
+    pub proven_by_checksum: u64,
+    /// Whole objects whose source offered neither proof (SSE-KMS without a checksum).
+    pub unverifiable: u64,
 }
 
 impl ObjectCopySummary {
@@ -143,6 +158,9 @@ impl ObjectCopySummary {
         self.bytes += one.bytes;
         self.already_copied += one.already_copied;
         self.skipped += one.skipped;
+        self.proven_by_md5 += one.proven_by_md5;
+        self.proven_by_checksum += one.proven_by_checksum;
+        self.unverifiable += one.unverifiable;
     }
 }
 
@@ -304,7 +322,8 @@ async fn already_copied<W: Write, E: Write>(
             let Some(etag) = sinks.finished.part(record, part, dst, dst_bucket).await else {
                 return Ok(None);
             };
-            write_copied_part(record, part, etag, sinks)?;
+            // A part found already uploaded is taken as MD5s both sides, as before.
+            write_copied_part(record, part, etag, PartEtags::Md5, sinks)?;
         }
     }
     let mut reporter = sinks.reporter.borrow_mut();
@@ -352,6 +371,7 @@ fn skip<W: Write, E: Write>(
                 part_number: part.part_number,
                 first_byte: part.first_byte,
                 last_byte: part.last_byte,
+                etags: PartEtags::Md5,
             };
             writeln!(sinks.output.borrow_mut(), "{}", line.to_line())
                 .map_err(|e| Error::io("writing stdout", e))?;
@@ -382,8 +402,10 @@ async fn copy_record<W: Write, E: Write>(
     // Held until the copy is written: the bytes in memory stay within the budget.
     let share = sinks.memory.reserve(size).await?;
     let reporter = &sinks.reporter;
-    let (body, mut headers) =
+    let (body, mut headers, source) =
         transfer::download(record, src, options, share.in_memory, reporter).await?;
+    // Read before the settings replace the source's encryption.
+    let source_md5 = !headers.etag_is_not_md5();
     if record.part.is_none() {
         // A part's upload got the object's headers and tags from multipartlist.
         headers
@@ -394,21 +416,56 @@ async fn copy_record<W: Write, E: Write>(
     let moved = i64::try_from(body.length).unwrap_or(i64::MAX);
     let summary = match &record.part {
         None => {
-            transfer::put(record, &body, &headers, dst, options, reporter).await?;
-            ObjectCopySummary {
-                objects: 1,
-                bytes: body.length,
-                ..ObjectCopySummary::default()
-            }
+            transfer::put(record, &body, &headers, &source, dst, options, reporter).await?;
+            count_proof(record, source.proof, options, sinks)?
         }
         Some(part) => {
-            let part_etag =
-                transfer::put_part(record, part, &body, &headers, dst, options, reporter).await?;
-            write_copied_part(record, part, part_etag, sinks)?
+            let (part_etag, dst_md5) =
+                transfer::put_part(record, part, &body, dst, options, reporter).await?;
+            let etags = PartEtags::of(source_md5, dst_md5);
+            write_copied_part(record, part, part_etag, etags, sinks)?
         }
     };
     count_copy(record, moved, options, sinks)?;
     drop(share);
+    Ok(summary)
+}
+
+/// Counts the proof a whole object's bytes got, and names an object whose source
+/// offered none in the task status (never passed in silence).
+fn count_proof<W: Write, E: Write>(
+    record: &PartRecord,
+    proof: transfer::SourceProof,
+    options: &ObjectCopyOptions,
+    sinks: &Sinks<'_, W, E>,
+) -> Result<ObjectCopySummary, Error> {
+    let mut summary = ObjectCopySummary {
+        objects: 1,
+        bytes: record.len(),
+        ..ObjectCopySummary::default()
+    };
+    let mut reporter = sinks.reporter.borrow_mut();
+    let counter = match proof {
+        transfer::SourceProof::Md5 => {
+            summary.proven_by_md5 = 1;
+            counters::PROVEN_BY_MD5
+        }
+        transfer::SourceProof::Checksum => {
+            summary.proven_by_checksum = 1;
+            counters::PROVEN_BY_CHECKSUM
+        }
+        transfer::SourceProof::Unverifiable => {
+            summary.unverifiable = 1;
+            reporter.status_now(&format!(
+                "{}/{}: unverifiable at source (its ETag is not an MD5 and it has no checksum); \
+                 copied, its write checked by Content-MD5",
+                options.src_bucket,
+                label(record)
+            ))?;
+            counters::UNVERIFIABLE_AT_SOURCE
+        }
+    };
+    reporter.counter(&options.src_bucket, counter, 1)?;
     Ok(summary)
 }
 
@@ -417,6 +474,7 @@ fn write_copied_part<W: Write, E: Write>(
     record: &PartRecord,
     part: &crate::record::PartInfo,
     part_etag: String,
+    etags: PartEtags,
     sinks: &Sinks<'_, W, E>,
 ) -> Result<ObjectCopySummary, Error> {
     let line = CopiedPartRecord {
@@ -427,6 +485,7 @@ fn write_copied_part<W: Write, E: Write>(
         part_number: part.part_number,
         first_byte: part.first_byte,
         last_byte: part.last_byte,
+        etags,
     };
     writeln!(sinks.output.borrow_mut(), "{}", line.to_line())
         .map_err(|e| Error::io("writing stdout", e))?;
@@ -475,9 +534,10 @@ async fn copy_in_server<W: Write, E: Write>(
             }
         }
         Some(part) => {
-            let part_etag =
+            let (part_etag, dst_md5) =
                 server_side::copy_part(record, part, src_bucket, dst_bucket, dst).await?;
-            write_copied_part(record, part, part_etag, sinks)?
+            // The server copied without showing the source: its ETag is taken as an MD5.
+            write_copied_part(record, part, part_etag, PartEtags::of(true, dst_md5), sinks)?
         }
     };
     let moved = i64::try_from(summary.bytes).unwrap_or(i64::MAX);

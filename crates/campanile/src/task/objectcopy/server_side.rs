@@ -63,8 +63,6 @@ pub async fn copy_whole(
 ) -> Result<(), Error> {
     let object = &record.object;
     let settings = ObjectHeaders::default().with_settings(write);
-    // Written with SSE-KMS, the copy's ETag is not its MD5: nothing to compare.
-    let etag_checked = !settings.etag_is_not_md5();
     let copied = dst
         .copy_object()
         .bucket(dst_bucket)
@@ -85,6 +83,9 @@ pub async fn copy_whole(
                 &object.etag,
             )
         })?;
+    // Stored with SSE-KMS (asked for, or the bucket's default), the copy's ETag is not
+    // its MD5: nothing to compare.
+    let etag_checked = !super::transfer::stored_with_kms(copied.server_side_encryption());
     let etag = copied
         .copy_object_result()
         .and_then(|r| r.e_tag())
@@ -103,14 +104,15 @@ pub async fn copy_whole(
     Ok(())
 }
 
-/// Copies one part inside the server; returns the part's ETag.
+/// Copies one part inside the server; returns the part's ETag and whether it is an MD5
+/// (false when the answer says SSE-KMS).
 pub async fn copy_part(
     record: &PartRecord,
     part: &PartInfo,
     src_bucket: &str,
     dst_bucket: &str,
     dst: &Client,
-) -> Result<String, Error> {
+) -> Result<(String, bool), Error> {
     let object = &record.object;
     let copied = dst
         .upload_part_copy()
@@ -147,7 +149,10 @@ pub async fn copy_part(
             ),
         });
     }
-    Ok(etag)
+    Ok((
+        etag,
+        !super::transfer::stored_with_kms(copied.server_side_encryption()),
+    ))
 }
 
 #[cfg(test)]

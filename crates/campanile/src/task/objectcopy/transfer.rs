@@ -3,15 +3,31 @@
 //!
 //! Every GET is pinned to the listed ETag (`If-Match`); the bytes read must number
 //! exactly the expected size; a whole object's MD5 must equal its source ETag (when
-//! that ETag is an MD5) before it is written. Writes carry Content-MD5 and are signed
-//! without their payload (`UNSIGNED-PAYLOAD`: the signature covers Content-MD5, which
-//! guards the body); the ETag a write returns must equal the MD5 of the bytes sent.
-//! Which failures are tried again is [`super::attempts`]'s business.
+//! that ETag is an MD5: not for SSE-KMS, as the GET's `x-amz-server-side-encryption`
+//! says) before it is written. A whole object's GET asks for the source's checksum
+//! (`ChecksumMode: ENABLED`): when S3 answers with a full-object checksum (CRC64NVME,
+//! CRC32C, CRC32, SHA1, SHA256), the SDK checks the bytes against it as they stream in
+//! (a mismatch breaks the body, and the GET is tried again), and the PutObject sends
+//! the same checksum, which S3 checks again on the way in and stores. How the bytes
+//! read were proven to be the source's is the copy's [`SourceProof`].
+//!
+//! Writes carry Content-MD5 and are signed without their payload (`UNSIGNED-PAYLOAD`:
+//! the signature covers Content-MD5, which guards the body). The ETag a write returns
+//! must equal the MD5 of the bytes sent, unless the write's answer says the object is
+//! stored with SSE-KMS (`x-amz-server-side-encryption: aws:kms` or `aws:kms:dsse`):
+//! then its ETag is not an MD5 (a destination bucket with default SSE-KMS does that to
+//! objects written without encryption headers), and the write is proven by its
+//! Content-MD5 (and checksum) alone. Which failures are tried again is
+//! [`super::attempts`]'s business.
 
 use std::cell::RefCell;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
+use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
+use aws_sdk_s3::types::{ChecksumMode, ChecksumType, ServerSideEncryption};
 
 use super::ObjectCopyOptions;
 use super::attempts::{Retry, get_failure, read_failure, with_attempts, write_failure};
@@ -25,15 +41,104 @@ use crate::retry::Failure;
 use crate::s3::Client;
 use crate::spool::{Spool, SpooledBody, choose_directory};
 
+/// How the bytes read were proven to be the source's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SourceProof {
+    /// Their MD5 equals the source's ETag.
+    Md5,
+    /// The SDK checked them against the source's full-object checksum.
+    Checksum,
+    /// The source offers neither (an SSE-KMS object without a checksum; a part, whose
+    /// proof is the completed upload's ETag, in multipartcomplete): only their number.
+    Unverifiable,
+}
+
+/// A source's full-object checksum, as a GET returned it (base64, the header's form).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FullChecksum {
+    /// `CRC64NVME`, `CRC32C`, `CRC32`, `SHA1` or `SHA256`.
+    pub(crate) algorithm: &'static str,
+    /// The value.
+    pub(crate) value: String,
+}
+
+impl FullChecksum {
+    /// The full-object checksum of a GET's answer, if it has one (a composite checksum
+    /// of a multipart object, `…-N`, is not one: the SDK cannot check it either).
+    pub(crate) fn of_get(get: &GetObjectOutput) -> Option<FullChecksum> {
+        if get.checksum_type() == Some(&ChecksumType::Composite) {
+            return None;
+        }
+        // The SDK's order: the one it checks when there are several.
+        [
+            ("CRC64NVME", get.checksum_crc64_nvme()),
+            ("CRC32C", get.checksum_crc32_c()),
+            ("CRC32", get.checksum_crc32()),
+            ("SHA1", get.checksum_sha1()),
+            ("SHA256", get.checksum_sha256()),
+        ]
+        .into_iter()
+        .find_map(|(algorithm, value)| {
+            let value = value?;
+            (!value.is_empty() && !value.contains('-')).then(|| FullChecksum {
+                algorithm,
+                value: value.to_string(),
+            })
+        })
+    }
+
+    /// A PutObject that carries this checksum (S3 checks the body against it).
+    fn apply(&self, request: PutObjectFluentBuilder) -> PutObjectFluentBuilder {
+        let value = self.value.clone();
+        match self.algorithm {
+            "CRC64NVME" => request.checksum_crc64_nvme(value),
+            "CRC32C" => request.checksum_crc32_c(value),
+            "CRC32" => request.checksum_crc32(value),
+            "SHA1" => request.checksum_sha1(value),
+            _ => request.checksum_sha256(value),
+        }
+    }
+
+    /// The same algorithm's checksum in a PutObject's answer.
+    fn in_put(&self, put: &aws_sdk_s3::operation::put_object::PutObjectOutput) -> Option<String> {
+        let value = match self.algorithm {
+            "CRC64NVME" => put.checksum_crc64_nvme(),
+            "CRC32C" => put.checksum_crc32_c(),
+            "CRC32" => put.checksum_crc32(),
+            "SHA1" => put.checksum_sha1(),
+            _ => put.checksum_sha256(),
+        };
+        value.map(str::to_string)
+    }
+}
+
+/// What a GET proved about the source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Source {
+    /// How the bytes read were proven.
+    pub(super) proof: SourceProof,
+    /// The full-object checksum the bytes were checked against, to send with the write.
+    pub(super) checksum: Option<FullChecksum>,
+}
+
+/// True when a write's answer says the object is stored with SSE-KMS, whose ETags are
+/// not MD5s.
+pub(crate) fn stored_with_kms(sse: Option<&ServerSideEncryption>) -> bool {
+    matches!(
+        sse,
+        Some(ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse)
+    )
+}
+
 /// GETs the object or part into a spool holding up to `in_memory` bytes in memory,
-/// retrying a body that breaks off or does not match its size or MD5.
+/// retrying a body that breaks off or does not match its size, MD5 or checksum.
 pub(super) async fn download<E: Write>(
     record: &PartRecord,
     src: &Client,
     options: &ObjectCopyOptions,
     in_memory: u64,
     reporter: &RefCell<&mut Reporter<E>>,
-) -> Result<(SpooledBody, ObjectHeaders), Error> {
+) -> Result<(SpooledBody, ObjectHeaders, Source), Error> {
     let what = format!("GET s3://{}/{}", options.src_bucket, record.object.key);
     with_attempts(&what, options, reporter, || {
         download_once(record, src, options, in_memory, reporter)
@@ -42,50 +147,53 @@ pub(super) async fn download<E: Write>(
 }
 
 /// PUTs a whole object, trying again a body damaged on the way or a wrong ETag.
+/// Returns whether the written object's ETag is the MD5 of its bytes (false when the
+/// answer says SSE-KMS).
 pub(super) async fn put<E: Write>(
     record: &PartRecord,
     body: &SpooledBody,
     headers: &ObjectHeaders,
+    source: &Source,
     dst: &Client,
     options: &ObjectCopyOptions,
     reporter: &RefCell<&mut Reporter<E>>,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let what = format!("PUT s3://{}/{}", options.dst_bucket, record.object.key);
     with_attempts(&what, options, reporter, || {
-        put_whole(record, body, headers, dst, options, reporter)
+        put_whole(record, body, headers, source, dst, options, reporter)
     })
     .await
 }
 
 /// Uploads one part, trying again a body damaged on the way or a wrong ETag; returns
-/// the part's ETag.
+/// the part's ETag and whether it is the MD5 of the part (false when the answer says
+/// SSE-KMS).
 pub(super) async fn put_part<E: Write>(
     record: &PartRecord,
     part: &PartInfo,
     body: &SpooledBody,
-    headers: &ObjectHeaders,
     dst: &Client,
     options: &ObjectCopyOptions,
     reporter: &RefCell<&mut Reporter<E>>,
-) -> Result<String, Error> {
+) -> Result<(String, bool), Error> {
     let what = format!(
         "UploadPart {} of s3://{}/{}",
         part.part_number, options.dst_bucket, record.object.key
     );
     with_attempts(&what, options, reporter, || {
-        upload_part(record, part, body, headers, dst, options, reporter)
+        upload_part(record, part, body, dst, options, reporter)
     })
     .await
 }
 
-/// One GET of the object or part into a spool, with its size and MD5 checks.
+/// One GET of the object or part into a spool, with its size, MD5 and checksum checks.
 async fn download_once<E: Write>(
     record: &PartRecord,
     src: &Client,
     options: &ObjectCopyOptions,
     in_memory: u64,
     reporter: &RefCell<&mut Reporter<E>>,
-) -> Result<(SpooledBody, ObjectHeaders), Retry> {
+) -> Result<(SpooledBody, ObjectHeaders, Source), Retry> {
     let object = &record.object;
     let bucket = &options.src_bucket;
     // The empty part of an empty object is read whole: a Range cannot name no bytes.
@@ -97,10 +205,18 @@ async fn download_once<E: Write>(
         .key(&object.key)
         .set_range(range)
         .if_match(format!("\"{}\"", object.etag))
+        // A whole object's stored checksum, which the SDK then checks the body against
+        // (S3 gives none for a byte range).
+        .set_checksum_mode(record.part.is_none().then_some(ChecksumMode::Enabled))
         .send()
         .await
         .map_err(|e| get_failure(e, bucket, &object.key, &object.etag))?;
     let headers = ObjectHeaders::from_get(&response);
+    let checksum = if record.part.is_none() {
+        FullChecksum::of_get(&response)
+    } else {
+        None
+    };
     let announced = response
         .content_length()
         .and_then(|l| u64::try_from(l).ok());
@@ -147,11 +263,9 @@ async fn download_once<E: Write>(
         }));
     }
     let spooled = spool.finish().map_err(Failure::Permanent)?;
-    if record.part.is_none()
-        && is_plain_md5_etag(&object.etag)
-        && !headers.etag_is_not_md5()
-        && spooled.md5_hex() != object.etag
-    {
+    let md5_etag =
+        record.part.is_none() && is_plain_md5_etag(&object.etag) && !headers.etag_is_not_md5();
+    if md5_etag && spooled.md5_hex() != object.etag {
         return Err(Failure::Transient(Error::Integrity {
             bucket: bucket.clone(),
             key: object.key.clone(),
@@ -162,18 +276,26 @@ async fn download_once<E: Write>(
             ),
         }));
     }
-    Ok((spooled, headers))
+    // The body read to its end: the SDK has checked it against `checksum`.
+    let proof = match (md5_etag, &checksum) {
+        (true, _) => SourceProof::Md5,
+        (false, Some(_)) => SourceProof::Checksum,
+        (false, None) => SourceProof::Unverifiable,
+    };
+    Ok((spooled, headers, Source { proof, checksum }))
 }
 
-/// One PutObject of a whole object, with the source's headers and Content-MD5.
+/// One PutObject of a whole object, with the source's headers, Content-MD5 and the
+/// source's full-object checksum if it has one; returns whether the ETag is an MD5.
 async fn put_whole<E: Write>(
     record: &PartRecord,
     body: &SpooledBody,
     headers: &ObjectHeaders,
+    source: &Source,
     dst: &Client,
     options: &ObjectCopyOptions,
     reporter: &RefCell<&mut Reporter<E>>,
-) -> Result<(), Retry> {
+) -> Result<bool, Retry> {
     let key = &record.object.key;
     let sent = Arc::new(AtomicU64::new(0));
     let stream = body.byte_stream().await.map_err(Failure::Permanent)?;
@@ -184,6 +306,10 @@ async fn put_whole<E: Write>(
         .content_md5(body.content_md5())
         .content_length(i64::try_from(body.length).unwrap_or(i64::MAX))
         .body(progress::counted(stream, &sent));
+    let request = match &source.checksum {
+        Some(checksum) => checksum.apply(request),
+        None => request,
+    };
     // The SDK gives a PutObject without a Content-Type `application/octet-stream`; a
     // source stored without one must arrive without one.
     let no_content_type = headers.content_type.is_none();
@@ -203,22 +329,37 @@ async fn put_whole<E: Write>(
         .map_err(Failure::Permanent)?
         .map_err(|e| write_failure(e, "PutObject", &options.dst_bucket, key.clone()))?;
     // The server stored other bytes than were sent: another PUT overwrites them.
-    written_etag(put.e_tag(), "PUT", body, headers, key, options)?;
-    Ok(())
+    let md5 = !stored_with_kms(put.server_side_encryption());
+    written_etag(put.e_tag(), "PUT", body, md5, key, options)?;
+    if let Some(checksum) = &source.checksum
+        && let Some(stored) = checksum.in_put(&put)
+        && stored != checksum.value
+    {
+        return Err(Failure::Transient(Error::Integrity {
+            bucket: options.dst_bucket.clone(),
+            key: key.to_string(),
+            message: format!(
+                "PUT returned {} {stored}, the source's is {}",
+                checksum.algorithm, checksum.value
+            ),
+        }));
+    }
+    Ok(md5)
 }
 
-/// The ETag a write returned, checked against the MD5 of the bytes sent (unless the
-/// object's ETags are not MD5s); `what` names the write in the message.
+/// The ETag a write returned, checked against the MD5 of the bytes sent when it is
+/// one (`md5`: the write's answer did not say SSE-KMS); `what` names the write in the
+/// message.
 fn written_etag(
     returned: Option<&str>,
     what: &str,
     body: &SpooledBody,
-    headers: &ObjectHeaders,
+    md5: bool,
     key: &str,
     options: &ObjectCopyOptions,
 ) -> Result<String, Retry> {
     let etag = returned.unwrap_or_default().trim_matches('"');
-    if !headers.etag_is_not_md5() && etag != body.md5_hex() {
+    if md5 && etag != body.md5_hex() {
         return Err(Failure::Transient(Error::Integrity {
             bucket: options.dst_bucket.clone(),
             key: key.to_string(),
@@ -231,16 +372,15 @@ fn written_etag(
     Ok(etag.to_string())
 }
 
-/// One UploadPart with Content-MD5; returns the part's ETag.
+/// One UploadPart with Content-MD5; returns the part's ETag and whether it is an MD5.
 async fn upload_part<E: Write>(
     record: &PartRecord,
     part: &PartInfo,
     body: &SpooledBody,
-    headers: &ObjectHeaders,
     dst: &Client,
     options: &ObjectCopyOptions,
     reporter: &RefCell<&mut Reporter<E>>,
-) -> Result<String, Retry> {
+) -> Result<(String, bool), Retry> {
     let key = &record.object.key;
     let sent = Arc::new(AtomicU64::new(0));
     let stream = body.byte_stream().await.map_err(Failure::Permanent)?;
@@ -263,5 +403,7 @@ async fn upload_part<E: Write>(
         .map_err(|e| write_failure(e, "UploadPart", &options.dst_bucket, part.label(key)))?;
     // Uploading the same part number again replaces the damaged part.
     let what = format!("part {}", part.part_number);
-    written_etag(uploaded.e_tag(), &what, body, headers, key, options)
+    let md5 = !stored_with_kms(uploaded.server_side_encryption());
+    let etag = written_etag(uploaded.e_tag(), &what, body, md5, key, options)?;
+    Ok((etag, md5))
 }

@@ -1,0 +1,192 @@
+//! Proofs for every object (docs/reliability.md): copies of SSE-KMS objects, whose
+//! ETags are not MD5s on S3, and of objects with additional checksums. Garage and moto
+//! give SSE-KMS objects plain MD5 ETags, so S3's behaviour is modelled at the wire by
+//! the test proxy's KMS mode ([`FaultPlan::kms`]) in front of moto (the proxy rewrites
+//! requests, which only a server that does not check signatures takes). moto stores a
+//! PutObject's checksum and gives it back with `ChecksumMode: ENABLED`.
+
+use crate::common::*;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::ChecksumAlgorithm;
+use campanile_testkit::faults::{FaultKind, FaultPlan, FaultProxy};
+use campanile_testkit::fixtures::{self, FixtureObject};
+
+/// Source and destination buckets on moto, the source holding `objects` (and
+/// `checksummed`, uploaded with a CRC32 checksum), and a proxy with `plan` built from
+/// the bucket names.
+struct Kms {
+    client: aws_sdk_s3::Client,
+    src: String,
+    dst: String,
+    proxy: FaultProxy,
+    work: tempfile::TempDir,
+}
+
+impl Kms {
+    async fn new(
+        tag: &str,
+        objects: &[FixtureObject],
+        checksummed: &[FixtureObject],
+        plan: impl FnOnce(&str, &str) -> FaultPlan,
+    ) -> Kms {
+        let server = campanile_testkit::moto();
+        let client = server.client().await;
+        let src = campanile_testkit::unique_bucket(&format!("{tag}-src"));
+        let dst = campanile_testkit::unique_bucket(&format!("{tag}-dst"));
+        server.create_bucket(&client, &src).await;
+        server.create_bucket(&client, &dst).await;
+        fixtures::upload_all(&client, &src, objects).await;
+        for object in checksummed {
+            client
+                .put_object()
+                .bucket(&src)
+                .key(&object.key)
+                .checksum_algorithm(ChecksumAlgorithm::Crc32)
+                .body(ByteStream::from(object.bytes()))
+                .send()
+                .await
+                .expect("PUT with a checksum");
+        }
+        let proxy = FaultProxy::start(&server.endpoint, plan(&src, &dst))
+            .await
+            .expect("start proxy");
+        Kms {
+            client,
+            src,
+            dst,
+            proxy,
+            work: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    async fn rsync(&self) -> Run {
+        let part_file = self.work.path().join("part.all");
+        std::fs::write(&part_file, ",\n").expect("part file");
+        let endpoint = self.proxy.endpoint();
+        let work = self.work.path().to_path_buf();
+        let (src, dst) = (self.src.clone(), self.dst.clone());
+        tokio::task::spawn_blocking(move || {
+            rsync_local_at(
+                campanile_testkit::moto(),
+                &endpoint,
+                &work,
+                &part_file,
+                (&src, &dst),
+                &[],
+                &[],
+            )
+        })
+        .await
+        .expect("rsync thread")
+    }
+
+    /// Every object identical at the destination (compared on the server itself, whose
+    /// ETags are MD5s: bytes, ETag, Content-Type; not the encryption, which only the
+    /// proxy showed) and no upload left.
+    async fn assert_copied(&self, keys: &[&str], run: &Run) {
+        for key in keys {
+            let get = |bucket: String| {
+                let client = self.client.clone();
+                let key = key.to_string();
+                async move {
+                    let got = client
+                        .get_object()
+                        .bucket(&bucket)
+                        .key(&key)
+                        .send()
+                        .await
+                        .unwrap_or_else(|e| panic!("GET s3://{bucket}/{key}: {e:?}"));
+                    let etag = got.e_tag().map(str::to_string);
+                    let kind = got.content_type().map(str::to_string);
+                    let bytes = got.body.collect().await.expect("body").into_bytes();
+                    (etag, kind, bytes)
+                }
+            };
+            let (a, b) = (get(self.src.clone()).await, get(self.dst.clone()).await);
+            assert_eq!(a.0, b.0, "ETag of {key:?}");
+            assert_eq!(a.1, b.1, "Content-Type of {key:?}");
+            assert!(a.2 == b.2, "bytes of {key:?} differ");
+        }
+        assert_eq!(
+            uploads_in_progress(&self.client, &self.dst).await,
+            0,
+            "uploads left in progress:\n{}",
+            run.stderr
+        );
+    }
+}
+
+/// The sum of counter `name` over every step and group of the run.
+fn counter(run: &Run, name: &str) -> i64 {
+    reports(run)
+        .iter()
+        .filter_map(|report| report["counters"].as_object().cloned())
+        .flat_map(|groups| groups.into_iter().map(|(_, counters)| counters))
+        .filter_map(|counters| counters[name].as_i64())
+        .sum()
+}
+
+fn mib() -> u64 {
+    1024 * 1024
+}
+
+/// SSE-KMS on both sides: no ETag check can pass (none is an MD5), so an object is
+/// proven by its checksum when it has one, and otherwise copied and reported as
+/// unverifiable at source, whole or multipart; none is aborted.
+#[tokio::test(flavor = "multi_thread")]
+async fn kms_objects_are_copied_with_the_proof_each_can_have() {
+    let objects = [
+        FixtureObject::whole("plain-kms", 200_000),
+        FixtureObject::multipart("multi-kms", 6 * mib(), 5 * mib()),
+    ];
+    let checksummed = [FixtureObject::whole("crc-kms", 100_000)];
+    let kms = Kms::new("kms-both", &objects, &checksummed, |src, dst| {
+        FaultPlan::kms(&[src, dst])
+    })
+    .await;
+    let run = kms.rsync().await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    kms.assert_copied(&["plain-kms", "multi-kms", "crc-kms"], &run)
+        .await;
+    assert_eq!(counter(&run, "ProvenByChecksum"), 1, "{}", run.stdout);
+    assert_eq!(counter(&run, "UnverifiableAtSource"), 2, "{}", run.stdout);
+    assert_eq!(counter(&run, "ProvenByMd5"), 0, "{}", run.stdout);
+    assert_eq!(counter(&run, "EtagMismatch"), 0, "{}", run.stdout);
+}
+
+/// A plain source into a bucket with default SSE-KMS: the writes' answers say aws:kms
+/// and their ETags are not MD5s; the check is keyed on that answer, not on the source,
+/// so nothing fails, and every object is still proven by its source's MD5 ETag (the
+/// whole object at its GET, the multipart one by its parts, before completing).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_destination_with_default_kms_does_not_fail_the_etag_checks() {
+    let objects = [
+        FixtureObject::whole("plain", 200_000),
+        FixtureObject::multipart("multi", 6 * mib(), 5 * mib()),
+    ];
+    let kms = Kms::new("kms-dst", &objects, &[], |_, dst| FaultPlan::kms(&[dst])).await;
+    let run = kms.rsync().await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    kms.assert_copied(&["plain", "multi"], &run).await;
+    assert_eq!(counter(&run, "ProvenByMd5"), 1, "{}", run.stdout);
+    assert_eq!(counter(&run, "EtagMismatch"), 0, "{}", run.stdout);
+}
+
+/// An SSE-KMS source with a checksum: a bit flipped in its GET body cannot be caught by
+/// MD5 (its ETag is not one); the checksum catches it and the GET is tried again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flipped_byte_in_a_kms_object_is_caught_by_its_checksum() {
+    let checksummed = [FixtureObject::whole("crc-kms", 300_000)];
+    let kms = Kms::new("kms-flip", &[], &checksummed, |src, _| FaultPlan {
+        rate: 1.0,
+        kinds: vec![FaultKind::FlipResponseByte],
+        limit: Some(1),
+        ..FaultPlan::kms(&[src])
+    })
+    .await;
+    let run = kms.rsync().await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(kms.proxy.stats().injected[&FaultKind::FlipResponseByte], 1);
+    kms.assert_copied(&["crc-kms"], &run).await;
+    assert_eq!(counter(&run, "ProvenByChecksum"), 1, "{}", run.stdout);
+}
