@@ -18,6 +18,13 @@
 //! times with a random pause (a constant [`Backoff`]); `NoSuchUpload` on a retry whose object already carries the
 //! source ETag counts as done (an earlier attempt completed it).
 //!
+//! SSE-KMS (the eighth field of the part lines, [`crate::record::PartEtags`]): when the
+//! source's ETag is not made of MD5s, the computed ETag is not compared with it, and
+//! when the CompleteMultipartUpload answer says `aws:kms` the completed ETag is not
+//! compared at all (it is not an MD5); such an object is completed from parts each
+//! checked by its Content-MD5 and counted `UnverifiableAtSource`, not aborted. An
+//! object whose completed ETag equals the source's counts `ProvenByMd5`.
+//!
 //! A part objectcopy skipped because its source is gone or changed since the listing
 //! (partEtag `skipped:<reason>`, see [`CopiedPartRecord::skip_reason`]) means the
 //! object cannot be completed as listed: its upload is aborted, not completed, and the
