@@ -3,11 +3,15 @@
 //! give SSE-KMS objects plain MD5 ETags, so S3's behaviour is modelled at the wire by
 //! the test proxy's KMS mode ([`FaultPlan::kms`]) in front of moto (the proxy rewrites
 //! requests, which only a server that does not check signatures takes). moto stores a
-//! PutObject's checksum and gives it back with `ChecksumMode: ENABLED`.
+//! PutObject's checksum (without checking it) and gives it back with `ChecksumMode:
+//! ENABLED`; Garage 2.5 checks and stores it, so the checksums a copy writes are tested
+//! there.
 
 use crate::common::*;
+use aws_sdk_s3::config::RequestChecksumCalculation;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::ChecksumAlgorithm;
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
+use campanile_testkit::S3Server;
 use campanile_testkit::faults::{FaultKind, FaultPlan, FaultProxy};
 use campanile_testkit::fixtures::{self, FixtureObject};
 
@@ -15,6 +19,7 @@ use campanile_testkit::fixtures::{self, FixtureObject};
 /// `checksummed`, uploaded with a CRC32 checksum), and a proxy with `plan` built from
 /// the bucket names.
 struct Kms {
+    server: &'static S3Server,
     client: aws_sdk_s3::Client,
     src: String,
     dst: String,
@@ -29,20 +34,41 @@ impl Kms {
         checksummed: &[FixtureObject],
         plan: impl FnOnce(&str, &str) -> FaultPlan,
     ) -> Kms {
-        let server = campanile_testkit::moto();
+        Kms::on(campanile_testkit::moto(), tag, objects, checksummed, plan).await
+    }
+
+    /// [`Kms::new`] on `server`; `objects` are uploaded without a checksum.
+    async fn on(
+        server: &'static S3Server,
+        tag: &str,
+        objects: &[FixtureObject],
+        checksummed: &[FixtureObject],
+        plan: impl FnOnce(&str, &str) -> FaultPlan,
+    ) -> Kms {
         let client = server.client().await;
+        // The SDK would add a CRC32 to every PutObject of the fixtures.
+        let client = aws_sdk_s3::Client::from_conf(
+            client
+                .config()
+                .to_builder()
+                .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+                .build(),
+        );
         let src = campanile_testkit::unique_bucket(&format!("{tag}-src"));
         let dst = campanile_testkit::unique_bucket(&format!("{tag}-dst"));
         server.create_bucket(&client, &src).await;
         server.create_bucket(&client, &dst).await;
         fixtures::upload_all(&client, &src, objects).await;
         for object in checksummed {
+            // Given as a header (the SDK would otherwise send it in a trailer).
+            let bytes = object.bytes();
             client
                 .put_object()
                 .bucket(&src)
                 .key(&object.key)
                 .checksum_algorithm(ChecksumAlgorithm::Crc32)
-                .body(ByteStream::from(object.bytes()))
+                .checksum_crc32(crc32_base64(&bytes))
+                .body(ByteStream::from(bytes))
                 .send()
                 .await
                 .expect("PUT with a checksum");
@@ -51,6 +77,7 @@ impl Kms {
             .await
             .expect("start proxy");
         Kms {
+            server,
             client,
             src,
             dst,
@@ -65,16 +92,9 @@ impl Kms {
         let endpoint = self.proxy.endpoint();
         let work = self.work.path().to_path_buf();
         let (src, dst) = (self.src.clone(), self.dst.clone());
+        let server = self.server;
         tokio::task::spawn_blocking(move || {
-            rsync_local_at(
-                campanile_testkit::moto(),
-                &endpoint,
-                &work,
-                &part_file,
-                (&src, &dst),
-                &[],
-                &[],
-            )
+            rsync_local_at(server, &endpoint, &work, &part_file, (&src, &dst), &[], &[])
         })
         .await
         .expect("rsync thread")
@@ -114,6 +134,23 @@ impl Kms {
             run.stderr
         );
     }
+}
+
+/// CRC32 (IEEE) of `data`, base64 of its big-endian bytes, as `x-amz-checksum-crc32`.
+fn crc32_base64(data: &[u8]) -> String {
+    use base64::Engine;
+    let mut crc = !0u32;
+    for byte in data {
+        crc ^= u32::from(*byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    base64::engine::general_purpose::STANDARD.encode((!crc).to_be_bytes())
 }
 
 /// The sum of counter `name` over every step and group of the run.
@@ -189,4 +226,53 @@ async fn a_flipped_byte_in_a_kms_object_is_caught_by_its_checksum() {
     assert_eq!(kms.proxy.stats().injected[&FaultKind::FlipResponseByte], 1);
     kms.assert_copied(&["crc-kms"], &run).await;
     assert_eq!(counter(&run, "ProvenByChecksum"), 1, "{}", run.stdout);
+}
+
+/// The checksums a whole object is written with, on Garage (which checks a write's
+/// checksum and stores it): the source's own when it has one (CRC32 here), else the
+/// CRC64NVME of the bytes read. Both objects are proven by their MD5 ETags too.
+#[tokio::test(flavor = "multi_thread")]
+async fn whole_objects_are_written_with_the_sources_checksum_or_a_crc64nvme() {
+    let objects = [FixtureObject::whole("none", 150_000)];
+    let checksummed = [FixtureObject::whole("crc32", 120_000)];
+    let kms = Kms::on(
+        campanile_testkit::s3(),
+        "checksums",
+        &objects,
+        &checksummed,
+        |_, _| FaultPlan::none(),
+    )
+    .await;
+    let run = kms.rsync().await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    kms.assert_copied(&["none", "crc32"], &run).await;
+    assert_eq!(counter(&run, "ProvenByMd5"), 2, "{}", run.stdout);
+    let head = |bucket: String, key: &'static str| {
+        let client = kms.client.clone();
+        async move {
+            client
+                .head_object()
+                .bucket(&bucket)
+                .key(key)
+                .checksum_mode(ChecksumMode::Enabled)
+                .send()
+                .await
+                .expect("HEAD")
+        }
+    };
+    let source = head(kms.src.clone(), "crc32").await;
+    let copy = head(kms.dst.clone(), "crc32").await;
+    assert_eq!(
+        source.checksum_crc32(),
+        Some(crc32_base64(&checksummed[0].bytes()).as_str())
+    );
+    assert_eq!(copy.checksum_crc32(), source.checksum_crc32());
+    let source = head(kms.src.clone(), "none").await;
+    let copy = head(kms.dst.clone(), "none").await;
+    assert_eq!(source.checksum_crc64_nvme(), None);
+    assert_eq!(source.checksum_crc32(), None);
+    assert!(
+        copy.checksum_crc64_nvme().is_some(),
+        "the copy has a CRC64NVME: {copy:?}"
+    );
 }

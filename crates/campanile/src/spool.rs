@@ -1,8 +1,9 @@
 //! Where objectcopy keeps the bytes of an object or part between the GET and the PUT:
 //! in memory up to `maxtmpsize` (most objects and parts never reach a disk), then in a
 //! temporary file in one of the `ephemeral` directories, chosen at random to spread
-//! the load over the instance's disks. The MD5 and the byte count are computed as the
-//! bytes arrive, so the data is read once. The temporary file is deleted when the
+//! the load over the instance's disks. The MD5, the CRC64NVME and the byte count are
+//! computed as the bytes arrive, so the data is read once (the CRC64NVME is the
+//! checksum a write sends when the source has none of its own). The temporary file is deleted when the
 //! spool is dropped, on success and on every error path.
 
 use std::io::Write;
@@ -24,6 +25,7 @@ pub struct Spool {
     file: Option<NamedTempFile>,
     length: u64,
     hasher: Md5,
+    crc64nvme: crc_fast::Digest,
 }
 
 /// A finished spool: its bytes (in memory or in a file), MD5 and length.
@@ -32,6 +34,8 @@ pub struct SpooledBody {
     pub data: SpooledData,
     /// MD5 of the bytes.
     pub md5: [u8; 16],
+    /// CRC64NVME of the bytes.
+    pub crc64nvme: u64,
     /// Number of bytes.
     pub length: u64,
 }
@@ -64,12 +68,14 @@ impl Spool {
             file: None,
             length: 0,
             hasher: Md5::new(),
+            crc64nvme: crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme),
         }
     }
 
     /// Adds bytes.
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), Error> {
         self.hasher.update(chunk);
+        self.crc64nvme.update(chunk);
         self.length += chunk.len() as u64;
         if self.file.is_none() && self.length > self.max_memory {
             let mut file = tempfile::Builder::new()
@@ -121,6 +127,7 @@ impl Spool {
         Ok(SpooledBody {
             data,
             md5,
+            crc64nvme: self.crc64nvme.finalize(),
             length: self.length,
         })
     }
@@ -151,6 +158,12 @@ impl SpooledBody {
         base64::engine::general_purpose::STANDARD.encode(self.md5)
     }
 
+    /// `x-amz-checksum-crc64nvme` header value (base64 of the big-endian CRC).
+    pub fn checksum_crc64nvme(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(self.crc64nvme.to_be_bytes())
+    }
+
     /// Hex MD5, as an ETag.
     pub fn md5_hex(&self) -> String {
         crate::multipart::hex(&self.md5)
@@ -177,6 +190,12 @@ mod tests {
         assert_eq!(body.length, 6);
         assert_eq!(body.md5_hex(), crate::multipart::single_etag(b"abcdef"));
         assert_eq!(body.content_md5(), "6AtQFwmJUPxYqtg8jBSXjg==");
+        // The check value of CRC-64/NVME ("123456789": 0xAE8B14860A799888).
+        let mut spool = Spool::new(100, 9, &std::env::temp_dir());
+        spool.write(b"123456789").expect("write");
+        let nine = spool.finish().expect("finish");
+        assert_eq!(nine.crc64nvme, 0xAE8B_1486_0A79_9888);
+        assert_eq!(nine.checksum_crc64nvme(), "rosUhgp5mIg=");
         let collected = body.byte_stream().await.expect("stream").collect().await;
         assert_eq!(collected.expect("bytes").into_bytes().as_ref(), b"abcdef");
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);

@@ -8,7 +8,11 @@
 //! (`ChecksumMode: ENABLED`): when S3 answers with a full-object checksum (CRC64NVME,
 //! CRC32C, CRC32, SHA1, SHA256), the SDK checks the bytes against it as they stream in
 //! (a mismatch breaks the body, and the GET is tried again), and the PutObject sends
-//! the same checksum, which S3 checks again on the way in and stores. How the bytes
+//! the same checksum, which S3 checks again on the way in and stores; a source without
+//! one gets the CRC64NVME of the bytes read (computed as they are spooled, with their
+//! MD5). A checksum in the PutObject's answer must equal the one sent. Parts carry
+//! Content-MD5 only: S3 takes part checksums only in an upload created with a
+//! checksum algorithm. How the bytes
 //! read were proven to be the source's is the copy's [`SourceProof`].
 //!
 //! Writes carry Content-MD5 and are signed without their payload (`UNSIGNED-PAYLOAD`:
@@ -286,7 +290,8 @@ async fn download_once<E: Write>(
 }
 
 /// One PutObject of a whole object, with the source's headers, Content-MD5 and the
-/// source's full-object checksum if it has one; returns whether the ETag is an MD5.
+/// source's full-object checksum if it has one (else the bytes' CRC64NVME); returns
+/// whether the ETag is an MD5.
 async fn put_whole<E: Write>(
     record: &PartRecord,
     body: &SpooledBody,
@@ -306,10 +311,13 @@ async fn put_whole<E: Write>(
         .content_md5(body.content_md5())
         .content_length(i64::try_from(body.length).unwrap_or(i64::MAX))
         .body(progress::counted(stream, &sent));
-    let request = match &source.checksum {
-        Some(checksum) => checksum.apply(request),
-        None => request,
-    };
+    // The source's checksum, which S3 checks the body against end to end; else the
+    // CRC64NVME of the bytes read, so that the copy has a checksum of its own.
+    let checksum = source.checksum.clone().unwrap_or_else(|| FullChecksum {
+        algorithm: "CRC64NVME",
+        value: body.checksum_crc64nvme(),
+    });
+    let request = checksum.apply(request);
     // The SDK gives a PutObject without a Content-Type `application/octet-stream`; a
     // source stored without one must arrive without one.
     let no_content_type = headers.content_type.is_none();
@@ -331,8 +339,7 @@ async fn put_whole<E: Write>(
     // The server stored other bytes than were sent: another PUT overwrites them.
     let md5 = !stored_with_kms(put.server_side_encryption());
     written_etag(put.e_tag(), "PUT", body, md5, key, options)?;
-    if let Some(checksum) = &source.checksum
-        && let Some(stored) = checksum.in_put(&put)
+    if let Some(stored) = checksum.in_put(&put)
         && stored != checksum.value
     {
         return Err(Failure::Transient(Error::Integrity {
