@@ -153,6 +153,28 @@ fn crc32_base64(data: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode((!crc).to_be_bytes())
 }
 
+/// The text of every `part-*` file under `dir` (the run's outputs, gzip or not).
+fn part_files(dir: &std::path::Path) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            text.push_str(&part_files(&path));
+        } else if entry.file_name().to_string_lossy().starts_with("part-") {
+            let bytes = std::fs::read(&path).expect("read");
+            if path.extension().is_some_and(|e| e == "gz") {
+                flate2::read::GzDecoder::new(&bytes[..])
+                    .read_to_string(&mut text)
+                    .expect("gunzip");
+            } else {
+                text.push_str(&String::from_utf8_lossy(&bytes));
+            }
+        }
+    }
+    text
+}
+
 /// The sum of counter `name` over every step and group of the run.
 fn counter(run: &Run, name: &str) -> i64 {
     reports(run)
@@ -194,7 +216,8 @@ async fn kms_objects_are_copied_with_the_proof_each_can_have() {
 /// A plain source into a bucket with default SSE-KMS: the writes' answers say aws:kms
 /// and their ETags are not MD5s; the check is keyed on that answer, not on the source,
 /// so nothing fails, and every object is still proven by its source's MD5 ETag (the
-/// whole object at its GET, the multipart one by its parts, before completing).
+/// whole object at its GET, the multipart one before completing, from the parts' MD5s
+/// objectcopy gives on their lines since their ETags are not MD5s).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_destination_with_default_kms_does_not_fail_the_etag_checks() {
     let objects = [
@@ -205,7 +228,14 @@ async fn a_destination_with_default_kms_does_not_fail_the_etag_checks() {
     let run = kms.rsync().await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     kms.assert_copied(&["plain", "multi"], &run).await;
-    assert_eq!(counter(&run, "ProvenByMd5"), 1, "{}", run.stdout);
+    assert_eq!(counter(&run, "ProvenByMd5"), 2, "{}", run.stdout);
+    assert_eq!(counter(&run, "UnverifiableAtSource"), 0, "{}", run.stdout);
+    // The part lines say so, with the parts' MD5s.
+    let part_map = part_files(kms.work.path());
+    assert!(
+        part_map.contains("\tdst-etag-not-md5:"),
+        "part map:\n{part_map}"
+    );
     assert_eq!(counter(&run, "EtagMismatch"), 0, "{}", run.stdout);
 }
 

@@ -441,26 +441,33 @@ pub enum PartEtags {
     Md5,
     /// The source's ETag is not an MD5 (SSE-KMS source): `src-etag-not-md5`.
     SourceNotMd5,
-    /// The destination's ETags are not MD5s (SSE-KMS destination): `dst-etag-not-md5`.
-    DestinationNotMd5,
+    /// The destination's ETags are not MD5s (SSE-KMS destination), with the MD5 of the
+    /// part's bytes when objectcopy read them (not in a server-side copy), so that the
+    /// source's ETag can still be checked: `dst-etag-not-md5:<hex MD5>` or
+    /// `dst-etag-not-md5`.
+    DestinationNotMd5(Option<[u8; 16]>),
     /// Neither: `etags-not-md5`.
     NeitherMd5,
 }
 
+/// The text of [`PartEtags::DestinationNotMd5`].
+const DESTINATION_NOT_MD5: &str = "dst-etag-not-md5";
+
 impl PartEtags {
-    /// From whether the source's and the destination's ETags are MD5s.
-    pub fn of(source_md5: bool, destination_md5: bool) -> PartEtags {
-        match (source_md5, destination_md5) {
-            (true, true) => PartEtags::Md5,
-            (false, true) => PartEtags::SourceNotMd5,
-            (true, false) => PartEtags::DestinationNotMd5,
-            (false, false) => PartEtags::NeitherMd5,
+    /// From whether the source's ETag is made of MD5s, and, when the destination's part
+    /// ETag is not the part's MD5, `Err` with the part's MD5 if known.
+    pub fn of(source_md5: bool, destination: Result<(), Option<[u8; 16]>>) -> PartEtags {
+        match (source_md5, destination) {
+            (true, Ok(())) => PartEtags::Md5,
+            (false, Ok(())) => PartEtags::SourceNotMd5,
+            (true, Err(md5)) => PartEtags::DestinationNotMd5(md5),
+            (false, Err(_)) => PartEtags::NeitherMd5,
         }
     }
 
     /// Whether the source's ETag is derived from MD5s of the bytes.
     pub fn source_md5(self) -> bool {
-        matches!(self, PartEtags::Md5 | PartEtags::DestinationNotMd5)
+        matches!(self, PartEtags::Md5 | PartEtags::DestinationNotMd5(_))
     }
 
     /// Whether the destination's part ETag is the MD5 of the part.
@@ -468,24 +475,39 @@ impl PartEtags {
         matches!(self, PartEtags::Md5 | PartEtags::SourceNotMd5)
     }
 
-    /// The field's text (empty for [`PartEtags::Md5`], which is not written).
-    pub fn as_str(self) -> &'static str {
+    /// The MD5 of the part, when the line gives it (with a destination ETag that is not
+    /// an MD5); the caller takes the part ETag when [`PartEtags::destination_md5`].
+    pub fn part_md5(self) -> Option<[u8; 16]> {
         match self {
-            PartEtags::Md5 => "",
-            PartEtags::SourceNotMd5 => "src-etag-not-md5",
-            PartEtags::DestinationNotMd5 => "dst-etag-not-md5",
-            PartEtags::NeitherMd5 => "etags-not-md5",
+            PartEtags::DestinationNotMd5(md5) => md5,
+            _ => None,
+        }
+    }
+
+    /// The field's text (empty for [`PartEtags::Md5`], which is not written).
+    pub fn to_field(self) -> String {
+        match self {
+            PartEtags::Md5 => String::new(),
+            PartEtags::SourceNotMd5 => "src-etag-not-md5".to_string(),
+            PartEtags::DestinationNotMd5(None) => DESTINATION_NOT_MD5.to_string(),
+            PartEtags::DestinationNotMd5(Some(md5)) => {
+                format!("{DESTINATION_NOT_MD5}:{}", crate::multipart::hex(&md5))
+            }
+            PartEtags::NeitherMd5 => "etags-not-md5".to_string(),
         }
     }
 
     fn parse(field: &str) -> Option<PartEtags> {
-        [
-            PartEtags::SourceNotMd5,
-            PartEtags::DestinationNotMd5,
-            PartEtags::NeitherMd5,
-        ]
-        .into_iter()
-        .find(|e| e.as_str() == field)
+        match field {
+            "src-etag-not-md5" => Some(PartEtags::SourceNotMd5),
+            "etags-not-md5" => Some(PartEtags::NeitherMd5),
+            DESTINATION_NOT_MD5 => Some(PartEtags::DestinationNotMd5(None)),
+            _ => {
+                let hex = field.strip_prefix(DESTINATION_NOT_MD5)?.strip_prefix(':')?;
+                crate::multipart::parse_md5_hex(hex)
+                    .map(|md5| PartEtags::DestinationNotMd5(Some(md5)))
+            }
+        }
     }
 }
 
@@ -600,7 +622,7 @@ impl CopiedPartRecord {
         );
         match self.etags {
             PartEtags::Md5 => line,
-            other => format!("{line}\t{}", other.as_str()),
+            other => format!("{line}\t{}", other.to_field()),
         }
     }
 }
@@ -775,9 +797,11 @@ mod tests {
         };
         let line = record.to_line();
         assert_eq!(line.split('\t').count(), 7);
+        let md5 = crate::multipart::md5(b"part");
         for etags in [
             PartEtags::SourceNotMd5,
-            PartEtags::DestinationNotMd5,
+            PartEtags::DestinationNotMd5(None),
+            PartEtags::DestinationNotMd5(Some(md5)),
             PartEtags::NeitherMd5,
         ] {
             let kms = CopiedPartRecord {
@@ -792,7 +816,24 @@ mod tests {
         assert!(bad.0.contains("etags"), "{}", bad.0);
         assert!(PartEtags::SourceNotMd5.destination_md5());
         assert!(!PartEtags::SourceNotMd5.source_md5());
-        assert!(!PartEtags::DestinationNotMd5.destination_md5());
+        assert!(!PartEtags::DestinationNotMd5(None).destination_md5());
+        let with_md5 = CopiedPartRecord {
+            etags: PartEtags::DestinationNotMd5(Some(md5)),
+            ..record.clone()
+        };
+        assert!(with_md5.to_line().ends_with(&format!(
+            "\tdst-etag-not-md5:{}",
+            crate::multipart::hex(&md5)
+        )));
+        assert_eq!(
+            CopiedPartRecord::parse(&with_md5.to_line())
+                .expect("parse")
+                .etags
+                .part_md5(),
+            Some(md5)
+        );
+        let short = format!("{line}\tdst-etag-not-md5:abc");
+        assert!(CopiedPartRecord::parse(&short).is_err());
         assert_eq!(CopiedPartRecord::parse(&line).expect("parse"), record);
         assert!(CopiedPartRecord::parse("k\tx\tu\tp\t1\t0\t1").is_err());
         let skipped = CopiedPartRecord {

@@ -18,12 +18,15 @@
 //! times with a random pause (a constant [`Backoff`]); `NoSuchUpload` on a retry whose object already carries the
 //! source ETag counts as done (an earlier attempt completed it).
 //!
-//! SSE-KMS (the eighth field of the part lines, [`crate::record::PartEtags`]): when the
-//! source's ETag is not made of MD5s, the computed ETag is not compared with it, and
-//! when the CompleteMultipartUpload answer says `aws:kms` the completed ETag is not
-//! compared at all (it is not an MD5); such an object is completed from parts each
-//! checked by its Content-MD5 and counted `UnverifiableAtSource`, not aborted. An
-//! object whose completed ETag equals the source's counts `ProvenByMd5`.
+//! SSE-KMS (the eighth field of the part lines, [`crate::record::PartEtags`]): the ETag
+//! is computed from the parts' MD5s, which are their ETags or, for an SSE-KMS
+//! destination, the MD5s objectcopy computed (given in that field), and compared with
+//! the source's before completing only when the source's is made of MD5s; the
+//! completed ETag is compared only when the CompleteMultipartUpload answer does not say
+//! `aws:kms` (its ETag is then not an MD5). An object proven against its source's ETag
+//! counts `ProvenByMd5`; one whose source's ETag is not made of MD5s (SSE-KMS source)
+//! is completed from parts each checked by its Content-MD5, counted
+//! `UnverifiableAtSource` and named in the status, not aborted.
 //!
 //! A part objectcopy skipped because its source is gone or changed since the listing
 //! (partEtag `skipped:<reason>`, see [`CopiedPartRecord::skip_reason`]) means the
@@ -452,16 +455,22 @@ async fn finish_group<W: Write, E: Write>(
     // SSE-KMS on either side (the eighth field of the part lines): the source's ETag
     // cannot be computed from the parts, or the part ETags are not MD5s.
     let source_md5 = group.parts.values().all(|p| p.etags.source_md5());
-    let destination_md5 = group.parts.values().all(|p| p.etags.destination_md5());
+    // The parts' MD5s: their ETags, or, from an SSE-KMS destination, the MD5s
+    // objectcopy computed from the bytes it read (the eighth field).
     let digests: Option<Vec<[u8; 16]>> = group
         .parts
         .values()
-        .map(|p| parse_md5_hex(&p.part_etag))
+        .map(|p| {
+            if p.etags.destination_md5() {
+                parse_md5_hex(&p.part_etag)
+            } else {
+                p.etags.part_md5()
+            }
+        })
         .collect();
-    // The ETag the completed upload gets when its part ETags are the parts' MD5s.
-    let computed = digests
-        .filter(|_| destination_md5)
-        .map(|digests| multipart_etag(&digests));
+    // The ETag the source has when it is made of the parts' MD5s (and the completed
+    // upload's, unless stored with SSE-KMS).
+    let computed = digests.map(|digests| multipart_etag(&digests));
     if source_md5
         && let Some(expected) = &computed
         && *expected != group.etag
@@ -502,7 +511,7 @@ async fn finish_group<W: Write, E: Write>(
         } else {
             computed
         };
-        proven = source_md5 && !stored_with_kms;
+        proven = proven || (source_md5 && !stored_with_kms);
         if let Some(expected) = expected
             && etag != expected
         {
@@ -770,6 +779,7 @@ async fn abort(client: &Client, bucket: &str, group: &Group) -> Result<(), Error
 mod tests {
     use super::*;
     use crate::multipart::multipart_etag;
+    use crate::record::PartEtags;
 
     /// The part lines of an object of `parts` parts of 10 bytes, with ETags that add
     /// up.
@@ -793,6 +803,66 @@ mod tests {
                 .to_line()
             })
             .collect()
+    }
+
+    /// The lines of [`object_lines`] as an SSE-KMS destination gives them: part ETags
+    /// that are not MD5s, each part's MD5 in the eighth field.
+    fn kms_destination_lines(key: &str, upload: &str, parts: u32) -> Vec<String> {
+        object_lines(key, upload, parts)
+            .iter()
+            .map(|line| {
+                let mut record = CopiedPartRecord::parse(line).expect("line");
+                let md5 = parse_md5_hex(&record.part_etag).expect("md5");
+                record.part_etag = crate::multipart::hex(&crate::multipart::md5(&md5));
+                record.etags = PartEtags::DestinationNotMd5(Some(md5));
+                record.to_line()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn kms_etags_are_proven_by_the_parts_md5s_or_not_compared() {
+        // An SSE-KMS destination: the parts' MD5s still make the source's ETag.
+        let lines = kms_destination_lines("k", "u", 3).join("\n");
+        let (result, _) = dry_run(&lines).await;
+        let summary = result.expect("proven");
+        assert_eq!(summary.proven_by_md5, 1);
+        assert!(summary.etag_mismatches.is_empty());
+        // A wrong part MD5 is still a mismatch, caught before completing.
+        let mut bad = kms_destination_lines("k", "u", 3);
+        let wrong = format!(
+            "dst-etag-not-md5:{}",
+            crate::multipart::hex(&crate::multipart::md5(b"other"))
+        );
+        let last = bad[2].rsplit_once('\t').expect("field").0.to_string();
+        bad[2] = format!("{last}\t{wrong}");
+        let (result, _) = dry_run(&bad.join("\n")).await;
+        assert!(result.is_err());
+        // An SSE-KMS source: its ETag is not made of MD5s, so it is not compared and the
+        // object is completed as unverifiable at source.
+        let lines: Vec<String> = object_lines("s", "v", 2)
+            .iter()
+            .map(|line| {
+                let mut record = CopiedPartRecord::parse(line).expect("line");
+                record.etag = format!(
+                    "{}-2",
+                    crate::multipart::hex(&crate::multipart::md5(b"kms"))
+                );
+                record.etags = PartEtags::SourceNotMd5;
+                record.to_line()
+            })
+            .collect();
+        let (result, _) = dry_run(&lines.join("\n")).await;
+        let summary = result.expect("completed");
+        assert_eq!(summary.unverifiable, vec!["s".to_string()]);
+        assert_eq!(summary.proven_by_md5, 0);
+        // The same lines without the field: a mismatch, as before.
+        let plain: Vec<String> = lines
+            .iter()
+            .map(|l| l.rsplit_once('\t').expect("field").0.to_string())
+            .collect();
+        let (result, _) = dry_run(&plain.join("\n")).await;
+        assert!(result.is_err());
     }
 
     async fn dry_run(input: &str) -> (Result<MultipartCompleteSummary, Error>, String) {

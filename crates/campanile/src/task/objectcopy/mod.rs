@@ -422,7 +422,9 @@ async fn copy_record<W: Write, E: Write>(
         Some(part) => {
             let (part_etag, dst_md5) =
                 transfer::put_part(record, part, &body, dst, options, reporter).await?;
-            let etags = PartEtags::of(source_md5, dst_md5);
+            // A destination ETag that is not an MD5: the part's own MD5 goes with it.
+            let destination = if dst_md5 { Ok(()) } else { Err(Some(body.md5)) };
+            let etags = PartEtags::of(source_md5, destination);
             write_copied_part(record, part, part_etag, etags, sinks)?
         }
     };
@@ -537,7 +539,13 @@ async fn copy_in_server<W: Write, E: Write>(
             let (part_etag, dst_md5) =
                 server_side::copy_part(record, part, src_bucket, dst_bucket, dst).await?;
             // The server copied without showing the source: its ETag is taken as an MD5.
-            write_copied_part(record, part, part_etag, PartEtags::of(true, dst_md5), sinks)?
+            write_copied_part(
+                record,
+                part,
+                part_etag,
+                PartEtags::of(true, if dst_md5 { Ok(()) } else { Err(None) }),
+                sinks,
+            )?
         }
     };
     let moved = i64::try_from(summary.bytes).unwrap_or(i64::MAX);
