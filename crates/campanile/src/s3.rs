@@ -16,9 +16,12 @@
 //! (a token bucket that a sustained SlowDown empties, failing every later request at
 //! once): the request-rate governor ([`crate::governor`]) paces every request per key
 //! prefix instead, and slows a prefix down on each 503. Checksums: Campanile sends
-//! Content-MD5 itself and checks ETags; the SDK's extra CRC checksums are only used
-//! when an operation requires them, which keeps aws-chunked bodies away from
-//! S3-compatible servers that do not speak them.
+//! Content-MD5 itself and checks ETags; the SDK computes extra CRC checksums only when
+//! an operation requires them, which keeps aws-chunked bodies away from S3-compatible
+//! servers that do not speak them. objectcopy sends a whole object's checksum as a
+//! header it has (the source's, or the CRC64NVME it computed while spooling), and asks
+//! for the source's with `ChecksumMode: ENABLED`, which makes the SDK check a
+//! full-object checksum in the answer even under `WhenRequired`.
 
 use std::time::Duration;
 
