@@ -457,11 +457,15 @@ async fn finish_group<W: Write, E: Write>(
     let source_md5 = group.parts.values().all(|p| p.etags.source_md5());
     // The parts' MD5s: their ETags, or, from an SSE-KMS destination, the MD5s
     // objectcopy computed from the bytes it read (the eighth field).
+    // One part from an SSE-KMS destination says so for the whole upload: a part a
+    // retried attempt found already uploaded (ListParts) has a line without the field,
+    // and its ETag is no MD5 either.
+    let destination_kms = group.parts.values().any(|p| !p.etags.destination_md5());
     let digests: Option<Vec<[u8; 16]>> = group
         .parts
         .values()
         .map(|p| {
-            if p.etags.destination_md5() {
+            if !destination_kms {
                 parse_md5_hex(&p.part_etag)
             } else {
                 p.etags.part_md5()
@@ -856,6 +860,13 @@ mod tests {
         let summary = result.expect("completed");
         assert_eq!(summary.unverifiable, vec!["s".to_string()]);
         assert_eq!(summary.proven_by_md5, 0);
+        // A part a retried attempt found (no field, an ETag that is no MD5) among parts
+        // that say the destination is SSE-KMS: not compared, completed as unverifiable.
+        let mut resumed = kms_destination_lines("r", "w", 3);
+        resumed[1] = resumed[1].rsplit_once('\t').expect("field").0.to_string();
+        let (result, _) = dry_run(&resumed.join("\n")).await;
+        let summary = result.expect("completed");
+        assert_eq!(summary.unverifiable, vec!["r".to_string()]);
         // The same lines without the field: a mismatch, as before.
         let plain: Vec<String> = lines
             .iter()
