@@ -87,6 +87,12 @@ impl Kms {
     }
 
     async fn rsync(&self) -> Run {
+        self.rsync_with(&[]).await
+    }
+
+    /// [`Kms::rsync`] with more rsync arguments.
+    async fn rsync_with(&self, extra: &[&'static str]) -> Run {
+        let extra = extra.to_vec();
         let part_file = self.work.path().join("part.all");
         std::fs::write(&part_file, ",\n").expect("part file");
         let endpoint = self.proxy.endpoint();
@@ -94,7 +100,15 @@ impl Kms {
         let (src, dst) = (self.src.clone(), self.dst.clone());
         let server = self.server;
         tokio::task::spawn_blocking(move || {
-            rsync_local_at(server, &endpoint, &work, &part_file, (&src, &dst), &[], &[])
+            rsync_local_at(
+                server,
+                &endpoint,
+                &work,
+                &part_file,
+                (&src, &dst),
+                &extra,
+                &[],
+            )
         })
         .await
         .expect("rsync thread")
@@ -305,4 +319,16 @@ async fn whole_objects_are_written_with_the_sources_checksum_or_a_crc64nvme() {
         copy.checksum_crc64_nvme().is_some(),
         "the copy has a CRC64NVME: {copy:?}"
     );
+}
+
+/// A server-side copy (CopyObject) of an SSE-KMS source into a plain destination: the
+/// copy's ETag is an MD5 and cannot equal the source's; a HEAD of the source shows it is
+/// SSE-KMS, so the copy is not failed for it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_side_copy_of_a_kms_object_is_not_failed_for_its_etag() {
+    let objects = [FixtureObject::whole("kms-whole", 50_000)];
+    let kms = Kms::new("kms-copy", &objects, &[], |src, _| FaultPlan::kms(&[src])).await;
+    let run = kms.rsync_with(&["--server-side-copy"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    kms.assert_copied(&["kms-whole"], &run).await;
 }

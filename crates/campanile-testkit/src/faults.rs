@@ -559,8 +559,12 @@ async fn serve_connection(client: TcpStream, shared: Arc<Mutex<Shared>>) -> std:
         };
         let (fault, position, delay) = draw(&shared, &facts);
         let kms = is_kms_bucket(&shared, &target);
+        // A server-side copy from an SSE-KMS bucket names the source's ETag too.
+        let kms_source = head
+            .header("x-amz-copy-source")
+            .is_some_and(|source| is_kms_bucket(&shared, &format!("/{source}")));
         let mut head = head;
-        if kms {
+        if kms || kms_source {
             kms_request(&shared, &mut head, &mut body);
         }
         let mut exchange = Exchange {

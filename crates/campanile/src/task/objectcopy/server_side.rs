@@ -5,8 +5,11 @@
 //! completed upload has the source's multipart ETag. Both are pinned to the listed
 //! ETag (`x-amz-copy-source-if-match`; a source gone or changed is skipped, as in
 //! the client mode), and the ETag the server returns is checked: a
-//! whole object's must equal the source's, a part's is what multipartcomplete combines
-//! and compares with the source's before completing.
+//! whole object's must equal the source's (unless the copy is stored with SSE-KMS, as
+//! its answer says, or the source is, as a HEAD of it says when the ETags differ: an
+//! SSE-KMS ETag is no MD5), a part's is what multipartcomplete combines and compares
+//! with the source's before completing (a multipart SSE-KMS source copied server-side
+//! is aborted there: nothing on its part lines says its ETag is no MD5).
 
 use super::attempts::source_moved;
 use crate::command::WriteSettings;
@@ -91,7 +94,11 @@ pub async fn copy_whole(
         .and_then(|r| r.e_tag())
         .unwrap_or_default()
         .trim_matches('"');
-    if etag_checked && is_plain_md5_etag(&object.etag) && etag != object.etag {
+    if etag_checked
+        && is_plain_md5_etag(&object.etag)
+        && etag != object.etag
+        && !source_is_kms(dst, src_bucket, &object.key).await
+    {
         return Err(Error::Integrity {
             bucket: dst_bucket.to_string(),
             key: object.key.clone(),
@@ -102,6 +109,17 @@ pub async fn copy_whole(
         });
     }
     Ok(())
+}
+
+/// Whether the source is stored with SSE-KMS (its ETag is then not an MD5 and no copy
+/// can have it): one HEAD, made only when a copy's ETag differs from the source's.
+async fn source_is_kms(dst: &Client, src_bucket: &str, key: &str) -> bool {
+    dst.head_object()
+        .bucket(src_bucket)
+        .key(key)
+        .send()
+        .await
+        .is_ok_and(|head| super::transfer::stored_with_kms(head.server_side_encryption()))
 }
 
 /// Copies one part inside the server; returns the part's ETag and whether it is an MD5
