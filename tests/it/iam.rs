@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 /// Which IAM action each S3 operation the tasks call needs, and on which side(s):
 /// `R` the source (Operation=Read), `W` the destination (Operation=Write).
-const OPERATIONS: [(&str, &str, &str); 13] = [
+const OPERATIONS: [(&str, &str, &str); 14] = [
     ("list_objects_v2", "s3:ListBucket", "RW"),
     ("get_bucket_location", "s3:GetBucketLocation", "RW"),
     ("head_object", "s3:GetObject", "RW"),
@@ -31,7 +31,16 @@ const OPERATIONS: [(&str, &str, &str); 13] = [
     // read on the source: the template's users are for the default, two-account mode).
     ("copy_object", "s3:PutObject", "W"),
     ("upload_part_copy", "s3:PutObject", "W"),
+    // The source's tags, read when its HEAD or GET counts some (headers.rs).
+    ("get_object_tagging", "s3:GetObjectTagging", "R"),
 ];
+
+/// Actions a write needs for a header it carries rather than for an operation:
+/// `x-amz-tagging` on PutObject and CreateMultipartUpload needs s3:PutObjectTagging.
+/// (The optional ones, needed only when used, are in docs/records.md: `--acl` needs
+/// s3:PutObjectAcl; carrying object-lock settings s3:PutObjectRetention and
+/// s3:PutObjectLegalHold; SSE-KMS the key's kms:GenerateDataKey and kms:Decrypt.)
+const HEADER_ACTIONS: [(&str, &str); 1] = [("s3:PutObjectTagging", "W")];
 
 /// S3 client operations called in the task code and rsync (`.operation()` followed by
 /// `.bucket(`), read from the source files.
@@ -53,6 +62,7 @@ fn operations_in_code() -> BTreeSet<String> {
         }
     }
     files.push(src.join("rsync/mod.rs"));
+    files.push(src.join("headers.rs"));
     files.push(src.join("orphans.rs"));
     let mut found = BTreeSet::new();
     for file in files {
@@ -148,6 +158,12 @@ fn assert_allows_exactly_what_the_tasks_call(
         .iter()
         .filter(|(op, _, sides)| found.contains(*op) && sides.contains(side))
         .map(|(_, action, _)| *action)
+        .chain(
+            HEADER_ACTIONS
+                .iter()
+                .filter(|(_, sides)| sides.contains(side))
+                .map(|(action, _)| *action),
+        )
         .collect();
     for action in &needed {
         let resources = allowed

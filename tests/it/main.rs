@@ -11,6 +11,7 @@ mod bootstrap;
 mod bucketlist;
 mod copy;
 mod emr_binaries;
+mod fidelity;
 mod hadoop;
 mod iam;
 mod in_process;

@@ -490,16 +490,19 @@ async fn the_clean_up_completes_whole_planned_uploads_and_aborts_the_rest_in_pas
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_object_whose_layout_cannot_be_told_is_reported_and_the_run_exits_3() {
-    // A multipart upload of one empty part: no byte range describes its part, so
-    // multipartlist leaves it out; its row goes through objectcopy and
-    // multipartcomplete into the job output.
+    // A multipart upload whose last part is empty (S3 and moto take one): no byte
+    // range describes that part, so multipartlist leaves the object out; its row goes
+    // through objectcopy and multipartcomplete into the job output. (An empty object
+    // of one empty part is copied: see fidelity.rs.)
     let server = campanile_testkit::moto();
     let client = server.client().await;
     let src = campanile_testkit::unique_bucket("layout-src");
     let dst = campanile_testkit::unique_bucket("layout-dst");
     server.create_bucket(&client, &src).await;
     server.create_bucket(&client, &dst).await;
-    let etag = fixtures::put_multipart(&client, &src, "empty-multipart", &[], &[0]).await;
+    let size = 5 * 1024 * 1024;
+    let data = fixtures::fixture_bytes("empty-multipart", size);
+    let etag = fixtures::put_multipart(&client, &src, "empty-multipart", &data, &[size, 0]).await;
     fixtures::upload_all(&client, &src, &[FixtureObject::whole("plain", 100)]).await;
     let work = tempfile::tempdir().expect("tempdir");
     let result = rsync_whole(
@@ -517,10 +520,10 @@ async fn an_object_whose_layout_cannot_be_told_is_reported_and_the_run_exits_3()
         rows,
         vec![Skipped {
             key: "empty-multipart".into(),
-            size: 0,
+            size,
             etag,
             reason: SkipReason::UnknownLayout,
-            detail: "S3 cannot tell its part layout".into(),
+            detail: "part 2 of 2 is empty: a part record cannot describe it".into(),
         }]
     );
     assert_eq!(

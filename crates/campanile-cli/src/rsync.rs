@@ -192,6 +192,10 @@ pub struct RsyncCli {
     /// your cluster's count).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub task_slots: Option<u64>,
+    /// --sse, --sse-kms-key-id, --storage-class, --acl: set on every copy (given to
+    /// multipartlist and objectcopy).
+    #[command(flatten)]
+    pub write: campanile::command::WriteSettings,
 }
 
 /// Tasks a cluster is assumed to run at once when --task-slots is not given.
@@ -288,6 +292,7 @@ impl RsyncCli {
                 run_base: RunBase::Hdfs,
                 debug: self.debug,
                 server_side_copy: self.server_side_copy,
+                write: self.write.clone(),
                 copy_task_memory: self.cluster_copy_task_memory()?,
                 // The local runner takes it as its own split size (see local_request).
                 lines_per_map: self.lines_per_map.filter(|_| !local),

@@ -83,6 +83,9 @@ pub struct FaultPlan {
     /// proxy answers `503 SlowDown` itself, as S3 does above a prefix's capacity.
     /// Such answers are counted in [`FaultStats::throttled`], not as faults.
     pub max_requests_per_second: Option<u32>,
+    /// Bytes per second the proxy reads a request body at (`Content-Length` bodies):
+    /// a slow destination, for writes whose body takes long to send.
+    pub request_bytes_per_second: Option<u64>,
 }
 
 impl FaultPlan {
@@ -96,6 +99,7 @@ impl FaultPlan {
             flip_ranged_gets: false,
             limit: None,
             max_requests_per_second: None,
+            request_bytes_per_second: None,
         }
     }
 
@@ -103,6 +107,14 @@ impl FaultPlan {
     pub fn rate_limited(per_second: u32) -> FaultPlan {
         FaultPlan {
             max_requests_per_second: Some(per_second),
+            ..FaultPlan::none()
+        }
+    }
+
+    /// No faults; request bodies read at `per_second` bytes per second.
+    pub fn slow_uploads(per_second: u64) -> FaultPlan {
+        FaultPlan {
+            request_bytes_per_second: Some(per_second),
             ..FaultPlan::none()
         }
     }
@@ -369,6 +381,7 @@ async fn read_chunked<R: AsyncBufReadExt + Unpin>(reader: &mut R) -> std::io::Re
 async fn read_sized<R: AsyncBufReadExt + Unpin>(
     reader: &mut R,
     head: &Head,
+    bytes_per_second: Option<u64>,
 ) -> std::io::Result<Vec<u8>> {
     if head.is_chunked() {
         return read_chunked(reader).await;
@@ -380,7 +393,19 @@ async fn read_sized<R: AsyncBufReadExt + Unpin>(
         None => 0,
     };
     let mut body = vec![0u8; len];
-    reader.read_exact(&mut body).await?;
+    match bytes_per_second {
+        // A tenth of the rate every 100 ms: the client's sends stall in between.
+        Some(rate) => {
+            let step = usize::try_from(rate / 10).unwrap_or(usize::MAX).max(1);
+            for chunk in body.chunks_mut(step) {
+                reader.read_exact(chunk).await?;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        None => {
+            reader.read_exact(&mut body).await?;
+        }
+    }
     Ok(body)
 }
 
@@ -492,7 +517,8 @@ async fn serve_connection(client: TcpStream, shared: Arc<Mutex<Shared>>) -> std:
                 .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
                 .await?;
         }
-        let mut body = read_sized(&mut client, &head).await?;
+        let throttle = lock(&shared).plan.request_bytes_per_second;
+        let mut body = read_sized(&mut client, &head, throttle).await?;
         let mut parts = head.first_line.split(' ');
         let method = parts.next().unwrap_or("").to_string();
         let target = parts.next().unwrap_or("").to_string();
@@ -655,7 +681,7 @@ async fn exchange_once(
             return Ok((head, Vec::new()));
         }
         if head.is_chunked() || head.header("content-length").is_some() {
-            let body = read_sized(connection, &head).await?;
+            let body = read_sized(connection, &head, None).await?;
             return Ok((head, body));
         }
         let mut body = Vec::new();

@@ -299,6 +299,37 @@ const PART_FIELDS: [&str; 9] = [
 ];
 
 impl PartRecord {
+    /// True for the only part of an empty multipart object (size 0, ETag `…-1`): a part
+    /// of no bytes, written with the range `0 0` because an inclusive range cannot name
+    /// zero bytes; the size 0 tells it from a one-byte part.
+    pub fn is_empty_part(&self) -> bool {
+        self.part.is_some() && self.object.size == 0
+    }
+
+    /// The bytes this record copies: the object's for a whole object, the part's for a
+    /// part (0 for the empty part).
+    pub fn len(&self) -> u64 {
+        match &self.part {
+            None => self.object.size,
+            Some(_) if self.is_empty_part() => 0,
+            Some(part) => part.range().len(),
+        }
+    }
+
+    /// True when the record copies no bytes (an empty object or the empty part).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The source bytes to read with a `Range`: `None` for a whole object and for the
+    /// empty part (read whole: it has no bytes).
+    pub fn source_range(&self) -> Option<crate::multipart::ByteRange> {
+        match &self.part {
+            Some(part) if !self.is_empty_part() => Some(part.range()),
+            _ => None,
+        }
+    }
+
     /// Parses a multipartlist line and checks that its part lies inside the object.
     pub fn parse(line: &str) -> Result<Self, RecordError> {
         let fields = split_fields(line, &PART_FIELDS)?;
@@ -333,7 +364,10 @@ impl PartRecord {
                 format!("must be 1 to partCount ({})", part.part_count),
             ));
         }
-        if part.first_byte > part.last_byte || part.last_byte >= object.size {
+        // The empty part of an empty object is `0 0`, part 1 of 1 (see is_empty_part).
+        let empty_part =
+            object.size == 0 && part.part_count == 1 && part.first_byte == 0 && part.last_byte == 0;
+        if !empty_part && (part.first_byte > part.last_byte || part.last_byte >= object.size) {
             return Err(field_error(
                 8,
                 "lastByte",
@@ -604,6 +638,29 @@ mod tests {
         assert!(error("u\t1\t3\t10\t9").contains("does not fit"));
         assert!(error("u\t1\t\\N\t0\t1").contains("all \\N"));
         assert!(error("u\t1\t10001\t0\t1").starts_with("field 7 (partCount)"));
+    }
+
+    #[test]
+    fn the_empty_part_of_an_empty_object_is_0_0() {
+        let etag = "59adb24ef3cdbe0297f05b395827453f-1";
+        let line = format!("e\t{etag}\t0\t2026-11-30 12:00:00\tu\t1\t1\t0\t0");
+        let record = PartRecord::parse(&line).expect("empty part");
+        assert!(record.is_empty_part());
+        assert_eq!(record.len(), 0);
+        assert_eq!(record.source_range(), None);
+        assert_eq!(record.to_line(), line);
+        // A one-byte part of a one-byte object is not empty.
+        let one = format!("e\t{etag}\t1\t2026-11-30 12:00:00\tu\t1\t1\t0\t0");
+        let one = PartRecord::parse(&one).expect("one byte");
+        assert!(!one.is_empty_part());
+        assert_eq!(one.len(), 1);
+        assert!(one.source_range().is_some());
+        // No other range fits an empty object, nor 0 0 as one of several parts.
+        for tail in ["u\t1\t1\t0\t1", "u\t1\t2\t0\t0", "u\t1\t1\t1\t0"] {
+            let bad = format!("e\t{etag}\t0\t2026-11-30 12:00:00\t{tail}");
+            let error = PartRecord::parse(&bad).expect_err("must fail").0;
+            assert!(error.contains("does not fit"), "{tail}: {error}");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use campanile_cli::process::run_task;
 fn main() -> std::process::ExitCode {
     let args = MultipartListArgs::parse();
     run_task("multipartlist", |mut streams| async move {
+        args.write.check()?;
         let (src, dst) = args.buckets.clients().await?;
         let options = MultipartListOptions {
             src_bucket: args.buckets.src_bucket,
@@ -19,6 +20,7 @@ fn main() -> std::process::ExitCode {
             dry_run: args.dry_run,
             probe_every_part: args.probe_every_part,
             concurrency: args.concurrency,
+            write: args.write,
         };
         multipartlist::run(
             streams.input,

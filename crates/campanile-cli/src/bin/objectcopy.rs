@@ -16,6 +16,7 @@ fn main() -> std::process::ExitCode {
         if args.debug {
             streams.reporter.log(&config.describe())?;
         }
+        args.write.check()?;
         if args.server_side && args.buckets.src_endpoint != args.buckets.dst_endpoint {
             return Err(campanile::Error::Usage(
                 "--server-side copies inside one server: --src-endpoint and --dst-endpoint \
@@ -33,6 +34,7 @@ fn main() -> std::process::ExitCode {
             ephemeral: config.ephemeral,
             concurrency: args.concurrency.unwrap_or(defaults.concurrency).max(1),
             server_side: args.server_side,
+            write: args.write,
             retried: campanile::attempt::TaskAttempt::from_env().is_retry(),
             ..defaults
         };

@@ -216,6 +216,71 @@ impl SrcDst {
     }
 }
 
+/// S3's storage classes, as `--storage-class` takes them.
+pub const STORAGE_CLASSES: [&str; 9] = [
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "GLACIER_IR",
+    "EXPRESS_ONEZONE",
+];
+
+/// S3's canned ACLs for objects, as `--acl` takes them.
+pub const CANNED_ACLS: [&str; 7] = [
+    "private",
+    "public-read",
+    "public-read-write",
+    "authenticated-read",
+    "aws-exec-read",
+    "bucket-owner-read",
+    "bucket-owner-full-control",
+];
+
+/// What the copy tasks set on every object they write instead of what the source has
+/// (multipartlist on the uploads it creates, objectcopy on its PUTs). Unset, a copy
+/// carries the source's encryption and storage class, and gets no ACL header (the
+/// destination bucket's default).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct WriteSettings {
+    /// Server-side encryption of the copies: AES256 (SSE-S3) or aws:kms (SSE-KMS, with
+    /// --sse-kms-key-id's key, else the destination's default KMS key).
+    #[arg(long, value_parser = ["AES256", "aws:kms"])]
+    pub sse: Option<String>,
+    /// KMS key (id, ARN or alias) of the copies; implies --sse aws:kms.
+    #[arg(long, value_name = "ID")]
+    pub sse_kms_key_id: Option<String>,
+    /// Storage class of the copies (default: the source's).
+    #[arg(long, value_name = "CLASS", value_parser = STORAGE_CLASSES)]
+    pub storage_class: Option<String>,
+    /// Canned ACL of the copies, e.g. bucket-owner-full-control when the destination
+    /// bucket belongs to another account that must own what it holds.
+    #[arg(long, value_parser = CANNED_ACLS)]
+    pub acl: Option<String>,
+}
+
+impl WriteSettings {
+    /// Refuses settings that contradict one another: a KMS key with `--sse AES256`.
+    pub fn check(&self) -> Result<(), crate::Error> {
+        if self.sse_kms_key_id.is_some() && self.sse.as_deref() == Some("AES256") {
+            return Err(crate::Error::Usage(
+                "--sse-kms-key-id needs --sse aws:kms (or no --sse), not AES256".to_string(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn render(&self, argv: &mut Vec<String>) {
+        push_some(argv, "--sse", &self.sse);
+        push_some(argv, "--sse-kms-key-id", &self.sse_kms_key_id);
+        push_some(argv, "--storage-class", &self.storage_class);
+        push_some(argv, "--acl", &self.acl);
+    }
+}
+
 /// List a bucket: reads part-file lines (`<delimiter>,<prefix>` or `range<TAB><start><TAB><end>`) on stdin, writes
 /// `key<TAB>etag<TAB>size<TAB>mtime` per object on stdout.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Parser)]
@@ -321,6 +386,9 @@ pub struct MultipartListArgs {
     /// Objects handled at once.
     #[arg(long, default_value_t = MULTIPARTLIST_CONCURRENCY)]
     pub concurrency: usize,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub write: WriteSettings,
 }
 
 impl Default for MultipartListArgs {
@@ -330,6 +398,7 @@ impl Default for MultipartListArgs {
             dry_run: false,
             probe_every_part: false,
             concurrency: MULTIPARTLIST_CONCURRENCY,
+            write: WriteSettings::default(),
         }
     }
 }
@@ -342,6 +411,7 @@ impl MultipartListArgs {
         if self.concurrency != MULTIPARTLIST_CONCURRENCY {
             push(argv, "--concurrency", self.concurrency);
         }
+        self.write.render(argv);
     }
 }
 
@@ -369,6 +439,9 @@ pub struct ObjectCopyArgs {
     /// source. ETags are kept and checked as in the default mode.
     #[arg(long)]
     pub server_side: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub write: WriteSettings,
 }
 
 impl ObjectCopyArgs {
@@ -382,6 +455,7 @@ impl ObjectCopyArgs {
         }
         push_flag(argv, "--debug", self.debug);
         push_flag(argv, "--server-side", self.server_side);
+        self.write.render(argv);
     }
 }
 

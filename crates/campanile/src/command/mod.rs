@@ -12,7 +12,7 @@ use serde::{Serialize, Serializer};
 use crate::error::Error;
 pub use args::{
     BucketListArgs, MultipartCompleteArgs, MultipartListArgs, ObjectCopyArgs, PartFileArgs,
-    Persistence, S3Side, SrcDst,
+    Persistence, S3Side, SrcDst, WriteSettings,
 };
 
 /// A Campanile task binary.
@@ -182,6 +182,12 @@ mod tests {
                 dry_run: true,
                 probe_every_part: true,
                 concurrency: 3,
+                write: WriteSettings {
+                    sse: Some("aws:kms".into()),
+                    sse_kms_key_id: Some("alias/copies".into()),
+                    storage_class: Some("GLACIER_IR".into()),
+                    acl: Some("bucket-owner-full-control".into()),
+                },
             }),
             TaskCommand::ObjectCopy(ObjectCopyArgs {
                 buckets,
@@ -189,6 +195,12 @@ mod tests {
                 concurrency: Some(5),
                 debug: true,
                 server_side: true,
+                write: WriteSettings {
+                    sse: Some("AES256".into()),
+                    sse_kms_key_id: None,
+                    storage_class: Some("STANDARD_IA".into()),
+                    acl: Some("private".into()),
+                },
             }),
             TaskCommand::MultipartComplete(MultipartCompleteArgs {
                 bucket: "dstbucket".into(),

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::command::{
     BucketListArgs, MultipartCompleteArgs, MultipartListArgs, ObjectCopyArgs, Persistence, S3Side,
-    SrcDst, Task, TaskCommand,
+    SrcDst, Task, TaskCommand, WriteSettings,
 };
 use crate::error::Error;
 use crate::governor::RequestBudget;
@@ -90,6 +90,9 @@ pub struct PlanOptions {
     /// objectcopy lets the server copy the bytes (`--server-side`): one endpoint, and
     /// destination credentials that can read the source.
     pub server_side_copy: bool,
+    /// Encryption, storage class and ACL of the copies (given to multipartlist and
+    /// objectcopy); unset, the source's are carried.
+    pub write: WriteSettings,
     /// Bytes of object data each copy task may hold in memory (its `maxtmpsize`),
     /// given to the copy tasks in their environment ([`crate::config::MAX_TMP_SIZE_ENV`]);
     /// `None` leaves it to the nodes' `campanile.cfg`.
@@ -469,6 +472,7 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
         part_list.clone(),
         TaskCommand::MultipartList(MultipartListArgs {
             buckets: buckets.clone(),
+            write: options.write.clone(),
             ..Default::default()
         }),
         None,
@@ -495,6 +499,7 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
         TaskCommand::ObjectCopy(ObjectCopyArgs {
             buckets,
             server_side: options.server_side_copy,
+            write: options.write.clone(),
             ..Default::default()
         }),
         Some(TaskCommand::MultipartComplete(MultipartCompleteArgs {

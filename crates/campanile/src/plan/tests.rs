@@ -21,6 +21,7 @@ pub(crate) fn article_options() -> PlanOptions {
         run_base: RunBase::Hdfs,
         debug: false,
         server_side_copy: false,
+        write: Default::default(),
         copy_task_memory: None,
         lines_per_map: None,
         task_budget: RequestBudget::S3,
@@ -215,6 +216,58 @@ fn invalid_names_are_refused() {
         },
     ] {
         let error = build(&options).expect_err("refused");
+        assert_eq!(error.exit_code(), 2);
+    }
+}
+
+#[test]
+fn write_settings_reach_multipartlist_and_objectcopy() {
+    let write = WriteSettings {
+        sse: Some("aws:kms".into()),
+        sse_kms_key_id: Some("alias/copies".into()),
+        storage_class: Some("STANDARD_IA".into()),
+        acl: Some("bucket-owner-full-control".into()),
+    };
+    let plan = build(&PlanOptions {
+        write: write.clone(),
+        ..article_options()
+    })
+    .expect("plan");
+    let mut seen = 0;
+    for step in &plan.steps {
+        let Step::Streaming(step) = step else {
+            continue;
+        };
+        match &step.mapper {
+            TaskCommand::MultipartList(args) => assert_eq!(args.write, write),
+            TaskCommand::ObjectCopy(args) => assert_eq!(args.write, write),
+            _ => continue,
+        }
+        let line = step.mapper.line();
+        assert!(
+            line.contains("--sse aws:kms --sse-kms-key-id alias/copies --storage-class STANDARD_IA --acl bucket-owner-full-control"),
+            "{line}"
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, 2);
+    // A key that would break the command line, or contradicts --sse, is refused.
+    for bad in [
+        WriteSettings {
+            sse_kms_key_id: Some("my key".into()),
+            ..Default::default()
+        },
+        WriteSettings {
+            sse: Some("AES256".into()),
+            sse_kms_key_id: Some("k".into()),
+            ..Default::default()
+        },
+    ] {
+        let error = build(&PlanOptions {
+            write: bad,
+            ..article_options()
+        })
+        .expect_err("refused");
         assert_eq!(error.exit_code(), 2);
     }
 }

@@ -108,6 +108,11 @@ pub fn plan_options(options: &PlanOptions) -> Result<(), Error> {
             check(word(flag, profile))?;
         }
     }
+    // A KMS key id goes on the task command lines like any word.
+    if let Some(key) = &options.write.sse_kms_key_id {
+        check(word("--sse-kms-key-id", key))?;
+    }
+    options.write.check()?;
     if crate::plan::part_file_name(&options.input).is_empty() {
         return Err(Error::Usage(format!(
             "--input {:?} names no part file",

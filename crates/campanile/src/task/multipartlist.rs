@@ -33,6 +33,7 @@ use std::io::{BufRead, Write};
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use futures::StreamExt;
 
+use crate::command::WriteSettings;
 use crate::error::{Error, S3Context, S3ResultExt};
 use crate::headers::ObjectHeaders;
 use crate::input::checked_records;
@@ -61,6 +62,8 @@ pub struct MultipartListOptions {
     pub probe_every_part: bool,
     /// Objects handled at once ([`Tuning::multipartlist_concurrency`]).
     pub concurrency: usize,
+    /// Encryption, storage class and ACL of the copies instead of the source's.
+    pub write: WriteSettings,
 }
 
 impl Default for MultipartListOptions {
@@ -74,6 +77,7 @@ impl Default for MultipartListOptions {
             dry_run: false,
             probe_every_part: false,
             concurrency: Tuning::DEFAULT.multipartlist_concurrency,
+            write: WriteSettings::default(),
         }
     }
 }
@@ -205,25 +209,30 @@ async fn plan_object(
         Err(Error::SourceMoved {
             reason, message, ..
         }) => Ok(Planned::Skipped(skipped(&object, reason, message))),
-        Ok(None) => Ok(Planned::Skipped(skipped(
-            &object,
-            SkipReason::UnknownLayout,
-            "S3 cannot tell its part layout".to_string(),
-        ))),
-        Ok(Some(planned)) => Ok(planned),
+        Ok(planned) => Ok(planned),
         Err(error) => Err(error),
     }
 }
 
-/// Plans a multipart object of `count` parts: `None` when S3 cannot tell its part
-/// layout.
+/// What S3 says of an object's parts.
+enum Layout {
+    /// The parts' byte ranges (`0 0` for the one empty part of an empty object).
+    Known(Vec<ByteRange>),
+    /// Not told, or not expressible as part records: the skip row's detail.
+    Unknown(String),
+}
+
+/// The detail of an object whose part layout S3 cannot tell.
+const NOT_TOLD: &str = "S3 cannot tell its part layout";
+
+/// Plans a multipart object of `count` parts: skipped when its part layout is unknown.
 async fn plan_multipart(
     object: &ListingRecord,
     count: u32,
     src: &Client,
     dst: &Client,
     options: &MultipartListOptions,
-) -> Result<Option<Planned>, Error> {
+) -> Result<Planned, Error> {
     let head = head_part(src, &options.src_bucket, object, 1).await?;
     // A server that answers for the part alone (moto) leaves the object's headers out:
     // they are in a HEAD of the whole object.
@@ -234,20 +243,30 @@ async fn plan_multipart(
     };
     // The Intelligent-Tiering archive tiers show in this HEAD, not in the listing.
     if let Some(detail) = skip::archive_detail(whole.as_ref().unwrap_or(&head)) {
-        return Ok(Some(Planned::Skipped(skipped(
+        return Ok(Planned::Skipped(skipped(
             object,
             SkipReason::Archived,
             detail,
-        ))));
+        )));
     }
-    let Some(ranges) = part_layout(src, &options.src_bucket, object, count, &head, options).await?
-    else {
-        return Ok(None);
+    let ranges = match part_layout(src, &options.src_bucket, object, count, &head, options).await? {
+        Layout::Known(ranges) => ranges,
+        Layout::Unknown(detail) => {
+            return Ok(Planned::Skipped(skipped(
+                object,
+                SkipReason::UnknownLayout,
+                detail,
+            )));
+        }
     };
     let upload_id = if options.dry_run {
         random_uuid()
     } else {
-        let headers = ObjectHeaders::from_head(whole.as_ref().unwrap_or(&head));
+        let mut headers = ObjectHeaders::from_head(whole.as_ref().unwrap_or(&head));
+        headers
+            .read_tags(src, &options.src_bucket, &object.key)
+            .await?;
+        let headers = headers.with_settings(&options.write);
         let upload_id = create_upload(dst, &options.dst_bucket, &object.key, &headers).await?;
         // This run owns the key: any other upload of it in progress is an orphan.
         crate::orphans::abort_others(dst, &options.dst_bucket, &object.key, &upload_id).await?;
@@ -268,7 +287,7 @@ async fn plan_multipart(
             }),
         })
         .collect();
-    Ok(Some(Planned::Parts(parts)))
+    Ok(Planned::Parts(parts))
 }
 
 /// HEAD of one part. AWS answers with the object's ETag, which must still be the
@@ -358,7 +377,7 @@ fn part_length(head: &HeadObjectOutput) -> u64 {
         .unwrap_or(0)
 }
 
-/// The byte ranges of the source's parts, or `None` when S3 cannot tell them.
+/// The byte ranges of the source's parts, or why they cannot be had.
 async fn part_layout(
     client: &Client,
     bucket: &str,
@@ -366,15 +385,27 @@ async fn part_layout(
     count: u32,
     first: &HeadObjectOutput,
     options: &MultipartListOptions,
-) -> Result<Option<Vec<ByteRange>>, Error> {
+) -> Result<Layout, Error> {
+    let unknown = || Layout::Unknown(NOT_TOLD.to_string());
     let size = object.size;
     if size == 0 {
-        // A multipart upload of one empty part: no byte range can describe it.
-        return Ok(None);
+        // An upload of one empty part (ETag `…-1`, size 0): copied as one empty part,
+        // written `0 0` (see PartRecord::is_empty_part). Several parts that are all
+        // empty cannot be told from one another by a range: left out.
+        let one_empty_part =
+            count == 1 && first.parts_count().is_none_or(|n| n == 1) && part_length(first) == 0;
+        return Ok(if one_empty_part {
+            Layout::Known(vec![ByteRange { first: 0, last: 0 }])
+        } else {
+            Layout::Unknown(format!(
+                "{count} empty parts: part records cannot tell them apart"
+            ))
+        });
     }
     let Some(reported) = first.parts_count() else {
         // The server ignored partNumber (the HEAD describes the whole object): guess.
-        return Ok(guess_part_size(size, count).map(|p| uniform_part_map(size, p)));
+        return Ok(guess_part_size(size, count)
+            .map_or_else(unknown, |p| Layout::Known(uniform_part_map(size, p))));
     };
     if u32::try_from(reported).ok() != Some(count) {
         return Err(
@@ -386,14 +417,18 @@ async fn part_layout(
     }
     let first_size = part_length(first);
     if count == 1 {
-        return Ok((first_size == size).then(|| uniform_part_map(size, size)));
+        return Ok(if first_size == size {
+            Layout::Known(uniform_part_map(size, size))
+        } else {
+            unknown()
+        });
     }
     if !options.probe_every_part {
         let last = head_part(client, bucket, object, count).await?;
         let last_size = part_length(&last);
         let uniform_total = first_size * u64::from(count - 1) + last_size;
         if uniform_total == size && last_size <= first_size && last_size > 0 {
-            return Ok(Some(uniform_part_map(size, first_size)));
+            return Ok(Layout::Known(uniform_part_map(size, first_size)));
         }
     }
     let mut sizes = vec![first_size];
@@ -403,14 +438,23 @@ async fn part_layout(
         ));
     }
     let total: u64 = sizes.iter().sum();
-    if total != size || sizes.contains(&0) {
+    // An empty part (S3 takes an empty last part) has no byte range in a part record.
+    if total == size
+        && let Some(empty) = sizes.iter().position(|&s| s == 0)
+    {
+        return Ok(Layout::Unknown(format!(
+            "part {} of {count} is empty: a part record cannot describe it",
+            empty + 1
+        )));
+    }
+    if total != size {
         return Err(
             S3Context::new("HeadObject", bucket, &object.key).problem(format!(
                 "the parts S3 reports add up to {total} bytes, the object has {size}"
             )),
         );
     }
-    Ok(Some(part_map_from_sizes(&sizes)))
+    Ok(Layout::Known(part_map_from_sizes(&sizes)))
 }
 
 async fn create_upload(

@@ -43,6 +43,7 @@
 
 mod attempts;
 mod budget;
+mod progress;
 mod resume;
 pub mod server_side;
 mod transfer;
@@ -53,6 +54,7 @@ use std::path::PathBuf;
 
 use futures::StreamExt;
 
+use crate::command::WriteSettings;
 use crate::error::Error;
 use crate::input::checked_records;
 use crate::record::{CopiedPartRecord, PartRecord, escape_key};
@@ -94,6 +96,8 @@ pub struct ObjectCopyOptions {
     /// This is a retried attempt ([`crate::attempt::TaskAttempt::is_retry`]): look at
     /// the destination first and skip what an earlier attempt finished.
     pub retried: bool,
+    /// Encryption, storage class and ACL of the copies instead of the source's.
+    pub write: WriteSettings,
 }
 
 impl Default for ObjectCopyOptions {
@@ -112,6 +116,7 @@ impl Default for ObjectCopyOptions {
             backoff: tuning.objectcopy_backoff,
             server_side: false,
             retried: false,
+            write: WriteSettings::default(),
         }
     }
 }
@@ -373,15 +378,19 @@ async fn copy_record<W: Write, E: Write>(
     if options.server_side {
         return copy_in_server(record, dst, options, sinks).await;
     }
-    let size = match &record.part {
-        Some(part) => part.range().len(),
-        None => record.object.size,
-    };
+    let size = record.len();
     // Held until the copy is written: the bytes in memory stay within the budget.
     let share = sinks.memory.reserve(size).await?;
     let reporter = &sinks.reporter;
-    let (body, headers) =
+    let (body, mut headers) =
         transfer::download(record, src, options, share.in_memory, reporter).await?;
+    if record.part.is_none() {
+        // A part's upload got the object's headers and tags from multipartlist.
+        headers
+            .read_tags(src, &options.src_bucket, &record.object.key)
+            .await?;
+    }
+    let headers = headers.with_settings(&options.write);
     let moved = i64::try_from(body.length).unwrap_or(i64::MAX);
     let summary = match &record.part {
         None => {
@@ -423,7 +432,7 @@ fn write_copied_part<W: Write, E: Write>(
         .map_err(|e| Error::io("writing stdout", e))?;
     Ok(ObjectCopySummary {
         parts: 1,
-        bytes: part.range().len(),
+        bytes: record.len(),
         ..ObjectCopySummary::default()
     })
 }
@@ -458,7 +467,7 @@ async fn copy_in_server<W: Write, E: Write>(
     let (src_bucket, dst_bucket) = (&options.src_bucket, &options.dst_bucket);
     let summary = match &record.part {
         None => {
-            server_side::copy_whole(record, src_bucket, dst_bucket, dst).await?;
+            server_side::copy_whole(record, src_bucket, dst_bucket, dst, &options.write).await?;
             ObjectCopySummary {
                 objects: 1,
                 bytes: record.object.size,

@@ -89,7 +89,7 @@ impl Finished {
             .get_or_init(|| list_parts(dst, dst_bucket, &record.object.key, &part.upload_id))
             .await;
         let found = listing.as_ref().ok()?.get(&part.part_number)?;
-        (found.size == part.range().len() && !found.etag.is_empty()).then(|| found.etag.clone())
+        (found.size == record.len() && !found.etag.is_empty()).then(|| found.etag.clone())
     }
 
     /// The listing cell of `upload_id`, made (and the oldest dropped) if needed.

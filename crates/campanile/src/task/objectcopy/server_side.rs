@@ -9,7 +9,9 @@
 //! and compares with the source's before completing.
 
 use super::attempts::source_moved;
+use crate::command::WriteSettings;
 use crate::error::{Error, S3Context};
+use crate::headers::ObjectHeaders;
 use crate::multipart::is_plain_md5_etag;
 use crate::record::{PartInfo, PartRecord};
 use crate::s3::Client;
@@ -49,14 +51,20 @@ where
     }
 }
 
-/// Copies a whole object inside the server.
+/// Copies a whole object inside the server, with `write`'s encryption, storage class
+/// and ACL when they are set. CopyObject carries the metadata, content headers and
+/// tags, but not the storage class (the copy is STANDARD unless `--storage-class`).
 pub async fn copy_whole(
     record: &PartRecord,
     src_bucket: &str,
     dst_bucket: &str,
     dst: &Client,
+    write: &WriteSettings,
 ) -> Result<(), Error> {
     let object = &record.object;
+    let settings = ObjectHeaders::default().with_settings(write);
+    // Written with SSE-KMS, the copy's ETag is not its MD5: nothing to compare.
+    let etag_checked = !settings.etag_is_not_md5();
     let copied = dst
         .copy_object()
         .bucket(dst_bucket)
@@ -64,6 +72,10 @@ pub async fn copy_whole(
         .copy_source(copy_source(src_bucket, &object.key))
         .copy_source_if_match(format!("\"{}\"", object.etag))
         .metadata_directive(aws_sdk_s3::types::MetadataDirective::Copy)
+        .set_server_side_encryption(settings.encryption)
+        .set_ssekms_key_id(settings.kms_key_id)
+        .set_storage_class(settings.storage_class)
+        .set_acl(settings.acl)
         .send()
         .await
         .map_err(|e| {
@@ -78,7 +90,7 @@ pub async fn copy_whole(
         .and_then(|r| r.e_tag())
         .unwrap_or_default()
         .trim_matches('"');
-    if is_plain_md5_etag(&object.etag) && etag != object.etag {
+    if etag_checked && is_plain_md5_etag(&object.etag) && etag != object.etag {
         return Err(Error::Integrity {
             bucket: dst_bucket.to_string(),
             key: object.key.clone(),
@@ -107,7 +119,8 @@ pub async fn copy_part(
         .upload_id(&part.upload_id)
         .part_number(i32::try_from(part.part_number).unwrap_or(i32::MAX))
         .copy_source(copy_source(src_bucket, &object.key))
-        .copy_source_range(part.range().header())
+        // None for the empty part of an empty object: the whole (empty) source.
+        .set_copy_source_range(record.source_range().map(|r| r.header()))
         .copy_source_if_match(format!("\"{}\"", object.etag))
         .send()
         .await

@@ -10,9 +10,12 @@
 
 use std::cell::RefCell;
 use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use super::ObjectCopyOptions;
 use super::attempts::{Retry, get_failure, read_failure, with_attempts, write_failure};
+use super::progress;
 use crate::error::Error;
 use crate::headers::ObjectHeaders;
 use crate::multipart::is_plain_md5_etag;
@@ -49,7 +52,7 @@ pub(super) async fn put<E: Write>(
 ) -> Result<(), Error> {
     let what = format!("PUT s3://{}/{}", options.dst_bucket, record.object.key);
     with_attempts(&what, options, reporter, || {
-        put_whole(record, body, headers, dst, options)
+        put_whole(record, body, headers, dst, options, reporter)
     })
     .await
 }
@@ -70,7 +73,7 @@ pub(super) async fn put_part<E: Write>(
         part.part_number, options.dst_bucket, record.object.key
     );
     with_attempts(&what, options, reporter, || {
-        upload_part(record, part, body, headers, dst, options)
+        upload_part(record, part, body, headers, dst, options, reporter)
     })
     .await
 }
@@ -85,10 +88,9 @@ async fn download_once<E: Write>(
 ) -> Result<(SpooledBody, ObjectHeaders), Retry> {
     let object = &record.object;
     let bucket = &options.src_bucket;
-    let (range, expected) = match &record.part {
-        Some(part) => (Some(part.range().header()), part.range().len()),
-        None => (None, object.size),
-    };
+    // The empty part of an empty object is read whole: a Range cannot name no bytes.
+    let range = record.source_range().map(|r| r.header());
+    let expected = record.len();
     let response = src
         .get_object()
         .bucket(bucket)
@@ -164,27 +166,41 @@ async fn download_once<E: Write>(
 }
 
 /// One PutObject of a whole object, with the source's headers and Content-MD5.
-async fn put_whole(
+async fn put_whole<E: Write>(
     record: &PartRecord,
     body: &SpooledBody,
     headers: &ObjectHeaders,
     dst: &Client,
     options: &ObjectCopyOptions,
+    reporter: &RefCell<&mut Reporter<E>>,
 ) -> Result<(), Retry> {
     let key = &record.object.key;
+    let sent = Arc::new(AtomicU64::new(0));
+    let stream = body.byte_stream().await.map_err(Failure::Permanent)?;
     let request = dst
         .put_object()
         .bucket(&options.dst_bucket)
         .key(key)
         .content_md5(body.content_md5())
         .content_length(i64::try_from(body.length).unwrap_or(i64::MAX))
-        .body(body.byte_stream().await.map_err(Failure::Permanent)?);
-    let put = headers
+        .body(progress::counted(stream, &sent));
+    // The SDK gives a PutObject without a Content-Type `application/octet-stream`; a
+    // source stored without one must arrive without one.
+    let no_content_type = headers.content_type.is_none();
+    let send = headers
         .apply_to_put(request)
         .customize()
         .disable_payload_signing()
-        .send()
+        .mutate_request(move |request| {
+            if no_content_type {
+                request.headers_mut().remove("content-type");
+            }
+        })
+        .send();
+    let label = format!("{}/{key}", options.dst_bucket);
+    let put = progress::reporting(send, &sent, body.length, &label, reporter)
         .await
+        .map_err(Failure::Permanent)?
         .map_err(|e| write_failure(e, "PutObject", &options.dst_bucket, key.clone()))?;
     // The server stored other bytes than were sent: another PUT overwrites them.
     written_etag(put.e_tag(), "PUT", body, headers, key, options)?;
@@ -216,16 +232,19 @@ fn written_etag(
 }
 
 /// One UploadPart with Content-MD5; returns the part's ETag.
-async fn upload_part(
+async fn upload_part<E: Write>(
     record: &PartRecord,
     part: &PartInfo,
     body: &SpooledBody,
     headers: &ObjectHeaders,
     dst: &Client,
     options: &ObjectCopyOptions,
+    reporter: &RefCell<&mut Reporter<E>>,
 ) -> Result<String, Retry> {
     let key = &record.object.key;
-    let uploaded = dst
+    let sent = Arc::new(AtomicU64::new(0));
+    let stream = body.byte_stream().await.map_err(Failure::Permanent)?;
+    let send = dst
         .upload_part()
         .bucket(&options.dst_bucket)
         .key(key)
@@ -233,11 +252,14 @@ async fn upload_part(
         .part_number(i32::try_from(part.part_number).unwrap_or(i32::MAX))
         .content_md5(body.content_md5())
         .content_length(i64::try_from(body.length).unwrap_or(i64::MAX))
-        .body(body.byte_stream().await.map_err(Failure::Permanent)?)
+        .body(progress::counted(stream, &sent))
         .customize()
         .disable_payload_signing()
-        .send()
+        .send();
+    let label = format!("{}/{key} part {}", options.dst_bucket, part.part_number);
+    let uploaded = progress::reporting(send, &sent, body.length, &label, reporter)
         .await
+        .map_err(Failure::Permanent)?
         .map_err(|e| write_failure(e, "UploadPart", &options.dst_bucket, part.label(key)))?;
     // Uploading the same part number again replaces the damaged part.
     let what = format!("part {}", part.part_number);
