@@ -18,6 +18,7 @@ mod in_process;
 mod interrupts;
 mod live;
 mod local_runner;
+mod no_lost_update;
 mod partfile;
 mod reliability;
 mod report;

@@ -40,6 +40,7 @@ fn listing() -> impl Strategy<Value = ListingRecord> {
             etag,
             size,
             mtime: format_mtime(secs),
+            destination: None,
         }
     })
 }
@@ -110,6 +111,7 @@ proptest! {
             part_number: number,
             first_byte: a.min(b),
             last_byte: a.max(b),
+            destination: None,
         };
         prop_assert_eq!(CopiedPartRecord::parse(&record.to_line()).expect("parse"), record);
     }
