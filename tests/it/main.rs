@@ -9,6 +9,7 @@ mod common;
 mod bad_input;
 mod bootstrap;
 mod bucketlist;
+mod cleanup_step;
 mod copy;
 mod emr_binaries;
 mod fidelity;
