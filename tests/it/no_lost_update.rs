@@ -10,7 +10,9 @@
 //! header, so on Garage the racing writer's object would simply be overwritten and
 //! nothing here could be shown (docs/s3.md). moto ignores `If-Match` on
 //! CompleteMultipartUpload, so a multipart object that the destination held with
-//! another ETag is not tested here (S3 refuses it as it refuses the PutObject).
+//! another ETag is not tested here (S3 refuses it as it refuses the PutObject); and
+//! moto ignores both conditions on CopyObject (objectcopy `--server-side`, which sends
+//! them as S3 takes them), so that path cannot be shown either.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
