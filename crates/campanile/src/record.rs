@@ -5,9 +5,15 @@
 //!
 //! | record | fields |
 //! |---|---|
-//! | [`ListingRecord`] (bucketlist) | `key etag size mtime` |
-//! | [`PartRecord`] (multipartlist) | listing + `uploadId partNumber partCount firstByte lastByte` (five `\N` for a single-part object) |
-//! | [`CopiedPartRecord`] (objectcopy, multipartcomplete) | `key etag uploadId partEtag partNumber firstByte lastByte` |
+//! | [`ListingRecord`] (bucketlist) | `key etag size mtime` (+ `dstEtag` after `rsync --diff`) |
+//! | [`PartRecord`] (multipartlist) | listing + `uploadId partNumber partCount firstByte lastByte` (five `\N` for a single-part object) (+ `dstEtag`) |
+//! | [`CopiedPartRecord`] (objectcopy, multipartcomplete) | `key etag uploadId partEtag partNumber firstByte lastByte` (+ `dstEtag`) |
+//!
+//! `dstEtag` ([`Destination`]) is what the diff saw at the destination: its ETag, or
+//! `-` when the destination had no such key. It is there only after `rsync --diff`,
+//! as the last field of every record, and makes the copy's final write conditional
+//! (no lost update: a destination object written by someone else during the run is
+//! never overwritten).
 //!
 //! # Key escaping
 //! S3 keys may hold TAB, LF, CR and backslash, which would break one-record-per-line
@@ -86,10 +92,11 @@ fn field_error(index: usize, name: &str, problem: impl fmt::Display) -> RecordEr
     RecordError(format!("field {} ({name}) {problem}", index + 1))
 }
 
-/// Splits a line into exactly `names.len()` TAB-separated fields.
+/// Splits a line into exactly `names.len()` TAB-separated fields, or one more: the
+/// optional `dstEtag` ([`Destination`]) that follows every record after `rsync --diff`.
 fn split_fields<'a>(line: &'a str, names: &[&str]) -> Result<Vec<&'a str>, RecordError> {
     let fields: Vec<&str> = line.split('\t').collect();
-    if fields.len() != names.len() {
+    if fields.len() != names.len() && fields.len() != names.len() + 1 {
         return Err(RecordError(format!(
             "expected {} TAB-separated fields ({}), found {}",
             names.len(),
@@ -201,7 +208,69 @@ pub fn format_mtime(epoch_seconds: i64) -> String {
     )
 }
 
-/// One object of a bucket listing: `key etag size mtime`.
+/// What `rsync --diff` saw at the destination for a key (the `dstEtag` field): the
+/// condition of the copy's final write, so that an object someone else writes at the
+/// destination during the run is never overwritten (a 412 skips it instead).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// The destination listing had no such key (`-`): write only if it is still
+    /// absent (`If-None-Match: *`).
+    Absent,
+    /// The destination held the key with this ETag (no quotes): write only if it
+    /// still does (`If-Match`).
+    Etag(String),
+}
+
+impl Destination {
+    /// The field of [`Destination::Absent`].
+    pub const ABSENT: &'static str = "-";
+
+    /// Reads the `dstEtag` field at `index`.
+    fn parse(fields: &[&str], index: usize) -> Result<Self, RecordError> {
+        if fields[index] == Self::ABSENT {
+            return Ok(Destination::Absent);
+        }
+        parse_etag(fields, index, "dstEtag").map(Destination::Etag)
+    }
+
+    /// Reads the optional last field at `index` (none when the line ends before it).
+    fn parse_optional(fields: &[&str], index: usize) -> Result<Option<Self>, RecordError> {
+        if fields.len() > index {
+            Self::parse(fields, index).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// The field as records write it: the ETag, or `-`.
+    pub fn as_field(&self) -> &str {
+        match self {
+            Destination::Absent => Self::ABSENT,
+            Destination::Etag(etag) => etag,
+        }
+    }
+
+    /// The `If-None-Match` header of the write: `*` when the key must still be absent.
+    pub fn if_none_match(&self) -> Option<String> {
+        matches!(self, Destination::Absent).then(|| "*".to_string())
+    }
+
+    /// The `If-Match` header of the write: the quoted ETag the destination must still have.
+    pub fn if_match(&self) -> Option<String> {
+        match self {
+            Destination::Absent => None,
+            Destination::Etag(etag) => Some(format!("\"{etag}\"")),
+        }
+    }
+}
+
+/// `\t<dstEtag>` when there is one, for the end of a record's line.
+fn destination_suffix(destination: Option<&Destination>) -> String {
+    destination.map_or_else(String::new, |d| format!("\t{}", d.as_field()))
+}
+
+/// One object of a bucket listing: `key etag size mtime`, and after `rsync --diff`
+/// what the destination held (`dstEtag`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListingRecord {
     /// The object key (unescaped).
@@ -212,6 +281,9 @@ pub struct ListingRecord {
     pub size: u64,
     /// Last modified, `YYYY-MM-DD HH:MM:SS` UTC.
     pub mtime: String,
+    /// What the diff saw at the destination (`rsync --diff` only): the condition of
+    /// the copy's write.
+    pub destination: Option<Destination>,
 }
 
 const LISTING_FIELDS: [&str; 4] = ["key", "etag", "size", "mtime"];
@@ -220,20 +292,33 @@ impl ListingRecord {
     /// Parses a listing line.
     pub fn parse(line: &str) -> Result<Self, RecordError> {
         let fields = split_fields(line, &LISTING_FIELDS)?;
-        Self::from_fields(&fields)
+        let mut record = Self::from_fields(&fields)?;
+        record.destination = Destination::parse_optional(&fields, LISTING_FIELDS.len())?;
+        Ok(record)
     }
 
+    /// The four listing fields (no `dstEtag`).
     fn from_fields(fields: &[&str]) -> Result<Self, RecordError> {
         Ok(ListingRecord {
             key: parse_key(fields, 0)?,
             etag: parse_etag(fields, 1, "etag")?,
             size: parse_number(fields, 2, "size")?,
             mtime: parse_mtime(fields, 3)?,
+            destination: None,
         })
     }
 
     /// The record as a line, without its newline.
     pub fn to_line(&self) -> String {
+        format!(
+            "{}{}",
+            self.base_line(),
+            destination_suffix(self.destination.as_ref())
+        )
+    }
+
+    /// The four listing fields, without `dstEtag`.
+    fn base_line(&self) -> String {
         format!(
             "{}\t{}\t{}\t{}",
             escape_key(&self.key),
@@ -333,7 +418,9 @@ impl PartRecord {
     /// Parses a multipartlist line and checks that its part lies inside the object.
     pub fn parse(line: &str) -> Result<Self, RecordError> {
         let fields = split_fields(line, &PART_FIELDS)?;
-        let object = ListingRecord::from_fields(&fields[..4])?;
+        let mut object = ListingRecord::from_fields(&fields[..4])?;
+        object.destination = Destination::parse_optional(&fields, PART_FIELDS.len())?;
+        let fields = &fields[..PART_FIELDS.len()];
         let nulls = fields[4..].iter().filter(|f| **f == NULL).count();
         if nulls == 5 {
             return Ok(PartRecord { object, part: None });
@@ -349,10 +436,10 @@ impl PartRecord {
         }
         let part = PartInfo {
             upload_id,
-            part_number: parse_number(&fields, 5, "partNumber")?,
-            part_count: parse_number(&fields, 6, "partCount")?,
-            first_byte: parse_number(&fields, 7, "firstByte")?,
-            last_byte: parse_number(&fields, 8, "lastByte")?,
+            part_number: parse_number(fields, 5, "partNumber")?,
+            part_count: parse_number(fields, 6, "partCount")?,
+            first_byte: parse_number(fields, 7, "firstByte")?,
+            last_byte: parse_number(fields, 8, "lastByte")?,
         };
         if part.part_count == 0 || part.part_count > crate::multipart::MAX_PARTS {
             return Err(field_error(6, "partCount", "must be 1 to 10000"));
@@ -385,14 +472,15 @@ impl PartRecord {
 
     /// The record as a line, without its newline.
     pub fn to_line(&self) -> String {
+        let suffix = destination_suffix(self.object.destination.as_ref());
         match &self.part {
             None => format!(
-                "{}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\t{NULL}",
-                self.object.to_line()
+                "{}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\t{NULL}{suffix}",
+                self.object.base_line()
             ),
             Some(p) => format!(
-                "{}\t{}\t{}\t{}\t{}\t{}",
-                self.object.to_line(),
+                "{}\t{}\t{}\t{}\t{}\t{}{suffix}",
+                self.object.base_line(),
                 p.upload_id,
                 p.part_number,
                 p.part_count,
@@ -420,6 +508,9 @@ pub struct CopiedPartRecord {
     pub first_byte: u64,
     /// Last byte of the part (inclusive).
     pub last_byte: u64,
+    /// What the diff saw at the destination (`rsync --diff` only): the condition of
+    /// the upload's completion.
+    pub destination: Option<Destination>,
 }
 
 /// What a skipped part's partEtag field starts with.
@@ -459,6 +550,7 @@ impl CopiedPartRecord {
             part_number: parse_number(&fields, 4, "partNumber")?,
             first_byte: parse_number(&fields, 5, "firstByte")?,
             last_byte: parse_number(&fields, 6, "lastByte")?,
+            destination: Destination::parse_optional(&fields, COPIED_PART_FIELDS.len())?,
         };
         if record.upload_id.is_empty() || record.upload_id == NULL {
             return Err(field_error(2, "uploadId", "is empty"));
@@ -495,14 +587,15 @@ impl CopiedPartRecord {
     /// The record as a line, without its newline.
     pub fn to_line(&self) -> String {
         format!(
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}{}",
             escape_key(&self.key),
             self.etag,
             self.upload_id,
             self.part_etag,
             self.part_number,
             self.first_byte,
-            self.last_byte
+            self.last_byte,
+            destination_suffix(self.destination.as_ref())
         )
     }
 }
@@ -553,6 +646,7 @@ mod tests {
                 etag: "e5f8e641007332dda1c6cae118f7749c-3".into(),
                 size: 20_971_520,
                 mtime: "2015-12-24 05:35:21".into(),
+                destination: None,
             };
             let line = record.to_line();
             assert_eq!(line.split('\t').count(), 4);
@@ -673,6 +767,7 @@ mod tests {
             part_number: 1,
             first_byte: 0,
             last_byte: 8_388_607,
+            destination: None,
         };
         let line = record.to_line();
         assert_eq!(line.split('\t').count(), 7);
@@ -688,6 +783,63 @@ mod tests {
         assert_eq!(record.skip_reason(), None);
         let unknown = record.to_line().replace(&record.part_etag, "skipped:bored");
         assert!(CopiedPartRecord::parse(&unknown).is_err());
+    }
+
+    #[test]
+    fn the_destination_field_is_optional_and_last() {
+        let etag = "e5f8e641007332dda1c6cae118f7749c-3";
+        let dst = "be78ac18165af5cf456453eb3f37ec9a";
+        let listing = format!("k\t{etag}\t20971520\t2015-12-24 05:35:21");
+        // Listing: absent (`-`) or an ETag, written back as read.
+        for (field, expected) in [
+            ("-", Destination::Absent),
+            (dst, Destination::Etag(dst.to_string())),
+        ] {
+            let line = format!("{listing}\t{field}");
+            let record = ListingRecord::parse(&line).expect("listing");
+            assert_eq!(record.destination, Some(expected));
+            assert_eq!(record.to_line(), line);
+        }
+        assert_eq!(
+            ListingRecord::parse(&listing).expect("plain").destination,
+            None
+        );
+        let error = ListingRecord::parse(&format!("{listing}\tnope"))
+            .expect_err("bad dstEtag")
+            .0;
+        assert!(error.starts_with("field 5 (dstEtag)"), "{error}");
+        assert!(ListingRecord::parse(&format!("{listing}\t-\t-")).is_err());
+        // Part records: after the five part fields, for a part and a whole object.
+        for tail in ["u\t1\t3\t0\t8388607", "\\N\t\\N\t\\N\t\\N\t\\N"] {
+            let line = format!("{listing}\t{tail}\t{dst}");
+            let record = PartRecord::parse(&line).expect("part");
+            assert_eq!(
+                record.object.destination,
+                Some(Destination::Etag(dst.to_string()))
+            );
+            assert_eq!(record.to_line(), line);
+            let plain = format!("{listing}\t{tail}");
+            assert_eq!(PartRecord::parse(&plain).expect("plain").to_line(), plain);
+        }
+        let error = PartRecord::parse(&format!("{listing}\tu\t1\t3\t0\t8388607\tx"))
+            .expect_err("bad dstEtag")
+            .0;
+        assert!(error.starts_with("field 10 (dstEtag)"), "{error}");
+        // Copied parts: the eighth field.
+        let copied = format!("k\t{etag}\tu\t{dst}\t1\t0\t8388607");
+        let record = CopiedPartRecord::parse(&format!("{copied}\t-")).expect("copied");
+        assert_eq!(record.destination, Some(Destination::Absent));
+        assert_eq!(record.to_line(), format!("{copied}\t-"));
+        assert_eq!(
+            CopiedPartRecord::parse(&copied).expect("plain").destination,
+            None
+        );
+        // The write conditions.
+        assert_eq!(Destination::Absent.if_none_match().as_deref(), Some("*"));
+        assert_eq!(Destination::Absent.if_match(), None);
+        let held = Destination::Etag(dst.to_string());
+        assert_eq!(held.if_none_match(), None);
+        assert_eq!(held.if_match(), Some(format!("\"{dst}\"")));
     }
 
     #[test]

@@ -7,8 +7,8 @@ use campanile::multipart::{
     multipart_etag, part_count, part_count_from_etag, part_map_from_sizes, uniform_part_map,
 };
 use campanile::record::{
-    CopiedPartRecord, ListingRecord, MAX_KEY_BYTES, NULL, PartInfo, PartRecord, escape_key,
-    format_mtime, is_valid_etag, unescape_key,
+    CopiedPartRecord, Destination, ListingRecord, MAX_KEY_BYTES, NULL, PartInfo, PartRecord,
+    escape_key, format_mtime, is_valid_etag, unescape_key,
 };
 use proptest::prelude::*;
 
@@ -33,15 +33,30 @@ fn etag() -> impl Strategy<Value = String> {
         })
 }
 
+/// The diff's `dstEtag`: none (no `--diff`), absent (`-`), or the destination's ETag.
+fn destination() -> impl Strategy<Value = Option<Destination>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(Destination::Absent)),
+        etag().prop_map(|etag| Some(Destination::Etag(etag))),
+    ]
+}
+
 fn listing() -> impl Strategy<Value = ListingRecord> {
-    (key(), etag(), any::<u64>(), 0i64..4_102_444_800).prop_map(|(key, etag, size, secs)| {
-        ListingRecord {
+    (
+        key(),
+        etag(),
+        any::<u64>(),
+        0i64..4_102_444_800,
+        destination(),
+    )
+        .prop_map(|(key, etag, size, secs, destination)| ListingRecord {
             key,
             etag,
             size,
             mtime: format_mtime(secs),
-        }
-    })
+            destination,
+        })
 }
 
 /// A part record that lies inside its object.
@@ -85,7 +100,9 @@ proptest! {
     #[test]
     fn listing_records_round_trip(record in listing()) {
         let line = record.to_line();
-        prop_assert_eq!(line.split('\t').count(), 4);
+        // Four fields, and the diff's dstEtag last when there is one.
+        let fields = 4 + usize::from(record.destination.is_some());
+        prop_assert_eq!(line.split('\t').count(), fields);
         prop_assert_eq!(ListingRecord::parse(&line).expect("parse"), record);
     }
 
@@ -110,6 +127,7 @@ proptest! {
             part_number: number,
             first_byte: a.min(b),
             last_byte: a.max(b),
+            destination: None,
         };
         prop_assert_eq!(CopiedPartRecord::parse(&record.to_line()).expect("parse"), record);
     }

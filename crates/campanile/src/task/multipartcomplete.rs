@@ -37,11 +37,11 @@ use crate::error::{Error, S3Context, S3ResultExt};
 use crate::input::{Spool, SpooledLines};
 use crate::multipart::{multipart_etag, parse_md5_hex, part_count_from_etag};
 use crate::plan::local::sort::ExternalSorter;
-use crate::record::{CopiedPartRecord, escape_key};
+use crate::record::{CopiedPartRecord, Destination, escape_key};
 use crate::reporter::{Reporter, counters};
 use crate::retry::{Backoff, Failure, retry};
-use crate::s3::{Client, describe_error};
-use crate::skip::Skipped;
+use crate::s3::{Client, describe_error, http_status};
+use crate::skip::{SkipReason, Skipped};
 use crate::stream::StreamIndex;
 use crate::tuning::Tuning;
 
@@ -105,6 +105,8 @@ struct Group {
     expected_parts: u32,
     parts: BTreeMap<u32, CopiedPartRecord>,
     first_line: u64,
+    /// The condition of the completion (`rsync --diff`), from the first line.
+    destination: Option<Destination>,
 }
 
 /// One line, checked: its record and the number of parts its ETag announces.
@@ -329,6 +331,7 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
             expected_parts,
             parts: BTreeMap::new(),
             first_line: line.number,
+            destination: record.destination.clone(),
         });
         group.parts.insert(record.part_number, record);
         let held: usize = groups.values().map(|g| g.parts.len()).sum();
@@ -468,7 +471,16 @@ async fn finish_group<W: Write, E: Write>(
         )
         .map_err(|e| Error::io("writing stdout", e))?;
     } else {
-        let etag = complete(client, options, &group).await?;
+        let etag = match complete(client, options, &group).await {
+            Err(Error::SourceMoved {
+                reason: SkipReason::DestinationChanged,
+                message,
+                ..
+            }) => {
+                return refused(&group, message, output, reporter, client, options, summary).await;
+            }
+            other => other?,
+        };
         if etag != group.etag {
             reporter.counter(&options.bucket, counters::ETAG_MISMATCH, 1)?;
             reporter.status_now(&format!(
@@ -534,6 +546,36 @@ async fn skip_group<W: Write, E: Write>(
     Ok(true)
 }
 
+/// A completion the destination refused (412 on its condition, `rsync --diff`):
+/// someone else wrote the key during the run. The upload is aborted and the object
+/// reported as skipped, counted on the destination bucket; not a failure of the task.
+async fn refused<W: Write, E: Write>(
+    group: &Group,
+    message: String,
+    output: &mut W,
+    reporter: &mut Reporter<E>,
+    client: &Client,
+    options: &MultipartCompleteOptions,
+    summary: &mut MultipartCompleteSummary,
+) -> Result<(), Error> {
+    abort(client, &options.bucket, group).await?;
+    let row = Skipped {
+        key: group.key.clone(),
+        size: group
+            .parts
+            .values()
+            .map(|p| p.last_byte + 1)
+            .max()
+            .unwrap_or(0),
+        etag: group.etag.clone(),
+        reason: SkipReason::DestinationChanged,
+        detail: format!("{message}; upload {} aborted", group.upload_id),
+    };
+    crate::skip::report(output, reporter, &options.bucket, &row)?;
+    summary.skipped.push(escape_key(&group.key).into_owned());
+    Ok(())
+}
+
 fn check_contiguous(group: &Group) -> Result<(), Error> {
     let mut next = 0;
     for (number, part) in &group.parts {
@@ -582,6 +624,7 @@ async fn complete(
         &group.upload_id,
         &group.etag,
         &parts,
+        group.destination.as_ref(),
         (options.attempts, options.max_pause),
     )
     .await
@@ -593,6 +636,12 @@ async fn complete(
 /// counts as done (an earlier attempt completed it and its answer was lost). Returns
 /// the ETag the object got. Shared with the clean-up after a failed run
 /// ([`crate::orphans`]).
+///
+/// With a `destination` (`rsync --diff`) the completion is conditional on it
+/// (`If-None-Match: *` or `If-Match`); a refusal (412) is final, and an
+/// [`Error::SourceMoved`] with [`SkipReason::DestinationChanged`] unless the object
+/// already carries `source_etag` (this completion's own retry).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn complete_upload(
     client: &Client,
     bucket: &str,
@@ -600,6 +649,7 @@ pub(crate) async fn complete_upload(
     upload_id: &str,
     source_etag: &str,
     parts: &[(u32, String)],
+    destination: Option<&Destination>,
     attempts: (u32, Duration),
 ) -> Result<String, Error> {
     let parts: Vec<CompletedPart> = parts
@@ -628,6 +678,8 @@ pub(crate) async fn complete_upload(
                         .set_parts(Some(parts.clone()))
                         .build(),
                 )
+                .set_if_none_match(destination.and_then(|d| d.if_none_match()))
+                .set_if_match(destination.and_then(|d| d.if_match()))
                 .send()
                 .await;
             match result {
@@ -646,6 +698,14 @@ pub(crate) async fn complete_upload(
                         // Completed by an earlier attempt whose answer was lost.
                         return Ok(etag);
                     }
+                    if http_status(&error) == Some(412) {
+                        // The condition refused it: only this completion's own
+                        // earlier attempt can have given the key the source's ETag.
+                        if current_etag(client, bucket, key).await.as_deref() == Some(source_etag) {
+                            return Ok(source_etag.to_string());
+                        }
+                        return Err(Failure::Permanent(Box::new(error)));
+                    }
                     // Boxed: the SDK error is large, and only the last one is kept.
                     Err(Failure::Transient(Box::new(error)))
                 }
@@ -655,6 +715,15 @@ pub(crate) async fn complete_upload(
     )
     .await;
     completed.map_err(|error| {
+        if http_status(&error) == Some(412) {
+            return S3Context::new("CompleteMultipartUpload", bucket, key).source_moved(
+                SkipReason::DestinationChanged,
+                format!(
+                    "destination changed during the run (412 on the conditional completion of upload {upload_id}: another writer wrote or deleted the key since the diff); not overwritten"
+                ),
+                Some(error),
+            );
+        }
         let message = format!(
             "upload {upload_id}: {} (after {} attempts)",
             describe_error(&error),
@@ -718,6 +787,7 @@ mod tests {
                     part_number: n,
                     first_byte: u64::from(n - 1) * 10,
                     last_byte: u64::from(n) * 10 - 1,
+                    destination: None,
                 }
                 .to_line()
             })

@@ -6,6 +6,8 @@
 //! that ETag is an MD5) before it is written. Writes carry Content-MD5 and are signed
 //! without their payload (`UNSIGNED-PAYLOAD`: the signature covers Content-MD5, which
 //! guards the body); the ETag a write returns must equal the MD5 of the bytes sent.
+//! After `rsync --diff` a PutObject is conditional on what the diff saw at the
+//! destination (`If-None-Match: *` or `If-Match`; see [`crate::record::Destination`]).
 //! Which failures are tried again is [`super::attempts`]'s business.
 
 use std::cell::RefCell;
@@ -184,6 +186,11 @@ async fn put_whole<E: Write>(
         .content_md5(body.content_md5())
         .content_length(i64::try_from(body.length).unwrap_or(i64::MAX))
         .body(progress::counted(stream, &sent));
+    // After `rsync --diff`: only over what the diff saw (a 412 skips the object).
+    let destination = record.object.destination.as_ref();
+    let request = request
+        .set_if_none_match(destination.and_then(|d| d.if_none_match()))
+        .set_if_match(destination.and_then(|d| d.if_match()));
     // The SDK gives a PutObject without a Content-Type `application/octet-stream`; a
     // source stored without one must arrive without one.
     let no_content_type = headers.content_type.is_none();
