@@ -3,8 +3,10 @@
 moto accepts EMR steps but never runs them: the first stays RUNNING and the rest
 PENDING forever. To test `rsync --wait`, this launcher (used only by the tests)
 advances a step one state per DescribeStep call, PENDING -> RUNNING -> COMPLETED, in
-order; a step whose name contains ".fail" ends FAILED with FailureDetails, and the
-steps after it are CANCELLED, as EMR does with ActionOnFailure CANCEL_AND_WAIT.
+order; a step whose name contains ".fail" (or a copy step whose name contains
+".copyfails") ends FAILED with FailureDetails, and the steps after it are CANCELLED, as
+EMR does with ActionOnFailure CANCEL_AND_WAIT; after a failed step with ActionOnFailure
+CONTINUE the next step runs, as on EMR.
 Everything else is moto as released. Usage: python moto_emr_steps.py -H HOST -p PORT
 """
 
@@ -18,6 +20,26 @@ _original_describe = models.ElasticMapReduceBackend.describe_step
 _original_status = models.Step.status.fget
 
 
+def _fails(name):
+    """A step named with `.fail` fails; with `.copyfails`, only the copy step."""
+    return ".fail" in name or (name.startswith("copy.") and ".copyfails" in name)
+
+
+def _cancels(step):
+    """A step that cancels the steps after it: cancelled itself, or failed without
+    ActionOnFailure CONTINUE."""
+    return step.state == "CANCELLED" or (
+        step.state == "FAILED" and step.action_on_failure != "CONTINUE"
+    )
+
+
+def _done(step):
+    """A step after which the next one may run."""
+    return step.state == "COMPLETED" or (
+        step.state == "FAILED" and step.action_on_failure == "CONTINUE"
+    )
+
+
 def _describe_step(self, cluster_id, step_id):
     step = _original_describe(self, cluster_id, step_id)
     if step is None:
@@ -25,10 +47,10 @@ def _describe_step(self, cluster_id, step_id):
     steps = self.clusters[cluster_id].steps
     index = steps.index(step)
     earlier = steps[:index]
-    if any(s.state in ("FAILED", "CANCELLED") for s in earlier):
+    if any(_cancels(s) for s in earlier):
         step.state = "CANCELLED"
-    elif all(s.state == "COMPLETED" for s in earlier) and step.state in _NEXT:
-        if step.state == "RUNNING" and ".fail" in step.name:
+    elif all(_done(s) for s in earlier) and step.state in _NEXT:
+        if step.state == "RUNNING" and _fails(step.name):
             step.state = "FAILED"
             step.failure_details = {
                 "Reason": "Task failed",

@@ -462,12 +462,13 @@ async fn diff_q_under_hive_gives_the_native_diffs_rows() {
     assert_eq!(hive_rows, native_rows);
     assert_eq!(
         native_rows,
+        // Each row but the skip row ends with dstEtag: the destination's ETag, or `-`.
         vec![
-            "a key with spaces\te1\t1\t2026-11-30 07:00:00",
-            "changed\te6\t6\t2026-11-30 07:00:00",
+            "a key with spaces\te1\t1\t2026-11-30 07:00:00\t-",
+            "changed\te6\t6\t2026-11-30 07:00:00\tother",
             "frozen\te8\t8\tskipped:archived:storage class DEEP_ARCHIVE needs a restore",
-            "x\\ty\te4\t4\t2026-11-30 07:00:00",
-            "ünï/cødé\te2\t2\t2026-11-30 07:00:00",
+            "x\\ty\te4\t4\t2026-11-30 07:00:00\t-",
+            "ünï/cødé\te2\t2\t2026-11-30 07:00:00\t-",
         ]
     );
 }

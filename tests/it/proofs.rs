@@ -332,3 +332,53 @@ async fn a_server_side_copy_of_a_kms_object_is_not_failed_for_its_etag() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     kms.assert_copied(&["kms-whole"], &run).await;
 }
+
+/// SSE-KMS on both sides after `rsync --diff`: a copied part's line carries both
+/// optional fields, `etags` then the diff's `dstEtag`, and multipartcomplete reads them
+/// both (its completion conditional on the key being still absent); a whole object the
+/// destination held with other bytes is written over its `If-Match` (the destination's
+/// KMS ETag, which the proxy maps back to moto's).
+#[tokio::test(flavor = "multi_thread")]
+async fn kms_parts_after_a_diff_carry_etags_then_the_destination() {
+    let objects = [
+        FixtureObject::whole("plain-kms", 200_000),
+        FixtureObject::multipart("multi-kms", 6 * mib(), 5 * mib()),
+    ];
+    let kms = Kms::new("kms-diff", &objects, &[], |src, dst| {
+        FaultPlan::kms(&[src, dst])
+    })
+    .await;
+    // The destination holds an older plain-kms (If-Match) and no multi-kms
+    // (If-None-Match: *).
+    kms.client
+        .put_object()
+        .bucket(&kms.dst)
+        .key("plain-kms")
+        .body(ByteStream::from(b"an older version".to_vec()))
+        .send()
+        .await
+        .expect("PUT the older version");
+    let run = kms.rsync_with(&["--diff"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    kms.assert_copied(&["plain-kms", "multi-kms"], &run).await;
+    let part_map = part_files(kms.work.path());
+    // The copied parts' lines (the other stages' files are under the run too).
+    let lines: Vec<&str> = part_map
+        .lines()
+        .filter(|line| line.starts_with("multi-kms\t") && line.contains("not-md5"))
+        .collect();
+    assert_eq!(lines.len(), 2, "part map:\n{part_map}");
+    for line in lines {
+        assert_eq!(line.split('\t').count(), 9, "{line}");
+        assert!(line.ends_with("\tetags-not-md5\t-"), "{line}");
+        let record = campanile::record::CopiedPartRecord::parse(line).expect(line);
+        assert_eq!(record.etags, campanile::record::PartEtags::NeitherMd5);
+        assert_eq!(
+            record.destination,
+            Some(campanile::record::Destination::Absent)
+        );
+    }
+    assert_eq!(counter(&run, "UnverifiableAtSource"), 2, "{}", run.stdout);
+    assert_eq!(counter(&run, "DestinationChanged"), 0, "{}", run.stdout);
+    assert_eq!(counter(&run, "EtagMismatch"), 0, "{}", run.stdout);
+}

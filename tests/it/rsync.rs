@@ -73,9 +73,17 @@ async fn steps(server: &S3Server, cluster: &str) -> Vec<(String, String, Vec<Str
         let step = step.step().expect("step");
         let config = step.config().expect("config");
         assert_eq!(config.jar(), Some("command-runner.jar"));
+        // A failed copy is followed by the clean-up: both CONTINUE; the rest cancels.
+        let name = step.name().unwrap_or_default();
+        let action = if name.starts_with("copy.") || name.starts_with("cleanup.") {
+            "CONTINUE"
+        } else {
+            "CANCEL_AND_WAIT"
+        };
         assert_eq!(
             step.action_on_failure().map(|a| a.as_str()),
-            Some("CANCEL_AND_WAIT")
+            Some(action),
+            "{name}"
         );
         out.push((
             id.clone(),
@@ -110,7 +118,8 @@ async fn submission_adds_the_steps_in_order_with_their_exact_arguments() {
         vec![
             "list.srcbucket.part.all",
             "mlist.srcbucket.part.all",
-            "copy.srcbucket.part.all"
+            "copy.srcbucket.part.all",
+            "cleanup.srcbucket.part.all"
         ]
     );
     // The list step, word for word as the article's table asks, plus the task's share
@@ -173,7 +182,7 @@ async fn diff_submits_the_hive_step() {
     args.push("--diff".into());
     let result = rsync(server, &args);
     assert_eq!(result.code, 0, "{}", result.stderr);
-    assert_eq!(result.lines().len(), 2 + 5);
+    assert_eq!(result.lines().len(), 2 + 6);
     let submitted = steps(server, &cluster).await;
     assert_eq!(submitted[2].1, "hive.srcbucket.part.all");
     assert_eq!(
@@ -220,7 +229,7 @@ async fn dry_run_prints_json_and_submits_nothing() {
     let json: String = result.lines()[2..].join("\n");
     let document: serde_json::Value = serde_json::from_str(&json).expect("one JSON document");
     assert_eq!(document["RunDir"], "hdfs:///1451507458");
-    assert_eq!(document["Steps"].as_array().expect("steps").len(), 3);
+    assert_eq!(document["Steps"].as_array().expect("steps").len(), 4);
     assert_eq!(
         document["Steps"][2]["HadoopJarStep"]["Jar"],
         "command-runner.jar"
@@ -306,7 +315,7 @@ async fn wait_follows_steps_to_completed() {
     args.extend(["--wait".into(), "--poll-seconds".into(), "0.05".into()]);
     let result = rsync(server, &args);
     assert_eq!(result.code, 0, "{}", result.stderr);
-    for name in ["list", "mlist", "copy"] {
+    for name in ["list", "mlist", "copy", "cleanup"] {
         assert!(
             result
                 .stderr
@@ -316,7 +325,7 @@ async fn wait_follows_steps_to_completed() {
         );
     }
     assert!(
-        result.stderr.contains("all 3 steps COMPLETED"),
+        result.stderr.contains("all 4 steps COMPLETED"),
         "{}",
         result.stderr
     );
@@ -348,6 +357,43 @@ async fn wait_reports_a_failed_step_and_exits_non_zero() {
     );
     assert!(result.stderr.contains("stderr.gz"), "{}", result.stderr);
     assert!(result.stderr.contains("CANCELLED"), "{}", result.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_copy_is_followed_by_the_cleanup_step() {
+    let server = campanile_testkit::moto_emr_steps();
+    let cluster = server.create_cluster("campanile-copy-fails").await;
+    let mut args = article_args(server, &cluster);
+    let at = args
+        .iter()
+        .position(|a| a == "s3://codebucket/input/srcbucket/part.all")
+        .expect("input");
+    // ".copyfails" makes the test server fail the copy step only.
+    args[at] = "s3://codebucket/input/srcbucket/part.copyfails".into();
+    args.extend(["--wait".into(), "--poll-seconds".into(), "0.05".into()]);
+    let result = rsync(server, &args);
+    // The run failed (its copy did), but the clean-up ran rather than being cancelled.
+    assert_eq!(result.code, 1, "{}", result.stderr);
+    for (name, state) in [
+        ("list", "COMPLETED"),
+        ("mlist", "COMPLETED"),
+        ("copy", "FAILED"),
+        ("cleanup", "COMPLETED"),
+    ] {
+        assert!(
+            result
+                .stderr
+                .contains(&format!("{name}.srcbucket.part.copyfails: {state}")),
+            "{name}: {}",
+            result.stderr
+        );
+    }
+    assert!(!result.stderr.contains("CANCELLED"), "{}", result.stderr);
+    assert!(
+        result.stderr.contains("steps did not complete"),
+        "{}",
+        result.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -415,7 +461,7 @@ async fn a_plan_that_would_exceed_256_active_steps_is_refused() {
         .send()
         .await
         .expect("add other steps");
-    // 254 active + 3 would be 257.
+    // 254 active + 4 would be 258.
     let result = rsync(server, &article_args(server, &cluster));
     assert_eq!(result.code, 2, "{}", result.stderr);
     assert!(result.stderr.contains("256"), "{}", result.stderr);
@@ -476,13 +522,14 @@ async fn wait_prints_each_steps_counters_from_its_log() {
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut step_ids = Vec::new();
     let mut line = String::new();
-    while step_ids.len() < 3 && stdout.read_line(&mut line).expect("read stdout") > 0 {
+    // list, mlist, copy and the clean-up.
+    while step_ids.len() < 4 && stdout.read_line(&mut line).expect("read stdout") > 0 {
         if let Some(id) = line.trim().strip_prefix("Added step ") {
             step_ids.push(id.to_string());
         }
         line.clear();
     }
-    assert_eq!(step_ids.len(), 3, "rsync added no steps");
+    assert_eq!(step_ids.len(), 4, "rsync added no steps");
     for (index, id) in step_ids.iter().enumerate() {
         let log = format!(
             "2026-11-30 07:00:00,000 INFO org.apache.hadoop.mapreduce.Job: Counters: 2\n\
@@ -563,5 +610,5 @@ async fn wait_prints_each_steps_counters_from_its_log() {
         );
         assert!(stderr.contains(&table), "no {table:?} in:\n{stderr}");
     }
-    assert!(stderr.contains("all 3 steps COMPLETED"), "{stderr}");
+    assert!(stderr.contains("all 4 steps COMPLETED"), "{stderr}");
 }

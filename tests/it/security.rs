@@ -218,7 +218,8 @@ async fn emr_steps_and_dry_runs_hold_profile_names_only() {
         .send()
         .await
         .expect("ListSteps");
-    assert_eq!(steps.steps().len(), 3, "the real run submitted its steps");
+    // list, mlist, copy and the clean-up.
+    assert_eq!(steps.steps().len(), 4, "the real run submitted its steps");
     for step in steps.steps() {
         let arguments = step
             .config()

@@ -19,8 +19,10 @@
 //! together do not open at full rate. The tasks of a local run (a few, one machine)
 //! share what they learn instead: with [`STATE_ENV`] naming a file (the local runner
 //! sets it in the run directory), each decrease is written there, a new pace starts
-//! from the rate found there (or at the full share when there is none), and a running
-//! pace adopts a lower rate another task wrote (read at most once a second).
+//! from the rate found there (or at the full share when there is none; or, when only
+//! the prefix's other class is found there, at that class's fraction of its budget: a
+//! prefix answering SlowDown is hot for both), and a running pace adopts a lower rate
+//! another task wrote (read at most once a second).
 //!
 //! The prefix is what the client can see of S3's partitioning: the bucket and the
 //! key's first `/`-separated segment (at most [`PREFIX_BYTES`] bytes of it). Flat key
@@ -120,6 +122,14 @@ pub enum RequestClass {
 }
 
 impl RequestClass {
+    /// The other class.
+    pub fn other(self) -> RequestClass {
+        match self {
+            RequestClass::Read => RequestClass::Write,
+            RequestClass::Write => RequestClass::Read,
+        }
+    }
+
     /// The class of an HTTP method.
     pub fn of_method(method: &str) -> RequestClass {
         if method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD") {
@@ -310,6 +320,15 @@ impl Governor {
             .as_ref()
             .and_then(|entries| entries.get(&(prefix.to_string(), class)))
             .map(|(rate, at)| (rate.clamp(MIN_RATE, max), *at));
+        // A prefix that told another task to slow down on the other class is hot: a
+        // fresh pace of this class starts at the same fraction of its budget, not at
+        // the full budget (a retried attempt's HEADs would otherwise burst into it).
+        let hot = shared.as_ref().and_then(|entries| {
+            let other = class.other();
+            entries
+                .get(&(prefix.to_string(), other))
+                .map(|(rate, _)| (rate / self.budget.of(other) * max).clamp(MIN_RATE, max))
+        });
         let mut paces = self.paces();
         if paces.len() >= MAX_PREFIXES && !paces.contains_key(&(prefix.to_string(), class)) {
             forget_idle(&mut paces, now);
@@ -322,7 +341,7 @@ impl Governor {
                 // start; with tasks sharing (a local run: few tasks), the full share.
                 rate: match learned {
                     Some((rate, _)) => rate,
-                    None if self.shared.is_some() => max,
+                    None if self.shared.is_some() => hot.unwrap_or(max),
                     None => (max * SLOW_START_SHARE).max(MIN_RATE),
                 },
                 next_slot: now,
@@ -607,9 +626,15 @@ mod tests {
         let third = Governor::new(budget).sharing(&path);
         third.reserve(P, RequestClass::Read, later);
         assert_eq!(third.rate(P, RequestClass::Read), 400.0);
-        // Other prefixes and classes are not affected.
+        // The other class of a hot prefix starts at the same share of its budget…
         third.reserve(P, RequestClass::Write, later);
-        assert_eq!(third.rate(P, RequestClass::Write), 800.0);
+        assert_eq!(third.rate(P, RequestClass::Write), 400.0);
+        // …and other prefixes are not affected.
+        let other = "127.0.0.1:3900/bucket/other";
+        third.reserve(other, RequestClass::Write, later);
+        assert_eq!(third.rate(other, RequestClass::Write), 800.0);
+        third.reserve(other, RequestClass::Read, later);
+        assert_eq!(third.rate(other, RequestClass::Read), 800.0);
     }
 
     #[test]

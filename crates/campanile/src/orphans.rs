@@ -23,7 +23,9 @@
 //! object whose bytes it finished copying, and the `--diff` re-run sends none of them
 //! again. The run owns the keys it copies: another writer's upload to one of them,
 //! completed later, would make the destination differ from the source, which is what
-//! the run is there to prevent. (The upload's `Initiated` time is not used to tell runs
+//! the run is there to prevent. After `rsync --diff` a completion here is conditional
+//! on what the diff saw at the destination, as multipartcomplete's: one that the
+//! destination refuses (412, someone else wrote the key) is aborted instead. (The upload's `Initiated` time is not used to tell runs
 //! apart: clocks differ, and some servers, moto among them, report a fixed date.)
 //!
 //! Memory does not grow with the run: the clean-up takes the uploads in progress in
@@ -72,6 +74,9 @@ pub struct PlannedUpload {
     pub upload_id: Option<String>,
     /// The planned byte range of each part, part 1 first.
     pub ranges: Vec<ByteRange>,
+    /// What the diff saw at the destination (`rsync --diff`): the completion is
+    /// conditional on it, as multipartcomplete's.
+    pub destination: Option<crate::record::Destination>,
 }
 
 /// What the clean-up did.
@@ -323,10 +328,26 @@ async fn complete_if_whole(
         .into_iter()
         .map(|(number, _, etag)| (number, etag))
         .collect();
-    let etag = crate::task::multipartcomplete::complete_upload(
-        client, bucket, &plan.key, upload_id, &plan.etag, &numbered, attempts,
+    let completed = crate::task::multipartcomplete::complete_upload(
+        client,
+        bucket,
+        &plan.key,
+        upload_id,
+        &plan.etag,
+        &numbered,
+        plan.destination.as_ref(),
+        attempts,
     )
-    .await?;
+    .await;
+    let etag = match completed {
+        // Someone else wrote the key during the run (`rsync --diff`): not
+        // overwritten; the upload is aborted with the others.
+        Err(Error::SourceMoved {
+            reason: crate::skip::SkipReason::DestinationChanged,
+            ..
+        }) => return Ok(Ok(false)),
+        other => other?,
+    };
     if etag != plan.etag {
         return Err(Error::Integrity {
             bucket: bucket.to_string(),
@@ -458,6 +479,7 @@ impl Plans {
                         etag: record.etag,
                         upload_id: None,
                         ranges: Vec::new(),
+                        destination: record.destination,
                     }));
                 }
                 continue;
@@ -484,6 +506,7 @@ impl Plans {
                 etag: record.object.etag,
                 ranges: vec![part.range()],
                 upload_id: Some(part.upload_id),
+                destination: record.object.destination,
             };
             if let Some(done) = self.pending.replace(next) {
                 return Ok(Some(Self::checked(done, broken)));

@@ -5,13 +5,26 @@
 //!
 //! | record | fields |
 //! |---|---|
-//! | [`ListingRecord`] (bucketlist) | `key etag size mtime` |
-//! | [`PartRecord`] (multipartlist) | listing + `uploadId partNumber partCount firstByte lastByte` (five `\N` for a single-part object) |
-//! | [`CopiedPartRecord`] (objectcopy, multipartcomplete) | `key etag uploadId partEtag partNumber firstByte lastByte [etags]` |
+//! | [`ListingRecord`] (bucketlist) | `key etag size mtime` (+ `dstEtag` after `rsync --diff`) |
+//! | [`PartRecord`] (multipartlist) | listing + `uploadId partNumber partCount firstByte lastByte` (five `\N` for a single-part object) (+ `dstEtag`) |
+//! | [`CopiedPartRecord`] (objectcopy, multipartcomplete) | `key etag uploadId partEtag partNumber firstByte lastByte` (+ `etags`) (+ `dstEtag`) |
 //!
-//! The optional eighth field of a copied part, `etags` ([`PartEtags`]), is written only
-//! when one of the part's ETags is not an MD5 (SSE-KMS on the source or the destination);
-//! a line without it is a part whose ETags are MD5s, as every line was before.
+//! The optional `etags` field of a copied part ([`PartEtags`]) is written only when one
+//! of the part's ETags is not an MD5 (SSE-KMS on the source or the destination); a line
+//! without it is a part whose ETags are MD5s, as every line was before.
+//!
+//! `dstEtag` ([`Destination`]) is what the diff saw at the destination: its ETag, or
+//! `-` when the destination had no such key. It is there only after `rsync --diff`,
+//! as the last field of every record, and makes the copy's final write conditional
+//! (no lost update: a destination object written by someone else during the run is
+//! never overwritten).
+//!
+//! A copied part thus has 7, 8 or 9 fields: the 7 fixed ones, then `etags` if its
+//! ETags are not MD5s, then `dstEtag` if the line comes from `rsync --diff`, always in
+//! that order. An eighth field is told apart by its text: one of the [`PartEtags`]
+//! markers (`src-etag-not-md5`, `dst-etag-not-md5[:<hex MD5>]`, `etags-not-md5`) is
+//! `etags`; anything else must be a `dstEtag` (`-` or an ETag, which cannot be
+//! mistaken for a marker).
 //!
 //! # Key escaping
 //! S3 keys may hold TAB, LF, CR and backslash, which would break one-record-per-line
@@ -90,10 +103,11 @@ fn field_error(index: usize, name: &str, problem: impl fmt::Display) -> RecordEr
     RecordError(format!("field {} ({name}) {problem}", index + 1))
 }
 
-/// Splits a line into exactly `names.len()` TAB-separated fields.
+/// Splits a line into exactly `names.len()` TAB-separated fields, or one more: the
+/// optional `dstEtag` ([`Destination`]) that follows every record after `rsync --diff`.
 fn split_fields<'a>(line: &'a str, names: &[&str]) -> Result<Vec<&'a str>, RecordError> {
     let fields: Vec<&str> = line.split('\t').collect();
-    if fields.len() != names.len() {
+    if fields.len() != names.len() && fields.len() != names.len() + 1 {
         return Err(RecordError(format!(
             "expected {} TAB-separated fields ({}), found {}",
             names.len(),
@@ -205,7 +219,69 @@ pub fn format_mtime(epoch_seconds: i64) -> String {
     )
 }
 
-/// One object of a bucket listing: `key etag size mtime`.
+/// What `rsync --diff` saw at the destination for a key (the `dstEtag` field): the
+/// condition of the copy's final write, so that an object someone else writes at the
+/// destination during the run is never overwritten (a 412 skips it instead).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// The destination listing had no such key (`-`): write only if it is still
+    /// absent (`If-None-Match: *`).
+    Absent,
+    /// The destination held the key with this ETag (no quotes): write only if it
+    /// still does (`If-Match`).
+    Etag(String),
+}
+
+impl Destination {
+    /// The field of [`Destination::Absent`].
+    pub const ABSENT: &'static str = "-";
+
+    /// Reads the `dstEtag` field at `index`.
+    fn parse(fields: &[&str], index: usize) -> Result<Self, RecordError> {
+        if fields[index] == Self::ABSENT {
+            return Ok(Destination::Absent);
+        }
+        parse_etag(fields, index, "dstEtag").map(Destination::Etag)
+    }
+
+    /// Reads the optional last field at `index` (none when the line ends before it).
+    fn parse_optional(fields: &[&str], index: usize) -> Result<Option<Self>, RecordError> {
+        if fields.len() > index {
+            Self::parse(fields, index).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// The field as records write it: the ETag, or `-`.
+    pub fn as_field(&self) -> &str {
+        match self {
+            Destination::Absent => Self::ABSENT,
+            Destination::Etag(etag) => etag,
+        }
+    }
+
+    /// The `If-None-Match` header of the write: `*` when the key must still be absent.
+    pub fn if_none_match(&self) -> Option<String> {
+        matches!(self, Destination::Absent).then(|| "*".to_string())
+    }
+
+    /// The `If-Match` header of the write: the quoted ETag the destination must still have.
+    pub fn if_match(&self) -> Option<String> {
+        match self {
+            Destination::Absent => None,
+            Destination::Etag(etag) => Some(format!("\"{etag}\"")),
+        }
+    }
+}
+
+/// `\t<dstEtag>` when there is one, for the end of a record's line.
+fn destination_suffix(destination: Option<&Destination>) -> String {
+    destination.map_or_else(String::new, |d| format!("\t{}", d.as_field()))
+}
+
+/// One object of a bucket listing: `key etag size mtime`, and after `rsync --diff`
+/// what the destination held (`dstEtag`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListingRecord {
     /// The object key (unescaped).
@@ -216,6 +292,9 @@ pub struct ListingRecord {
     pub size: u64,
     /// Last modified, `YYYY-MM-DD HH:MM:SS` UTC.
     pub mtime: String,
+    /// What the diff saw at the destination (`rsync --diff` only): the condition of
+    /// the copy's write.
+    pub destination: Option<Destination>,
 }
 
 const LISTING_FIELDS: [&str; 4] = ["key", "etag", "size", "mtime"];
@@ -224,20 +303,33 @@ impl ListingRecord {
     /// Parses a listing line.
     pub fn parse(line: &str) -> Result<Self, RecordError> {
         let fields = split_fields(line, &LISTING_FIELDS)?;
-        Self::from_fields(&fields)
+        let mut record = Self::from_fields(&fields)?;
+        record.destination = Destination::parse_optional(&fields, LISTING_FIELDS.len())?;
+        Ok(record)
     }
 
+    /// The four listing fields (no `dstEtag`).
     fn from_fields(fields: &[&str]) -> Result<Self, RecordError> {
         Ok(ListingRecord {
             key: parse_key(fields, 0)?,
             etag: parse_etag(fields, 1, "etag")?,
             size: parse_number(fields, 2, "size")?,
             mtime: parse_mtime(fields, 3)?,
+            destination: None,
         })
     }
 
     /// The record as a line, without its newline.
     pub fn to_line(&self) -> String {
+        format!(
+            "{}{}",
+            self.base_line(),
+            destination_suffix(self.destination.as_ref())
+        )
+    }
+
+    /// The four listing fields, without `dstEtag`.
+    fn base_line(&self) -> String {
         format!(
             "{}\t{}\t{}\t{}",
             escape_key(&self.key),
@@ -337,7 +429,9 @@ impl PartRecord {
     /// Parses a multipartlist line and checks that its part lies inside the object.
     pub fn parse(line: &str) -> Result<Self, RecordError> {
         let fields = split_fields(line, &PART_FIELDS)?;
-        let object = ListingRecord::from_fields(&fields[..4])?;
+        let mut object = ListingRecord::from_fields(&fields[..4])?;
+        object.destination = Destination::parse_optional(&fields, PART_FIELDS.len())?;
+        let fields = &fields[..PART_FIELDS.len()];
         let nulls = fields[4..].iter().filter(|f| **f == NULL).count();
         if nulls == 5 {
             return Ok(PartRecord { object, part: None });
@@ -353,10 +447,10 @@ impl PartRecord {
         }
         let part = PartInfo {
             upload_id,
-            part_number: parse_number(&fields, 5, "partNumber")?,
-            part_count: parse_number(&fields, 6, "partCount")?,
-            first_byte: parse_number(&fields, 7, "firstByte")?,
-            last_byte: parse_number(&fields, 8, "lastByte")?,
+            part_number: parse_number(fields, 5, "partNumber")?,
+            part_count: parse_number(fields, 6, "partCount")?,
+            first_byte: parse_number(fields, 7, "firstByte")?,
+            last_byte: parse_number(fields, 8, "lastByte")?,
         };
         if part.part_count == 0 || part.part_count > crate::multipart::MAX_PARTS {
             return Err(field_error(6, "partCount", "must be 1 to 10000"));
@@ -389,14 +483,15 @@ impl PartRecord {
 
     /// The record as a line, without its newline.
     pub fn to_line(&self) -> String {
+        let suffix = destination_suffix(self.object.destination.as_ref());
         match &self.part {
             None => format!(
-                "{}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\t{NULL}",
-                self.object.to_line()
+                "{}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\t{NULL}{suffix}",
+                self.object.base_line()
             ),
             Some(p) => format!(
-                "{}\t{}\t{}\t{}\t{}\t{}",
-                self.object.to_line(),
+                "{}\t{}\t{}\t{}\t{}\t{}{suffix}",
+                self.object.base_line(),
                 p.upload_id,
                 p.part_number,
                 p.part_count,
@@ -424,19 +519,23 @@ pub struct CopiedPartRecord {
     pub first_byte: u64,
     /// Last byte of the part (inclusive).
     pub last_byte: u64,
-    /// Which of the part's ETags are MD5s (the optional eighth field).
+    /// Which of the part's ETags are MD5s (the optional field after `lastByte`).
     pub etags: PartEtags,
+    /// What the diff saw at the destination (`rsync --diff` only): the condition of
+    /// the upload's completion.
+    pub destination: Option<Destination>,
 }
 
 /// Which ETags of a copied part are the MD5 of bytes, and so can prove them: an object
 /// stored with SSE-KMS (or DSSE-KMS) has ETags that are not MD5s, on S3, whether it is
 /// the source (its ETag, `…-N` included, cannot be computed from the parts) or the
 /// destination (the part's ETag and the completed upload's ETag are not MD5s). The
-/// eighth field of a part line; absent for [`PartEtags::Md5`].
+/// `etags` field of a part line, right after `lastByte` (before any `dstEtag`); absent
+/// for [`PartEtags::Md5`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PartEtags {
     /// Both are MD5s: the completed upload's ETag is computed from the part ETags and
-    /// must equal the source's (no eighth field).
+    /// must equal the source's (no `etags` field).
     #[default]
     Md5,
     /// The source's ETag is not an MD5 (SSE-KMS source): `src-etag-not-md5`.
@@ -497,6 +596,14 @@ impl PartEtags {
         }
     }
 
+    /// Whether a field is meant as an `etags` marker (a well-formed one or not): the
+    /// markers all end in, or carry after a colon, `not-md5`, which neither `-` nor an
+    /// S3 ETag (hex digits and `-N`) can contain; so a part line's optional trailing
+    /// fields are told apart by their text.
+    fn is_marker(field: &str) -> bool {
+        field.contains("not-md5")
+    }
+
     fn parse(field: &str) -> Option<PartEtags> {
         match field {
             "src-etag-not-md5" => Some(PartEtags::SourceNotMd5),
@@ -532,35 +639,57 @@ const COPIED_PART_FIELDS: [&str; 7] = [
     "lastByte",
 ];
 
-/// The fields of a copied part with its optional eighth.
-const COPIED_PART_FIELDS_WITH_ETAGS: [&str; 8] = [
-    "key",
-    "etag",
-    "uploadId",
-    "partEtag",
-    "partNumber",
-    "firstByte",
-    "lastByte",
-    "etags",
-];
+/// Reads the `etags` field at `index`, which must be one of the [`PartEtags`] markers.
+fn parse_part_etags(fields: &[&str], index: usize) -> Result<PartEtags, RecordError> {
+    let field = fields[index];
+    PartEtags::parse(field).ok_or_else(|| {
+        field_error(
+            index,
+            "etags",
+            format!(
+                "{field:?} is not src-etag-not-md5, dst-etag-not-md5[:<hex MD5>] or etags-not-md5"
+            ),
+        )
+    })
+}
 
 impl CopiedPartRecord {
-    /// Parses an objectcopy part line.
+    /// Parses an objectcopy part line: the 7 fixed fields, then optionally `etags`
+    /// (only when the part's ETags are not MD5s), then optionally `dstEtag` (after
+    /// `rsync --diff`), in that order. A lone eighth field is `etags` when it is one of
+    /// the [`PartEtags`] markers and a `dstEtag` otherwise.
     pub fn parse(line: &str) -> Result<Self, RecordError> {
-        let fields = if line.split('\t').count() == COPIED_PART_FIELDS_WITH_ETAGS.len() {
-            split_fields(line, &COPIED_PART_FIELDS_WITH_ETAGS)?
-        } else {
-            split_fields(line, &COPIED_PART_FIELDS)?
-        };
-        let etags = match fields.get(7) {
-            None => PartEtags::Md5,
-            Some(field) => PartEtags::parse(field).ok_or_else(|| {
-                field_error(
-                    7,
-                    "etags",
-                    format!("{field:?} is not src-etag-not-md5, dst-etag-not-md5 or etags-not-md5"),
-                )
-            })?,
+        let fields: Vec<&str> = line.split('\t').collect();
+        let fixed = COPIED_PART_FIELDS.len();
+        if !(fixed..=fixed + 2).contains(&fields.len()) {
+            return Err(RecordError(format!(
+                "expected {fixed} TAB-separated fields ({}), then optionally etags and \
+                 dstEtag, found {}",
+                COPIED_PART_FIELDS.join(", "),
+                fields.len()
+            )));
+        }
+        let (etags, destination) = match &fields[fixed..] {
+            [] => (PartEtags::Md5, None),
+            [last] if PartEtags::is_marker(last) => (parse_part_etags(&fields, fixed)?, None),
+            [last] => match Destination::parse(&fields, fixed) {
+                Ok(destination) => (PartEtags::Md5, Some(destination)),
+                Err(_) => {
+                    return Err(field_error(
+                        fixed,
+                        "etags or dstEtag",
+                        format!(
+                            "is neither src-etag-not-md5, dst-etag-not-md5[:<hex MD5>], \
+                             etags-not-md5, `-` nor an S3 ETag: {last:?}"
+                        ),
+                    ));
+                }
+            },
+            // Both: `etags` first, `dstEtag` last.
+            _ => (
+                parse_part_etags(&fields, fixed)?,
+                Some(Destination::parse(&fields, fixed + 1)?),
+            ),
         };
         let record = CopiedPartRecord {
             key: parse_key(&fields, 0)?,
@@ -575,6 +704,7 @@ impl CopiedPartRecord {
             first_byte: parse_number(&fields, 5, "firstByte")?,
             last_byte: parse_number(&fields, 6, "lastByte")?,
             etags,
+            destination,
         };
         if record.upload_id.is_empty() || record.upload_id == NULL {
             return Err(field_error(2, "uploadId", "is empty"));
@@ -610,20 +740,22 @@ impl CopiedPartRecord {
 
     /// The record as a line, without its newline.
     pub fn to_line(&self) -> String {
-        let line = format!(
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        let etags = match self.etags {
+            PartEtags::Md5 => String::new(),
+            other => format!("\t{}", other.to_field()),
+        };
+        format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}{}{}",
             escape_key(&self.key),
             self.etag,
             self.upload_id,
             self.part_etag,
             self.part_number,
             self.first_byte,
-            self.last_byte
-        );
-        match self.etags {
-            PartEtags::Md5 => line,
-            other => format!("{line}\t{}", other.to_field()),
-        }
+            self.last_byte,
+            etags,
+            destination_suffix(self.destination.as_ref())
+        )
     }
 }
 
@@ -673,6 +805,7 @@ mod tests {
                 etag: "e5f8e641007332dda1c6cae118f7749c-3".into(),
                 size: 20_971_520,
                 mtime: "2015-12-24 05:35:21".into(),
+                destination: None,
             };
             let line = record.to_line();
             assert_eq!(line.split('\t').count(), 4);
@@ -794,6 +927,7 @@ mod tests {
             first_byte: 0,
             last_byte: 8_388_607,
             etags: PartEtags::Md5,
+            destination: None,
         };
         let line = record.to_line();
         assert_eq!(line.split('\t').count(), 7);
@@ -846,6 +980,107 @@ mod tests {
         assert_eq!(record.skip_reason(), None);
         let unknown = record.to_line().replace(&record.part_etag, "skipped:bored");
         assert!(CopiedPartRecord::parse(&unknown).is_err());
+    }
+
+    #[test]
+    fn the_destination_field_is_optional_and_last() {
+        let etag = "e5f8e641007332dda1c6cae118f7749c-3";
+        let dst = "be78ac18165af5cf456453eb3f37ec9a";
+        let listing = format!("k\t{etag}\t20971520\t2015-12-24 05:35:21");
+        // Listing: absent (`-`) or an ETag, written back as read.
+        for (field, expected) in [
+            ("-", Destination::Absent),
+            (dst, Destination::Etag(dst.to_string())),
+        ] {
+            let line = format!("{listing}\t{field}");
+            let record = ListingRecord::parse(&line).expect("listing");
+            assert_eq!(record.destination, Some(expected));
+            assert_eq!(record.to_line(), line);
+        }
+        assert_eq!(
+            ListingRecord::parse(&listing).expect("plain").destination,
+            None
+        );
+        let error = ListingRecord::parse(&format!("{listing}\tnope"))
+            .expect_err("bad dstEtag")
+            .0;
+        assert!(error.starts_with("field 5 (dstEtag)"), "{error}");
+        assert!(ListingRecord::parse(&format!("{listing}\t-\t-")).is_err());
+        // Part records: after the five part fields, for a part and a whole object.
+        for tail in ["u\t1\t3\t0\t8388607", "\\N\t\\N\t\\N\t\\N\t\\N"] {
+            let line = format!("{listing}\t{tail}\t{dst}");
+            let record = PartRecord::parse(&line).expect("part");
+            assert_eq!(
+                record.object.destination,
+                Some(Destination::Etag(dst.to_string()))
+            );
+            assert_eq!(record.to_line(), line);
+            let plain = format!("{listing}\t{tail}");
+            assert_eq!(PartRecord::parse(&plain).expect("plain").to_line(), plain);
+        }
+        let error = PartRecord::parse(&format!("{listing}\tu\t1\t3\t0\t8388607\tx"))
+            .expect_err("bad dstEtag")
+            .0;
+        assert!(error.starts_with("field 10 (dstEtag)"), "{error}");
+        // Copied parts: without `etags`, `dstEtag` is the eighth field.
+        let copied = format!("k\t{etag}\tu\t{dst}\t1\t0\t8388607");
+        let record = CopiedPartRecord::parse(&format!("{copied}\t-")).expect("copied");
+        assert_eq!(record.destination, Some(Destination::Absent));
+        assert_eq!(record.to_line(), format!("{copied}\t-"));
+        assert_eq!(
+            CopiedPartRecord::parse(&copied).expect("plain").destination,
+            None
+        );
+        // With `etags` too: `etags` first, `dstEtag` last, and never the other way round.
+        let md5 = crate::multipart::md5(b"part");
+        for etags in [
+            PartEtags::SourceNotMd5,
+            PartEtags::DestinationNotMd5(None),
+            PartEtags::DestinationNotMd5(Some(md5)),
+            PartEtags::NeitherMd5,
+        ] {
+            for destination in [Destination::Absent, Destination::Etag(dst.to_string())] {
+                let both = CopiedPartRecord {
+                    etags,
+                    destination: Some(destination.clone()),
+                    ..record.clone()
+                };
+                let line = both.to_line();
+                assert_eq!(
+                    line,
+                    format!("{copied}\t{}\t{}", etags.to_field(), destination.as_field())
+                );
+                assert_eq!(CopiedPartRecord::parse(&line).expect("both"), both);
+                let swapped = format!("{copied}\t{}\t{}", destination.as_field(), etags.to_field());
+                let error = CopiedPartRecord::parse(&swapped).expect_err("swapped").0;
+                assert!(error.starts_with("field 8 (etags)"), "{error}");
+            }
+            // A lone marker is `etags`, with no destination.
+            let alone = CopiedPartRecord::parse(&format!("{copied}\t{}", etags.to_field()))
+                .expect("etags alone");
+            assert_eq!((alone.etags, alone.destination), (etags, None));
+        }
+        let error = CopiedPartRecord::parse(&format!("{copied}\tsrc-etag-not-md5\tnope"))
+            .expect_err("bad dstEtag after etags")
+            .0;
+        assert!(error.starts_with("field 9 (dstEtag)"), "{error}");
+        let error = CopiedPartRecord::parse(&format!("{copied}\tnope"))
+            .expect_err("neither")
+            .0;
+        assert!(error.starts_with("field 8 (etags or dstEtag)"), "{error}");
+        let error = CopiedPartRecord::parse(&format!("{copied}\tetags-not-md5\t-\t-"))
+            .expect_err("ten fields")
+            .0;
+        assert!(
+            error.starts_with("expected 7 TAB-separated fields"),
+            "{error}"
+        );
+        // The write conditions.
+        assert_eq!(Destination::Absent.if_none_match().as_deref(), Some("*"));
+        assert_eq!(Destination::Absent.if_match(), None);
+        let held = Destination::Etag(dst.to_string());
+        assert_eq!(held.if_none_match(), None);
+        assert_eq!(held.if_match(), Some(format!("\"{dst}\"")));
     }
 
     #[test]

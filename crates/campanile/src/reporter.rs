@@ -48,6 +48,12 @@ pub mod counters {
     pub const SOURCE_VANISHED: &str = "SourceVanished";
     /// Objects changed at the source between the listing and the copy (412, new ETag).
     pub const SOURCE_CHANGED: &str = "SourceChanged";
+    /// Objects written at the destination by someone else during the run, so not
+    /// overwritten (`rsync --diff`: 412 on the conditional write; destination bucket).
+    pub const DESTINATION_CHANGED: &str = "DestinationChanged";
+    /// Multipart uploads in progress aborted by a cluster run's clean-up step
+    /// (`multipartlist --abort-run`; destination bucket).
+    pub const ABORTED_UPLOADS: &str = "AbortedUploads";
     /// Objects or parts a retried objectcopy attempt found already at the destination
     /// (counted on the destination bucket), so not copied again.
     pub const ALREADY_COPIED: &str = "AlreadyCopied";

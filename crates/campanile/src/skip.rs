@@ -52,15 +52,19 @@ pub enum SkipReason {
     Changed,
     /// Its multipart layout could not be told, so its ETag could not be kept.
     UnknownLayout,
+    /// Written at the destination by someone else during the run (`rsync --diff`: the
+    /// conditional write or completion got 412), so not overwritten.
+    DestinationChanged,
 }
 
 impl SkipReason {
     /// Every reason, in report order.
-    pub const ALL: [SkipReason; 4] = [
+    pub const ALL: [SkipReason; 5] = [
         SkipReason::Archived,
         SkipReason::Vanished,
         SkipReason::Changed,
         SkipReason::UnknownLayout,
+        SkipReason::DestinationChanged,
     ];
 
     /// The counter that counts objects skipped for this reason.
@@ -70,6 +74,7 @@ impl SkipReason {
             SkipReason::Vanished => crate::reporter::counters::SOURCE_VANISHED,
             SkipReason::Changed => crate::reporter::counters::SOURCE_CHANGED,
             SkipReason::UnknownLayout => crate::reporter::counters::UNKNOWN_PART_LAYOUT,
+            SkipReason::DestinationChanged => crate::reporter::counters::DESTINATION_CHANGED,
         }
     }
 
@@ -80,7 +85,14 @@ impl SkipReason {
             SkipReason::Vanished => "vanished",
             SkipReason::Changed => "changed",
             SkipReason::UnknownLayout => "unknown_layout",
+            SkipReason::DestinationChanged => "destination_changed",
         }
+    }
+
+    /// True for a reason seen at the destination: its counter's group is the
+    /// destination bucket, not the source.
+    pub fn at_destination(self) -> bool {
+        self == SkipReason::DestinationChanged
     }
 }
 
@@ -306,6 +318,12 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), SkipReason::ALL.len());
+        // The report's words are serde's.
+        for reason in SkipReason::ALL {
+            let json = serde_json::to_string(&reason).expect("json");
+            assert_eq!(json, format!("\"{}\"", reason.as_str()));
+            assert_eq!(reason.as_str().parse::<SkipReason>(), Ok(reason));
+        }
     }
 
     fn row() -> Skipped {

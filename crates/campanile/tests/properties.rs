@@ -7,8 +7,8 @@ use campanile::multipart::{
     multipart_etag, part_count, part_count_from_etag, part_map_from_sizes, uniform_part_map,
 };
 use campanile::record::{
-    CopiedPartRecord, ListingRecord, MAX_KEY_BYTES, NULL, PartInfo, PartRecord, escape_key,
-    format_mtime, is_valid_etag, unescape_key,
+    CopiedPartRecord, Destination, ListingRecord, MAX_KEY_BYTES, NULL, PartEtags, PartInfo,
+    PartRecord, escape_key, format_mtime, is_valid_etag, unescape_key,
 };
 use proptest::prelude::*;
 
@@ -33,15 +33,40 @@ fn etag() -> impl Strategy<Value = String> {
         })
 }
 
+/// The diff's `dstEtag`: none (no `--diff`), absent (`-`), or the destination's ETag.
+fn destination() -> impl Strategy<Value = Option<Destination>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(Destination::Absent)),
+        etag().prop_map(|etag| Some(Destination::Etag(etag))),
+    ]
+}
+
+/// A copied part's `etags`: MD5s (not written), or one of the markers.
+fn part_etags() -> impl Strategy<Value = PartEtags> {
+    prop_oneof![
+        Just(PartEtags::Md5),
+        Just(PartEtags::SourceNotMd5),
+        proptest::option::of(any::<[u8; 16]>()).prop_map(PartEtags::DestinationNotMd5),
+        Just(PartEtags::NeitherMd5),
+    ]
+}
+
 fn listing() -> impl Strategy<Value = ListingRecord> {
-    (key(), etag(), any::<u64>(), 0i64..4_102_444_800).prop_map(|(key, etag, size, secs)| {
-        ListingRecord {
+    (
+        key(),
+        etag(),
+        any::<u64>(),
+        0i64..4_102_444_800,
+        destination(),
+    )
+        .prop_map(|(key, etag, size, secs, destination)| ListingRecord {
             key,
             etag,
             size,
             mtime: format_mtime(secs),
-        }
-    })
+            destination,
+        })
 }
 
 /// A part record that lies inside its object.
@@ -85,7 +110,9 @@ proptest! {
     #[test]
     fn listing_records_round_trip(record in listing()) {
         let line = record.to_line();
-        prop_assert_eq!(line.split('\t').count(), 4);
+        // Four fields, and the diff's dstEtag last when there is one.
+        let fields = 4 + usize::from(record.destination.is_some());
+        prop_assert_eq!(line.split('\t').count(), fields);
         prop_assert_eq!(ListingRecord::parse(&line).expect("parse"), record);
     }
 
@@ -100,7 +127,8 @@ proptest! {
     #[test]
     fn copied_parts_round_trip(
         key in key(), etag in etag(), part in etag(), number in 1u32..=MAX_PARTS,
-        a in any::<u64>(), b in any::<u64>(),
+        a in any::<u64>(), b in any::<u64>(), etags in part_etags(),
+        destination in destination(),
     ) {
         let record = CopiedPartRecord {
             key,
@@ -110,9 +138,16 @@ proptest! {
             part_number: number,
             first_byte: a.min(b),
             last_byte: a.max(b),
-            etags: Default::default(),
+            etags,
+            destination,
         };
-        prop_assert_eq!(CopiedPartRecord::parse(&record.to_line()).expect("parse"), record);
+        // Seven fields, then `etags` when the ETags are not MD5s, then the diff's dstEtag.
+        let line = record.to_line();
+        let fields = 7
+            + usize::from(record.etags != PartEtags::Md5)
+            + usize::from(record.destination.is_some());
+        prop_assert_eq!(line.split('\t').count(), fields);
+        prop_assert_eq!(CopiedPartRecord::parse(&line).expect("parse"), record);
     }
 
     /// Any line: a parse either succeeds with a record that prints back to a line that

@@ -1,5 +1,6 @@
 //! multipartlist: turn bucketlist records into copy work, one line per whole object and
-//! one line per part of a multipart object, creating the destination uploads.
+//! one line per part of a multipart object, creating the destination uploads. With
+//! `--abort-run`, the clean-up step of a cluster run instead (`task::abort_run`).
 
 use clap::Parser;
 
@@ -13,6 +14,18 @@ fn main() -> std::process::ExitCode {
     run_task("multipartlist", |mut streams| async move {
         args.write.check()?;
         let (src, dst) = args.buckets.clients().await?;
+        if args.abort_run {
+            // The clean-up step of a cluster run: plans nothing.
+            return campanile::task::abort_run::run(
+                streams.input,
+                StreamIndex::from_env(),
+                &mut streams.reporter,
+                &dst,
+                &args.buckets.dst_bucket,
+            )
+            .await
+            .map(drop);
+        }
         let options = MultipartListOptions {
             src_bucket: args.buckets.src_bucket,
             dst_bucket: args.buckets.dst_bucket,

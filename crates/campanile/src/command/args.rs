@@ -386,6 +386,10 @@ pub struct MultipartListArgs {
     /// Objects handled at once.
     #[arg(long, default_value_t = MULTIPARTLIST_CONCURRENCY)]
     pub concurrency: usize,
+    /// Plan nothing: abort every upload in progress in the destination for the
+    /// multipart keys of the input (the clean-up step of a cluster run).
+    #[arg(long)]
+    pub abort_run: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub write: WriteSettings,
@@ -398,6 +402,7 @@ impl Default for MultipartListArgs {
             dry_run: false,
             probe_every_part: false,
             concurrency: MULTIPARTLIST_CONCURRENCY,
+            abort_run: false,
             write: WriteSettings::default(),
         }
     }
@@ -411,6 +416,7 @@ impl MultipartListArgs {
         if self.concurrency != MULTIPARTLIST_CONCURRENCY {
             push(argv, "--concurrency", self.concurrency);
         }
+        push_flag(argv, "--abort-run", self.abort_run);
         self.write.render(argv);
     }
 }

@@ -182,6 +182,7 @@ mod tests {
                 dry_run: true,
                 probe_every_part: true,
                 concurrency: 3,
+                abort_run: true,
                 write: WriteSettings {
                     sse: Some("aws:kms".into()),
                     sse_kms_key_id: Some("alias/copies".into()),

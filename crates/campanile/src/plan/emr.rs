@@ -2,7 +2,9 @@
 //! AddJobFlowSteps, and follows them with DescribeStep.
 //!
 //! Every step is a `command-runner.jar` step with ActionOnFailure `CANCEL_AND_WAIT`
-//! (a failed step cancels the rest and leaves the cluster waiting). Streaming steps run
+//! (a failed step cancels the rest and leaves the cluster waiting), except the copy
+//! and the clean-up after it (`CONTINUE`: a failed copy is followed by the clean-up,
+//! which aborts the run's uploads left in progress). Streaming steps run
 //! `hadoop-streaming` with the generic options first (`-files`, `-D`), then the
 //! streaming ones; the diff runs `hive-script --run-hive-script --args -f <code>/diff.q
 //! -d SRC=… -d DST=… -d DIFF=…`. Rendering is a pure function; the arguments never
@@ -104,9 +106,11 @@ pub fn hive_args(diff: &DiffStep) -> Vec<String> {
 /// Renders one step.
 pub fn render_step(step: &Step) -> EmrStep {
     let args = match step {
-        Step::Streaming(streaming) => std::iter::once("hadoop-streaming".to_string())
-            .chain(streaming_args(streaming))
-            .collect(),
+        Step::Streaming(streaming) | Step::Cleanup(streaming) => {
+            std::iter::once("hadoop-streaming".to_string())
+                .chain(streaming_args(streaming))
+                .collect()
+        }
         Step::Diff(diff) => ["hive-script", "--run-hive-script", "--args"]
             .iter()
             .map(|s| s.to_string())
@@ -123,9 +127,22 @@ pub fn render_step(step: &Step) -> EmrStep {
     }
 }
 
-/// Renders every step of a plan, refusing a step longer than EMR accepts.
+/// What a failed step does when a clean-up step must still run after it.
+pub const CONTINUE: &str = "CONTINUE";
+
+/// Renders every step of a plan, refusing a step longer than EMR accepts. The
+/// clean-up step and the step before it (the copy) get ActionOnFailure `CONTINUE`, so
+/// that a failed copy is followed by the clean-up rather than cancelling it; the
+/// earlier steps keep `CANCEL_AND_WAIT`.
 pub fn render(plan: &Plan) -> Result<Vec<EmrStep>, Error> {
-    let steps: Vec<EmrStep> = plan.steps.iter().map(render_step).collect();
+    let mut steps: Vec<EmrStep> = plan.steps.iter().map(render_step).collect();
+    for (index, step) in plan.steps.iter().enumerate() {
+        if matches!(step, Step::Cleanup(_)) {
+            for step in &mut steps[index.saturating_sub(1)..=index] {
+                step.action_on_failure = CONTINUE.to_string();
+            }
+        }
+    }
     for step in &steps {
         let characters: usize = step.hadoop_jar_step.jar.len()
             + step
@@ -414,6 +431,29 @@ mod tests {
         ))
     }
 
+    /// The clean-up step over `input`: multipartlist's job with `--abort-run`, its own
+    /// output, ActionOnFailure CONTINUE.
+    fn cleanup_step(input: &str) -> EmrStep {
+        let mut args = mlist_args(input);
+        for arg in &mut args {
+            if arg.starts_with("multipartlist ") {
+                arg.push_str(" --abort-run");
+            }
+            if arg == "/1451507458/srcbucket.multipartlist" {
+                *arg = "/1451507458/cleanup".to_string();
+            }
+        }
+        continuing(step("cleanup.srcbucket.part.all", args))
+    }
+
+    /// A step that a failure of does not cancel the next.
+    fn continuing(step: EmrStep) -> EmrStep {
+        EmrStep {
+            action_on_failure: "CONTINUE".to_string(),
+            ..step
+        }
+    }
+
     fn step(name: &str, args: Vec<String>) -> EmrStep {
         EmrStep {
             name: name.to_string(),
@@ -435,7 +475,8 @@ mod tests {
                     "mlist.srcbucket.part.all",
                     mlist_args("/1451507458/srcbucket.list")
                 ),
-                step("copy.srcbucket.part.all", copy_args()),
+                continuing(step("copy.srcbucket.part.all", copy_args())),
+                cleanup_step("/1451507458/srcbucket.list"),
             ]
         );
     }
@@ -458,7 +499,8 @@ mod tests {
                     "mlist.srcbucket.part.all",
                     mlist_args("/1451507458/diff.list")
                 ),
-                step("copy.srcbucket.part.all", copy_args()),
+                continuing(step("copy.srcbucket.part.all", copy_args())),
+                cleanup_step("/1451507458/diff.list"),
             ]
         );
     }

@@ -5,7 +5,8 @@
 //!
 //! Steps, in order (the article's rsync): list the source; with `--diff`, list the
 //! destination and diff the two lists; unless `--list-only`, multipartlist; unless
-//! `--list-only` or `--no-copy`, objectcopy with the multipartcomplete reducer. Paths
+//! `--list-only` or `--no-copy`, objectcopy with the multipartcomplete reducer, then
+//! the clean-up of the run's uploads left in progress ([`Step::Cleanup`], for EMR). Paths
 //! live under the run directory `<base>/<uuid>`: `<bucket>.list`, `diff.list`,
 //! `<src>.multipartlist`; the copy's output (the part map) is
 //! `<output>/<part file name>.<uuid>`.
@@ -160,13 +161,20 @@ pub enum Step {
     Streaming(StreamingStep),
     /// The diff of two listings (Hive on EMR, native locally).
     Diff(DiffStep),
+    /// The clean-up after the copy, for a cluster: a map-only streaming job
+    /// (`multipartlist --abort-run` over the run's listing) that aborts the run's
+    /// uploads left in progress. On EMR it runs whether the copy succeeded or not
+    /// (ActionOnFailure CONTINUE on the copy and on it). The local and Hadoop runners
+    /// skip it: they clean up themselves after a failed step
+    /// ([`crate::orphans::finish_run`], which also completes finished uploads).
+    Cleanup(StreamingStep),
 }
 
 impl Step {
     /// The step's name.
     pub fn name(&self) -> &str {
         match self {
-            Step::Streaming(step) => &step.name,
+            Step::Streaming(step) | Step::Cleanup(step) => &step.name,
             Step::Diff(step) => &step.name,
         }
     }
@@ -464,6 +472,7 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
         persistence: persistence.clone(),
         ..Default::default()
     };
+    let cleanup_buckets = buckets.clone();
     let part_list = join(&dir, &format!("{}.multipartlist", options.src_bucket));
     plan.steps.push(Step::Streaming(streaming(
         format!("mlist.{}.{part_file}", options.src_bucket),
@@ -517,6 +526,19 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
     }
     plan.steps.push(Step::Streaming(copy));
     plan.output = Some(output);
+    // Runs after the copy on EMR, failed or not: no upload of the run stays billed.
+    plan.steps.push(Step::Cleanup(streaming(
+        format!("cleanup.{}.{part_file}", options.src_bucket),
+        JobSettings::multipart_list(),
+        copy_source,
+        join(&dir, "cleanup"),
+        TaskCommand::MultipartList(MultipartListArgs {
+            buckets: cleanup_buckets,
+            abort_run: true,
+            ..Default::default()
+        }),
+        None,
+    )));
     Ok(plan)
 }
 

@@ -66,7 +66,7 @@ fn names(plan: &Plan) -> Vec<&str> {
 }
 
 #[test]
-fn plain_copy_has_three_steps() {
+fn plain_copy_has_three_steps_then_the_cleanup() {
     let plan = build(&article_options()).expect("plan");
     assert_eq!(plan.run_dir, "hdfs:///1451507458");
     assert_eq!(
@@ -79,12 +79,26 @@ fn plain_copy_has_three_steps() {
         vec![
             "list.srcbucket.part.all",
             "mlist.srcbucket.part.all",
-            "copy.srcbucket.part.all"
+            "copy.srcbucket.part.all",
+            "cleanup.srcbucket.part.all"
         ]
     );
     let Step::Streaming(copy) = &plan.steps[2] else {
         panic!("copy is a streaming step")
     };
+    // The clean-up: multipartlist --abort-run, map-only, over multipartlist's input.
+    let Step::Cleanup(cleanup) = &plan.steps[3] else {
+        panic!("the last step is the clean-up")
+    };
+    assert_eq!(cleanup.input, "/1451507458/srcbucket.list");
+    assert_eq!(cleanup.output, "/1451507458/cleanup");
+    assert_eq!(cleanup.settings.reducers, 0);
+    assert!(cleanup.reducer.is_none());
+    assert_eq!(cleanup.mapper.argv()[0], "multipartlist");
+    assert_eq!(
+        cleanup.mapper.argv().last().map(String::as_str),
+        Some("--abort-run")
+    );
     assert_eq!(copy.input, "/1451507458/srcbucket.multipartlist");
     assert_eq!(copy.settings.reducers, 1);
     assert_eq!(copy.settings.map_attempts, 6);
@@ -105,7 +119,8 @@ fn diff_lists_both_sides_and_feeds_the_diff_to_multipartlist() {
             "list.dstbucket.part.all",
             "hive.srcbucket.part.all",
             "mlist.srcbucket.part.all",
-            "copy.srcbucket.part.all"
+            "copy.srcbucket.part.all",
+            "cleanup.srcbucket.part.all"
         ]
     );
     let Step::Diff(diff) = &plan.steps[2] else {
@@ -279,7 +294,8 @@ fn server_side_copy_is_an_objectcopy_flag() {
         ..article_options()
     })
     .expect("plan");
-    let Some(Step::Streaming(copy)) = plan.steps.last() else {
+    let Some(Step::Streaming(copy)) = plan.steps.iter().find(|s| s.name().starts_with("copy."))
+    else {
         panic!("no copy step");
     };
     assert_eq!(

@@ -58,6 +58,8 @@ pub fn invocations(
 ) -> Vec<(String, Invocation)> {
     plan.steps
         .iter()
+        // This runner cleans up after a failed step itself ([`clean_up_cluster_uploads`]).
+        .filter(|step| !matches!(step, Step::Cleanup(_)))
         .map(|step| {
             let invocation = match step {
                 Step::Streaming(streaming) => Invocation {
@@ -70,6 +72,13 @@ pub fn invocations(
                 Step::Diff(diff) => Invocation {
                     program: request.hive.clone(),
                     args: hive_args(diff),
+                },
+                Step::Cleanup(cleanup) => Invocation {
+                    program: request.hadoop.clone(),
+                    args: ["jar".to_string(), streaming_jar.display().to_string()]
+                        .into_iter()
+                        .chain(streaming_args(cleanup))
+                        .collect(),
                 },
             };
             (step.name().to_string(), invocation)
@@ -403,7 +412,10 @@ mod tests {
         };
         let jar = Path::new("/opt/hadoop/hadoop-streaming-3.4.1.jar");
         let ran = invocations(&plan, &request, jar);
-        let emr = render(&plan).expect("render");
+        let mut emr = render(&plan).expect("render");
+        // The clean-up step is EMR's: this runner cleans up itself.
+        let cleanup = emr.pop().expect("steps");
+        assert!(cleanup.name.starts_with("cleanup."), "{}", cleanup.name);
         assert_eq!(ran.len(), emr.len());
         for ((name, invocation), step) in ran.iter().zip(&emr) {
             assert_eq!(name, &step.name);

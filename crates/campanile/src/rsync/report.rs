@@ -46,13 +46,14 @@ impl SkipReport {
     }
 }
 
-/// The directory where the plan's skip rows end: the output of its last step (the
-/// copy's job output; with `--no-copy` the part list; with `--list-only` the listing
-/// or the diff).
+/// The directory where the plan's skip rows end: the output of its last step but the
+/// clean-up (the copy's job output; with `--no-copy` the part list; with
+/// `--list-only` the listing or the diff).
 pub fn rows_directory(plan: &Plan) -> Option<&str> {
-    plan.steps.last().map(|step| match step {
-        Step::Streaming(streaming) => streaming.output.as_str(),
-        Step::Diff(diff) => diff.diff.as_str(),
+    plan.steps.iter().rev().find_map(|step| match step {
+        Step::Streaming(streaming) => Some(streaming.output.as_str()),
+        Step::Diff(diff) => Some(diff.diff.as_str()),
+        Step::Cleanup(_) => None,
     })
 }
 

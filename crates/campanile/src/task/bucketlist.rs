@@ -220,6 +220,7 @@ fn write_object<W: Write, E: Write>(
                 .secs(),
         ),
         key,
+        destination: None,
     };
     writeln!(output, "{}", record.to_line()).map_err(|e| Error::io("writing stdout", e))?;
     summary.objects += 1;

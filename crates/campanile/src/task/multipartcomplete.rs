@@ -18,7 +18,7 @@
 //! times with a random pause (a constant [`Backoff`]); `NoSuchUpload` on a retry whose object already carries the
 //! source ETag counts as done (an earlier attempt completed it).
 //!
-//! SSE-KMS (the eighth field of the part lines, [`crate::record::PartEtags`]): the ETag
+//! SSE-KMS (the `etags` field of the part lines, [`crate::record::PartEtags`]): the ETag
 //! is computed from the parts' MD5s, which are their ETags or, for an SSE-KMS
 //! destination, the MD5s objectcopy computed (given in that field), and compared with
 //! the source's before completing only when the source's is made of MD5s; the
@@ -47,11 +47,11 @@ use crate::error::{Error, S3Context, S3ResultExt};
 use crate::input::{Spool, SpooledLines};
 use crate::multipart::{multipart_etag, parse_md5_hex, part_count_from_etag};
 use crate::plan::local::sort::ExternalSorter;
-use crate::record::{CopiedPartRecord, escape_key};
+use crate::record::{CopiedPartRecord, Destination, escape_key};
 use crate::reporter::{Reporter, counters};
 use crate::retry::{Backoff, Failure, retry};
-use crate::s3::{Client, describe_error};
-use crate::skip::Skipped;
+use crate::s3::{Client, describe_error, http_status};
+use crate::skip::{SkipReason, Skipped};
 use crate::stream::StreamIndex;
 use crate::tuning::Tuning;
 
@@ -121,6 +121,8 @@ struct Group {
     expected_parts: u32,
     parts: BTreeMap<u32, CopiedPartRecord>,
     first_line: u64,
+    /// The condition of the completion (`rsync --diff`), from the first line.
+    destination: Option<Destination>,
 }
 
 /// One line, checked: its record and the number of parts its ETag announces.
@@ -345,6 +347,7 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
             expected_parts,
             parts: BTreeMap::new(),
             first_line: line.number,
+            destination: record.destination.clone(),
         });
         group.parts.insert(record.part_number, record);
         let held: usize = groups.values().map(|g| g.parts.len()).sum();
@@ -452,11 +455,11 @@ async fn finish_group<W: Write, E: Write>(
         return Ok(());
     }
     check_contiguous(&group)?;
-    // SSE-KMS on either side (the eighth field of the part lines): the source's ETag
+    // SSE-KMS on either side (the `etags` field of the part lines): the source's ETag
     // cannot be computed from the parts, or the part ETags are not MD5s.
     let source_md5 = group.parts.values().all(|p| p.etags.source_md5());
     // The parts' MD5s: their ETags, or, from an SSE-KMS destination, the MD5s
-    // objectcopy computed from the bytes it read (the eighth field).
+    // objectcopy computed from the bytes it read (the `etags` field).
     // One part from an SSE-KMS destination says so for the whole upload: a part a
     // retried attempt found already uploaded (ListParts) has a line without the field,
     // and its ETag is no MD5 either.
@@ -504,7 +507,16 @@ async fn finish_group<W: Write, E: Write>(
         )
         .map_err(|e| Error::io("writing stdout", e))?;
     } else {
-        let (etag, stored_with_kms) = complete(client, options, &group).await?;
+        let (etag, stored_with_kms) = match complete(client, options, &group).await {
+            Err(Error::SourceMoved {
+                reason: SkipReason::DestinationChanged,
+                message,
+                ..
+            }) => {
+                return refused(&group, message, output, reporter, client, options, summary).await;
+            }
+            other => other?,
+        };
         // What the completed ETag must be: the source's when it is made of MD5s, else
         // the one computed from the parts; nothing when the answer says SSE-KMS (its
         // ETag is not an MD5: the parts were proven one by one by their Content-MD5).
@@ -598,6 +610,36 @@ async fn skip_group<W: Write, E: Write>(
     Ok(true)
 }
 
+/// A completion the destination refused (412 on its condition, `rsync --diff`):
+/// someone else wrote the key during the run. The upload is aborted and the object
+/// reported as skipped, counted on the destination bucket; not a failure of the task.
+async fn refused<W: Write, E: Write>(
+    group: &Group,
+    message: String,
+    output: &mut W,
+    reporter: &mut Reporter<E>,
+    client: &Client,
+    options: &MultipartCompleteOptions,
+    summary: &mut MultipartCompleteSummary,
+) -> Result<(), Error> {
+    abort(client, &options.bucket, group).await?;
+    let row = Skipped {
+        key: group.key.clone(),
+        size: group
+            .parts
+            .values()
+            .map(|p| p.last_byte + 1)
+            .max()
+            .unwrap_or(0),
+        etag: group.etag.clone(),
+        reason: SkipReason::DestinationChanged,
+        detail: format!("{message}; upload {} aborted", group.upload_id),
+    };
+    crate::skip::report(output, reporter, &options.bucket, &row)?;
+    summary.skipped.push(escape_key(&group.key).into_owned());
+    Ok(())
+}
+
 fn check_contiguous(group: &Group) -> Result<(), Error> {
     let mut next = 0;
     for (number, part) in &group.parts {
@@ -647,6 +689,7 @@ async fn complete(
         &group.upload_id,
         &group.etag,
         &parts,
+        group.destination.as_ref(),
         (options.attempts, options.max_pause),
     )
     .await
@@ -658,6 +701,12 @@ async fn complete(
 /// counts as done (an earlier attempt completed it and its answer was lost). Returns
 /// the ETag the object got. Shared with the clean-up after a failed run
 /// ([`crate::orphans`]).
+///
+/// With a `destination` (`rsync --diff`) the completion is conditional on it
+/// (`If-None-Match: *` or `If-Match`); a refusal (412) is final, and an
+/// [`Error::SourceMoved`] with [`SkipReason::DestinationChanged`] unless the object
+/// already carries `source_etag` (this completion's own retry).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn complete_upload(
     client: &Client,
     bucket: &str,
@@ -665,15 +714,26 @@ pub(crate) async fn complete_upload(
     upload_id: &str,
     source_etag: &str,
     parts: &[(u32, String)],
+    destination: Option<&Destination>,
     attempts: (u32, Duration),
 ) -> Result<String, Error> {
-    complete_upload_with_sse(client, bucket, key, upload_id, source_etag, parts, attempts)
-        .await
-        .map(|(etag, _)| etag)
+    complete_upload_with_sse(
+        client,
+        bucket,
+        key,
+        upload_id,
+        source_etag,
+        parts,
+        destination,
+        attempts,
+    )
+    .await
+    .map(|(etag, _)| etag)
 }
 
 /// [`complete_upload`], and whether the answer says the object is stored with SSE-KMS
 /// (its ETag is then not made of MD5s).
+#[allow(clippy::too_many_arguments)]
 async fn complete_upload_with_sse(
     client: &Client,
     bucket: &str,
@@ -681,6 +741,7 @@ async fn complete_upload_with_sse(
     upload_id: &str,
     source_etag: &str,
     parts: &[(u32, String)],
+    destination: Option<&Destination>,
     attempts: (u32, Duration),
 ) -> Result<(String, bool), Error> {
     let parts: Vec<CompletedPart> = parts
@@ -709,6 +770,8 @@ async fn complete_upload_with_sse(
                         .set_parts(Some(parts.clone()))
                         .build(),
                 )
+                .set_if_none_match(destination.and_then(|d| d.if_none_match()))
+                .set_if_match(destination.and_then(|d| d.if_match()))
                 .send()
                 .await;
             match result {
@@ -729,6 +792,14 @@ async fn complete_upload_with_sse(
                         // Completed by an earlier attempt whose answer was lost.
                         return Ok((etag, false));
                     }
+                    if http_status(&error) == Some(412) {
+                        // The condition refused it: only this completion's own
+                        // earlier attempt can have given the key the source's ETag.
+                        if current_etag(client, bucket, key).await.as_deref() == Some(source_etag) {
+                            return Ok((source_etag.to_string(), false));
+                        }
+                        return Err(Failure::Permanent(Box::new(error)));
+                    }
                     // Boxed: the SDK error is large, and only the last one is kept.
                     Err(Failure::Transient(Box::new(error)))
                 }
@@ -738,6 +809,15 @@ async fn complete_upload_with_sse(
     )
     .await;
     completed.map_err(|error| {
+        if http_status(&error) == Some(412) {
+            return S3Context::new("CompleteMultipartUpload", bucket, key).source_moved(
+                SkipReason::DestinationChanged,
+                format!(
+                    "destination changed during the run (412 on the conditional completion of upload {upload_id}: another writer wrote or deleted the key since the diff); not overwritten"
+                ),
+                Some(error),
+            );
+        }
         let message = format!(
             "upload {upload_id}: {} (after {} attempts)",
             describe_error(&error),
@@ -803,6 +883,7 @@ mod tests {
                     first_byte: u64::from(n - 1) * 10,
                     last_byte: u64::from(n) * 10 - 1,
                     etags: Default::default(),
+                    destination: None,
                 }
                 .to_line()
             })
@@ -810,7 +891,7 @@ mod tests {
     }
 
     /// The lines of [`object_lines`] as an SSE-KMS destination gives them: part ETags
-    /// that are not MD5s, each part's MD5 in the eighth field.
+    /// that are not MD5s, each part's MD5 in the `etags` field.
     fn kms_destination_lines(key: &str, upload: &str, parts: u32) -> Vec<String> {
         object_lines(key, upload, parts)
             .iter()

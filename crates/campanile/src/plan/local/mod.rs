@@ -36,6 +36,12 @@ pub fn run_plan(
 ) -> Result<Vec<StepReport>, Error> {
     let mut reports = Vec::new();
     for (index, step) in plan.steps.iter().enumerate() {
+        // The runner cleans up the run's uploads itself (rsync::cleanup), after a
+        // failed step too, and completes the finished ones: the cluster's clean-up
+        // step is not for it.
+        if matches!(step, Step::Cleanup(_)) {
+            continue;
+        }
         settings.interrupt.check()?;
         let step_dir =
             Path::new(&plan.run_dir)
@@ -57,6 +63,7 @@ pub fn run_plan(
                 })
             }
             Step::Diff(diff_step) => diff::run_diff(diff_step, &step_dir, settings.sort_memory),
+            Step::Cleanup(_) => continue,
         };
         progress.end_line();
         match result {
@@ -68,7 +75,11 @@ pub fn run_plan(
             Err(error) => {
                 // A step that failed because its tasks were killed was interrupted.
                 settings.interrupt.check()?;
-                let cancelled: Vec<&str> = plan.steps[index + 1..].iter().map(Step::name).collect();
+                let cancelled: Vec<&str> = plan.steps[index + 1..]
+                    .iter()
+                    .filter(|s| !matches!(s, Step::Cleanup(_)))
+                    .map(Step::name)
+                    .collect();
                 if cancelled.is_empty() {
                     return Err(error);
                 }

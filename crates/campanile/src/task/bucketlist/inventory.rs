@@ -92,6 +92,7 @@ fn listing_record(object: InventoryObject, bucket: &str) -> Result<ListingRecord
         ),
         etag,
         key: object.key,
+        destination: None,
     })
 }
 

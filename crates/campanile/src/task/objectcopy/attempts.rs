@@ -112,6 +112,9 @@ where
     }
 }
 
+/// What a refused conditional write says (see [`write_failure`]).
+pub(super) const DESTINATION_CHANGED: &str = "destination changed during the run (412 on the conditional write: another writer wrote or deleted the key since the diff); not overwritten";
+
 /// A GET body that broke off while it was read: another GET may get all of it.
 pub(super) fn read_failure(
     error: impl std::error::Error + Send + Sync + 'static,
@@ -126,7 +129,9 @@ pub(super) fn read_failure(
 
 /// A failed write of `key` (an object, or a part's label), and whether it is worth
 /// another attempt: the body was damaged on the way (the server refused its
-/// Content-MD5), or the request never got a service answer.
+/// Content-MD5), or the request never got a service answer. A 412 refuses a
+/// conditional write (`rsync --diff`): the destination changed since the diff, an
+/// [`Error::SourceMoved`] that the task checks and skips.
 pub(super) fn write_failure<E>(
     error: SdkError<E, HttpResponse>,
     operation: &'static str,
@@ -136,6 +141,13 @@ pub(super) fn write_failure<E>(
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    if http_status(&error) == Some(412) {
+        return Failure::Permanent(S3Context::new(operation, bucket, key).source_moved(
+            SkipReason::DestinationChanged,
+            DESTINATION_CHANGED,
+            Some(Box::new(error)),
+        ));
+    }
     let damaged = error
         .as_service_error()
         .and_then(|e| e.code())
@@ -214,6 +226,33 @@ mod tests {
             let failure = write_failure(put_refused(code, status), "PutObject", "d", "k".into());
             assert!(!transient(&failure), "{code}");
             assert!(message(failure).contains(code));
+        }
+    }
+
+    #[test]
+    fn a_refused_conditional_write_is_a_changed_destination() {
+        let failure = write_failure(
+            put_refused("PreconditionFailed", 412),
+            "PutObject",
+            "dst",
+            "k".into(),
+        );
+        assert!(!transient(&failure));
+        match failure.into_inner() {
+            Error::SourceMoved {
+                reason,
+                bucket,
+                message,
+                ..
+            } => {
+                assert_eq!(reason, SkipReason::DestinationChanged);
+                assert_eq!(bucket, "dst");
+                assert!(
+                    message.starts_with("destination changed during the run"),
+                    "{message}"
+                );
+            }
+            other => panic!("not a skip: {other}"),
         }
     }
 

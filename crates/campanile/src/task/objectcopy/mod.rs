@@ -38,6 +38,14 @@
 //! at its end naming every failed key with its error ([`Error::Records`]), so a retried
 //! attempt has only those left to do. Only losing stdout or stderr stops it at once.
 //!
+//! No lost update: after `rsync --diff` each record carries what the diff saw at the
+//! destination ([`crate::record::Destination`]). A whole object's PutObject (or
+//! CopyObject) is conditional on it; a refusal (412) means someone else wrote the key
+//! during the run, and the object is skipped and reported (`DestinationChanged` on the
+//! destination bucket), never overwritten, unless the destination already holds the
+//! source's ETag and size (this copy's own write, retried). A part's line passes the
+//! condition on to multipartcomplete, which completes the upload under it.
+//!
 //! A retried attempt (see [`crate::attempt`]) skips what an earlier one finished: a
 //! whole object already at the destination with the source's ETag and size, a part its
 //! upload already holds (counter `AlreadyCopied`; see [`resume`]).
@@ -297,10 +305,52 @@ async fn copy_or_skip<W: Write, E: Write>(
             skip(record, SkipReason::Archived, detail, options, sinks)
         }
         Err(Error::SourceMoved {
+            reason: SkipReason::DestinationChanged,
+            message,
+            ..
+        }) => destination_changed(record, message, dst, options, sinks).await,
+        Err(Error::SourceMoved {
             reason, message, ..
         }) => skip(record, reason, message, options, sinks),
         other => other,
     }
+}
+
+/// A conditional write refused (412, `rsync --diff`): skipped and reported, unless the
+/// destination already holds the source's object (ETag and size). That is this
+/// copy's own write, whose answer was lost and whose retry the condition refused (or
+/// someone wrote the same bytes): the object is where it must be, so it is done.
+async fn destination_changed<W: Write, E: Write>(
+    record: &PartRecord,
+    message: String,
+    dst: &Client,
+    options: &ObjectCopyOptions,
+    sinks: &Sinks<'_, W, E>,
+) -> Result<ObjectCopySummary, Error> {
+    if sinks
+        .finished
+        .whole_object(record, dst, &options.dst_bucket)
+        .await
+    {
+        let mut reporter = sinks.reporter.borrow_mut();
+        reporter.counter(&options.dst_bucket, counters::ALREADY_COPIED, 1)?;
+        reporter.status(&format!(
+            "{}/{}:already copied",
+            options.dst_bucket,
+            label(record)
+        ))?;
+        return Ok(ObjectCopySummary {
+            already_copied: 1,
+            ..ObjectCopySummary::default()
+        });
+    }
+    skip(
+        record,
+        SkipReason::DestinationChanged,
+        message,
+        options,
+        sinks,
+    )
 }
 
 /// What a retried attempt finds done at the destination: the record's summary (and,
@@ -355,10 +405,16 @@ fn skip<W: Write, E: Write>(
                 reason,
                 detail,
             };
+            // Counted where it was seen: the destination for a refused write.
+            let bucket = if reason.at_destination() {
+                &options.dst_bucket
+            } else {
+                &options.src_bucket
+            };
             skip::report(
                 &mut **sinks.output.borrow_mut(),
                 &mut **sinks.reporter.borrow_mut(),
-                &options.src_bucket,
+                bucket,
                 &row,
             )?;
         }
@@ -372,6 +428,7 @@ fn skip<W: Write, E: Write>(
                 first_byte: part.first_byte,
                 last_byte: part.last_byte,
                 etags: PartEtags::Md5,
+                destination: record.object.destination.clone(),
             };
             writeln!(sinks.output.borrow_mut(), "{}", line.to_line())
                 .map_err(|e| Error::io("writing stdout", e))?;
@@ -488,6 +545,7 @@ fn write_copied_part<W: Write, E: Write>(
         first_byte: part.first_byte,
         last_byte: part.last_byte,
         etags,
+        destination: record.object.destination.clone(),
     };
     writeln!(sinks.output.borrow_mut(), "{}", line.to_line())
         .map_err(|e| Error::io("writing stdout", e))?;

@@ -9,15 +9,18 @@
 //! its answer says, or the source is, as a HEAD of it says when the ETags differ: an
 //! SSE-KMS ETag is no MD5), a part's is what multipartcomplete combines and compares
 //! with the source's before completing (a multipart SSE-KMS source copied server-side
-//! is aborted there: nothing on its part lines says its ETag is no MD5).
+//! is aborted there: nothing on its part lines says its ETag is no MD5). After `rsync --diff`
+//! a CopyObject is also conditional on the destination (see
+//! [`crate::record::Destination`]).
 
-use super::attempts::source_moved;
+use super::attempts::{DESTINATION_CHANGED, source_moved};
 use crate::command::WriteSettings;
 use crate::error::{Error, S3Context};
 use crate::headers::ObjectHeaders;
 use crate::multipart::is_plain_md5_etag;
-use crate::record::{PartInfo, PartRecord};
-use crate::s3::Client;
+use crate::record::{Destination, PartInfo, PartRecord};
+use crate::s3::{Client, http_status};
+use crate::skip::SkipReason;
 
 /// What `x-amz-copy-source` escapes in a key: all but unreserved characters
 /// (RFC 3986) and `/`.
@@ -66,26 +69,42 @@ pub async fn copy_whole(
 ) -> Result<(), Error> {
     let object = &record.object;
     let settings = ObjectHeaders::default().with_settings(write);
-    let copied = dst
+    // After `rsync --diff`: only over what the diff saw at the destination.
+    let destination = object.destination.as_ref();
+    let sent = dst
         .copy_object()
         .bucket(dst_bucket)
         .key(&object.key)
         .copy_source(copy_source(src_bucket, &object.key))
         .copy_source_if_match(format!("\"{}\"", object.etag))
+        .set_if_none_match(destination.and_then(|d| d.if_none_match()))
+        .set_if_match(destination.and_then(|d| d.if_match()))
         .metadata_directive(aws_sdk_s3::types::MetadataDirective::Copy)
         .set_server_side_encryption(settings.encryption)
         .set_ssekms_key_id(settings.kms_key_id)
         .set_storage_class(settings.storage_class)
         .set_acl(settings.acl)
         .send()
-        .await
-        .map_err(|e| {
-            copy_failure(
-                e,
-                S3Context::new("CopyObject", dst_bucket, &object.key),
-                &object.etag,
-            )
-        })?;
+        .await;
+    let copied = match sent {
+        Ok(copied) => copied,
+        Err(error) => {
+            let context = S3Context::new("CopyObject", dst_bucket, &object.key);
+            // A 412 refuses the source pin or the destination condition: the
+            // destination tells which.
+            if http_status(&error) == Some(412)
+                && let Some(destination) = destination
+                && !destination_holds(dst, dst_bucket, &object.key, destination).await
+            {
+                return Err(context.source_moved(
+                    SkipReason::DestinationChanged,
+                    DESTINATION_CHANGED,
+                    Some(Box::new(error)),
+                ));
+            }
+            return Err(copy_failure(error, context, &object.etag));
+        }
+    };
     // Stored with SSE-KMS (asked for, or the bucket's default), the copy's ETag is not
     // its MD5: nothing to compare.
     let etag_checked = !super::transfer::stored_with_kms(copied.server_side_encryption());
@@ -120,6 +139,25 @@ async fn source_is_kms(dst: &Client, src_bucket: &str, key: &str) -> bool {
         .send()
         .await
         .is_ok_and(|head| super::transfer::stored_with_kms(head.server_side_encryption()))
+}
+
+/// Whether the destination still is what the diff saw (absent, or this ETag); a HEAD
+/// that fails otherwise says yes, and the 412 is then the source's.
+async fn destination_holds(
+    dst: &Client,
+    bucket: &str,
+    key: &str,
+    destination: &Destination,
+) -> bool {
+    let head = dst.head_object().bucket(bucket).key(key).send().await;
+    match (head, destination) {
+        (Ok(head), Destination::Etag(etag)) => {
+            head.e_tag().unwrap_or_default().trim_matches('"') == etag
+        }
+        (Ok(_), Destination::Absent) => false,
+        (Err(error), Destination::Absent) => http_status(&error) == Some(404),
+        (Err(error), Destination::Etag(_)) => http_status(&error) != Some(404),
+    }
 }
 
 /// Copies one part inside the server; returns the part's ETag and whether it is an MD5

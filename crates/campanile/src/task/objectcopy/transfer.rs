@@ -21,7 +21,9 @@
 //! stored with SSE-KMS (`x-amz-server-side-encryption: aws:kms` or `aws:kms:dsse`):
 //! then its ETag is not an MD5 (a destination bucket with default SSE-KMS does that to
 //! objects written without encryption headers), and the write is proven by its
-//! Content-MD5 (and checksum) alone. Which failures are tried again is
+//! Content-MD5 (and checksum) alone. After `rsync --diff` a PutObject is conditional
+//! on what the diff saw at the destination (`If-None-Match: *` or `If-Match`; see
+//! [`crate::record::Destination`]). Which failures are tried again is
 //! [`super::attempts`]'s business.
 
 use std::cell::RefCell;
@@ -317,7 +319,12 @@ async fn put_whole<E: Write>(
         algorithm: "CRC64NVME",
         value: body.checksum_crc64nvme(),
     });
-    let request = checksum.apply(request);
+    // After `rsync --diff`: only over what the diff saw (a 412 skips the object).
+    let destination = record.object.destination.as_ref();
+    let request = checksum
+        .apply(request)
+        .set_if_none_match(destination.and_then(|d| d.if_none_match()))
+        .set_if_match(destination.and_then(|d| d.if_match()));
     // The SDK gives a PutObject without a Content-Type `application/octet-stream`; a
     // source stored without one must arrive without one.
     let no_content_type = headers.content_type.is_none();
