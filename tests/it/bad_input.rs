@@ -152,6 +152,10 @@ async fn multipartlist_refuses_bad_listings_before_creating_any_upload() {
         ),
         (
             with_fields(multi, |f| f.push("x".into())),
+            "field 5 (dstEtag) is not an S3 ETag",
+        ),
+        (
+            with_fields(multi, |f| f.extend(["-".into(), "x".into()])),
             "expected 4 TAB-separated fields",
         ),
         (

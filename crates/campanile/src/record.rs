@@ -109,9 +109,10 @@ fn split_fields<'a>(line: &'a str, names: &[&str]) -> Result<Vec<&'a str>, Recor
     let fields: Vec<&str> = line.split('\t').collect();
     if fields.len() != names.len() && fields.len() != names.len() + 1 {
         return Err(RecordError(format!(
-            "expected {} TAB-separated fields ({}), found {}",
+            "expected {} TAB-separated fields ({}), or {} with dstEtag, found {}",
             names.len(),
             names.join(", "),
+            names.len() + 1,
             fields.len()
         )));
     }
@@ -822,7 +823,7 @@ mod tests {
         );
         assert_eq!(
             error("00\tbe78ac18165af5cf456453eb3f37ec9a\t10240"),
-            "expected 4 TAB-separated fields (key, etag, size, mtime), found 3"
+            "expected 4 TAB-separated fields (key, etag, size, mtime), or 5 with dstEtag, found 3"
         );
         assert!(error("00\tnot-an-etag\t1\t2015-12-24 05:26:19").starts_with("field 2 (etag)"));
         assert!(
