@@ -664,9 +664,11 @@ impl CopiedPartRecord {
         let fixed = COPIED_PART_FIELDS.len();
         if !(fixed..=fixed + 2).contains(&fields.len()) {
             return Err(RecordError(format!(
-                "expected {fixed} TAB-separated fields ({}), then optionally etags and \
-                 dstEtag, found {}",
+                "expected {fixed} TAB-separated fields ({}), or {} with etags or dstEtag, \
+                 or {} with both, found {}",
                 COPIED_PART_FIELDS.join(", "),
+                fixed + 1,
+                fixed + 2,
                 fields.len()
             )));
         }
@@ -1072,9 +1074,10 @@ mod tests {
         let error = CopiedPartRecord::parse(&format!("{copied}\tetags-not-md5\t-\t-"))
             .expect_err("ten fields")
             .0;
-        assert!(
-            error.starts_with("expected 7 TAB-separated fields"),
-            "{error}"
+        assert_eq!(
+            error,
+            "expected 7 TAB-separated fields (key, etag, uploadId, partEtag, partNumber, \
+             firstByte, lastByte), or 8 with etags or dstEtag, or 9 with both, found 10"
         );
         // The write conditions.
         assert_eq!(Destination::Absent.if_none_match().as_deref(), Some("*"));
