@@ -125,6 +125,18 @@ struct Group {
     destination: Option<Destination>,
 }
 
+impl Group {
+    /// The object's size as its parts give it: the last part's last byte plus one, when
+    /// that part is there (a complete group).
+    fn size(&self) -> u64 {
+        self.parts
+            .values()
+            .map(|p| p.last_byte + 1)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
 /// One line, checked: its record and the number of parts its ETag announces.
 struct CheckedLine {
     record: CopiedPartRecord,
@@ -588,13 +600,7 @@ async fn skip_group<W: Write, E: Write>(
     let numbers: Vec<String> = skipped.iter().map(|(n, _)| n.to_string()).collect();
     let row = Skipped {
         key: group.key.clone(),
-        // The last part's last byte, when it is there (a complete group).
-        size: group
-            .parts
-            .values()
-            .map(|p| p.last_byte + 1)
-            .max()
-            .unwrap_or(0),
+        size: group.size(),
         etag: group.etag.clone(),
         reason,
         detail: format!(
@@ -625,12 +631,7 @@ async fn refused<W: Write, E: Write>(
     abort(client, &options.bucket, group).await?;
     let row = Skipped {
         key: group.key.clone(),
-        size: group
-            .parts
-            .values()
-            .map(|p| p.last_byte + 1)
-            .max()
-            .unwrap_or(0),
+        size: group.size(),
         etag: group.etag.clone(),
         reason: SkipReason::DestinationChanged,
         detail: format!("{message}; upload {} aborted", group.upload_id),
