@@ -434,3 +434,73 @@ async fn kms_parts_after_a_diff_carry_etags_then_the_destination() {
     assert_eq!(counter(&run, "DestinationChanged"), 0, "{}", run.stdout);
     assert_eq!(counter(&run, "EtagMismatch"), 0, "{}", run.stdout);
 }
+
+/// A retry of this copy's own conditional write (`rsync --diff`), refused because the
+/// first one landed (its answer lost, say), into an SSE-KMS destination: the
+/// destination's ETag is not the source's, so only the checksum can tell the object
+/// is the copy's own. It is done, not reported as `destination_changed`. (The
+/// destination is modelled by the proxy's KMS mode over moto, which honours
+/// `If-None-Match` on PutObject and stores the checksum a PUT sends.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_retry_of_an_own_kms_write_is_done_not_changed() {
+    let checksummed = [FixtureObject::whole("own", 70_000)];
+    let kms = Kms::new("kms-own", &[], &checksummed, |_, dst| {
+        FaultPlan::kms(&[dst])
+    })
+    .await;
+    let listing = list_bucket(kms.server, &kms.src, ",\n").stdout;
+    // As the diff writes it for a key the destination lacked: If-None-Match: *.
+    let line = format!("{}\t\\N\t\\N\t\\N\t\\N\t\\N\t-\n", listing.trim_end());
+    let endpoint = kms.proxy.endpoint();
+    let args: Vec<String> = [
+        "--src-bucket",
+        &kms.src,
+        "--src-endpoint",
+        &endpoint,
+        "--dst-bucket",
+        &kms.dst,
+        "--dst-endpoint",
+        &endpoint,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let first = stage(OBJECTCOPY, &args, &line, kms.server);
+    assert_eq!(first.counter(&kms.dst, "Objects"), 1, "{}", first.stderr);
+    // The same line again: the condition refuses the PUT (the key exists now).
+    let again = stage(OBJECTCOPY, &args, &line, kms.server);
+    assert_eq!(
+        again.counter(&kms.dst, "AlreadyCopied"),
+        1,
+        "{}",
+        again.stderr
+    );
+    assert_eq!(
+        again.counter(&kms.dst, "DestinationChanged"),
+        0,
+        "{}",
+        again.stderr
+    );
+    assert!(
+        !again.lines().iter().any(|l| campanile::skip::is_row(l)),
+        "{}",
+        again.stdout
+    );
+    kms.assert_copied(&["own"], &again).await;
+    // Someone else's bytes at the key: now the refusal stands.
+    kms.client
+        .put_object()
+        .bucket(&kms.dst)
+        .key("own")
+        .body(ByteStream::from(b"another writer".to_vec()))
+        .send()
+        .await
+        .expect("PUT another version");
+    let refused = stage(OBJECTCOPY, &args, &line, kms.server);
+    assert_eq!(
+        refused.counter(&kms.dst, "DestinationChanged"),
+        1,
+        "{}",
+        refused.stderr
+    );
+}

@@ -332,17 +332,7 @@ async fn destination_changed<W: Write, E: Write>(
         .whole_object(record, dst, &options.dst_bucket)
         .await
     {
-        let mut reporter = sinks.reporter.borrow_mut();
-        reporter.counter(&options.dst_bucket, counters::ALREADY_COPIED, 1)?;
-        reporter.status(&format!(
-            "{}/{}:already copied",
-            options.dst_bucket,
-            label(record)
-        ))?;
-        return Ok(ObjectCopySummary {
-            already_copied: 1,
-            ..ObjectCopySummary::default()
-        });
+        return found_written(record, options, sinks);
     }
     skip(
         record,
@@ -351,6 +341,26 @@ async fn destination_changed<W: Write, E: Write>(
         options,
         sinks,
     )
+}
+
+/// A whole object found at the destination, as the copy would have written it: counted
+/// `AlreadyCopied`, not copied again.
+fn found_written<W: Write, E: Write>(
+    record: &PartRecord,
+    options: &ObjectCopyOptions,
+    sinks: &Sinks<'_, W, E>,
+) -> Result<ObjectCopySummary, Error> {
+    let mut reporter = sinks.reporter.borrow_mut();
+    reporter.counter(&options.dst_bucket, counters::ALREADY_COPIED, 1)?;
+    reporter.status(&format!(
+        "{}/{}:already copied",
+        options.dst_bucket,
+        label(record)
+    ))?;
+    Ok(ObjectCopySummary {
+        already_copied: 1,
+        ..ObjectCopySummary::default()
+    })
 }
 
 /// What a retried attempt finds done at the destination: the record's summary (and,
@@ -473,7 +483,11 @@ async fn copy_record<W: Write, E: Write>(
     let moved = i64::try_from(body.length).unwrap_or(i64::MAX);
     let summary = match &record.part {
         None => {
-            transfer::put(record, &body, &headers, &source, dst, options, reporter).await?;
+            let put =
+                transfer::put(record, &body, &headers, &source, dst, options, reporter).await?;
+            if put == transfer::Put::AlreadyThere {
+                return found_written(record, options, sinks);
+            }
             count_proof(record, source.proof, options, sinks)?
         }
         Some(part) => {
