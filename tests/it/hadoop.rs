@@ -381,6 +381,75 @@ async fn an_objectcopy_attempt_killed_mid_copy_is_retried_by_hadoop() {
     assert_eq!(uploads_in_progress(&client, &dst).await, 0);
 }
 
+/// A copy step that fails for good on the cluster (every UploadPart refused, so every
+/// objectcopy attempt fails and Hadoop gives the job up) is followed by rsync's
+/// clean-up: the upload multipartlist created is aborted, nothing stays in progress,
+/// and the run exits 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_copy_on_hadoop_leaves_no_upload_in_progress() {
+    let server = campanile_testkit::s3();
+    let client = server.client().await;
+    let src = campanile_testkit::unique_bucket("hfail-src");
+    let dst = campanile_testkit::unique_bucket("hfail-dst");
+    server.create_bucket(&client, &src).await;
+    server.create_bucket(&client, &dst).await;
+    let mib = 1024 * 1024;
+    let objects = [
+        FixtureObject::whole("small", 1000),
+        FixtureObject::multipart("multi", 11 * mib, 5 * mib),
+    ];
+    fixtures::upload_all(&client, &src, &objects).await;
+    let code = stage_code(server, &client, ",\n").await;
+    // The destination refuses every UploadPart (403, permanent): CreateMultipartUpload
+    // goes through, so the failed copy leaves the upload behind unless cleaned up.
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        FaultPlan {
+            deny: Some(("PUT", "partNumber=")),
+            ..FaultPlan::none()
+        },
+    )
+    .await
+    .expect("proxy");
+    let denied = Arc::new(AtomicU64::new(0));
+    proxy.set_hook(Arc::new({
+        let denied = denied.clone();
+        move |exchange| {
+            if exchange.method == "PUT" && exchange.target.contains("partNumber=") {
+                denied.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }));
+    let endpoint = proxy.endpoint();
+    let result = rsync_on_hadoop(
+        server,
+        &code,
+        (&src, &dst),
+        &endpoint,
+        &["--uuid", &fresh_uuid("fail")],
+    )
+    .await;
+    assert_eq!(result.code, 1, "{}", result.stderr);
+    // Hadoop tried every attempt (each refused at its first part).
+    assert!(
+        denied.load(Ordering::SeqCst) >= 2,
+        "UploadParts refused: {}",
+        denied.load(Ordering::SeqCst)
+    );
+    // rsync's own lines (not Hadoop's log lines, which start with a date).
+    let said: Vec<&str> = result
+        .stderr
+        .lines()
+        .filter(|line| !line.starts_with(|c: char| c.is_ascii_digit()))
+        .collect();
+    assert_eq!(uploads_in_progress(&client, &dst).await, 0, "{said:#?}");
+    assert!(
+        said.iter()
+            .any(|line| line.contains("aborted 1 multipart upload(s)")),
+        "{said:#?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn diff_q_under_hive_gives_the_native_diffs_rows() {
     let server = campanile_testkit::s3();
