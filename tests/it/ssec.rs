@@ -544,3 +544,79 @@ async fn emr_steps_carry_key_file_paths_only() {
         refused.stderr
     );
 }
+
+/// One side SSE-C, the other not, there and back: plain objects written with key B are
+/// still proven by their source's MD5 ETags (the whole one at its GET, the multipart
+/// one from the parts' MD5s on the part lines, since the parts' SSE-C ETags are not
+/// MD5s); read back with key B into a plain bucket, the whole object is proven by the
+/// CRC64NVME the first copy was written with, and both arrive as they started.
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_to_sse_c_and_back() {
+    let server = campanile_testkit::s3();
+    let client = server.client().await;
+    let plain = campanile_testkit::unique_bucket("ssec-plain");
+    let encrypted = campanile_testkit::unique_bucket("ssec-enc");
+    let back = campanile_testkit::unique_bucket("ssec-back");
+    for bucket in [&plain, &encrypted, &back] {
+        server.create_bucket(&client, bucket).await;
+    }
+    let objects = [
+        campanile_testkit::fixtures::FixtureObject::whole("one", 250_000),
+        campanile_testkit::fixtures::FixtureObject::multipart(
+            "parts",
+            11 * MIB as u64,
+            5 * MIB as u64,
+        ),
+    ];
+    campanile_testkit::fixtures::upload_all(&client, &plain, &objects).await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let b = Key::new(work.path(), "b.key", 6, true);
+    let part_file = work.path().join("part.all");
+    std::fs::write(&part_file, ",\n").expect("part file");
+    let b_path = b.path();
+    let rsync = |buckets: (&str, &str), uuid: &str, flag: &str| {
+        rsync_local_at(
+            server,
+            &server.endpoint,
+            work.path(),
+            &part_file,
+            buckets,
+            &[flag, b_path.as_str(), "--uuid", uuid],
+            &[],
+        )
+    };
+    let there = rsync((&plain, &encrypted), "1", "--dst-sse-c-key-file");
+    assert_eq!(there.code, 0, "{}", there.stderr);
+    assert_eq!(total(&there, "ProvenByMd5"), 2, "{}", there.stdout);
+    assert_eq!(total(&there, "UnverifiableAtSource"), 0, "{}", there.stdout);
+    let back_run = rsync((&encrypted, &back), "2", "--src-sse-c-key-file");
+    assert_eq!(back_run.code, 0, "{}", back_run.stderr);
+    assert_eq!(
+        total(&back_run, "ProvenByChecksum"),
+        1,
+        "{}",
+        back_run.stdout
+    );
+    assert_eq!(
+        total(&back_run, "UnverifiableAtSource"),
+        1,
+        "{}",
+        back_run.stdout
+    );
+    for object in &objects {
+        let bytes = object.bytes();
+        assert!(
+            get(&client, &encrypted, &object.key, Some(&b)).await == Ok(bytes.clone()),
+            "{} with key B",
+            object.key
+        );
+        assert!(get(&client, &encrypted, &object.key, None).await.is_err());
+        assert!(get(&client, &back, &object.key, None).await == Ok(bytes));
+        // Plain again: the copy has the source's ETag.
+        assert_same_object(&client, &plain, &back, &object.key).await;
+    }
+    for run in [&there, &back_run] {
+        assert_key_free("stdout", run.stdout.as_bytes(), &[&b]);
+        assert_key_free("stderr", run.stderr.as_bytes(), &[&b]);
+    }
+}
