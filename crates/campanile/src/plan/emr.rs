@@ -9,7 +9,8 @@
 //! `hadoop-streaming` with the generic options first (`-files`, `-D`), then the
 //! streaming ones; the diff runs `hive-script --run-hive-script --args -f <code>/diff.q
 //! -d SRC=… -d DST=… -d DIFF=…`. Rendering is a pure function; the arguments never
-//! hold a secret (credentials reach the tasks only as the `.boto` file under `--code`).
+//! hold a secret (credentials reach the tasks only as the `.boto` file under `--code`;
+//! SSE-C keys as files already on the nodes, named by their paths: [`crate::sse_c`]).
 
 use std::time::Duration;
 

@@ -29,6 +29,10 @@
 //! `UnverifiableAtSource` and reported (a skip row `unverifiable_at_source`, so the
 //! run exits 3), not aborted.
 //!
+//! SSE-C: with `--dst-sse-c-key-file` (the key objectcopy wrote the parts with), the
+//! completion and the HEADs of the destination carry the key, and the completed ETag
+//! is not compared (an SSE-C object's ETag is not made of MD5s), as for SSE-KMS.
+//!
 //! A part objectcopy skipped because its source is gone or changed since the listing
 //! (partEtag `skipped:<reason>`, see [`CopiedPartRecord::skip_reason`]) means the
 //! object cannot be completed as listed: its upload is aborted, not completed, and the
@@ -53,6 +57,7 @@ use crate::reporter::{Reporter, counters};
 use crate::retry::{Backoff, Failure, retry};
 use crate::s3::{Client, describe_error, http_status};
 use crate::skip::{SkipReason, Skipped};
+use crate::sse_c::{CustomerKey, WithCustomerKey};
 use crate::stream::StreamIndex;
 use crate::tuning::Tuning;
 
@@ -73,6 +78,8 @@ pub struct MultipartCompleteOptions {
     /// Longest random pause between attempts
     /// ([`Tuning::multipartcomplete_max_pause`]).
     pub max_pause: Duration,
+    /// The SSE-C key the copies were written with (`--dst-sse-c-key-file`).
+    pub dst_key: Option<CustomerKey>,
 }
 
 impl Default for MultipartCompleteOptions {
@@ -87,6 +94,7 @@ impl Default for MultipartCompleteOptions {
             dry_run: false,
             attempts: tuning.multipartcomplete_attempts,
             max_pause: tuning.multipartcomplete_max_pause,
+            dst_key: None,
         }
     }
 }
@@ -703,6 +711,7 @@ async fn complete(
         &parts,
         group.destination.as_ref(),
         (options.attempts, options.max_pause),
+        options.dst_key.as_ref(),
     )
     .await
 }
@@ -738,13 +747,15 @@ pub(crate) async fn complete_upload(
         parts,
         destination,
         attempts,
+        None,
     )
     .await
     .map(|(etag, _)| etag)
 }
 
-/// [`complete_upload`], and whether the answer says the object is stored with SSE-KMS
-/// (its ETag is then not made of MD5s).
+/// [`complete_upload`] of an upload written with the SSE-C key `sse_c`, if any, and
+/// whether the object is stored with SSE-KMS (as the answer says) or SSE-C: its ETag
+/// is then not made of MD5s.
 #[allow(clippy::too_many_arguments)]
 async fn complete_upload_with_sse(
     client: &Client,
@@ -755,6 +766,7 @@ async fn complete_upload_with_sse(
     parts: &[(u32, String)],
     destination: Option<&Destination>,
     attempts: (u32, Duration),
+    sse_c: Option<&CustomerKey>,
 ) -> Result<(String, bool), Error> {
     let parts: Vec<CompletedPart> = parts
         .iter()
@@ -784,6 +796,8 @@ async fn complete_upload_with_sse(
                 )
                 .set_if_none_match(destination.and_then(|d| d.if_none_match()))
                 .set_if_match(destination.and_then(|d| d.if_match()))
+                // S3 asks for the key when the upload has a checksum algorithm.
+                .sse_c(sse_c)
                 .send()
                 .await;
             match result {
@@ -792,13 +806,15 @@ async fn complete_upload_with_sse(
                         .unwrap_or_default()
                         .trim_matches('"')
                         .to_string(),
-                    crate::task::objectcopy::stored_with_kms(done.server_side_encryption()),
+                    // The answer has no SSE-C header: the key sent says it.
+                    crate::task::objectcopy::stored_with_kms(done.server_side_encryption())
+                        || sse_c.is_some(),
                 )),
                 Err(error) => {
                     if error
                         .as_service_error()
                         .is_some_and(|e| e.meta().code() == Some("NoSuchUpload"))
-                        && let Some(etag) = current_etag(client, bucket, key).await
+                        && let Some(etag) = current_etag(client, bucket, key, sse_c).await
                         && etag == source_etag
                     {
                         // Completed by an earlier attempt whose answer was lost.
@@ -807,7 +823,9 @@ async fn complete_upload_with_sse(
                     if http_status(&error) == Some(412) {
                         // The condition refused it: only this completion's own
                         // earlier attempt can have given the key the source's ETag.
-                        if current_etag(client, bucket, key).await.as_deref() == Some(source_etag) {
+                        if current_etag(client, bucket, key, sse_c).await.as_deref()
+                            == Some(source_etag)
+                        {
                             return Ok((source_etag.to_string(), false));
                         }
                         return Err(Failure::Permanent(Box::new(error)));
@@ -839,11 +857,17 @@ async fn complete_upload_with_sse(
     })
 }
 
-async fn current_etag(client: &Client, bucket: &str, key: &str) -> Option<String> {
+async fn current_etag(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    sse_c: Option<&CustomerKey>,
+) -> Option<String> {
     let head = client
         .head_object()
         .bucket(bucket)
         .key(key)
+        .sse_c(sse_c)
         .send()
         .await
         .ok()?;

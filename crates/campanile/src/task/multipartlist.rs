@@ -22,6 +22,10 @@
 //! of a CreateMultipartUpload the SDK retried after its answer was lost, or of an
 //! earlier failed run.
 //!
+//! SSE-C: with `--src-sse-c-key-file` every HEAD of the source carries its key, and
+//! with `--dst-sse-c-key-file` every upload is created with the copies' key
+//! ([`crate::sse_c`]).
+//!
 //! A live source: an object whose HEAD finds it gone (404) or showing another ETag than
 //! the listing (changed since) is skipped, not retried, and reported (counter
 //! `SourceVanished` or `SourceChanged` on the source bucket); no upload is created for
@@ -44,6 +48,7 @@ use crate::record::{ListingRecord, PartInfo, PartRecord};
 use crate::reporter::{Reporter, counters};
 use crate::s3::{Client, http_status};
 use crate::skip::{self, Line, SkipReason, Skipped};
+use crate::sse_c::{CustomerKey, SseCKeys, WithCustomerKey};
 use crate::stream::StreamIndex;
 use crate::tuning::Tuning;
 
@@ -64,6 +69,9 @@ pub struct MultipartListOptions {
     pub concurrency: usize,
     /// Encryption, storage class and ACL of the copies instead of the source's.
     pub write: WriteSettings,
+    /// The SSE-C keys of the source objects and of the copies (read from the key files
+    /// of `write` and the command line).
+    pub sse_c: SseCKeys,
 }
 
 impl Default for MultipartListOptions {
@@ -78,6 +86,7 @@ impl Default for MultipartListOptions {
             probe_every_part: false,
             concurrency: Tuning::DEFAULT.multipartlist_concurrency,
             write: WriteSettings::default(),
+            sse_c: SseCKeys::default(),
         }
     }
 }
@@ -233,11 +242,12 @@ async fn plan_multipart(
     dst: &Client,
     options: &MultipartListOptions,
 ) -> Result<Planned, Error> {
-    let head = head_part(src, &options.src_bucket, object, 1).await?;
+    let src_key = options.sse_c.src.as_ref();
+    let head = head_part(src, &options.src_bucket, object, 1, src_key).await?;
     // A server that answers for the part alone (moto) leaves the object's headers out:
     // they are in a HEAD of the whole object.
     let whole = if describes_the_part_only(&head) {
-        Some(head_object(src, &options.src_bucket, object).await?)
+        Some(head_object(src, &options.src_bucket, object, src_key).await?)
     } else {
         None
     };
@@ -267,7 +277,14 @@ async fn plan_multipart(
             .read_tags(src, &options.src_bucket, &object.key)
             .await?;
         let headers = headers.with_settings(&options.write);
-        let upload_id = create_upload(dst, &options.dst_bucket, &object.key, &headers).await?;
+        let upload_id = create_upload(
+            dst,
+            &options.dst_bucket,
+            &object.key,
+            &headers,
+            options.sse_c.dst.as_ref(),
+        )
+        .await?;
         // This run owns the key: any other upload of it in progress is an orphan.
         crate::orphans::abort_others(dst, &options.dst_bucket, &object.key, &upload_id).await?;
         upload_id
@@ -299,12 +316,14 @@ async fn head_part(
     bucket: &str,
     object: &ListingRecord,
     part_number: u32,
+    key: Option<&CustomerKey>,
 ) -> Result<HeadObjectOutput, Error> {
     let result = client
         .head_object()
         .bucket(bucket)
         .key(&object.key)
         .part_number(i32::try_from(part_number).unwrap_or(i32::MAX))
+        .sse_c(key)
         .send()
         .await;
     let context = S3Context::new("HeadObject", bucket, &object.key);
@@ -342,12 +361,14 @@ async fn head_object(
     client: &Client,
     bucket: &str,
     object: &ListingRecord,
+    key: Option<&CustomerKey>,
 ) -> Result<HeadObjectOutput, Error> {
     client
         .head_object()
         .bucket(bucket)
         .key(&object.key)
         .if_match(format!("\"{}\"", object.etag))
+        .sse_c(key)
         .send()
         .await
         .map_err(|e| {
@@ -424,7 +445,7 @@ async fn part_layout(
         });
     }
     if !options.probe_every_part {
-        let last = head_part(client, bucket, object, count).await?;
+        let last = head_part(client, bucket, object, count, options.sse_c.src.as_ref()).await?;
         let last_size = part_length(&last);
         let uniform_total = first_size * u64::from(count - 1) + last_size;
         if uniform_total == size && last_size <= first_size && last_size > 0 {
@@ -434,7 +455,14 @@ async fn part_layout(
     let mut sizes = vec![first_size];
     for part_number in 2..=count {
         sizes.push(part_length(
-            &head_part(client, bucket, object, part_number).await?,
+            &head_part(
+                client,
+                bucket,
+                object,
+                part_number,
+                options.sse_c.src.as_ref(),
+            )
+            .await?,
         ));
     }
     let total: u64 = sizes.iter().sum();
@@ -462,8 +490,13 @@ async fn create_upload(
     bucket: &str,
     key: &str,
     headers: &ObjectHeaders,
+    sse_c: Option<&CustomerKey>,
 ) -> Result<String, Error> {
-    let request = client.create_multipart_upload().bucket(bucket).key(key);
+    let request = client
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .sse_c(sse_c);
     let created = headers.apply_to_create(request).send().await.context(
         "CreateMultipartUpload",
         bucket,
