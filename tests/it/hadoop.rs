@@ -72,12 +72,38 @@ fn cluster_env() -> &'static Vec<(String, String)> {
 
 /// Runs a program with the cluster's environment.
 fn on_cluster(program: &str, args: &[String], server: &S3Server) -> Run {
-    let env: Vec<(&str, &str)> = cluster_env()
+    let boto = client_boto(server);
+    let mut env: Vec<(&str, &str)> = cluster_env()
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
+    // rsync itself reaches S3 too (the clean-up after a failed step), with the
+    // profiles its user has: the `garage` one, as the staged `.boto` has it.
+    env.push(("BOTO_CONFIG", boto));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     run(program, &args, "", server, &env)
+}
+
+/// A `.boto` with the `garage` profile for the rsync client (made once).
+fn client_boto(server: &S3Server) -> &'static str {
+    static BOTO: OnceLock<(tempfile::TempDir, String)> = OnceLock::new();
+    &BOTO
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join(".boto");
+            std::fs::write(&path, garage_profile(server)).expect("write .boto");
+            let path = path.to_str().expect("utf8").to_string();
+            (dir, path)
+        })
+        .1
+}
+
+/// A `.boto` text with the `garage` profile of `server`'s keys.
+fn garage_profile(server: &S3Server) -> String {
+    format!(
+        "[profile garage]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+        server.access_key, server.secret_key
+    )
 }
 
 /// A code bucket staged by campanile-stage (the task binaries, diff.q, campanile.cfg
@@ -94,14 +120,7 @@ async fn stage_code(server: &S3Server, client: &aws_sdk_s3::Client, part_file: &
     server.create_bucket(client, &bucket).await;
     let work = tempfile::tempdir().expect("tempdir");
     let boto = work.path().join(".boto");
-    std::fs::write(
-        &boto,
-        format!(
-            "[profile garage]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
-            server.access_key, server.secret_key
-        ),
-    )
-    .expect("write .boto");
+    std::fs::write(&boto, garage_profile(server)).expect("write .boto");
     // The binaries EMR nodes get (scripts/build-emr): stripped release builds, which
     // also run on this machine, staged as they would be for a real cluster.
     let bin_dir = repo_root().join("dist/bin/x86_64");
