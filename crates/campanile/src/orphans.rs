@@ -288,7 +288,10 @@ async fn uploads_page(
 }
 
 /// Completes the planned upload when ListParts shows exactly its planned parts and
-/// their ETags make the source's; returns false (nothing done) otherwise.
+/// their ETags make the source's; returns false (nothing done, so it is aborted)
+/// otherwise. An upload created with a checksum algorithm is never completed here:
+/// its completion must name every part's checksum and be compared with the source's,
+/// which is multipartcomplete's work; the re-run copies the object again.
 async fn complete_if_whole(
     client: &Client,
     bucket: &str,
@@ -362,7 +365,8 @@ async fn complete_if_whole(
 }
 
 /// The parts of an upload (number, size, ETag without quotes), in part-number order;
-/// `None` when the upload is gone (completed or aborted meanwhile).
+/// `None` when the upload is gone (completed or aborted meanwhile), or was created
+/// with a checksum algorithm (not to be completed here).
 async fn listed_parts(
     client: &Client,
     bucket: &str,
@@ -381,6 +385,8 @@ async fn listed_parts(
             .send()
             .await;
         let page = match page {
+            // Parts with checksums (see [`complete_if_whole`]): not completed here.
+            Ok(page) if page.checksum_algorithm().is_some() => return Ok(None),
             Ok(page) => page,
             Err(error)
                 if error
