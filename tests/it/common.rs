@@ -486,3 +486,13 @@ pub fn counter_total(run: &Run, name: &str) -> i64 {
         .filter_map(|counters| counters[name].as_i64())
         .sum()
 }
+
+/// A client of `server` and two new buckets on it, `<tag>-src…` and `<tag>-dst…`.
+pub async fn fresh_buckets(server: &S3Server, tag: &str) -> (aws_sdk_s3::Client, String, String) {
+    let client = server.client().await;
+    let src = campanile_testkit::unique_bucket(&format!("{tag}-src"));
+    let dst = campanile_testkit::unique_bucket(&format!("{tag}-dst"));
+    server.create_bucket(&client, &src).await;
+    server.create_bucket(&client, &dst).await;
+    (client, src, dst)
+}

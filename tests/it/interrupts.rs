@@ -53,11 +53,7 @@ impl Copy {
     /// [`Copy::new`], signalling at the first exchange that `at` matches.
     async fn signalled_at(tag: &str, signal: &'static str, at: fn(&Exchange) -> bool) -> Copy {
         let server = campanile_testkit::moto();
-        let client = server.client().await;
-        let src = campanile_testkit::unique_bucket(&format!("{tag}-src"));
-        let dst = campanile_testkit::unique_bucket(&format!("{tag}-dst"));
-        server.create_bucket(&client, &src).await;
-        server.create_bucket(&client, &dst).await;
+        let (client, src, dst) = fresh_buckets(server, tag).await;
         let mib = 1024 * 1024;
         let mut objects: Vec<FixtureObject> = (0..4)
             .map(|i| FixtureObject::whole(format!("small/{i}"), 1000 + i))
@@ -422,11 +418,7 @@ async fn after_sigkill_the_next_run_of_the_job_cleans_up_and_copies_everything()
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_hadoop_step_is_followed_by_the_clean_up_of_the_runs_uploads() {
     let server = campanile_testkit::moto();
-    let client = server.client().await;
-    let src = campanile_testkit::unique_bucket("hclean-src");
-    let dst = campanile_testkit::unique_bucket("hclean-dst");
-    server.create_bucket(&client, &src).await;
-    server.create_bucket(&client, &dst).await;
+    let (client, src, dst) = fresh_buckets(server, "hclean").await;
     let mib = 1024 * 1024;
     let objects = [
         FixtureObject::whole("whole", 1000),

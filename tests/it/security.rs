@@ -32,11 +32,7 @@ fn assert_secret_free(what: &str, text: &[u8], secrets: &[&str]) {
 #[tokio::test(flavor = "multi_thread")]
 async fn no_output_of_a_run_holds_a_secret_key() {
     let server = campanile_testkit::s3();
-    let client = server.client().await;
-    let src = campanile_testkit::unique_bucket("secret-src");
-    let dst = campanile_testkit::unique_bucket("secret-dst");
-    server.create_bucket(&client, &src).await;
-    server.create_bucket(&client, &dst).await;
+    let (client, src, dst) = fresh_buckets(server, "secret").await;
     let mib = 1024 * 1024;
     let objects = [
         FixtureObject::whole("a", 100),

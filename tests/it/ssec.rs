@@ -361,11 +361,7 @@ async fn sse_c_objects_are_copied_from_one_key_to_another() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bad_key_file_is_refused_naming_the_file() {
     let server = campanile_testkit::s3();
-    let client = server.client().await;
-    let src = campanile_testkit::unique_bucket("ssec-bad-src");
-    let dst = campanile_testkit::unique_bucket("ssec-bad-dst");
-    server.create_bucket(&client, &src).await;
-    server.create_bucket(&client, &dst).await;
+    let (_client, src, dst) = fresh_buckets(server, "ssec-bad").await;
     let work = tempfile::tempdir().expect("tempdir");
     let part_file = work.path().join("part.all");
     std::fs::write(&part_file, ",\n").expect("part file");
