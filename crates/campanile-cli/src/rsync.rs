@@ -393,3 +393,59 @@ impl RsyncCli {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleanup_takes_a_run_directory_or_a_run_id_under_the_base() {
+        let base = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(base.path().join("20261130T161500Z-7f3a9c")).expect("run dir");
+        let runs = base.path().display().to_string();
+        let cli = RsyncCli::try_parse_from([
+            "rsync",
+            "--cleanup",
+            "20261130T161500Z-7f3a9c",
+            "--run-dir",
+            &runs,
+        ])
+        .expect("parse");
+        let given = cli.cleanup.clone().expect("--cleanup");
+        assert_eq!(
+            cli.cleanup_dir(&given).expect("dir"),
+            base.path().join("20261130T161500Z-7f3a9c")
+        );
+        // A path is taken as it is, and so is an id that names no run.
+        let path = base.path().join("20261130T161500Z-7f3a9c");
+        assert_eq!(cli.cleanup_dir(&path).expect("dir"), path);
+        let unknown = std::path::Path::new("no-such-run");
+        assert_eq!(cli.cleanup_dir(unknown).expect("dir"), unknown);
+    }
+
+    #[test]
+    fn list_runs_needs_no_buckets_and_the_default_id_is_the_new_form() {
+        let cli = RsyncCli::try_parse_from(["rsync", "--list-runs"]).expect("parse");
+        assert!(cli.list_runs);
+        let cli = RsyncCli::try_parse_from([
+            "rsync",
+            "--src-bucket",
+            "src",
+            "--dst-bucket",
+            "dst",
+            "--run-dir",
+            "/tmp/never-written",
+            "--code",
+            "/tmp",
+        ])
+        .expect("parse");
+        let request = cli.request().expect("request");
+        let id = request.plan.uuid;
+        assert_eq!(id.len(), 23, "{id}");
+        assert_eq!(&id[15..17], "Z-", "{id}");
+        assert!(
+            RsyncCli::try_parse_from(["rsync", "--list-runs", "-j", "j-X"]).is_err(),
+            "--list-runs lists local runs only"
+        );
+    }
+}
