@@ -440,7 +440,12 @@ pub fn print_runs<W: Write>(runs: &[ListedRun], json: bool, out: &mut W) -> Resu
         )
         .map_err(io)?;
         writeln!(out, "  run dir:     {}", run.dir.display()).map_err(io)?;
-        if let Some(output) = &info.output {
+        // A run that failed or is still going has no output (yet) to point at.
+        if let Some(output) = info
+            .output
+            .as_ref()
+            .filter(|_| info.state == RunState::Finished)
+        {
             writeln!(out, "  output:      {output}").map_err(io)?;
         }
         if let Some(report) = &info.skip_report {
