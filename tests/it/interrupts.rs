@@ -333,6 +333,12 @@ async fn interrupted(signal: &'static str, code: i32, tag: &str) {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o700, "the run directory is private");
+    // The run's record says how it ended.
+    let listed = copy.listed().await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["state"], "failed", "{}", listed[0]);
+    assert_eq!(listed[0]["exit_code"], code, "{}", listed[0]);
+    assert_eq!(listed[0]["needs_cleanup"], false, "{}", listed[0]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
