@@ -20,7 +20,8 @@
 //! working directory, under the run directory, in `/proc`), removes the attempts'
 //! temporary files (spooled object data), then completes or aborts the run's uploads
 //! in progress as a failed run's clean-up does ([`crate::rsync::cleanup`]), and last
-//! removes the marker. It is safe to repeat: until the marker is gone, a later clean-up
+//! removes the marker (and notes the clean-up in the run's record,
+//! [`crate::rsync::runs`]). It is safe to repeat: until the marker is gone, a later clean-up
 //! does it all again.
 
 use std::fs::File;
@@ -166,6 +167,15 @@ pub async fn clean_up_run<E: Write>(run_dir: &Path, err: &mut E) -> Result<Found
     std::fs::remove_file(&path)
         .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
     drop(file);
+    // `rsync --list-runs` then shows the run as cleaned up; the clean-up itself is
+    // done whether or not its record can say so.
+    if let Err(e) = crate::rsync::runs::record_cleaned_up(run_dir) {
+        writeln!(
+            err,
+            "could not record the clean-up in the run's record: {e}"
+        )
+        .map_err(say)?;
+    }
     Ok(Found::CleanedUp)
 }
 
