@@ -256,9 +256,17 @@ pub fn read_record(dir: &Path) -> Result<Option<RunInfo>, Error> {
 #[derive(Debug)]
 pub struct RunJournal {
     // The open, locked record: dropping it (or the process dying) releases the lock.
-    _file: File,
+    file: File,
     dir: PathBuf,
     info: RunInfo,
+}
+
+impl Drop for RunJournal {
+    fn drop(&mut self) {
+        // Unlocked explicitly, not only closed: a child forked by another thread and not
+        // yet exec'd shares the open file, and would hold the lock until its exec.
+        let _ = self.file.unlock();
+    }
 }
 
 impl RunJournal {
@@ -266,7 +274,7 @@ impl RunJournal {
     pub fn start(dir: &Path, info: RunInfo) -> Result<RunJournal, Error> {
         let file = write_record(dir, &info, true)?;
         Ok(RunJournal {
-            _file: file,
+            file,
             dir: dir.to_path_buf(),
             info,
         })

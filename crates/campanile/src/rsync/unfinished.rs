@@ -66,8 +66,16 @@ impl RunRecord {
 #[derive(Debug)]
 pub struct Unfinished {
     // The open, locked marker: dropping it (or the process dying) releases the lock.
-    _file: File,
+    file: File,
     path: PathBuf,
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        // Unlocked explicitly, not only closed: a child forked by another thread and not
+        // yet exec'd shares the open file, and would hold the lock until its exec.
+        let _ = self.file.unlock();
+    }
 }
 
 impl Unfinished {
@@ -87,7 +95,7 @@ impl Unfinished {
             .map_err(|e| Error::io(context("writing"), e))?;
         std::fs::rename(&temporary, &path)
             .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
-        Ok(Unfinished { _file: file, path })
+        Ok(Unfinished { file, path })
     }
 
     /// The clean-up has run: removes the marker.
