@@ -3,7 +3,9 @@
 //! step has ended. Prints `Added step s-…` per step, as the original did. Without
 //! `--input`, a part file is made for the source bucket and put under `--code`
 //! (`<code>/input/<src>/<uuid>/part.generated`, with the source side's endpoint and
-//! profile: the article keeps the code bucket in the source account).
+//! profile: the article keeps the code bucket in the source account). With `--wait`
+//! the run closes with the summary of [`crate::rsync::summary`], from the counters
+//! read from the step logs; steps whose log is not uploaded yet are named in it.
 
 use std::io::Write;
 use std::time::Duration;
@@ -15,8 +17,10 @@ use crate::error::Error;
 use crate::plan::emr::{self, DryRun};
 use crate::plan::{self};
 use crate::rsync::report::{self, SkipReport};
+use crate::rsync::summary::RunSummary;
 use crate::rsync::{
-    RsyncRequest, prepare_cluster_inputs, print_resolved, print_run_lines, resolve_endpoints,
+    RsyncRequest, prepare_cluster_inputs, print_resolved, print_run_lines, print_summary,
+    resolve_endpoints, run_paths,
 };
 use crate::s3::{Client, ClientOptions};
 
@@ -73,7 +77,8 @@ pub async fn run<W: Write, E: Write>(
     prepare_cluster_inputs(request, &mut options, err).await?;
     let plan = plan::build(&options)?;
     let steps = emr::render(&plan)?;
-    print_run_lines(out, &plan, plan.output.as_deref())?;
+    let started = std::time::Instant::now();
+    print_run_lines(out, &plan, plan.output.as_deref(), false)?;
     if request.dry_run {
         let document = DryRun {
             run_dir: &plan.run_dir,
@@ -115,13 +120,25 @@ pub async fn run<W: Write, E: Write>(
         None => None,
     };
     let mut outcomes = Vec::new();
-    for id in &ids {
+    // The steps' counters, for the summary; the steps whose log could not be read.
+    let mut reports = Vec::new();
+    let mut uncounted = Vec::new();
+    for (id, step) in ids.iter().zip(&steps) {
         let outcome = emr::wait(&client, &cluster.job, id, first_poll, |line| {
             let _ = writeln!(err, "{line}");
         })
         .await?;
-        if let Some((uri, s3)) = &logs {
-            print_step_counters(s3, uri, &cluster.job, &outcome.id, err).await?;
+        let counters = match &logs {
+            Some((uri, s3)) => print_step_counters(s3, uri, &cluster.job, &outcome.id, err).await?,
+            None => None,
+        };
+        match counters {
+            Some(counters) => reports.push(crate::plan::local::StepReport {
+                name: step.name.clone(),
+                counters,
+                ..Default::default()
+            }),
+            None => uncounted.push(format!("{} ({id})", step.name)),
         }
         outcomes.push(outcome);
     }
@@ -135,7 +152,31 @@ pub async fn run<W: Write, E: Write>(
         .collect();
     if failed.is_empty() {
         writeln!(err, "all {} steps COMPLETED", outcomes.len()).map_err(io)?;
-        skip_report(logs.as_ref().map(|(_, s3)| s3), &plan, err).await
+        if logs.is_none() {
+            writeln!(
+                err,
+                "counters: the cluster has no log URI, so the summary counts nothing"
+            )
+            .map_err(io)?;
+        }
+        let skipped = skip_report(logs.as_ref().map(|(_, s3)| s3), &plan, err).await?;
+        // The steps' own durations are EMR's: the summary's is the wait's.
+        let summary = RunSummary::from_steps(
+            &reports,
+            &options.src_bucket,
+            started.elapsed().as_secs_f64(),
+        )
+        .without_counters(uncounted);
+        let summary = match &skipped {
+            Known(report) => summary.with_report(report.as_ref()),
+            Unknown => summary,
+        };
+        let summary = summary.with_paths(run_paths(&plan, plan.output.as_deref()));
+        print_summary(&summary, false, false, out, err)?;
+        match skipped {
+            Known(report) => SkipReport::outcome(report),
+            Unknown => Ok(()),
+        }
     } else {
         Err(Error::Emr {
             operation: "DescribeStep",
@@ -155,35 +196,45 @@ async fn skip_report<E: Write>(
     s3: Option<&Client>,
     plan: &plan::Plan,
     err: &mut E,
-) -> Result<(), Error> {
+) -> Result<Skips, Error> {
     let Some(dir) = report::rows_directory(plan) else {
-        return Ok(());
+        return Ok(Known(None));
     };
     match s3 {
-        Some(s3) if dir.starts_with("s3://") => {
-            SkipReport::outcome(report::write_s3(s3, dir).await?)
-        }
+        Some(s3) if dir.starts_with("s3://") => Ok(Known(report::write_s3(s3, dir).await?)),
         _ => writeln!(
             err,
             "objects left out, if any, are the skip rows (4th field `skipped:…`) of {dir}"
         )
+        .map(|()| Unknown)
         .map_err(|e| Error::io("writing stderr", e)),
     }
 }
 
+/// What an EMR run knows of the objects it left out.
+enum Skips {
+    /// The report was read (`None`: no rows).
+    Known(Option<SkipReport>),
+    /// The rows could not be read: the summary takes the counters' word.
+    Unknown,
+}
+use Skips::{Known, Unknown};
+
 /// Prints a finished step's counters, read from its Hadoop log (`syslog.gz`, or
-/// `syslog`) under the cluster's log URI. EMR uploads step logs every few minutes:
-/// a log not there yet is said, not an error.
+/// `syslog`) under the cluster's log URI, and returns them. EMR uploads step logs
+/// every few minutes: a log not there yet is said, not an error (`None`).
 async fn print_step_counters<E: Write>(
     s3: &Client,
     log_uri: &str,
     cluster: &str,
     step: &str,
     err: &mut E,
-) -> Result<(), Error> {
+) -> Result<Option<Counters>, Error> {
     let io = |e| Error::io("writing stderr", e);
     let Some((bucket, prefix)) = emr::step_log_prefix(log_uri, cluster, step) else {
-        return writeln!(err, "{step}: counters: the log URI {log_uri} is not on S3").map_err(io);
+        return writeln!(err, "{step}: counters: the log URI {log_uri} is not on S3")
+            .map(|()| None)
+            .map_err(io);
     };
     let mut log = None;
     for (name, gzipped) in [("syslog.gz", true), ("syslog", false)] {
@@ -219,6 +270,7 @@ async fn print_step_counters<E: Write>(
             err,
             "{step}: counters: no log at s3://{bucket}/{prefix}syslog.gz yet (EMR uploads step logs every few minutes)"
         )
+        .map(|()| None)
         .map_err(io);
     };
     let mut counters = Counters::new();
@@ -228,5 +280,6 @@ async fn print_step_counters<E: Write>(
     }
     writeln!(err, "{step} counters:")
         .and_then(|()| write_table(err, &counters))
-        .map_err(io)
+        .map_err(io)?;
+    Ok(Some(counters))
 }

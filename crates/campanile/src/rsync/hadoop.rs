@@ -8,6 +8,8 @@
 //! groups among them) are read from it and printed as a table; the first failed step
 //! cancels the rest, as ActionOnFailure `CANCEL_AND_WAIT` does on EMR, and is followed
 //! by the clean-up of the run's uploads in progress ([`clean_up_cluster_uploads`]).
+//! A run that gets to its end closes with the same summary as a local run
+//! ([`crate::rsync::summary`]), from the same counters.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -23,8 +25,10 @@ use crate::plan::{self, Step, UploadScope};
 use crate::rsync::cleanup::clean_up_uploads_with;
 use crate::rsync::report::{self, SkipReport};
 use crate::rsync::{
-    RsyncRequest, prepare_cluster_inputs, print_resolved, print_run_lines, resolve_endpoints,
+    RsyncRequest, prepare_cluster_inputs, print_resolved, print_run_lines, print_summary,
+    resolve_endpoints, run_paths,
 };
+use crate::rsync::summary::RunSummary;
 use crate::s3::ClientOptions;
 use crate::skip::extract_rows;
 
@@ -131,6 +135,7 @@ pub async fn run<W: Write, E: Write>(
     out: &mut W,
     err: &mut E,
 ) -> Result<(), Error> {
+    let started = Instant::now();
     let io = |e| Error::io("writing stdout", e);
     let mut options = resolve_endpoints(request).await?;
     print_resolved(request, &options, err)?;
@@ -142,7 +147,7 @@ pub async fn run<W: Write, E: Write>(
         None => find_streaming_jar(&cluster.hadoop)?,
     };
     let steps = invocations(&plan, cluster, &jar);
-    print_run_lines(out, &plan, plan.output.as_deref())?;
+    print_run_lines(out, &plan, plan.output.as_deref(), cluster.json)?;
     if request.dry_run {
         for (name, invocation) in &steps {
             let words: Vec<String> = std::iter::once(invocation.program.display().to_string())
@@ -158,6 +163,7 @@ pub async fn run<W: Write, E: Write>(
         return out.flush().map_err(io);
     }
     out.flush().map_err(io)?;
+    let mut reports = Vec::new();
     for (index, (name, invocation)) in steps.iter().enumerate() {
         // Blocking is right here: the runtime has nothing else to do while a job runs.
         let report = match run_step(name, invocation) {
@@ -191,6 +197,7 @@ pub async fn run<W: Write, E: Write>(
         if cluster.json {
             writeln!(out, "{}", report_json(&report)).map_err(io)?;
         }
+        reports.push(report);
     }
     let skipped = match report::rows_directory(&plan) {
         Some(dir) => skip_report(&cluster.hadoop, dir)?,
@@ -199,7 +206,14 @@ pub async fn run<W: Write, E: Write>(
     if let (true, Some(skipped)) = (cluster.json, &skipped) {
         writeln!(out, "{}", skipped.json()).map_err(io)?;
     }
-    out.flush().map_err(io)?;
+    let summary = RunSummary::from_steps(
+        &reports,
+        &options.src_bucket,
+        started.elapsed().as_secs_f64(),
+    )
+    .with_report(skipped.as_ref())
+    .with_paths(run_paths(&plan, plan.output.as_deref()));
+    print_summary(&summary, cluster.json, false, out, err)?;
     SkipReport::outcome(skipped)
 }
 
@@ -313,6 +327,7 @@ fn skip_report(hadoop: &Path, dir: &str) -> Result<Option<SkipReport>, Error> {
         Ok(Some(SkipReport {
             objects: rows,
             path,
+            reasons: report::tally(&local)?,
         }))
     })();
     let _ = std::fs::remove_file(&local);

@@ -21,8 +21,10 @@ use crate::rsync::runs::{self, RunInfo, RunJournal};
 use crate::rsync::unfinished::{self, RunRecord, Unfinished};
 use crate::rsync::{
     DESTINATION_PART_FILE, GENERATED_PART_FILE, INVENTORY_FILES, RsyncRequest, check_part_file,
-    inventory_input, make_part_file, print_resolved, print_run_lines, resolve_endpoints,
+    inventory_input, make_part_file, print_resolved, print_run_lines, print_summary,
+    resolve_endpoints, run_paths,
 };
+use crate::rsync::summary::RunSummary;
 use crate::s3::{Client, ClientOptions};
 use crate::s3_url::parse_s3_uri;
 
@@ -175,6 +177,8 @@ struct Prepared {
     made: Option<crate::partfile::Generated>,
     s3_output: Option<String>,
     io_client: Option<Client>,
+    /// The job output as printed (`Output:`), when the plan copies.
+    printed_output: Option<String>,
 }
 
 /// Runs the plan of `request` on this machine. When `local.settings.interrupt` is
@@ -187,6 +191,7 @@ pub async fn run<W: Write, E: Write>(
     out: &mut W,
     err: &mut E,
 ) -> Result<(), Error> {
+    let started = std::time::Instant::now();
     let interrupt = local.settings.interrupt.clone();
     // The run's record, from the moment its run directory exists: however the run
     // ends from then on, the record says how.
@@ -197,7 +202,7 @@ pub async fn run<W: Write, E: Write>(
         signal = interrupt.raised() => Err(Error::Interrupted { signal }),
     };
     let result = match prepared {
-        Ok(Some(prepared)) => execute(request, local, prepared, out, err).await,
+        Ok(Some(prepared)) => execute(request, local, prepared, started, out, err).await,
         Ok(None) => Ok(()),
         Err(error) => Err(error),
     };
@@ -308,9 +313,18 @@ async fn prepare<W: Write, E: Write>(
             .map_err(say)?;
         }
         let plan = plan::build(&options)?;
+        let cannot = |e| Error::Usage(format!("cannot render the plan as JSON: {e}"));
+        if local.json {
+            // JSON lines only: the paths, then the plan on one line.
+            let paths = serde_json::json!({ "run_dir": plan.run_dir });
+            writeln!(out, "{paths}").map_err(io)?;
+            let line = serde_json::to_string(&serde_json::json!({ "plan": &plan }))
+                .map_err(cannot)?;
+            writeln!(out, "{line}").map_err(io)?;
+            return Ok(None);
+        }
         writeln!(out, "RunDir: {}", plan.run_dir).map_err(io)?;
-        let json = serde_json::to_string_pretty(&plan)
-            .map_err(|e| Error::Usage(format!("cannot render the plan as JSON: {e}")))?;
+        let json = serde_json::to_string_pretty(&plan).map_err(cannot)?;
         writeln!(out, "{json}").map_err(io)?;
         return Ok(None);
     }
@@ -388,11 +402,8 @@ async fn prepare<W: Write, E: Write>(
         None
     };
     let plan = plan::build(&options)?;
-    print_run_lines(
-        out,
-        &plan,
-        plan.output.as_ref().map(|_| printed_output.as_str()),
-    )?;
+    let printed_output = plan.output.as_ref().map(|_| printed_output);
+    print_run_lines(out, &plan, printed_output.as_deref(), local.json)?;
     out.flush().map_err(io)?;
     Ok(Some(Prepared {
         options,
@@ -401,6 +412,7 @@ async fn prepare<W: Write, E: Write>(
         made,
         s3_output,
         io_client,
+        printed_output,
     }))
 }
 
@@ -449,6 +461,7 @@ async fn execute<W: Write, E: Write>(
     request: &RsyncRequest,
     local: &LocalRequest,
     prepared: Prepared,
+    started: std::time::Instant,
     out: &mut W,
     err: &mut E,
 ) -> Result<(), Error> {
@@ -460,6 +473,7 @@ async fn execute<W: Write, E: Write>(
         made,
         s3_output,
         io_client,
+        printed_output,
     } = prepared;
     // Until the clean-up below has run, the marker tells a later run (or
     // `rsync --cleanup`) that this one may have left tasks and uploads behind.
@@ -530,7 +544,14 @@ async fn execute<W: Write, E: Write>(
             writeln!(out, "{}", skipped.json()).map_err(io)?;
         }
     }
-    out.flush().map_err(io)?;
+    let summary = RunSummary::from_steps(
+        &reports,
+        &options.src_bucket,
+        started.elapsed().as_secs_f64(),
+    )
+    .with_report(skipped.as_ref())
+    .with_paths(run_paths(&plan, printed_output.as_deref()));
+    print_summary(&summary, local.json, local.quiet, out, err)?;
     SkipReport::outcome(skipped)
 }
 

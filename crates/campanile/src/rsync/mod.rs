@@ -3,7 +3,9 @@
 //! ([`local`], the default), an EMR cluster ([`emr`]: steps submitted, and with
 //! `--wait` followed to the end), or any Hadoop cluster ([`hadoop`]: the same
 //! arguments, through the `hadoop` and `hive` commands). Each prints `RunDir: …` and `Output:…` (or
-//! `CopyInput:…`) as the original did. After a local run, [`cleanup`] completes the
+//! `CopyInput:…`) as the original did (with `--json`, one JSON line of the same paths
+//! instead, so that stdout holds JSON lines only), and a run that gets to its end
+//! closes with a [`summary`] (on EMR with `--wait`). After a local run, [`cleanup`] completes the
 //! multipart uploads whose parts were all copied and aborts the others; it also runs
 //! when the run is interrupted (SIGINT, SIGTERM), and after a runner that was killed,
 //! by the next run of the job or `rsync --cleanup` ([`unfinished`]). Objects the
@@ -15,6 +17,7 @@ pub mod hadoop;
 pub mod local;
 pub mod report;
 pub mod runs;
+pub mod summary;
 pub mod unfinished;
 
 use std::io::Write;
@@ -397,15 +400,32 @@ pub async fn bucket_endpoint(client: &crate::s3::Client, bucket: &str) -> Result
     ))
 }
 
+/// The run's paths: its directory, the job output as the user will find it (which for
+/// a local run with an S3 output differs from the plan's local path), the copy's input
+/// (`--no-copy`).
+pub fn run_paths(plan: &crate::plan::Plan, output: Option<&str>) -> summary::RunPaths {
+    summary::RunPaths {
+        run_dir: plan.run_dir.clone(),
+        output: output.map(str::to_string),
+        copy_input: plan.copy_input.clone(),
+        skip_report: None,
+    }
+}
+
 /// Prints the article's `RunDir: …` line, then `Output:…` (the job output as the user
 /// will find it, which for a local run with an S3 output differs from the plan's local
-/// path) or `CopyInput:…` (`--no-copy`).
+/// path) or `CopyInput:…` (`--no-copy`); with `json`, the same paths as one JSON line
+/// instead (`{"run_dir":…,"output":…}`), so that stdout holds JSON lines only.
 pub fn print_run_lines<W: Write>(
     out: &mut W,
     plan: &crate::plan::Plan,
     output: Option<&str>,
+    json: bool,
 ) -> Result<(), Error> {
     let io = |e| Error::io("writing stdout", e);
+    if json {
+        return writeln!(out, "{}", run_paths(plan, output).json()).map_err(io);
+    }
     writeln!(out, "RunDir: {}", plan.run_dir).map_err(io)?;
     if let Some(output) = output {
         writeln!(out, "Output:{output}").map_err(io)?;
@@ -414,6 +434,27 @@ pub fn print_run_lines<W: Write>(
         writeln!(out, "CopyInput:{copy_input}").map_err(io)?;
     }
     Ok(())
+}
+
+/// Ends a run that got to its end: the summary for people on `err` (unless `quiet`,
+/// after the step tables), and with `json` as one `{"summary":{…}}` line on `out`.
+pub fn print_summary<W: Write, E: Write>(
+    summary: &summary::RunSummary,
+    json: bool,
+    quiet: bool,
+    out: &mut W,
+    err: &mut E,
+) -> Result<(), Error> {
+    if !quiet {
+        summary
+            .write_human(err)
+            .map_err(|e| Error::io("writing stderr", e))?;
+    }
+    let io = |e| Error::io("writing stdout", e);
+    if json {
+        writeln!(out, "{}", summary.json()).map_err(io)?;
+    }
+    out.flush().map_err(io)
 }
 
 async fn resolve(

@@ -7,6 +7,7 @@
 //! [`crate::skip`]): only committed task attempts' rows count. A `_` name keeps Hadoop
 //! from reading the report as data. No rows, no report.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 use crate::error::Error;
 use crate::hadoop_input::input_files;
 use crate::plan::{Plan, Step};
-use crate::skip::extract_rows;
+use crate::skip::{SkipReason, Skipped, extract_rows};
 
 /// The report's file name inside the output directory.
 pub const REPORT_NAME: &str = "_skipped.jsonl";
@@ -26,6 +27,8 @@ pub struct SkipReport {
     pub objects: u64,
     /// Where it is.
     pub path: String,
+    /// Its rows by reason.
+    pub reasons: BTreeMap<SkipReason, u64>,
 }
 
 impl SkipReport {
@@ -89,10 +92,12 @@ pub fn write_local(dir: &Path) -> Result<Option<SkipReport>, Error> {
         let _ = std::fs::remove_file(&partial);
         return Ok(None);
     }
+    let reasons = tally(&partial)?;
     std::fs::rename(&partial, &path).map_err(|e| Error::io(context(&path), e))?;
     Ok(Some(SkipReport {
         objects,
         path: path.display().to_string(),
+        reasons,
     }))
 }
 
@@ -154,8 +159,8 @@ pub async fn write_s3(client: &crate::s3::Client, uri: &str) -> Result<Option<Sk
     }
     .await;
     drop(writer);
-    let published = match result {
-        Ok(()) if objects > 0 => {
+    let published = match result.and_then(|()| tally(&report_path)) {
+        Ok(reasons) if objects > 0 => {
             let key = format!("{prefix}{REPORT_NAME}");
             let body = aws_sdk_s3::primitives::ByteStream::from_path(&report_path)
                 .await
@@ -178,16 +183,33 @@ pub async fn write_s3(client: &crate::s3::Client, uri: &str) -> Result<Option<Sk
                         Some(SkipReport {
                             objects,
                             path: format!("s3://{bucket}/{key}"),
+                            reasons,
                         })
                     }),
                 Err(error) => Err(error),
             }
         }
-        Ok(()) => Ok(None),
+        Ok(_) => Ok(None),
         Err(error) => Err(error),
     };
     let _ = std::fs::remove_file(&report_path);
     published
+}
+
+/// The rows of a written report (JSON lines of [`Skipped`]) counted by reason, for
+/// the run's summary.
+pub fn tally(path: &Path) -> Result<BTreeMap<SkipReason, u64>, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let mut reasons = BTreeMap::new();
+    for (index, line) in text.lines().enumerate() {
+        let row: Skipped = serde_json::from_str(line).map_err(|e| Error::Input {
+            line: index as u64 + 1,
+            message: format!("{}: not a skip report row: {e}", path.display()),
+        })?;
+        *reasons.entry(row.reason).or_insert(0) += 1;
+    }
+    Ok(reasons)
 }
 
 /// Streams an object's body into `file`.
@@ -214,7 +236,6 @@ pub(crate) fn scratch_file() -> Result<(File, PathBuf), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::skip::{SkipReason, Skipped};
 
     #[test]
     fn rows_of_gzip_and_plain_parts_make_one_report() {
@@ -243,6 +264,11 @@ mod tests {
         std::fs::write(dir.path().join("_SUCCESS"), "").expect("write");
         let report = write_local(dir.path()).expect("report").expect("rows");
         assert_eq!(report.objects, 2);
+        let by_reason: BTreeMap<SkipReason, u64> =
+            [(SkipReason::Archived, 1), (SkipReason::Vanished, 1)]
+                .into_iter()
+                .collect();
+        assert_eq!(report.reasons, by_reason);
         let text = std::fs::read_to_string(&report.path).expect("read");
         let keys: Vec<Skipped> = text
             .lines()
