@@ -365,13 +365,39 @@ pub fn rsync_local_at(
     run(RSYNC, &args, "", server, env)
 }
 
-/// The step reports (`--json` lines) of an rsync run.
-pub fn reports(run: &Run) -> Vec<serde_json::Value> {
+/// Every stdout line of an rsync `--json` run, parsed: with `--json` stdout holds JSON
+/// lines only, so a line that is not one fails the test.
+pub fn json_lines(run: &Run) -> Vec<serde_json::Value> {
     run.stdout
         .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).expect("json report"))
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("stdout line {l:?} is not JSON ({e}):\n{}", run.stdout))
+        })
         .collect()
+}
+
+/// The JSON lines of an rsync `--json` run (step reports among them).
+pub fn reports(run: &Run) -> Vec<serde_json::Value> {
+    json_lines(run)
+}
+
+/// The `{"run_dir":…,"output":…}` line of an rsync `--json` run.
+pub fn run_paths(run: &Run) -> serde_json::Value {
+    json_lines(run)
+        .into_iter()
+        .find(|line| line.get("run_dir").is_some())
+        .unwrap_or_else(|| panic!("no run_dir line:\n{}\n{}", run.stdout, run.stderr))
+}
+
+/// The summary (`{"summary":{…}}` line) of an rsync `--json` run.
+pub fn summary(run: &Run) -> serde_json::Value {
+    let mut found: Vec<serde_json::Value> = json_lines(run)
+        .into_iter()
+        .filter_map(|mut line| line.get_mut("summary").map(serde_json::Value::take))
+        .collect();
+    assert_eq!(found.len(), 1, "one summary line:\n{}", run.stdout);
+    found.remove(0)
 }
 
 /// A counter of the step whose name starts with `step`.

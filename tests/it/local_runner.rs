@@ -31,13 +31,15 @@ async fn the_article_bucket_is_copied_by_the_local_runner() {
     let work = tempfile::tempdir().expect("tempdir");
     let result = rsync_local(server, work.path(), src, &dst, &["--uuid", "first"]);
     assert_eq!(result.code, 0, "{}", result.stderr);
-    let lines = result.lines();
+    // --json: the paths are the first line, a JSON one.
+    let paths = run_paths(&result);
+    assert_eq!(json_lines(&result)[0], paths);
     assert_eq!(
-        lines[0],
-        format!("RunDir: {}", work.path().join("runs/first").display())
+        paths["run_dir"],
+        work.path().join("runs/first").display().to_string()
     );
     let output = work.path().join("output/part.all.first");
-    assert_eq!(lines[1], format!("Output:{}", output.display()));
+    assert_eq!(paths["output"], output.display().to_string());
     let objects = fixtures::article_objects();
     for object in &objects {
         assert_same_object(&client, src, &dst, &object.key).await;
@@ -55,6 +57,13 @@ async fn the_article_bucket_is_copied_by_the_local_runner() {
     );
     assert_eq!(counter(&reports, "copy.", &dst, "Objects"), 255);
     assert_eq!(counter(&reports, "copy.", &dst, "Uploads"), 2);
+    // The summary says the same.
+    let summary = summary(&result);
+    assert_eq!(summary["objects"], 257);
+    assert_eq!(summary["multipart_objects"], 2);
+    assert_eq!(summary["bytes"], total);
+    assert_eq!(summary["listed"]["objects"], 257);
+    assert_eq!(summary["paths"]["output"], output.display().to_string());
     // The part map: gzip, one line per part of the two multipart objects.
     assert!(output.join("_SUCCESS").exists());
     let mut part_map = String::new();

@@ -30,3 +30,4 @@ mod runs;
 mod security;
 mod ssec;
 mod stage;
+mod summary;

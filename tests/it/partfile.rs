@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use campanile::record::ListingRecord;
 use campanile_testkit::fixtures;
 
-use crate::common::{article_bucket, fresh_buckets, list_bucket, run};
+use crate::common::{article_bucket, fresh_buckets, list_bucket, run, run_paths};
 
 /// The partfile binary.
 pub const PARTFILE: &str = env!("CARGO_BIN_EXE_partfile");
@@ -202,6 +202,14 @@ async fn the_check_names_overlapping_lines_and_ranges_left_out() {
 
 /// `rsync --local` from `src` to `dst` with `extra` arguments (and no `--input` unless
 /// they give one), run and output directories under `work`.
+/// The job output a `--json` run names in its paths line.
+fn run_paths_output(result: &crate::common::Run) -> String {
+    run_paths(result)["output"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn rsync(work: &std::path::Path, src: &str, dst: &str, extra: &[&str]) -> crate::common::Run {
     let server = campanile_testkit::s3();
     let runs = work.join("runs").display().to_string();
@@ -278,7 +286,7 @@ async fn rsync_without_input_makes_a_part_file_and_copies_every_key() {
     copied.sort();
     assert_eq!(copied, keys, "every key copied");
     assert!(
-        result.stdout.contains("Output:") && result.stdout.contains("part.generated.auto"),
+        run_paths_output(&result).ends_with("part.generated.auto"),
         "{}",
         result.stdout
     );

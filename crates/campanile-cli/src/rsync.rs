@@ -183,7 +183,9 @@ pub struct RsyncCli {
     /// --parallel too.
     #[arg(long)]
     pub memory_mb: Option<u64>,
-    /// Local and Hadoop runs: print each step's counters as a JSON line on stdout.
+    /// Local and Hadoop runs: stdout holds JSON lines only: the run's paths
+    /// ({"run_dir":…,"output":…}, instead of the RunDir:/Output: lines), each step's
+    /// counters, the skip report's path, and the closing {"summary":{…}}.
     #[arg(long)]
     pub json: bool,
     /// Local runs: no progress display.

@@ -24,11 +24,11 @@ use crate::plan::local::{StepReport, report_json};
 use crate::plan::{self, Step, UploadScope};
 use crate::rsync::cleanup::clean_up_uploads_with;
 use crate::rsync::report::{self, SkipReport};
+use crate::rsync::summary::RunSummary;
 use crate::rsync::{
     RsyncRequest, prepare_cluster_inputs, print_resolved, print_run_lines, print_summary,
     resolve_endpoints, run_paths,
 };
-use crate::rsync::summary::RunSummary;
 use crate::s3::ClientOptions;
 use crate::skip::extract_rows;
 

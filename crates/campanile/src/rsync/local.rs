@@ -18,13 +18,13 @@ use crate::plan::{self, RunBase, part_file_name};
 use crate::rsync::cleanup::clean_up_uploads;
 use crate::rsync::report::{self, SkipReport};
 use crate::rsync::runs::{self, RunInfo, RunJournal};
+use crate::rsync::summary::RunSummary;
 use crate::rsync::unfinished::{self, RunRecord, Unfinished};
 use crate::rsync::{
     DESTINATION_PART_FILE, GENERATED_PART_FILE, INVENTORY_FILES, RsyncRequest, check_part_file,
     inventory_input, make_part_file, print_resolved, print_run_lines, print_summary,
     resolve_endpoints, run_paths,
 };
-use crate::rsync::summary::RunSummary;
 use crate::s3::{Client, ClientOptions};
 use crate::s3_url::parse_s3_uri;
 
@@ -318,8 +318,8 @@ async fn prepare<W: Write, E: Write>(
             // JSON lines only: the paths, then the plan on one line.
             let paths = serde_json::json!({ "run_dir": plan.run_dir });
             writeln!(out, "{paths}").map_err(io)?;
-            let line = serde_json::to_string(&serde_json::json!({ "plan": &plan }))
-                .map_err(cannot)?;
+            let line =
+                serde_json::to_string(&serde_json::json!({ "plan": &plan })).map_err(cannot)?;
             writeln!(out, "{line}").map_err(io)?;
             return Ok(None);
         }
