@@ -306,6 +306,17 @@ async fn rsync_on_hadoop_copies_the_bucket_identically_and_diff_recopies_only_th
     assert_eq!(counter(&first_reports, "copy.", &dst, "InputBytes"), total);
     assert_eq!(counter(&first_reports, "copy.", &dst, "Objects"), 255);
     assert_eq!(counter(&first_reports, "copy.", &dst, "Uploads"), 2);
+    // The summary, from the same counters as on the local runner; the paths as JSON.
+    let summary = summary(&first);
+    assert_eq!(summary["objects"], 257);
+    assert_eq!(summary["multipart_objects"], 2);
+    assert_eq!(summary["bytes"], total);
+    assert_eq!(summary["listed"]["objects"], 257 + 16);
+    assert_eq!(summary["skipped"]["archived"], 0);
+    let output = format!("s3://{}/output/part.hadoop.{first_uuid}", code.bucket);
+    assert_eq!(run_paths(&first)["output"], output.as_str());
+    assert_eq!(summary["paths"]["output"], output.as_str());
+    assert!(first.stderr.contains("summary: 257 objects copied"), "{}", first.stderr);
     // The job output (the part map) is on S3, gzip, one line per copied part.
     let part_map = format!("output/part.hadoop.{first_uuid}/part-00000.gz");
     let mut text = String::new();
