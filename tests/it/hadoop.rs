@@ -316,7 +316,11 @@ async fn rsync_on_hadoop_copies_the_bucket_identically_and_diff_recopies_only_th
     let output = format!("s3://{}/output/part.hadoop.{first_uuid}", code.bucket);
     assert_eq!(run_paths(&first)["output"], output.as_str());
     assert_eq!(summary["paths"]["output"], output.as_str());
-    assert!(first.stderr.contains("summary: 257 objects copied"), "{}", first.stderr);
+    assert!(
+        first.stderr.contains("summary: 257 objects copied"),
+        "{}",
+        first.stderr
+    );
     // The job output (the part map) is on S3, gzip, one line per copied part.
     let part_map = format!("output/part.hadoop.{first_uuid}/part-00000.gz");
     let mut text = String::new();

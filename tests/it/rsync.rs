@@ -340,6 +340,23 @@ async fn wait_follows_steps_to_completed() {
         "{}",
         result.stderr
     );
+    // No log URI, no counters: the summary says which steps it could not count.
+    assert!(
+        result.stderr.contains("summary: 0 objects copied"),
+        "{}",
+        result.stderr
+    );
+    let uncounted = result
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("  not counted "))
+        .unwrap_or_else(|| panic!("no `not counted` line:\n{}", result.stderr));
+    for name in ["list", "mlist", "copy", "cleanup"] {
+        assert!(
+            uncounted.contains(&format!("{name}.srcbucket.part.all (s-")),
+            "{uncounted}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -654,4 +671,25 @@ async fn wait_prints_each_steps_counters_from_its_log() {
         assert!(stderr.contains(&table), "no {table:?} in:\n{stderr}");
     }
     assert!(stderr.contains("all 4 steps COMPLETED"), "{stderr}");
+    // The summary, from the counters read from the logs and the skip report's rows:
+    // the copy step's Objects (12) were copied, the listing's (10) listed.
+    assert!(
+        stderr.contains("summary: 12 objects copied (0 multipart), 0 bytes\n"),
+        "{stderr}"
+    );
+    let said = |name: &str| -> String {
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with(&format!("  {name} ")))
+            .unwrap_or_else(|| panic!("no summary line {name:?} in:\n{stderr}"));
+        line[2 + name.len()..].trim().to_string()
+    };
+    assert_eq!(said("listed"), "10 objects, 1000 bytes at the source");
+    assert_eq!(said("skipped"), "1 (vanished 1)");
+    assert_eq!(said("skip report"), report);
+    assert_eq!(said("output"), format!("s3://{logs}/{job_output}"));
+    assert!(
+        !stderr.lines().any(|l| l.starts_with("  not counted ")),
+        "every step was counted: {stderr}"
+    );
 }
