@@ -215,3 +215,44 @@ async fn without_json_the_article_lines_stay_and_the_summary_is_on_stderr() {
         &[(&work_dir, "[work]"), (&src, "[src]"), (&dst, "[dst]")]
     ));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_json_dry_run_prints_the_paths_and_the_plan_as_json_lines() {
+    let server = campanile_testkit::s3();
+    let (_client, src, dst) = fresh_buckets(server, "dryjson").await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let part_file = work.path().join("part.all");
+    std::fs::write(&part_file, ",\n").expect("part file");
+    let (endpoint, dir) = (server.endpoint.clone(), work.path().to_path_buf());
+    let result = tokio::task::spawn_blocking(move || {
+        rsync_local_at(
+            server,
+            &endpoint,
+            &dir,
+            &part_file,
+            (&src, &dst),
+            &["--uuid", "dry", "--dry-run"],
+            &[],
+        )
+    })
+    .await
+    .expect("rsync thread");
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    let lines = json_lines(&result);
+    assert_eq!(lines.len(), 2, "{}", result.stdout);
+    assert_eq!(
+        lines[0],
+        serde_json::json!({"run_dir": work.path().join("runs/dry").display().to_string()})
+    );
+    assert!(
+        lines[1]["plan"]["steps"]
+            .as_array()
+            .is_some_and(|steps| !steps.is_empty()),
+        "{}",
+        result.stdout
+    );
+    assert!(
+        !work.path().join("runs/dry").exists(),
+        "a dry run runs nothing"
+    );
+}

@@ -41,7 +41,8 @@ pub struct HadoopRequest {
     pub hive: PathBuf,
     /// The hadoop-streaming jar; found on the `hadoop classpath` when not given.
     pub streaming_jar: Option<PathBuf>,
-    /// Print each step's counters as a JSON line on stdout.
+    /// stdout as JSON lines only: the run's paths, each step's counters, the skip
+    /// report, the summary.
     pub json: bool,
 }
 

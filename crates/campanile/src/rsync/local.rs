@@ -38,7 +38,8 @@ pub struct LocalRequest {
     /// Bytes of object data all copy tasks together may hold in memory: each of the
     /// `parallel` tasks gets its share (see [`copy_task_memory`]).
     pub memory: u64,
-    /// Print each step's report as a JSON line on stdout.
+    /// stdout as JSON lines only: the run's paths, the part file made, each step's
+    /// report, the skip report, the summary (`--dry-run`: the paths and the plan).
     pub json: bool,
     /// No progress display.
     pub quiet: bool,
