@@ -218,6 +218,21 @@ async fn a_failing_step_stops_the_plan_and_says_why() {
         "{stderr}"
     );
     assert!(!work.path().join("output/part.all.fails").exists());
+    // The summary still ends the run: what the listing did, and the error.
+    assert!(
+        stderr.contains("summary of the steps that ended (the run failed): 0 objects copied"),
+        "{stderr}"
+    );
+    let summary = summary(&result);
+    assert_eq!(summary["listed"]["objects"], 257);
+    assert_eq!(summary["objects"], 0);
+    assert!(
+        summary["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("mlist.")),
+        "{summary}"
+    );
+    assert_eq!(summary["paths"]["output"], serde_json::Value::Null);
 }
 
 #[tokio::test(flavor = "multi_thread")]

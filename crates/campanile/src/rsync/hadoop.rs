@@ -191,6 +191,17 @@ pub async fn run<W: Write, E: Write>(
                             writeln!(err, "cleaning up multipart uploads failed too: {cleaning}");
                     }
                 }
+                // What the steps that ended did, before the error is said.
+                let summary = RunSummary::from_steps(
+                    &reports,
+                    &options.src_bucket,
+                    started.elapsed().as_secs_f64(),
+                )
+                .failed_with(&error)
+                .with_paths(run_paths(&plan, None));
+                if let Err(printing) = print_summary(&summary, cluster.json, false, out, err) {
+                    let _ = writeln!(err, "could not print the summary: {printing}");
+                }
                 return Err(error);
             }
         };

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::error::S3ResultExt;
-use crate::plan::local::{LocalSettings, ProgressDisplay, report_json, run_plan};
+use crate::plan::local::{LocalSettings, ProgressDisplay, report_json, run_plan_into};
 use crate::plan::{self, RunBase, part_file_name};
 use crate::rsync::cleanup::clean_up_uploads;
 use crate::rsync::report::{self, SkipReport};
@@ -485,8 +485,11 @@ async fn execute<W: Write, E: Write>(
     let settings = local.settings.clone();
     let quiet = local.quiet;
     let runnable = plan.clone();
-    let ran = tokio::task::spawn_blocking(move || {
-        run_plan(&runnable, &settings, &ProgressDisplay::stderr(quiet))
+    let (finished, ran) = tokio::task::spawn_blocking(move || {
+        let mut finished = Vec::new();
+        let display = ProgressDisplay::stderr(quiet);
+        let ran = run_plan_into(&runnable, &settings, &display, &mut finished);
+        (finished, ran)
     })
     .await
     .map_err(|e| Error::Internal(format!("the local runner stopped: {e}")))?;
@@ -507,14 +510,29 @@ async fn execute<W: Write, E: Write>(
         _ => Ok(()),
     };
     let cleaned = cleaned.and_then(|()| marker.finish());
-    let reports = match (ran, cleaned) {
-        (Ok(reports), Ok(())) => reports,
-        (Err(error), Ok(())) | (Ok(_), Err(error)) => return Err(error),
+    let failed = match (ran, cleaned) {
+        (Ok(()), Ok(())) => None,
+        (Err(error), Ok(())) | (Ok(()), Err(error)) => Some(error),
         (Err(error), Err(cleaning)) => {
             let _ = writeln!(err, "cleaning up multipart uploads failed too: {cleaning}");
-            return Err(error);
+            Some(error)
         }
     };
+    if let Some(error) = failed {
+        // What the steps that ended did, before the error is said.
+        let summary = RunSummary::from_steps(
+            &finished,
+            &options.src_bucket,
+            started.elapsed().as_secs_f64(),
+        )
+        .failed_with(&error)
+        .with_paths(run_paths(&plan, None));
+        if let Err(printing) = print_summary(&summary, local.json, local.quiet, out, err) {
+            let _ = writeln!(err, "could not print the summary: {printing}");
+        }
+        return Err(error);
+    }
+    let reports = finished;
     // Before the upload: the report travels with the output.
     let skipped = match report::rows_directory(&plan) {
         Some(dir) => report::write_local(Path::new(dir))?,

@@ -1,6 +1,7 @@
-//! The summary that ends every rsync run that got to its end: objects and bytes
+//! The summary that ends every rsync run whose steps started: objects and bytes
 //! copied, objects skipped or reported by reason, failures, proofs, throughput,
-//! elapsed time, and where the run directory, the output and the skip report are.
+//! elapsed time, and where the run directory, the output and the skip report are (a
+//! failed run's summary counts the steps that ended and names the error).
 //! It is computed from the step reports the runners already collect (the counters the
 //! tasks write, [`crate::reporter::counters`], summed per step), so the local and the
 //! Hadoop runner give the same numbers; on EMR the counters are read from the step
@@ -58,6 +59,10 @@ pub struct RunSummary {
     pub steps_without_counters: Vec<String>,
     /// Where the run and its results are.
     pub paths: RunPaths,
+    /// The error a failed run ended with (its first line); `None` for a run that got
+    /// to its end. The numbers of a failed run are those of the steps that ended
+    /// before it failed: a failed step's counters are lost with it.
+    pub error: Option<String>,
 }
 
 /// What the listing of the source found.
@@ -223,6 +228,13 @@ impl RunSummary {
         self
     }
 
+    /// Marks the summary as that of a run that failed with `error`.
+    pub fn failed_with(mut self, error: &crate::error::Error) -> RunSummary {
+        let text = error.to_string();
+        self.error = Some(text.lines().next().unwrap_or_default().to_string());
+        self
+    }
+
     /// Names steps whose counters could not be read.
     pub fn without_counters(mut self, steps: Vec<String>) -> RunSummary {
         self.steps_without_counters = steps;
@@ -283,14 +295,21 @@ impl RunSummary {
                 format!(" ({})", listed.join(", "))
             }
         };
+        let heading = match &self.error {
+            None => "summary",
+            Some(_) => "summary of the steps that ended (the run failed)",
+        };
         writeln!(
             out,
-            "summary: {} copied ({} multipart), {}",
+            "{heading}: {} copied ({} multipart), {}",
             plural(self.objects, "object"),
             self.multipart_objects,
             bytes(self.bytes)
         )?;
         let mut lines: Vec<(&str, String)> = Vec::new();
+        if let Some(error) = &self.error {
+            lines.push(("error", error.clone()));
+        }
         if let Some(listed) = &self.listed {
             lines.push((
                 "listed",
@@ -588,6 +607,37 @@ mod tests {
         assert_eq!(s["steps_without_counters"][0], "s-2");
         assert_eq!(s["paths"]["run_dir"], "/runs/x");
         assert_eq!(s["paths"]["output"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn a_failed_run_s_summary_says_so_and_counts_the_steps_that_ended() {
+        let steps = &diff_run()[..2];
+        let error = crate::error::Error::StepFailed {
+            step: "mlist.src.part.all".into(),
+            message: "NoSuchBucket\nsteps not run (CANCEL_AND_WAIT): copy.src.part.all".into(),
+        };
+        let summary = RunSummary::from_steps(steps, "src", 1.0).failed_with(&error);
+        let first = error.to_string();
+        let first = first.lines().next().expect("a line");
+        assert_eq!(summary.error.as_deref(), Some(first));
+        assert_eq!(summary.steps, 2);
+        assert_eq!(
+            summary.skipped[&SkipReason::Archived],
+            1,
+            "from the counters"
+        );
+        let mut text = Vec::new();
+        summary.write_human(&mut text).expect("write");
+        let text = String::from_utf8(text).expect("utf8");
+        assert!(
+            text.starts_with("summary of the steps that ended (the run failed): 0 objects"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("  error        {first}\n")),
+            "{text}"
+        );
+        assert_eq!(summary.json()["summary"]["error"], first);
     }
 
     #[test]

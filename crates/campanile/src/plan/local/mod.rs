@@ -35,6 +35,18 @@ pub fn run_plan(
     progress: &ProgressDisplay,
 ) -> Result<Vec<StepReport>, Error> {
     let mut reports = Vec::new();
+    run_plan_into(plan, settings, progress, &mut reports)?;
+    Ok(reports)
+}
+
+/// [`run_plan`], adding each step's report to `reports` as the step ends, so that a
+/// plan that fails still tells what its finished steps did (rsync's summary).
+pub fn run_plan_into(
+    plan: &Plan,
+    settings: &LocalSettings,
+    progress: &ProgressDisplay,
+    reports: &mut Vec<StepReport>,
+) -> Result<(), Error> {
     for (index, step) in plan.steps.iter().enumerate() {
         // The runner cleans up the run's uploads itself (rsync::cleanup), after a
         // failed step too, and completes the finished ones: the cluster's clean-up
@@ -93,7 +105,7 @@ pub fn run_plan(
             }
         }
     }
-    Ok(reports)
+    Ok(())
 }
 
 /// A step report as one JSON document.
