@@ -31,7 +31,8 @@ fn human_summary(stderr: &str) -> String {
         .collect()
 }
 
-/// The summary with its wall-clock numbers replaced.
+/// The summary with its wall-clock numbers and its request counts (a retried request
+/// counts twice) replaced.
 fn redact_times(summary: &str) -> String {
     summary
         .lines()
@@ -40,6 +41,11 @@ fn redact_times(summary: &str) -> String {
             if name.starts_with("elapsed ") || name.starts_with("throughput ") {
                 let label: String = line.chars().take_while(|c| !c.is_ascii_digit()).collect();
                 format!("{label}[time]\n")
+            } else if name.starts_with("requests ") {
+                let label = &line[..line.len() - name.len() + "requests".len()];
+                let pad =
+                    name["requests".len()..].len() - name["requests".len()..].trim_start().len();
+                format!("{label}{}[requests]\n", " ".repeat(pad))
             } else {
                 format!("{line}\n")
             }
@@ -136,7 +142,16 @@ async fn json_stdout_is_json_lines_only_and_the_summary_counts_what_was_copied()
     let proven = summary["proofs"]["md5"].as_u64().expect("md5")
         + summary["proofs"]["checksum"].as_u64().expect("checksum");
     assert_eq!(proven, 3, "every copied object is proven: {summary}");
-    assert_eq!(summary["requests"], serde_json::Value::Null);
+    // The tasks' requests by operation: the listing's, and one multipart upload.
+    let requests = &summary["requests"];
+    let count = |operation: &str| requests[operation].as_u64().unwrap_or(0);
+    assert!(count("ListObjectsV2") >= 1, "{requests}");
+    assert!(count("CreateMultipartUpload") >= 1, "{requests}");
+    assert!(count("CompleteMultipartUpload") >= 1, "{requests}");
+    assert!(
+        count("UploadPart") + count("UploadPartCopy") >= 2,
+        "two parts: {requests}"
+    );
     let seconds = summary["seconds"].as_f64().expect("seconds");
     assert!(seconds > 0.0, "{summary}");
     let rate = summary["bytes_per_second"].as_f64().expect("rate");
@@ -209,6 +224,15 @@ async fn without_json_the_article_lines_stay_and_the_summary_is_on_stderr() {
     let tables = result.stderr.rfind("step copy.").expect("copy step table");
     let at = result.stderr.rfind("summary: ").expect("summary");
     assert!(tables < at, "{}", result.stderr);
+    let requests = result
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("  requests "))
+        .expect("a requests line");
+    assert!(
+        requests.contains("CreateMultipartUpload 1") && requests.contains("ListObjectsV2 "),
+        "{requests}"
+    );
     let work_dir = work.path().display().to_string();
     insta::assert_snapshot!(redact(
         &redact_times(&human_summary(&result.stderr)),

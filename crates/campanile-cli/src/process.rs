@@ -97,13 +97,16 @@ where
             return ExitStatus::Failed.into();
         }
     };
-    exit_code(
-        task,
-        runtime.block_on(async move {
-            pause_if_retried(&mut streams.reporter).await?;
-            body(streams).await
-        }),
-    )
+    let result = runtime.block_on(async move {
+        pause_if_retried(&mut streams.reporter).await?;
+        body(streams).await
+    });
+    // A task's S3 requests by operation, as counters the runners sum (rsync's
+    // summary); the front ends keep reporter lines off their users' terminals.
+    if campanile::stage::TASKS.contains(&task) {
+        let _ = campanile::requests::write_counters(&mut std::io::stderr().lock());
+    }
+    exit_code(task, result)
 }
 
 /// A retried attempt first waits a random while (see [`campanile::attempt`]), saying

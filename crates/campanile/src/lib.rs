@@ -24,6 +24,7 @@ pub mod partfile;
 pub mod plan;
 pub mod record;
 pub mod reporter;
+pub mod requests;
 pub mod retry;
 pub mod rsync;
 pub mod s3;

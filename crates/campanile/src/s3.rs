@@ -218,6 +218,8 @@ pub async fn client(options: &ClientOptions) -> Result<Client, Error> {
         Governor::for_process(options.budget),
         path_style,
     ));
+    // Requests by operation, which the tasks report as counters (crate::requests).
+    builder = builder.interceptor(crate::requests::CountRequests);
     Ok(Client::from_conf(builder.build()))
 }
 

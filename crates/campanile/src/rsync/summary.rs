@@ -44,7 +44,8 @@ pub struct RunSummary {
     pub failed: Failed,
     /// How the copied objects' bytes were proven to be the source's.
     pub proofs: Proofs,
-    /// Requests by S3 operation, when the tasks count them; `None`: not counted.
+    /// The tasks' S3 requests by operation (each attempt, retries included; rsync's
+    /// own few are not among them); `None` when no step reported any.
     pub requests: Option<BTreeMap<String, u64>>,
     /// Wall time of the whole run, in seconds.
     pub seconds: f64,
@@ -144,6 +145,21 @@ fn sum_all(steps: &[StepReport], name: &str) -> u64 {
     steps.iter().map(|step| sum(step, name)).sum()
 }
 
+/// The tasks' requests by operation (group [`crate::requests::GROUP`]) summed over
+/// the steps; `None` when no step reported any.
+fn requests(steps: &[StepReport]) -> Option<BTreeMap<String, u64>> {
+    let mut requests = BTreeMap::new();
+    for step in steps {
+        for ((group, operation), value) in &step.counters {
+            if group == crate::requests::GROUP {
+                *requests.entry(operation.clone()).or_insert(0) +=
+                    u64::try_from(*value).unwrap_or(0);
+            }
+        }
+    }
+    (!requests.is_empty()).then_some(requests)
+}
+
 /// `count` per `seconds`, zero for no time at all.
 pub fn rate(count: u64, seconds: f64) -> f64 {
     if seconds > 0.0 && seconds.is_finite() {
@@ -191,8 +207,7 @@ impl RunSummary {
                 md5: sum_all(steps, counters::PROVEN_BY_MD5),
                 checksum: sum_all(steps, counters::PROVEN_BY_CHECKSUM),
             },
-            // The tasks write no request counters (docs/records.md lists theirs).
-            requests: None,
+            requests: requests(steps),
             seconds,
             bytes_per_second: rate(bytes, seconds),
             objects_per_second: rate(objects, seconds),
@@ -359,7 +374,7 @@ impl RunSummary {
         lines.push((
             "requests",
             match &self.requests {
-                None => "not counted (the tasks write no request counters)".to_string(),
+                None => "not counted (no step reported request counters)".to_string(),
                 Some(requests) => requests
                     .iter()
                     .map(|(op, n)| format!("{op} {n}"))
@@ -641,6 +656,36 @@ mod tests {
     }
 
     #[test]
+    fn requests_are_summed_over_the_steps_by_operation() {
+        let mut steps = diff_run();
+        steps[0]
+            .counters
+            .insert(("Requests".into(), "ListObjectsV2".into()), 2);
+        steps[4]
+            .counters
+            .insert(("Requests".into(), "GetObject".into()), 3);
+        steps[3]
+            .counters
+            .insert(("Requests".into(), "GetObject".into()), 1);
+        let summary = RunSummary::from_steps(&steps, "src", 1.0);
+        let expected: BTreeMap<String, u64> = [
+            ("GetObject".to_string(), 4),
+            ("ListObjectsV2".to_string(), 2),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(summary.requests, Some(expected));
+        let mut text = Vec::new();
+        summary.write_human(&mut text).expect("write");
+        let text = String::from_utf8(text).expect("utf8");
+        assert!(
+            text.contains("requests       GetObject 4, ListObjectsV2 2\n"),
+            "{text}"
+        );
+        assert_eq!(summary.json()["summary"]["requests"]["GetObject"], 4);
+    }
+
+    #[test]
     fn paths_line_names_only_what_the_run_has() {
         let paths = RunPaths {
             run_dir: "/runs/x".into(),
@@ -673,7 +718,7 @@ mod tests {
              \x20 failed         0 objects (ETag mismatch), 3 task attempts retried\n\
              \x20 proven         2 by MD5, 1 by checksum\n\
              \x20 already there  1 (objects or parts a retried attempt found copied)\n\
-             \x20 requests       not counted (the tasks write no request counters)\n\
+             \x20 requests       not counted (no step reported request counters)\n\
              \x20 elapsed        4.0 s\n\
              \x20 throughput     2.5 MB/s, 0.8 objects/s\n\
              \x20 run dir        /runs/x\n\
