@@ -43,6 +43,7 @@ use std::time::Duration;
 
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
+use crate::checksum::{Algorithm, PartChecksum, SourceChecksum};
 use crate::error::{Error, S3Context, S3ResultExt};
 use crate::input::{Spool, SpooledLines};
 use crate::multipart::{multipart_etag, parse_md5_hex, part_count_from_etag};
@@ -111,6 +112,12 @@ pub struct MultipartCompleteSummary {
     /// Objects completed without that proof (SSE-KMS on either side): each part's
     /// write was checked by its Content-MD5, the bytes read were not proven.
     pub unverifiable: Vec<String>,
+    /// Objects completed without an MD5 proof whose checksum, recomputed from the parts'
+    /// checksums of the bytes read, equals the source's: every byte proven.
+    pub proven_by_checksum: u64,
+    /// Uploads aborted because the checksum recomputed from the parts differs from the
+    /// source's (or completed with another checksum than the source's).
+    pub checksum_mismatches: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -390,6 +397,11 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
             "{key}: the completed ETag would differ from the source's; upload aborted"
         ));
     }
+    for key in &summary.checksum_mismatches {
+        problems.push(format!(
+            "{key}: the checksum made of the parts differs from the source's; upload aborted"
+        ));
+    }
     reporter.finish()?;
     if problems.is_empty() {
         Ok(summary)
@@ -507,6 +519,28 @@ async fn finish_group<W: Write, E: Write>(
             .push(escape_key(&group.key).into_owned());
         return Ok(());
     }
+    // The source's checksum, recomputed from the checksums of the parts' bytes: it
+    // must be the source's before anything is completed.
+    let checksum = group_checksum(&group);
+    if let Some(check) = &checksum
+        && !check.matches
+    {
+        reporter.counter(&options.bucket, counters::CHECKSUM_MISMATCH, 1)?;
+        reporter.status_now(&format!(
+            "{}:FAIL {} checksum of the parts' bytes would be {}, source's is {}",
+            group.upload_id,
+            check.source.algorithm.as_str(),
+            check.computed.as_deref().unwrap_or("not computable"),
+            check.source.value
+        ))?;
+        if !options.dry_run {
+            abort(client, &options.bucket, &group).await?;
+        }
+        summary
+            .checksum_mismatches
+            .push(escape_key(&group.key).into_owned());
+        return Ok(());
+    }
     // Whether the completed object's ETag proved every byte against the source's.
     let mut proven = source_md5 && computed.is_some();
     if options.dry_run {
@@ -519,16 +553,35 @@ async fn finish_group<W: Write, E: Write>(
         )
         .map_err(|e| Error::io("writing stdout", e))?;
     } else {
-        let (etag, stored_with_kms) = match complete(client, options, &group).await {
-            Err(Error::SourceMoved {
-                reason: SkipReason::DestinationChanged,
-                message,
-                ..
-            }) => {
-                return refused(&group, message, output, reporter, client, options, summary).await;
-            }
-            other => other?,
-        };
+        let (etag, stored_with_kms, stored_checksum) =
+            match complete(client, options, &group, checksum.as_ref()).await {
+                Err(Error::SourceMoved {
+                    reason: SkipReason::DestinationChanged,
+                    message,
+                    ..
+                }) => {
+                    return refused(&group, message, output, reporter, client, options, summary)
+                        .await;
+                }
+                other => other?,
+            };
+        // The completed object's checksum (S3 gives it; moto does not) must be the
+        // source's.
+        if let (Some(check), Some(stored)) = (&checksum, &stored_checksum)
+            && !check.source.matches(stored)
+        {
+            reporter.counter(&options.bucket, counters::CHECKSUM_MISMATCH, 1)?;
+            reporter.status_now(&format!(
+                "{}:FAIL completed with {} {stored}, source's is {}",
+                group.upload_id,
+                check.source.algorithm.as_str(),
+                check.source.value
+            ))?;
+            summary
+                .checksum_mismatches
+                .push(escape_key(&group.key).into_owned());
+            return Ok(());
+        }
         // What the completed ETag must be: the source's when it is made of MD5s, else
         // the one computed from the parts; nothing when the answer says SSE-KMS (its
         // ETag is not an MD5: the parts were proven one by one by their Content-MD5).
@@ -556,8 +609,14 @@ async fn finish_group<W: Write, E: Write>(
     }
     let src_bucket = options.src_bucket.as_deref().unwrap_or(&options.bucket);
     if proven {
+        // A checksum, when there is one, was checked too.
         reporter.counter(src_bucket, counters::PROVEN_BY_MD5, 1)?;
         summary.proven_by_md5 += 1;
+    } else if checksum.is_some() {
+        // Every part's bytes make the source's checksum (an SSE-KMS source included,
+        // whose ETag is no MD5).
+        reporter.counter(src_bucket, counters::PROVEN_BY_CHECKSUM, 1)?;
+        summary.proven_by_checksum += 1;
     } else {
         reporter.counter(src_bucket, counters::UNVERIFIABLE_AT_SOURCE, 1)?;
         reporter.status_now(&format!(
@@ -659,12 +718,66 @@ fn check_contiguous(group: &Group) -> Result<(), Error> {
     Ok(())
 }
 
+/// The source's checksum of a group whose every part carries one (its upload was
+/// created with the source's algorithm), recomputed from the parts'.
+#[derive(Debug)]
+struct ChecksumCheck {
+    /// The source's checksum.
+    source: SourceChecksum,
+    /// The parts' checksums, in part-number order.
+    parts: Vec<String>,
+    /// The object's checksum made of the parts' ([`crate::checksum::combine`]).
+    computed: Option<String>,
+    /// Whether it is the source's (and every part names the same source checksum).
+    matches: bool,
+}
+
+/// The checksum check of a group: `None` unless every part has the `checksum` field (a
+/// line without it, as every line was before it existed, leaves the proof to the
+/// ETags).
+fn group_checksum(group: &Group) -> Option<ChecksumCheck> {
+    let checksums: Vec<(&PartChecksum, u64)> = group
+        .parts
+        .values()
+        .map(|p| {
+            let length = if group.parts.len() == 1 && p.first_byte == p.last_byte {
+                // The one part of an empty object is written `0 0`; a full-object CRC
+                // of one part is the part's whatever its length.
+                0
+            } else {
+                p.last_byte - p.first_byte + 1
+            };
+            p.checksum.as_ref().map(|c| (c, length))
+        })
+        .collect::<Option<_>>()?;
+    let source = checksums.first()?.0.source.clone();
+    let same_source = checksums.iter().all(|(c, _)| c.source == source);
+    let computed = crate::checksum::combine(source.algorithm, source.kind, &checksums);
+    let matches = same_source && computed.as_deref().is_some_and(|c| source.matches(c));
+    Some(ChecksumCheck {
+        parts: checksums.iter().map(|(c, _)| c.part.clone()).collect(),
+        source,
+        computed,
+        matches,
+    })
+}
+
 /// The CompleteMultipartUpload request body, as `--dry-run` shows it.
 fn completion_xml(group: &Group) -> String {
+    let checksum = group_checksum(group);
+    let element = checksum
+        .as_ref()
+        .map(|c| format!("Checksum{}", c.source.algorithm.as_str()));
     let mut xml = String::from("<CompleteMultipartUpload>\n");
-    for (number, part) in &group.parts {
+    for (index, (number, part)) in group.parts.iter().enumerate() {
+        let part_checksum = match (&element, &checksum) {
+            (Some(element), Some(check)) => {
+                format!("<{element}>{}</{element}>", check.parts[index])
+            }
+            _ => String::new(),
+        };
         xml.push_str(&format!(
-            "  <Part><PartNumber>{number}</PartNumber><ETag>\"{}\"</ETag></Part>\n",
+            "  <Part><PartNumber>{number}</PartNumber><ETag>\"{}\"</ETag>{part_checksum}</Part>\n",
             part.part_etag
         ));
     }
@@ -672,12 +785,15 @@ fn completion_xml(group: &Group) -> String {
     xml
 }
 
-/// Completes the group's upload; returns its ETag and whether the answer says SSE-KMS.
+/// Completes the group's upload (with the parts' checksums when it has the source's
+/// algorithm); returns its ETag, whether the answer says SSE-KMS, and the checksum
+/// the answer gives for that algorithm.
 async fn complete(
     client: &Client,
     options: &MultipartCompleteOptions,
     group: &Group,
-) -> Result<(String, bool), Error> {
+    checksum: Option<&ChecksumCheck>,
+) -> Result<(String, bool, Option<String>), Error> {
     let parts: Vec<(u32, String)> = group
         .parts
         .iter()
@@ -690,6 +806,7 @@ async fn complete(
         &group.upload_id,
         &group.etag,
         &parts,
+        checksum.map(|c| (&c.source, c.parts.as_slice())),
         group.destination.as_ref(),
         (options.attempts, options.max_pause),
     )
@@ -725,15 +842,35 @@ pub(crate) async fn complete_upload(
         upload_id,
         source_etag,
         parts,
+        None,
         destination,
         attempts,
     )
     .await
-    .map(|(etag, _)| etag)
+    .map(|(etag, _, _)| etag)
 }
 
-/// [`complete_upload`], and whether the answer says the object is stored with SSE-KMS
-/// (its ETag is then not made of MD5s).
+/// A completed part with its checksum of `algorithm`.
+fn with_checksum(
+    part: aws_sdk_s3::types::builders::CompletedPartBuilder,
+    algorithm: Algorithm,
+    value: String,
+) -> aws_sdk_s3::types::builders::CompletedPartBuilder {
+    match algorithm {
+        Algorithm::Crc32 => part.checksum_crc32(value),
+        Algorithm::Crc32c => part.checksum_crc32_c(value),
+        Algorithm::Crc64Nvme => part.checksum_crc64_nvme(value),
+        Algorithm::Sha1 => part.checksum_sha1(value),
+        Algorithm::Sha256 => part.checksum_sha256(value),
+    }
+}
+
+/// [`complete_upload`], with the parts' checksums when the upload has the source's
+/// algorithm (`checksums`: the source's checksum and the parts', in order; S3 requires
+/// them then, and for a `FULL_OBJECT` type takes the source's whole-object value and
+/// checks the object against it); returns also whether the answer says the object is
+/// stored with SSE-KMS (its ETag is then not made of MD5s) and the answer's checksum
+/// of the source's algorithm.
 #[allow(clippy::too_many_arguments)]
 async fn complete_upload_with_sse(
     client: &Client,
@@ -742,18 +879,29 @@ async fn complete_upload_with_sse(
     upload_id: &str,
     source_etag: &str,
     parts: &[(u32, String)],
+    checksums: Option<(&SourceChecksum, &[String])>,
     destination: Option<&Destination>,
     attempts: (u32, Duration),
-) -> Result<(String, bool), Error> {
+) -> Result<(String, bool, Option<String>), Error> {
     let parts: Vec<CompletedPart> = parts
         .iter()
-        .map(|(number, part_etag)| {
-            CompletedPart::builder()
+        .enumerate()
+        .map(|(index, (number, part_etag))| {
+            let part = CompletedPart::builder()
                 .part_number(i32::try_from(*number).unwrap_or(i32::MAX))
-                .e_tag(format!("\"{part_etag}\""))
-                .build()
+                .e_tag(format!("\"{part_etag}\""));
+            match checksums.and_then(|(s, values)| Some((s.algorithm, values.get(index)?))) {
+                Some((algorithm, value)) => with_checksum(part, algorithm, value.clone()),
+                None => part,
+            }
+            .build()
         })
         .collect();
+    // A full-object checksum goes with the completion, which S3 checks.
+    let full = checksums
+        .map(|(s, _)| s)
+        .filter(|s| s.kind == crate::checksum::Kind::FullObject);
+    let algorithm = checksums.map(|(s, _)| s.algorithm);
     let parts = &parts;
     // Every failure is tried again: the pauses spread the reducers' completions, which
     // arrive together at the end of a step.
@@ -761,7 +909,7 @@ async fn complete_upload_with_sse(
         &Backoff::constant(attempts.1),
         attempts.0,
         |_| async move {
-            let result = client
+            let request = client
                 .complete_multipart_upload()
                 .bucket(bucket)
                 .key(key)
@@ -772,9 +920,22 @@ async fn complete_upload_with_sse(
                         .build(),
                 )
                 .set_if_none_match(destination.and_then(|d| d.if_none_match()))
-                .set_if_match(destination.and_then(|d| d.if_match()))
-                .send()
-                .await;
+                .set_if_match(destination.and_then(|d| d.if_match()));
+            let request = match full {
+                Some(source) => {
+                    let value = Some(source.value.clone());
+                    let request = request.checksum_type(source.kind.sdk());
+                    match source.algorithm {
+                        Algorithm::Crc32 => request.set_checksum_crc32(value),
+                        Algorithm::Crc32c => request.set_checksum_crc32_c(value),
+                        Algorithm::Crc64Nvme => request.set_checksum_crc64_nvme(value),
+                        Algorithm::Sha1 => request.set_checksum_sha1(value),
+                        Algorithm::Sha256 => request.set_checksum_sha256(value),
+                    }
+                }
+                None => request,
+            };
+            let result = request.send().await;
             match result {
                 Ok(done) => Ok((
                     done.e_tag()
@@ -782,6 +943,16 @@ async fn complete_upload_with_sse(
                         .trim_matches('"')
                         .to_string(),
                     crate::task::objectcopy::stored_with_kms(done.server_side_encryption()),
+                    algorithm.and_then(|a| {
+                        a.pick([
+                            done.checksum_crc32(),
+                            done.checksum_crc32_c(),
+                            done.checksum_crc64_nvme(),
+                            done.checksum_sha1(),
+                            done.checksum_sha256(),
+                        ])
+                        .map(str::to_string)
+                    }),
                 )),
                 Err(error) => {
                     if error
@@ -791,13 +962,13 @@ async fn complete_upload_with_sse(
                         && etag == source_etag
                     {
                         // Completed by an earlier attempt whose answer was lost.
-                        return Ok((etag, false));
+                        return Ok((etag, false, None));
                     }
                     if http_status(&error) == Some(412) {
                         // The condition refused it: only this completion's own
                         // earlier attempt can have given the key the source's ETag.
                         if current_etag(client, bucket, key).await.as_deref() == Some(source_etag) {
-                            return Ok((source_etag.to_string(), false));
+                            return Ok((source_etag.to_string(), false, None));
                         }
                         return Err(Failure::Permanent(Box::new(error)));
                     }
@@ -884,6 +1055,7 @@ mod tests {
                     first_byte: u64::from(n - 1) * 10,
                     last_byte: u64::from(n) * 10 - 1,
                     etags: Default::default(),
+                    checksum: None,
                     destination: None,
                 }
                 .to_line()

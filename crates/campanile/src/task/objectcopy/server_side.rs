@@ -160,15 +160,17 @@ async fn destination_holds(
     }
 }
 
-/// Copies one part inside the server; returns the part's ETag and whether it is an MD5
-/// (false when the answer says SSE-KMS).
+/// Copies one part inside the server; returns the part's ETag, whether it is an MD5
+/// (false when the answer says SSE-KMS), and, when the upload has the source's
+/// checksum algorithm, the part's checksum the server gives (S3 computes it; Garage
+/// and moto give none).
 pub async fn copy_part(
     record: &PartRecord,
     part: &PartInfo,
     src_bucket: &str,
     dst_bucket: &str,
     dst: &Client,
-) -> Result<(String, bool), Error> {
+) -> Result<(String, bool, Option<String>), Error> {
     let object = &record.object;
     let copied = dst
         .upload_part_copy()
@@ -205,9 +207,23 @@ pub async fn copy_part(
             ),
         });
     }
+    let checksum = part.checksum.as_ref().and_then(|source| {
+        let result = copied.copy_part_result()?;
+        source
+            .algorithm
+            .pick([
+                result.checksum_crc32(),
+                result.checksum_crc32_c(),
+                result.checksum_crc64_nvme(),
+                result.checksum_sha1(),
+                result.checksum_sha256(),
+            ])
+            .map(str::to_string)
+    });
     Ok((
         etag,
         !super::transfer::stored_with_kms(copied.server_side_encryption()),
+        checksum,
     ))
 }
 
