@@ -202,6 +202,27 @@ fn part_files(dir: &std::path::Path) -> String {
     text
 }
 
+/// The rows of every skip report (`_skipped.jsonl`) under `dir`, as (key, reason).
+fn reported(dir: &std::path::Path) -> Vec<(String, String)> {
+    let mut rows = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rows.extend(reported(&path));
+        } else if entry.file_name() == "_skipped.jsonl" {
+            for line in std::fs::read_to_string(&path).expect("read").lines() {
+                let row: serde_json::Value = serde_json::from_str(line).expect(line);
+                rows.push((
+                    row["key"].as_str().expect("key").to_string(),
+                    row["reason"].as_str().expect("reason").to_string(),
+                ));
+            }
+        }
+    }
+    rows.sort();
+    rows
+}
+
 /// The sum of counter `name` over every step and group of the run.
 fn counter(run: &Run, name: &str) -> i64 {
     reports(run)
@@ -231,9 +252,26 @@ async fn kms_objects_are_copied_with_the_proof_each_can_have() {
     })
     .await;
     let run = kms.rsync().await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    // Copied, but two are not proven: exit 3 and a report row each, not silence.
+    assert_eq!(run.code, 3, "{}", run.stderr);
     kms.assert_copied(&["plain-kms", "multi-kms", "crc-kms"], &run)
         .await;
+    assert_eq!(
+        reported(kms.work.path()),
+        [
+            (
+                "multi-kms".to_string(),
+                "unverifiable_at_source".to_string()
+            ),
+            (
+                "plain-kms".to_string(),
+                "unverifiable_at_source".to_string()
+            ),
+        ],
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("_skipped.jsonl"), "{}", run.stderr);
     assert_eq!(counter(&run, "ProvenByChecksum"), 1, "{}", run.stdout);
     assert_eq!(counter(&run, "UnverifiableAtSource"), 2, "{}", run.stdout);
     assert_eq!(counter(&run, "ProvenByMd5"), 0, "{}", run.stdout);
@@ -255,6 +293,7 @@ async fn a_destination_with_default_kms_does_not_fail_the_etag_checks() {
     let run = kms.rsync().await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     kms.assert_copied(&["plain", "multi"], &run).await;
+    assert!(reported(kms.work.path()).is_empty(), "{}", run.stderr);
     assert_eq!(counter(&run, "ProvenByMd5"), 2, "{}", run.stdout);
     assert_eq!(counter(&run, "UnverifiableAtSource"), 0, "{}", run.stdout);
     // The part lines say so, with the parts' MD5s.
@@ -372,8 +411,21 @@ async fn kms_parts_after_a_diff_carry_etags_then_the_destination() {
         .await
         .expect("PUT the older version");
     let run = kms.rsync_with(&["--diff"]).await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.code, 3, "{}", run.stderr);
     kms.assert_copied(&["plain-kms", "multi-kms"], &run).await;
+    let reasons: Vec<String> = reported(kms.work.path())
+        .into_iter()
+        .map(|(key, reason)| format!("{key}:{reason}"))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "multi-kms:unverifiable_at_source",
+            "plain-kms:unverifiable_at_source"
+        ],
+        "{}",
+        run.stderr
+    );
     let part_map = part_files(kms.work.path());
     // The copied parts' lines (the other stages' files are under the run too).
     let lines: Vec<&str> = part_map
@@ -394,6 +446,76 @@ async fn kms_parts_after_a_diff_carry_etags_then_the_destination() {
     assert_eq!(counter(&run, "UnverifiableAtSource"), 2, "{}", run.stdout);
     assert_eq!(counter(&run, "DestinationChanged"), 0, "{}", run.stdout);
     assert_eq!(counter(&run, "EtagMismatch"), 0, "{}", run.stdout);
+}
+
+/// A retry of this copy's own conditional write (`rsync --diff`), refused because the
+/// first one landed (its answer lost, say), into an SSE-KMS destination: the
+/// destination's ETag is not the source's, so only the checksum can tell the object
+/// is the copy's own. It is done, not reported as `destination_changed`. (The
+/// destination is modelled by the proxy's KMS mode over moto, which honours
+/// `If-None-Match` on PutObject and stores the checksum a PUT sends.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_retry_of_an_own_kms_write_is_done_not_changed() {
+    let checksummed = [FixtureObject::whole("own", 70_000)];
+    let kms = Kms::new("kms-own", &[], &checksummed, |_, dst| {
+        FaultPlan::kms(&[dst])
+    })
+    .await;
+    let listing = list_bucket(kms.server, &kms.src, ",\n").stdout;
+    // As the diff writes it for a key the destination lacked: If-None-Match: *.
+    let line = format!("{}\t\\N\t\\N\t\\N\t\\N\t\\N\t-\n", listing.trim_end());
+    let endpoint = kms.proxy.endpoint();
+    let args: Vec<String> = [
+        "--src-bucket",
+        &kms.src,
+        "--src-endpoint",
+        &endpoint,
+        "--dst-bucket",
+        &kms.dst,
+        "--dst-endpoint",
+        &endpoint,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let first = stage(OBJECTCOPY, &args, &line, kms.server);
+    assert_eq!(first.counter(&kms.dst, "Objects"), 1, "{}", first.stderr);
+    // The same line again: the condition refuses the PUT (the key exists now).
+    let again = stage(OBJECTCOPY, &args, &line, kms.server);
+    assert_eq!(
+        again.counter(&kms.dst, "AlreadyCopied"),
+        1,
+        "{}",
+        again.stderr
+    );
+    assert_eq!(
+        again.counter(&kms.dst, "DestinationChanged"),
+        0,
+        "{}",
+        again.stderr
+    );
+    assert!(
+        !again.lines().iter().any(|l| campanile::skip::is_row(l)),
+        "{}",
+        again.stdout
+    );
+    kms.assert_copied(&["own"], &again).await;
+    // Someone else's bytes at the key: now the refusal stands.
+    kms.client
+        .put_object()
+        .bucket(&kms.dst)
+        .key("own")
+        .body(ByteStream::from(b"another writer".to_vec()))
+        .send()
+        .await
+        .expect("PUT another version");
+    let refused = stage(OBJECTCOPY, &args, &line, kms.server);
+    assert_eq!(
+        refused.counter(&kms.dst, "DestinationChanged"),
+        1,
+        "{}",
+        refused.stderr
+    );
 }
 
 /// The text of every task attempt's `stderr` log under `dir` (a run directory).

@@ -140,12 +140,13 @@ pub enum Error {
     Internal(String),
 
     /// A run copied everything it could, but left objects out (archived, vanished,
-    /// changed, layout unknown): they are listed in the skip report. Exit code 3.
+    /// changed, layout unknown, changed at the destination) or could not prove some it
+    /// copied (unverifiable at source): they are listed in the skip report. Exit code 3.
     #[error(
-        "{objects} listed object(s) not copied (archived, vanished, changed or layout unknown); skip report: {report}"
+        "{objects} listed object(s) not copied or not proven (the report gives each one's reason); skip report: {report}"
     )]
     Skipped {
-        /// Objects left out.
+        /// Objects left out or not proven.
         objects: u64,
         /// Where the report is (a path or an `s3://` URI).
         report: String,

@@ -138,8 +138,14 @@ impl<E: Write> Reporter<E> {
     /// how it reaches the run's skip report (a row only counted here never does).
     pub fn skipped(&mut self, bucket: &str, row: &crate::skip::Skipped) -> Result<(), Error> {
         self.counter(bucket, row.reason.counter(), 1)?;
+        // A reported object is not always a left-out one: say which.
+        let what = if row.reason.copied() {
+            "reported"
+        } else {
+            "skipped"
+        };
         self.status_now(&format!(
-            "skipped {bucket}/{}: {} ({})",
+            "{what} {bucket}/{}: {} ({})",
             row.key, row.reason, row.detail
         ))
     }

@@ -55,16 +55,22 @@ pub enum SkipReason {
     /// Written at the destination by someone else during the run (`rsync --diff`: the
     /// conditional write or completion got 412), so not overwritten.
     DestinationChanged,
+    /// Copied, but not proven: its source offers neither an MD5 ETag (SSE-KMS, SSE-C)
+    /// nor a checksum to compare the bytes read with. Its writes were checked by
+    /// Content-MD5 (the bytes sent are the bytes stored), not the read: reported so
+    /// that exit 0 keeps meaning "every object proven".
+    UnverifiableAtSource,
 }
 
 impl SkipReason {
     /// Every reason, in report order.
-    pub const ALL: [SkipReason; 5] = [
+    pub const ALL: [SkipReason; 6] = [
         SkipReason::Archived,
         SkipReason::Vanished,
         SkipReason::Changed,
         SkipReason::UnknownLayout,
         SkipReason::DestinationChanged,
+        SkipReason::UnverifiableAtSource,
     ];
 
     /// The counter that counts objects skipped for this reason.
@@ -75,6 +81,7 @@ impl SkipReason {
             SkipReason::Changed => crate::reporter::counters::SOURCE_CHANGED,
             SkipReason::UnknownLayout => crate::reporter::counters::UNKNOWN_PART_LAYOUT,
             SkipReason::DestinationChanged => crate::reporter::counters::DESTINATION_CHANGED,
+            SkipReason::UnverifiableAtSource => crate::reporter::counters::UNVERIFIABLE_AT_SOURCE,
         }
     }
 
@@ -86,6 +93,7 @@ impl SkipReason {
             SkipReason::Changed => "changed",
             SkipReason::UnknownLayout => "unknown_layout",
             SkipReason::DestinationChanged => "destination_changed",
+            SkipReason::UnverifiableAtSource => "unverifiable_at_source",
         }
     }
 
@@ -93,6 +101,12 @@ impl SkipReason {
     /// destination bucket, not the source.
     pub fn at_destination(self) -> bool {
         self == SkipReason::DestinationChanged
+    }
+
+    /// True for an object that is at the destination all the same (copied, reported
+    /// for what could not be proven), false for one that was left out.
+    pub fn copied(self) -> bool {
+        self == SkipReason::UnverifiableAtSource
     }
 }
 

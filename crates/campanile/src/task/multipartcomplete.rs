@@ -26,7 +26,8 @@
 //! `aws:kms` (its ETag is then not an MD5). An object proven against its source's ETag
 //! counts `ProvenByMd5`; one whose source's ETag is not made of MD5s (SSE-KMS source)
 //! is completed from parts each checked by its Content-MD5, counted
-//! `UnverifiableAtSource` and named in the status, not aborted.
+//! `UnverifiableAtSource` and reported (a skip row `unverifiable_at_source`, so the
+//! run exits 3), not aborted.
 //!
 //! A part objectcopy skipped because its source is gone or changed since the listing
 //! (partEtag `skipped:<reason>`, see [`CopiedPartRecord::skip_reason`]) means the
@@ -346,8 +347,11 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
             current_key = Some(key.to_string());
         }
         if crate::skip::is_row(&line.text) {
-            let first = crate::skip::Skipped::from_row(&line.text)
-                .map_or(true, |row| skipped_here.insert(row.etag));
+            // A row of an object copied all the same (unverifiable) is echoed, but does
+            // not make this key's uploads skipped ones.
+            let first = crate::skip::Skipped::from_row(&line.text).map_or(true, |row| {
+                row.reason.copied() || skipped_here.insert(row.etag)
+            });
             if first {
                 crate::skip::pass_on(output, &line.text)?;
             }
@@ -618,12 +622,19 @@ async fn finish_group<W: Write, E: Write>(
         reporter.counter(src_bucket, counters::PROVEN_BY_CHECKSUM, 1)?;
         summary.proven_by_checksum += 1;
     } else {
-        reporter.counter(src_bucket, counters::UNVERIFIABLE_AT_SOURCE, 1)?;
-        reporter.status_now(&format!(
-            "{src_bucket}/{}: unverifiable at source (an ETag is not an MD5: SSE-KMS); \
-             completed from parts each checked by Content-MD5",
-            escape_key(&group.key)
-        ))?;
+        // Completed, but exit 0 means proven: the object goes to the report.
+        let row = Skipped {
+            key: group.key.clone(),
+            size: group.size(),
+            etag: group.etag.clone(),
+            reason: SkipReason::UnverifiableAtSource,
+            detail: format!(
+                "copied as upload {}, not proven: its source ETag is not an MD5 (SSE-KMS or \
+                 SSE-C) and it has no checksum; each part's write was checked by Content-MD5",
+                group.upload_id
+            ),
+        };
+        crate::skip::report(output, reporter, src_bucket, &row)?;
         summary
             .unverifiable
             .push(escape_key(&group.key).into_owned());
@@ -1110,10 +1121,20 @@ mod tests {
                 record.to_line()
             })
             .collect();
-        let (result, _) = dry_run(&lines.join("\n")).await;
+        let (result, output) = dry_run(&lines.join("\n")).await;
         let summary = result.expect("completed");
         assert_eq!(summary.unverifiable, vec!["s".to_string()]);
         assert_eq!(summary.proven_by_md5, 0);
+        // Completed, and reported: one row towards the run's report (exit 3).
+        let rows: Vec<Skipped> = output
+            .lines()
+            .filter(|line| crate::skip::is_row(line))
+            .map(|line| Skipped::from_row(line).expect("row"))
+            .collect();
+        assert_eq!(rows.len(), 1, "{output}");
+        assert_eq!(rows[0].key, "s");
+        assert_eq!(rows[0].reason, SkipReason::UnverifiableAtSource);
+        assert!(rows[0].detail.contains("upload v"), "{}", rows[0].detail);
         // A part a retried attempt found (no field, an ETag that is no MD5) among parts
         // that say the destination is SSE-KMS: not compared, completed as unverifiable.
         let mut resumed = kms_destination_lines("r", "w", 3);

@@ -18,8 +18,8 @@
 //! source's checksum from the parts' before completing. Each whole object counts under the proof it got (counters
 //! `ProvenByMd5`, `ProvenByChecksum`, `UnverifiableAtSource` on the source bucket); an
 //! object whose source offers neither proof is still copied (its writes carry
-//! Content-MD5, which S3 checks) and is named in the task status as unverifiable at
-//! source. A part's line says which of its ETags are not MD5s
+//! Content-MD5, which S3 checks) and reported: a skip row with the reason
+//! `unverifiable_at_source` (so the run exits 3). A part's line says which of its ETags are not MD5s
 //! ([`crate::record::PartEtags`]), for multipartcomplete. Writes are signed without their payload (`UNSIGNED-PAYLOAD`): the body is
 //! guarded by its Content-MD5, which the signature covers, so a SHA-256 of every byte
 //! on both sides would add CPU and no safety. Bytes are held in memory up to `maxtmpsize`, then in a temporary file in a
@@ -335,17 +335,7 @@ async fn destination_changed<W: Write, E: Write>(
         .whole_object(record, dst, &options.dst_bucket)
         .await
     {
-        let mut reporter = sinks.reporter.borrow_mut();
-        reporter.counter(&options.dst_bucket, counters::ALREADY_COPIED, 1)?;
-        reporter.status(&format!(
-            "{}/{}:already copied",
-            options.dst_bucket,
-            label(record)
-        ))?;
-        return Ok(ObjectCopySummary {
-            already_copied: 1,
-            ..ObjectCopySummary::default()
-        });
+        return found_written(record, options, sinks);
     }
     skip(
         record,
@@ -354,6 +344,26 @@ async fn destination_changed<W: Write, E: Write>(
         options,
         sinks,
     )
+}
+
+/// A whole object found at the destination, as the copy would have written it: counted
+/// `AlreadyCopied`, not copied again.
+fn found_written<W: Write, E: Write>(
+    record: &PartRecord,
+    options: &ObjectCopyOptions,
+    sinks: &Sinks<'_, W, E>,
+) -> Result<ObjectCopySummary, Error> {
+    let mut reporter = sinks.reporter.borrow_mut();
+    reporter.counter(&options.dst_bucket, counters::ALREADY_COPIED, 1)?;
+    reporter.status(&format!(
+        "{}/{}:already copied",
+        options.dst_bucket,
+        label(record)
+    ))?;
+    Ok(ObjectCopySummary {
+        already_copied: 1,
+        ..ObjectCopySummary::default()
+    })
 }
 
 /// What a retried attempt finds done at the destination: the record's summary (and,
@@ -479,7 +489,11 @@ async fn copy_record<W: Write, E: Write>(
     let moved = i64::try_from(body.length).unwrap_or(i64::MAX);
     let summary = match &record.part {
         None => {
-            transfer::put(record, &body, &headers, &source, dst, options, reporter).await?;
+            let put =
+                transfer::put(record, &body, &headers, &source, dst, options, reporter).await?;
+            if put == transfer::Put::AlreadyThere {
+                return found_written(record, options, sinks);
+            }
             count_proof(record, source.proof, options, sinks)?
         }
         Some(part) => {
@@ -525,13 +539,20 @@ fn count_proof<W: Write, E: Write>(
         }
         transfer::SourceProof::Unverifiable => {
             summary.unverifiable = 1;
-            reporter.status_now(&format!(
-                "{}/{}: unverifiable at source (its ETag is not an MD5 and it has no checksum); \
-                 copied, its write checked by Content-MD5",
-                options.src_bucket,
-                label(record)
-            ))?;
-            counters::UNVERIFIABLE_AT_SOURCE
+            // Copied, but exit 0 means proven: the object goes to the report (its row
+            // counts it under UnverifiableAtSource).
+            let row = Skipped {
+                key: record.object.key.clone(),
+                size: record.object.size,
+                etag: record.object.etag.clone(),
+                reason: SkipReason::UnverifiableAtSource,
+                detail: "copied, not proven: its source ETag is not an MD5 (SSE-KMS or SSE-C) \
+                         and it has no checksum; its write was checked by Content-MD5"
+                    .to_string(),
+            };
+            let mut output = sinks.output.borrow_mut();
+            return skip::report(&mut **output, &mut **reporter, &options.src_bucket, &row)
+                .map(|()| summary);
         }
     };
     reporter.counter(&options.src_bucket, counter, 1)?;

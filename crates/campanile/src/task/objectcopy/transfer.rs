@@ -36,7 +36,9 @@ use std::sync::atomic::AtomicU64;
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
 use aws_sdk_s3::operation::upload_part::builders::UploadPartFluentBuilder;
-use aws_sdk_s3::types::{ChecksumMode, ChecksumType, ServerSideEncryption};
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, ChecksumMode, ChecksumType, ObjectAttributes, ServerSideEncryption,
+};
 
 use super::ObjectCopyOptions;
 use super::attempts::{Retry, get_failure, read_failure, with_attempts, write_failure};
@@ -48,7 +50,7 @@ use crate::multipart::is_plain_md5_etag;
 use crate::record::{PartInfo, PartRecord};
 use crate::reporter::Reporter;
 use crate::retry::Failure;
-use crate::s3::Client;
+use crate::s3::{Client, http_status};
 use crate::spool::{Spool, SpooledBody, choose_directory};
 
 /// How the bytes read were proven to be the source's.
@@ -97,9 +99,12 @@ impl FullChecksum {
         })
     }
 
-    /// A PutObject that carries this checksum (S3 checks the body against it).
+    /// A PutObject that carries this checksum (S3 checks the body against it). The
+    /// algorithm goes with it (`x-amz-sdk-checksum-algorithm`), as the SDKs send it:
+    /// some servers store a checksum only when it is named.
     fn apply(&self, request: PutObjectFluentBuilder) -> PutObjectFluentBuilder {
         let value = self.value.clone();
+        let request = request.checksum_algorithm(ChecksumAlgorithm::from(self.algorithm));
         match self.algorithm {
             "CRC64NVME" => request.checksum_crc64_nvme(value),
             "CRC32C" => request.checksum_crc32_c(value),
@@ -107,6 +112,42 @@ impl FullChecksum {
             "SHA1" => request.checksum_sha1(value),
             _ => request.checksum_sha256(value),
         }
+    }
+
+    /// The same algorithm's checksum in a HEAD's answer (a full-object one only).
+    fn in_head(
+        &self,
+        head: &aws_sdk_s3::operation::head_object::HeadObjectOutput,
+    ) -> Option<String> {
+        let value = match self.algorithm {
+            "CRC64NVME" => head.checksum_crc64_nvme(),
+            "CRC32C" => head.checksum_crc32_c(),
+            "CRC32" => head.checksum_crc32(),
+            "SHA1" => head.checksum_sha1(),
+            _ => head.checksum_sha256(),
+        };
+        value.map(str::to_string)
+    }
+
+    /// The same algorithm's full-object checksum in a GetObjectAttributes answer.
+    async fn in_attributes(&self, dst: &Client, bucket: &str, key: &str) -> Option<String> {
+        let attributes = dst
+            .get_object_attributes()
+            .bucket(bucket)
+            .key(key)
+            .object_attributes(ObjectAttributes::Checksum)
+            .send()
+            .await
+            .ok()?;
+        let checksum = attributes.checksum()?;
+        let value = match self.algorithm {
+            "CRC64NVME" => checksum.checksum_crc64_nvme(),
+            "CRC32C" => checksum.checksum_crc32_c(),
+            "CRC32" => checksum.checksum_crc32(),
+            "SHA1" => checksum.checksum_sha1(),
+            _ => checksum.checksum_sha256(),
+        };
+        value.map(str::to_string)
     }
 
     /// The same algorithm's checksum in a PutObject's answer.
@@ -156,9 +197,18 @@ pub(super) async fn download<E: Write>(
     .await
 }
 
+/// What a PutObject of a whole object did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Put {
+    /// The object was written (and its write checked).
+    Written,
+    /// The conditional write was refused, but the destination holds these very bytes:
+    /// a retry of this copy's own write whose answer was lost (or the same bytes
+    /// written by someone else). Nothing to do.
+    AlreadyThere,
+}
+
 /// PUTs a whole object, trying again a body damaged on the way or a wrong ETag.
-/// Returns whether the written object's ETag is the MD5 of its bytes (false when the
-/// answer says SSE-KMS).
 pub(super) async fn put<E: Write>(
     record: &PartRecord,
     body: &SpooledBody,
@@ -167,7 +217,7 @@ pub(super) async fn put<E: Write>(
     dst: &Client,
     options: &ObjectCopyOptions,
     reporter: &RefCell<&mut Reporter<E>>,
-) -> Result<bool, Error> {
+) -> Result<Put, Error> {
     let what = format!("PUT s3://{}/{}", options.dst_bucket, record.object.key);
     with_attempts(&what, options, reporter, || {
         put_whole(record, body, headers, source, dst, options, reporter)
@@ -322,7 +372,7 @@ async fn put_whole<E: Write>(
     dst: &Client,
     options: &ObjectCopyOptions,
     reporter: &RefCell<&mut Reporter<E>>,
-) -> Result<bool, Retry> {
+) -> Result<Put, Retry> {
     let key = &record.object.key;
     let sent = Arc::new(AtomicU64::new(0));
     let stream = body.byte_stream().await.map_err(Failure::Permanent)?;
@@ -359,10 +409,35 @@ async fn put_whole<E: Write>(
         })
         .send();
     let label = format!("{}/{key}", options.dst_bucket);
-    let put = progress::reporting(send, &sent, body.length, &label, reporter)
+    let put = match progress::reporting(send, &sent, body.length, &label, reporter)
         .await
         .map_err(Failure::Permanent)?
-        .map_err(|e| write_failure(e, "PutObject", &options.dst_bucket, key.clone()))?;
+    {
+        Ok(put) => put,
+        Err(error) if http_status(&error) == Some(412) => {
+            // A refused condition (`rsync --diff`). When the destination holds these very
+            // bytes, the write refused was a retry of this copy's own (its answer lost):
+            // done. Told by the checksum, which unlike an SSE-KMS ETag is the same on
+            // both sides.
+            if holds_these_bytes(dst, &options.dst_bucket, key, body, &checksum).await {
+                return Ok(Put::AlreadyThere);
+            }
+            return Err(write_failure(
+                error,
+                "PutObject",
+                &options.dst_bucket,
+                key.clone(),
+            ));
+        }
+        Err(error) => {
+            return Err(write_failure(
+                error,
+                "PutObject",
+                &options.dst_bucket,
+                key.clone(),
+            ));
+        }
+    };
     // The server stored other bytes than were sent: another PUT overwrites them.
     let md5 = !stored_with_kms(put.server_side_encryption());
     written_etag(put.e_tag(), "PUT", body, md5, key, options)?;
@@ -378,7 +453,47 @@ async fn put_whole<E: Write>(
             ),
         }));
     }
-    Ok(md5)
+    Ok(Put::Written)
+}
+
+/// True when `bucket/key` holds an object of the body's size whose stored checksum of
+/// `checksum`'s algorithm is `checksum`'s value (a HEAD in checksum mode, else
+/// GetObjectAttributes); false when it does not, or neither tells (the refusal then
+/// stands).
+async fn holds_these_bytes(
+    dst: &Client,
+    bucket: &str,
+    key: &str,
+    body: &SpooledBody,
+    checksum: &FullChecksum,
+) -> bool {
+    stored_checksum(dst, bucket, key, checksum)
+        .await
+        .is_some_and(|(size, stored)| size == Some(body.length) && stored == checksum.value)
+}
+
+/// The size and stored checksum (of `checksum`'s algorithm) of `bucket/key`.
+async fn stored_checksum(
+    dst: &Client,
+    bucket: &str,
+    key: &str,
+    checksum: &FullChecksum,
+) -> Option<(Option<u64>, String)> {
+    let head = dst
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .ok()?;
+    let size = head.content_length().and_then(|l| u64::try_from(l).ok());
+    let stored = match checksum.in_head(&head) {
+        Some(stored) => stored,
+        // A server whose HEAD leaves checksums out (moto) may give it here.
+        None => checksum.in_attributes(dst, bucket, key).await?,
+    };
+    Some((size, stored))
 }
 
 /// The ETag a write returned, checked against the MD5 of the bytes sent when it is
