@@ -1089,6 +1089,142 @@ mod tests {
             .collect()
     }
 
+    /// The lines of an SSE-KMS source of `parts` parts of 10 bytes (its ETag no MD5)
+    /// whose upload has the source's checksum: each part's checksum of `algorithm`
+    /// (computed here with the sha2 crate or a bitwise CRC-32, not the code under test),
+    /// and the source's value made of them as S3 makes it.
+    fn checksum_lines(key: &str, kind: crate::checksum::Kind, sha256: bool) -> Vec<String> {
+        use base64::Engine;
+        use sha2::Digest;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let crc32 = |data: &[u8]| {
+            let mut crc = !0u32;
+            for byte in data {
+                crc ^= u32::from(*byte);
+                for _ in 0..8 {
+                    crc = if crc & 1 == 1 {
+                        (crc >> 1) ^ 0xEDB8_8320
+                    } else {
+                        crc >> 1
+                    };
+                }
+            }
+            (!crc).to_be_bytes().to_vec()
+        };
+        let digest = |data: &[u8]| {
+            if sha256 {
+                sha2::Sha256::digest(data).to_vec()
+            } else {
+                crc32(data)
+            }
+        };
+        let datas: Vec<Vec<u8>> = (1..=3u8).map(|n| vec![n; 10]).collect();
+        let value = match kind {
+            crate::checksum::Kind::Composite => {
+                let concatenated: Vec<u8> = datas.iter().flat_map(|d| digest(d)).collect();
+                format!("{}-3", b64(&digest(&concatenated)))
+            }
+            crate::checksum::Kind::FullObject => b64(&digest(&datas.concat())),
+        };
+        let source = crate::checksum::SourceChecksum {
+            algorithm: if sha256 {
+                crate::checksum::Algorithm::Sha256
+            } else {
+                crate::checksum::Algorithm::Crc32
+            },
+            kind,
+            value,
+        };
+        object_lines(key, "u", 3)
+            .iter()
+            .zip(&datas)
+            .map(|(line, data)| {
+                let mut record = CopiedPartRecord::parse(line).expect("line");
+                record.etag = format!(
+                    "{}-3",
+                    crate::multipart::hex(&crate::multipart::md5(b"kms"))
+                );
+                record.etags = PartEtags::SourceNotMd5;
+                record.checksum = Some(crate::checksum::PartChecksum {
+                    source: source.clone(),
+                    part: b64(&digest(data)),
+                });
+                record.to_line()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn kms_sources_are_proven_by_the_checksum_made_of_their_parts() {
+        use crate::checksum::Kind;
+        for (kind, sha256) in [
+            (Kind::Composite, true),
+            (Kind::Composite, false),
+            (Kind::FullObject, false),
+        ] {
+            let lines = checksum_lines("k", kind, sha256);
+            let (result, output) = dry_run(&joined(&lines)).await;
+            let summary = result.expect("proven");
+            assert_eq!(summary.proven_by_checksum, 1, "{kind:?} {sha256}");
+            assert!(summary.unverifiable.is_empty());
+            assert!(summary.checksum_mismatches.is_empty());
+            // The completion carries each part's checksum.
+            let element = if sha256 {
+                "ChecksumSHA256"
+            } else {
+                "ChecksumCRC32"
+            };
+            assert_eq!(
+                output.matches(&format!("<{element}>")).count(),
+                3,
+                "{output}"
+            );
+            // One part's checksum of other bytes: caught before completing.
+            let mut bad = lines.clone();
+            let mut record = CopiedPartRecord::parse(&bad[1]).expect("line");
+            if let Some(checksum) = record.checksum.as_mut() {
+                checksum.part = checksum_lines("k", kind, sha256)[0]
+                    .rsplit_once(':')
+                    .expect("value")
+                    .1
+                    .to_string();
+            }
+            bad[1] = record.to_line();
+            let (result, output) = dry_run(&joined(&bad)).await;
+            assert!(result.is_err(), "{kind:?}: {output}");
+            assert!(!output.contains("Complete k"), "{output}");
+        }
+        // A server that writes a composite without its `-N` (moto): the digest is
+        // compared.
+        let lines: Vec<String> = checksum_lines("m", Kind::Composite, false)
+            .iter()
+            .map(|line| {
+                let mut record = CopiedPartRecord::parse(line).expect("line");
+                if let Some(checksum) = record.checksum.as_mut() {
+                    let value = checksum.source.value.clone();
+                    checksum.source.value = value.split_once('-').expect("-N").0.to_string();
+                }
+                record.to_line()
+            })
+            .collect();
+        let (result, _) = dry_run(&joined(&lines)).await;
+        assert_eq!(result.expect("proven").proven_by_checksum, 1);
+        // Parts that disagree on the source's checksum are not proven.
+        let mut mixed = checksum_lines("x", Kind::Composite, false);
+        mixed[2] = checksum_lines("x", Kind::Composite, true)[2].clone();
+        let (result, _) = dry_run(&joined(&mixed)).await;
+        assert!(result.is_err());
+        // A part without the field: no checksum proof, unverifiable as before.
+        let mut partial = checksum_lines("y", Kind::Composite, true);
+        let mut record = CopiedPartRecord::parse(&partial[0]).expect("line");
+        record.checksum = None;
+        partial[0] = record.to_line();
+        let (result, _) = dry_run(&joined(&partial)).await;
+        let summary = result.expect("completed");
+        assert_eq!(summary.proven_by_checksum, 0);
+        assert_eq!(summary.unverifiable, vec!["y".to_string()]);
+    }
+
     #[tokio::test]
     async fn kms_etags_are_proven_by_the_parts_md5s_or_not_compared() {
         // An SSE-KMS destination: the parts' MD5s still make the source's ETag.
