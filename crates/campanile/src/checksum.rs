@@ -410,11 +410,6 @@ impl PartChecksum {
             part: part.to_string(),
         })
     }
-
-    /// The part's binary checksum (checked well formed when parsed or made).
-    fn digest(&self) -> Vec<u8> {
-        base64_decode(&self.part).unwrap_or_default()
-    }
 }
 
 /// The base64 of a binary checksum, as S3's headers write it.
@@ -422,29 +417,38 @@ pub fn encode(digest: &[u8]) -> String {
     base64_encode(digest)
 }
 
-/// The object's checksum made of its parts' (in part-number order, each with its
-/// length in bytes), as S3 computes it: for [`Kind::Composite`] the checksum of the
-/// concatenated binary part checksums, `<base64>-N`; for [`Kind::FullObject`] the CRC
-/// of the whole object, from the parts' CRCs combined. `None` for a full-object
-/// checksum of a SHA (S3 has none) or no part.
-pub fn combine(algorithm: Algorithm, kind: Kind, parts: &[(&PartChecksum, u64)]) -> Option<String> {
-    if parts.is_empty() {
+/// The object's checksum made of its parts' (base64, in part-number order, each with
+/// the part's length in bytes), as S3 computes it: for [`Kind::Composite`] the
+/// checksum of the concatenated binary part checksums, `<base64>-N`; for
+/// [`Kind::FullObject`] the CRC of the whole object, from the parts' CRCs combined
+/// (crc-fast's `checksum_combine`). `None` for a full-object checksum of a SHA (S3 has
+/// none), no part, or a part value that is not base64 of the algorithm's width.
+pub fn combine(algorithm: Algorithm, kind: Kind, parts: &[(&str, u64)]) -> Option<String> {
+    let width = algorithm.digest(b"").len();
+    let digests: Vec<(Vec<u8>, u64)> = parts
+        .iter()
+        .map(|(value, length)| {
+            base64_decode(value)
+                .filter(|d| d.len() == width)
+                .map(|d| (d, *length))
+        })
+        .collect::<Option<_>>()?;
+    if digests.is_empty() {
         return None;
     }
     match kind {
         Kind::Composite => {
             let mut hasher = Hasher::new(algorithm);
-            for (part, _) in parts {
-                hasher.update(&part.digest());
+            for (digest, _) in &digests {
+                hasher.update(digest);
             }
-            Some(format!("{}-{}", encode(&hasher.finish()), parts.len()))
+            Some(format!("{}-{}", encode(&hasher.finish()), digests.len()))
         }
         Kind::FullObject => {
             let (crc, width) = algorithm.crc()?;
             let mut whole: Option<u64> = None;
-            for (part, length) in parts {
-                let value = part
-                    .digest()
+            for (digest, length) in &digests {
+                let value = digest
                     .iter()
                     .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
                 whole = Some(match whole {
@@ -539,10 +543,10 @@ mod tests {
                 value: String::new(),
             };
             let parts: Vec<PartChecksum> = pieces.iter().map(|p| part(&source, p)).collect();
-            let with_lengths: Vec<(&PartChecksum, u64)> = parts
+            let with_lengths: Vec<(&str, u64)> = parts
                 .iter()
                 .zip(pieces)
-                .map(|(p, d)| (p, d.len() as u64))
+                .map(|(p, d)| (p.part.as_str(), d.len() as u64))
                 .collect();
             // Composite: the checksum of the concatenated part checksums, `-3`.
             let concatenated: Vec<u8> = pieces

@@ -763,7 +763,11 @@ fn group_checksum(group: &Group) -> Option<ChecksumCheck> {
         .collect::<Option<_>>()?;
     let source = checksums.first()?.0.source.clone();
     let same_source = checksums.iter().all(|(c, _)| c.source == source);
-    let computed = crate::checksum::combine(source.algorithm, source.kind, &checksums);
+    let values: Vec<(&str, u64)> = checksums
+        .iter()
+        .map(|(c, length)| (c.part.as_str(), *length))
+        .collect();
+    let computed = crate::checksum::combine(source.algorithm, source.kind, &values);
     let matches = same_source && computed.as_deref().is_some_and(|c| source.matches(c));
     Some(ChecksumCheck {
         parts: checksums.iter().map(|(c, _)| c.part.clone()).collect(),
@@ -829,7 +833,9 @@ async fn complete(
 /// to `attempts.1`; `NoSuchUpload` when the object already carries `source_etag`
 /// counts as done (an earlier attempt completed it and its answer was lost). Returns
 /// the ETag the object got. Shared with the clean-up after a failed run
-/// ([`crate::orphans`]).
+/// ([`crate::orphans`]). `checksums` are the source's checksum and the parts' (in
+/// order) of an upload created with the source's algorithm (see
+/// [`complete_upload_with_sse`]).
 ///
 /// With a `destination` (`rsync --diff`) the completion is conditional on it
 /// (`If-None-Match: *` or `If-Match`); a refusal (412) is final, and an
@@ -843,6 +849,7 @@ pub(crate) async fn complete_upload(
     upload_id: &str,
     source_etag: &str,
     parts: &[(u32, String)],
+    checksums: Option<(&SourceChecksum, &[String])>,
     destination: Option<&Destination>,
     attempts: (u32, Duration),
 ) -> Result<String, Error> {
@@ -853,7 +860,7 @@ pub(crate) async fn complete_upload(
         upload_id,
         source_etag,
         parts,
-        None,
+        checksums,
         destination,
         attempts,
     )
