@@ -869,3 +869,91 @@ async fn a_flipped_byte_in_a_kms_part_is_caught_by_the_checksum_and_nothing_comp
         run.stderr
     );
 }
+
+/// The clean-up after a failed run (`campanile::orphans::finish_run`, on Garage)
+/// completes an upload created with the source's checksum algorithm only when the
+/// parts' checksums ListParts gives make the source's value (from the part list's
+/// `checksum` field), and sends them with the completion; an upload whose parts make
+/// another value is aborted, never completed.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_clean_up_completes_a_checksum_upload_only_when_its_parts_make_the_sources() {
+    let server = campanile_testkit::s3();
+    let client = server.client().await;
+    let bucket = campanile_testkit::unique_bucket("finish-sums");
+    server.create_bucket(&client, &bucket).await;
+    let parts: [Vec<u8>; 2] = [vec![1; 5 * mib() as usize], vec![2; 1000]];
+    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    let data = parts.concat();
+    let etag = campanile::multipart::multipart_etag(&[
+        campanile::multipart::md5(&parts[0]),
+        campanile::multipart::md5(&parts[1]),
+    ]);
+    let value = Uploaded::Sha256Composite.object_value(&data, &refs);
+    let mut uploads = Vec::new();
+    for key in ["good", "wrong"] {
+        let id = client
+            .create_multipart_upload()
+            .bucket(&bucket)
+            .key(key)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .send()
+            .await
+            .expect("create upload")
+            .upload_id()
+            .expect("upload id")
+            .to_string();
+        for (number, part) in (1..).zip(&parts) {
+            client
+                .upload_part()
+                .bucket(&bucket)
+                .key(key)
+                .upload_id(&id)
+                .part_number(number)
+                .checksum_sha256(sha256_base64(part))
+                .body(ByteStream::from(part.clone()))
+                .send()
+                .await
+                .expect("upload part");
+        }
+        uploads.push(id);
+    }
+    // The run's part list: "wrong" names a source checksum its parts do not make.
+    let other = Uploaded::Sha256Composite.object_value(b"other", &[b"o", b"ther"]);
+    let size = data.len();
+    let line = |key: &str, id: &str, n: u32, range: (usize, usize), value: &str| {
+        format!(
+            "{key}\t{etag}\t{size}\t2026-11-30 07:00:00\t{id}\t{n}\t2\t{}\t{}\tchecksum:SHA256:COMPOSITE:{value}\n",
+            range.0, range.1
+        )
+    };
+    let split = parts[0].len();
+    let text = [
+        line("good", &uploads[0], 1, (0, split - 1), &value),
+        line("good", &uploads[0], 2, (split, size - 1), &value),
+        line("wrong", &uploads[1], 1, (0, split - 1), &other),
+        line("wrong", &uploads[1], 2, (split, size - 1), &other),
+    ]
+    .concat();
+    let work = tempfile::tempdir().expect("tempdir");
+    let part_list = work.path().join("parts");
+    std::fs::create_dir(&part_list).expect("mkdir");
+    std::fs::write(part_list.join("part-00000"), text).expect("write");
+    let done = campanile::orphans::finish_run(
+        &client,
+        &bucket,
+        &part_list,
+        &work.path().join("no-listing"),
+        (3, std::time::Duration::from_millis(10)),
+        100,
+    )
+    .await
+    .expect("clean-up");
+    let ids = |list: &[campanile::orphans::Upload]| -> Vec<String> {
+        list.iter().map(|u| u.upload_id.clone()).collect()
+    };
+    assert_eq!(ids(&done.completed), vec![uploads[0].clone()], "{done:?}");
+    assert_eq!(ids(&done.aborted), vec![uploads[1].clone()], "{done:?}");
+    let head = head_checksum(&client, &bucket, "good").await;
+    assert_eq!(head.checksum_sha256(), Some(value.as_str()));
+    assert_eq!(keys(&client, &bucket).await, vec!["good".to_string()]);
+}
