@@ -6,8 +6,8 @@
 //! | record | fields |
 //! |---|---|
 //! | [`ListingRecord`] (bucketlist) | `key etag size mtime` (+ `dstEtag` after `rsync --diff`) |
-//! | [`PartRecord`] (multipartlist) | listing + `uploadId partNumber partCount firstByte lastByte` (five `\N` for a single-part object) (+ `dstEtag`) |
-//! | [`CopiedPartRecord`] (objectcopy, multipartcomplete) | `key etag uploadId partEtag partNumber firstByte lastByte` (+ `etags`) (+ `dstEtag`) |
+//! | [`PartRecord`] (multipartlist) | listing + `uploadId partNumber partCount firstByte lastByte` (five `\N` for a single-part object) (+ `checksum`) (+ `dstEtag`) |
+//! | [`CopiedPartRecord`] (objectcopy, multipartcomplete) | `key etag uploadId partEtag partNumber firstByte lastByte` (+ `etags`) (+ `checksum`) (+ `dstEtag`) |
 //!
 //! The optional `etags` field of a copied part ([`PartEtags`]) is written only when one
 //! of the part's ETags is not an MD5 (SSE-KMS on the source or the destination); a line
@@ -19,12 +19,19 @@
 //! (no lost update: a destination object written by someone else during the run is
 //! never overwritten).
 //!
-//! A copied part thus has 7, 8 or 9 fields: the 7 fixed ones, then `etags` if its
-//! ETags are not MD5s, then `dstEtag` if the line comes from `rsync --diff`, always in
-//! that order. An eighth field is told apart by its text: one of the [`PartEtags`]
-//! markers (`src-etag-not-md5`, `dst-etag-not-md5[:<hex MD5>]`, `etags-not-md5`) is
-//! `etags`; anything else must be a `dstEtag` (`-` or an ETag, which cannot be
-//! mistaken for a marker).
+//! The optional `checksum` field is the source's additional checksum
+//! ([`crate::checksum::SourceChecksum`], `checksum:<ALGO>:<TYPE>:<value>`) on a part
+//! record, and that followed by `:<part value>` ([`crate::checksum::PartChecksum`]) on
+//! a copied part; it is there only when the destination upload was created with the
+//! source's checksum algorithm, and starts with `checksum:`, which no ETag does.
+//!
+//! A copied part thus has 7 to 10 fields: the 7 fixed ones, then `etags` if its
+//! ETags are not MD5s, then `checksum`, then `dstEtag` if the line comes from `rsync
+//! --diff`, always in that order; a part record has 9 to 11 (`checksum`, `dstEtag`).
+//! Each optional field is told apart by its text: one of the [`PartEtags`] markers
+//! (`src-etag-not-md5`, `dst-etag-not-md5[:<hex MD5>]`, `etags-not-md5`) is `etags`,
+//! `checksum:…` is `checksum`, and anything else must be a `dstEtag` (`-` or an ETag,
+//! which cannot be mistaken for either), the last field only.
 //!
 //! # Key escaping
 //! S3 keys may hold TAB, LF, CR and backslash, which would break one-record-per-line

@@ -25,9 +25,19 @@
 //! completed ETag is compared only when the CompleteMultipartUpload answer does not say
 //! `aws:kms` (its ETag is then not an MD5). An object proven against its source's ETag
 //! counts `ProvenByMd5`; one whose source's ETag is not made of MD5s (SSE-KMS source)
-//! is completed from parts each checked by its Content-MD5, counted
-//! `UnverifiableAtSource` and reported (a skip row `unverifiable_at_source`, so the
-//! run exits 3), not aborted.
+//! is proven by its checksum when it has one (below), else completed from parts each
+//! checked by its Content-MD5, counted `UnverifiableAtSource` and reported (a skip row
+//! `unverifiable_at_source`, so the run exits 3), not aborted.
+//!
+//! Checksums (the `checksum` field of the part lines, [`crate::checksum`]): when every
+//! part of an upload carries the source's checksum and the part's (computed by
+//! objectcopy from the bytes it read), the source's value is recomputed from the parts'
+//! (composite or full-object) before completing; a difference aborts the upload
+//! (status, counter `ChecksumMismatch`) and fails the task, as an ETag mismatch does.
+//! The completion carries the parts' checksums (S3 requires them in an upload created
+//! with an algorithm) and, for a full-object checksum, the source's value and type,
+//! which S3 checks; a checksum in its answer must be the source's. An object so proven
+//! counts `ProvenByChecksum`, unless its ETag proved it already (`ProvenByMd5`).
 //!
 //! A part objectcopy skipped because its source is gone or changed since the listing
 //! (partEtag `skipped:<reason>`, see [`CopiedPartRecord::skip_reason`]) means the
