@@ -957,3 +957,40 @@ async fn the_clean_up_completes_a_checksum_upload_only_when_its_parts_make_the_s
     assert_eq!(head.checksum_sha256(), Some(value.as_str()));
     assert_eq!(keys(&client, &bucket).await, vec!["good".to_string()]);
 }
+
+/// `--server-side-copy` of multipart sources with checksums, on Garage: the upload is
+/// created with the source's algorithm and type, and the server computes each copied
+/// part's checksum itself (Garage's UploadPartCopy answer gives none, so the part lines
+/// carry no `checksum` field and the objects keep their ETag proof); the copies get
+/// the source's checksum. On main the copies had none.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_side_copy_keeps_the_multipart_checksum() {
+    let sources = [
+        (
+            FixtureObject::multipart("ss-sha256", 6 * mib(), 5 * mib()),
+            Uploaded::Sha256Composite,
+        ),
+        (
+            FixtureObject::multipart("ss-crc32-full", 6 * mib(), 5 * mib()),
+            Uploaded::Crc32Full,
+        ),
+    ];
+    let kms = Kms::on(campanile_testkit::s3(), "ss-sums", &[], &[], |_, _| {
+        FaultPlan::none()
+    })
+    .await;
+    let mut values = Vec::new();
+    for (object, uploaded) in &sources {
+        values.push(put_multipart_with_checksum(&kms.client, &kms.src, object, *uploaded).await);
+    }
+    let run = kms.rsync_with(&["--server-side-copy"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    kms.assert_copied(&["ss-sha256", "ss-crc32-full"], &run)
+        .await;
+    for ((object, uploaded), value) in sources.iter().zip(&values) {
+        let copy = head_checksum(&kms.client, &kms.dst, &object.key).await;
+        assert_eq!(uploaded.of_head(&copy).as_ref(), Some(value), "{copy:?}");
+        assert_eq!(copy.checksum_type(), Some(&uploaded.kind()), "{copy:?}");
+    }
+    assert_eq!(counter(&run, "ChecksumMismatch"), 0, "{}", run.stdout);
+}
