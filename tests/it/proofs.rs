@@ -994,3 +994,73 @@ async fn a_server_side_copy_keeps_the_multipart_checksum() {
     }
     assert_eq!(counter(&run, "ChecksumMismatch"), 0, "{}", run.stdout);
 }
+
+/// A retried objectcopy attempt (on Garage, which lists part checksums) finds every
+/// part of a checksum upload already uploaded and writes each part's line with the
+/// checksum ListParts gives: the same lines as the first attempt's, so that
+/// multipartcomplete recomputes the source's checksum and completes the copy with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retried_attempt_takes_the_part_checksums_from_list_parts() {
+    let object = FixtureObject::multipart("resumed", 11 * mib(), 5 * mib());
+    let kms = Kms::on(campanile_testkit::s3(), "mp-resume", &[], &[], |_, _| {
+        FaultPlan::none()
+    })
+    .await;
+    let value =
+        put_multipart_with_checksum(&kms.client, &kms.src, &object, Uploaded::Sha256Composite)
+            .await;
+    let server = kms.server;
+    let both = src_dst_args(server, &kms.src, &kms.dst);
+    let list = list_bucket(server, &kms.src, ",\n");
+    let parts = stage(MULTIPARTLIST, &both, &list.stdout, server);
+    let field = format!("\tchecksum:SHA256:COMPOSITE:{value}");
+    assert_eq!(parts.stdout.matches(&field).count(), 3, "{}", parts.stdout);
+    let first = stage(OBJECTCOPY, &both, &parts.stdout, server);
+    let args: Vec<&str> = both.iter().map(String::as_str).collect();
+    let again = run(
+        OBJECTCOPY,
+        &args,
+        &parts.stdout,
+        server,
+        &[(
+            "mapreduce_task_attempt_id",
+            "attempt_1700000000000_0001_m_000000_1",
+        )],
+    );
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(
+        again.counter(&kms.dst, "AlreadyCopied"),
+        3,
+        "{}",
+        again.stderr
+    );
+    let sorted = |text: &str| {
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        lines.sort();
+        lines
+    };
+    let lines = sorted(&again.stdout);
+    assert_eq!(lines, sorted(&first.stdout));
+    assert!(
+        lines.iter().all(|l| l.contains(&format!("{field}:"))),
+        "{lines:?}"
+    );
+    let complete = complete_uploads(server, &kms.dst, &again.stdout);
+    // Without --src-bucket the proof is counted under the destination; the source is
+    // plain, so its ETag proves it, and the checksum was checked besides.
+    assert_eq!(
+        complete.counter(&kms.dst, "ProvenByMd5"),
+        1,
+        "{}",
+        complete.stderr
+    );
+    assert_eq!(
+        complete.counter(&kms.dst, "ChecksumMismatch"),
+        0,
+        "{}",
+        complete.stderr
+    );
+    let copy = head_checksum(&kms.client, &kms.dst, "resumed").await;
+    assert_eq!(copy.checksum_sha256(), Some(value.as_str()));
+    assert_same_object(&kms.client, &kms.src, &kms.dst, "resumed").await;
+}
