@@ -4,7 +4,7 @@ moto accepts EMR steps but never runs them: the first stays RUNNING and the rest
 PENDING forever. To test `rsync --wait`, this launcher (used only by the tests)
 advances a step one state per DescribeStep call, PENDING -> RUNNING -> COMPLETED, in
 order; a step whose name contains ".fail" (or a copy step whose name contains
-".copyfails") ends FAILED with FailureDetails, and the steps after it are CANCELLED, as
+".copyfails", a multipartlist step one with ".mlistfails") ends FAILED with FailureDetails, and the steps after it are CANCELLED, as
 EMR does with ActionOnFailure CANCEL_AND_WAIT; after a failed step with ActionOnFailure
 CONTINUE the next step runs, as on EMR.
 Everything else is moto as released. Usage: python moto_emr_steps.py -H HOST -p PORT
@@ -21,8 +21,12 @@ _original_status = models.Step.status.fget
 
 
 def _fails(name):
-    """A step named with `.fail` fails; with `.copyfails`, only the copy step."""
-    return ".fail" in name or (name.startswith("copy.") and ".copyfails" in name)
+    """A step named with `.fail` fails; with `.copyfails` or `.mlistfails`, only the
+    copy or the multipartlist step."""
+    return ".fail" in name or any(
+        name.startswith(step + ".") and ("." + step + "fails") in name
+        for step in ("copy", "mlist")
+    )
 
 
 def _cancels(step):

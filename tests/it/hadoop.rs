@@ -72,12 +72,38 @@ fn cluster_env() -> &'static Vec<(String, String)> {
 
 /// Runs a program with the cluster's environment.
 fn on_cluster(program: &str, args: &[String], server: &S3Server) -> Run {
-    let env: Vec<(&str, &str)> = cluster_env()
+    let boto = client_boto(server);
+    let mut env: Vec<(&str, &str)> = cluster_env()
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
+    // rsync itself reaches S3 too (the clean-up after a failed step), with the
+    // profiles its user has: the `garage` one, as the staged `.boto` has it.
+    env.push(("BOTO_CONFIG", boto));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     run(program, &args, "", server, &env)
+}
+
+/// A `.boto` with the `garage` profile for the rsync client (made once).
+fn client_boto(server: &S3Server) -> &'static str {
+    static BOTO: OnceLock<(tempfile::TempDir, String)> = OnceLock::new();
+    &BOTO
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join(".boto");
+            std::fs::write(&path, garage_profile(server)).expect("write .boto");
+            let path = path.to_str().expect("utf8").to_string();
+            (dir, path)
+        })
+        .1
+}
+
+/// A `.boto` text with the `garage` profile of `server`'s keys.
+fn garage_profile(server: &S3Server) -> String {
+    format!(
+        "[profile garage]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+        server.access_key, server.secret_key
+    )
 }
 
 /// A code bucket staged by campanile-stage (the task binaries, diff.q, campanile.cfg
@@ -94,14 +120,7 @@ async fn stage_code(server: &S3Server, client: &aws_sdk_s3::Client, part_file: &
     server.create_bucket(client, &bucket).await;
     let work = tempfile::tempdir().expect("tempdir");
     let boto = work.path().join(".boto");
-    std::fs::write(
-        &boto,
-        format!(
-            "[profile garage]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
-            server.access_key, server.secret_key
-        ),
-    )
-    .expect("write .boto");
+    std::fs::write(&boto, garage_profile(server)).expect("write .boto");
     // The binaries EMR nodes get (scripts/build-emr): stripped release builds, which
     // also run on this machine, staged as they would be for a real cluster.
     let bin_dir = repo_root().join("dist/bin/x86_64");
@@ -379,6 +398,75 @@ async fn an_objectcopy_attempt_killed_mid_copy_is_retried_by_hadoop() {
         assert_same_object(&client, &src, &dst, &object.key).await;
     }
     assert_eq!(uploads_in_progress(&client, &dst).await, 0);
+}
+
+/// A copy step that fails for good on the cluster (every UploadPart refused, so every
+/// objectcopy attempt fails and Hadoop gives the job up) is followed by rsync's
+/// clean-up: the upload multipartlist created is aborted, nothing stays in progress,
+/// and the run exits 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_copy_on_hadoop_leaves_no_upload_in_progress() {
+    let server = campanile_testkit::s3();
+    let client = server.client().await;
+    let src = campanile_testkit::unique_bucket("hfail-src");
+    let dst = campanile_testkit::unique_bucket("hfail-dst");
+    server.create_bucket(&client, &src).await;
+    server.create_bucket(&client, &dst).await;
+    let mib = 1024 * 1024;
+    let objects = [
+        FixtureObject::whole("small", 1000),
+        FixtureObject::multipart("multi", 11 * mib, 5 * mib),
+    ];
+    fixtures::upload_all(&client, &src, &objects).await;
+    let code = stage_code(server, &client, ",\n").await;
+    // The destination refuses every UploadPart (403, permanent): CreateMultipartUpload
+    // goes through, so the failed copy leaves the upload behind unless cleaned up.
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        FaultPlan {
+            deny: Some(("PUT", "partNumber=")),
+            ..FaultPlan::none()
+        },
+    )
+    .await
+    .expect("proxy");
+    let denied = Arc::new(AtomicU64::new(0));
+    proxy.set_hook(Arc::new({
+        let denied = denied.clone();
+        move |exchange| {
+            if exchange.method == "PUT" && exchange.target.contains("partNumber=") {
+                denied.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }));
+    let endpoint = proxy.endpoint();
+    let result = rsync_on_hadoop(
+        server,
+        &code,
+        (&src, &dst),
+        &endpoint,
+        &["--uuid", &fresh_uuid("fail")],
+    )
+    .await;
+    assert_eq!(result.code, 1, "{}", result.stderr);
+    // Hadoop tried every attempt (each refused at its first part).
+    assert!(
+        denied.load(Ordering::SeqCst) >= 2,
+        "UploadParts refused: {}",
+        denied.load(Ordering::SeqCst)
+    );
+    // rsync's own lines (not Hadoop's log lines, which start with a date).
+    let said: Vec<&str> = result
+        .stderr
+        .lines()
+        .filter(|line| !line.starts_with(|c: char| c.is_ascii_digit()))
+        .collect();
+    assert_eq!(uploads_in_progress(&client, &dst).await, 0, "{said:#?}");
+    assert!(
+        said.iter()
+            .any(|line| line.contains("aborted 1 multipart upload(s)")),
+        "{said:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -27,4 +27,5 @@ mod report;
 mod roles;
 mod rsync;
 mod security;
+mod ssec;
 mod stage;

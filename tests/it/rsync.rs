@@ -47,6 +47,7 @@ fn rsync(server: &S3Server, args: &[String]) -> crate::common::Run {
 async fn steps(server: &S3Server, cluster: &str) -> Vec<(String, String, Vec<String>)> {
     let client = server.emr_client().await;
     let mut ids: Vec<String> = Vec::new();
+    let mut cleanup = false;
     let mut pages = client
         .list_steps()
         .cluster_id(cluster)
@@ -54,6 +55,10 @@ async fn steps(server: &S3Server, cluster: &str) -> Vec<(String, String, Vec<Str
         .send();
     while let Some(page) = pages.next().await {
         let page = page.expect("ListSteps");
+        cleanup |= page
+            .steps()
+            .iter()
+            .any(|s| s.name().is_some_and(|n| n.starts_with("cleanup.")));
         ids.extend(
             page.steps()
                 .iter()
@@ -73,9 +78,15 @@ async fn steps(server: &S3Server, cluster: &str) -> Vec<(String, String, Vec<Str
         let step = step.step().expect("step");
         let config = step.config().expect("config");
         assert_eq!(config.jar(), Some("command-runner.jar"));
-        // A failed copy is followed by the clean-up: both CONTINUE; the rest cancels.
+        // A failed multipartlist or copy step is followed by the clean-up: these three
+        // CONTINUE; the steps before them (no upload yet) cancel the rest, as every step
+        // does in a plan without a clean-up (`--no-copy`).
         let name = step.name().unwrap_or_default();
-        let action = if name.starts_with("copy.") || name.starts_with("cleanup.") {
+        let action = if cleanup
+            && ["mlist.", "copy.", "cleanup."]
+                .iter()
+                .any(|prefix| name.starts_with(prefix))
+        {
             "CONTINUE"
         } else {
             "CANCEL_AND_WAIT"
@@ -394,6 +405,38 @@ async fn a_failed_copy_is_followed_by_the_cleanup_step() {
         "{}",
         result.stderr
     );
+}
+
+/// multipartlist's step creates the uploads: when it fails, the copy (over what it
+/// committed, if anything) and the clean-up still run, so no upload stays in progress.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_multipartlist_step_is_followed_by_the_cleanup_step() {
+    let server = campanile_testkit::moto_emr_steps();
+    let cluster = server.create_cluster("campanile-mlist-fails").await;
+    let mut args = article_args(server, &cluster);
+    let at = args
+        .iter()
+        .position(|a| a == "s3://codebucket/input/srcbucket/part.all")
+        .expect("input");
+    // ".mlistfails" makes the test server fail the multipartlist step only.
+    args[at] = "s3://codebucket/input/srcbucket/part.mlistfails".into();
+    args.extend(["--wait".into(), "--poll-seconds".into(), "0.05".into()]);
+    let result = rsync(server, &args);
+    assert_eq!(result.code, 1, "{}", result.stderr);
+    for (name, state) in [
+        ("list", "COMPLETED"),
+        ("mlist", "FAILED"),
+        ("cleanup", "COMPLETED"),
+    ] {
+        assert!(
+            result
+                .stderr
+                .contains(&format!("{name}.srcbucket.part.mlistfails: {state}")),
+            "{name}: {}",
+            result.stderr
+        );
+    }
+    assert!(!result.stderr.contains("CANCELLED"), "{}", result.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread")]

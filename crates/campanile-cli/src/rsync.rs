@@ -192,8 +192,16 @@ pub struct RsyncCli {
     /// your cluster's count).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub task_slots: Option<u64>,
-    /// --sse, --sse-kms-key-id, --storage-class, --acl: set on every copy (given to
-    /// multipartlist and objectcopy).
+    /// SSE-C key of every source object: a file holding the 256-bit key (32 bytes, or
+    /// their base64), mode 600. Local runs read it here first; on a cluster (--job,
+    /// --hadoop) it is the absolute path of the file on every node. Only the path goes
+    /// on the task command lines.
+    #[arg(long, value_name = "PATH")]
+    pub src_sse_c_key_file: Option<std::path::PathBuf>,
+    /// --sse, --sse-kms-key-id, --storage-class, --acl, --dst-sse-c-key-file: set on
+    /// every copy (given to multipartlist and objectcopy; the SSE-C key file also to
+    /// multipartcomplete, and, like --src-sse-c-key-file, a path on every node on a
+    /// cluster).
     #[command(flatten)]
     pub write: campanile::command::WriteSettings,
 }
@@ -293,6 +301,7 @@ impl RsyncCli {
                 debug: self.debug,
                 server_side_copy: self.server_side_copy,
                 write: self.write.clone(),
+                src_sse_c_key_file: self.src_sse_c_key_file.clone(),
                 copy_task_memory: self.cluster_copy_task_memory()?,
                 // The local runner takes it as its own split size (see local_request).
                 lines_per_map: self.lines_per_map.filter(|_| !local),

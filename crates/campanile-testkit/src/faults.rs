@@ -102,6 +102,11 @@ pub struct FaultPlan {
     /// Buckets whose objects are shown as S3 shows SSE-KMS objects (see the module
     /// documentation): ETags that are not MD5s, `x-amz-server-side-encryption: aws:kms`.
     pub kms_buckets: Vec<String>,
+    /// Requests of this method whose target (path and query) contains this text are
+    /// answered `403 AccessDenied` by the proxy, every time, without forwarding: a
+    /// permanent refusal of one kind of request (e.g. `("PUT", "partNumber=")`, every
+    /// UploadPart), which no retry gets past.
+    pub deny: Option<(&'static str, &'static str)>,
 }
 
 impl FaultPlan {
@@ -117,6 +122,7 @@ impl FaultPlan {
             max_requests_per_second: None,
             request_bytes_per_second: None,
             kms_buckets: Vec::new(),
+            deny: None,
         }
     }
 
@@ -505,10 +511,10 @@ fn draw(shared: &Mutex<Shared>, request: &RequestFacts) -> (Option<FaultKind>, u
 }
 
 fn error_answer(status: u16, code: &str) -> Vec<u8> {
-    let reason = if status == 503 {
-        "Service Unavailable"
-    } else {
-        "Internal Server Error"
+    let reason = match status {
+        503 => "Service Unavailable",
+        403 => "Forbidden",
+        _ => "Internal Server Error",
     };
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>\
@@ -575,6 +581,18 @@ async fn serve_connection(client: TcpStream, shared: Arc<Mutex<Shared>>) -> std:
             content_md5: facts.has_content_md5,
             payload_hash: head.header("x-amz-content-sha256").map(str::to_string),
         };
+        let denied = lock(&shared)
+            .plan
+            .deny
+            .is_some_and(|(m, text)| exchange.method == m && exchange.target.contains(text));
+        if denied {
+            call_hook(&shared, &exchange);
+            client
+                .get_mut()
+                .write_all(&error_answer(403, "AccessDenied"))
+                .await?;
+            continue;
+        }
         match fault {
             Some(FaultKind::SlowDown) => {
                 call_hook(&shared, &exchange);

@@ -15,8 +15,11 @@
 //!
 //! SSE-S3 (`AES256`) is carried over as is. SSE-KMS is carried over as `aws:kms`
 //! without the source key id, which belongs to the source account: the destination
-//! uses its bucket's default KMS key. Objects encrypted with SSE-C cannot be read
-//! without their key and are not supported.
+//! uses its bucket's default KMS key. SSE-C objects are read with
+//! `--src-sse-c-key-file`'s key and written with `--dst-sse-c-key-file`'s
+//! ([`crate::sse_c`]); the copies of SSE-C objects written without a key get the
+//! destination bucket's default encryption. The ETag of an SSE-KMS or SSE-C object is
+//! not the MD5 of its bytes ([`ObjectHeaders::etag_is_not_md5`]).
 //!
 //! Nothing the source lacks is added: an object stored without a Content-Type (which
 //! S3 and Garage allow) is written without one, although the SDK would otherwise send
@@ -61,6 +64,11 @@ pub struct ObjectHeaders {
     /// KMS key of SSE-KMS: only from `--sse-kms-key-id` (the source's key belongs to
     /// the source's account).
     pub kms_key_id: Option<String>,
+    /// Encrypted with a customer key (SSE-C: the response names
+    /// `x-amz-server-side-encryption-customer-algorithm`); for a copy, written with
+    /// `--dst-sse-c-key-file`. The key itself is never here: requests get it from
+    /// [`crate::sse_c`].
+    pub sse_customer: bool,
     /// Storage class (S3 names it only when it is not STANDARD).
     pub storage_class: Option<StorageClass>,
     /// Number of tags the source has (`x-amz-tagging-count`).
@@ -123,6 +131,7 @@ macro_rules! from_response {
             website_redirect_location: owned(r.website_redirect_location()),
             encryption: portable_encryption(r.server_side_encryption()),
             kms_key_id: None,
+            sse_customer: r.sse_customer_algorithm().is_some(),
             storage_class: r.storage_class().cloned(),
             tag_count: r.tag_count().unwrap_or(0),
             tagging: None,
@@ -173,6 +182,13 @@ impl ObjectHeaders {
     /// These headers with `settings` in place of the source's encryption, storage
     /// class and ACL.
     pub fn with_settings(mut self, settings: &WriteSettings) -> Self {
+        // A copy is SSE-C only with a key of its own; an SSE-C write takes no other
+        // encryption header.
+        self.sse_customer = settings.dst_sse_c_key_file.is_some();
+        if self.sse_customer {
+            self.encryption = None;
+            self.kms_key_id = None;
+        }
         match (settings.sse.as_deref(), &settings.sse_kms_key_id) {
             (Some("AES256"), _) => {
                 self.encryption = Some(ServerSideEncryption::Aes256);
@@ -215,13 +231,15 @@ impl ObjectHeaders {
         Ok(())
     }
 
-    /// True when the object's ETag is not the MD5 of its bytes (SSE-KMS), so the copy
-    /// can only be checked by Content-MD5, not by ETag.
+    /// True when the object's ETag is not the MD5 of its bytes (SSE-KMS, SSE-C: so S3
+    /// documents it), so the copy can only be checked by Content-MD5 and checksums, not
+    /// by ETag.
     pub fn etag_is_not_md5(&self) -> bool {
-        matches!(
-            self.encryption,
-            Some(ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse)
-        )
+        self.sse_customer
+            || matches!(
+                self.encryption,
+                Some(ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse)
+            )
     }
 
     /// Applies the headers to a PutObject request.
@@ -273,6 +291,31 @@ mod tests {
         assert_eq!(kms.encryption, Some(ServerSideEncryption::AwsKms));
         assert_eq!(kms.kms_key_id.as_deref(), Some("alias/k"));
         assert!(kms.etag_is_not_md5());
+    }
+
+    #[test]
+    fn sse_c_objects_have_no_md5_etag_and_their_copies_one_encryption() {
+        let source = ObjectHeaders {
+            sse_customer: true,
+            ..Default::default()
+        };
+        assert!(source.etag_is_not_md5());
+        // Read with a key, written without one: a plain copy (the bucket's default).
+        let plain = source.clone().with_settings(&WriteSettings::default());
+        assert!(!plain.sse_customer);
+        assert!(!plain.etag_is_not_md5());
+        // Written with a key: SSE-C, and no other encryption header.
+        let sse_s3 = ObjectHeaders {
+            encryption: Some(ServerSideEncryption::Aes256),
+            ..Default::default()
+        };
+        let copy = sse_s3.with_settings(&WriteSettings {
+            dst_sse_c_key_file: Some("/k".into()),
+            ..Default::default()
+        });
+        assert!(copy.sse_customer);
+        assert_eq!(copy.encryption, None);
+        assert!(copy.etag_is_not_md5());
     }
 
     #[test]

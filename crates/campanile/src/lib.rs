@@ -31,6 +31,7 @@ pub mod s3;
 pub mod s3_url;
 pub mod skip;
 pub mod spool;
+pub mod sse_c;
 pub mod stage;
 pub mod stream;
 pub mod task;

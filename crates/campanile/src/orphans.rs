@@ -293,7 +293,12 @@ async fn uploads_page(
 }
 
 /// Completes the planned upload when ListParts shows exactly its planned parts and
-/// their ETags make the source's; returns false (nothing done) otherwise.
+/// their ETags make the source's; returns false (nothing done, so it is aborted)
+/// otherwise. An upload created with the source's checksum algorithm (the plan's
+/// `checksum`) is completed only when its parts' checksums make the source's value,
+/// and with them (S3 requires every part's checksum then); one created with an
+/// algorithm the plan does not name is never completed here (the re-run copies the
+/// object again).
 async fn complete_if_whole(
     client: &Client,
     bucket: &str,
@@ -303,7 +308,14 @@ async fn complete_if_whole(
     let Some(upload_id) = plan.upload_id.as_deref() else {
         return Ok(Ok(false));
     };
-    let parts = match listed_parts(client, bucket, &plan.key, upload_id).await {
+    let listed = listed_parts(
+        client,
+        bucket,
+        &plan.key,
+        upload_id,
+        plan.checksum.is_some(),
+    );
+    let parts = match listed.await {
         Ok(Some(parts)) => parts,
         Ok(None) => return Ok(Ok(false)),
         Err(error) => return Ok(Err(Unlisted(error))),
@@ -396,17 +408,20 @@ async fn complete_if_whole(
     Ok(Ok(true))
 }
 
-/// The parts of an upload (number, size, ETag without quotes), in part-number order;
-/// `None` when the upload is gone (completed or aborted meanwhile).
 /// One part ListParts gives: number, size, ETag (no quotes), and its checksums (in the
 /// order of [`crate::checksum::Algorithm::pick`]).
 type ListedPart = (u32, u64, String, [Option<String>; 5]);
 
+/// The parts of an upload (number, size, ETag without quotes, checksums), in
+/// part-number order; `None` when the upload is gone (completed or aborted meanwhile), or was created
+/// with a checksum algorithm that the plan does not name (`checksum` false: it could
+/// not be proven nor completed here).
 async fn listed_parts(
     client: &Client,
     bucket: &str,
     key: &str,
     upload_id: &str,
+    checksum: bool,
 ) -> Result<Option<Vec<ListedPart>>, Error> {
     let mut parts = Vec::new();
     let mut marker: Option<String> = None;
@@ -420,6 +435,9 @@ async fn listed_parts(
             .send()
             .await;
         let page = match page {
+            // Parts with checksums the plan does not name (see [`complete_if_whole`]):
+            // not completed here.
+            Ok(page) if page.checksum_algorithm().is_some() && !checksum => return Ok(None),
             Ok(page) => page,
             Err(error)
                 if error

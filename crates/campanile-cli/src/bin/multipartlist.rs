@@ -26,6 +26,11 @@ fn main() -> std::process::ExitCode {
             .await
             .map(drop);
         }
+        // The keys are read here, from the files the command line names.
+        let sse_c = campanile::sse_c::SseCKeys::load(
+            args.buckets.src_sse_c_key_file.as_deref(),
+            args.write.dst_sse_c_key_file.as_deref(),
+        )?;
         let options = MultipartListOptions {
             src_bucket: args.buckets.src_bucket,
             dst_bucket: args.buckets.dst_bucket,
@@ -34,6 +39,7 @@ fn main() -> std::process::ExitCode {
             probe_every_part: args.probe_every_part,
             concurrency: args.concurrency,
             write: args.write,
+            sse_c,
         };
         multipartlist::run(
             streams.input,

@@ -24,6 +24,11 @@ fn main() -> std::process::ExitCode {
                     .to_string(),
             ));
         }
+        // The keys are read here, from the files the command line names.
+        let sse_c = campanile::sse_c::SseCKeys::load(
+            args.buckets.src_sse_c_key_file.as_deref(),
+            args.write.dst_sse_c_key_file.as_deref(),
+        )?;
         let (src, dst) = args.buckets.clients().await?;
         let defaults = ObjectCopyOptions::default();
         let options = ObjectCopyOptions {
@@ -35,6 +40,7 @@ fn main() -> std::process::ExitCode {
             concurrency: args.concurrency.unwrap_or(defaults.concurrency).max(1),
             server_side: args.server_side,
             write: args.write,
+            sse_c,
             retried: campanile::attempt::TaskAttempt::from_env().is_retry(),
             ..defaults
         };

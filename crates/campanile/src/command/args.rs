@@ -157,6 +157,11 @@ pub struct SrcDst {
     /// Source region.
     #[arg(long)]
     pub src_region: Option<String>,
+    /// SSE-C key of every source object: a file holding the 256-bit key (32 bytes, or
+    /// their base64), private to its owner (mode 600). Only the path goes on command
+    /// lines; the task reads the key.
+    #[arg(long, value_name = "PATH")]
+    pub src_sse_c_key_file: Option<PathBuf>,
     /// Destination bucket.
     #[arg(long)]
     pub dst_bucket: String,
@@ -212,6 +217,7 @@ impl SrcDst {
         push_some(argv, "--dst-profile", &self.dst_profile);
         push_some(argv, "--src-region", &self.src_region);
         push_some(argv, "--dst-region", &self.dst_region);
+        push_path(argv, "--src-sse-c-key-file", &self.src_sse_c_key_file);
         self.persistence.render(argv);
     }
 }
@@ -260,14 +266,28 @@ pub struct WriteSettings {
     /// bucket belongs to another account that must own what it holds.
     #[arg(long, value_parser = CANNED_ACLS)]
     pub acl: Option<String>,
+    /// Write the copies with SSE-C, with the key in this file (32 bytes, or their
+    /// base64; mode 600). Only the path goes on command lines; the task reads the key.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["sse", "sse_kms_key_id"])]
+    pub dst_sse_c_key_file: Option<PathBuf>,
 }
 
 impl WriteSettings {
-    /// Refuses settings that contradict one another: a KMS key with `--sse AES256`.
+    /// Refuses settings that contradict one another: a KMS key with `--sse AES256`,
+    /// SSE-C with `--sse` or a KMS key (an object has one encryption).
     pub fn check(&self) -> Result<(), crate::Error> {
         if self.sse_kms_key_id.is_some() && self.sse.as_deref() == Some("AES256") {
             return Err(crate::Error::Usage(
                 "--sse-kms-key-id needs --sse aws:kms (or no --sse), not AES256".to_string(),
+            ));
+        }
+        if self.dst_sse_c_key_file.is_some()
+            && (self.sse.is_some() || self.sse_kms_key_id.is_some())
+        {
+            return Err(crate::Error::Usage(
+                "--dst-sse-c-key-file writes the copies with SSE-C: it cannot be given with \
+                 --sse or --sse-kms-key-id (an object has one encryption)"
+                    .to_string(),
             ));
         }
         Ok(())
@@ -278,6 +298,7 @@ impl WriteSettings {
         push_some(argv, "--sse-kms-key-id", &self.sse_kms_key_id);
         push_some(argv, "--storage-class", &self.storage_class);
         push_some(argv, "--acl", &self.acl);
+        push_path(argv, "--dst-sse-c-key-file", &self.dst_sse_c_key_file);
     }
 }
 
@@ -482,6 +503,10 @@ pub struct MultipartCompleteArgs {
     /// Print `Complete <key>:<uploadId>` and the request XML; complete nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// SSE-C key the copies were written with (objectcopy's --dst-sse-c-key-file): a
+    /// completed object is read back with it.
+    #[arg(long, value_name = "PATH")]
+    pub dst_sse_c_key_file: Option<PathBuf>,
 }
 
 impl MultipartCompleteArgs {
@@ -490,6 +515,7 @@ impl MultipartCompleteArgs {
         push_some(argv, "--src-bucket", &self.src_bucket);
         self.s3.render(argv);
         push_flag(argv, "--dry-run", self.dry_run);
+        push_path(argv, "--dst-sse-c-key-file", &self.dst_sse_c_key_file);
     }
 }
 
@@ -501,6 +527,12 @@ fn push(argv: &mut Vec<String>, flag: &str, value: impl std::fmt::Display) {
 fn push_some(argv: &mut Vec<String>, flag: &str, value: &Option<String>) {
     if let Some(value) = value {
         push(argv, flag, value);
+    }
+}
+
+fn push_path(argv: &mut Vec<String>, flag: &str, value: &Option<PathBuf>) {
+    if let Some(value) = value {
+        push(argv, flag, value.display());
     }
 }
 

@@ -153,6 +153,7 @@ mod tests {
             dst_endpoint: Some("http://127.0.0.1:3900".into()),
             dst_profile: Some("jassy".into()),
             dst_region: Some("garage".into()),
+            src_sse_c_key_file: Some("/keys/src.key".into()),
             persistence: Persistence {
                 read_timeout: 9,
                 max_attempts: 2,
@@ -188,6 +189,7 @@ mod tests {
                     sse_kms_key_id: Some("alias/copies".into()),
                     storage_class: Some("GLACIER_IR".into()),
                     acl: Some("bucket-owner-full-control".into()),
+                    dst_sse_c_key_file: None,
                 },
             }),
             TaskCommand::ObjectCopy(ObjectCopyArgs {
@@ -197,10 +199,11 @@ mod tests {
                 debug: true,
                 server_side: true,
                 write: WriteSettings {
-                    sse: Some("AES256".into()),
+                    sse: None,
                     sse_kms_key_id: None,
                     storage_class: Some("STANDARD_IA".into()),
                     acl: Some("private".into()),
+                    dst_sse_c_key_file: Some("/keys/dst.key".into()),
                 },
             }),
             TaskCommand::MultipartComplete(MultipartCompleteArgs {
@@ -208,6 +211,7 @@ mod tests {
                 src_bucket: Some("srcbucket".into()),
                 s3: side,
                 dry_run: true,
+                dst_sse_c_key_file: Some("/keys/dst.key".into()),
             }),
         ]
     }
@@ -271,6 +275,46 @@ mod tests {
                 "objectcopy --src-bucket s --dst-bucket d",
                 "multipartcomplete --bucket d",
             ]
+        );
+    }
+
+    #[test]
+    fn sse_c_key_files_are_paths_and_exclude_other_encryption() {
+        let line = everything_set()
+            .iter()
+            .map(TaskCommand::line)
+            .find(|l| l.starts_with("objectcopy"))
+            .expect("objectcopy");
+        assert!(
+            line.contains("--src-sse-c-key-file /keys/src.key")
+                && line.contains("--dst-sse-c-key-file /keys/dst.key"),
+            "{line}"
+        );
+        for sse in [["--sse", "AES256"], ["--sse-kms-key-id", "alias/k"]] {
+            let error = TaskCommand::parse(&[
+                "objectcopy",
+                "--src-bucket",
+                "s",
+                "--dst-bucket",
+                "d",
+                "--dst-sse-c-key-file",
+                "/k",
+                sse[0],
+                sse[1],
+            ])
+            .expect_err("SSE-C and another encryption");
+            assert!(error.to_string().contains("cannot be used with"), "{error}");
+            assert_eq!(error.exit_code(), 2);
+        }
+        let both = WriteSettings {
+            sse: Some("aws:kms".into()),
+            dst_sse_c_key_file: Some("/k".into()),
+            ..Default::default()
+        };
+        let error = both.check().expect_err("refused");
+        assert!(
+            error.to_string().contains("--dst-sse-c-key-file"),
+            "{error}"
         );
     }
 

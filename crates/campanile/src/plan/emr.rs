@@ -2,13 +2,15 @@
 //! AddJobFlowSteps, and follows them with DescribeStep.
 //!
 //! Every step is a `command-runner.jar` step with ActionOnFailure `CANCEL_AND_WAIT`
-//! (a failed step cancels the rest and leaves the cluster waiting), except the copy
-//! and the clean-up after it (`CONTINUE`: a failed copy is followed by the clean-up,
-//! which aborts the run's uploads left in progress). Streaming steps run
+//! (a failed step cancels the rest and leaves the cluster waiting), except those from
+//! multipartlist's (the first to create uploads) to the clean-up (`CONTINUE`: a failed
+//! multipartlist or copy step is followed by the clean-up, which aborts the run's
+//! uploads left in progress). Streaming steps run
 //! `hadoop-streaming` with the generic options first (`-files`, `-D`), then the
 //! streaming ones; the diff runs `hive-script --run-hive-script --args -f <code>/diff.q
 //! -d SRC=… -d DST=… -d DIFF=…`. Rendering is a pure function; the arguments never
-//! hold a secret (credentials reach the tasks only as the `.boto` file under `--code`).
+//! hold a secret (credentials reach the tasks only as the `.boto` file under `--code`;
+//! SSE-C keys as files already on the nodes, named by their paths: [`crate::sse_c`]).
 
 use std::time::Duration;
 
@@ -127,18 +129,36 @@ pub fn render_step(step: &Step) -> EmrStep {
     }
 }
 
+/// True for a step whose tasks create multipart uploads (multipartlist, not its
+/// clean-up mode).
+fn creates_uploads(step: &Step) -> bool {
+    matches!(
+        step,
+        Step::Streaming(StreamingStep {
+            mapper: crate::command::TaskCommand::MultipartList(args),
+            ..
+        }) if !args.abort_run
+    )
+}
+
 /// What a failed step does when a clean-up step must still run after it.
 pub const CONTINUE: &str = "CONTINUE";
 
-/// Renders every step of a plan, refusing a step longer than EMR accepts. The
-/// clean-up step and the step before it (the copy) get ActionOnFailure `CONTINUE`, so
-/// that a failed copy is followed by the clean-up rather than cancelling it; the
-/// earlier steps keep `CANCEL_AND_WAIT`.
+/// Renders every step of a plan, refusing a step longer than EMR accepts. Every step
+/// from the first that creates uploads (multipartlist's) to the clean-up gets
+/// ActionOnFailure `CONTINUE`, so that a failure of any of them is followed by the
+/// clean-up rather than cancelling it (after a failed multipartlist step the copy runs
+/// over what it committed, or fails at once on a missing input); the earlier steps,
+/// which create no upload, keep `CANCEL_AND_WAIT`.
 pub fn render(plan: &Plan) -> Result<Vec<EmrStep>, Error> {
     let mut steps: Vec<EmrStep> = plan.steps.iter().map(render_step).collect();
     for (index, step) in plan.steps.iter().enumerate() {
         if matches!(step, Step::Cleanup(_)) {
-            for step in &mut steps[index.saturating_sub(1)..=index] {
+            let first = plan.steps[..index]
+                .iter()
+                .position(creates_uploads)
+                .unwrap_or(index.saturating_sub(1));
+            for step in &mut steps[first..=index] {
                 step.action_on_failure = CONTINUE.to_string();
             }
         }
@@ -471,10 +491,10 @@ mod tests {
             rendered(article_options()),
             vec![
                 step("list.srcbucket.part.all", list_args("srcbucket", "jeff")),
-                step(
+                continuing(step(
                     "mlist.srcbucket.part.all",
                     mlist_args("/1451507458/srcbucket.list")
-                ),
+                )),
                 continuing(step("copy.srcbucket.part.all", copy_args())),
                 cleanup_step("/1451507458/srcbucket.list"),
             ]
@@ -495,10 +515,10 @@ mod tests {
                 step("list.srcbucket.part.all", list_args("srcbucket", "jeff")),
                 step("list.dstbucket.part.all", list_args("dstbucket", "jassy")),
                 step("hive.srcbucket.part.all", hive),
-                step(
+                continuing(step(
                     "mlist.srcbucket.part.all",
                     mlist_args("/1451507458/diff.list")
-                ),
+                )),
                 continuing(step("copy.srcbucket.part.all", copy_args())),
                 cleanup_step("/1451507458/diff.list"),
             ]
@@ -524,6 +544,7 @@ mod tests {
             }),
             vec![
                 step("list.srcbucket.part.all", list_args("srcbucket", "jeff")),
+                // No clean-up with `--no-copy` (its uploads are a later copy's input).
                 step(
                     "mlist.srcbucket.part.all",
                     mlist_args("/1451507458/srcbucket.list")

@@ -92,8 +92,13 @@ pub struct PlanOptions {
     /// destination credentials that can read the source.
     pub server_side_copy: bool,
     /// Encryption, storage class and ACL of the copies (given to multipartlist and
-    /// objectcopy); unset, the source's are carried.
+    /// objectcopy); unset, the source's are carried. Its `dst_sse_c_key_file` also goes
+    /// to multipartcomplete.
     pub write: WriteSettings,
+    /// The SSE-C key file of the source objects (`--src-sse-c-key-file`), given to
+    /// multipartlist and objectcopy: an absolute path where the tasks run (the key
+    /// itself never enters the plan; see [`crate::sse_c`]).
+    pub src_sse_c_key_file: Option<std::path::PathBuf>,
     /// Bytes of object data each copy task may hold in memory (its `maxtmpsize`),
     /// given to the copy tasks in their environment ([`crate::config::MAX_TMP_SIZE_ENV`]);
     /// `None` leaves it to the nodes' `campanile.cfg`.
@@ -469,10 +474,15 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
         dst_bucket: options.dst_bucket.clone(),
         dst_endpoint: Some(options.dst_endpoint.clone()),
         dst_profile: options.dst_profile.clone(),
+        src_sse_c_key_file: options.src_sse_c_key_file.clone(),
         persistence: persistence.clone(),
         ..Default::default()
     };
-    let cleanup_buckets = buckets.clone();
+    // The clean-up only aborts uploads: no object is read, no key needed.
+    let cleanup_buckets = SrcDst {
+        src_sse_c_key_file: None,
+        ..buckets.clone()
+    };
     let part_list = join(&dir, &format!("{}.multipartlist", options.src_bucket));
     plan.steps.push(Step::Streaming(streaming(
         format!("mlist.{}.{part_file}", options.src_bucket),
@@ -515,6 +525,7 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
             bucket: options.dst_bucket.clone(),
             src_bucket: Some(options.src_bucket.clone()),
             s3: side(&options.dst_endpoint, &options.dst_profile),
+            dst_sse_c_key_file: options.write.dst_sse_c_key_file.clone(),
             ..Default::default()
         })),
     );

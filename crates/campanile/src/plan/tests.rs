@@ -22,6 +22,7 @@ pub(crate) fn article_options() -> PlanOptions {
         debug: false,
         server_side_copy: false,
         write: Default::default(),
+        src_sse_c_key_file: None,
         copy_task_memory: None,
         lines_per_map: None,
         task_budget: RequestBudget::S3,
@@ -242,6 +243,7 @@ fn write_settings_reach_multipartlist_and_objectcopy() {
         sse_kms_key_id: Some("alias/copies".into()),
         storage_class: Some("STANDARD_IA".into()),
         acl: Some("bucket-owner-full-control".into()),
+        dst_sse_c_key_file: None,
     };
     let plan = build(&PlanOptions {
         write: write.clone(),

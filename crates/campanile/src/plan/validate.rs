@@ -113,6 +113,23 @@ pub fn plan_options(options: &PlanOptions) -> Result<(), Error> {
         check(word("--sse-kms-key-id", key))?;
     }
     options.write.check()?;
+    // SSE-C key files: paths on the task command lines (never the keys), absolute
+    // since every task runs in its own working directory.
+    for (flag, path) in [
+        ("--src-sse-c-key-file", &options.src_sse_c_key_file),
+        ("--dst-sse-c-key-file", &options.write.dst_sse_c_key_file),
+    ] {
+        if let Some(path) = path {
+            let text = path.display().to_string();
+            check(word(flag, &text))?;
+            if !path.is_absolute() {
+                return Err(Error::Usage(format!(
+                    "{flag} {text:?} must be an absolute path: the tasks run in their own \
+                     working directories (on a cluster, the path of the key file on every node)"
+                )));
+            }
+        }
+    }
     if crate::plan::part_file_name(&options.input).is_empty() {
         return Err(Error::Usage(format!(
             "--input {:?} names no part file",

@@ -50,6 +50,23 @@ fn absolute(path: &Path) -> Result<PathBuf, Error> {
         .map_err(|e| Error::io("reading the current directory", e))
 }
 
+/// The SSE-C key files of a local run: made absolute (the tasks run in their own
+/// directories) and read once here, so that a bad one stops the run before it starts
+/// (exit 2, naming the file). Only their paths go to the tasks.
+fn local_key_files(options: &mut plan::PlanOptions) -> Result<(), Error> {
+    for path in [
+        &mut options.src_sse_c_key_file,
+        &mut options.write.dst_sse_c_key_file,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        *path = absolute(path)?;
+        crate::sse_c::CustomerKey::from_file(path)?;
+    }
+    Ok(())
+}
+
 async fn list_keys(client: &Client, bucket: &str, prefix: &str) -> Result<Vec<String>, Error> {
     let mut keys = Vec::new();
     let mut pages = client
@@ -192,6 +209,7 @@ async fn prepare<W: Write, E: Write>(
     let io = |e| Error::io("writing stdout", e);
     let mut options = resolve_endpoints(request).await?;
     print_resolved(request, &options, err)?;
+    local_key_files(&mut options)?;
     options.copy_task_memory = Some(copy_task_memory(local.memory, local.settings.parallel));
     let run_base = absolute(&local.run_base)?;
     let run_dir = run_base.join(&options.uuid);

@@ -39,6 +39,10 @@
 //! which S3 checks; a checksum in its answer must be the source's. An object so proven
 //! counts `ProvenByChecksum`, unless its ETag proved it already (`ProvenByMd5`).
 //!
+//! SSE-C: with `--dst-sse-c-key-file` (the key objectcopy wrote the parts with), the
+//! completion and the HEADs of the destination carry the key, and the completed ETag
+//! is not compared (an SSE-C object's ETag is not made of MD5s), as for SSE-KMS.
+//!
 //! A part objectcopy skipped because its source is gone or changed since the listing
 //! (partEtag `skipped:<reason>`, see [`CopiedPartRecord::skip_reason`]) means the
 //! object cannot be completed as listed: its upload is aborted, not completed, and the
@@ -64,6 +68,7 @@ use crate::reporter::{Reporter, counters};
 use crate::retry::{Backoff, Failure, retry};
 use crate::s3::{Client, describe_error, http_status};
 use crate::skip::{SkipReason, Skipped};
+use crate::sse_c::{CustomerKey, WithCustomerKey};
 use crate::stream::StreamIndex;
 use crate::tuning::Tuning;
 
@@ -84,6 +89,8 @@ pub struct MultipartCompleteOptions {
     /// Longest random pause between attempts
     /// ([`Tuning::multipartcomplete_max_pause`]).
     pub max_pause: Duration,
+    /// The SSE-C key the copies were written with (`--dst-sse-c-key-file`).
+    pub dst_key: Option<CustomerKey>,
 }
 
 impl Default for MultipartCompleteOptions {
@@ -98,6 +105,7 @@ impl Default for MultipartCompleteOptions {
             dry_run: false,
             attempts: tuning.multipartcomplete_attempts,
             max_pause: tuning.multipartcomplete_max_pause,
+            dst_key: None,
         }
     }
 }
@@ -834,6 +842,7 @@ async fn complete(
         checksum.map(|c| (&c.source, c.parts.as_slice())),
         group.destination.as_ref(),
         (options.attempts, options.max_pause),
+        options.dst_key.as_ref(),
     )
     .await
 }
@@ -873,6 +882,7 @@ pub(crate) async fn complete_upload(
         checksums,
         destination,
         attempts,
+        None,
     )
     .await
     .map(|(etag, _, _)| etag)
@@ -893,12 +903,13 @@ fn with_checksum(
     }
 }
 
-/// [`complete_upload`], with the parts' checksums when the upload has the source's
-/// algorithm (`checksums`: the source's checksum and the parts', in order; S3 requires
-/// them then, and for a `FULL_OBJECT` type takes the source's whole-object value and
-/// checks the object against it); returns also whether the answer says the object is
-/// stored with SSE-KMS (its ETag is then not made of MD5s) and the answer's checksum
-/// of the source's algorithm.
+/// [`complete_upload`] of an upload written with the SSE-C key `sse_c`, if any, with
+/// the parts' checksums when the upload has the source's algorithm (`checksums`: the
+/// source's checksum and the parts', in order; S3 requires them then, and for a
+/// `FULL_OBJECT` type takes the source's whole-object value and checks the object
+/// against it); returns also whether the object is stored with SSE-KMS (as the answer
+/// says) or SSE-C, its ETag then not made of MD5s, and the answer's checksum of the
+/// source's algorithm.
 #[allow(clippy::too_many_arguments)]
 async fn complete_upload_with_sse(
     client: &Client,
@@ -910,6 +921,7 @@ async fn complete_upload_with_sse(
     checksums: Option<(&SourceChecksum, &[String])>,
     destination: Option<&Destination>,
     attempts: (u32, Duration),
+    sse_c: Option<&CustomerKey>,
 ) -> Result<(String, bool, Option<String>), Error> {
     let parts: Vec<CompletedPart> = parts
         .iter()
@@ -948,7 +960,9 @@ async fn complete_upload_with_sse(
                         .build(),
                 )
                 .set_if_none_match(destination.and_then(|d| d.if_none_match()))
-                .set_if_match(destination.and_then(|d| d.if_match()));
+                .set_if_match(destination.and_then(|d| d.if_match()))
+                // S3 asks for the key when the upload has a checksum algorithm.
+                .sse_c(sse_c);
             let request = match full {
                 Some(source) => {
                     let value = Some(source.value.clone());
@@ -970,7 +984,9 @@ async fn complete_upload_with_sse(
                         .unwrap_or_default()
                         .trim_matches('"')
                         .to_string(),
-                    crate::task::objectcopy::stored_with_kms(done.server_side_encryption()),
+                    // The answer has no SSE-C header: the key sent says it.
+                    crate::task::objectcopy::stored_with_kms(done.server_side_encryption())
+                        || sse_c.is_some(),
                     algorithm.and_then(|a| {
                         a.pick([
                             done.checksum_crc32(),
@@ -986,7 +1002,7 @@ async fn complete_upload_with_sse(
                     if error
                         .as_service_error()
                         .is_some_and(|e| e.meta().code() == Some("NoSuchUpload"))
-                        && let Some(etag) = current_etag(client, bucket, key).await
+                        && let Some(etag) = current_etag(client, bucket, key, sse_c).await
                         && etag == source_etag
                     {
                         // Completed by an earlier attempt whose answer was lost.
@@ -995,7 +1011,9 @@ async fn complete_upload_with_sse(
                     if http_status(&error) == Some(412) {
                         // The condition refused it: only this completion's own
                         // earlier attempt can have given the key the source's ETag.
-                        if current_etag(client, bucket, key).await.as_deref() == Some(source_etag) {
+                        if current_etag(client, bucket, key, sse_c).await.as_deref()
+                            == Some(source_etag)
+                        {
                             return Ok((source_etag.to_string(), false, None));
                         }
                         return Err(Failure::Permanent(Box::new(error)));
@@ -1027,11 +1045,17 @@ async fn complete_upload_with_sse(
     })
 }
 
-async fn current_etag(client: &Client, bucket: &str, key: &str) -> Option<String> {
+async fn current_etag(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    sse_c: Option<&CustomerKey>,
+) -> Option<String> {
     let head = client
         .head_object()
         .bucket(bucket)
         .key(key)
+        .sse_c(sse_c)
         .send()
         .await
         .ok()?;

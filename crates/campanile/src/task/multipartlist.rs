@@ -25,6 +25,10 @@
 //! of a CreateMultipartUpload the SDK retried after its answer was lost, or of an
 //! earlier failed run.
 //!
+//! SSE-C: with `--src-sse-c-key-file` every HEAD of the source carries its key, and
+//! with `--dst-sse-c-key-file` every upload is created with the copies' key
+//! ([`crate::sse_c`]).
+//!
 //! A live source: an object whose HEAD finds it gone (404) or showing another ETag than
 //! the listing (changed since) is skipped, not retried, and reported (counter
 //! `SourceVanished` or `SourceChanged` on the source bucket); no upload is created for
@@ -49,6 +53,7 @@ use crate::record::{ListingRecord, PartInfo, PartRecord};
 use crate::reporter::{Reporter, counters};
 use crate::s3::{Client, http_status};
 use crate::skip::{self, Line, SkipReason, Skipped};
+use crate::sse_c::{CustomerKey, SseCKeys, WithCustomerKey};
 use crate::stream::StreamIndex;
 use crate::tuning::Tuning;
 
@@ -69,6 +74,9 @@ pub struct MultipartListOptions {
     pub concurrency: usize,
     /// Encryption, storage class and ACL of the copies instead of the source's.
     pub write: WriteSettings,
+    /// The SSE-C keys of the source objects and of the copies (read from the key files
+    /// of `write` and the command line).
+    pub sse_c: SseCKeys,
 }
 
 impl Default for MultipartListOptions {
@@ -83,6 +91,7 @@ impl Default for MultipartListOptions {
             probe_every_part: false,
             concurrency: Tuning::DEFAULT.multipartlist_concurrency,
             write: WriteSettings::default(),
+            sse_c: SseCKeys::default(),
         }
     }
 }
@@ -238,11 +247,12 @@ async fn plan_multipart(
     dst: &Client,
     options: &MultipartListOptions,
 ) -> Result<Planned, Error> {
-    let head = head_part(src, &options.src_bucket, object, 1).await?;
+    let src_key = options.sse_c.src.as_ref();
+    let head = head_part(src, &options.src_bucket, object, 1, src_key).await?;
     // The object's own HEAD, in checksum mode: its checksum (the one of a part HEAD
     // may be the part's), and the object's headers, which a server that answers for
     // the part alone (moto) leaves out of the part's.
-    let whole = head_object(src, &options.src_bucket, object).await?;
+    let whole = head_object(src, &options.src_bucket, object, src_key).await?;
     let checksum = SourceChecksum::of_head(&whole);
     // The Intelligent-Tiering archive tiers show in this HEAD, not in the listing.
     if let Some(detail) = skip::archive_detail(&whole) {
@@ -276,6 +286,7 @@ async fn plan_multipart(
             &object.key,
             &headers,
             checksum.as_ref(),
+            options.sse_c.dst.as_ref(),
         )
         .await?;
         // This run owns the key: any other upload of it in progress is an orphan.
@@ -310,12 +321,14 @@ async fn head_part(
     bucket: &str,
     object: &ListingRecord,
     part_number: u32,
+    key: Option<&CustomerKey>,
 ) -> Result<HeadObjectOutput, Error> {
     let result = client
         .head_object()
         .bucket(bucket)
         .key(&object.key)
         .part_number(i32::try_from(part_number).unwrap_or(i32::MAX))
+        .sse_c(key)
         .send()
         .await;
     let context = S3Context::new("HeadObject", bucket, &object.key);
@@ -353,6 +366,7 @@ async fn head_object(
     client: &Client,
     bucket: &str,
     object: &ListingRecord,
+    key: Option<&CustomerKey>,
 ) -> Result<HeadObjectOutput, Error> {
     client
         .head_object()
@@ -361,6 +375,7 @@ async fn head_object(
         .if_match(format!("\"{}\"", object.etag))
         // The object's checksum (algorithm, type, value), which the copy reproduces.
         .checksum_mode(ChecksumMode::Enabled)
+        .sse_c(key)
         .send()
         .await
         .map_err(|e| {
@@ -437,7 +452,7 @@ async fn part_layout(
         });
     }
     if !options.probe_every_part {
-        let last = head_part(client, bucket, object, count).await?;
+        let last = head_part(client, bucket, object, count, options.sse_c.src.as_ref()).await?;
         let last_size = part_length(&last);
         let uniform_total = first_size * u64::from(count - 1) + last_size;
         if uniform_total == size && last_size <= first_size && last_size > 0 {
@@ -447,7 +462,14 @@ async fn part_layout(
     let mut sizes = vec![first_size];
     for part_number in 2..=count {
         sizes.push(part_length(
-            &head_part(client, bucket, object, part_number).await?,
+            &head_part(
+                client,
+                bucket,
+                object,
+                part_number,
+                options.sse_c.src.as_ref(),
+            )
+            .await?,
         ));
     }
     let total: u64 = sizes.iter().sum();
@@ -479,13 +501,15 @@ async fn create_upload(
     key: &str,
     headers: &ObjectHeaders,
     checksum: Option<&SourceChecksum>,
+    sse_c: Option<&CustomerKey>,
 ) -> Result<String, Error> {
     let request = client
         .create_multipart_upload()
         .bucket(bucket)
         .key(key)
         .set_checksum_algorithm(checksum.map(|c| c.algorithm.sdk()))
-        .set_checksum_type(checksum.map(|c| c.kind.sdk()));
+        .set_checksum_type(checksum.map(|c| c.kind.sdk()))
+        .sse_c(sse_c);
     let created = headers.apply_to_create(request).send().await.context(
         "CreateMultipartUpload",
         bucket,

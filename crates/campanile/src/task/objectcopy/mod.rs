@@ -41,6 +41,13 @@
 //! at its end naming every failed key with its error ([`Error::Records`]), so a retried
 //! attempt has only those left to do. Only losing stdout or stderr stops it at once.
 //!
+//! SSE-C ([`crate::sse_c`]): with `--src-sse-c-key-file` every GET (and, server-side,
+//! every copy) reads the source with its key; with `--dst-sse-c-key-file` every write,
+//! and every look at the destination (the HEAD and ListParts of a retried attempt),
+//! carries the copies' key. An SSE-C object's ETag is not an MD5, on either side: the
+//! bytes read are proven by the source's checksum or reported unverifiable at source,
+//! as for SSE-KMS.
+//!
 //! No lost update: after `rsync --diff` each record carries what the diff saw at the
 //! destination ([`crate::record::Destination`]). A whole object's PutObject (or
 //! CopyObject) is conditional on it; a refusal (412) means someone else wrote the key
@@ -82,6 +89,7 @@ use crate::reporter::{Reporter, counters};
 use crate::retry::Backoff;
 use crate::s3::Client;
 use crate::skip::{self, Line, SkipReason, Skipped};
+use crate::sse_c::SseCKeys;
 use crate::stream::StreamIndex;
 use crate::tuning::Tuning;
 use budget::MemoryBudget;
@@ -118,6 +126,8 @@ pub struct ObjectCopyOptions {
     pub retried: bool,
     /// Encryption, storage class and ACL of the copies instead of the source's.
     pub write: WriteSettings,
+    /// The SSE-C keys of the source objects and of the copies.
+    pub sse_c: SseCKeys,
 }
 
 impl Default for ObjectCopyOptions {
@@ -137,6 +147,7 @@ impl Default for ObjectCopyOptions {
             server_side: false,
             retried: false,
             write: WriteSettings::default(),
+            sse_c: SseCKeys::default(),
         }
     }
 }
@@ -332,7 +343,7 @@ async fn destination_changed<W: Write, E: Write>(
 ) -> Result<ObjectCopySummary, Error> {
     if sinks
         .finished
-        .whole_object(record, dst, &options.dst_bucket)
+        .whole_object(record, dst, &options.dst_bucket, options.sse_c.dst.as_ref())
         .await
     {
         return found_written(record, options, sinks);
@@ -377,12 +388,22 @@ async fn already_copied<W: Write, E: Write>(
     let dst_bucket = &options.dst_bucket;
     match &record.part {
         None => {
-            if !sinks.finished.whole_object(record, dst, dst_bucket).await {
+            let key = options.sse_c.dst.as_ref();
+            if !sinks
+                .finished
+                .whole_object(record, dst, dst_bucket, key)
+                .await
+            {
                 return Ok(None);
             }
         }
         Some(part) => {
-            let Some(found) = sinks.finished.part(record, part, dst, dst_bucket).await else {
+            let key = options.sse_c.dst.as_ref();
+            let Some(found) = sinks
+                .finished
+                .part(record, part, dst, dst_bucket, key)
+                .await
+            else {
                 return Ok(None);
             };
             // A part found already uploaded is taken as MD5s both sides, as before; its
@@ -631,7 +652,15 @@ async fn copy_in_server<W: Write, E: Write>(
     let (src_bucket, dst_bucket) = (&options.src_bucket, &options.dst_bucket);
     let summary = match &record.part {
         None => {
-            server_side::copy_whole(record, src_bucket, dst_bucket, dst, &options.write).await?;
+            server_side::copy_whole(
+                record,
+                src_bucket,
+                dst_bucket,
+                dst,
+                &options.write,
+                &options.sse_c,
+            )
+            .await?;
             ObjectCopySummary {
                 objects: 1,
                 bytes: record.object.size,
@@ -640,14 +669,17 @@ async fn copy_in_server<W: Write, E: Write>(
         }
         Some(part) => {
             let (part_etag, dst_md5, checksum) =
-                server_side::copy_part(record, part, src_bucket, dst_bucket, dst).await?;
-            // The server copied without showing the source: its ETag is taken as an MD5.
-            // The part's checksum is the one the server computed, when it gives one.
+                server_side::copy_part(record, part, src_bucket, dst_bucket, dst, &options.sse_c)
+                    .await?;
+            // The server copied without showing the source: its ETag is taken as an MD5,
+            // unless it is SSE-C (read with a key). The part's checksum is the one the
+            // server computed, when it gives one.
+            let source_md5 = options.sse_c.src.is_none();
             write_copied_part(
                 record,
                 part,
                 part_etag,
-                PartEtags::of(true, if dst_md5 { Ok(()) } else { Err(None) }),
+                PartEtags::of(source_md5, if dst_md5 { Ok(()) } else { Err(None) }),
                 part_checksum(part, checksum),
                 sinks,
             )?

@@ -26,6 +26,7 @@ use tokio::sync::OnceCell;
 
 use crate::record::{PartInfo, PartRecord};
 use crate::s3::Client;
+use crate::sse_c::{CustomerKey, WithCustomerKey};
 
 /// A part an upload already holds: its ETag (no quotes), size and checksums (in the
 /// order of [`crate::checksum::Algorithm::pick`]; none where the server gives none).
@@ -66,18 +67,21 @@ impl Finished {
     }
 
     /// True when `dst_bucket` already holds the record's whole object, with the
-    /// source's ETag and size.
+    /// source's ETag and size (`key`: the copies' SSE-C key, to read it with; an SSE-C
+    /// copy's ETag never equals its source's on S3, so it is copied again).
     pub(super) async fn whole_object(
         &self,
         record: &PartRecord,
         dst: &Client,
         dst_bucket: &str,
+        key: Option<&CustomerKey>,
     ) -> bool {
         let object = &record.object;
         let Ok(head) = dst
             .head_object()
             .bucket(dst_bucket)
             .key(&object.key)
+            .sse_c(key)
             .send()
             .await
         else {
@@ -97,10 +101,11 @@ impl Finished {
         part: &PartInfo,
         dst: &Client,
         dst_bucket: &str,
+        key: Option<&CustomerKey>,
     ) -> Option<FoundPart> {
         let cell = self.cell(&part.upload_id);
         let listing = cell
-            .get_or_init(|| list_parts(dst, dst_bucket, &record.object.key, &part.upload_id))
+            .get_or_init(|| list_parts(dst, dst_bucket, &record.object.key, &part.upload_id, key))
             .await;
         let found = listing.as_ref().ok()?.get(&part.part_number)?;
         if found.size != record.len() || found.etag.is_empty() {
@@ -142,8 +147,15 @@ impl Finished {
     }
 }
 
-/// Every part of an upload, page after page.
-async fn list_parts(dst: &Client, bucket: &str, key: &str, upload_id: &str) -> Listing {
+/// Every part of an upload, page after page (with the upload's SSE-C key, which S3
+/// asks for when the upload has a checksum algorithm).
+async fn list_parts(
+    dst: &Client,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    sse_c: Option<&CustomerKey>,
+) -> Listing {
     let mut parts = HashMap::new();
     let mut marker: Option<String> = None;
     loop {
@@ -153,6 +165,7 @@ async fn list_parts(dst: &Client, bucket: &str, key: &str, upload_id: &str) -> L
             .key(key)
             .upload_id(upload_id)
             .set_part_number_marker(marker.take())
+            .sse_c(sse_c)
             .send()
             .await
             .map_err(|e| crate::s3::describe_error(&e))?;

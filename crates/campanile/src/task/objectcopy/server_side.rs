@@ -9,7 +9,11 @@
 //! its answer says, or the source is, as a HEAD of it says when the ETags differ: an
 //! SSE-KMS ETag is no MD5), a part's is what multipartcomplete combines and compares
 //! with the source's before completing (a multipart SSE-KMS source copied server-side
-//! is aborted there: nothing on its part lines says its ETag is no MD5). After `rsync --diff`
+//! is aborted there: nothing on its part lines says its ETag is no MD5). SSE-C: the
+//! source's key goes in the `x-amz-copy-source-server-side-encryption-customer-*`
+//! headers, the copies' in the `x-amz-server-side-encryption-customer-*` ones; the ETag
+//! of an SSE-C source or copy is not an MD5, so a whole object's is not compared, and
+//! a part's line says so. After `rsync --diff`
 //! a CopyObject is also conditional on the destination (see
 //! [`crate::record::Destination`]).
 
@@ -21,6 +25,7 @@ use crate::multipart::is_plain_md5_etag;
 use crate::record::{Destination, PartInfo, PartRecord};
 use crate::s3::{Client, http_status};
 use crate::skip::SkipReason;
+use crate::sse_c::{CustomerKey, SseCKeys, WithCopySourceKey, WithCustomerKey};
 
 /// What `x-amz-copy-source` escapes in a key: all but unreserved characters
 /// (RFC 3986) and `/`.
@@ -58,14 +63,16 @@ where
 }
 
 /// Copies a whole object inside the server, with `write`'s encryption, storage class
-/// and ACL when they are set. CopyObject carries the metadata, content headers and
-/// tags, but not the storage class (the copy is STANDARD unless `--storage-class`).
+/// and ACL when they are set, reading an SSE-C source and writing an SSE-C copy with
+/// `sse_c`'s keys. CopyObject carries the metadata, content headers and tags, but not
+/// the storage class (the copy is STANDARD unless `--storage-class`).
 pub async fn copy_whole(
     record: &PartRecord,
     src_bucket: &str,
     dst_bucket: &str,
     dst: &Client,
     write: &WriteSettings,
+    sse_c: &SseCKeys,
 ) -> Result<(), Error> {
     let object = &record.object;
     let settings = ObjectHeaders::default().with_settings(write);
@@ -84,6 +91,8 @@ pub async fn copy_whole(
         .set_ssekms_key_id(settings.kms_key_id)
         .set_storage_class(settings.storage_class)
         .set_acl(settings.acl)
+        .copy_source_sse_c(sse_c.src.as_ref())
+        .sse_c(sse_c.dst.as_ref())
         .send()
         .await;
     let copied = match sent {
@@ -94,7 +103,14 @@ pub async fn copy_whole(
             // destination tells which.
             if http_status(&error) == Some(412)
                 && let Some(destination) = destination
-                && !destination_holds(dst, dst_bucket, &object.key, destination).await
+                && !destination_holds(
+                    dst,
+                    dst_bucket,
+                    &object.key,
+                    destination,
+                    sse_c.dst.as_ref(),
+                )
+                .await
             {
                 return Err(context.source_moved(
                     SkipReason::DestinationChanged,
@@ -105,9 +121,12 @@ pub async fn copy_whole(
             return Err(copy_failure(error, context, &object.etag));
         }
     };
-    // Stored with SSE-KMS (asked for, or the bucket's default), the copy's ETag is not
-    // its MD5: nothing to compare.
-    let etag_checked = !super::transfer::stored_with_kms(copied.server_side_encryption());
+    // Stored with SSE-KMS (asked for, or the bucket's default) or SSE-C, the copy's ETag
+    // is not its MD5, nor is an SSE-C source's: nothing to compare.
+    let etag_checked = !super::transfer::stored_with_kms(copied.server_side_encryption())
+        && copied.sse_customer_algorithm().is_none()
+        && sse_c.src.is_none()
+        && sse_c.dst.is_none();
     let etag = copied
         .copy_object_result()
         .and_then(|r| r.e_tag())
@@ -148,8 +167,15 @@ async fn destination_holds(
     bucket: &str,
     key: &str,
     destination: &Destination,
+    sse_c: Option<&CustomerKey>,
 ) -> bool {
-    let head = dst.head_object().bucket(bucket).key(key).send().await;
+    let head = dst
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .sse_c(sse_c)
+        .send()
+        .await;
     match (head, destination) {
         (Ok(head), Destination::Etag(etag)) => {
             head.e_tag().unwrap_or_default().trim_matches('"') == etag
@@ -160,16 +186,17 @@ async fn destination_holds(
     }
 }
 
-/// Copies one part inside the server; returns the part's ETag, whether it is an MD5
-/// (false when the answer says SSE-KMS), and, when the upload has the source's
-/// checksum algorithm, the part's checksum the server gives (S3 computes it; Garage
-/// and moto give none).
+/// Copies one part inside the server (with `sse_c`'s keys for an SSE-C source and
+/// copy); returns the part's ETag, whether it is an MD5 (false when the answer says
+/// SSE-KMS or SSE-C), and, when the upload has the source's checksum algorithm, the
+/// part's checksum the server gives (S3 computes it; Garage and moto give none).
 pub async fn copy_part(
     record: &PartRecord,
     part: &PartInfo,
     src_bucket: &str,
     dst_bucket: &str,
     dst: &Client,
+    sse_c: &SseCKeys,
 ) -> Result<(String, bool, Option<String>), Error> {
     let object = &record.object;
     let copied = dst
@@ -182,6 +209,8 @@ pub async fn copy_part(
         // None for the empty part of an empty object: the whole (empty) source.
         .set_copy_source_range(record.source_range().map(|r| r.header()))
         .copy_source_if_match(format!("\"{}\"", object.etag))
+        .copy_source_sse_c(sse_c.src.as_ref())
+        .sse_c(sse_c.dst.as_ref())
         .send()
         .await
         .map_err(|e| {
@@ -220,11 +249,10 @@ pub async fn copy_part(
             ])
             .map(str::to_string)
     });
-    Ok((
-        etag,
-        !super::transfer::stored_with_kms(copied.server_side_encryption()),
-        checksum,
-    ))
+    let md5 = !super::transfer::stored_with_kms(copied.server_side_encryption())
+        && copied.sse_customer_algorithm().is_none()
+        && sse_c.dst.is_none();
+    Ok((etag, md5, checksum))
 }
 
 #[cfg(test)]

@@ -20,7 +20,8 @@
 //! Writes carry Content-MD5 and are signed without their payload (`UNSIGNED-PAYLOAD`:
 //! the signature covers Content-MD5, which guards the body). The ETag a write returns
 //! must equal the MD5 of the bytes sent, unless the write's answer says the object is
-//! stored with SSE-KMS (`x-amz-server-side-encryption: aws:kms` or `aws:kms:dsse`):
+//! stored with SSE-KMS (`x-amz-server-side-encryption: aws:kms` or `aws:kms:dsse`) or
+//! SSE-C (`x-amz-server-side-encryption-customer-algorithm`, or the write sent a key):
 //! then its ETag is not an MD5 (a destination bucket with default SSE-KMS does that to
 //! objects written without encryption headers), and the write is proven by its
 //! Content-MD5 (and checksum) alone. After `rsync --diff` a PutObject is conditional
@@ -52,6 +53,7 @@ use crate::reporter::Reporter;
 use crate::retry::Failure;
 use crate::s3::{Client, http_status};
 use crate::spool::{Spool, SpooledBody, choose_directory};
+use crate::sse_c::WithCustomerKey;
 
 /// How the bytes read were proven to be the source's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,12 +175,19 @@ pub(super) struct Source {
 }
 
 /// True when a write's answer says the object is stored with SSE-KMS, whose ETags are
-/// not MD5s.
+/// not MD5s (SSE-C, whose ETags are not either, shows in other headers).
 pub(crate) fn stored_with_kms(sse: Option<&ServerSideEncryption>) -> bool {
     matches!(
         sse,
         Some(ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse)
     )
+}
+
+/// True when a write stored the object with SSE-C: its answer names the customer
+/// algorithm, or it sent a key (S3 documents that an SSE-C object's ETag is not an MD5,
+/// whether or not a server echoes the header).
+fn stored_with_customer_key(algorithm: Option<&str>, options: &ObjectCopyOptions) -> bool {
+    algorithm.is_some() || options.sse_c.dst.is_some()
 }
 
 /// GETs the object or part into a spool holding up to `in_memory` bytes in memory,
@@ -278,10 +287,13 @@ async fn download_once<E: Write>(
         // A whole object's stored checksum, which the SDK then checks the body against
         // (S3 gives none for a byte range).
         .set_checksum_mode(record.part.is_none().then_some(ChecksumMode::Enabled))
+        .sse_c(options.sse_c.src.as_ref())
         .send()
         .await
         .map_err(|e| get_failure(e, bucket, &object.key, &object.etag))?;
-    let headers = ObjectHeaders::from_get(&response);
+    let mut headers = ObjectHeaders::from_get(&response);
+    // Read with a key, the object is SSE-C, whether or not the server says so.
+    headers.sse_customer |= options.sse_c.src.is_some();
     let checksum = if record.part.is_none() {
         FullChecksum::of_get(&response)
     } else {
@@ -382,7 +394,8 @@ async fn put_whole<E: Write>(
         .key(key)
         .content_md5(body.content_md5())
         .content_length(i64::try_from(body.length).unwrap_or(i64::MAX))
-        .body(progress::counted(stream, &sent));
+        .body(progress::counted(stream, &sent))
+        .sse_c(options.sse_c.dst.as_ref());
     // The source's checksum, which S3 checks the body against end to end; else the
     // CRC64NVME of the bytes read, so that the copy has a checksum of its own.
     let checksum = source.checksum.clone().unwrap_or_else(|| FullChecksum {
@@ -439,7 +452,8 @@ async fn put_whole<E: Write>(
         }
     };
     // The server stored other bytes than were sent: another PUT overwrites them.
-    let md5 = !stored_with_kms(put.server_side_encryption());
+    let md5 = !stored_with_kms(put.server_side_encryption())
+        && !stored_with_customer_key(put.sse_customer_algorithm(), options);
     written_etag(put.e_tag(), "PUT", body, md5, key, options)?;
     if let Some(stored) = checksum.in_put(&put)
         && stored != checksum.value
@@ -570,6 +584,7 @@ async fn upload_part<E: Write>(
         .content_md5(body.content_md5())
         .content_length(i64::try_from(body.length).unwrap_or(i64::MAX))
         .body(progress::counted(stream, &sent))
+        .sse_c(options.sse_c.dst.as_ref())
         .customize()
         .disable_payload_signing()
         .send();
@@ -580,7 +595,8 @@ async fn upload_part<E: Write>(
         .map_err(|e| write_failure(e, "UploadPart", &options.dst_bucket, part.label(key)))?;
     // Uploading the same part number again replaces the damaged part.
     let what = format!("part {}", part.part_number);
-    let md5 = !stored_with_kms(uploaded.server_side_encryption());
+    let md5 = !stored_with_kms(uploaded.server_side_encryption())
+        && !stored_with_customer_key(uploaded.sse_customer_algorithm(), options);
     let etag = written_etag(uploaded.e_tag(), &what, body, md5, key, options)?;
     // The server stored another checksum than was sent (some servers, moto, give
     // none back): the part is uploaded again.
