@@ -445,3 +445,54 @@ fn sigkill(pid: i32) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// Every file under `dir`, gzip members decompressed, as bytes. Symbolic links are not
+/// followed: they are the `-files` links to the binaries in each task's directory.
+pub fn files_under(dir: &std::path::Path) -> Vec<(PathBuf, Vec<u8>)> {
+    use std::io::Read;
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_symlink()) {
+            continue;
+        }
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            let bytes = if path.extension().is_some_and(|e| e == "gz") {
+                let mut text = Vec::new();
+                flate2::read::MultiGzDecoder::new(bytes.as_slice())
+                    .read_to_end(&mut text)
+                    .expect("gunzip");
+                text
+            } else {
+                bytes
+            };
+            found.push((path, bytes));
+        }
+    }
+    found
+}
+
+/// The sum of counter `name` over every step and group of an rsync `--json` run.
+pub fn counter_total(run: &Run, name: &str) -> i64 {
+    reports(run)
+        .iter()
+        .filter_map(|report| report["counters"].as_object().cloned())
+        .flat_map(|groups| groups.into_iter().map(|(_, counters)| counters))
+        .filter_map(|counters| counters[name].as_i64())
+        .sum()
+}
+
+/// A client of `server` and two new buckets on it, `<tag>-src…` and `<tag>-dst…`.
+pub async fn fresh_buckets(server: &S3Server, tag: &str) -> (aws_sdk_s3::Client, String, String) {
+    let client = server.client().await;
+    let src = campanile_testkit::unique_bucket(&format!("{tag}-src"));
+    let dst = campanile_testkit::unique_bucket(&format!("{tag}-dst"));
+    server.create_bucket(&client, &src).await;
+    server.create_bucket(&client, &dst).await;
+    (client, src, dst)
+}

@@ -11,15 +11,6 @@ use campanile_testkit::{S3Server, fixtures};
 
 const MIB: u64 = 1024 * 1024;
 
-async fn fresh_buckets(server: &S3Server, tag: &str) -> (aws_sdk_s3::Client, String, String) {
-    let client = server.client().await;
-    let src = campanile_testkit::unique_bucket(&format!("{tag}-src"));
-    let dst = campanile_testkit::unique_bucket(&format!("{tag}-dst"));
-    server.create_bucket(&client, &src).await;
-    server.create_bucket(&client, &dst).await;
-    (client, src, dst)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_article_pipeline_copies_00_and_000_00() {
     let server = campanile_testkit::s3();

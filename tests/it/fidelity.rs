@@ -8,16 +8,7 @@
 use aws_sdk_s3::primitives::ByteStream;
 
 use crate::common::*;
-use campanile_testkit::{S3Server, fixtures};
-
-async fn fresh_buckets(server: &S3Server, tag: &str) -> (aws_sdk_s3::Client, String, String) {
-    let client = server.client().await;
-    let src = campanile_testkit::unique_bucket(&format!("{tag}-src"));
-    let dst = campanile_testkit::unique_bucket(&format!("{tag}-dst"));
-    server.create_bucket(&client, &src).await;
-    server.create_bucket(&client, &dst).await;
-    (client, src, dst)
-}
+use campanile_testkit::fixtures;
 
 /// moto: Garage refuses an empty UploadPart (400 `InvalidRequest`, "Empty body"), so
 /// it cannot hold an object made of one empty part; AWS and moto can.

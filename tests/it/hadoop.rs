@@ -239,11 +239,7 @@ fn fresh_uuid(tag: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn rsync_on_hadoop_copies_the_bucket_identically_and_diff_recopies_only_the_change() {
     let server = campanile_testkit::s3();
-    let client = server.client().await;
-    let src = campanile_testkit::unique_bucket("hadoop-src");
-    let dst = campanile_testkit::unique_bucket("hadoop-dst");
-    server.create_bucket(&client, &src).await;
-    server.create_bucket(&client, &dst).await;
+    let (client, src, dst) = fresh_buckets(server, "hadoop").await;
     let objects = fixtures::article_objects();
     fixtures::upload_all(&client, &src, &objects).await;
     // The article's layout in two lines: every key at the root (deeper ones are rolled
@@ -347,11 +343,7 @@ async fn rsync_on_hadoop_copies_the_bucket_identically_and_diff_recopies_only_th
 #[tokio::test(flavor = "multi_thread")]
 async fn an_objectcopy_attempt_killed_mid_copy_is_retried_by_hadoop() {
     let server = campanile_testkit::s3();
-    let client = server.client().await;
-    let src = campanile_testkit::unique_bucket("hkill-src");
-    let dst = campanile_testkit::unique_bucket("hkill-dst");
-    server.create_bucket(&client, &src).await;
-    server.create_bucket(&client, &dst).await;
+    let (client, src, dst) = fresh_buckets(server, "hkill").await;
     let mib = 1024 * 1024;
     let mut objects: Vec<FixtureObject> = (0..6)
         .map(|i| FixtureObject::whole(format!("small/{i}"), 1000 + i))
@@ -407,11 +399,7 @@ async fn an_objectcopy_attempt_killed_mid_copy_is_retried_by_hadoop() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_copy_on_hadoop_leaves_no_upload_in_progress() {
     let server = campanile_testkit::s3();
-    let client = server.client().await;
-    let src = campanile_testkit::unique_bucket("hfail-src");
-    let dst = campanile_testkit::unique_bucket("hfail-dst");
-    server.create_bucket(&client, &src).await;
-    server.create_bucket(&client, &dst).await;
+    let (client, src, dst) = fresh_buckets(server, "hfail").await;
     let mib = 1024 * 1024;
     let objects = [
         FixtureObject::whole("small", 1000),

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 /// Which IAM action each S3 operation the tasks call needs, and on which side(s):
 /// `R` the source (Operation=Read), `W` the destination (Operation=Write).
-const OPERATIONS: [(&str, &str, &str); 14] = [
+const OPERATIONS: [(&str, &str, &str); 15] = [
     ("list_objects_v2", "s3:ListBucket", "RW"),
     ("get_bucket_location", "s3:GetBucketLocation", "RW"),
     ("head_object", "s3:GetObject", "RW"),
@@ -33,6 +33,9 @@ const OPERATIONS: [(&str, &str, &str); 14] = [
     ("upload_part_copy", "s3:PutObject", "W"),
     // The source's tags, read when its HEAD or GET counts some (headers.rs).
     ("get_object_tagging", "s3:GetObjectTagging", "R"),
+    // A refused conditional PUT (`rsync --diff`): whether the destination holds the
+    // checksum the PUT sent, when a HEAD does not say (objectcopy's transfer.rs).
+    ("get_object_attributes", "s3:GetObjectAttributes", "W"),
 ];
 
 /// Actions a write needs for a header it carries rather than for an operation:

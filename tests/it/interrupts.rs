@@ -53,11 +53,7 @@ impl Copy {
     /// [`Copy::new`], signalling at the first exchange that `at` matches.
     async fn signalled_at(tag: &str, signal: &'static str, at: fn(&Exchange) -> bool) -> Copy {
         let server = campanile_testkit::moto();
-        let client = server.client().await;
-        let src = campanile_testkit::unique_bucket(&format!("{tag}-src"));
-        let dst = campanile_testkit::unique_bucket(&format!("{tag}-dst"));
-        server.create_bucket(&client, &src).await;
-        server.create_bucket(&client, &dst).await;
+        let (client, src, dst) = fresh_buckets(server, tag).await;
         let mib = 1024 * 1024;
         let mut objects: Vec<FixtureObject> = (0..4)
             .map(|i| FixtureObject::whole(format!("small/{i}"), 1000 + i))
@@ -186,6 +182,29 @@ impl Copy {
             .expect("rsync thread")
     }
 
+    /// `rsync --list-runs --json` under this copy's run base: each run's line.
+    async fn listed(&self) -> Vec<serde_json::Value> {
+        let server = self.server;
+        let runs = self.runs().display().to_string();
+        let result = tokio::task::spawn_blocking(move || {
+            run(
+                RSYNC,
+                &["--list-runs", "--json", "--run-dir", &runs],
+                "",
+                server,
+                &[],
+            )
+        })
+        .await
+        .expect("rsync thread");
+        assert_eq!(result.code, 0, "{}", result.stderr);
+        result
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    }
+
     async fn uploads(&self) -> usize {
         uploads_in_progress(&self.client, &self.dst).await
     }
@@ -310,6 +329,12 @@ async fn interrupted(signal: &'static str, code: i32, tag: &str) {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o700, "the run directory is private");
+    // The run's record says how it ended.
+    let listed = copy.listed().await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["state"], "failed", "{}", listed[0]);
+    assert_eq!(listed[0]["exit_code"], code, "{}", listed[0]);
+    assert_eq!(listed[0]["needs_cleanup"], false, "{}", listed[0]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -373,6 +398,11 @@ async fn killed(tag: &str) -> (Copy, PathBuf, Vec<String>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn after_sigkill_rsync_cleanup_stops_the_tasks_and_leaves_no_upload() {
     let (copy, run_dir, _) = killed("sigkill-cleanup").await;
+    // The dead run is listed as unfinished, with its clean-up still to do.
+    let listed = copy.listed().await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["state"], "unfinished", "{}", listed[0]);
+    assert_eq!(listed[0]["needs_cleanup"], true, "{}", listed[0]);
     let cleaned = copy.cleanup(&run_dir).await;
     let left = processes_under(&copy.runs());
     copy.release.store(true, Ordering::SeqCst);
@@ -386,6 +416,10 @@ async fn after_sigkill_rsync_cleanup_stops_the_tasks_and_leaves_no_upload() {
     assert_eq!(copy.uploads().await, 0, "{}", cleaned.stderr);
     assert_eq!(attempt_tmp_dirs(&run_dir), Vec::<PathBuf>::new());
     assert!(!run_dir.join("unfinished.json").exists());
+    let listed = copy.listed().await;
+    assert_eq!(listed[0]["state"], "unfinished", "{}", listed[0]);
+    assert_eq!(listed[0]["needs_cleanup"], false, "{}", listed[0]);
+    assert_eq!(listed[0]["cleaned_up"], true, "{}", listed[0]);
     // Done is done: a second clean-up finds nothing to do.
     let again = copy.cleanup(&run_dir).await;
     assert_eq!(again.code, 0, "{}", again.stderr);
@@ -413,6 +447,23 @@ async fn after_sigkill_the_next_run_of_the_job_cleans_up_and_copies_everything()
         assert_same_object(&copy.client, &copy.src, &copy.dst, &object.key).await;
     }
     assert_eq!(copy.uploads().await, 0, "{}", rerun.stderr);
+    // The dead run, cleaned up by the next one, and the next one, finished.
+    let listed = copy.listed().await;
+    let states: Vec<(&str, &str, bool)> = listed
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap_or_default(),
+                r["state"].as_str().unwrap_or_default(),
+                r["cleaned_up"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [("1", "unfinished", true), ("2", "finished", false)],
+        "{listed:?}"
+    );
 }
 
 /// The clean-up `rsync --hadoop` runs after a failed step, with a stand-in `hadoop`
@@ -422,11 +473,7 @@ async fn after_sigkill_the_next_run_of_the_job_cleans_up_and_copies_everything()
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_hadoop_step_is_followed_by_the_clean_up_of_the_runs_uploads() {
     let server = campanile_testkit::moto();
-    let client = server.client().await;
-    let src = campanile_testkit::unique_bucket("hclean-src");
-    let dst = campanile_testkit::unique_bucket("hclean-dst");
-    server.create_bucket(&client, &src).await;
-    server.create_bucket(&client, &dst).await;
+    let (client, src, dst) = fresh_buckets(server, "hclean").await;
     let mib = 1024 * 1024;
     let objects = [
         FixtureObject::whole("whole", 1000),

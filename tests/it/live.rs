@@ -8,18 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use crate::common::*;
 use campanile_testkit::faults::{Exchange, FaultPlan, FaultProxy};
-use campanile_testkit::{S3Server, fixtures};
+use campanile_testkit::fixtures;
 
 const MIB: u64 = 1024 * 1024;
-
-async fn fresh_buckets(server: &S3Server, tag: &str) -> (aws_sdk_s3::Client, String, String) {
-    let client = server.client().await;
-    let src = campanile_testkit::unique_bucket(&format!("{tag}-src"));
-    let dst = campanile_testkit::unique_bucket(&format!("{tag}-dst"));
-    server.create_bucket(&client, &src).await;
-    server.create_bucket(&client, &dst).await;
-    (client, src, dst)
-}
 
 /// Whole objects and two-part objects: `keep/…` stay, `gone/…` are deleted and
 /// `changed/…` overwritten after the listing.

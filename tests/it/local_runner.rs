@@ -70,11 +70,7 @@ async fn the_article_bucket_is_copied_by_the_local_runner() {
 #[tokio::test(flavor = "multi_thread")]
 async fn diff_copies_only_missing_or_changed_objects() {
     let server = campanile_testkit::s3();
-    let client = server.client().await;
-    let src = campanile_testkit::unique_bucket("diff-src");
-    let dst = campanile_testkit::unique_bucket("diff-dst");
-    server.create_bucket(&client, &src).await;
-    server.create_bucket(&client, &dst).await;
+    let (client, src, dst) = fresh_buckets(server, "diff").await;
     let objects: Vec<fixtures::FixtureObject> = ["00", "0a", "1b", "fe", "ff"]
         .iter()
         .map(|key| fixtures::FixtureObject::whole(*key, 1000))

@@ -26,6 +26,7 @@ mod reliability;
 mod report;
 mod roles;
 mod rsync;
+mod runs;
 mod security;
 mod ssec;
 mod stage;

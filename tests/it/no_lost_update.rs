@@ -45,11 +45,7 @@ async fn put(client: &aws_sdk_s3::Client, bucket: &str, key: &str, data: Vec<u8>
 #[tokio::test(flavor = "multi_thread")]
 async fn rsync_diff_never_overwrites_what_another_writer_wrote_during_the_run() {
     let server = campanile_testkit::moto();
-    let client = server.client().await;
-    let src = campanile_testkit::unique_bucket("race-src");
-    let dst = campanile_testkit::unique_bucket("race-dst");
-    server.create_bucket(&client, &src).await;
-    server.create_bucket(&client, &dst).await;
+    let (client, src, dst) = fresh_buckets(server, "race").await;
     // Raced: a key the destination lacks (If-None-Match: *), one it holds with other
     // bytes (If-Match), and a multipart one it lacks (the completion's
     // If-None-Match: *). Calm: the same without a racer, which must be copied.
@@ -185,11 +181,7 @@ fn diff_lines(server: &campanile_testkit::S3Server, src: &str, held: &[(&str, &s
 #[tokio::test(flavor = "multi_thread")]
 async fn the_tasks_skip_a_changed_destination_and_not_their_own_finished_write() {
     let server = campanile_testkit::moto();
-    let client = server.client().await;
-    let src = campanile_testkit::unique_bucket("cond-src");
-    let dst = campanile_testkit::unique_bucket("cond-dst");
-    server.create_bucket(&client, &src).await;
-    server.create_bucket(&client, &dst).await;
+    let (client, src, dst) = fresh_buckets(server, "cond").await;
     let objects = [
         FixtureObject::whole("absent", 2000),
         FixtureObject::whole("held", 2001),

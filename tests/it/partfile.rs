@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use campanile::record::ListingRecord;
 use campanile_testkit::fixtures;
 
-use crate::common::{article_bucket, list_bucket, run};
+use crate::common::{article_bucket, fresh_buckets, list_bucket, run};
 
 /// The partfile binary.
 pub const PARTFILE: &str = env!("CARGO_BIN_EXE_partfile");
@@ -227,11 +227,7 @@ fn rsync(work: &std::path::Path, src: &str, dst: &str, extra: &[&str]) -> crate:
 #[tokio::test(flavor = "multi_thread")]
 async fn rsync_without_input_makes_a_part_file_and_copies_every_key() {
     let server = campanile_testkit::s3();
-    let client = server.client().await;
-    let src = campanile_testkit::unique_bucket("noinput-src");
-    let dst = campanile_testkit::unique_bucket("noinput-dst");
-    server.create_bucket(&client, &src).await;
-    server.create_bucket(&client, &dst).await;
+    let (client, src, dst) = fresh_buckets(server, "noinput").await;
     // A layout nobody told rsync about: every key outside the article's prefixes.
     let mut keys: Vec<String> = mixed_keys().into_iter().step_by(9).collect();
     keys.extend(["A/upper", "~tilde", "g/after-f", "a\tb"].map(String::from));

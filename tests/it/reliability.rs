@@ -201,11 +201,7 @@ impl Scenario {
         objects: &[FixtureObject],
         plan: FaultPlan,
     ) -> Scenario {
-        let client = server.client().await;
-        let src = campanile_testkit::unique_bucket(&format!("{tag}-src"));
-        let dst = campanile_testkit::unique_bucket(&format!("{tag}-dst"));
-        server.create_bucket(&client, &src).await;
-        server.create_bucket(&client, &dst).await;
+        let (client, src, dst) = fresh_buckets(server, tag).await;
         fixtures::upload_all(&client, &src, objects).await;
         let proxy = FaultProxy::start(&server.endpoint, plan)
             .await

@@ -56,11 +56,7 @@ fn report_rows(path: &std::path::Path) -> Vec<Skipped> {
 #[tokio::test(flavor = "multi_thread")]
 async fn archived_objects_give_exit_3_and_a_report_of_them() {
     let server = campanile_testkit::moto();
-    let client = server.client().await;
-    let src = campanile_testkit::unique_bucket("skip-src");
-    let dst = campanile_testkit::unique_bucket("skip-dst");
-    server.create_bucket(&client, &src).await;
-    server.create_bucket(&client, &dst).await;
+    let (client, src, dst) = fresh_buckets(server, "skip").await;
     let mib = 1024 * 1024;
     let warm = [
         FixtureObject::whole("warm/a", 1000),
@@ -160,11 +156,7 @@ async fn archived_objects_give_exit_3_and_a_report_of_them() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_copy_without_skips_exits_0_and_writes_no_report() {
     let server = campanile_testkit::moto();
-    let client = server.client().await;
-    let src = campanile_testkit::unique_bucket("noskip-src");
-    let dst = campanile_testkit::unique_bucket("noskip-dst");
-    server.create_bucket(&client, &src).await;
-    server.create_bucket(&client, &dst).await;
+    let (client, src, dst) = fresh_buckets(server, "noskip").await;
     fixtures::upload_all(&client, &src, &[FixtureObject::whole("a", 10)]).await;
     let work = tempfile::tempdir().expect("tempdir");
     let result = rsync_whole(
@@ -199,11 +191,7 @@ fn is_write_of(exchange: &campanile_testkit::faults::Exchange, bucket: &str, key
 async fn a_failed_copy_completes_finished_uploads_and_the_diff_rerun_sends_them_no_more() {
     // Garage: moto's ListParts answer has a root element the SDK refuses.
     let server = campanile_testkit::s3();
-    let client = server.client().await;
-    let src = campanile_testkit::unique_bucket("fail-src");
-    let dst = campanile_testkit::unique_bucket("fail-dst");
-    server.create_bucket(&client, &src).await;
-    server.create_bucket(&client, &dst).await;
+    let (client, src, dst) = fresh_buckets(server, "fail").await;
     let mib = 1024 * 1024;
     // One part per map task, one task at a time, longest lines first: the long key's
     // parts are copied before any task of `bad` runs, and `bad`'s task, killed at each
@@ -495,11 +483,7 @@ async fn an_object_whose_layout_cannot_be_told_is_reported_and_the_run_exits_3()
     // through objectcopy and multipartcomplete into the job output. (An empty object
     // of one empty part is copied: see fidelity.rs.)
     let server = campanile_testkit::moto();
-    let client = server.client().await;
-    let src = campanile_testkit::unique_bucket("layout-src");
-    let dst = campanile_testkit::unique_bucket("layout-dst");
-    server.create_bucket(&client, &src).await;
-    server.create_bucket(&client, &dst).await;
+    let (client, src, dst) = fresh_buckets(server, "layout").await;
     let size = 5 * 1024 * 1024;
     let data = fixtures::fixture_bytes("empty-multipart", size);
     let etag = fixtures::put_multipart(&client, &src, "empty-multipart", &data, &[size, 0]).await;
@@ -538,11 +522,7 @@ async fn multipartlist_skips_an_archived_multipart_object_from_its_head() {
     // also the Intelligent-Tiering archive tiers, `x-amz-archive-status`): no upload is
     // created, a skip row is written.
     let server = campanile_testkit::moto();
-    let client = server.client().await;
-    let src = campanile_testkit::unique_bucket("mlist-archive-src");
-    let dst = campanile_testkit::unique_bucket("mlist-archive-dst");
-    server.create_bucket(&client, &src).await;
-    server.create_bucket(&client, &dst).await;
+    let (client, src, dst) = fresh_buckets(server, "mlist-archive").await;
     let mib = 1024 * 1024;
     let upload = client
         .create_multipart_upload()

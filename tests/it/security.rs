@@ -4,8 +4,8 @@
 //! credentials; and an https endpoint whose certificate cannot be verified is refused
 //! before any request is sent.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use crate::common::*;
@@ -13,36 +13,6 @@ use campanile_testkit::fixtures::{self, FixtureObject};
 
 /// A wrong secret for the `bad` profile: distinctive, so that a leak is found.
 const WRONG_SECRET: &str = "WRONGsecretWRONGsecretWRONGsecret0123456";
-
-/// Every file under `dir`, gzip members decompressed, as bytes. Symbolic links are not
-/// followed: they are the `-files` links to the binaries in each task's directory.
-fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if entry.file_type().is_ok_and(|t| t.is_symlink()) {
-            continue;
-        }
-        if path.is_dir() {
-            found.extend(files_under(&path));
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            let bytes = if path.extension().is_some_and(|e| e == "gz") {
-                let mut text = Vec::new();
-                flate2::read::MultiGzDecoder::new(bytes.as_slice())
-                    .read_to_end(&mut text)
-                    .expect("gunzip");
-                text
-            } else {
-                bytes
-            };
-            found.push((path, bytes));
-        }
-    }
-    found
-}
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
     // The standard library's substring search (compiled optimised, unlike this test).
@@ -62,11 +32,7 @@ fn assert_secret_free(what: &str, text: &[u8], secrets: &[&str]) {
 #[tokio::test(flavor = "multi_thread")]
 async fn no_output_of_a_run_holds_a_secret_key() {
     let server = campanile_testkit::s3();
-    let client = server.client().await;
-    let src = campanile_testkit::unique_bucket("secret-src");
-    let dst = campanile_testkit::unique_bucket("secret-dst");
-    server.create_bucket(&client, &src).await;
-    server.create_bucket(&client, &dst).await;
+    let (client, src, dst) = fresh_buckets(server, "secret").await;
     let mib = 1024 * 1024;
     let objects = [
         FixtureObject::whole("a", 100),

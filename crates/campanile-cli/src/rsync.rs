@@ -1,6 +1,6 @@
 //! The rsync command line (the article's options, plus `--wait` and endpoints).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -73,7 +73,7 @@ pub struct RsyncCli {
     /// Source bucket.
     #[arg(
         long,
-        required_unless_present = "cleanup",
+        required_unless_present_any = ["cleanup", "list_runs"],
         default_value = "",
         hide_default_value = true
     )]
@@ -81,17 +81,24 @@ pub struct RsyncCli {
     /// Destination bucket.
     #[arg(
         long,
-        required_unless_present = "cleanup",
+        required_unless_present_any = ["cleanup", "list_runs"],
         default_value = "",
         hide_default_value = true
     )]
     pub dst_bucket: String,
     /// Clean up after a local run whose runner was killed (SIGKILL, the OOM killer):
     /// stop the task processes it left, remove their temporary files, and complete or
-    /// abort its multipart uploads in progress, from what RUN_DIR (<run-dir>/<uuid>)
-    /// recorded. Runs nothing else. (SIGINT and SIGTERM make a run clean up itself.)
+    /// abort its multipart uploads in progress, from what RUN_DIR (<run-dir>/<uuid>, or
+    /// just the run id, found under the run directories' base) recorded. Runs nothing
+    /// else. (SIGINT and SIGTERM make a run clean up itself.)
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["job", "hadoop", "dry_run"])]
     pub cleanup: Option<std::path::PathBuf>,
+    /// List the local runs under the run directories' base (see --run-dir), oldest
+    /// first: id, start time, state (running, finished, failed, unfinished: its runner
+    /// died), buckets, run directory, output and skip report. With --json, one JSON
+    /// object per run. Runs nothing else.
+    #[arg(long, conflicts_with_all = ["job", "hadoop", "dry_run", "cleanup"])]
+    pub list_runs: bool,
     /// Profile of the source side, in the .boto shipped under --code.
     #[arg(long)]
     pub src_profile: Option<String>,
@@ -121,7 +128,11 @@ pub struct RsyncCli {
     /// destination profile can read the source (same account, or granted read).
     #[arg(long)]
     pub server_side_copy: bool,
-    /// Run id (default: the current Unix time).
+    /// Run id: names the run directory (locally, on HDFS), the output
+    /// (<output>/<part file>.<id>) and the part file made under --code. Default: the
+    /// start time in UTC and 24 random bits (20261130T161500Z-7f3a9c), so that runs
+    /// started together never collide and ids sort by start time. A run whose id is
+    /// taken is refused (exit 4).
     #[arg(long)]
     pub uuid: Option<String>,
     /// Region of the cluster.
@@ -149,9 +160,11 @@ pub struct RsyncCli {
     /// Add -verbose to the streaming steps.
     #[arg(long, short = 'd')]
     pub debug: bool,
-    /// Local runs: base of the run directories.
-    #[arg(long, default_value = "campanile-runs")]
-    pub run_dir: std::path::PathBuf,
+    /// Local runs: base of the run directories (<run-dir>/<id>), where a run also
+    /// finds the dead runs of its job to clean up and --list-runs looks. Default:
+    /// $XDG_STATE_HOME/campanile/runs, or ~/.local/state/campanile/runs.
+    #[arg(long, env = campanile::rsync::runs::RUN_DIR_ENV)]
+    pub run_dir: Option<std::path::PathBuf>,
     /// Task processes at once on one machine (local default: the cores). On a cluster
     /// it only divides --memory-mb: the copy tasks one node runs at once.
     #[arg(long)]
@@ -217,11 +230,7 @@ impl RsyncCli {
     pub fn request(&self) -> Result<RsyncRequest, Error> {
         let uuid = match &self.uuid {
             Some(uuid) => uuid.clone(),
-            None => SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_err(|e| Error::Usage(format!("clock before 1970: {e}")))?
-                .as_secs()
-                .to_string(),
+            None => campanile::rsync::runs::new_run_id(),
         };
         if !(self.poll_seconds > 0.0 && self.poll_seconds.is_finite()) {
             return Err(Error::Usage("--poll-seconds must be positive".into()));
@@ -254,7 +263,7 @@ impl RsyncCli {
         };
         let task_slots = match (self.task_slots, local) {
             (Some(slots), _) => usize::try_from(slots).unwrap_or(usize::MAX),
-            (None, true) => self.local_request().settings.parallel,
+            (None, true) => self.local_settings().parallel,
             (None, false) => CLUSTER_TASK_SLOTS as usize,
         };
         let run_budget = RequestBudget {
@@ -268,7 +277,7 @@ impl RsyncCli {
                 streaming_jar: self.streaming_jar.clone(),
                 json: self.json,
             }),
-            None => Runner::Local(self.local_request()),
+            None => Runner::Local(self.local_request()?),
             Some(job) => Runner::Emr(EmrRequest {
                 job: job.clone(),
                 wait: self
@@ -339,8 +348,29 @@ impl RsyncCli {
         }
     }
 
-    /// The local runner's options.
-    fn local_request(&self) -> LocalRequest {
+    /// The base of the local run directories: --run-dir (or its environment
+    /// variable), else the state directory ([`campanile::rsync::runs::default_run_base`]).
+    pub fn run_base(&self) -> Result<std::path::PathBuf, Error> {
+        match &self.run_dir {
+            Some(dir) => Ok(dir.clone()),
+            None => campanile::rsync::runs::default_run_base(),
+        }
+    }
+
+    /// The run directory `--cleanup` names: a path, or a run id under the base.
+    pub fn cleanup_dir(&self, given: &std::path::Path) -> Result<std::path::PathBuf, Error> {
+        let bare_id = given.components().count() == 1 && !given.is_dir();
+        if bare_id {
+            let under_base = self.run_base()?.join(given);
+            if under_base.is_dir() {
+                return Ok(under_base);
+            }
+        }
+        Ok(given.to_path_buf())
+    }
+
+    /// The local runner's settings.
+    fn local_settings(&self) -> LocalSettings {
         let mut settings = LocalSettings {
             lines_per_map: self.lines_per_map,
             sort_memory: self.sort_memory_mb.max(1) * 1024 * 1024,
@@ -349,12 +379,73 @@ impl RsyncCli {
         if let Some(parallel) = self.parallel {
             settings.parallel = parallel.max(1);
         }
-        LocalRequest {
-            run_base: self.run_dir.clone(),
-            settings,
+        settings
+    }
+
+    /// The local runner's options.
+    fn local_request(&self) -> Result<LocalRequest, Error> {
+        Ok(LocalRequest {
+            run_base: self.run_base()?,
+            settings: self.local_settings(),
             memory: self.memory_mb.unwrap_or(LOCAL_MEMORY_MB).max(1) * 1024 * 1024,
             json: self.json,
             quiet: self.quiet,
-        }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleanup_takes_a_run_directory_or_a_run_id_under_the_base() {
+        let base = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(base.path().join("20261130T161500Z-7f3a9c")).expect("run dir");
+        let runs = base.path().display().to_string();
+        let cli = RsyncCli::try_parse_from([
+            "rsync",
+            "--cleanup",
+            "20261130T161500Z-7f3a9c",
+            "--run-dir",
+            &runs,
+        ])
+        .expect("parse");
+        let given = cli.cleanup.clone().expect("--cleanup");
+        assert_eq!(
+            cli.cleanup_dir(&given).expect("dir"),
+            base.path().join("20261130T161500Z-7f3a9c")
+        );
+        // A path is taken as it is, and so is an id that names no run.
+        let path = base.path().join("20261130T161500Z-7f3a9c");
+        assert_eq!(cli.cleanup_dir(&path).expect("dir"), path);
+        let unknown = std::path::Path::new("no-such-run");
+        assert_eq!(cli.cleanup_dir(unknown).expect("dir"), unknown);
+    }
+
+    #[test]
+    fn list_runs_needs_no_buckets_and_the_default_id_is_the_new_form() {
+        let cli = RsyncCli::try_parse_from(["rsync", "--list-runs"]).expect("parse");
+        assert!(cli.list_runs);
+        let cli = RsyncCli::try_parse_from([
+            "rsync",
+            "--src-bucket",
+            "src",
+            "--dst-bucket",
+            "dst",
+            "--run-dir",
+            "/tmp/never-written",
+            "--code",
+            "/tmp",
+        ])
+        .expect("parse");
+        let request = cli.request().expect("request");
+        let id = request.plan.uuid;
+        assert_eq!(id.len(), 23, "{id}");
+        assert_eq!(&id[15..17], "Z-", "{id}");
+        assert!(
+            RsyncCli::try_parse_from(["rsync", "--list-runs", "-j", "j-X"]).is_err(),
+            "--list-runs lists local runs only"
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! this machine with the embedded Hadoop Streaming runner (default), or submit it to an
 //! EMR cluster (`--job`), print it (`--dry-run`) or follow it (`--wait`). SIGINT and
 //! SIGTERM stop a local run and clean it up (exit 130, 143); `--cleanup RUN_DIR`
-//! cleans up after one that was killed.
+//! cleans up after one that was killed; `--list-runs` lists the local runs.
 
 use clap::Parser;
 
@@ -12,9 +12,18 @@ use campanile_cli::rsync::RsyncCli;
 
 fn main() -> std::process::ExitCode {
     let cli = RsyncCli::parse();
-    if let Some(run_dir) = cli.cleanup {
+    if let Some(given) = &cli.cleanup {
+        let run_dir = cli.cleanup_dir(given);
         return run_task("rsync", |_| async move {
-            campanile::rsync::unfinished::clean_up_run_dir(&run_dir, &mut std::io::stderr()).await
+            campanile::rsync::unfinished::clean_up_run_dir(&run_dir?, &mut std::io::stderr()).await
+        });
+    }
+    if cli.list_runs {
+        let base = cli.run_base();
+        let json = cli.json;
+        return run_task("rsync", |mut streams| async move {
+            let runs = campanile::rsync::runs::list_runs(&base?)?;
+            campanile::rsync::runs::print_runs(&runs, json, &mut streams.output)
         });
     }
     let request = cli.request();

@@ -17,6 +17,7 @@ use crate::plan::local::{LocalSettings, ProgressDisplay, report_json, run_plan};
 use crate::plan::{self, RunBase, part_file_name};
 use crate::rsync::cleanup::clean_up_uploads;
 use crate::rsync::report::{self, SkipReport};
+use crate::rsync::runs::{self, RunInfo, RunJournal};
 use crate::rsync::unfinished::{self, RunRecord, Unfinished};
 use crate::rsync::{
     DESTINATION_PART_FILE, GENERATED_PART_FILE, INVENTORY_FILES, RsyncRequest, check_part_file,
@@ -187,15 +188,26 @@ pub async fn run<W: Write, E: Write>(
     err: &mut E,
 ) -> Result<(), Error> {
     let interrupt = local.settings.interrupt.clone();
+    // The run's record, from the moment its run directory exists: however the run
+    // ends from then on, the record says how.
+    let mut journal = None;
     // Before the plan starts no task runs and no upload exists: stopping is dropping.
     let prepared = tokio::select! {
-        prepared = prepare(request, local, out, err) => prepared?,
-        signal = interrupt.raised() => return Err(Error::Interrupted { signal }),
+        prepared = prepare(request, local, out, err, &mut journal) => prepared,
+        signal = interrupt.raised() => Err(Error::Interrupted { signal }),
     };
-    match prepared {
-        Some(prepared) => execute(request, local, prepared, out, err).await,
-        None => Ok(()),
+    let result = match prepared {
+        Ok(Some(prepared)) => execute(request, local, prepared, out, err).await,
+        Ok(None) => Ok(()),
+        Err(error) => Err(error),
+    };
+    if let Some(journal) = journal
+        && let Err(recording) = journal.end(&result)
+    {
+        // The run's own outcome matters more than its record's.
+        let _ = writeln!(err, "could not record how the run ended: {recording}");
     }
+    result
 }
 
 /// Everything before the plan runs: endpoints, the run directory, the part file (or
@@ -205,8 +217,10 @@ async fn prepare<W: Write, E: Write>(
     local: &LocalRequest,
     out: &mut W,
     err: &mut E,
+    journal: &mut Option<RunJournal>,
 ) -> Result<Option<Prepared>, Error> {
     let io = |e| Error::io("writing stdout", e);
+    runs::check_local_run_id(&request.plan.uuid)?;
     let mut options = resolve_endpoints(request).await?;
     print_resolved(request, &options, err)?;
     local_key_files(&mut options)?;
@@ -305,7 +319,18 @@ async fn prepare<W: Write, E: Write>(
     }
     // Runs of this job that died (SIGKILL) left tasks, uploads and spooled data.
     unfinished::clean_up_earlier_runs(&run_base, &run_record(request, &options, None), err).await?;
-    create_private_dir(&run_dir)?;
+    create_private_dir(&run_base)?;
+    create_run_dir(&run_dir)?;
+    let copies = !options.no_copy && !options.list_only;
+    *journal = Some(RunJournal::start(
+        &run_dir,
+        RunInfo::starting(
+            &options.uuid,
+            (&options.src_bucket, &options.src_endpoint),
+            (&options.dst_bucket, &options.dst_endpoint),
+            copies.then(|| printed_output.clone()),
+        ),
+    )?);
     if let (true, Some(client)) = (options.input.starts_with("s3://"), &io_client) {
         let fetched = fetch_input(client, &options.input, &run_dir.join("input")).await?;
         options.input = fetched.display().to_string();
@@ -404,6 +429,19 @@ pub fn create_private_dir(dir: &Path) -> Result<(), Error> {
         .mode(0o700)
         .create(dir)
         .map_err(|e| Error::io(format!("creating {}", dir.display()), e))
+}
+
+/// Creates the run directory itself (0700), refusing one that exists: two runs given
+/// the same id cannot share it, even when they start at the same moment (exit 4).
+fn create_run_dir(dir: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(Error::OutputExists(dir.display().to_string()))
+        }
+        Err(e) => Err(Error::io(format!("creating {}", dir.display()), e)),
+    }
 }
 
 /// Runs the plan, then cleans up whatever happened, then publishes the output.

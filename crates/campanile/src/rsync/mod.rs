@@ -14,6 +14,7 @@ pub mod emr;
 pub mod hadoop;
 pub mod local;
 pub mod report;
+pub mod runs;
 pub mod unfinished;
 
 use std::io::Write;

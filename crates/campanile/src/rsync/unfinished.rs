@@ -20,7 +20,8 @@
 //! working directory, under the run directory, in `/proc`), removes the attempts'
 //! temporary files (spooled object data), then completes or aborts the run's uploads
 //! in progress as a failed run's clean-up does ([`crate::rsync::cleanup`]), and last
-//! removes the marker. It is safe to repeat: until the marker is gone, a later clean-up
+//! removes the marker (and notes the clean-up in the run's record,
+//! [`crate::rsync::runs`]). It is safe to repeat: until the marker is gone, a later clean-up
 //! does it all again.
 
 use std::fs::File;
@@ -65,8 +66,16 @@ impl RunRecord {
 #[derive(Debug)]
 pub struct Unfinished {
     // The open, locked marker: dropping it (or the process dying) releases the lock.
-    _file: File,
+    file: File,
     path: PathBuf,
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        // Unlocked explicitly, not only closed: a child forked by another thread and not
+        // yet exec'd shares the open file, and would hold the lock until its exec.
+        let _ = self.file.unlock();
+    }
 }
 
 impl Unfinished {
@@ -86,7 +95,7 @@ impl Unfinished {
             .map_err(|e| Error::io(context("writing"), e))?;
         std::fs::rename(&temporary, &path)
             .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
-        Ok(Unfinished { _file: file, path })
+        Ok(Unfinished { file, path })
     }
 
     /// The clean-up has run: removes the marker.
@@ -166,6 +175,15 @@ pub async fn clean_up_run<E: Write>(run_dir: &Path, err: &mut E) -> Result<Found
     std::fs::remove_file(&path)
         .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
     drop(file);
+    // `rsync --list-runs` then shows the run as cleaned up; the clean-up itself is
+    // done whether or not its record can say so.
+    if let Err(e) = crate::rsync::runs::record_cleaned_up(run_dir) {
+        writeln!(
+            err,
+            "could not record the clean-up in the run's record: {e}"
+        )
+        .map_err(say)?;
+    }
     Ok(Found::CleanedUp)
 }
 
