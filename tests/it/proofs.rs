@@ -6,6 +6,19 @@
 //! PutObject's checksum (without checking it) and gives it back with `ChecksumMode:
 //! ENABLED`; Garage 2.5 checks and stores it, so the checksums a copy writes are tested
 //! there.
+//!
+//! Multipart checksums, as the servers were found to handle them (probed with the
+//! uploads these tests make): Garage 2.5 takes an upload's checksum algorithm and type
+//! (COMPOSITE for every algorithm, FULL_OBJECT for the CRCs; it refuses FULL_OBJECT
+//! with SHA256), checks every part's checksum on UploadPart (`InvalidDigest`), gives it
+//! back on UploadPart and ListParts, checks the parts' checksums and a FULL_OBJECT value
+//! on CompleteMultipartUpload, and answers HEAD in checksum mode with `<value>-N` and
+//! the type (a `partNumber` HEAD gives the object's value too). Its UploadPartCopy
+//! gives no checksum. moto 5 takes the algorithm and type but checks nothing: it
+//! ignores the parts' checksums, gives none back (UploadPart, ListParts, completion),
+//! and computes the object's value itself, a composite without its `-N`, with CRC32
+//! in place of CRC32C and CRC64NVME (no `awscrt`), and without a type for those; so the
+//! moto tests use CRC32 and SHA256, which it computes right.
 
 use crate::common::*;
 use aws_sdk_s3::config::RequestChecksumCalculation;
@@ -210,16 +223,6 @@ fn reported(dir: &std::path::Path) -> Vec<(String, String)> {
     rows
 }
 
-/// The sum of counter `name` over every step and group of the run.
-fn counter(run: &Run, name: &str) -> i64 {
-    reports(run)
-        .iter()
-        .filter_map(|report| report["counters"].as_object().cloned())
-        .flat_map(|groups| groups.into_iter().map(|(_, counters)| counters))
-        .filter_map(|counters| counters[name].as_i64())
-        .sum()
-}
-
 fn mib() -> u64 {
     1024 * 1024
 }
@@ -259,10 +262,15 @@ async fn kms_objects_are_copied_with_the_proof_each_can_have() {
         run.stderr
     );
     assert!(run.stderr.contains("_skipped.jsonl"), "{}", run.stderr);
-    assert_eq!(counter(&run, "ProvenByChecksum"), 1, "{}", run.stdout);
-    assert_eq!(counter(&run, "UnverifiableAtSource"), 2, "{}", run.stdout);
-    assert_eq!(counter(&run, "ProvenByMd5"), 0, "{}", run.stdout);
-    assert_eq!(counter(&run, "EtagMismatch"), 0, "{}", run.stdout);
+    assert_eq!(counter_total(&run, "ProvenByChecksum"), 1, "{}", run.stdout);
+    assert_eq!(
+        counter_total(&run, "UnverifiableAtSource"),
+        2,
+        "{}",
+        run.stdout
+    );
+    assert_eq!(counter_total(&run, "ProvenByMd5"), 0, "{}", run.stdout);
+    assert_eq!(counter_total(&run, "EtagMismatch"), 0, "{}", run.stdout);
 }
 
 /// A plain source into a bucket with default SSE-KMS: the writes' answers say aws:kms
@@ -281,15 +289,20 @@ async fn a_destination_with_default_kms_does_not_fail_the_etag_checks() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     kms.assert_copied(&["plain", "multi"], &run).await;
     assert!(reported(kms.work.path()).is_empty(), "{}", run.stderr);
-    assert_eq!(counter(&run, "ProvenByMd5"), 2, "{}", run.stdout);
-    assert_eq!(counter(&run, "UnverifiableAtSource"), 0, "{}", run.stdout);
+    assert_eq!(counter_total(&run, "ProvenByMd5"), 2, "{}", run.stdout);
+    assert_eq!(
+        counter_total(&run, "UnverifiableAtSource"),
+        0,
+        "{}",
+        run.stdout
+    );
     // The part lines say so, with the parts' MD5s.
     let part_map = part_files(kms.work.path());
     assert!(
         part_map.contains("\tdst-etag-not-md5:"),
         "part map:\n{part_map}"
     );
-    assert_eq!(counter(&run, "EtagMismatch"), 0, "{}", run.stdout);
+    assert_eq!(counter_total(&run, "EtagMismatch"), 0, "{}", run.stdout);
 }
 
 /// An SSE-KMS source with a checksum: a bit flipped in its GET body cannot be caught by
@@ -308,7 +321,7 @@ async fn a_flipped_byte_in_a_kms_object_is_caught_by_its_checksum() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(kms.proxy.stats().injected[&FaultKind::FlipResponseByte], 1);
     kms.assert_copied(&["crc-kms"], &run).await;
-    assert_eq!(counter(&run, "ProvenByChecksum"), 1, "{}", run.stdout);
+    assert_eq!(counter_total(&run, "ProvenByChecksum"), 1, "{}", run.stdout);
 }
 
 /// The checksums a whole object is written with, on Garage (which checks a write's
@@ -329,7 +342,7 @@ async fn whole_objects_are_written_with_the_sources_checksum_or_a_crc64nvme() {
     let run = kms.rsync().await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     kms.assert_copied(&["none", "crc32"], &run).await;
-    assert_eq!(counter(&run, "ProvenByMd5"), 2, "{}", run.stdout);
+    assert_eq!(counter_total(&run, "ProvenByMd5"), 2, "{}", run.stdout);
     let head = |bucket: String, key: &'static str| {
         let client = kms.client.clone();
         async move {
@@ -430,9 +443,19 @@ async fn kms_parts_after_a_diff_carry_etags_then_the_destination() {
             Some(campanile::record::Destination::Absent)
         );
     }
-    assert_eq!(counter(&run, "UnverifiableAtSource"), 2, "{}", run.stdout);
-    assert_eq!(counter(&run, "DestinationChanged"), 0, "{}", run.stdout);
-    assert_eq!(counter(&run, "EtagMismatch"), 0, "{}", run.stdout);
+    assert_eq!(
+        counter_total(&run, "UnverifiableAtSource"),
+        2,
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        counter_total(&run, "DestinationChanged"),
+        0,
+        "{}",
+        run.stdout
+    );
+    assert_eq!(counter_total(&run, "EtagMismatch"), 0, "{}", run.stdout);
 }
 
 /// A retry of this copy's own conditional write (`rsync --diff`), refused because the
@@ -503,4 +526,561 @@ async fn a_refused_retry_of_an_own_kms_write_is_done_not_changed() {
         "{}",
         refused.stderr
     );
+}
+
+/// The text of every task attempt's `stderr` log under `dir` (a run directory).
+fn stderr_logs(dir: &std::path::Path) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            text.push_str(&stderr_logs(&path));
+        } else if entry.file_name() == "stderr" {
+            text.push_str(&std::fs::read_to_string(&path).unwrap_or_default());
+        }
+    }
+    text
+}
+
+/// The parts of `data` in parts of `part_size` bytes (the last takes the rest).
+fn split(data: &[u8], part_size: u64) -> Vec<&[u8]> {
+    data.chunks(usize::try_from(part_size).expect("part size"))
+        .collect()
+}
+
+/// The base64 SHA-256 of `data`, computed with the sha2 crate directly.
+fn sha256_base64(data: &[u8]) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(data))
+}
+
+/// How a test source is uploaded: in parts, with a checksum of this algorithm and type.
+#[derive(Clone, Copy, Debug)]
+enum Uploaded {
+    /// SHA256, composite.
+    Sha256Composite,
+    /// CRC32, composite.
+    Crc32Composite,
+    /// CRC32, full object.
+    Crc32Full,
+}
+
+impl Uploaded {
+    fn checksum(self, data: &[u8]) -> String {
+        match self {
+            Uploaded::Sha256Composite => sha256_base64(data),
+            Uploaded::Crc32Composite | Uploaded::Crc32Full => crc32_base64(data),
+        }
+    }
+
+    fn decode(value: &str) -> Vec<u8> {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .expect("base64")
+    }
+
+    /// The object's value S3 gives for these parts: the checksum of the concatenated
+    /// binary part checksums `-N`, or the checksum of the whole.
+    fn object_value(self, data: &[u8], parts: &[&[u8]]) -> String {
+        match self {
+            Uploaded::Crc32Full => self.checksum(data),
+            _ => {
+                let concatenated: Vec<u8> = parts
+                    .iter()
+                    .flat_map(|p| Uploaded::decode(&self.checksum(p)))
+                    .collect();
+                format!("{}-{}", self.checksum(&concatenated), parts.len())
+            }
+        }
+    }
+
+    /// This algorithm's value in a HEAD's answer.
+    fn of_head(
+        self,
+        head: &aws_sdk_s3::operation::head_object::HeadObjectOutput,
+    ) -> Option<String> {
+        match self {
+            Uploaded::Sha256Composite => head.checksum_sha256(),
+            _ => head.checksum_crc32(),
+        }
+        .map(str::to_string)
+    }
+
+    fn kind(self) -> aws_sdk_s3::types::ChecksumType {
+        match self {
+            Uploaded::Crc32Full => aws_sdk_s3::types::ChecksumType::FullObject,
+            _ => aws_sdk_s3::types::ChecksumType::Composite,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Uploaded::Sha256Composite => "SHA256",
+            _ => "CRC32",
+        }
+    }
+}
+
+/// Uploads `object` in its parts to `bucket` with each part's checksum and the
+/// upload's algorithm and type (the whole object's value with the completion for a
+/// full-object checksum); returns the object's value as S3 gives it.
+async fn put_multipart_with_checksum(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    object: &FixtureObject,
+    uploaded: Uploaded,
+) -> String {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    let data = object.bytes();
+    let parts = split(&data, object.part_size.expect("a multipart fixture"));
+    let algorithm = match uploaded {
+        Uploaded::Sha256Composite => ChecksumAlgorithm::Sha256,
+        _ => ChecksumAlgorithm::Crc32,
+    };
+    let created = client
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(&object.key)
+        .checksum_algorithm(algorithm)
+        .checksum_type(uploaded.kind())
+        .send()
+        .await
+        .expect("create upload");
+    let upload_id = created.upload_id().expect("upload id");
+    let mut completed = Vec::new();
+    for (index, part) in parts.iter().enumerate() {
+        let number = i32::try_from(index + 1).expect("part number");
+        let value = uploaded.checksum(part);
+        let request = client
+            .upload_part()
+            .bucket(bucket)
+            .key(&object.key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .body(ByteStream::from(part.to_vec()));
+        let request = match uploaded {
+            Uploaded::Sha256Composite => request.checksum_sha256(&value),
+            _ => request.checksum_crc32(&value),
+        };
+        let done = request.send().await.expect("upload part");
+        let part = CompletedPart::builder()
+            .part_number(number)
+            .e_tag(done.e_tag().expect("part ETag"));
+        completed.push(
+            match uploaded {
+                Uploaded::Sha256Composite => part.checksum_sha256(value),
+                _ => part.checksum_crc32(value),
+            }
+            .build(),
+        );
+    }
+    let request = client
+        .complete_multipart_upload()
+        .bucket(bucket)
+        .key(&object.key)
+        .upload_id(upload_id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(completed))
+                .build(),
+        );
+    let request = match uploaded {
+        Uploaded::Crc32Full => request
+            .checksum_type(uploaded.kind())
+            .checksum_crc32(uploaded.checksum(&data)),
+        _ => request,
+    };
+    request.send().await.expect("complete upload");
+    uploaded.object_value(&data, &parts)
+}
+
+/// The HEAD of `key` in checksum mode.
+async fn head_checksum(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> aws_sdk_s3::operation::head_object::HeadObjectOutput {
+    client
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("HEAD s3://{bucket}/{key}: {e:?}"))
+}
+
+/// Multipart sources with checksums on Garage (which checks part checksums and the
+/// full-object value, and stores them): the copies keep the layout (same ETag), the
+/// algorithm, the type and the value, composite (SHA256, CRC32) or full-object (CRC32).
+/// Each part's checksum is computed from the bytes read and checked by Garage on
+/// UploadPart, and multipartcomplete recomputes the source's value from the parts'
+/// before completing. The sources are plain (MD5 ETags), so they keep their MD5 proof
+/// (`ProvenByMd5`), their checksums checked besides. On main, the copies had no
+/// checksum at all.
+#[tokio::test(flavor = "multi_thread")]
+async fn multipart_checksums_are_kept_composite_or_full_object_on_garage() {
+    let sources = [
+        (
+            FixtureObject::multipart("sha256-composite", 11 * mib(), 5 * mib()),
+            Uploaded::Sha256Composite,
+        ),
+        (
+            FixtureObject::multipart("crc32-composite", 6 * mib(), 5 * mib()),
+            Uploaded::Crc32Composite,
+        ),
+        (
+            FixtureObject::multipart("crc32-full", 11 * mib(), 5 * mib()),
+            Uploaded::Crc32Full,
+        ),
+    ];
+    let kms = Kms::on(campanile_testkit::s3(), "mp-sums", &[], &[], |_, _| {
+        FaultPlan::none()
+    })
+    .await;
+    let mut values = Vec::new();
+    for (object, uploaded) in &sources {
+        values.push(put_multipart_with_checksum(&kms.client, &kms.src, object, *uploaded).await);
+    }
+    let run = kms.rsync().await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let keys: Vec<&str> = sources.iter().map(|(o, _)| o.key.as_str()).collect();
+    kms.assert_copied(&keys, &run).await;
+    for ((object, uploaded), value) in sources.iter().zip(&values) {
+        let source = head_checksum(&kms.client, &kms.src, &object.key).await;
+        let copy = head_checksum(&kms.client, &kms.dst, &object.key).await;
+        assert_eq!(
+            uploaded.of_head(&source).as_ref(),
+            Some(value),
+            "{source:?}"
+        );
+        assert_eq!(
+            uploaded.of_head(&copy).as_ref(),
+            Some(value),
+            "copy of {}: {copy:?}",
+            object.key
+        );
+        assert_eq!(
+            copy.checksum_type(),
+            Some(&uploaded.kind()),
+            "{}",
+            object.key
+        );
+    }
+    // The part map names each part's checksum after the source's.
+    let part_map = part_files(kms.work.path());
+    for ((object, uploaded), value) in sources.iter().zip(&values) {
+        let field = format!(
+            "\tchecksum:{}:{}:{value}:",
+            uploaded.name(),
+            uploaded.kind().as_str()
+        );
+        let lines = part_map
+            .lines()
+            .filter(|l| l.starts_with(&format!("{}\t", object.key)) && l.contains(&field))
+            .count();
+        assert_eq!(
+            lines,
+            3.min(object.size.div_ceil(5 * mib()) as usize),
+            "{field}\n{part_map}"
+        );
+    }
+    assert_eq!(counter_total(&run, "ProvenByMd5"), 3, "{}", run.stdout);
+    assert_eq!(counter_total(&run, "ChecksumMismatch"), 0, "{}", run.stdout);
+    assert_eq!(
+        counter_total(&run, "UnverifiableAtSource"),
+        0,
+        "{}",
+        run.stdout
+    );
+}
+
+/// SSE-KMS multipart sources with a checksum (through the KMS proxy over moto): their
+/// ETags are not MD5s, so no ETag can prove them; the checksum of each part's bytes
+/// makes the source's composite (SHA256) or full-object (CRC32) value, which proves
+/// every byte: `ProvenByChecksum`, where main counted them unverifiable at source.
+#[tokio::test(flavor = "multi_thread")]
+async fn kms_multipart_sources_are_proven_by_their_checksums() {
+    let sources = [
+        (
+            FixtureObject::multipart("kms-sha256", 11 * mib(), 5 * mib()),
+            Uploaded::Sha256Composite,
+        ),
+        (
+            FixtureObject::multipart("kms-crc32-full", 6 * mib(), 5 * mib()),
+            Uploaded::Crc32Full,
+        ),
+    ];
+    let kms = Kms::new("kms-mp-sums", &[], &[], |src, dst| {
+        FaultPlan::kms(&[src, dst])
+    })
+    .await;
+    for (object, uploaded) in &sources {
+        put_multipart_with_checksum(&kms.client, &kms.src, object, *uploaded).await;
+    }
+    let run = kms.rsync().await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    kms.assert_copied(&["kms-sha256", "kms-crc32-full"], &run)
+        .await;
+    assert_eq!(counter_total(&run, "ProvenByChecksum"), 2, "{}", run.stdout);
+    assert_eq!(
+        counter_total(&run, "UnverifiableAtSource"),
+        0,
+        "{}",
+        run.stdout
+    );
+    assert_eq!(counter_total(&run, "ChecksumMismatch"), 0, "{}", run.stdout);
+    // The copies were created with the source's algorithm and type.
+    for (object, uploaded) in &sources {
+        let copy = head_checksum(&kms.client, &kms.dst, &object.key).await;
+        assert_eq!(copy.checksum_type(), Some(&uploaded.kind()), "{copy:?}");
+        assert!(uploaded.of_head(&copy).is_some(), "{copy:?}");
+    }
+}
+
+/// A bit flipped in one part's GET of an SSE-KMS source (its ETag is no MD5, so only its
+/// checksum can tell): the part's checksum, computed from the damaged bytes, does not
+/// make the source's composite value; multipartcomplete aborts the upload before
+/// completing (`ChecksumMismatch`) and the run fails. Nothing is completed and no
+/// upload is left. On main the object was completed with the damaged byte, counted
+/// unverifiable at source, and the run exited 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flipped_byte_in_a_kms_part_is_caught_by_the_checksum_and_nothing_completed() {
+    let object = FixtureObject::multipart("kms-flip-mp", 6 * mib(), 5 * mib());
+    let kms = Kms::new("kms-mp-flip", &[], &[], |src, _| FaultPlan {
+        rate: 1.0,
+        kinds: vec![FaultKind::FlipResponseByte],
+        flip_ranged_gets: true,
+        limit: Some(1),
+        ..FaultPlan::kms(&[src])
+    })
+    .await;
+    put_multipart_with_checksum(&kms.client, &kms.src, &object, Uploaded::Crc32Composite).await;
+    let run = kms.rsync().await;
+    assert_ne!(
+        run.code, 0,
+        "the damaged copy must fail the run:\n{}",
+        run.stderr
+    );
+    assert_eq!(kms.proxy.stats().injected[&FaultKind::FlipResponseByte], 1);
+    // A failed step writes no report: its tasks' stderr logs say why.
+    let logs = stderr_logs(&kms.work.path().join("runs"));
+    assert!(
+        logs.contains("ChecksumMismatch,1"),
+        "no checksum mismatch counted:\n{logs}\n{}",
+        run.stderr
+    );
+    assert!(
+        logs.contains(":FAIL CRC32 checksum of the parts' bytes would be"),
+        "{logs}"
+    );
+    assert!(!logs.contains("ProvenByChecksum"), "{logs}");
+    assert!(
+        keys(&kms.client, &kms.dst).await.is_empty(),
+        "nothing may be completed:\n{}",
+        run.stderr
+    );
+    assert_eq!(
+        uploads_in_progress(&kms.client, &kms.dst).await,
+        0,
+        "{}",
+        run.stderr
+    );
+}
+
+/// The clean-up after a failed run (`campanile::orphans::finish_run`, on Garage)
+/// completes an upload created with the source's checksum algorithm only when the
+/// parts' checksums ListParts gives make the source's value (from the part list's
+/// `checksum` field), and sends them with the completion; an upload whose parts make
+/// another value is aborted, never completed.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_clean_up_completes_a_checksum_upload_only_when_its_parts_make_the_sources() {
+    let server = campanile_testkit::s3();
+    let client = server.client().await;
+    let bucket = campanile_testkit::unique_bucket("finish-sums");
+    server.create_bucket(&client, &bucket).await;
+    let parts: [Vec<u8>; 2] = [vec![1; 5 * mib() as usize], vec![2; 1000]];
+    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    let data = parts.concat();
+    let etag = campanile::multipart::multipart_etag(&[
+        campanile::multipart::md5(&parts[0]),
+        campanile::multipart::md5(&parts[1]),
+    ]);
+    let value = Uploaded::Sha256Composite.object_value(&data, &refs);
+    let mut uploads = Vec::new();
+    for key in ["good", "wrong"] {
+        let id = client
+            .create_multipart_upload()
+            .bucket(&bucket)
+            .key(key)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .send()
+            .await
+            .expect("create upload")
+            .upload_id()
+            .expect("upload id")
+            .to_string();
+        for (number, part) in (1..).zip(&parts) {
+            client
+                .upload_part()
+                .bucket(&bucket)
+                .key(key)
+                .upload_id(&id)
+                .part_number(number)
+                .checksum_sha256(sha256_base64(part))
+                .body(ByteStream::from(part.clone()))
+                .send()
+                .await
+                .expect("upload part");
+        }
+        uploads.push(id);
+    }
+    // The run's part list: "wrong" names a source checksum its parts do not make.
+    let other = Uploaded::Sha256Composite.object_value(b"other", &[b"o", b"ther"]);
+    let size = data.len();
+    let line = |key: &str, id: &str, n: u32, range: (usize, usize), value: &str| {
+        format!(
+            "{key}\t{etag}\t{size}\t2026-11-30 07:00:00\t{id}\t{n}\t2\t{}\t{}\tchecksum:SHA256:COMPOSITE:{value}\n",
+            range.0, range.1
+        )
+    };
+    let split = parts[0].len();
+    let text = [
+        line("good", &uploads[0], 1, (0, split - 1), &value),
+        line("good", &uploads[0], 2, (split, size - 1), &value),
+        line("wrong", &uploads[1], 1, (0, split - 1), &other),
+        line("wrong", &uploads[1], 2, (split, size - 1), &other),
+    ]
+    .concat();
+    let work = tempfile::tempdir().expect("tempdir");
+    let part_list = work.path().join("parts");
+    std::fs::create_dir(&part_list).expect("mkdir");
+    std::fs::write(part_list.join("part-00000"), text).expect("write");
+    let done = campanile::orphans::finish_run(
+        &client,
+        &bucket,
+        &part_list,
+        &work.path().join("no-listing"),
+        (3, std::time::Duration::from_millis(10)),
+        100,
+    )
+    .await
+    .expect("clean-up");
+    let ids = |list: &[campanile::orphans::Upload]| -> Vec<String> {
+        list.iter().map(|u| u.upload_id.clone()).collect()
+    };
+    assert_eq!(ids(&done.completed), vec![uploads[0].clone()], "{done:?}");
+    assert_eq!(ids(&done.aborted), vec![uploads[1].clone()], "{done:?}");
+    let head = head_checksum(&client, &bucket, "good").await;
+    assert_eq!(head.checksum_sha256(), Some(value.as_str()));
+    assert_eq!(keys(&client, &bucket).await, vec!["good".to_string()]);
+}
+
+/// `--server-side-copy` of multipart sources with checksums, on Garage: the upload is
+/// created with the source's algorithm and type, and the server computes each copied
+/// part's checksum itself (Garage's UploadPartCopy answer gives none, so the part lines
+/// carry no `checksum` field and the objects keep their ETag proof); the copies get
+/// the source's checksum. On main the copies had none.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_side_copy_keeps_the_multipart_checksum() {
+    let sources = [
+        (
+            FixtureObject::multipart("ss-sha256", 6 * mib(), 5 * mib()),
+            Uploaded::Sha256Composite,
+        ),
+        (
+            FixtureObject::multipart("ss-crc32-full", 6 * mib(), 5 * mib()),
+            Uploaded::Crc32Full,
+        ),
+    ];
+    let kms = Kms::on(campanile_testkit::s3(), "ss-sums", &[], &[], |_, _| {
+        FaultPlan::none()
+    })
+    .await;
+    let mut values = Vec::new();
+    for (object, uploaded) in &sources {
+        values.push(put_multipart_with_checksum(&kms.client, &kms.src, object, *uploaded).await);
+    }
+    let run = kms.rsync_with(&["--server-side-copy"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    kms.assert_copied(&["ss-sha256", "ss-crc32-full"], &run)
+        .await;
+    for ((object, uploaded), value) in sources.iter().zip(&values) {
+        let copy = head_checksum(&kms.client, &kms.dst, &object.key).await;
+        assert_eq!(uploaded.of_head(&copy).as_ref(), Some(value), "{copy:?}");
+        assert_eq!(copy.checksum_type(), Some(&uploaded.kind()), "{copy:?}");
+    }
+    assert_eq!(counter_total(&run, "ChecksumMismatch"), 0, "{}", run.stdout);
+}
+
+/// A retried objectcopy attempt (on Garage, which lists part checksums) finds every
+/// part of a checksum upload already uploaded and writes each part's line with the
+/// checksum ListParts gives: the same lines as the first attempt's, so that
+/// multipartcomplete recomputes the source's checksum and completes the copy with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retried_attempt_takes_the_part_checksums_from_list_parts() {
+    let object = FixtureObject::multipart("resumed", 11 * mib(), 5 * mib());
+    let kms = Kms::on(campanile_testkit::s3(), "mp-resume", &[], &[], |_, _| {
+        FaultPlan::none()
+    })
+    .await;
+    let value =
+        put_multipart_with_checksum(&kms.client, &kms.src, &object, Uploaded::Sha256Composite)
+            .await;
+    let server = kms.server;
+    let both = src_dst_args(server, &kms.src, &kms.dst);
+    let list = list_bucket(server, &kms.src, ",\n");
+    let parts = stage(MULTIPARTLIST, &both, &list.stdout, server);
+    let field = format!("\tchecksum:SHA256:COMPOSITE:{value}");
+    assert_eq!(parts.stdout.matches(&field).count(), 3, "{}", parts.stdout);
+    let first = stage(OBJECTCOPY, &both, &parts.stdout, server);
+    let args: Vec<&str> = both.iter().map(String::as_str).collect();
+    let again = run(
+        OBJECTCOPY,
+        &args,
+        &parts.stdout,
+        server,
+        &[(
+            "mapreduce_task_attempt_id",
+            "attempt_1700000000000_0001_m_000000_1",
+        )],
+    );
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(
+        again.counter(&kms.dst, "AlreadyCopied"),
+        3,
+        "{}",
+        again.stderr
+    );
+    let sorted = |text: &str| {
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        lines.sort();
+        lines
+    };
+    let lines = sorted(&again.stdout);
+    assert_eq!(lines, sorted(&first.stdout));
+    assert!(
+        lines.iter().all(|l| l.contains(&format!("{field}:"))),
+        "{lines:?}"
+    );
+    let complete = complete_uploads(server, &kms.dst, &again.stdout);
+    // Without --src-bucket the proof is counted under the destination; the source is
+    // plain, so its ETag proves it, and the checksum was checked besides.
+    assert_eq!(
+        complete.counter(&kms.dst, "ProvenByMd5"),
+        1,
+        "{}",
+        complete.stderr
+    );
+    assert_eq!(
+        complete.counter(&kms.dst, "ChecksumMismatch"),
+        0,
+        "{}",
+        complete.stderr
+    );
+    let copy = head_checksum(&kms.client, &kms.dst, "resumed").await;
+    assert_eq!(copy.checksum_sha256(), Some(value.as_str()));
+    assert_same_object(&kms.client, &kms.src, &kms.dst, "resumed").await;
 }

@@ -122,6 +122,7 @@ pub fn write_part_lines(path: &Path, n: u64, sorted: bool) -> std::io::Result<()
                 first_byte: u64::from(part - 1) * PART_SIZE,
                 last_byte: u64::from(part) * PART_SIZE - 1,
                 etags: Default::default(),
+                checksum: None,
                 destination: None,
             }
             .to_line();

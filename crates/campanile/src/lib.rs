@@ -7,6 +7,7 @@
 //! things up. See docs/architecture.md for the shape of the whole system.
 
 pub mod attempt;
+pub mod checksum;
 pub mod command;
 pub mod config;
 pub mod counters;

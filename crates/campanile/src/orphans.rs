@@ -18,7 +18,9 @@
 //! either *completed*, when it is the upload the run planned for the key and ListParts
 //! shows exactly the planned parts (numbers 1..N, each of its planned size, and part
 //! ETags that make the source's multipart ETag, checked before completing and again on
-//! the completed object, as multipartcomplete does), or *aborted* (a partial upload, an
+//! the completed object, as multipartcomplete does; for an upload created with the
+//! source's checksum algorithm, part checksums that make the source's checksum too,
+//! sent with the completion), or *aborted* (a partial upload, an
 //! orphan of another attempt, an earlier failed run's). So a failed run keeps every
 //! object whose bytes it finished copying, and the `--diff` re-run sends none of them
 //! again. The run owns the keys it copies: another writer's upload to one of them,
@@ -77,6 +79,9 @@ pub struct PlannedUpload {
     /// What the diff saw at the destination (`rsync --diff`): the completion is
     /// conditional on it, as multipartcomplete's.
     pub destination: Option<crate::record::Destination>,
+    /// The source's checksum, when the upload was created with its algorithm: the
+    /// parts' checksums (ListParts) must make it, and go with the completion.
+    pub checksum: Option<crate::checksum::SourceChecksum>,
 }
 
 /// What the clean-up did.
@@ -289,9 +294,11 @@ async fn uploads_page(
 
 /// Completes the planned upload when ListParts shows exactly its planned parts and
 /// their ETags make the source's; returns false (nothing done, so it is aborted)
-/// otherwise. An upload created with a checksum algorithm is never completed here:
-/// its completion must name every part's checksum and be compared with the source's,
-/// which is multipartcomplete's work; the re-run copies the object again.
+/// otherwise. An upload created with the source's checksum algorithm (the plan's
+/// `checksum`) is completed only when its parts' checksums make the source's value,
+/// and with them (S3 requires every part's checksum then); one created with an
+/// algorithm the plan does not name is never completed here (the re-run copies the
+/// object again).
 async fn complete_if_whole(
     client: &Client,
     bucket: &str,
@@ -301,25 +308,29 @@ async fn complete_if_whole(
     let Some(upload_id) = plan.upload_id.as_deref() else {
         return Ok(Ok(false));
     };
-    let parts = match listed_parts(client, bucket, &plan.key, upload_id).await {
+    let listed = listed_parts(
+        client,
+        bucket,
+        &plan.key,
+        upload_id,
+        plan.checksum.is_some(),
+    );
+    let parts = match listed.await {
         Ok(Some(parts)) => parts,
         Ok(None) => return Ok(Ok(false)),
         Err(error) => return Ok(Err(Unlisted(error))),
     };
-    let whole =
-        !plan.ranges.is_empty()
-            && parts.len() == plan.ranges.len()
-            && parts.iter().zip(&plan.ranges).zip(1..).all(
-                |(((number, size, _), range), expected)| {
-                    *number == expected && *size == range.len()
-                },
-            );
+    let whole = !plan.ranges.is_empty()
+        && parts.len() == plan.ranges.len()
+        && parts.iter().zip(&plan.ranges).zip(1..).all(
+            |(((number, size, ..), range), expected)| *number == expected && *size == range.len(),
+        );
     if !whole {
         return Ok(Ok(false));
     }
     let Some(digests) = parts
         .iter()
-        .map(|(_, _, etag)| parse_md5_hex(etag))
+        .map(|(_, _, etag, _)| parse_md5_hex(etag))
         .collect::<Option<Vec<[u8; 16]>>>()
     else {
         return Ok(Ok(false));
@@ -327,9 +338,39 @@ async fn complete_if_whole(
     if multipart_etag(&digests) != plan.etag {
         return Ok(Ok(false));
     }
+    // An upload created with the source's checksum algorithm: the parts' checksums
+    // must make the source's value (and S3 needs them to complete it); an upload whose
+    // parts are listed without one (moto gives none) is left to be aborted.
+    let checksums = match &plan.checksum {
+        None => None,
+        Some(source) => {
+            let Some(values) = parts
+                .iter()
+                .map(|(.., checksums)| {
+                    source
+                        .algorithm
+                        .pick(checksums.each_ref().map(Option::as_deref))
+                        .map(str::to_string)
+                })
+                .collect::<Option<Vec<String>>>()
+            else {
+                return Ok(Ok(false));
+            };
+            let lengths: Vec<(&str, u64)> = values
+                .iter()
+                .zip(&plan.ranges)
+                .map(|(value, range)| (value.as_str(), range.len()))
+                .collect();
+            let made = crate::checksum::combine(source.algorithm, source.kind, &lengths);
+            if !made.is_some_and(|made| source.matches(&made)) {
+                return Ok(Ok(false));
+            }
+            Some((source, values))
+        }
+    };
     let numbered: Vec<(u32, String)> = parts
         .into_iter()
-        .map(|(number, _, etag)| (number, etag))
+        .map(|(number, _, etag, _)| (number, etag))
         .collect();
     let completed = crate::task::multipartcomplete::complete_upload(
         client,
@@ -338,6 +379,9 @@ async fn complete_if_whole(
         upload_id,
         &plan.etag,
         &numbered,
+        checksums
+            .as_ref()
+            .map(|(source, values)| (*source, values.as_slice())),
         plan.destination.as_ref(),
         attempts,
     )
@@ -364,15 +408,21 @@ async fn complete_if_whole(
     Ok(Ok(true))
 }
 
-/// The parts of an upload (number, size, ETag without quotes), in part-number order;
-/// `None` when the upload is gone (completed or aborted meanwhile), or was created
-/// with a checksum algorithm (not to be completed here).
+/// One part ListParts gives: number, size, ETag (no quotes), and its checksums (in the
+/// order of [`crate::checksum::Algorithm::pick`]).
+type ListedPart = (u32, u64, String, [Option<String>; 5]);
+
+/// The parts of an upload (number, size, ETag without quotes, checksums), in
+/// part-number order; `None` when the upload is gone (completed or aborted meanwhile), or was created
+/// with a checksum algorithm that the plan does not name (`checksum` false: it could
+/// not be proven nor completed here).
 async fn listed_parts(
     client: &Client,
     bucket: &str,
     key: &str,
     upload_id: &str,
-) -> Result<Option<Vec<(u32, u64, String)>>, Error> {
+    checksum: bool,
+) -> Result<Option<Vec<ListedPart>>, Error> {
     let mut parts = Vec::new();
     let mut marker: Option<String> = None;
     loop {
@@ -385,8 +435,9 @@ async fn listed_parts(
             .send()
             .await;
         let page = match page {
-            // Parts with checksums (see [`complete_if_whole`]): not completed here.
-            Ok(page) if page.checksum_algorithm().is_some() => return Ok(None),
+            // Parts with checksums the plan does not name (see [`complete_if_whole`]):
+            // not completed here.
+            Ok(page) if page.checksum_algorithm().is_some() && !checksum => return Ok(None),
             Ok(page) => page,
             Err(error)
                 if error
@@ -407,6 +458,14 @@ async fn listed_parts(
                 u32::try_from(number).unwrap_or(0),
                 u64::try_from(size).unwrap_or(u64::MAX),
                 etag.trim_matches('"').to_string(),
+                [
+                    part.checksum_crc32(),
+                    part.checksum_crc32_c(),
+                    part.checksum_crc64_nvme(),
+                    part.checksum_sha1(),
+                    part.checksum_sha256(),
+                ]
+                .map(|c| c.map(str::to_string)),
             ));
         }
         let next = page.next_part_number_marker().map(str::to_string);
@@ -419,7 +478,7 @@ async fn listed_parts(
         }
         marker = next;
     }
-    parts.sort_by_key(|(number, _, _)| *number);
+    parts.sort_by_key(|(number, ..)| *number);
     Ok(Some(parts))
 }
 
@@ -486,6 +545,7 @@ impl Plans {
                         upload_id: None,
                         ranges: Vec::new(),
                         destination: record.destination,
+                        checksum: None,
                     }));
                 }
                 continue;
@@ -513,6 +573,7 @@ impl Plans {
                 ranges: vec![part.range()],
                 upload_id: Some(part.upload_id),
                 destination: record.object.destination,
+                checksum: part.checksum,
             };
             if let Some(done) = self.pending.replace(next) {
                 return Ok(Some(Self::checked(done, broken)));

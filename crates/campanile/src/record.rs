@@ -6,8 +6,8 @@
 //! | record | fields |
 //! |---|---|
 //! | [`ListingRecord`] (bucketlist) | `key etag size mtime` (+ `dstEtag` after `rsync --diff`) |
-//! | [`PartRecord`] (multipartlist) | listing + `uploadId partNumber partCount firstByte lastByte` (five `\N` for a single-part object) (+ `dstEtag`) |
-//! | [`CopiedPartRecord`] (objectcopy, multipartcomplete) | `key etag uploadId partEtag partNumber firstByte lastByte` (+ `etags`) (+ `dstEtag`) |
+//! | [`PartRecord`] (multipartlist) | listing + `uploadId partNumber partCount firstByte lastByte` (five `\N` for a single-part object) (+ `checksum`) (+ `dstEtag`) |
+//! | [`CopiedPartRecord`] (objectcopy, multipartcomplete) | `key etag uploadId partEtag partNumber firstByte lastByte` (+ `etags`) (+ `checksum`) (+ `dstEtag`) |
 //!
 //! The optional `etags` field of a copied part ([`PartEtags`]) is written only when one
 //! of the part's ETags is not an MD5 (SSE-KMS on the source or the destination); a line
@@ -19,12 +19,19 @@
 //! (no lost update: a destination object written by someone else during the run is
 //! never overwritten).
 //!
-//! A copied part thus has 7, 8 or 9 fields: the 7 fixed ones, then `etags` if its
-//! ETags are not MD5s, then `dstEtag` if the line comes from `rsync --diff`, always in
-//! that order. An eighth field is told apart by its text: one of the [`PartEtags`]
-//! markers (`src-etag-not-md5`, `dst-etag-not-md5[:<hex MD5>]`, `etags-not-md5`) is
-//! `etags`; anything else must be a `dstEtag` (`-` or an ETag, which cannot be
-//! mistaken for a marker).
+//! The optional `checksum` field is the source's additional checksum
+//! ([`crate::checksum::SourceChecksum`], `checksum:<ALGO>:<TYPE>:<value>`) on a part
+//! record, and that followed by `:<part value>` ([`crate::checksum::PartChecksum`]) on
+//! a copied part; it is there only when the destination upload was created with the
+//! source's checksum algorithm, and starts with `checksum:`, which no ETag does.
+//!
+//! A copied part thus has 7 to 10 fields: the 7 fixed ones, then `etags` if its
+//! ETags are not MD5s, then `checksum`, then `dstEtag` if the line comes from `rsync
+//! --diff`, always in that order; a part record has 9 to 11 (`checksum`, `dstEtag`).
+//! Each optional field is told apart by its text: one of the [`PartEtags`] markers
+//! (`src-etag-not-md5`, `dst-etag-not-md5[:<hex MD5>]`, `etags-not-md5`) is `etags`,
+//! `checksum:…` is `checksum`, and anything else must be a `dstEtag` (`-` or an ETag,
+//! which cannot be mistaken for either), the last field only.
 //!
 //! # Key escaping
 //! S3 keys may hold TAB, LF, CR and backslash, which would break one-record-per-line
@@ -38,6 +45,8 @@
 
 use std::borrow::Cow;
 use std::fmt;
+
+use crate::checksum::{PartChecksum, SourceChecksum};
 
 /// Hive's NULL.
 pub const NULL: &str = "\\N";
@@ -276,6 +285,11 @@ impl Destination {
     }
 }
 
+/// Reads a part record's `checksum` field at `index`.
+fn parse_source_checksum(fields: &[&str], index: usize) -> Result<SourceChecksum, RecordError> {
+    SourceChecksum::parse_field(fields[index]).map_err(|e| field_error(index, "checksum", e))
+}
+
 /// `\t<dstEtag>` when there is one, for the end of a record's line.
 fn destination_suffix(destination: Option<&Destination>) -> String {
     destination.map_or_else(String::new, |d| format!("\t{}", d.as_field()))
@@ -354,6 +368,10 @@ pub struct PartInfo {
     pub first_byte: u64,
     /// Last byte of the part (inclusive).
     pub last_byte: u64,
+    /// The source object's checksum, when it has one that can prove the copy (the
+    /// optional field after `lastByte`, `checksum:<ALGO>:<TYPE>:<value>`): the
+    /// destination upload was created with its algorithm and type.
+    pub checksum: Option<SourceChecksum>,
 }
 
 impl PartInfo {
@@ -428,13 +446,53 @@ impl PartRecord {
     }
 
     /// Parses a multipartlist line and checks that its part lies inside the object.
+    /// After the nine fields come, both optional and in this order, the source's
+    /// `checksum` (a part only; told by its `checksum:` prefix, which no ETag has) and
+    /// `dstEtag`.
     pub fn parse(line: &str) -> Result<Self, RecordError> {
-        let fields = split_fields(line, &PART_FIELDS)?;
+        let fields: Vec<&str> = line.split('\t').collect();
+        let fixed = PART_FIELDS.len();
+        if !(fixed..=fixed + 2).contains(&fields.len()) {
+            return Err(RecordError(format!(
+                "expected {fixed} TAB-separated fields ({}), or {} or {} with the optional \
+                 checksum and dstEtag, found {}",
+                PART_FIELDS.join(", "),
+                fixed + 1,
+                fixed + 2,
+                fields.len()
+            )));
+        }
         let mut object = ListingRecord::from_fields(&fields[..4])?;
-        object.destination = Destination::parse_optional(&fields, PART_FIELDS.len())?;
-        let fields = &fields[..PART_FIELDS.len()];
+        let (checksum, destination) = match &fields[fixed..] {
+            [] => (None, None),
+            [first, ..] if first.starts_with(crate::checksum::FIELD_PREFIX) => (
+                Some(parse_source_checksum(&fields, fixed)?),
+                Destination::parse_optional(&fields, fixed + 1)?,
+            ),
+            [_] => (None, Some(Destination::parse(&fields, fixed)?)),
+            _ => {
+                return Err(field_error(
+                    fixed,
+                    "checksum",
+                    format!(
+                        "must start with {:?} when two fields follow lastByte: {:?}",
+                        crate::checksum::FIELD_PREFIX,
+                        fields[fixed]
+                    ),
+                ));
+            }
+        };
+        object.destination = destination;
+        let fields = &fields[..fixed];
         let nulls = fields[4..].iter().filter(|f| **f == NULL).count();
         if nulls == 5 {
+            if checksum.is_some() {
+                return Err(field_error(
+                    fixed,
+                    "checksum",
+                    "is only for a part of a multipart object, not a whole object",
+                ));
+            }
             return Ok(PartRecord { object, part: None });
         }
         if nulls != 0 {
@@ -452,6 +510,7 @@ impl PartRecord {
             part_count: parse_number(fields, 6, "partCount")?,
             first_byte: parse_number(fields, 7, "firstByte")?,
             last_byte: parse_number(fields, 8, "lastByte")?,
+            checksum,
         };
         if part.part_count == 0 || part.part_count > crate::multipart::MAX_PARTS {
             return Err(field_error(6, "partCount", "must be 1 to 10000"));
@@ -491,13 +550,16 @@ impl PartRecord {
                 self.object.base_line()
             ),
             Some(p) => format!(
-                "{}\t{}\t{}\t{}\t{}\t{}{suffix}",
+                "{}\t{}\t{}\t{}\t{}\t{}{}{suffix}",
                 self.object.base_line(),
                 p.upload_id,
                 p.part_number,
                 p.part_count,
                 p.first_byte,
-                p.last_byte
+                p.last_byte,
+                p.checksum
+                    .as_ref()
+                    .map_or_else(String::new, |c| format!("\t{}", c.to_field()))
             ),
         }
     }
@@ -522,6 +584,9 @@ pub struct CopiedPartRecord {
     pub last_byte: u64,
     /// Which of the part's ETags are MD5s (the optional field after `lastByte`).
     pub etags: PartEtags,
+    /// The source's checksum and the part's (the optional field after `etags`), when
+    /// the upload was created with the source's checksum algorithm.
+    pub checksum: Option<PartChecksum>,
     /// What the diff saw at the destination (`rsync --diff` only): the condition of
     /// the upload's completion.
     pub destination: Option<Destination>,
@@ -655,45 +720,85 @@ fn parse_part_etags(fields: &[&str], index: usize) -> Result<PartEtags, RecordEr
 }
 
 impl CopiedPartRecord {
-    /// Parses an objectcopy part line: the 7 fixed fields, then optionally `etags`
-    /// (only when the part's ETags are not MD5s), then optionally `dstEtag` (after
-    /// `rsync --diff`), in that order. A lone eighth field is `etags` when it is one of
-    /// the [`PartEtags`] markers and a `dstEtag` otherwise.
+    /// Parses an objectcopy part line: the 7 fixed fields, then, each optional and
+    /// in this order, `etags` (only when the part's ETags are not MD5s), `checksum`
+    /// (only when the upload has the source's checksum algorithm) and `dstEtag`
+    /// (after `rsync --diff`). Each optional field is told by its text: one of the
+    /// [`PartEtags`] markers (they all contain `not-md5`) is `etags`, a field starting
+    /// with `checksum:` is `checksum`, anything else must be a `dstEtag` (`-` or an
+    /// ETag, which can be mistaken for neither).
     pub fn parse(line: &str) -> Result<Self, RecordError> {
         let fields: Vec<&str> = line.split('\t').collect();
         let fixed = COPIED_PART_FIELDS.len();
-        if !(fixed..=fixed + 2).contains(&fields.len()) {
+        if !(fixed..=fixed + 3).contains(&fields.len()) {
             return Err(RecordError(format!(
-                "expected {fixed} TAB-separated fields ({}), or {} with etags or dstEtag, \
-                 or {} with both, found {}",
+                "expected {fixed} TAB-separated fields ({}), or {} to {} with the optional \
+                 etags, checksum and dstEtag, found {}",
                 COPIED_PART_FIELDS.join(", "),
                 fixed + 1,
-                fixed + 2,
+                fixed + 3,
                 fields.len()
             )));
         }
-        let (etags, destination) = match &fields[fixed..] {
-            [] => (PartEtags::Md5, None),
-            [last] if PartEtags::is_marker(last) => (parse_part_etags(&fields, fixed)?, None),
-            [last] => match Destination::parse(&fields, fixed) {
-                Ok(destination) => (PartEtags::Md5, Some(destination)),
-                Err(_) => {
-                    return Err(field_error(
-                        fixed,
+        let mut etags = PartEtags::Md5;
+        let mut checksum = None;
+        let mut destination = None;
+        // The rank of the last optional field read (1 etags, 2 checksum, 3 dstEtag):
+        // each comes at most once, in that order.
+        let mut seen = 0;
+        let out_of_order = |index: usize, name: &str, field: &str| {
+            field_error(
+                index,
+                name,
+                format!(
+                    "comes after a field that follows it (the order is etags, checksum, \
+                     dstEtag, each at most once): {field:?}"
+                ),
+            )
+        };
+        for (index, field) in fields.iter().enumerate().skip(fixed) {
+            let last = index + 1 == fields.len();
+            if PartEtags::is_marker(field) {
+                if seen >= 1 {
+                    return Err(out_of_order(index, "etags", field));
+                }
+                seen = 1;
+                etags = parse_part_etags(&fields, index)?;
+            } else if field.starts_with(crate::checksum::FIELD_PREFIX) {
+                if seen >= 2 {
+                    return Err(out_of_order(index, "checksum", field));
+                }
+                seen = 2;
+                checksum = Some(
+                    PartChecksum::parse_field(field)
+                        .map_err(|e| field_error(index, "checksum", e))?,
+                );
+            } else if !last {
+                // Only the last field can be a dstEtag.
+                return Err(field_error(
+                    index,
+                    if seen == 0 { "etags" } else { "checksum" },
+                    format!(
+                        "is neither an etags marker (src-etag-not-md5, \
+                         dst-etag-not-md5[:<hex MD5>], etags-not-md5) nor checksum:…, and \
+                         only the last field may be a dstEtag: {field:?}"
+                    ),
+                ));
+            } else if fields.len() == fixed + 1 {
+                destination = Some(Destination::parse(&fields, index).map_err(|_| {
+                    field_error(
+                        index,
                         "etags or dstEtag",
                         format!(
                             "is neither src-etag-not-md5, dst-etag-not-md5[:<hex MD5>], \
-                             etags-not-md5, `-` nor an S3 ETag: {last:?}"
+                             etags-not-md5, checksum:…, `-` nor an S3 ETag: {field:?}"
                         ),
-                    ));
-                }
-            },
-            // Both: `etags` first, `dstEtag` last.
-            _ => (
-                parse_part_etags(&fields, fixed)?,
-                Some(Destination::parse(&fields, fixed + 1)?),
-            ),
-        };
+                    )
+                })?);
+            } else {
+                destination = Some(Destination::parse(&fields, index)?);
+            }
+        }
         let record = CopiedPartRecord {
             key: parse_key(&fields, 0)?,
             etag: parse_etag(&fields, 1, "etag")?,
@@ -707,6 +812,7 @@ impl CopiedPartRecord {
             first_byte: parse_number(&fields, 5, "firstByte")?,
             last_byte: parse_number(&fields, 6, "lastByte")?,
             etags,
+            checksum,
             destination,
         };
         if record.upload_id.is_empty() || record.upload_id == NULL {
@@ -747,8 +853,12 @@ impl CopiedPartRecord {
             PartEtags::Md5 => String::new(),
             other => format!("\t{}", other.to_field()),
         };
+        let checksum = self
+            .checksum
+            .as_ref()
+            .map_or_else(String::new, |c| format!("\t{}", c.to_field()));
         format!(
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}{}{}",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}{}{}{}",
             escape_key(&self.key),
             self.etag,
             self.upload_id,
@@ -757,6 +867,7 @@ impl CopiedPartRecord {
             self.first_byte,
             self.last_byte,
             etags,
+            checksum,
             destination_suffix(self.destination.as_ref())
         )
     }
@@ -874,7 +985,8 @@ mod tests {
                 part_number: 3,
                 part_count: 3,
                 first_byte: 16_777_216,
-                last_byte: 20_971_519
+                last_byte: 20_971_519,
+                checksum: None,
             })
         );
         assert_eq!(record.to_line(), part);
@@ -930,6 +1042,7 @@ mod tests {
             first_byte: 0,
             last_byte: 8_388_607,
             etags: PartEtags::Md5,
+            checksum: None,
             destination: None,
         };
         let line = record.to_line();
@@ -1071,13 +1184,19 @@ mod tests {
             .expect_err("neither")
             .0;
         assert!(error.starts_with("field 8 (etags or dstEtag)"), "{error}");
+        // Ten fields are etags, checksum and dstEtag now; two dstEtags are not.
         let error = CopiedPartRecord::parse(&format!("{copied}\tetags-not-md5\t-\t-"))
-            .expect_err("ten fields")
+            .expect_err("two dstEtags")
+            .0;
+        assert!(error.starts_with("field 9 (checksum)"), "{error}");
+        let error = CopiedPartRecord::parse(&format!("{copied}\tetags-not-md5\t-\t-\t-"))
+            .expect_err("eleven fields")
             .0;
         assert_eq!(
             error,
             "expected 7 TAB-separated fields (key, etag, uploadId, partEtag, partNumber, \
-             firstByte, lastByte), or 8 with etags or dstEtag, or 9 with both, found 10"
+             firstByte, lastByte), or 8 to 10 with the optional etags, checksum and dstEtag, \
+             found 11"
         );
         // The write conditions.
         assert_eq!(Destination::Absent.if_none_match().as_deref(), Some("*"));
@@ -1085,6 +1204,121 @@ mod tests {
         let held = Destination::Etag(dst.to_string());
         assert_eq!(held.if_none_match(), None);
         assert_eq!(held.if_match(), Some(format!("\"{dst}\"")));
+    }
+
+    #[test]
+    fn part_records_carry_the_sources_checksum_before_the_destination() {
+        let etag = "e5f8e641007332dda1c6cae118f7749c-3";
+        let dst = "be78ac18165af5cf456453eb3f37ec9a";
+        let head = format!("k\t{etag}\t20971520\t2015-12-24 05:35:21\tu\t1\t3\t0\t8388607");
+        let checksum = "checksum:CRC32:COMPOSITE:qviTtg==-3";
+        let expected = SourceChecksum::parse_field(checksum).expect("field");
+        for (tail, destination) in [
+            (format!("\t{checksum}"), None),
+            (format!("\t{checksum}\t-"), Some(Destination::Absent)),
+            (
+                format!("\t{checksum}\t{dst}"),
+                Some(Destination::Etag(dst.to_string())),
+            ),
+        ] {
+            let line = format!("{head}{tail}");
+            let record = PartRecord::parse(&line).expect(&line);
+            let part = record.part.clone().expect("part");
+            assert_eq!(part.checksum.as_ref(), Some(&expected));
+            assert_eq!(record.object.destination, destination);
+            assert_eq!(record.to_line(), line);
+        }
+        // Without it, as before.
+        let plain = PartRecord::parse(&format!("{head}\t-")).expect("plain");
+        assert_eq!(plain.part.expect("part").checksum, None);
+        // Never after dstEtag, never twice, never on a whole object, never malformed.
+        let error = |line: String| PartRecord::parse(&line).expect_err(&line).0;
+        assert!(error(format!("{head}\t-\t{checksum}")).starts_with("field 10 (checksum)"));
+        assert!(error(format!("{head}\t{checksum}\t{checksum}")).starts_with("field 11 (dstEtag)"));
+        let whole =
+            "k\tbe78ac18165af5cf456453eb3f37ec9a\t1\t2015-12-24 05:35:21\t\\N\t\\N\t\\N\t\\N\t\\N";
+        assert!(error(format!("{whole}\t{checksum}")).contains("not a whole object"));
+        assert!(
+            error(format!("{head}\tchecksum:CRC32:COMPOSITE:nope"))
+                .starts_with("field 10 (checksum) has no CRC32 COMPOSITE value")
+        );
+        assert!(error(format!("{head}\t-\t-\t-")).starts_with("expected 9"));
+    }
+
+    #[test]
+    fn copied_parts_carry_every_combination_of_the_optional_fields() {
+        let etag = "e5f8e641007332dda1c6cae118f7749c-3";
+        let dst = "be78ac18165af5cf456453eb3f37ec9a";
+        let copied = format!("k\t{etag}\tu\t{dst}\t1\t0\t8388607");
+        let base = CopiedPartRecord::parse(&copied).expect("plain");
+        let checksum = crate::checksum::PartChecksum::parse_field(
+            "checksum:SHA256:COMPOSITE:cv9mRpH8IGWfZ1pNhShNYFoAKlwbupYGvWDv7sP/uMM=-3:\
+             KExlZimgDvMNZHg/5D5DCmix+a2P0UVSi3H0315DKaU=",
+        )
+        .expect("checksum");
+        let md5 = crate::multipart::md5(b"part");
+        let all_etags = [
+            PartEtags::Md5,
+            PartEtags::SourceNotMd5,
+            PartEtags::DestinationNotMd5(None),
+            PartEtags::DestinationNotMd5(Some(md5)),
+            PartEtags::NeitherMd5,
+        ];
+        for etags in all_etags {
+            for checksum in [None, Some(checksum.clone())] {
+                for destination in [
+                    None,
+                    Some(Destination::Absent),
+                    Some(Destination::Etag(dst.to_string())),
+                ] {
+                    let record = CopiedPartRecord {
+                        etags,
+                        checksum: checksum.clone(),
+                        destination: destination.clone(),
+                        ..base.clone()
+                    };
+                    let line = record.to_line();
+                    // The fields present, in order: etags, checksum, dstEtag.
+                    let mut expected = copied.clone();
+                    if etags != PartEtags::Md5 {
+                        expected.push_str(&format!("\t{}", etags.to_field()));
+                    }
+                    if let Some(c) = &checksum {
+                        expected.push_str(&format!("\t{}", c.to_field()));
+                    }
+                    if let Some(d) = &destination {
+                        expected.push_str(&format!("\t{}", d.as_field()));
+                    }
+                    assert_eq!(line, expected);
+                    assert_eq!(CopiedPartRecord::parse(&line).expect(&line), record);
+                    // Any two optional fields swapped are refused.
+                    let fields: Vec<&str> = line.split('\t').collect();
+                    for i in 7..fields.len() {
+                        for j in i + 1..fields.len() {
+                            let mut swapped = fields.clone();
+                            swapped.swap(i, j);
+                            let swapped = swapped.join("\t");
+                            assert!(
+                                CopiedPartRecord::parse(&swapped).is_err(),
+                                "{swapped} must be refused"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        // A part record's checksum field (no part value) is not a copied part's.
+        let error =
+            CopiedPartRecord::parse(&format!("{copied}\tchecksum:CRC32:COMPOSITE:qviTtg==-3"))
+                .expect_err("no part value")
+                .0;
+        assert!(error.starts_with("field 8 (checksum)"), "{error}");
+        let error = CopiedPartRecord::parse(&format!(
+            "{copied}\tetags-not-md5\tchecksum:CRC32:COMPOSITE:qviTtg==-3:AAAA\t-"
+        ))
+        .expect_err("bad part value")
+        .0;
+        assert!(error.starts_with("field 9 (checksum)"), "{error}");
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub mod counters {
     pub const UNKNOWN_PART_LAYOUT: &str = "UnknownPartLayout";
     /// Completed uploads whose ETag differs from the source's (multipartcomplete).
     pub const ETAG_MISMATCH: &str = "EtagMismatch";
+    /// Uploads not completed because the checksum made of their parts' checksums
+    /// differs from the source's, or completed with another (multipartcomplete).
+    pub const CHECKSUM_MISMATCH: &str = "ChecksumMismatch";
     /// Objects whose bytes were proven by MD5 (source ETag, or the completed upload's
     /// ETag computed from the parts' MD5s).
     pub const PROVEN_BY_MD5: &str = "ProvenByMd5";

@@ -26,6 +26,8 @@ pub struct Spool {
     length: u64,
     hasher: Md5,
     crc64nvme: crc_fast::Digest,
+    /// The checksum a part's upload asks for (its source's algorithm), if any.
+    checksum: Option<crate::checksum::Hasher>,
 }
 
 /// A finished spool: its bytes (in memory or in a file), MD5 and length.
@@ -38,6 +40,9 @@ pub struct SpooledBody {
     pub crc64nvme: u64,
     /// Number of bytes.
     pub length: u64,
+    /// The checksum asked for with [`Spool::with_checksum`] (binary, big-endian for
+    /// a CRC).
+    pub checksum: Option<Vec<u8>>,
 }
 
 /// Where the bytes of a [`SpooledBody`] are.
@@ -69,13 +74,24 @@ impl Spool {
             length: 0,
             hasher: Md5::new(),
             crc64nvme: crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme),
+            checksum: None,
         }
+    }
+
+    /// Computes the checksum of `algorithm` of the bytes too (a part of a multipart
+    /// object whose upload has the source's checksum algorithm).
+    pub fn with_checksum(mut self, algorithm: Option<crate::checksum::Algorithm>) -> Self {
+        self.checksum = algorithm.map(crate::checksum::Hasher::new);
+        self
     }
 
     /// Adds bytes.
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), Error> {
         self.hasher.update(chunk);
         self.crc64nvme.update(chunk);
+        if let Some(checksum) = &mut self.checksum {
+            checksum.update(chunk);
+        }
         self.length += chunk.len() as u64;
         if self.file.is_none() && self.length > self.max_memory {
             let mut file = tempfile::Builder::new()
@@ -129,6 +145,7 @@ impl Spool {
             md5,
             crc64nvme: self.crc64nvme.finalize(),
             length: self.length,
+            checksum: self.checksum.map(crate::checksum::Hasher::finish),
         })
     }
 }

@@ -93,6 +93,7 @@ fn part_record() -> impl Strategy<Value = PartRecord> {
                     part_count: count,
                     first_byte: first,
                     last_byte: last,
+                    checksum: None,
                 }),
             }
         })
@@ -128,8 +129,14 @@ proptest! {
     fn copied_parts_round_trip(
         key in key(), etag in etag(), part in etag(), number in 1u32..=MAX_PARTS,
         a in any::<u64>(), b in any::<u64>(), etags in part_etags(),
-        destination in destination(),
+        destination in destination(), with_checksum in any::<bool>(),
     ) {
+        let checksum = with_checksum.then(|| {
+            campanile::checksum::PartChecksum::parse_field(
+                "checksum:CRC64NVME:FULL_OBJECT:rosUhgp5mIg=:AAAAAAAAAAA=",
+            )
+            .expect("checksum field")
+        });
         let record = CopiedPartRecord {
             key,
             etag,
@@ -139,12 +146,15 @@ proptest! {
             first_byte: a.min(b),
             last_byte: a.max(b),
             etags,
+            checksum,
             destination,
         };
-        // Seven fields, then `etags` when the ETags are not MD5s, then the diff's dstEtag.
+        // Seven fields, then `etags` when the ETags are not MD5s, then the checksum,
+        // then the diff's dstEtag.
         let line = record.to_line();
         let fields = 7
             + usize::from(record.etags != PartEtags::Md5)
+            + usize::from(record.checksum.is_some())
             + usize::from(record.destination.is_some());
         prop_assert_eq!(line.split('\t').count(), fields);
         prop_assert_eq!(CopiedPartRecord::parse(&line).expect("parse"), record);

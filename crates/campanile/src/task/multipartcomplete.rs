@@ -25,9 +25,19 @@
 //! completed ETag is compared only when the CompleteMultipartUpload answer does not say
 //! `aws:kms` (its ETag is then not an MD5). An object proven against its source's ETag
 //! counts `ProvenByMd5`; one whose source's ETag is not made of MD5s (SSE-KMS source)
-//! is completed from parts each checked by its Content-MD5, counted
-//! `UnverifiableAtSource` and reported (a skip row `unverifiable_at_source`, so the
-//! run exits 3), not aborted.
+//! is proven by its checksum when it has one (below), else completed from parts each
+//! checked by its Content-MD5, counted `UnverifiableAtSource` and reported (a skip row
+//! `unverifiable_at_source`, so the run exits 3), not aborted.
+//!
+//! Checksums (the `checksum` field of the part lines, [`crate::checksum`]): when every
+//! part of an upload carries the source's checksum and the part's (computed by
+//! objectcopy from the bytes it read), the source's value is recomputed from the parts'
+//! (composite or full-object) before completing; a difference aborts the upload
+//! (status, counter `ChecksumMismatch`) and fails the task, as an ETag mismatch does.
+//! The completion carries the parts' checksums (S3 requires them in an upload created
+//! with an algorithm) and, for a full-object checksum, the source's value and type,
+//! which S3 checks; a checksum in its answer must be the source's. An object so proven
+//! counts `ProvenByChecksum`, unless its ETag proved it already (`ProvenByMd5`).
 //!
 //! SSE-C: with `--dst-sse-c-key-file` (the key objectcopy wrote the parts with), the
 //! completion and the HEADs of the destination carry the key, and the completed ETag
@@ -48,6 +58,7 @@ use std::time::Duration;
 
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
+use crate::checksum::{Algorithm, PartChecksum, SourceChecksum};
 use crate::error::{Error, S3Context, S3ResultExt};
 use crate::input::{Spool, SpooledLines};
 use crate::multipart::{multipart_etag, parse_md5_hex, part_count_from_etag};
@@ -120,6 +131,12 @@ pub struct MultipartCompleteSummary {
     /// Objects completed without that proof (SSE-KMS on either side): each part's
     /// write was checked by its Content-MD5, the bytes read were not proven.
     pub unverifiable: Vec<String>,
+    /// Objects completed without an MD5 proof whose checksum, recomputed from the parts'
+    /// checksums of the bytes read, equals the source's: every byte proven.
+    pub proven_by_checksum: u64,
+    /// Uploads aborted because the checksum recomputed from the parts differs from the
+    /// source's (or completed with another checksum than the source's).
+    pub checksum_mismatches: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -402,6 +419,11 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
             "{key}: the completed ETag would differ from the source's; upload aborted"
         ));
     }
+    for key in &summary.checksum_mismatches {
+        problems.push(format!(
+            "{key}: the checksum made of the parts differs from the source's; upload aborted"
+        ));
+    }
     reporter.finish()?;
     if problems.is_empty() {
         Ok(summary)
@@ -519,6 +541,28 @@ async fn finish_group<W: Write, E: Write>(
             .push(escape_key(&group.key).into_owned());
         return Ok(());
     }
+    // The source's checksum, recomputed from the checksums of the parts' bytes: it
+    // must be the source's before anything is completed.
+    let checksum = group_checksum(&group);
+    if let Some(check) = &checksum
+        && !check.matches
+    {
+        reporter.counter(&options.bucket, counters::CHECKSUM_MISMATCH, 1)?;
+        reporter.status_now(&format!(
+            "{}:FAIL {} checksum of the parts' bytes would be {}, source's is {}",
+            group.upload_id,
+            check.source.algorithm.as_str(),
+            check.computed.as_deref().unwrap_or("not computable"),
+            check.source.value
+        ))?;
+        if !options.dry_run {
+            abort(client, &options.bucket, &group).await?;
+        }
+        summary
+            .checksum_mismatches
+            .push(escape_key(&group.key).into_owned());
+        return Ok(());
+    }
     // Whether the completed object's ETag proved every byte against the source's.
     let mut proven = source_md5 && computed.is_some();
     if options.dry_run {
@@ -531,16 +575,35 @@ async fn finish_group<W: Write, E: Write>(
         )
         .map_err(|e| Error::io("writing stdout", e))?;
     } else {
-        let (etag, stored_with_kms) = match complete(client, options, &group).await {
-            Err(Error::SourceMoved {
-                reason: SkipReason::DestinationChanged,
-                message,
-                ..
-            }) => {
-                return refused(&group, message, output, reporter, client, options, summary).await;
-            }
-            other => other?,
-        };
+        let (etag, stored_with_kms, stored_checksum) =
+            match complete(client, options, &group, checksum.as_ref()).await {
+                Err(Error::SourceMoved {
+                    reason: SkipReason::DestinationChanged,
+                    message,
+                    ..
+                }) => {
+                    return refused(&group, message, output, reporter, client, options, summary)
+                        .await;
+                }
+                other => other?,
+            };
+        // The completed object's checksum (S3 gives it; moto does not) must be the
+        // source's.
+        if let (Some(check), Some(stored)) = (&checksum, &stored_checksum)
+            && !check.source.matches(stored)
+        {
+            reporter.counter(&options.bucket, counters::CHECKSUM_MISMATCH, 1)?;
+            reporter.status_now(&format!(
+                "{}:FAIL completed with {} {stored}, source's is {}",
+                group.upload_id,
+                check.source.algorithm.as_str(),
+                check.source.value
+            ))?;
+            summary
+                .checksum_mismatches
+                .push(escape_key(&group.key).into_owned());
+            return Ok(());
+        }
         // What the completed ETag must be: the source's when it is made of MD5s, else
         // the one computed from the parts; nothing when the answer says SSE-KMS (its
         // ETag is not an MD5: the parts were proven one by one by their Content-MD5).
@@ -568,8 +631,14 @@ async fn finish_group<W: Write, E: Write>(
     }
     let src_bucket = options.src_bucket.as_deref().unwrap_or(&options.bucket);
     if proven {
+        // A checksum, when there is one, was checked too.
         reporter.counter(src_bucket, counters::PROVEN_BY_MD5, 1)?;
         summary.proven_by_md5 += 1;
+    } else if checksum.is_some() {
+        // Every part's bytes make the source's checksum (an SSE-KMS source included,
+        // whose ETag is no MD5).
+        reporter.counter(src_bucket, counters::PROVEN_BY_CHECKSUM, 1)?;
+        summary.proven_by_checksum += 1;
     } else {
         // Completed, but exit 0 means proven: the object goes to the report.
         let row = Skipped {
@@ -678,12 +747,70 @@ fn check_contiguous(group: &Group) -> Result<(), Error> {
     Ok(())
 }
 
+/// The source's checksum of a group whose every part carries one (its upload was
+/// created with the source's algorithm), recomputed from the parts'.
+#[derive(Debug)]
+struct ChecksumCheck {
+    /// The source's checksum.
+    source: SourceChecksum,
+    /// The parts' checksums, in part-number order.
+    parts: Vec<String>,
+    /// The object's checksum made of the parts' ([`crate::checksum::combine`]).
+    computed: Option<String>,
+    /// Whether it is the source's (and every part names the same source checksum).
+    matches: bool,
+}
+
+/// The checksum check of a group: `None` unless every part has the `checksum` field (a
+/// line without it, as every line was before it existed, leaves the proof to the
+/// ETags).
+fn group_checksum(group: &Group) -> Option<ChecksumCheck> {
+    let checksums: Vec<(&PartChecksum, u64)> = group
+        .parts
+        .values()
+        .map(|p| {
+            let length = if group.parts.len() == 1 && p.first_byte == p.last_byte {
+                // The one part of an empty object is written `0 0`; a full-object CRC
+                // of one part is the part's whatever its length.
+                0
+            } else {
+                p.last_byte - p.first_byte + 1
+            };
+            p.checksum.as_ref().map(|c| (c, length))
+        })
+        .collect::<Option<_>>()?;
+    let source = checksums.first()?.0.source.clone();
+    let same_source = checksums.iter().all(|(c, _)| c.source == source);
+    let values: Vec<(&str, u64)> = checksums
+        .iter()
+        .map(|(c, length)| (c.part.as_str(), *length))
+        .collect();
+    let computed = crate::checksum::combine(source.algorithm, source.kind, &values);
+    let matches = same_source && computed.as_deref().is_some_and(|c| source.matches(c));
+    Some(ChecksumCheck {
+        parts: checksums.iter().map(|(c, _)| c.part.clone()).collect(),
+        source,
+        computed,
+        matches,
+    })
+}
+
 /// The CompleteMultipartUpload request body, as `--dry-run` shows it.
 fn completion_xml(group: &Group) -> String {
+    let checksum = group_checksum(group);
+    let element = checksum
+        .as_ref()
+        .map(|c| format!("Checksum{}", c.source.algorithm.as_str()));
     let mut xml = String::from("<CompleteMultipartUpload>\n");
-    for (number, part) in &group.parts {
+    for (index, (number, part)) in group.parts.iter().enumerate() {
+        let part_checksum = match (&element, &checksum) {
+            (Some(element), Some(check)) => {
+                format!("<{element}>{}</{element}>", check.parts[index])
+            }
+            _ => String::new(),
+        };
         xml.push_str(&format!(
-            "  <Part><PartNumber>{number}</PartNumber><ETag>\"{}\"</ETag></Part>\n",
+            "  <Part><PartNumber>{number}</PartNumber><ETag>\"{}\"</ETag>{part_checksum}</Part>\n",
             part.part_etag
         ));
     }
@@ -691,12 +818,15 @@ fn completion_xml(group: &Group) -> String {
     xml
 }
 
-/// Completes the group's upload; returns its ETag and whether the answer says SSE-KMS.
+/// Completes the group's upload (with the parts' checksums when it has the source's
+/// algorithm); returns its ETag, whether the answer says SSE-KMS, and the checksum
+/// the answer gives for that algorithm.
 async fn complete(
     client: &Client,
     options: &MultipartCompleteOptions,
     group: &Group,
-) -> Result<(String, bool), Error> {
+    checksum: Option<&ChecksumCheck>,
+) -> Result<(String, bool, Option<String>), Error> {
     let parts: Vec<(u32, String)> = group
         .parts
         .iter()
@@ -709,6 +839,7 @@ async fn complete(
         &group.upload_id,
         &group.etag,
         &parts,
+        checksum.map(|c| (&c.source, c.parts.as_slice())),
         group.destination.as_ref(),
         (options.attempts, options.max_pause),
         options.dst_key.as_ref(),
@@ -721,7 +852,9 @@ async fn complete(
 /// to `attempts.1`; `NoSuchUpload` when the object already carries `source_etag`
 /// counts as done (an earlier attempt completed it and its answer was lost). Returns
 /// the ETag the object got. Shared with the clean-up after a failed run
-/// ([`crate::orphans`]).
+/// ([`crate::orphans`]). `checksums` are the source's checksum and the parts' (in
+/// order) of an upload created with the source's algorithm (see
+/// [`complete_upload_with_sse`]).
 ///
 /// With a `destination` (`rsync --diff`) the completion is conditional on it
 /// (`If-None-Match: *` or `If-Match`); a refusal (412) is final, and an
@@ -735,6 +868,7 @@ pub(crate) async fn complete_upload(
     upload_id: &str,
     source_etag: &str,
     parts: &[(u32, String)],
+    checksums: Option<(&SourceChecksum, &[String])>,
     destination: Option<&Destination>,
     attempts: (u32, Duration),
 ) -> Result<String, Error> {
@@ -745,17 +879,37 @@ pub(crate) async fn complete_upload(
         upload_id,
         source_etag,
         parts,
+        checksums,
         destination,
         attempts,
         None,
     )
     .await
-    .map(|(etag, _)| etag)
+    .map(|(etag, _, _)| etag)
 }
 
-/// [`complete_upload`] of an upload written with the SSE-C key `sse_c`, if any, and
-/// whether the object is stored with SSE-KMS (as the answer says) or SSE-C: its ETag
-/// is then not made of MD5s.
+/// A completed part with its checksum of `algorithm`.
+fn with_checksum(
+    part: aws_sdk_s3::types::builders::CompletedPartBuilder,
+    algorithm: Algorithm,
+    value: String,
+) -> aws_sdk_s3::types::builders::CompletedPartBuilder {
+    match algorithm {
+        Algorithm::Crc32 => part.checksum_crc32(value),
+        Algorithm::Crc32c => part.checksum_crc32_c(value),
+        Algorithm::Crc64Nvme => part.checksum_crc64_nvme(value),
+        Algorithm::Sha1 => part.checksum_sha1(value),
+        Algorithm::Sha256 => part.checksum_sha256(value),
+    }
+}
+
+/// [`complete_upload`] of an upload written with the SSE-C key `sse_c`, if any, with
+/// the parts' checksums when the upload has the source's algorithm (`checksums`: the
+/// source's checksum and the parts', in order; S3 requires them then, and for a
+/// `FULL_OBJECT` type takes the source's whole-object value and checks the object
+/// against it); returns also whether the object is stored with SSE-KMS (as the answer
+/// says) or SSE-C, its ETag then not made of MD5s, and the answer's checksum of the
+/// source's algorithm.
 #[allow(clippy::too_many_arguments)]
 async fn complete_upload_with_sse(
     client: &Client,
@@ -764,19 +918,30 @@ async fn complete_upload_with_sse(
     upload_id: &str,
     source_etag: &str,
     parts: &[(u32, String)],
+    checksums: Option<(&SourceChecksum, &[String])>,
     destination: Option<&Destination>,
     attempts: (u32, Duration),
     sse_c: Option<&CustomerKey>,
-) -> Result<(String, bool), Error> {
+) -> Result<(String, bool, Option<String>), Error> {
     let parts: Vec<CompletedPart> = parts
         .iter()
-        .map(|(number, part_etag)| {
-            CompletedPart::builder()
+        .enumerate()
+        .map(|(index, (number, part_etag))| {
+            let part = CompletedPart::builder()
                 .part_number(i32::try_from(*number).unwrap_or(i32::MAX))
-                .e_tag(format!("\"{part_etag}\""))
-                .build()
+                .e_tag(format!("\"{part_etag}\""));
+            match checksums.and_then(|(s, values)| Some((s.algorithm, values.get(index)?))) {
+                Some((algorithm, value)) => with_checksum(part, algorithm, value.clone()),
+                None => part,
+            }
+            .build()
         })
         .collect();
+    // A full-object checksum goes with the completion, which S3 checks.
+    let full = checksums
+        .map(|(s, _)| s)
+        .filter(|s| s.kind == crate::checksum::Kind::FullObject);
+    let algorithm = checksums.map(|(s, _)| s.algorithm);
     let parts = &parts;
     // Every failure is tried again: the pauses spread the reducers' completions, which
     // arrive together at the end of a step.
@@ -784,7 +949,7 @@ async fn complete_upload_with_sse(
         &Backoff::constant(attempts.1),
         attempts.0,
         |_| async move {
-            let result = client
+            let request = client
                 .complete_multipart_upload()
                 .bucket(bucket)
                 .key(key)
@@ -797,9 +962,22 @@ async fn complete_upload_with_sse(
                 .set_if_none_match(destination.and_then(|d| d.if_none_match()))
                 .set_if_match(destination.and_then(|d| d.if_match()))
                 // S3 asks for the key when the upload has a checksum algorithm.
-                .sse_c(sse_c)
-                .send()
-                .await;
+                .sse_c(sse_c);
+            let request = match full {
+                Some(source) => {
+                    let value = Some(source.value.clone());
+                    let request = request.checksum_type(source.kind.sdk());
+                    match source.algorithm {
+                        Algorithm::Crc32 => request.set_checksum_crc32(value),
+                        Algorithm::Crc32c => request.set_checksum_crc32_c(value),
+                        Algorithm::Crc64Nvme => request.set_checksum_crc64_nvme(value),
+                        Algorithm::Sha1 => request.set_checksum_sha1(value),
+                        Algorithm::Sha256 => request.set_checksum_sha256(value),
+                    }
+                }
+                None => request,
+            };
+            let result = request.send().await;
             match result {
                 Ok(done) => Ok((
                     done.e_tag()
@@ -809,6 +987,16 @@ async fn complete_upload_with_sse(
                     // The answer has no SSE-C header: the key sent says it.
                     crate::task::objectcopy::stored_with_kms(done.server_side_encryption())
                         || sse_c.is_some(),
+                    algorithm.and_then(|a| {
+                        a.pick([
+                            done.checksum_crc32(),
+                            done.checksum_crc32_c(),
+                            done.checksum_crc64_nvme(),
+                            done.checksum_sha1(),
+                            done.checksum_sha256(),
+                        ])
+                        .map(str::to_string)
+                    }),
                 )),
                 Err(error) => {
                     if error
@@ -818,7 +1006,7 @@ async fn complete_upload_with_sse(
                         && etag == source_etag
                     {
                         // Completed by an earlier attempt whose answer was lost.
-                        return Ok((etag, false));
+                        return Ok((etag, false, None));
                     }
                     if http_status(&error) == Some(412) {
                         // The condition refused it: only this completion's own
@@ -826,7 +1014,7 @@ async fn complete_upload_with_sse(
                         if current_etag(client, bucket, key, sse_c).await.as_deref()
                             == Some(source_etag)
                         {
-                            return Ok((source_etag.to_string(), false));
+                            return Ok((source_etag.to_string(), false, None));
                         }
                         return Err(Failure::Permanent(Box::new(error)));
                     }
@@ -919,6 +1107,7 @@ mod tests {
                     first_byte: u64::from(n - 1) * 10,
                     last_byte: u64::from(n) * 10 - 1,
                     etags: Default::default(),
+                    checksum: None,
                     destination: None,
                 }
                 .to_line()
@@ -939,6 +1128,142 @@ mod tests {
                 record.to_line()
             })
             .collect()
+    }
+
+    /// The lines of an SSE-KMS source of `parts` parts of 10 bytes (its ETag no MD5)
+    /// whose upload has the source's checksum: each part's checksum of `algorithm`
+    /// (computed here with the sha2 crate or a bitwise CRC-32, not the code under test),
+    /// and the source's value made of them as S3 makes it.
+    fn checksum_lines(key: &str, kind: crate::checksum::Kind, sha256: bool) -> Vec<String> {
+        use base64::Engine;
+        use sha2::Digest;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let crc32 = |data: &[u8]| {
+            let mut crc = !0u32;
+            for byte in data {
+                crc ^= u32::from(*byte);
+                for _ in 0..8 {
+                    crc = if crc & 1 == 1 {
+                        (crc >> 1) ^ 0xEDB8_8320
+                    } else {
+                        crc >> 1
+                    };
+                }
+            }
+            (!crc).to_be_bytes().to_vec()
+        };
+        let digest = |data: &[u8]| {
+            if sha256 {
+                sha2::Sha256::digest(data).to_vec()
+            } else {
+                crc32(data)
+            }
+        };
+        let datas: Vec<Vec<u8>> = (1..=3u8).map(|n| vec![n; 10]).collect();
+        let value = match kind {
+            crate::checksum::Kind::Composite => {
+                let concatenated: Vec<u8> = datas.iter().flat_map(|d| digest(d)).collect();
+                format!("{}-3", b64(&digest(&concatenated)))
+            }
+            crate::checksum::Kind::FullObject => b64(&digest(&datas.concat())),
+        };
+        let source = crate::checksum::SourceChecksum {
+            algorithm: if sha256 {
+                crate::checksum::Algorithm::Sha256
+            } else {
+                crate::checksum::Algorithm::Crc32
+            },
+            kind,
+            value,
+        };
+        object_lines(key, "u", 3)
+            .iter()
+            .zip(&datas)
+            .map(|(line, data)| {
+                let mut record = CopiedPartRecord::parse(line).expect("line");
+                record.etag = format!(
+                    "{}-3",
+                    crate::multipart::hex(&crate::multipart::md5(b"kms"))
+                );
+                record.etags = PartEtags::SourceNotMd5;
+                record.checksum = Some(crate::checksum::PartChecksum {
+                    source: source.clone(),
+                    part: b64(&digest(data)),
+                });
+                record.to_line()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn kms_sources_are_proven_by_the_checksum_made_of_their_parts() {
+        use crate::checksum::Kind;
+        for (kind, sha256) in [
+            (Kind::Composite, true),
+            (Kind::Composite, false),
+            (Kind::FullObject, false),
+        ] {
+            let lines = checksum_lines("k", kind, sha256);
+            let (result, output) = dry_run(&joined(&lines)).await;
+            let summary = result.expect("proven");
+            assert_eq!(summary.proven_by_checksum, 1, "{kind:?} {sha256}");
+            assert!(summary.unverifiable.is_empty());
+            assert!(summary.checksum_mismatches.is_empty());
+            // The completion carries each part's checksum.
+            let element = if sha256 {
+                "ChecksumSHA256"
+            } else {
+                "ChecksumCRC32"
+            };
+            assert_eq!(
+                output.matches(&format!("<{element}>")).count(),
+                3,
+                "{output}"
+            );
+            // One part's checksum of other bytes: caught before completing.
+            let mut bad = lines.clone();
+            let mut record = CopiedPartRecord::parse(&bad[1]).expect("line");
+            if let Some(checksum) = record.checksum.as_mut() {
+                checksum.part = checksum_lines("k", kind, sha256)[0]
+                    .rsplit_once(':')
+                    .expect("value")
+                    .1
+                    .to_string();
+            }
+            bad[1] = record.to_line();
+            let (result, output) = dry_run(&joined(&bad)).await;
+            assert!(result.is_err(), "{kind:?}: {output}");
+            assert!(!output.contains("Complete k"), "{output}");
+        }
+        // A server that writes a composite without its `-N` (moto): the digest is
+        // compared.
+        let lines: Vec<String> = checksum_lines("m", Kind::Composite, false)
+            .iter()
+            .map(|line| {
+                let mut record = CopiedPartRecord::parse(line).expect("line");
+                if let Some(checksum) = record.checksum.as_mut() {
+                    let value = checksum.source.value.clone();
+                    checksum.source.value = value.split_once('-').expect("-N").0.to_string();
+                }
+                record.to_line()
+            })
+            .collect();
+        let (result, _) = dry_run(&joined(&lines)).await;
+        assert_eq!(result.expect("proven").proven_by_checksum, 1);
+        // Parts that disagree on the source's checksum are not proven.
+        let mut mixed = checksum_lines("x", Kind::Composite, false);
+        mixed[2] = checksum_lines("x", Kind::Composite, true)[2].clone();
+        let (result, _) = dry_run(&joined(&mixed)).await;
+        assert!(result.is_err());
+        // A part without the field: no checksum proof, unverifiable as before.
+        let mut partial = checksum_lines("y", Kind::Composite, true);
+        let mut record = CopiedPartRecord::parse(&partial[0]).expect("line");
+        record.checksum = None;
+        partial[0] = record.to_line();
+        let (result, _) = dry_run(&joined(&partial)).await;
+        let summary = result.expect("completed");
+        assert_eq!(summary.proven_by_checksum, 0);
+        assert_eq!(summary.unverifiable, vec!["y".to_string()]);
     }
 
     #[tokio::test]

@@ -7,8 +7,11 @@
 //! a copy only if the copy has exactly the source's part boundaries.
 //!
 //! Those boundaries come from S3 itself: `HeadObject?partNumber=1` returns part 1's
-//! Content-Length and `x-amz-mp-parts-count`, together with the metadata the
-//! destination upload needs, in the one HEAD this task makes anyway. The last part is
+//! Content-Length and `x-amz-mp-parts-count`. A HEAD of the whole object (pinned to
+//! the listed ETag, in checksum mode) gives the metadata the destination upload needs
+//! and the source's checksum: when it has one that can prove the copy (see
+//! [`crate::checksum`]), the upload is created with the same algorithm and type, and
+//! every part record carries it (`checksum:<ALGO>:<TYPE>:<value>`). The last part is
 //! asked the same way; when parts 1 and N do not add up to a uniform layout (or with
 //! `--probe-every-part`), every part is asked. Only a server that ignores `partNumber`
 //! makes us guess (the AWS CLI rule, then known uploader sizes); a wrong guess is caught
@@ -35,8 +38,10 @@
 use std::io::{BufRead, Write};
 
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
+use aws_sdk_s3::types::ChecksumMode;
 use futures::StreamExt;
 
+use crate::checksum::SourceChecksum;
 use crate::command::WriteSettings;
 use crate::error::{Error, S3Context, S3ResultExt};
 use crate::headers::ObjectHeaders;
@@ -244,15 +249,13 @@ async fn plan_multipart(
 ) -> Result<Planned, Error> {
     let src_key = options.sse_c.src.as_ref();
     let head = head_part(src, &options.src_bucket, object, 1, src_key).await?;
-    // A server that answers for the part alone (moto) leaves the object's headers out:
-    // they are in a HEAD of the whole object.
-    let whole = if describes_the_part_only(&head) {
-        Some(head_object(src, &options.src_bucket, object, src_key).await?)
-    } else {
-        None
-    };
+    // The object's own HEAD, in checksum mode: its checksum (the one of a part HEAD
+    // may be the part's), and the object's headers, which a server that answers for
+    // the part alone (moto) leaves out of the part's.
+    let whole = head_object(src, &options.src_bucket, object, src_key).await?;
+    let checksum = SourceChecksum::of_head(&whole);
     // The Intelligent-Tiering archive tiers show in this HEAD, not in the listing.
-    if let Some(detail) = skip::archive_detail(whole.as_ref().unwrap_or(&head)) {
+    if let Some(detail) = skip::archive_detail(&whole) {
         return Ok(Planned::Skipped(skipped(
             object,
             SkipReason::Archived,
@@ -272,7 +275,7 @@ async fn plan_multipart(
     let upload_id = if options.dry_run {
         random_uuid()
     } else {
-        let mut headers = ObjectHeaders::from_head(whole.as_ref().unwrap_or(&head));
+        let mut headers = ObjectHeaders::from_head(&whole);
         headers
             .read_tags(src, &options.src_bucket, &object.key)
             .await?;
@@ -282,6 +285,7 @@ async fn plan_multipart(
             &options.dst_bucket,
             &object.key,
             &headers,
+            checksum.as_ref(),
             options.sse_c.dst.as_ref(),
         )
         .await?;
@@ -301,6 +305,7 @@ async fn plan_multipart(
                 part_count,
                 first_byte: range.first,
                 last_byte: range.last,
+                checksum: checksum.clone(),
             }),
         })
         .collect();
@@ -350,8 +355,8 @@ async fn head_part(
 }
 
 /// True when a `partNumber` HEAD answered with the part's own ETag (a plain MD5, as
-/// moto does) instead of the object's: such a server also leaves the object's content
-/// headers out, so they need a HEAD of the whole object.
+/// moto does) instead of the object's: its ETag cannot be compared with the listing's
+/// (the HEAD of the whole object, pinned with `If-Match`, checks the object instead).
 fn describes_the_part_only(head: &HeadObjectOutput) -> bool {
     !head.e_tag().unwrap_or_default().contains('-')
 }
@@ -368,6 +373,8 @@ async fn head_object(
         .bucket(bucket)
         .key(&object.key)
         .if_match(format!("\"{}\"", object.etag))
+        // The object's checksum (algorithm, type, value), which the copy reproduces.
+        .checksum_mode(ChecksumMode::Enabled)
         .sse_c(key)
         .send()
         .await
@@ -485,17 +492,23 @@ async fn part_layout(
     Ok(Layout::Known(part_map_from_sizes(&sizes)))
 }
 
+/// Creates the destination upload with the source's headers and, when the source has
+/// a checksum that can prove the copy, its algorithm and type (S3 then takes, checks
+/// and combines a checksum of that algorithm for every part).
 async fn create_upload(
     client: &Client,
     bucket: &str,
     key: &str,
     headers: &ObjectHeaders,
+    checksum: Option<&SourceChecksum>,
     sse_c: Option<&CustomerKey>,
 ) -> Result<String, Error> {
     let request = client
         .create_multipart_upload()
         .bucket(bucket)
         .key(key)
+        .set_checksum_algorithm(checksum.map(|c| c.algorithm.sdk()))
+        .set_checksum_type(checksum.map(|c| c.kind.sdk()))
         .sse_c(sse_c);
     let created = headers.apply_to_create(request).send().await.context(
         "CreateMultipartUpload",

@@ -12,7 +12,10 @@
 //! is written, or, when that ETag is not an MD5 (SSE-KMS), the bytes must match the
 //! source's full-object checksum if it has one (see [`transfer`]); the ETag S3 returns
 //! for a PUT or a part must equal the MD5 of the bytes sent, unless the write's answer
-//! says SSE-KMS. Each whole object counts under the proof it got (counters
+//! says SSE-KMS. A part whose upload has the source's checksum algorithm (see
+//! [`crate::checksum`]) is sent with its checksum of that algorithm, computed from the
+//! bytes read, and its line carries it for multipartcomplete, which recomputes the
+//! source's checksum from the parts' before completing. Each whole object counts under the proof it got (counters
 //! `ProvenByMd5`, `ProvenByChecksum`, `UnverifiableAtSource` on the source bucket); an
 //! object whose source offers neither proof is still copied (its writes carry
 //! Content-MD5, which S3 checks) and reported: a skip row with the reason
@@ -396,15 +399,17 @@ async fn already_copied<W: Write, E: Write>(
         }
         Some(part) => {
             let key = options.sse_c.dst.as_ref();
-            let Some(etag) = sinks
+            let Some(found) = sinks
                 .finished
                 .part(record, part, dst, dst_bucket, key)
                 .await
             else {
                 return Ok(None);
             };
-            // A part found already uploaded is taken as MD5s both sides, as before.
-            write_copied_part(record, part, etag, PartEtags::Md5, sinks)?;
+            // A part found already uploaded is taken as MD5s both sides, as before; its
+            // checksum is the one ListParts gives.
+            let checksum = part_checksum(part, found.checksum);
+            write_copied_part(record, part, found.etag, PartEtags::Md5, checksum, sinks)?;
         }
     }
     let mut reporter = sinks.reporter.borrow_mut();
@@ -459,6 +464,7 @@ fn skip<W: Write, E: Write>(
                 first_byte: part.first_byte,
                 last_byte: part.last_byte,
                 etags: PartEtags::Md5,
+                checksum: None,
                 destination: record.object.destination.clone(),
             };
             writeln!(sinks.output.borrow_mut(), "{}", line.to_line())
@@ -512,12 +518,16 @@ async fn copy_record<W: Write, E: Write>(
             count_proof(record, source.proof, options, sinks)?
         }
         Some(part) => {
-            let (part_etag, dst_md5) =
-                transfer::put_part(record, part, &body, dst, options, reporter).await?;
+            let uploaded = transfer::put_part(record, part, &body, dst, options, reporter).await?;
             // A destination ETag that is not an MD5: the part's own MD5 goes with it.
-            let destination = if dst_md5 { Ok(()) } else { Err(Some(body.md5)) };
+            let destination = if uploaded.md5 {
+                Ok(())
+            } else {
+                Err(Some(body.md5))
+            };
             let etags = PartEtags::of(source_md5, destination);
-            write_copied_part(record, part, part_etag, etags, sinks)?
+            let checksum = part_checksum(part, uploaded.checksum);
+            write_copied_part(record, part, uploaded.etag, etags, checksum, sinks)?
         }
     };
     count_copy(record, moved, options, sinks)?;
@@ -570,12 +580,25 @@ fn count_proof<W: Write, E: Write>(
     Ok(summary)
 }
 
+/// The `checksum` field of a copied part's line: the source's checksum (from the part
+/// record) and the part's own value, when both are known.
+fn part_checksum(
+    part: &crate::record::PartInfo,
+    value: Option<String>,
+) -> Option<crate::checksum::PartChecksum> {
+    Some(crate::checksum::PartChecksum {
+        source: part.checksum.clone()?,
+        part: value?,
+    })
+}
+
 /// Writes the line multipartcomplete needs for a copied part.
 fn write_copied_part<W: Write, E: Write>(
     record: &PartRecord,
     part: &crate::record::PartInfo,
     part_etag: String,
     etags: PartEtags,
+    checksum: Option<crate::checksum::PartChecksum>,
     sinks: &Sinks<'_, W, E>,
 ) -> Result<ObjectCopySummary, Error> {
     let line = CopiedPartRecord {
@@ -587,6 +610,7 @@ fn write_copied_part<W: Write, E: Write>(
         first_byte: part.first_byte,
         last_byte: part.last_byte,
         etags,
+        checksum,
         destination: record.object.destination.clone(),
     };
     writeln!(sinks.output.borrow_mut(), "{}", line.to_line())
@@ -644,17 +668,19 @@ async fn copy_in_server<W: Write, E: Write>(
             }
         }
         Some(part) => {
-            let (part_etag, dst_md5) =
+            let (part_etag, dst_md5, checksum) =
                 server_side::copy_part(record, part, src_bucket, dst_bucket, dst, &options.sse_c)
                     .await?;
             // The server copied without showing the source: its ETag is taken as an MD5,
-            // unless it is SSE-C (read with a key).
+            // unless it is SSE-C (read with a key). The part's checksum is the one the
+            // server computed, when it gives one.
             let source_md5 = options.sse_c.src.is_none();
             write_copied_part(
                 record,
                 part,
                 part_etag,
                 PartEtags::of(source_md5, if dst_md5 { Ok(()) } else { Err(None) }),
+                part_checksum(part, checksum),
                 sinks,
             )?
         }

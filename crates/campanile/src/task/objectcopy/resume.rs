@@ -6,7 +6,9 @@
 //! part is already uploaded when its upload lists it (ListParts) with the part's
 //! size, and its line for multipartcomplete is then written with the ETag ListParts
 //! gives (multipartcomplete checks the combined ETag before completing, as for any
-//! part). One ListParts walk (all its pages) per upload per task, shared by the parts
+//! part), and with the checksum ListParts gives when the upload has the source's
+//! checksum algorithm (a part listed without one is copied again: the source's
+//! checksum could not be recomputed without it). One ListParts walk (all its pages) per upload per task, shared by the parts
 //! of that upload: a killed attempt of a 10,000-part object resumes with ten requests,
 //! not 10,000. The walks of the last few uploads are kept (multipartlist writes the
 //! parts of an object together, so a split holds them together), not one per upload
@@ -26,11 +28,21 @@ use crate::record::{PartInfo, PartRecord};
 use crate::s3::Client;
 use crate::sse_c::{CustomerKey, WithCustomerKey};
 
-/// A part an upload already holds: its ETag (no quotes) and size.
+/// A part an upload already holds: its ETag (no quotes), size and checksums (in the
+/// order of [`crate::checksum::Algorithm::pick`]; none where the server gives none).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct UploadedPart {
     pub(super) etag: String,
     pub(super) size: u64,
+    pub(super) checksums: [Option<String>; 5],
+}
+
+/// A part found already in its upload: its ETag, and its checksum of the upload's
+/// algorithm when the part record has the source's checksum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct FoundPart {
+    pub(super) etag: String,
+    pub(super) checksum: Option<String>,
 }
 
 /// The parts of one upload, or why they could not be listed.
@@ -80,7 +92,9 @@ impl Finished {
         etag == object.etag && size == Some(object.size)
     }
 
-    /// The ETag of the part when its upload already holds it with the part's size.
+    /// The part when its upload already holds it with the part's size (and, for a part
+    /// record with the source's checksum, with a checksum of its algorithm: without it,
+    /// the source's checksum could not be recomputed, so the part is copied again).
     pub(super) async fn part(
         &self,
         record: &PartRecord,
@@ -88,13 +102,28 @@ impl Finished {
         dst: &Client,
         dst_bucket: &str,
         key: Option<&CustomerKey>,
-    ) -> Option<String> {
+    ) -> Option<FoundPart> {
         let cell = self.cell(&part.upload_id);
         let listing = cell
             .get_or_init(|| list_parts(dst, dst_bucket, &record.object.key, &part.upload_id, key))
             .await;
         let found = listing.as_ref().ok()?.get(&part.part_number)?;
-        (found.size == record.len() && !found.etag.is_empty()).then(|| found.etag.clone())
+        if found.size != record.len() || found.etag.is_empty() {
+            return None;
+        }
+        let checksum = match &part.checksum {
+            None => None,
+            Some(source) => Some(
+                source
+                    .algorithm
+                    .pick(found.checksums.each_ref().map(Option::as_deref))?
+                    .to_string(),
+            ),
+        };
+        Some(FoundPart {
+            etag: found.etag.clone(),
+            checksum,
+        })
     }
 
     /// The listing cell of `upload_id`, made (and the oldest dropped) if needed.
@@ -156,6 +185,14 @@ async fn list_parts(
                         .trim_matches('"')
                         .to_string(),
                     size,
+                    checksums: [
+                        part.checksum_crc32(),
+                        part.checksum_crc32_c(),
+                        part.checksum_crc64_nvme(),
+                        part.checksum_sha1(),
+                        part.checksum_sha256(),
+                    ]
+                    .map(|c| c.map(str::to_string)),
                 },
             );
         }

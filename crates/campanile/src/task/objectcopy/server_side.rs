@@ -187,8 +187,9 @@ async fn destination_holds(
 }
 
 /// Copies one part inside the server (with `sse_c`'s keys for an SSE-C source and
-/// copy); returns the part's ETag and whether it is an MD5 (false when the answer says
-/// SSE-KMS or SSE-C).
+/// copy); returns the part's ETag, whether it is an MD5 (false when the answer says
+/// SSE-KMS or SSE-C), and, when the upload has the source's checksum algorithm, the
+/// part's checksum the server gives (S3 computes it; Garage and moto give none).
 pub async fn copy_part(
     record: &PartRecord,
     part: &PartInfo,
@@ -196,7 +197,7 @@ pub async fn copy_part(
     dst_bucket: &str,
     dst: &Client,
     sse_c: &SseCKeys,
-) -> Result<(String, bool), Error> {
+) -> Result<(String, bool, Option<String>), Error> {
     let object = &record.object;
     let copied = dst
         .upload_part_copy()
@@ -235,10 +236,23 @@ pub async fn copy_part(
             ),
         });
     }
+    let checksum = part.checksum.as_ref().and_then(|source| {
+        let result = copied.copy_part_result()?;
+        source
+            .algorithm
+            .pick([
+                result.checksum_crc32(),
+                result.checksum_crc32_c(),
+                result.checksum_crc64_nvme(),
+                result.checksum_sha1(),
+                result.checksum_sha256(),
+            ])
+            .map(str::to_string)
+    });
     let md5 = !super::transfer::stored_with_kms(copied.server_side_encryption())
         && copied.sse_customer_algorithm().is_none()
         && sse_c.dst.is_none();
-    Ok((etag, md5))
+    Ok((etag, md5, checksum))
 }
 
 #[cfg(test)]

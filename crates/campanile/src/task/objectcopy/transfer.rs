@@ -10,9 +10,11 @@
 //! (a mismatch breaks the body, and the GET is tried again), and the PutObject sends
 //! the same checksum, which S3 checks again on the way in and stores; a source without
 //! one gets the CRC64NVME of the bytes read (computed as they are spooled, with their
-//! MD5). A checksum in the PutObject's answer must equal the one sent. Parts carry
-//! Content-MD5 only: S3 takes part checksums only in an upload created with a
-//! checksum algorithm. How the bytes
+//! MD5). A checksum in the PutObject's answer must equal the one sent. A part carries
+//! Content-MD5 and, when its upload was created with the source's checksum algorithm
+//! (the part record's `checksum` field), the part's checksum of that algorithm,
+//! computed from the bytes read as they are spooled; a checksum in the answer must
+//! equal it (multipartcomplete recomputes the source's from them). How the bytes
 //! read were proven to be the source's is the copy's [`SourceProof`].
 //!
 //! Writes carry Content-MD5 and are signed without their payload (`UNSIGNED-PAYLOAD`:
@@ -34,6 +36,7 @@ use std::sync::atomic::AtomicU64;
 
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
+use aws_sdk_s3::operation::upload_part::builders::UploadPartFluentBuilder;
 use aws_sdk_s3::types::{
     ChecksumAlgorithm, ChecksumMode, ChecksumType, ObjectAttributes, ServerSideEncryption,
 };
@@ -41,6 +44,7 @@ use aws_sdk_s3::types::{
 use super::ObjectCopyOptions;
 use super::attempts::{Retry, get_failure, read_failure, with_attempts, write_failure};
 use super::progress;
+use crate::checksum::{self, Algorithm};
 use crate::error::Error;
 use crate::headers::ObjectHeaders;
 use crate::multipart::is_plain_md5_etag;
@@ -230,9 +234,19 @@ pub(super) async fn put<E: Write>(
     .await
 }
 
-/// Uploads one part, trying again a body damaged on the way or a wrong ETag; returns
-/// the part's ETag and whether it is the MD5 of the part (false when the answer says
-/// SSE-KMS).
+/// What an UploadPart gave.
+pub(super) struct UploadedPart {
+    /// The part's ETag.
+    pub(super) etag: String,
+    /// Whether it is the MD5 of the part (false when the answer says SSE-KMS).
+    pub(super) md5: bool,
+    /// The part's checksum (base64) of its upload's algorithm, computed from the bytes
+    /// read and sent with the part, when the upload has the source's algorithm.
+    pub(super) checksum: Option<String>,
+}
+
+/// Uploads one part, trying again a body damaged on the way, a wrong ETag or a wrong
+/// checksum.
 pub(super) async fn put_part<E: Write>(
     record: &PartRecord,
     part: &PartInfo,
@@ -240,7 +254,7 @@ pub(super) async fn put_part<E: Write>(
     dst: &Client,
     options: &ObjectCopyOptions,
     reporter: &RefCell<&mut Reporter<E>>,
-) -> Result<(String, bool), Error> {
+) -> Result<UploadedPart, Error> {
     let what = format!(
         "UploadPart {} of s3://{}/{}",
         part.part_number, options.dst_bucket, record.object.key
@@ -301,7 +315,13 @@ async fn download_once<E: Write>(
         }));
     }
     let directory = choose_directory(&options.ephemeral);
-    let mut spool = Spool::new(in_memory, expected, &directory);
+    // A part of an upload with the source's checksum algorithm: its checksum too.
+    let algorithm = record
+        .part
+        .as_ref()
+        .and_then(|p| p.checksum.as_ref())
+        .map(|c| c.algorithm);
+    let mut spool = Spool::new(in_memory, expected, &directory).with_checksum(algorithm);
     let mut body = response.body;
     while let Some(chunk) = body
         .try_next()
@@ -515,7 +535,30 @@ fn written_etag(
     Ok(etag.to_string())
 }
 
-/// One UploadPart with Content-MD5; returns the part's ETag and whether it is an MD5.
+/// The checksum of a part's bytes for its upload (the source's algorithm), base64.
+fn part_checksum(part: &PartInfo, body: &SpooledBody) -> Option<(Algorithm, String)> {
+    let algorithm = part.checksum.as_ref()?.algorithm;
+    Some((algorithm, checksum::encode(body.checksum.as_deref()?)))
+}
+
+/// An UploadPart that carries `value`, the part's checksum of `algorithm`, which S3
+/// checks the body against and keeps for the completion.
+fn with_part_checksum(
+    request: UploadPartFluentBuilder,
+    algorithm: Algorithm,
+    value: String,
+) -> UploadPartFluentBuilder {
+    match algorithm {
+        Algorithm::Crc32 => request.checksum_crc32(value),
+        Algorithm::Crc32c => request.checksum_crc32_c(value),
+        Algorithm::Crc64Nvme => request.checksum_crc64_nvme(value),
+        Algorithm::Sha1 => request.checksum_sha1(value),
+        Algorithm::Sha256 => request.checksum_sha256(value),
+    }
+}
+
+/// One UploadPart with Content-MD5, and the part's checksum when its upload has the
+/// source's algorithm.
 async fn upload_part<E: Write>(
     record: &PartRecord,
     part: &PartInfo,
@@ -523,12 +566,17 @@ async fn upload_part<E: Write>(
     dst: &Client,
     options: &ObjectCopyOptions,
     reporter: &RefCell<&mut Reporter<E>>,
-) -> Result<(String, bool), Retry> {
+) -> Result<UploadedPart, Retry> {
     let key = &record.object.key;
     let sent = Arc::new(AtomicU64::new(0));
     let stream = body.byte_stream().await.map_err(Failure::Permanent)?;
-    let send = dst
-        .upload_part()
+    let checksum = part_checksum(part, body);
+    let request = dst.upload_part();
+    let request = match &checksum {
+        Some((algorithm, value)) => with_part_checksum(request, *algorithm, value.clone()),
+        None => request,
+    };
+    let send = request
         .bucket(&options.dst_bucket)
         .key(key)
         .upload_id(&part.upload_id)
@@ -550,5 +598,30 @@ async fn upload_part<E: Write>(
     let md5 = !stored_with_kms(uploaded.server_side_encryption())
         && !stored_with_customer_key(uploaded.sse_customer_algorithm(), options);
     let etag = written_etag(uploaded.e_tag(), &what, body, md5, key, options)?;
-    Ok((etag, md5))
+    // The server stored another checksum than was sent (some servers, moto, give
+    // none back): the part is uploaded again.
+    if let Some((algorithm, value)) = &checksum
+        && let Some(stored) = algorithm.pick([
+            uploaded.checksum_crc32(),
+            uploaded.checksum_crc32_c(),
+            uploaded.checksum_crc64_nvme(),
+            uploaded.checksum_sha1(),
+            uploaded.checksum_sha256(),
+        ])
+        && stored != value
+    {
+        return Err(Failure::Transient(Error::Integrity {
+            bucket: options.dst_bucket.clone(),
+            key: key.to_string(),
+            message: format!(
+                "{what} returned {} {stored}, the bytes sent have {value}",
+                algorithm.as_str()
+            ),
+        }));
+    }
+    Ok(UploadedPart {
+        etag,
+        md5,
+        checksum: checksum.map(|(_, value)| value),
+    })
 }
