@@ -56,7 +56,8 @@ fn part_file() -> std::path::PathBuf {
 }
 
 /// The counters of every step, with the destination bucket's name replaced by `DST`
-/// so that runs into different buckets compare.
+/// so that runs into different buckets compare. The `Requests` group is left out: it
+/// counts every attempt, and faults add retried requests by design.
 fn normalised_counters(run: &Run, dst: &str) -> BTreeMap<String, i64> {
     let mut all = BTreeMap::new();
     for report in reports(run) {
@@ -64,6 +65,9 @@ fn normalised_counters(run: &Run, dst: &str) -> BTreeMap<String, i64> {
         let step = step.split('.').next().unwrap_or("").to_string();
         if let Some(groups) = report["counters"].as_object() {
             for (group, counters) in groups {
+                if group == campanile::requests::GROUP {
+                    continue;
+                }
                 let group = if group == dst { "DST" } else { group.as_str() };
                 for (name, value) in counters.as_object().into_iter().flatten() {
                     all.insert(
