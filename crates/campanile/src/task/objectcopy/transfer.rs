@@ -37,9 +37,7 @@ use std::sync::atomic::AtomicU64;
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
 use aws_sdk_s3::operation::upload_part::builders::UploadPartFluentBuilder;
-use aws_sdk_s3::types::{
-    ChecksumAlgorithm, ChecksumMode, ChecksumType, ObjectAttributes, ServerSideEncryption,
-};
+use aws_sdk_s3::types::{ChecksumMode, ChecksumType, ObjectAttributes, ServerSideEncryption};
 
 use super::ObjectCopyOptions;
 use super::attempts::{Retry, get_failure, read_failure, with_attempts, write_failure};
@@ -70,8 +68,8 @@ pub(crate) enum SourceProof {
 /// A source's full-object checksum, as a GET returned it (base64, the header's form).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FullChecksum {
-    /// `CRC64NVME`, `CRC32C`, `CRC32`, `SHA1` or `SHA256`.
-    pub(crate) algorithm: &'static str,
+    /// Its algorithm.
+    pub(crate) algorithm: Algorithm,
     /// The value.
     pub(crate) value: String,
 }
@@ -83,18 +81,17 @@ impl FullChecksum {
         if get.checksum_type() == Some(&ChecksumType::Composite) {
             return None;
         }
+        let values = [
+            get.checksum_crc32(),
+            get.checksum_crc32_c(),
+            get.checksum_crc64_nvme(),
+            get.checksum_sha1(),
+            get.checksum_sha256(),
+        ];
         // The SDK's order: the one it checks when there are several.
-        [
-            ("CRC64NVME", get.checksum_crc64_nvme()),
-            ("CRC32C", get.checksum_crc32_c()),
-            ("CRC32", get.checksum_crc32()),
-            ("SHA1", get.checksum_sha1()),
-            ("SHA256", get.checksum_sha256()),
-        ]
-        .into_iter()
-        .find_map(|(algorithm, value)| {
-            let value = value?;
-            (!value.is_empty() && !value.contains('-')).then(|| FullChecksum {
+        Algorithm::ALL.into_iter().find_map(|algorithm| {
+            let value = algorithm.pick(values)?;
+            (!value.contains('-')).then(|| FullChecksum {
                 algorithm,
                 value: value.to_string(),
             })
@@ -106,13 +103,13 @@ impl FullChecksum {
     /// some servers store a checksum only when it is named.
     fn apply(&self, request: PutObjectFluentBuilder) -> PutObjectFluentBuilder {
         let value = self.value.clone();
-        let request = request.checksum_algorithm(ChecksumAlgorithm::from(self.algorithm));
+        let request = request.checksum_algorithm(self.algorithm.sdk());
         match self.algorithm {
-            "CRC64NVME" => request.checksum_crc64_nvme(value),
-            "CRC32C" => request.checksum_crc32_c(value),
-            "CRC32" => request.checksum_crc32(value),
-            "SHA1" => request.checksum_sha1(value),
-            _ => request.checksum_sha256(value),
+            Algorithm::Crc64Nvme => request.checksum_crc64_nvme(value),
+            Algorithm::Crc32c => request.checksum_crc32_c(value),
+            Algorithm::Crc32 => request.checksum_crc32(value),
+            Algorithm::Sha1 => request.checksum_sha1(value),
+            Algorithm::Sha256 => request.checksum_sha256(value),
         }
     }
 
@@ -121,14 +118,15 @@ impl FullChecksum {
         &self,
         head: &aws_sdk_s3::operation::head_object::HeadObjectOutput,
     ) -> Option<String> {
-        let value = match self.algorithm {
-            "CRC64NVME" => head.checksum_crc64_nvme(),
-            "CRC32C" => head.checksum_crc32_c(),
-            "CRC32" => head.checksum_crc32(),
-            "SHA1" => head.checksum_sha1(),
-            _ => head.checksum_sha256(),
-        };
-        value.map(str::to_string)
+        self.algorithm
+            .pick([
+                head.checksum_crc32(),
+                head.checksum_crc32_c(),
+                head.checksum_crc64_nvme(),
+                head.checksum_sha1(),
+                head.checksum_sha256(),
+            ])
+            .map(str::to_string)
     }
 
     /// The same algorithm's full-object checksum in a GetObjectAttributes answer.
@@ -142,26 +140,28 @@ impl FullChecksum {
             .await
             .ok()?;
         let checksum = attributes.checksum()?;
-        let value = match self.algorithm {
-            "CRC64NVME" => checksum.checksum_crc64_nvme(),
-            "CRC32C" => checksum.checksum_crc32_c(),
-            "CRC32" => checksum.checksum_crc32(),
-            "SHA1" => checksum.checksum_sha1(),
-            _ => checksum.checksum_sha256(),
-        };
-        value.map(str::to_string)
+        self.algorithm
+            .pick([
+                checksum.checksum_crc32(),
+                checksum.checksum_crc32_c(),
+                checksum.checksum_crc64_nvme(),
+                checksum.checksum_sha1(),
+                checksum.checksum_sha256(),
+            ])
+            .map(str::to_string)
     }
 
     /// The same algorithm's checksum in a PutObject's answer.
     fn in_put(&self, put: &aws_sdk_s3::operation::put_object::PutObjectOutput) -> Option<String> {
-        let value = match self.algorithm {
-            "CRC64NVME" => put.checksum_crc64_nvme(),
-            "CRC32C" => put.checksum_crc32_c(),
-            "CRC32" => put.checksum_crc32(),
-            "SHA1" => put.checksum_sha1(),
-            _ => put.checksum_sha256(),
-        };
-        value.map(str::to_string)
+        self.algorithm
+            .pick([
+                put.checksum_crc32(),
+                put.checksum_crc32_c(),
+                put.checksum_crc64_nvme(),
+                put.checksum_sha1(),
+                put.checksum_sha256(),
+            ])
+            .map(str::to_string)
     }
 }
 
@@ -399,7 +399,7 @@ async fn put_whole<E: Write>(
     // The source's checksum, which S3 checks the body against end to end; else the
     // CRC64NVME of the bytes read, so that the copy has a checksum of its own.
     let checksum = source.checksum.clone().unwrap_or_else(|| FullChecksum {
-        algorithm: "CRC64NVME",
+        algorithm: Algorithm::Crc64Nvme,
         value: body.checksum_crc64nvme(),
     });
     // After `rsync --diff`: only over what the diff saw (a 412 skips the object).
@@ -463,7 +463,8 @@ async fn put_whole<E: Write>(
             key: key.to_string(),
             message: format!(
                 "PUT returned {} {stored}, the source's is {}",
-                checksum.algorithm, checksum.value
+                checksum.algorithm.as_str(),
+                checksum.value
             ),
         }));
     }
