@@ -15,6 +15,7 @@ pub mod cleanup;
 pub mod emr;
 pub mod hadoop;
 pub mod local;
+pub mod locked_file;
 pub mod report;
 pub mod runs;
 pub mod summary;

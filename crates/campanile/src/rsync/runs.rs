@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::rsync::locked_file::{LockedFile, write_json};
 
 /// The record of a run, in its run directory.
 pub const RECORD: &str = "run.json";
@@ -218,27 +219,6 @@ impl RunInfo {
     }
 }
 
-/// Writes `info` as `dir`'s record through a temporary file and a rename, so that a
-/// reader never sees half a record; returns the new record's file, locked when `lock`.
-fn write_record(dir: &Path, info: &RunInfo, lock: bool) -> Result<File, Error> {
-    let path = dir.join(RECORD);
-    let temporary = dir.join(format!(".{RECORD}.tmp"));
-    let context = |what: &str| format!("{what} {}", temporary.display());
-    let mut file = File::create(&temporary).map_err(|e| Error::io(context("creating"), e))?;
-    if lock {
-        file.lock().map_err(|e| Error::io(context("locking"), e))?;
-    }
-    let mut text = serde_json::to_vec_pretty(info)
-        .map_err(|e| Error::Internal(format!("cannot write the run's record: {e}")))?;
-    text.push(b'\n');
-    file.write_all(&text)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| Error::io(context("writing"), e))?;
-    std::fs::rename(&temporary, &path)
-        .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
-    Ok(file)
-}
-
 /// Reads a run directory's record, if it has one.
 pub fn read_record(dir: &Path) -> Result<Option<RunInfo>, Error> {
     let path = dir.join(RECORD);
@@ -256,25 +236,17 @@ pub fn read_record(dir: &Path) -> Result<Option<RunInfo>, Error> {
 #[derive(Debug)]
 pub struct RunJournal {
     // The open, locked record: dropping it (or the process dying) releases the lock.
-    file: File,
+    _lock: Option<LockedFile>,
     dir: PathBuf,
     info: RunInfo,
-}
-
-impl Drop for RunJournal {
-    fn drop(&mut self) {
-        // Unlocked explicitly, not only closed: a child forked by another thread and not
-        // yet exec'd shares the open file, and would hold the lock until its exec.
-        let _ = self.file.unlock();
-    }
 }
 
 impl RunJournal {
     /// Writes `info` as `dir`'s record and locks it for the life of the run.
     pub fn start(dir: &Path, info: RunInfo) -> Result<RunJournal, Error> {
-        let file = write_record(dir, &info, true)?;
+        let lock = write_json(dir, RECORD, &info, true)?;
         Ok(RunJournal {
-            file,
+            _lock: lock,
             dir: dir.to_path_buf(),
             info,
         })
@@ -302,7 +274,7 @@ impl RunJournal {
             }
         }
         // The new record replaces the locked one; the lock goes with the old file.
-        write_record(&self.dir, &self.info, false).map(drop)
+        write_json(&self.dir, RECORD, &self.info, false).map(drop)
     }
 }
 
@@ -317,7 +289,7 @@ pub fn record_cleaned_up(dir: &Path) -> Result<(), Error> {
     if info.ended.is_none() {
         info.ended = Some(rfc3339(time::OffsetDateTime::now_utc()));
     }
-    write_record(dir, &info, false).map(drop)
+    write_json(dir, RECORD, &info, false).map(drop)
 }
 
 /// A run found under the run base.

@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::plan::UploadScope;
 use crate::rsync::cleanup::clean_up_uploads;
+use crate::rsync::locked_file::{LockedFile, write_json};
 
 /// The marker of a run that has not ended its clean-up, in its run directory.
 pub const MARKER: &str = "unfinished.json";
@@ -66,16 +67,8 @@ impl RunRecord {
 #[derive(Debug)]
 pub struct Unfinished {
     // The open, locked marker: dropping it (or the process dying) releases the lock.
-    file: File,
+    _lock: Option<LockedFile>,
     path: PathBuf,
-}
-
-impl Drop for Unfinished {
-    fn drop(&mut self) {
-        // Unlocked explicitly, not only closed: a child forked by another thread and not
-        // yet exec'd shares the open file, and would hold the lock until its exec.
-        let _ = self.file.unlock();
-    }
 }
 
 impl Unfinished {
@@ -83,19 +76,11 @@ impl Unfinished {
     /// locked under a temporary name and then renamed, so that a clean-up looking for
     /// dead runs never sees it unlocked.
     pub fn start(run_dir: &Path, record: &RunRecord) -> Result<Unfinished, Error> {
-        let path = run_dir.join(MARKER);
-        let temporary = run_dir.join(format!(".{MARKER}.tmp"));
-        let context = |what: &str| format!("{what} {}", temporary.display());
-        let mut file = File::create(&temporary).map_err(|e| Error::io(context("creating"), e))?;
-        file.lock().map_err(|e| Error::io(context("locking"), e))?;
-        let text = serde_json::to_vec_pretty(record)
-            .map_err(|e| Error::Internal(format!("cannot write the run's record: {e}")))?;
-        file.write_all(&text)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| Error::io(context("writing"), e))?;
-        std::fs::rename(&temporary, &path)
-            .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
-        Ok(Unfinished { file, path })
+        let lock = write_json(run_dir, MARKER, record, true)?;
+        Ok(Unfinished {
+            _lock: lock,
+            path: run_dir.join(MARKER),
+        })
     }
 
     /// The clean-up has run: removes the marker.
