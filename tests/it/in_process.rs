@@ -23,10 +23,7 @@ fn quiet_reporter() -> Reporter<Vec<u8>> {
 async fn bucketlist_run_writes_the_exact_records_and_counters() {
     let bucket = article_bucket().await;
     let client = campanile_testkit::s3().client().await;
-    let options = BucketListOptions {
-        bucket: bucket.to_string(),
-        stream_index: StreamIndex::SHELL,
-    };
+    let options = BucketListOptions::new(bucket, StreamIndex::SHELL);
     // A comment, a blank line and three prefixes: `/,00` lists the top-level 00 only
     // (000/00 is below the delimiter), `,000/` lists 000/00, `,10` the multipart 10.
     let input: &[u8] = b"# head of the article's bucket\n\n/,00\n,000/\n,10\n";
@@ -72,6 +69,7 @@ async fn bucketlist_run_writes_the_exact_records_and_counters() {
             objects: 3,
             bytes,
             skipped_archived: 0,
+            filtered: 0,
         }
     );
     assert_eq!(
@@ -85,10 +83,7 @@ async fn bucketlist_run_writes_the_exact_records_and_counters() {
 async fn bucketlist_run_refuses_a_bad_line_before_listing_anything() {
     let bucket = article_bucket().await;
     let client = campanile_testkit::s3().client().await;
-    let options = BucketListOptions {
-        bucket: bucket.to_string(),
-        stream_index: StreamIndex::SHELL,
-    };
+    let options = BucketListOptions::new(bucket, StreamIndex::SHELL);
     let input: &[u8] = b",00\nno comma here\n,01\n";
     let mut output = Vec::new();
     let mut reporter = quiet_reporter();

@@ -515,6 +515,8 @@ async fn a_failed_hadoop_step_is_followed_by_the_clean_up_of_the_runs_uploads() 
         profile: None,
         objects: "/run/src.list".into(),
         parts: "/run/src.multipartlist".into(),
+        src_prefix: String::new(),
+        dst_prefix: String::new(),
     };
     let mut err = Vec::new();
     let missing = campanile::plan::UploadScope {

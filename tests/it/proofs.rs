@@ -961,6 +961,7 @@ async fn the_clean_up_completes_a_checksum_upload_only_when_its_parts_make_the_s
     let done = campanile::orphans::finish_run(
         &client,
         &bucket,
+        &Default::default(),
         &part_list,
         &work.path().join("no-listing"),
         (3, std::time::Duration::from_millis(10)),

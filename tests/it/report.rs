@@ -434,6 +434,7 @@ async fn the_clean_up_completes_whole_planned_uploads_and_aborts_the_rest_in_pas
     let done = campanile::orphans::finish_run(
         &client,
         &bucket,
+        &Default::default(),
         &part_list,
         &work.path().join("no-listing"),
         (3, std::time::Duration::from_millis(10)),

@@ -300,6 +300,8 @@ impl RsyncCli {
                 output,
                 src_bucket: self.src_bucket.clone(),
                 dst_bucket: self.dst_bucket.clone(),
+                prefixes: Default::default(),
+                filters: Default::default(),
                 src_endpoint: self.src_endpoint.clone().unwrap_or_default(),
                 dst_endpoint: self.dst_endpoint.clone().unwrap_or_default(),
                 src_profile: self.src_profile.clone(),

@@ -30,6 +30,7 @@ pub mod retry;
 pub mod rsync;
 pub mod s3;
 pub mod s3_url;
+pub mod select;
 pub mod skip;
 pub mod spool;
 pub mod sse_c;

@@ -108,10 +108,12 @@ pub type CompleteAttempts = (u32, Duration);
 /// Completes or aborts every upload in progress in `bucket` for a multipart key of
 /// the run: `parts` is multipartlist's output (the copy's input), used when it exists;
 /// otherwise `listing` (the listing multipartlist read), whose multipart keys' uploads
-/// are all aborted. See the module documentation.
+/// are all aborted. The records carry source keys: `keys` maps them to the
+/// destination keys of the uploads. See the module documentation.
 pub async fn finish_run(
     client: &Client,
     bucket: &str,
+    keys: &crate::select::KeyMap,
     parts: &Path,
     listing: &Path,
     attempts: CompleteAttempts,
@@ -138,7 +140,9 @@ pub async fn finish_run(
             let source = if parts.exists() { parts } else { listing };
             let mut batch = Vec::new();
             for plan in planned_uploads(source, parts.exists())? {
-                let plan = plan?;
+                let mut plan = plan?;
+                // The upload in progress is the destination key's.
+                plan.key = keys.dst_key(&plan.key);
                 let Some(entry) = pending.get_mut(&plan.key) else {
                     continue;
                 };

@@ -213,6 +213,14 @@ fn parse_mtime(fields: &[&str], index: usize) -> Result<String, RecordError> {
     Ok(text.to_string())
 }
 
+/// Seconds since the Unix epoch of an mtime field (`YYYY-MM-DD HH:MM:SS`, UTC), as the
+/// date filters compare them; `None` when it is not one.
+pub fn mtime_seconds(text: &str) -> Option<i64> {
+    time::PrimitiveDateTime::parse(text, MTIME_FORMAT)
+        .ok()
+        .map(|at| at.assume_utc().unix_timestamp())
+}
+
 /// Formats seconds since the Unix epoch as `YYYY-MM-DD HH:MM:SS` (UTC), the mtime
 /// format of the original Campanile listing. Times beyond the years -9999..=9999 are
 /// clamped to their ends (S3 has none).
@@ -1324,6 +1332,8 @@ mod tests {
     #[test]
     fn mtime_formatting() {
         assert_eq!(format_mtime(0), "1970-01-01 00:00:00");
+        assert_eq!(mtime_seconds("2015-12-24 05:35:21"), Some(1_450_935_321));
+        assert_eq!(mtime_seconds("2015-12-24T05:35:21"), None);
         assert_eq!(format_mtime(1_450_935_321), "2015-12-24 05:35:21");
         assert_eq!(format_mtime(951_782_400), "2000-02-29 00:00:00");
         assert_eq!(format_mtime(4_102_444_799), "2099-12-31 23:59:59");

@@ -22,6 +22,9 @@ pub mod counters {
     pub const BYTES: &str = "Bytes";
     /// Objects listed (bucketlist), planned (multipartlist) or copied whole (objectcopy).
     pub const OBJECTS: &str = "Objects";
+    /// Objects under the source prefix that a filter of the run left out (bucketlist:
+    /// `--filter`, sizes, times). Not a skip: the run leaves them out on purpose.
+    pub const FILTERED: &str = "Filtered";
     /// Objects skipped because they must be restored before they can be read.
     pub const SKIPPED_ARCHIVED: &str = "SkippedArchived";
     /// Bytes read from the source (objectcopy, counted on the source bucket).

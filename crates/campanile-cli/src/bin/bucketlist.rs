@@ -25,8 +25,9 @@ fn main() -> std::process::ExitCode {
         }
         let client = s3::client(&args.s3.client_options()).await?;
         let options = BucketListOptions {
-            bucket: args.bucket,
-            stream_index: StreamIndex::from_env(),
+            select: args.select.selection()?,
+            keys: args.select.key_map(),
+            ..BucketListOptions::new(&args.bucket, StreamIndex::from_env())
         };
         let listed = if args.inventory {
             bucketlist::inventory::run(

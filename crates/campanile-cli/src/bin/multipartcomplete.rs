@@ -20,6 +20,7 @@ fn main() -> std::process::ExitCode {
             stream_index: StreamIndex::from_env(),
             dry_run: args.dry_run,
             dst_key,
+            keys: args.prefixes.key_map(),
             ..MultipartCompleteOptions::default()
         };
         multipartcomplete::run(

@@ -22,6 +22,7 @@ fn main() -> std::process::ExitCode {
                 &mut streams.reporter,
                 &dst,
                 &args.buckets.dst_bucket,
+                &args.buckets.prefixes.key_map(),
             )
             .await
             .map(drop);
@@ -40,6 +41,7 @@ fn main() -> std::process::ExitCode {
             concurrency: args.concurrency,
             write: args.write,
             sse_c,
+            keys: args.buckets.prefixes.key_map(),
         };
         multipartlist::run(
             streams.input,

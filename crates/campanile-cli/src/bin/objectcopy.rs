@@ -42,6 +42,7 @@ fn main() -> std::process::ExitCode {
             write: args.write,
             sse_c,
             retried: campanile::attempt::TaskAttempt::from_env().is_retry(),
+            keys: args.buckets.prefixes.key_map(),
             ..defaults
         };
         objectcopy::run(

@@ -10,6 +10,7 @@ use clap::{Args, Parser};
 
 use crate::governor::RequestBudget;
 use crate::s3::ClientOptions;
+use crate::select::{Instant, KeyMap, Rule, parse_size};
 
 use crate::tuning::Tuning;
 
@@ -176,7 +177,40 @@ pub struct SrcDst {
     pub dst_region: Option<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
+    pub prefixes: Prefixes,
+    #[command(flatten)]
+    #[allow(missing_docs)]
     pub persistence: Persistence,
+}
+
+/// The prefix mapping of a run (`--src-prefix`, `--dst-prefix`): the records carry
+/// source keys, and source key `<src-prefix><rest>` is written to `<dst-prefix><rest>`
+/// (see [`crate::select::KeyMap`]). Both empty: every key is its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct Prefixes {
+    /// Prefix of the source keys of the run (a plain string prefix).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    pub src_prefix: String,
+    /// What replaces --src-prefix in the destination keys.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    pub dst_prefix: String,
+}
+
+impl Prefixes {
+    /// The key mapping.
+    pub fn key_map(&self) -> KeyMap {
+        KeyMap::new(&self.src_prefix, &self.dst_prefix)
+    }
+
+    fn render(&self, argv: &mut Vec<String>) {
+        // Left out when empty, so a run without prefixes keeps the article's lines.
+        if !self.src_prefix.is_empty() {
+            push(argv, "--src-prefix", &self.src_prefix);
+        }
+        if !self.dst_prefix.is_empty() {
+            push(argv, "--dst-prefix", &self.dst_prefix);
+        }
+    }
 }
 
 impl SrcDst {
@@ -218,6 +252,7 @@ impl SrcDst {
         push_some(argv, "--src-region", &self.src_region);
         push_some(argv, "--dst-region", &self.dst_region);
         push_path(argv, "--src-sse-c-key-file", &self.src_sse_c_key_file);
+        self.prefixes.render(argv);
         self.persistence.render(argv);
     }
 }
@@ -321,6 +356,9 @@ pub struct BucketListArgs {
     pub distinct: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
+    pub select: ListingSelection,
+    #[command(flatten)]
+    #[allow(missing_docs)]
     pub s3: S3Side,
 }
 
@@ -334,6 +372,86 @@ impl BucketListArgs {
             argv.push("--distinct".into());
         }
         self.s3.render(argv);
+        self.select.render(argv);
+    }
+}
+
+/// What bucketlist keeps of what it lists: the keys under `--prefix` that pass the
+/// filters (counted `Filtered` when a filter leaves them out), optionally written
+/// under another prefix (`--as-prefix`, the destination listing of `rsync --diff`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct ListingSelection {
+    /// List only the keys starting with this prefix (a plain string prefix; the part
+    /// file's lines are narrowed to it).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    pub prefix: String,
+    /// Write every key with --prefix replaced by this one: the destination listing of
+    /// `rsync --diff` written in the source's key space.
+    #[arg(long, value_name = "PREFIX")]
+    pub as_prefix: Option<String>,
+    /// A rule, `include:GLOB` or `exclude:GLOB`, repeatable; the first rule that
+    /// matches a key (relative to --prefix) decides, and a key no rule matches is kept
+    /// unless every rule is an include (rsync's --include/--exclude).
+    #[arg(long = "filter", value_name = "RULE", value_parser = Rule::parse_filter)]
+    pub filters: Vec<Rule>,
+    /// Keep objects of at least this many bytes (suffixes K, M, G, T: powers of 1024;
+    /// KB, MB, GB, TB: of 1000).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub min_size: Option<u64>,
+    /// Keep objects of at most this many bytes.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_size: Option<u64>,
+    /// Keep objects last modified at or after this RFC 3339 time.
+    #[arg(long, value_name = "TIME", value_parser = Instant::parse_rfc3339)]
+    pub newer_than: Option<Instant>,
+    /// Keep objects last modified before this RFC 3339 time.
+    #[arg(long, value_name = "TIME", value_parser = Instant::parse_rfc3339)]
+    pub older_than: Option<Instant>,
+}
+
+impl ListingSelection {
+    /// The compiled selection.
+    pub fn selection(&self) -> Result<crate::select::Selection, crate::Error> {
+        crate::select::Selection::new(
+            &self.prefix,
+            &self.filters,
+            self.min_size,
+            self.max_size,
+            self.newer_than,
+            self.older_than,
+        )
+        .map_err(|e| crate::Error::Usage(format!("--filter: {e}")))
+    }
+
+    /// The key mapping of `--as-prefix` (identity without it).
+    pub fn key_map(&self) -> KeyMap {
+        match &self.as_prefix {
+            Some(as_prefix) => KeyMap::new(as_prefix, &self.prefix),
+            None => KeyMap::default(),
+        }
+    }
+
+    fn render(&self, argv: &mut Vec<String>) {
+        // Each left out when unset: a run without them keeps the article's lines.
+        if !self.prefix.is_empty() {
+            push(argv, "--prefix", &self.prefix);
+        }
+        push_some(argv, "--as-prefix", &self.as_prefix);
+        for rule in &self.filters {
+            push(argv, "--filter", rule.to_filter());
+        }
+        if let Some(size) = self.min_size {
+            push(argv, "--min-size", size);
+        }
+        if let Some(size) = self.max_size {
+            push(argv, "--max-size", size);
+        }
+        if let Some(at) = self.newer_than {
+            push(argv, "--newer-than", at);
+        }
+        if let Some(at) = self.older_than {
+            push(argv, "--older-than", at);
+        }
     }
 }
 
@@ -507,6 +625,9 @@ pub struct MultipartCompleteArgs {
     /// completed object is read back with it.
     #[arg(long, value_name = "PATH")]
     pub dst_sse_c_key_file: Option<PathBuf>,
+    /// The records' (source) keys are completed under mapped destination keys.
+    #[command(flatten)]
+    pub prefixes: Prefixes,
 }
 
 impl MultipartCompleteArgs {
@@ -516,6 +637,7 @@ impl MultipartCompleteArgs {
         self.s3.render(argv);
         push_flag(argv, "--dry-run", self.dry_run);
         push_path(argv, "--dst-sse-c-key-file", &self.dst_sse_c_key_file);
+        self.prefixes.render(argv);
     }
 }
 

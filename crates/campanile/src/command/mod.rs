@@ -11,8 +11,8 @@ use serde::{Serialize, Serializer};
 
 use crate::error::Error;
 pub use args::{
-    BucketListArgs, MultipartCompleteArgs, MultipartListArgs, ObjectCopyArgs, PartFileArgs,
-    Persistence, S3Side, SrcDst, WriteSettings,
+    BucketListArgs, ListingSelection, MultipartCompleteArgs, MultipartListArgs, ObjectCopyArgs,
+    PartFileArgs, Persistence, Prefixes, S3Side, SrcDst, WriteSettings,
 };
 
 /// A Campanile task binary.
@@ -154,6 +154,10 @@ mod tests {
             dst_profile: Some("jassy".into()),
             dst_region: Some("garage".into()),
             src_sse_c_key_file: Some("/keys/src.key".into()),
+            prefixes: Prefixes {
+                src_prefix: "logs/2025/".into(),
+                dst_prefix: "archive/2025/".into(),
+            },
             persistence: Persistence {
                 read_timeout: 9,
                 max_attempts: 2,
@@ -172,6 +176,18 @@ mod tests {
                 s3: side.clone(),
                 inventory: true,
                 distinct: false,
+                select: ListingSelection {
+                    prefix: "logs/2025/".into(),
+                    as_prefix: Some("archive/".into()),
+                    filters: vec![
+                        crate::select::Rule::checked(false, "*.tmp").expect("glob"),
+                        crate::select::Rule::checked(true, "/{a,b}/**").expect("glob"),
+                    ],
+                    min_size: Some(1),
+                    max_size: Some(1 << 30),
+                    newer_than: Some(crate::select::Instant(1_748_736_000)),
+                    older_than: Some(crate::select::Instant(1_750_000_000)),
+                },
             }),
             TaskCommand::BucketList(BucketListArgs {
                 bucket: "srcbucket".into(),
@@ -212,6 +228,10 @@ mod tests {
                 s3: side,
                 dry_run: true,
                 dst_sse_c_key_file: Some("/keys/dst.key".into()),
+                prefixes: Prefixes {
+                    src_prefix: "logs/".into(),
+                    dst_prefix: String::new(),
+                },
             }),
         ]
     }

@@ -153,6 +153,53 @@ impl PartLine {
         }
     }
 
+    /// A line that lists at least every key of this line that starts with `prefix`,
+    /// from as few keys as it can (its listing then needs [`PartLine::contains`] and the
+    /// prefix checked on each key); `None` when no such key can exist.
+    pub fn narrowed(&self, prefix: &str) -> Option<PartLine> {
+        if prefix.is_empty() {
+            return Some(self.clone());
+        }
+        match self {
+            PartLine::Prefix {
+                delimiter,
+                prefix: own,
+            } => {
+                if own.starts_with(prefix) {
+                    return Some(self.clone());
+                }
+                let between = prefix.strip_prefix(own.as_str())?;
+                if !delimiter.is_empty() && between.contains(delimiter.as_str()) {
+                    // Every key under `prefix` has the delimiter after the line's prefix.
+                    return None;
+                }
+                // Keys under `prefix` whose rest holds no delimiter: all the line's keys
+                // under `prefix`, and (for a delimiter of several characters that
+                // straddles the two) a few more, which `contains` leaves out.
+                Some(PartLine::Prefix {
+                    delimiter: delimiter.clone(),
+                    prefix: prefix.to_string(),
+                })
+            }
+            PartLine::Range { start, end } => {
+                let start = if prefix > start.as_str() {
+                    prefix.to_string()
+                } else {
+                    start.clone()
+                };
+                let end = match (end, prefix_end(prefix)) {
+                    (Some(a), Some(b)) => Some(if *a < b { a.clone() } else { b }),
+                    (Some(a), None) => Some(a.clone()),
+                    (None, b) => b,
+                };
+                match &end {
+                    Some(end) if *end <= start => None,
+                    _ => Some(PartLine::Range { start, end }),
+                }
+            }
+        }
+    }
+
     /// The smallest key (non-empty) of this line at or after `from`, if any.
     pub fn first_at_or_after(&self, from: &str) -> Option<String> {
         match self {
@@ -404,6 +451,43 @@ mod tests {
         assert_eq!(plan.stop_at.as_deref(), Some("logs/2026/c"));
         let plan = range("", None).listing();
         assert_eq!((plan.prefix.as_str(), plan.start_after), ("", None));
+    }
+
+    #[test]
+    fn lines_narrowed_to_a_prefix_keep_its_keys() {
+        let line = |text: &str| PartLine::parse(text).expect("line").expect("not blank");
+        let all = line(",");
+        assert_eq!(all.narrowed("logs/"), Some(line(",logs/")));
+        assert_eq!(
+            line(",logs/2025/").narrowed("logs/"),
+            Some(line(",logs/2025/"))
+        );
+        assert_eq!(line(",other/").narrowed("logs/"), None);
+        assert_eq!(
+            line("/,lo").narrowed("logs/"),
+            None,
+            "logs/… are below the delimiter"
+        );
+        assert_eq!(line("/,").narrowed("log"), Some(line("/,log")));
+        let range = line("range\ta\tm");
+        assert_eq!(range.narrowed("logs/"), Some(line("range\tlogs/\tlogs0")));
+        assert_eq!(
+            line("range\tlogs/b\t").narrowed("logs/"),
+            Some(line("range\tlogs/b\tlogs0"))
+        );
+        assert_eq!(line("range\ta\tb").narrowed("logs/"), None);
+        assert_eq!(line("range\tm\t").narrowed("logs/"), None);
+        // Every key of the line under the prefix is a key of the narrowed line.
+        for key in ["logs/", "logs/a", "logs/z/z", "logsa", "l"] {
+            for original in [all.clone(), range.clone(), line("/,"), line("/,logs/")] {
+                let kept = original.contains(key) && key.starts_with("logs/");
+                let narrowed = original.narrowed("logs/");
+                assert!(
+                    narrowed.is_some_and(|n| n.contains(key)) || !kept,
+                    "{original:?} {key}"
+                );
+            }
+        }
     }
 
     #[test]

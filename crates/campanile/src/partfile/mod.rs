@@ -63,6 +63,60 @@ pub trait Lister {
     async fn list(&self, request: &ListRequest) -> Result<ListPage, Error>;
 }
 
+/// A bucket seen through a prefix: a [`Lister`] that answers as if the bucket held only
+/// the keys starting with `prefix` (for a part file made for, or checked against, a
+/// run's source prefix). A request under the prefix goes through as it is; one above it
+/// is narrowed to the prefix, rolled up by its delimiter as the wider request would be;
+/// any other finds nothing.
+#[derive(Debug)]
+pub struct PrefixLister<'a, L> {
+    /// The bucket.
+    pub inner: &'a L,
+    /// The keys kept.
+    pub prefix: &'a str,
+}
+
+impl<L: Lister> Lister for PrefixLister<'_, L> {
+    async fn list(&self, request: &ListRequest) -> Result<ListPage, Error> {
+        if request.prefix.starts_with(self.prefix) {
+            return self.inner.list(request).await;
+        }
+        let Some(between) = self.prefix.strip_prefix(request.prefix.as_str()) else {
+            return Ok(ListPage::default());
+        };
+        let delimiter = request.delimiter.as_deref().filter(|d| !d.is_empty());
+        if let Some(d) = delimiter
+            && let Some(at) = between.find(d)
+        {
+            // Every key under the prefix rolls up into one common prefix of the request.
+            let common = format!("{}{}", request.prefix, &between[..at + d.len()]);
+            let after = request.start_after.as_deref().unwrap_or("");
+            if request.continuation.is_some() || after >= common.as_str() {
+                return Ok(ListPage::default());
+            }
+            let probe = ListRequest {
+                prefix: self.prefix.to_string(),
+                max_keys: 1,
+                ..Default::default()
+            };
+            let page = self.inner.list(&probe).await?;
+            let any = !page.keys.is_empty() || !page.prefixes.is_empty();
+            return Ok(ListPage {
+                prefixes: if any { vec![common] } else { Vec::new() },
+                ..Default::default()
+            });
+        }
+        // No delimiter between the two prefixes: rolled up below the prefix as below the
+        // request's (a delimiter of several characters straddling them aside).
+        self.inner
+            .list(&ListRequest {
+                prefix: self.prefix.to_string(),
+                ..request.clone()
+            })
+            .await
+    }
+}
+
 /// A bucket in memory, listed as S3 lists (UTF-8 byte order, delimiters rolled up into
 /// common prefixes, which count toward `MaxKeys`). Counts its requests.
 #[derive(Debug, Default)]
@@ -374,5 +428,84 @@ mod tests {
         };
         let keys = list_line(&lister, &line, usize::MAX).await.expect("list");
         assert_eq!(keys, ["ab", "abc"]);
+    }
+
+    #[tokio::test]
+    async fn a_part_file_made_through_a_prefix_covers_exactly_its_keys() {
+        let mut keys: Vec<String> = Vec::new();
+        for top in ["a", "logs", "logsx", "z"] {
+            for dir in 0..7 {
+                for n in 0..30 {
+                    keys.push(format!("{top}/{dir}/{n:03}"));
+                }
+            }
+        }
+        keys.push("logs".into());
+        let lister = MemoryLister::new(keys.iter().cloned().collect());
+        for prefix in ["logs/", "logs", "logs/3/", "q/"] {
+            let through = PrefixLister {
+                inner: &lister,
+                prefix,
+            };
+            let options = GenerateOptions {
+                target_keys: 25,
+                ..Default::default()
+            };
+            let generated = generate::generate(&through, &options)
+                .await
+                .expect("generate");
+            let mut listed: Vec<String> = Vec::new();
+            for line in &generated.lines {
+                if let Some(narrowed) = line.narrowed(prefix) {
+                    let found = list_line(&lister, &narrowed, usize::MAX)
+                        .await
+                        .expect("list");
+                    listed.extend(
+                        found
+                            .into_iter()
+                            .filter(|k| line.contains(k) && k.starts_with(prefix)),
+                    );
+                }
+            }
+            listed.sort();
+            let mut wanted: Vec<String> = keys
+                .iter()
+                .filter(|k| k.starts_with(prefix))
+                .cloned()
+                .collect();
+            wanted.sort();
+            assert_eq!(listed, wanted, "{prefix}: every key under it once");
+            if prefix == "logs/" {
+                assert!(generated.lines.len() > 4, "{:?}", generated.lines);
+            }
+            // Checked through the prefix, the part file leaves nothing out; checked
+            // against the whole bucket, it leaves out the keys elsewhere.
+            let numbered: Vec<check::NumberedLine> = generated
+                .lines
+                .iter()
+                .enumerate()
+                .map(|(i, line)| check::NumberedLine {
+                    number: i as u64 + 1,
+                    text: line.to_line(),
+                    line: line.clone(),
+                })
+                .collect();
+            let narrowed_lines: Vec<check::NumberedLine> = numbered
+                .iter()
+                .filter_map(|n| {
+                    Some(check::NumberedLine {
+                        number: n.number,
+                        text: n.text.clone(),
+                        line: n.line.narrowed(prefix)?,
+                    })
+                })
+                .collect();
+            let gaps = check::gaps(&through, &narrowed_lines).await.expect("gaps");
+            assert!(gaps.is_empty(), "{prefix}: {gaps:?}");
+            if prefix != "q/" {
+                let whole = check::gaps(&lister, &narrowed_lines).await.expect("gaps");
+                assert!(!whole.is_empty(), "{prefix}");
+            }
+        }
     }
 }

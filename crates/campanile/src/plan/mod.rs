@@ -20,8 +20,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::command::{
-    BucketListArgs, MultipartCompleteArgs, MultipartListArgs, ObjectCopyArgs, Persistence, S3Side,
-    SrcDst, Task, TaskCommand, WriteSettings,
+    BucketListArgs, ListingSelection, MultipartCompleteArgs, MultipartListArgs, ObjectCopyArgs,
+    Persistence, Prefixes, S3Side, SrcDst, Task, TaskCommand, WriteSettings,
 };
 use crate::error::Error;
 use crate::governor::RequestBudget;
@@ -68,6 +68,14 @@ pub struct PlanOptions {
     pub src_bucket: String,
     /// Destination bucket.
     pub dst_bucket: String,
+    /// The source prefix (only keys under it are listed) and the destination prefix
+    /// that replaces it in the keys written; given to every task that addresses the
+    /// destination. Empty: the whole bucket, keys kept.
+    pub prefixes: Prefixes,
+    /// The filters of the source listing (`--filter`, sizes, times), applied by the
+    /// source's bucketlist; its `prefix` and `as_prefix` are ignored (the plan sets
+    /// them from `prefixes`).
+    pub filters: ListingSelection,
     /// Source endpoint (host or URL) given to the tasks.
     pub src_endpoint: String,
     /// Destination endpoint given to the tasks.
@@ -154,6 +162,14 @@ pub struct UploadScope {
     /// The part list multipartlist writes (the copy's input): the layout of each of
     /// the run's uploads, which the clean-up completes when all its parts are there.
     pub parts: String,
+    /// The records' (source) keys map to destination keys with these prefixes (see
+    /// [`crate::select::KeyMap`]); empty in a run without prefixes (and in the records
+    /// of runs made before them).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub src_prefix: String,
+    /// What replaces `src_prefix` in the destination keys.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub dst_prefix: String,
 }
 
 /// One step of a plan.
@@ -173,6 +189,13 @@ pub enum Step {
     /// skip it: they clean up themselves after a failed step
     /// ([`crate::orphans::finish_run`], which also completes finished uploads).
     Cleanup(StreamingStep),
+}
+
+impl UploadScope {
+    /// The destination key of each record key.
+    pub fn key_map(&self) -> crate::select::KeyMap {
+        crate::select::KeyMap::new(&self.src_prefix, &self.dst_prefix)
+    }
 }
 
 impl Step {
@@ -403,49 +426,72 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
     };
     // Every listing ends in the reducer that writes each key once: a key listed twice
     // would be copied twice, its second multipart upload aborting the first.
-    let list_step =
-        |bucket: &str, endpoint: &str, profile: &Option<String>, input: &str, inventory: bool| {
-            let (kind, name) = if inventory {
-                ("inventory", part_file_name(input))
-            } else {
-                ("list", part_file)
-            };
-            let lister = BucketListArgs {
-                bucket: bucket.to_string(),
-                s3: side(endpoint, profile),
-                inventory,
-                distinct: false,
-            };
-            let distinct = BucketListArgs {
-                bucket: bucket.to_string(),
-                distinct: true,
-                ..Default::default()
-            };
-            Step::Streaming(streaming(
-                format!("{kind}.{bucket}.{name}"),
-                JobSettings::listing(options.listing_reducers.max(1)),
-                input.to_string(),
-                join(&dir, &format!("{bucket}.list")),
-                TaskCommand::BucketList(lister),
-                Some(TaskCommand::BucketList(distinct)),
-            ))
+    let list_step = |bucket: &str,
+                     endpoint: &str,
+                     profile: &Option<String>,
+                     input: &str,
+                     inventory: bool,
+                     select: ListingSelection| {
+        let (kind, name) = if inventory {
+            ("inventory", part_file_name(input))
+        } else {
+            ("list", part_file)
         };
+        let lister = BucketListArgs {
+            bucket: bucket.to_string(),
+            s3: side(endpoint, profile),
+            inventory,
+            distinct: false,
+            select,
+        };
+        let distinct = BucketListArgs {
+            bucket: bucket.to_string(),
+            distinct: true,
+            ..Default::default()
+        };
+        Step::Streaming(streaming(
+            format!("{kind}.{bucket}.{name}"),
+            JobSettings::listing(options.listing_reducers.max(1)),
+            input.to_string(),
+            join(&dir, &format!("{bucket}.list")),
+            TaskCommand::BucketList(lister),
+            Some(TaskCommand::BucketList(distinct)),
+        ))
+    };
     let src_list = join(&dir, &format!("{}.list", options.src_bucket));
+    // The source listing selects: the keys under the source prefix that pass the
+    // filters. Nothing it leaves out reaches a later step.
+    let src_select = ListingSelection {
+        prefix: options.prefixes.src_prefix.clone(),
+        as_prefix: None,
+        ..options.filters.clone()
+    };
     let mut steps = vec![list_step(
         &options.src_bucket,
         &options.src_endpoint,
         &options.src_profile,
         &options.input,
         options.inventory,
+        src_select,
     )];
     let mut copy_source = src_list;
     if options.diff {
+        // The destination listing: every key under the destination prefix, written in
+        // the source's key space so that the diff compares like with like; no filter
+        // (a key the source listing left out is not in the diff's left side anyway).
+        let dst_select = ListingSelection {
+            prefix: options.prefixes.dst_prefix.clone(),
+            as_prefix: (!options.prefixes.key_map().is_identity())
+                .then(|| options.prefixes.src_prefix.clone()),
+            ..Default::default()
+        };
         steps.push(list_step(
             &options.dst_bucket,
             &options.dst_endpoint,
             &options.dst_profile,
             options.dst_input.as_deref().unwrap_or(&options.input),
             false,
+            dst_select,
         ));
         let diff = join(&dir, "diff.list");
         steps.push(Step::Diff(DiffStep {
@@ -475,6 +521,7 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
         dst_endpoint: Some(options.dst_endpoint.clone()),
         dst_profile: options.dst_profile.clone(),
         src_sse_c_key_file: options.src_sse_c_key_file.clone(),
+        prefixes: options.prefixes.clone(),
         persistence: persistence.clone(),
         ..Default::default()
     };
@@ -508,6 +555,8 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
         profile: options.dst_profile.clone(),
         objects: copy_source.clone(),
         parts: part_list.clone(),
+        src_prefix: options.prefixes.src_prefix.clone(),
+        dst_prefix: options.prefixes.dst_prefix.clone(),
     });
     let output = join(&options.output, &format!("{part_file}.{}", options.uuid));
     let mut copy = streaming(
@@ -526,6 +575,7 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
             src_bucket: Some(options.src_bucket.clone()),
             s3: side(&options.dst_endpoint, &options.dst_profile),
             dst_sse_c_key_file: options.write.dst_sse_c_key_file.clone(),
+            prefixes: options.prefixes.clone(),
             ..Default::default()
         })),
     );

@@ -10,6 +10,8 @@ pub(crate) fn article_options() -> PlanOptions {
         output: "s3://codebucket/output/srcbucket".into(),
         src_bucket: "srcbucket".into(),
         dst_bucket: "dstbucket".into(),
+        prefixes: Default::default(),
+        filters: Default::default(),
         src_endpoint: "s3.us-west-2.amazonaws.com".into(),
         dst_endpoint: "s3.us-west-2.amazonaws.com".into(),
         src_profile: Some("jeff".into()),

@@ -79,6 +79,23 @@ pub fn word(what: &str, value: &str) -> Result<(), String> {
     }
 }
 
+/// Checks a prefix or a glob that becomes one argument of a task command: like
+/// [`word`], but commas are allowed (`{a,b}` alternatives; a task's arguments are
+/// split on spaces only, and these never reach `-files`), and an empty prefix is no
+/// prefix.
+pub fn key_word(what: &str, value: &str) -> Result<(), String> {
+    let bad = value
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '\\'));
+    match bad {
+        Some(c) => Err(format!(
+            "{what} {value:?} holds {c:?}, which cannot go on a task's command line"
+        )),
+        None if value.starts_with('-') => Err(format!("{what} {value:?} must not start with '-'")),
+        None => Ok(()),
+    }
+}
+
 /// Checks every option that reaches a step's arguments.
 pub fn plan_options(options: &PlanOptions) -> Result<(), Error> {
     let check = |result: Result<(), String>| result.map_err(Error::Usage);
@@ -95,6 +112,19 @@ pub fn plan_options(options: &PlanOptions) -> Result<(), Error> {
              destination listing of --diff"
                 .into(),
         ));
+    }
+    check(key_word("the source prefix", &options.prefixes.src_prefix))?;
+    check(key_word(
+        "the destination prefix",
+        &options.prefixes.dst_prefix,
+    ))?;
+    for rule in &options.filters.filters {
+        let flag = if rule.include {
+            "--include"
+        } else {
+            "--exclude"
+        };
+        check(key_word(flag, &rule.glob))?;
     }
     check(word("--code", &options.code))?;
     check(word("--output", &options.output))?;
@@ -199,6 +229,15 @@ mod tests {
         assert!(word("--code", "s3://codebucket/prefix").is_ok());
         for bad in ["jeff --debug", "a,b", "x\"y", "tab\tx", "", "-x", "a'b"] {
             assert!(word("--src-profile", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn prefixes_and_globs_may_hold_commas_but_not_spaces() {
+        assert!(key_word("--include", "/{a,b}/**").is_ok());
+        assert!(key_word("the source prefix", "").is_ok());
+        for bad in ["a b", "x\"y", "-x", "a'b", "a\\b"] {
+            assert!(key_word("--include", bad).is_err(), "{bad:?}");
         }
     }
 }

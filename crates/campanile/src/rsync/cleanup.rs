@@ -40,6 +40,7 @@ pub async fn clean_up_uploads_with<E: Write>(
     let done = orphans::finish_run(
         client,
         &scope.bucket,
+        &scope.key_map(),
         Path::new(&scope.parts),
         Path::new(&scope.objects),
         (

@@ -22,6 +22,7 @@ use crate::stream::StreamIndex;
 use crate::tuning::Tuning;
 
 /// Aborts the uploads in progress in `dst_bucket` of the multipart keys of `input`
+/// (source keys, mapped to the destination's by `keys`)
 /// (listing records, and skip rows that are passed over); says how many on the status
 /// line and in the counter `AbortedUploads` (group = destination).
 pub async fn run<R: BufRead, E: Write>(
@@ -30,6 +31,7 @@ pub async fn run<R: BufRead, E: Write>(
     reporter: &mut Reporter<E>,
     dst: &Client,
     dst_bucket: &str,
+    keys: &crate::select::KeyMap,
 ) -> Result<CleanUp, Error> {
     let records = checked_records(input, stream_index, skip::or_passed(ListingRecord::parse))?;
     // finish_run reads the run's records from files, once per pass: the split, checked,
@@ -54,6 +56,7 @@ pub async fn run<R: BufRead, E: Write>(
     let done = orphans::finish_run(
         dst,
         dst_bucket,
+        keys,
         &dir.path().join("no-part-list"),
         &listing,
         (

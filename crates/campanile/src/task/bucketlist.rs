@@ -13,7 +13,15 @@
 //! end. Output: one [`ListingRecord`] per object. Objects that cannot
 //! be read before a restore (GLACIER, DEEP_ARCHIVE, not restored) are skipped,
 //! counted, and written as skip rows for the run's report ([`crate::skip`]).
-//! Counters, group = bucket: `Bytes`, `Objects`, `SkippedArchived`.
+//! Counters, group = bucket: `Bytes`, `Objects`, `SkippedArchived`, `Filtered`.
+//!
+//! With `--prefix`, each line is narrowed to the keys under it
+//! ([`crate::partfile::PartLine::narrowed`]) and keys outside it are dropped; the
+//! filters (`--filter`, `--min-size`, `--max-size`, `--newer-than`, `--older-than`,
+//! [`crate::select::Selection`]) leave out the keys they reject before anything is
+//! written, counting them `Filtered` (they are not skips). `--as-prefix` writes each key
+//! with the prefix replaced (the destination listing of `rsync --diff`, in the
+//! source's key space).
 //!
 //! The whole part file is checked before the first request, so a bad line fails the
 //! task (exit 2) without a partial listing.
@@ -33,6 +41,7 @@ use crate::input::checked_part_file;
 use crate::record::{ListingRecord, format_mtime};
 use crate::reporter::{Reporter, counters};
 use crate::s3::{Client, url_decode};
+use crate::select::{Instant, KeyMap, Selection, Verdict};
 use crate::skip::{SkipReason, Skipped};
 use crate::stream::StreamIndex;
 
@@ -43,6 +52,46 @@ pub struct BucketListOptions {
     pub bucket: String,
     /// Whether input lines carry Hadoop's offset field.
     pub stream_index: StreamIndex,
+    /// The keys kept: under its prefix and through its filters (default: all).
+    pub select: Selection,
+    /// The key written for a listed key ([`KeyMap::src_key`] of the listed key; the
+    /// identity but for the destination listing of `rsync --diff`).
+    pub keys: KeyMap,
+}
+
+impl BucketListOptions {
+    /// Options that list every key of `bucket`, keys kept.
+    pub fn new(bucket: &str, stream_index: StreamIndex) -> BucketListOptions {
+        BucketListOptions {
+            bucket: bucket.to_string(),
+            stream_index,
+            select: Selection::default(),
+            keys: KeyMap::default(),
+        }
+    }
+
+    /// What becomes of the object `key`: `None` when it is not written (outside the
+    /// prefix, or filtered: then counted), else the key to write.
+    pub fn admit<E: Write>(
+        &self,
+        key: &str,
+        size: u64,
+        mtime: i64,
+        reporter: &mut Reporter<E>,
+        summary: &mut BucketListSummary,
+    ) -> Result<Option<String>, Error> {
+        match self.select.judge(key, size, Instant(mtime)) {
+            Verdict::Outside => Ok(None),
+            Verdict::Filtered => {
+                summary.filtered += 1;
+                reporter.counter(&self.bucket, counters::FILTERED, 1)?;
+                Ok(None)
+            }
+            Verdict::Keep => Ok(Some(
+                self.keys.src_key(key).unwrap_or_else(|| key.to_string()),
+            )),
+        }
+    }
 }
 
 /// Totals of one run.
@@ -56,6 +105,8 @@ pub struct BucketListSummary {
     pub bytes: u64,
     /// Archived objects skipped.
     pub skipped_archived: u64,
+    /// Objects under the prefix left out by a filter.
+    pub filtered: u64,
 }
 
 /// One line of a part file (the article's form or a key range).
@@ -78,7 +129,19 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     let mut summary = BucketListSummary::default();
     for line in lines {
         let Some(line) = line? else { continue };
-        list_prefix(&line, output, reporter, client, options, &mut summary).await?;
+        // A line with no key under the prefix costs no request.
+        if let Some(narrowed) = line.narrowed(&options.select.prefix) {
+            list_prefix(
+                &line,
+                &narrowed,
+                output,
+                reporter,
+                client,
+                options,
+                &mut summary,
+            )
+            .await?;
+        }
         summary.prefixes += 1;
     }
     output.flush().map_err(|e| Error::io("writing stdout", e))?;
@@ -86,8 +149,11 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     Ok(summary)
 }
 
+/// Lists the keys of `line` through `narrowed` (the line narrowed to the prefix: the
+/// same keys under the prefix, maybe a few more, which `line.contains` leaves out).
 async fn list_prefix<W: Write, E: Write>(
     line: &PartFileLine,
+    narrowed: &PartFileLine,
     output: &mut W,
     reporter: &mut Reporter<E>,
     client: &Client,
@@ -95,7 +161,14 @@ async fn list_prefix<W: Write, E: Write>(
     summary: &mut BucketListSummary,
 ) -> Result<(), Error> {
     let bucket = &options.bucket;
-    let plan = line.listing();
+    let plan = narrowed.listing();
+    let mut listed = Listed {
+        line,
+        output,
+        reporter,
+        options,
+        summary,
+    };
     if let Some(first) = &plan.probe_first {
         // StartAfter leaves the range's first key out: one request for it alone.
         let page = client
@@ -112,7 +185,7 @@ async fn list_prefix<W: Write, E: Write>(
         if let Some(object) = page.contents().first() {
             let key = object_key(object, encoded, bucket, first)?;
             if key == *first {
-                write_object(object, key, output, reporter, bucket, first, summary)?;
+                listed.write(object, key, first)?;
             }
         }
     }
@@ -139,14 +212,14 @@ async fn list_prefix<W: Write, E: Write>(
             if plan.stop_at.as_ref().is_some_and(|stop| key >= *stop) {
                 return Ok(());
             }
-            write_object(object, key, output, reporter, bucket, &plan.prefix, summary)?;
+            listed.write(object, key, &plan.prefix)?;
         }
         match page.next_continuation_token() {
             Some(token) if page.is_truncated() == Some(true) => {
                 continuation = Some(token.to_string());
-                reporter.status(&format!(
+                listed.reporter.status(&format!(
                     "listing s3://{bucket}/{}: {} objects so far",
-                    plan.prefix, summary.objects
+                    plan.prefix, listed.summary.objects
                 ))?;
             }
             _ => return Ok(()),
@@ -176,61 +249,82 @@ fn object_key(
     }
 }
 
-/// Writes one listed object's record (or reports it skipped when archived).
-fn write_object<W: Write, E: Write>(
-    object: &aws_sdk_s3::types::Object,
-    key: String,
-    output: &mut W,
-    reporter: &mut Reporter<E>,
-    bucket: &str,
-    prefix: &str,
-    summary: &mut BucketListSummary,
-) -> Result<(), Error> {
-    let size = object
-        .size()
-        .and_then(|s| u64::try_from(s).ok())
-        .ok_or_else(|| malformed(bucket, prefix, "Size"))?;
-    let etag = object
-        .e_tag()
-        .ok_or_else(|| malformed(bucket, prefix, "ETag"))?
-        .trim_matches('"')
-        .to_string();
-    if needs_restore(object) {
-        summary.skipped_archived += 1;
-        let row = Skipped {
-            key,
-            size,
-            etag,
-            reason: SkipReason::Archived,
-            detail: format!(
-                "storage class {} needs a restore",
-                object.storage_class().map_or("", |c| c.as_str())
-            ),
+/// Where the objects of one line's listing go.
+struct Listed<'a, W, E: Write> {
+    line: &'a PartFileLine,
+    output: &'a mut W,
+    reporter: &'a mut Reporter<E>,
+    options: &'a BucketListOptions,
+    summary: &'a mut BucketListSummary,
+}
+
+impl<W: Write, E: Write> Listed<'_, W, E> {
+    /// Writes one listed object's record (or reports it skipped when archived), unless
+    /// the line does not list it or the selection leaves it out.
+    fn write(
+        &mut self,
+        object: &aws_sdk_s3::types::Object,
+        key: String,
+        prefix: &str,
+    ) -> Result<(), Error> {
+        if !self.line.contains(&key) {
+            // Listed only because the line was narrowed to the prefix: another line's.
+            return Ok(());
+        }
+        let bucket = &self.options.bucket;
+        let size = object
+            .size()
+            .and_then(|s| u64::try_from(s).ok())
+            .ok_or_else(|| malformed(bucket, prefix, "Size"))?;
+        let etag = object
+            .e_tag()
+            .ok_or_else(|| malformed(bucket, prefix, "ETag"))?
+            .trim_matches('"')
+            .to_string();
+        let mtime = object
+            .last_modified()
+            .ok_or_else(|| malformed(bucket, prefix, "LastModified"))?
+            .secs();
+        let Some(key) =
+            self.options
+                .admit(&key, size, mtime, &mut *self.reporter, &mut *self.summary)?
+        else {
+            return Ok(());
         };
-        crate::skip::report(output, reporter, bucket, &row)?;
-        return Ok(());
+        let (output, reporter, summary) =
+            (&mut *self.output, &mut *self.reporter, &mut *self.summary);
+        if needs_restore(object) {
+            summary.skipped_archived += 1;
+            let row = Skipped {
+                key,
+                size,
+                etag,
+                reason: SkipReason::Archived,
+                detail: format!(
+                    "storage class {} needs a restore",
+                    object.storage_class().map_or("", |c| c.as_str())
+                ),
+            };
+            crate::skip::report(output, reporter, bucket, &row)?;
+            return Ok(());
+        }
+        let record = ListingRecord {
+            etag,
+            size,
+            mtime: format_mtime(mtime),
+            key,
+            destination: None,
+        };
+        writeln!(output, "{}", record.to_line()).map_err(|e| Error::io("writing stdout", e))?;
+        summary.objects += 1;
+        summary.bytes += size;
+        reporter.counter(
+            bucket,
+            counters::BYTES,
+            i64::try_from(size).unwrap_or(i64::MAX),
+        )?;
+        reporter.counter(bucket, counters::OBJECTS, 1)
     }
-    let record = ListingRecord {
-        etag,
-        size,
-        mtime: format_mtime(
-            object
-                .last_modified()
-                .ok_or_else(|| malformed(bucket, prefix, "LastModified"))?
-                .secs(),
-        ),
-        key,
-        destination: None,
-    };
-    writeln!(output, "{}", record.to_line()).map_err(|e| Error::io("writing stdout", e))?;
-    summary.objects += 1;
-    summary.bytes += size;
-    reporter.counter(
-        bucket,
-        counters::BYTES,
-        i64::try_from(size).unwrap_or(i64::MAX),
-    )?;
-    reporter.counter(bucket, counters::OBJECTS, 1)
 }
 
 /// True for objects whose data cannot be read until restored.

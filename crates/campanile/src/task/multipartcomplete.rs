@@ -91,6 +91,8 @@ pub struct MultipartCompleteOptions {
     pub max_pause: Duration,
     /// The SSE-C key the copies were written with (`--dst-sse-c-key-file`).
     pub dst_key: Option<CustomerKey>,
+    /// The destination key of each record's (source) key: the upload to complete.
+    pub keys: crate::select::KeyMap,
 }
 
 impl Default for MultipartCompleteOptions {
@@ -106,6 +108,7 @@ impl Default for MultipartCompleteOptions {
             attempts: tuning.multipartcomplete_attempts,
             max_pause: tuning.multipartcomplete_max_pause,
             dst_key: None,
+            keys: crate::select::KeyMap::default(),
         }
     }
 }
@@ -464,7 +467,7 @@ async fn give_up<W: Write, E: Write>(
 ) -> Result<(), Error> {
     if skipped_here.contains(&group.etag) {
         if !options.dry_run {
-            abort(client, &options.bucket, &group).await?;
+            abort(client, options, &group).await?;
         }
         return Ok(());
     }
@@ -483,7 +486,7 @@ async fn give_up<W: Write, E: Write>(
         group.expected_parts
     ));
     if !options.dry_run {
-        abort(client, &options.bucket, &group).await?;
+        abort(client, options, &group).await?;
     }
     reporter.status_now(&format!("{}:FAIL", group.upload_id))
 }
@@ -534,7 +537,7 @@ async fn finish_group<W: Write, E: Write>(
             group.upload_id, group.etag
         ))?;
         if !options.dry_run {
-            abort(client, &options.bucket, &group).await?;
+            abort(client, options, &group).await?;
         }
         summary
             .etag_mismatches
@@ -556,7 +559,7 @@ async fn finish_group<W: Write, E: Write>(
             check.source.value
         ))?;
         if !options.dry_run {
-            abort(client, &options.bucket, &group).await?;
+            abort(client, options, &group).await?;
         }
         summary
             .checksum_mismatches
@@ -683,7 +686,7 @@ async fn skip_group<W: Write, E: Write>(
         return Ok(false);
     };
     if !options.dry_run {
-        abort(client, &options.bucket, group).await?;
+        abort(client, options, group).await?;
     }
     let numbers: Vec<String> = skipped.iter().map(|(n, _)| n.to_string()).collect();
     let row = Skipped {
@@ -716,7 +719,7 @@ async fn refused<W: Write, E: Write>(
     options: &MultipartCompleteOptions,
     summary: &mut MultipartCompleteSummary,
 ) -> Result<(), Error> {
-    abort(client, &options.bucket, group).await?;
+    abort(client, options, group).await?;
     let row = Skipped {
         key: group.key.clone(),
         size: group.size(),
@@ -835,7 +838,7 @@ async fn complete(
     complete_upload_with_sse(
         client,
         &options.bucket,
-        &group.key,
+        &options.keys.dst_key(&group.key),
         &group.upload_id,
         &group.etag,
         &parts,
@@ -1062,11 +1065,17 @@ async fn current_etag(
     head.e_tag().map(|e| e.trim_matches('"').to_string())
 }
 
-async fn abort(client: &Client, bucket: &str, group: &Group) -> Result<(), Error> {
+/// Aborts the group's upload (of its destination key).
+async fn abort(
+    client: &Client,
+    options: &MultipartCompleteOptions,
+    group: &Group,
+) -> Result<(), Error> {
+    let (bucket, key) = (&options.bucket, options.keys.dst_key(&group.key));
     match client
         .abort_multipart_upload()
         .bucket(bucket)
-        .key(&group.key)
+        .key(&key)
         .upload_id(&group.upload_id)
         .send()
         .await
@@ -1079,7 +1088,7 @@ async fn abort(client: &Client, bucket: &str, group: &Group) -> Result<(), Error
         {
             Ok(())
         }
-        Err(error) => Err(error).context("AbortMultipartUpload", bucket, &group.key),
+        Err(error) => Err(error).context("AbortMultipartUpload", bucket, &key),
     }
 }
 

@@ -77,6 +77,8 @@ pub struct MultipartListOptions {
     /// The SSE-C keys of the source objects and of the copies (read from the key files
     /// of `write` and the command line).
     pub sse_c: SseCKeys,
+    /// The destination key of each record's (source) key: where the upload is made.
+    pub keys: crate::select::KeyMap,
 }
 
 impl Default for MultipartListOptions {
@@ -92,6 +94,7 @@ impl Default for MultipartListOptions {
             concurrency: Tuning::DEFAULT.multipartlist_concurrency,
             write: WriteSettings::default(),
             sse_c: SseCKeys::default(),
+            keys: crate::select::KeyMap::default(),
         }
     }
 }
@@ -280,17 +283,19 @@ async fn plan_multipart(
             .read_tags(src, &options.src_bucket, &object.key)
             .await?;
         let headers = headers.with_settings(&options.write);
+        // The records keep the source key; the upload is the destination key's.
+        let dst_key = options.keys.dst_key(&object.key);
         let upload_id = create_upload(
             dst,
             &options.dst_bucket,
-            &object.key,
+            &dst_key,
             &headers,
             checksum.as_ref(),
             options.sse_c.dst.as_ref(),
         )
         .await?;
         // This run owns the key: any other upload of it in progress is an orphan.
-        crate::orphans::abort_others(dst, &options.dst_bucket, &object.key, &upload_id).await?;
+        crate::orphans::abort_others(dst, &options.dst_bucket, &dst_key, &upload_id).await?;
         upload_id
     };
     let part_count = u32::try_from(ranges.len()).unwrap_or(u32::MAX);

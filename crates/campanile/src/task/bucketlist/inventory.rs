@@ -36,8 +36,17 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
         let mut row = 0;
         file.read(data, |object| {
             row += 1;
-            let record = listing_record(object, bucket)
+            let mut record = listing_record(object, bucket)
                 .map_err(|m| Error::Usage(format!("{}: object {row}: {m}", file.location)))?;
+            // The prefix and the filters select among the report's rows as among a
+            // listing's objects.
+            let mtime = crate::record::mtime_seconds(&record.mtime).unwrap_or_default();
+            let Some(key) =
+                options.admit(&record.key, record.size, mtime, reporter, &mut summary)?
+            else {
+                return Ok(());
+            };
+            record.key = key;
             writeln!(output, "{}", record.to_line()).map_err(|e| Error::io("writing stdout", e))?;
             summary.objects += 1;
             summary.bytes += record.size;

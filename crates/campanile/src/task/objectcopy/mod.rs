@@ -128,6 +128,15 @@ pub struct ObjectCopyOptions {
     pub write: WriteSettings,
     /// The SSE-C keys of the source objects and of the copies.
     pub sse_c: SseCKeys,
+    /// The destination key of each record's (source) key.
+    pub keys: crate::select::KeyMap,
+}
+
+impl ObjectCopyOptions {
+    /// The destination key of source key `key`.
+    pub fn dst_key(&self, key: &str) -> String {
+        self.keys.dst_key(key)
+    }
 }
 
 impl Default for ObjectCopyOptions {
@@ -148,6 +157,7 @@ impl Default for ObjectCopyOptions {
             retried: false,
             write: WriteSettings::default(),
             sse_c: SseCKeys::default(),
+            keys: crate::select::KeyMap::default(),
         }
     }
 }
@@ -343,7 +353,13 @@ async fn destination_changed<W: Write, E: Write>(
 ) -> Result<ObjectCopySummary, Error> {
     if sinks
         .finished
-        .whole_object(record, dst, &options.dst_bucket, options.sse_c.dst.as_ref())
+        .whole_object(
+            record,
+            dst,
+            &options.dst_bucket,
+            &options.dst_key(&record.object.key),
+            options.sse_c.dst.as_ref(),
+        )
         .await
     {
         return found_written(record, options, sinks);
@@ -386,12 +402,13 @@ async fn already_copied<W: Write, E: Write>(
     sinks: &Sinks<'_, W, E>,
 ) -> Result<Option<ObjectCopySummary>, Error> {
     let dst_bucket = &options.dst_bucket;
+    let dst_key = options.dst_key(&record.object.key);
     match &record.part {
         None => {
             let key = options.sse_c.dst.as_ref();
             if !sinks
                 .finished
-                .whole_object(record, dst, dst_bucket, key)
+                .whole_object(record, dst, dst_bucket, &dst_key, key)
                 .await
             {
                 return Ok(None);
@@ -401,7 +418,7 @@ async fn already_copied<W: Write, E: Write>(
             let key = options.sse_c.dst.as_ref();
             let Some(found) = sinks
                 .finished
-                .part(record, part, dst, dst_bucket, key)
+                .part(record, part, dst, dst_bucket, &dst_key, key)
                 .await
             else {
                 return Ok(None);
@@ -650,12 +667,13 @@ async fn copy_in_server<W: Write, E: Write>(
     sinks: &Sinks<'_, W, E>,
 ) -> Result<ObjectCopySummary, Error> {
     let (src_bucket, dst_bucket) = (&options.src_bucket, &options.dst_bucket);
+    let dst_key = options.dst_key(&record.object.key);
     let summary = match &record.part {
         None => {
             server_side::copy_whole(
                 record,
                 src_bucket,
-                dst_bucket,
+                (dst_bucket, &dst_key),
                 dst,
                 &options.write,
                 &options.sse_c,
@@ -668,9 +686,15 @@ async fn copy_in_server<W: Write, E: Write>(
             }
         }
         Some(part) => {
-            let (part_etag, dst_md5, checksum) =
-                server_side::copy_part(record, part, src_bucket, dst_bucket, dst, &options.sse_c)
-                    .await?;
+            let (part_etag, dst_md5, checksum) = server_side::copy_part(
+                record,
+                part,
+                src_bucket,
+                (dst_bucket, &dst_key),
+                dst,
+                &options.sse_c,
+            )
+            .await?;
             // The server copied without showing the source: its ETag is taken as an MD5,
             // unless it is SSE-C (read with a key). The part's checksum is the one the
             // server computed, when it gives one.

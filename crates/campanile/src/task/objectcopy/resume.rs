@@ -66,21 +66,22 @@ impl Finished {
         }
     }
 
-    /// True when `dst_bucket` already holds the record's whole object, with the
-    /// source's ETag and size (`key`: the copies' SSE-C key, to read it with; an SSE-C
-    /// copy's ETag never equals its source's on S3, so it is copied again).
+    /// True when `dst_bucket` already holds the record's whole object under `dst_key`,
+    /// with the source's ETag and size (`key`: the copies' SSE-C key, to read it with;
+    /// an SSE-C copy's ETag never equals its source's on S3, so it is copied again).
     pub(super) async fn whole_object(
         &self,
         record: &PartRecord,
         dst: &Client,
         dst_bucket: &str,
+        dst_key: &str,
         key: Option<&CustomerKey>,
     ) -> bool {
         let object = &record.object;
         let Ok(head) = dst
             .head_object()
             .bucket(dst_bucket)
-            .key(&object.key)
+            .key(dst_key)
             .sse_c(key)
             .send()
             .await
@@ -101,11 +102,12 @@ impl Finished {
         part: &PartInfo,
         dst: &Client,
         dst_bucket: &str,
+        dst_key: &str,
         key: Option<&CustomerKey>,
     ) -> Option<FoundPart> {
         let cell = self.cell(&part.upload_id);
         let listing = cell
-            .get_or_init(|| list_parts(dst, dst_bucket, &record.object.key, &part.upload_id, key))
+            .get_or_init(|| list_parts(dst, dst_bucket, dst_key, &part.upload_id, key))
             .await;
         let found = listing.as_ref().ok()?.get(&part.part_number)?;
         if found.size != record.len() || found.etag.is_empty() {

@@ -69,7 +69,7 @@ where
 pub async fn copy_whole(
     record: &PartRecord,
     src_bucket: &str,
-    dst_bucket: &str,
+    (dst_bucket, dst_key): (&str, &str),
     dst: &Client,
     write: &WriteSettings,
     sse_c: &SseCKeys,
@@ -81,7 +81,7 @@ pub async fn copy_whole(
     let sent = dst
         .copy_object()
         .bucket(dst_bucket)
-        .key(&object.key)
+        .key(dst_key)
         .copy_source(copy_source(src_bucket, &object.key))
         .copy_source_if_match(format!("\"{}\"", object.etag))
         .set_if_none_match(destination.and_then(|d| d.if_none_match()))
@@ -98,19 +98,13 @@ pub async fn copy_whole(
     let copied = match sent {
         Ok(copied) => copied,
         Err(error) => {
-            let context = S3Context::new("CopyObject", dst_bucket, &object.key);
+            let context = S3Context::new("CopyObject", dst_bucket, dst_key);
             // A 412 refuses the source pin or the destination condition: the
             // destination tells which.
             if http_status(&error) == Some(412)
                 && let Some(destination) = destination
-                && !destination_holds(
-                    dst,
-                    dst_bucket,
-                    &object.key,
-                    destination,
-                    sse_c.dst.as_ref(),
-                )
-                .await
+                && !destination_holds(dst, dst_bucket, dst_key, destination, sse_c.dst.as_ref())
+                    .await
             {
                 return Err(context.source_moved(
                     SkipReason::DestinationChanged,
@@ -139,7 +133,7 @@ pub async fn copy_whole(
     {
         return Err(Error::Integrity {
             bucket: dst_bucket.to_string(),
-            key: object.key.clone(),
+            key: dst_key.to_string(),
             message: format!(
                 "CopyObject returned ETag {etag:?}, the source's is {} (encrypted with a KMS key? copy through the client instead)",
                 object.etag
@@ -194,7 +188,7 @@ pub async fn copy_part(
     record: &PartRecord,
     part: &PartInfo,
     src_bucket: &str,
-    dst_bucket: &str,
+    (dst_bucket, dst_key): (&str, &str),
     dst: &Client,
     sse_c: &SseCKeys,
 ) -> Result<(String, bool, Option<String>), Error> {
@@ -202,7 +196,7 @@ pub async fn copy_part(
     let copied = dst
         .upload_part_copy()
         .bucket(dst_bucket)
-        .key(&object.key)
+        .key(dst_key)
         .upload_id(&part.upload_id)
         .part_number(i32::try_from(part.part_number).unwrap_or(i32::MAX))
         .copy_source(copy_source(src_bucket, &object.key))
@@ -216,7 +210,7 @@ pub async fn copy_part(
         .map_err(|e| {
             copy_failure(
                 e,
-                S3Context::new("UploadPartCopy", dst_bucket, part.label(&object.key)),
+                S3Context::new("UploadPartCopy", dst_bucket, part.label(dst_key)),
                 &object.etag,
             )
         })?;
@@ -229,7 +223,7 @@ pub async fn copy_part(
     if etag.is_empty() {
         return Err(Error::Integrity {
             bucket: dst_bucket.to_string(),
-            key: object.key.clone(),
+            key: dst_key.to_string(),
             message: format!(
                 "UploadPartCopy of part {} returned no ETag",
                 part.part_number

@@ -227,7 +227,11 @@ pub(super) async fn put<E: Write>(
     options: &ObjectCopyOptions,
     reporter: &RefCell<&mut Reporter<E>>,
 ) -> Result<Put, Error> {
-    let what = format!("PUT s3://{}/{}", options.dst_bucket, record.object.key);
+    let what = format!(
+        "PUT s3://{}/{}",
+        options.dst_bucket,
+        options.dst_key(&record.object.key)
+    );
     with_attempts(&what, options, reporter, || {
         put_whole(record, body, headers, source, dst, options, reporter)
     })
@@ -257,7 +261,9 @@ pub(super) async fn put_part<E: Write>(
 ) -> Result<UploadedPart, Error> {
     let what = format!(
         "UploadPart {} of s3://{}/{}",
-        part.part_number, options.dst_bucket, record.object.key
+        part.part_number,
+        options.dst_bucket,
+        options.dst_key(&record.object.key)
     );
     with_attempts(&what, options, reporter, || {
         upload_part(record, part, body, dst, options, reporter)
@@ -385,7 +391,8 @@ async fn put_whole<E: Write>(
     options: &ObjectCopyOptions,
     reporter: &RefCell<&mut Reporter<E>>,
 ) -> Result<Put, Retry> {
-    let key = &record.object.key;
+    // The records carry source keys; the copy is written under the mapped one.
+    let key = &options.dst_key(&record.object.key);
     let sent = Arc::new(AtomicU64::new(0));
     let stream = body.byte_stream().await.map_err(Failure::Permanent)?;
     let request = dst
@@ -568,7 +575,8 @@ async fn upload_part<E: Write>(
     options: &ObjectCopyOptions,
     reporter: &RefCell<&mut Reporter<E>>,
 ) -> Result<UploadedPart, Retry> {
-    let key = &record.object.key;
+    // The records carry source keys; the copy is written under the mapped one.
+    let key = &options.dst_key(&record.object.key);
     let sent = Arc::new(AtomicU64::new(0));
     let stream = body.byte_stream().await.map_err(Failure::Permanent)?;
     let checksum = part_checksum(part, body);
