@@ -1,10 +1,13 @@
-//! The rsync command line (the article's options, plus `--wait` and endpoints).
+//! The rsync command line (the article's options, plus `--wait` and endpoints, and
+//! `aws s3 sync`-like locations and filters: `rsync s3://a/logs/ s3://b/archive/
+//! --exclude '*.tmp'`).
 
 use std::time::Duration;
 
 use clap::Parser;
 
 use campanile::Error;
+use campanile::command::{ListingSelection, Prefixes};
 use campanile::governor::RequestBudget;
 use campanile::partfile::GenerateOptions;
 use campanile::plan::local::LocalSettings;
@@ -13,13 +16,56 @@ use campanile::rsync::emr::EmrRequest;
 use campanile::rsync::hadoop::HadoopRequest;
 use campanile::rsync::local::{LocalRequest, copy_task_memory};
 use campanile::rsync::{PartFileRequest, RsyncRequest, Runner};
+use campanile::select::{Instant, Rule, parse_size};
 
-/// Copy a bucket with Campanile's plan (list, diff, multipartlist, objectcopy +
-/// multipartcomplete): on this machine with the embedded Hadoop Streaming runner (the
-/// default), or on an EMR cluster as steps (`--job`).
+/// Examples and rules shown at the end of `rsync --help`.
+const AFTER_HELP: &str = "\
+Locations: SRC and DST are s3://BUCKET[/PREFIX] or a bare bucket name (so are
+--src-bucket and --dst-bucket, the article's spelling; give each side once). As with
+`aws s3 sync`, source key <SRC prefix><rest> is copied to <DST prefix><rest>. A prefix
+is a plain string: s3://a/logs/2025 also selects logs/2025-old/x (copied to
+<DST prefix>-old/x); end prefixes with / to mean a directory.
+
+Filters (applied while the source is listed; what they leave out is counted
+`Filtered`, not a skip):
+  --include GLOB / --exclude GLOB  repeatable; the first rule that matches decides; a
+      key no rule matches is copied unless every rule is an --include. Globs match the
+      key after the source prefix: * stays within a /-segment, ** as a whole segment
+      (**/x, a/**) crosses segments, ? is one character but /, [a-z] a class, {a,b}
+      alternatives. A glob starting with / is anchored at the source prefix; any other
+      matches the key's last segments (*.gz matches a.gz and x/y/a.gz).
+  --min-size/--max-size SIZE  bytes, or with K M G T (powers of 1024) or KB MB GB TB
+      (powers of 1000); both bounds included.
+  --newer-than/--older-than TIME  RFC 3339 (2025-06-01T00:00:00Z) or a duration before
+      the start of the run (7d, 12h, 30m, 1d12h); newer: at or after, older: before.
+
+Examples:
+  # copy one prefix to another (like aws s3 sync s3://a/logs/2025/ s3://b/archive/2025/)
+  rsync s3://a/logs/2025/ s3://b/archive/2025/
+  # only the .gz files (--include alone leaves out every other key)
+  rsync s3://a/logs/ s3://b/logs/ --include '*.gz'
+  # the .gz files but those under any tmp/ (first match decides; the last rule
+  # leaves out the rest, since the rules are not all --include)
+  rsync s3://a/logs/ s3://b/logs/ --exclude 'tmp/**' --include '*.gz' --exclude '**'
+  # objects of 1 MiB or more changed in the last 7 days
+  rsync s3://a/ s3://b/ --min-size 1M --newer-than 7d
+  # copy only what is missing or different at the destination
+  rsync s3://a/logs/ s3://b/archive/ --diff
+  # the article's form
+  rsync --src-bucket a --dst-bucket b --input s3://code/input/a/part.all -j j-XXXX --code s3://code --output s3://code/output";
+
+/// Copy a bucket, or a prefix of it, with Campanile's plan (list, diff, multipartlist,
+/// objectcopy + multipartcomplete): on this machine with the embedded Hadoop Streaming
+/// runner (the default), or on an EMR cluster as steps (`--job`).
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(version, after_help = AFTER_HELP)]
 pub struct RsyncCli {
+    /// Source: s3://BUCKET[/PREFIX] or a bucket name (instead of --src-bucket).
+    #[arg(value_name = "SRC", conflicts_with = "src_bucket")]
+    pub src: Option<String>,
+    /// Destination: s3://BUCKET[/PREFIX] or a bucket name (instead of --dst-bucket).
+    #[arg(value_name = "DST", conflicts_with = "dst_bucket")]
+    pub dst: Option<String>,
     /// EMR cluster id (j-…): submit the steps there. Without it the plan runs here.
     #[arg(long, short = 'j', conflicts_with_all = ["local", "hadoop"])]
     pub job: Option<String>,
@@ -70,22 +116,37 @@ pub struct RsyncCli {
     /// path or s3:// URI (local default: ./campanile-output).
     #[arg(long)]
     pub output: Option<String>,
-    /// Source bucket.
-    #[arg(
-        long,
-        required_unless_present_any = ["cleanup", "list_runs"],
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub src_bucket: String,
-    /// Destination bucket.
-    #[arg(
-        long,
-        required_unless_present_any = ["cleanup", "list_runs"],
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub dst_bucket: String,
+    /// Source bucket, or s3://BUCKET[/PREFIX] (or give SRC).
+    #[arg(long, value_name = "BUCKET")]
+    pub src_bucket: Option<String>,
+    /// Destination bucket, or s3://BUCKET[/PREFIX] (or give DST).
+    #[arg(long, value_name = "BUCKET")]
+    pub dst_bucket: Option<String>,
+    /// Copy only the keys this glob matches (repeatable; see the filter rules below).
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Leave out the keys this glob matches (repeatable; the first matching
+    /// --include/--exclude decides).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// The --include and --exclude rules in the order given (set from the command line
+    /// by [`RsyncCli::parse_ordered`]).
+    #[arg(skip)]
+    pub rules: Vec<(bool, String)>,
+    /// Copy only objects of at least SIZE (bytes; K, M, G, T: powers of 1024; KB, MB,
+    /// GB, TB: of 1000).
+    #[arg(long, value_name = "SIZE")]
+    pub min_size: Option<String>,
+    /// Copy only objects of at most SIZE.
+    #[arg(long, value_name = "SIZE")]
+    pub max_size: Option<String>,
+    /// Copy only objects last modified at or after TIME: RFC 3339
+    /// (2025-06-01T00:00:00Z) or a duration before the start of the run (7d, 12h, 30m).
+    #[arg(long, value_name = "TIME")]
+    pub newer_than: Option<String>,
+    /// Copy only objects last modified before TIME (RFC 3339 or a duration before now).
+    #[arg(long, value_name = "TIME")]
+    pub older_than: Option<String>,
     /// Clean up after a local run whose runner was killed (SIGKILL, the OOM killer):
     /// stop the task processes it left, remove their temporary files, and complete or
     /// abort its multipart uploads in progress, from what RUN_DIR (<run-dir>/<uuid>, or
@@ -227,9 +288,127 @@ pub const CLUSTER_TASK_SLOTS: u64 = 64;
 /// MiB the copy tasks of a local run hold in memory together, unless --memory-mb.
 pub const LOCAL_MEMORY_MB: u64 = 96;
 
+/// A location as SRC, DST, --src-bucket or --dst-bucket take it: `s3://bucket[/prefix]`
+/// or a bare bucket name; `(bucket, prefix)`.
+pub fn location(flag: &str, text: &str) -> Result<(String, String), Error> {
+    if text.starts_with("s3://") {
+        return campanile::s3_url::parse_s3_uri(text).ok_or_else(|| {
+            Error::Usage(format!(
+                "{flag} {text:?} names no bucket: expected s3://BUCKET[/PREFIX]"
+            ))
+        });
+    }
+    if text.contains('/') || text.contains(':') {
+        return Err(Error::Usage(format!(
+            "{flag} {text:?} is neither a bucket name nor an s3://BUCKET[/PREFIX] URI \
+             (local paths are not supported)"
+        )));
+    }
+    Ok((text.to_string(), String::new()))
+}
+
 impl RsyncCli {
+    /// Parses a command line, keeping the order of --include and --exclude (which
+    /// clap's derive loses): exits with clap's message on a bad one.
+    pub fn parse_ordered<I, T>(args: I) -> RsyncCli
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        RsyncCli::try_parse_ordered(args).unwrap_or_else(|e| e.exit())
+    }
+
+    /// [`RsyncCli::parse_ordered`] returning the error.
+    pub fn try_parse_ordered<I, T>(args: I) -> Result<RsyncCli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = RsyncCli::command().try_get_matches_from(args)?;
+        let mut cli = RsyncCli::from_arg_matches(&matches)?;
+        let mut rules: Vec<(usize, bool, String)> = Vec::new();
+        for (id, include) in [("include", true), ("exclude", false)] {
+            if let (Some(indices), Some(values)) =
+                (matches.indices_of(id), matches.get_many::<String>(id))
+            {
+                rules.extend(
+                    indices
+                        .zip(values)
+                        .map(|(at, glob)| (at, include, glob.clone())),
+                );
+            }
+        }
+        rules.sort_by_key(|(at, ..)| *at);
+        cli.rules = rules
+            .into_iter()
+            .map(|(_, include, glob)| (include, glob))
+            .collect();
+        Ok(cli)
+    }
+
+    /// The source and destination: bucket and prefix each, from SRC/DST or the flags.
+    pub fn locations(&self) -> Result<((String, String), (String, String)), Error> {
+        let side = |positional: &Option<String>, flag: &Option<String>, name: &str, what| match (
+            positional, flag,
+        ) {
+            (Some(text), None) => location(name, text),
+            (None, Some(text)) => location(what, text),
+            (Some(_), Some(_)) => Err(Error::Usage(format!(
+                "give the {name} once: as {name} or as {what}"
+            ))),
+            (None, None) => Err(Error::Usage(format!(
+                "no {name}: give SRC and DST (s3://BUCKET[/PREFIX] or bucket names), or \
+                     --src-bucket and --dst-bucket"
+            ))),
+        };
+        Ok((
+            side(&self.src, &self.src_bucket, "SRC", "--src-bucket")?,
+            side(&self.dst, &self.dst_bucket, "DST", "--dst-bucket")?,
+        ))
+    }
+
+    /// The filters of the source listing, with durations resolved against `now` (once
+    /// for the run: every task gets the same absolute times). Bad values are usage
+    /// errors naming the flag.
+    pub fn filters(&self, now: Instant) -> Result<ListingSelection, Error> {
+        let rules = self
+            .rules
+            .iter()
+            .map(|(include, glob)| {
+                let flag = if *include { "--include" } else { "--exclude" };
+                Rule::checked(*include, glob).map_err(|e| Error::Usage(format!("{flag}: {e}")))
+            })
+            .collect::<Result<Vec<Rule>, Error>>()?;
+        let size = |flag: &str, value: &Option<String>| {
+            value
+                .as_deref()
+                .map(|v| parse_size(v).map_err(|e| Error::Usage(format!("{flag}: {e}"))))
+                .transpose()
+        };
+        let time = |flag: &str, value: &Option<String>| {
+            value
+                .as_deref()
+                .map(|v| {
+                    Instant::parse_relative(v, now)
+                        .map_err(|e| Error::Usage(format!("{flag}: {e}")))
+                })
+                .transpose()
+        };
+        Ok(ListingSelection {
+            filters: rules,
+            min_size: size("--min-size", &self.min_size)?,
+            max_size: size("--max-size", &self.max_size)?,
+            newer_than: time("--newer-than", &self.newer_than)?,
+            older_than: time("--older-than", &self.older_than)?,
+            ..Default::default()
+        })
+    }
+
     /// The library request.
     pub fn request(&self) -> Result<RsyncRequest, Error> {
+        let ((src_bucket, src_prefix), (dst_bucket, dst_prefix)) = self.locations()?;
+        let filters = self.filters(Instant::now())?;
         let uuid = match &self.uuid {
             Some(uuid) => uuid.clone(),
             None => campanile::rsync::runs::new_run_id(),
@@ -298,10 +477,13 @@ impl RsyncCli {
                 listing_reducers: u32::try_from(task_slots).unwrap_or(u32::MAX),
                 code,
                 output,
-                src_bucket: self.src_bucket.clone(),
-                dst_bucket: self.dst_bucket.clone(),
-                prefixes: Default::default(),
-                filters: Default::default(),
+                src_bucket,
+                dst_bucket,
+                prefixes: Prefixes {
+                    src_prefix,
+                    dst_prefix,
+                },
+                filters,
                 src_endpoint: self.src_endpoint.clone().unwrap_or_default(),
                 dst_endpoint: self.dst_endpoint.clone().unwrap_or_default(),
                 src_profile: self.src_profile.clone(),
@@ -451,5 +633,95 @@ mod tests {
             RsyncCli::try_parse_from(["rsync", "--list-runs", "-j", "j-X"]).is_err(),
             "--list-runs lists local runs only"
         );
+    }
+
+    fn parsed(args: &[&str]) -> RsyncCli {
+        RsyncCli::try_parse_ordered(
+            ["rsync", "--code", "/tmp", "--run-dir", "/tmp/never-written"]
+                .iter()
+                .chain(args),
+        )
+        .expect("parse")
+    }
+
+    #[test]
+    fn locations_are_urls_or_bucket_names_on_either_spelling() {
+        let request = parsed(&["s3://a/logs/2025/", "s3://b/archive/2025/"])
+            .request()
+            .expect("request");
+        assert_eq!(
+            (
+                request.plan.src_bucket.as_str(),
+                request.plan.dst_bucket.as_str()
+            ),
+            ("a", "b")
+        );
+        assert_eq!(request.plan.prefixes.src_prefix, "logs/2025/");
+        assert_eq!(request.plan.prefixes.dst_prefix, "archive/2025/");
+        let request = parsed(&["--src-bucket", "s3://a/x", "--dst-bucket", "b"])
+            .request()
+            .expect("request");
+        assert_eq!(
+            (
+                request.plan.src_bucket.as_str(),
+                request.plan.dst_bucket.as_str()
+            ),
+            ("a", "b")
+        );
+        assert_eq!(request.plan.prefixes.src_prefix, "x");
+        assert_eq!(request.plan.prefixes.dst_prefix, "");
+        let request = parsed(&["srcbucket", "dstbucket"])
+            .request()
+            .expect("request");
+        assert_eq!(request.plan.prefixes, Prefixes::default());
+        for bad in [&["a/logs", "b"][..], &["s3:///x", "b"], &["a"]] {
+            let error = parsed(bad).request().expect_err("refused");
+            assert!(matches!(error, Error::Usage(_)), "{error}");
+        }
+        // A side given twice is refused by the parser (exit 2).
+        let twice = RsyncCli::try_parse_ordered(["rsync", "s3://a/", "b", "--src-bucket", "a"]);
+        let error = twice.expect_err("SRC and --src-bucket");
+        assert_eq!(error.exit_code(), 2);
+    }
+
+    #[test]
+    fn include_and_exclude_keep_their_order_and_durations_become_times() {
+        let cli = parsed(&[
+            "a",
+            "b",
+            "--exclude",
+            "tmp/**",
+            "--include",
+            "*.gz",
+            "--exclude",
+            "**",
+            "--min-size",
+            "1M",
+            "--newer-than",
+            "7d",
+            "--older-than",
+            "2025-06-01T00:00:00Z",
+        ]);
+        let now = Instant(1_750_000_000);
+        let filters = cli.filters(now).expect("filters");
+        let rules: Vec<String> = filters.filters.iter().map(Rule::to_filter).collect();
+        assert_eq!(rules, ["exclude:tmp/**", "include:*.gz", "exclude:**"]);
+        assert_eq!(filters.min_size, Some(1 << 20));
+        assert_eq!(filters.newer_than, Some(Instant(now.0 - 7 * 86_400)));
+        assert_eq!(filters.older_than, Some(Instant(1_748_736_000)));
+        for (flag, value) in [
+            ("--include", "[x"),
+            ("--exclude", "{a"),
+            ("--min-size", "12Q"),
+            ("--max-size", "1.5.2"),
+            ("--newer-than", "yesterday"),
+            ("--older-than", "2025-13-01T00:00:00Z"),
+        ] {
+            let cli = parsed(&["a", "b", flag, value]);
+            let error = cli.request().expect_err("refused");
+            let text = error.to_string();
+            assert!(matches!(error, Error::Usage(_)), "{text}");
+            assert!(text.contains(flag) && text.contains(value), "{text}");
+        }
     }
 }

@@ -4,14 +4,13 @@
 //! SIGTERM stop a local run and clean it up (exit 130, 143); `--cleanup RUN_DIR`
 //! cleans up after one that was killed; `--list-runs` lists the local runs.
 
-use clap::Parser;
-
 use campanile::rsync::Runner;
 use campanile_cli::process::run_task;
 use campanile_cli::rsync::RsyncCli;
 
 fn main() -> std::process::ExitCode {
-    let cli = RsyncCli::parse();
+    // Parsed with the order of --include and --exclude kept.
+    let cli = RsyncCli::parse_ordered(std::env::args_os());
     if let Some(given) = &cli.cleanup {
         let run_dir = cli.cleanup_dir(given);
         return run_task("rsync", |_| async move {

@@ -200,6 +200,37 @@ impl PartLine {
         }
     }
 
+    /// [`PartLine::narrowed`] to the keys starting with `from`, then moved to the keys
+    /// starting with `to` (`from` replaced by `to`, which keeps the keys' order): how
+    /// the destination listing of a run with prefixes lists a part file made for the
+    /// source's keys. `from == to`: [`PartLine::narrowed`].
+    pub fn translated(&self, from: &str, to: &str) -> Option<PartLine> {
+        let narrowed = self.narrowed(from)?;
+        if from == to {
+            return Some(narrowed);
+        }
+        // Every key of the narrowed line starts with `from` (its prefix does, or its
+        // range lies in [from, prefix_end(from))).
+        let moved = |key: &str| key.strip_prefix(from).map(|rest| format!("{to}{rest}"));
+        Some(match narrowed {
+            PartLine::Prefix { delimiter, prefix } => PartLine::Prefix {
+                delimiter,
+                prefix: moved(&prefix)?,
+            },
+            PartLine::Range { start, end } => PartLine::Range {
+                start: moved(&start)?,
+                end: match end {
+                    Some(end) => match moved(&end) {
+                        Some(end) => Some(end),
+                        // The end of `from`'s keys: the end of `to`'s.
+                        None => prefix_end(to),
+                    },
+                    None => prefix_end(to),
+                },
+            },
+        })
+    }
+
     /// The smallest key (non-empty) of this line at or after `from`, if any.
     pub fn first_at_or_after(&self, from: &str) -> Option<String> {
         match self {
@@ -486,6 +517,40 @@ mod tests {
                     narrowed.is_some_and(|n| n.contains(key)) || !kept,
                     "{original:?} {key}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn lines_translated_to_another_prefix_list_the_mapped_keys() {
+        let line = |text: &str| PartLine::parse(text).expect("line").expect("not blank");
+        assert_eq!(
+            line(",").translated("logs/", "archive/"),
+            Some(line(",archive/"))
+        );
+        assert_eq!(
+            line("range\tlogs/b\tlogs/m").translated("logs/", "archive/"),
+            Some(line("range\tarchive/b\tarchive/m"))
+        );
+        assert_eq!(
+            line("range\tlogs/m\t").translated("logs/", "archive/"),
+            Some(line("range\tarchive/m\tarchive0"))
+        );
+        assert_eq!(
+            line("range\tlogs/m\t").translated("logs/", ""),
+            Some(line("range\tm\t"))
+        );
+        assert_eq!(line("/,x").translated("logs/", "archive/"), None);
+        for key in ["logs/a", "logs/b/c", "logs/z"] {
+            for original in [line(","), line("range\tlogs/b\tlogs/m"), line("/,logs/")] {
+                let moved = format!("archive/{}", &key[5..]);
+                let translated = original.translated("logs/", "archive/");
+                if original.contains(key) {
+                    assert!(
+                        translated.is_some_and(|t| t.contains(&moved)),
+                        "{original:?} {key}"
+                    );
+                }
             }
         }
     }

@@ -312,6 +312,36 @@ pub async fn write_generated<L: Lister, W: std::io::Write>(
     Ok(generated)
 }
 
+/// [`write_generated`] for the keys under `listed` only (the bucket seen through a
+/// [`PrefixLister`]), the lines then naming keys under `named` instead
+/// ([`PartLine::translated`]): a run's source part file (`listed == named`, the source
+/// prefix), or the destination's part file of an inventory run with `--diff`, whose
+/// lines name the source keys the destination keys stand for.
+pub async fn write_generated_under<L: Lister, W: std::io::Write>(
+    lister: &L,
+    options: &GenerateOptions,
+    (listed, named): (&str, &str),
+    out: &mut W,
+) -> Result<Generated, Error> {
+    let through = PrefixLister {
+        inner: lister,
+        prefix: listed,
+    };
+    let mut generated = generate::generate(&through, options).await?;
+    if !(listed.is_empty() && named.is_empty()) {
+        let (lines, estimates) = generated
+            .lines
+            .iter()
+            .zip(&generated.estimates)
+            .filter_map(|(line, estimate)| Some((line.translated(listed, named)?, *estimate)))
+            .unzip();
+        generated.lines = lines;
+        generated.estimates = estimates;
+    }
+    write_lines(&generated, out)?;
+    Ok(generated)
+}
+
 /// Writes a generated part file's lines to `out`.
 pub fn write_lines<W: std::io::Write>(generated: &Generated, out: &mut W) -> Result<(), Error> {
     for line in &generated.lines {

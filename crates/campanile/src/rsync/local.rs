@@ -373,7 +373,10 @@ async fn prepare<W: Write, E: Write>(
             .await?;
             make_part_file(
                 &dst_client,
-                &options.dst_bucket,
+                (
+                    &options.dst_bucket,
+                    (&options.prefixes.dst_prefix, &options.prefixes.src_prefix),
+                ),
                 &request.part_file.generate,
                 Path::new(dst_input),
                 err,
@@ -385,7 +388,10 @@ async fn prepare<W: Write, E: Write>(
         Some(
             make_part_file(
                 &src_client,
-                &options.src_bucket,
+                (
+                    &options.src_bucket,
+                    (&options.prefixes.src_prefix, &options.prefixes.src_prefix),
+                ),
                 &request.part_file.generate,
                 Path::new(&options.input),
                 err,
@@ -395,7 +401,7 @@ async fn prepare<W: Write, E: Write>(
     } else {
         check_part_file(
             &src_client,
-            &options.src_bucket,
+            (&options.src_bucket, &options.prefixes.src_prefix),
             Path::new(&options.input),
             request.part_file.check_gaps,
         )

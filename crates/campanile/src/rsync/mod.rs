@@ -155,7 +155,12 @@ pub async fn prepare_cluster_inputs<E: Write>(
             let bucket = options.dst_bucket.clone();
             let (endpoint, profile) = (options.dst_endpoint.clone(), options.dst_profile.clone());
             let uri = code_input_uri(options, &bucket, DESTINATION_PART_FILE)?;
-            put_part_file(request, &uri, &bucket, &endpoint, &profile, err).await?;
+            let prefixes = (
+                options.prefixes.dst_prefix.clone(),
+                options.prefixes.src_prefix.clone(),
+            );
+            let target = (bucket.as_str(), (prefixes.0.as_str(), prefixes.1.as_str()));
+            put_part_file(request, &uri, target, &endpoint, &profile, err).await?;
             options.dst_input = Some(uri);
         }
         return Ok(());
@@ -164,7 +169,9 @@ pub async fn prepare_cluster_inputs<E: Write>(
         let bucket = options.src_bucket.clone();
         let (endpoint, profile) = (options.src_endpoint.clone(), options.src_profile.clone());
         let uri = code_input_uri(options, &bucket, GENERATED_PART_FILE)?;
-        put_part_file(request, &uri, &bucket, &endpoint, &profile, err).await?;
+        let prefix = options.prefixes.src_prefix.clone();
+        let target = (bucket.as_str(), (prefix.as_str(), prefix.as_str()));
+        put_part_file(request, &uri, target, &endpoint, &profile, err).await?;
         options.input = uri;
     }
     Ok(())
@@ -186,11 +193,13 @@ fn code_input_uri(options: &PlanOptions, bucket: &str, name: &str) -> Result<Str
     Ok(uri)
 }
 
-/// Makes a part file for `bucket` and puts it at `uri` (with `--dry-run`, only says so).
+/// Makes a part file for `bucket` and puts it at `uri` (with `--dry-run`, only says so):
+/// for its keys under `prefixes.0`, the lines naming them under `prefixes.1` (see
+/// [`crate::partfile::write_generated_under`]).
 async fn put_part_file<E: Write>(
     request: &RsyncRequest,
     uri: &str,
-    bucket: &str,
+    (bucket, prefixes): (&str, (&str, &str)),
     endpoint: &str,
     profile: &Option<String>,
     err: &mut E,
@@ -205,8 +214,13 @@ async fn put_part_file<E: Write>(
         bucket,
     };
     let mut text = Vec::new();
-    let generated =
-        crate::partfile::write_generated(&lister, &request.part_file.generate, &mut text).await?;
+    let generated = crate::partfile::write_generated_under(
+        &lister,
+        &request.part_file.generate,
+        prefixes,
+        &mut text,
+    )
+    .await?;
     put_text(&client, uri, text).await?;
     writeln!(
         err,
@@ -234,17 +248,20 @@ async fn put_text(client: &crate::s3::Client, uri: &str, text: Vec<u8>) -> Resul
     Ok(())
 }
 
-/// Makes a part file for the source bucket at `path` and says so on `err`.
+/// Makes a part file for `bucket` at `path` and says so on `err`: for its keys under
+/// `prefixes.0`, the lines naming them under `prefixes.1` (see
+/// [`crate::partfile::write_generated_under`]; both empty: the whole bucket).
 pub async fn make_part_file<E: Write>(
     client: &crate::s3::Client,
-    bucket: &str,
+    (bucket, prefixes): (&str, (&str, &str)),
     options: &crate::partfile::GenerateOptions,
     path: &std::path::Path,
     err: &mut E,
 ) -> Result<crate::partfile::Generated, Error> {
     let lister = crate::partfile::S3Lister { client, bucket };
     let mut text = Vec::new();
-    let generated = crate::partfile::write_generated(&lister, options, &mut text).await?;
+    let generated =
+        crate::partfile::write_generated_under(&lister, options, prefixes, &mut text).await?;
     std::fs::write(path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
     writeln!(
         err,
@@ -294,10 +311,11 @@ fn read_part_files(
 /// Checks a given part file before anything runs: lines that overlap are refused (their
 /// keys would be copied twice, and a multipart key's second upload would abort the
 /// first), and so, when `check_gaps`, are key ranges of the source bucket that no line
-/// lists. Both are usage errors (exit 2) naming the lines or the ranges.
+/// lists. Both are usage errors (exit 2) naming the lines or the ranges. Only the keys
+/// under `prefix` (the run's source prefix) are asked about.
 pub async fn check_part_file(
     client: &crate::s3::Client,
-    bucket: &str,
+    (bucket, prefix): (&str, &str),
     path: &std::path::Path,
     check_gaps: bool,
 ) -> Result<(), Error> {
@@ -315,7 +333,11 @@ pub async fn check_part_file(
         return Ok(());
     }
     let lister = crate::partfile::S3Lister { client, bucket };
-    let gaps = crate::partfile::check::gaps(&lister, &lines).await?;
+    let through = crate::partfile::PrefixLister {
+        inner: &lister,
+        prefix,
+    };
+    let gaps = crate::partfile::check::gaps(&through, &lines).await?;
     if gaps.is_empty() {
         return Ok(());
     }

@@ -55,7 +55,9 @@ pub struct BucketListOptions {
     /// The keys kept: under its prefix and through its filters (default: all).
     pub select: Selection,
     /// The key written for a listed key ([`KeyMap::src_key`] of the listed key; the
-    /// identity but for the destination listing of `rsync --diff`).
+    /// identity but for the destination listing of `rsync --diff`, whose part-file
+    /// lines name source keys: `src_prefix` is the source's prefix, `dst_prefix` the
+    /// listing's, `select.prefix`).
     pub keys: KeyMap,
 }
 
@@ -149,8 +151,9 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     Ok(summary)
 }
 
-/// Lists the keys of `line` through `narrowed` (the line narrowed to the prefix: the
-/// same keys under the prefix, maybe a few more, which `line.contains` leaves out).
+/// Lists the keys of `line` through `narrowed` (the line narrowed to the prefix and
+/// moved to the listing's keys: the same keys under the prefix, maybe a few more, which
+/// `line.contains` leaves out).
 async fn list_prefix<W: Write, E: Write>(
     line: &PartFileLine,
     narrowed: &PartFileLine,
@@ -267,7 +270,10 @@ impl<W: Write, E: Write> Listed<'_, W, E> {
         key: String,
         prefix: &str,
     ) -> Result<(), Error> {
-        if !self.line.contains(&key) {
+        if !self
+            .line
+            .contains(&self.options.keys.src_key(&key).unwrap_or_default())
+        {
             // Listed only because the line was narrowed to the prefix: another line's.
             return Ok(());
         }
