@@ -288,9 +288,12 @@ pub const CLUSTER_TASK_SLOTS: u64 = 64;
 /// MiB the copy tasks of a local run hold in memory together, unless --memory-mb.
 pub const LOCAL_MEMORY_MB: u64 = 96;
 
+/// A bucket and a key prefix (empty: the whole bucket).
+pub type Location = (String, String);
+
 /// A location as SRC, DST, --src-bucket or --dst-bucket take it: `s3://bucket[/prefix]`
 /// or a bare bucket name; `(bucket, prefix)`.
-pub fn location(flag: &str, text: &str) -> Result<(String, String), Error> {
+pub fn location(flag: &str, text: &str) -> Result<Location, Error> {
     if text.starts_with("s3://") {
         return campanile::s3_url::parse_s3_uri(text).ok_or_else(|| {
             Error::Usage(format!(
@@ -348,7 +351,7 @@ impl RsyncCli {
     }
 
     /// The source and destination: bucket and prefix each, from SRC/DST or the flags.
-    pub fn locations(&self) -> Result<((String, String), (String, String)), Error> {
+    pub fn locations(&self) -> Result<(Location, Location), Error> {
         let side = |positional: &Option<String>, flag: &Option<String>, name: &str, what| match (
             positional, flag,
         ) {
