@@ -21,6 +21,7 @@ mod live;
 mod local_runner;
 mod no_lost_update;
 mod partfile;
+mod prefixes;
 mod proofs;
 mod reliability;
 mod report;

@@ -463,6 +463,99 @@ mod tests {
     }
 
     #[test]
+    fn hadoop_steps_carry_the_prefixes_and_the_filters() {
+        let plan = build(&PlanOptions {
+            diff: true,
+            prefixes: crate::command::Prefixes {
+                src_prefix: "logs/2025/".into(),
+                dst_prefix: "archive/2025/".into(),
+            },
+            filters: crate::command::ListingSelection {
+                filters: vec![
+                    crate::select::Rule::checked(false, "tmp/**").expect("glob"),
+                    crate::select::Rule::checked(true, "*.{gz,bz2}").expect("glob"),
+                ],
+                min_size: Some(1024),
+                newer_than: Some(crate::select::Instant(1_748_736_000)),
+                ..Default::default()
+            },
+            ..article_options()
+        })
+        .expect("plan");
+        let request = HadoopRequest {
+            hadoop: "hadoop".into(),
+            hive: "hive".into(),
+            streaming_jar: None,
+            json: false,
+        };
+        let jar = Path::new("/opt/hadoop/hadoop-streaming-3.4.1.jar");
+        let ran = invocations(&plan, &request, jar);
+        let mapper = |name: &str| -> String {
+            let (_, invocation) = ran
+                .iter()
+                .find(|(n, _)| n.starts_with(name))
+                .unwrap_or_else(|| panic!("no step {name}"));
+            let at = invocation
+                .args
+                .iter()
+                .position(|a| a == "-mapper")
+                .expect("-mapper");
+            let reducer = invocation.args.iter().position(|a| a == "-reducer");
+            let mut line = invocation.args[at + 1].clone();
+            if let Some(r) = reducer {
+                line = format!("{line} | {}", invocation.args[r + 1]);
+            }
+            line
+        };
+        let src_list = mapper("list.srcbucket.");
+        assert!(
+            src_list.contains(
+                "--prefix logs/2025/ --filter exclude:tmp/** --filter include:*.{gz,bz2} \
+                 --min-size 1024 --newer-than 2025-06-01T00:00:00Z"
+            ),
+            "{src_list}"
+        );
+        let (lister, distinct) = src_list.split_once(" | ").expect("reducer");
+        assert!(lister.starts_with("bucketlist "), "{lister}");
+        assert!(
+            !distinct.contains("--filter"),
+            "the reducer does not filter: {distinct}"
+        );
+        let dst_list = mapper("list.dstbucket.");
+        assert!(
+            dst_list.contains("--prefix archive/2025/ --as-prefix logs/2025/"),
+            "{dst_list}"
+        );
+        assert!(!dst_list.contains("--filter"), "{dst_list}");
+        for step in ["mlist.", "copy."] {
+            let line = mapper(step);
+            assert_eq!(
+                line.matches("--src-prefix logs/2025/ --dst-prefix archive/2025/")
+                    .count(),
+                if step == "copy." { 2 } else { 1 },
+                "objectcopy and multipartcomplete: {line}"
+            );
+        }
+        // Without prefixes and filters, none of these flags appears (the article's
+        // lines stay as they were).
+        let plain = build(&article_options()).expect("plan");
+        let all: Vec<String> = invocations(&plain, &request, jar)
+            .into_iter()
+            .flat_map(|(_, invocation)| invocation.args)
+            .collect();
+        for flag in [
+            "--prefix",
+            "--src-prefix",
+            "--as-prefix",
+            "--filter",
+            "--min-size",
+            "--newer-than",
+        ] {
+            assert!(!all.iter().any(|a| a.contains(flag)), "{flag}");
+        }
+    }
+
+    #[test]
     fn the_streaming_jar_is_found_on_the_classpath() {
         assert_eq!(
             streaming_jar_in(

@@ -131,8 +131,15 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     let mut summary = BucketListSummary::default();
     for line in lines {
         let Some(line) = line? else { continue };
-        // A line with no key under the prefix costs no request.
-        if let Some(narrowed) = line.narrowed(&options.select.prefix) {
+        // The lines name keys of the source; the destination listing of a run with
+        // prefixes lists their mapped keys. A line with no key under the prefix costs
+        // no request.
+        let from = if options.keys.is_identity() {
+            &options.select.prefix
+        } else {
+            &options.keys.src_prefix
+        };
+        if let Some(narrowed) = line.translated(from, &options.select.prefix) {
             list_prefix(
                 &line,
                 &narrowed,
