@@ -230,6 +230,73 @@ async fn no_copy_prints_the_copy_input() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_steps_carry_the_prefixes_and_the_filters() {
+    let server = campanile_testkit::moto();
+    let cluster = server.create_cluster("campanile-prefixes").await;
+    let mut args = article_args(server, &cluster);
+    for (flag, value) in [
+        ("--src-bucket", "s3://srcbucket/logs/2025/"),
+        ("--dst-bucket", "s3://dstbucket/archive/2025/"),
+    ] {
+        let at = args.iter().position(|a| a == flag).expect(flag);
+        args[at + 1] = value.to_string();
+    }
+    args.extend(
+        [
+            "--diff",
+            "--exclude",
+            "tmp/**",
+            "--include",
+            "*.{gz,bz2}",
+            "--min-size",
+            "1K",
+            "--newer-than",
+            "2025-06-01T02:00:00+02:00",
+        ]
+        .map(String::from),
+    );
+    let result = rsync(server, &args);
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    let submitted = steps(server, &cluster).await;
+    let line = |name: &str, flag: &str| -> String {
+        let (_, _, args) = submitted
+            .iter()
+            .find(|(_, n, _)| n.starts_with(name))
+            .unwrap_or_else(|| panic!("no step {name}"));
+        let at = args.iter().position(|a| a == flag).expect(flag);
+        args[at + 1].clone()
+    };
+    let src_list = line("list.srcbucket.", "-mapper");
+    assert!(
+        src_list.ends_with(
+            " --prefix logs/2025/ --filter exclude:tmp/** --filter include:*.{gz,bz2} \
+             --min-size 1024 --newer-than 2025-06-01T00:00:00Z"
+        ),
+        "{src_list}"
+    );
+    assert_eq!(
+        line("list.srcbucket.", "-reducer"),
+        "bucketlist --bucket srcbucket --distinct"
+    );
+    let dst_list = line("list.dstbucket.", "-mapper");
+    assert!(
+        dst_list.ends_with(" --prefix archive/2025/ --as-prefix logs/2025/"),
+        "{dst_list}"
+    );
+    let mapped = "--src-prefix logs/2025/ --dst-prefix archive/2025/";
+    for (step, flag) in [
+        ("mlist.", "-mapper"),
+        ("copy.", "-mapper"),
+        ("copy.", "-reducer"),
+        ("cleanup.", "-mapper"),
+    ] {
+        let command = line(step, flag);
+        assert!(command.contains(mapped), "{step} {flag}: {command}");
+        assert!(!command.contains("--filter"), "{step} {flag}: {command}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn dry_run_prints_json_and_submits_nothing() {
     let server = campanile_testkit::moto();
     let cluster = server.create_cluster("campanile-dry").await;
