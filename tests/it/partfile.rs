@@ -893,6 +893,91 @@ async fn rsync_lists_the_source_from_an_inventory_report_and_copies_each_key_onc
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_inventory_run_with_prefixes_and_a_filter_copies_the_selected_rows() {
+    let server = campanile_testkit::s3();
+    let client = server.client().await;
+    let src = campanile_testkit::unique_bucket("invp-src");
+    let dst = campanile_testkit::unique_bucket("invp-dst");
+    let inventory = campanile_testkit::unique_bucket("invp-reports");
+    for bucket in [&src, &dst, &inventory] {
+        server.create_bucket(&client, bucket).await;
+    }
+    let objects: Vec<fixtures::FixtureObject> = [
+        ("dir/a", 100),
+        ("dir/b.tmp", 100),
+        ("dir/sub/c", 200),
+        ("dir-x/d", 100),
+        ("other/e", 100),
+    ]
+    .iter()
+    .map(|(key, size)| fixtures::FixtureObject::whole(*key, *size))
+    .collect();
+    fixtures::upload_all(&client, &src, &objects).await;
+    let rows: String = objects.iter().map(|o| inventory_row(&src, o)).collect();
+    let key = format!("inv/{src}/csv/data/0.csv.gz");
+    fixtures::put_object(&client, &inventory, &key, gzip(&rows)).await;
+    let manifest = put_manifest(
+        &client,
+        (&src, &inventory),
+        "csv",
+        ("CSV", LISTING_SCHEMA),
+        &[key],
+    )
+    .await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let (from, to) = (format!("s3://{src}/dir/"), format!("s3://{dst}/copy/"));
+    let selected = [
+        "--inventory",
+        &manifest,
+        "--exclude",
+        "*.tmp",
+        "--json",
+        "-q",
+    ];
+    let result = rsync(
+        work.path(),
+        &from,
+        &to,
+        &[&selected[..], &["--uuid", "p1"]].concat(),
+    );
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    let reports = crate::common::reports(&result);
+    let listing = format!("inventory.{src}.");
+    assert_eq!(
+        crate::common::counter(&reports, &listing, &src, "Objects"),
+        2
+    );
+    assert_eq!(
+        crate::common::counter(&reports, &listing, &src, "Filtered"),
+        1
+    );
+    let mut copied = crate::common::keys(&client, &dst).await;
+    copied.sort();
+    assert_eq!(copied, ["copy/a", "copy/sub/c"]);
+    // Again with --diff: the destination's part file is made under its prefix and names
+    // the source keys, so the diff finds both copies the same.
+    let again = rsync(
+        work.path(),
+        &from,
+        &to,
+        &[&selected[..], &["--uuid", "p2", "--diff"]].concat(),
+    );
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let reports = crate::common::reports(&again);
+    assert_eq!(
+        crate::common::counter(&reports, "copy.", &dst, "Objects"),
+        0
+    );
+    let destination = std::fs::read_to_string(work.path().join("runs/p2/part.destination"))
+        .expect("destination part file");
+    assert!(
+        !destination.is_empty() && destination.lines().all(|l| l.contains("dir/")),
+        "lines name source keys: {destination}"
+    );
+    assert_eq!(crate::common::counter(&reports, "hive.", "Diff", "Same"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn rsync_on_emr_with_an_inventory_puts_its_data_files_under_code() {
     let server = campanile_testkit::moto();
     let client = server.client().await;
