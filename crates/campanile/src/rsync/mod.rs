@@ -383,12 +383,40 @@ pub(crate) fn print_resolved<E: Write>(
     err: &mut E,
 ) -> Result<(), Error> {
     if request.verbose {
+        let at = |bucket: &str, prefix: &str| match prefix {
+            "" => format!("s3://{bucket}"),
+            prefix => format!("s3://{bucket}/{prefix}"),
+        };
         writeln!(
             err,
-            "source s3://{} at {}; destination s3://{} at {}",
-            options.src_bucket, options.src_endpoint, options.dst_bucket, options.dst_endpoint
+            "source {} at {}; destination {} at {}",
+            at(&options.src_bucket, &options.prefixes.src_prefix),
+            options.src_endpoint,
+            at(&options.dst_bucket, &options.prefixes.dst_prefix),
+            options.dst_endpoint
         )
         .map_err(|e| Error::io("writing stderr", e))?;
+        let filters = &options.filters;
+        let mut said: Vec<String> = filters
+            .filters
+            .iter()
+            .map(|rule| {
+                let flag = if rule.include {
+                    "--include"
+                } else {
+                    "--exclude"
+                };
+                format!("{flag} {}", rule.glob)
+            })
+            .collect();
+        said.extend(filters.min_size.map(|n| format!("--min-size {n}")));
+        said.extend(filters.max_size.map(|n| format!("--max-size {n}")));
+        said.extend(filters.newer_than.map(|t| format!("--newer-than {t}")));
+        said.extend(filters.older_than.map(|t| format!("--older-than {t}")));
+        if !said.is_empty() {
+            writeln!(err, "filters: {}", said.join(" "))
+                .map_err(|e| Error::io("writing stderr", e))?;
+        }
     }
     Ok(())
 }
