@@ -107,6 +107,13 @@ async fn a_prefix_is_copied_to_another_prefix_and_nothing_else() {
     );
     assert_eq!(uploads_in_progress(&client, &dst).await, 0);
     let reports = reports(&copied);
+    // The part file made covers the prefix alone: its three keys.
+    let part_file = reports
+        .iter()
+        .find_map(|line| line.get("part_file"))
+        .expect("part_file line");
+    assert_eq!(part_file["estimated_keys"], 3.0, "{part_file}");
+    assert_eq!(part_file["exact"], true, "{part_file}");
     assert_eq!(counter(&reports, "list.", &src, "Objects"), 3);
     assert_eq!(
         counter(&reports, "list.", &src, "Filtered"),
@@ -333,4 +340,31 @@ fn a_side_given_twice_and_bad_filters_are_usage_errors() {
         assert_eq!(result.code, 2, "{bad}: {}", result.stderr);
         assert!(result.stderr.contains(bad), "{}", result.stderr);
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_given_part_file_is_checked_only_under_the_source_prefix() {
+    let server = campanile_testkit::s3();
+    let (client, src, dst) = fresh_buckets(server, "checked").await;
+    for key in ["in/a", "in/b/c", "out/d", "zzz"] {
+        fixtures::put_object(&client, &src, key, key.as_bytes().to_vec()).await;
+    }
+    let work = tempfile::tempdir().expect("work dir");
+    let source = format!("s3://{src}/in/");
+    let target = format!("s3://{dst}/copied/");
+    // A part file of the prefix alone leaves out out/d and zzz: not the run's keys.
+    let part_file = work.path().join("part.in");
+    std::fs::write(&part_file, ",in/\n").expect("part file");
+    let input = part_file.display().to_string();
+    let copied = rsync_at(server, work.path(), &[&source, &target, "--input", &input]);
+    assert_eq!(copied.code, 0, "{}\n{}", copied.stdout, copied.stderr);
+    assert_eq!(sorted_keys(&client, &dst).await, ["copied/a", "copied/b/c"]);
+    // One that leaves out a key under the prefix is refused, naming it.
+    let partial = work.path().join("part.partial");
+    std::fs::write(&partial, ",in/a\n").expect("part file");
+    let input = partial.display().to_string();
+    let refused = rsync_at(server, work.path(), &[&source, &target, "--input", &input]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("in/b/c"), "{}", refused.stderr);
+    assert!(!refused.stderr.contains("zzz"), "{}", refused.stderr);
 }
