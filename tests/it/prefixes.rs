@@ -368,3 +368,107 @@ async fn a_given_part_file_is_checked_only_under_the_source_prefix() {
     assert!(refused.stderr.contains("in/b/c"), "{}", refused.stderr);
     assert!(!refused.stderr.contains("zzz"), "{}", refused.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tasks_write_resume_and_complete_at_the_mapped_keys() {
+    let server = campanile_testkit::s3();
+    let (client, src, dst) = fresh_buckets(server, "tasks").await;
+    fixtures::put_object(&client, &src, "p/whole", fixtures::fixture_bytes("w", 1000)).await;
+    let data = fixtures::fixture_bytes("m", (11 * MIB) as u64);
+    fixtures::put_multipart(
+        &client,
+        &src,
+        "p/multi",
+        &data,
+        &[5 << 20, 5 << 20, 1 << 20],
+    )
+    .await;
+    fixtures::put_object(&client, &src, "elsewhere", b"x".to_vec()).await;
+    let listing = stage(
+        BUCKETLIST,
+        &[
+            "--bucket",
+            &src,
+            "--endpoint",
+            &server.endpoint,
+            "--prefix",
+            "p/",
+        ]
+        .map(String::from),
+        ",\n",
+        server,
+    );
+    assert_eq!(listing.lines().len(), 2, "{}", listing.stdout);
+    let mut args = src_dst_args(server, &src, &dst);
+    args.extend(["--src-prefix", "p/", "--dst-prefix", "q/"].map(String::from));
+    let parts = stage(MULTIPARTLIST, &args, &listing.stdout, server);
+    let copied = stage(OBJECTCOPY, &args, &parts.stdout, server);
+    assert_eq!(copied.counter(&dst, "Parts"), 3, "{}", copied.stderr);
+    assert!(
+        copied.lines().iter().all(|l| l.starts_with("p/multi\t")),
+        "part lines keep the source key: {}",
+        copied.stdout
+    );
+    assert_eq!(sorted_keys(&client, &dst).await, ["q/whole"]);
+    // A retried attempt finds the whole object (HEAD) and the parts (ListParts) at the
+    // mapped keys.
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let retried = run(
+        OBJECTCOPY,
+        &argv,
+        &parts.stdout,
+        server,
+        &[
+            (
+                "mapreduce_task_attempt_id",
+                "attempt_1700000000000_0001_m_000000_1",
+            ),
+            ("CAMPANILE_ATTEMPT_PAUSE_MAX", "0.01"),
+        ],
+    );
+    assert_eq!(retried.code, 0, "{}", retried.stderr);
+    assert_eq!(
+        retried.counter(&dst, "AlreadyCopied"),
+        4,
+        "{}",
+        retried.stderr
+    );
+    let mut complete_args: Vec<String> = ["--bucket", &dst, "--endpoint", &server.endpoint]
+        .map(String::from)
+        .to_vec();
+    complete_args.extend(["--src-prefix", "p/", "--dst-prefix", "q/"].map(String::from));
+    let complete = stage(MULTIPARTCOMPLETE, &complete_args, &retried.stdout, server);
+    assert_eq!(complete.counter(&dst, "Uploads"), 1, "{}", complete.stderr);
+    assert_eq!(sorted_keys(&client, &dst).await, ["q/multi", "q/whole"]);
+    for (from, to) in [("p/whole", "q/whole"), ("p/multi", "q/multi")] {
+        assert_eq!(
+            etag(&client, &src, from).await,
+            etag(&client, &dst, to).await
+        );
+        assert_eq!(
+            body(&client, &src, from).await,
+            body(&client, &dst, to).await
+        );
+    }
+    assert_eq!(uploads_in_progress(&client, &dst).await, 0);
+
+    // The server-side copies (CopyObject, UploadPartCopy) too.
+    let (_, _, inside) = fresh_buckets(server, "inside").await;
+    let work = tempfile::tempdir().expect("work dir");
+    let source = format!("s3://{src}/p/");
+    let target = format!("s3://{inside}/r/");
+    let result = rsync_at(
+        server,
+        work.path(),
+        &[&source, &target, "--server-side-copy"],
+    );
+    assert_eq!(result.code, 0, "{}\n{}", result.stdout, result.stderr);
+    assert_eq!(sorted_keys(&client, &inside).await, ["r/multi", "r/whole"]);
+    for (from, to) in [("p/whole", "r/whole"), ("p/multi", "r/multi")] {
+        assert_eq!(
+            etag(&client, &src, from).await,
+            etag(&client, &inside, to).await
+        );
+    }
+    assert_eq!(uploads_in_progress(&client, &inside).await, 0);
+}
