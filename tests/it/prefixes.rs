@@ -286,7 +286,7 @@ async fn dates_split_the_objects_at_the_time_given() {
     // A whole second between the two batches and the time between them: S3 times are
     // whole seconds.
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let split = campanile::select::Instant::now().to_string();
+    let split = campanile::select::Timestamp::now().to_string();
     std::thread::sleep(std::time::Duration::from_millis(1100));
     for key in ["data/new1", "data/new2", "data/new3"] {
         fixtures::put_object(&client, &src, key, b"new".to_vec()).await;

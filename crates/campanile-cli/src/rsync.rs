@@ -16,7 +16,7 @@ use campanile::rsync::emr::EmrRequest;
 use campanile::rsync::hadoop::HadoopRequest;
 use campanile::rsync::local::{LocalRequest, copy_task_memory};
 use campanile::rsync::{PartFileRequest, RsyncRequest, Runner};
-use campanile::select::{Instant, Rule, parse_size};
+use campanile::select::{Rule, Timestamp, parse_size};
 
 /// Examples and rules shown at the end of `rsync --help`.
 const AFTER_HELP: &str = "\
@@ -374,7 +374,7 @@ impl RsyncCli {
     /// The filters of the source listing, with durations resolved against `now` (once
     /// for the run: every task gets the same absolute times). Bad values are usage
     /// errors naming the flag.
-    pub fn filters(&self, now: Instant) -> Result<ListingSelection, Error> {
+    pub fn filters(&self, now: Timestamp) -> Result<ListingSelection, Error> {
         let rules = self
             .rules
             .iter()
@@ -393,7 +393,7 @@ impl RsyncCli {
             value
                 .as_deref()
                 .map(|v| {
-                    Instant::parse_relative(v, now)
+                    Timestamp::parse_relative(v, now)
                         .map_err(|e| Error::Usage(format!("{flag}: {e}")))
                 })
                 .transpose()
@@ -411,7 +411,7 @@ impl RsyncCli {
     /// The library request.
     pub fn request(&self) -> Result<RsyncRequest, Error> {
         let ((src_bucket, src_prefix), (dst_bucket, dst_prefix)) = self.locations()?;
-        let filters = self.filters(Instant::now())?;
+        let filters = self.filters(Timestamp::now())?;
         let uuid = match &self.uuid {
             Some(uuid) => uuid.clone(),
             None => campanile::rsync::runs::new_run_id(),
@@ -705,13 +705,13 @@ mod tests {
             "--older-than",
             "2025-06-01T00:00:00Z",
         ]);
-        let now = Instant(1_750_000_000);
+        let now = Timestamp(1_750_000_000);
         let filters = cli.filters(now).expect("filters");
         let rules: Vec<String> = filters.filters.iter().map(Rule::to_filter).collect();
         assert_eq!(rules, ["exclude:tmp/**", "include:*.gz", "exclude:**"]);
         assert_eq!(filters.min_size, Some(1 << 20));
-        assert_eq!(filters.newer_than, Some(Instant(now.0 - 7 * 86_400)));
-        assert_eq!(filters.older_than, Some(Instant(1_748_736_000)));
+        assert_eq!(filters.newer_than, Some(Timestamp(now.0 - 7 * 86_400)));
+        assert_eq!(filters.older_than, Some(Timestamp(1_748_736_000)));
         for (flag, value) in [
             ("--include", "[x"),
             ("--exclude", "{a"),

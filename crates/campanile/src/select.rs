@@ -141,13 +141,13 @@ impl Rule {
 /// An instant, in whole seconds since the Unix epoch (UTC), as `--newer-than` and
 /// `--older-than` carry it on the task command lines (RFC 3339).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Instant(pub i64);
+pub struct Timestamp(pub i64);
 
-impl Instant {
+impl Timestamp {
     /// Parses an RFC 3339 time (`2025-06-01T00:00:00Z`, `2025-06-01T02:00:00+02:00`).
-    pub fn parse_rfc3339(text: &str) -> Result<Instant, String> {
+    pub fn parse_rfc3339(text: &str) -> Result<Timestamp, String> {
         time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-            .map(|at| Instant(at.unix_timestamp()))
+            .map(|at| Timestamp(at.unix_timestamp()))
             .map_err(|e| {
                 format!(
                     "expected an RFC 3339 time such as 2025-06-01T00:00:00Z, found {text:?} ({e})"
@@ -157,10 +157,10 @@ impl Instant {
 
     /// Parses an RFC 3339 time, or a duration before `now` (`7d`, `12h`, `30m`, `45s`,
     /// `2w`, or a sum such as `1d12h`).
-    pub fn parse_relative(text: &str, now: Instant) -> Result<Instant, String> {
+    pub fn parse_relative(text: &str, now: Timestamp) -> Result<Timestamp, String> {
         match parse_duration(text) {
-            Some(seconds) => Ok(Instant(now.0.saturating_sub(seconds))),
-            None => Instant::parse_rfc3339(text).map_err(|_| {
+            Some(seconds) => Ok(Timestamp(now.0.saturating_sub(seconds))),
+            None => Timestamp::parse_rfc3339(text).map_err(|_| {
                 format!(
                     "expected an RFC 3339 time (2025-06-01T00:00:00Z) or a duration before \
                      now (7d, 12h, 30m, 1d12h), found {text:?}"
@@ -170,12 +170,12 @@ impl Instant {
     }
 
     /// Now, in whole seconds.
-    pub fn now() -> Instant {
-        Instant(time::OffsetDateTime::now_utc().unix_timestamp())
+    pub fn now() -> Timestamp {
+        Timestamp(time::OffsetDateTime::now_utc().unix_timestamp())
     }
 }
 
-impl fmt::Display for Instant {
+impl fmt::Display for Timestamp {
     /// RFC 3339 in UTC: `2025-06-01T00:00:00Z`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = crate::record::format_mtime(self.0).replacen(' ', "T", 1);
@@ -259,9 +259,9 @@ pub struct Selection {
     /// Largest size kept (inclusive).
     pub max_size: Option<u64>,
     /// Keep objects last modified at or after this instant.
-    pub newer_than: Option<Instant>,
+    pub newer_than: Option<Timestamp>,
     /// Keep objects last modified before this instant.
-    pub older_than: Option<Instant>,
+    pub older_than: Option<Timestamp>,
 }
 
 /// Whether a listed object is kept.
@@ -282,8 +282,8 @@ impl Selection {
         rules: &[Rule],
         min_size: Option<u64>,
         max_size: Option<u64>,
-        newer_than: Option<Instant>,
-        older_than: Option<Instant>,
+        newer_than: Option<Timestamp>,
+        older_than: Option<Timestamp>,
     ) -> Result<Selection, String> {
         let compiled = rules
             .iter()
@@ -310,7 +310,7 @@ impl Selection {
     }
 
     /// Whether the object `key` of `size` bytes, last modified at `mtime`, is kept.
-    pub fn judge(&self, key: &str, size: u64, mtime: Instant) -> Verdict {
+    pub fn judge(&self, key: &str, size: u64, mtime: Timestamp) -> Verdict {
         let Some(relative) = key.strip_prefix(self.prefix.as_str()) else {
             return Verdict::Outside;
         };
@@ -430,18 +430,18 @@ mod tests {
             &[],
             Some(10),
             Some(100),
-            Some(Instant(1000)),
-            Some(Instant(2000)),
+            Some(Timestamp(1000)),
+            Some(Timestamp(2000)),
         )
         .expect("selection");
-        assert_eq!(s.judge("other/a", 50, Instant(1500)), Verdict::Outside);
-        assert_eq!(s.judge("logs/a", 50, Instant(1500)), Verdict::Keep);
-        assert_eq!(s.judge("logs/a", 10, Instant(1000)), Verdict::Keep);
-        assert_eq!(s.judge("logs/a", 100, Instant(1999)), Verdict::Keep);
-        assert_eq!(s.judge("logs/a", 9, Instant(1500)), Verdict::Filtered);
-        assert_eq!(s.judge("logs/a", 101, Instant(1500)), Verdict::Filtered);
-        assert_eq!(s.judge("logs/a", 50, Instant(999)), Verdict::Filtered);
-        assert_eq!(s.judge("logs/a", 50, Instant(2000)), Verdict::Filtered);
+        assert_eq!(s.judge("other/a", 50, Timestamp(1500)), Verdict::Outside);
+        assert_eq!(s.judge("logs/a", 50, Timestamp(1500)), Verdict::Keep);
+        assert_eq!(s.judge("logs/a", 10, Timestamp(1000)), Verdict::Keep);
+        assert_eq!(s.judge("logs/a", 100, Timestamp(1999)), Verdict::Keep);
+        assert_eq!(s.judge("logs/a", 9, Timestamp(1500)), Verdict::Filtered);
+        assert_eq!(s.judge("logs/a", 101, Timestamp(1500)), Verdict::Filtered);
+        assert_eq!(s.judge("logs/a", 50, Timestamp(999)), Verdict::Filtered);
+        assert_eq!(s.judge("logs/a", 50, Timestamp(2000)), Verdict::Filtered);
     }
 
     #[test]
@@ -466,37 +466,37 @@ mod tests {
 
     #[test]
     fn times_are_rfc3339_or_a_duration_before_now() {
-        let now = Instant(1_750_000_000);
+        let now = Timestamp(1_750_000_000);
         assert_eq!(
-            Instant::parse_relative("7d", now),
-            Ok(Instant(now.0 - 7 * 86_400))
+            Timestamp::parse_relative("7d", now),
+            Ok(Timestamp(now.0 - 7 * 86_400))
         );
         assert_eq!(
-            Instant::parse_relative("1d12h", now),
-            Ok(Instant(now.0 - 36 * 3600))
+            Timestamp::parse_relative("1d12h", now),
+            Ok(Timestamp(now.0 - 36 * 3600))
         );
         assert_eq!(
-            Instant::parse_relative("30m", now),
-            Ok(Instant(now.0 - 1800))
+            Timestamp::parse_relative("30m", now),
+            Ok(Timestamp(now.0 - 1800))
         );
         assert_eq!(
-            Instant::parse_relative("2w", now),
-            Ok(Instant(now.0 - 14 * 86_400))
+            Timestamp::parse_relative("2w", now),
+            Ok(Timestamp(now.0 - 14 * 86_400))
         );
-        let at = Instant::parse_relative("2025-06-01T00:00:00Z", now).expect("rfc3339");
-        assert_eq!(at, Instant(1_748_736_000));
+        let at = Timestamp::parse_relative("2025-06-01T00:00:00Z", now).expect("rfc3339");
+        assert_eq!(at, Timestamp(1_748_736_000));
         assert_eq!(
-            Instant::parse_rfc3339("2025-06-01T02:00:00+02:00"),
-            Ok(Instant(1_748_736_000))
+            Timestamp::parse_rfc3339("2025-06-01T02:00:00+02:00"),
+            Ok(Timestamp(1_748_736_000))
         );
         assert_eq!(at.to_string(), "2025-06-01T00:00:00Z");
-        assert_eq!(Instant::parse_rfc3339(&at.to_string()), Ok(at));
+        assert_eq!(Timestamp::parse_rfc3339(&at.to_string()), Ok(at));
         for bad in ["", "7", "7x", "d", "2025-06-01", "yesterday"] {
-            let error = Instant::parse_relative(bad, now).expect_err(bad);
+            let error = Timestamp::parse_relative(bad, now).expect_err(bad);
             assert!(error.contains(&format!("{bad:?}")), "{error}");
         }
         assert!(
-            Instant::parse_rfc3339("7d").is_err(),
+            Timestamp::parse_rfc3339("7d").is_err(),
             "tasks take absolute times"
         );
     }

@@ -10,7 +10,7 @@ use clap::{Args, Parser};
 
 use crate::governor::RequestBudget;
 use crate::s3::ClientOptions;
-use crate::select::{Instant, KeyMap, Rule, parse_size};
+use crate::select::{KeyMap, Rule, Timestamp, parse_size};
 
 use crate::tuning::Tuning;
 
@@ -402,11 +402,11 @@ pub struct ListingSelection {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_size: Option<u64>,
     /// Keep objects last modified at or after this RFC 3339 time.
-    #[arg(long, value_name = "TIME", value_parser = Instant::parse_rfc3339)]
-    pub newer_than: Option<Instant>,
+    #[arg(long, value_name = "TIME", value_parser = Timestamp::parse_rfc3339)]
+    pub newer_than: Option<Timestamp>,
     /// Keep objects last modified before this RFC 3339 time.
-    #[arg(long, value_name = "TIME", value_parser = Instant::parse_rfc3339)]
-    pub older_than: Option<Instant>,
+    #[arg(long, value_name = "TIME", value_parser = Timestamp::parse_rfc3339)]
+    pub older_than: Option<Timestamp>,
 }
 
 impl ListingSelection {

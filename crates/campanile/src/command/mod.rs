@@ -185,8 +185,8 @@ mod tests {
                     ],
                     min_size: Some(1),
                     max_size: Some(1 << 30),
-                    newer_than: Some(crate::select::Instant(1_748_736_000)),
-                    older_than: Some(crate::select::Instant(1_750_000_000)),
+                    newer_than: Some(crate::select::Timestamp(1_748_736_000)),
+                    older_than: Some(crate::select::Timestamp(1_750_000_000)),
                 },
             }),
             TaskCommand::BucketList(BucketListArgs {

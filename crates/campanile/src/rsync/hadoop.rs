@@ -476,7 +476,7 @@ mod tests {
                     crate::select::Rule::checked(true, "*.{gz,bz2}").expect("glob"),
                 ],
                 min_size: Some(1024),
-                newer_than: Some(crate::select::Instant(1_748_736_000)),
+                newer_than: Some(crate::select::Timestamp(1_748_736_000)),
                 ..Default::default()
             },
             ..article_options()

@@ -41,7 +41,7 @@ use crate::input::checked_part_file;
 use crate::record::{ListingRecord, format_mtime};
 use crate::reporter::{Reporter, counters};
 use crate::s3::{Client, url_decode};
-use crate::select::{Instant, KeyMap, Selection, Verdict};
+use crate::select::{KeyMap, Selection, Timestamp, Verdict};
 use crate::skip::{SkipReason, Skipped};
 use crate::stream::StreamIndex;
 
@@ -82,7 +82,7 @@ impl BucketListOptions {
         reporter: &mut Reporter<E>,
         summary: &mut BucketListSummary,
     ) -> Result<Option<String>, Error> {
-        match self.select.judge(key, size, Instant(mtime)) {
+        match self.select.judge(key, size, Timestamp(mtime)) {
             Verdict::Outside => Ok(None),
             Verdict::Filtered => {
                 summary.filtered += 1;
