@@ -300,15 +300,6 @@ impl Selection {
         })
     }
 
-    /// True when nothing is left out but keys outside the prefix.
-    pub fn is_everything(&self) -> bool {
-        self.rules.is_empty()
-            && self.min_size.is_none()
-            && self.max_size.is_none()
-            && self.newer_than.is_none()
-            && self.older_than.is_none()
-    }
-
     /// Whether the object `key` of `size` bytes, last modified at `mtime`, is kept.
     pub fn judge(&self, key: &str, size: u64, mtime: Timestamp) -> Verdict {
         let Some(relative) = key.strip_prefix(self.prefix.as_str()) else {
