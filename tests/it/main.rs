@@ -14,6 +14,7 @@ mod copy;
 mod emr_binaries;
 mod fidelity;
 mod hadoop;
+mod help;
 mod iam;
 mod in_process;
 mod interrupts;

@@ -221,6 +221,17 @@ pub struct RsyncCli {
     pub write: campanile::command::WriteSettings,
 }
 
+/// The run directory `given` names: a run id under `base` when there is one of that
+/// name, else the path as it is.
+pub fn run_dir_of(base: &std::path::Path, given: &std::path::Path) -> std::path::PathBuf {
+    let bare_id = given.components().count() == 1 && !given.is_dir();
+    let under_base = base.join(given);
+    if bare_id && under_base.is_dir() {
+        return under_base;
+    }
+    given.to_path_buf()
+}
+
 /// Tasks a cluster is assumed to run at once when --task-slots is not given.
 pub const CLUSTER_TASK_SLOTS: u64 = 64;
 
@@ -363,10 +374,7 @@ impl RsyncCli {
     pub fn cleanup_dir(&self, given: &std::path::Path) -> Result<std::path::PathBuf, Error> {
         let bare_id = given.components().count() == 1 && !given.is_dir();
         if bare_id {
-            let under_base = self.run_base()?.join(given);
-            if under_base.is_dir() {
-                return Ok(under_base);
-            }
+            return Ok(run_dir_of(&self.run_base()?, given));
         }
         Ok(given.to_path_buf())
     }
