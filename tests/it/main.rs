@@ -22,6 +22,7 @@ mod live;
 mod local_runner;
 mod no_lost_update;
 mod partfile;
+mod progress;
 mod proofs;
 mod reliability;
 mod report;

@@ -465,11 +465,11 @@ async fn execute<W: Write, E: Write>(
         &run_record(request, &options, plan.uploads.clone()),
     )?;
     let settings = local.settings.clone();
-    let quiet = local.quiet;
+    let (quiet, json) = (local.quiet, local.json);
     let runnable = plan.clone();
     let (finished, ran) = tokio::task::spawn_blocking(move || {
         let mut finished = Vec::new();
-        let display = ProgressDisplay::stderr(quiet);
+        let display = ProgressDisplay::stderr(quiet).without_bars(json);
         let ran = run_plan_into(&runnable, &settings, &display, &mut finished);
         (finished, ran)
     })
@@ -571,11 +571,11 @@ async fn dry_run<W: Write, E: Write>(
     let io = |e| Error::io("writing stdout", e);
     let Prepared { options, plan, .. } = prepared;
     let settings = local.settings.clone();
-    let quiet = local.quiet;
+    let (quiet, json) = (local.quiet, local.json);
     let runnable = plan.clone();
     let (finished, ran) = tokio::task::spawn_blocking(move || {
         let mut finished = Vec::new();
-        let display = ProgressDisplay::stderr(quiet);
+        let display = ProgressDisplay::stderr(quiet).without_bars(json);
         let ran = run_plan_into(&runnable, &settings, &display, &mut finished);
         (finished, ran)
     })
