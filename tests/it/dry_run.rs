@@ -229,3 +229,105 @@ async fn with_diff_a_dry_run_lists_only_the_missing_and_changed_keys() {
         &[(&work_dir, "[work]"), (&src, "[src]"), (&dst, "[dst]")]
     ));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_side_dry_run_estimates_the_copies_s3_then_makes() {
+    let server = campanile_testkit::s3();
+    let (client, src, dst) = fresh_buckets(server, "dryserver").await;
+    let objects = objects();
+    fixtures::upload_all(&client, &src, &objects).await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let part_file = work.path().join("part.all");
+    std::fs::write(&part_file, ",\n").expect("part file");
+    let start = |extra: &'static [&'static str]| {
+        let (endpoint, dir, part_file) = (
+            server.endpoint.clone(),
+            work.path().to_path_buf(),
+            part_file.clone(),
+        );
+        let (s, d) = (src.clone(), dst.clone());
+        tokio::task::spawn_blocking(move || {
+            rsync_local_at(server, &endpoint, &dir, &part_file, (&s, &d), extra, &[])
+        })
+    };
+    let dry = start(&["--uuid", "dry", "--dry-run", "--server-side-copy"])
+        .await
+        .expect("rsync thread");
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(keys(&client, &dst).await.is_empty());
+    let estimate = dry_run_summary(&dry);
+    // S3 copies the bytes: the tasks move none, and send no GET or PUT.
+    assert_eq!(estimate["moved"]["read"], 0, "{estimate}");
+    assert_eq!(estimate["moved"]["transferred"], estimate["bytes"]);
+    for absent in ["GetObject", "PutObject", "UploadPart"] {
+        assert!(
+            estimate["copy_requests"].get(absent).is_none(),
+            "{absent}: {estimate}"
+        );
+    }
+    let real = start(&["--uuid", "real", "--server-side-copy"])
+        .await
+        .expect("rsync thread");
+    assert_eq!(real.code, 0, "{}", real.stderr);
+    let counted = summary(&real);
+    for operation in [
+        "CopyObject",
+        "UploadPartCopy",
+        "CreateMultipartUpload",
+        "CompleteMultipartUpload",
+    ] {
+        assert_eq!(
+            counted["requests"][operation], estimate["requests"][operation],
+            "{operation}: real {} vs estimate {}",
+            counted["requests"], estimate["requests"]
+        );
+    }
+    assert_eq!(estimate["requests"]["CopyObject"], 2);
+    assert_eq!(estimate["requests"]["UploadPartCopy"], 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_that_would_leave_objects_out_exits_3_with_its_skip_report() {
+    // moto keeps storage classes: a GLACIER object is one a run must leave out.
+    let server = campanile_testkit::moto();
+    let (client, src, dst) = fresh_buckets(server, "dryskip").await;
+    fixtures::upload_all(&client, &src, &[FixtureObject::whole("warm", 100)]).await;
+    client
+        .put_object()
+        .bucket(&src)
+        .key("cold")
+        .storage_class(aws_sdk_s3::types::StorageClass::Glacier)
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"archived"))
+        .send()
+        .await
+        .expect("put archived object");
+    let work = tempfile::tempdir().expect("tempdir");
+    let part_file = work.path().join("part.all");
+    std::fs::write(&part_file, ",\n").expect("part file");
+    let (endpoint, dir) = (server.endpoint.clone(), work.path().to_path_buf());
+    let (s, d) = (src.clone(), dst.clone());
+    let dry = tokio::task::spawn_blocking(move || {
+        rsync_local_at(
+            server,
+            &endpoint,
+            &dir,
+            &part_file,
+            (&s, &d),
+            &["--uuid", "dryskip", "--dry-run"],
+            &[],
+        )
+    })
+    .await
+    .expect("rsync thread");
+    assert_eq!(dry.code, 3, "as the real run would: {}", dry.stderr);
+    assert_eq!(copied_keys(&dry), BTreeSet::from(["warm".to_string()]));
+    let estimate = dry_run_summary(&dry);
+    assert_eq!(estimate["skipped"]["archived"], 1, "{estimate}");
+    let report = estimate["paths"]["skip_report"]
+        .as_str()
+        .expect("skip report");
+    let rows = std::fs::read_to_string(report).expect("skip report");
+    assert!(rows.contains("\"cold\""), "{rows}");
+    assert!(keys(&client, &dst).await.is_empty());
+    assert_eq!(uploads_in_progress(&client, &dst).await, 0);
+}
