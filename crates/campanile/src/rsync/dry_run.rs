@@ -36,17 +36,30 @@ use crate::skip::SkipReason;
 pub struct Prices {
     /// --dry-run's estimate: USD per 1,000 PUT, COPY, POST and LIST requests (S3
     /// Standard list price).
-    #[arg(long, value_name = "USD", default_value_t = Prices::LIST.price_per_1000_writes)]
+    #[arg(long, value_name = "USD", default_value_t = Prices::LIST.price_per_1000_writes,
+          value_parser = price)]
     pub price_per_1000_writes: f64,
     /// --dry-run's estimate: USD per 1,000 GET, HEAD and other requests (S3 Standard
     /// list price).
-    #[arg(long, value_name = "USD", default_value_t = Prices::LIST.price_per_1000_reads)]
+    #[arg(long, value_name = "USD", default_value_t = Prices::LIST.price_per_1000_reads,
+          value_parser = price)]
     pub price_per_1000_reads: f64,
     /// --dry-run's estimate: USD per GB of data transferred out of the source's
     /// region. 0 within a region; 0.02 between AWS regions, 0.09 to the internet
     /// (docs/cost.md).
-    #[arg(long, value_name = "USD", default_value_t = Prices::LIST.price_per_gb_transfer)]
+    #[arg(long, value_name = "USD", default_value_t = Prices::LIST.price_per_gb_transfer,
+          value_parser = price)]
     pub price_per_gb_transfer: f64,
+}
+
+/// A price option's value: a finite number of USD, zero or more.
+fn price(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
+        _ => Err(format!(
+            "{text:?} is not a price in USD (a number, 0 or more)"
+        )),
+    }
 }
 
 impl Prices {
@@ -676,6 +689,15 @@ mod tests {
         let cost = Cost::of(&requests, 2_000_000_000, &internet);
         assert!((cost.transfer_usd - 0.18).abs() < 1e-12, "{cost:?}");
         assert!((cost.total_usd - 0.195).abs() < 1e-12, "{cost:?}");
+    }
+
+    #[test]
+    fn prices_are_finite_and_not_negative() {
+        assert_eq!(price("0.02"), Ok(0.02));
+        assert_eq!(price("0"), Ok(0.0));
+        for bad in ["-1", "NaN", "inf", "cheap", ""] {
+            assert!(price(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
