@@ -331,3 +331,63 @@ async fn a_dry_run_that_would_leave_objects_out_exits_3_with_its_skip_report() {
     assert!(keys(&client, &dst).await.is_empty());
     assert_eq!(uploads_in_progress(&client, &dst).await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_input_a_dry_run_makes_its_part_file_and_names_it() {
+    let server = campanile_testkit::s3();
+    let (client, src, dst) = fresh_buckets(server, "drymade").await;
+    fixtures::upload_all(
+        &client,
+        &src,
+        &[
+            FixtureObject::whole("x", 10),
+            FixtureObject::whole("y/z", 20),
+        ],
+    )
+    .await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let args: Vec<String> = [
+        "--src-bucket",
+        &src,
+        "--dst-bucket",
+        &dst,
+        "--src-endpoint",
+        &server.endpoint,
+        "--dst-endpoint",
+        &server.endpoint,
+        "--run-dir",
+        &work.path().join("runs").display().to_string(),
+        "--output",
+        &work.path().join("output").display().to_string(),
+        "--uuid",
+        "made",
+        "--dry-run",
+        "--json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let result = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(RSYNC, &args, "", server, &[])
+    })
+    .await
+    .expect("rsync thread");
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    let made = work.path().join("runs/made/part.generated");
+    assert!(made.exists(), "{}", result.stderr);
+    let lines = json_lines(&result);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["part_file"]["path"] == made.display().to_string()),
+        "{}",
+        result.stdout
+    );
+    assert_eq!(
+        copied_keys(&result),
+        BTreeSet::from(["x".to_string(), "y/z".to_string()])
+    );
+    assert_eq!(dry_run_summary(&result)["bytes"], 30);
+    assert!(keys(&client, &dst).await.is_empty());
+}

@@ -529,14 +529,7 @@ async fn execute<W: Write, E: Write>(
     });
     if local.json {
         if let Some(made) = &made {
-            let line = serde_json::json!({"part_file": {
-                "path": options.input,
-                "lines": made.lines.len(),
-                "estimated_keys": made.estimated_keys().round(),
-                "exact": made.exact,
-                "requests": made.requests,
-            }});
-            writeln!(out, "{line}").map_err(io)?;
+            writeln!(out, "{}", part_file_json(made, &options.input)).map_err(io)?;
         }
         for report in &reports {
             writeln!(out, "{}", report_json(report)).map_err(io)?;
@@ -556,6 +549,17 @@ async fn execute<W: Write, E: Write>(
     SkipReport::outcome(skipped)
 }
 
+/// The `--json` line of the part file a run made.
+fn part_file_json(made: &crate::partfile::Generated, path: &str) -> serde_json::Value {
+    serde_json::json!({"part_file": {
+        "path": path,
+        "lines": made.lines.len(),
+        "estimated_keys": made.estimated_keys().round(),
+        "exact": made.exact,
+        "requests": made.requests,
+    }})
+}
+
 /// Runs a dry run's plan (the listings, the diff, multipartlist creating no upload),
 /// then prints each object the copy would take (stdout), writes the skip report, and
 /// ends with the dry run's summary and estimate ([`DryRun`]). Nothing is written to
@@ -569,7 +573,12 @@ async fn dry_run<W: Write, E: Write>(
     err: &mut E,
 ) -> Result<(), Error> {
     let io = |e| Error::io("writing stdout", e);
-    let Prepared { options, plan, .. } = prepared;
+    let Prepared {
+        options,
+        plan,
+        made,
+        ..
+    } = prepared;
     let settings = local.settings.clone();
     let (quiet, json) = (local.quiet, local.json);
     let runnable = plan.clone();
@@ -584,6 +593,9 @@ async fn dry_run<W: Write, E: Write>(
     unfinished::remove_attempt_files(Path::new(&plan.run_dir));
     ran?;
     if local.json {
+        if let Some(made) = &made {
+            writeln!(out, "{}", part_file_json(made, &options.input)).map_err(io)?;
+        }
         for report in &finished {
             writeln!(out, "{}", report_json(report)).map_err(io)?;
         }
