@@ -116,7 +116,7 @@ pub enum Action {
     Copy,
     /// Deleted from the destination because the source no longer has it. No run
     /// produces it yet: rsync has no delete sync. When it comes, its dry run lists
-    /// the destination keys it would delete here, and [`DryRun::deleted`] counts them.
+    /// the destination keys it would delete here, and [`Tally::deleted`] counts them.
     Delete,
 }
 
