@@ -111,7 +111,11 @@ pub struct RsyncCli {
     /// Destination endpoint (default: from GetBucketLocation).
     #[arg(long)]
     pub dst_endpoint: Option<String>,
-    /// Print the steps as JSON; submit nothing.
+    /// On EMR and Hadoop: print the steps as JSON and submit nothing. Locally: list
+    /// both sides (and diff), then print what would be copied, one
+    /// `(dryrun) copy: s3://src/key to s3://dst/key` line per object (--json: a JSON
+    /// object per object), and a summary with the requests, bytes and cost a real run
+    /// would have (docs/cost.md); nothing is written to either bucket.
     #[arg(long)]
     pub dry_run: bool,
     /// List the destination too and copy only missing or changed objects.
@@ -219,6 +223,10 @@ pub struct RsyncCli {
     /// cluster).
     #[command(flatten)]
     pub write: campanile::command::WriteSettings,
+    /// --price-per-1000-writes, --price-per-1000-reads, --price-per-gb-transfer: the
+    /// prices of a local --dry-run's cost estimate.
+    #[command(flatten)]
+    pub prices: campanile::rsync::dry_run::Prices,
 }
 
 /// The run directory `given` names: a run id under `base` when there is one of that
@@ -400,6 +408,7 @@ impl RsyncCli {
             memory: self.memory_mb.unwrap_or(LOCAL_MEMORY_MB).max(1) * 1024 * 1024,
             json: self.json,
             quiet: self.quiet,
+            prices: self.prices,
         })
     }
 }
