@@ -330,6 +330,8 @@ pub async fn uploads_in_progress(client: &aws_sdk_s3::Client, bucket: &str) -> u
 
 /// The rsync binary.
 pub const RSYNC: &str = env!("CARGO_BIN_EXE_rsync");
+/// The `campanile JOB …` front end.
+pub const CAMPANILE: &str = env!("CARGO_BIN_EXE_campanile");
 
 /// `rsync` on the embedded local runner (`--json`), from `src` to `dst` through
 /// `endpoint` (the server's own, or a proxy in front of it), with `part_file`, run and

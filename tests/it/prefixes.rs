@@ -74,6 +74,34 @@ async fn a_prefix_is_copied_to_another_prefix_and_nothing_else() {
     let work = tempfile::tempdir().expect("work dir");
     let source = format!("s3://{src}/logs/2025/");
     let target = format!("s3://{dst}/archive/2025/");
+    // A dry run names the source keys and their mapped destinations, filters applied.
+    let dry = rsync_at(
+        server,
+        work.path(),
+        &[&source, &target, "--dry-run", "--include", "*.gz"],
+    );
+    assert_eq!(dry.code, 0, "{}\n{}", dry.stdout, dry.stderr);
+    let planned: Vec<(String, String)> = json_lines(&dry)
+        .iter()
+        .filter(|line| line.get("dryrun").is_some())
+        .map(|line| {
+            (
+                line["source"].as_str().unwrap_or_default().to_string(),
+                line["destination"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        planned,
+        [(
+            format!("s3://{src}/logs/2025/a.gz"),
+            format!("s3://{dst}/archive/2025/a.gz")
+        )],
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(sorted_keys(&client, &dst).await, ["keep/me"]);
+    let work = tempfile::tempdir().expect("work dir");
     let copied = rsync_at(server, work.path(), &[&source, &target]);
     assert_eq!(copied.code, 0, "{}\n{}", copied.stdout, copied.stderr);
     assert_eq!(
@@ -263,6 +291,42 @@ async fn filters_select_exactly_the_keys_they_name() {
             "{filters:?}: every key left out is counted"
         );
     }
+    // `campanile sync` keeps the rules' order too (a subcommand's matches).
+    let (_, _, dst) = fresh_buckets(server, "sync").await;
+    let work = tempfile::tempdir().expect("work dir");
+    let runs = work.path().join("runs").display().to_string();
+    let output = work.path().join("output").display().to_string();
+    let (source, target) = (format!("s3://{src}/data/"), format!("s3://{dst}"));
+    let synced = run(
+        CAMPANILE,
+        &[
+            "sync",
+            &source,
+            &target,
+            "--src-endpoint",
+            &server.endpoint,
+            "--dst-endpoint",
+            &server.endpoint,
+            "--run-dir",
+            &runs,
+            "--output",
+            &output,
+            "--exclude",
+            "tmp/**",
+            "--include",
+            "*.gz",
+            "--exclude",
+            "**",
+        ],
+        "",
+        server,
+        &[],
+    );
+    assert_eq!(synced.code, 0, "{}", synced.stderr);
+    assert_eq!(
+        sorted_keys(&client, &dst).await,
+        ["a.gz", "x/a.gz", "x/y/d.gz"]
+    );
     let (copied, filtered) = copied_with(server, &client, &src, &["--max-size", "1K"]).await;
     assert_eq!(copied, ["a.gz", "tmp/c.gz", "x/a.gz", "x/e.log"]);
     assert_eq!(filtered, 2);

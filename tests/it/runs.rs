@@ -258,3 +258,36 @@ async fn the_run_directory_base_follows_campanile_run_dir_and_run_dir() {
     assert!(refused.stderr.contains("without '/'"), "{}", refused.stderr);
     assert!(!work.path().join("outside").exists());
 }
+
+/// `campanile sync` is rsync under the front end's name, and `campanile runs` lists
+/// what `rsync --list-runs` lists, line for line.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_campanile_front_end_syncs_and_lists_runs_as_rsync_does() {
+    let server = campanile_testkit::s3();
+    let client = server.client().await;
+    let (src, dsts) = buckets("frontend", 1).await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let env = state_env(work.path());
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let base = work.path().join("state/campanile/runs");
+    let mut args = vec!["sync".to_string()];
+    args.extend(copy_args(server, work.path(), &src, &dsts[0]));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let synced = run(CAMPANILE, &args, "", server, &env_refs);
+    assert_eq!(synced.code, 0, "{}", synced.stderr);
+    let id = run_id(&synced, &base);
+    for i in 0..5 {
+        assert_same_object(&client, &src, &dsts[0], &format!("k/{i}")).await;
+    }
+    let front = run(CAMPANILE, &["runs", "--json"], "", server, &env_refs);
+    assert_eq!(front.code, 0, "{}", front.stderr);
+    let rsync = rsync_with(server, &["--list-runs".into(), "--json".into()], &env);
+    assert_eq!(front.stdout, rsync.stdout);
+    assert!(front.stdout.contains(&id), "{}", front.stdout);
+    // A finished run has nothing left to clean, and cleanup says so with exit 0.
+    let cleanup = run(CAMPANILE, &["cleanup", &id], "", server, &env_refs);
+    assert_eq!(cleanup.code, 0, "{}", cleanup.stderr);
+    // A job the front end does not have is a usage error.
+    let unknown = run(CAMPANILE, &["frobnicate"], "", server, &env_refs);
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+}

@@ -3,5 +3,6 @@
 //! and calls its library function inside [`process::run_task`], which maps the result
 //! to an exit status. Nothing else lives here.
 
+pub mod jobs;
 pub mod process;
 pub mod rsync;

@@ -172,7 +172,11 @@ pub struct RsyncCli {
     /// Destination endpoint (default: from GetBucketLocation).
     #[arg(long)]
     pub dst_endpoint: Option<String>,
-    /// Print the steps as JSON; submit nothing.
+    /// On EMR and Hadoop: print the steps as JSON and submit nothing. Locally: list
+    /// both sides (and diff), then print what would be copied, one
+    /// `(dryrun) copy: s3://src/key to s3://dst/key` line per object (--json: a JSON
+    /// object per object), and a summary with the requests, bytes and cost a real run
+    /// would have (docs/cost.md); nothing is written to either bucket.
     #[arg(long)]
     pub dry_run: bool,
     /// List the destination too and copy only missing or changed objects.
@@ -280,6 +284,21 @@ pub struct RsyncCli {
     /// cluster).
     #[command(flatten)]
     pub write: campanile::command::WriteSettings,
+    /// --price-per-1000-writes, --price-per-1000-reads, --price-per-gb-transfer: the
+    /// prices of a local --dry-run's cost estimate.
+    #[command(flatten)]
+    pub prices: campanile::rsync::dry_run::Prices,
+}
+
+/// The run directory `given` names: a run id under `base` when there is one of that
+/// name, else the path as it is.
+pub fn run_dir_of(base: &std::path::Path, given: &std::path::Path) -> std::path::PathBuf {
+    let bare_id = given.components().count() == 1 && !given.is_dir();
+    let under_base = base.join(given);
+    if bare_id && under_base.is_dir() {
+        return under_base;
+    }
+    given.to_path_buf()
 }
 
 /// Tasks a cluster is assumed to run at once when --task-slots is not given.
@@ -330,6 +349,14 @@ impl RsyncCli {
         use clap::{CommandFactory, FromArgMatches};
         let matches = RsyncCli::command().try_get_matches_from(args)?;
         let mut cli = RsyncCli::from_arg_matches(&matches)?;
+        cli.order_rules(&matches);
+        Ok(cli)
+    }
+
+    /// Sets [`RsyncCli::rules`] from the matches this was parsed from (its own, or a
+    /// subcommand's, as `campanile sync`): --include and --exclude in command-line
+    /// order.
+    pub fn order_rules(&mut self, matches: &clap::ArgMatches) {
         let mut rules: Vec<(usize, bool, String)> = Vec::new();
         for (id, include) in [("include", true), ("exclude", false)] {
             if let (Some(indices), Some(values)) =
@@ -343,11 +370,10 @@ impl RsyncCli {
             }
         }
         rules.sort_by_key(|(at, ..)| *at);
-        cli.rules = rules
+        self.rules = rules
             .into_iter()
             .map(|(_, include, glob)| (include, glob))
             .collect();
-        Ok(cli)
     }
 
     /// The source and destination: bucket and prefix each, from SRC/DST or the flags.
@@ -550,10 +576,7 @@ impl RsyncCli {
     pub fn cleanup_dir(&self, given: &std::path::Path) -> Result<std::path::PathBuf, Error> {
         let bare_id = given.components().count() == 1 && !given.is_dir();
         if bare_id {
-            let under_base = self.run_base()?.join(given);
-            if under_base.is_dir() {
-                return Ok(under_base);
-            }
+            return Ok(run_dir_of(&self.run_base()?, given));
         }
         Ok(given.to_path_buf())
     }
@@ -579,6 +602,7 @@ impl RsyncCli {
             memory: self.memory_mb.unwrap_or(LOCAL_MEMORY_MB).max(1) * 1024 * 1024,
             json: self.json,
             quiet: self.quiet,
+            prices: self.prices,
         })
     }
 }

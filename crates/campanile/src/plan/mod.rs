@@ -603,5 +603,28 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
     Ok(plan)
 }
 
+/// The plan of a local dry run (`rsync --dry-run` without a cluster): [`build`]'s
+/// listing steps and diff, then multipartlist with `--dry-run`, which HEADs the
+/// multipart objects for their part layout but creates no upload; no copy step, and
+/// so no upload to clean up (`uploads` is `None`). Its part list (`copy_input`) holds
+/// exactly the records the copy of a real run would take. With `list_only` the plan
+/// is the listing alone.
+pub fn dry_run(options: &PlanOptions) -> Result<Plan, Error> {
+    let mut plan = build(&PlanOptions {
+        no_copy: !options.list_only,
+        ..options.clone()
+    })?;
+    for step in &mut plan.steps {
+        if let Step::Streaming(StreamingStep {
+            mapper: TaskCommand::MultipartList(args),
+            ..
+        }) = step
+        {
+            args.dry_run = true;
+        }
+    }
+    Ok(plan)
+}
+
 #[cfg(test)]
 pub(crate) mod tests;

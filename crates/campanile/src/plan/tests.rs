@@ -168,6 +168,44 @@ fn list_only_and_no_copy() {
 }
 
 #[test]
+fn a_dry_run_plan_lists_diffs_and_plans_the_parts_without_uploads() {
+    let plan = dry_run(&PlanOptions {
+        diff: true,
+        ..article_options()
+    })
+    .expect("plan");
+    assert_eq!(
+        names(&plan),
+        vec![
+            "list.srcbucket.part.all",
+            "list.dstbucket.part.all",
+            "hive.srcbucket.part.all",
+            "mlist.srcbucket.part.all",
+        ]
+    );
+    let Step::Streaming(mlist) = &plan.steps[3] else {
+        panic!("mlist")
+    };
+    let TaskCommand::MultipartList(args) = &mlist.mapper else {
+        panic!("multipartlist")
+    };
+    assert!(args.dry_run, "multipartlist creates no upload");
+    assert_eq!(
+        plan.copy_input.as_deref(),
+        Some("/1451507458/srcbucket.multipartlist")
+    );
+    assert_eq!((plan.output, plan.uploads), (None, None));
+    // --list-only: the listing alone.
+    let plan = dry_run(&PlanOptions {
+        list_only: true,
+        ..article_options()
+    })
+    .expect("plan");
+    assert_eq!(names(&plan), vec!["list.srcbucket.part.all"]);
+    assert_eq!(plan.copy_input, None);
+}
+
+#[test]
 fn a_copying_plan_names_where_its_uploads_are() {
     let plan = build(&PlanOptions {
         diff: true,

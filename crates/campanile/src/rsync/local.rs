@@ -16,6 +16,7 @@ use crate::error::S3ResultExt;
 use crate::plan::local::{LocalSettings, ProgressDisplay, report_json, run_plan_into};
 use crate::plan::{self, RunBase, part_file_name};
 use crate::rsync::cleanup::clean_up_uploads;
+use crate::rsync::dry_run::{DryRun, Prices, Tally, read_part_list};
 use crate::rsync::report::{self, SkipReport};
 use crate::rsync::runs::{self, RunInfo, RunJournal};
 use crate::rsync::summary::RunSummary;
@@ -43,6 +44,8 @@ pub struct LocalRequest {
     pub json: bool,
     /// No progress display.
     pub quiet: bool,
+    /// Prices of `--dry-run`'s cost estimate.
+    pub prices: Prices,
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, Error> {
@@ -217,7 +220,7 @@ pub async fn run<W: Write, E: Write>(
 }
 
 /// Everything before the plan runs: endpoints, the run directory, the part file (or
-/// inventory input), the plan; `None` after a dry run, which only prints the plan.
+/// inventory input), the plan (a dry run's: [`plan::dry_run`]).
 async fn prepare<W: Write, E: Write>(
     request: &RsyncRequest,
     local: &LocalRequest,
@@ -287,56 +290,18 @@ async fn prepare<W: Write, E: Write>(
         }
         options.output = run_dir.join("output").display().to_string();
     }
-    if request.dry_run {
-        let say = |e| Error::io("writing stderr", e);
-        if make {
-            writeln!(
-                err,
-                "PartFile: {} would be made for s3://{}",
-                options.input, options.src_bucket
-            )
-            .map_err(say)?;
-        }
-        if let Some(manifest) = &request.inventory {
-            writeln!(
-                err,
-                "Inventory: {} would list the data files of {manifest}",
-                options.input
-            )
-            .map_err(say)?;
-        }
-        if let Some(dst_input) = &options.dst_input {
-            writeln!(
-                err,
-                "PartFile: {dst_input} would be made for s3://{}",
-                options.dst_bucket
-            )
-            .map_err(say)?;
-        }
-        let plan = plan::build(&options)?;
-        let cannot = |e| Error::Usage(format!("cannot render the plan as JSON: {e}"));
-        if local.json {
-            // JSON lines only: the paths, then the plan on one line.
-            let paths = serde_json::json!({ "run_dir": plan.run_dir });
-            writeln!(out, "{paths}").map_err(io)?;
-            let line =
-                serde_json::to_string(&serde_json::json!({ "plan": &plan })).map_err(cannot)?;
-            writeln!(out, "{line}").map_err(io)?;
-            return Ok(None);
-        }
-        writeln!(out, "RunDir: {}", plan.run_dir).map_err(io)?;
-        let json = serde_json::to_string_pretty(&plan).map_err(cannot)?;
-        writeln!(out, "{json}").map_err(io)?;
-        return Ok(None);
-    }
     if run_dir.exists() {
         return Err(Error::OutputExists(run_dir.display().to_string()));
     }
-    // Runs of this job that died (SIGKILL) left tasks, uploads and spooled data.
-    unfinished::clean_up_earlier_runs(&run_base, &run_record(request, &options, None), err).await?;
+    // Runs of this job that died (SIGKILL) left tasks, uploads and spooled data. A dry
+    // run writes nothing to the buckets: it leaves them to the next real run.
+    if !request.dry_run {
+        unfinished::clean_up_earlier_runs(&run_base, &run_record(request, &options, None), err)
+            .await?;
+    }
     create_private_dir(&run_base)?;
     create_run_dir(&run_dir)?;
-    let copies = !options.no_copy && !options.list_only;
+    let copies = !options.no_copy && !options.list_only && !request.dry_run;
     *journal = Some(RunJournal::start(
         &run_dir,
         RunInfo::starting(
@@ -408,9 +373,23 @@ async fn prepare<W: Write, E: Write>(
         .await?;
         None
     };
-    let plan = plan::build(&options)?;
+    let plan = if request.dry_run {
+        plan::dry_run(&options)?
+    } else {
+        plan::build(&options)?
+    };
     let printed_output = plan.output.as_ref().map(|_| printed_output);
-    print_run_lines(out, &plan, printed_output.as_deref(), local.json)?;
+    if !request.dry_run {
+        print_run_lines(out, &plan, printed_output.as_deref(), local.json)?;
+    } else if local.json {
+        // JSON lines only: the run directory, the plan it runs, then the objects. Its
+        // part list is no copy input (made-up upload ids): not among the paths.
+        let cannot = |e| Error::Usage(format!("cannot render the plan as JSON: {e}"));
+        let paths = serde_json::json!({ "run_dir": plan.run_dir });
+        writeln!(out, "{paths}").map_err(io)?;
+        let line = serde_json::to_string(&serde_json::json!({ "plan": &plan })).map_err(cannot)?;
+        writeln!(out, "{line}").map_err(io)?;
+    }
     out.flush().map_err(io)?;
     Ok(Some(Prepared {
         options,
@@ -472,6 +451,9 @@ async fn execute<W: Write, E: Write>(
     out: &mut W,
     err: &mut E,
 ) -> Result<(), Error> {
+    if request.dry_run {
+        return dry_run(local, prepared, started, out, err).await;
+    }
     let io = |e| Error::io("writing stdout", e);
     let Prepared {
         options,
@@ -489,11 +471,11 @@ async fn execute<W: Write, E: Write>(
         &run_record(request, &options, plan.uploads.clone()),
     )?;
     let settings = local.settings.clone();
-    let quiet = local.quiet;
+    let (quiet, json) = (local.quiet, local.json);
     let runnable = plan.clone();
     let (finished, ran) = tokio::task::spawn_blocking(move || {
         let mut finished = Vec::new();
-        let display = ProgressDisplay::stderr(quiet);
+        let display = ProgressDisplay::stderr(quiet).without_bars(json);
         let ran = run_plan_into(&runnable, &settings, &display, &mut finished);
         (finished, ran)
     })
@@ -553,14 +535,7 @@ async fn execute<W: Write, E: Write>(
     });
     if local.json {
         if let Some(made) = &made {
-            let line = serde_json::json!({"part_file": {
-                "path": options.input,
-                "lines": made.lines.len(),
-                "estimated_keys": made.estimated_keys().round(),
-                "exact": made.exact,
-                "requests": made.requests,
-            }});
-            writeln!(out, "{line}").map_err(io)?;
+            writeln!(out, "{}", part_file_json(made, &options.input)).map_err(io)?;
         }
         for report in &reports {
             writeln!(out, "{}", report_json(report)).map_err(io)?;
@@ -577,6 +552,98 @@ async fn execute<W: Write, E: Write>(
     .with_report(skipped.as_ref())
     .with_paths(run_paths(&plan, printed_output.as_deref()));
     print_summary(&summary, local.json, local.quiet, out, err)?;
+    SkipReport::outcome(skipped)
+}
+
+/// The `--json` line of the part file a run made.
+fn part_file_json(made: &crate::partfile::Generated, path: &str) -> serde_json::Value {
+    serde_json::json!({"part_file": {
+        "path": path,
+        "lines": made.lines.len(),
+        "estimated_keys": made.estimated_keys().round(),
+        "exact": made.exact,
+        "requests": made.requests,
+    }})
+}
+
+/// Runs a dry run's plan (the listings, the diff, multipartlist creating no upload),
+/// then prints each object the copy would take (stdout), writes the skip report, and
+/// ends with the dry run's summary and estimate ([`DryRun`]). Nothing is written to
+/// either bucket; the run directory stays, with the listings and the part list. Ends
+/// as the real run would: [`Error::Skipped`] (exit 3) when objects would be left out.
+async fn dry_run<W: Write, E: Write>(
+    local: &LocalRequest,
+    prepared: Prepared,
+    started: std::time::Instant,
+    out: &mut W,
+    err: &mut E,
+) -> Result<(), Error> {
+    let io = |e| Error::io("writing stdout", e);
+    let Prepared {
+        options,
+        plan,
+        made,
+        ..
+    } = prepared;
+    let settings = local.settings.clone();
+    let (quiet, json) = (local.quiet, local.json);
+    let runnable = plan.clone();
+    let (finished, ran) = tokio::task::spawn_blocking(move || {
+        let mut finished = Vec::new();
+        let display = ProgressDisplay::stderr(quiet).without_bars(json);
+        let ran = run_plan_into(&runnable, &settings, &display, &mut finished);
+        (finished, ran)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("the local runner stopped: {e}")))?;
+    unfinished::remove_attempt_files(Path::new(&plan.run_dir));
+    ran?;
+    if local.json {
+        if let Some(made) = &made {
+            writeln!(out, "{}", part_file_json(made, &options.input)).map_err(io)?;
+        }
+        for report in &finished {
+            writeln!(out, "{}", report_json(report)).map_err(io)?;
+        }
+    }
+    let mut tally = Tally::default();
+    let keys = options.prefixes.key_map();
+    if let Some(part_list) = &plan.copy_input {
+        read_part_list(Path::new(part_list), |object| {
+            tally.add(&object);
+            let line = if local.json {
+                object
+                    .json(&options.src_bucket, &options.dst_bucket, &keys)
+                    .to_string()
+            } else {
+                object.line(&options.src_bucket, &options.dst_bucket, &keys)
+            };
+            writeln!(out, "{line}").map_err(io)
+        })?;
+    }
+    let skipped = match report::rows_directory(&plan) {
+        Some(dir) => report::write_local(Path::new(dir))?,
+        None => None,
+    };
+    let summary = DryRun::new(
+        &finished,
+        &options.src_bucket,
+        tally,
+        options.server_side_copy,
+        local.prices,
+        started.elapsed().as_secs_f64(),
+    )
+    .with_report(skipped.as_ref())
+    .with_paths(&plan.run_dir, plan.copy_input.as_deref());
+    if !local.quiet {
+        summary
+            .write_human(err)
+            .map_err(|e| Error::io("writing stderr", e))?;
+    }
+    if local.json {
+        writeln!(out, "{}", summary.json()).map_err(io)?;
+    }
+    out.flush().map_err(io)?;
     SkipReport::outcome(skipped)
 }
 

@@ -12,6 +12,7 @@
 //! run left out are listed in its skip report ([`report`]), and rsync then exits 3.
 
 pub mod cleanup;
+pub mod dry_run;
 pub mod emr;
 pub mod hadoop;
 pub mod local;

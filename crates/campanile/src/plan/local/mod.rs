@@ -9,21 +9,23 @@ pub mod commit;
 pub mod diff;
 pub mod job;
 mod pool;
+pub mod progress;
 mod shuffle;
 pub mod sort;
 pub mod split;
 pub mod task;
 
-use std::io::{IsTerminal, Write};
+use std::io::BufReader;
 use std::path::Path;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
+use crate::command::TaskCommand;
 use crate::error::Error;
 use crate::plan::{Plan, Step};
+use crate::record::PartRecord;
 
 pub use crate::counters::Counters;
 pub use job::{Job, LocalSettings, StepProgress, StepReport};
+pub use progress::{ProgressDisplay, Totals};
 
 /// Runs every step of `plan`, with each step's working files under
 /// `<run dir>/steps/<n>-<name>`; `progress` shows what is happening on stderr. When
@@ -55,6 +57,9 @@ pub fn run_plan_into(
             continue;
         }
         settings.interrupt.check()?;
+        if progress.visible() {
+            progress.begin(step.name(), step_totals(step, reports));
+        }
         let step_dir =
             Path::new(&plan.run_dir)
                 .join("steps")
@@ -108,6 +113,64 @@ pub fn run_plan_into(
     Ok(())
 }
 
+/// What `step` will have done, as far as the steps before it (`reports`) tell: the
+/// objects multipartlist plans (the listing's, or the diff's missing and changed
+/// ones), the objects and bytes the copy copies (read from its part list). `None` for
+/// the listings, whose totals nobody knows before they end.
+fn step_totals(step: &Step, reports: &[StepReport]) -> Option<Totals> {
+    let Step::Streaming(streaming) = step else {
+        return None;
+    };
+    let count = |report: &StepReport, group: Option<&str>, name: &str| -> u64 {
+        let total: i64 = report
+            .counters
+            .iter()
+            .filter(|((g, c), _)| c == name && group.is_none_or(|group| g == group))
+            .map(|(_, v)| *v)
+            .sum();
+        u64::try_from(total).unwrap_or(0)
+    };
+    match &streaming.mapper {
+        TaskCommand::MultipartList(_) => reports.last().map(|before| {
+            let objects = if before.name.starts_with("hive.") {
+                count(before, Some(diff::GROUP), "Missing")
+                    + count(before, Some(diff::GROUP), "Changed")
+            } else {
+                count(before, None, crate::reporter::counters::OBJECTS)
+            };
+            Totals { objects, bytes: 0 }
+        }),
+        TaskCommand::ObjectCopy(_) => part_list_totals(Path::new(&streaming.input)).ok(),
+        _ => None,
+    }
+}
+
+/// The objects and bytes a part list (multipartlist's output) holds: a whole object
+/// per line, a multipart object once (its part 1) with every part's bytes.
+fn part_list_totals(path: &Path) -> Result<Totals, Error> {
+    let mut totals = Totals::default();
+    for file in crate::hadoop_input::input_files(path)? {
+        let opened = std::fs::File::open(&file)
+            .map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
+        let mut reader = BufReader::new(opened);
+        let mut line = Vec::new();
+        while crate::hadoop_input::read_line(&mut reader, &mut line)
+            .map_err(|e| Error::io(format!("reading {}", file.display()), e))?
+            > 0
+        {
+            let Ok(record) = PartRecord::parse(&String::from_utf8_lossy(&line)) else {
+                // Skip rows and anything else the copy will not copy.
+                continue;
+            };
+            totals.bytes += record.len();
+            if record.part.as_ref().is_none_or(|p| p.part_number == 1) {
+                totals.objects += 1;
+            }
+        }
+    }
+    Ok(totals)
+}
+
 /// A step report as one JSON document.
 pub fn report_json(report: &StepReport) -> serde_json::Value {
     serde_json::json!({
@@ -118,117 +181,6 @@ pub fn report_json(report: &StepReport) -> serde_json::Value {
         "failed_attempts": report.failed_attempts,
         "counters": crate::counters::to_json(&report.counters),
     })
-}
-
-/// Where progress and step reports go: a redrawn line on a terminal, plain lines at
-/// most every few seconds otherwise.
-pub struct ProgressDisplay {
-    terminal: bool,
-    quiet: bool,
-    state: Mutex<(Instant, Instant, bool)>,
-}
-
-impl ProgressDisplay {
-    /// Progress on stderr, redrawn in place when stderr is a terminal.
-    pub fn stderr(quiet: bool) -> Self {
-        let now = Instant::now();
-        ProgressDisplay {
-            terminal: std::io::stderr().is_terminal(),
-            quiet,
-            state: Mutex::new((now, now, false)),
-        }
-    }
-
-    fn show(&self, name: &str, progress: &StepProgress) {
-        if self.quiet {
-            return;
-        }
-        let Ok(mut state) = self.state.lock() else {
-            return;
-        };
-        let (started, last, drawn) = &mut *state;
-        if !*drawn {
-            *started = Instant::now();
-        }
-        let interval = if self.terminal {
-            Duration::from_millis(200)
-        } else {
-            Duration::from_secs(5)
-        };
-        let finished = progress.done == progress.total;
-        if self.terminal {
-            if *drawn && last.elapsed() < interval && !finished {
-                return;
-            }
-        } else {
-            // Plain lines: only for steps long enough to need them, every few seconds.
-            if !*drawn {
-                *started = Instant::now();
-                *last = Instant::now();
-                *drawn = true;
-                return;
-            }
-            if last.elapsed() < interval {
-                return;
-            }
-        }
-        *last = Instant::now();
-        *drawn = true;
-        let sum = |name: &str| -> i64 {
-            progress
-                .counters
-                .iter()
-                .filter(|((_, c), _)| c == name)
-                .map(|(_, v)| v)
-                .sum()
-        };
-        let bytes = match sum("InputBytes") {
-            0 => sum("Bytes"),
-            copied => copied,
-        };
-        let seconds = started.elapsed().as_secs_f64().max(0.001);
-        let line = format!(
-            "{name} {}: {}/{} tasks, {} objects, {:.1} MB, {:.1} MB/s",
-            progress.phase,
-            progress.done,
-            progress.total,
-            sum("Objects"),
-            bytes as f64 / 1e6,
-            bytes as f64 / 1e6 / seconds
-        );
-        let mut err = std::io::stderr().lock();
-        if self.terminal {
-            let _ = write!(err, "\r\x1b[2K{line}");
-        } else {
-            let _ = writeln!(err, "{line}");
-        }
-    }
-
-    fn end_line(&self) {
-        if let Ok(mut state) = self.state.lock() {
-            if state.2 && self.terminal && !self.quiet {
-                let _ = writeln!(std::io::stderr());
-            }
-            state.2 = false;
-        }
-    }
-
-    fn report(&self, report: &StepReport) {
-        if self.quiet {
-            return;
-        }
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(
-            err,
-            "step {}: {} map tasks, {} reduce tasks, {} failed attempts, {:.1} s",
-            report.name,
-            report.map_tasks,
-            report.reduce_tasks,
-            report.failed_attempts,
-            report.seconds
-        );
-        let _ = crate::counters::write_table(&mut err, &report.counters);
-    }
 }
 
 #[cfg(test)]

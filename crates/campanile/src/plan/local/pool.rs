@@ -13,7 +13,12 @@ use crate::counters::Counters;
 use crate::error::Error;
 use crate::interrupt::Interrupt;
 use crate::plan::local::job::{StepProgress, StepReport};
-use crate::plan::local::task::{AttemptSpec, TaskInput, job_environment, run_attempt};
+use crate::plan::local::task::{
+    AttemptSpec, LiveCounters, TaskInput, job_environment, run_attempt,
+};
+
+/// How often the counters of the running attempts are shown.
+const PROGRESS_TICK: Duration = Duration::from_millis(250);
 
 /// One task of a phase: its kind (`m` or `r`), index, input and job configuration.
 pub(super) struct TaskSpec {
@@ -78,46 +83,81 @@ impl Phase<'_> {
             counters: report.counters.clone(),
         });
         progress(&state.lock().map(|s| s.clone()).unwrap_or_default());
+        // What the running attempts have reported so far, shown with the finished
+        // tasks' counters every PROGRESS_TICK.
+        let running: LiveCounters = LiveCounters::default();
         std::thread::scope(|scope| {
-            for _ in 0..self.parallel.max(1).min(total.max(1)) {
-                scope.spawn(|| {
-                    loop {
-                        if failed.load(Ordering::Relaxed) || self.interrupt.is_raised() {
-                            return;
-                        }
-                        let index = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(task) = tasks.get(index) else {
-                            return;
-                        };
-                        match self.run_task(task, &failed_attempts) {
-                            Ok(Ok(outcome)) => {
-                                if let Ok(mut state) = state.lock() {
-                                    state.done += 1;
-                                    for (key, value) in &outcome.counters {
-                                        *state.counters.entry(key.clone()).or_insert(0) += value;
-                                    }
-                                    progress(&state);
-                                }
-                                if let Ok(mut outcomes) = outcomes.lock() {
-                                    outcomes[index] = Some(outcome);
-                                }
-                            }
-                            Ok(Err(task_failure)) => {
-                                failed.store(true, Ordering::Relaxed);
-                                if let Ok(mut slot) = failure.lock() {
-                                    slot.get_or_insert(task_failure);
-                                }
-                            }
-                            Err(e) => {
-                                failed.store(true, Ordering::Relaxed);
-                                if let Ok(mut slot) = error.lock() {
-                                    slot.get_or_insert(e);
-                                }
-                            }
+            let (stop, stopped) = std::sync::mpsc::channel::<()>();
+            let (shared, live) = (&state, &running);
+            scope.spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(PROGRESS_TICK)
+                {
+                    let Ok(state) = shared.lock() else {
+                        return;
+                    };
+                    let mut shown = state.clone();
+                    if let Ok(running) = live.lock() {
+                        for (key, value) in running.iter() {
+                            *shown.counters.entry(key.clone()).or_insert(0) += value;
                         }
                     }
-                });
+                    progress(&shown);
+                }
+            });
+            let workers: Vec<_> = (0..self.parallel.max(1).min(total.max(1)))
+                .map(|_| {
+                    scope.spawn(|| {
+                        loop {
+                            if failed.load(Ordering::Relaxed) || self.interrupt.is_raised() {
+                                return;
+                            }
+                            let index = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(task) = tasks.get(index) else {
+                                return;
+                            };
+                            match self.run_task(task, &failed_attempts, &running) {
+                                Ok(Ok(outcome)) => {
+                                    if let Ok(mut state) = state.lock() {
+                                        state.done += 1;
+                                        // From the running attempts' counters to the
+                                        // finished tasks', under one lock: the display
+                                        // never sees them twice or not at all.
+                                        let mut running =
+                                            running.lock().unwrap_or_else(|e| e.into_inner());
+                                        for (key, value) in &outcome.counters {
+                                            *state.counters.entry(key.clone()).or_insert(0) +=
+                                                value;
+                                            *running.entry(key.clone()).or_insert(0) -= value;
+                                        }
+                                        drop(running);
+                                        progress(&state);
+                                    }
+                                    if let Ok(mut outcomes) = outcomes.lock() {
+                                        outcomes[index] = Some(outcome);
+                                    }
+                                }
+                                Ok(Err(task_failure)) => {
+                                    failed.store(true, Ordering::Relaxed);
+                                    if let Ok(mut slot) = failure.lock() {
+                                        slot.get_or_insert(task_failure);
+                                    }
+                                }
+                                Err(e) => {
+                                    failed.store(true, Ordering::Relaxed);
+                                    if let Ok(mut slot) = error.lock() {
+                                        slot.get_or_insert(e);
+                                    }
+                                }
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for worker in workers {
+                let _ = worker.join();
             }
+            drop(stop);
         });
         report.failed_attempts += failed_attempts.load(Ordering::Relaxed);
         // Interrupted: the tasks not taken have no outcome, so nothing may be committed.
@@ -159,10 +199,13 @@ impl Phase<'_> {
     }
 
     /// Runs a task's attempts until one succeeds or `max_attempts` have failed.
+    /// The successful attempt's counters stay in `running`: the caller moves them to
+    /// the finished tasks'; a failed attempt's are taken out here (Hadoop drops them).
     fn run_task(
         &self,
         task: &TaskSpec,
         failed_attempts: &AtomicUsize,
+        running: &LiveCounters,
     ) -> Result<Result<TaskOutcome, TaskFailure>, Error> {
         let task_id = format!("task_{}_{}_{:06}", self.job_id, task.kind, task.index);
         let mut last = TaskFailure {
@@ -202,6 +245,7 @@ impl Phase<'_> {
                     .join(format!("{attempt_id}.out")),
                 timeout: self.timeout,
                 interrupt: self.interrupt.clone(),
+                live: Some(running.clone()),
             };
             std::fs::create_dir_all(self.step_dir.join("attempts"))
                 .map_err(|e| Error::io("creating the attempts directory", e))?;
@@ -215,6 +259,11 @@ impl Phase<'_> {
                     }));
                 }
                 Some(reason) => {
+                    if let Ok(mut running) = running.lock() {
+                        for (key, value) in &result.counters {
+                            *running.entry(key.clone()).or_insert(0) -= value;
+                        }
+                    }
                     failed_attempts.fetch_add(1, Ordering::Relaxed);
                     last = TaskFailure {
                         task: task_id.clone(),

@@ -53,7 +53,14 @@ pub struct AttemptSpec {
     pub timeout: Option<Duration>,
     /// Kill the attempt as soon as this is raised (SIGINT or SIGTERM to the runner).
     pub interrupt: Interrupt,
+    /// Counters of the attempts running now, for the progress display: this
+    /// attempt's reporter lines are added here as they come (the pool takes them out
+    /// again when the attempt ends). `None`: not shared.
+    pub live: Option<LiveCounters>,
 }
+
+/// Counters reported so far by running attempts, shared with the pool.
+pub type LiveCounters = Arc<std::sync::Mutex<BTreeMap<(String, String), i64>>>;
 
 /// How an attempt ended.
 #[derive(Debug, Clone, Default)]
@@ -153,7 +160,12 @@ pub fn run_attempt(spec: &AttemptSpec) -> Result<AttemptResult, Error> {
     };
     let feeder = spawn_feeder(stdin, spec.input.clone(), Arc::clone(&progress));
     let collector = spawn_collector(stdout, spec.output.clone(), Arc::clone(&progress));
-    let reporter = spawn_reporter(stderr, spec.workdir.join("stderr"), Arc::clone(&progress));
+    let reporter = spawn_reporter(
+        stderr,
+        spec.workdir.join("stderr"),
+        Arc::clone(&progress),
+        spec.live.clone(),
+    );
     let ending = watch(&mut child, spec.timeout, &spec.interrupt, &progress)?;
     let fed = feeder.join().unwrap_or(Ok(()));
     let collected = collector.join().unwrap_or(Ok(0));
@@ -280,6 +292,7 @@ fn spawn_reporter(
     stderr: ChildStderr,
     log_path: PathBuf,
     progress: Arc<Progress>,
+    live: Option<LiveCounters>,
 ) -> JoinHandle<StderrSummary> {
     std::thread::spawn(move || {
         let mut log = File::create(&log_path).ok().map(BufWriter::new);
@@ -298,7 +311,12 @@ fn spawn_reporter(
                     group,
                     counter,
                     amount,
-                } => *summary.counters.entry((group, counter)).or_insert(0) += amount,
+                } => {
+                    if let Some(Ok(mut live)) = live.as_ref().map(|l| l.lock()) {
+                        *live.entry((group.clone(), counter.clone())).or_insert(0) += amount;
+                    }
+                    *summary.counters.entry((group, counter)).or_insert(0) += amount;
+                }
                 ReporterLine::Status(message) => summary.status = Some(message),
                 ReporterLine::Malformed(_) | ReporterLine::Log => {
                     tail.push_back(text);

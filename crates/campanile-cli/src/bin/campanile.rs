@@ -1,0 +1,79 @@
+//! campanile: one front end for the jobs of the engine, `campanile JOB …`. `sync` is
+//! the article's rsync (same flags, same plan, same runners); `partfile`, `runs` and
+//! `cleanup` are the helpers around a run. Each job runs the code of its own binary
+//! ([`campanile_cli::jobs`]), so the two spellings cannot drift apart.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use campanile::command::PartFileArgs;
+use campanile_cli::jobs;
+use campanile_cli::rsync::RsyncCli;
+
+/// Campanile: S3 bucket jobs split by part file over many tasks, on this machine
+/// (the default), on an EMR cluster (`-j`) or on a Hadoop cluster (`--hadoop`).
+#[derive(Debug, Parser)]
+#[command(name = "campanile", version)]
+struct Cli {
+    #[command(subcommand)]
+    job: Job,
+}
+
+#[derive(Debug, Subcommand)]
+enum Job {
+    /// Copy a bucket or a prefix to another (what `rsync` does, with its flags):
+    /// `campanile sync s3://src/logs/ s3://dst/archive/`.
+    Sync(Box<RsyncCli>),
+    /// Make a part file for a bucket, check one, or make one from an S3 Inventory
+    /// report (what `partfile` does).
+    Partfile(Box<PartFileArgs>),
+    /// List the local runs, oldest first: id, start, state, buckets, run directory,
+    /// output and skip report (`rsync --list-runs`).
+    Runs {
+        /// One JSON object per run.
+        #[arg(long)]
+        json: bool,
+        /// Base of the run directories (default: the state directory).
+        #[arg(long, env = campanile::rsync::runs::RUN_DIR_ENV)]
+        run_dir: Option<PathBuf>,
+    },
+    /// Clean up after a local run whose runner was killed: stop its tasks, remove
+    /// their temporary files, complete or abort its uploads (`rsync --cleanup`).
+    Cleanup {
+        /// The run: its id (as `campanile runs` shows it) or its run directory.
+        run: PathBuf,
+        /// Base of the run directories (default: the state directory).
+        #[arg(long, env = campanile::rsync::runs::RUN_DIR_ENV)]
+        run_dir: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // clap's derive loses the order of sync's --include and --exclude: taken from the
+    // subcommand's matches.
+    if let (Job::Sync(sync), Some(("sync", given))) = (&mut cli.job, matches.subcommand()) {
+        sync.order_rules(given);
+    }
+    match cli.job {
+        Job::Sync(cli) => jobs::sync("campanile sync", *cli),
+        Job::Partfile(args) => jobs::partfile("partfile", *args),
+        Job::Runs { json, run_dir } => jobs::runs("campanile runs", run_base(run_dir), json),
+        Job::Cleanup { run, run_dir } => {
+            let dir = run_base(run_dir).map(|base| campanile_cli::rsync::run_dir_of(&base, &run));
+            jobs::cleanup("campanile cleanup", dir)
+        }
+    }
+}
+
+/// `--run-dir` when given, else the state directory.
+fn run_base(given: Option<PathBuf>) -> Result<PathBuf, campanile::Error> {
+    match given {
+        Some(dir) => Ok(dir),
+        None => campanile::rsync::runs::default_run_base(),
+    }
+}

@@ -1,0 +1,95 @@
+//! The jobs the front ends run, each from its parsed arguments to an exit status:
+//! shared by the article's binaries (`rsync`, `partfile`) and by `campanile JOB …`,
+//! so that `campanile sync` and `rsync` are one code path with one set of flags.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use campanile::command::PartFileArgs;
+use campanile::partfile::{self, S3Lister};
+use campanile::rsync::Runner;
+use campanile::s3;
+
+use crate::process::run_task;
+use crate::rsync::RsyncCli;
+
+/// rsync (`campanile sync`): a copy run, `--cleanup` of a killed one, or `--list-runs`.
+pub fn sync(task: &'static str, cli: RsyncCli) -> ExitCode {
+    if let Some(given) = &cli.cleanup {
+        return cleanup(task, cli.cleanup_dir(given));
+    }
+    if cli.list_runs {
+        return runs(task, cli.run_base(), cli.json);
+    }
+    let request = cli.request();
+    run_task(task, |mut streams| async move {
+        let mut request = request?;
+        if let Runner::Local(local) = &mut request.runner
+            && !request.dry_run
+        {
+            local.settings.interrupt = campanile::interrupt::listen(task)?;
+        }
+        campanile::rsync::run(&request, &mut streams.output, &mut std::io::stderr()).await
+    })
+}
+
+/// Cleans up after a local run whose runner was killed (see `rsync --cleanup`).
+pub fn cleanup(task: &'static str, run_dir: Result<PathBuf, campanile::Error>) -> ExitCode {
+    run_task(task, |_| async move {
+        campanile::rsync::unfinished::clean_up_run_dir(&run_dir?, &mut std::io::stderr()).await
+    })
+}
+
+/// Lists the local runs under `base` (see `rsync --list-runs`).
+pub fn runs(task: &'static str, base: Result<PathBuf, campanile::Error>, json: bool) -> ExitCode {
+    run_task(task, |mut streams| async move {
+        let runs = campanile::rsync::runs::list_runs(&base?)?;
+        campanile::rsync::runs::print_runs(&runs, json, &mut streams.output)
+    })
+}
+
+/// partfile: makes a part file for a bucket, or checks one (`--check`), or makes one
+/// from an S3 Inventory report (`--inventory`).
+pub fn partfile(task: &'static str, args: PartFileArgs) -> ExitCode {
+    run_task(task, |mut streams| async move {
+        let client = s3::client(&args.s3.client_options()).await?;
+        let lister = S3Lister {
+            client: &client,
+            bucket: &args.bucket,
+        };
+        if let Some(path) = &args.check {
+            let report = partfile::check_file(&lister, path, &mut streams.output).await?;
+            let _ = writeln!(
+                std::io::stderr(),
+                "{task}: {}: {} lines, no overlap, every key listed",
+                path.display(),
+                report.lines
+            );
+            return Ok(());
+        }
+        let generated = match &args.inventory {
+            Some(manifest) => {
+                let generated = partfile::inventory::generate(
+                    &client,
+                    manifest,
+                    &args.bucket,
+                    args.keys_per_line,
+                )
+                .await?;
+                partfile::write_lines(&generated, &mut streams.output)?;
+                generated
+            }
+            None => {
+                partfile::write_generated(&lister, &args.generate_options(), &mut streams.output)
+                    .await?
+            }
+        };
+        let _ = writeln!(
+            std::io::stderr(),
+            "{task}: {}",
+            partfile::describe(&generated, &args.bucket)
+        );
+        Ok(())
+    })
+}
