@@ -41,8 +41,9 @@ pub enum Error {
         message: String,
     },
 
-    /// Credentials for a profile could not be found or loaded. Exit code 2.
-    #[error("credentials: {0}")]
+    /// Credentials could not be found or loaded: the message names the side, the
+    /// profile or sources tried, and what to do. Exit code 2.
+    #[error("{0}")]
     Credentials(String),
 
     /// An S3 request failed after the client's retries, or its answer was unusable.
@@ -254,7 +255,8 @@ impl S3Context {
         E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug + Send + Sync + 'static,
     {
-        let message = crate::s3::describe_error(&error);
+        let message = crate::s3::explain_failure(self.operation, &self.bucket, &self.key, &error)
+            .unwrap_or_else(|| crate::s3::describe_error(&error));
         self.explained(message, error)
     }
 

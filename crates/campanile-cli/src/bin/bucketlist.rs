@@ -13,40 +13,50 @@ use campanile_cli::process::run_task;
 
 fn main() -> std::process::ExitCode {
     let args = BucketListArgs::parse();
-    run_task("bucketlist", |mut streams| async move {
-        if args.distinct {
-            return bucketlist::distinct::run(
-                streams.input,
-                &mut streams.output,
-                &mut streams.reporter,
-                &args.bucket,
+    run_task(
+        "bucketlist",
+        &args.s3.diagnostics.clone(),
+        |mut streams| async move {
+            if args.distinct {
+                return bucketlist::distinct::run(
+                    streams.input,
+                    &mut streams.output,
+                    &mut streams.reporter,
+                    &args.bucket,
+                )
+                .map(drop);
+            }
+            let client = s3::client(
+                &args
+                    .s3
+                    .client_options()
+                    .for_bucket(campanile::credentials::Side::Only, &args.bucket),
             )
-            .map(drop);
-        }
-        let client = s3::client(&args.s3.client_options()).await?;
-        let options = BucketListOptions {
-            bucket: args.bucket,
-            stream_index: StreamIndex::from_env(),
-        };
-        let listed = if args.inventory {
-            bucketlist::inventory::run(
-                streams.input,
-                &mut streams.output,
-                &mut streams.reporter,
-                &client,
-                &options,
-            )
-            .await
-        } else {
-            bucketlist::run(
-                streams.input,
-                &mut streams.output,
-                &mut streams.reporter,
-                &client,
-                &options,
-            )
-            .await
-        };
-        listed.map(drop)
-    })
+            .await?;
+            let options = BucketListOptions {
+                bucket: args.bucket,
+                stream_index: StreamIndex::from_env(),
+            };
+            let listed = if args.inventory {
+                bucketlist::inventory::run(
+                    streams.input,
+                    &mut streams.output,
+                    &mut streams.reporter,
+                    &client,
+                    &options,
+                )
+                .await
+            } else {
+                bucketlist::run(
+                    streams.input,
+                    &mut streams.output,
+                    &mut streams.reporter,
+                    &client,
+                    &options,
+                )
+                .await
+            };
+            listed.map(drop)
+        },
+    )
 }

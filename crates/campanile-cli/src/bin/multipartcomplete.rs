@@ -11,25 +11,35 @@ use campanile_cli::process::run_task;
 
 fn main() -> std::process::ExitCode {
     let args = MultipartCompleteArgs::parse();
-    run_task("multipartcomplete", |mut streams| async move {
-        let dst_key = campanile::sse_c::CustomerKey::load(args.dst_sse_c_key_file.as_deref())?;
-        let client = s3::client(&args.s3.client_options()).await?;
-        let options = MultipartCompleteOptions {
-            bucket: args.bucket,
-            src_bucket: args.src_bucket,
-            stream_index: StreamIndex::from_env(),
-            dry_run: args.dry_run,
-            dst_key,
-            ..MultipartCompleteOptions::default()
-        };
-        multipartcomplete::run(
-            streams.input,
-            &mut streams.output,
-            &mut streams.reporter,
-            &client,
-            &options,
-        )
-        .await
-        .map(drop)
-    })
+    run_task(
+        "multipartcomplete",
+        &args.s3.diagnostics.clone(),
+        |mut streams| async move {
+            let dst_key = campanile::sse_c::CustomerKey::load(args.dst_sse_c_key_file.as_deref())?;
+            let client = s3::client(
+                &args
+                    .s3
+                    .client_options()
+                    .for_bucket(campanile::credentials::Side::Destination, &args.bucket),
+            )
+            .await?;
+            let options = MultipartCompleteOptions {
+                bucket: args.bucket,
+                src_bucket: args.src_bucket,
+                stream_index: StreamIndex::from_env(),
+                dry_run: args.dry_run,
+                dst_key,
+                ..MultipartCompleteOptions::default()
+            };
+            multipartcomplete::run(
+                streams.input,
+                &mut streams.output,
+                &mut streams.reporter,
+                &client,
+                &options,
+            )
+            .await
+            .map(drop)
+        },
+    )
 }

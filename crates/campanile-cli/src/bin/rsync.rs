@@ -12,22 +12,23 @@ use campanile_cli::rsync::RsyncCli;
 
 fn main() -> std::process::ExitCode {
     let cli = RsyncCli::parse();
+    let diagnostics = cli.diagnostics();
     if let Some(given) = &cli.cleanup {
         let run_dir = cli.cleanup_dir(given);
-        return run_task("rsync", |_| async move {
+        return run_task("rsync", &diagnostics, |_| async move {
             campanile::rsync::unfinished::clean_up_run_dir(&run_dir?, &mut std::io::stderr()).await
         });
     }
     if cli.list_runs {
         let base = cli.run_base();
         let json = cli.json;
-        return run_task("rsync", |mut streams| async move {
+        return run_task("rsync", &diagnostics, |mut streams| async move {
             let runs = campanile::rsync::runs::list_runs(&base?)?;
             campanile::rsync::runs::print_runs(&runs, json, &mut streams.output)
         });
     }
     let request = cli.request();
-    run_task("rsync", |mut streams| async move {
+    run_task("rsync", &diagnostics, |mut streams| async move {
         let mut request = request?;
         if let Runner::Local(local) = &mut request.runner
             && !request.dry_run

@@ -390,11 +390,20 @@ pub async fn bucket_endpoint(client: &crate::s3::Client, bucket: &str) -> Result
         .send()
         .await
         .map_err(|e| {
-            let message = format!(
-                "{} (give the endpoint with --src-endpoint/--dst-endpoint to skip this)",
-                crate::s3::describe_error(&e)
-            );
-            crate::error::S3Context::new("GetBucketLocation", bucket, "").explained(message, e)
+            // Only a refusal is worth skipping the request for; a transport failure
+            // (the credentials, the network) would fail the run's next requests too.
+            let refused = crate::s3::is_service_error(&e);
+            let mut error = crate::error::S3Context::new("GetBucketLocation", bucket, "").sdk(e);
+            if let (true, Error::S3 { message, .. }) = (refused, &mut error) {
+                let flag = crate::s3::side_of(bucket).map_or_else(
+                    || "--src-endpoint/--dst-endpoint".to_string(),
+                    |info| info.side.flag("endpoint"),
+                );
+                message.push_str(&format!(
+                    " (or give the endpoint with {flag} to skip this request)"
+                ));
+            }
+            error
         })?;
     Ok(endpoint_of_location(
         location.location_constraint().map_or("", |c| c.as_str()),
@@ -461,29 +470,35 @@ pub fn print_summary<W: Write, E: Write>(
 async fn resolve(
     given: &str,
     bucket: &str,
+    side: crate::credentials::Side,
     profile: &Option<String>,
     region: &Option<String>,
 ) -> Result<String, Error> {
     if !given.is_empty() {
         return Ok(given.to_string());
     }
-    let client = crate::s3::client(&crate::s3::ClientOptions {
-        profile: profile.clone(),
-        region: region.clone(),
-        ..Default::default()
-    })
+    let client = crate::s3::client(
+        &crate::s3::ClientOptions {
+            profile: profile.clone(),
+            region: region.clone(),
+            ..Default::default()
+        }
+        .for_bucket(side, bucket),
+    )
     .await?;
     bucket_endpoint(&client, bucket).await
 }
 
 /// Validates the buckets and fills in the endpoints the user did not give.
 pub async fn resolve_endpoints(request: &RsyncRequest) -> Result<PlanOptions, Error> {
+    use crate::credentials::Side;
     let mut options = request.plan.clone();
     plan::validate::bucket_name(&options.src_bucket).map_err(Error::Usage)?;
     plan::validate::bucket_name(&options.dst_bucket).map_err(Error::Usage)?;
     options.src_endpoint = resolve(
         &options.src_endpoint,
         &options.src_bucket,
+        Side::Source,
         &options.src_profile,
         &request.region,
     )
@@ -491,6 +506,7 @@ pub async fn resolve_endpoints(request: &RsyncRequest) -> Result<PlanOptions, Er
     options.dst_endpoint = resolve(
         &options.dst_endpoint,
         &options.dst_bucket,
+        Side::Destination,
         &options.dst_profile,
         &request.region,
     )
