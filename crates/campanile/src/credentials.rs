@@ -382,6 +382,15 @@ pub enum Side {
 }
 
 impl Side {
+    /// Whose credentials: `the source's`, `the destination's`, or `the`.
+    pub fn whose(self) -> &'static str {
+        match self {
+            Side::Source => "the source's",
+            Side::Destination => "the destination's",
+            Side::Only => "the",
+        }
+    }
+
     /// `the source`, `the destination`, or `the bucket`.
     pub fn name(self) -> &'static str {
         match self {
@@ -488,7 +497,9 @@ async fn boto_side(
                     ),
                 })),
                 Err(error) => Err(Error::Credentials(format!(
-                    "profile {profile:?} for {} ({file}): assuming role {} with {:?} credentials                      failed ({}); check the role's trust policy and that this machine has the                      source credentials",
+                    "profile {profile:?} for {} ({file}): assuming role {} with {:?} credentials \
+                     failed ({}); check the role's trust policy and that this machine has the \
+                     source credentials",
                     side.name(),
                     role.role_arn,
                     role.credential_source,
@@ -559,8 +570,10 @@ fn default_chain_source() -> String {
     "instance metadata (IMDS)".to_string()
 }
 
-/// The message of a default chain that found no credentials.
-pub fn no_credentials(side: Side, cause: &str) -> String {
+/// The message of a default chain that found no credentials (`cause`: what the SDK
+/// said, when it is more than that none was found).
+pub fn no_credentials(side: Side, cause: Option<&str>) -> String {
+    let cause = cause.map(|c| format!(" ({c})")).unwrap_or_default();
     let (config, credentials) = aws_files();
     let profile = std::env::var("AWS_PROFILE")
         .ok()
@@ -574,7 +587,9 @@ pub fn no_credentials(side: Side, cause: &str) -> String {
         "instance metadata (IMDS)"
     };
     format!(
-        "no credentials for {}: tried the environment (AWS_ACCESS_KEY_ID), profile {profile:?}          in {} and {}, web identity, the container endpoint and {imds} ({cause}); set          AWS_PROFILE or give {} (a profile of the AWS files, or of a file named with --boto FILE)",
+        "no credentials for {}: tried the environment (AWS_ACCESS_KEY_ID), profile {profile:?} \
+         in {} and {}, web identity, the container endpoint and {imds}{cause}; set \
+         AWS_PROFILE or give {} (a profile of the AWS files, or of a file named with --boto FILE)",
         side.name(),
         short_path(&config),
         short_path(&credentials),

@@ -1,8 +1,8 @@
 //! Diagnostics: `tracing` events on stderr, filtered by `-v`/`-vv`/`-q` or `RUST_LOG`.
 //!
-//! Every binary calls [`init`] once, first thing: the default shows warnings, `-v`
-//! adds Campanile's info events (`info`), `-vv` its debug events (`debug`, and the
-//! SDK's info), `-q` errors only; a non-empty `RUST_LOG` replaces all of that (the
+//! Every binary calls [`init`] once, first thing: the default shows Campanile's
+//! warnings, `-v` adds its info events, `-vv` its debug events, `-q` errors only (see
+//! [`Verbosity::directives`]); a non-empty `RUST_LOG` replaces all of that (the
 //! `tracing-subscriber` `EnvFilter` syntax, e.g. `RUST_LOG=campanile=debug`).
 //!
 //! Logs go to stderr, never stdout: a task's stdout is its record stream. A task's
@@ -17,7 +17,7 @@
 //! and the task attempt (Hadoop's `mapreduce_task_attempt_id`, which the local runner
 //! sets too); a task's per-record work runs inside a `record` span naming the key, so
 //! a line reads `… WARN task{step=objectcopy attempt=attempt_…_m_000003_0}:
-//! record{key=a/b}: …`. The spans are created at `ERROR` level so that they are shown
+//! record{key="a/b" part=2}: …`. The spans are created at `ERROR` level so that they are shown
 //! with a warning even when info events are filtered out.
 //!
 //! A local run's tasks inherit the runner's environment; when the verbosity came from
@@ -42,13 +42,16 @@ pub struct Verbosity {
 }
 
 impl Verbosity {
-    /// The `EnvFilter` directives of this verbosity: `error` with `-q`, `warn` by
-    /// default, Campanile's info events with `-v`, its debug events with `-vv` (and
-    /// the SDK's info events; the SDK's own debug lines take `RUST_LOG=debug`).
+    /// The `EnvFilter` directives of this verbosity: `error` with `-q`; by default
+    /// Campanile's warnings and the other crates' errors (the SDK warns about
+    /// configuration it does without, such as an `AWS_CONFIG_FILE` that does not
+    /// exist, which a task would repeat for every client); with `-v` Campanile's info
+    /// events and the SDK's warnings; with `-vv` Campanile's debug events and the
+    /// SDK's info events (the SDK's own debug lines take `RUST_LOG=debug`).
     pub fn directives(self) -> &'static str {
         match (self.quiet, self.verbose) {
             (true, _) => "error",
-            (false, 0) => "warn",
+            (false, 0) => "error,campanile=warn,campanile_cli=warn",
             (false, 1) => "warn,campanile=info,campanile_cli=info",
             (false, _) => "info,campanile=debug,campanile_cli=debug",
         }
@@ -96,14 +99,18 @@ pub fn init(verbosity: Verbosity) {
 pub fn task_span(step: &str) -> tracing::Span {
     let attempt = crate::attempt::TaskAttempt::from_env().id;
     match attempt {
-        Some(attempt) => tracing::error_span!("task", step, attempt = %attempt),
-        None => tracing::error_span!("task", step),
+        Some(attempt) => tracing::error_span!("task", step = %step, attempt = %attempt),
+        None => tracing::error_span!("task", step = %step),
     }
 }
 
-/// The span of one record's work: its key (and part, when it is one).
-pub fn record_span(key: &str) -> tracing::Span {
-    tracing::error_span!("record", key)
+/// The span of one record's work: its key (quoted, as keys may hold spaces), and its
+/// part number when it is a part.
+pub fn record_span(key: &str, part: Option<u32>) -> tracing::Span {
+    match part {
+        Some(part) => tracing::error_span!("record", key, part),
+        None => tracing::error_span!("record", key),
+    }
 }
 
 /// Environment for the tasks a local run starts: `RUST_LOG` when the verbosity came
@@ -130,7 +137,7 @@ mod tests {
     #[test]
     fn verbosity_maps_to_levels() {
         let at = |verbose, quiet| Verbosity { verbose, quiet }.directives();
-        assert_eq!(at(0, false), "warn");
+        assert!(at(0, false).contains("campanile=warn"));
         assert_eq!(at(0, true), "error");
         assert_eq!(at(3, true), "error", "-q wins");
         assert!(at(1, false).contains("campanile=info"));

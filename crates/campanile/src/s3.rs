@@ -306,7 +306,7 @@ async fn check_credentials(
     let Some(provider) = shared.credentials_provider() else {
         return Err(Error::Credentials(crate::credentials::no_credentials(
             side,
-            "no provider",
+            Some("no provider"),
         )));
     };
     match provider.provide_credentials().await {
@@ -316,7 +316,7 @@ async fn check_credentials(
             Err(Error::Credentials(match (profile, &error) {
                 (Some(profile), _) => crate::credentials::profile_unusable(profile, side, &cause),
                 (None, CredentialsError::CredentialsNotLoaded(_)) => {
-                    crate::credentials::no_credentials(side, "none found")
+                    crate::credentials::no_credentials(side, None)
                 }
                 (None, _) => format!(
                     "credentials for {} from {}: {cause}",
@@ -456,11 +456,7 @@ where
             .map(|message| format!(": {message}"))
             .unwrap_or_default();
         let who = match &side {
-            Some(info) => format!(
-                "the credentials of {} ({})",
-                info.side.name(),
-                info.credentials
-            ),
+            Some(info) => format!("{} credentials ({})", info.side.whose(), info.credentials),
             None => "these credentials".to_string(),
         };
         return Some(format!(
@@ -475,12 +471,18 @@ where
             None => "unreachable".to_string(),
         };
         return Some(match &side {
-            Some(info) => format!(
-                "cannot reach {} ({} endpoint): {cause}; check {}",
-                info.endpoint,
-                info.side.name().trim_start_matches("the "),
-                info.side.flag("endpoint")
-            ),
+            Some(info) => {
+                let which = match info.side {
+                    Side::Source => " (source endpoint)",
+                    Side::Destination => " (destination endpoint)",
+                    Side::Only => "",
+                };
+                format!(
+                    "cannot reach {}{which}: {cause}; check {}",
+                    info.endpoint,
+                    info.side.flag("endpoint")
+                )
+            }
             None => format!("cannot reach the endpoint: {cause}; check the endpoint given"),
         });
     }

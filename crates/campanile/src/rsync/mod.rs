@@ -179,7 +179,8 @@ fn code_input_uri(options: &PlanOptions, bucket: &str, name: &str) -> Result<Str
     );
     if crate::s3_url::parse_s3_uri(&uri).is_none() {
         return Err(Error::Usage(format!(
-            "--code {:?} is not an s3:// URI, where the run's {name} would go (or give              --input)",
+            "--code {:?} is not an s3:// URI, where the run's {name} would go (or give \
+             --input)",
             options.code
         )));
     }

@@ -142,7 +142,7 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
         .map(|item| async move {
             match item? {
                 Line::Record(record) => {
-                    let span = crate::logging::record_span(&record.key);
+                    let span = crate::logging::record_span(&record.key, None);
                     async {
                         tracing::debug!(size = record.size, "planning");
                         plan_object(record, src, dst, options).await

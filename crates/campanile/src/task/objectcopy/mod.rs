@@ -231,7 +231,10 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
                     match line {
                         // The label is made only for a failure: most records succeed.
                         Line::Record(record) => {
-                            let span = crate::logging::record_span(&label(&record));
+                            let span = crate::logging::record_span(
+                                &record.object.key,
+                                record.part.as_ref().map(|part| part.part_number),
+                            );
                             async {
                                 tracing::debug!(size = record.object.size, "copying");
                                 let copied = copy_or_skip(&record, src, dst, options, sinks).await;
