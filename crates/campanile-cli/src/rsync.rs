@@ -443,6 +443,31 @@ mod tests {
     }
 
     #[test]
+    fn v_counts_and_q_and_boto_reach_the_tasks_flags() {
+        let cli = RsyncCli::try_parse_from([
+            "rsync",
+            "--src-bucket",
+            "s",
+            "--dst-bucket",
+            "d",
+            "-vv",
+            "--boto",
+            "/etc/campanile/credentials.boto",
+        ])
+        .expect("parse");
+        let diagnostics = cli.diagnostics();
+        assert_eq!(diagnostics.verbose, 2);
+        assert!(!diagnostics.quiet);
+        assert_eq!(
+            diagnostics.boto.as_deref(),
+            Some(std::path::Path::new("/etc/campanile/credentials.boto"))
+        );
+        assert!(diagnostics.verbosity().verbose());
+        let quiet = RsyncCli::try_parse_from(["rsync", "--list-runs", "-q", "-v"]).expect("parse");
+        assert!(!quiet.diagnostics().verbosity().verbose(), "-q wins");
+    }
+
+    #[test]
     fn list_runs_needs_no_buckets_and_the_default_id_is_the_new_form() {
         let cli = RsyncCli::try_parse_from(["rsync", "--list-runs"]).expect("parse");
         assert!(cli.list_runs);

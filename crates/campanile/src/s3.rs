@@ -256,7 +256,7 @@ pub async fn client(options: &ClientOptions) -> Result<Client, Error> {
     }
     let shared = loader.load().await;
     if let Some(side_credentials) = &resolved {
-        check_credentials(&shared, side_credentials, options.profile.as_deref(), side).await?;
+        check_credentials(&shared, side_credentials, side).await?;
         let region = shared.region().map_or(DEFAULT_REGION, |r| r.as_ref());
         let endpoint_text = match &endpoint {
             Some(Endpoint::Custom { url }) => url.clone(),
@@ -289,43 +289,76 @@ pub async fn client(options: &ClientOptions) -> Result<Client, Error> {
     Ok(Client::from_conf(builder.build()))
 }
 
-/// Asks the credentials of a client built from the AWS files or the default chain now,
-/// so that none found fails at the start with a message that says what was tried.
+/// Asks the credentials of a client built from a profile of the AWS files now, so
+/// that a profile that gives none fails at the start with a message naming it. The
+/// default chain is left to the first request (it may end at instance metadata,
+/// which is not asked before a request needs it); a failure there is turned into
+/// the same kind of message by [`credentials_failure`].
 async fn check_credentials(
     shared: &aws_config::SdkConfig,
     side_credentials: &crate::credentials::SideCredentials,
-    profile: Option<&str>,
     side: Side,
 ) -> Result<(), Error> {
     use aws_credential_types::provider::ProvideCredentials;
-    use aws_credential_types::provider::error::CredentialsError;
-    if matches!(side_credentials.resolved, Resolved::Provider(_)) {
-        // Checked by the credentials module (a boto profile's keys or role).
+    let Resolved::AwsProfile(profile) = &side_credentials.resolved else {
         return Ok(());
-    }
+    };
     let Some(provider) = shared.credentials_provider() else {
-        return Err(Error::Credentials(crate::credentials::no_credentials(
+        return Err(Error::Credentials(crate::credentials::profile_unusable(
+            profile,
             side,
-            Some("no provider"),
+            "no provider",
         )));
     };
     match provider.provide_credentials().await {
         Ok(_) => Ok(()),
-        Err(error) => {
-            let cause = innermost(&error);
-            Err(Error::Credentials(match (profile, &error) {
-                (Some(profile), _) => crate::credentials::profile_unusable(profile, side, &cause),
-                (None, CredentialsError::CredentialsNotLoaded(_)) => {
-                    crate::credentials::no_credentials(side, None)
-                }
-                (None, _) => format!(
-                    "credentials for {} from {}: {cause}",
-                    side.name(),
-                    side_credentials.source
-                ),
-            }))
-        }
+        Err(error) => Err(Error::Credentials(crate::credentials::profile_unusable(
+            profile,
+            side,
+            &innermost(&error),
+        ))),
     }
+}
+
+/// When a request failed because its client found no credentials (the default chain
+/// came up empty, a profile's session could not be had), the message that says what
+/// was tried and what to do, for an [`Error::Credentials`].
+pub fn credentials_failure<E, R>(
+    error: &aws_sdk_s3::error::SdkError<E, R>,
+    bucket: &str,
+) -> Option<String>
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    let mut found = None;
+    while let Some(e) = current {
+        if let Some(credentials) = e.downcast_ref::<CredentialsError>() {
+            found = Some(credentials);
+            break;
+        }
+        current = e.source();
+    }
+    let failure = found?;
+    let info = side_of(bucket);
+    let side = info.as_ref().map_or(Side::Only, |info| info.side);
+    let profile = info.as_ref().and_then(|info| info.profile.clone());
+    Some(match (profile, failure) {
+        (Some(profile), _) => {
+            crate::credentials::profile_unusable(&profile, side, &innermost(failure))
+        }
+        (None, CredentialsError::CredentialsNotLoaded(_)) => {
+            crate::credentials::no_credentials(side, None)
+        }
+        (None, _) => format!(
+            "credentials for {} from {}: {}",
+            side.name(),
+            info.map_or_else(|| "the default chain".to_string(), |i| i.credentials),
+            innermost(failure)
+        ),
+    })
 }
 
 /// The innermost message of an error chain (the cause, without the wrappers).
@@ -346,6 +379,8 @@ pub struct SideInfo {
     pub endpoint: String,
     /// Where the credentials come from ([`crate::credentials::SideCredentials::source`]).
     pub credentials: String,
+    /// The profile named for the side, if any.
+    pub profile: Option<String>,
 }
 
 /// The sides of this process's clients, by bucket.
@@ -371,6 +406,7 @@ fn note_side(
         side,
         endpoint,
         credentials: source.clone(),
+        profile: options.profile.clone(),
     };
     let Ok(mut sides) = SIDES.lock() else {
         return;
@@ -663,6 +699,30 @@ mod tests {
         );
         assert!(Endpoint::parse("ftp://x").is_err());
         assert!(Endpoint::parse("http://").is_err());
+    }
+
+    #[test]
+    fn every_operation_names_its_iam_action_and_resource() {
+        assert_eq!(
+            iam_action("ListObjectsV2", "b", "p/"),
+            ("s3:ListBucket", "arn:aws:s3:::b".to_string())
+        );
+        assert_eq!(
+            iam_action("UploadPart", "b", "k"),
+            ("s3:PutObject", "arn:aws:s3:::b/k".to_string())
+        );
+        assert_eq!(
+            iam_action("HeadObject", "b", "k"),
+            ("s3:GetObject", "arn:aws:s3:::b/k".to_string())
+        );
+        assert_eq!(
+            iam_action("ListMultipartUploads", "b", "").0,
+            "s3:ListBucketMultipartUploads"
+        );
+        assert_eq!(
+            iam_action("ListParts", "b", "k").0,
+            "s3:ListMultipartUploadParts"
+        );
     }
 
     #[test]
