@@ -362,8 +362,9 @@ async fn prepare<W: Write, E: Write>(
         .for_bucket(crate::credentials::Side::Source, &options.src_bucket),
     )
     .await?;
-    // The tasks run here with the same credentials: the destination's are checked
-    // (and with -v named) now rather than by the first copy task.
+    // The tasks run here with the same credentials: the destination's are resolved
+    // now (a named profile checked, its source named with -v) rather than by the
+    // first copy task.
     let dst_client = crate::s3::client(
         &ClientOptions {
             endpoint: Some(options.dst_endpoint.clone()),
