@@ -308,10 +308,53 @@ async fn access_denied_names_the_bucket_the_operation_and_the_permission() {
         .filter(|line| line.starts_with("bucketlist: "))
         .collect();
     assert_eq!(errors.len(), 1, "one line:\n{}", denied.stderr);
+
+    // A copy task names the side: the source refuses the HEAD of a part.
+    let (client, src, dst) = fresh_buckets(server, "denied").await;
+    let mib = 1024 * 1024;
+    let object = FixtureObject::multipart("big", 11 * mib, 5 * mib);
+    fixtures::upload(&client, &src, &object).await;
+    let listing = list_bucket(server, &src, ",\n");
+    proxy.set_plan(FaultPlan {
+        deny: Some(("HEAD", "partNumber=")),
+        ..FaultPlan::none()
+    });
+    let planned = run_clean(
+        MULTIPARTLIST,
+        &[
+            "--src-bucket",
+            &src,
+            "--src-endpoint",
+            &endpoint,
+            "--src-profile",
+            "reader",
+            "--dst-bucket",
+            &dst,
+            "--dst-endpoint",
+            &server.endpoint,
+            "--dst-profile",
+            "reader",
+            "--boto",
+            &boto,
+        ],
+        &listing.stdout,
+        dir.path(),
+        &[],
+    );
+    assert_eq!(planned.code, 1, "{}", planned.stderr);
+    let side_errors: Vec<&str> = planned
+        .stderr
+        .lines()
+        .filter(|line| line.starts_with("multipartlist: "))
+        .collect();
+    assert_eq!(side_errors.len(), 1, "one line:\n{}", planned.stderr);
+    assert_eq!(uploads_in_progress(&client, &dst).await, 0);
+    let lines = format!("{}\n{}", errors[0], side_errors[0]);
     insta::assert_snapshot!(redact(
-        errors[0],
+        &lines,
         &[
             (bucket, "[bucket]"),
+            (&src, "[src]"),
             (&dir.path().display().to_string(), "[dir]")
         ]
     ));

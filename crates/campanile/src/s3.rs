@@ -481,22 +481,30 @@ pub fn explain_failure<E, R>(
 ) -> Option<String>
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     use aws_sdk_s3::error::SdkError;
     let side = side_of(bucket);
-    if error.code() == Some("AccessDenied") {
+    let headless_403 = error.code().is_none()
+        && matches!(error, SdkError::ServiceError(_))
+        && status_of(error) == Some(403);
+    if error.code() == Some("AccessDenied") || headless_403 {
         let (action, resource) = iam_action(operation, bucket, key);
-        let said = error
-            .message()
-            .map(|message| format!(": {message}"))
-            .unwrap_or_default();
+        let said = match error.message() {
+            Some(message) => format!("AccessDenied: {message}"),
+            None if headless_403 => {
+                "HTTP 403 Forbidden (a HEAD answer names no cause: access denied, or keys \
+                 the server refuses)"
+                    .to_string()
+            }
+            None => "AccessDenied".to_string(),
+        };
         let who = match &side {
             Some(info) => format!("{} credentials ({})", info.side.whose(), info.credentials),
             None => "these credentials".to_string(),
         };
         return Some(format!(
-            "AccessDenied{said}; {who} need {action} on {resource} (see docs/iam.md)"
+            "{said}; {who} need {action} on {resource} (see docs/iam.md)"
         ));
     }
     if let SdkError::DispatchFailure(failure) = error
@@ -605,7 +613,7 @@ pub async fn download_to(
 pub fn describe_error<E, R>(error: &aws_sdk_s3::error::SdkError<E, R>) -> String
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     if let Some(code) = error.code() {
         return match error.message() {
@@ -613,7 +621,42 @@ where
             None => code.to_string(),
         };
     }
+    // An answer without an error code (a HEAD has no body): its status, rather than
+    // the SDK's dump of the whole response.
+    if let (aws_sdk_s3::error::SdkError::ServiceError(_), Some(status)) = (error, status_of(error))
+    {
+        return format!(
+            "HTTP {status}{} (the answer names no error code)",
+            reason(status)
+        );
+    }
     aws_sdk_s3::error::DisplayErrorContext(error).to_string()
+}
+
+/// The HTTP status of the answer behind an SDK error, when there is one.
+fn status_of<E, R: 'static>(error: &aws_sdk_s3::error::SdkError<E, R>) -> Option<u16> {
+    let raw = error.raw_response()?;
+    (raw as &dyn std::any::Any)
+        .downcast_ref::<HttpResponse>()
+        .map(|response| response.status().as_u16())
+}
+
+/// ` Forbidden` for 403 and the like: the reason phrase of the statuses S3 answers.
+fn reason(status: u16) -> &'static str {
+    match status {
+        400 => " Bad Request",
+        401 => " Unauthorized",
+        403 => " Forbidden",
+        404 => " Not Found",
+        405 => " Method Not Allowed",
+        409 => " Conflict",
+        412 => " Precondition Failed",
+        416 => " Range Not Satisfiable",
+        500 => " Internal Server Error",
+        501 => " Not Implemented",
+        503 => " Service Unavailable",
+        _ => "",
+    }
 }
 
 /// HTTP status of a failed request, when the service answered.
