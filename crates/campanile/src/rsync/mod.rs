@@ -77,18 +77,22 @@ pub const INVENTORY_FILES: &str = "inventory.files";
 /// is listed from an inventory report.
 pub const DESTINATION_PART_FILE: &str = "part.destination";
 
-/// A client for one side of the run.
+/// A client for one side of the run (`bucket` on `side`: messages name them).
 async fn side_client(
     request: &RsyncRequest,
+    (side, bucket): (crate::credentials::Side, &str),
     endpoint: &str,
     profile: &Option<String>,
 ) -> Result<crate::s3::Client, Error> {
-    crate::s3::client(&crate::s3::ClientOptions {
-        endpoint: Some(endpoint.to_string()),
-        profile: profile.clone(),
-        region: request.region.clone(),
-        ..Default::default()
-    })
+    crate::s3::client(
+        &crate::s3::ClientOptions {
+            endpoint: Some(endpoint.to_string()),
+            profile: profile.clone(),
+            region: request.region.clone(),
+            ..Default::default()
+        }
+        .for_bucket(side, bucket),
+    )
     .await
 }
 
@@ -145,7 +149,13 @@ pub async fn prepare_cluster_inputs<E: Write>(
             )
             .map_err(say)?;
         } else {
-            let client = side_client(request, &options.src_endpoint, &options.src_profile).await?;
+            let client = side_client(
+                request,
+                (crate::credentials::Side::Source, &options.src_bucket),
+                &options.src_endpoint,
+                &options.src_profile,
+            )
+            .await?;
             let text = inventory_input(&client, manifest, &options.src_bucket, err).await?;
             put_text(&client, &uri, text).await?;
         }
@@ -155,7 +165,8 @@ pub async fn prepare_cluster_inputs<E: Write>(
             let bucket = options.dst_bucket.clone();
             let (endpoint, profile) = (options.dst_endpoint.clone(), options.dst_profile.clone());
             let uri = code_input_uri(options, &bucket, DESTINATION_PART_FILE)?;
-            put_part_file(request, &uri, &bucket, &endpoint, &profile, err).await?;
+            let side = crate::credentials::Side::Destination;
+            put_part_file(request, &uri, (side, &bucket), &endpoint, &profile, err).await?;
             options.dst_input = Some(uri);
         }
         return Ok(());
@@ -164,7 +175,8 @@ pub async fn prepare_cluster_inputs<E: Write>(
         let bucket = options.src_bucket.clone();
         let (endpoint, profile) = (options.src_endpoint.clone(), options.src_profile.clone());
         let uri = code_input_uri(options, &bucket, GENERATED_PART_FILE)?;
-        put_part_file(request, &uri, &bucket, &endpoint, &profile, err).await?;
+        let side = crate::credentials::Side::Source;
+        put_part_file(request, &uri, (side, &bucket), &endpoint, &profile, err).await?;
         options.input = uri;
     }
     Ok(())
@@ -191,7 +203,7 @@ fn code_input_uri(options: &PlanOptions, bucket: &str, name: &str) -> Result<Str
 async fn put_part_file<E: Write>(
     request: &RsyncRequest,
     uri: &str,
-    bucket: &str,
+    (side, bucket): (crate::credentials::Side, &str),
     endpoint: &str,
     profile: &Option<String>,
     err: &mut E,
@@ -200,7 +212,7 @@ async fn put_part_file<E: Write>(
     if request.dry_run {
         return writeln!(err, "PartFile: {uri} would be made for s3://{bucket}").map_err(say);
     }
-    let client = side_client(request, endpoint, profile).await?;
+    let client = side_client(request, (side, bucket), endpoint, profile).await?;
     let lister = crate::partfile::S3Lister {
         client: &client,
         bucket,
