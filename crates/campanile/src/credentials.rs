@@ -152,6 +152,11 @@ pub struct AwsProfile {
 /// cannot be parsed counts as not having it (the SDK then says what is wrong).
 pub fn aws_profile(name: &str) -> Option<AwsProfile> {
     let (config, credentials) = aws_files();
+    aws_profile_in(name, &config, &credentials)
+}
+
+/// [`aws_profile`] in the given config and credentials files.
+pub fn aws_profile_in(name: &str, config: &Path, credentials: &Path) -> Option<AwsProfile> {
     let mut found = AwsProfile {
         files: Vec::new(),
         region: None,
@@ -161,14 +166,14 @@ pub fn aws_profile(name: &str) -> Option<AwsProfile> {
             .then(|| ini::Ini::load_from_file(path).ok())
             .flatten()
     };
-    if let Some(ini) = load(&config) {
+    if let Some(ini) = load(config) {
         let section = ini.section(Some(format!("profile {name}"))).or_else(|| {
             (name == "default")
                 .then(|| ini.section(Some("default")))
                 .flatten()
         });
         if let Some(section) = section {
-            found.files.push(config.clone());
+            found.files.push(config.to_path_buf());
             found.region = section
                 .get("region")
                 .map(str::trim)
@@ -176,10 +181,10 @@ pub fn aws_profile(name: &str) -> Option<AwsProfile> {
                 .map(str::to_string);
         }
     }
-    if let Some(ini) = load(&credentials)
+    if let Some(ini) = load(credentials)
         && ini.section(Some(name)).is_some()
     {
-        found.files.push(credentials.clone());
+        found.files.push(credentials.to_path_buf());
     }
     (!found.files.is_empty()).then_some(found)
 }
@@ -658,6 +663,45 @@ mod tests {
         let error = boto_profile("jassy", &paths).expect_err("incomplete");
         assert!(error.to_string().contains("aws_secret_access_key"));
         assert!(!format!("{jeff:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn aws_profiles_are_found_with_their_region() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("config");
+        let credentials = dir.path().join("credentials");
+        std::fs::write(
+            &config,
+            "[default]\nregion = us-west-2\n[profile far]\nregion = eu-central-9\n\
+             [profile sso]\nsso_session = corp\n",
+        )
+        .expect("write");
+        std::fs::write(
+            &credentials,
+            "[far]\naws_access_key_id = A\naws_secret_access_key = B\n[keys-only]\n\
+             aws_access_key_id = A\naws_secret_access_key = B\n",
+        )
+        .expect("write");
+        let far = aws_profile_in("far", &config, &credentials).expect("far");
+        assert_eq!(far.region.as_deref(), Some("eu-central-9"));
+        assert_eq!(far.files, vec![config.clone(), credentials.clone()]);
+        let default = aws_profile_in("default", &config, &credentials).expect("default");
+        assert_eq!(default.region.as_deref(), Some("us-west-2"));
+        let keys = aws_profile_in("keys-only", &config, &credentials).expect("keys");
+        assert_eq!((keys.region, keys.files), (None, vec![credentials.clone()]));
+        let sso = aws_profile_in("sso", &config, &credentials).expect("sso");
+        assert_eq!(sso.files, vec![config.clone()]);
+        assert!(aws_profile_in("nobody", &config, &credentials).is_none());
+        assert!(
+            aws_profile_in("far", &dir.path().join("none"), &dir.path().join("none")).is_none()
+        );
+    }
+
+    #[test]
+    fn sides_name_their_flags() {
+        assert_eq!(Side::Source.flag("profile"), "--src-profile");
+        assert_eq!(Side::Destination.flag("endpoint"), "--dst-endpoint");
+        assert_eq!(Side::Only.flag("profile"), "--profile");
     }
 
     #[test]
