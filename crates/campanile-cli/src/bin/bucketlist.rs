@@ -6,6 +6,7 @@
 use clap::Parser;
 
 use campanile::command::BucketListArgs;
+use campanile::credentials::Side;
 use campanile::s3;
 use campanile::stream::StreamIndex;
 use campanile::task::bucketlist::{self, BucketListOptions};
@@ -13,50 +14,47 @@ use campanile_cli::process::run_task;
 
 fn main() -> std::process::ExitCode {
     let args = BucketListArgs::parse();
-    run_task(
-        "bucketlist",
-        &args.s3.diagnostics.clone(),
-        |mut streams| async move {
-            if args.distinct {
-                return bucketlist::distinct::run(
-                    streams.input,
-                    &mut streams.output,
-                    &mut streams.reporter,
-                    &args.bucket,
-                )
-                .map(drop);
-            }
-            let client = s3::client(
-                &args
-                    .s3
-                    .client_options()
-                    .for_bucket(campanile::credentials::Side::Only, &args.bucket),
+    let diagnostics = args.s3.diagnostics.clone();
+    run_task("bucketlist", &diagnostics, |mut streams| async move {
+        if args.distinct {
+            return bucketlist::distinct::run(
+                streams.input,
+                &mut streams.output,
+                &mut streams.reporter,
+                &args.bucket,
             )
-            .await?;
-            let options = BucketListOptions {
-                bucket: args.bucket,
-                stream_index: StreamIndex::from_env(),
-            };
-            let listed = if args.inventory {
-                bucketlist::inventory::run(
-                    streams.input,
-                    &mut streams.output,
-                    &mut streams.reporter,
-                    &client,
-                    &options,
-                )
-                .await
-            } else {
-                bucketlist::run(
-                    streams.input,
-                    &mut streams.output,
-                    &mut streams.reporter,
-                    &client,
-                    &options,
-                )
-                .await
-            };
-            listed.map(drop)
-        },
-    )
+            .map(drop);
+        }
+        let client = s3::client(
+            &args
+                .s3
+                .client_options()
+                .for_bucket(Side::Only, &args.bucket),
+        )
+        .await?;
+        let options = BucketListOptions {
+            bucket: args.bucket,
+            stream_index: StreamIndex::from_env(),
+        };
+        let listed = if args.inventory {
+            bucketlist::inventory::run(
+                streams.input,
+                &mut streams.output,
+                &mut streams.reporter,
+                &client,
+                &options,
+            )
+            .await
+        } else {
+            bucketlist::run(
+                streams.input,
+                &mut streams.output,
+                &mut streams.reporter,
+                &client,
+                &options,
+            )
+            .await
+        };
+        listed.map(drop)
+    })
 }

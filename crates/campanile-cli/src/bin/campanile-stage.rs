@@ -42,46 +42,43 @@ struct Cli {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    run_task(
-        "campanile-stage",
-        &cli.s3.diagnostics.clone(),
-        |_streams| async move {
-            let (bucket, prefix) = parse_s3_uri(&cli.code).ok_or_else(|| {
-                campanile::Error::Usage(format!("--code {:?} is not an s3:// URI", cli.code))
-            })?;
-            let bin_dir = match cli.bin_dir {
-                Some(dir) => dir,
-                None => std::env::current_exe()
-                    .ok()
-                    .and_then(|e| e.parent().map(PathBuf::from))
-                    .ok_or_else(|| campanile::Error::Usage("give --bin-dir".into()))?,
+    let diagnostics = cli.s3.diagnostics.clone();
+    run_task("campanile-stage", &diagnostics, |_streams| async move {
+        let (bucket, prefix) = parse_s3_uri(&cli.code).ok_or_else(|| {
+            campanile::Error::Usage(format!("--code {:?} is not an s3:// URI", cli.code))
+        })?;
+        let bin_dir = match cli.bin_dir {
+            Some(dir) => dir,
+            None => std::env::current_exe()
+                .ok()
+                .and_then(|e| e.parent().map(PathBuf::from))
+                .ok_or_else(|| campanile::Error::Usage("give --bin-dir".into()))?,
+        };
+        let client = campanile::s3::client(&cli.s3.client_options()).await?;
+        let set = stage::standard_set(&bin_dir, cli.config.as_deref(), &cli.credentials)?;
+        let kind = stage::check_credentials(
+            &client,
+            &bucket,
+            &cli.credentials,
+            !cli.no_public_access_check,
+        )
+        .await?;
+        if kind == stage::CredentialsKind::Keys {
+            eprintln!("{}", stage::KEYS_WARNING);
+        }
+        for (key, outcome) in stage::stage(&client, &bucket, &prefix, &set).await? {
+            let word = if outcome == Outcome::Uploaded {
+                "uploaded"
+            } else {
+                "unchanged"
             };
-            let client = campanile::s3::client(&cli.s3.client_options()).await?;
-            let set = stage::standard_set(&bin_dir, cli.config.as_deref(), &cli.credentials)?;
-            let kind = stage::check_credentials(
-                &client,
-                &bucket,
-                &cli.credentials,
-                !cli.no_public_access_check,
-            )
-            .await?;
-            if kind == stage::CredentialsKind::Keys {
-                eprintln!("{}", stage::KEYS_WARNING);
-            }
-            for (key, outcome) in stage::stage(&client, &bucket, &prefix, &set).await? {
-                let word = if outcome == Outcome::Uploaded {
-                    "uploaded"
-                } else {
-                    "unchanged"
-                };
-                println!("{word} s3://{bucket}/{key}");
-            }
-            if let Some(digest) = stage::sums_digest(&set) {
-                // The bootstrap action's -s: nodes then install only binaries whose sums
-                // are these.
-                println!("{} {digest}", stage::SHA256SUMS);
-            }
-            Ok(())
-        },
-    )
+            println!("{word} s3://{bucket}/{key}");
+        }
+        if let Some(digest) = stage::sums_digest(&set) {
+            // The bootstrap action's -s: nodes then install only binaries whose sums
+            // are these.
+            println!("{} {digest}", stage::SHA256SUMS);
+        }
+        Ok(())
+    })
 }

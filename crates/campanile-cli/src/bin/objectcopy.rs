@@ -11,52 +11,49 @@ use campanile_cli::process::run_task;
 
 fn main() -> std::process::ExitCode {
     let args = ObjectCopyArgs::parse();
-    run_task(
-        "objectcopy",
-        &args.buckets.diagnostics.clone(),
-        |mut streams| async move {
-            let config = Config::load(args.config.as_deref())?;
-            if args.debug {
-                streams.reporter.log(&config.describe())?;
-            }
-            args.write.check()?;
-            if args.server_side && args.buckets.src_endpoint != args.buckets.dst_endpoint {
-                return Err(campanile::Error::Usage(
-                    "--server-side copies inside one server: --src-endpoint and --dst-endpoint \
+    let diagnostics = args.buckets.diagnostics.clone();
+    run_task("objectcopy", &diagnostics, |mut streams| async move {
+        let config = Config::load(args.config.as_deref())?;
+        if args.debug {
+            streams.reporter.log(&config.describe())?;
+        }
+        args.write.check()?;
+        if args.server_side && args.buckets.src_endpoint != args.buckets.dst_endpoint {
+            return Err(campanile::Error::Usage(
+                "--server-side copies inside one server: --src-endpoint and --dst-endpoint \
                  must be the same"
-                        .to_string(),
-                ));
-            }
-            // The keys are read here, from the files the command line names.
-            let sse_c = campanile::sse_c::SseCKeys::load(
-                args.buckets.src_sse_c_key_file.as_deref(),
-                args.write.dst_sse_c_key_file.as_deref(),
-            )?;
-            let (src, dst) = args.buckets.clients().await?;
-            let defaults = ObjectCopyOptions::default();
-            let options = ObjectCopyOptions {
-                src_bucket: args.buckets.src_bucket,
-                dst_bucket: args.buckets.dst_bucket,
-                stream_index: StreamIndex::from_env(),
-                max_tmp_size: config.max_tmp_size,
-                ephemeral: config.ephemeral,
-                concurrency: args.concurrency.unwrap_or(defaults.concurrency).max(1),
-                server_side: args.server_side,
-                write: args.write,
-                sse_c,
-                retried: campanile::attempt::TaskAttempt::from_env().is_retry(),
-                ..defaults
-            };
-            objectcopy::run(
-                streams.input,
-                &mut streams.output,
-                &mut streams.reporter,
-                &src,
-                &dst,
-                &options,
-            )
-            .await
-            .map(drop)
-        },
-    )
+                    .to_string(),
+            ));
+        }
+        // The keys are read here, from the files the command line names.
+        let sse_c = campanile::sse_c::SseCKeys::load(
+            args.buckets.src_sse_c_key_file.as_deref(),
+            args.write.dst_sse_c_key_file.as_deref(),
+        )?;
+        let (src, dst) = args.buckets.clients().await?;
+        let defaults = ObjectCopyOptions::default();
+        let options = ObjectCopyOptions {
+            src_bucket: args.buckets.src_bucket,
+            dst_bucket: args.buckets.dst_bucket,
+            stream_index: StreamIndex::from_env(),
+            max_tmp_size: config.max_tmp_size,
+            ephemeral: config.ephemeral,
+            concurrency: args.concurrency.unwrap_or(defaults.concurrency).max(1),
+            server_side: args.server_side,
+            write: args.write,
+            sse_c,
+            retried: campanile::attempt::TaskAttempt::from_env().is_retry(),
+            ..defaults
+        };
+        objectcopy::run(
+            streams.input,
+            &mut streams.output,
+            &mut streams.reporter,
+            &src,
+            &dst,
+            &options,
+        )
+        .await
+        .map(drop)
+    })
 }
