@@ -368,6 +368,14 @@ async fn a_boto_profile_in_the_working_directory_is_used_in_a_task_sandbox() {
         "{stderr}"
     );
 
+    // -v says so before anything else.
+    let (code, _, stderr) = list(&["-v"], &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("./.boto is not read outside a Hadoop task: give --boto ./.boto"),
+        "{stderr}"
+    );
+
     // Named, it is read.
     let (code, stdout, stderr) = list(&["--boto", ".boto"], &[]);
     assert_eq!(code, 0, "{stderr}");
