@@ -25,6 +25,7 @@ pub mod distinct;
 pub mod inventory;
 
 use std::io::{BufRead, Write};
+use tracing::Instrument;
 
 use aws_sdk_s3::types::{EncodingType, ObjectStorageClass, OptionalObjectAttributes};
 
@@ -78,7 +79,13 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     let mut summary = BucketListSummary::default();
     for line in lines {
         let Some(line) = line? else { continue };
-        list_prefix(&line, output, reporter, client, options, &mut summary).await?;
+        let span = tracing::error_span!("line", part = ?line);
+        async {
+            tracing::debug!("listing");
+            list_prefix(&line, output, reporter, client, options, &mut summary).await
+        }
+        .instrument(span)
+        .await?;
         summary.prefixes += 1;
     }
     output.flush().map_err(|e| Error::io("writing stdout", e))?;
