@@ -299,8 +299,11 @@ async fn an_unknown_profile_is_a_clear_usage_error() {
     assert_eq!(result.stdout, "");
 }
 
+/// The article's sandbox: a task reads the `.boto` in its working directory. Outside
+/// a Hadoop task (no attempt id in the environment) that file is not read unless
+/// named with `--boto`.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_boto_profile_in_the_working_directory_is_used() {
+async fn a_boto_profile_in_the_working_directory_is_used_in_a_task_sandbox() {
     let bucket = article_bucket().await;
     let server = campanile_testkit::s3();
     let sandbox = tempfile::tempdir().expect("tempdir");
@@ -312,37 +315,70 @@ async fn a_boto_profile_in_the_working_directory_is_used() {
         ),
     )
     .expect("write .boto");
-    let mut command = std::process::Command::new(BUCKETLIST);
-    command
-        .args([
-            "--bucket",
-            bucket,
-            "--endpoint",
-            &server.endpoint,
-            "--profile",
-            "jeff",
-        ])
-        .current_dir(sandbox.path())
-        .env("HOME", sandbox.path())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = command.spawn().expect("spawn");
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(b",00\n").expect("write");
-    }
-    let output = child.wait_with_output().expect("wait");
-    let stdout = String::from_utf8(output.stdout).expect("utf8");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let list = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut command = std::process::Command::new(BUCKETLIST);
+        command
+            .args([
+                "--bucket",
+                bucket,
+                "--endpoint",
+                &server.endpoint,
+                "--profile",
+                "jeff",
+            ])
+            .args(extra)
+            .current_dir(sandbox.path())
+            .env("HOME", sandbox.path())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("BOTO_CONFIG")
+            .env_remove("mapreduce_task_attempt_id")
+            .env_remove("mapred_task_id")
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().expect("spawn");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin.write_all(b",00\n").expect("write");
+        }
+        let output = child.wait_with_output().expect("wait");
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8(output.stdout).expect("utf8"),
+            String::from_utf8_lossy(&output.stderr).to_string(),
+        )
+    };
+    let (code, stdout, stderr) = list(
+        &[],
+        &[("mapreduce_task_attempt_id", "attempt_1_0001_m_000000_0")],
     );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+
+    // By hand in the same directory: not read, and the message says how to use it.
+    let (code, stdout, stderr) = list(&[], &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.contains("\"jeff\"") && stderr.contains("give --boto ./.boto"),
+        "{stderr}"
+    );
+
+    // -v says so before anything else.
+    let (code, _, stderr) = list(&["-v"], &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("./.boto is not read outside a Hadoop task: give --boto ./.boto"),
+        "{stderr}"
+    );
+
+    // Named, it is read.
+    let (code, stdout, stderr) = list(&["--boto", ".boto"], &[]);
+    assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout.lines().count(), 2, "{stdout}");
 }
 

@@ -6,7 +6,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use campanile::command::PartFileArgs;
+use campanile::command::{Diagnostics, PartFileArgs};
+use campanile::credentials::Side;
 use campanile::partfile::{self, S3Lister};
 use campanile::rsync::Runner;
 use campanile::s3;
@@ -16,14 +17,15 @@ use crate::rsync::RsyncCli;
 
 /// rsync (`campanile sync`): a copy run, `--cleanup` of a killed one, or `--list-runs`.
 pub fn sync(task: &'static str, cli: RsyncCli) -> ExitCode {
+    let diagnostics = cli.diagnostics();
     if let Some(given) = &cli.cleanup {
-        return cleanup(task, cli.cleanup_dir(given));
+        return cleanup(task, &diagnostics, cli.cleanup_dir(given));
     }
     if cli.list_runs {
-        return runs(task, cli.run_base(), cli.json);
+        return runs(task, &diagnostics, cli.run_base(), cli.json);
     }
     let request = cli.request();
-    run_task(task, |mut streams| async move {
+    run_task(task, &diagnostics, |mut streams| async move {
         let mut request = request?;
         if let Runner::Local(local) = &mut request.runner
             && !request.dry_run
@@ -35,15 +37,24 @@ pub fn sync(task: &'static str, cli: RsyncCli) -> ExitCode {
 }
 
 /// Cleans up after a local run whose runner was killed (see `rsync --cleanup`).
-pub fn cleanup(task: &'static str, run_dir: Result<PathBuf, campanile::Error>) -> ExitCode {
-    run_task(task, |_| async move {
+pub fn cleanup(
+    task: &'static str,
+    diagnostics: &Diagnostics,
+    run_dir: Result<PathBuf, campanile::Error>,
+) -> ExitCode {
+    run_task(task, diagnostics, |_| async move {
         campanile::rsync::unfinished::clean_up_run_dir(&run_dir?, &mut std::io::stderr()).await
     })
 }
 
 /// Lists the local runs under `base` (see `rsync --list-runs`).
-pub fn runs(task: &'static str, base: Result<PathBuf, campanile::Error>, json: bool) -> ExitCode {
-    run_task(task, |mut streams| async move {
+pub fn runs(
+    task: &'static str,
+    diagnostics: &Diagnostics,
+    base: Result<PathBuf, campanile::Error>,
+    json: bool,
+) -> ExitCode {
+    run_task(task, diagnostics, |mut streams| async move {
         let runs = campanile::rsync::runs::list_runs(&base?)?;
         campanile::rsync::runs::print_runs(&runs, json, &mut streams.output)
     })
@@ -52,8 +63,13 @@ pub fn runs(task: &'static str, base: Result<PathBuf, campanile::Error>, json: b
 /// partfile: makes a part file for a bucket, or checks one (`--check`), or makes one
 /// from an S3 Inventory report (`--inventory`).
 pub fn partfile(task: &'static str, args: PartFileArgs) -> ExitCode {
-    run_task(task, |mut streams| async move {
-        let client = s3::client(&args.s3.client_options()).await?;
+    let diagnostics = args.s3.diagnostics.clone();
+    run_task(task, &diagnostics, |mut streams| async move {
+        let options = args
+            .s3
+            .client_options()
+            .for_bucket(Side::Source, &args.bucket);
+        let client = s3::client(&options).await?;
         let lister = S3Lister {
             client: &client,
             bucket: &args.bucket,

@@ -3,13 +3,18 @@
 //! ([`ExitStatus`]: 0 success, 1 failure that Hadoop retries, 2 usage or input error,
 //! 3 a run that left objects out (rsync), 4 existing output; a closed stdout is a
 //! success, as for any Unix filter). A retried task attempt first pauses, jittered
-//! (see [`campanile::attempt`]).
+//! (see [`campanile::attempt`]). Diagnostics are `tracing` events on stderr
+//! ([`campanile::logging`], set by `-v`/`-vv`/`-q` or `RUST_LOG`), inside a span
+//! naming the step and the task attempt; a failure is printed here only, as one line
+//! `<program>: <message>`, followed at `-v` by the chain of its causes.
 
 use std::future::Future;
 use std::io::{BufWriter, Stderr, StdinLock, StdoutLock};
 use std::process::ExitCode;
 
 use campanile::Error;
+use campanile::command::Diagnostics;
+use campanile::logging::Verbosity;
 use campanile::reporter::Reporter;
 
 /// How a Campanile program ends, as Hadoop Streaming and a shell read its exit code.
@@ -70,13 +75,22 @@ pub struct Streams {
     pub reporter: Reporter<Stderr>,
 }
 
-/// Runs a task body with the process's streams and turns its result into an exit code.
+/// Runs a task body with the process's streams and turns its result into an exit code:
+/// first the logging (`diagnostics`' verbosity, or `RUST_LOG`) and the `--boto` file.
 /// Errors are printed as `<task>: <message>` on stderr.
-pub fn run_task<F, Fut>(task: &str, body: F) -> ExitCode
+pub fn run_task<F, Fut>(task: &str, diagnostics: &Diagnostics, body: F) -> ExitCode
 where
     F: FnOnce(Streams) -> Fut,
     Fut: Future<Output = Result<(), Error>>,
 {
+    let verbosity = diagnostics.verbosity();
+    campanile::logging::init(verbosity);
+    if let Some(boto) = &diagnostics.boto
+        && let Err(error) = campanile::credentials::name_boto_file(boto)
+    {
+        return exit_code(task, verbosity, Err(error));
+    }
+    campanile::credentials::hint_unread_boto();
     let mut streams = Streams {
         input: std::io::stdin().lock(),
         output: BufWriter::with_capacity(256 * 1024, std::io::stdout().lock()),
@@ -93,20 +107,25 @@ where
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("{task}: cannot start the async runtime: {error}");
-            return ExitStatus::Failed.into();
+            let error = Error::Internal(format!("cannot start the async runtime: {error}"));
+            return exit_code(task, verbosity, Err(error));
         }
     };
+    // One thread polls the whole task inside block_on: entering the span here puts
+    // every event of the task in it.
+    let span = campanile::logging::task_span(task);
+    let entered = span.enter();
     let result = runtime.block_on(async move {
         pause_if_retried(&mut streams.reporter).await?;
         body(streams).await
     });
+    drop(entered);
     // A task's S3 requests by operation, as counters the runners sum (rsync's
     // summary); the front ends keep reporter lines off their users' terminals.
     if campanile::stage::TASKS.contains(&task) {
         let _ = campanile::requests::write_counters(&mut std::io::stderr().lock());
     }
-    exit_code(task, result)
+    exit_code(task, verbosity, result)
 }
 
 /// A retried attempt first waits a random while (see [`campanile::attempt`]), saying
@@ -128,22 +147,68 @@ async fn pause_if_retried(reporter: &mut Reporter<Stderr>) -> Result<(), Error> 
     Ok(())
 }
 
-/// Maps a task result to its exit code, printing the error.
-pub fn exit_code(task: &str, result: Result<(), Error>) -> ExitCode {
+/// Maps a task result to its exit code, printing the error: the one place a failure
+/// is printed (one line; at `-v` and more, its causes after it).
+pub fn exit_code(task: &str, verbosity: Verbosity, result: Result<(), Error>) -> ExitCode {
     let status = match result {
         Ok(()) => ExitStatus::Success,
         Err(error) if error.is_broken_pipe() => ExitStatus::Success,
         Err(error) => {
-            eprintln!("{task}: {error}");
+            let _ = write_error(&mut std::io::stderr().lock(), task, verbosity, &error);
             ExitStatus::of(&error)
         }
     };
     status.into()
 }
 
+/// Writes `<task>: <error>` (one line, but for the few messages that list items
+/// below, such as the overlapping lines of a part file), and with `-v` each cause on
+/// a line of its own (`  caused by: …`).
+pub fn write_error(
+    out: &mut impl std::io::Write,
+    task: &str,
+    verbosity: Verbosity,
+    error: &Error,
+) -> std::io::Result<()> {
+    writeln!(out, "{task}: {error}")?;
+    if verbosity.verbose() {
+        let mut cause = std::error::Error::source(error);
+        while let Some(source) = cause {
+            writeln!(
+                out,
+                "  caused by: {}",
+                source.to_string().replace('\n', " ")
+            )?;
+            cause = source.source();
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_is_one_line_and_its_causes_come_at_v() {
+        let error = Error::io("reading the part file", std::io::Error::other("disk gone"));
+        let mut quiet = Vec::new();
+        write_error(&mut quiet, "bucketlist", Verbosity::default(), &error).expect("write");
+        assert_eq!(
+            String::from_utf8(quiet).expect("utf8"),
+            "bucketlist: reading the part file: disk gone\n"
+        );
+        let mut verbose = Vec::new();
+        let v = Verbosity {
+            verbose: 1,
+            quiet: false,
+        };
+        write_error(&mut verbose, "bucketlist", v, &error).expect("write");
+        assert_eq!(
+            String::from_utf8(verbose).expect("utf8"),
+            "bucketlist: reading the part file: disk gone\n  caused by: disk gone\n"
+        );
+    }
 
     #[test]
     fn errors_map_to_the_statuses_hadoop_expects() {

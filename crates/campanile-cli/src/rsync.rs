@@ -160,12 +160,18 @@ pub struct RsyncCli {
     /// object per run. Runs nothing else.
     #[arg(long, conflicts_with_all = ["job", "hadoop", "dry_run", "cleanup"])]
     pub list_runs: bool,
-    /// Profile of the source side, in the .boto shipped under --code.
+    /// Profile of the source side: here, of the AWS config files (with its region) or
+    /// of the --boto file; in the tasks on a cluster, of the .boto shipped under --code.
     #[arg(long)]
     pub src_profile: Option<String>,
-    /// Profile of the destination side, in the .boto shipped under --code.
+    /// Profile of the destination side (as --src-profile).
     #[arg(long)]
     pub dst_profile: Option<String>,
+    /// A boto-style credentials file whose [profile NAME] sections are read before the
+    /// AWS files (also BOTO_CONFIG); a local run's tasks read it too. (On a cluster the
+    /// tasks read the .boto shipped under --code.)
+    #[arg(long, value_name = "FILE")]
+    pub boto: Option<std::path::PathBuf>,
     /// Source endpoint (default: from GetBucketLocation).
     #[arg(long)]
     pub src_endpoint: Option<String>,
@@ -219,9 +225,11 @@ pub struct RsyncCli {
     /// First polling interval of --wait, in seconds.
     #[arg(long, default_value_t = 5.0)]
     pub poll_seconds: f64,
-    /// Print what is resolved.
-    #[arg(long, short = 'v')]
-    pub verbose: bool,
+    /// Print what is resolved (endpoints, each side's credential source) and info
+    /// events; -vv debug events. RUST_LOG, when set, decides the events instead. A
+    /// local run's tasks log at the same level.
+    #[arg(long, short = 'v', action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// Add -verbose to the streaming steps.
     #[arg(long, short = 'd')]
     pub debug: bool,
@@ -253,7 +261,7 @@ pub struct RsyncCli {
     /// counters, the skip report's path, and the closing {"summary":{…}}.
     #[arg(long)]
     pub json: bool,
-    /// Local runs: no progress display.
+    /// Local runs: no progress display; errors only on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
     /// GET and HEAD requests per second per key prefix for the whole run (S3 serves
@@ -534,7 +542,7 @@ impl RsyncCli {
             runner,
             dry_run: self.dry_run,
             region: self.region.clone(),
-            verbose: self.verbose,
+            verbose: self.diagnostics().verbosity().verbose(),
             part_file: PartFileRequest {
                 generate: GenerateOptions {
                     target_keys: self.part_file_keys_per_line,
@@ -544,6 +552,15 @@ impl RsyncCli {
             },
             inventory: self.inventory.clone(),
         })
+    }
+
+    /// The verbosity and credentials file flags, as the tasks take them.
+    pub fn diagnostics(&self) -> campanile::command::Diagnostics {
+        campanile::command::Diagnostics {
+            verbose: self.verbose,
+            quiet: self.quiet,
+            boto: self.boto.clone(),
+        }
     }
 
     /// On a cluster, each copy task's share of --memory-mb, when it is given.
@@ -634,6 +651,31 @@ mod tests {
         assert_eq!(cli.cleanup_dir(&path).expect("dir"), path);
         let unknown = std::path::Path::new("no-such-run");
         assert_eq!(cli.cleanup_dir(unknown).expect("dir"), unknown);
+    }
+
+    #[test]
+    fn v_counts_and_q_and_boto_reach_the_tasks_flags() {
+        let cli = RsyncCli::try_parse_from([
+            "rsync",
+            "--src-bucket",
+            "s",
+            "--dst-bucket",
+            "d",
+            "-vv",
+            "--boto",
+            "/etc/campanile/credentials.boto",
+        ])
+        .expect("parse");
+        let diagnostics = cli.diagnostics();
+        assert_eq!(diagnostics.verbose, 2);
+        assert!(!diagnostics.quiet);
+        assert_eq!(
+            diagnostics.boto.as_deref(),
+            Some(std::path::Path::new("/etc/campanile/credentials.boto"))
+        );
+        assert!(diagnostics.verbosity().verbose());
+        let quiet = RsyncCli::try_parse_from(["rsync", "--list-runs", "-q", "-v"]).expect("parse");
+        assert!(!quiet.diagnostics().verbosity().verbose(), "-q wins");
     }
 
     #[test]

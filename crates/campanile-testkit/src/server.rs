@@ -228,6 +228,9 @@ pub struct GarageSettings {
     /// Garage's metadata engine: `sqlite` (the default here), or `lmdb` (Garage's own
     /// default, when the binary was built with it).
     pub db_engine: Option<String>,
+    /// The region Garage signs for (`s3_region`; default `us-east-1`): a request
+    /// signed for another region is refused.
+    pub region: Option<String>,
 }
 
 /// Like [`launch`], with Garage set up by `settings`.
@@ -396,11 +399,12 @@ fn launch_garage(dir: &Path, settings: &GarageSettings) -> Result<(S3Server, Chi
              rpc_public_addr = \"127.0.0.1:{rpc_port}\"\n\
              rpc_secret = \"{rpc_secret}\"\n\
              [s3_api]\n\
-             s3_region = \"us-east-1\"\n\
+             s3_region = \"{region}\"\n\
              api_bind_addr = \"127.0.0.1:{s3_port}\"\n",
             meta = dir.join("meta").display(),
             data = dir.join("data").display(),
             db_engine = settings.db_engine.as_deref().unwrap_or("sqlite"),
+            region = settings.region.as_deref().unwrap_or("us-east-1"),
         ),
     )
     .map_err(|e| format!("write {}: {e}", config.display()))?;
@@ -429,7 +433,10 @@ fn launch_garage(dir: &Path, settings: &GarageSettings) -> Result<(S3Server, Chi
             endpoint: format!("http://127.0.0.1:{s3_port}"),
             access_key: GARAGE_ACCESS_KEY.to_string(),
             secret_key: GARAGE_SECRET_KEY.to_string(),
-            region: "us-east-1".to_string(),
+            region: settings
+                .region
+                .clone()
+                .unwrap_or_else(|| "us-east-1".to_string()),
             dir: Some(dir.to_path_buf()),
         },
         child,

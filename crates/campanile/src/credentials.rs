@@ -1,9 +1,29 @@
-//! Credentials of a named profile (`--profile`, `--src-profile`, `--dst-profile`).
+//! Credentials of each side: where they come from, checked when the client is built.
 //!
-//! Boto-style files come first, for drop-in compatibility with Campanile set-ups that
-//! ship a `.boto` file into the Hadoop sandbox (`./.boto`, `~/.boto`, `/etc/boto.cfg`,
-//! or `$BOTO_CONFIG`), then the AWS shared config and credentials files. A
-//! `[profile NAME]` section holds either
+//! The standard chain comes first, as every AWS tool has it: without a profile, the
+//! SDK's default chain (environment, the default profile of the AWS files with SSO or
+//! role assumption, web identity, container, instance metadata); with `--profile NAME`
+//! (`--src-profile`, `--dst-profile`), that profile of `~/.aws/config` and
+//! `~/.aws/credentials` (or `AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`),
+//! *including its region*, with whatever it uses (keys, SSO, `role_arn`,
+//! `credential_process`).
+//!
+//! A boto-style file (the article's `.boto`) is read only where the article reads it,
+//! or when it is named:
+//!
+//! - named with `--boto FILE` (every binary takes it; a local run passes it to its
+//!   tasks) or `BOTO_CONFIG` (boto's own variable, read as if it were `--boto`): its
+//!   `[profile NAME]` is looked up before the AWS files;
+//! - inside a Hadoop task sandbox (Hadoop Streaming, or the local runner, which sets
+//!   the same `mapreduce_task_attempt_id`), where the step ships the `.boto` under
+//!   `--code` into the task's working directory: `./.boto`, `~/.boto`,
+//!   `/etc/boto.cfg`, after the AWS files.
+//!
+//! A `./.boto` in the current directory of a command started by hand is not read: no
+//! standard tool reads one there, and whoever could write to that directory could pick
+//! the credentials (name it with `--boto ./.boto`).
+//!
+//! A boto `[profile NAME]` section holds either
 //!
 //! - long-lived keys, the article's way: `aws_access_key_id` and
 //!   `aws_secret_access_key` (and an optional session token); or
@@ -15,11 +35,12 @@
 //!   AssumeRole from STS (its endpoint from the usual configuration, e.g.
 //!   `AWS_ENDPOINT_URL_STS`); the SDK refreshes the session before it expires.
 //!
-//! Credentials are resolved when the client is built, so a task with a missing or
-//! unusable profile fails at its start, with a message that names the profile, the
-//! files searched and the role, never a secret.
+//! Credentials are resolved when the client is built, so a task with missing or
+//! unusable credentials fails at its start (exit 2) with one line that names the side,
+//! the profile and every place searched, and what to do; never a secret.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use aws_config::BehaviorVersion;
 use aws_credential_types::provider::ProvideCredentials;
@@ -27,18 +48,156 @@ use aws_sdk_s3::config::{Credentials, Region, SharedCredentialsProvider};
 
 use crate::error::Error;
 
-/// Boto-style files searched for `[profile NAME]`, highest priority first.
-pub fn boto_paths() -> Vec<PathBuf> {
-    let mut paths = Vec::new();
-    if let Some(explicit) = std::env::var_os("BOTO_CONFIG") {
-        paths.push(PathBuf::from(explicit));
+/// boto's own variable naming its configuration file; read as if it were `--boto`.
+pub const BOTO_CONFIG: &str = "BOTO_CONFIG";
+
+/// The file `--boto` named, for the whole process.
+static NAMED_BOTO: OnceLock<PathBuf> = OnceLock::new();
+
+/// Names the boto-style credentials file of this process (`--boto FILE`); it must be
+/// a file. Called once by a binary, before any client is built.
+pub fn name_boto_file(path: &Path) -> Result<(), Error> {
+    if !path.is_file() {
+        return Err(Error::Usage(format!(
+            "--boto {}: no such file",
+            path.display()
+        )));
     }
-    paths.push(PathBuf::from("./.boto"));
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let _ = NAMED_BOTO.set(absolute);
+    Ok(())
+}
+
+/// The file `--boto` named, if any.
+pub fn named_boto_file() -> Option<PathBuf> {
+    NAMED_BOTO.get().cloned()
+}
+
+/// True inside a Hadoop task sandbox: Hadoop Streaming (and the local runner) export
+/// the task attempt's id.
+pub fn in_task_sandbox() -> bool {
+    crate::attempt::TaskAttempt::from_env().id.is_some()
+}
+
+/// The boto-style file named for this process: `--boto`, else `$BOTO_CONFIG`.
+pub fn explicit_boto_file() -> Option<PathBuf> {
+    named_boto_file().or_else(|| {
+        std::env::var_os(BOTO_CONFIG)
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from)
+    })
+}
+
+/// The article's boto files of a task sandbox (`./.boto`, `~/.boto`,
+/// `/etc/boto.cfg`); none outside one.
+pub fn sandbox_boto_paths() -> Vec<PathBuf> {
+    if !in_task_sandbox() {
+        return Vec::new();
+    }
+    let mut paths = vec![PathBuf::from("./.boto")];
     if let Some(home) = std::env::var_os("HOME") {
         paths.push(PathBuf::from(home).join(".boto"));
     }
     paths.push(PathBuf::from("/etc/boto.cfg"));
     paths
+}
+
+/// Every boto-style file this process reads, highest priority first: the named one,
+/// then, in a task sandbox, the article's.
+pub fn boto_paths() -> Vec<PathBuf> {
+    explicit_boto_file()
+        .into_iter()
+        .chain(sandbox_boto_paths())
+        .collect()
+}
+
+/// Says (at info level: `-v`) that a `./.boto` here is not read, when it is not.
+pub fn hint_unread_boto() {
+    if Path::new("./.boto").is_file() && !in_task_sandbox() && explicit_boto_file().is_none() {
+        tracing::info!(
+            "./.boto is not read outside a Hadoop task: give --boto ./.boto to use its profiles"
+        );
+    }
+}
+
+/// The AWS shared config and credentials files (`AWS_CONFIG_FILE`,
+/// `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/config`, `~/.aws/credentials`).
+pub fn aws_files() -> (PathBuf, PathBuf) {
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let file = |variable: &str, default: &str| {
+        std::env::var_os(variable)
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join(".aws").join(default))
+    };
+    (
+        file("AWS_CONFIG_FILE", "config"),
+        file("AWS_SHARED_CREDENTIALS_FILE", "credentials"),
+    )
+}
+
+/// Where a profile of the AWS files was found, and its region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsProfile {
+    /// The files that have a section for it (config, credentials).
+    pub files: Vec<PathBuf>,
+    /// Its `region`, from the config file.
+    pub region: Option<String>,
+}
+
+/// Looks a profile up in the AWS files: `[profile NAME]` (`[default]`) in the config
+/// file, `[NAME]` in the credentials file. `None` when neither has it. A file that
+/// cannot be parsed counts as not having it (the SDK then says what is wrong).
+pub fn aws_profile(name: &str) -> Option<AwsProfile> {
+    let (config, credentials) = aws_files();
+    aws_profile_in(name, &config, &credentials)
+}
+
+/// [`aws_profile`] in the given config and credentials files.
+pub fn aws_profile_in(name: &str, config: &Path, credentials: &Path) -> Option<AwsProfile> {
+    let mut found = AwsProfile {
+        files: Vec::new(),
+        region: None,
+    };
+    let load = |path: &Path| {
+        path.is_file()
+            .then(|| ini::Ini::load_from_file(path).ok())
+            .flatten()
+    };
+    if let Some(ini) = load(config) {
+        let section = ini.section(Some(format!("profile {name}"))).or_else(|| {
+            (name == "default")
+                .then(|| ini.section(Some("default")))
+                .flatten()
+        });
+        if let Some(section) = section {
+            found.files.push(config.to_path_buf());
+            found.region = section
+                .get("region")
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(str::to_string);
+        }
+    }
+    if let Some(ini) = load(credentials)
+        && ini.section(Some(name)).is_some()
+    {
+        found.files.push(credentials.to_path_buf());
+    }
+    (!found.files.is_empty()).then_some(found)
+}
+
+/// `~/…` for a path under the home directory, so messages stay short.
+pub fn short_path(path: &Path) -> String {
+    if let Some(home) = std::env::var_os("HOME").map(PathBuf::from)
+        && !home.as_os_str().is_empty()
+        && let Ok(rest) = path.strip_prefix(&home)
+    {
+        return format!("~/{}", rest.display());
+    }
+    path.display().to_string()
 }
 
 /// A warning when a credentials file can be read by other users of the machine, or
@@ -48,7 +207,7 @@ pub fn readable_by_others(path: &std::path::Path) -> Option<String> {
     let mode = std::fs::metadata(path).ok()?.permissions().mode();
     (mode & 0o077 != 0).then(|| {
         format!(
-            "warning: credentials file {} is readable by other users (mode {:o}); chmod 600 it",
+            "credentials file {} is readable by other users (mode {:o}); chmod 600 it",
             path.display(),
             mode & 0o777
         )
@@ -102,6 +261,14 @@ pub enum BotoProfile {
 /// Looks for `[profile NAME]` in the given boto-style files: the first file that has
 /// the section decides.
 pub fn boto_profile(profile: &str, paths: &[PathBuf]) -> Result<Option<BotoProfile>, Error> {
+    Ok(boto_profile_in(profile, paths)?.map(|(_, found)| found))
+}
+
+/// [`boto_profile`], with the file that had it.
+pub fn boto_profile_in(
+    profile: &str,
+    paths: &[PathBuf],
+) -> Result<Option<(PathBuf, BotoProfile)>, Error> {
     let section = format!("profile {profile}");
     for path in paths.iter().filter(|p| p.is_file()) {
         let ini = ini::Ini::load_from_file(path).map_err(|e| Error::Config {
@@ -140,24 +307,28 @@ pub fn boto_profile(profile: &str, paths: &[PathBuf]) -> Result<Option<BotoProfi
                     "credential_source {source:?} is not Ec2InstanceMetadata, Environment or EcsContainer"
                 ))
             })?;
-            return Ok(Some(BotoProfile::Role(RoleProfile {
-                role_arn: role_arn.to_string(),
-                credential_source,
-                external_id: get("external_id").map(str::to_string),
-                session_name: get("role_session_name").unwrap_or("campanile").to_string(),
-            })));
+            return Ok(Some((
+                path.clone(),
+                BotoProfile::Role(RoleProfile {
+                    role_arn: role_arn.to_string(),
+                    credential_source,
+                    external_id: get("external_id").map(str::to_string),
+                    session_name: get("role_session_name").unwrap_or("campanile").to_string(),
+                }),
+            )));
         }
         return match (id, secret) {
             (Some(id), Some(secret)) => {
                 if let Some(warning) = readable_by_others(path) {
-                    eprintln!("{warning}");
+                    tracing::warn!("{warning}");
                 }
                 let token = get("aws_security_token")
                     .or_else(|| get("aws_session_token"))
                     .map(str::to_string);
-                Ok(Some(BotoProfile::Keys(Credentials::new(
-                    id, secret, token, None, "boto",
-                ))))
+                Ok(Some((
+                    path.clone(),
+                    BotoProfile::Keys(Credentials::new(id, secret, token, None, "boto")),
+                )))
             }
             _ => Err(bad(
                 "needs both aws_access_key_id and aws_secret_access_key, or a role_arn with its \
@@ -204,46 +375,254 @@ async fn assume_role(role: &RoleProfile, region: Region) -> SharedCredentialsPro
     )
 }
 
-/// Resolves the credentials of a named profile, checking now that they work so a
-/// task fails at start with a clear message rather than at its first request.
-pub async fn profile_credentials(
-    profile: &str,
-    region: Region,
-) -> Result<SharedCredentialsProvider, Error> {
-    let boto = boto_paths();
-    match boto_profile(profile, &boto)? {
-        Some(BotoProfile::Keys(credentials)) => {
-            return Ok(SharedCredentialsProvider::new(credentials));
+/// Which side of a copy a client is for, as messages name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The source bucket (`--src-profile`, `--src-endpoint`).
+    Source,
+    /// The destination bucket (`--dst-profile`, `--dst-endpoint`).
+    Destination,
+    /// The one bucket of a task that has one (`--profile`, `--endpoint`).
+    Only,
+}
+
+impl Side {
+    /// Whose credentials: `the source's`, `the destination's`, or `the`.
+    pub fn whose(self) -> &'static str {
+        match self {
+            Side::Source => "the source's",
+            Side::Destination => "the destination's",
+            Side::Only => "the",
         }
-        Some(BotoProfile::Role(role)) => {
-            let provider = assume_role(&role, region).await;
-            return match provider.provide_credentials().await {
-                Ok(_) => Ok(provider),
+    }
+
+    /// `the source`, `the destination`, or `the bucket`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Source => "the source",
+            Side::Destination => "the destination",
+            Side::Only => "the bucket",
+        }
+    }
+
+    /// The flag that names this side's `what` (`profile`, `endpoint`):
+    /// `--src-profile`, `--dst-endpoint`, `--profile`.
+    pub fn flag(self, what: &str) -> String {
+        match self {
+            Side::Source => format!("--src-{what}"),
+            Side::Destination => format!("--dst-{what}"),
+            Side::Only => format!("--{what}"),
+        }
+    }
+}
+
+/// How a client gets its credentials, once resolved.
+#[derive(Debug, Clone)]
+pub enum Resolved {
+    /// A provider of Campanile's own (a boto profile's keys or role).
+    Provider(SharedCredentialsProvider),
+    /// A profile of the AWS files: the SDK loads its credentials and its region.
+    AwsProfile(String),
+    /// The SDK's default chain.
+    DefaultChain,
+}
+
+/// The credentials of one side and where they come from (never the keys).
+#[derive(Debug, Clone)]
+pub struct SideCredentials {
+    /// How the client gets them.
+    pub resolved: Resolved,
+    /// Where they come from, for `-v` and for messages: `profile "src" in
+    /// ~/.aws/config`, `the environment (AWS_ACCESS_KEY_ID)`, ….
+    pub source: String,
+}
+
+/// Resolves where the credentials of `profile` (or of the default chain) come from;
+/// a boto profile's role is assumed with STS in `sts_region`. A profile found nowhere
+/// is an [`Error::Credentials`] naming every place searched.
+pub async fn resolve(
+    profile: Option<&str>,
+    side: Side,
+    sts_region: Region,
+) -> Result<SideCredentials, Error> {
+    let Some(profile) = profile else {
+        return Ok(SideCredentials {
+            resolved: Resolved::DefaultChain,
+            source: default_chain_source(),
+        });
+    };
+    let explicit: Vec<PathBuf> = explicit_boto_file().into_iter().collect();
+    if let Some(found) = boto_side(profile, side, &explicit, sts_region.clone()).await? {
+        return Ok(found);
+    }
+    if let Some(aws) = aws_profile(profile) {
+        let files: Vec<String> = aws.files.iter().map(|f| short_path(f)).collect();
+        let mut source = format!("profile {profile:?} in {}", files.join(" and "));
+        if let Some(region) = &aws.region {
+            source.push_str(&format!(", region {region}"));
+        }
+        return Ok(SideCredentials {
+            resolved: Resolved::AwsProfile(profile.to_string()),
+            source,
+        });
+    }
+    let sandbox = sandbox_boto_paths();
+    if let Some(found) = boto_side(profile, side, &sandbox, sts_region).await? {
+        return Ok(found);
+    }
+    Err(Error::Credentials(profile_not_found(
+        profile, side, &explicit, &sandbox,
+    )))
+}
+
+/// The profile in the first of `paths` that has it, as a side's credentials.
+async fn boto_side(
+    profile: &str,
+    side: Side,
+    paths: &[PathBuf],
+    sts_region: Region,
+) -> Result<Option<SideCredentials>, Error> {
+    let Some((path, found)) = boto_profile_in(profile, paths)? else {
+        return Ok(None);
+    };
+    let file = short_path(&path);
+    match found {
+        BotoProfile::Keys(credentials) => Ok(Some(SideCredentials {
+            resolved: Resolved::Provider(SharedCredentialsProvider::new(credentials)),
+            source: format!("profile {profile:?} in {file} (keys)"),
+        })),
+        BotoProfile::Role(role) => {
+            let provider = assume_role(&role, sts_region).await;
+            match provider.provide_credentials().await {
+                Ok(_) => Ok(Some(SideCredentials {
+                    resolved: Resolved::Provider(provider),
+                    source: format!(
+                        "profile {profile:?} in {file}: role {} assumed with {:?} credentials",
+                        role.role_arn, role.credential_source
+                    ),
+                })),
                 Err(error) => Err(Error::Credentials(format!(
-                    "profile {profile:?}: assuming role {} with {:?} credentials failed ({}); \
-                     check the role's trust policy and that this machine has the source credentials",
+                    "profile {profile:?} for {} ({file}): assuming role {} with {:?} credentials \
+                     failed ({}); check the role's trust policy and that this machine has the \
+                     source credentials",
+                    side.name(),
                     role.role_arn,
                     role.credential_source,
                     aws_sdk_s3::error::DisplayErrorContext(&error)
                 ))),
-            };
-        }
-        None => {}
-    }
-    let provider = aws_config::profile::ProfileFileCredentialsProvider::builder()
-        .profile_name(profile)
-        .build();
-    match provider.provide_credentials().await {
-        Ok(_) => Ok(SharedCredentialsProvider::new(provider)),
-        Err(error) => {
-            let searched: Vec<String> = boto.iter().map(|p| p.display().to_string()).collect();
-            Err(Error::Credentials(format!(
-                "profile {profile:?} was not found in {} nor usable from the AWS config and credentials files ({})",
-                searched.join(", "),
-                aws_sdk_s3::error::DisplayErrorContext(&error)
-            )))
+            }
         }
     }
+}
+
+/// The message of a profile found nowhere.
+fn profile_not_found(
+    profile: &str,
+    side: Side,
+    explicit: &[PathBuf],
+    sandbox: &[PathBuf],
+) -> String {
+    let (config, credentials) = aws_files();
+    let mut searched = vec![short_path(&config), short_path(&credentials)];
+    searched.extend(explicit.iter().chain(sandbox).map(|p| short_path(p)));
+    let mut message = format!(
+        "profile {profile:?} for {} was not found: searched {}",
+        side.name(),
+        searched.join(", ")
+    );
+    if explicit.is_empty() && sandbox.is_empty() {
+        message.push_str(
+            " (no .boto is read outside a Hadoop task unless named with --boto FILE or BOTO_CONFIG)",
+        );
+    }
+    if Path::new("./.boto").is_file() && !in_task_sandbox() && explicit.is_empty() {
+        message.push_str("; ./.boto exists here: give --boto ./.boto to use it");
+    } else {
+        message.push_str(&format!(
+            "; add [profile {profile}] to {} or name another file with --boto FILE",
+            short_path(&config)
+        ));
+    }
+    message
+}
+
+/// Where the SDK's default chain takes its credentials from, as far as the
+/// environment and the AWS files tell (its order: environment, profile, web identity,
+/// container, instance metadata).
+fn default_chain_source() -> String {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    if set("AWS_ACCESS_KEY_ID") {
+        return "the environment (AWS_ACCESS_KEY_ID)".to_string();
+    }
+    let profile = std::env::var("AWS_PROFILE")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "default".to_string());
+    if let Some(aws) = aws_profile(&profile) {
+        let files: Vec<String> = aws.files.iter().map(|f| short_path(f)).collect();
+        let mut source = format!("profile {profile:?} in {}", files.join(" and "));
+        if let Some(region) = &aws.region {
+            source.push_str(&format!(", region {region}"));
+        }
+        return source;
+    }
+    if set("AWS_WEB_IDENTITY_TOKEN_FILE") {
+        return "web identity (AWS_WEB_IDENTITY_TOKEN_FILE)".to_string();
+    }
+    if set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") || set("AWS_CONTAINER_CREDENTIALS_FULL_URI") {
+        return "the container credentials endpoint".to_string();
+    }
+    "instance metadata (IMDS)".to_string()
+}
+
+/// The message of a default chain that found no credentials (`cause`: what the SDK
+/// said, when it is more than that none was found).
+pub fn no_credentials(side: Side, cause: Option<&str>) -> String {
+    let cause = cause.map(|c| format!(" ({c})")).unwrap_or_default();
+    let (config, credentials) = aws_files();
+    let profile = std::env::var("AWS_PROFILE")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "default".to_string());
+    let imds = if std::env::var("AWS_EC2_METADATA_DISABLED")
+        .is_ok_and(|v| v.eq_ignore_ascii_case("true"))
+    {
+        "instance metadata (disabled by AWS_EC2_METADATA_DISABLED)"
+    } else {
+        "instance metadata (IMDS)"
+    };
+    format!(
+        "no credentials for {}: tried the environment (AWS_ACCESS_KEY_ID), profile {profile:?} \
+         in {} and {}, web identity, the container endpoint and {imds}{cause}; set \
+         AWS_PROFILE or give {} (a profile of the AWS files, or of a file named with --boto FILE)",
+        side.name(),
+        short_path(&config),
+        short_path(&credentials),
+        side.flag("profile")
+    )
+}
+
+/// The message of an AWS-files profile that gave no credentials (an expired SSO
+/// session, a role that cannot be assumed, a profile without keys).
+pub fn profile_unusable(profile: &str, side: Side, cause: &str) -> String {
+    let files = aws_profile(profile)
+        .map(|aws| {
+            aws.files
+                .iter()
+                .map(|f| short_path(f))
+                .collect::<Vec<_>>()
+                .join(" and ")
+        })
+        .unwrap_or_else(|| "the AWS files".to_string());
+    let sso = if cause.contains("SSO") || cause.contains("sso") || cause.contains("token") {
+        format!(" (an SSO session: aws sso login --profile {profile})")
+    } else {
+        String::new()
+    };
+    format!(
+        "profile {profile:?} for {} ({files}) gives no credentials: {cause}; fix the profile{sso}",
+        side.name()
+    )
 }
 
 /// Whether a credentials file holds a long-lived secret key in any section.
@@ -284,6 +663,45 @@ mod tests {
         let error = boto_profile("jassy", &paths).expect_err("incomplete");
         assert!(error.to_string().contains("aws_secret_access_key"));
         assert!(!format!("{jeff:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn aws_profiles_are_found_with_their_region() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("config");
+        let credentials = dir.path().join("credentials");
+        std::fs::write(
+            &config,
+            "[default]\nregion = us-west-2\n[profile far]\nregion = eu-central-9\n\
+             [profile sso]\nsso_session = corp\n",
+        )
+        .expect("write");
+        std::fs::write(
+            &credentials,
+            "[far]\naws_access_key_id = A\naws_secret_access_key = B\n[keys-only]\n\
+             aws_access_key_id = A\naws_secret_access_key = B\n",
+        )
+        .expect("write");
+        let far = aws_profile_in("far", &config, &credentials).expect("far");
+        assert_eq!(far.region.as_deref(), Some("eu-central-9"));
+        assert_eq!(far.files, vec![config.clone(), credentials.clone()]);
+        let default = aws_profile_in("default", &config, &credentials).expect("default");
+        assert_eq!(default.region.as_deref(), Some("us-west-2"));
+        let keys = aws_profile_in("keys-only", &config, &credentials).expect("keys");
+        assert_eq!((keys.region, keys.files), (None, vec![credentials.clone()]));
+        let sso = aws_profile_in("sso", &config, &credentials).expect("sso");
+        assert_eq!(sso.files, vec![config.clone()]);
+        assert!(aws_profile_in("nobody", &config, &credentials).is_none());
+        assert!(
+            aws_profile_in("far", &dir.path().join("none"), &dir.path().join("none")).is_none()
+        );
+    }
+
+    #[test]
+    fn sides_name_their_flags() {
+        assert_eq!(Side::Source.flag("profile"), "--src-profile");
+        assert_eq!(Side::Destination.flag("endpoint"), "--dst-endpoint");
+        assert_eq!(Side::Only.flag("profile"), "--profile");
     }
 
     #[test]

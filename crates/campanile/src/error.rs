@@ -41,8 +41,9 @@ pub enum Error {
         message: String,
     },
 
-    /// Credentials for a profile could not be found or loaded. Exit code 2.
-    #[error("credentials: {0}")]
+    /// Credentials could not be found or loaded: the message names the side, the
+    /// profile or sources tried, and what to do. Exit code 2.
+    #[error("{0}")]
     Credentials(String),
 
     /// An S3 request failed after the client's retries, or its answer was unusable.
@@ -248,13 +249,20 @@ impl S3Context {
     }
 
     /// The request failed with `error`: the message is the service's code and message
-    /// (or the transport failure, see [`crate::s3::describe_error`]), the error its source.
+    /// (or the transport failure, see [`crate::s3::describe_error`]; Campanile's own
+    /// for an AccessDenied or an endpoint out of reach, [`crate::s3::explain_failure`]),
+    /// the error its source. A request that found no credentials is an
+    /// [`Error::Credentials`] instead ([`crate::s3::credentials_failure`]).
     pub fn sdk<E, R>(self, error: SdkError<E, R>) -> Error
     where
         E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug + Send + Sync + 'static,
     {
-        let message = crate::s3::describe_error(&error);
+        if let Some(message) = crate::s3::credentials_failure(&error, &self.bucket) {
+            return Error::Credentials(message);
+        }
+        let message = crate::s3::explain_failure(self.operation, &self.bucket, &self.key, &error)
+            .unwrap_or_else(|| crate::s3::describe_error(&error));
         self.explained(message, error)
     }
 

@@ -19,6 +19,7 @@ pub mod headers;
 pub mod input;
 pub mod interrupt;
 pub mod inventory;
+pub mod logging;
 pub mod multipart;
 pub mod orphans;
 pub mod partfile;

@@ -6,9 +6,16 @@
 //! the endpoint itself; any other endpoint is used as given, with path-style addressing
 //! (most S3-compatible servers do not route virtual-hosted buckets).
 //!
-//! Credentials for `--profile NAME` come from [`crate::credentials`] (boto-style
-//! files with keys or a role to assume, then the AWS files). Without a profile the
-//! SDK's default chain applies (environment, AWS files, instance role).
+//! Credentials come from [`crate::credentials`]: without a profile the SDK's default
+//! chain (environment, AWS files, SSO, web identity, container, instance role); with
+//! `--profile NAME` that profile of the AWS files, its region included, or of a
+//! boto-style file (named with `--boto`/`BOTO_CONFIG`, or in a task sandbox). They are
+//! checked when the client is built: none found is an [`Error::Credentials`] (exit 2)
+//! that names what was tried. A client built for a known bucket
+//! ([`ClientOptions::for_bucket`]) records its side, endpoint and credential source,
+//! so that a failure on that bucket names them ([`explain_failure`]): which
+//! credentials an AccessDenied refused and the IAM action they need, which endpoint
+//! could not be reached and the flag that sets it.
 //!
 //! Retries: the SDK's standard mode (exponential backoff with jitter, throttling
 //! errors such as 503 SlowDown included) with more attempts than its default, since a
@@ -36,6 +43,7 @@ use aws_sdk_s3::config::{
 };
 use aws_sdk_s3::error::ProvideErrorMetadata;
 
+use crate::credentials::{Resolved, Side};
 use crate::error::Error;
 use crate::governor::{GovernedHttpClient, Governor, RequestBudget};
 use crate::tuning::Tuning;
@@ -65,6 +73,18 @@ pub struct ClientOptions {
     pub read_timeout: Duration,
     /// Requests per second per key prefix ([`crate::governor`]).
     pub budget: RequestBudget,
+    /// The side and bucket the client is for, when known: messages name them.
+    pub bucket: Option<(Side, String)>,
+}
+
+impl ClientOptions {
+    /// These options, for `bucket` on `side` (see [`explain_failure`]).
+    pub fn for_bucket(self, side: Side, bucket: &str) -> Self {
+        ClientOptions {
+            bucket: Some((side, bucket.to_string())),
+            ..self
+        }
+    }
 }
 
 impl Default for ClientOptions {
@@ -81,6 +101,7 @@ impl Default for ClientOptions {
             connect_timeout: tuning.s3_connect_timeout,
             read_timeout: tuning.s3_read_timeout,
             budget: RequestBudget::default(),
+            bucket: None,
         }
     }
 }
@@ -189,15 +210,60 @@ pub async fn client(options: &ClientOptions) -> Result<Client, Error> {
     if let Some(region) = &given_region {
         loader = loader.region(Region::new(region.clone()));
     }
-    let region = given_region.unwrap_or_else(|| DEFAULT_REGION.to_string());
-    if let Some(credentials) = &options.credentials {
-        loader = loader.credentials_provider(SharedCredentialsProvider::new(credentials.clone()));
-    } else if let Some(profile) = &options.profile {
-        loader = loader.credentials_provider(
-            crate::credentials::profile_credentials(profile, Region::new(region)).await?,
-        );
+    let side = options
+        .bucket
+        .as_ref()
+        .map_or(Side::Only, |(side, _)| *side);
+    let sts_region = Region::new(
+        given_region
+            .clone()
+            .unwrap_or_else(|| DEFAULT_REGION.to_string()),
+    );
+    let resolved = match &options.credentials {
+        Some(credentials) => {
+            loader =
+                loader.credentials_provider(SharedCredentialsProvider::new(credentials.clone()));
+            None
+        }
+        None => {
+            Some(crate::credentials::resolve(options.profile.as_deref(), side, sts_region).await?)
+        }
+    };
+    if let Some(side_credentials) = &resolved {
+        match &side_credentials.resolved {
+            Resolved::Provider(provider) => {
+                loader = loader.credentials_provider(provider.clone());
+            }
+            Resolved::AwsProfile(profile) => {
+                // The named profile's keys (or SSO, role, process) even when the
+                // environment holds others, and its region unless one is given.
+                loader = loader.profile_name(profile).credentials_provider(
+                    SharedCredentialsProvider::new(
+                        aws_config::profile::ProfileFileCredentialsProvider::builder()
+                            .profile_name(profile)
+                            .build(),
+                    ),
+                );
+                if given_region.is_none()
+                    && let Some(region) =
+                        crate::credentials::aws_profile(profile).and_then(|aws| aws.region)
+                {
+                    loader = loader.region(Region::new(region));
+                }
+            }
+            Resolved::DefaultChain => {}
+        }
     }
     let shared = loader.load().await;
+    if let Some(side_credentials) = &resolved {
+        check_credentials(&shared, side_credentials, side).await?;
+        let region = shared.region().map_or(DEFAULT_REGION, |r| r.as_ref());
+        let endpoint_text = match &endpoint {
+            Some(Endpoint::Custom { url }) => url.clone(),
+            _ => format!("AWS S3 ({region})"),
+        };
+        note_side(options, side_credentials, region, endpoint_text);
+    }
     let mut builder = aws_sdk_s3::config::Builder::from(&shared)
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
         .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
@@ -221,6 +287,274 @@ pub async fn client(options: &ClientOptions) -> Result<Client, Error> {
     // Requests by operation, which the tasks report as counters (crate::requests).
     builder = builder.interceptor(crate::requests::CountRequests);
     Ok(Client::from_conf(builder.build()))
+}
+
+/// Asks the credentials of a client built from a profile of the AWS files now, so
+/// that a profile that gives none fails at the start with a message naming it. The
+/// default chain is left to the first request (it may end at instance metadata,
+/// which is not asked before a request needs it); a failure there is turned into
+/// the same kind of message by [`credentials_failure`].
+async fn check_credentials(
+    shared: &aws_config::SdkConfig,
+    side_credentials: &crate::credentials::SideCredentials,
+    side: Side,
+) -> Result<(), Error> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let Resolved::AwsProfile(profile) = &side_credentials.resolved else {
+        return Ok(());
+    };
+    let Some(provider) = shared.credentials_provider() else {
+        return Err(Error::Credentials(crate::credentials::profile_unusable(
+            profile,
+            side,
+            "no provider",
+        )));
+    };
+    match provider.provide_credentials().await {
+        Ok(_) => Ok(()),
+        Err(error) => Err(Error::Credentials(crate::credentials::profile_unusable(
+            profile,
+            side,
+            &innermost(&error),
+        ))),
+    }
+}
+
+/// When a request failed because its client found no credentials (the default chain
+/// came up empty, a profile's session could not be had), the message that says what
+/// was tried and what to do, for an [`Error::Credentials`].
+pub fn credentials_failure<E, R>(
+    error: &aws_sdk_s3::error::SdkError<E, R>,
+    bucket: &str,
+) -> Option<String>
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    let mut found = None;
+    while let Some(e) = current {
+        if let Some(credentials) = e.downcast_ref::<CredentialsError>() {
+            found = Some(credentials);
+            break;
+        }
+        current = e.source();
+    }
+    let failure = found?;
+    let info = side_of(bucket);
+    let side = info.as_ref().map_or(Side::Only, |info| info.side);
+    let profile = info.as_ref().and_then(|info| info.profile.clone());
+    Some(match (profile, failure) {
+        (Some(profile), _) => {
+            crate::credentials::profile_unusable(&profile, side, &innermost(failure))
+        }
+        (None, CredentialsError::CredentialsNotLoaded(_)) => {
+            crate::credentials::no_credentials(side, None)
+        }
+        (None, _) => format!(
+            "credentials for {} from {}: {}",
+            side.name(),
+            info.map_or_else(|| "the default chain".to_string(), |i| i.credentials),
+            innermost(failure)
+        ),
+    })
+}
+
+/// The innermost message of an error chain (the cause, without the wrappers).
+fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = error;
+    while let Some(source) = current.source() {
+        current = source;
+    }
+    current.to_string()
+}
+
+/// What a failure on a bucket can name: the side, its endpoint, its credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SideInfo {
+    /// Which side the bucket is.
+    pub side: Side,
+    /// The endpoint's URL, or `AWS S3 (<region>)`.
+    pub endpoint: String,
+    /// Where the credentials come from ([`crate::credentials::SideCredentials::source`]).
+    pub credentials: String,
+    /// The profile named for the side, if any.
+    pub profile: Option<String>,
+}
+
+/// The sides of this process's clients, by bucket.
+static SIDES: std::sync::Mutex<Vec<(String, SideInfo)>> = std::sync::Mutex::new(Vec::new());
+
+/// Records a client's side (when it is built for a bucket) and says, once per side
+/// and source, where its credentials come from (`-v`).
+fn note_side(
+    options: &ClientOptions,
+    side_credentials: &crate::credentials::SideCredentials,
+    region: &str,
+    endpoint: String,
+) {
+    let side = options
+        .bucket
+        .as_ref()
+        .map_or(Side::Only, |(side, _)| *side);
+    let mut source = side_credentials.source.clone();
+    if !source.contains(", region ") {
+        source.push_str(&format!(", region {region}"));
+    }
+    let info = SideInfo {
+        side,
+        endpoint,
+        credentials: source.clone(),
+        profile: options.profile.clone(),
+    };
+    let Ok(mut sides) = SIDES.lock() else {
+        return;
+    };
+    let bucket = options
+        .bucket
+        .as_ref()
+        .map(|(_, bucket)| bucket.clone())
+        .unwrap_or_default();
+    if sides
+        .iter()
+        .any(|(b, known)| *b == bucket && *known == info)
+    {
+        return;
+    }
+    let said = sides
+        .iter()
+        .any(|(_, known)| known.side == side && known.credentials == info.credentials);
+    if !said {
+        let name = match side {
+            Side::Source => "source",
+            Side::Destination => "destination",
+            Side::Only => "S3",
+        };
+        tracing::info!("{name} credentials: {source}");
+    }
+    sides.push((bucket, info));
+}
+
+/// The side a bucket was recorded with by a client built for it, if any.
+pub fn side_of(bucket: &str) -> Option<SideInfo> {
+    let sides = SIDES.lock().ok()?;
+    sides
+        .iter()
+        .rev()
+        .find(|(b, _)| b == bucket)
+        .map(|(_, info)| info.clone())
+}
+
+/// The IAM action an S3 operation needs, and the resource it needs it on.
+pub fn iam_action(operation: &str, bucket: &str, key: &str) -> (&'static str, String) {
+    let on_bucket = format!("arn:aws:s3:::{bucket}");
+    let on_object = format!("arn:aws:s3:::{bucket}/{key}");
+    match operation {
+        "ListObjectsV2" | "ListObjects" => ("s3:ListBucket", on_bucket),
+        "GetBucketLocation" => ("s3:GetBucketLocation", on_bucket),
+        "ListMultipartUploads" => ("s3:ListBucketMultipartUploads", on_bucket),
+        "ListParts" => ("s3:ListMultipartUploadParts", on_object),
+        "AbortMultipartUpload" => ("s3:AbortMultipartUpload", on_object),
+        "GetObjectTagging" => ("s3:GetObjectTagging", on_object),
+        "GetObjectAttributes" => ("s3:GetObjectAttributes", on_object),
+        "DeleteObject" => ("s3:DeleteObject", on_object),
+        "PutObject"
+        | "CreateMultipartUpload"
+        | "UploadPart"
+        | "UploadPartCopy"
+        | "CompleteMultipartUpload"
+        | "CopyObject" => ("s3:PutObject", on_object),
+        _ => ("s3:GetObject", on_object),
+    }
+}
+
+/// A message of Campanile's own for a failed request, when it knows better than the
+/// service's code: `AccessDenied` names the side's credentials and the IAM action they
+/// need; an endpoint that cannot be reached is named with the flag that sets it.
+/// `None`: the service's code and message say it.
+pub fn explain_failure<E, R>(
+    operation: &str,
+    bucket: &str,
+    key: &str,
+    error: &aws_sdk_s3::error::SdkError<E, R>,
+) -> Option<String>
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    use aws_sdk_s3::error::SdkError;
+    let side = side_of(bucket);
+    let headless_403 = error.code().is_none()
+        && matches!(error, SdkError::ServiceError(_))
+        && status_of(error) == Some(403);
+    if error.code() == Some("AccessDenied") || headless_403 {
+        let (action, resource) = iam_action(operation, bucket, key);
+        let said = match error.message() {
+            Some(message) => format!("AccessDenied: {message}"),
+            None if headless_403 => {
+                "HTTP 403 Forbidden (a HEAD answer names no cause: access denied, or keys \
+                 the server refuses)"
+                    .to_string()
+            }
+            None => "AccessDenied".to_string(),
+        };
+        let who = match &side {
+            Some(info) => format!("{} credentials ({})", info.side.whose(), info.credentials),
+            None => "these credentials".to_string(),
+        };
+        return Some(format!(
+            "{said}; {who} need {action} on {resource} (see docs/iam.md)"
+        ));
+    }
+    if let SdkError::DispatchFailure(failure) = error
+        && (failure.is_io() || failure.is_timeout())
+    {
+        let cause = match failure.as_connector_error() {
+            Some(connector) => io_cause(connector),
+            None => "unreachable".to_string(),
+        };
+        return Some(match &side {
+            Some(info) => {
+                let which = match info.side {
+                    Side::Source => " (source endpoint)",
+                    Side::Destination => " (destination endpoint)",
+                    Side::Only => "",
+                };
+                format!(
+                    "cannot reach {}{which}: {cause}; check {}",
+                    info.endpoint,
+                    info.side.flag("endpoint")
+                )
+            }
+            None => format!("cannot reach the endpoint: {cause}; check the endpoint given"),
+        });
+    }
+    None
+}
+
+/// What an I/O failure of a connection was, in a few words: the io error's kind when
+/// there is one (`connection refused`), else the innermost message (a DNS failure).
+fn io_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::TimedOut
+                    | std::io::ErrorKind::HostUnreachable
+                    | std::io::ErrorKind::NetworkUnreachable
+                    | std::io::ErrorKind::AddrNotAvailable
+            )
+        {
+            return io.kind().to_string();
+        }
+        current = e.source();
+    }
+    innermost(error)
 }
 
 /// The SDK's own default HTTPS client (hyper 1, rustls with aws-lc, proxy settings
@@ -279,7 +613,7 @@ pub async fn download_to(
 pub fn describe_error<E, R>(error: &aws_sdk_s3::error::SdkError<E, R>) -> String
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     if let Some(code) = error.code() {
         return match error.message() {
@@ -287,7 +621,42 @@ where
             None => code.to_string(),
         };
     }
+    // An answer without an error code (a HEAD has no body): its status, rather than
+    // the SDK's dump of the whole response.
+    if let (aws_sdk_s3::error::SdkError::ServiceError(_), Some(status)) = (error, status_of(error))
+    {
+        return format!(
+            "HTTP {status}{} (the answer names no error code)",
+            reason(status)
+        );
+    }
     aws_sdk_s3::error::DisplayErrorContext(error).to_string()
+}
+
+/// The HTTP status of the answer behind an SDK error, when there is one.
+fn status_of<E, R: 'static>(error: &aws_sdk_s3::error::SdkError<E, R>) -> Option<u16> {
+    let raw = error.raw_response()?;
+    (raw as &dyn std::any::Any)
+        .downcast_ref::<HttpResponse>()
+        .map(|response| response.status().as_u16())
+}
+
+/// ` Forbidden` for 403 and the like: the reason phrase of the statuses S3 answers.
+fn reason(status: u16) -> &'static str {
+    match status {
+        400 => " Bad Request",
+        401 => " Unauthorized",
+        403 => " Forbidden",
+        404 => " Not Found",
+        405 => " Method Not Allowed",
+        409 => " Conflict",
+        412 => " Precondition Failed",
+        416 => " Range Not Satisfiable",
+        500 => " Internal Server Error",
+        501 => " Not Implemented",
+        503 => " Service Unavailable",
+        _ => "",
+    }
 }
 
 /// HTTP status of a failed request, when the service answered.
@@ -373,6 +742,30 @@ mod tests {
         );
         assert!(Endpoint::parse("ftp://x").is_err());
         assert!(Endpoint::parse("http://").is_err());
+    }
+
+    #[test]
+    fn every_operation_names_its_iam_action_and_resource() {
+        assert_eq!(
+            iam_action("ListObjectsV2", "b", "p/"),
+            ("s3:ListBucket", "arn:aws:s3:::b".to_string())
+        );
+        assert_eq!(
+            iam_action("UploadPart", "b", "k"),
+            ("s3:PutObject", "arn:aws:s3:::b/k".to_string())
+        );
+        assert_eq!(
+            iam_action("HeadObject", "b", "k"),
+            ("s3:GetObject", "arn:aws:s3:::b/k".to_string())
+        );
+        assert_eq!(
+            iam_action("ListMultipartUploads", "b", "").0,
+            "s3:ListBucketMultipartUploads"
+        );
+        assert_eq!(
+            iam_action("ListParts", "b", "k").0,
+            "s3:ListMultipartUploadParts"
+        );
     }
 
     #[test]

@@ -337,6 +337,7 @@ fn main() -> ExitCode {
         &server::GarageSettings {
             log_requests: cli.log_requests,
             db_engine: Some(cli.garage_db.clone()),
+            ..Default::default()
         },
     )
     .expect("start Garage");

@@ -6,6 +6,7 @@
 use clap::Parser;
 
 use campanile::command::BucketListArgs;
+use campanile::credentials::Side;
 use campanile::s3;
 use campanile::stream::StreamIndex;
 use campanile::task::bucketlist::{self, BucketListOptions};
@@ -13,7 +14,8 @@ use campanile_cli::process::run_task;
 
 fn main() -> std::process::ExitCode {
     let args = BucketListArgs::parse();
-    run_task("bucketlist", |mut streams| async move {
+    let diagnostics = args.s3.diagnostics.clone();
+    run_task("bucketlist", &diagnostics, |mut streams| async move {
         if args.distinct {
             return bucketlist::distinct::run(
                 streams.input,
@@ -23,7 +25,13 @@ fn main() -> std::process::ExitCode {
             )
             .map(drop);
         }
-        let client = s3::client(&args.s3.client_options()).await?;
+        let client = s3::client(
+            &args
+                .s3
+                .client_options()
+                .for_bucket(Side::Only, &args.bucket),
+        )
+        .await?;
         let options = BucketListOptions {
             select: args.select.selection()?,
             keys: args.select.key_map(),

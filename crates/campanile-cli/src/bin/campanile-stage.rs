@@ -42,7 +42,8 @@ struct Cli {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    run_task("campanile-stage", |_streams| async move {
+    let diagnostics = cli.s3.diagnostics.clone();
+    run_task("campanile-stage", &diagnostics, |_streams| async move {
         let (bucket, prefix) = parse_s3_uri(&cli.code).ok_or_else(|| {
             campanile::Error::Usage(format!("--code {:?} is not an s3:// URI", cli.code))
         })?;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use campanile::command::PartFileArgs;
+use campanile::command::{Diagnostics, PartFileArgs};
 use campanile_cli::jobs;
 use campanile_cli::rsync::RsyncCli;
 
@@ -38,6 +38,8 @@ enum Job {
         /// Base of the run directories (default: the state directory).
         #[arg(long, env = campanile::rsync::runs::RUN_DIR_ENV)]
         run_dir: Option<PathBuf>,
+        #[command(flatten)]
+        diagnostics: Diagnostics,
     },
     /// Clean up after a local run whose runner was killed: stop its tasks, remove
     /// their temporary files, complete or abort its uploads (`rsync --cleanup`).
@@ -47,6 +49,8 @@ enum Job {
         /// Base of the run directories (default: the state directory).
         #[arg(long, env = campanile::rsync::runs::RUN_DIR_ENV)]
         run_dir: Option<PathBuf>,
+        #[command(flatten)]
+        diagnostics: Diagnostics,
     },
 }
 
@@ -62,10 +66,18 @@ fn main() -> ExitCode {
     match cli.job {
         Job::Sync(cli) => jobs::sync("campanile sync", *cli),
         Job::Partfile(args) => jobs::partfile("partfile", *args),
-        Job::Runs { json, run_dir } => jobs::runs("campanile runs", run_base(run_dir), json),
-        Job::Cleanup { run, run_dir } => {
+        Job::Runs {
+            json,
+            run_dir,
+            diagnostics,
+        } => jobs::runs("campanile runs", &diagnostics, run_base(run_dir), json),
+        Job::Cleanup {
+            run,
+            run_dir,
+            diagnostics,
+        } => {
             let dir = run_base(run_dir).map(|base| campanile_cli::rsync::run_dir_of(&base, &run));
-            jobs::cleanup("campanile cleanup", dir)
+            jobs::cleanup("campanile cleanup", &diagnostics, dir)
         }
     }
 }

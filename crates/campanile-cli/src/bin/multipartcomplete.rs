@@ -4,6 +4,7 @@
 use clap::Parser;
 
 use campanile::command::MultipartCompleteArgs;
+use campanile::credentials::Side;
 use campanile::s3;
 use campanile::stream::StreamIndex;
 use campanile::task::multipartcomplete::{self, MultipartCompleteOptions};
@@ -11,9 +12,12 @@ use campanile_cli::process::run_task;
 
 fn main() -> std::process::ExitCode {
     let args = MultipartCompleteArgs::parse();
-    run_task("multipartcomplete", |mut streams| async move {
+    let flags = args.s3.diagnostics.clone();
+    run_task("multipartcomplete", &flags, |mut streams| async move {
         let dst_key = campanile::sse_c::CustomerKey::load(args.dst_sse_c_key_file.as_deref())?;
-        let client = s3::client(&args.s3.client_options()).await?;
+        let client_options = args.s3.client_options();
+        let client =
+            s3::client(&client_options.for_bucket(Side::Destination, &args.bucket)).await?;
         let options = MultipartCompleteOptions {
             bucket: args.bucket,
             src_bucket: args.src_bucket,

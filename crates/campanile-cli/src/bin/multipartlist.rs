@@ -11,7 +11,8 @@ use campanile_cli::process::run_task;
 
 fn main() -> std::process::ExitCode {
     let args = MultipartListArgs::parse();
-    run_task("multipartlist", |mut streams| async move {
+    let diagnostics = args.buckets.diagnostics.clone();
+    run_task("multipartlist", &diagnostics, |mut streams| async move {
         args.write.check()?;
         let (src, dst) = args.buckets.clients().await?;
         if args.abort_run {

@@ -11,7 +11,8 @@ use campanile_cli::process::run_task;
 
 fn main() -> std::process::ExitCode {
     let args = ObjectCopyArgs::parse();
-    run_task("objectcopy", |mut streams| async move {
+    let diagnostics = args.buckets.diagnostics.clone();
+    run_task("objectcopy", &diagnostics, |mut streams| async move {
         let config = Config::load(args.config.as_deref())?;
         if args.debug {
             streams.reporter.log(&config.describe())?;

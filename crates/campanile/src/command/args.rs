@@ -106,13 +106,52 @@ impl Persistence {
     }
 }
 
+/// What a process says on stderr and which credentials file it reads: `-v`/`-vv`,
+/// `-q` ([`crate::logging`]) and `--boto FILE` ([`crate::credentials`]). Every task
+/// takes them; a plan never sets them (a local run passes the verbosity and the file
+/// to its tasks through their environment, [`crate::logging::child_env`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct Diagnostics {
+    /// More on stderr: -v info events, -vv debug events (RUST_LOG, when set, decides
+    /// instead). Reporter lines are written whatever the level.
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Errors only on stderr.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// A boto-style credentials file whose [profile NAME] sections are read before the
+    /// AWS files (also BOTO_CONFIG). Without it a .boto is read only inside a Hadoop
+    /// task (./.boto, ~/.boto, /etc/boto.cfg).
+    #[arg(long, value_name = "FILE")]
+    pub boto: Option<PathBuf>,
+}
+
+impl Diagnostics {
+    /// The verbosity these flags give.
+    pub fn verbosity(&self) -> crate::logging::Verbosity {
+        crate::logging::Verbosity {
+            verbose: self.verbose,
+            quiet: self.quiet,
+        }
+    }
+
+    fn render(&self, argv: &mut Vec<String>) {
+        for _ in 0..self.verbose {
+            argv.push("-v".into());
+        }
+        push_flag(argv, "--quiet", self.quiet);
+        push_path(argv, "--boto", &self.boto);
+    }
+}
+
 /// Endpoint, profile and region of one S3 side.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
 pub struct S3Side {
     /// S3 host (`s3-us-west-2.amazonaws.com`) or URL (`http://127.0.0.1:3900`).
     #[arg(long)]
     pub endpoint: Option<String>,
-    /// Profile in ./.boto, ~/.boto, /etc/boto.cfg or the AWS config files.
+    /// Profile of the AWS config files (with its region), or of the --boto file (in
+    /// a Hadoop task also ./.boto, ~/.boto, /etc/boto.cfg).
     #[arg(long)]
     pub profile: Option<String>,
     /// Region (default: from the endpoint host, the environment, or us-east-1).
@@ -121,6 +160,9 @@ pub struct S3Side {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub persistence: Persistence,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub diagnostics: Diagnostics,
 }
 
 impl S3Side {
@@ -139,6 +181,7 @@ impl S3Side {
         push_some(argv, "--profile", &self.profile);
         push_some(argv, "--region", &self.region);
         self.persistence.render(argv);
+        self.diagnostics.render(argv);
     }
 }
 
@@ -181,6 +224,9 @@ pub struct SrcDst {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub persistence: Persistence,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub diagnostics: Diagnostics,
 }
 
 /// The prefix mapping of a run (`--src-prefix`, `--dst-prefix`): the records carry
@@ -216,22 +262,26 @@ impl Prefixes {
 impl SrcDst {
     /// Client options of the source side.
     pub fn src_options(&self) -> ClientOptions {
-        self.persistence.apply(ClientOptions {
-            endpoint: self.src_endpoint.clone(),
-            profile: self.src_profile.clone(),
-            region: self.src_region.clone(),
-            ..Default::default()
-        })
+        self.persistence
+            .apply(ClientOptions {
+                endpoint: self.src_endpoint.clone(),
+                profile: self.src_profile.clone(),
+                region: self.src_region.clone(),
+                ..Default::default()
+            })
+            .for_bucket(crate::credentials::Side::Source, &self.src_bucket)
     }
 
     /// Client options of the destination side.
     pub fn dst_options(&self) -> ClientOptions {
-        self.persistence.apply(ClientOptions {
-            endpoint: self.dst_endpoint.clone(),
-            profile: self.dst_profile.clone(),
-            region: self.dst_region.clone(),
-            ..Default::default()
-        })
+        self.persistence
+            .apply(ClientOptions {
+                endpoint: self.dst_endpoint.clone(),
+                profile: self.dst_profile.clone(),
+                region: self.dst_region.clone(),
+                ..Default::default()
+            })
+            .for_bucket(crate::credentials::Side::Destination, &self.dst_bucket)
     }
 
     /// Builds the source and destination clients.
@@ -254,6 +304,7 @@ impl SrcDst {
         push_path(argv, "--src-sse-c-key-file", &self.src_sse_c_key_file);
         self.prefixes.render(argv);
         self.persistence.render(argv);
+        self.diagnostics.render(argv);
     }
 }
 

@@ -11,8 +11,8 @@ use serde::{Serialize, Serializer};
 
 use crate::error::Error;
 pub use args::{
-    BucketListArgs, ListingSelection, MultipartCompleteArgs, MultipartListArgs, ObjectCopyArgs,
-    PartFileArgs, Persistence, Prefixes, S3Side, SrcDst, WriteSettings,
+    BucketListArgs, Diagnostics, ListingSelection, MultipartCompleteArgs, MultipartListArgs,
+    ObjectCopyArgs, PartFileArgs, Persistence, Prefixes, S3Side, SrcDst, WriteSettings,
 };
 
 /// A Campanile task binary.
@@ -143,6 +143,11 @@ mod tests {
                 prefix_reads_per_second: 100,
                 prefix_writes_per_second: 50,
             },
+            diagnostics: Diagnostics {
+                verbose: 2,
+                quiet: false,
+                boto: Some("/etc/campanile/credentials.boto".into()),
+            },
         };
         let buckets = SrcDst {
             src_bucket: "srcbucket".into(),
@@ -163,6 +168,11 @@ mod tests {
                 max_attempts: 2,
                 prefix_reads_per_second: 1375,
                 prefix_writes_per_second: 875,
+            },
+            diagnostics: Diagnostics {
+                verbose: 0,
+                quiet: true,
+                boto: None,
             },
         };
         vec![

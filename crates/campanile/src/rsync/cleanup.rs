@@ -20,12 +20,15 @@ pub async fn clean_up_uploads<E: Write>(
     region: Option<String>,
     err: &mut E,
 ) -> Result<(), Error> {
-    let client = crate::s3::client(&ClientOptions {
-        endpoint: Some(scope.endpoint.clone()),
-        profile: scope.profile.clone(),
-        region,
-        ..Default::default()
-    })
+    let client = crate::s3::client(
+        &ClientOptions {
+            endpoint: Some(scope.endpoint.clone()),
+            profile: scope.profile.clone(),
+            region,
+            ..Default::default()
+        }
+        .for_bucket(crate::credentials::Side::Destination, &scope.bucket),
+    )
     .await?;
     clean_up_uploads_with(&client, scope, err).await
 }

@@ -317,25 +317,34 @@ async fn prepare<W: Write, E: Write>(
     } else {
         options.input = absolute(Path::new(&options.input))?.display().to_string();
     }
-    let src_client = crate::s3::client(&ClientOptions {
-        endpoint: Some(options.src_endpoint.clone()),
-        profile: options.src_profile.clone(),
-        region: request.region.clone(),
-        ..Default::default()
-    })
+    let src_client = crate::s3::client(
+        &ClientOptions {
+            endpoint: Some(options.src_endpoint.clone()),
+            profile: options.src_profile.clone(),
+            region: request.region.clone(),
+            ..Default::default()
+        }
+        .for_bucket(crate::credentials::Side::Source, &options.src_bucket),
+    )
+    .await?;
+    // The tasks run here with the same credentials: the destination's are resolved
+    // now (a named profile checked, its source named with -v) rather than by the
+    // first copy task.
+    let dst_client = crate::s3::client(
+        &ClientOptions {
+            endpoint: Some(options.dst_endpoint.clone()),
+            profile: options.dst_profile.clone(),
+            region: request.region.clone(),
+            ..Default::default()
+        }
+        .for_bucket(crate::credentials::Side::Destination, &options.dst_bucket),
+    )
     .await?;
     let made = if let Some(manifest) = &request.inventory {
         let text = inventory_input(&src_client, manifest, &options.src_bucket, err).await?;
         std::fs::write(&options.input, text)
             .map_err(|e| Error::io(format!("writing {}", options.input), e))?;
         if let Some(dst_input) = &options.dst_input {
-            let dst_client = crate::s3::client(&ClientOptions {
-                endpoint: Some(options.dst_endpoint.clone()),
-                profile: options.dst_profile.clone(),
-                region: request.region.clone(),
-                ..Default::default()
-            })
-            .await?;
             make_part_file(
                 &dst_client,
                 (

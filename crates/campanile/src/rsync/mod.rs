@@ -78,18 +78,22 @@ pub const INVENTORY_FILES: &str = "inventory.files";
 /// is listed from an inventory report.
 pub const DESTINATION_PART_FILE: &str = "part.destination";
 
-/// A client for one side of the run.
+/// A client for one side of the run (`bucket` on `side`: messages name them).
 async fn side_client(
     request: &RsyncRequest,
+    (side, bucket): (crate::credentials::Side, &str),
     endpoint: &str,
     profile: &Option<String>,
 ) -> Result<crate::s3::Client, Error> {
-    crate::s3::client(&crate::s3::ClientOptions {
-        endpoint: Some(endpoint.to_string()),
-        profile: profile.clone(),
-        region: request.region.clone(),
-        ..Default::default()
-    })
+    crate::s3::client(
+        &crate::s3::ClientOptions {
+            endpoint: Some(endpoint.to_string()),
+            profile: profile.clone(),
+            region: request.region.clone(),
+            ..Default::default()
+        }
+        .for_bucket(side, bucket),
+    )
     .await
 }
 
@@ -146,7 +150,13 @@ pub async fn prepare_cluster_inputs<E: Write>(
             )
             .map_err(say)?;
         } else {
-            let client = side_client(request, &options.src_endpoint, &options.src_profile).await?;
+            let client = side_client(
+                request,
+                (crate::credentials::Side::Source, &options.src_bucket),
+                &options.src_endpoint,
+                &options.src_profile,
+            )
+            .await?;
             let text = inventory_input(&client, manifest, &options.src_bucket, err).await?;
             put_text(&client, &uri, text).await?;
         }
@@ -160,7 +170,12 @@ pub async fn prepare_cluster_inputs<E: Write>(
                 options.prefixes.dst_prefix.clone(),
                 options.prefixes.src_prefix.clone(),
             );
-            let target = (bucket.as_str(), (prefixes.0.as_str(), prefixes.1.as_str()));
+            let side = crate::credentials::Side::Destination;
+            let target = (
+                side,
+                bucket.as_str(),
+                (prefixes.0.as_str(), prefixes.1.as_str()),
+            );
             put_part_file(request, &uri, target, &endpoint, &profile, err).await?;
             options.dst_input = Some(uri);
         }
@@ -171,7 +186,8 @@ pub async fn prepare_cluster_inputs<E: Write>(
         let (endpoint, profile) = (options.src_endpoint.clone(), options.src_profile.clone());
         let uri = code_input_uri(options, &bucket, GENERATED_PART_FILE)?;
         let prefix = options.prefixes.src_prefix.clone();
-        let target = (bucket.as_str(), (prefix.as_str(), prefix.as_str()));
+        let side = crate::credentials::Side::Source;
+        let target = (side, bucket.as_str(), (prefix.as_str(), prefix.as_str()));
         put_part_file(request, &uri, target, &endpoint, &profile, err).await?;
         options.input = uri;
     }
@@ -187,7 +203,8 @@ fn code_input_uri(options: &PlanOptions, bucket: &str, name: &str) -> Result<Str
     );
     if crate::s3_url::parse_s3_uri(&uri).is_none() {
         return Err(Error::Usage(format!(
-            "--code {:?} is not an s3:// URI, where the run's {name} would go (or give              --input)",
+            "--code {:?} is not an s3:// URI, where the run's {name} would go (or give \
+             --input)",
             options.code
         )));
     }
@@ -200,7 +217,7 @@ fn code_input_uri(options: &PlanOptions, bucket: &str, name: &str) -> Result<Str
 async fn put_part_file<E: Write>(
     request: &RsyncRequest,
     uri: &str,
-    (bucket, prefixes): (&str, (&str, &str)),
+    (side, bucket, prefixes): (crate::credentials::Side, &str, (&str, &str)),
     endpoint: &str,
     profile: &Option<String>,
     err: &mut E,
@@ -209,7 +226,7 @@ async fn put_part_file<E: Write>(
     if request.dry_run {
         return writeln!(err, "PartFile: {uri} would be made for s3://{bucket}").map_err(say);
     }
-    let client = side_client(request, endpoint, profile).await?;
+    let client = side_client(request, (side, bucket), endpoint, profile).await?;
     let lister = crate::partfile::S3Lister {
         client: &client,
         bucket,
@@ -441,11 +458,20 @@ pub async fn bucket_endpoint(client: &crate::s3::Client, bucket: &str) -> Result
         .send()
         .await
         .map_err(|e| {
-            let message = format!(
-                "{} (give the endpoint with --src-endpoint/--dst-endpoint to skip this)",
-                crate::s3::describe_error(&e)
-            );
-            crate::error::S3Context::new("GetBucketLocation", bucket, "").explained(message, e)
+            // Only a refusal is worth skipping the request for; a transport failure
+            // (the credentials, the network) would fail the run's next requests too.
+            let refused = crate::s3::is_service_error(&e);
+            let mut error = crate::error::S3Context::new("GetBucketLocation", bucket, "").sdk(e);
+            if let (true, Error::S3 { message, .. }) = (refused, &mut error) {
+                let flag = crate::s3::side_of(bucket).map_or_else(
+                    || "--src-endpoint/--dst-endpoint".to_string(),
+                    |info| info.side.flag("endpoint"),
+                );
+                message.push_str(&format!(
+                    " (or give the endpoint with {flag} to skip this request)"
+                ));
+            }
+            error
         })?;
     Ok(endpoint_of_location(
         location.location_constraint().map_or("", |c| c.as_str()),
@@ -512,29 +538,35 @@ pub fn print_summary<W: Write, E: Write>(
 async fn resolve(
     given: &str,
     bucket: &str,
+    side: crate::credentials::Side,
     profile: &Option<String>,
     region: &Option<String>,
 ) -> Result<String, Error> {
     if !given.is_empty() {
         return Ok(given.to_string());
     }
-    let client = crate::s3::client(&crate::s3::ClientOptions {
-        profile: profile.clone(),
-        region: region.clone(),
-        ..Default::default()
-    })
+    let client = crate::s3::client(
+        &crate::s3::ClientOptions {
+            profile: profile.clone(),
+            region: region.clone(),
+            ..Default::default()
+        }
+        .for_bucket(side, bucket),
+    )
     .await?;
     bucket_endpoint(&client, bucket).await
 }
 
 /// Validates the buckets and fills in the endpoints the user did not give.
 pub async fn resolve_endpoints(request: &RsyncRequest) -> Result<PlanOptions, Error> {
+    use crate::credentials::Side;
     let mut options = request.plan.clone();
     plan::validate::bucket_name(&options.src_bucket).map_err(Error::Usage)?;
     plan::validate::bucket_name(&options.dst_bucket).map_err(Error::Usage)?;
     options.src_endpoint = resolve(
         &options.src_endpoint,
         &options.src_bucket,
+        Side::Source,
         &options.src_profile,
         &request.region,
     )
@@ -542,6 +574,7 @@ pub async fn resolve_endpoints(request: &RsyncRequest) -> Result<PlanOptions, Er
     options.dst_endpoint = resolve(
         &options.dst_endpoint,
         &options.dst_bucket,
+        Side::Destination,
         &options.dst_profile,
         &request.region,
     )

@@ -33,6 +33,7 @@ pub mod distinct;
 pub mod inventory;
 
 use std::io::{BufRead, Write};
+use tracing::Instrument;
 
 use aws_sdk_s3::types::{EncodingType, ObjectStorageClass, OptionalObjectAttributes};
 
@@ -140,15 +141,21 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
             &options.keys.src_prefix
         };
         if let Some(narrowed) = line.translated(from, &options.select.prefix) {
-            list_prefix(
-                &line,
-                &narrowed,
-                output,
-                reporter,
-                client,
-                options,
-                &mut summary,
-            )
+            let span = tracing::error_span!("line", part = ?line);
+            async {
+                tracing::debug!("listing");
+                list_prefix(
+                    &line,
+                    &narrowed,
+                    output,
+                    reporter,
+                    client,
+                    options,
+                    &mut summary,
+                )
+                .await
+            }
+            .instrument(span)
             .await?;
         }
         summary.prefixes += 1;

@@ -40,6 +40,7 @@ use std::io::{BufRead, Write};
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::types::ChecksumMode;
 use futures::StreamExt;
+use tracing::Instrument;
 
 use crate::checksum::SourceChecksum;
 use crate::command::WriteSettings;
@@ -143,7 +144,15 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     let mut planned = futures::stream::iter(records)
         .map(|item| async move {
             match item? {
-                Line::Record(record) => plan_object(record, src, dst, options).await,
+                Line::Record(record) => {
+                    let span = crate::logging::record_span(&record.key, None);
+                    async {
+                        tracing::debug!(size = record.size, "planning");
+                        plan_object(record, src, dst, options).await
+                    }
+                    .instrument(span)
+                    .await
+                }
                 Line::Skipped(row) => Ok(Planned::PassedOn(row)),
             }
         })
@@ -187,11 +196,11 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     drop(planned);
     output.flush().map_err(|e| Error::io("writing stdout", e))?;
     if !summary.unknown_layout.is_empty() {
-        reporter.log(&format!(
-            "multipartlist: {} object(s) skipped, part layout unknown: {}",
+        tracing::warn!(
+            "{} object(s) skipped, part layout unknown: {}",
             summary.unknown_layout.len(),
             summary.unknown_layout.join(", ")
-        ))?;
+        );
     }
     reporter.finish()?;
     Ok(summary)

@@ -206,6 +206,8 @@ fn command(spec: &AttemptSpec, program: &Path) -> Command {
         .args(&spec.command[1..])
         .current_dir(&spec.workdir)
         .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        // The runner's -v/-q and --boto (crate::logging::child_env).
+        .envs(crate::logging::child_env())
         .env("PWD", &spec.workdir)
         .env("TMPDIR", spec.workdir.join("tmp"))
         .stdin(Stdio::piped())

@@ -297,7 +297,8 @@ mod tests {
         assert!(!transient(&denied));
         assert_eq!(
             message(denied),
-            "S3 GetObject s3://s/k: AccessDenied: said the server"
+            "S3 GetObject s3://s/k: AccessDenied: said the server; these credentials need \
+             s3:GetObject on arn:aws:s3:::s/k (see docs/iam.md)"
         );
     }
 

@@ -80,6 +80,7 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
 use futures::StreamExt;
+use tracing::Instrument;
 
 use crate::command::WriteSettings;
 use crate::error::Error;
@@ -239,9 +240,23 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
                     let line = item.map_err(|error| (String::new(), error))?;
                     match line {
                         // The label is made only for a failure: most records succeed.
-                        Line::Record(record) => copy_or_skip(&record, src, dst, options, sinks)
+                        Line::Record(record) => {
+                            let span = crate::logging::record_span(
+                                &record.object.key,
+                                record.part.as_ref().map(|part| part.part_number),
+                            );
+                            async {
+                                tracing::debug!(size = record.object.size, "copying");
+                                let copied = copy_or_skip(&record, src, dst, options, sinks).await;
+                                match &copied {
+                                    Ok(_) => tracing::debug!("copied"),
+                                    Err(error) => tracing::warn!("not copied: {error}"),
+                                }
+                                copied.map_err(|error| (label(&record), error))
+                            }
+                            .instrument(span)
                             .await
-                            .map_err(|error| (label(&record), error)),
+                        }
                         // An earlier step's skip row goes on towards the run's report.
                         Line::Skipped(row) => {
                             skip::pass_on(&mut **sinks.output.borrow_mut(), &row)
