@@ -230,6 +230,13 @@ async fn copied_with(
         result.stdout, result.stderr
     );
     let filtered = counter(&reports(&result), "list.", src, "Filtered");
+    // The summary says it too, apart from the skips (none here).
+    let summary = summary(&result);
+    assert_eq!(summary["listed"]["filtered"], filtered, "{summary}");
+    assert_eq!(
+        summary["objects"], summary["listed"]["objects"],
+        "{summary}"
+    );
     (sorted_keys(client, &dst).await, filtered)
 }
 

@@ -73,6 +73,9 @@ pub struct Listed {
     pub objects: u64,
     /// Their bytes.
     pub bytes: u64,
+    /// Objects the listing's filters (`--include`/`--exclude`, sizes, dates) left out:
+    /// neither in [`Listed::objects`] nor skips.
+    pub filtered: u64,
 }
 
 /// What failed in a run that still ended.
@@ -191,6 +194,7 @@ impl RunSummary {
             .map(|s| Listed {
                 objects: sum(s, counters::OBJECTS),
                 bytes: sum(s, counters::BYTES),
+                filtered: sum(s, counters::FILTERED),
             });
         let mut summary = RunSummary {
             objects,
@@ -334,6 +338,15 @@ impl RunSummary {
                     bytes(listed.bytes)
                 ),
             ));
+            if listed.filtered > 0 {
+                lines.push((
+                    "filtered",
+                    format!(
+                        "{} left out by the filters (not copied, not skipped)",
+                        plural(listed.filtered, "object")
+                    ),
+                ));
+            }
         }
         lines.push((
             "skipped",
@@ -465,6 +478,7 @@ mod tests {
                     ("src", "Objects", 5),
                     ("src", "Bytes", 12_000_000),
                     ("src", "SkippedArchived", 1),
+                    ("src", "Filtered", 3),
                 ],
                 0,
             ),
@@ -519,7 +533,8 @@ mod tests {
             summary.listed,
             Some(Listed {
                 objects: 5,
-                bytes: 12_000_000
+                bytes: 12_000_000,
+                filtered: 3,
             })
         );
         let expected: BTreeMap<SkipReason, u64> = [
@@ -713,6 +728,7 @@ mod tests {
             text,
             "summary: 3 objects copied (1 multipart), 10000000 bytes (10.0 MB)\n\
              \x20 listed         5 objects, 12000000 bytes (12.0 MB) at the source\n\
+             \x20 filtered       3 objects left out by the filters (not copied, not skipped)\n\
              \x20 skipped        4 (archived 1, vanished 1, unknown_layout 1, destination_changed 1)\n\
              \x20 reported       0 (copied, not proven)\n\
              \x20 failed         0 objects (ETag mismatch), 3 task attempts retried\n\
