@@ -11,6 +11,7 @@ mod bootstrap;
 mod bucketlist;
 mod cleanup_step;
 mod copy;
+mod delete_sync;
 mod diagnostics;
 mod dry_run;
 mod emr_binaries;

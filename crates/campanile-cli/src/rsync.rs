@@ -15,7 +15,7 @@ use campanile::plan::{PlanOptions, RunBase};
 use campanile::rsync::emr::EmrRequest;
 use campanile::rsync::hadoop::HadoopRequest;
 use campanile::rsync::local::{LocalRequest, copy_task_memory};
-use campanile::rsync::{PartFileRequest, RsyncRequest, Runner};
+use campanile::rsync::{DeleteRequest, PartFileRequest, RsyncRequest, Runner};
 use campanile::select::{Rule, Timestamp, parse_size};
 
 /// Examples and rules shown at the end of `rsync --help`.
@@ -188,6 +188,20 @@ pub struct RsyncCli {
     /// List the destination too and copy only missing or changed objects.
     #[arg(long)]
     pub diff: bool,
+    /// Delete sync (local runner): once every copy succeeded, delete the destination
+    /// keys (under the destination prefix) that the source (under the source prefix)
+    /// does not hold. Implies --diff (both sides are listed). Nothing is deleted when
+    /// the run fails. Refused with --include/--exclude and the size and date filters
+    /// (a key they leave out is still at the source), with --inventory (a report can
+    /// be older than the bucket), --no-check-part-file (a partial listing), --no-copy,
+    /// --list-only, --job and --hadoop. The keys deleted go to <run-dir>/_deleted.jsonl;
+    /// with --dry-run, one `(dryrun) delete: s3://dst/key` line each.
+    #[arg(long)]
+    pub delete: bool,
+    /// With --delete: when more than N keys (or N% of the objects the destination
+    /// listing found, rounded down) would be deleted, delete none and exit 1.
+    #[arg(long, value_name = "N|N%", requires = "delete")]
+    pub max_delete: Option<campanile::rsync::delete::MaxDelete>,
     /// Stop after multipartlist (prints CopyInput:).
     #[arg(long)]
     pub no_copy: bool,
@@ -454,6 +468,7 @@ impl RsyncCli {
             return Err(Error::Usage("--poll-seconds must be positive".into()));
         }
         let local = self.job.is_none() && !self.hadoop;
+        let delete = self.delete_request(local, &filters)?;
         let code = match (&self.code, local) {
             (Some(code), _) => code.clone(),
             (None, true) => std::env::current_exe()
@@ -525,7 +540,7 @@ impl RsyncCli {
                 dst_endpoint: self.dst_endpoint.clone().unwrap_or_default(),
                 src_profile: self.src_profile.clone(),
                 dst_profile: self.dst_profile.clone(),
-                diff: self.diff,
+                diff: self.diff || delete.is_some(),
                 no_copy: self.no_copy,
                 list_only: self.list_only,
                 uuid,
@@ -551,7 +566,51 @@ impl RsyncCli {
                 check_gaps: !self.no_check_part_file,
             },
             inventory: self.inventory.clone(),
+            delete,
         })
+    }
+
+    /// `--delete` and `--max-delete`, or the usage error of a combination that cannot
+    /// delete safely: filters leave keys out of the source listing that are still at
+    /// the source, an inventory report or an unchecked part file can miss keys, and
+    /// the cluster runners have no delete step yet.
+    fn delete_request(
+        &self,
+        local: bool,
+        filters: &ListingSelection,
+    ) -> Result<Option<DeleteRequest>, Error> {
+        if !self.delete {
+            return Ok(None);
+        }
+        let refused = |why: &str| {
+            Err(Error::Usage(format!(
+                "--delete {why}; it runs on the local runner (the default), with the whole source prefix listed"
+            )))
+        };
+        if !local {
+            return refused("is not available with --job or --hadoop");
+        }
+        if *filters != ListingSelection::default() {
+            return refused(
+                "cannot be combined with --include/--exclude or the size and date filters (a key they leave out is still at the source and must not be deleted)",
+            );
+        }
+        if self.inventory.is_some() {
+            return refused(
+                "cannot be combined with --inventory (a report can be older than the bucket: keys written since would be deleted)",
+            );
+        }
+        if self.no_check_part_file {
+            return refused(
+                "cannot be combined with --no-check-part-file (a part file that leaves out keys lists the source partially)",
+            );
+        }
+        if self.no_copy || self.list_only {
+            return refused("deletes after the copies: not with --no-copy or --list-only");
+        }
+        Ok(Some(DeleteRequest {
+            max: self.max_delete,
+        }))
     }
 
     /// The verbosity and credentials file flags, as the tasks take them.

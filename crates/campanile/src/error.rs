@@ -162,6 +162,35 @@ pub enum Error {
         signal: i32,
     },
 
+    /// `rsync --delete --max-delete`: the run would delete more keys than allowed, so
+    /// it deleted none (the copies are done). Exit code 1: the listings were fine, the
+    /// run refused; raise the limit or look at what changed.
+    #[error(
+        "--delete would delete {would} keys, more than --max-delete {max} allows ({limit} of the destination's {dst_objects} listed objects): nothing was deleted"
+    )]
+    DeleteRefused {
+        /// Keys the run would delete.
+        would: u64,
+        /// Keys the limit allows.
+        limit: u64,
+        /// The limit as given (`N` or `N%`).
+        max: String,
+        /// Objects the destination listing found.
+        dst_objects: u64,
+    },
+
+    /// `rsync --delete`: S3 refused to delete some keys (each is named on stderr).
+    /// Exit code 1.
+    #[error("--delete: {failed} key(s) could not be deleted ({deleted} were); first: {first}")]
+    DeleteFailed {
+        /// Keys S3 refused to delete.
+        failed: u64,
+        /// Keys deleted.
+        deleted: u64,
+        /// The first refusal.
+        first: String,
+    },
+
     /// Local I/O failed (stdin, stdout, temporary files). Exit code 1.
     #[error("{context}: {source}")]
     Io {

@@ -115,9 +115,9 @@ pub fn tier(operation: &str) -> PriceTier {
 pub enum Action {
     /// Copied from the source to the destination.
     Copy,
-    /// Deleted from the destination because the source no longer has it. No run
-    /// produces it yet: rsync has no delete sync. When it comes, its dry run lists
-    /// the destination keys it would delete here, and [`Tally::deleted`] counts them.
+    /// Deleted from the destination because the source does not have it
+    /// (`--delete`): the dry run lists each destination key it would delete, and
+    /// [`Tally::deleted`] counts them.
     Delete,
 }
 
@@ -239,7 +239,7 @@ pub struct Tally {
     pub parts: u64,
     /// Bytes of the objects that would be copied.
     pub bytes: u64,
-    /// Objects that would be deleted (always 0: no delete sync yet).
+    /// Objects that would be deleted (`--delete`).
     pub deleted: u64,
 }
 
@@ -283,6 +283,11 @@ pub fn copy_requests(tally: &Tally, server_side: bool) -> BTreeMap<String, u64> 
     add("CreateMultipartUpload", tally.multipart_objects);
     add("ListMultipartUploads", tally.multipart_objects);
     add("CompleteMultipartUpload", tally.multipart_objects);
+    // --delete: one DeleteObjects per batch of at most 1000 keys.
+    add(
+        "DeleteObjects",
+        tally.deleted.div_ceil(crate::rsync::delete::BATCH as u64),
+    );
     requests
 }
 
@@ -516,7 +521,17 @@ impl DryRun {
                 ),
             ));
         }
-        lines.push(("deleted", "0 (rsync has no delete sync)".to_string()));
+        lines.push((
+            "deleted",
+            if self.tally.deleted > 0 {
+                format!(
+                    "{} (--delete: at the destination, not at the source)",
+                    plural(self.tally.deleted, "object")
+                )
+            } else {
+                "0 (deletes only with --delete)".to_string()
+            },
+        ));
         let skipped: Vec<String> = self
             .skipped
             .iter()

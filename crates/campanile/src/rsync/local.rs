@@ -16,10 +16,11 @@ use crate::error::S3ResultExt;
 use crate::plan::local::{LocalSettings, ProgressDisplay, report_json, run_plan_into};
 use crate::plan::{self, RunBase, part_file_name};
 use crate::rsync::cleanup::clean_up_uploads;
-use crate::rsync::dry_run::{DryRun, Prices, Tally, read_part_list};
+use crate::rsync::delete;
+use crate::rsync::dry_run::{Action, DryRun, PlannedObject, Prices, Tally, read_part_list};
 use crate::rsync::report::{self, SkipReport};
 use crate::rsync::runs::{self, RunInfo, RunJournal};
-use crate::rsync::summary::RunSummary;
+use crate::rsync::summary::{Deleted, RunSummary};
 use crate::rsync::unfinished::{self, RunRecord, Unfinished};
 use crate::rsync::{
     DESTINATION_PART_FILE, GENERATED_PART_FILE, INVENTORY_FILES, RsyncRequest, check_part_file,
@@ -461,7 +462,7 @@ async fn execute<W: Write, E: Write>(
     err: &mut E,
 ) -> Result<(), Error> {
     if request.dry_run {
-        return dry_run(local, prepared, started, out, err).await;
+        return dry_run(request, local, prepared, started, out, err).await;
     }
     let io = |e| Error::io("writing stdout", e);
     let Prepared {
@@ -530,6 +531,30 @@ async fn execute<W: Write, E: Write>(
         return Err(error);
     }
     let reports = finished;
+    // Delete sync: only now, once every step (listings, diff, copies) succeeded.
+    let deleted = match &request.delete {
+        Some(delete) => {
+            match delete_sync(request, delete, &options, &plan, &run_dir, local, err).await {
+                Ok(deleted) => Some(deleted),
+                Err(error) => {
+                    let summary = RunSummary::from_steps(
+                        &reports,
+                        &options.src_bucket,
+                        started.elapsed().as_secs_f64(),
+                    )
+                    .failed_with(&error)
+                    .with_paths(run_paths(&plan, printed_output.as_deref()));
+                    if let Err(printing) =
+                        print_summary(&summary, local.json, local.quiet, out, err)
+                    {
+                        let _ = writeln!(err, "could not print the summary: {printing}");
+                    }
+                    return Err(error);
+                }
+            }
+        }
+        None => None,
+    };
     // Before the upload: the report travels with the output.
     let skipped = match report::rows_directory(&plan) {
         Some(dir) => report::write_local(Path::new(dir))?,
@@ -559,9 +584,86 @@ async fn execute<W: Write, E: Write>(
         started.elapsed().as_secs_f64(),
     )
     .with_report(skipped.as_ref())
-    .with_paths(run_paths(&plan, printed_output.as_deref()));
+    .with_paths(run_paths(&plan, printed_output.as_deref()))
+    .with_deleted(deleted);
     print_summary(&summary, local.json, local.quiet, out, err)?;
     SkipReport::outcome(skipped)
+}
+
+/// The diff step of a plan (`--delete` implies `--diff`): the two listings.
+fn diff_step(plan: &crate::plan::Plan) -> Result<&crate::plan::DiffStep, Error> {
+    plan.steps
+        .iter()
+        .find_map(|step| match step {
+            crate::plan::Step::Diff(diff) => Some(diff),
+            _ => None,
+        })
+        .ok_or_else(|| Error::Internal("--delete needs the plan's diff step".into()))
+}
+
+/// The keys `--delete` would delete: the destination listing's keys the source
+/// listing lacks, found under `<run dir>/delete`.
+fn find_deletions(
+    plan: &crate::plan::Plan,
+    run_dir: &Path,
+    local: &LocalRequest,
+) -> Result<delete::Deletions, Error> {
+    let diff = diff_step(plan)?;
+    let work = run_dir.join("delete");
+    create_private_dir(&work)?;
+    delete::find(
+        Path::new(&diff.src),
+        Path::new(&diff.dst),
+        &work,
+        local.settings.sort_memory,
+    )
+}
+
+/// `--delete` after a run whose steps all succeeded: finds the deletions, refuses
+/// them all over `--max-delete`, else deletes them and lists them in
+/// `<run dir>/_deleted.jsonl`.
+async fn delete_sync<E: Write>(
+    request: &RsyncRequest,
+    delete: &crate::rsync::DeleteRequest,
+    options: &crate::plan::PlanOptions,
+    plan: &crate::plan::Plan,
+    run_dir: &Path,
+    local: &LocalRequest,
+    err: &mut E,
+) -> Result<Deleted, Error> {
+    let deletions = find_deletions(plan, run_dir, local)?;
+    deletions.check_limit(delete.max)?;
+    let report = run_dir.join(delete::DELETED_REPORT);
+    if deletions.count == 0 {
+        return Ok(Deleted {
+            objects: 0,
+            report: None,
+        });
+    }
+    let client = crate::s3::client(
+        &ClientOptions {
+            endpoint: Some(options.dst_endpoint.clone()),
+            profile: options.dst_profile.clone(),
+            region: request.region.clone(),
+            ..Default::default()
+        }
+        .for_bucket(crate::credentials::Side::Destination, &options.dst_bucket),
+    )
+    .await?;
+    let keys = options.prefixes.key_map();
+    let objects = delete::delete(
+        &client,
+        &options.dst_bucket,
+        &keys,
+        &deletions,
+        &report,
+        err,
+    )
+    .await?;
+    Ok(Deleted {
+        objects,
+        report: Some(report.display().to_string()),
+    })
 }
 
 /// The `--json` line of the part file a run made.
@@ -581,6 +683,7 @@ fn part_file_json(made: &crate::partfile::Generated, path: &str) -> serde_json::
 /// either bucket; the run directory stays, with the listings and the part list. Ends
 /// as the real run would: [`Error::Skipped`] (exit 3) when objects would be left out.
 async fn dry_run<W: Write, E: Write>(
+    request: &RsyncRequest,
     local: &LocalRequest,
     prepared: Prepared,
     started: std::time::Instant,
@@ -617,18 +720,36 @@ async fn dry_run<W: Write, E: Write>(
     }
     let mut tally = Tally::default();
     let keys = options.prefixes.key_map();
+    let mut print = |object: PlannedObject, tally: &mut Tally| {
+        tally.add(&object);
+        let line = if local.json {
+            object
+                .json(&options.src_bucket, &options.dst_bucket, &keys)
+                .to_string()
+        } else {
+            object.line(&options.src_bucket, &options.dst_bucket, &keys)
+        };
+        writeln!(out, "{line}").map_err(io)
+    };
     if let Some(part_list) = &plan.copy_input {
-        read_part_list(Path::new(part_list), |object| {
-            tally.add(&object);
-            let line = if local.json {
-                object
-                    .json(&options.src_bucket, &options.dst_bucket, &keys)
-                    .to_string()
-            } else {
-                object.line(&options.src_bucket, &options.dst_bucket, &keys)
+        read_part_list(Path::new(part_list), |object| print(object, &mut tally))?;
+    }
+    // --delete: the keys a real run would delete (after its copies), and whether
+    // --max-delete would let it.
+    let mut refused = Ok(());
+    if let Some(delete) = &request.delete {
+        let deletions = find_deletions(&plan, Path::new(&plan.run_dir), local)?;
+        deletions.each(|deletion| {
+            let object = PlannedObject {
+                action: Action::Delete,
+                key: deletion.key,
+                size: deletion.size,
+                etag: deletion.etag,
+                parts: 0,
             };
-            writeln!(out, "{line}").map_err(io)
+            print(object, &mut tally)
         })?;
+        refused = deletions.check_limit(delete.max);
     }
     let skipped = match report::rows_directory(&plan) {
         Some(dir) => report::write_local(Path::new(dir))?,
@@ -653,6 +774,8 @@ async fn dry_run<W: Write, E: Write>(
         writeln!(out, "{}", summary.json()).map_err(io)?;
     }
     out.flush().map_err(io)?;
+    // The real run would refuse to delete: the dry run says so the same way (exit 1).
+    refused?;
     SkipReport::outcome(skipped)
 }
 

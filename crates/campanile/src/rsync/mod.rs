@@ -12,6 +12,7 @@
 //! run left out are listed in its skip report ([`report`]), and rsync then exits 3.
 
 pub mod cleanup;
+pub mod delete;
 pub mod dry_run;
 pub mod emr;
 pub mod hadoop;
@@ -46,6 +47,16 @@ pub struct RsyncRequest {
     /// `s3://` URI, or locally a path with the data files beside it) instead of the
     /// bucket; the plan's input is then made from it.
     pub inventory: Option<String>,
+    /// `--delete`: after the copies succeeded, delete the destination keys the source
+    /// does not hold (local runner only; see [`delete`]).
+    pub delete: Option<DeleteRequest>,
+}
+
+/// What `--delete` asks.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DeleteRequest {
+    /// `--max-delete`: delete nothing when more would go.
+    pub max: Option<delete::MaxDelete>,
 }
 
 /// How rsync gets its part file, and how far it trusts one it is given.

@@ -64,6 +64,19 @@ pub struct RunSummary {
     /// to its end. The numbers of a failed run are those of the steps that ended
     /// before it failed: a failed step's counters are lost with it.
     pub error: Option<String>,
+    /// `--delete`: the destination keys deleted and where they are listed; `None`
+    /// (and absent from the JSON) in a run without `--delete`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<Deleted>,
+}
+
+/// What a `--delete` run deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Deleted {
+    /// Destination keys deleted.
+    pub objects: u64,
+    /// The file listing them (`<run dir>/_deleted.jsonl`), when the run got to delete.
+    pub report: Option<String>,
 }
 
 /// What the listing of the source found.
@@ -226,6 +239,12 @@ impl RunSummary {
         summary
     }
 
+    /// Sets what `--delete` deleted.
+    pub fn with_deleted(mut self, deleted: Option<Deleted>) -> RunSummary {
+        self.deleted = deleted;
+        self
+    }
+
     /// Takes the skipped and reported objects from the run's skip report (no report:
     /// none), which lists exactly the objects the run left out: the counters also
     /// count an archived object that the diff then found already at the destination.
@@ -352,6 +371,15 @@ impl RunSummary {
             "skipped",
             format!("{}{}", self.skipped_total(), reasons(&self.skipped)),
         ));
+        if let Some(deleted) = &self.deleted {
+            lines.push((
+                "deleted",
+                format!(
+                    "{} from the destination (--delete: not at the source)",
+                    plural(deleted.objects, "object")
+                ),
+            ));
+        }
         lines.push((
             "reported",
             format!(
@@ -427,6 +455,9 @@ impl RunSummary {
                 .clone()
                 .unwrap_or_else(|| "none (nothing left out or reported)".to_string()),
         ));
+        if let Some(report) = self.deleted.as_ref().and_then(|d| d.report.clone()) {
+            lines.push(("deleted keys", report));
+        }
         let width = lines.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
         for (name, text) in lines {
             writeln!(out, "  {name:<width$}  {text}")?;

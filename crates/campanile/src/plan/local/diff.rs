@@ -22,7 +22,9 @@ use crate::plan::local::sort::{ExternalSorter, Sorted, split_key_value};
 /// Counter group of the diff's own counters.
 pub const GROUP: &str = "Diff";
 
-fn sorted_listing(dir: &Path, work: &Path, memory: usize) -> Result<Sorted, Error> {
+/// A listing directory's lines sorted by key (external sort under `work`); also
+/// what [`crate::rsync::delete::find`] merges.
+pub(crate) fn sorted_listing(dir: &Path, work: &Path, memory: usize) -> Result<Sorted, Error> {
     std::fs::create_dir_all(work)
         .map_err(|e| Error::io(format!("creating {}", work.display()), e))?;
     let mut sorter = ExternalSorter::new(memory, work);
