@@ -150,20 +150,27 @@ pub fn find(
 }
 
 impl Deletions {
-    /// Calls `each` with every deletion, in key order.
-    pub fn each(&self, mut each: impl FnMut(Deletion) -> Result<(), Error>) -> Result<(), Error> {
-        let context = || format!("reading {}", self.file.display());
+    /// The deletions, in key order, read one at a time.
+    pub fn iter(&self) -> Result<impl Iterator<Item = Result<Deletion, Error>> + '_, Error> {
+        let context = move || format!("reading {}", self.file.display());
         let reader = BufReader::new(File::open(&self.file).map_err(|e| Error::io(context(), e))?);
-        for (number, line) in reader.lines().enumerate() {
+        Ok(reader.lines().enumerate().map(move |(number, line)| {
             let line = line.map_err(|e| Error::io(context(), e))?;
             let record = ListingRecord::parse(&line).map_err(|e| {
                 Error::Usage(format!("{} line {}: {e}", self.file.display(), number + 1))
             })?;
-            each(Deletion {
+            Ok(Deletion {
                 key: record.key,
                 size: record.size,
                 etag: record.etag,
-            })?;
+            })
+        }))
+    }
+
+    /// Calls `each` with every deletion, in key order.
+    pub fn each(&self, mut each: impl FnMut(Deletion) -> Result<(), Error>) -> Result<(), Error> {
+        for deletion in self.iter()? {
+            each(deletion?)?;
         }
         Ok(())
     }
@@ -198,22 +205,14 @@ pub async fn delete<E: Write>(
 ) -> Result<u64, Error> {
     let context = || format!("writing {}", report.display());
     let mut written = BufWriter::new(File::create(report).map_err(|e| Error::io(context(), e))?);
-    let mut batch: Vec<Deletion> = Vec::with_capacity(BATCH);
-    let mut batches = Vec::new();
-    // The batches are read first (a key is ~100 bytes: 1000 per batch), then sent
-    // one after another; the file is read once.
-    deletions.each(|deletion| {
-        batch.push(deletion);
-        if batch.len() == BATCH {
-            batches.push(std::mem::take(&mut batch));
-        }
-        Ok(())
-    })?;
-    if !batch.is_empty() {
-        batches.push(batch);
-    }
     let (mut deleted, mut failed, mut first_failure) = (0u64, 0u64, None);
-    for batch in batches {
+    // One batch in memory at a time: memory does not grow with the deletions.
+    let mut reading = deletions.iter()?.peekable();
+    while reading.peek().is_some() {
+        let batch = reading
+            .by_ref()
+            .take(BATCH)
+            .collect::<Result<Vec<Deletion>, Error>>()?;
         let objects = batch
             .iter()
             .map(|d| {
@@ -341,5 +340,31 @@ mod tests {
             assert_eq!(error.exit_code(), 1);
             assert!(error.to_string().contains("3 keys"), "{error}");
         }
+    }
+
+    #[test]
+    fn a_source_skip_row_keeps_its_destination_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(&src).expect("mkdir");
+        // An archived source object is still at the source: its copy must stay.
+        std::fs::write(
+            src.join("part-00000"),
+            "cold\taaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\t9\tskipped:archived:GLACIER\n",
+        )
+        .expect("write");
+        let dst = write(dir.path(), "dst", &["cold", "gone"]);
+        let work = dir.path().join("work");
+        std::fs::create_dir_all(&work).expect("mkdir");
+        let found = find(&src, &dst, &work, 1 << 20).expect("find");
+        assert_eq!((found.count, found.dst_objects), (1, 2));
+        let mut keys = Vec::new();
+        found
+            .each(|d| {
+                keys.push(d.key);
+                Ok(())
+            })
+            .expect("read");
+        assert_eq!(keys, ["gone"]);
     }
 }
