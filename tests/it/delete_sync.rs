@@ -252,3 +252,50 @@ fn delete_is_refused_where_it_cannot_delete_safely() {
         assert_eq!(ran.code, 2, "{args:?}: {}", ran.stderr);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn more_than_1000_deletions_go_in_batches_of_1000() {
+    let server = campanile_testkit::s3();
+    let (client, src, dst) = fresh_buckets(server, "delbatch").await;
+    fixtures::put_object(&client, &src, "k/keep", b"k".to_vec()).await;
+    let mut puts = tokio::task::JoinSet::new();
+    for i in 0..1001 {
+        let (client, dst) = (client.clone(), dst.clone());
+        puts.spawn(async move {
+            fixtures::put_object(&client, &dst, &format!("k/old{i:04}"), b"o".to_vec()).await
+        });
+    }
+    while let Some(done) = puts.join_next().await {
+        done.expect("put");
+    }
+    let proxy = FaultProxy::start(&server.endpoint, FaultPlan::none())
+        .await
+        .expect("proxy");
+    let batches = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    proxy.set_hook(std::sync::Arc::new({
+        let batches = batches.clone();
+        move |exchange: &campanile_testkit::faults::Exchange| {
+            if exchange.method == "POST" && exchange.target.contains("delete") {
+                if let Ok(mut seen) = batches.lock() {
+                    seen.push(exchange.status);
+                }
+            }
+        }
+    }));
+    let work = tempfile::tempdir().expect("work dir");
+    let ran = rsync_at(
+        server,
+        &proxy.endpoint(),
+        work.path(),
+        &[
+            &format!("s3://{src}/k/"),
+            &format!("s3://{dst}/k/"),
+            "--delete",
+        ],
+    );
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    assert_eq!(summary(&ran)["deleted"]["objects"], 1001);
+    assert_eq!(sorted_keys(&client, &dst).await, ["k/keep"]);
+    let seen = batches.lock().map(|b| b.clone()).unwrap_or_default();
+    assert_eq!(seen, [200, 200], "two DeleteObjects: 1000 keys, then 1");
+}
