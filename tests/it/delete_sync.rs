@@ -275,10 +275,11 @@ async fn more_than_1000_deletions_go_in_batches_of_1000() {
     proxy.set_hook(std::sync::Arc::new({
         let batches = batches.clone();
         move |exchange: &campanile_testkit::faults::Exchange| {
-            if exchange.method == "POST" && exchange.target.contains("delete") {
-                if let Ok(mut seen) = batches.lock() {
-                    seen.push(exchange.status);
-                }
+            if exchange.method == "POST"
+                && exchange.target.contains("delete")
+                && let Ok(mut seen) = batches.lock()
+            {
+                seen.push(exchange.status);
             }
         }
     }));
