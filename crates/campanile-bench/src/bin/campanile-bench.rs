@@ -397,6 +397,7 @@ fn main() -> ExitCode {
         bin: &bin,
         server: &logged,
         config: &config,
+        copy_env: Vec::new(),
     }
     .run("count-src", "count-dst", &part_file, 16);
     std::thread::sleep(Duration::from_millis(200)); // let the log reach the file
@@ -521,6 +522,7 @@ fn local_bench(objects: usize, large: u64, runs: usize, bin: &Path) -> ExitCode 
         bin,
         server: &server,
         config: &config,
+        copy_env: Vec::new(),
     };
     let (mut local_small, mut local_big_splits, mut piped, mut local_large) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
