@@ -24,6 +24,7 @@ pub mod multipart;
 pub mod orphans;
 pub mod partfile;
 pub mod plan;
+pub mod pool;
 pub mod record;
 pub mod reporter;
 pub mod requests;

@@ -4,7 +4,9 @@
 //! the load over the instance's disks. The MD5, the CRC64NVME and the byte count are
 //! computed as the bytes arrive, so the data is read once (the CRC64NVME is the
 //! checksum a write sends when the source has none of its own). The temporary file is deleted when the
-//! spool is dropped, on success and on every error path.
+//! spool is dropped, on success and on every error path. The memory buffer may come
+//! from a [`BufferPool`], which gets it back when the spool or the body made of it is
+//! dropped.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,12 +18,13 @@ use rand::seq::IndexedRandom;
 use tempfile::NamedTempFile;
 
 use crate::error::Error;
+use crate::pool::{BufferPool, PooledVec};
 
 /// Bytes being collected, with their MD5 and count.
 pub struct Spool {
     max_memory: u64,
     directory: PathBuf,
-    memory: Vec<u8>,
+    memory: PooledVec,
     file: Option<NamedTempFile>,
     length: u64,
     hasher: Md5,
@@ -65,11 +68,26 @@ impl Spool {
     /// A spool that keeps up to `max_memory` bytes in memory, expecting about
     /// `expected` bytes, and spills into `directory`.
     pub fn new(max_memory: u64, expected: u64, directory: &Path) -> Self {
+        Self::pooled(None, max_memory, expected, directory)
+    }
+
+    /// [`Spool::new`], with its memory buffer taken from `pool` (if any).
+    pub fn pooled(
+        pool: Option<&std::sync::Arc<BufferPool>>,
+        max_memory: u64,
+        expected: u64,
+        directory: &Path,
+    ) -> Self {
         let capacity = if expected <= max_memory { expected } else { 0 };
+        let capacity = usize::try_from(capacity).unwrap_or(0);
+        let memory = match pool {
+            Some(pool) => pool.take(capacity),
+            None => PooledVec::plain(Vec::with_capacity(capacity)),
+        };
         Spool {
             max_memory,
             directory: directory.to_path_buf(),
-            memory: Vec::with_capacity(usize::try_from(capacity).unwrap_or(0)),
+            memory,
             file: None,
             length: 0,
             hasher: Md5::new(),
@@ -103,9 +121,10 @@ impl Spool {
                         e,
                     )
                 })?;
-            file.write_all(&self.memory)
+            file.write_all(self.memory.as_slice())
                 .map_err(|e| Error::io("writing the spool file", e))?;
-            self.memory = Vec::new();
+            // Gives a pooled buffer back at once.
+            self.memory = PooledVec::default();
             self.file = Some(file);
         }
         match &mut self.file {
@@ -138,7 +157,7 @@ impl Spool {
                     .map_err(|e| Error::io("writing the spool file", e))?;
                 SpooledData::File(file)
             }
-            None => SpooledData::Memory(Bytes::from(self.memory)),
+            None => SpooledData::Memory(self.memory.into_bytes()),
         };
         Ok(SpooledBody {
             data,
@@ -246,6 +265,37 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
         drop(spool);
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_pooled_buffer_comes_back_from_a_body_and_from_an_abandoned_spool() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let size = 2 * crate::pool::MIN_POOLED;
+        let pool = BufferPool::new(8 * size as u64);
+        let chunk = vec![5u8; size];
+        // A body sent (the stream is a clone) and dropped: the buffer is back.
+        let mut spool = Spool::pooled(Some(&pool), size as u64, size as u64, dir.path());
+        spool.write(&chunk).expect("write");
+        let body = spool.finish().expect("finish");
+        let collected = body.byte_stream().await.expect("stream").collect().await;
+        assert_eq!(collected.expect("bytes").into_bytes().len(), size);
+        assert_eq!(pool.idle_buffers(), 0, "the body holds it");
+        drop(body);
+        assert_eq!(pool.idle_buffers(), 1);
+        assert_eq!(pool.lent_bytes(), 0);
+        // A GET that breaks off half way (its spool dropped unfinished).
+        let mut spool = Spool::pooled(Some(&pool), size as u64, size as u64, dir.path());
+        assert_eq!(pool.idle_buffers(), 0, "reused");
+        spool.write(&chunk[..size / 2]).expect("write");
+        drop(spool);
+        assert_eq!(pool.idle_buffers(), 1);
+        // A body larger than announced spills: the buffer comes back at the spill.
+        let mut spool = Spool::pooled(Some(&pool), size as u64, size as u64, dir.path());
+        spool.write(&chunk).expect("write");
+        spool.write(b"one more").expect("write");
+        assert_eq!(pool.idle_buffers(), 1, "back when the bytes went to a file");
+        drop(spool);
+        assert_eq!(pool.lent_bytes(), 0);
     }
 
     #[test]

@@ -52,6 +52,22 @@ enum Bench {
         #[arg(long)]
         bin_dir: Option<PathBuf>,
     },
+    /// objectcopy's buffer pool against none: CPU and page faults per GiB of one
+    /// large object, the two alternating (`CAMPANILE_BUFFER_POOL=off` for none).
+    Pool {
+        /// Size of the large object, in MiB.
+        #[arg(long, default_value_t = 1024)]
+        large_mib: u64,
+        /// Part size of the large object, in MiB.
+        #[arg(long, default_value_t = 8)]
+        part_mib: u64,
+        /// Runs of each variant (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Directory of the task binaries (default: next to this one).
+        #[arg(long)]
+        bin_dir: Option<PathBuf>,
+    },
     /// rsync --local: many small objects, a few large ones, per-task overhead.
     Local {
         /// Number of small objects.
@@ -111,12 +127,18 @@ struct Pipeline<'a> {
     bin: &'a Path,
     server: &'a S3Server,
     config: &'a Path,
+    /// Environment for objectcopy alone.
+    copy_env: Vec<(&'static str, &'static str)>,
 }
 
 /// What one pipeline run measured.
 struct Measured {
     seconds: f64,
     objectcopy_peak_rss_kib: i64,
+    /// objectcopy's user + system CPU seconds.
+    objectcopy_cpu_seconds: f64,
+    /// objectcopy's minor page faults.
+    objectcopy_minor_faults: i64,
 }
 
 impl Pipeline<'_> {
@@ -162,6 +184,7 @@ impl Pipeline<'_> {
             .args(sides)
             .args(["--config", &self.config.display().to_string()])
             .args(["--concurrency", &copy_concurrency.to_string()])
+            .envs(self.copy_env.iter().copied())
             .stdin(Stdio::from(plan.stdout.take().expect("pipe")))
             .stdout(Stdio::piped())
             .spawn()
@@ -173,28 +196,32 @@ impl Pipeline<'_> {
             .stdout(Stdio::null())
             .spawn()
             .expect("multipartcomplete");
-        let mut peak = 0;
+        let mut usage = None;
         for (name, child) in [
             ("bucketlist", &mut list),
             ("multipartlist", &mut plan),
             ("objectcopy", &mut copy),
             ("multipartcomplete", &mut complete),
         ] {
-            let (ok, rss) = wait_with_rusage(child);
+            let (ok, used) = wait_with_rusage(child);
             assert!(ok, "{name} failed");
             if name == "objectcopy" {
-                peak = rss;
+                usage = Some(used);
             }
         }
+        let usage = usage.expect("objectcopy waited for");
+        let cpu = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
         Measured {
             seconds: started.elapsed().as_secs_f64(),
-            objectcopy_peak_rss_kib: peak,
+            objectcopy_peak_rss_kib: usage.ru_maxrss,
+            objectcopy_cpu_seconds: cpu(usage.ru_utime) + cpu(usage.ru_stime),
+            objectcopy_minor_faults: usage.ru_minflt,
         }
     }
 }
 
-/// Waits for a child and returns (success, peak RSS in KiB).
-fn wait_with_rusage(child: &mut Child) -> (bool, i64) {
+/// Waits for a child and returns (success, its resource usage).
+fn wait_with_rusage(child: &mut Child) -> (bool, libc::rusage) {
     let pid = libc::pid_t::try_from(child.id()).expect("pid");
     let mut status = 0;
     // SAFETY: rusage is plain data, zero is a valid value; wait4 writes into both.
@@ -202,7 +229,7 @@ fn wait_with_rusage(child: &mut Child) -> (bool, i64) {
     let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(reaped, pid, "wait4");
     let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-    (ok, usage.ru_maxrss)
+    (ok, usage)
 }
 
 /// A campanile.cfg in `dir`: maxtmpsize 128 MiB, spilling into `dir`.
@@ -276,6 +303,15 @@ fn main() -> ExitCode {
             campanile_bench::scale::run(&binaries(bin_dir), &options);
             return ExitCode::SUCCESS;
         }
+        Bench::Pool {
+            large_mib,
+            part_mib,
+            runs,
+            bin_dir,
+        } => {
+            pool_bench(large_mib, part_mib, runs, &binaries(bin_dir));
+            return ExitCode::SUCCESS;
+        }
         Bench::Probe { args } => {
             return match campanile_bench::memory::probe(&args) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -299,6 +335,7 @@ fn main() -> ExitCode {
         bin: &bin,
         server: &server,
         config: &config,
+        copy_env: Vec::new(),
     };
     let small_src = "bench-small";
     let large_src = "bench-large";
@@ -360,6 +397,7 @@ fn main() -> ExitCode {
         bin: &bin,
         server: &logged,
         config: &config,
+        copy_env: Vec::new(),
     }
     .run("count-src", "count-dst", &part_file, 16);
     std::thread::sleep(Duration::from_millis(200)); // let the log reach the file
@@ -484,6 +522,7 @@ fn local_bench(objects: usize, large: u64, runs: usize, bin: &Path) -> ExitCode 
         bin,
         server: &server,
         config: &config,
+        copy_env: Vec::new(),
     };
     let (mut local_small, mut local_big_splits, mut piped, mut local_large) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -589,6 +628,81 @@ fn local_bench(objects: usize, large: u64, runs: usize, bin: &Path) -> ExitCode 
         100.0 * copy_tasks as f64 * task / parallel as f64 / small
     );
     ExitCode::SUCCESS
+}
+
+/// `campanile-bench pool`: one large object copied by the shell pipeline, objectcopy
+/// with its buffer pool and without (`CAMPANILE_BUFFER_POOL=off`), alternating which
+/// goes first; objectcopy's own CPU seconds and minor page faults per GiB (wait4).
+fn pool_bench(large_mib: u64, part_mib: u64, runs: usize, bin: &Path) {
+    let work = tempfile::tempdir().expect("tempdir");
+    let config = write_config(work.path());
+    let part_file = work.path().join("part.all");
+    std::fs::write(&part_file, ",\n").expect("part file");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (server, _garage) = server::launch(ServerKind::Garage).expect("start Garage");
+    let src = "pool-src";
+    runtime.block_on(async {
+        let client = server.client().await;
+        server.create_bucket(&client, src).await;
+        upload_large_as(&client, src, "large", large_mib, part_mib).await;
+    });
+    let variants: [(&str, Vec<(&'static str, &'static str)>); 2] = [
+        ("pool", Vec::new()),
+        ("no pool", vec![("CAMPANILE_BUFFER_POOL", "off")]),
+    ];
+    let mut results: Vec<Vec<Measured>> = vec![Vec::new(), Vec::new()];
+    for run in 0..runs {
+        for step in 0..2 {
+            let which = (run + step) % 2;
+            let (name, env) = &variants[which];
+            let dst = format!("pool-dst-{run}-{which}");
+            runtime.block_on(async {
+                let client = server.client().await;
+                server.create_bucket(&client, &dst).await;
+            });
+            let pipeline = Pipeline {
+                bin,
+                server: &server,
+                config: &config,
+                copy_env: env.clone(),
+            };
+            let measured = pipeline.run(src, &dst, &part_file, 16);
+            eprintln!(
+                "run {run} {name}: {:.2} s, objectcopy {:.2} CPU-s, {} minor faults, peak RSS {:.1} MiB",
+                measured.seconds,
+                measured.objectcopy_cpu_seconds,
+                measured.objectcopy_minor_faults,
+                measured.objectcopy_peak_rss_kib as f64 / 1024.0
+            );
+            results[which].push(measured);
+        }
+    }
+    let gib = large_mib as f64 / 1024.0;
+    println!(
+        "| objectcopy, {large_mib} MiB object in {part_mib} MiB parts | pool: median (range) | no pool: median (range) |"
+    );
+    println!("|---|---|---|");
+    type Metric = (&'static str, fn(&Measured) -> f64, usize);
+    let metrics: [Metric; 3] = [
+        ("CPU seconds per GiB", |m| m.objectcopy_cpu_seconds, 2),
+        (
+            "minor page faults per GiB",
+            |m| m.objectcopy_minor_faults as f64,
+            0,
+        ),
+        ("wall seconds per GiB", |m| m.seconds, 2),
+    ];
+    for (label, value, digits) in metrics {
+        let cells: Vec<String> = results
+            .iter()
+            .map(|runs| {
+                let (median, min, max) =
+                    self::median(runs.iter().map(|m| value(m) / gib).collect());
+                format!("{median:.digits$} ({min:.digits$}-{max:.digits$})")
+            })
+            .collect();
+        println!("| {label} | {} | {} |", cells[0], cells[1]);
+    }
 }
 
 /// Uploads a large multipart object under `key`, part by part (no whole copy in

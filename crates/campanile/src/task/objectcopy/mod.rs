@@ -78,6 +78,7 @@ pub(crate) use transfer::stored_with_kms;
 use std::cell::RefCell;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use futures::StreamExt;
 use tracing::Instrument;
@@ -85,6 +86,7 @@ use tracing::Instrument;
 use crate::command::WriteSettings;
 use crate::error::Error;
 use crate::input::checked_records;
+use crate::pool::BufferPool;
 use crate::record::{CopiedPartRecord, PartEtags, PartRecord, escape_key};
 use crate::reporter::{Reporter, counters};
 use crate::retry::Backoff;
@@ -204,8 +206,21 @@ struct Sinks<'a, W: Write, E: Write> {
     reporter: RefCell<&'a mut Reporter<E>>,
     /// The memory budget (`maxtmpsize`).
     memory: MemoryBudget,
+    /// The spools' reused buffers, within the same budget.
+    buffers: Arc<BufferPool>,
     /// What a retried attempt finds done.
     finished: Finished,
+}
+
+/// The bound of the buffer pool: the memory budget, so that pooled buffers (lent and
+/// idle) never take more than the copies may hold; 0 (no pool) when the environment
+/// has `CAMPANILE_BUFFER_POOL=off`, which is there to measure the pool against no pool
+/// with one binary (docs/benchmarks.md, "Buffer pool").
+fn pool_bound(max_tmp_size: u64) -> u64 {
+    match std::env::var_os("CAMPANILE_BUFFER_POOL") {
+        Some(value) if value == "off" => 0,
+        _ => max_tmp_size,
+    }
 }
 
 /// Runs objectcopy over `input`.
@@ -227,6 +242,7 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
         output: RefCell::new(output),
         reporter: RefCell::new(reporter),
         memory: MemoryBudget::new(options.max_tmp_size),
+        buffers: BufferPool::new(pool_bound(options.max_tmp_size)),
         finished: Finished::new(concurrency * 2),
     };
     let mut total = ObjectCopySummary::default();
@@ -528,8 +544,15 @@ async fn copy_record<W: Write, E: Write>(
     // Held until the copy is written: the bytes in memory stay within the budget.
     let share = sinks.memory.reserve(size).await?;
     let reporter = &sinks.reporter;
-    let (body, mut headers, source) =
-        transfer::download(record, src, options, share.in_memory, reporter).await?;
+    let (body, mut headers, source) = transfer::download(
+        record,
+        src,
+        options,
+        share.in_memory,
+        &sinks.buffers,
+        reporter,
+    )
+    .await?;
     // Read before the settings replace the source's encryption.
     let source_md5 = !headers.etag_is_not_md5();
     if record.part.is_none() {

@@ -46,6 +46,7 @@ use crate::checksum::{self, Algorithm};
 use crate::error::Error;
 use crate::headers::ObjectHeaders;
 use crate::multipart::is_plain_md5_etag;
+use crate::pool::BufferPool;
 use crate::record::{PartInfo, PartRecord};
 use crate::reporter::Reporter;
 use crate::retry::Failure;
@@ -197,11 +198,12 @@ pub(super) async fn download<E: Write>(
     src: &Client,
     options: &ObjectCopyOptions,
     in_memory: u64,
+    pool: &Arc<BufferPool>,
     reporter: &RefCell<&mut Reporter<E>>,
 ) -> Result<(SpooledBody, ObjectHeaders, Source), Error> {
     let what = format!("GET s3://{}/{}", options.src_bucket, record.object.key);
     with_attempts(&what, options, reporter, || {
-        download_once(record, src, options, in_memory, reporter)
+        download_once(record, src, options, in_memory, pool, reporter)
     })
     .await
 }
@@ -277,6 +279,7 @@ async fn download_once<E: Write>(
     src: &Client,
     options: &ObjectCopyOptions,
     in_memory: u64,
+    pool: &Arc<BufferPool>,
     reporter: &RefCell<&mut Reporter<E>>,
 ) -> Result<(SpooledBody, ObjectHeaders, Source), Retry> {
     let object = &record.object;
@@ -327,7 +330,8 @@ async fn download_once<E: Write>(
         .as_ref()
         .and_then(|p| p.checksum.as_ref())
         .map(|c| c.algorithm);
-    let mut spool = Spool::new(in_memory, expected, &directory).with_checksum(algorithm);
+    let mut spool =
+        Spool::pooled(Some(pool), in_memory, expected, &directory).with_checksum(algorithm);
     let mut body = response.body;
     while let Some(chunk) = body
         .try_next()
