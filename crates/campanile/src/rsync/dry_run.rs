@@ -27,7 +27,7 @@ use crate::error::Error;
 use crate::plan::local::StepReport;
 use crate::record::PartRecord;
 use crate::rsync::report::SkipReport;
-use crate::rsync::summary::{Listed, RunPaths, RunSummary};
+use crate::rsync::summary::{Listed, RunPaths, RunSummary, bytes, plural, write_aligned};
 use crate::select::KeyMap;
 use crate::skip::SkipReason;
 
@@ -594,28 +594,7 @@ impl DryRun {
                 .clone()
                 .unwrap_or_else(|| "none (nothing would be left out)".to_string()),
         ));
-        let width = lines.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
-        for (name, text) in lines {
-            writeln!(out, "  {name:<width$}  {text}")?;
-        }
-        Ok(())
-    }
-}
-
-fn plural(count: u64, noun: &str) -> String {
-    if count == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{count} {noun}s")
-    }
-}
-
-/// Exact bytes, and in MB from a megabyte up, as the run's summary.
-fn bytes(count: u64) -> String {
-    if count >= 1_000_000 {
-        format!("{count} bytes ({:.1} MB)", count as f64 / 1e6)
-    } else {
-        plural(count, "byte")
+        write_aligned(out, &lines)
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::error::S3ResultExt;
-use crate::plan::local::{LocalSettings, ProgressDisplay, report_json, run_plan_into};
+use crate::plan::local::{LocalSettings, ProgressDisplay, StepReport, report_json, run_plan_into};
 use crate::plan::{self, RunBase, part_file_name};
 use crate::rsync::cleanup::clean_up_uploads;
 use crate::rsync::delete;
@@ -453,6 +453,25 @@ fn create_run_dir(dir: &Path) -> Result<(), Error> {
 }
 
 /// Runs the plan, then cleans up whatever happened, then publishes the output.
+/// Runs `plan` on the local runner, off the async thread, with the progress display
+/// `local` asks for; returns the reports of the steps that ended and how the run ended.
+async fn run_plan_blocking(
+    plan: &plan::Plan,
+    local: &LocalRequest,
+) -> Result<(Vec<StepReport>, Result<(), Error>), Error> {
+    let settings = local.settings.clone();
+    let (quiet, json) = (local.quiet, local.json);
+    let runnable = plan.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut finished = Vec::new();
+        let display = ProgressDisplay::stderr(quiet).without_bars(json);
+        let ran = run_plan_into(&runnable, &settings, &display, &mut finished);
+        (finished, ran)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("the local runner stopped: {e}")))
+}
+
 async fn execute<W: Write, E: Write>(
     request: &RsyncRequest,
     local: &LocalRequest,
@@ -480,17 +499,7 @@ async fn execute<W: Write, E: Write>(
         &run_dir,
         &run_record(request, &options, plan.uploads.clone()),
     )?;
-    let settings = local.settings.clone();
-    let (quiet, json) = (local.quiet, local.json);
-    let runnable = plan.clone();
-    let (finished, ran) = tokio::task::spawn_blocking(move || {
-        let mut finished = Vec::new();
-        let display = ProgressDisplay::stderr(quiet).without_bars(json);
-        let ran = run_plan_into(&runnable, &settings, &display, &mut finished);
-        (finished, ran)
-    })
-    .await
-    .map_err(|e| Error::Internal(format!("the local runner stopped: {e}")))?;
+    let (finished, ran) = run_plan_blocking(&plan, local).await?;
     if let Err(Error::Interrupted { signal }) = &ran {
         let _ = writeln!(
             err,
@@ -697,17 +706,7 @@ async fn dry_run<W: Write, E: Write>(
         made,
         ..
     } = prepared;
-    let settings = local.settings.clone();
-    let (quiet, json) = (local.quiet, local.json);
-    let runnable = plan.clone();
-    let (finished, ran) = tokio::task::spawn_blocking(move || {
-        let mut finished = Vec::new();
-        let display = ProgressDisplay::stderr(quiet).without_bars(json);
-        let ran = run_plan_into(&runnable, &settings, &display, &mut finished);
-        (finished, ran)
-    })
-    .await
-    .map_err(|e| Error::Internal(format!("the local runner stopped: {e}")))?;
+    let (finished, ran) = run_plan_blocking(&plan, local).await?;
     unfinished::remove_attempt_files(Path::new(&plan.run_dir));
     ran?;
     if local.json {

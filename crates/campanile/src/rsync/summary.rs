@@ -458,15 +458,25 @@ impl RunSummary {
         if let Some(report) = self.deleted.as_ref().and_then(|d| d.report.clone()) {
             lines.push(("deleted keys", report));
         }
-        let width = lines.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
-        for (name, text) in lines {
-            writeln!(out, "  {name:<width$}  {text}")?;
-        }
-        Ok(())
+        write_aligned(out, &lines)
     }
 }
 
-fn plural(count: u64, noun: &str) -> String {
+/// Writes `lines` indented, their names padded to the longest: the body of the run's
+/// summary and of the dry run's.
+pub(crate) fn write_aligned<W: Write>(
+    out: &mut W,
+    lines: &[(&str, String)],
+) -> std::io::Result<()> {
+    let width = lines.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+    for (name, text) in lines {
+        writeln!(out, "  {name:<width$}  {text}")?;
+    }
+    Ok(())
+}
+
+/// `1 object`, `2 objects`.
+pub(crate) fn plural(count: u64, noun: &str) -> String {
     if count == 1 {
         format!("1 {noun}")
     } else {
@@ -475,7 +485,7 @@ fn plural(count: u64, noun: &str) -> String {
 }
 
 /// Exact bytes, and in MB (decimal, as the progress line) from a megabyte up.
-fn bytes(count: u64) -> String {
+pub(crate) fn bytes(count: u64) -> String {
     if count >= 1_000_000 {
         format!("{count} bytes ({:.1} MB)", count as f64 / 1e6)
     } else {
