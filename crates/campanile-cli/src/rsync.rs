@@ -553,6 +553,7 @@ impl RsyncCli {
                 // The local runner takes it as its own split size (see local_request).
                 lines_per_map: self.lines_per_map.filter(|_| !local),
                 task_budget: run_budget.share(task_slots),
+                job: Default::default(),
             },
             runner,
             dry_run: self.dry_run,

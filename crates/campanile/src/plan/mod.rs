@@ -119,6 +119,8 @@ pub struct PlanOptions {
     /// (see [`crate::governor`]). Given on the task command lines when it is not S3's
     /// own rates.
     pub task_budget: RequestBudget,
+    /// What the plan does with the listed objects (the copy, by default).
+    pub job: Job,
 }
 
 /// Where a run's intermediate files live.
@@ -380,66 +382,138 @@ fn join(base: &str, name: &str) -> String {
     format!("{}/{name}", base.trim_end_matches('/'))
 }
 
-/// Builds the plan of a job. Pure: no I/O; the options are validated first.
-pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
-    validate::plan_options(options)?;
-    let part_file = part_file_name(&options.input);
-    let (run_dir, dir) = match &options.run_base {
-        RunBase::Hdfs => (
-            format!("hdfs:///{}", options.uuid),
-            format!("/{}", options.uuid),
-        ),
-        RunBase::Local(base) => {
-            let dir = join(base, &options.uuid);
-            (dir.clone(), dir)
+/// What a plan does with the objects its listing steps select: one variant per job,
+/// one branch of [`build`] per variant. Every job starts with the same steps (the
+/// source listing through the part file; with `diff`, the destination listing and the
+/// diff); its branch adds the steps that act on the listed objects.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Job {
+    /// Copy (the article's rsync): multipartlist, objectcopy with the
+    /// multipartcomplete reducer, the clean-up of the run's uploads.
+    #[default]
+    Sync,
+}
+
+/// What every job's branch builds its steps with: the options, the run's directory and
+/// the files each step ships.
+pub struct PlanBuilder<'a> {
+    /// The user's options.
+    pub options: &'a PlanOptions,
+    /// The part file's name (`part.all`), used in step names.
+    pub part_file: &'a str,
+    /// The run directory as the steps address it (`/<uuid>` on HDFS, a local path).
+    pub dir: String,
+    files: Vec<String>,
+    persistence: Persistence,
+}
+
+impl<'a> PlanBuilder<'a> {
+    /// The builder of `options`' plan, with the run directory's two spellings (as
+    /// printed, as the steps address it).
+    fn new(options: &'a PlanOptions) -> (Self, String) {
+        let (run_dir, dir) = match &options.run_base {
+            RunBase::Hdfs => (
+                format!("hdfs:///{}", options.uuid),
+                format!("/{}", options.uuid),
+            ),
+            RunBase::Local(base) => {
+                let dir = join(base, &options.uuid);
+                (dir.clone(), dir)
+            }
+        };
+        let files = code_files()
+            .iter()
+            .map(|f| join(&options.code, f))
+            .collect();
+        let builder = PlanBuilder {
+            options,
+            part_file: part_file_name(&options.input),
+            dir,
+            files,
+            persistence: Persistence::default().with_budget(options.task_budget),
+        };
+        (builder, run_dir)
+    }
+
+    /// `name` in the run directory.
+    pub fn path(&self, name: &str) -> String {
+        join(&self.dir, name)
+    }
+
+    /// A streaming step shipping the code files, with the user's `--lines-per-map`
+    /// (if any) over the step's own and `-verbose` with `--debug`.
+    pub fn streaming(
+        &self,
+        name: String,
+        settings: JobSettings,
+        (input, output): (String, String),
+        mapper: TaskCommand,
+        reducer: Option<TaskCommand>,
+    ) -> StreamingStep {
+        StreamingStep {
+            name,
+            files: self.files.clone(),
+            settings: JobSettings {
+                lines_per_map: self.options.lines_per_map.unwrap_or(settings.lines_per_map),
+                ..settings
+            },
+            env: Vec::new(),
+            input,
+            output,
+            mapper,
+            reducer,
+            verbose: self.options.debug,
         }
-    };
-    let files: Vec<String> = code_files()
-        .iter()
-        .map(|f| join(&options.code, f))
-        .collect();
-    let streaming = |name: String,
-                     settings: JobSettings,
-                     input: String,
-                     output: String,
-                     mapper: TaskCommand,
-                     reducer: Option<TaskCommand>| StreamingStep {
-        name,
-        files: files.clone(),
-        settings: JobSettings {
-            lines_per_map: options.lines_per_map.unwrap_or(settings.lines_per_map),
-            ..settings
-        },
-        env: Vec::new(),
-        input,
-        output,
-        mapper,
-        reducer,
-        verbose: options.debug,
-    };
-    let persistence = Persistence::default().with_budget(options.task_budget);
-    let side = |endpoint: &str, profile: &Option<String>| S3Side {
-        endpoint: Some(endpoint.to_string()),
-        profile: profile.clone(),
-        persistence: persistence.clone(),
-        ..Default::default()
-    };
-    // Every listing ends in the reducer that writes each key once: a key listed twice
-    // would be copied twice, its second multipart upload aborting the first.
-    let list_step = |bucket: &str,
-                     endpoint: &str,
-                     profile: &Option<String>,
-                     input: &str,
-                     inventory: bool,
-                     select: ListingSelection| {
+    }
+
+    /// The S3 options of a task addressing `endpoint` with `profile`, with the task's
+    /// share of the request budget.
+    pub fn side(&self, endpoint: &str, profile: &Option<String>) -> S3Side {
+        S3Side {
+            endpoint: Some(endpoint.to_string()),
+            profile: profile.clone(),
+            persistence: self.persistence.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// The source and destination of the tasks that address both buckets (with the
+    /// source's SSE-C key file and the prefixes).
+    pub fn buckets(&self) -> SrcDst {
+        let options = self.options;
+        SrcDst {
+            src_bucket: options.src_bucket.clone(),
+            src_endpoint: Some(options.src_endpoint.clone()),
+            src_profile: options.src_profile.clone(),
+            dst_bucket: options.dst_bucket.clone(),
+            dst_endpoint: Some(options.dst_endpoint.clone()),
+            dst_profile: options.dst_profile.clone(),
+            src_sse_c_key_file: options.src_sse_c_key_file.clone(),
+            prefixes: options.prefixes.clone(),
+            persistence: self.persistence.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// The listing of `bucket` (`<dir>/<bucket>.list`) through the part file `input`
+    /// (or, with `inventory`, from the inventory data files it lists). Every listing
+    /// ends in the reducer that writes each key once: a key listed twice would be
+    /// acted on twice (a copy's second multipart upload aborting the first).
+    pub fn list_step(
+        &self,
+        (bucket, endpoint, profile): (&str, &str, &Option<String>),
+        input: &str,
+        inventory: bool,
+        select: ListingSelection,
+    ) -> Step {
         let (kind, name) = if inventory {
             ("inventory", part_file_name(input))
         } else {
-            ("list", part_file)
+            ("list", self.part_file)
         };
         let lister = BucketListArgs {
             bucket: bucket.to_string(),
-            s3: side(endpoint, profile),
+            s3: self.side(endpoint, profile),
             inventory,
             distinct: false,
             select,
@@ -449,33 +523,40 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
             distinct: true,
             ..Default::default()
         };
-        Step::Streaming(streaming(
+        Step::Streaming(self.streaming(
             format!("{kind}.{bucket}.{name}"),
-            JobSettings::listing(options.listing_reducers.max(1)),
-            input.to_string(),
-            join(&dir, &format!("{bucket}.list")),
+            JobSettings::listing(self.options.listing_reducers.max(1)),
+            (input.to_string(), self.path(&format!("{bucket}.list"))),
             TaskCommand::BucketList(lister),
             Some(TaskCommand::BucketList(distinct)),
         ))
-    };
-    let src_list = join(&dir, &format!("{}.list", options.src_bucket));
-    // The source listing selects: the keys under the source prefix that pass the
-    // filters. Nothing it leaves out reaches a later step.
-    let src_select = ListingSelection {
-        prefix: options.prefixes.src_prefix.clone(),
-        as_prefix: None,
-        ..options.filters.clone()
-    };
-    let mut steps = vec![list_step(
-        &options.src_bucket,
-        &options.src_endpoint,
-        &options.src_profile,
-        &options.input,
-        options.inventory,
-        src_select,
-    )];
-    let mut copy_source = src_list;
-    if options.diff {
+    }
+
+    /// The steps every job starts with: the source listing (the keys under the source
+    /// prefix that pass the filters: nothing it leaves out reaches a later step); with
+    /// `diff`, the destination listing and the diff. Returns them with the listing the
+    /// job's own steps read (the source listing, or the diff's rows).
+    pub fn listing_steps(&self) -> (Vec<Step>, String) {
+        let options = self.options;
+        let src_select = ListingSelection {
+            prefix: options.prefixes.src_prefix.clone(),
+            as_prefix: None,
+            ..options.filters.clone()
+        };
+        let mut steps = vec![self.list_step(
+            (
+                &options.src_bucket,
+                &options.src_endpoint,
+                &options.src_profile,
+            ),
+            &options.input,
+            options.inventory,
+            src_select,
+        )];
+        let src_list = self.path(&format!("{}.list", options.src_bucket));
+        if !options.diff {
+            return (steps, src_list);
+        }
         // The destination listing: every key under the destination prefix, written in
         // the source's key space so that the diff compares like with like; no filter
         // (a key the source listing left out is not in the diff's left side anyway).
@@ -485,24 +566,33 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
                 .then(|| options.prefixes.src_prefix.clone()),
             ..Default::default()
         };
-        steps.push(list_step(
-            &options.dst_bucket,
-            &options.dst_endpoint,
-            &options.dst_profile,
+        steps.push(self.list_step(
+            (
+                &options.dst_bucket,
+                &options.dst_endpoint,
+                &options.dst_profile,
+            ),
             options.dst_input.as_deref().unwrap_or(&options.input),
             false,
             dst_select,
         ));
-        let diff = join(&dir, "diff.list");
+        let diff = self.path("diff.list");
         steps.push(Step::Diff(DiffStep {
-            name: format!("hive.{}.{part_file}", options.src_bucket),
+            name: format!("hive.{}.{}", options.src_bucket, self.part_file),
             script: join(&options.code, "diff.q"),
-            src: copy_source,
-            dst: join(&dir, &format!("{}.list", options.dst_bucket)),
+            src: src_list,
+            dst: self.path(&format!("{}.list", options.dst_bucket)),
             diff: diff.clone(),
         }));
-        copy_source = diff;
+        (steps, diff)
     }
+}
+
+/// Builds the plan of a job. Pure: no I/O; the options are validated first.
+pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
+    validate::plan_options(options)?;
+    let (builder, run_dir) = PlanBuilder::new(options);
+    let (steps, listing) = builder.listing_steps();
     let mut plan = Plan {
         run_dir,
         output: None,
@@ -513,29 +603,29 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
     if options.list_only {
         return Ok(plan);
     }
-    let buckets = SrcDst {
-        src_bucket: options.src_bucket.clone(),
-        src_endpoint: Some(options.src_endpoint.clone()),
-        src_profile: options.src_profile.clone(),
-        dst_bucket: options.dst_bucket.clone(),
-        dst_endpoint: Some(options.dst_endpoint.clone()),
-        dst_profile: options.dst_profile.clone(),
-        src_sse_c_key_file: options.src_sse_c_key_file.clone(),
-        prefixes: options.prefixes.clone(),
-        persistence: persistence.clone(),
-        ..Default::default()
-    };
+    match &options.job {
+        Job::Sync => sync_steps(&builder, listing, &mut plan),
+    }
+    Ok(plan)
+}
+
+/// The copy's steps ([`Job::Sync`]) after the listing steps, over `listing`: the
+/// multipartlist step; unless `no_copy`, the copy with the multipartcomplete reducer
+/// (the job output is its part map) and the clean-up of the run's uploads.
+fn sync_steps(builder: &PlanBuilder, copy_source: String, plan: &mut Plan) {
+    let options = builder.options;
+    let part_file = builder.part_file;
+    let buckets = builder.buckets();
     // The clean-up only aborts uploads: no object is read, no key needed.
     let cleanup_buckets = SrcDst {
         src_sse_c_key_file: None,
         ..buckets.clone()
     };
-    let part_list = join(&dir, &format!("{}.multipartlist", options.src_bucket));
-    plan.steps.push(Step::Streaming(streaming(
+    let part_list = builder.path(&format!("{}.multipartlist", options.src_bucket));
+    plan.steps.push(Step::Streaming(builder.streaming(
         format!("mlist.{}.{part_file}", options.src_bucket),
         JobSettings::multipart_list(),
-        copy_source.clone(),
-        part_list.clone(),
+        (copy_source.clone(), part_list.clone()),
         TaskCommand::MultipartList(MultipartListArgs {
             buckets: buckets.clone(),
             write: options.write.clone(),
@@ -545,7 +635,7 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
     )));
     if options.no_copy {
         plan.copy_input = Some(part_list);
-        return Ok(plan);
+        return;
     }
     // Only a plan that completes its uploads may clean up after itself: with
     // `--no-copy` the uploads are the input of a later copy.
@@ -559,11 +649,10 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
         dst_prefix: options.prefixes.dst_prefix.clone(),
     });
     let output = join(&options.output, &format!("{part_file}.{}", options.uuid));
-    let mut copy = streaming(
+    let mut copy = builder.streaming(
         format!("copy.{}.{part_file}", options.src_bucket),
         JobSettings::copy(),
-        part_list,
-        output.clone(),
+        (part_list, output.clone()),
         TaskCommand::ObjectCopy(ObjectCopyArgs {
             buckets,
             server_side: options.server_side_copy,
@@ -573,7 +662,7 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
         Some(TaskCommand::MultipartComplete(MultipartCompleteArgs {
             bucket: options.dst_bucket.clone(),
             src_bucket: Some(options.src_bucket.clone()),
-            s3: side(&options.dst_endpoint, &options.dst_profile),
+            s3: builder.side(&options.dst_endpoint, &options.dst_profile),
             dst_sse_c_key_file: options.write.dst_sse_c_key_file.clone(),
             prefixes: options.prefixes.clone(),
             ..Default::default()
@@ -588,11 +677,10 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
     plan.steps.push(Step::Streaming(copy));
     plan.output = Some(output);
     // Runs after the copy on EMR, failed or not: no upload of the run stays billed.
-    plan.steps.push(Step::Cleanup(streaming(
+    plan.steps.push(Step::Cleanup(builder.streaming(
         format!("cleanup.{}.{part_file}", options.src_bucket),
         JobSettings::multipart_list(),
-        copy_source,
-        join(&dir, "cleanup"),
+        (copy_source, builder.path("cleanup")),
         TaskCommand::MultipartList(MultipartListArgs {
             buckets: cleanup_buckets,
             abort_run: true,
@@ -600,7 +688,6 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
         }),
         None,
     )));
-    Ok(plan)
 }
 
 /// The plan of a local dry run (`rsync --dry-run` without a cluster): [`build`]'s

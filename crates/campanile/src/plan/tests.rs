@@ -28,6 +28,7 @@ pub(crate) fn article_options() -> PlanOptions {
         copy_task_memory: None,
         lines_per_map: None,
         task_budget: RequestBudget::S3,
+        job: Job::Sync,
     }
 }
 
