@@ -473,6 +473,7 @@ fn runs_as_a_user_with_sudo_and_a_task_reads_its_config() {
         ("multipartlist", env!("CARGO_BIN_EXE_multipartlist")),
         ("objectcopy", env!("CARGO_BIN_EXE_objectcopy")),
         ("multipartcomplete", env!("CARGO_BIN_EXE_multipartcomplete")),
+        ("objectrestore", env!("CARGO_BIN_EXE_objectrestore")),
         ("rsync", env!("CARGO_BIN_EXE_rsync")),
     ] {
         std::fs::copy(exe, bin.join(task)).expect("copy a binary");
@@ -524,7 +525,8 @@ fn runs_as_a_user_with_sudo_and_a_task_reads_its_config() {
             "bucketlist",
             "multipartcomplete",
             "multipartlist",
-            "objectcopy"
+            "objectcopy",
+            "objectrestore"
         ]
     );
     for task in &installed {

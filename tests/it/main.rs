@@ -30,6 +30,7 @@ mod progress;
 mod proofs;
 mod reliability;
 mod report;
+mod restore;
 mod roles;
 mod rsync;
 mod runs;

@@ -5,4 +5,5 @@
 
 pub mod jobs;
 pub mod process;
+pub mod restore;
 pub mod rsync;

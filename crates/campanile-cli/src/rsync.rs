@@ -57,7 +57,7 @@ Examples:
 /// Copy a bucket, or a prefix of it, with Campanile's plan (list, diff, multipartlist,
 /// objectcopy + multipartcomplete): on this machine with the embedded Hadoop Streaming
 /// runner (the default), or on an EMR cluster as steps (`--job`).
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(version, after_help = AFTER_HELP)]
 pub struct RsyncCli {
     /// Source: s3://BUCKET[/PREFIX] or a bucket name (instead of --src-bucket).
@@ -208,6 +208,13 @@ pub struct RsyncCli {
     /// Only list (and diff).
     #[arg(long)]
     pub list_only: bool,
+    /// Copy only the archived objects (GLACIER, DEEP_ARCHIVE, INTELLIGENT_TIERING) whose
+    /// restore finished (and Intelligent-Tiering ones that need none); the others are
+    /// reported as archived, with whether a restore is in progress. The copies keep
+    /// the source's storage class unless --storage-class says otherwise. Request the
+    /// restores first with `campanile restore`.
+    #[arg(long)]
+    pub restored: bool,
     /// Let S3 copy the bytes (CopyObject, UploadPartCopy with the source's part ranges:
     /// ETags kept) instead of GET+PUT through the tasks. For one endpoint, when the
     /// destination profile can read the source (same account, or granted read).
@@ -452,6 +459,7 @@ impl RsyncCli {
             max_size: size("--max-size", &self.max_size)?,
             newer_than: time("--newer-than", &self.newer_than)?,
             older_than: time("--older-than", &self.older_than)?,
+            archived: self.restored,
             ..Default::default()
         })
     }

@@ -27,6 +27,15 @@ pub mod counters {
     pub const FILTERED: &str = "Filtered";
     /// Objects skipped because they must be restored before they can be read.
     pub const SKIPPED_ARCHIVED: &str = "SkippedArchived";
+    /// objectrestore: restores requested (RestoreObject answered 202 Accepted).
+    pub const RESTORE_REQUESTED: &str = "RestoreRequested";
+    /// objectrestore: objects whose restore was already in progress.
+    pub const RESTORE_IN_PROGRESS: &str = "RestoreInProgress";
+    /// objectrestore: objects already restored (a readable copy exists).
+    pub const ALREADY_RESTORED: &str = "AlreadyRestored";
+    /// objectrestore: listed objects that need no restore (an Intelligent-Tiering
+    /// object in a tier a GET reads).
+    pub const NOT_ARCHIVED: &str = "NotArchived";
     /// Bytes read from the source (objectcopy, counted on the source bucket).
     pub const OUTPUT_BYTES: &str = "OutputBytes";
     /// Bytes written to the destination (objectcopy, counted on the destination bucket).

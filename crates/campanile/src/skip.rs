@@ -278,6 +278,14 @@ pub fn archive_detail(head: &HeadObjectOutput) -> Option<String> {
         return None;
     }
     let class = head.storage_class().map_or("STANDARD", |c| c.as_str());
+    if head
+        .restore()
+        .is_some_and(|r| r.contains("ongoing-request=\"true\""))
+    {
+        return Some(format!(
+            "storage class {class}: its restore is in progress, copy it once it is done"
+        ));
+    }
     match (head.storage_class(), head.archive_status()) {
         (_, Some(status @ (ArchiveStatus::ArchiveAccess | ArchiveStatus::DeepArchiveAccess))) => {
             Some(format!(

@@ -35,8 +35,14 @@ fn main() -> std::process::ExitCode {
         let options = BucketListOptions {
             select: args.select.selection()?,
             keys: args.select.key_map(),
+            archived: args.select.archived,
             ..BucketListOptions::new(&args.bucket, StreamIndex::from_env())
         };
+        if args.inventory && args.select.archived {
+            return Err(campanile::Error::Usage(
+                "--archived lists the bucket: it does not read inventory reports".into(),
+            ));
+        }
         let listed = if args.inventory {
             bucketlist::inventory::run(
                 streams.input,

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 use campanile::command::{Diagnostics, PartFileArgs};
 use campanile_cli::jobs;
+use campanile_cli::restore::RestoreCli;
 use campanile_cli::rsync::RsyncCli;
 
 /// Campanile: S3 bucket jobs split by part file over many tasks, on this machine
@@ -26,6 +27,11 @@ enum Job {
     /// Copy a bucket or a prefix to another (what `rsync` does, with its flags):
     /// `campanile sync s3://src/logs/ s3://dst/archive/`.
     Sync(Box<RsyncCli>),
+    /// Request the restore of the archived objects (GLACIER, DEEP_ARCHIVE,
+    /// Intelligent-Tiering archive tiers) of a bucket or prefix:
+    /// `campanile restore s3://src/logs/ --tier Bulk --days 10`.
+    #[command(after_help = campanile_cli::restore::AFTER_HELP)]
+    Restore(Box<RestoreCli>),
     /// Make a part file for a bucket, check one, or make one from an S3 Inventory
     /// report (what `partfile` does).
     Partfile(Box<PartFileArgs>),
@@ -60,11 +66,14 @@ fn main() -> ExitCode {
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // clap's derive loses the order of sync's --include and --exclude: taken from the
     // subcommand's matches.
-    if let (Job::Sync(sync), Some(("sync", given))) = (&mut cli.job, matches.subcommand()) {
-        sync.order_rules(given);
+    match (&mut cli.job, matches.subcommand()) {
+        (Job::Sync(sync), Some(("sync", given))) => sync.order_rules(given),
+        (Job::Restore(restore), Some(("restore", given))) => restore.sync.order_rules(given),
+        _ => {}
     }
     match cli.job {
         Job::Sync(cli) => jobs::sync("campanile sync", *cli),
+        Job::Restore(cli) => jobs::restore("campanile restore", *cli),
         Job::Partfile(args) => jobs::partfile("partfile", *args),
         Job::Runs {
             json,

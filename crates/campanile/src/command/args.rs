@@ -458,6 +458,12 @@ pub struct ListingSelection {
     /// Keep objects last modified before this RFC 3339 time.
     #[arg(long, value_name = "TIME", value_parser = Timestamp::parse_rfc3339)]
     pub older_than: Option<Timestamp>,
+    /// Keep only the objects of the storage classes a restore deals with (GLACIER,
+    /// DEEP_ARCHIVE, INTELLIGENT_TIERING), written as listing records whether they are
+    /// restored or not; the others are counted `Filtered` (the listing of
+    /// `campanile restore` and of `sync --restored`).
+    #[arg(long)]
+    pub archived: bool,
 }
 
 impl ListingSelection {
@@ -503,6 +509,7 @@ impl ListingSelection {
         if let Some(at) = self.older_than {
             push(argv, "--older-than", at);
         }
+        push_flag(argv, "--archived", self.archived);
     }
 }
 
@@ -652,6 +659,67 @@ impl ObjectCopyArgs {
         push_flag(argv, "--debug", self.debug);
         push_flag(argv, "--server-side", self.server_side);
         self.write.render(argv);
+    }
+}
+
+/// Read `key etag size mtime` records of archived objects; request a restore of each
+/// (RestoreObject) unless one is in progress or done; write `key etag size outcome`.
+#[derive(Debug, Clone, PartialEq, Eq, Parser)]
+#[command(name = "objectrestore", version)]
+pub struct ObjectRestoreArgs {
+    /// Bucket of the objects.
+    #[arg(long)]
+    pub bucket: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub s3: S3Side,
+    /// Retrieval tier: Standard, Bulk or Expedited (Intelligent-Tiering archive tiers
+    /// take Standard or Bulk).
+    #[arg(long, default_value = "Standard", value_parser = ["Standard", "Bulk", "Expedited"])]
+    pub tier: String,
+    /// Days the restored copy of a GLACIER or DEEP_ARCHIVE object stays readable
+    /// (Intelligent-Tiering objects take none: they move back to the Frequent Access
+    /// tier).
+    #[arg(long, default_value_t = RESTORE_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub days: u32,
+    /// Request nothing: write what each object's HEAD says a restore would do.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Objects handled at once.
+    #[arg(long, default_value_t = MULTIPARTLIST_CONCURRENCY)]
+    pub concurrency: usize,
+}
+
+/// Days a restored copy stays by default: a week, time enough for a copy job.
+pub const RESTORE_DAYS: u32 = 7;
+
+impl Default for ObjectRestoreArgs {
+    fn default() -> Self {
+        ObjectRestoreArgs {
+            bucket: String::new(),
+            s3: S3Side::default(),
+            tier: "Standard".into(),
+            days: RESTORE_DAYS,
+            dry_run: false,
+            concurrency: MULTIPARTLIST_CONCURRENCY,
+        }
+    }
+}
+
+impl ObjectRestoreArgs {
+    pub(super) fn render(&self, argv: &mut Vec<String>) {
+        push(argv, "--bucket", &self.bucket);
+        self.s3.render(argv);
+        if self.tier != "Standard" {
+            push(argv, "--tier", &self.tier);
+        }
+        if self.days != RESTORE_DAYS {
+            push(argv, "--days", self.days);
+        }
+        push_flag(argv, "--dry-run", self.dry_run);
+        if self.concurrency != MULTIPARTLIST_CONCURRENCY {
+            push(argv, "--concurrency", self.concurrency);
+        }
     }
 }
 

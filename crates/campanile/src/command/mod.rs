@@ -12,7 +12,8 @@ use serde::{Serialize, Serializer};
 use crate::error::Error;
 pub use args::{
     BucketListArgs, Diagnostics, ListingSelection, MultipartCompleteArgs, MultipartListArgs,
-    ObjectCopyArgs, PartFileArgs, Persistence, Prefixes, S3Side, SrcDst, WriteSettings,
+    ObjectCopyArgs, ObjectRestoreArgs, PartFileArgs, Persistence, Prefixes, S3Side, SrcDst,
+    WriteSettings,
 };
 
 /// A Campanile task binary.
@@ -26,15 +27,18 @@ pub enum Task {
     ObjectCopy,
     /// Completes the multipart uploads (the copy step's reducer).
     MultipartComplete,
+    /// Requests the restore of archived objects (`campanile restore`).
+    ObjectRestore,
 }
 
 impl Task {
     /// Every task, in the order of the article's pipeline.
-    pub const ALL: [Task; 4] = [
+    pub const ALL: [Task; 5] = [
         Task::BucketList,
         Task::MultipartList,
         Task::ObjectCopy,
         Task::MultipartComplete,
+        Task::ObjectRestore,
     ];
 
     /// The binary's name (also its name under `--code` and in a task's sandbox).
@@ -44,6 +48,7 @@ impl Task {
             Task::MultipartList => "multipartlist",
             Task::ObjectCopy => "objectcopy",
             Task::MultipartComplete => "multipartcomplete",
+            Task::ObjectRestore => "objectrestore",
         }
     }
 
@@ -64,6 +69,8 @@ pub enum TaskCommand {
     ObjectCopy(ObjectCopyArgs),
     /// `multipartcomplete …`
     MultipartComplete(MultipartCompleteArgs),
+    /// `objectrestore …`
+    ObjectRestore(ObjectRestoreArgs),
 }
 
 impl TaskCommand {
@@ -74,6 +81,7 @@ impl TaskCommand {
             TaskCommand::MultipartList(_) => Task::MultipartList,
             TaskCommand::ObjectCopy(_) => Task::ObjectCopy,
             TaskCommand::MultipartComplete(_) => Task::MultipartComplete,
+            TaskCommand::ObjectRestore(_) => Task::ObjectRestore,
         }
     }
 
@@ -86,6 +94,7 @@ impl TaskCommand {
             TaskCommand::MultipartList(args) => args.render(&mut argv),
             TaskCommand::ObjectCopy(args) => args.render(&mut argv),
             TaskCommand::MultipartComplete(args) => args.render(&mut argv),
+            TaskCommand::ObjectRestore(args) => args.render(&mut argv),
         }
         argv
     }
@@ -117,6 +126,9 @@ impl TaskCommand {
             Task::MultipartComplete => TaskCommand::MultipartComplete(
                 MultipartCompleteArgs::try_parse_from(words).map_err(usage)?,
             ),
+            Task::ObjectRestore => {
+                TaskCommand::ObjectRestore(ObjectRestoreArgs::try_parse_from(words).map_err(usage)?)
+            }
         })
     }
 }
@@ -197,6 +209,7 @@ mod tests {
                     max_size: Some(1 << 30),
                     newer_than: Some(crate::select::Timestamp(1_748_736_000)),
                     older_than: Some(crate::select::Timestamp(1_750_000_000)),
+                    archived: true,
                 },
             }),
             TaskCommand::BucketList(BucketListArgs {
@@ -235,13 +248,21 @@ mod tests {
             TaskCommand::MultipartComplete(MultipartCompleteArgs {
                 bucket: "dstbucket".into(),
                 src_bucket: Some("srcbucket".into()),
-                s3: side,
+                s3: side.clone(),
                 dry_run: true,
                 dst_sse_c_key_file: Some("/keys/dst.key".into()),
                 prefixes: Prefixes {
                     src_prefix: "logs/".into(),
                     dst_prefix: String::new(),
                 },
+            }),
+            TaskCommand::ObjectRestore(ObjectRestoreArgs {
+                bucket: "srcbucket".into(),
+                s3: side,
+                tier: "Bulk".into(),
+                days: 30,
+                dry_run: true,
+                concurrency: 5,
             }),
         ]
     }
@@ -270,6 +291,10 @@ mod tests {
             }),
             TaskCommand::MultipartComplete(MultipartCompleteArgs {
                 bucket: "d".into(),
+                ..Default::default()
+            }),
+            TaskCommand::ObjectRestore(ObjectRestoreArgs {
+                bucket: "b".into(),
                 ..Default::default()
             }),
         ]
@@ -304,6 +329,7 @@ mod tests {
                 "multipartlist --src-bucket s --dst-bucket d",
                 "objectcopy --src-bucket s --dst-bucket d",
                 "multipartcomplete --bucket d",
+                "objectrestore --bucket b",
             ]
         );
     }

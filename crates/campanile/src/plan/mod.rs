@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::command::{
     BucketListArgs, ListingSelection, MultipartCompleteArgs, MultipartListArgs, ObjectCopyArgs,
-    Persistence, Prefixes, S3Side, SrcDst, Task, TaskCommand, WriteSettings,
+    ObjectRestoreArgs, Persistence, Prefixes, S3Side, SrcDst, Task, TaskCommand, WriteSettings,
 };
 use crate::error::Error;
 use crate::governor::RequestBudget;
@@ -35,10 +35,10 @@ pub const CREDENTIALS_FILE: &str = ".boto";
 /// Name of the configuration file shipped with the binaries under `--code`.
 pub const CONFIG_FILE: &str = "campanile.cfg";
 
-/// The files every streaming step ships into its sandbox (`-files`), from `--code`:
-/// the task binaries, the credentials file and the configuration.
-pub fn code_files() -> Vec<&'static str> {
-    Task::ALL
+/// The files every streaming step of a `job` ships into its sandbox (`-files`), from
+/// `--code`: the job's task binaries, the credentials file and the configuration.
+pub fn code_files(job: &Job) -> Vec<&'static str> {
+    job.tasks()
         .iter()
         .map(|task| task.program())
         .chain([CREDENTIALS_FILE, CONFIG_FILE])
@@ -392,6 +392,35 @@ pub enum Job {
     /// multipartcomplete reducer, the clean-up of the run's uploads.
     #[default]
     Sync,
+    /// Restore (`campanile restore`): the source listing keeps only the archive
+    /// storage classes (`bucketlist --archived`), then objectrestore requests the
+    /// restore of each object that needs one; the job output is its outcome per object.
+    Restore(RestoreJob),
+}
+
+impl Job {
+    /// The task binaries the job's steps run (the files they ship), in pipeline order:
+    /// the copy ships the article's four.
+    pub fn tasks(&self) -> &'static [Task] {
+        match self {
+            Job::Sync => &[
+                Task::BucketList,
+                Task::MultipartList,
+                Task::ObjectCopy,
+                Task::MultipartComplete,
+            ],
+            Job::Restore(_) => &[Task::BucketList, Task::ObjectRestore],
+        }
+    }
+}
+
+/// What `campanile restore` asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreJob {
+    /// Retrieval tier: Standard, Bulk or Expedited.
+    pub tier: String,
+    /// Days a restored GLACIER or DEEP_ARCHIVE copy stays readable.
+    pub days: u32,
 }
 
 /// What every job's branch builds its steps with: the options, the run's directory and
@@ -421,7 +450,7 @@ impl<'a> PlanBuilder<'a> {
                 (dir.clone(), dir)
             }
         };
-        let files = code_files()
+        let files = code_files(&options.job)
             .iter()
             .map(|f| join(&options.code, f))
             .collect();
@@ -541,6 +570,7 @@ impl<'a> PlanBuilder<'a> {
         let src_select = ListingSelection {
             prefix: options.prefixes.src_prefix.clone(),
             as_prefix: None,
+            archived: options.filters.archived || matches!(options.job, Job::Restore(_)),
             ..options.filters.clone()
         };
         let mut steps = vec![self.list_step(
@@ -605,8 +635,34 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
     }
     match &options.job {
         Job::Sync => sync_steps(&builder, listing, &mut plan),
+        Job::Restore(restore) => restore_steps(&builder, restore, listing, &mut plan),
     }
     Ok(plan)
+}
+
+/// The restore's step ([`Job::Restore`]) after the listing: objectrestore over the
+/// archived objects the listing kept; its output (each object's outcome) is the job
+/// output.
+fn restore_steps(builder: &PlanBuilder, restore: &RestoreJob, listing: String, plan: &mut Plan) {
+    let options = builder.options;
+    let output = join(
+        &options.output,
+        &format!("{}.{}", builder.part_file, options.uuid),
+    );
+    plan.steps.push(Step::Streaming(builder.streaming(
+        format!("restore.{}.{}", options.src_bucket, builder.part_file),
+        JobSettings::multipart_list(),
+        (listing, output.clone()),
+        TaskCommand::ObjectRestore(ObjectRestoreArgs {
+            bucket: options.src_bucket.clone(),
+            s3: builder.side(&options.src_endpoint, &options.src_profile),
+            tier: restore.tier.clone(),
+            days: restore.days,
+            ..Default::default()
+        }),
+        None,
+    )));
+    plan.output = Some(output);
 }
 
 /// The copy's steps ([`Job::Sync`]) after the listing steps, over `listing`: the
@@ -702,12 +758,16 @@ pub fn dry_run(options: &PlanOptions) -> Result<Plan, Error> {
         ..options.clone()
     })?;
     for step in &mut plan.steps {
-        if let Step::Streaming(StreamingStep {
-            mapper: TaskCommand::MultipartList(args),
-            ..
-        }) = step
-        {
-            args.dry_run = true;
+        match step {
+            Step::Streaming(StreamingStep {
+                mapper: TaskCommand::MultipartList(args),
+                ..
+            }) => args.dry_run = true,
+            Step::Streaming(StreamingStep {
+                mapper: TaskCommand::ObjectRestore(args),
+                ..
+            }) => args.dry_run = true,
+            _ => {}
         }
     }
     Ok(plan)

@@ -412,3 +412,55 @@ fn lines_per_map_can_be_set_for_every_step() {
     }
     assert_eq!(streaming, 4);
 }
+
+#[test]
+fn a_restore_lists_the_archive_classes_and_requests_their_restore() {
+    let plan = build(&PlanOptions {
+        job: Job::Restore(RestoreJob {
+            tier: "Bulk".into(),
+            days: 3,
+        }),
+        ..article_options()
+    })
+    .expect("plan");
+    let names: Vec<&str> = plan.steps.iter().map(Step::name).collect();
+    assert_eq!(
+        names,
+        ["list.srcbucket.part.all", "restore.srcbucket.part.all"]
+    );
+    let Step::Streaming(list) = &plan.steps[0] else {
+        panic!("a streaming listing")
+    };
+    assert!(
+        list.mapper.argv().contains(&"--archived".to_string()),
+        "{:?}",
+        list.mapper.argv()
+    );
+    let Step::Streaming(restore) = &plan.steps[1] else {
+        panic!("a streaming restore")
+    };
+    assert_eq!(
+        restore.mapper.line(),
+        "objectrestore --bucket srcbucket --endpoint s3.us-west-2.amazonaws.com --profile jeff --tier Bulk --days 3"
+    );
+    assert_eq!(restore.input, "/1451507458/srcbucket.list");
+    assert_eq!(plan.output.as_deref(), Some(restore.output.as_str()));
+    assert!(plan.uploads.is_none(), "a restore makes no upload");
+    // The dry run HEADs and requests nothing.
+    let dry = dry_run(&PlanOptions {
+        job: Job::Restore(RestoreJob {
+            tier: "Standard".into(),
+            days: 7,
+        }),
+        ..article_options()
+    })
+    .expect("dry plan");
+    let Step::Streaming(restore) = &dry.steps[1] else {
+        panic!("a streaming restore")
+    };
+    assert!(
+        restore.mapper.line().ends_with("--dry-run"),
+        "{}",
+        restore.mapper.line()
+    );
+}

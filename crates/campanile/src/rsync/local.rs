@@ -709,6 +709,15 @@ async fn dry_run<W: Write, E: Write>(
     let (finished, ran) = run_plan_blocking(&plan, local).await?;
     unfinished::remove_attempt_files(Path::new(&plan.run_dir));
     ran?;
+    if let (plan::Job::Restore(_), Some(output)) = (&options.job, &plan.output) {
+        return restore_dry_run(
+            &options,
+            &plan,
+            output,
+            (local, started),
+            (&finished, out, err),
+        );
+    }
     if local.json {
         if let Some(made) = &made {
             writeln!(out, "{}", part_file_json(made, &options.input)).map_err(io)?;
@@ -775,6 +784,28 @@ async fn dry_run<W: Write, E: Write>(
     out.flush().map_err(io)?;
     // The real run would refuse to delete: the dry run says so the same way (exit 1).
     refused?;
+    SkipReport::outcome(skipped)
+}
+
+/// The end of a restore's dry run: the objects a real run would ask to restore, the
+/// skip report, the summary (its `requested` are those it would request).
+fn restore_dry_run<W: Write, E: Write>(
+    options: &plan::PlanOptions,
+    plan: &plan::Plan,
+    output: &str,
+    (local, started): (&LocalRequest, std::time::Instant),
+    (finished, out, err): (&[StepReport], &mut W, &mut E),
+) -> Result<(), Error> {
+    crate::rsync::restore::print_dry_run(Path::new(output), &options.src_bucket, local.json, out)?;
+    let skipped = report::write_local(Path::new(output))?;
+    let summary = RunSummary::from_steps(
+        finished,
+        &options.src_bucket,
+        started.elapsed().as_secs_f64(),
+    )
+    .with_report(skipped.as_ref())
+    .with_paths(run_paths(plan, None));
+    print_summary(&summary, local.json, local.quiet, out, err)?;
     SkipReport::outcome(skipped)
 }
 

@@ -19,6 +19,7 @@ pub mod hadoop;
 pub mod local;
 pub mod locked_file;
 pub mod report;
+pub mod restore;
 pub mod runs;
 pub mod summary;
 pub mod unfinished;

@@ -68,6 +68,47 @@ pub struct RunSummary {
     /// (and absent from the JSON) in a run without `--delete`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deleted: Option<Deleted>,
+    /// `campanile restore`: what became of the archived objects; `None` (and absent
+    /// from the JSON) in a run without a restore step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore: Option<Restore>,
+}
+
+/// What a restore run did with the archived objects it listed (objectrestore's
+/// counters; a dry run's `requested` are the restores it would request).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Restore {
+    /// Restores requested.
+    pub requested: u64,
+    /// Restores found in progress.
+    pub in_progress: u64,
+    /// Objects found restored (a readable copy exists).
+    pub restored: u64,
+    /// Objects listed that need no restore (an Intelligent-Tiering object in a tier a
+    /// GET reads).
+    pub not_archived: u64,
+}
+
+impl Restore {
+    /// The restore counts of a run's steps; `None` when no step is a restore.
+    fn of(steps: &[StepReport]) -> Option<Restore> {
+        let restores: Vec<StepReport> = steps
+            .iter()
+            .filter(|s| s.name.starts_with("restore."))
+            .cloned()
+            .collect();
+        (!restores.is_empty()).then(|| Restore {
+            requested: sum_all(&restores, counters::RESTORE_REQUESTED),
+            in_progress: sum_all(&restores, counters::RESTORE_IN_PROGRESS),
+            restored: sum_all(&restores, counters::ALREADY_RESTORED),
+            not_archived: sum_all(&restores, counters::NOT_ARCHIVED),
+        })
+    }
+
+    /// Objects the restore step handled.
+    pub fn objects(&self) -> u64 {
+        self.requested + self.in_progress + self.restored + self.not_archived
+    }
 }
 
 /// What a `--delete` run deleted.
@@ -229,6 +270,7 @@ impl RunSummary {
             bytes_per_second: rate(bytes, seconds),
             objects_per_second: rate(objects, seconds),
             steps: steps.len(),
+            restore: Restore::of(steps),
             ..RunSummary::default()
         };
         let by_reason: BTreeMap<SkipReason, u64> = SkipReason::ALL
@@ -337,14 +379,30 @@ impl RunSummary {
             None => "summary",
             Some(_) => "summary of the steps that ended (the run failed)",
         };
-        writeln!(
-            out,
-            "{heading}: {} copied ({} multipart), {}",
-            plural(self.objects, "object"),
-            self.multipart_objects,
-            bytes(self.bytes)
-        )?;
+        match &self.restore {
+            Some(restore) => writeln!(
+                out,
+                "{heading}: {} in an archive storage class",
+                plural(restore.objects(), "object"),
+            )?,
+            None => writeln!(
+                out,
+                "{heading}: {} copied ({} multipart), {}",
+                plural(self.objects, "object"),
+                self.multipart_objects,
+                bytes(self.bytes)
+            )?,
+        }
         let mut lines: Vec<(&str, String)> = Vec::new();
+        if let Some(restore) = &self.restore {
+            lines.push((
+                "restore",
+                format!(
+                    "{} requested, {} in progress, {} already restored, {} not archived",
+                    restore.requested, restore.in_progress, restore.restored, restore.not_archived
+                ),
+            ));
+        }
         if let Some(error) = &self.error {
             lines.push(("error", error.clone()));
         }
@@ -380,37 +438,40 @@ impl RunSummary {
                 ),
             ));
         }
-        lines.push((
-            "reported",
-            format!(
-                "{}{} (copied, not proven)",
-                self.reported_total(),
-                reasons(&self.reported)
-            ),
-        ));
-        lines.push((
-            "failed",
-            format!(
-                "{} (ETag mismatch), {} retried",
-                plural(self.failed.objects, "object"),
-                plural(self.failed.attempts, "task attempt")
-            ),
-        ));
-        lines.push((
-            "proven",
-            format!(
-                "{} by MD5, {} by checksum",
-                self.proofs.md5, self.proofs.checksum
-            ),
-        ));
-        if self.already_copied > 0 {
+        // A copy's lines: a restore copies, reports and proves nothing.
+        if self.restore.is_none() {
             lines.push((
-                "already there",
+                "reported",
                 format!(
-                    "{} (objects or parts a retried attempt found copied)",
-                    self.already_copied
+                    "{}{} (copied, not proven)",
+                    self.reported_total(),
+                    reasons(&self.reported)
                 ),
             ));
+            lines.push((
+                "failed",
+                format!(
+                    "{} (ETag mismatch), {} retried",
+                    plural(self.failed.objects, "object"),
+                    plural(self.failed.attempts, "task attempt")
+                ),
+            ));
+            lines.push((
+                "proven",
+                format!(
+                    "{} by MD5, {} by checksum",
+                    self.proofs.md5, self.proofs.checksum
+                ),
+            ));
+            if self.already_copied > 0 {
+                lines.push((
+                    "already there",
+                    format!(
+                        "{} (objects or parts a retried attempt found copied)",
+                        self.already_copied
+                    ),
+                ));
+            }
         }
         lines.push((
             "requests",
@@ -424,14 +485,16 @@ impl RunSummary {
             },
         ));
         lines.push(("elapsed", format!("{:.1} s", self.seconds)));
-        lines.push((
-            "throughput",
-            format!(
-                "{:.1} MB/s, {:.1} objects/s",
-                self.bytes_per_second / 1e6,
-                self.objects_per_second
-            ),
-        ));
+        if self.restore.is_none() {
+            lines.push((
+                "throughput",
+                format!(
+                    "{:.1} MB/s, {:.1} objects/s",
+                    self.bytes_per_second / 1e6,
+                    self.objects_per_second
+                ),
+            ));
+        }
         if !self.steps_without_counters.is_empty() {
             lines.push((
                 "not counted",

@@ -60,6 +60,9 @@ pub struct BucketListOptions {
     /// lines name source keys: `src_prefix` is the source's prefix, `dst_prefix` the
     /// listing's, `select.prefix`).
     pub keys: KeyMap,
+    /// `--archived`: keep only the objects of the storage classes a restore deals
+    /// with ([`is_archive_class`]), restored or not; the others are counted `Filtered`.
+    pub archived: bool,
 }
 
 impl BucketListOptions {
@@ -70,6 +73,7 @@ impl BucketListOptions {
             stream_index,
             select: Selection::default(),
             keys: KeyMap::default(),
+            archived: false,
         }
     }
 
@@ -313,7 +317,11 @@ impl<W: Write, E: Write> Listed<'_, W, E> {
         };
         let (output, reporter, summary) =
             (&mut *self.output, &mut *self.reporter, &mut *self.summary);
-        if needs_restore(object) {
+        if self.options.archived && !is_archive_class(object.storage_class()) {
+            summary.filtered += 1;
+            return reporter.counter(bucket, counters::FILTERED, 1);
+        }
+        if !self.options.archived && needs_restore(object) {
             summary.skipped_archived += 1;
             let row = Skipped {
                 key,
@@ -345,6 +353,19 @@ impl<W: Write, E: Write> Listed<'_, W, E> {
         )?;
         reporter.counter(bucket, counters::OBJECTS, 1)
     }
+}
+
+/// The storage classes whose objects may need a restore: GLACIER, DEEP_ARCHIVE, and
+/// INTELLIGENT_TIERING (whose archive tiers only a HEAD shows).
+pub fn is_archive_class(class: Option<&ObjectStorageClass>) -> bool {
+    matches!(
+        class,
+        Some(
+            ObjectStorageClass::Glacier
+                | ObjectStorageClass::DeepArchive
+                | ObjectStorageClass::IntelligentTiering
+        )
+    )
 }
 
 /// True for objects whose data cannot be read until restored.
