@@ -328,6 +328,41 @@ async fn tags_storage_class_expires_and_redirect_are_carried() {
     }
 }
 
+/// moto: rsync's default on one endpoint with one set of credentials copies in the
+/// server (CopyObject after a HEAD of the source), and still carries the storage
+/// class, Expires, redirect, tags and content headers, as the copy through the tasks
+/// does (a plain CopyObject would leave the storage class and redirect behind).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copy_in_the_server_carries_what_a_copy_through_the_tasks_carries() {
+    let server = campanile_testkit::moto();
+    let (client, src, dst) = fresh_buckets(server, "carried-ssc").await;
+    put_decorated(&client, &src, false).await;
+    let work = tempfile::tempdir().expect("work");
+    let part_file = work.path().join("part.all");
+    std::fs::write(&part_file, ",\n").expect("part file");
+    let (endpoint, dir) = (server.endpoint.clone(), work.path().to_path_buf());
+    let (s, d) = (src.clone(), dst.clone());
+    let ran = tokio::task::spawn_blocking(move || {
+        rsync_local_at(server, &endpoint, &dir, &part_file, (&s, &d), &[], &[])
+    })
+    .await
+    .expect("rsync");
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    let said = summary(&ran);
+    assert_eq!(said["server_side_bytes"], said["bytes"], "{said}");
+    assert!(said["requests"].get("GetObject").is_none(), "{said}");
+    for key in ["whole", "parts"] {
+        let source = carried(&client, &src, key).await;
+        assert_eq!(
+            source.storage_class.as_deref(),
+            Some("STANDARD_IA"),
+            "{key}"
+        );
+        assert_eq!(carried(&client, &dst, key).await, source, "{key}");
+        assert_same_object(&client, &src, &dst, key).await;
+    }
+}
+
 /// moto, with object lock enabled on both buckets (Garage has no object lock). moto
 /// ignores the lock headers of CreateMultipartUpload (its multipart objects have no
 /// lock, as the source check shows), so only the PUT path can be checked; multipartlist

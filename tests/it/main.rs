@@ -35,6 +35,7 @@ mod roles;
 mod rsync;
 mod runs;
 mod security;
+mod server_side;
 mod ssec;
 mod stage;
 mod summary;

@@ -215,11 +215,17 @@ pub struct RsyncCli {
     /// restores first with `campanile restore`.
     #[arg(long)]
     pub restored: bool,
-    /// Let S3 copy the bytes (CopyObject, UploadPartCopy with the source's part ranges:
-    /// ETags kept) instead of GET+PUT through the tasks. For one endpoint, when the
-    /// destination profile can read the source (same account, or granted read).
-    #[arg(long)]
+    /// Always let S3 copy the bytes (CopyObject with the metadata CopyObject carries,
+    /// UploadPartCopy with the source's part ranges: ETags kept), failing where the
+    /// destination profile cannot read the source. Without it, on one endpoint, the
+    /// server copies what the destination profile can read (a HEAD of each object
+    /// asks; the copy keeps its headers and storage class) and the rest goes through
+    /// the tasks (GET+PUT).
+    #[arg(long, conflicts_with = "no_server_side_copy")]
     pub server_side_copy: bool,
+    /// Copy every byte through the tasks (GET+PUT), even on one endpoint.
+    #[arg(long)]
+    pub no_server_side_copy: bool,
     /// Run id: names the run directory (locally, on HDFS), the output
     /// (<output>/<part file>.<id>) and the part file made under --code. Default: the
     /// start time in UTC and 24 random bits (20261130T161500Z-7f3a9c), so that runs
@@ -555,6 +561,7 @@ impl RsyncCli {
                 run_base: RunBase::Hdfs,
                 debug: self.debug,
                 server_side_copy: self.server_side_copy,
+                auto_server_side: !self.no_server_side_copy,
                 write: self.write.clone(),
                 src_sse_c_key_file: self.src_sse_c_key_file.clone(),
                 copy_task_memory: self.cluster_copy_task_memory()?,

@@ -27,6 +27,7 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_s3::operation::copy_object::builders::CopyObjectFluentBuilder;
 use aws_sdk_s3::operation::create_multipart_upload::builders::CreateMultipartUploadFluentBuilder;
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
@@ -244,6 +245,12 @@ impl ObjectHeaders {
 
     /// Applies the headers to a PutObject request.
     pub fn apply_to_put(&self, request: PutObjectFluentBuilder) -> PutObjectFluentBuilder {
+        apply!(self, request)
+    }
+
+    /// Applies the headers to a CopyObject request (with `REPLACE`: the copy gets
+    /// these instead of the source's own).
+    pub fn apply_to_copy(&self, request: CopyObjectFluentBuilder) -> CopyObjectFluentBuilder {
         apply!(self, request)
     }
 

@@ -36,6 +36,9 @@ pub mod counters {
     /// objectrestore: listed objects that need no restore (an Intelligent-Tiering
     /// object in a tier a GET reads).
     pub const NOT_ARCHIVED: &str = "NotArchived";
+    /// Bytes the server copied itself (CopyObject, UploadPartCopy), counted on the
+    /// destination bucket besides `InputBytes`: bytes that never went through a task.
+    pub const SERVER_SIDE_BYTES: &str = "ServerSideBytes";
     /// Bytes read from the source (objectcopy, counted on the source bucket).
     pub const OUTPUT_BYTES: &str = "OutputBytes";
     /// Bytes written to the destination (objectcopy, counted on the destination bucket).

@@ -18,10 +18,12 @@ fn main() -> std::process::ExitCode {
             streams.reporter.log(&config.describe())?;
         }
         args.write.check()?;
-        if args.server_side && args.buckets.src_endpoint != args.buckets.dst_endpoint {
+        if (args.server_side || args.server_side_if_readable)
+            && args.buckets.src_endpoint != args.buckets.dst_endpoint
+        {
             return Err(campanile::Error::Usage(
-                "--server-side copies inside one server: --src-endpoint and --dst-endpoint \
-                 must be the same"
+                "--server-side and --server-side-if-readable copy inside one server: \
+                 --src-endpoint and --dst-endpoint must be the same"
                     .to_string(),
             ));
         }
@@ -40,6 +42,7 @@ fn main() -> std::process::ExitCode {
             ephemeral: config.ephemeral,
             concurrency: args.concurrency.unwrap_or(defaults.concurrency).max(1),
             server_side: args.server_side,
+            server_side_if_readable: args.server_side_if_readable,
             write: args.write,
             sse_c,
             retried: campanile::attempt::TaskAttempt::from_env().is_retry(),

@@ -642,6 +642,13 @@ pub struct ObjectCopyArgs {
     /// source. ETags are kept and checked as in the default mode.
     #[arg(long)]
     pub server_side: bool,
+    /// Let the server copy each record whose source the destination's credentials can
+    /// read (one HEAD of the source, with them, tells) and whose ETag is an MD5; a
+    /// whole object's copy gets the source's headers and storage class, as in the
+    /// default mode. The others, and every record after a refusal (403), are copied
+    /// through this task. Same endpoint only.
+    #[arg(long, conflicts_with = "server_side")]
+    pub server_side_if_readable: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub write: WriteSettings,
@@ -658,6 +665,11 @@ impl ObjectCopyArgs {
         }
         push_flag(argv, "--debug", self.debug);
         push_flag(argv, "--server-side", self.server_side);
+        push_flag(
+            argv,
+            "--server-side-if-readable",
+            self.server_side_if_readable,
+        );
         self.write.render(argv);
     }
 }

@@ -237,6 +237,7 @@ mod tests {
                 concurrency: Some(5),
                 debug: true,
                 server_side: true,
+                server_side_if_readable: false,
                 write: WriteSettings {
                     sse: None,
                     sse_kms_key_id: None,

@@ -99,6 +99,11 @@ pub struct PlanOptions {
     /// objectcopy lets the server copy the bytes (`--server-side`): one endpoint, and
     /// destination credentials that can read the source.
     pub server_side_copy: bool,
+    /// Unless `server_side_copy`: let the server copy what the destination's
+    /// credentials can read when both sides are on one endpoint (`objectcopy
+    /// --server-side-if-readable`; the default, off with `--no-server-side-copy`).
+    /// Not with an SSE-KMS or SSE-C write, whose copies' ETags prove nothing.
+    pub auto_server_side: bool,
     /// Encryption, storage class and ACL of the copies (given to multipartlist and
     /// objectcopy); unset, the source's are carried. Its `dst_sse_c_key_file` also goes
     /// to multipartcomplete.
@@ -665,6 +670,19 @@ fn restore_steps(builder: &PlanBuilder, restore: &RestoreJob, listing: String, p
     plan.output = Some(output);
 }
 
+/// Whether the copy lets the server copy what the destination's credentials can read
+/// ([`PlanOptions::auto_server_side`]): one endpoint, no forced server-side mode, and
+/// copies whose ETags are MD5s (no SSE-KMS or SSE-C write).
+pub fn server_side_if_readable(options: &PlanOptions) -> bool {
+    let write = &options.write;
+    options.auto_server_side
+        && !options.server_side_copy
+        && options.src_endpoint == options.dst_endpoint
+        && write.dst_sse_c_key_file.is_none()
+        && write.sse_kms_key_id.is_none()
+        && matches!(write.sse.as_deref(), None | Some("AES256"))
+}
+
 /// The copy's steps ([`Job::Sync`]) after the listing steps, over `listing`: the
 /// multipartlist step; unless `no_copy`, the copy with the multipartcomplete reducer
 /// (the job output is its part map) and the clean-up of the run's uploads.
@@ -712,6 +730,7 @@ fn sync_steps(builder: &PlanBuilder, copy_source: String, plan: &mut Plan) {
         TaskCommand::ObjectCopy(ObjectCopyArgs {
             buckets,
             server_side: options.server_side_copy,
+            server_side_if_readable: server_side_if_readable(options),
             write: options.write.clone(),
             ..Default::default()
         }),

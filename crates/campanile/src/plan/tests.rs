@@ -23,6 +23,8 @@ pub(crate) fn article_options() -> PlanOptions {
         run_base: RunBase::Hdfs,
         debug: false,
         server_side_copy: false,
+        // The article's steps: no server-side copy unless asked.
+        auto_server_side: false,
         write: Default::default(),
         src_sse_c_key_file: None,
         copy_task_memory: None,

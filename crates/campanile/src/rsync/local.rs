@@ -767,7 +767,7 @@ async fn dry_run<W: Write, E: Write>(
         &finished,
         &options.src_bucket,
         tally,
-        options.server_side_copy,
+        options.server_side_copy || plan::server_side_if_readable(&options),
         local.prices,
         started.elapsed().as_secs_f64(),
     )

@@ -72,6 +72,9 @@ pub struct RunSummary {
     /// from the JSON) in a run without a restore step.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restore: Option<Restore>,
+    /// Of [`RunSummary::bytes`], those the server copied itself (CopyObject,
+    /// UploadPartCopy): the rest went through the tasks (GET+PUT).
+    pub server_side_bytes: u64,
 }
 
 /// What a restore run did with the archived objects it listed (objectrestore's
@@ -271,6 +274,7 @@ impl RunSummary {
             objects_per_second: rate(objects, seconds),
             steps: steps.len(),
             restore: Restore::of(steps),
+            server_side_bytes: sum_all(&copies, counters::SERVER_SIDE_BYTES),
             ..RunSummary::default()
         };
         let by_reason: BTreeMap<SkipReason, u64> = SkipReason::ALL
@@ -463,6 +467,17 @@ impl RunSummary {
                     self.proofs.md5, self.proofs.checksum
                 ),
             ));
+            // Only when the server copied: otherwise every byte went through the tasks.
+            if self.server_side_bytes > 0 {
+                lines.push((
+                    "moved",
+                    format!(
+                        "{} by the server (server-side copy), {} through the tasks",
+                        bytes(self.server_side_bytes),
+                        bytes(self.bytes.saturating_sub(self.server_side_bytes))
+                    ),
+                ));
+            }
             if self.already_copied > 0 {
                 lines.push((
                     "already there",

@@ -124,6 +124,10 @@ pub struct ObjectCopyOptions {
     /// Let the server copy the bytes (CopyObject, UploadPartCopy): the destination
     /// client must be able to read the source, on the same endpoint.
     pub server_side: bool,
+    /// Let the server copy the bytes of each record whose source the destination
+    /// client can read and whose ETag is an MD5 (see [`server_side::probe`]); the
+    /// others, and every record after the first refusal, go through the task.
+    pub server_side_if_readable: bool,
     /// This is a retried attempt ([`crate::attempt::TaskAttempt::is_retry`]): look at
     /// the destination first and skip what an earlier attempt finished.
     pub retried: bool,
@@ -157,6 +161,7 @@ impl Default for ObjectCopyOptions {
             get_attempts: tuning.objectcopy_get_attempts,
             backoff: tuning.objectcopy_backoff,
             server_side: false,
+            server_side_if_readable: false,
             retried: false,
             write: WriteSettings::default(),
             sse_c: SseCKeys::default(),
@@ -210,6 +215,9 @@ struct Sinks<'a, W: Write, E: Write> {
     buffers: Arc<BufferPool>,
     /// What a retried attempt finds done.
     finished: Finished,
+    /// `server_side_if_readable`: the destination's credentials were refused the
+    /// source once, so every later record goes through the task without asking again.
+    client_only: std::cell::Cell<bool>,
 }
 
 /// The bound of the buffer pool: the memory budget, so that pooled buffers (lent and
@@ -244,6 +252,7 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
         memory: MemoryBudget::new(options.max_tmp_size),
         buffers: BufferPool::new(pool_bound(options.max_tmp_size)),
         finished: Finished::new(concurrency * 2),
+        client_only: std::cell::Cell::new(false),
     };
     let mut total = ObjectCopySummary::default();
     let mut failed: Vec<(String, Error)> = Vec::new();
@@ -538,7 +547,24 @@ async fn copy_record<W: Write, E: Write>(
     sinks: &Sinks<'_, W, E>,
 ) -> Result<ObjectCopySummary, Error> {
     if options.server_side {
-        return copy_in_server(record, dst, options, sinks).await;
+        return copy_in_server(record, dst, options, None, sinks).await;
+    }
+    if options.server_side_if_readable && !sinks.client_only.get() {
+        match server_side::probe(record, &options.src_bucket, dst, &options.sse_c).await? {
+            server_side::Probe::Readable(headers) => {
+                return copy_in_server(record, dst, options, Some(headers), sinks).await;
+            }
+            server_side::Probe::NotMd5 => {}
+            server_side::Probe::Refused(detail) => {
+                // Said once per task: the rest of its records go through it.
+                sinks.client_only.set(true);
+                sinks.reporter.borrow_mut().status_now(&format!(
+                    "{}: the destination's credentials cannot read s3://{} ({detail}): \
+                     copying through this task",
+                    options.dst_bucket, options.src_bucket
+                ))?;
+            }
+        }
     }
     let size = record.len();
     // Held until the copy is written: the bytes in memory stay within the budget.
@@ -697,29 +723,41 @@ fn count_copy<W: Write, E: Write>(
     reporter.status(&format!("{}/{key}:OK", options.dst_bucket))
 }
 
-/// The server-side mode (see [`server_side`]): same output and counters.
+/// The server-side mode (see [`server_side`]): same output and counters, and the
+/// bytes counted `ServerSideBytes`. `headers`, from [`server_side::probe`], are the
+/// source's, written onto a whole object's copy (`server_side_if_readable`); without
+/// them (`--server-side`) the copy takes what CopyObject carries itself.
 async fn copy_in_server<W: Write, E: Write>(
     record: &PartRecord,
     dst: &Client,
     options: &ObjectCopyOptions,
+    headers: Option<crate::headers::ObjectHeaders>,
     sinks: &Sinks<'_, W, E>,
 ) -> Result<ObjectCopySummary, Error> {
     let (src_bucket, dst_bucket) = (&options.src_bucket, &options.dst_bucket);
     let dst_key = options.dst_key(&record.object.key);
     let summary = match &record.part {
         None => {
-            server_side::copy_whole(
+            let headers = headers.map(|h| h.with_settings(&options.write));
+            let compared = server_side::copy_whole(
                 record,
                 src_bucket,
                 (dst_bucket, &dst_key),
                 dst,
-                &options.write,
+                (&options.write, headers.as_ref()),
                 &options.sse_c,
             )
             .await?;
+            if compared {
+                sinks
+                    .reporter
+                    .borrow_mut()
+                    .counter(src_bucket, counters::PROVEN_BY_MD5, 1)?;
+            }
             ObjectCopySummary {
                 objects: 1,
                 bytes: record.object.size,
+                proven_by_md5: u64::from(compared),
                 ..ObjectCopySummary::default()
             }
         }
@@ -749,5 +787,9 @@ async fn copy_in_server<W: Write, E: Write>(
     };
     let moved = i64::try_from(summary.bytes).unwrap_or(i64::MAX);
     count_copy(record, moved, options, sinks)?;
+    sinks
+        .reporter
+        .borrow_mut()
+        .counter(dst_bucket, counters::SERVER_SIDE_BYTES, moved)?;
     Ok(summary)
 }

@@ -62,23 +62,86 @@ where
     }
 }
 
-/// Copies a whole object inside the server, with `write`'s encryption, storage class
-/// and ACL when they are set, reading an SSE-C source and writing an SSE-C copy with
-/// `sse_c`'s keys. CopyObject carries the metadata, content headers and tags, but not
-/// the storage class (the copy is STANDARD unless `--storage-class`).
+/// What [`probe`] found out about a record's source, read with the destination's
+/// credentials.
+#[derive(Debug)]
+pub enum Probe {
+    /// Readable, and its ETag is an MD5: the server may copy it, and the copy is
+    /// proven by the ETag it returns. The source's headers (from the HEAD) go onto a
+    /// whole object's copy.
+    Readable(ObjectHeaders),
+    /// Readable, but its ETag is no MD5 (SSE-KMS, SSE-C): copied through the task,
+    /// whose proofs (the source's checksum) do not need the ETag.
+    NotMd5,
+    /// Refused (403): the destination's credentials may not read the source.
+    Refused(String),
+}
+
+/// Asks, with one HEAD of the source pinned to the listed ETag and made with the
+/// destination's credentials, whether the server may copy the record
+/// (`objectcopy --server-side-if-readable`). A source gone (404) or changed (412) is
+/// an [`Error::SourceMoved`], skipped as in the client mode.
+pub async fn probe(
+    record: &PartRecord,
+    src_bucket: &str,
+    dst: &Client,
+    sse_c: &SseCKeys,
+) -> Result<Probe, Error> {
+    let object = &record.object;
+    let head = dst
+        .head_object()
+        .bucket(src_bucket)
+        .key(&object.key)
+        .if_match(format!("\"{}\"", object.etag))
+        .sse_c(sse_c.src.as_ref())
+        .send()
+        .await;
+    match head {
+        Ok(head) => {
+            let headers = ObjectHeaders::from_head(&head);
+            Ok(
+                if headers.etag_is_not_md5()
+                    || !is_plain_md5_etag(&object.etag) && record.part.is_none()
+                {
+                    Probe::NotMd5
+                } else {
+                    Probe::Readable(headers)
+                },
+            )
+        }
+        Err(error) if http_status(&error) == Some(403) => Ok(Probe::Refused(format!(
+            "HeadObject s3://{src_bucket}/{}: 403",
+            object.key
+        ))),
+        Err(error) => Err(copy_failure(
+            error,
+            S3Context::new("HeadObject", src_bucket, &object.key),
+            &object.etag,
+        )),
+    }
+}
+
+/// Copies a whole object inside the server, reading an SSE-C source and writing an
+/// SSE-C copy with `sse_c`'s keys. With the source's `headers` (from [`probe`], with
+/// the write settings applied) the copy is written with them (`REPLACE`: content
+/// headers, metadata, storage class, encryption, redirect, object lock, as the client
+/// mode carries them; the tags are copied by the server); without, CopyObject carries
+/// the metadata, content headers and tags, and `write`'s encryption, storage class and
+/// ACL are applied when set (the storage class is then STANDARD unless
+/// `--storage-class`). Returns whether the copy's ETag was compared with the source's
+/// (not for SSE-KMS and SSE-C copies, whose ETags are no MD5).
 pub async fn copy_whole(
     record: &PartRecord,
     src_bucket: &str,
     (dst_bucket, dst_key): (&str, &str),
     dst: &Client,
-    write: &WriteSettings,
+    (write, headers): (&WriteSettings, Option<&ObjectHeaders>),
     sse_c: &SseCKeys,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let object = &record.object;
-    let settings = ObjectHeaders::default().with_settings(write);
     // After `rsync --diff`: only over what the diff saw at the destination.
     let destination = object.destination.as_ref();
-    let sent = dst
+    let request = dst
         .copy_object()
         .bucket(dst_bucket)
         .key(dst_key)
@@ -86,15 +149,23 @@ pub async fn copy_whole(
         .copy_source_if_match(format!("\"{}\"", object.etag))
         .set_if_none_match(destination.and_then(|d| d.if_none_match()))
         .set_if_match(destination.and_then(|d| d.if_match()))
-        .metadata_directive(aws_sdk_s3::types::MetadataDirective::Copy)
-        .set_server_side_encryption(settings.encryption)
-        .set_ssekms_key_id(settings.kms_key_id)
-        .set_storage_class(settings.storage_class)
-        .set_acl(settings.acl)
         .copy_source_sse_c(sse_c.src.as_ref())
-        .sse_c(sse_c.dst.as_ref())
-        .send()
-        .await;
+        .sse_c(sse_c.dst.as_ref());
+    let request = match headers {
+        Some(headers) => headers
+            .apply_to_copy(request)
+            .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace),
+        None => {
+            let settings = ObjectHeaders::default().with_settings(write);
+            request
+                .metadata_directive(aws_sdk_s3::types::MetadataDirective::Copy)
+                .set_server_side_encryption(settings.encryption)
+                .set_ssekms_key_id(settings.kms_key_id)
+                .set_storage_class(settings.storage_class)
+                .set_acl(settings.acl)
+        }
+    };
+    let sent = request.send().await;
     let copied = match sent {
         Ok(copied) => copied,
         Err(error) => {
@@ -126,11 +197,11 @@ pub async fn copy_whole(
         .and_then(|r| r.e_tag())
         .unwrap_or_default()
         .trim_matches('"');
-    if etag_checked
-        && is_plain_md5_etag(&object.etag)
-        && etag != object.etag
-        && !source_is_kms(dst, src_bucket, &object.key).await
-    {
+    let compared = etag_checked && is_plain_md5_etag(&object.etag);
+    if compared && etag != object.etag {
+        if source_is_kms(dst, src_bucket, &object.key).await {
+            return Ok(false);
+        }
         return Err(Error::Integrity {
             bucket: dst_bucket.to_string(),
             key: dst_key.to_string(),
@@ -140,7 +211,7 @@ pub async fn copy_whole(
             ),
         });
     }
-    Ok(())
+    Ok(compared)
 }
 
 /// Whether the source is stored with SSE-KMS (its ETag is then not an MD5 and no copy
