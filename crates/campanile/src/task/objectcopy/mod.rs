@@ -552,7 +552,7 @@ async fn copy_record<W: Write, E: Write>(
     if options.server_side_if_readable && !sinks.client_only.get() {
         match server_side::probe(record, &options.src_bucket, dst, &options.sse_c).await? {
             server_side::Probe::Readable(headers) => {
-                return copy_in_server(record, dst, options, Some(headers), sinks).await;
+                return copy_in_server(record, dst, options, Some(*headers), sinks).await;
             }
             server_side::Probe::NotMd5 => {}
             server_side::Probe::Refused(detail) => {

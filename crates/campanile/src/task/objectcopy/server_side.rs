@@ -69,7 +69,7 @@ pub enum Probe {
     /// Readable, and its ETag is an MD5: the server may copy it, and the copy is
     /// proven by the ETag it returns. The source's headers (from the HEAD) go onto a
     /// whole object's copy.
-    Readable(ObjectHeaders),
+    Readable(Box<ObjectHeaders>),
     /// Readable, but its ETag is no MD5 (SSE-KMS, SSE-C): copied through the task,
     /// whose proofs (the source's checksum) do not need the ETag.
     NotMd5,
@@ -105,7 +105,7 @@ pub async fn probe(
                 {
                     Probe::NotMd5
                 } else {
-                    Probe::Readable(headers)
+                    Probe::Readable(Box::new(headers))
                 },
             )
         }
