@@ -35,6 +35,7 @@ fn main() -> std::process::ExitCode {
         let options = BucketListOptions {
             select: args.select.selection()?,
             keys: args.select.key_map(),
+            keep_archived: args.keep_archived,
             ..BucketListOptions::new(&args.bucket, StreamIndex::from_env())
         };
         let listed = if args.inventory {

@@ -12,7 +12,8 @@ use serde::{Serialize, Serializer};
 use crate::error::Error;
 pub use args::{
     BucketListArgs, Diagnostics, ListingSelection, MultipartCompleteArgs, MultipartListArgs,
-    ObjectCopyArgs, PartFileArgs, Persistence, Prefixes, S3Side, SrcDst, WriteSettings,
+    ObjectCopyArgs, ObjectIndexArgs, PartFileArgs, Persistence, Prefixes, S3Side, SrcDst,
+    WriteSettings,
 };
 
 /// A Campanile task binary.
@@ -26,15 +27,18 @@ pub enum Task {
     ObjectCopy,
     /// Completes the multipart uploads (the copy step's reducer).
     MultipartComplete,
+    /// Indexes the listed objects (`campanile index`).
+    ObjectIndex,
 }
 
 impl Task {
     /// Every task, in the order of the article's pipeline.
-    pub const ALL: [Task; 4] = [
+    pub const ALL: [Task; 5] = [
         Task::BucketList,
         Task::MultipartList,
         Task::ObjectCopy,
         Task::MultipartComplete,
+        Task::ObjectIndex,
     ];
 
     /// The binary's name (also its name under `--code` and in a task's sandbox).
@@ -44,6 +48,7 @@ impl Task {
             Task::MultipartList => "multipartlist",
             Task::ObjectCopy => "objectcopy",
             Task::MultipartComplete => "multipartcomplete",
+            Task::ObjectIndex => "objectindex",
         }
     }
 
@@ -64,6 +69,8 @@ pub enum TaskCommand {
     ObjectCopy(ObjectCopyArgs),
     /// `multipartcomplete …`
     MultipartComplete(MultipartCompleteArgs),
+    /// `objectindex …`
+    ObjectIndex(ObjectIndexArgs),
 }
 
 impl TaskCommand {
@@ -74,6 +81,7 @@ impl TaskCommand {
             TaskCommand::MultipartList(_) => Task::MultipartList,
             TaskCommand::ObjectCopy(_) => Task::ObjectCopy,
             TaskCommand::MultipartComplete(_) => Task::MultipartComplete,
+            TaskCommand::ObjectIndex(_) => Task::ObjectIndex,
         }
     }
 
@@ -86,6 +94,7 @@ impl TaskCommand {
             TaskCommand::MultipartList(args) => args.render(&mut argv),
             TaskCommand::ObjectCopy(args) => args.render(&mut argv),
             TaskCommand::MultipartComplete(args) => args.render(&mut argv),
+            TaskCommand::ObjectIndex(args) => args.render(&mut argv),
         }
         argv
     }
@@ -117,6 +126,9 @@ impl TaskCommand {
             Task::MultipartComplete => TaskCommand::MultipartComplete(
                 MultipartCompleteArgs::try_parse_from(words).map_err(usage)?,
             ),
+            Task::ObjectIndex => {
+                TaskCommand::ObjectIndex(ObjectIndexArgs::try_parse_from(words).map_err(usage)?)
+            }
         })
     }
 }
@@ -186,6 +198,7 @@ mod tests {
                 s3: side.clone(),
                 inventory: true,
                 distinct: false,
+                keep_archived: true,
                 select: ListingSelection {
                     prefix: "logs/2025/".into(),
                     as_prefix: Some("archive/".into()),
@@ -235,13 +248,23 @@ mod tests {
             TaskCommand::MultipartComplete(MultipartCompleteArgs {
                 bucket: "dstbucket".into(),
                 src_bucket: Some("srcbucket".into()),
-                s3: side,
+                s3: side.clone(),
                 dry_run: true,
                 dst_sse_c_key_file: Some("/keys/dst.key".into()),
                 prefixes: Prefixes {
                     src_prefix: "logs/".into(),
                     dst_prefix: String::new(),
                 },
+            }),
+            TaskCommand::ObjectIndex(ObjectIndexArgs {
+                bucket: "srcbucket".into(),
+                key_regex: Some(
+                    crate::select::KeyRegex::new(r"^logs/\d+ x/café%\.gz$").expect("regex"),
+                ),
+                no_head: true,
+                sse_c_key_file: Some("/keys/src.key".into()),
+                concurrency: 7,
+                s3: side,
             }),
         ]
     }
@@ -270,6 +293,10 @@ mod tests {
             }),
             TaskCommand::MultipartComplete(MultipartCompleteArgs {
                 bucket: "d".into(),
+                ..Default::default()
+            }),
+            TaskCommand::ObjectIndex(ObjectIndexArgs {
+                bucket: "b".into(),
                 ..Default::default()
             }),
         ]
@@ -304,6 +331,7 @@ mod tests {
                 "multipartlist --src-bucket s --dst-bucket d",
                 "objectcopy --src-bucket s --dst-bucket d",
                 "multipartcomplete --bucket d",
+                "objectindex --bucket b",
             ]
         );
     }

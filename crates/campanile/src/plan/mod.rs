@@ -12,6 +12,7 @@
 //! `<output>/<part file name>.<uuid>`.
 
 pub mod emr;
+pub mod index;
 pub mod local;
 pub mod validate;
 
@@ -392,6 +393,10 @@ pub enum Job {
     /// multipartcomplete reducer, the clean-up of the run's uploads.
     #[default]
     Sync,
+    /// Index (`campanile index`): objectindex over the source listing, one row per
+    /// object with its HEAD's storage class, encryption and checksum algorithm
+    /// ([`index`]).
+    Index(index::IndexJob),
 }
 
 /// What every job's branch builds its steps with: the options, the run's directory and
@@ -516,6 +521,7 @@ impl<'a> PlanBuilder<'a> {
             s3: self.side(endpoint, profile),
             inventory,
             distinct: false,
+            keep_archived: false,
             select,
         };
         let distinct = BucketListArgs {
@@ -605,6 +611,7 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
     }
     match &options.job {
         Job::Sync => sync_steps(&builder, listing, &mut plan),
+        Job::Index(job) => index::index_steps(&builder, job, listing, &mut plan),
     }
     Ok(plan)
 }
@@ -695,8 +702,11 @@ fn sync_steps(builder: &PlanBuilder, copy_source: String, plan: &mut Plan) {
 /// multipart objects for their part layout but creates no upload; no copy step, and
 /// so no upload to clean up (`uploads` is `None`). Its part list (`copy_input`) holds
 /// exactly the records the copy of a real run would take. With `list_only` the plan
-/// is the listing alone.
+/// is the listing alone. An index's dry run is its listing ([`index::dry_run`]).
 pub fn dry_run(options: &PlanOptions) -> Result<Plan, Error> {
+    if let Job::Index(_) = options.job {
+        return build(options).map(index::dry_run);
+    }
     let mut plan = build(&PlanOptions {
         no_copy: !options.list_only,
         ..options.clone()

@@ -12,7 +12,8 @@
 //! itself (which `StartAfter` leaves out), and stops at the first key at or after its
 //! end. Output: one [`ListingRecord`] per object. Objects that cannot
 //! be read before a restore (GLACIER, DEEP_ARCHIVE, not restored) are skipped,
-//! counted, and written as skip rows for the run's report ([`crate::skip`]).
+//! counted, and written as skip rows for the run's report ([`crate::skip`]), unless
+//! `--keep-archived` (the index job's listing, which reads no data) lists them too.
 //! Counters, group = bucket: `Bytes`, `Objects`, `SkippedArchived`, `Filtered`.
 //!
 //! With `--prefix`, each line is narrowed to the keys under it
@@ -60,6 +61,8 @@ pub struct BucketListOptions {
     /// lines name source keys: `src_prefix` is the source's prefix, `dst_prefix` the
     /// listing's, `select.prefix`).
     pub keys: KeyMap,
+    /// Archived objects are written as records, not skipped (`--keep-archived`).
+    pub keep_archived: bool,
 }
 
 impl BucketListOptions {
@@ -70,6 +73,7 @@ impl BucketListOptions {
             stream_index,
             select: Selection::default(),
             keys: KeyMap::default(),
+            keep_archived: false,
         }
     }
 
@@ -313,7 +317,7 @@ impl<W: Write, E: Write> Listed<'_, W, E> {
         };
         let (output, reporter, summary) =
             (&mut *self.output, &mut *self.reporter, &mut *self.summary);
-        if needs_restore(object) {
+        if needs_restore(object) && !self.options.keep_archived {
             summary.skipped_archived += 1;
             let row = Skipped {
                 key,
