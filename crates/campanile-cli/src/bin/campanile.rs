@@ -1,5 +1,6 @@
 //! campanile: one front end for the jobs of the engine, `campanile JOB …`. `sync` is
-//! the article's rsync (same flags, same plan, same runners); `partfile`, `runs` and
+//! the article's rsync (same flags, same plan, same runners); `index` lists buckets into
+//! a table through the same plan's listing; `partfile`, `runs` and
 //! `cleanup` are the helpers around a run. Each job runs the code of its own binary
 //! ([`campanile_cli::jobs`]), so the two spellings cannot drift apart.
 
@@ -9,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use campanile::command::{Diagnostics, PartFileArgs};
+use campanile_cli::index::IndexCli;
 use campanile_cli::jobs;
 use campanile_cli::rsync::RsyncCli;
 
@@ -26,6 +28,10 @@ enum Job {
     /// Copy a bucket or a prefix to another (what `rsync` does, with its flags):
     /// `campanile sync s3://src/logs/ s3://dst/archive/`.
     Sync(Box<RsyncCli>),
+    /// Index buckets or prefixes into one table (CSV, Parquet, TSV): key, size, ETag,
+    /// last modified, storage class, encryption, checksum algorithm:
+    /// `campanile index s3://a s3://b/logs/ --to index.csv`.
+    Index(Box<IndexCli>),
     /// Make a part file for a bucket, check one, or make one from an S3 Inventory
     /// report (what `partfile` does).
     Partfile(Box<PartFileArgs>),
@@ -63,8 +69,12 @@ fn main() -> ExitCode {
     if let (Job::Sync(sync), Some(("sync", given))) = (&mut cli.job, matches.subcommand()) {
         sync.order_rules(given);
     }
+    if let (Job::Index(index), Some(("index", given))) = (&mut cli.job, matches.subcommand()) {
+        index.run.order_rules(given);
+    }
     match cli.job {
         Job::Sync(cli) => jobs::sync("campanile sync", *cli),
+        Job::Index(cli) => jobs::index("campanile index", *cli),
         Job::Partfile(args) => jobs::partfile("partfile", *args),
         Job::Runs {
             json,
