@@ -518,7 +518,27 @@ async fn two_buckets_make_one_table_with_a_bucket_column() {
         ],
     );
     assert_eq!(ran.code, 0, "{}", ran.stderr);
-    let rows = csv_rows(&std::fs::read_to_string(&table).expect("table"));
+    let text = std::fs::read_to_string(&table).expect("table");
+    // The buckets in the order given (not alphabetical: `…-src…` after `…-dst…`), each
+    // bucket's keys in order.
+    let in_order: Vec<(String, String)> = csv::Reader::from_reader(text.as_bytes())
+        .records()
+        .map(|r| {
+            let r = r.expect("record");
+            (r[0].to_string(), r[1].to_string())
+        })
+        .collect();
+    let expected_order: Vec<(String, String)> = [
+        (&first, "a/1"),
+        (&first, "b/2"),
+        (&second, "data/3"),
+        (&second, "data/4"),
+    ]
+    .into_iter()
+    .map(|(b, k)| (b.clone(), k.to_string()))
+    .collect();
+    assert_eq!(in_order, expected_order);
+    let rows = csv_rows(&text);
     let keys: Vec<(&str, &str)> = rows
         .values()
         .map(|r| (r["bucket"].as_str(), r["key"].as_str()))

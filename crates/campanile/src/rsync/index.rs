@@ -2,7 +2,8 @@
 //! prefix) is one run of the index plan ([`crate::plan::index`]), one after the other,
 //! on the runner asked; a local run ends here ([`execute`], called by the local
 //! runner) with the index's own summary instead of a copy's, and its rows
-//! ([`IndexRow`], TSV) are then gathered from every run into one table ([`run`]):
+//! ([`IndexRow`], TSV) are then gathered from every run into one table ([`run`]), the
+//! buckets in the order given and each bucket's rows by key ([`write_table`]):
 //! CSV (RFC 4180, a header line, keys quoted when they need it), Parquet (typed
 //! columns: `size` INT64, `last_modified` a UTC timestamp in milliseconds) or the
 //! rows themselves (TSV). On a cluster the rows stay where the runner wrote them, in
@@ -34,6 +35,17 @@ pub enum TableFormat {
     Parquet,
     /// The index rows as the runner wrote them (docs/records.md), no header.
     Tsv,
+}
+
+impl TableFormat {
+    /// The name `--format` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            TableFormat::Csv => "csv",
+            TableFormat::Parquet => "parquet",
+            TableFormat::Tsv => "tsv",
+        }
+    }
 }
 
 /// Where the table goes and in which form.
@@ -613,7 +625,11 @@ pub async fn run<W: Write, E: Write>(
         None => {
             let stdout = std::io::BufWriter::new(std::io::stdout());
             let written = write_table(&rows, table.format, stdout)?;
-            let _ = writeln!(err, "Index: {written} rows ({:?}) on stdout", table.format);
+            let _ = writeln!(
+                err,
+                "Index: {written} rows ({}) on stdout",
+                table.format.name()
+            );
             Ok(())
         }
         Some(to) if to.starts_with("s3://") => {
@@ -651,7 +667,11 @@ pub async fn run<W: Write, E: Write>(
                 .send()
                 .await
                 .context("PutObject", &bucket, &key)?;
-            let _ = writeln!(err, "Index: {written} rows ({:?}) in {to}", table.format);
+            let _ = writeln!(
+                err,
+                "Index: {written} rows ({}) in {to}",
+                table.format.name()
+            );
             Ok(())
         }
         Some(to) => {
@@ -667,22 +687,46 @@ pub async fn run<W: Write, E: Write>(
             let written = write_table(&rows, table.format, std::io::BufWriter::new(file))?;
             // Whole or not at all: a reader never finds half a table under the name.
             std::fs::rename(&partial, path).map_err(|e| Error::io(format!("writing {to}"), e))?;
-            let _ = writeln!(err, "Index: {written} rows ({:?}) in {to}", table.format);
+            let _ = writeln!(
+                err,
+                "Index: {written} rows ({}) in {to}",
+                table.format.name()
+            );
             Ok(())
         }
     }
 }
 
-/// Writes the rows of the job outputs `dirs`, in order, as one table; returns the
-/// number of rows.
+/// Bytes of rows the table's sort holds in memory before it spills to disk.
+const SORT_MEMORY: usize = 64 << 20;
+
+/// Writes the rows of the job outputs `dirs` as one table, the rows of each output
+/// together in the order of `dirs`, each output's by key (bytewise, as S3 lists them:
+/// the runner's rows come in the order of its tasks); returns the number of rows.
+/// The sort is the local runner's external sort: memory stays bounded.
 pub fn write_table<W: Write + Send>(
     dirs: &[PathBuf],
     format: TableFormat,
     out: W,
 ) -> Result<u64, Error> {
+    let spill = tempfile::tempdir().map_err(|e| Error::io("creating a sort directory", e))?;
+    let mut sorter = crate::plan::local::sort::ExternalSorter::new(SORT_MEMORY, spill.path());
+    for (number, dir) in dirs.iter().enumerate() {
+        let prefix = u32::try_from(number).unwrap_or(u32::MAX).to_be_bytes();
+        read_rows(dir, |row| {
+            let mut key = prefix.to_vec();
+            key.extend_from_slice(row.key.as_bytes());
+            sorter.push(&key, row.to_line().as_bytes())
+        })?;
+    }
     let mut table = TableWriter::new(format, out)?;
-    for dir in dirs {
-        read_rows(dir, |row| table.push(row))?;
+    for record in sorter.finish()? {
+        let (_, line) = record?;
+        let text = String::from_utf8(line)
+            .map_err(|_| Error::Internal("a sorted index row is not UTF-8".into()))?;
+        let row = IndexRow::parse(&text)
+            .map_err(|e| Error::Internal(format!("a sorted index row: {e}")))?;
+        table.push(row)?;
     }
     let rows = table.rows();
     let mut out = table.finish()?;
