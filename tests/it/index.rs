@@ -624,3 +624,78 @@ async fn storage_classes_and_encryption_on_moto() {
     assert_eq!(at("kms")["kms_key_id"], kms);
     assert_eq!(at("plain")["storage_class"], "STANDARD");
 }
+
+/// On EMR (moto's API): the listing, then the index step, whose rows go to the job
+/// output under --output; nothing runs here and no table is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_emr_the_index_step_follows_the_listing() {
+    let server = campanile_testkit::moto();
+    let cluster = server.create_cluster("campanile-index").await;
+    let ran = run(
+        CAMPANILE,
+        &[
+            "index",
+            "s3://srcbucket",
+            "-j",
+            &cluster,
+            "--input",
+            "s3://codebucket/input/srcbucket/part.all",
+            "--code",
+            "s3://codebucket",
+            "--output",
+            "s3://codebucket/output/srcbucket",
+            "--src-profile",
+            "jeff",
+            "--src-endpoint",
+            "s3.us-west-2.amazonaws.com",
+            "--uuid",
+            "1451507458",
+            "--no-head",
+            "--key-regex",
+            r"\.gz$",
+            "--emr-endpoint",
+            &server.endpoint,
+        ],
+        "",
+        server,
+        &[],
+    );
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let lines = ran.lines();
+    assert_eq!(lines[0], "RunDir: hdfs:///1451507458");
+    assert_eq!(
+        lines[1],
+        "Output:s3://codebucket/output/srcbucket/part.all.1451507458"
+    );
+    let submitted = crate::rsync::steps(server, &cluster).await;
+    let names: Vec<&str> = submitted.iter().map(|(_, n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["list.srcbucket.part.all", "index.srcbucket.part.all"]
+    );
+    let list = &submitted[0].2;
+    let mapper = list.iter().position(|a| a == "-mapper").expect("mapper");
+    assert!(
+        list[mapper + 1].contains("--keep-archived"),
+        "{}",
+        list[mapper + 1]
+    );
+    let index = &submitted[1].2;
+    let at = |flag: &str| {
+        let found = index.iter().position(|a| a == flag).expect(flag);
+        index[found + 1].as_str()
+    };
+    assert_eq!(
+        at("-mapper"),
+        "objectindex --bucket srcbucket --key-regex %5C.gz$ --no-head --endpoint \
+         s3.us-west-2.amazonaws.com --profile jeff --prefix-reads-per-second 85 \
+         --prefix-writes-per-second 54"
+    );
+    assert_eq!(at("-input"), "/1451507458/srcbucket.list");
+    assert_eq!(
+        at("-output"),
+        "s3://codebucket/output/srcbucket/part.all.1451507458"
+    );
+    assert!(!index.contains(&"-reducer".to_string()), "map-only");
+    assert!(at("-files").contains("s3://codebucket/objectindex"));
+}

@@ -593,7 +593,7 @@ pub fn local_rows_dir(request: &RsyncRequest, local: &LocalRequest) -> Result<Pa
 
 /// Runs `requests` (one index plan per bucket) one after the other, then, for local
 /// runs that are not dry runs, writes their rows as one table. Each run's own lines go
-/// to `out` (or to `err` when the table goes to stdout).
+/// to `out` (or to `err` when a table goes to stdout).
 pub async fn run<W: Write, E: Write>(
     requests: &[RsyncRequest],
     table: &TableRequest,
@@ -601,8 +601,13 @@ pub async fn run<W: Write, E: Write>(
     err: &mut E,
 ) -> Result<(), Error> {
     let mut rows = Vec::new();
+    // A table is written only after local runs that are not dry runs.
+    let table_on_stdout = table.to.is_none()
+        && requests
+            .iter()
+            .any(|r| matches!(r.runner, Runner::Local(_)) && !r.dry_run);
     for request in requests {
-        if table.to.is_none() {
+        if table_on_stdout {
             // The table goes to stdout: the runs speak on stderr.
             let mut said = Vec::new();
             let ran = crate::rsync::run(request, &mut said, err).await;
