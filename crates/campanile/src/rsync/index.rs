@@ -477,6 +477,27 @@ pub(crate) async fn execute<W: Write, E: Write>(
     out.flush().map_err(io)
 }
 
+/// The end of an index run on a cluster (EMR with `--wait`, `--hadoop`): the index
+/// summary from the steps' counters instead of a copy's; the rows stay in the job
+/// output.
+pub(crate) fn print_cluster_summary<W: Write, E: Write>(
+    reports: &[StepReport],
+    options: &crate::plan::PlanOptions,
+    seconds: f64,
+    json: bool,
+    out: &mut W,
+    err: &mut E,
+) -> Result<(), Error> {
+    let summary = IndexSummary::from_steps(reports, &options.src_bucket, seconds);
+    summary
+        .write_human(err)
+        .map_err(|e| Error::io("writing stderr", e))?;
+    if json {
+        writeln!(out, "{}", summary.json()).map_err(|e| Error::io("writing stdout", e))?;
+    }
+    Ok(())
+}
+
 /// What a dry run says of one bucket.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct IndexDryRun {
