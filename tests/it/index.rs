@@ -699,3 +699,59 @@ async fn on_emr_the_index_step_follows_the_listing() {
     assert!(!index.contains(&"-reducer".to_string()), "map-only");
     assert!(at("-files").contains("s3://codebucket/objectindex"));
 }
+
+/// `--wait` on EMR (moto, steps advanced one state per DescribeStep): the index's
+/// own summary, not a copy's.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_emr_wait_ends_with_the_index_summary() {
+    let server = campanile_testkit::moto_emr_steps();
+    let cluster = server.create_cluster("campanile-index-wait").await;
+    let ran = run(
+        CAMPANILE,
+        &[
+            "index",
+            "s3://srcbucket",
+            "-j",
+            &cluster,
+            "--input",
+            "s3://codebucket/input/srcbucket/part.all",
+            "--code",
+            "s3://codebucket",
+            "--output",
+            "s3://codebucket/output/srcbucket",
+            "--src-endpoint",
+            "s3.us-west-2.amazonaws.com",
+            "--uuid",
+            "1451507458",
+            "--emr-endpoint",
+            &server.endpoint,
+            "--wait",
+            "--poll-seconds",
+            "0.05",
+        ],
+        "",
+        server,
+        &[],
+    );
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    for name in ["list", "index"] {
+        assert!(
+            ran.stderr
+                .contains(&format!("{name}.srcbucket.part.all: COMPLETED")),
+            "{}",
+            ran.stderr
+        );
+    }
+    assert!(
+        ran.stderr.contains("all 2 steps COMPLETED"),
+        "{}",
+        ran.stderr
+    );
+    // No log URI in moto: nothing counted, and the summary is the index's.
+    assert!(
+        ran.stderr.contains("Indexed s3://srcbucket: 0 objects"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains("objects copied"), "{}", ran.stderr);
+}
