@@ -563,6 +563,30 @@ async fn two_buckets_make_one_table_with_a_bucket_column() {
         .find(&format!("Indexed s3://{second}"))
         .expect("second");
     assert!(first_at < second_at, "{}", ran.stderr);
+    // The table can go to S3 (uploaded with the first source's endpoint).
+    let uploaded = index_at(
+        server,
+        work.path(),
+        &[
+            &format!("s3://{second}/data/"),
+            "--format",
+            "tsv",
+            "--no-head",
+            "--to",
+            &format!("s3://{first}/tables/data.tsv"),
+        ],
+    );
+    assert_eq!(uploaded.code, 0, "{}", uploaded.stderr);
+    let text = String::from_utf8(body(&client, &first, "tables/data.tsv").await).expect("utf-8");
+    let keys: Vec<String> = text
+        .lines()
+        .map(|l| {
+            campanile::task::objectindex::IndexRow::parse(l)
+                .expect("row")
+                .key
+        })
+        .collect();
+    assert_eq!(keys, ["data/3", "data/4"]);
 }
 
 /// moto: Garage has no storage classes and echoes no SSE-S3 or SSE-KMS.
