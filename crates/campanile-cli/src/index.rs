@@ -24,8 +24,9 @@ one HEAD per object; --no-head leaves them empty (NULL) and makes no HEAD.
 
 Filters: --include/--exclude GLOB, --min-size/--max-size, --newer-than/--older-than
 (applied while listing, as for sync) and --key-regex REGEX (on the whole key, applied
-before the HEAD). The article's `awk '{ if($3 > 1024000) print $0 }'` (size strictly
-greater than 1024000 bytes) is --min-size 1024001: --min-size keeps size >= SIZE.
+before the HEAD). The article's `aws s3 ls s3://bucket | awk '{ if($3 > 1024000) print
+$0 }'` (size strictly greater than 1024000 bytes) is --min-size 1024001: --min-size
+keeps size >= SIZE.
 
 Several SOURCEs: one run each, one after the other, all rows in one table. A local
 run writes the table (--to, default stdout); on a cluster (-j, --hadoop) the rows
