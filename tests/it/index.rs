@@ -634,9 +634,19 @@ async fn storage_classes_and_encryption_on_moto() {
             &format!("s3://{bucket}"),
             "--to",
             table.to_str().expect("utf-8"),
+            "--json",
         ],
     );
     assert_eq!(ran.code, 0, "{}", ran.stderr);
+    // --json: stdout holds JSON lines only, the index summary among them.
+    let lines = json_lines(&ran);
+    let summary = lines
+        .iter()
+        .find_map(|line| line.get("index_summary"))
+        .unwrap_or_else(|| panic!("no index_summary line:\n{}", ran.stdout));
+    assert_eq!(summary["objects"], 4, "{summary}");
+    assert_eq!(summary["heads"], 4, "{summary}");
+    assert_eq!(summary["bucket"], bucket.as_str(), "{summary}");
     let rows = csv_rows(&std::fs::read_to_string(&table).expect("table"));
     assert_eq!(rows, expected_rows(&client, &bucket, None).await);
     let at = |key: &str| &rows[&format!("{bucket}/{key}")];
