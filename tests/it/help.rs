@@ -29,6 +29,7 @@ fn the_task_binaries_explain_themselves() {
         ("multipartlist", MULTIPARTLIST, "--src-bucket"),
         ("objectcopy", OBJECTCOPY, "--src-bucket"),
         ("multipartcomplete", MULTIPARTCOMPLETE, "--bucket"),
+        ("objectindex", OBJECTINDEX, "--bucket"),
         ("partfile", env!("CARGO_BIN_EXE_partfile"), "--bucket"),
     ] {
         let text = help(program);
@@ -60,4 +61,38 @@ fn rsync_help_is_enough_for_a_prefix_copy_with_a_filter() {
         );
     }
     insta::assert_snapshot!("help_rsync", text);
+}
+
+/// `campanile index --help` is enough to index a bucket into a table with a filter:
+/// the sources, the table, the regex, the article's awk filter and the dry run.
+#[test]
+fn index_help_is_enough_for_a_filtered_table() {
+    let out = Command::new(CAMPANILE)
+        .args(["index", "--help"])
+        .env_remove("COLUMNS")
+        .output()
+        .expect("run campanile index --help");
+    assert!(out.status.success(), "{:?}", out.status);
+    let text = String::from_utf8(out.stdout).expect("help is UTF-8");
+    for needed in [
+        "Usage: campanile index",
+        "<SOURCE>...",
+        "--format",
+        "--to",
+        "--key-regex",
+        "--no-head",
+        "--min-size 1024001",
+        "--dry-run",
+        "Examples",
+    ] {
+        assert!(
+            text.contains(needed),
+            "campanile index --help lacks {needed:?}:\n{text}"
+        );
+    }
+    assert!(
+        !text.contains("index-src-unused"),
+        "rsync's SRC stays hidden:\n{text}"
+    );
+    insta::assert_snapshot!("help_campanile_index", text);
 }

@@ -20,6 +20,7 @@ mod hadoop;
 mod help;
 mod iam;
 mod in_process;
+mod index;
 mod interrupts;
 mod live;
 mod local_runner;

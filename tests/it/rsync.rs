@@ -44,7 +44,7 @@ fn rsync(server: &S3Server, args: &[String]) -> crate::common::Run {
     run(RSYNC, &args, "", server, &[])
 }
 
-async fn steps(server: &S3Server, cluster: &str) -> Vec<(String, String, Vec<String>)> {
+pub(crate) async fn steps(server: &S3Server, cluster: &str) -> Vec<(String, String, Vec<String>)> {
     let client = server.emr_client().await;
     let mut ids: Vec<String> = Vec::new();
     let mut cleanup = false;

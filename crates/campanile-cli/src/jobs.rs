@@ -12,6 +12,7 @@ use campanile::partfile::{self, S3Lister};
 use campanile::rsync::Runner;
 use campanile::s3;
 
+use crate::index::IndexCli;
 use crate::process::run_task;
 use crate::rsync::RsyncCli;
 
@@ -48,6 +49,34 @@ pub fn restore(task: &'static str, cli: crate::restore::RestoreCli) -> ExitCode 
             local.settings.interrupt = campanile::interrupt::listen(task)?;
         }
         campanile::rsync::run(&request, &mut streams.output, &mut std::io::stderr()).await
+    })
+}
+
+/// `campanile index`: one index run per bucket, in order, then their rows as one table.
+pub fn index(task: &'static str, cli: IndexCli) -> ExitCode {
+    let diagnostics = cli.run.diagnostics();
+    let prepared = cli.requests();
+    run_task(task, &diagnostics, |mut streams| async move {
+        let (mut requests, table) = prepared?;
+        let any_local = requests
+            .iter()
+            .any(|r| matches!(r.runner, Runner::Local(_)));
+        if any_local && !requests.iter().any(|r| r.dry_run) {
+            // One handler for every run: SIGINT or SIGTERM stops the one running.
+            let interrupt = campanile::interrupt::listen(task)?;
+            for request in &mut requests {
+                if let Runner::Local(local) = &mut request.runner {
+                    local.settings.interrupt = interrupt.clone();
+                }
+            }
+        }
+        campanile::rsync::index::run(
+            &requests,
+            &table,
+            &mut streams.output,
+            &mut std::io::stderr(),
+        )
+        .await
     })
 }
 

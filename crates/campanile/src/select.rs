@@ -329,6 +329,71 @@ impl Selection {
     }
 }
 
+/// The characters a [`KeyRegex`] is percent-encoded for on a task's command line:
+/// those Hadoop's argument splitting or the plan's checks would not pass (whitespace,
+/// quotes, backslash), `%` itself, and every non-ASCII byte.
+const REGEX_ESCAPE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'\'')
+    .add(b'\\')
+    .add(b'%');
+
+/// `--key-regex`: keys are kept when the regular expression matches anywhere in the
+/// whole key (not relative to the prefix: anchor with `^` and `$`). The syntax is the
+/// `regex-lite` crate's (Rust's `regex` without Unicode classes: `\w`, `\d`, `\s` are
+/// ASCII, `\p{..}` is refused; `.` is any character, unicode included).
+#[derive(Debug, Clone)]
+pub struct KeyRegex {
+    pattern: String,
+    regex: regex_lite::Regex,
+}
+
+impl KeyRegex {
+    /// Compiles `pattern`; the error says what is wrong with it.
+    pub fn new(pattern: &str) -> Result<KeyRegex, String> {
+        let regex = regex_lite::Regex::new(pattern)
+            .map_err(|e| format!("{pattern:?} is not a regular expression: {e}"))?;
+        Ok(KeyRegex {
+            pattern: pattern.to_string(),
+            regex,
+        })
+    }
+
+    /// The pattern as given.
+    pub fn as_str(&self) -> &str {
+        &self.pattern
+    }
+
+    /// True when the expression matches somewhere in `key`.
+    pub fn is_match(&self, key: &str) -> bool {
+        self.regex.is_match(key)
+    }
+
+    /// The pattern as a task's command line carries it: percent-encoded wherever it
+    /// holds a character that cannot go on a streaming step's command line.
+    pub fn to_arg(&self) -> String {
+        percent_encoding::utf8_percent_encode(&self.pattern, REGEX_ESCAPE).to_string()
+    }
+
+    /// Reads [`KeyRegex::to_arg`]'s form back (a pattern without `%` is itself).
+    pub fn parse_arg(text: &str) -> Result<KeyRegex, String> {
+        let decoded = percent_encoding::percent_decode_str(text)
+            .decode_utf8()
+            .map_err(|_| format!("{text:?} is not percent-encoded UTF-8"))?;
+        KeyRegex::new(&decoded)
+    }
+}
+
+/// Two expressions are equal when their patterns are.
+impl PartialEq for KeyRegex {
+    fn eq(&self, other: &Self) -> bool {
+        self.pattern == other.pattern
+    }
+}
+
+impl Eq for KeyRegex {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -510,5 +575,26 @@ mod tests {
         // A plain string prefix, as aws s3 sync: no slash is added.
         let bare = KeyMap::new("logs/2025", "old");
         assert_eq!(bare.dst_key("logs/2025-01/a"), "old-01/a");
+    }
+
+    #[test]
+    fn key_regexes_match_anywhere_and_survive_the_command_line() {
+        let regex = KeyRegex::new(r"^logs/\d{4}/.*\.gz$").expect("regex");
+        assert!(regex.is_match("logs/2025/a b.gz"));
+        assert!(!regex.is_match("x/logs/2025/a.gz"));
+        assert!(!regex.is_match("logs/2025/a.gz.tmp"));
+        let unanchored = KeyRegex::new("tmp").expect("regex");
+        assert!(unanchored.is_match("a/tmp/b") && !unanchored.is_match("a/TMP"));
+        for pattern in [r"a b\.c", "100%", "caf\u{e9}'s \"x\"", "-x", r"\t"] {
+            let regex = KeyRegex::new(pattern).expect("regex");
+            let arg = regex.to_arg();
+            assert!(
+                !arg.contains([' ', '"', '\'', '\\']) && arg.is_ascii(),
+                "{arg}"
+            );
+            assert_eq!(KeyRegex::parse_arg(&arg).expect("back").as_str(), pattern);
+        }
+        let error = KeyRegex::new("a(b").expect_err("unbalanced");
+        assert!(error.contains("\"a(b\""), "{error}");
     }
 }

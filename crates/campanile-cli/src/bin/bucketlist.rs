@@ -36,6 +36,7 @@ fn main() -> std::process::ExitCode {
             select: args.select.selection()?,
             keys: args.select.key_map(),
             archived: args.select.archived,
+            keep_archived: args.keep_archived,
             ..BucketListOptions::new(&args.bucket, StreamIndex::from_env())
         };
         if args.inventory && args.select.archived {

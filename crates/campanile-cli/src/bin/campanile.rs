@@ -1,5 +1,6 @@
 //! campanile: one front end for the jobs of the engine, `campanile JOB …`. `sync` is
-//! the article's rsync (same flags, same plan, same runners); `partfile`, `runs` and
+//! the article's rsync (same flags, same plan, same runners); `index` lists buckets into
+//! a table through the same plan's listing; `partfile`, `runs` and
 //! `cleanup` are the helpers around a run. Each job runs the code of its own binary
 //! ([`campanile_cli::jobs`]), so the two spellings cannot drift apart.
 
@@ -9,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use campanile::command::{Diagnostics, PartFileArgs};
+use campanile_cli::index::IndexCli;
 use campanile_cli::jobs;
 use campanile_cli::restore::RestoreCli;
 use campanile_cli::rsync::RsyncCli;
@@ -32,6 +34,10 @@ enum Job {
     /// `campanile restore s3://src/logs/ --tier Bulk --days 10`.
     #[command(after_help = campanile_cli::restore::AFTER_HELP)]
     Restore(Box<RestoreCli>),
+    /// Index buckets or prefixes into one table (CSV, Parquet, TSV): key, size, ETag,
+    /// last modified, storage class, encryption, checksum algorithm:
+    /// `campanile index s3://a s3://b/logs/ --to index.csv`.
+    Index(Box<IndexCli>),
     /// Make a part file for a bucket, check one, or make one from an S3 Inventory
     /// report (what `partfile` does).
     Partfile(Box<PartFileArgs>),
@@ -71,9 +77,13 @@ fn main() -> ExitCode {
         (Job::Restore(restore), Some(("restore", given))) => restore.sync.order_rules(given),
         _ => {}
     }
+    if let (Job::Index(index), Some(("index", given))) = (&mut cli.job, matches.subcommand()) {
+        index.run.order_rules(given);
+    }
     match cli.job {
         Job::Sync(cli) => jobs::sync("campanile sync", *cli),
         Job::Restore(cli) => jobs::restore("campanile restore", *cli),
+        Job::Index(cli) => jobs::index("campanile index", *cli),
         Job::Partfile(args) => jobs::partfile("partfile", *args),
         Job::Runs {
             json,

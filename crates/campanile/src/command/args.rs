@@ -10,12 +10,16 @@ use clap::{Args, Parser};
 
 use crate::governor::RequestBudget;
 use crate::s3::ClientOptions;
-use crate::select::{KeyMap, Rule, Timestamp, parse_size};
+use crate::select::{KeyMap, KeyRegex, Rule, Timestamp, parse_size};
 
 use crate::tuning::Tuning;
 
 /// Objects multipartlist handles at once (see [`Tuning::multipartlist_concurrency`]).
 const MULTIPARTLIST_CONCURRENCY: usize = Tuning::DEFAULT.multipartlist_concurrency;
+
+/// Objects objectindex HEADs at once: like multipartlist, one small request per
+/// object, mostly waiting on the network.
+pub const OBJECTINDEX_CONCURRENCY: usize = Tuning::DEFAULT.multipartlist_concurrency;
 
 /// How hard the S3 client tries: read timeout and attempts per request. Also read from
 /// the environment, so a whole local run (every task it starts) can be tuned at once.
@@ -405,6 +409,10 @@ pub struct BucketListArgs {
     /// key once (the latest record of a key listed twice); no S3 request.
     #[arg(long)]
     pub distinct: bool,
+    /// Write archived objects (GLACIER, DEEP_ARCHIVE, not restored) as records like
+    /// the others instead of skip rows: for `campanile index`, which reads no data.
+    #[arg(long, conflicts_with = "distinct")]
+    pub keep_archived: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub select: ListingSelection,
@@ -422,6 +430,7 @@ impl BucketListArgs {
         if self.distinct {
             argv.push("--distinct".into());
         }
+        push_flag(argv, "--keep-archived", self.keep_archived);
         self.s3.render(argv);
         self.select.render(argv);
     }
@@ -769,6 +778,65 @@ impl MultipartCompleteArgs {
         push_flag(argv, "--dry-run", self.dry_run);
         push_path(argv, "--dst-sse-c-key-file", &self.dst_sse_c_key_file);
         self.prefixes.render(argv);
+    }
+}
+
+/// Index the listed objects (`campanile index`): read listing records, HEAD each
+/// object (unless --no-head), write one index row per object: `bucket key etag size
+/// mtime storageClass encryption kmsKeyId checksumAlgorithm` (docs/records.md).
+#[derive(Debug, Clone, PartialEq, Eq, Parser)]
+#[command(name = "objectindex", version)]
+pub struct ObjectIndexArgs {
+    /// Bucket the records were listed from.
+    #[arg(long)]
+    pub bucket: String,
+    /// Keep only the keys this regular expression matches anywhere in the whole key
+    /// (anchor with ^ and $); the others are counted `Filtered`. Percent-decoded first
+    /// (the plan writes it percent-encoded wherever it holds a space, a quote, a
+    /// backslash, a `%` or a non-ASCII character).
+    #[arg(long, value_name = "REGEX", value_parser = KeyRegex::parse_arg, allow_hyphen_values = true)]
+    pub key_regex: Option<KeyRegex>,
+    /// No HEAD: the row's storage class, encryption, KMS key and checksum algorithm
+    /// are NULL (`\N`); the rest comes from the listing.
+    #[arg(long)]
+    pub no_head: bool,
+    /// SSE-C key of the objects written with SSE-C (a HEAD of such an object needs
+    /// it): a file holding the 256-bit key (32 bytes, or their base64), mode 600.
+    #[arg(long, value_name = "PATH")]
+    pub sse_c_key_file: Option<PathBuf>,
+    /// Objects HEADed at once.
+    #[arg(long, default_value_t = OBJECTINDEX_CONCURRENCY)]
+    pub concurrency: usize,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub s3: S3Side,
+}
+
+impl Default for ObjectIndexArgs {
+    fn default() -> Self {
+        ObjectIndexArgs {
+            bucket: String::new(),
+            key_regex: None,
+            no_head: false,
+            sse_c_key_file: None,
+            concurrency: OBJECTINDEX_CONCURRENCY,
+            s3: S3Side::default(),
+        }
+    }
+}
+
+impl ObjectIndexArgs {
+    pub(super) fn render(&self, argv: &mut Vec<String>) {
+        push(argv, "--bucket", &self.bucket);
+        if let Some(regex) = &self.key_regex {
+            push(argv, "--key-regex", regex.to_arg());
+        }
+        push_flag(argv, "--no-head", self.no_head);
+        push_path(argv, "--sse-c-key-file", &self.sse_c_key_file);
+        if self.concurrency != OBJECTINDEX_CONCURRENCY {
+            push(argv, "--concurrency", self.concurrency);
+        }
+        self.s3.render(argv);
     }
 }
 

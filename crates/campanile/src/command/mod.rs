@@ -12,7 +12,8 @@ use serde::{Serialize, Serializer};
 use crate::error::Error;
 pub use args::{
     BucketListArgs, Diagnostics, ListingSelection, MultipartCompleteArgs, MultipartListArgs,
-    ObjectCopyArgs, ObjectRestoreArgs, PartFileArgs, Persistence, Prefixes, S3Side, SrcDst,
+    ObjectCopyArgs, ObjectIndexArgs, ObjectRestoreArgs, PartFileArgs, Persistence, Prefixes,
+    S3Side, SrcDst,
     WriteSettings,
 };
 
@@ -29,16 +30,19 @@ pub enum Task {
     MultipartComplete,
     /// Requests the restore of archived objects (`campanile restore`).
     ObjectRestore,
+    /// Indexes the listed objects (`campanile index`).
+    ObjectIndex,
 }
 
 impl Task {
     /// Every task, in the order of the article's pipeline.
-    pub const ALL: [Task; 5] = [
+    pub const ALL: [Task; 6] = [
         Task::BucketList,
         Task::MultipartList,
         Task::ObjectCopy,
         Task::MultipartComplete,
         Task::ObjectRestore,
+        Task::ObjectIndex,
     ];
 
     /// The binary's name (also its name under `--code` and in a task's sandbox).
@@ -49,6 +53,7 @@ impl Task {
             Task::ObjectCopy => "objectcopy",
             Task::MultipartComplete => "multipartcomplete",
             Task::ObjectRestore => "objectrestore",
+            Task::ObjectIndex => "objectindex",
         }
     }
 
@@ -71,6 +76,8 @@ pub enum TaskCommand {
     MultipartComplete(MultipartCompleteArgs),
     /// `objectrestore …`
     ObjectRestore(ObjectRestoreArgs),
+    /// `objectindex …`
+    ObjectIndex(ObjectIndexArgs),
 }
 
 impl TaskCommand {
@@ -82,6 +89,7 @@ impl TaskCommand {
             TaskCommand::ObjectCopy(_) => Task::ObjectCopy,
             TaskCommand::MultipartComplete(_) => Task::MultipartComplete,
             TaskCommand::ObjectRestore(_) => Task::ObjectRestore,
+            TaskCommand::ObjectIndex(_) => Task::ObjectIndex,
         }
     }
 
@@ -95,6 +103,7 @@ impl TaskCommand {
             TaskCommand::ObjectCopy(args) => args.render(&mut argv),
             TaskCommand::MultipartComplete(args) => args.render(&mut argv),
             TaskCommand::ObjectRestore(args) => args.render(&mut argv),
+            TaskCommand::ObjectIndex(args) => args.render(&mut argv),
         }
         argv
     }
@@ -128,6 +137,9 @@ impl TaskCommand {
             ),
             Task::ObjectRestore => {
                 TaskCommand::ObjectRestore(ObjectRestoreArgs::try_parse_from(words).map_err(usage)?)
+            }
+            Task::ObjectIndex => {
+                TaskCommand::ObjectIndex(ObjectIndexArgs::try_parse_from(words).map_err(usage)?)
             }
         })
     }
@@ -198,6 +210,7 @@ mod tests {
                 s3: side.clone(),
                 inventory: true,
                 distinct: false,
+                keep_archived: true,
                 select: ListingSelection {
                     prefix: "logs/2025/".into(),
                     as_prefix: Some("archive/".into()),
@@ -259,11 +272,21 @@ mod tests {
             }),
             TaskCommand::ObjectRestore(ObjectRestoreArgs {
                 bucket: "srcbucket".into(),
-                s3: side,
+                s3: side.clone(),
                 tier: "Bulk".into(),
                 days: 30,
                 dry_run: true,
                 concurrency: 5,
+            }),
+            TaskCommand::ObjectIndex(ObjectIndexArgs {
+                bucket: "srcbucket".into(),
+                key_regex: Some(
+                    crate::select::KeyRegex::new(r"^logs/\d+ x/café%\.gz$").expect("regex"),
+                ),
+                no_head: true,
+                sse_c_key_file: Some("/keys/src.key".into()),
+                concurrency: 7,
+                s3: side,
             }),
         ]
     }
@@ -295,6 +318,10 @@ mod tests {
                 ..Default::default()
             }),
             TaskCommand::ObjectRestore(ObjectRestoreArgs {
+                bucket: "b".into(),
+                ..Default::default()
+            }),
+            TaskCommand::ObjectIndex(ObjectIndexArgs {
                 bucket: "b".into(),
                 ..Default::default()
             }),
@@ -331,6 +358,7 @@ mod tests {
                 "objectcopy --src-bucket s --dst-bucket d",
                 "multipartcomplete --bucket d",
                 "objectrestore --bucket b",
+                "objectindex --bucket b",
             ]
         );
     }

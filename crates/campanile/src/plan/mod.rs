@@ -12,6 +12,7 @@
 //! `<output>/<part file name>.<uuid>`.
 
 pub mod emr;
+pub mod index;
 pub mod local;
 pub mod validate;
 
@@ -401,6 +402,10 @@ pub enum Job {
     /// storage classes (`bucketlist --archived`), then objectrestore requests the
     /// restore of each object that needs one; the job output is its outcome per object.
     Restore(RestoreJob),
+    /// Index (`campanile index`): objectindex over the source listing, one row per
+    /// object with its HEAD's storage class, encryption and checksum algorithm
+    /// ([`index`]).
+    Index(index::IndexJob),
 }
 
 impl Job {
@@ -415,6 +420,7 @@ impl Job {
                 Task::MultipartComplete,
             ],
             Job::Restore(_) => &[Task::BucketList, Task::ObjectRestore],
+            Job::Index(_) => &[Task::BucketList, Task::ObjectIndex],
         }
     }
 }
@@ -550,6 +556,7 @@ impl<'a> PlanBuilder<'a> {
             s3: self.side(endpoint, profile),
             inventory,
             distinct: false,
+            keep_archived: false,
             select,
         };
         let distinct = BucketListArgs {
@@ -641,6 +648,7 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
     match &options.job {
         Job::Sync => sync_steps(&builder, listing, &mut plan),
         Job::Restore(restore) => restore_steps(&builder, restore, listing, &mut plan),
+        Job::Index(job) => index::index_steps(&builder, job, listing, &mut plan),
     }
     Ok(plan)
 }
@@ -770,8 +778,11 @@ fn sync_steps(builder: &PlanBuilder, copy_source: String, plan: &mut Plan) {
 /// multipart objects for their part layout but creates no upload; no copy step, and
 /// so no upload to clean up (`uploads` is `None`). Its part list (`copy_input`) holds
 /// exactly the records the copy of a real run would take. With `list_only` the plan
-/// is the listing alone.
+/// is the listing alone. An index's dry run is its listing ([`index::dry_run`]).
 pub fn dry_run(options: &PlanOptions) -> Result<Plan, Error> {
+    if let Job::Index(_) = options.job {
+        return build(options).map(index::dry_run);
+    }
     let mut plan = build(&PlanOptions {
         no_copy: !options.list_only,
         ..options.clone()

@@ -466,3 +466,140 @@ fn a_restore_lists_the_archive_classes_and_requests_their_restore() {
         restore.mapper.line()
     );
 }
+fn index_options() -> PlanOptions {
+    PlanOptions {
+        dst_bucket: "srcbucket".into(),
+        dst_profile: Some("jeff".into()),
+        job: Job::Index(index::IndexJob {
+            key_regex: Some(crate::select::KeyRegex::new(r"\.gz$").expect("regex")),
+            no_head: false,
+        }),
+        ..article_options()
+    }
+}
+
+#[test]
+fn an_index_lists_keeping_archived_objects_then_indexes_into_the_output() {
+    let plan = build(&index_options()).expect("plan");
+    assert_eq!(
+        names(&plan),
+        ["list.srcbucket.part.all", "index.srcbucket.part.all"]
+    );
+    assert_eq!(
+        plan.output.as_deref(),
+        Some("s3://codebucket/output/srcbucket/part.all.1451507458")
+    );
+    assert_eq!(plan.uploads, None, "an index makes no upload");
+    assert_eq!(plan.copy_input, None);
+    let Step::Streaming(list) = &plan.steps[0] else {
+        panic!("a streaming listing");
+    };
+    assert!(
+        list.mapper.line().contains(" --keep-archived"),
+        "{}",
+        list.mapper.line()
+    );
+    let Step::Streaming(index) = &plan.steps[1] else {
+        panic!("a streaming index step");
+    };
+    assert_eq!(index.input, "/1451507458/srcbucket.list");
+    assert_eq!(index.reducer, None);
+    assert_eq!(index.settings, JobSettings::multipart_list());
+    assert_eq!(
+        index.mapper.line(),
+        "objectindex --bucket srcbucket --key-regex %5C.gz$ --endpoint s3.us-west-2.amazonaws.com --profile jeff"
+    );
+    // Nothing in the plan names a task that writes to a bucket.
+    for step in &plan.steps {
+        let Step::Streaming(step) = step else {
+            panic!("only streaming steps");
+        };
+        assert!(
+            matches!(
+                step.mapper.task(),
+                crate::command::Task::BucketList | crate::command::Task::ObjectIndex
+            ),
+            "{}",
+            step.name
+        );
+    }
+    // The dry run's plan is the listing alone: no HEAD.
+    let dry = dry_run(&index_options()).expect("plan");
+    assert_eq!(names(&dry), ["list.srcbucket.part.all"]);
+    assert_eq!(dry.output, None);
+    let without_head = build(&PlanOptions {
+        job: Job::Index(index::IndexJob::default()),
+        src_sse_c_key_file: Some("/keys/src.key".into()),
+        ..index_options()
+    })
+    .expect("plan");
+    let Step::Streaming(index) = &without_head.steps[1] else {
+        panic!("a streaming index step");
+    };
+    assert!(
+        index
+            .mapper
+            .line()
+            .contains("--sse-c-key-file /keys/src.key"),
+        "{}",
+        index.mapper.line()
+    );
+}
+
+#[test]
+fn the_index_step_renders_for_emr_and_hadoop_alike() {
+    let plan = build(&index_options()).expect("plan");
+    let steps = emr::render(&plan).expect("render");
+    assert_eq!(steps.len(), 2);
+    let args = &steps[1].hadoop_jar_step.args;
+    let text = args.join("\n");
+    assert_eq!(
+        text,
+        format!(
+            "hadoop-streaming\n-files\n{}\n-D\nmapreduce.map.maxattempts=4\n-D\nmapreduce.input.lineinputformat.linespermap=1000\n-D\nmapreduce.map.speculative=false\n-D\nmapreduce.task.timeout=300000\n-D\nmapreduce.job.reduces=0\n-inputformat\norg.apache.hadoop.mapred.lib.NLineInputFormat\n-mapper\nobjectindex --bucket srcbucket --key-regex %5C.gz$ --endpoint s3.us-west-2.amazonaws.com --profile jeff\n-input\n/1451507458/srcbucket.list\n-output\ns3://codebucket/output/srcbucket/part.all.1451507458",
+            code_files(&index_options().job)
+                .iter()
+                .map(|f| format!("s3://codebucket/{f}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+    );
+    assert!(
+        text.contains("s3://codebucket/objectindex"),
+        "the index step ships objectindex"
+    );
+    // No step of an index plan continues past a failure: there is no upload to clean.
+    assert!(
+        steps
+            .iter()
+            .all(|s| s.action_on_failure == "CANCEL_AND_WAIT")
+    );
+    // The Hadoop runner gets the same vectors after `jar <streaming jar>`.
+    let hadoop = crate::rsync::hadoop::invocations(
+        &plan,
+        &crate::rsync::hadoop::HadoopRequest {
+            hadoop: "hadoop".into(),
+            hive: "hive".into(),
+            streaming_jar: None,
+            json: false,
+        },
+        std::path::Path::new("/opt/hadoop-streaming.jar"),
+    );
+    assert_eq!(hadoop.len(), steps.len());
+    for ((name, invocation), emr_step) in hadoop.iter().zip(&steps) {
+        assert_eq!(name, &emr_step.name);
+        assert_eq!(invocation.args[..2], ["jar", "/opt/hadoop-streaming.jar"]);
+        assert_eq!(invocation.args[2..], emr_step.hadoop_jar_step.args[1..]);
+    }
+    // And every command line parses back to what the plan holds.
+    for step in &plan.steps {
+        let Step::Streaming(step) = step else {
+            continue;
+        };
+        let words: Vec<String> = step.mapper.argv();
+        assert_eq!(
+            crate::command::TaskCommand::parse(&words).expect("parses"),
+            step.mapper
+        );
+    }
+}

@@ -159,6 +159,12 @@ pub async fn run<W: Write, E: Write>(
             )
             .map_err(io)?;
         }
+        if let crate::plan::Job::Index(_) = options.job {
+            let seconds = started.elapsed().as_secs_f64();
+            return crate::rsync::index::print_cluster_summary(
+                &reports, &options, seconds, false, out, err,
+            );
+        }
         let skipped = skip_report(logs.as_ref().map(|(_, s3)| s3), &plan, err).await?;
         // The steps' own durations are EMR's: the summary's is the wait's.
         let summary = RunSummary::from_steps(

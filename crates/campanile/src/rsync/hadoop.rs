@@ -211,6 +211,17 @@ pub async fn run<W: Write, E: Write>(
         }
         reports.push(report);
     }
+    if let crate::plan::Job::Index(_) = options.job {
+        let seconds = started.elapsed().as_secs_f64();
+        return crate::rsync::index::print_cluster_summary(
+            &reports,
+            &options,
+            seconds,
+            cluster.json,
+            out,
+            err,
+        );
+    }
     let skipped = match report::rows_directory(&plan) {
         Some(dir) => skip_report(&cluster.hadoop, dir)?,
         None => None,

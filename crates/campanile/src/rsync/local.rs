@@ -133,7 +133,7 @@ async fn fetch_input(client: &Client, uri: &str, dir: &Path) -> Result<PathBuf, 
 }
 
 /// Uploads a committed output directory's files to `s3://bucket/prefix/`.
-async fn upload_output(client: &Client, dir: &Path, uri: &str) -> Result<(), Error> {
+pub(crate) async fn upload_output(client: &Client, dir: &Path, uri: &str) -> Result<(), Error> {
     let (bucket, prefix) = parse_s3_uri(uri)
         .ok_or_else(|| Error::Usage(format!("--output {uri:?} is not an s3:// URI")))?;
     let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -175,15 +175,15 @@ pub fn copy_task_memory(memory: u64, parallel: usize) -> u64 {
 }
 
 /// A run ready to start its plan: what [`prepare`] made.
-struct Prepared {
-    options: crate::plan::PlanOptions,
-    plan: crate::plan::Plan,
-    run_dir: PathBuf,
-    made: Option<crate::partfile::Generated>,
-    s3_output: Option<String>,
-    io_client: Option<Client>,
+pub(crate) struct Prepared {
+    pub(crate) options: crate::plan::PlanOptions,
+    pub(crate) plan: crate::plan::Plan,
+    pub(crate) run_dir: PathBuf,
+    pub(crate) made: Option<crate::partfile::Generated>,
+    pub(crate) s3_output: Option<String>,
+    pub(crate) io_client: Option<Client>,
     /// The job output as printed (`Output:`), when the plan copies.
-    printed_output: Option<String>,
+    pub(crate) printed_output: Option<String>,
 }
 
 /// Runs the plan of `request` on this machine. When `local.settings.interrupt` is
@@ -455,7 +455,7 @@ fn create_run_dir(dir: &Path) -> Result<(), Error> {
 /// Runs the plan, then cleans up whatever happened, then publishes the output.
 /// Runs `plan` on the local runner, off the async thread, with the progress display
 /// `local` asks for; returns the reports of the steps that ended and how the run ended.
-async fn run_plan_blocking(
+pub(crate) async fn run_plan_blocking(
     plan: &plan::Plan,
     local: &LocalRequest,
 ) -> Result<(Vec<StepReport>, Result<(), Error>), Error> {
@@ -480,6 +480,10 @@ async fn execute<W: Write, E: Write>(
     out: &mut W,
     err: &mut E,
 ) -> Result<(), Error> {
+    if let plan::Job::Index(_) = prepared.options.job {
+        // An index copies nothing: its own end (summary, dry run).
+        return crate::rsync::index::execute(request, local, prepared, started, out, err).await;
+    }
     if request.dry_run {
         return dry_run(request, local, prepared, started, out, err).await;
     }
@@ -676,7 +680,7 @@ async fn delete_sync<E: Write>(
 }
 
 /// The `--json` line of the part file a run made.
-fn part_file_json(made: &crate::partfile::Generated, path: &str) -> serde_json::Value {
+pub(crate) fn part_file_json(made: &crate::partfile::Generated, path: &str) -> serde_json::Value {
     serde_json::json!({"part_file": {
         "path": path,
         "lines": made.lines.len(),

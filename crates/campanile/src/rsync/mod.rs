@@ -16,6 +16,7 @@ pub mod delete;
 pub mod dry_run;
 pub mod emr;
 pub mod hadoop;
+pub mod index;
 pub mod local;
 pub mod locked_file;
 pub mod report;

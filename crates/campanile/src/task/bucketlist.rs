@@ -12,7 +12,8 @@
 //! itself (which `StartAfter` leaves out), and stops at the first key at or after its
 //! end. Output: one [`ListingRecord`] per object. Objects that cannot
 //! be read before a restore (GLACIER, DEEP_ARCHIVE, not restored) are skipped,
-//! counted, and written as skip rows for the run's report ([`crate::skip`]).
+//! counted, and written as skip rows for the run's report ([`crate::skip`]), unless
+//! `--keep-archived` (the index job's listing, which reads no data) lists them too.
 //! Counters, group = bucket: `Bytes`, `Objects`, `SkippedArchived`, `Filtered`.
 //!
 //! With `--prefix`, each line is narrowed to the keys under it
@@ -63,6 +64,8 @@ pub struct BucketListOptions {
     /// `--archived`: keep only the objects of the storage classes a restore deals
     /// with ([`is_archive_class`]), restored or not; the others are counted `Filtered`.
     pub archived: bool,
+    /// Archived objects are written as records, not skipped (`--keep-archived`).
+    pub keep_archived: bool,
 }
 
 impl BucketListOptions {
@@ -74,6 +77,7 @@ impl BucketListOptions {
             select: Selection::default(),
             keys: KeyMap::default(),
             archived: false,
+            keep_archived: false,
         }
     }
 
@@ -321,7 +325,7 @@ impl<W: Write, E: Write> Listed<'_, W, E> {
             summary.filtered += 1;
             return reporter.counter(bucket, counters::FILTERED, 1);
         }
-        if !self.options.archived && needs_restore(object) {
+        if !self.options.archived && !self.options.keep_archived && needs_restore(object) {
             summary.skipped_archived += 1;
             let row = Skipped {
                 key,

@@ -7,3 +7,4 @@ pub mod multipartcomplete;
 pub mod multipartlist;
 pub mod objectcopy;
 pub mod objectrestore;
+pub mod objectindex;
