@@ -2,7 +2,7 @@
 # Campanile EMR bootstrap action.
 #
 # Installs the Campanile task binaries (bucketlist, multipartlist, objectcopy,
-# multipartcomplete) from the code bucket into a directory on PATH and writes
+# multipartcomplete, objectverify) from the code bucket into a directory on PATH and writes
 # /etc/campanile.cfg for this instance:
 #   maxtmpsize  bytes objectcopy keeps in memory per task before spilling to disk:
 #               a sixteenth of the instance's memory, between 64 MiB and 1 GiB;
@@ -42,7 +42,7 @@ BIN_DIR="/usr/local/bin"
 DEBUG=0
 ARCH="${CAMPANILE_ARCH:-$(uname -m)}"
 # The task binaries a node needs; the submitter (rsync) is left out on purpose.
-TASKS=(bucketlist multipartlist objectcopy multipartcomplete)
+TASKS=(bucketlist multipartlist objectcopy multipartcomplete objectverify)
 
 usage() {
   cat <<USAGE

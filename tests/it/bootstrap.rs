@@ -473,6 +473,7 @@ fn runs_as_a_user_with_sudo_and_a_task_reads_its_config() {
         ("multipartlist", env!("CARGO_BIN_EXE_multipartlist")),
         ("objectcopy", env!("CARGO_BIN_EXE_objectcopy")),
         ("multipartcomplete", env!("CARGO_BIN_EXE_multipartcomplete")),
+        ("objectverify", env!("CARGO_BIN_EXE_objectverify")),
         ("rsync", env!("CARGO_BIN_EXE_rsync")),
     ] {
         std::fs::copy(exe, bin.join(task)).expect("copy a binary");
@@ -511,7 +512,7 @@ fn runs_as_a_user_with_sudo_and_a_task_reads_its_config() {
     assert!(config.contains("\nmaxtmpsize=1040187392\n"), "{config}");
     assert!(config.contains("\nephemeral=/mnt,/mnt1\n"), "{config}");
 
-    // The four task binaries, root-owned and executable; no rsync on the node's PATH.
+    // The five task binaries, root-owned and executable; no rsync on the node's PATH.
     let bin_dir = root.path().join("usr/local/bin");
     let mut installed: Vec<String> = std::fs::read_dir(&bin_dir)
         .expect("the binary directory")
@@ -524,7 +525,8 @@ fn runs_as_a_user_with_sudo_and_a_task_reads_its_config() {
             "bucketlist",
             "multipartcomplete",
             "multipartlist",
-            "objectcopy"
+            "objectcopy",
+            "objectverify"
         ]
     );
     for task in &installed {

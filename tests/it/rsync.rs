@@ -139,7 +139,7 @@ async fn submission_adds_the_steps_in_order_with_their_exact_arguments() {
     let expected: Vec<String> = [
         "hadoop-streaming",
         "-files",
-        "s3://codebucket/bucketlist,s3://codebucket/multipartlist,s3://codebucket/objectcopy,s3://codebucket/multipartcomplete,s3://codebucket/.boto,s3://codebucket/campanile.cfg",
+        "s3://codebucket/bucketlist,s3://codebucket/multipartlist,s3://codebucket/objectcopy,s3://codebucket/multipartcomplete,s3://codebucket/objectverify,s3://codebucket/.boto,s3://codebucket/campanile.cfg",
         "-D",
         "mapreduce.map.maxattempts=4",
         "-D",

@@ -36,6 +36,21 @@ pub fn sync(task: &'static str, cli: RsyncCli) -> ExitCode {
     })
 }
 
+/// `campanile verify`: compares both sides (see [`crate::verify::VerifyCli`]).
+pub fn verify(task: &'static str, cli: crate::verify::VerifyCli) -> ExitCode {
+    let diagnostics = cli.sync.diagnostics();
+    let request = cli.request();
+    run_task(task, &diagnostics, |mut streams| async move {
+        let mut request = request?;
+        if let Runner::Local(local) = &mut request.runner
+            && !request.dry_run
+        {
+            local.settings.interrupt = campanile::interrupt::listen(task)?;
+        }
+        campanile::rsync::run(&request, &mut streams.output, &mut std::io::stderr()).await
+    })
+}
+
 /// Cleans up after a local run whose runner was killed (see `rsync --cleanup`).
 pub fn cleanup(
     task: &'static str,

@@ -6,3 +6,4 @@
 pub mod jobs;
 pub mod process;
 pub mod rsync;
+pub mod verify;

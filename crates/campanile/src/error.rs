@@ -153,6 +153,20 @@ pub enum Error {
         report: String,
     },
 
+    /// `campanile verify` compared both sides and found keys that are not identical
+    /// (missing, changed, extra, metadata drift, unverifiable): they are listed in the
+    /// verify report. Exit code 3, as a sync that left objects out: the run itself
+    /// succeeded, its report needs reading.
+    #[error(
+        "{keys} key(s) not identical (the report gives each one's kind and reason); verify report: {report}"
+    )]
+    NotIdentical {
+        /// Keys in the report.
+        keys: u64,
+        /// Where the report is.
+        report: String,
+    },
+
     /// The run was stopped by a signal (SIGINT, SIGTERM): its tasks were killed and
     /// its uploads cleaned up. Exit code 128 + the signal (130, 143), as a shell
     /// reports a process the signal killed.
@@ -220,7 +234,7 @@ impl Error {
                 .map(|(_, error)| error.exit_code())
                 .max()
                 .unwrap_or(1),
-            Error::Skipped { .. } => 3,
+            Error::Skipped { .. } | Error::NotIdentical { .. } => 3,
             Error::Interrupted { signal } => 128 + signal,
             _ => 1,
         }

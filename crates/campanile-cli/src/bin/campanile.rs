@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use campanile::command::{Diagnostics, PartFileArgs};
 use campanile_cli::jobs;
 use campanile_cli::rsync::RsyncCli;
+use campanile_cli::verify::VerifyCli;
 
 /// Campanile: S3 bucket jobs split by part file over many tasks, on this machine
 /// (the default), on an EMR cluster (`-j`) or on a Hadoop cluster (`--hadoop`).
@@ -26,6 +27,12 @@ enum Job {
     /// Copy a bucket or a prefix to another (what `rsync` does, with its flags):
     /// `campanile sync s3://src/logs/ s3://dst/archive/`.
     Sync(Box<RsyncCli>),
+    /// Compare a bucket or a prefix with its copy, key by key (content by ETag,
+    /// checksum and size; headers, metadata, storage class, tags); list what is
+    /// missing, changed, extra, drifted or unverifiable in `<run dir>/_verify.jsonl`;
+    /// exit 0 only when identical, 3 otherwise:
+    /// `campanile verify s3://src/logs/ s3://dst/archive/`.
+    Verify(Box<VerifyCli>),
     /// Make a part file for a bucket, check one, or make one from an S3 Inventory
     /// report (what `partfile` does).
     Partfile(Box<PartFileArgs>),
@@ -63,8 +70,12 @@ fn main() -> ExitCode {
     if let (Job::Sync(sync), Some(("sync", given))) = (&mut cli.job, matches.subcommand()) {
         sync.order_rules(given);
     }
+    if let (Job::Verify(verify), Some(("verify", given))) = (&mut cli.job, matches.subcommand()) {
+        verify.sync.order_rules(given);
+    }
     match cli.job {
         Job::Sync(cli) => jobs::sync("campanile sync", *cli),
+        Job::Verify(cli) => jobs::verify("campanile verify", *cli),
         Job::Partfile(args) => jobs::partfile("partfile", *args),
         Job::Runs {
             json,

@@ -12,7 +12,8 @@ use serde::{Serialize, Serializer};
 use crate::error::Error;
 pub use args::{
     BucketListArgs, Diagnostics, ListingSelection, MultipartCompleteArgs, MultipartListArgs,
-    ObjectCopyArgs, PartFileArgs, Persistence, Prefixes, S3Side, SrcDst, WriteSettings,
+    ObjectCopyArgs, ObjectVerifyArgs, PartFileArgs, Persistence, Prefixes, S3Side, SrcDst,
+    WriteSettings,
 };
 
 /// A Campanile task binary.
@@ -26,15 +27,18 @@ pub enum Task {
     ObjectCopy,
     /// Completes the multipart uploads (the copy step's reducer).
     MultipartComplete,
+    /// Compares each listed object with its copy (`campanile verify`).
+    ObjectVerify,
 }
 
 impl Task {
     /// Every task, in the order of the article's pipeline.
-    pub const ALL: [Task; 4] = [
+    pub const ALL: [Task; 5] = [
         Task::BucketList,
         Task::MultipartList,
         Task::ObjectCopy,
         Task::MultipartComplete,
+        Task::ObjectVerify,
     ];
 
     /// The binary's name (also its name under `--code` and in a task's sandbox).
@@ -44,6 +48,7 @@ impl Task {
             Task::MultipartList => "multipartlist",
             Task::ObjectCopy => "objectcopy",
             Task::MultipartComplete => "multipartcomplete",
+            Task::ObjectVerify => "objectverify",
         }
     }
 
@@ -64,6 +69,8 @@ pub enum TaskCommand {
     ObjectCopy(ObjectCopyArgs),
     /// `multipartcomplete …`
     MultipartComplete(MultipartCompleteArgs),
+    /// `objectverify …`
+    ObjectVerify(ObjectVerifyArgs),
 }
 
 impl TaskCommand {
@@ -74,6 +81,7 @@ impl TaskCommand {
             TaskCommand::MultipartList(_) => Task::MultipartList,
             TaskCommand::ObjectCopy(_) => Task::ObjectCopy,
             TaskCommand::MultipartComplete(_) => Task::MultipartComplete,
+            TaskCommand::ObjectVerify(_) => Task::ObjectVerify,
         }
     }
 
@@ -86,6 +94,7 @@ impl TaskCommand {
             TaskCommand::MultipartList(args) => args.render(&mut argv),
             TaskCommand::ObjectCopy(args) => args.render(&mut argv),
             TaskCommand::MultipartComplete(args) => args.render(&mut argv),
+            TaskCommand::ObjectVerify(args) => args.render(&mut argv),
         }
         argv
     }
@@ -117,6 +126,9 @@ impl TaskCommand {
             Task::MultipartComplete => TaskCommand::MultipartComplete(
                 MultipartCompleteArgs::try_parse_from(words).map_err(usage)?,
             ),
+            Task::ObjectVerify => {
+                TaskCommand::ObjectVerify(ObjectVerifyArgs::try_parse_from(words).map_err(usage)?)
+            }
         })
     }
 }
@@ -243,7 +255,27 @@ mod tests {
                     dst_prefix: String::new(),
                 },
             }),
+            TaskCommand::ObjectVerify(ObjectVerifyArgs {
+                buckets: buckets_for_verify(),
+                extra: true,
+                concurrency: Some(7),
+                storage_class: Some("STANDARD_IA".into()),
+                dst_sse_c_key_file: Some("/keys/dst.key".into()),
+            }),
         ]
+    }
+
+    fn buckets_for_verify() -> SrcDst {
+        SrcDst {
+            src_bucket: "srcbucket".into(),
+            dst_bucket: "dstbucket".into(),
+            src_sse_c_key_file: Some("/keys/src.key".into()),
+            prefixes: Prefixes {
+                src_prefix: "logs/".into(),
+                dst_prefix: "archive/".into(),
+            },
+            ..Default::default()
+        }
     }
 
     fn bare() -> Vec<TaskCommand> {
@@ -270,6 +302,14 @@ mod tests {
             }),
             TaskCommand::MultipartComplete(MultipartCompleteArgs {
                 bucket: "d".into(),
+                ..Default::default()
+            }),
+            TaskCommand::ObjectVerify(ObjectVerifyArgs {
+                buckets: SrcDst {
+                    src_bucket: "s".into(),
+                    dst_bucket: "d".into(),
+                    ..Default::default()
+                },
                 ..Default::default()
             }),
         ]
@@ -304,6 +344,7 @@ mod tests {
                 "multipartlist --src-bucket s --dst-bucket d",
                 "objectcopy --src-bucket s --dst-bucket d",
                 "multipartcomplete --bucket d",
+                "objectverify --src-bucket s --dst-bucket d",
             ]
         );
     }

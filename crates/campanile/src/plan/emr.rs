@@ -431,7 +431,7 @@ mod tests {
         text.split('\n').map(str::to_string).collect()
     }
 
-    const FILES: &str = "s3://codebucket/bucketlist,s3://codebucket/multipartlist,s3://codebucket/objectcopy,s3://codebucket/multipartcomplete,s3://codebucket/.boto,s3://codebucket/campanile.cfg";
+    const FILES: &str = "s3://codebucket/bucketlist,s3://codebucket/multipartlist,s3://codebucket/objectcopy,s3://codebucket/multipartcomplete,s3://codebucket/objectverify,s3://codebucket/.boto,s3://codebucket/campanile.cfg";
 
     fn list_args(bucket: &str, profile: &str) -> Vec<String> {
         words(&format!(

@@ -412,3 +412,170 @@ fn lines_per_map_can_be_set_for_every_step() {
     }
     assert_eq!(streaming, 4);
 }
+
+fn verify_options(extra: bool) -> PlanOptions {
+    PlanOptions {
+        job: Job::Verify(verify::VerifyJob { extra }),
+        prefixes: crate::command::Prefixes {
+            src_prefix: "logs/".into(),
+            dst_prefix: "archive/".into(),
+        },
+        ..article_options()
+    }
+}
+
+#[test]
+fn verify_compares_the_source_listing_and_the_keys_only_the_destination_has() {
+    let plan = build(&verify_options(true)).expect("plan");
+    assert_eq!(
+        names(&plan),
+        vec![
+            "list.srcbucket.part.all",
+            "list.dstbucket.part.all",
+            "hive.extra.dstbucket.part.all",
+            "extra.srcbucket.part.all",
+            "verify.srcbucket.part.all",
+        ]
+    );
+    // Nothing is written to the buckets: no upload to clean up, no job output.
+    assert_eq!(plan.uploads, None);
+    assert_eq!(plan.output, None);
+    let Step::Diff(diff) = &plan.steps[2] else {
+        panic!("diff step")
+    };
+    // The sides swapped: the destination's rows the source lacks.
+    assert_eq!(diff.src, "/1451507458/dstbucket.list");
+    assert_eq!(diff.dst, "/1451507458/srcbucket.list");
+    assert_eq!(diff.diff, "/1451507458/extra.list");
+    let Step::Streaming(extra) = &plan.steps[3] else {
+        panic!("extra step")
+    };
+    assert_eq!(extra.input, "/1451507458/extra.list");
+    assert_eq!(extra.output, "/1451507458/extra");
+    assert_eq!(
+        extra.mapper.line(),
+        "objectverify --src-bucket srcbucket --src-endpoint s3.us-west-2.amazonaws.com \
+         --dst-bucket dstbucket --dst-endpoint s3.us-west-2.amazonaws.com --src-profile jeff \
+         --dst-profile jassy --src-prefix logs/ --dst-prefix archive/ --extra"
+    );
+    let Step::Streaming(verify) = &plan.steps[4] else {
+        panic!("verify step")
+    };
+    assert_eq!(verify.input, "/1451507458/srcbucket.list");
+    assert_eq!(verify.output, "/1451507458/verify");
+    assert!(verify.reducer.is_none());
+    assert_eq!(verify.settings, JobSettings::multipart_list());
+    assert!(!verify.mapper.line().contains("--extra"));
+    // The destination listing is written in the source's key space.
+    let Step::Streaming(dst_list) = &plan.steps[1] else {
+        panic!("dst listing")
+    };
+    assert!(
+        dst_list
+            .mapper
+            .line()
+            .ends_with("--prefix archive/ --as-prefix logs/"),
+        "{}",
+        dst_list.mapper.line()
+    );
+
+    // Without the extra keys: the source listing and its comparison only.
+    let plan = build(&verify_options(false)).expect("plan");
+    assert_eq!(
+        names(&plan),
+        vec!["list.srcbucket.part.all", "verify.srcbucket.part.all"]
+    );
+    // The copies' storage class and SSE-C key reach the comparison.
+    let plan = build(&PlanOptions {
+        write: crate::command::WriteSettings {
+            storage_class: Some("STANDARD_IA".into()),
+            dst_sse_c_key_file: Some("/keys/dst.key".into()),
+            ..Default::default()
+        },
+        ..verify_options(false)
+    })
+    .expect("plan");
+    let Step::Streaming(verify) = &plan.steps[1] else {
+        panic!("verify step")
+    };
+    assert!(
+        verify
+            .mapper
+            .line()
+            .ends_with("--storage-class STANDARD_IA --dst-sse-c-key-file /keys/dst.key"),
+        "{}",
+        verify.mapper.line()
+    );
+}
+
+#[test]
+fn a_verify_dry_run_lists_without_comparing_and_verify_takes_no_diff() {
+    let plan = dry_run(&verify_options(true)).expect("plan");
+    assert_eq!(
+        names(&plan),
+        vec![
+            "list.srcbucket.part.all",
+            "list.dstbucket.part.all",
+            "hive.extra.dstbucket.part.all",
+        ]
+    );
+    let error = build(&PlanOptions {
+        diff: true,
+        ..verify_options(true)
+    })
+    .expect_err("verify with --diff");
+    assert_eq!(error.exit_code(), 2);
+    let error = build(&PlanOptions {
+        inventory: true,
+        ..verify_options(true)
+    })
+    .expect_err("extra keys of an inventory listing need a destination part file");
+    assert!(error.to_string().contains("destination"), "{error}");
+}
+
+#[test]
+fn verify_renders_on_emr_with_every_step_cancelling_on_failure() {
+    let steps = emr::render(&build(&verify_options(true)).expect("plan")).expect("render");
+    let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "list.srcbucket.part.all",
+            "list.dstbucket.part.all",
+            "hive.extra.dstbucket.part.all",
+            "extra.srcbucket.part.all",
+            "verify.srcbucket.part.all",
+        ]
+    );
+    // Nothing to clean up after: a failed step cancels the rest.
+    assert!(
+        steps
+            .iter()
+            .all(|s| s.action_on_failure == "CANCEL_AND_WAIT")
+    );
+    let hive = &steps[2].hadoop_jar_step.args;
+    assert_eq!(
+        hive[3..],
+        [
+            "-f",
+            "s3://codebucket/diff.q",
+            "-d",
+            "SRC=/1451507458/dstbucket.list",
+            "-d",
+            "DST=/1451507458/srcbucket.list",
+            "-d",
+            "DIFF=/1451507458/extra.list"
+        ]
+    );
+    let verify = &steps[4].hadoop_jar_step.args;
+    let at = |flag: &str| {
+        let i = verify.iter().position(|a| a == flag).expect(flag);
+        verify[i + 1].as_str()
+    };
+    assert!(at("-files").contains("s3://codebucket/objectverify"));
+    assert!(at("-mapper").starts_with("objectverify --src-bucket srcbucket"));
+    assert_eq!(at("-input"), "/1451507458/srcbucket.list");
+    assert_eq!(at("-output"), "/1451507458/verify");
+    assert!(!verify.contains(&"-reducer".to_string()));
+    assert!(verify.contains(&"mapreduce.job.reduces=0".to_string()));
+}

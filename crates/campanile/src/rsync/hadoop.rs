@@ -463,6 +463,37 @@ mod tests {
     }
 
     #[test]
+    fn a_verify_runs_on_hadoop_with_exactly_emrs_arguments() {
+        let plan = build(&PlanOptions {
+            job: crate::plan::Job::Verify(crate::plan::verify::VerifyJob { extra: true }),
+            ..article_options()
+        })
+        .expect("plan");
+        let request = HadoopRequest {
+            hadoop: "hadoop".into(),
+            hive: "hive".into(),
+            streaming_jar: None,
+            json: false,
+        };
+        let jar = Path::new("/opt/hadoop/hadoop-streaming-3.4.1.jar");
+        let ran = invocations(&plan, &request, jar);
+        let emr = render(&plan).expect("render");
+        // No clean-up step: verify writes nothing.
+        assert_eq!(ran.len(), emr.len());
+        assert_eq!(ran.len(), 5);
+        for ((name, invocation), step) in ran.iter().zip(&emr) {
+            assert_eq!(name, &step.name);
+            let emr_args = &step.hadoop_jar_step.args;
+            if emr_args[0] == "hadoop-streaming" {
+                assert_eq!(invocation.args[2..], emr_args[1..], "{name}");
+            } else {
+                assert_eq!(invocation.program, Path::new("hive"));
+                assert_eq!(invocation.args[..], emr_args[3..], "{name}");
+            }
+        }
+    }
+
+    #[test]
     fn hadoop_steps_carry_the_prefixes_and_the_filters() {
         let plan = build(&PlanOptions {
             diff: true,

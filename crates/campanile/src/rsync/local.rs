@@ -540,6 +540,10 @@ async fn execute<W: Write, E: Write>(
         return Err(error);
     }
     let reports = finished;
+    if let plan::Job::Verify(_) = &options.job {
+        let shown = (local.json, local.quiet);
+        return crate::rsync::verify::finish(&plan, &run_dir, &reports, shown, out, err);
+    }
     // Delete sync: only now, once every step (listings, diff, copies) succeeded.
     let deleted = match &request.delete {
         Some(delete) => {
@@ -709,6 +713,12 @@ async fn dry_run<W: Write, E: Write>(
     let (finished, ran) = run_plan_blocking(&plan, local).await?;
     unfinished::remove_attempt_files(Path::new(&plan.run_dir));
     ran?;
+    if let plan::Job::Verify(_) = &options.job {
+        let buckets = (options.src_bucket.as_str(), options.dst_bucket.as_str());
+        let shown = (local.json, local.quiet);
+        let keys = options.prefixes.key_map();
+        return crate::rsync::verify::dry_run_output(&plan, buckets, &keys, shown, out, err);
+    }
     if local.json {
         if let Some(made) = &made {
             writeln!(out, "{}", part_file_json(made, &options.input)).map_err(io)?;

@@ -22,6 +22,7 @@ pub mod report;
 pub mod runs;
 pub mod summary;
 pub mod unfinished;
+pub mod verify;
 
 use std::io::Write;
 

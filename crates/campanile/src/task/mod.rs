@@ -6,3 +6,4 @@ pub mod bucketlist;
 pub mod multipartcomplete;
 pub mod multipartlist;
 pub mod objectcopy;
+pub mod objectverify;

@@ -1,0 +1,308 @@
+//! `campanile verify` on the local runner, once its plan ran ([`crate::plan::verify`]):
+//! the report rows of its objectverify steps gathered into `<run dir>/_verify.jsonl`
+//! (one JSON object per key that is not identical, [`ReportRow`]; empty when both sides
+//! are identical), the summary (on stderr, and with `--json` as one `{"verify":{…}}`
+//! line on stdout), and the exit status: 0 only when every key is identical, else
+//! [`Error::NotIdentical`] (exit 3, as a sync that left objects out). A dry run lists
+//! what would be compared (`compare <src key> -> <dst key>`, and with the destination
+//! listed, `extra <dst key>`) from the listings alone, with no HEAD.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+
+use crate::error::Error;
+use crate::hadoop_input::input_files;
+use crate::plan::local::{StepReport, report_json};
+use crate::plan::{Plan, Step, StreamingStep};
+use crate::record::{Destination, ListingRecord};
+use crate::select::KeyMap;
+use crate::skip::{Skipped, is_row};
+use crate::task::objectverify::{self, ReportKind, ReportRow};
+
+/// The report's file name in the run directory.
+pub const REPORT_NAME: &str = "_verify.jsonl";
+
+/// A gathered report and the counts of the run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Where the report is.
+    pub path: String,
+    /// Rows by kind.
+    pub kinds: BTreeMap<ReportKind, u64>,
+    /// Keys found identical (the tasks' counters).
+    pub identical: u64,
+    /// Of those, proven by ETag.
+    pub by_etag: u64,
+    /// Of those, proven by a checksum.
+    pub by_checksum: u64,
+    /// Listed keys gone from both sides since the listing.
+    pub gone: u64,
+}
+
+impl VerifyReport {
+    /// Rows of the report (keys that are not identical).
+    pub fn rows(&self) -> u64 {
+        self.kinds.values().sum()
+    }
+
+    /// The summary for people.
+    pub fn write_human<W: Write>(&self, out: &mut W) -> std::io::Result<()> {
+        let kinds: Vec<String> = ReportKind::ALL
+            .iter()
+            .map(|kind| {
+                format!(
+                    "{} {}",
+                    self.kinds.get(kind).copied().unwrap_or(0),
+                    kind.as_str()
+                )
+            })
+            .collect();
+        writeln!(
+            out,
+            "Verify: {} identical ({} by ETag, {} by checksum), {} not: {}",
+            self.identical,
+            self.by_etag,
+            self.by_checksum,
+            self.rows(),
+            kinds.join(", ")
+        )?;
+        if self.gone > 0 {
+            writeln!(
+                out,
+                "Verify: {} listed key(s) gone from both sides since the listing",
+                self.gone
+            )?;
+        }
+        writeln!(out, "Verify report: {}", self.path)
+    }
+
+    /// The `--json` line.
+    pub fn json(&self) -> serde_json::Value {
+        let mut verify = serde_json::json!({
+            "identical": self.identical,
+            "proven_by_etag": self.by_etag,
+            "proven_by_checksum": self.by_checksum,
+            "gone_from_both": self.gone,
+            "not_identical": self.rows(),
+            "report": self.path,
+        });
+        for kind in ReportKind::ALL {
+            verify[kind.as_str()] = self.kinds.get(&kind).copied().unwrap_or(0).into();
+        }
+        serde_json::json!({ "verify": verify })
+    }
+
+    /// How the run ends: `Ok` only when every key is identical.
+    pub fn outcome(&self) -> Result<(), Error> {
+        match self.rows() {
+            0 => Ok(()),
+            keys => Err(Error::NotIdentical {
+                keys,
+                report: self.path.clone(),
+            }),
+        }
+    }
+}
+
+/// The objectverify steps' output directories (that exist) of a local plan.
+fn row_directories(plan: &Plan) -> Vec<&str> {
+    plan.steps
+        .iter()
+        .filter_map(|step| match step {
+            Step::Streaming(StreamingStep {
+                output,
+                mapper: crate::command::TaskCommand::ObjectVerify(_),
+                ..
+            }) => Some(output.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Gathers the rows of the plan's objectverify outputs into `run_dir/_verify.jsonl`
+/// (each checked to be a report row), with the steps' counters.
+pub fn gather(plan: &Plan, run_dir: &Path, reports: &[StepReport]) -> Result<VerifyReport, Error> {
+    let path = run_dir.join(REPORT_NAME);
+    let partial = run_dir.join(format!(".{REPORT_NAME}.tmp"));
+    let context = |p: &Path| format!("writing {}", p.display());
+    let mut out =
+        BufWriter::new(File::create(&partial).map_err(|e| Error::io(context(&partial), e))?);
+    let mut report = VerifyReport::default();
+    for dir in row_directories(plan) {
+        for file in input_files(Path::new(dir))? {
+            let reading = |e| Error::io(format!("reading {}", file.display()), e);
+            let reader = BufReader::new(File::open(&file).map_err(reading)?);
+            for (number, line) in reader.lines().enumerate() {
+                let line = line.map_err(reading)?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let row = ReportRow::parse(&line).map_err(|e| Error::Input {
+                    line: number as u64 + 1,
+                    message: format!("{}: {e}", file.display()),
+                })?;
+                *report.kinds.entry(row.kind).or_insert(0) += 1;
+                writeln!(out, "{}", row.to_json_line())
+                    .map_err(|e| Error::io(context(&partial), e))?;
+            }
+        }
+    }
+    out.flush().map_err(|e| Error::io(context(&partial), e))?;
+    drop(out);
+    std::fs::rename(&partial, &path).map_err(|e| Error::io(context(&path), e))?;
+    report.path = path.display().to_string();
+    let counter = |name: &str| -> u64 {
+        reports
+            .iter()
+            .filter_map(|r| {
+                r.counters
+                    .get(&(objectverify::GROUP.to_string(), name.to_string()))
+            })
+            .map(|v| u64::try_from(*v).unwrap_or(0))
+            .sum()
+    };
+    report.identical = counter(objectverify::IDENTICAL);
+    report.by_etag = counter(objectverify::PROVEN_BY_ETAG);
+    report.by_checksum = counter(objectverify::PROVEN_BY_CHECKSUM);
+    report.gone = counter(objectverify::GONE);
+    Ok(report)
+}
+
+/// Ends a local verify run whose plan succeeded: gathers the report, prints the steps
+/// (`--json`) and the summary, and says how the run ends.
+pub fn finish<W: Write, E: Write>(
+    plan: &Plan,
+    run_dir: &Path,
+    reports: &[StepReport],
+    (json, quiet): (bool, bool),
+    out: &mut W,
+    err: &mut E,
+) -> Result<(), Error> {
+    let io = |e| Error::io("writing stdout", e);
+    let report = gather(plan, run_dir, reports)?;
+    if json {
+        for step in reports {
+            writeln!(out, "{}", report_json(step)).map_err(io)?;
+        }
+        writeln!(out, "{}", report.json()).map_err(io)?;
+    }
+    if !quiet {
+        report
+            .write_human(err)
+            .map_err(|e| Error::io("writing stderr", e))?;
+    }
+    out.flush().map_err(io)?;
+    report.outcome()
+}
+
+/// Prints what a verify would compare, from a dry run's listings: one line per source
+/// key (`compare s3://src/key -> s3://dst/key`, or a JSON object with `--json`), one per
+/// destination key the source lacks (`extra s3://dst/key`), then the counts.
+pub fn dry_run_output<W: Write, E: Write>(
+    plan: &Plan,
+    buckets: (&str, &str),
+    keys: &KeyMap,
+    (json, quiet): (bool, bool),
+    out: &mut W,
+    err: &mut E,
+) -> Result<(), Error> {
+    let io = |e| Error::io("writing stdout", e);
+    let (src_bucket, dst_bucket) = buckets;
+    // The source listing is the first step's output; the extra keys' diff, if any, the
+    // plan's diff step.
+    let listing = plan.steps.iter().find_map(|step| match step {
+        Step::Streaming(streaming) => Some(streaming.output.clone()),
+        _ => None,
+    });
+    let extra = plan.steps.iter().find_map(|step| match step {
+        Step::Diff(diff) => Some(diff.diff.clone()),
+        _ => None,
+    });
+    let (mut compared, mut extras, mut bytes) = (0u64, 0u64, 0u64);
+    if let Some(listing) = listing {
+        each_line(Path::new(&listing), |line| {
+            let (key, size) = key_and_size(line)?;
+            compared += 1;
+            bytes += size;
+            let dst_key = keys.dst_key(&key);
+            let text = if json {
+                serde_json::json!({"action": "compare", "key": key, "dst_key": dst_key, "size": size})
+                    .to_string()
+            } else {
+                format!("compare s3://{src_bucket}/{key} -> s3://{dst_bucket}/{dst_key}")
+            };
+            writeln!(out, "{text}").map_err(io)
+        })?;
+    }
+    if let Some(extra) = extra {
+        each_line(Path::new(&extra), |line| {
+            let key = if is_row(line) {
+                // An archived destination object: the real run asks the source.
+                Skipped::from_row(line).map(|row| row.key)
+            } else {
+                match ListingRecord::parse(line) {
+                    Ok(record) if record.destination == Some(Destination::Absent) => Ok(record.key),
+                    Ok(_) => return Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+            .map_err(|e| Error::Input {
+                line: 0,
+                message: format!("{extra}: {e}"),
+            })?;
+            extras += 1;
+            let dst_key = keys.dst_key(&key);
+            let text = if json {
+                serde_json::json!({"action": "extra", "key": key, "dst_key": dst_key}).to_string()
+            } else {
+                format!("extra s3://{dst_bucket}/{dst_key}")
+            };
+            writeln!(out, "{text}").map_err(io)
+        })?;
+    }
+    if json {
+        let summary = serde_json::json!({"dry_run": {
+            "compare": compared, "bytes": bytes, "extra": extras, "run_dir": plan.run_dir,
+        }});
+        writeln!(out, "{summary}").map_err(io)?;
+    }
+    if !quiet {
+        writeln!(
+            err,
+            "Dry run: would compare {compared} key(s) ({bytes} bytes listed), 2 HEADs each; {extras} destination key(s) the source lacks"
+        )
+        .map_err(|e| Error::io("writing stderr", e))?;
+    }
+    out.flush().map_err(io)
+}
+
+/// The key and size of a listing line or a skip row.
+fn key_and_size(line: &str) -> Result<(String, u64), Error> {
+    let bad = |e: crate::record::RecordError| Error::Input {
+        line: 0,
+        message: e.to_string(),
+    };
+    if is_row(line) {
+        let row = Skipped::from_row(line).map_err(bad)?;
+        return Ok((row.key, row.size));
+    }
+    let record = ListingRecord::parse(line).map_err(bad)?;
+    Ok((record.key, record.size))
+}
+
+/// Calls `each` with every line of a local output directory.
+fn each_line(dir: &Path, mut each: impl FnMut(&str) -> Result<(), Error>) -> Result<(), Error> {
+    for file in input_files(dir)? {
+        let reading = |e| Error::io(format!("reading {}", file.display()), e);
+        let reader = BufReader::new(File::open(&file).map_err(reading)?);
+        for line in reader.lines() {
+            let line = line.map_err(reading)?;
+            if !line.is_empty() {
+                each(&line)?;
+            }
+        }
+    }
+    Ok(())
+}
