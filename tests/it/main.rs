@@ -37,3 +37,4 @@ mod security;
 mod ssec;
 mod stage;
 mod summary;
+mod verify;

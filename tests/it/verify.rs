@@ -1,0 +1,334 @@
+//! `campanile verify` on the local runner, end to end: a copy made by `campanile sync`
+//! verifies clean (exit 0, empty report); each kind of report row comes from a real
+//! difference made at the destination afterwards (a key deleted: `missing`; other
+//! bytes: `changed`; another Content-Type or user metadata: `metadata_drift`; a key the
+//! source lacks: `extra`), with the prefixes mapped and the summary's counts equal to
+//! the report's rows (exit 3); a dry run lists what would be compared without a HEAD;
+//! tags and storage class are compared on moto (Garage has no object tagging);
+//! `sync --input-report` copies just the reported keys, after which the report holds
+//! only the extra key; the copy-only flags are refused (exit 2).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use aws_sdk_s3::primitives::ByteStream;
+
+use crate::common::*;
+use campanile_testkit::{S3Server, fixtures};
+
+/// `campanile JOB` on the local runner with both endpoints `server`'s, run and output
+/// directories under `work`, `--json`, and `args` (locations, flags).
+fn campanile_at(server: &S3Server, work: &Path, job: &str, args: &[&str]) -> Run {
+    let mut all: Vec<String> = vec![
+        job.into(),
+        "--src-endpoint".into(),
+        server.endpoint.clone(),
+        "--dst-endpoint".into(),
+        server.endpoint.clone(),
+        "--run-dir".into(),
+        work.join("runs").display().to_string(),
+        "--output".into(),
+        work.join("output").display().to_string(),
+        "--json".into(),
+    ];
+    all.extend(args.iter().map(|s| s.to_string()));
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    run(CAMPANILE, &all, "", server, &[])
+}
+
+/// The `{"verify":{…}}` line of a verify run.
+fn verify_line(run: &Run) -> serde_json::Value {
+    json_lines(run)
+        .into_iter()
+        .find_map(|mut line| line.get_mut("verify").map(serde_json::Value::take))
+        .unwrap_or_else(|| panic!("no verify line:\n{}\n{}", run.stdout, run.stderr))
+}
+
+/// The report's rows, by source key.
+fn report_rows(summary: &serde_json::Value) -> BTreeMap<String, serde_json::Value> {
+    let path = summary["report"].as_str().expect("report path");
+    assert!(path.ends_with("/_verify.jsonl"), "{path}");
+    std::fs::read_to_string(path)
+        .expect("report")
+        .lines()
+        .map(|line| {
+            let row: serde_json::Value = serde_json::from_str(line).expect("JSON row");
+            (row["key"].as_str().expect("key").to_string(), row)
+        })
+        .collect()
+}
+
+const KEYS: [&str; 4] = ["logs/a", "logs/b", "logs/c", "logs/sub/d"];
+
+/// Source `logs/` holds a, b, c, sub/d; copied to the destination's `mirror/` by
+/// `campanile sync`. The destination also holds `keep/x`, outside the prefix.
+async fn copied(server: &S3Server, tag: &str, work: &Path) -> (aws_sdk_s3::Client, String, String) {
+    let (client, src, dst) = fresh_buckets(server, tag).await;
+    for key in KEYS {
+        fixtures::put_object(&client, &src, key, fixtures::fixture_bytes(key, 1000)).await;
+    }
+    fixtures::put_object(&client, &dst, "keep/x", b"outside".to_vec()).await;
+    let synced = campanile_at(
+        server,
+        work,
+        "sync",
+        &[&format!("s3://{src}/logs/"), &format!("s3://{dst}/mirror/")],
+    );
+    assert_eq!(synced.code, 0, "{}\n{}", synced.stdout, synced.stderr);
+    (client, src, dst)
+}
+
+async fn put_with(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    data: Vec<u8>,
+    content_type: Option<&str>,
+    metadata: Option<(&str, &str)>,
+) {
+    let mut request = client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(data));
+    if let Some(content_type) = content_type {
+        request = request.content_type(content_type);
+    }
+    if let Some((name, value)) = metadata {
+        request = request.metadata(name, value);
+    }
+    request.send().await.expect("put");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_is_clean_after_a_sync_and_reports_each_difference_by_kind() {
+    let server = campanile_testkit::s3();
+    let work = tempfile::tempdir().expect("work dir");
+    let (client, src, dst) = copied(server, "verify", work.path()).await;
+    let (source, target) = (format!("s3://{src}/logs/"), format!("s3://{dst}/mirror/"));
+
+    let clean = campanile_at(server, work.path(), "verify", &[&source, &target]);
+    assert_eq!(clean.code, 0, "{}\n{}", clean.stdout, clean.stderr);
+    let summary = verify_line(&clean);
+    assert_eq!(summary["identical"], 4, "{summary}");
+    assert_eq!(summary["proven_by_etag"], 4, "{summary}");
+    assert_eq!(summary["not_identical"], 0, "{summary}");
+    assert!(report_rows(&summary).is_empty());
+    assert!(
+        clean.stderr.contains("Verify: 4 identical"),
+        "{}",
+        clean.stderr
+    );
+
+    // One real difference of each kind at the destination.
+    client
+        .delete_object()
+        .bucket(&dst)
+        .key("mirror/a")
+        .send()
+        .await
+        .expect("delete");
+    fixtures::put_object(&client, &dst, "mirror/b", b"other bytes".to_vec()).await;
+    let c = fixtures::fixture_bytes("logs/c", 1000);
+    put_with(&client, &dst, "mirror/c", c, Some("text/html"), None).await;
+    let d = fixtures::fixture_bytes("logs/sub/d", 1000);
+    put_with(&client, &dst, "mirror/sub/d", d, None, Some(("owner", "x"))).await;
+    fixtures::put_object(&client, &dst, "mirror/x", b"dst only".to_vec()).await;
+
+    let ran = campanile_at(server, work.path(), "verify", &[&source, &target]);
+    assert_eq!(ran.code, 3, "{}\n{}", ran.stdout, ran.stderr);
+    assert!(
+        ran.stderr.contains("5 key(s) not identical"),
+        "{}",
+        ran.stderr
+    );
+    let summary = verify_line(&ran);
+    let rows = report_rows(&summary);
+    let kinds: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|(key, row)| (key.as_str(), row["kind"].as_str().expect("kind")))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("logs/a", "missing"),
+            ("logs/b", "changed"),
+            ("logs/c", "metadata_drift"),
+            ("logs/sub/d", "metadata_drift"),
+            ("logs/x", "extra"),
+        ]
+    );
+    // The counts are the rows'.
+    for (kind, count) in [
+        ("missing", 1),
+        ("changed", 1),
+        ("metadata_drift", 2),
+        ("unverifiable", 0),
+        ("extra", 1),
+    ] {
+        assert_eq!(summary[kind], count, "{kind}: {summary}");
+    }
+    assert_eq!(summary["not_identical"], rows.len(), "{summary}");
+    assert_eq!(summary["identical"], 0, "{summary}");
+    // The prefixes are mapped, and each row says what it saw.
+    let a = &rows["logs/a"];
+    assert_eq!(a["dst_key"], "mirror/a");
+    assert_eq!(a["src"]["size"], 1000);
+    assert!(a.get("dst").is_none(), "{a}");
+    let b = &rows["logs/b"];
+    assert_eq!(b["dst"]["size"], 11);
+    assert!(
+        b["reason"].as_str().expect("reason").contains("size"),
+        "{b}"
+    );
+    assert_eq!(
+        rows["logs/c"]["fields"],
+        serde_json::json!(["content_type"])
+    );
+    assert_eq!(
+        rows["logs/sub/d"]["fields"],
+        serde_json::json!(["metadata"])
+    );
+    let x = &rows["logs/x"];
+    assert_eq!(x["dst_key"], "mirror/x");
+    assert!(x.get("src").is_none(), "{x}");
+    // The counters of the tasks say the same.
+    let steps = reports(&ran);
+    assert_eq!(counter(&steps, "verify.", "Verify", "Missing"), 1);
+    assert_eq!(counter(&steps, "verify.", "Verify", "MetadataDrift"), 2);
+    assert_eq!(counter(&steps, "extra.", "Verify", "Extra"), 1);
+
+    // A dry run lists what would be compared, and the extra key, with no HEAD.
+    let dry = campanile_at(
+        server,
+        work.path(),
+        "verify",
+        &[&source, &target, "--dry-run"],
+    );
+    assert_eq!(dry.code, 0, "{}\n{}", dry.stdout, dry.stderr);
+    let lines = json_lines(&dry);
+    let mut compared: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["action"] == "compare")
+        .filter_map(|l| l["dst_key"].as_str())
+        .collect();
+    // In the listing's order, which follows the part file's lines.
+    compared.sort_unstable();
+    assert_eq!(
+        compared,
+        ["mirror/a", "mirror/b", "mirror/c", "mirror/sub/d"]
+    );
+    let extra: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["action"] == "extra")
+        .filter_map(|l| l["dst_key"].as_str())
+        .collect();
+    assert_eq!(extra, ["mirror/x"]);
+    let totals = lines
+        .iter()
+        .find_map(|l| l.get("dry_run"))
+        .expect("dry run totals");
+    assert_eq!(totals["compare"], 4);
+    assert_eq!(totals["extra"], 1);
+    assert_eq!(totals["bytes"], 4000);
+
+    // Without the destination listing: no extra row.
+    let ran = campanile_at(
+        server,
+        work.path(),
+        "verify",
+        &[&source, &target, "--no-extra"],
+    );
+    assert_eq!(ran.code, 3, "{}", ran.stderr);
+    let summary = verify_line(&ran);
+    assert_eq!(summary["extra"], 0, "{summary}");
+    assert_eq!(summary["not_identical"], 4, "{summary}");
+}
+
+/// moto: Garage has no object tagging. Tags (read only when a side counts them) and
+/// the storage class (STANDARD when S3 names none; the copies' class with
+/// `--storage-class`) are compared.
+#[tokio::test(flavor = "multi_thread")]
+async fn tags_and_storage_class_drift_are_reported() {
+    let server = campanile_testkit::moto();
+    let (client, src, dst) = fresh_buckets(server, "verify-tags").await;
+    let work = tempfile::tempdir().expect("work dir");
+    for key in ["tagged", "plain"] {
+        client
+            .put_object()
+            .bucket(&src)
+            .key(key)
+            .body(ByteStream::from(fixtures::fixture_bytes(key, 100)))
+            .tagging("team=a&tier=1")
+            .send()
+            .await
+            .expect("put");
+    }
+    let (source, target) = (format!("s3://{src}"), format!("s3://{dst}"));
+    let synced = campanile_at(server, work.path(), "sync", &[&source, &target]);
+    assert_eq!(synced.code, 0, "{}", synced.stderr);
+    let clean = campanile_at(server, work.path(), "verify", &[&source, &target]);
+    assert_eq!(clean.code, 0, "{}\n{}", clean.stdout, clean.stderr);
+    assert_eq!(verify_line(&clean)["identical"], 2);
+
+    let tagging = aws_sdk_s3::types::Tagging::builder()
+        .tag_set(
+            aws_sdk_s3::types::Tag::builder()
+                .key("team")
+                .value("b")
+                .build()
+                .expect("tag"),
+        )
+        .build()
+        .expect("tagging");
+    client
+        .put_object_tagging()
+        .bucket(&dst)
+        .key("tagged")
+        .tagging(tagging)
+        .send()
+        .await
+        .expect("retag");
+    client
+        .copy_object()
+        .bucket(&dst)
+        .key("plain")
+        .copy_source(format!("{dst}/plain"))
+        .storage_class(aws_sdk_s3::types::StorageClass::StandardIa)
+        .send()
+        .await
+        .expect("change the class");
+    let ran = campanile_at(server, work.path(), "verify", &[&source, &target]);
+    assert_eq!(ran.code, 3, "{}\n{}", ran.stdout, ran.stderr);
+    let rows = report_rows(&verify_line(&ran));
+    assert_eq!(rows["tagged"]["kind"], "metadata_drift");
+    assert_eq!(rows["tagged"]["fields"], serde_json::json!(["tags"]));
+    assert_eq!(rows["plain"]["kind"], "metadata_drift");
+    assert_eq!(
+        rows["plain"]["fields"],
+        serde_json::json!(["storage_class"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_only_flags_and_unfiltered_extra_keys_are_refused() {
+    let server = campanile_testkit::s3();
+    let work = tempfile::tempdir().expect("work dir");
+    for flag in ["--delete", "--no-copy", "--server-side-copy", "--diff"] {
+        let ran = campanile_at(server, work.path(), "verify", &["s3://a", "s3://b", flag]);
+        assert_eq!(ran.code, 2, "{flag}: {}", ran.stderr);
+        assert!(
+            ran.stderr.contains(flag) && ran.stderr.contains("only make(s) sense for a copy"),
+            "{flag}: {}",
+            ran.stderr
+        );
+    }
+    let ran = campanile_at(
+        server,
+        work.path(),
+        "verify",
+        &["s3://a", "s3://b", "--include", "*.gz"],
+    );
+    assert_eq!(ran.code, 2, "{}", ran.stderr);
+    assert!(ran.stderr.contains("--no-extra"), "{}", ran.stderr);
+}
