@@ -243,6 +243,101 @@ async fn verify_is_clean_after_a_sync_and_reports_each_difference_by_kind() {
     let summary = verify_line(&ran);
     assert_eq!(summary["extra"], 0, "{summary}");
     assert_eq!(summary["not_identical"], 4, "{summary}");
+
+    // The report drives a copy of just its missing, changed and drifted keys.
+    let report = summary["report"].as_str().expect("report").to_string();
+    let fixed = campanile_at(
+        server,
+        work.path(),
+        "sync",
+        &[&source, &target, "--input-report", &report],
+    );
+    assert_eq!(fixed.code, 0, "{}\n{}", fixed.stdout, fixed.stderr);
+    assert!(
+        fixed
+            .stderr
+            .contains("4 key(s) to copy (missing, changed, metadata drift), 0 left out"),
+        "{}",
+        fixed.stderr
+    );
+    let copied = crate::common::summary(&fixed);
+    assert_eq!(copied["objects"], 4, "{copied}");
+    // No source listing step: the report was the listing.
+    let steps = reports(&fixed);
+    assert!(
+        steps
+            .iter()
+            .filter_map(|s| s["step"].as_str())
+            .all(|name| !name.starts_with("list.")),
+        "{steps:?}"
+    );
+    // Only the extra key is left, which a copy does not remove.
+    let again = campanile_at(server, work.path(), "verify", &[&source, &target]);
+    assert_eq!(again.code, 3, "{}\n{}", again.stdout, again.stderr);
+    let summary = verify_line(&again);
+    assert_eq!(summary["identical"], 4, "{summary}");
+    let rows = report_rows(&summary);
+    assert_eq!(rows.keys().collect::<Vec<_>>(), ["logs/x"]);
+    // An extra row is not copied; a report made for other locations is refused.
+    let report = summary["report"].as_str().expect("report").to_string();
+    let nothing = campanile_at(
+        server,
+        work.path(),
+        "sync",
+        &[&source, &target, "--input-report", &report],
+    );
+    assert_eq!(nothing.code, 0, "{}", nothing.stderr);
+    assert!(
+        nothing.stderr.contains("0 key(s) to copy"),
+        "{}",
+        nothing.stderr
+    );
+    let elsewhere = format!("s3://{dst}/elsewhere/");
+    let first = campanile_at(server, work.path(), "verify", &[&source, &elsewhere]);
+    assert_eq!(first.code, 3, "{}", first.stderr);
+    let report = verify_line(&first)["report"]
+        .as_str()
+        .expect("report")
+        .to_string();
+    let refused = campanile_at(
+        server,
+        work.path(),
+        "sync",
+        &[&source, &target, "--input-report", &report],
+    );
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("other locations"),
+        "{}",
+        refused.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_verify_compares_both_sides_after_the_copy() {
+    let server = campanile_testkit::s3();
+    let (client, src, dst) = fresh_buckets(server, "syncverify").await;
+    let work = tempfile::tempdir().expect("work dir");
+    for key in KEYS {
+        fixtures::put_object(&client, &src, key, fixtures::fixture_bytes(key, 300)).await;
+    }
+    let (source, target) = (format!("s3://{src}"), format!("s3://{dst}"));
+    let ran = campanile_at(server, work.path(), "sync", &[&source, &target, "--verify"]);
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    assert_eq!(crate::common::summary(&ran)["objects"], 4);
+    assert_eq!(verify_line(&ran)["identical"], 4);
+    // A key only the destination has is found by the verify after the copy.
+    fixtures::put_object(&client, &dst, "stray", b"x".to_vec()).await;
+    let ran = campanile_at(
+        server,
+        work.path(),
+        "sync",
+        &[&source, &target, "--verify", "--diff"],
+    );
+    assert_eq!(ran.code, 3, "{}\n{}", ran.stdout, ran.stderr);
+    let summary = verify_line(&ran);
+    assert_eq!(summary["extra"], 1, "{summary}");
+    assert_eq!(summary["identical"], 4, "{summary}");
 }
 
 /// moto: Garage has no object tagging. Tags (read only when a side counts them) and
@@ -314,7 +409,13 @@ async fn tags_and_storage_class_drift_are_reported() {
 async fn copy_only_flags_and_unfiltered_extra_keys_are_refused() {
     let server = campanile_testkit::s3();
     let work = tempfile::tempdir().expect("work dir");
-    for flag in ["--delete", "--no-copy", "--server-side-copy", "--diff"] {
+    for flag in [
+        "--delete",
+        "--no-copy",
+        "--server-side-copy",
+        "--diff",
+        "--verify",
+    ] {
         let ran = campanile_at(server, work.path(), "verify", &["s3://a", "s3://b", flag]);
         assert_eq!(ran.code, 2, "{flag}: {}", ran.stderr);
         assert!(

@@ -25,6 +25,7 @@ pub fn sync(task: &'static str, cli: RsyncCli) -> ExitCode {
         return runs(task, &diagnostics, cli.run_base(), cli.json);
     }
     let request = cli.request();
+    let verify = cli.verify;
     run_task(task, &diagnostics, |mut streams| async move {
         let mut request = request?;
         if let Runner::Local(local) = &mut request.runner
@@ -32,7 +33,18 @@ pub fn sync(task: &'static str, cli: RsyncCli) -> ExitCode {
         {
             local.settings.interrupt = campanile::interrupt::listen(task)?;
         }
-        campanile::rsync::run(&request, &mut streams.output, &mut std::io::stderr()).await
+        let copied =
+            campanile::rsync::run(&request, &mut streams.output, &mut std::io::stderr()).await;
+        // --verify: once the copy ended with every object copied, or some left out
+        // (which the verify then reports), compare both sides.
+        let verify_now = matches!(copied, Ok(()) | Err(campanile::Error::Skipped { .. }));
+        if !(verify && verify_now) {
+            return copied;
+        }
+        let verify = crate::verify::after_sync(&request);
+        campanile::rsync::run(&verify, &mut streams.output, &mut std::io::stderr())
+            .await
+            .and(copied)
     })
 }
 

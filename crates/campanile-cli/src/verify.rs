@@ -44,6 +44,8 @@ impl VerifyCli {
             ("--acl", sync.write.acl.is_some()),
             ("--cleanup", sync.cleanup.is_some()),
             ("--list-runs", sync.list_runs),
+            ("--input-report", sync.input_report.is_some()),
+            ("--verify", sync.verify),
         ]
         .into_iter()
         .filter_map(|(flag, given)| given.then_some(flag))
@@ -78,4 +80,20 @@ impl VerifyCli {
         request.plan.diff = false;
         Ok(request)
     }
+}
+
+/// The verify that `sync --verify` runs once its copy ended: the copy's locations,
+/// part file, prefixes and runner, as a run of its own (`<uuid>-verify`); the
+/// destination keys the source lacks are looked for unless filters or an inventory
+/// report narrowed the source listing.
+pub fn after_sync(sync: &RsyncRequest) -> RsyncRequest {
+    let mut request = sync.clone();
+    let extra = request.plan.filters == Default::default() && request.inventory.is_none();
+    request.plan.job = Job::Verify(VerifyJob { extra });
+    request.plan.diff = false;
+    request.plan.uuid = format!("{}-verify", sync.plan.uuid);
+    request.delete = None;
+    request.input_report = None;
+    request.dry_run = false;
+    request
 }

@@ -122,6 +122,10 @@ pub struct PlanOptions {
     pub task_budget: RequestBudget,
     /// What the plan does with the listed objects (the copy, by default).
     pub job: Job,
+    /// A source listing given instead of listing the source (`sync --input-report`:
+    /// the keys of a verify report): no source listing step, the job's steps read
+    /// it. `input` still names the run's steps.
+    pub listing: Option<String>,
 }
 
 /// Where a run's intermediate files live.
@@ -569,10 +573,14 @@ impl<'a> PlanBuilder<'a> {
 
     /// The steps every job starts with: the source listing (the keys under the source
     /// prefix that pass the filters: nothing it leaves out reaches a later step); with
-    /// `diff`, the destination listing and the diff. Returns them with the listing the
+    /// `diff`, the destination listing and the diff. With a given `listing`, none. Returns them with the listing the
     /// job's own steps read (the source listing, or the diff's rows).
     pub fn listing_steps(&self) -> (Vec<Step>, String) {
         let options = self.options;
+        if let Some(listing) = &options.listing {
+            // Listed already (the plan's checks refuse a diff with it).
+            return (Vec::new(), listing.clone());
+        }
         let src_select = ListingSelection {
             prefix: options.prefixes.src_prefix.clone(),
             as_prefix: None,

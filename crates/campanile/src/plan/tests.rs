@@ -29,6 +29,7 @@ pub(crate) fn article_options() -> PlanOptions {
         lines_per_map: None,
         task_budget: RequestBudget::S3,
         job: Job::Sync,
+        listing: None,
     }
 }
 
@@ -578,4 +579,36 @@ fn verify_renders_on_emr_with_every_step_cancelling_on_failure() {
     assert_eq!(at("-output"), "/1451507458/verify");
     assert!(!verify.contains(&"-reducer".to_string()));
     assert!(verify.contains(&"mapreduce.job.reduces=0".to_string()));
+}
+
+#[test]
+fn a_given_listing_replaces_the_source_listing() {
+    let plan = build(&PlanOptions {
+        listing: Some("/runs/1/report.list".into()),
+        ..article_options()
+    })
+    .expect("plan");
+    assert_eq!(
+        names(&plan),
+        vec![
+            "mlist.srcbucket.part.all",
+            "copy.srcbucket.part.all",
+            "cleanup.srcbucket.part.all"
+        ]
+    );
+    let Step::Streaming(mlist) = &plan.steps[0] else {
+        panic!("mlist")
+    };
+    assert_eq!(mlist.input, "/runs/1/report.list");
+    assert_eq!(
+        plan.uploads.as_ref().map(|u| u.objects.as_str()),
+        Some("/runs/1/report.list")
+    );
+    let error = build(&PlanOptions {
+        listing: Some("/runs/1/report.list".into()),
+        diff: true,
+        ..article_options()
+    })
+    .expect_err("a given listing and --diff");
+    assert_eq!(error.exit_code(), 2);
 }

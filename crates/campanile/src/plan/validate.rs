@@ -115,6 +115,14 @@ pub fn plan_options(options: &PlanOptions) -> Result<(), Error> {
             "verify compares every listed key: it cannot read the diff's rows (no --diff)".into(),
         ));
     }
+    if options.listing.is_some() && (options.diff || options.inventory) {
+        return Err(Error::Usage(
+            "a given source listing (--input-report) is copied as it is: not with --diff or --inventory".into(),
+        ));
+    }
+    if let Some(listing) = &options.listing {
+        check(word("the given listing", listing))?;
+    }
     if options.inventory && lists_destination && options.dst_input.is_none() {
         return Err(Error::Usage(
             "a source listed from an inventory report needs a part file for the \

@@ -241,9 +241,16 @@ async fn prepare<W: Write, E: Write>(
     // No part file given: one is made for the source bucket, in the run directory;
     // with an inventory report, the list of its data files instead (and a part file
     // for the destination listing of --diff).
-    let make = options.input.is_empty() && request.inventory.is_none();
+    let make =
+        options.input.is_empty() && request.inventory.is_none() && request.input_report.is_none();
     if make {
         options.input = run_dir.join(GENERATED_PART_FILE).display().to_string();
+    }
+    if request.input_report.is_some() {
+        // The report's keys are the listing: no part file, no source listing step.
+        let listing = run_dir.join(crate::rsync::verify::REPORT_LISTING);
+        options.input = listing.display().to_string();
+        options.listing = Some(options.input.clone());
     }
     if request.inventory.is_some() {
         options.input = run_dir.join(INVENTORY_FILES).display().to_string();
@@ -358,6 +365,14 @@ async fn prepare<W: Write, E: Write>(
             )
             .await?;
         }
+        None
+    } else if let Some(report) = &request.input_report {
+        crate::rsync::verify::write_listing(
+            report,
+            Path::new(&options.input),
+            &options.prefixes.key_map(),
+            err,
+        )?;
         None
     } else if make {
         Some(

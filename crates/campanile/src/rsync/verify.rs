@@ -6,6 +6,13 @@
 //! [`Error::NotIdentical`] (exit 3, as a sync that left objects out). A dry run lists
 //! what would be compared (`compare <src key> -> <dst key>`, and with the destination
 //! listed, `extra <dst key>`) from the listings alone, with no HEAD.
+//!
+//! `sync --input-report FILE` copies the keys of a report that a copy makes identical
+//! (`missing`, `changed`, `metadata_drift`): [`write_listing`] turns their rows into
+//! the source listing records of the copy (key, and the source's ETag, size and
+//! mtime as the verify's HEAD saw them), and the plan starts from that listing
+//! ([`crate::plan::PlanOptions::listing`]). `extra` and `unverifiable` rows are left
+//! out (a copy cannot fix them) and counted.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -23,6 +30,9 @@ use crate::task::objectverify::{self, ReportKind, ReportRow};
 
 /// The report's file name in the run directory.
 pub const REPORT_NAME: &str = "_verify.jsonl";
+
+/// The listing `sync --input-report` makes of a report, in its run directory.
+pub const REPORT_LISTING: &str = "report.list";
 
 /// A gathered report and the counts of the run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -305,4 +315,65 @@ fn each_line(dir: &Path, mut each: impl FnMut(&str) -> Result<(), Error>) -> Res
         }
     }
     Ok(())
+}
+
+/// What [`write_listing`] found in a report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReportListing {
+    /// Rows written as listing records (to copy).
+    pub copied: u64,
+    /// Rows left out (`extra`, `unverifiable`).
+    pub left_out: u64,
+}
+
+/// Writes the listing of the report `report` (a verify's `_verify.jsonl`) to
+/// `listing`: one record per row a copy fixes, in the key space of `keys` (a row made
+/// for other locations is refused, naming its line).
+pub fn write_listing<E: Write>(
+    report: &Path,
+    listing: &Path,
+    keys: &KeyMap,
+    err: &mut E,
+) -> Result<ReportListing, Error> {
+    let reading = |e| Error::io(format!("reading {}", report.display()), e);
+    let writing = |e| Error::io(format!("writing {}", listing.display()), e);
+    let reader = BufReader::new(File::open(report).map_err(reading)?);
+    let mut out = BufWriter::new(File::create(listing).map_err(writing)?);
+    let mut found = ReportListing::default();
+    for (number, line) in reader.lines().enumerate() {
+        let line = line.map_err(reading)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |message: String| Error::Input {
+            line: number as u64 + 1,
+            message: format!("{}: {message}", report.display()),
+        };
+        let row = ReportRow::parse(&line).map_err(|e| bad(e.to_string()))?;
+        if !row.kind.copied_by_sync() {
+            found.left_out += 1;
+            continue;
+        }
+        if !row.key.starts_with(&keys.src_prefix) || keys.dst_key(&row.key) != row.dst_key {
+            return Err(bad(format!(
+                "the row of {:?} (destination {:?}) was made for other locations: give sync the SRC and DST the verify was given",
+                row.key, row.dst_key
+            )));
+        }
+        let record = row
+            .listing_record()
+            .ok_or_else(|| bad(format!("a {} row has no src object", row.kind.as_str())))?;
+        writeln!(out, "{}", record.to_line()).map_err(writing)?;
+        found.copied += 1;
+    }
+    out.flush().map_err(writing)?;
+    writeln!(
+        err,
+        "input report {}: {} key(s) to copy (missing, changed, metadata drift), {} left out (extra, unverifiable)",
+        report.display(),
+        found.copied,
+        found.left_out
+    )
+    .map_err(|e| Error::io("writing stderr", e))?;
+    Ok(found)
 }
