@@ -133,7 +133,7 @@ pub fn expected_etag(object: &fixtures::FixtureObject) -> String {
     }
 }
 
-/// The four task binaries.
+/// The task binaries: bucketlist.
 pub const BUCKETLIST: &str = env!("CARGO_BIN_EXE_bucketlist");
 /// multipartlist.
 pub const MULTIPARTLIST: &str = env!("CARGO_BIN_EXE_multipartlist");

@@ -219,7 +219,8 @@ pub enum Error {
 impl Error {
     /// Exit code of a task that ends with this error: 2 for usage and input errors
     /// (a retry cannot succeed), 4 for an existing output, 3 for a run that left
-    /// objects out (rsync only: no task returns it), 128 + the signal for a run a
+    /// objects out or a verify that found differences (rsync and verify only: no task
+    /// returns it), 128 + the signal for a run a
     /// signal stopped (rsync only: 130, 143), 1 for everything else (Hadoop
     /// retries the attempt).
     pub fn exit_code(&self) -> i32 {

@@ -377,3 +377,84 @@ pub fn write_listing<E: Write>(
     .map_err(|e| Error::io("writing stderr", e))?;
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_empty_report_ends_in_success_and_the_counts_are_the_rows() {
+        let mut report = VerifyReport {
+            path: "/runs/1/_verify.jsonl".into(),
+            identical: 3,
+            by_etag: 2,
+            by_checksum: 1,
+            ..Default::default()
+        };
+        assert!(report.outcome().is_ok());
+        report.kinds.insert(ReportKind::Missing, 2);
+        report.kinds.insert(ReportKind::Extra, 1);
+        let error = report.outcome().expect_err("differences");
+        assert_eq!(error.exit_code(), 3);
+        assert!(
+            error.to_string().contains("3 key(s) not identical"),
+            "{error}"
+        );
+        let json = report.json();
+        assert_eq!(json["verify"]["missing"], 2);
+        assert_eq!(json["verify"]["changed"], 0);
+        assert_eq!(json["verify"]["not_identical"], 3);
+        let mut human = Vec::new();
+        report.write_human(&mut human).expect("written");
+        let human = String::from_utf8(human).expect("utf8");
+        assert!(
+            human.starts_with(
+                "Verify: 3 identical (2 by ETag, 1 by checksum), 3 not: 2 missing, 0 changed"
+            ),
+            "{human}"
+        );
+    }
+
+    #[test]
+    fn a_reports_copyable_rows_become_the_listing_of_the_copy() {
+        let dir = tempfile::tempdir().expect("dir");
+        let report = dir.path().join("_verify.jsonl");
+        let row = |key: &str, kind: &str| {
+            format!(
+                r#"{{"key":"logs/{key}","dst_key":"mirror/{key}","kind":"{kind}","reason":"r","src":{{"etag":"5b19f22219f806ac76668afa30063916","size":3,"mtime":"2026-11-25 04:03:18"}}}}"#
+            )
+        };
+        let text = [
+            row("a", "missing"),
+            row("b", "extra"),
+            row("c", "metadata_drift"),
+            row("d", "unverifiable"),
+        ]
+        .join("\n");
+        std::fs::write(&report, format!("{text}\n")).expect("report");
+        let listing = dir.path().join("report.list");
+        let keys = KeyMap::new("logs/", "mirror/");
+        let mut err = Vec::new();
+        let found = write_listing(&report, &listing, &keys, &mut err).expect("listing");
+        assert_eq!(
+            found,
+            ReportListing {
+                copied: 2,
+                left_out: 2
+            }
+        );
+        assert_eq!(
+            std::fs::read_to_string(&listing).expect("listing"),
+            "logs/a\t5b19f22219f806ac76668afa30063916\t3\t2026-11-25 04:03:18\n\
+             logs/c\t5b19f22219f806ac76668afa30063916\t3\t2026-11-25 04:03:18\n"
+        );
+        // Other locations: refused, naming the line.
+        let error = write_listing(&report, &listing, &KeyMap::new("logs/", "other/"), &mut err)
+            .expect_err("other locations");
+        assert_eq!(error.exit_code(), 2);
+        assert!(error.to_string().contains("other locations"), "{error}");
+        std::fs::write(&report, "not json\n").expect("report");
+        let error = write_listing(&report, &listing, &keys, &mut err).expect_err("bad line");
+        assert!(error.to_string().contains("line 1"), "{error}");
+    }
+}

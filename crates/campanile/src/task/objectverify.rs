@@ -550,10 +550,10 @@ async fn verify_object(
         (content, false) => {
             let reason = match content {
                 Compared::Undecided(why) => format!(
-                    "{} differ; the content is unverifiable: {why}",
+                    "differs in {}; the content is unverifiable: {why}",
                     fields.join(", ")
                 ),
-                _ => format!("same content; {} differ", fields.join(", ")),
+                _ => format!("same content; differs in {}", fields.join(", ")),
             };
             Verdict::Row(row(
                 ReportKind::MetadataDrift,
@@ -887,7 +887,7 @@ mod tests {
             key: "a\tb".into(),
             dst_key: "x/a\tb".into(),
             kind: ReportKind::MetadataDrift,
-            reason: "same content; content_type differ".into(),
+            reason: "same content; differs in content_type".into(),
             fields: vec!["content_type".into()],
             src: Some(ObjectState {
                 etag: A.into(),
