@@ -433,3 +433,119 @@ async fn copy_only_flags_and_unfiltered_extra_keys_are_refused() {
     assert_eq!(ran.code, 2, "{}", ran.stderr);
     assert!(ran.stderr.contains("--no-extra"), "{}", ran.stderr);
 }
+
+/// On EMR (moto's EMR API, whose steps run nothing) the verify's steps are submitted
+/// in order, and `--wait` gathers the rows its steps wrote to S3 (put there by the
+/// test while rsync waits) into `<output>/<partfile>.<uuid>.verify/_verify.jsonl`, read
+/// and written with the step logs' S3 client, and exits 3 on them.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_emr_wait_gathers_the_report_from_the_step_outputs_on_s3() {
+    use std::io::{BufRead, BufReader, Read};
+    let server = campanile_testkit::moto_emr_steps();
+    let client = server.client().await;
+    let logs = campanile_testkit::unique_bucket("verify-emr");
+    server.create_bucket(&client, &logs).await;
+    let cluster = server
+        .create_cluster_logging("campanile-verify", Some(&format!("s3n://{logs}/jobflow/")))
+        .await;
+    let args: Vec<String> = [
+        "verify",
+        "-j",
+        &cluster,
+        "--input",
+        "s3://codebucket/input/srcbucket/part.all",
+        "--code",
+        "s3://codebucket",
+        "--output",
+        &format!("s3://{logs}/output"),
+        "s3://srcbucket/logs/",
+        "s3://dstbucket/mirror/",
+        "--src-endpoint",
+        "s3.us-west-2.amazonaws.com",
+        "--dst-endpoint",
+        "s3.us-west-2.amazonaws.com",
+        "--uuid",
+        "1451507458",
+        "--emr-endpoint",
+        &server.endpoint,
+        "--wait",
+        "--poll-seconds",
+        "4",
+        "--log-endpoint",
+        &server.endpoint,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut child = std::process::Command::new(CAMPANILE)
+        .args(&args)
+        .envs(server.command_env())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start campanile verify");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let stderr_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut added = 0;
+    let mut line = String::new();
+    // Both listings, the swapped diff, the extra keys and the comparison.
+    while added < 5 && stdout.read_line(&mut line).expect("read stdout") > 0 {
+        if line.starts_with("Added step ") {
+            added += 1;
+        }
+        line.clear();
+    }
+    assert_eq!(added, 5, "campanile verify added no steps");
+    let missing = r#"{"key":"logs/a","dst_key":"mirror/a","kind":"missing","reason":"the destination has no such key","src":{"etag":"5b19f22219f806ac76668afa30063916","size":3,"mtime":"2026-11-25 04:03:18"}}"#;
+    let extra = r#"{"key":"logs/x","dst_key":"mirror/x","kind":"extra","reason":"at the destination only","dst":{"etag":"5b19f22219f806ac76668afa30063916","size":3,"mtime":"2026-11-25 04:03:18"}}"#;
+    let base = "output/part.all.1451507458";
+    // Hadoop Streaming ends a map-only line without a TAB with one.
+    for (dir, row) in [("verify", missing), ("extra", extra)] {
+        fixtures::put_object(
+            &client,
+            &logs,
+            &format!("{base}.{dir}/part-00000"),
+            format!("{row}\t\n").into_bytes(),
+        )
+        .await;
+    }
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    let stderr = stderr_reader.join().expect("stderr");
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    let report = format!("s3://{logs}/{base}.verify/_verify.jsonl");
+    assert!(stderr.contains(&report), "{stderr}");
+    assert!(
+        stderr.contains("1 missing, 0 changed, 0 metadata_drift, 0 unverifiable, 1 extra"),
+        "{stderr}"
+    );
+    let written = client
+        .get_object()
+        .bucket(&logs)
+        .key(format!("{base}.verify/_verify.jsonl"))
+        .send()
+        .await
+        .expect("the report")
+        .body
+        .collect()
+        .await
+        .expect("read")
+        .into_bytes();
+    let kinds: Vec<String> = String::from_utf8_lossy(&written)
+        .lines()
+        .map(|l| {
+            let row: serde_json::Value = serde_json::from_str(l).expect("json");
+            row["kind"].as_str().expect("kind").to_string()
+        })
+        .collect();
+    // The extra keys' step runs first.
+    assert_eq!(kinds, ["extra", "missing"]);
+}

@@ -452,7 +452,11 @@ fn verify_compares_the_source_listing_and_the_keys_only_the_destination_has() {
         panic!("extra step")
     };
     assert_eq!(extra.input, "/1451507458/extra.list");
-    assert_eq!(extra.output, "/1451507458/extra");
+    // On a cluster the rows go beside a copy's job output (on S3 on EMR).
+    assert_eq!(
+        extra.output,
+        "s3://codebucket/output/srcbucket/part.all.1451507458.extra"
+    );
     assert_eq!(
         extra.mapper.line(),
         "objectverify --src-bucket srcbucket --src-endpoint s3.us-west-2.amazonaws.com \
@@ -463,7 +467,10 @@ fn verify_compares_the_source_listing_and_the_keys_only_the_destination_has() {
         panic!("verify step")
     };
     assert_eq!(verify.input, "/1451507458/srcbucket.list");
-    assert_eq!(verify.output, "/1451507458/verify");
+    assert_eq!(
+        verify.output,
+        "s3://codebucket/output/srcbucket/part.all.1451507458.verify"
+    );
     assert!(verify.reducer.is_none());
     assert_eq!(verify.settings, JobSettings::multipart_list());
     assert!(!verify.mapper.line().contains("--extra"));
@@ -485,6 +492,26 @@ fn verify_compares_the_source_listing_and_the_keys_only_the_destination_has() {
     assert_eq!(
         names(&plan),
         vec!["list.srcbucket.part.all", "verify.srcbucket.part.all"]
+    );
+    // Locally both outputs are in the run directory.
+    let plan = build(&PlanOptions {
+        run_base: RunBase::Local("/runs".into()),
+        ..verify_options(true)
+    })
+    .expect("plan");
+    let outputs: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter_map(|step| match step {
+            Step::Streaming(s) if matches!(s.mapper, TaskCommand::ObjectVerify(_)) => {
+                Some(s.output.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        outputs,
+        ["/runs/1451507458/extra", "/runs/1451507458/verify"]
     );
     // The copies' storage class and SSE-C key reach the comparison.
     let plan = build(&PlanOptions {
@@ -576,7 +603,10 @@ fn verify_renders_on_emr_with_every_step_cancelling_on_failure() {
     assert!(at("-files").contains("s3://codebucket/objectverify"));
     assert!(at("-mapper").starts_with("objectverify --src-bucket srcbucket"));
     assert_eq!(at("-input"), "/1451507458/srcbucket.list");
-    assert_eq!(at("-output"), "/1451507458/verify");
+    assert_eq!(
+        at("-output"),
+        "s3://codebucket/output/srcbucket/part.all.1451507458.verify"
+    );
     assert!(!verify.contains(&"-reducer".to_string()));
     assert!(verify.contains(&"mapreduce.job.reduces=0".to_string()));
 }

@@ -8,10 +8,13 @@
 //! and objectverify `--extra` over those rows (`extra.<src>.<partfile>`, output
 //! `<dir>/extra`). Both are map-only and write to neither bucket, so every runner runs
 //! them as any other step, and a retried attempt only repeats HEADs. The report is the
-//! two output directories' rows: the local runner gathers them into
-//! `<run dir>/_verify.jsonl` ([`crate::rsync::verify`]).
+//! two output directories' rows, gathered into `_verify.jsonl`
+//! ([`crate::rsync::verify`]): locally both are in the run directory and the report is
+//! `<run dir>/_verify.jsonl`; on a cluster they are beside a copy's job output, under
+//! `--output` (`<output>/<partfile>.<uuid>.verify` and `….extra`, on S3 on EMR, so
+//! that they outlive the cluster), and the report is written into the `.verify` one.
 
-use super::{DiffStep, JobSettings, Plan, PlanBuilder, Step, join};
+use super::{DiffStep, JobSettings, Plan, PlanBuilder, RunBase, Step, join};
 use crate::command::{ObjectVerifyArgs, TaskCommand};
 
 /// What a verify compares besides the source listing's keys.
@@ -21,10 +24,11 @@ pub struct VerifyJob {
     pub extra: bool,
 }
 
-/// The output directory of the source listing's comparison (in the run directory).
+/// The output directory of the source listing's comparison (in a local run directory;
+/// on a cluster, the suffix of `<output>/<partfile>.<uuid>`).
 pub const VERIFY_OUTPUT: &str = "verify";
 
-/// The output directory of the extra keys' step (in the run directory).
+/// The output directory of the extra keys' step (as [`VERIFY_OUTPUT`]).
 pub const EXTRA_OUTPUT: &str = "extra";
 
 /// Adds verify's steps over `listing` (the source listing) to `plan`.
@@ -40,6 +44,16 @@ pub fn verify_steps(builder: &PlanBuilder, listing: String, plan: &mut Plan, job
         storage_class: options.write.storage_class.clone(),
         dst_sse_c_key_file: options.write.dst_sse_c_key_file.clone(),
     };
+    let (verify_output, extra_output) = match &options.run_base {
+        RunBase::Local(_) => (builder.path(VERIFY_OUTPUT), builder.path(EXTRA_OUTPUT)),
+        RunBase::Hdfs => {
+            let base = join(&options.output, &format!("{part_file}.{}", options.uuid));
+            (
+                format!("{base}.{VERIFY_OUTPUT}"),
+                format!("{base}.{EXTRA_OUTPUT}"),
+            )
+        }
+    };
     if job.extra {
         plan.steps.push(builder.dst_list_step());
         let extra_list = builder.path("extra.list");
@@ -54,7 +68,7 @@ pub fn verify_steps(builder: &PlanBuilder, listing: String, plan: &mut Plan, job
         plan.steps.push(Step::Streaming(builder.streaming(
             format!("extra.{}.{part_file}", options.src_bucket),
             JobSettings::verify(),
-            (extra_list, builder.path(EXTRA_OUTPUT)),
+            (extra_list, extra_output),
             TaskCommand::ObjectVerify(ObjectVerifyArgs {
                 extra: true,
                 ..args.clone()
@@ -65,7 +79,7 @@ pub fn verify_steps(builder: &PlanBuilder, listing: String, plan: &mut Plan, job
     plan.steps.push(Step::Streaming(builder.streaming(
         format!("verify.{}.{part_file}", options.src_bucket),
         JobSettings::verify(),
-        (listing, builder.path(VERIFY_OUTPUT)),
+        (listing, verify_output),
         TaskCommand::ObjectVerify(args),
         None,
     )));

@@ -211,6 +211,10 @@ pub async fn run<W: Write, E: Write>(
         }
         reports.push(report);
     }
+    if let crate::plan::Job::Verify(_) = &options.job {
+        let report = verify_report(&cluster.hadoop, &plan, &reports)?;
+        return crate::rsync::verify::show(&report, (cluster.json, false), out, err);
+    }
     let skipped = match report::rows_directory(&plan) {
         Some(dir) => skip_report(&cluster.hadoop, dir)?,
         None => None,
@@ -344,6 +348,54 @@ fn skip_report(hadoop: &Path, dir: &str) -> Result<Option<SkipReport>, Error> {
     })();
     let _ = std::fs::remove_file(&local);
     result
+}
+
+/// The report of a verify run: the rows of its objectverify outputs (read with
+/// `hadoop fs -text`; an output with no part file, as a step over an empty input
+/// leaves, has no row) written to `<verify output>/_verify.jsonl` with
+/// `hadoop fs -put`.
+fn verify_report(
+    hadoop: &Path,
+    plan: &crate::plan::Plan,
+    reports: &[StepReport],
+) -> Result<crate::rsync::verify::VerifyReport, Error> {
+    let work = tempfile::tempdir().map_err(|e| Error::io("creating a temporary directory", e))?;
+    let dirs = crate::rsync::verify::row_directories(plan);
+    let mut files = Vec::new();
+    for (index, dir) in dirs.iter().enumerate() {
+        let local = work.path().join(index.to_string());
+        if hdfs_text(hadoop, dir, &local)? {
+            files.push(local);
+        }
+    }
+    let local = work.path().join(crate::rsync::verify::REPORT_NAME);
+    let mut report = crate::rsync::verify::gather_files(&files, &local, reports)?;
+    // The comparison's output (the last step), where the report's readers look.
+    let home = dirs
+        .last()
+        .ok_or_else(|| Error::Internal("a verify plan without its objectverify step".into()))?;
+    let path = format!(
+        "{}/{}",
+        home.trim_end_matches('/'),
+        crate::rsync::verify::REPORT_NAME
+    );
+    let put = Command::new(hadoop)
+        .args(["fs", "-put", "-f"])
+        .arg(&local)
+        .arg(&path)
+        .stdin(Stdio::null())
+        // Our stdout carries the run's lines and JSON.
+        .stdout(Stdio::from(std::io::stderr()))
+        .status()
+        .map_err(|e| Error::io(format!("running {} fs -put", hadoop.display()), e))?;
+    if !put.success() {
+        return Err(Error::StepFailed {
+            step: "verify report".into(),
+            message: format!("{} fs -put {path} exited with {put}", hadoop.display()),
+        });
+    }
+    report.path = path;
+    Ok(report)
 }
 
 fn cancel_rest(error: Error, rest: &[(String, Invocation)]) -> Error {

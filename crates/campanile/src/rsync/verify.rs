@@ -1,5 +1,7 @@
-//! `campanile verify` on the local runner, once its plan ran ([`crate::plan::verify`]):
-//! the report rows of its objectverify steps gathered into `<run dir>/_verify.jsonl`
+//! `campanile verify` once its plan ran ([`crate::plan::verify`]): the report rows of
+//! its objectverify steps gathered into `_verify.jsonl` (locally `<run dir>/_verify.jsonl`;
+//! with `--hadoop` through `hadoop fs -text` into the verify output's directory; on EMR
+//! by `--wait` from S3 into the same place, [`gather_s3`])
 //! (one JSON object per key that is not identical, [`ReportRow`]; empty when both sides
 //! are identical), the summary (on stderr, and with `--json` as one `{"verify":{…}}`
 //! line on stdout), and the exit status: 0 only when every key is identical, else
@@ -116,8 +118,8 @@ impl VerifyReport {
     }
 }
 
-/// The objectverify steps' output directories (that exist) of a local plan.
-fn row_directories(plan: &Plan) -> Vec<&str> {
+/// The objectverify steps' output directories of a plan (where its report rows are).
+pub fn row_directories(plan: &Plan) -> Vec<&str> {
     plan.steps
         .iter()
         .filter_map(|step| match step {
@@ -131,38 +133,52 @@ fn row_directories(plan: &Plan) -> Vec<&str> {
         .collect()
 }
 
-/// Gathers the rows of the plan's objectverify outputs into `run_dir/_verify.jsonl`
-/// (each checked to be a report row), with the steps' counters.
+/// Gathers the rows of the plan's objectverify outputs (local directories) into
+/// `run_dir/_verify.jsonl`, with the steps' counters.
 pub fn gather(plan: &Plan, run_dir: &Path, reports: &[StepReport]) -> Result<VerifyReport, Error> {
+    let mut files = Vec::new();
+    for dir in row_directories(plan) {
+        files.extend(input_files(Path::new(dir))?);
+    }
     let path = run_dir.join(REPORT_NAME);
-    let partial = run_dir.join(format!(".{REPORT_NAME}.tmp"));
+    let mut report = gather_files(&files, &path, reports)?;
+    report.path = path.display().to_string();
+    Ok(report)
+}
+
+/// Gathers the report rows of `files` (each checked to be a row) into `to`, with the
+/// counters of `reports`; the report's `path` is `to`'s, for the caller to replace
+/// where it publishes it elsewhere.
+pub fn gather_files(
+    files: &[std::path::PathBuf],
+    to: &Path,
+    reports: &[StepReport],
+) -> Result<VerifyReport, Error> {
+    let partial = to.with_file_name(format!(".{REPORT_NAME}.tmp"));
     let context = |p: &Path| format!("writing {}", p.display());
     let mut out =
         BufWriter::new(File::create(&partial).map_err(|e| Error::io(context(&partial), e))?);
     let mut report = VerifyReport::default();
-    for dir in row_directories(plan) {
-        for file in input_files(Path::new(dir))? {
-            let reading = |e| Error::io(format!("reading {}", file.display()), e);
-            let reader = BufReader::new(File::open(&file).map_err(reading)?);
-            for (number, line) in reader.lines().enumerate() {
-                let line = line.map_err(reading)?;
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let row = ReportRow::parse(&line).map_err(|e| Error::Input {
-                    line: number as u64 + 1,
-                    message: format!("{}: {e}", file.display()),
-                })?;
-                *report.kinds.entry(row.kind).or_insert(0) += 1;
-                writeln!(out, "{}", row.to_json_line())
-                    .map_err(|e| Error::io(context(&partial), e))?;
+    for file in files {
+        let reading = |e| Error::io(format!("reading {}", file.display()), e);
+        let reader = BufReader::new(File::open(file).map_err(reading)?);
+        for (number, line) in reader.lines().enumerate() {
+            let line = line.map_err(reading)?;
+            if line.trim().is_empty() {
+                continue;
             }
+            let row = ReportRow::parse(&line).map_err(|e| Error::Input {
+                line: number as u64 + 1,
+                message: format!("{}: {e}", file.display()),
+            })?;
+            *report.kinds.entry(row.kind).or_insert(0) += 1;
+            writeln!(out, "{}", row.to_json_line()).map_err(|e| Error::io(context(&partial), e))?;
         }
     }
     out.flush().map_err(|e| Error::io(context(&partial), e))?;
     drop(out);
-    std::fs::rename(&partial, &path).map_err(|e| Error::io(context(&path), e))?;
-    report.path = path.display().to_string();
+    std::fs::rename(&partial, to).map_err(|e| Error::io(context(to), e))?;
+    report.path = to.display().to_string();
     let counter = |name: &str| -> u64 {
         reports
             .iter()
@@ -180,6 +196,27 @@ pub fn gather(plan: &Plan, run_dir: &Path, reports: &[StepReport]) -> Result<Ver
     Ok(report)
 }
 
+/// Prints a gathered report's summary (stderr unless `quiet`; with `json` its
+/// `{"verify":…}` line on stdout) and says how the run ends.
+pub fn show<W: Write, E: Write>(
+    report: &VerifyReport,
+    (json, quiet): (bool, bool),
+    out: &mut W,
+    err: &mut E,
+) -> Result<(), Error> {
+    let io = |e| Error::io("writing stdout", e);
+    if json {
+        writeln!(out, "{}", report.json()).map_err(io)?;
+    }
+    if !quiet {
+        report
+            .write_human(err)
+            .map_err(|e| Error::io("writing stderr", e))?;
+    }
+    out.flush().map_err(io)?;
+    report.outcome()
+}
+
 /// Ends a local verify run whose plan succeeded: gathers the report, prints the steps
 /// (`--json`) and the summary, and says how the run ends.
 pub fn finish<W: Write, E: Write>(
@@ -190,21 +227,80 @@ pub fn finish<W: Write, E: Write>(
     out: &mut W,
     err: &mut E,
 ) -> Result<(), Error> {
-    let io = |e| Error::io("writing stdout", e);
     let report = gather(plan, run_dir, reports)?;
     if json {
         for step in reports {
-            writeln!(out, "{}", report_json(step)).map_err(io)?;
+            writeln!(out, "{}", report_json(step)).map_err(|e| Error::io("writing stdout", e))?;
         }
-        writeln!(out, "{}", report.json()).map_err(io)?;
     }
-    if !quiet {
-        report
-            .write_human(err)
-            .map_err(|e| Error::io("writing stderr", e))?;
+    show(&report, (json, quiet), out, err)
+}
+
+/// The report of a verify run on EMR, read from its outputs on S3 (their `part-*`
+/// objects, through a temporary directory) with `client`, and written to
+/// `<output>/<partfile>.<uuid>.verify/_verify.jsonl`.
+pub async fn gather_s3(
+    client: &crate::s3::Client,
+    plan: &Plan,
+    reports: &[StepReport],
+) -> Result<VerifyReport, Error> {
+    use crate::error::S3ResultExt;
+    let work = tempfile::tempdir().map_err(|e| Error::io("creating a temporary directory", e))?;
+    let mut files = Vec::new();
+    let dirs = row_directories(plan);
+    for dir in &dirs {
+        let (bucket, prefix) = crate::s3_url::parse_s3_uri(dir)
+            .ok_or_else(|| Error::Usage(format!("{dir:?} is not an s3://bucket/prefix URI")))?;
+        let prefix = format!("{}/", prefix.trim_end_matches('/'));
+        let mut pages = client
+            .list_objects_v2()
+            .bucket(&bucket)
+            .prefix(&prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.context("ListObjectsV2", &bucket, &prefix)?;
+            for object in page.contents() {
+                let Some(key) = object.key() else { continue };
+                let name = &key[prefix.len().min(key.len())..];
+                if !name.starts_with("part-") || name.contains('/') {
+                    continue;
+                }
+                let local = work.path().join(format!("{}", files.len()));
+                let mut file = File::create(&local)
+                    .map_err(|e| Error::io(format!("creating {}", local.display()), e))?;
+                crate::s3::download_to(client, &bucket, key, &mut file).await?;
+                files.push(local);
+            }
+        }
     }
-    out.flush().map_err(io)?;
-    report.outcome()
+    let local = work.path().join(REPORT_NAME);
+    let mut report = gather_files(&files, &local, reports)?;
+    // The comparison's output (the last step), where the report's readers look.
+    let home = dirs
+        .last()
+        .ok_or_else(|| Error::Internal("a verify plan without its objectverify step".into()))?;
+    let (bucket, prefix) = crate::s3_url::parse_s3_uri(home)
+        .ok_or_else(|| Error::Usage(format!("{home:?} is not an s3://bucket/prefix URI")))?;
+    let key = format!("{}/{REPORT_NAME}", prefix.trim_end_matches('/'));
+    let body = aws_sdk_s3::primitives::ByteStream::from_path(&local)
+        .await
+        .map_err(|e| {
+            Error::io(
+                format!("reading {}", local.display()),
+                std::io::Error::other(e.to_string()),
+            )
+        })?;
+    client
+        .put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(body)
+        .send()
+        .await
+        .context("PutObject", &bucket, &key)?;
+    report.path = format!("s3://{bucket}/{key}");
+    Ok(report)
 }
 
 /// Prints what a verify would compare, from a dry run's listings: one line per source
