@@ -60,13 +60,19 @@ fn report_rows(summary: &serde_json::Value) -> BTreeMap<String, serde_json::Valu
 
 const KEYS: [&str; 4] = ["logs/a", "logs/b", "logs/c", "logs/sub/d"];
 
-/// Source `logs/` holds a, b, c, sub/d; copied to the destination's `mirror/` by
-/// `campanile sync`. The destination also holds `keep/x`, outside the prefix.
+/// The multipart object of the tests: 6 MiB in a 5 MiB and a 1 MiB part.
+const BIG: u64 = 6 << 20;
+
+/// Source `logs/` holds a, b, c, sub/d and big (multipart, 2 parts); copied to the
+/// destination's `mirror/` by `campanile sync`. The destination also holds `keep/x`,
+/// outside the prefix.
 async fn copied(server: &S3Server, tag: &str, work: &Path) -> (aws_sdk_s3::Client, String, String) {
     let (client, src, dst) = fresh_buckets(server, tag).await;
     for key in KEYS {
         fixtures::put_object(&client, &src, key, fixtures::fixture_bytes(key, 1000)).await;
     }
+    let big = fixtures::fixture_bytes("logs/big", BIG);
+    fixtures::put_multipart(&client, &src, "logs/big", &big, &[5 << 20, 1 << 20]).await;
     fixtures::put_object(&client, &dst, "keep/x", b"outside".to_vec()).await;
     let synced = campanile_at(
         server,
@@ -110,12 +116,13 @@ async fn verify_is_clean_after_a_sync_and_reports_each_difference_by_kind() {
     let clean = campanile_at(server, work.path(), "verify", &[&source, &target]);
     assert_eq!(clean.code, 0, "{}\n{}", clean.stdout, clean.stderr);
     let summary = verify_line(&clean);
-    assert_eq!(summary["identical"], 4, "{summary}");
-    assert_eq!(summary["proven_by_etag"], 4, "{summary}");
+    // The multipart copy kept the source's parts: its ETag proves it too.
+    assert_eq!(summary["identical"], 5, "{summary}");
+    assert_eq!(summary["proven_by_etag"], 5, "{summary}");
     assert_eq!(summary["not_identical"], 0, "{summary}");
     assert!(report_rows(&summary).is_empty());
     assert!(
-        clean.stderr.contains("Verify: 4 identical"),
+        clean.stderr.contains("Verify: 5 identical"),
         "{}",
         clean.stderr
     );
@@ -134,11 +141,26 @@ async fn verify_is_clean_after_a_sync_and_reports_each_difference_by_kind() {
     let d = fixtures::fixture_bytes("logs/sub/d", 1000);
     put_with(&client, &dst, "mirror/sub/d", d, None, Some(("owner", "x"))).await;
     fixtures::put_object(&client, &dst, "mirror/x", b"dst only".to_vec()).await;
+    // The same bytes in one PUT: its MD5 ETag and the source's 2-part one cannot be
+    // compared, and the source has no checksum.
+    // (Without a Content-Type, as the source has none: the SDK would send one.)
+    client
+        .put_object()
+        .bucket(&dst)
+        .key("mirror/big")
+        .body(ByteStream::from(fixtures::fixture_bytes("logs/big", BIG)))
+        .customize()
+        .mutate_request(|request| {
+            request.headers_mut().remove("content-type");
+        })
+        .send()
+        .await
+        .expect("put without Content-Type");
 
     let ran = campanile_at(server, work.path(), "verify", &[&source, &target]);
     assert_eq!(ran.code, 3, "{}\n{}", ran.stdout, ran.stderr);
     assert!(
-        ran.stderr.contains("5 key(s) not identical"),
+        ran.stderr.contains("6 key(s) not identical"),
         "{}",
         ran.stderr
     );
@@ -153,6 +175,7 @@ async fn verify_is_clean_after_a_sync_and_reports_each_difference_by_kind() {
         [
             ("logs/a", "missing"),
             ("logs/b", "changed"),
+            ("logs/big", "unverifiable"),
             ("logs/c", "metadata_drift"),
             ("logs/sub/d", "metadata_drift"),
             ("logs/x", "extra"),
@@ -163,7 +186,7 @@ async fn verify_is_clean_after_a_sync_and_reports_each_difference_by_kind() {
         ("missing", 1),
         ("changed", 1),
         ("metadata_drift", 2),
-        ("unverifiable", 0),
+        ("unverifiable", 1),
         ("extra", 1),
     ] {
         assert_eq!(summary[kind], count, "{kind}: {summary}");
@@ -180,6 +203,18 @@ async fn verify_is_clean_after_a_sync_and_reports_each_difference_by_kind() {
     assert!(
         b["reason"].as_str().expect("reason").contains("size"),
         "{b}"
+    );
+    let big = &rows["logs/big"];
+    assert!(
+        big["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("part layout"),
+        "{big}"
+    );
+    assert!(
+        big["src"]["etag"].as_str().expect("etag").ends_with("-2"),
+        "{big}"
     );
     assert_eq!(
         rows["logs/c"]["fields"],
@@ -216,7 +251,13 @@ async fn verify_is_clean_after_a_sync_and_reports_each_difference_by_kind() {
     compared.sort_unstable();
     assert_eq!(
         compared,
-        ["mirror/a", "mirror/b", "mirror/c", "mirror/sub/d"]
+        [
+            "mirror/a",
+            "mirror/b",
+            "mirror/big",
+            "mirror/c",
+            "mirror/sub/d"
+        ]
     );
     let extra: Vec<&str> = lines
         .iter()
@@ -228,9 +269,9 @@ async fn verify_is_clean_after_a_sync_and_reports_each_difference_by_kind() {
         .iter()
         .find_map(|l| l.get("dry_run"))
         .expect("dry run totals");
-    assert_eq!(totals["compare"], 4);
+    assert_eq!(totals["compare"], 5);
     assert_eq!(totals["extra"], 1);
-    assert_eq!(totals["bytes"], 4000);
+    assert_eq!(totals["bytes"], 4000 + BIG);
 
     // Without the destination listing: no extra row.
     let ran = campanile_at(
@@ -242,7 +283,7 @@ async fn verify_is_clean_after_a_sync_and_reports_each_difference_by_kind() {
     assert_eq!(ran.code, 3, "{}", ran.stderr);
     let summary = verify_line(&ran);
     assert_eq!(summary["extra"], 0, "{summary}");
-    assert_eq!(summary["not_identical"], 4, "{summary}");
+    assert_eq!(summary["not_identical"], 5, "{summary}");
 
     // The report drives a copy of just its missing, changed and drifted keys.
     let report = summary["report"].as_str().expect("report").to_string();
@@ -256,7 +297,7 @@ async fn verify_is_clean_after_a_sync_and_reports_each_difference_by_kind() {
     assert!(
         fixed
             .stderr
-            .contains("4 key(s) to copy (missing, changed, metadata drift), 0 left out"),
+            .contains("4 key(s) to copy (missing, changed, metadata drift), 1 left out"),
         "{}",
         fixed.stderr
     );
@@ -271,14 +312,16 @@ async fn verify_is_clean_after_a_sync_and_reports_each_difference_by_kind() {
             .all(|name| !name.starts_with("list.")),
         "{steps:?}"
     );
-    // Only the extra key is left, which a copy does not remove.
+    // Only the extra key (which a copy does not remove) and the unverifiable one (which
+    // it was not asked to copy) are left.
     let again = campanile_at(server, work.path(), "verify", &[&source, &target]);
     assert_eq!(again.code, 3, "{}\n{}", again.stdout, again.stderr);
     let summary = verify_line(&again);
     assert_eq!(summary["identical"], 4, "{summary}");
     let rows = report_rows(&summary);
-    assert_eq!(rows.keys().collect::<Vec<_>>(), ["logs/x"]);
-    // An extra row is not copied; a report made for other locations is refused.
+    assert_eq!(rows.keys().collect::<Vec<_>>(), ["logs/big", "logs/x"]);
+    // Extra and unverifiable rows are not copied; a report made for other locations
+    // is refused.
     let report = summary["report"].as_str().expect("report").to_string();
     let nothing = campanile_at(
         server,

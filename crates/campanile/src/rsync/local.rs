@@ -309,7 +309,10 @@ async fn prepare<W: Write, E: Write>(
     }
     create_private_dir(&run_base)?;
     create_run_dir(&run_dir)?;
-    let copies = !options.no_copy && !options.list_only && !request.dry_run;
+    let copies = !options.no_copy
+        && !options.list_only
+        && !request.dry_run
+        && options.job == plan::Job::Sync;
     *journal = Some(RunJournal::start(
         &run_dir,
         RunInfo::starting(
