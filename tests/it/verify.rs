@@ -592,3 +592,109 @@ async fn on_emr_wait_gathers_the_report_from_the_step_outputs_on_s3() {
     // The extra keys' step runs first.
     assert_eq!(kinds, ["extra", "missing"]);
 }
+
+/// The CRC32 of `data` as S3's headers write it.
+fn crc32(data: &[u8]) -> String {
+    use campanile::checksum::Algorithm;
+    campanile::checksum::encode(&Algorithm::Crc32.digest(data))
+}
+
+/// Garage (which stores full-object CRC32 checksums of multipart objects): a 2-part
+/// source with a full-object CRC32 and a copy made of one PUT with the bytes' CRC32
+/// have ETags of other shapes, but the same checksum proves them identical; a copy of
+/// the same size with other bytes is `changed` by it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_common_full_object_checksum_proves_what_the_etags_cannot() {
+    use aws_sdk_s3::types::{
+        ChecksumAlgorithm, ChecksumType, CompletedMultipartUpload, CompletedPart,
+    };
+    let server = campanile_testkit::s3();
+    let (client, src, dst) = fresh_buckets(server, "verify-crc").await;
+    let work = tempfile::tempdir().expect("work dir");
+    let data = fixtures::fixture_bytes("sums", BIG);
+    let parts = [&data[..5 << 20], &data[5 << 20..]];
+    for key in ["same", "other"] {
+        let created = client
+            .create_multipart_upload()
+            .bucket(&src)
+            .key(key)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
+            .checksum_type(ChecksumType::FullObject)
+            .send()
+            .await
+            .expect("create upload");
+        let upload_id = created.upload_id().expect("upload id");
+        let mut completed = Vec::new();
+        for (index, part) in parts.iter().enumerate() {
+            let number = i32::try_from(index + 1).expect("part number");
+            let done = client
+                .upload_part()
+                .bucket(&src)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .checksum_crc32(crc32(part))
+                .body(ByteStream::from(part.to_vec()))
+                .send()
+                .await
+                .expect("upload part");
+            completed.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .e_tag(done.e_tag().expect("part ETag"))
+                    .checksum_crc32(crc32(part))
+                    .build(),
+            );
+        }
+        client
+            .complete_multipart_upload()
+            .bucket(&src)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(completed))
+                    .build(),
+            )
+            .checksum_type(ChecksumType::FullObject)
+            .checksum_crc32(crc32(&data))
+            .send()
+            .await
+            .expect("complete upload");
+    }
+    // The copies: one PUT each, with the CRC32 of the bytes (the same for `same`).
+    let mut other = data.clone();
+    other[0] ^= 1;
+    for (key, bytes) in [("same", data.clone()), ("other", other)] {
+        client
+            .put_object()
+            .bucket(&dst)
+            .key(key)
+            .checksum_crc32(crc32(&bytes))
+            .body(ByteStream::from(bytes))
+            .customize()
+            .mutate_request(|request| {
+                request.headers_mut().remove("content-type");
+            })
+            .send()
+            .await
+            .expect("put");
+    }
+    let (source, target) = (format!("s3://{src}"), format!("s3://{dst}"));
+    let ran = campanile_at(server, work.path(), "verify", &[&source, &target]);
+    assert_eq!(ran.code, 3, "{}\n{}", ran.stdout, ran.stderr);
+    let summary = verify_line(&ran);
+    assert_eq!(summary["identical"], 1, "{summary}");
+    assert_eq!(summary["proven_by_checksum"], 1, "{summary}");
+    let rows = report_rows(&summary);
+    assert_eq!(rows.keys().collect::<Vec<_>>(), ["other"]);
+    let other = &rows["other"];
+    assert_eq!(other["kind"], "changed");
+    assert!(
+        other["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("CRC32 FULL_OBJECT checksum differs"),
+        "{other}"
+    );
+}
