@@ -141,6 +141,8 @@ pub const MULTIPARTLIST: &str = env!("CARGO_BIN_EXE_multipartlist");
 pub const OBJECTCOPY: &str = env!("CARGO_BIN_EXE_objectcopy");
 /// multipartcomplete.
 pub const MULTIPARTCOMPLETE: &str = env!("CARGO_BIN_EXE_multipartcomplete");
+/// objectverify.
+pub const OBJECTVERIFY: &str = env!("CARGO_BIN_EXE_objectverify");
 
 /// Source and destination arguments of the copy tasks on one server.
 pub fn src_dst_args(server: &S3Server, src: &str, dst: &str) -> Vec<String> {

@@ -698,3 +698,50 @@ async fn a_common_full_object_checksum_proves_what_the_etags_cannot() {
         "{other}"
     );
 }
+
+/// objectverify `--extra` as a pipeline stage: the diff rows whose source ETag is `-`
+/// become `extra` rows (no request), in the destination's key space; the others are
+/// the comparison step's; a row without the field is an input error naming its line.
+#[tokio::test(flavor = "multi_thread")]
+async fn objectverify_extra_reads_the_swapped_diff() {
+    let server = campanile_testkit::s3();
+    let (_client, src, dst) = fresh_buckets(server, "verify-task").await;
+    let mut args = src_dst_args(server, &src, &dst);
+    args.extend(
+        [
+            "--src-prefix",
+            "logs/",
+            "--dst-prefix",
+            "mirror/",
+            "--extra",
+        ]
+        .map(String::from),
+    );
+    let etag = "5b19f22219f806ac76668afa30063916";
+    let rows = format!(
+        "logs/x\t{etag}\t3\t2026-11-25 04:03:18\t-\nlogs/y\t{etag}\t3\t2026-11-25 04:03:18\t82f06cf999000ddd187a73ed924d3301\n"
+    );
+    let ran = stage(OBJECTVERIFY, &args, &rows, server);
+    let lines = ran.lines();
+    assert_eq!(lines.len(), 1, "{}", ran.stdout);
+    let row: serde_json::Value = serde_json::from_str(lines[0]).expect("JSON row");
+    assert_eq!(row["kind"], "extra");
+    assert_eq!(row["key"], "logs/x");
+    assert_eq!(row["dst_key"], "mirror/x");
+    assert_eq!(row["dst"]["etag"], etag);
+    assert_eq!(ran.counter("Verify", "Extra"), 1);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let bad = run(
+        OBJECTVERIFY,
+        &args,
+        &format!("logs/x\t{etag}\t3\t2026-11-25 04:03:18\n"),
+        server,
+        &[],
+    );
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("line 1") && bad.stderr.contains("srcEtag"),
+        "{}",
+        bad.stderr
+    );
+}

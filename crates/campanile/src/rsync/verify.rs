@@ -315,6 +315,10 @@ pub fn dry_run_output<W: Write, E: Write>(
     err: &mut E,
 ) -> Result<(), Error> {
     let io = |e| Error::io("writing stdout", e);
+    let bad = |file: &Path, line: u64, e: crate::record::RecordError| Error::Input {
+        line,
+        message: format!("{}: {e}", file.display()),
+    };
     let (src_bucket, dst_bucket) = buckets;
     // The source listing is the first step's output; the extra keys' diff, if any, the
     // plan's diff step.
@@ -328,8 +332,8 @@ pub fn dry_run_output<W: Write, E: Write>(
     });
     let (mut compared, mut extras, mut bytes) = (0u64, 0u64, 0u64);
     if let Some(listing) = listing {
-        each_line(Path::new(&listing), |line| {
-            let (key, size) = key_and_size(line)?;
+        each_line(Path::new(&listing), |file, number, line| {
+            let (key, size) = key_and_size(line).map_err(|e| bad(file, number, e))?;
             compared += 1;
             bytes += size;
             let dst_key = keys.dst_key(&key);
@@ -343,7 +347,7 @@ pub fn dry_run_output<W: Write, E: Write>(
         })?;
     }
     if let Some(extra) = extra {
-        each_line(Path::new(&extra), |line| {
+        each_line(Path::new(&extra), |file, number, line| {
             let key = if is_row(line) {
                 // An archived destination object: the real run asks the source.
                 Skipped::from_row(line).map(|row| row.key)
@@ -354,10 +358,7 @@ pub fn dry_run_output<W: Write, E: Write>(
                     Err(e) => Err(e),
                 }
             }
-            .map_err(|e| Error::Input {
-                line: 0,
-                message: format!("{extra}: {e}"),
-            })?;
+            .map_err(|e| bad(file, number, e))?;
             extras += 1;
             let dst_key = keys.dst_key(&key);
             let text = if json {
@@ -385,28 +386,28 @@ pub fn dry_run_output<W: Write, E: Write>(
 }
 
 /// The key and size of a listing line or a skip row.
-fn key_and_size(line: &str) -> Result<(String, u64), Error> {
-    let bad = |e: crate::record::RecordError| Error::Input {
-        line: 0,
-        message: e.to_string(),
-    };
+fn key_and_size(line: &str) -> Result<(String, u64), crate::record::RecordError> {
     if is_row(line) {
-        let row = Skipped::from_row(line).map_err(bad)?;
+        let row = Skipped::from_row(line)?;
         return Ok((row.key, row.size));
     }
-    let record = ListingRecord::parse(line).map_err(bad)?;
+    let record = ListingRecord::parse(line)?;
     Ok((record.key, record.size))
 }
 
-/// Calls `each` with every line of a local output directory.
-fn each_line(dir: &Path, mut each: impl FnMut(&str) -> Result<(), Error>) -> Result<(), Error> {
+/// Calls `each` with every line of a local output directory, with its file and its
+/// number (from 1).
+fn each_line(
+    dir: &Path,
+    mut each: impl FnMut(&Path, u64, &str) -> Result<(), Error>,
+) -> Result<(), Error> {
     for file in input_files(dir)? {
         let reading = |e| Error::io(format!("reading {}", file.display()), e);
         let reader = BufReader::new(File::open(&file).map_err(reading)?);
-        for line in reader.lines() {
+        for (number, line) in reader.lines().enumerate() {
             let line = line.map_err(reading)?;
             if !line.is_empty() {
-                each(&line)?;
+                each(&file, number as u64 + 1, &line)?;
             }
         }
     }

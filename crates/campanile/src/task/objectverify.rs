@@ -54,7 +54,7 @@ use crate::record::{Destination, ListingRecord, RecordError, format_mtime};
 use crate::reporter::Reporter;
 use crate::s3::{Client, http_status};
 use crate::select::KeyMap;
-use crate::skip::{self, Line, Skipped};
+use crate::skip::{self, Skipped};
 use crate::sse_c::{CustomerKey, SseCKeys, WithCustomerKey};
 use crate::stream::StreamIndex;
 use crate::tuning::Tuning;
@@ -241,6 +241,13 @@ pub struct VerifySummary {
     pub rows: u64,
 }
 
+/// One input line: a listing record, or a skip row (an archived object, which a HEAD
+/// can still compare).
+enum Line {
+    Record(ListingRecord),
+    Skipped(Skipped),
+}
+
 /// What one input line became.
 enum Verdict {
     Identical(Proof),
@@ -266,26 +273,25 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     options: &VerifyOptions,
 ) -> Result<VerifySummary, Error> {
     let extra = options.extra;
-    let records = checked_records(
-        input,
-        options.stream_index,
-        skip::or_passed(move |line: &str| {
-            let record = ListingRecord::parse(line)?;
-            if extra && record.destination.is_none() {
-                return Err(RecordError(
-                    "field 5 (srcEtag) is missing: objectverify --extra reads the diff of the destination listing against the source's".to_string(),
-                ));
-            }
-            Ok::<_, RecordError>(record)
-        }),
-    )?;
+    let records = checked_records(input, options.stream_index, move |line: &str| {
+        if skip::is_row(line) {
+            return Skipped::from_row(line).map(Line::Skipped);
+        }
+        let record = ListingRecord::parse(line)?;
+        if extra && record.destination.is_none() {
+            return Err(RecordError(
+                "field 5 (srcEtag) is missing: objectverify --extra reads the diff of the destination listing against the source's".to_string(),
+            ));
+        }
+        Ok(Line::Record(record))
+    })?;
     let mut summary = VerifySummary::default();
     let mut verdicts = futures::stream::iter(records)
         .map(|item| async move {
             let line = item?;
             let key = match &line {
                 Line::Record(record) => record.key.clone(),
-                Line::Skipped(row) => row.split('\t').next().unwrap_or_default().to_string(),
+                Line::Skipped(row) => row.key.clone(),
             };
             let span = crate::logging::record_span(&key, None);
             async {
@@ -294,20 +300,10 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
                         verify_object(&record, src, dst, options).await
                     }
                     (Line::Skipped(row), false) => {
-                        let row = Skipped::from_row(&row).map_err(|e| Error::Input {
-                            line: 0,
-                            message: e.to_string(),
-                        })?;
                         verify_object(&skipped_record(&row), src, dst, options).await
                     }
                     (Line::Record(record), true) => Ok(extra_row(&record, options)),
-                    (Line::Skipped(row), true) => {
-                        let row = Skipped::from_row(&row).map_err(|e| Error::Input {
-                            line: 0,
-                            message: e.to_string(),
-                        })?;
-                        extra_skip_row(&row, src, options).await
-                    }
+                    (Line::Skipped(row), true) => extra_skip_row(&row, src, options).await,
                 }
             }
             .instrument(span)
