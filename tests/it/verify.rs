@@ -745,3 +745,117 @@ async fn objectverify_extra_reads_the_swapped_diff() {
         bad.stderr
     );
 }
+
+/// A stand-in for the `hadoop` command, enough for the Hadoop runner's verify: `jar`
+/// runs nothing (the comparison step's log names 2 identical keys in Hadoop's counter
+/// format), `fs -text` and `fs -put` read and write a directory standing for the
+/// cluster's file systems (`s3://b/k` is `$FAKE_FS/b/k`), where the test put the rows
+/// the objectverify steps would have written.
+const FAKE_HADOOP: &str = r#"#!/usr/bin/env bash
+set -euo pipefail
+local_path() { local p="${1#*://}"; echo "$FAKE_FS/${p#/}"; }
+case "$1" in
+  jar)
+    if [[ "$*" == *"-mapper objectverify"* && "$*" != *"--extra"* ]]; then
+      printf 'INFO mapreduce.Job: Counters: 2\n\tVerify\n\t\tIdentical=2\n\t\tProvenByEtag=2\nINFO done\n' >&2
+    fi ;;
+  fs)
+    case "$2" in
+      -text) shopt -s nullglob; files=( $(local_path "$3") ); [ ${#files[@]} -gt 0 ] || exit 1; cat "${files[@]}" ;;
+      -put) to=$(local_path "$5"); mkdir -p "$(dirname "$to")"; cp "$4" "$to" ;;
+      *) exit 2 ;;
+    esac ;;
+  *) exit 2 ;;
+esac
+"#;
+
+/// `verify --hadoop` with stand-ins for `hadoop` and `hive`: every step is started, and
+/// the rows of the two objectverify outputs (beside the job output, under `--output`)
+/// are gathered into `<verify output>/_verify.jsonl` with `hadoop fs -put`; the run
+/// exits 3 on them, the counters read from the step's log.
+#[test]
+fn on_hadoop_the_report_is_gathered_from_the_step_outputs() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = campanile_testkit::s3();
+    let work = tempfile::tempdir().expect("work dir");
+    let (hadoop, hive) = (work.path().join("hadoop"), work.path().join("hive"));
+    std::fs::write(&hadoop, FAKE_HADOOP).expect("fake hadoop");
+    std::fs::write(&hive, "#!/bin/sh\nexit 0\n").expect("fake hive");
+    for program in [&hadoop, &hive] {
+        std::fs::set_permissions(program, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let fs = work.path().join("fs");
+    let output = fs.join("codebucket/output");
+    let missing = r#"{"key":"a","dst_key":"a","kind":"missing","reason":"the destination has no such key","src":{"etag":"5b19f22219f806ac76668afa30063916","size":3,"mtime":"2026-11-25 04:03:18"}}"#;
+    let extra = r#"{"key":"x","dst_key":"x","kind":"extra","reason":"at the destination only","dst":{"etag":"5b19f22219f806ac76668afa30063916","size":3,"mtime":"2026-11-25 04:03:18"}}"#;
+    for (dir, row) in [("verify", missing), ("extra", extra)] {
+        let dir = output.join(format!("part.all.hv1.{dir}"));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("part-00000"), format!("{row}\t\n")).expect("rows");
+    }
+    let fake_fs = fs.display().to_string();
+    let ran = run(
+        CAMPANILE,
+        &[
+            "verify",
+            "--hadoop",
+            "--hadoop-command",
+            hadoop.to_str().expect("utf8"),
+            "--hive-command",
+            hive.to_str().expect("utf8"),
+            "--streaming-jar",
+            "/opt/hadoop/hadoop-streaming.jar",
+            "--input",
+            "s3://codebucket/input/part.all",
+            "--code",
+            "s3://codebucket",
+            "--output",
+            "s3://codebucket/output",
+            "--uuid",
+            "hv1",
+            "--src-endpoint",
+            "http://127.0.0.1:9",
+            "--dst-endpoint",
+            "http://127.0.0.1:9",
+            "s3://srcbucket",
+            "s3://dstbucket",
+            "--json",
+        ],
+        "",
+        server,
+        &[("FAKE_FS", &fake_fs)],
+    );
+    assert_eq!(ran.code, 3, "{}\n{}", ran.stdout, ran.stderr);
+    let steps: Vec<String> = reports(&ran)
+        .iter()
+        .filter_map(|r| r["step"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "list.srcbucket.part.all",
+            "list.dstbucket.part.all",
+            "hive.extra.dstbucket.part.all",
+            "extra.srcbucket.part.all",
+            "verify.srcbucket.part.all",
+        ]
+    );
+    let summary = verify_line(&ran);
+    assert_eq!(summary["identical"], 2, "{summary}");
+    assert_eq!(summary["missing"], 1, "{summary}");
+    assert_eq!(summary["extra"], 1, "{summary}");
+    assert_eq!(
+        summary["report"],
+        "s3://codebucket/output/part.all.hv1.verify/_verify.jsonl"
+    );
+    let written = std::fs::read_to_string(output.join("part.all.hv1.verify/_verify.jsonl"))
+        .expect("the report, put on the cluster's file system");
+    let kinds: Vec<String> = written
+        .lines()
+        .map(|l| {
+            let row: serde_json::Value = serde_json::from_str(l).expect("json");
+            row["kind"].as_str().expect("kind").to_string()
+        })
+        .collect();
+    assert_eq!(kinds, ["extra", "missing"]);
+}
