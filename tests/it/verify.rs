@@ -193,6 +193,27 @@ async fn verify_is_clean_after_a_sync_and_reports_each_difference_by_kind() {
     }
     assert_eq!(summary["not_identical"], rows.len(), "{summary}");
     assert_eq!(summary["identical"], 0, "{summary}");
+    // The run ran to its end: `campanile runs` says finished, exit 3.
+    let runs = run(
+        CAMPANILE,
+        &[
+            "runs",
+            "--json",
+            "--run-dir",
+            &work.path().join("runs").display().to_string(),
+        ],
+        "",
+        server,
+        &[],
+    );
+    assert_eq!(runs.code, 0, "{}", runs.stderr);
+    let dir = run_paths(&ran)["run_dir"].clone();
+    let last: serde_json::Value = json_lines(&runs)
+        .into_iter()
+        .find(|r| r["run_dir"] == dir)
+        .unwrap_or_else(|| panic!("no run {dir} in:\n{}", runs.stdout));
+    assert_eq!(last["state"], "finished", "{last}");
+    assert_eq!(last["exit_code"], 3, "{last}");
     // The prefixes are mapped, and each row says what it saw.
     let a = &rows["logs/a"];
     assert_eq!(a["dst_key"], "mirror/a");
