@@ -880,3 +880,24 @@ fn on_hadoop_the_report_is_gathered_from_the_step_outputs() {
         .collect();
     assert_eq!(kinds, ["extra", "missing"]);
 }
+
+#[test]
+fn verify_help_names_its_report_its_exit_status_and_its_own_flag() {
+    let help = std::process::Command::new(CAMPANILE)
+        .args(["verify", "--help"])
+        .output()
+        .expect("campanile verify --help");
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    for needed in [
+        "Usage: campanile verify",
+        "--no-extra",
+        "_verify.jsonl",
+        "Exit status: 0 identical, 3 the report has rows",
+        "--input-report",
+    ] {
+        assert!(text.contains(needed), "no {needed:?} in:\n{text}");
+    }
+    // Sync's examples are not verify's.
+    assert!(!text.contains("the article's form"), "{text}");
+}

@@ -11,6 +11,26 @@ use campanile::rsync::RsyncRequest;
 
 use crate::rsync::RsyncCli;
 
+/// Examples and rules shown at the end of `campanile verify --help`.
+pub const AFTER_HELP: &str = "\
+Locations, part file, prefixes, filters and runners are sync's (campanile sync --help).
+Source key <SRC prefix><rest> is compared with <DST prefix><rest>.
+
+Report (<run dir>/_verify.jsonl; on a cluster <output>/<partfile>.<uuid>.verify/):
+one JSON object per key that is not identical: key, dst_key, kind (missing, changed,
+metadata_drift, unverifiable, extra), reason, fields (metadata_drift), src, dst.
+Exit status: 0 identical, 3 the report has rows, 1 the run failed, 2 bad usage.
+
+Examples:
+  # compare a prefix with its copy, on this machine
+  campanile verify s3://a/logs/2025/ s3://b/archive/2025/
+  # what would be compared (the listings only, no HEAD)
+  campanile verify s3://a/logs/ s3://b/logs/ --dry-run
+  # copy just what the report says is missing, changed or drifted, then verify again
+  campanile sync s3://a/logs/ s3://b/logs/ --input-report RUN_DIR/_verify.jsonl --verify
+  # copies written with another storage class: expect it at the destination
+  campanile verify s3://a/ s3://b/ --storage-class STANDARD_IA";
+
 /// Compare a bucket (or a prefix) with its copy: every source key HEADed on both
 /// sides and compared by the strongest proof both offer (ETag, checksum, size), then
 /// by content headers, user metadata, storage class and tags; the destination keys

@@ -32,6 +32,7 @@ enum Job {
     /// missing, changed, extra, drifted or unverifiable in `<run dir>/_verify.jsonl`;
     /// exit 0 only when identical, 3 otherwise:
     /// `campanile verify s3://src/logs/ s3://dst/archive/`.
+    #[command(after_help = campanile_cli::verify::AFTER_HELP)]
     Verify(Box<VerifyCli>),
     /// Make a part file for a bucket, check one, or make one from an S3 Inventory
     /// report (what `partfile` does).
