@@ -475,6 +475,7 @@ fn runs_as_a_user_with_sudo_and_a_task_reads_its_config() {
         ("multipartcomplete", env!("CARGO_BIN_EXE_multipartcomplete")),
         ("objectrestore", env!("CARGO_BIN_EXE_objectrestore")),
         ("objectindex", env!("CARGO_BIN_EXE_objectindex")),
+        ("objectverify", env!("CARGO_BIN_EXE_objectverify")),
         ("rsync", env!("CARGO_BIN_EXE_rsync")),
     ] {
         std::fs::copy(exe, bin.join(task)).expect("copy a binary");
@@ -527,8 +528,9 @@ fn runs_as_a_user_with_sudo_and_a_task_reads_its_config() {
             "multipartcomplete",
             "multipartlist",
             "objectcopy",
-            "objectrestore"
-            "objectindex"
+            "objectindex",
+            "objectrestore",
+            "objectverify"
         ]
     );
     for task in &installed {

@@ -133,7 +133,7 @@ pub fn expected_etag(object: &fixtures::FixtureObject) -> String {
     }
 }
 
-/// The four task binaries.
+/// The task binaries: bucketlist.
 pub const BUCKETLIST: &str = env!("CARGO_BIN_EXE_bucketlist");
 /// multipartlist.
 pub const MULTIPARTLIST: &str = env!("CARGO_BIN_EXE_multipartlist");
@@ -143,6 +143,8 @@ pub const OBJECTCOPY: &str = env!("CARGO_BIN_EXE_objectcopy");
 pub const MULTIPARTCOMPLETE: &str = env!("CARGO_BIN_EXE_multipartcomplete");
 /// objectindex.
 pub const OBJECTINDEX: &str = env!("CARGO_BIN_EXE_objectindex");
+/// objectverify.
+pub const OBJECTVERIFY: &str = env!("CARGO_BIN_EXE_objectverify");
 
 /// Source and destination arguments of the copy tasks on one server.
 pub fn src_dst_args(server: &S3Server, src: &str, dst: &str) -> Vec<String> {

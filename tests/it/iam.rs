@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 /// Which IAM action each S3 operation the tasks call needs, and on which side(s):
 /// `R` the source (Operation=Read), `W` the destination (Operation=Write).
-const OPERATIONS: [(&str, &str, &str); 15] = [
+const OPERATIONS: [(&str, &str, &str); 16] = [
     ("list_objects_v2", "s3:ListBucket", "RW"),
     ("get_bucket_location", "s3:GetBucketLocation", "RW"),
     ("head_object", "s3:GetObject", "RW"),
@@ -36,6 +36,9 @@ const OPERATIONS: [(&str, &str, &str); 15] = [
     // A refused conditional PUT (`rsync --diff`): whether the destination holds the
     // checksum the PUT sent, when a HEAD does not say (objectcopy's transfer.rs).
     ("get_object_attributes", "s3:GetObjectAttributes", "W"),
+    // `campanile restore` only, on the source: not in the copy's templates (a copy
+    // never restores); docs/iam.md lists it with the other optional actions.
+    ("restore_object", "s3:RestoreObject", ""),
 ];
 
 /// Actions a write needs for a header it carries rather than for an operation:

@@ -40,3 +40,4 @@ mod server_side;
 mod ssec;
 mod stage;
 mod summary;
+mod verify;

@@ -26,6 +26,33 @@ pub fn sync(task: &'static str, cli: RsyncCli) -> ExitCode {
         return runs(task, &diagnostics, cli.run_base(), cli.json);
     }
     let request = cli.request();
+    let verify = cli.verify;
+    run_task(task, &diagnostics, |mut streams| async move {
+        let mut request = request?;
+        if let Runner::Local(local) = &mut request.runner
+            && !request.dry_run
+        {
+            local.settings.interrupt = campanile::interrupt::listen(task)?;
+        }
+        let copied =
+            campanile::rsync::run(&request, &mut streams.output, &mut std::io::stderr()).await;
+        // --verify: once the copy ended with every object copied, or some left out
+        // (which the verify then reports), compare both sides.
+        let verify_now = matches!(copied, Ok(()) | Err(campanile::Error::Skipped { .. }));
+        if !(verify && verify_now) {
+            return copied;
+        }
+        let verify = crate::verify::after_sync(&request);
+        campanile::rsync::run(&verify, &mut streams.output, &mut std::io::stderr())
+            .await
+            .and(copied)
+    })
+}
+
+/// `campanile verify`: compares both sides (see [`crate::verify::VerifyCli`]).
+pub fn verify(task: &'static str, cli: crate::verify::VerifyCli) -> ExitCode {
+    let diagnostics = cli.sync.diagnostics();
+    let request = cli.request();
     run_task(task, &diagnostics, |mut streams| async move {
         let mut request = request?;
         if let Runner::Local(local) = &mut request.runner

@@ -9,3 +9,4 @@ pub mod jobs;
 pub mod process;
 pub mod restore;
 pub mod rsync;
+pub mod verify;

@@ -198,6 +198,18 @@ pub struct RsyncCli {
     /// with --dry-run, one `(dryrun) delete: s3://dst/key` line each.
     #[arg(long)]
     pub delete: bool,
+    /// Copy the keys a `campanile verify` report names as missing, changed or with
+    /// metadata drift (its `_verify.jsonl`), instead of listing the source: give the
+    /// SRC and DST the verify was given. Extra and unverifiable keys are not copied.
+    /// Local runner only; not with --input, --inventory, --diff or --delete.
+    #[arg(long, value_name = "FILE",
+          conflicts_with_all = ["input", "inventory", "diff", "delete", "job", "hadoop"])]
+    pub input_report: Option<std::path::PathBuf>,
+    /// After the copy (local runner), verify it: `campanile verify` with the same
+    /// locations and flags, as a second run; the exit status is the verify's when it
+    /// finds a difference (3), else the copy's.
+    #[arg(long, conflicts_with_all = ["job", "hadoop", "dry_run", "no_copy", "list_only"])]
+    pub verify: bool,
     /// With --delete: when more than N keys (or N% of the objects the destination
     /// listing found, rounded down) would be deleted, delete none and exit 1.
     #[arg(long, value_name = "N|N%", requires = "delete")]
@@ -569,6 +581,8 @@ impl RsyncCli {
                 lines_per_map: self.lines_per_map.filter(|_| !local),
                 task_budget: run_budget.share(task_slots),
                 job: Default::default(),
+                // Set by the local runner from --input-report.
+                listing: None,
             },
             runner,
             dry_run: self.dry_run,
@@ -583,6 +597,7 @@ impl RsyncCli {
             },
             inventory: self.inventory.clone(),
             delete,
+            input_report: self.input_report.clone(),
         })
     }
 

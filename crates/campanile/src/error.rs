@@ -153,6 +153,20 @@ pub enum Error {
         report: String,
     },
 
+    /// `campanile verify` compared both sides and found keys that are not identical
+    /// (missing, changed, extra, metadata drift, unverifiable): they are listed in the
+    /// verify report. Exit code 3, as a sync that left objects out: the run itself
+    /// succeeded, its report needs reading.
+    #[error(
+        "{keys} key(s) not identical (the report gives each one's kind and reason); verify report: {report}"
+    )]
+    NotIdentical {
+        /// Keys in the report.
+        keys: u64,
+        /// Where the report is.
+        report: String,
+    },
+
     /// The run was stopped by a signal (SIGINT, SIGTERM): its tasks were killed and
     /// its uploads cleaned up. Exit code 128 + the signal (130, 143), as a shell
     /// reports a process the signal killed.
@@ -205,7 +219,8 @@ pub enum Error {
 impl Error {
     /// Exit code of a task that ends with this error: 2 for usage and input errors
     /// (a retry cannot succeed), 4 for an existing output, 3 for a run that left
-    /// objects out (rsync only: no task returns it), 128 + the signal for a run a
+    /// objects out or a verify that found differences (rsync and verify only: no task
+    /// returns it), 128 + the signal for a run a
     /// signal stopped (rsync only: 130, 143), 1 for everything else (Hadoop
     /// retries the attempt).
     pub fn exit_code(&self) -> i32 {
@@ -220,7 +235,7 @@ impl Error {
                 .map(|(_, error)| error.exit_code())
                 .max()
                 .unwrap_or(1),
-            Error::Skipped { .. } => 3,
+            Error::Skipped { .. } | Error::NotIdentical { .. } => 3,
             Error::Interrupted { signal } => 128 + signal,
             _ => 1,
         }

@@ -14,6 +14,7 @@ use campanile_cli::index::IndexCli;
 use campanile_cli::jobs;
 use campanile_cli::restore::RestoreCli;
 use campanile_cli::rsync::RsyncCli;
+use campanile_cli::verify::VerifyCli;
 
 /// Campanile: S3 bucket jobs split by part file over many tasks, on this machine
 /// (the default), on an EMR cluster (`-j`) or on a Hadoop cluster (`--hadoop`).
@@ -38,6 +39,13 @@ enum Job {
     /// last modified, storage class, encryption, checksum algorithm:
     /// `campanile index s3://a s3://b/logs/ --to index.csv`.
     Index(Box<IndexCli>),
+    /// Compare a bucket or a prefix with its copy, key by key (content by ETag,
+    /// checksum and size; headers, metadata, storage class, tags); list what is
+    /// missing, changed, extra, drifted or unverifiable in `<run dir>/_verify.jsonl`;
+    /// exit 0 only when identical, 3 otherwise:
+    /// `campanile verify s3://src/logs/ s3://dst/archive/`.
+    #[command(after_help = campanile_cli::verify::AFTER_HELP)]
+    Verify(Box<VerifyCli>),
     /// Make a part file for a bucket, check one, or make one from an S3 Inventory
     /// report (what `partfile` does).
     Partfile(Box<PartFileArgs>),
@@ -80,10 +88,14 @@ fn main() -> ExitCode {
     if let (Job::Index(index), Some(("index", given))) = (&mut cli.job, matches.subcommand()) {
         index.run.order_rules(given);
     }
+    if let (Job::Verify(verify), Some(("verify", given))) = (&mut cli.job, matches.subcommand()) {
+        verify.sync.order_rules(given);
+    }
     match cli.job {
         Job::Sync(cli) => jobs::sync("campanile sync", *cli),
         Job::Restore(cli) => jobs::restore("campanile restore", *cli),
         Job::Index(cli) => jobs::index("campanile index", *cli),
+        Job::Verify(cli) => jobs::verify("campanile verify", *cli),
         Job::Partfile(args) => jobs::partfile("partfile", *args),
         Job::Runs {
             json,

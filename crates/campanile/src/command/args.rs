@@ -744,6 +744,48 @@ impl ObjectRestoreArgs {
     }
 }
 
+/// Read listing records (the source listing); HEAD each object on both sides and
+/// compare them (content by the strongest proof both sides offer, then content headers,
+/// user metadata, storage class and tags); write one JSON report row per key that is
+/// not identical (`missing`, `changed`, `metadata_drift`, `unverifiable`, `extra`).
+/// With `--extra`, read the diff of the destination listing against the source's
+/// instead and report the destination keys the source lacks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Parser)]
+#[command(name = "objectverify", version)]
+pub struct ObjectVerifyArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub buckets: SrcDst,
+    /// Input: the diff rows of the destination listing against the source listing
+    /// (`key etag size mtime srcEtag`, `-` when the source lacks the key); report those
+    /// the source lacks as `extra`.
+    #[arg(long)]
+    pub extra: bool,
+    /// Objects compared at once (default: multipartlist's).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub concurrency: Option<u64>,
+    /// The storage class the copies were written with (sync's --storage-class): the
+    /// destination is expected to have it rather than the source's.
+    #[arg(long, value_name = "CLASS", value_parser = STORAGE_CLASSES)]
+    pub storage_class: Option<String>,
+    /// SSE-C key of the destination objects (sync's --dst-sse-c-key-file): every HEAD
+    /// of the destination carries it.
+    #[arg(long, value_name = "PATH")]
+    pub dst_sse_c_key_file: Option<PathBuf>,
+}
+
+impl ObjectVerifyArgs {
+    pub(super) fn render(&self, argv: &mut Vec<String>) {
+        self.buckets.render(argv);
+        push_flag(argv, "--extra", self.extra);
+        if let Some(concurrency) = self.concurrency {
+            push(argv, "--concurrency", concurrency);
+        }
+        push_some(argv, "--storage-class", &self.storage_class);
+        push_path(argv, "--dst-sse-c-key-file", &self.dst_sse_c_key_file);
+    }
+}
+
 /// Read objectcopy part lines; complete every upload whose parts are all there.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Parser)]
 #[command(name = "multipartcomplete", version)]

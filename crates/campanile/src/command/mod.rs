@@ -12,8 +12,8 @@ use serde::{Serialize, Serializer};
 use crate::error::Error;
 pub use args::{
     BucketListArgs, Diagnostics, ListingSelection, MultipartCompleteArgs, MultipartListArgs,
-    ObjectCopyArgs, ObjectIndexArgs, ObjectRestoreArgs, PartFileArgs, Persistence, Prefixes,
-    S3Side, SrcDst,
+    ObjectCopyArgs, ObjectIndexArgs, ObjectRestoreArgs, ObjectVerifyArgs, PartFileArgs,
+    Persistence, Prefixes, S3Side, SrcDst,
     WriteSettings,
 };
 
@@ -32,17 +32,20 @@ pub enum Task {
     ObjectRestore,
     /// Indexes the listed objects (`campanile index`).
     ObjectIndex,
+    /// Compares each listed object with its copy (`campanile verify`).
+    ObjectVerify,
 }
 
 impl Task {
     /// Every task, in the order of the article's pipeline.
-    pub const ALL: [Task; 6] = [
+    pub const ALL: [Task; 7] = [
         Task::BucketList,
         Task::MultipartList,
         Task::ObjectCopy,
         Task::MultipartComplete,
         Task::ObjectRestore,
         Task::ObjectIndex,
+        Task::ObjectVerify,
     ];
 
     /// The binary's name (also its name under `--code` and in a task's sandbox).
@@ -54,6 +57,7 @@ impl Task {
             Task::MultipartComplete => "multipartcomplete",
             Task::ObjectRestore => "objectrestore",
             Task::ObjectIndex => "objectindex",
+            Task::ObjectVerify => "objectverify",
         }
     }
 
@@ -78,6 +82,8 @@ pub enum TaskCommand {
     ObjectRestore(ObjectRestoreArgs),
     /// `objectindex …`
     ObjectIndex(ObjectIndexArgs),
+    /// `objectverify …`
+    ObjectVerify(ObjectVerifyArgs),
 }
 
 impl TaskCommand {
@@ -90,6 +96,7 @@ impl TaskCommand {
             TaskCommand::MultipartComplete(_) => Task::MultipartComplete,
             TaskCommand::ObjectRestore(_) => Task::ObjectRestore,
             TaskCommand::ObjectIndex(_) => Task::ObjectIndex,
+            TaskCommand::ObjectVerify(_) => Task::ObjectVerify,
         }
     }
 
@@ -104,6 +111,7 @@ impl TaskCommand {
             TaskCommand::MultipartComplete(args) => args.render(&mut argv),
             TaskCommand::ObjectRestore(args) => args.render(&mut argv),
             TaskCommand::ObjectIndex(args) => args.render(&mut argv),
+            TaskCommand::ObjectVerify(args) => args.render(&mut argv),
         }
         argv
     }
@@ -140,6 +148,9 @@ impl TaskCommand {
             }
             Task::ObjectIndex => {
                 TaskCommand::ObjectIndex(ObjectIndexArgs::try_parse_from(words).map_err(usage)?)
+            }
+            Task::ObjectVerify => {
+                TaskCommand::ObjectVerify(ObjectVerifyArgs::try_parse_from(words).map_err(usage)?)
             }
         })
     }
@@ -288,7 +299,27 @@ mod tests {
                 concurrency: 7,
                 s3: side,
             }),
+            TaskCommand::ObjectVerify(ObjectVerifyArgs {
+                buckets: buckets_for_verify(),
+                extra: true,
+                concurrency: Some(7),
+                storage_class: Some("STANDARD_IA".into()),
+                dst_sse_c_key_file: Some("/keys/dst.key".into()),
+            }),
         ]
+    }
+
+    fn buckets_for_verify() -> SrcDst {
+        SrcDst {
+            src_bucket: "srcbucket".into(),
+            dst_bucket: "dstbucket".into(),
+            src_sse_c_key_file: Some("/keys/src.key".into()),
+            prefixes: Prefixes {
+                src_prefix: "logs/".into(),
+                dst_prefix: "archive/".into(),
+            },
+            ..Default::default()
+        }
     }
 
     fn bare() -> Vec<TaskCommand> {
@@ -325,6 +356,14 @@ mod tests {
                 bucket: "b".into(),
                 ..Default::default()
             }),
+            TaskCommand::ObjectVerify(ObjectVerifyArgs {
+                buckets: SrcDst {
+                    src_bucket: "s".into(),
+                    dst_bucket: "d".into(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
         ]
     }
 
@@ -359,6 +398,7 @@ mod tests {
                 "multipartcomplete --bucket d",
                 "objectrestore --bucket b",
                 "objectindex --bucket b",
+                "objectverify --src-bucket s --dst-bucket d",
             ]
         );
     }

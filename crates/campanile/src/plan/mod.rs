@@ -15,6 +15,7 @@ pub mod emr;
 pub mod index;
 pub mod local;
 pub mod validate;
+pub mod verify;
 
 use std::time::Duration;
 
@@ -127,6 +128,10 @@ pub struct PlanOptions {
     pub task_budget: RequestBudget,
     /// What the plan does with the listed objects (the copy, by default).
     pub job: Job,
+    /// A source listing given instead of listing the source (`sync --input-report`:
+    /// the keys of a verify report): no source listing step, the job's steps read
+    /// it. `input` still names the run's steps.
+    pub listing: Option<String>,
 }
 
 /// Where a run's intermediate files live.
@@ -306,6 +311,12 @@ impl JobSettings {
         }
     }
 
+    /// objectverify: two HEADs (and rarely two GetObjectTagging) per object, nothing
+    /// written, so many lines per task, as multipartlist.
+    pub fn verify() -> Self {
+        JobSettings::multipart_list()
+    }
+
     /// objectcopy with the multipartcomplete reducer: few objects per task (a task
     /// succeeds only if all its copies do), more attempts and time, one reducer (one
     /// part-map file), gzip output.
@@ -406,6 +417,10 @@ pub enum Job {
     /// object with its HEAD's storage class, encryption and checksum algorithm
     /// ([`index`]).
     Index(index::IndexJob),
+    /// Compare both sides (`campanile verify`): objectverify over the source listing
+    /// and, with `extra`, over the diff of the destination listing against it
+    /// ([`verify::verify_steps`]).
+    Verify(verify::VerifyJob),
 }
 
 impl Job {
@@ -421,6 +436,7 @@ impl Job {
             ],
             Job::Restore(_) => &[Task::BucketList, Task::ObjectRestore],
             Job::Index(_) => &[Task::BucketList, Task::ObjectIndex],
+            Job::Verify(_) => &[Task::BucketList, Task::ObjectVerify],
         }
     }
 }
@@ -573,12 +589,40 @@ impl<'a> PlanBuilder<'a> {
         ))
     }
 
+    /// The destination listing (`<dir>/<dst>.list`): every key under the destination
+    /// prefix, written in the source's key space so that a diff compares like with
+    /// like; no filter (a key the source listing left out is not in a diff's source
+    /// side anyway).
+    pub fn dst_list_step(&self) -> Step {
+        let options = self.options;
+        let dst_select = ListingSelection {
+            prefix: options.prefixes.dst_prefix.clone(),
+            as_prefix: (!options.prefixes.key_map().is_identity())
+                .then(|| options.prefixes.src_prefix.clone()),
+            ..Default::default()
+        };
+        self.list_step(
+            (
+                &options.dst_bucket,
+                &options.dst_endpoint,
+                &options.dst_profile,
+            ),
+            options.dst_input.as_deref().unwrap_or(&options.input),
+            false,
+            dst_select,
+        )
+    }
+
     /// The steps every job starts with: the source listing (the keys under the source
     /// prefix that pass the filters: nothing it leaves out reaches a later step); with
-    /// `diff`, the destination listing and the diff. Returns them with the listing the
+    /// `diff`, the destination listing and the diff. With a given `listing`, none. Returns them with the listing the
     /// job's own steps read (the source listing, or the diff's rows).
     pub fn listing_steps(&self) -> (Vec<Step>, String) {
         let options = self.options;
+        if let Some(listing) = &options.listing {
+            // Listed already (the plan's checks refuse a diff with it).
+            return (Vec::new(), listing.clone());
+        }
         let src_select = ListingSelection {
             prefix: options.prefixes.src_prefix.clone(),
             as_prefix: None,
@@ -599,25 +643,7 @@ impl<'a> PlanBuilder<'a> {
         if !options.diff {
             return (steps, src_list);
         }
-        // The destination listing: every key under the destination prefix, written in
-        // the source's key space so that the diff compares like with like; no filter
-        // (a key the source listing left out is not in the diff's left side anyway).
-        let dst_select = ListingSelection {
-            prefix: options.prefixes.dst_prefix.clone(),
-            as_prefix: (!options.prefixes.key_map().is_identity())
-                .then(|| options.prefixes.src_prefix.clone()),
-            ..Default::default()
-        };
-        steps.push(self.list_step(
-            (
-                &options.dst_bucket,
-                &options.dst_endpoint,
-                &options.dst_profile,
-            ),
-            options.dst_input.as_deref().unwrap_or(&options.input),
-            false,
-            dst_select,
-        ));
+        steps.push(self.dst_list_step());
         let diff = self.path("diff.list");
         steps.push(Step::Diff(DiffStep {
             name: format!("hive.{}.{}", options.src_bucket, self.part_file),
@@ -649,6 +675,7 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
         Job::Sync => sync_steps(&builder, listing, &mut plan),
         Job::Restore(restore) => restore_steps(&builder, restore, listing, &mut plan),
         Job::Index(job) => index::index_steps(&builder, job, listing, &mut plan),
+        Job::Verify(job) => verify::verify_steps(&builder, listing, &mut plan, job),
     }
     Ok(plan)
 }
@@ -779,9 +806,15 @@ fn sync_steps(builder: &PlanBuilder, copy_source: String, plan: &mut Plan) {
 /// so no upload to clean up (`uploads` is `None`). Its part list (`copy_input`) holds
 /// exactly the records the copy of a real run would take. With `list_only` the plan
 /// is the listing alone. An index's dry run is its listing ([`index::dry_run`]).
+///
+/// A verify's dry run ([`Job::Verify`]) is its listings alone: what it would compare
+/// is read from them, with no HEAD ([`verify::without_comparisons`]).
 pub fn dry_run(options: &PlanOptions) -> Result<Plan, Error> {
     if let Job::Index(_) = options.job {
         return build(options).map(index::dry_run);
+    }
+    if let Job::Verify(_) = &options.job {
+        return build(options).map(verify::without_comparisons);
     }
     let mut plan = build(&PlanOptions {
         no_copy: !options.list_only,

@@ -31,6 +31,7 @@ pub(crate) fn article_options() -> PlanOptions {
         lines_per_map: None,
         task_budget: RequestBudget::S3,
         job: Job::Sync,
+        listing: None,
     }
 }
 
@@ -602,4 +603,233 @@ fn the_index_step_renders_for_emr_and_hadoop_alike() {
             step.mapper
         );
     }
+}
+
+fn verify_options(extra: bool) -> PlanOptions {
+    PlanOptions {
+        job: Job::Verify(verify::VerifyJob { extra }),
+        prefixes: crate::command::Prefixes {
+            src_prefix: "logs/".into(),
+            dst_prefix: "archive/".into(),
+        },
+        ..article_options()
+    }
+}
+
+#[test]
+fn verify_compares_the_source_listing_and_the_keys_only_the_destination_has() {
+    let plan = build(&verify_options(true)).expect("plan");
+    assert_eq!(
+        names(&plan),
+        vec![
+            "list.srcbucket.part.all",
+            "list.dstbucket.part.all",
+            "hive.extra.dstbucket.part.all",
+            "extra.srcbucket.part.all",
+            "verify.srcbucket.part.all",
+        ]
+    );
+    // Nothing is written to the buckets: no upload to clean up, no job output.
+    assert_eq!(plan.uploads, None);
+    assert_eq!(plan.output, None);
+    let Step::Diff(diff) = &plan.steps[2] else {
+        panic!("diff step")
+    };
+    // The sides swapped: the destination's rows the source lacks.
+    assert_eq!(diff.src, "/1451507458/dstbucket.list");
+    assert_eq!(diff.dst, "/1451507458/srcbucket.list");
+    assert_eq!(diff.diff, "/1451507458/extra.list");
+    let Step::Streaming(extra) = &plan.steps[3] else {
+        panic!("extra step")
+    };
+    assert_eq!(extra.input, "/1451507458/extra.list");
+    // On a cluster the rows go beside a copy's job output (on S3 on EMR).
+    assert_eq!(
+        extra.output,
+        "s3://codebucket/output/srcbucket/part.all.1451507458.extra"
+    );
+    assert_eq!(
+        extra.mapper.line(),
+        "objectverify --src-bucket srcbucket --src-endpoint s3.us-west-2.amazonaws.com \
+         --dst-bucket dstbucket --dst-endpoint s3.us-west-2.amazonaws.com --src-profile jeff \
+         --dst-profile jassy --src-prefix logs/ --dst-prefix archive/ --extra"
+    );
+    let Step::Streaming(verify) = &plan.steps[4] else {
+        panic!("verify step")
+    };
+    assert_eq!(verify.input, "/1451507458/srcbucket.list");
+    assert_eq!(
+        verify.output,
+        "s3://codebucket/output/srcbucket/part.all.1451507458.verify"
+    );
+    assert!(verify.reducer.is_none());
+    assert_eq!(verify.settings, JobSettings::multipart_list());
+    assert!(!verify.mapper.line().contains("--extra"));
+    // The destination listing is written in the source's key space.
+    let Step::Streaming(dst_list) = &plan.steps[1] else {
+        panic!("dst listing")
+    };
+    assert!(
+        dst_list
+            .mapper
+            .line()
+            .ends_with("--prefix archive/ --as-prefix logs/"),
+        "{}",
+        dst_list.mapper.line()
+    );
+
+    // Without the extra keys: the source listing and its comparison only.
+    let plan = build(&verify_options(false)).expect("plan");
+    assert_eq!(
+        names(&plan),
+        vec!["list.srcbucket.part.all", "verify.srcbucket.part.all"]
+    );
+    // Locally both outputs are in the run directory.
+    let plan = build(&PlanOptions {
+        run_base: RunBase::Local("/runs".into()),
+        ..verify_options(true)
+    })
+    .expect("plan");
+    let outputs: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter_map(|step| match step {
+            Step::Streaming(s) if matches!(s.mapper, TaskCommand::ObjectVerify(_)) => {
+                Some(s.output.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        outputs,
+        ["/runs/1451507458/extra", "/runs/1451507458/verify"]
+    );
+    // The copies' storage class and SSE-C key reach the comparison.
+    let plan = build(&PlanOptions {
+        write: crate::command::WriteSettings {
+            storage_class: Some("STANDARD_IA".into()),
+            dst_sse_c_key_file: Some("/keys/dst.key".into()),
+            ..Default::default()
+        },
+        ..verify_options(false)
+    })
+    .expect("plan");
+    let Step::Streaming(verify) = &plan.steps[1] else {
+        panic!("verify step")
+    };
+    assert!(
+        verify
+            .mapper
+            .line()
+            .ends_with("--storage-class STANDARD_IA --dst-sse-c-key-file /keys/dst.key"),
+        "{}",
+        verify.mapper.line()
+    );
+}
+
+#[test]
+fn a_verify_dry_run_lists_without_comparing_and_verify_takes_no_diff() {
+    let plan = dry_run(&verify_options(true)).expect("plan");
+    assert_eq!(
+        names(&plan),
+        vec![
+            "list.srcbucket.part.all",
+            "list.dstbucket.part.all",
+            "hive.extra.dstbucket.part.all",
+        ]
+    );
+    let error = build(&PlanOptions {
+        diff: true,
+        ..verify_options(true)
+    })
+    .expect_err("verify with --diff");
+    assert_eq!(error.exit_code(), 2);
+    let error = build(&PlanOptions {
+        inventory: true,
+        ..verify_options(true)
+    })
+    .expect_err("extra keys of an inventory listing need a destination part file");
+    assert!(error.to_string().contains("destination"), "{error}");
+}
+
+#[test]
+fn verify_renders_on_emr_with_every_step_cancelling_on_failure() {
+    let steps = emr::render(&build(&verify_options(true)).expect("plan")).expect("render");
+    let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "list.srcbucket.part.all",
+            "list.dstbucket.part.all",
+            "hive.extra.dstbucket.part.all",
+            "extra.srcbucket.part.all",
+            "verify.srcbucket.part.all",
+        ]
+    );
+    // Nothing to clean up after: a failed step cancels the rest.
+    assert!(
+        steps
+            .iter()
+            .all(|s| s.action_on_failure == "CANCEL_AND_WAIT")
+    );
+    let hive = &steps[2].hadoop_jar_step.args;
+    assert_eq!(
+        hive[3..],
+        [
+            "-f",
+            "s3://codebucket/diff.q",
+            "-d",
+            "SRC=/1451507458/dstbucket.list",
+            "-d",
+            "DST=/1451507458/srcbucket.list",
+            "-d",
+            "DIFF=/1451507458/extra.list"
+        ]
+    );
+    let verify = &steps[4].hadoop_jar_step.args;
+    let at = |flag: &str| {
+        let i = verify.iter().position(|a| a == flag).expect(flag);
+        verify[i + 1].as_str()
+    };
+    assert!(at("-files").contains("s3://codebucket/objectverify"));
+    assert!(at("-mapper").starts_with("objectverify --src-bucket srcbucket"));
+    assert_eq!(at("-input"), "/1451507458/srcbucket.list");
+    assert_eq!(
+        at("-output"),
+        "s3://codebucket/output/srcbucket/part.all.1451507458.verify"
+    );
+    assert!(!verify.contains(&"-reducer".to_string()));
+    assert!(verify.contains(&"mapreduce.job.reduces=0".to_string()));
+}
+
+#[test]
+fn a_given_listing_replaces_the_source_listing() {
+    let plan = build(&PlanOptions {
+        listing: Some("/runs/1/report.list".into()),
+        ..article_options()
+    })
+    .expect("plan");
+    assert_eq!(
+        names(&plan),
+        vec![
+            "mlist.srcbucket.part.all",
+            "copy.srcbucket.part.all",
+            "cleanup.srcbucket.part.all"
+        ]
+    );
+    let Step::Streaming(mlist) = &plan.steps[0] else {
+        panic!("mlist")
+    };
+    assert_eq!(mlist.input, "/runs/1/report.list");
+    assert_eq!(
+        plan.uploads.as_ref().map(|u| u.objects.as_str()),
+        Some("/runs/1/report.list")
+    );
+    let error = build(&PlanOptions {
+        listing: Some("/runs/1/report.list".into()),
+        diff: true,
+        ..article_options()
+    })
+    .expect_err("a given listing and --diff");
+    assert_eq!(error.exit_code(), 2);
 }

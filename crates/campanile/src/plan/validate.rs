@@ -106,7 +106,24 @@ pub fn plan_options(options: &PlanOptions) -> Result<(), Error> {
     if let Some(dst_input) = &options.dst_input {
         check(word("the destination's part file", dst_input))?;
     }
-    if options.inventory && options.diff && options.dst_input.is_none() {
+    let lists_destination =
+        options.diff || matches!(&options.job, crate::plan::Job::Verify(job) if job.extra);
+    if let crate::plan::Job::Verify(_) = &options.job
+        && options.diff
+    {
+        return Err(Error::Usage(
+            "verify compares every listed key: it cannot read the diff's rows (no --diff)".into(),
+        ));
+    }
+    if options.listing.is_some() && (options.diff || options.inventory) {
+        return Err(Error::Usage(
+            "a given source listing (--input-report) is copied as it is: not with --diff or --inventory".into(),
+        ));
+    }
+    if let Some(listing) = &options.listing {
+        check(word("the given listing", listing))?;
+    }
+    if options.inventory && lists_destination && options.dst_input.is_none() {
         return Err(Error::Usage(
             "a source listed from an inventory report needs a part file for the \
              destination listing of --diff"

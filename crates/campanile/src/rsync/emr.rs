@@ -165,6 +165,9 @@ pub async fn run<W: Write, E: Write>(
                 &reports, &options, seconds, false, out, err,
             );
         }
+        if let plan::Job::Verify(_) = &options.job {
+            return verify_report(logs.as_ref().map(|(_, s3)| s3), &plan, &reports, out, err).await;
+        }
         let skipped = skip_report(logs.as_ref().map(|(_, s3)| s3), &plan, err).await?;
         // The steps' own durations are EMR's: the summary's is the wait's.
         let summary = RunSummary::from_steps(
@@ -213,6 +216,31 @@ async fn skip_report<E: Write>(
             "objects left out, if any, are the skip rows (4th field `skipped:…`) of {dir}"
         )
         .map(|()| Unknown)
+        .map_err(|e| Error::io("writing stderr", e)),
+    }
+}
+
+/// After every step of a verify completed: its report, gathered from its outputs on S3
+/// with the S3 client of the step logs when the cluster has a log URI (the exit status
+/// then follows it, as locally); otherwise where the rows are is said.
+async fn verify_report<W: Write, E: Write>(
+    s3: Option<&Client>,
+    plan: &plan::Plan,
+    reports: &[crate::plan::local::StepReport],
+    out: &mut W,
+    err: &mut E,
+) -> Result<(), Error> {
+    let dirs = crate::rsync::verify::row_directories(plan);
+    match s3 {
+        Some(s3) if dirs.iter().all(|dir| dir.starts_with("s3://")) => {
+            let report = crate::rsync::verify::gather_s3(s3, plan, reports).await?;
+            crate::rsync::verify::show(&report, (false, false), out, err)
+        }
+        _ => writeln!(
+            err,
+            "the keys that are not identical are the JSON rows of {}",
+            dirs.join(" and ")
+        )
         .map_err(|e| Error::io("writing stderr", e)),
     }
 }

@@ -222,6 +222,10 @@ pub async fn run<W: Write, E: Write>(
             err,
         );
     }
+    if let crate::plan::Job::Verify(_) = &options.job {
+        let report = verify_report(&cluster.hadoop, &plan, &reports)?;
+        return crate::rsync::verify::show(&report, (cluster.json, false), out, err);
+    }
     let skipped = match report::rows_directory(&plan) {
         Some(dir) => skip_report(&cluster.hadoop, dir)?,
         None => None,
@@ -357,6 +361,54 @@ fn skip_report(hadoop: &Path, dir: &str) -> Result<Option<SkipReport>, Error> {
     result
 }
 
+/// The report of a verify run: the rows of its objectverify outputs (read with
+/// `hadoop fs -text`; an output with no part file, as a step over an empty input
+/// leaves, has no row) written to `<verify output>/_verify.jsonl` with
+/// `hadoop fs -put`.
+fn verify_report(
+    hadoop: &Path,
+    plan: &crate::plan::Plan,
+    reports: &[StepReport],
+) -> Result<crate::rsync::verify::VerifyReport, Error> {
+    let work = tempfile::tempdir().map_err(|e| Error::io("creating a temporary directory", e))?;
+    let dirs = crate::rsync::verify::row_directories(plan);
+    let mut files = Vec::new();
+    for (index, dir) in dirs.iter().enumerate() {
+        let local = work.path().join(index.to_string());
+        if hdfs_text(hadoop, dir, &local)? {
+            files.push(local);
+        }
+    }
+    let local = work.path().join(crate::rsync::verify::REPORT_NAME);
+    let mut report = crate::rsync::verify::gather_files(&files, &local, reports)?;
+    // The comparison's output (the last step), where the report's readers look.
+    let home = dirs
+        .last()
+        .ok_or_else(|| Error::Internal("a verify plan without its objectverify step".into()))?;
+    let path = format!(
+        "{}/{}",
+        home.trim_end_matches('/'),
+        crate::rsync::verify::REPORT_NAME
+    );
+    let put = Command::new(hadoop)
+        .args(["fs", "-put", "-f"])
+        .arg(&local)
+        .arg(&path)
+        .stdin(Stdio::null())
+        // Our stdout carries the run's lines and JSON.
+        .stdout(Stdio::from(std::io::stderr()))
+        .status()
+        .map_err(|e| Error::io(format!("running {} fs -put", hadoop.display()), e))?;
+    if !put.success() {
+        return Err(Error::StepFailed {
+            step: "verify report".into(),
+            message: format!("{} fs -put {path} exited with {put}", hadoop.display()),
+        });
+    }
+    report.path = path;
+    Ok(report)
+}
+
 fn cancel_rest(error: Error, rest: &[(String, Invocation)]) -> Error {
     if rest.is_empty() {
         return error;
@@ -467,6 +519,37 @@ mod tests {
                     emr_args[..3],
                     ["hive-script", "--run-hive-script", "--args"]
                 );
+                assert_eq!(invocation.program, Path::new("hive"));
+                assert_eq!(invocation.args[..], emr_args[3..], "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_verify_runs_on_hadoop_with_exactly_emrs_arguments() {
+        let plan = build(&PlanOptions {
+            job: crate::plan::Job::Verify(crate::plan::verify::VerifyJob { extra: true }),
+            ..article_options()
+        })
+        .expect("plan");
+        let request = HadoopRequest {
+            hadoop: "hadoop".into(),
+            hive: "hive".into(),
+            streaming_jar: None,
+            json: false,
+        };
+        let jar = Path::new("/opt/hadoop/hadoop-streaming-3.4.1.jar");
+        let ran = invocations(&plan, &request, jar);
+        let emr = render(&plan).expect("render");
+        // No clean-up step: verify writes nothing.
+        assert_eq!(ran.len(), emr.len());
+        assert_eq!(ran.len(), 5);
+        for ((name, invocation), step) in ran.iter().zip(&emr) {
+            assert_eq!(name, &step.name);
+            let emr_args = &step.hadoop_jar_step.args;
+            if emr_args[0] == "hadoop-streaming" {
+                assert_eq!(invocation.args[2..], emr_args[1..], "{name}");
+            } else {
                 assert_eq!(invocation.program, Path::new("hive"));
                 assert_eq!(invocation.args[..], emr_args[3..], "{name}");
             }

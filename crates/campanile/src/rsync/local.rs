@@ -241,9 +241,16 @@ async fn prepare<W: Write, E: Write>(
     // No part file given: one is made for the source bucket, in the run directory;
     // with an inventory report, the list of its data files instead (and a part file
     // for the destination listing of --diff).
-    let make = options.input.is_empty() && request.inventory.is_none();
+    let make =
+        options.input.is_empty() && request.inventory.is_none() && request.input_report.is_none();
     if make {
         options.input = run_dir.join(GENERATED_PART_FILE).display().to_string();
+    }
+    if request.input_report.is_some() {
+        // The report's keys are the listing: no part file, no source listing step.
+        let listing = run_dir.join(crate::rsync::verify::REPORT_LISTING);
+        options.input = listing.display().to_string();
+        options.listing = Some(options.input.clone());
     }
     if request.inventory.is_some() {
         options.input = run_dir.join(INVENTORY_FILES).display().to_string();
@@ -302,7 +309,10 @@ async fn prepare<W: Write, E: Write>(
     }
     create_private_dir(&run_base)?;
     create_run_dir(&run_dir)?;
-    let copies = !options.no_copy && !options.list_only && !request.dry_run;
+    let copies = !options.no_copy
+        && !options.list_only
+        && !request.dry_run
+        && options.job == plan::Job::Sync;
     *journal = Some(RunJournal::start(
         &run_dir,
         RunInfo::starting(
@@ -358,6 +368,14 @@ async fn prepare<W: Write, E: Write>(
             )
             .await?;
         }
+        None
+    } else if let Some(report) = &request.input_report {
+        crate::rsync::verify::write_listing(
+            report,
+            Path::new(&options.input),
+            &options.prefixes.key_map(),
+            err,
+        )?;
         None
     } else if make {
         Some(
@@ -544,6 +562,10 @@ async fn execute<W: Write, E: Write>(
         return Err(error);
     }
     let reports = finished;
+    if let plan::Job::Verify(_) = &options.job {
+        let shown = (local.json, local.quiet);
+        return crate::rsync::verify::finish(&plan, &run_dir, &reports, shown, out, err);
+    }
     // Delete sync: only now, once every step (listings, diff, copies) succeeded.
     let deleted = match &request.delete {
         Some(delete) => {
@@ -721,6 +743,12 @@ async fn dry_run<W: Write, E: Write>(
             (local, started),
             (&finished, out, err),
         );
+    }
+    if let plan::Job::Verify(_) = &options.job {
+        let buckets = (options.src_bucket.as_str(), options.dst_bucket.as_str());
+        let shown = (local.json, local.quiet);
+        let keys = options.prefixes.key_map();
+        return crate::rsync::verify::dry_run_output(&plan, buckets, &keys, shown, out, err);
     }
     if local.json {
         if let Some(made) = &made {

@@ -24,6 +24,7 @@ pub mod restore;
 pub mod runs;
 pub mod summary;
 pub mod unfinished;
+pub mod verify;
 
 use std::io::Write;
 
@@ -52,6 +53,10 @@ pub struct RsyncRequest {
     /// `--delete`: after the copies succeeded, delete the destination keys the source
     /// does not hold (local runner only; see [`delete`]).
     pub delete: Option<DeleteRequest>,
+    /// `sync --input-report`: copy the keys a verify report names as missing, changed
+    /// or drifted (local runner only), instead of listing the source (see
+    /// [`verify::write_listing`]).
+    pub input_report: Option<std::path::PathBuf>,
 }
 
 /// What `--delete` asks.

@@ -8,3 +8,4 @@ pub mod multipartlist;
 pub mod objectcopy;
 pub mod objectrestore;
 pub mod objectindex;
+pub mod objectverify;
