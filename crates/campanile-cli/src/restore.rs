@@ -74,6 +74,9 @@ impl RestoreCli {
             (s.list_only, "--list-only"),
             (s.server_side_copy, "--server-side-copy"),
             (s.restored, "--restored"),
+            (s.no_server_side_copy, "--no-server-side-copy"),
+            (s.input_report.is_some(), "--input-report"),
+            (s.verify, "--verify"),
             (s.inventory.is_some(), "--inventory"),
             (s.src_sse_c_key_file.is_some(), "--src-sse-c-key-file"),
             (

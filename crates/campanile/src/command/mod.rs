@@ -13,8 +13,7 @@ use crate::error::Error;
 pub use args::{
     BucketListArgs, Diagnostics, ListingSelection, MultipartCompleteArgs, MultipartListArgs,
     ObjectCopyArgs, ObjectIndexArgs, ObjectRestoreArgs, ObjectVerifyArgs, PartFileArgs,
-    Persistence, Prefixes, S3Side, SrcDst,
-    WriteSettings,
+    Persistence, Prefixes, S3Side, SrcDst, WriteSettings,
 };
 
 /// A Campanile task binary.

@@ -6,6 +6,6 @@ pub mod bucketlist;
 pub mod multipartcomplete;
 pub mod multipartlist;
 pub mod objectcopy;
-pub mod objectrestore;
 pub mod objectindex;
+pub mod objectrestore;
 pub mod objectverify;
