@@ -229,15 +229,14 @@ pub struct RsyncCli {
     pub restored: bool,
     /// Always let S3 copy the bytes (CopyObject with the metadata CopyObject carries,
     /// UploadPartCopy with the source's part ranges: ETags kept), failing where the
-    /// destination profile cannot read the source. Without it, on one endpoint, the
-    /// server copies what the destination profile can read (a HEAD of each object
-    /// asks; the copy keeps its headers and storage class) and the rest goes through
-    /// the tasks (GET+PUT).
-    #[arg(long, conflicts_with = "no_server_side_copy")]
+    /// destination profile cannot read the source.
+    #[arg(long, conflicts_with = "server_side_if_readable")]
     pub server_side_copy: bool,
-    /// Copy every byte through the tasks (GET+PUT), even on one endpoint.
+    /// On one endpoint, let S3 copy what the destination profile can read (one HEAD
+    /// of each object asks; the copy keeps its headers and storage class, ETags are
+    /// kept and checked) and copy the rest through the tasks (GET+PUT).
     #[arg(long)]
-    pub no_server_side_copy: bool,
+    pub server_side_if_readable: bool,
     /// Run id: names the run directory (locally, on HDFS), the output
     /// (<output>/<part file>.<id>) and the part file made under --code. Default: the
     /// start time in UTC and 24 random bits (20261130T161500Z-7f3a9c), so that runs
@@ -573,7 +572,7 @@ impl RsyncCli {
                 run_base: RunBase::Hdfs,
                 debug: self.debug,
                 server_side_copy: self.server_side_copy,
-                auto_server_side: !self.no_server_side_copy,
+                auto_server_side: self.server_side_if_readable,
                 write: self.write.clone(),
                 src_sse_c_key_file: self.src_sse_c_key_file.clone(),
                 copy_task_memory: self.cluster_copy_task_memory()?,

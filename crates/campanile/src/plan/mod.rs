@@ -103,7 +103,7 @@ pub struct PlanOptions {
     pub server_side_copy: bool,
     /// Unless `server_side_copy`: let the server copy what the destination's
     /// credentials can read when both sides are on one endpoint (`objectcopy
-    /// --server-side-if-readable`; the default, off with `--no-server-side-copy`).
+    /// --server-side-if-readable`; rsync's `--server-side-if-readable`).
     /// Not with an SSE-KMS or SSE-C write, whose copies' ETags prove nothing.
     pub auto_server_side: bool,
     /// Encryption, storage class and ACL of the copies (given to multipartlist and

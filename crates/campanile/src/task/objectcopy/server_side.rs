@@ -70,8 +70,9 @@ pub enum Probe {
     /// proven by the ETag it returns. The source's headers (from the HEAD) go onto a
     /// whole object's copy.
     Readable(Box<ObjectHeaders>),
-    /// Readable, but its ETag is no MD5 (SSE-KMS, SSE-C): copied through the task,
-    /// whose proofs (the source's checksum) do not need the ETag.
+    /// Readable, but its ETag is no MD5 (SSE-KMS, SSE-C), or archived: copied (or
+    /// reported) through the task, whose proofs (the source's checksum) do not need
+    /// the ETag.
     NotMd5,
     /// Refused (403): the destination's credentials may not read the source.
     Refused(String),
@@ -99,25 +100,41 @@ pub async fn probe(
     match head {
         Ok(head) => {
             let headers = ObjectHeaders::from_head(&head);
-            Ok(
-                if headers.etag_is_not_md5()
-                    || !is_plain_md5_etag(&object.etag) && record.part.is_none()
-                {
-                    Probe::NotMd5
-                } else {
-                    Probe::Readable(Box::new(headers))
-                },
-            )
+            // An archived source is left to the task, whose GET reports it as the
+            // copy through the task does.
+            let through_the_task = headers.etag_is_not_md5()
+                || crate::skip::archive_detail(&head).is_some()
+                || (!is_plain_md5_etag(&object.etag) && record.part.is_none());
+            Ok(if through_the_task {
+                Probe::NotMd5
+            } else {
+                Probe::Readable(Box::new(headers))
+            })
         }
-        Err(error) if http_status(&error) == Some(403) => Ok(Probe::Refused(format!(
-            "HeadObject s3://{src_bucket}/{}: 403",
-            object.key
-        ))),
-        Err(error) => Err(copy_failure(
-            error,
-            S3Context::new("HeadObject", src_bucket, &object.key),
-            &object.etag,
-        )),
+        Err(error) => {
+            let context = S3Context::new("HeadObject", src_bucket, &object.key);
+            match http_status(&error) {
+                Some(403) => Ok(Probe::Refused(format!(
+                    "HeadObject s3://{src_bucket}/{}: 403",
+                    object.key
+                ))),
+                // A HEAD's 404 carries no error code (no body): the key is gone.
+                Some(404) => Err(context.source_moved(
+                    SkipReason::Vanished,
+                    "the source no longer exists (deleted since it was listed)",
+                    Some(Box::new(error)),
+                )),
+                Some(412) => Err(context.source_moved(
+                    SkipReason::Changed,
+                    format!(
+                        "the source changed since it was listed (its ETag is no longer {}); list it again",
+                        object.etag
+                    ),
+                    Some(Box::new(error)),
+                )),
+                _ => Err(context.sdk(error)),
+            }
+        }
     }
 }
 
