@@ -84,6 +84,12 @@ async fn wc_gives_one_line_per_key_with_its_byte_count() {
     assert_eq!(counter_total(&ran, "Mapped"), 3, "{}", ran.stdout);
     assert_eq!(counter_total(&ran, "MapInputBytes"), 2600, "{}", ran.stdout);
     assert_eq!(counter_total(&ran, "MapFailed"), 0, "{}", ran.stdout);
+    let done = summary(&ran);
+    assert_eq!(done["map"]["mapped"], 3, "{done}");
+    assert_eq!(done["map"]["input_bytes"], 2600, "{done}");
+    // "100\n", "2500\n", "0\n"
+    assert_eq!(done["map"]["output_bytes"], 11, "{done}");
+    assert_eq!(done["map"]["failed"], 0, "{done}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -313,7 +313,7 @@ async fn run_command(
             Some(code) => format!("exit code {code}"),
             None => status.to_string(),
         };
-        return Err(Error::Internal(if tail.is_empty() {
+        return Err(Error::CommandFailed(if tail.is_empty() {
             format!("the command failed ({status})")
         } else {
             format!("the command failed ({status}): {tail}")
