@@ -3,7 +3,7 @@
 //! each object's `tr a-z A-Z` to its own key; the command sees the object's key, size,
 //! ETag and bucket in its environment; a command failing for one key fails the run
 //! naming that key while the others are mapped; a dry run lists the keys and runs
-//! nothing; the copy's flags are refused.
+//! nothing; a command may stop reading early; the copy's flags are refused.
 
 use crate::common::*;
 use campanile_testkit::{S3Server, fixtures};
@@ -283,4 +283,26 @@ fn the_copy_flags_and_a_template_without_key_are_refused() {
             refused.stderr
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_may_stop_reading_early() {
+    let server = campanile_testkit::s3();
+    let (client, src, _) = fresh_buckets(server, "map-head").await;
+    // Larger than a pipe's buffer: the command closes its stdin while the task writes.
+    let big = fixtures::fixture_bytes("big", 4 << 20);
+    fixtures::put_object(&client, &src, "big", big.clone()).await;
+    let work = tempfile::tempdir().expect("work dir");
+    let ran = map(
+        server,
+        work.path(),
+        &[
+            &format!("s3://{src}/"),
+            "--command",
+            "head -c 5 | od -An -tx1 | tr -d ' '",
+        ],
+    );
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    let hex: String = big[..5].iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(output_lines(&ran), [format!("big\t{hex}")]);
 }

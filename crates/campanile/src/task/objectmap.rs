@@ -295,8 +295,12 @@ async fn run_command(
         .await
         .map_err(|e| Error::io("waiting for the command", e))?;
     if !status.success() {
+        // Only the end is read: a command may have said gigabytes.
         let mut said = Vec::new();
-        stderr.rewind().ok();
+        let length = stderr.metadata().map(|m| m.len()).unwrap_or(0);
+        stderr
+            .seek(std::io::SeekFrom::Start(length.saturating_sub(4096)))
+            .ok();
         stderr.read_to_end(&mut said).ok();
         let said = String::from_utf8_lossy(&said);
         let said = said.trim();
