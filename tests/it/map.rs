@@ -3,7 +3,8 @@
 //! each object's `tr a-z A-Z` to its own key; the command sees the object's key, size,
 //! ETag and bucket in its environment; a command failing for one key fails the run
 //! naming that key while the others are mapped; a dry run lists the keys and runs
-//! nothing; a command may stop reading early; the copy's flags are refused.
+//! nothing; a command may stop reading early; an object changed since the listing is a
+//! skip row (the GET is pinned to its ETag); the copy's flags are refused.
 
 use crate::common::*;
 use campanile_testkit::{S3Server, fixtures};
@@ -305,4 +306,64 @@ async fn a_command_may_stop_reading_early() {
     assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
     let hex: String = big[..5].iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(output_lines(&ran), [format!("big\t{hex}")]);
+}
+
+/// The task alone: a listed ETag the object no longer has is a skip row (the GET is
+/// pinned to it, and the command never runs), the others are mapped.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_changed_since_the_listing_is_skipped_and_not_mapped() {
+    let server = campanile_testkit::s3();
+    let (client, src, dst) = objects(server, "map-pin").await;
+    let etag = |key: &'static str| {
+        let client = client.clone();
+        let src = src.clone();
+        async move {
+            client
+                .head_object()
+                .bucket(&src)
+                .key(key)
+                .send()
+                .await
+                .expect("head")
+                .e_tag()
+                .expect("etag")
+                .trim_matches('"')
+                .to_string()
+        }
+    };
+    let listing = format!(
+        "logs/a\t{}\t100\t2026-01-01 00:00:00\nlogs/b\t0123456789abcdef0123456789abcdef\t2500\t2026-01-01 00:00:00\n",
+        etag("logs/a").await
+    );
+    let endpoint = server.endpoint.clone();
+    let ran = run(
+        OBJECTMAP,
+        &[
+            "--src-bucket",
+            &src,
+            "--dst-bucket",
+            &dst,
+            "--src-endpoint",
+            &endpoint,
+            "--dst-endpoint",
+            &endpoint,
+            "--command",
+            "wc%20%2Dc",
+        ],
+        &listing,
+        server,
+        &[],
+    );
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    let lines = ran.lines();
+    assert_eq!(lines.len(), 2, "{}", ran.stdout);
+    assert!(lines.contains(&"logs/a\t100"), "{}", ran.stdout);
+    assert!(
+        lines
+            .iter()
+            .any(|l| campanile::skip::is_row(l) && l.starts_with("logs/b\t")),
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(ran.counter(&src, "Mapped"), 1, "{}", ran.stderr);
 }
