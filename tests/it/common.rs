@@ -145,6 +145,8 @@ pub const MULTIPARTCOMPLETE: &str = env!("CARGO_BIN_EXE_multipartcomplete");
 pub const OBJECTINDEX: &str = env!("CARGO_BIN_EXE_objectindex");
 /// objectverify.
 pub const OBJECTVERIFY: &str = env!("CARGO_BIN_EXE_objectverify");
+/// objectmap, `campanile map`'s task.
+pub const OBJECTMAP: &str = env!("CARGO_BIN_EXE_objectmap");
 
 /// Source and destination arguments of the copy tasks on one server.
 pub fn src_dst_args(server: &S3Server, src: &str, dst: &str) -> Vec<String> {

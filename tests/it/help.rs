@@ -30,6 +30,7 @@ fn the_task_binaries_explain_themselves() {
         ("objectcopy", OBJECTCOPY, "--src-bucket"),
         ("multipartcomplete", MULTIPARTCOMPLETE, "--bucket"),
         ("objectindex", OBJECTINDEX, "--bucket"),
+        ("objectmap", OBJECTMAP, "--src-bucket"),
         ("partfile", env!("CARGO_BIN_EXE_partfile"), "--bucket"),
     ] {
         let text = help(program);

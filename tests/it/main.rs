@@ -24,6 +24,7 @@ mod index;
 mod interrupts;
 mod live;
 mod local_runner;
+mod map;
 mod no_lost_update;
 mod partfile;
 mod prefixes;

@@ -64,6 +64,21 @@ pub fn verify(task: &'static str, cli: crate::verify::VerifyCli) -> ExitCode {
     })
 }
 
+/// `campanile map`: the map job on the chosen runner.
+pub fn map(task: &'static str, cli: crate::map::MapCli) -> ExitCode {
+    let diagnostics = cli.sync.diagnostics();
+    let request = cli.request();
+    run_task(task, &diagnostics, |mut streams| async move {
+        let mut request = request?;
+        if let Runner::Local(local) = &mut request.runner
+            && !request.dry_run
+        {
+            local.settings.interrupt = campanile::interrupt::listen(task)?;
+        }
+        campanile::rsync::run(&request, &mut streams.output, &mut std::io::stderr()).await
+    })
+}
+
 /// `campanile restore`: the restore job on the chosen runner.
 pub fn restore(task: &'static str, cli: crate::restore::RestoreCli) -> ExitCode {
     let diagnostics = cli.sync.diagnostics();

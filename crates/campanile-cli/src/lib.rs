@@ -6,6 +6,7 @@
 
 pub mod index;
 pub mod jobs;
+pub mod map;
 pub mod process;
 pub mod restore;
 pub mod rsync;

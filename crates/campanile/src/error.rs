@@ -95,6 +95,11 @@ pub enum Error {
     #[error("{} record(s) failed: {}", .0.len(), describe_failures(.0))]
     Records(Vec<(String, Error)>),
 
+    /// A user's command (`campanile map`) failed on one object: what it exited with
+    /// and the end of what it said on stderr. Exit code 1 (Hadoop retries the attempt).
+    #[error("{0}")]
+    CommandFailed(String),
+
     /// An EMR API call failed. Exit code 1.
     #[error("EMR {operation} {cluster}: {message}")]
     Emr {

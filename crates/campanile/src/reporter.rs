@@ -22,6 +22,14 @@ pub mod counters {
     pub const BYTES: &str = "Bytes";
     /// Objects listed (bucketlist), planned (multipartlist) or copied whole (objectcopy).
     pub const OBJECTS: &str = "Objects";
+    /// objectmap: objects whose command succeeded (and whose output was written).
+    pub const MAPPED: &str = "Mapped";
+    /// objectmap: objects whose command failed (or whose output could not be written).
+    pub const MAP_FAILED: &str = "MapFailed";
+    /// objectmap: bytes the commands read (the objects' bytes on their stdin).
+    pub const MAP_INPUT_BYTES: &str = "MapInputBytes";
+    /// objectmap: bytes the commands wrote (their stdout).
+    pub const MAP_OUTPUT_BYTES: &str = "MapOutputBytes";
     /// Objects under the source prefix that a filter of the run left out (bucketlist:
     /// `--filter`, sizes, times). Not a skip: the run leaves them out on purpose.
     pub const FILTERED: &str = "Filtered";

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use campanile::command::{Diagnostics, PartFileArgs};
 use campanile_cli::index::IndexCli;
 use campanile_cli::jobs;
+use campanile_cli::map::MapCli;
 use campanile_cli::restore::RestoreCli;
 use campanile_cli::rsync::RsyncCli;
 use campanile_cli::verify::VerifyCli;
@@ -46,6 +47,11 @@ enum Job {
     /// `campanile verify s3://src/logs/ s3://dst/archive/`.
     #[command(after_help = campanile_cli::verify::AFTER_HELP)]
     Verify(Box<VerifyCli>),
+    /// Run a command once per object of a bucket or prefix, the object's bytes on its
+    /// stdin; its stdout to the job output (`key<TAB>line`) or to a key per object:
+    /// `campanile map s3://src/logs/ --command 'wc -c'`.
+    #[command(after_help = campanile_cli::map::AFTER_HELP)]
+    Map(Box<MapCli>),
     /// Make a part file for a bucket, check one, or make one from an S3 Inventory
     /// report (what `partfile` does).
     Partfile(Box<PartFileArgs>),
@@ -83,6 +89,7 @@ fn main() -> ExitCode {
     match (&mut cli.job, matches.subcommand()) {
         (Job::Sync(sync), Some(("sync", given))) => sync.order_rules(given),
         (Job::Restore(restore), Some(("restore", given))) => restore.sync.order_rules(given),
+        (Job::Map(map), Some(("map", given))) => map.sync.order_rules(given),
         _ => {}
     }
     if let (Job::Index(index), Some(("index", given))) = (&mut cli.job, matches.subcommand()) {
@@ -96,6 +103,7 @@ fn main() -> ExitCode {
         Job::Restore(cli) => jobs::restore("campanile restore", *cli),
         Job::Index(cli) => jobs::index("campanile index", *cli),
         Job::Verify(cli) => jobs::verify("campanile verify", *cli),
+        Job::Map(cli) => jobs::map("campanile map", *cli),
         Job::Partfile(args) => jobs::partfile("partfile", *args),
         Job::Runs {
             json,

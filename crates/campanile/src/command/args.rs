@@ -882,6 +882,90 @@ impl ObjectIndexArgs {
     }
 }
 
+/// Objects mapped at once by default (each runs one command process).
+pub const OBJECTMAP_CONCURRENCY: usize = 8;
+
+/// Read listing records; run `--command` once per object with the object's bytes on
+/// stdin (GET pinned to the listed ETag) and its key, size, ETag and bucket in the
+/// environment; write its stdout to `--output-template`'s key in the destination
+/// bucket, or by default to the job output as `key<TAB>line` per line.
+#[derive(Debug, Clone, PartialEq, Eq, Parser)]
+#[command(name = "objectmap", version)]
+pub struct ObjectMapArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub buckets: SrcDst,
+    /// The command, run with `sh -c`. Percent-decoded first (the plan writes it
+    /// percent-encoded: a step's arguments hold no space or quote).
+    #[arg(long, value_name = "CMD", value_parser = ArgText::parse_arg, allow_hyphen_values = true)]
+    pub command: ArgText,
+    /// Destination key of each object's output in the destination bucket, `{key}`
+    /// standing for the object's key (percent-decoded first, like --command).
+    #[arg(long, value_name = "TEMPLATE", value_parser = ArgText::parse_arg, allow_hyphen_values = true)]
+    pub output_template: Option<ArgText>,
+    /// Objects mapped at once (one command process each).
+    #[arg(long, default_value_t = OBJECTMAP_CONCURRENCY)]
+    pub concurrency: usize,
+}
+
+impl Default for ObjectMapArgs {
+    fn default() -> Self {
+        ObjectMapArgs {
+            buckets: SrcDst::default(),
+            command: ArgText(String::new()),
+            output_template: None,
+            concurrency: OBJECTMAP_CONCURRENCY,
+        }
+    }
+}
+
+impl ObjectMapArgs {
+    pub(super) fn render(&self, argv: &mut Vec<String>) {
+        self.buckets.render(argv);
+        push(argv, "--command", self.command.to_arg());
+        if let Some(template) = &self.output_template {
+            push(argv, "--output-template", template.to_arg());
+        }
+        if self.concurrency != OBJECTMAP_CONCURRENCY {
+            push(argv, "--concurrency", self.concurrency);
+        }
+    }
+}
+
+/// The bytes a free text ([`ArgText`]) is percent-encoded for on a task's command
+/// line: everything but ASCII letters, digits, `_`, `.` and `/`, so that no shell,
+/// Hadoop's argument splitting or the plan's checks ever sees a space, a quote, a `$`
+/// or a leading `-`.
+const TEXT_ESCAPE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'/');
+
+/// Free text a task takes on its command line (a shell command, a key template):
+/// written percent-encoded ([`ArgText::to_arg`]), read back decoded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArgText(pub String);
+
+impl ArgText {
+    /// The text as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The text as a task's command line carries it.
+    pub fn to_arg(&self) -> String {
+        percent_encoding::utf8_percent_encode(&self.0, TEXT_ESCAPE).to_string()
+    }
+
+    /// Reads [`ArgText::to_arg`]'s form back.
+    pub fn parse_arg(text: &str) -> Result<ArgText, String> {
+        percent_encoding::percent_decode_str(text)
+            .decode_utf8()
+            .map(|decoded| ArgText(decoded.into_owned()))
+            .map_err(|_| format!("{text:?} is not percent-encoded UTF-8"))
+    }
+}
+
 fn push(argv: &mut Vec<String>, flag: &str, value: impl std::fmt::Display) {
     argv.push(flag.to_string());
     argv.push(value.to_string());

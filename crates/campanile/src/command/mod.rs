@@ -11,9 +11,9 @@ use serde::{Serialize, Serializer};
 
 use crate::error::Error;
 pub use args::{
-    BucketListArgs, Diagnostics, ListingSelection, MultipartCompleteArgs, MultipartListArgs,
-    ObjectCopyArgs, ObjectIndexArgs, ObjectRestoreArgs, ObjectVerifyArgs, PartFileArgs,
-    Persistence, Prefixes, S3Side, SrcDst, WriteSettings,
+    ArgText, BucketListArgs, Diagnostics, ListingSelection, MultipartCompleteArgs,
+    MultipartListArgs, ObjectCopyArgs, ObjectIndexArgs, ObjectMapArgs, ObjectRestoreArgs,
+    ObjectVerifyArgs, PartFileArgs, Persistence, Prefixes, S3Side, SrcDst, WriteSettings,
 };
 
 /// A Campanile task binary.
@@ -33,11 +33,13 @@ pub enum Task {
     ObjectIndex,
     /// Compares each listed object with its copy (`campanile verify`).
     ObjectVerify,
+    /// Runs a user command over each listed object (`campanile map`).
+    ObjectMap,
 }
 
 impl Task {
     /// Every task, in the order of the article's pipeline.
-    pub const ALL: [Task; 7] = [
+    pub const ALL: [Task; 8] = [
         Task::BucketList,
         Task::MultipartList,
         Task::ObjectCopy,
@@ -45,6 +47,7 @@ impl Task {
         Task::ObjectRestore,
         Task::ObjectIndex,
         Task::ObjectVerify,
+        Task::ObjectMap,
     ];
 
     /// The binary's name (also its name under `--code` and in a task's sandbox).
@@ -57,6 +60,7 @@ impl Task {
             Task::ObjectRestore => "objectrestore",
             Task::ObjectIndex => "objectindex",
             Task::ObjectVerify => "objectverify",
+            Task::ObjectMap => "objectmap",
         }
     }
 
@@ -83,6 +87,8 @@ pub enum TaskCommand {
     ObjectIndex(ObjectIndexArgs),
     /// `objectverify …`
     ObjectVerify(ObjectVerifyArgs),
+    /// `objectmap …`
+    ObjectMap(ObjectMapArgs),
 }
 
 impl TaskCommand {
@@ -96,6 +102,7 @@ impl TaskCommand {
             TaskCommand::ObjectRestore(_) => Task::ObjectRestore,
             TaskCommand::ObjectIndex(_) => Task::ObjectIndex,
             TaskCommand::ObjectVerify(_) => Task::ObjectVerify,
+            TaskCommand::ObjectMap(_) => Task::ObjectMap,
         }
     }
 
@@ -111,6 +118,7 @@ impl TaskCommand {
             TaskCommand::ObjectRestore(args) => args.render(&mut argv),
             TaskCommand::ObjectIndex(args) => args.render(&mut argv),
             TaskCommand::ObjectVerify(args) => args.render(&mut argv),
+            TaskCommand::ObjectMap(args) => args.render(&mut argv),
         }
         argv
     }
@@ -150,6 +158,9 @@ impl TaskCommand {
             }
             Task::ObjectVerify => {
                 TaskCommand::ObjectVerify(ObjectVerifyArgs::try_parse_from(words).map_err(usage)?)
+            }
+            Task::ObjectMap => {
+                TaskCommand::ObjectMap(ObjectMapArgs::try_parse_from(words).map_err(usage)?)
             }
         })
     }
@@ -305,6 +316,12 @@ mod tests {
                 storage_class: Some("STANDARD_IA".into()),
                 dst_sse_c_key_file: Some("/keys/dst.key".into()),
             }),
+            TaskCommand::ObjectMap(ObjectMapArgs {
+                buckets: buckets_for_verify(),
+                command: ArgText("-n 'x' \"a b\" $HOME | wc -c; echo 100% café,{}".into()),
+                output_template: Some(ArgText("out/{key}.gz x".into())),
+                concurrency: 3,
+            }),
         ]
     }
 
@@ -363,6 +380,15 @@ mod tests {
                 },
                 ..Default::default()
             }),
+            TaskCommand::ObjectMap(ObjectMapArgs {
+                buckets: SrcDst {
+                    src_bucket: "s".into(),
+                    dst_bucket: "d".into(),
+                    ..Default::default()
+                },
+                command: ArgText("wc -c".into()),
+                ..Default::default()
+            }),
         ]
     }
 
@@ -398,6 +424,7 @@ mod tests {
                 "objectrestore --bucket b",
                 "objectindex --bucket b",
                 "objectverify --src-bucket s --dst-bucket d",
+                "objectmap --src-bucket s --dst-bucket d --command wc%20%2Dc",
             ]
         );
     }

@@ -14,6 +14,7 @@
 pub mod emr;
 pub mod index;
 pub mod local;
+pub mod map;
 pub mod validate;
 pub mod verify;
 
@@ -317,6 +318,17 @@ impl JobSettings {
         JobSettings::multipart_list()
     }
 
+    /// objectmap: a GET and a command per object (a task fails if one of its commands
+    /// does), so few objects per task, as the copy; map-only, plain output (the job
+    /// output is the map's result).
+    pub fn map() -> Self {
+        JobSettings {
+            timeout: Duration::from_secs(600),
+            lines_per_map: 10,
+            ..JobSettings::map_only()
+        }
+    }
+
     /// objectcopy with the multipartcomplete reducer: few objects per task (a task
     /// succeeds only if all its copies do), more attempts and time, one reducer (one
     /// part-map file), gzip output.
@@ -421,6 +433,9 @@ pub enum Job {
     /// and, with `extra`, over the diff of the destination listing against it
     /// ([`verify::verify_steps`]).
     Verify(verify::VerifyJob),
+    /// Map a command over the objects (`campanile map`): objectmap over the source
+    /// listing ([`map::map_steps`]).
+    Map(map::MapJob),
 }
 
 impl Job {
@@ -437,6 +452,7 @@ impl Job {
             Job::Restore(_) => &[Task::BucketList, Task::ObjectRestore],
             Job::Index(_) => &[Task::BucketList, Task::ObjectIndex],
             Job::Verify(_) => &[Task::BucketList, Task::ObjectVerify],
+            Job::Map(_) => &[Task::BucketList, Task::ObjectMap],
         }
     }
 }
@@ -676,6 +692,7 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
         Job::Restore(restore) => restore_steps(&builder, restore, listing, &mut plan),
         Job::Index(job) => index::index_steps(&builder, job, listing, &mut plan),
         Job::Verify(job) => verify::verify_steps(&builder, listing, &mut plan, job),
+        Job::Map(job) => map::map_steps(&builder, job, listing, &mut plan),
     }
     Ok(plan)
 }
@@ -815,6 +832,9 @@ pub fn dry_run(options: &PlanOptions) -> Result<Plan, Error> {
     }
     if let Job::Verify(_) = &options.job {
         return build(options).map(verify::without_comparisons);
+    }
+    if let Job::Map(_) = &options.job {
+        return build(options).map(map::dry_run);
     }
     let mut plan = build(&PlanOptions {
         no_copy: !options.list_only,

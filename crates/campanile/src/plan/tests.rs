@@ -833,3 +833,71 @@ fn a_given_listing_replaces_the_source_listing() {
     .expect_err("a given listing and --diff");
     assert_eq!(error.exit_code(), 2);
 }
+
+fn map_options(template: Option<&str>) -> PlanOptions {
+    PlanOptions {
+        job: Job::Map(map::MapJob {
+            command: "grep -c 'ERROR 500' | tee /dev/stderr".into(),
+            output_template: template.map(str::to_string),
+            concurrency: None,
+        }),
+        ..article_options()
+    }
+}
+
+#[test]
+fn a_map_runs_objectmap_over_the_listing_with_its_command_encoded() {
+    let plan = build(&map_options(Some("out/{key}.count"))).expect("plan");
+    let names: Vec<&str> = plan.steps.iter().map(Step::name).collect();
+    assert_eq!(names, ["list.srcbucket.part.all", "map.srcbucket.part.all"]);
+    let Step::Streaming(step) = &plan.steps[1] else {
+        panic!("a streaming map step")
+    };
+    assert_eq!(
+        step.mapper.line(),
+        "objectmap --src-bucket srcbucket --src-endpoint s3.us-west-2.amazonaws.com \
+         --dst-bucket dstbucket --dst-endpoint s3.us-west-2.amazonaws.com --src-profile jeff \
+         --dst-profile jassy --command grep%20%2Dc%20%27ERROR%20500%27%20%7C%20tee%20/dev/stderr \
+         --output-template out/%7Bkey%7D.count"
+    );
+    assert!(step.reducer.is_none(), "map-only");
+    assert_eq!(step.input, "/1451507458/srcbucket.list");
+    assert_eq!(plan.output.as_deref(), Some(step.output.as_str()));
+    assert!(plan.uploads.is_none(), "a map makes no multipart upload");
+    // The command comes back whole from the line a task is started with.
+    let TaskCommand::ObjectMap(parsed) = TaskCommand::parse(&step.mapper.argv()).expect("parse")
+    else {
+        panic!("objectmap")
+    };
+    assert_eq!(
+        parsed.command.as_str(),
+        "grep -c 'ERROR 500' | tee /dev/stderr"
+    );
+    assert_eq!(
+        parsed.output_template.as_ref().map(|t| t.as_str()),
+        Some("out/{key}.count")
+    );
+
+    // EMR: the step ships objectmap and passes the plan's checks (no space, no quote).
+    let steps = emr::render(&plan).expect("render");
+    assert_eq!(steps.len(), 2);
+    let args = &steps[1].hadoop_jar_step.args;
+    let text = args.join("\n");
+    assert!(text.contains("s3://codebucket/objectmap"), "{text}");
+    assert!(
+        text.contains("-mapper\nobjectmap --src-bucket srcbucket"),
+        "{text}"
+    );
+    assert!(text.contains("mapreduce.job.reduces=0"), "{text}");
+    assert!(
+        args.iter()
+            .all(|arg| !arg.contains('\'') && !arg.contains('"')),
+        "{args:?}"
+    );
+    assert!(code_files(&map_options(None).job).contains(&"objectmap"));
+
+    // The dry run is the listing alone: no command runs.
+    let dry = dry_run(&map_options(None)).expect("dry plan");
+    assert_eq!(dry.steps.len(), 1);
+    assert!(dry.output.is_none());
+}

@@ -744,6 +744,17 @@ async fn dry_run<W: Write, E: Write>(
             (&finished, out, err),
         );
     }
+    if let plan::Job::Map(job) = &options.job {
+        let shown = (local.json, local.quiet);
+        return crate::rsync::map::dry_run_output(
+            &plan,
+            &options.src_bucket,
+            &job.command,
+            shown,
+            out,
+            err,
+        );
+    }
     if let plan::Job::Verify(_) = &options.job {
         let buckets = (options.src_bucket.as_str(), options.dst_bucket.as_str());
         let shown = (local.json, local.quiet);

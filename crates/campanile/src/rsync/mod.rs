@@ -19,6 +19,7 @@ pub mod hadoop;
 pub mod index;
 pub mod local;
 pub mod locked_file;
+pub mod map;
 pub mod report;
 pub mod restore;
 pub mod runs;

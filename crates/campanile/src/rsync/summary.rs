@@ -72,6 +72,10 @@ pub struct RunSummary {
     /// from the JSON) in a run without a restore step.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restore: Option<Restore>,
+    /// `campanile map`: what the commands did; `None` (and absent from the JSON) in a
+    /// run without a map step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub map: Option<Map>,
     /// Of [`RunSummary::bytes`], those the server copied itself (CopyObject,
     /// UploadPartCopy): the rest went through the tasks (GET+PUT).
     pub server_side_bytes: u64,
@@ -111,6 +115,37 @@ impl Restore {
     /// Objects the restore step handled.
     pub fn objects(&self) -> u64 {
         self.requested + self.in_progress + self.restored + self.not_archived
+    }
+}
+
+/// What a map run's commands did (objectmap's counters).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Map {
+    /// Objects whose command succeeded.
+    pub mapped: u64,
+    /// Objects whose command failed (counted by the attempts that ended).
+    pub failed: u64,
+    /// Bytes fed to the commands.
+    pub input_bytes: u64,
+    /// Bytes the commands wrote.
+    pub output_bytes: u64,
+}
+
+impl Map {
+    /// The map counts of a run's steps; `None` when no step is a map.
+    fn of(steps: &[StepReport]) -> Option<Map> {
+        let prefix = format!("{}.", crate::plan::map::STEP_KIND);
+        let maps: Vec<StepReport> = steps
+            .iter()
+            .filter(|s| s.name.starts_with(&prefix))
+            .cloned()
+            .collect();
+        (!maps.is_empty()).then(|| Map {
+            mapped: sum_all(&maps, counters::MAPPED),
+            failed: sum_all(&maps, counters::MAP_FAILED),
+            input_bytes: sum_all(&maps, counters::MAP_INPUT_BYTES),
+            output_bytes: sum_all(&maps, counters::MAP_OUTPUT_BYTES),
+        })
     }
 }
 
@@ -274,6 +309,7 @@ impl RunSummary {
             objects_per_second: rate(objects, seconds),
             steps: steps.len(),
             restore: Restore::of(steps),
+            map: Map::of(steps),
             server_side_bytes: sum_all(&copies, counters::SERVER_SIDE_BYTES),
             ..RunSummary::default()
         };
@@ -383,13 +419,19 @@ impl RunSummary {
             None => "summary",
             Some(_) => "summary of the steps that ended (the run failed)",
         };
-        match &self.restore {
-            Some(restore) => writeln!(
+        match (&self.restore, &self.map) {
+            (Some(restore), _) => writeln!(
                 out,
                 "{heading}: {} in an archive storage class",
                 plural(restore.objects(), "object"),
             )?,
-            None => writeln!(
+            (None, Some(map)) => writeln!(
+                out,
+                "{heading}: {} mapped, {} read",
+                plural(map.mapped, "object"),
+                bytes(map.input_bytes)
+            )?,
+            (None, None) => writeln!(
                 out,
                 "{heading}: {} copied ({} multipart), {}",
                 plural(self.objects, "object"),
@@ -404,6 +446,18 @@ impl RunSummary {
                 format!(
                     "{} requested, {} in progress, {} already restored, {} not archived",
                     restore.requested, restore.in_progress, restore.restored, restore.not_archived
+                ),
+            ));
+        }
+        if let Some(map) = &self.map {
+            lines.push((
+                "map",
+                format!(
+                    "{} mapped, {} failed, {} in, {} out",
+                    map.mapped,
+                    map.failed,
+                    bytes(map.input_bytes),
+                    bytes(map.output_bytes)
                 ),
             ));
         }
@@ -442,8 +496,8 @@ impl RunSummary {
                 ),
             ));
         }
-        // A copy's lines: a restore copies, reports and proves nothing.
-        if self.restore.is_none() {
+        // A copy's lines: a restore or a map copies, reports and proves nothing.
+        if self.restore.is_none() && self.map.is_none() {
             lines.push((
                 "reported",
                 format!(
@@ -500,7 +554,7 @@ impl RunSummary {
             },
         ));
         lines.push(("elapsed", format!("{:.1} s", self.seconds)));
-        if self.restore.is_none() {
+        if self.restore.is_none() && self.map.is_none() {
             lines.push((
                 "throughput",
                 format!(

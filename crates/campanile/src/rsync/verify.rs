@@ -397,7 +397,7 @@ fn key_and_size(line: &str) -> Result<(String, u64), crate::record::RecordError>
 
 /// Calls `each` with every line of a local output directory, with its file and its
 /// number (from 1).
-fn each_line(
+pub(crate) fn each_line(
     dir: &Path,
     mut each: impl FnMut(&Path, u64, &str) -> Result<(), Error>,
 ) -> Result<(), Error> {

@@ -7,5 +7,6 @@ pub mod multipartcomplete;
 pub mod multipartlist;
 pub mod objectcopy;
 pub mod objectindex;
+pub mod objectmap;
 pub mod objectrestore;
 pub mod objectverify;

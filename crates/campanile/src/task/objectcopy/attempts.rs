@@ -82,7 +82,7 @@ pub(super) fn get_failure(
 /// object is gone (404 `NoSuchKey`), changed (412 on the `If-Match` pin to `etag`) or
 /// archived (403 `InvalidObjectState`: GLACIER, DEEP_ARCHIVE, or an Intelligent-Tiering
 /// archive tier, which no listing shows), and how to say it.
-pub(super) fn source_moved<E>(
+pub(crate) fn source_moved<E>(
     error: &SdkError<E, HttpResponse>,
     etag: &str,
 ) -> Option<(SkipReason, String)>

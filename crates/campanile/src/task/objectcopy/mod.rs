@@ -66,7 +66,7 @@
 //! their checks; [`server_side`] is the mode where the server copies the bytes;
 //! [`resume`] is what a retried attempt finds already done.
 
-mod attempts;
+pub(crate) mod attempts;
 mod budget;
 mod progress;
 mod resume;
