@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use campanile::command::{Diagnostics, PartFileArgs};
 use campanile_cli::index::IndexCli;
 use campanile_cli::jobs;
+use campanile_cli::reencrypt::ReencryptCli;
 use campanile_cli::restore::RestoreCli;
 use campanile_cli::rsync::RsyncCli;
 use campanile_cli::verify::VerifyCli;
@@ -35,6 +36,12 @@ enum Job {
     /// `campanile restore s3://src/logs/ --tier Bulk --days 10`.
     #[command(after_help = campanile_cli::restore::AFTER_HELP)]
     Restore(Box<RestoreCli>),
+    /// Re-encrypt or re-class in place: rewrite a bucket's or prefix's objects onto
+    /// themselves with a new --sse, --sse-kms-key-id or --storage-class, keeping
+    /// content, headers, metadata, tags and part layout:
+    /// `campanile reencrypt s3://src/logs/ --storage-class STANDARD_IA`.
+    #[command(after_help = campanile_cli::reencrypt::AFTER_HELP)]
+    Reencrypt(Box<ReencryptCli>),
     /// Index buckets or prefixes into one table (CSV, Parquet, TSV): key, size, ETag,
     /// last modified, storage class, encryption, checksum algorithm:
     /// `campanile index s3://a s3://b/logs/ --to index.csv`.
@@ -83,6 +90,7 @@ fn main() -> ExitCode {
     match (&mut cli.job, matches.subcommand()) {
         (Job::Sync(sync), Some(("sync", given))) => sync.order_rules(given),
         (Job::Restore(restore), Some(("restore", given))) => restore.sync.order_rules(given),
+        (Job::Reencrypt(job), Some(("reencrypt", given))) => job.sync.order_rules(given),
         _ => {}
     }
     if let (Job::Index(index), Some(("index", given))) = (&mut cli.job, matches.subcommand()) {
@@ -94,6 +102,7 @@ fn main() -> ExitCode {
     match cli.job {
         Job::Sync(cli) => jobs::sync("campanile sync", *cli),
         Job::Restore(cli) => jobs::restore("campanile restore", *cli),
+        Job::Reencrypt(cli) => jobs::reencrypt("campanile reencrypt", *cli),
         Job::Index(cli) => jobs::index("campanile index", *cli),
         Job::Verify(cli) => jobs::verify("campanile verify", *cli),
         Job::Partfile(args) => jobs::partfile("partfile", *args),

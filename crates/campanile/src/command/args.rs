@@ -658,6 +658,13 @@ pub struct ObjectCopyArgs {
     /// through this task. Same endpoint only.
     #[arg(long, conflicts_with = "server_side")]
     pub server_side_if_readable: bool,
+    /// Rewrite each object onto itself inside the server (`campanile reencrypt`): the
+    /// source and destination are one bucket, endpoint and key space; a whole object
+    /// gets its own headers (from a HEAD) with the write settings over them
+    /// (CopyObject, REPLACE; tags kept), a part is copied by its own range; every
+    /// write is pinned to the listed ETag and conditional on the key still holding it.
+    #[arg(long, conflicts_with_all = ["server_side", "server_side_if_readable"])]
+    pub in_place: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub write: WriteSettings,
@@ -679,6 +686,7 @@ impl ObjectCopyArgs {
             "--server-side-if-readable",
             self.server_side_if_readable,
         );
+        push_flag(argv, "--in-place", self.in_place);
         self.write.render(argv);
     }
 }

@@ -261,6 +261,7 @@ mod tests {
                 debug: true,
                 server_side: true,
                 server_side_if_readable: false,
+                in_place: false,
                 write: WriteSettings {
                     sse: None,
                     sse_kms_key_id: None,
