@@ -297,3 +297,58 @@ async fn reencrypt_rewrites_in_place_keeping_content_headers_tags_and_parts() {
     assert_eq!(whole.etag, before[0].etag);
     assert_eq!(whole.tags, before[0].tags);
 }
+
+/// SSE-KMS: the rewrite happens (each key is stored with the KMS key, its bytes,
+/// headers, metadata, tags and parts kept), but an SSE-KMS ETag is no MD5, so nothing
+/// is passed as proven: each object is in the skip report as `unverifiable_at_source`
+/// and the run exits 3.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kms_rewrite_is_done_but_reported_as_not_proven() {
+    let server = campanile_testkit::moto();
+    let (client, bucket, _) = fresh_buckets(server, "reenckms").await;
+    decorated(&client, &bucket).await;
+    let keys = ["data/whole", "data/parts"];
+    let mut before = Vec::new();
+    for key in keys {
+        before.push(seen(&client, &bucket, key).await);
+    }
+    let work = tempfile::tempdir().expect("work dir");
+    let ran = reencrypt(
+        server,
+        work.path(),
+        &[
+            &format!("s3://{bucket}/data/"),
+            "--sse-kms-key-id",
+            "alias/archive",
+        ],
+    );
+    assert_eq!(ran.code, 3, "{}\n{}", ran.stdout, ran.stderr);
+    let done = summary(&ran);
+    assert_eq!(done["reported"]["unverifiable_at_source"], 2, "{done}");
+    assert_eq!(done["proofs"]["md5"], 0, "{done}");
+    for (key, was) in keys.iter().zip(&before) {
+        let head = client
+            .head_object()
+            .bucket(&bucket)
+            .key(*key)
+            .send()
+            .await
+            .expect("head");
+        assert_eq!(
+            head.server_side_encryption(),
+            Some(&ServerSideEncryption::AwsKms),
+            "{key}"
+        );
+        assert!(
+            head.ssekms_key_id().is_some_and(|k| k.contains("archive")),
+            "{key}: {:?}",
+            head.ssekms_key_id()
+        );
+        let now = seen(&client, &bucket, key).await;
+        assert_eq!(now.bytes, was.bytes, "{key}");
+        assert_eq!(now.parts, was.parts, "{key}");
+        assert_eq!(now.metadata, was.metadata, "{key}");
+        assert_eq!(now.tags, was.tags, "{key}");
+        assert_eq!(now.content_type, was.content_type, "{key}");
+    }
+}
