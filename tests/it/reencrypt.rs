@@ -222,10 +222,47 @@ async fn reencrypt_rewrites_in_place_keeping_content_headers_tags_and_parts() {
     assert_eq!(dry.code, 0, "{}\n{}", dry.stdout, dry.stderr);
     let mut listed: Vec<String> = json_lines(&dry)
         .iter()
-        .filter_map(|line| line.get("key").and_then(|k| k.as_str()).map(str::to_string))
+        .filter(|line| line["dryrun"] == "rewrite")
+        .map(|line| line["key"].as_str().expect("key").to_string())
         .collect();
     listed.sort();
     assert_eq!(listed, ["data/parts", "data/whole"], "{}", dry.stdout);
+    let planned = json_lines(&dry)
+        .into_iter()
+        .find_map(|mut line| line.get_mut("dry_run").map(serde_json::Value::take))
+        .expect("a dry_run line");
+    assert_eq!(planned["objects"], 2, "{planned}");
+    assert_eq!(planned["multipart_objects"], 1, "{planned}");
+    // Without --json: one `(dryrun) rewrite:` line per key.
+    let human = run(
+        CAMPANILE,
+        &[
+            "reencrypt",
+            &prefix,
+            "--src-endpoint",
+            &server.endpoint,
+            "--run-dir",
+            &work.path().join("dryh/runs").display().to_string(),
+            "--storage-class",
+            "STANDARD_IA",
+            "--dry-run",
+        ],
+        "",
+        server,
+        &[],
+    );
+    assert_eq!(human.code, 0, "{}", human.stderr);
+    let mut lines = human.lines();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            format!("(dryrun) rewrite: s3://{bucket}/data/parts"),
+            format!("(dryrun) rewrite: s3://{bucket}/data/whole"),
+        ],
+        "{}",
+        human.stderr
+    );
     for (key, was) in keys.iter().zip(&before) {
         assert_eq!(
             &seen(&client, &bucket, key).await,

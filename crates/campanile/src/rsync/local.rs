@@ -757,7 +757,11 @@ async fn dry_run<W: Write, E: Write>(
     }
     let mut tally = Tally::default();
     let keys = options.prefixes.key_map();
-    let mut print = |object: PlannedObject, tally: &mut Tally| {
+    let rewrites = options.job == plan::Job::Reencrypt;
+    let mut print = |mut object: PlannedObject, tally: &mut Tally| {
+        if rewrites && object.action == Action::Copy {
+            object.action = Action::Rewrite;
+        }
         tally.add(&object);
         let line = if local.json {
             object
