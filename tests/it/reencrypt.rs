@@ -290,6 +290,7 @@ async fn reencrypt_rewrites_in_place_keeping_content_headers_tags_and_parts() {
     assert_eq!(done["multipart_objects"], 1, "{done}");
     assert_eq!(done["parts"], 2, "{done}");
     assert_eq!(done["reported"]["unverifiable_at_source"], 0, "{done}");
+    assert_eq!(done["proofs"]["md5"], 2, "{done}");
     for (key, was) in keys.iter().zip(&before) {
         let now = seen(&client, &bucket, key).await;
         assert_eq!(now.storage_class, Some(StorageClass::StandardIa), "{key}");
