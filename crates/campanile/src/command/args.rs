@@ -596,6 +596,12 @@ pub struct MultipartListArgs {
     /// multipart keys of the input (the clean-up step of a cluster run).
     #[arg(long)]
     pub abort_run: bool,
+    /// The records are rewritten onto themselves (`campanile reencrypt`): each record
+    /// written carries its listed ETag as the destination's condition, so that every
+    /// later write of the key (the copy, the completion, the clean-up's) happens only
+    /// while the key still holds what was listed.
+    #[arg(long)]
+    pub in_place: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub write: WriteSettings,
@@ -609,6 +615,7 @@ impl Default for MultipartListArgs {
             probe_every_part: false,
             concurrency: MULTIPARTLIST_CONCURRENCY,
             abort_run: false,
+            in_place: false,
             write: WriteSettings::default(),
         }
     }
@@ -623,6 +630,7 @@ impl MultipartListArgs {
             push(argv, "--concurrency", self.concurrency);
         }
         push_flag(argv, "--abort-run", self.abort_run);
+        push_flag(argv, "--in-place", self.in_place);
         self.write.render(argv);
     }
 }

@@ -246,6 +246,7 @@ mod tests {
                 probe_every_part: true,
                 concurrency: 3,
                 abort_run: true,
+                in_place: true,
                 write: WriteSettings {
                     sse: Some("aws:kms".into()),
                     sse_kms_key_id: Some("alias/copies".into()),

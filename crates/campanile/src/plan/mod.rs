@@ -750,6 +750,7 @@ fn sync_steps(builder: &PlanBuilder, copy_source: String, plan: &mut Plan) {
         TaskCommand::MultipartList(MultipartListArgs {
             buckets: buckets.clone(),
             write: options.write.clone(),
+            in_place: options.job == Job::Reencrypt,
             ..Default::default()
         }),
         None,

@@ -866,6 +866,7 @@ fn a_reencrypt_is_the_copy_onto_itself_in_place() {
     };
     let line = mlist.mapper.line();
     assert!(line.contains("--storage-class STANDARD_IA"), "{line}");
+    assert!(line.contains("--in-place"), "{line}");
     let Step::Streaming(copy) = &plan.steps[2] else {
         panic!("a streaming copy")
     };
