@@ -1,6 +1,7 @@
 //! campanile: one front end for the jobs of the engine, `campanile JOB …`. `sync` is
 //! the article's rsync (same flags, same plan, same runners); `index` lists buckets into
-//! a table through the same plan's listing; `partfile`, `runs` and
+//! a table through the same plan's listing; `restore`, `verify` and `reencrypt` (the
+//! copy onto itself with new settings) are jobs of the same plan; `partfile`, `runs` and
 //! `cleanup` are the helpers around a run. Each job runs the code of its own binary
 //! ([`campanile_cli::jobs`]), so the two spellings cannot drift apart.
 
