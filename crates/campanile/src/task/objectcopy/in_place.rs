@@ -18,11 +18,10 @@
 //! it is rewritten, counted `UnverifiableAtSource` and reported (a skip row, so the run
 //! exits 3), never passed as proven.
 //!
-//! Known limit: multipartcomplete takes `NoSuchUpload` on a key that holds the source's
-//! ETag as its own earlier completion (answer lost). In place the key held that ETag
-//! before the rewrite too, so an upload aborted by someone else before completion
-//! would be counted as rewritten; telling the two apart needs a HEAD of the new
-//! settings there (not done yet).
+//! A retried completion: multipartcomplete takes `NoSuchUpload` on a key that holds the
+//! source's ETag as its own earlier completion (answer lost), except in place, where
+//! the key held that ETag before the rewrite too (an upload someone aborted would pass
+//! for rewritten): there the object fails instead, and a rerun rewrites it.
 
 use std::io::Write;
 
