@@ -30,6 +30,7 @@ mod partfile;
 mod prefixes;
 mod progress;
 mod proofs;
+mod reencrypt;
 mod reliability;
 mod report;
 mod restore;

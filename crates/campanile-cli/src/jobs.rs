@@ -94,6 +94,21 @@ pub fn restore(task: &'static str, cli: crate::restore::RestoreCli) -> ExitCode 
     })
 }
 
+/// `campanile reencrypt`: the in-place rewrite on the chosen runner.
+pub fn reencrypt(task: &'static str, cli: crate::reencrypt::ReencryptCli) -> ExitCode {
+    let diagnostics = cli.sync.diagnostics();
+    let request = cli.request();
+    run_task(task, &diagnostics, |mut streams| async move {
+        let mut request = request?;
+        if let Runner::Local(local) = &mut request.runner
+            && !request.dry_run
+        {
+            local.settings.interrupt = campanile::interrupt::listen(task)?;
+        }
+        campanile::rsync::run(&request, &mut streams.output, &mut std::io::stderr()).await
+    })
+}
+
 /// `campanile index`: one index run per bucket, in order, then their rows as one table.
 pub fn index(task: &'static str, cli: IndexCli) -> ExitCode {
     let diagnostics = cli.run.diagnostics();

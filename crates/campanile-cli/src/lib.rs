@@ -8,6 +8,7 @@ pub mod index;
 pub mod jobs;
 pub mod map;
 pub mod process;
+pub mod reencrypt;
 pub mod restore;
 pub mod rsync;
 pub mod verify;

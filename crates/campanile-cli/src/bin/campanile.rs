@@ -1,6 +1,7 @@
 //! campanile: one front end for the jobs of the engine, `campanile JOB …`. `sync` is
 //! the article's rsync (same flags, same plan, same runners); `index` lists buckets into
-//! a table through the same plan's listing; `partfile`, `runs` and
+//! a table through the same plan's listing; `restore`, `verify` and `reencrypt` (the
+//! copy onto itself with new settings) are jobs of the same plan; `partfile`, `runs` and
 //! `cleanup` are the helpers around a run. Each job runs the code of its own binary
 //! ([`campanile_cli::jobs`]), so the two spellings cannot drift apart.
 
@@ -13,6 +14,7 @@ use campanile::command::{Diagnostics, PartFileArgs};
 use campanile_cli::index::IndexCli;
 use campanile_cli::jobs;
 use campanile_cli::map::MapCli;
+use campanile_cli::reencrypt::ReencryptCli;
 use campanile_cli::restore::RestoreCli;
 use campanile_cli::rsync::RsyncCli;
 use campanile_cli::verify::VerifyCli;
@@ -36,6 +38,12 @@ enum Job {
     /// `campanile restore s3://src/logs/ --tier Bulk --days 10`.
     #[command(after_help = campanile_cli::restore::AFTER_HELP)]
     Restore(Box<RestoreCli>),
+    /// Re-encrypt or re-class in place: rewrite a bucket's or prefix's objects onto
+    /// themselves with a new --sse, --sse-kms-key-id or --storage-class, keeping
+    /// content, headers, metadata, tags and part layout:
+    /// `campanile reencrypt s3://src/logs/ --storage-class STANDARD_IA`.
+    #[command(after_help = campanile_cli::reencrypt::AFTER_HELP)]
+    Reencrypt(Box<ReencryptCli>),
     /// Index buckets or prefixes into one table (CSV, Parquet, TSV): key, size, ETag,
     /// last modified, storage class, encryption, checksum algorithm:
     /// `campanile index s3://a s3://b/logs/ --to index.csv`.
@@ -90,6 +98,7 @@ fn main() -> ExitCode {
         (Job::Sync(sync), Some(("sync", given))) => sync.order_rules(given),
         (Job::Restore(restore), Some(("restore", given))) => restore.sync.order_rules(given),
         (Job::Map(map), Some(("map", given))) => map.sync.order_rules(given),
+        (Job::Reencrypt(job), Some(("reencrypt", given))) => job.sync.order_rules(given),
         _ => {}
     }
     if let (Job::Index(index), Some(("index", given))) = (&mut cli.job, matches.subcommand()) {
@@ -101,6 +110,7 @@ fn main() -> ExitCode {
     match cli.job {
         Job::Sync(cli) => jobs::sync("campanile sync", *cli),
         Job::Restore(cli) => jobs::restore("campanile restore", *cli),
+        Job::Reencrypt(cli) => jobs::reencrypt("campanile reencrypt", *cli),
         Job::Index(cli) => jobs::index("campanile index", *cli),
         Job::Verify(cli) => jobs::verify("campanile verify", *cli),
         Job::Map(cli) => jobs::map("campanile map", *cli),

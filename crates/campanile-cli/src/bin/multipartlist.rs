@@ -43,6 +43,7 @@ fn main() -> std::process::ExitCode {
             write: args.write,
             sse_c,
             keys: args.buckets.prefixes.key_map(),
+            in_place: args.in_place,
         };
         multipartlist::run(
             streams.input,

@@ -18,12 +18,22 @@ fn main() -> std::process::ExitCode {
             streams.reporter.log(&config.describe())?;
         }
         args.write.check()?;
-        if (args.server_side || args.server_side_if_readable)
+        if (args.server_side || args.server_side_if_readable || args.in_place)
             && args.buckets.src_endpoint != args.buckets.dst_endpoint
         {
             return Err(campanile::Error::Usage(
-                "--server-side and --server-side-if-readable copy inside one server: \
+                "--server-side, --server-side-if-readable and --in-place copy inside one server: \
                  --src-endpoint and --dst-endpoint must be the same"
+                    .to_string(),
+            ));
+        }
+        if args.in_place
+            && (args.buckets.src_bucket != args.buckets.dst_bucket
+                || !args.buckets.prefixes.key_map().is_identity())
+        {
+            return Err(campanile::Error::Usage(
+                "--in-place rewrites objects onto themselves: --src-bucket and --dst-bucket \
+                 must be the same, with no prefix change"
                     .to_string(),
             ));
         }
@@ -43,6 +53,7 @@ fn main() -> std::process::ExitCode {
             concurrency: args.concurrency.unwrap_or(defaults.concurrency).max(1),
             server_side: args.server_side,
             server_side_if_readable: args.server_side_if_readable,
+            in_place: args.in_place,
             write: args.write,
             sse_c,
             retried: campanile::attempt::TaskAttempt::from_env().is_retry(),

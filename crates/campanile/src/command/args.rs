@@ -596,6 +596,12 @@ pub struct MultipartListArgs {
     /// multipart keys of the input (the clean-up step of a cluster run).
     #[arg(long)]
     pub abort_run: bool,
+    /// The records are rewritten onto themselves (`campanile reencrypt`): each record
+    /// written carries its listed ETag as the destination's condition, so that every
+    /// later write of the key (the copy, the completion, the clean-up's) happens only
+    /// while the key still holds what was listed.
+    #[arg(long)]
+    pub in_place: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub write: WriteSettings,
@@ -609,6 +615,7 @@ impl Default for MultipartListArgs {
             probe_every_part: false,
             concurrency: MULTIPARTLIST_CONCURRENCY,
             abort_run: false,
+            in_place: false,
             write: WriteSettings::default(),
         }
     }
@@ -623,6 +630,7 @@ impl MultipartListArgs {
             push(argv, "--concurrency", self.concurrency);
         }
         push_flag(argv, "--abort-run", self.abort_run);
+        push_flag(argv, "--in-place", self.in_place);
         self.write.render(argv);
     }
 }
@@ -658,6 +666,13 @@ pub struct ObjectCopyArgs {
     /// through this task. Same endpoint only.
     #[arg(long, conflicts_with = "server_side")]
     pub server_side_if_readable: bool,
+    /// Rewrite each object onto itself inside the server (`campanile reencrypt`): the
+    /// source and destination are one bucket, endpoint and key space; a whole object
+    /// gets its own headers (from a HEAD) with the write settings over them
+    /// (CopyObject, REPLACE; tags kept), a part is copied by its own range; every
+    /// write is pinned to the listed ETag and conditional on the key still holding it.
+    #[arg(long, conflicts_with_all = ["server_side", "server_side_if_readable"])]
+    pub in_place: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub write: WriteSettings,
@@ -679,6 +694,7 @@ impl ObjectCopyArgs {
             "--server-side-if-readable",
             self.server_side_if_readable,
         );
+        push_flag(argv, "--in-place", self.in_place);
         self.write.render(argv);
     }
 }

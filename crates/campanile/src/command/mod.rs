@@ -257,6 +257,7 @@ mod tests {
                 probe_every_part: true,
                 concurrency: 3,
                 abort_run: true,
+                in_place: true,
                 write: WriteSettings {
                     sse: Some("aws:kms".into()),
                     sse_kms_key_id: Some("alias/copies".into()),
@@ -272,6 +273,7 @@ mod tests {
                 debug: true,
                 server_side: true,
                 server_side_if_readable: false,
+                in_place: false,
                 write: WriteSettings {
                     sse: None,
                     sse_kms_key_id: None,

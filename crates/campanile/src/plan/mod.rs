@@ -436,14 +436,25 @@ pub enum Job {
     /// Map a command over the objects (`campanile map`): objectmap over the source
     /// listing ([`map::map_steps`]).
     Map(map::MapJob),
+    /// Re-encrypt or re-class in place (`campanile reencrypt`): the copy's steps with
+    /// the destination = the source, every record rewritten onto itself in the server
+    /// with its own headers and the write settings over them (`objectcopy
+    /// --in-place`); see [`validate::reencrypt`].
+    Reencrypt,
 }
 
 impl Job {
+    /// Whether the job writes copies (its output is the copy's part map): sync and
+    /// reencrypt.
+    pub fn copies(&self) -> bool {
+        matches!(self, Job::Sync | Job::Reencrypt)
+    }
+
     /// The task binaries the job's steps run (the files they ship), in pipeline order:
     /// the copy ships the article's four.
     pub fn tasks(&self) -> &'static [Task] {
         match self {
-            Job::Sync => &[
+            Job::Sync | Job::Reencrypt => &[
                 Task::BucketList,
                 Task::MultipartList,
                 Task::ObjectCopy,
@@ -688,7 +699,7 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
         return Ok(plan);
     }
     match &options.job {
-        Job::Sync => sync_steps(&builder, listing, &mut plan),
+        Job::Sync | Job::Reencrypt => sync_steps(&builder, listing, &mut plan),
         Job::Restore(restore) => restore_steps(&builder, restore, listing, &mut plan),
         Job::Index(job) => index::index_steps(&builder, job, listing, &mut plan),
         Job::Verify(job) => verify::verify_steps(&builder, listing, &mut plan, job),
@@ -727,7 +738,8 @@ fn restore_steps(builder: &PlanBuilder, restore: &RestoreJob, listing: String, p
 /// copies whose ETags are MD5s (no SSE-KMS or SSE-C write).
 pub fn server_side_if_readable(options: &PlanOptions) -> bool {
     let write = &options.write;
-    options.auto_server_side
+    options.job != Job::Reencrypt
+        && options.auto_server_side
         && !options.server_side_copy
         && options.src_endpoint == options.dst_endpoint
         && write.dst_sse_c_key_file.is_none()
@@ -755,6 +767,7 @@ fn sync_steps(builder: &PlanBuilder, copy_source: String, plan: &mut Plan) {
         TaskCommand::MultipartList(MultipartListArgs {
             buckets: buckets.clone(),
             write: options.write.clone(),
+            in_place: options.job == Job::Reencrypt,
             ..Default::default()
         }),
         None,
@@ -781,8 +794,9 @@ fn sync_steps(builder: &PlanBuilder, copy_source: String, plan: &mut Plan) {
         (part_list, output.clone()),
         TaskCommand::ObjectCopy(ObjectCopyArgs {
             buckets,
-            server_side: options.server_side_copy,
+            server_side: options.server_side_copy && options.job != Job::Reencrypt,
             server_side_if_readable: server_side_if_readable(options),
+            in_place: options.job == Job::Reencrypt,
             write: options.write.clone(),
             ..Default::default()
         }),

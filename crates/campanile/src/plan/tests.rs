@@ -901,3 +901,135 @@ fn a_map_runs_objectmap_over_the_listing_with_its_command_encoded() {
     assert_eq!(dry.steps.len(), 1);
     assert!(dry.output.is_none());
 }
+
+fn reencrypt_options() -> PlanOptions {
+    PlanOptions {
+        job: Job::Reencrypt,
+        dst_bucket: "srcbucket".into(),
+        dst_profile: Some("jeff".into()),
+        auto_server_side: true,
+        write: WriteSettings {
+            storage_class: Some("STANDARD_IA".into()),
+            ..Default::default()
+        },
+        ..article_options()
+    }
+}
+
+#[test]
+fn a_reencrypt_is_the_copy_onto_itself_in_place() {
+    let plan = build(&reencrypt_options()).expect("plan");
+    let names: Vec<&str> = plan.steps.iter().map(Step::name).collect();
+    assert_eq!(
+        names,
+        [
+            "list.srcbucket.part.all",
+            "mlist.srcbucket.part.all",
+            "copy.srcbucket.part.all",
+            "cleanup.srcbucket.part.all"
+        ]
+    );
+    let Step::Streaming(mlist) = &plan.steps[1] else {
+        panic!("a streaming multipartlist")
+    };
+    let line = mlist.mapper.line();
+    assert!(line.contains("--storage-class STANDARD_IA"), "{line}");
+    assert!(line.contains("--in-place"), "{line}");
+    let Step::Streaming(copy) = &plan.steps[2] else {
+        panic!("a streaming copy")
+    };
+    let line = copy.mapper.line();
+    assert!(line.contains("--in-place"), "{line}");
+    assert!(line.contains("--storage-class STANDARD_IA"), "{line}");
+    // In place is always in the server, never the other modes.
+    assert!(!line.contains("--server-side"), "{line}");
+    assert!(
+        line.contains("--src-bucket srcbucket") && line.contains("--dst-bucket srcbucket"),
+        "{line}"
+    );
+    let uploads = plan.uploads.expect("its uploads are cleaned up");
+    assert_eq!(uploads.bucket, "srcbucket");
+    // The sync's copy has no --in-place.
+    let sync = build(&article_options()).expect("plan");
+    let Step::Streaming(copy) = &sync.steps[2] else {
+        panic!("a streaming copy")
+    };
+    assert!(!copy.mapper.line().contains("--in-place"));
+    // The dry run creates no upload and copies nothing.
+    let dry = dry_run(&reencrypt_options()).expect("dry plan");
+    assert_eq!(dry.steps.len(), 2);
+    assert!(dry.copy_input.is_some());
+}
+
+#[test]
+fn a_reencrypt_needs_one_location_and_a_change() {
+    let refused = |options: PlanOptions, words: &str| {
+        let error = build(&options).expect_err("refused").to_string();
+        assert!(error.contains(words), "{error}");
+    };
+    refused(
+        PlanOptions {
+            write: Default::default(),
+            ..reencrypt_options()
+        },
+        "needs a change",
+    );
+    refused(
+        PlanOptions {
+            write: WriteSettings {
+                acl: Some("private".into()),
+                ..Default::default()
+            },
+            ..reencrypt_options()
+        },
+        "needs a change",
+    );
+    refused(
+        PlanOptions {
+            dst_bucket: "dstbucket".into(),
+            ..reencrypt_options()
+        },
+        "the destination must be the source",
+    );
+    refused(
+        PlanOptions {
+            dst_profile: Some("jassy".into()),
+            ..reencrypt_options()
+        },
+        "the destination must be the source",
+    );
+    refused(
+        PlanOptions {
+            prefixes: Prefixes {
+                src_prefix: "logs/".into(),
+                dst_prefix: "old/".into(),
+            },
+            ..reencrypt_options()
+        },
+        "the destination must be the source",
+    );
+    refused(
+        PlanOptions {
+            diff: true,
+            ..reencrypt_options()
+        },
+        "no --diff",
+    );
+    // A prefix kept as it is limits the rewrite to it.
+    let plan = build(&PlanOptions {
+        prefixes: Prefixes {
+            src_prefix: "logs/".into(),
+            dst_prefix: "logs/".into(),
+        },
+        ..reencrypt_options()
+    })
+    .expect("a prefix in place");
+    let Step::Streaming(list) = &plan.steps[0] else {
+        panic!("a streaming listing")
+    };
+    assert!(
+        list.mapper.line().contains("--prefix logs/"),
+        "{}",
+        list.mapper.line()
+    );
+}

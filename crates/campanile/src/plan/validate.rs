@@ -106,6 +106,9 @@ pub fn plan_options(options: &PlanOptions) -> Result<(), Error> {
     if let Some(dst_input) = &options.dst_input {
         check(word("the destination's part file", dst_input))?;
     }
+    if options.job == crate::plan::Job::Reencrypt {
+        reencrypt(options)?;
+    }
     let lists_destination =
         options.diff || matches!(&options.job, crate::plan::Job::Verify(job) if job.extra);
     if let crate::plan::Job::Verify(_) = &options.job
@@ -189,6 +192,44 @@ pub fn plan_options(options: &PlanOptions) -> Result<(), Error> {
              destination at {}",
             options.src_endpoint, options.dst_endpoint
         )));
+    }
+    Ok(())
+}
+
+/// Checks a reencrypt ([`crate::plan::Job::Reencrypt`]): one location (the destination
+/// is the source: bucket, endpoint, profile, no prefix change), a change asked for
+/// (S3 refuses a copy onto itself that changes nothing, and a run that changes nothing
+/// would only cost requests), no diff and no SSE-C (whose keys this rewrite does not
+/// carry).
+pub fn reencrypt(options: &PlanOptions) -> Result<(), Error> {
+    let one_location = options.src_bucket == options.dst_bucket
+        && options.src_endpoint == options.dst_endpoint
+        && options.src_profile == options.dst_profile
+        && options.prefixes.key_map().is_identity();
+    if !one_location {
+        return Err(Error::Usage(
+            "reencrypt rewrites objects onto themselves: the destination must be the source \
+             (bucket, endpoint, profile and prefix)"
+                .into(),
+        ));
+    }
+    let write = &options.write;
+    if write.sse.is_none() && write.sse_kms_key_id.is_none() && write.storage_class.is_none() {
+        return Err(Error::Usage(
+            "reencrypt needs a change: give --sse, --sse-kms-key-id or --storage-class".into(),
+        ));
+    }
+    if write.dst_sse_c_key_file.is_some() || options.src_sse_c_key_file.is_some() {
+        return Err(Error::Usage(
+            "reencrypt does not rewrite SSE-C objects (no --src-sse-c-key-file or \
+             --dst-sse-c-key-file)"
+                .into(),
+        ));
+    }
+    if options.diff {
+        return Err(Error::Usage(
+            "reencrypt rewrites every listed key: it takes no --diff".into(),
+        ));
     }
     Ok(())
 }

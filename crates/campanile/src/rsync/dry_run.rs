@@ -115,6 +115,9 @@ pub fn tier(operation: &str) -> PriceTier {
 pub enum Action {
     /// Copied from the source to the destination.
     Copy,
+    /// Rewritten onto itself with new settings (`campanile reencrypt`): counted as a
+    /// copy, shown as `(dryrun) rewrite: s3://bucket/key`.
+    Rewrite,
     /// Deleted from the destination because the source does not have it
     /// (`--delete`): the dry run lists each destination key it would delete, and
     /// [`Tally::deleted`] counts them.
@@ -147,6 +150,7 @@ impl PlannedObject {
                 self.key
             ),
             Action::Delete => format!("(dryrun) delete: s3://{dst_bucket}/{dst_key}"),
+            Action::Rewrite => format!("(dryrun) rewrite: s3://{dst_bucket}/{dst_key}"),
         }
     }
 
@@ -247,7 +251,7 @@ impl Tally {
     /// Adds one object.
     pub fn add(&mut self, object: &PlannedObject) {
         match object.action {
-            Action::Copy => {
+            Action::Copy | Action::Rewrite => {
                 self.objects += 1;
                 self.bytes += object.size;
                 if object.parts > 0 {

@@ -309,10 +309,7 @@ async fn prepare<W: Write, E: Write>(
     }
     create_private_dir(&run_base)?;
     create_run_dir(&run_dir)?;
-    let copies = !options.no_copy
-        && !options.list_only
-        && !request.dry_run
-        && options.job == plan::Job::Sync;
+    let copies = !options.no_copy && !options.list_only && !request.dry_run && options.job.copies();
     *journal = Some(RunJournal::start(
         &run_dir,
         RunInfo::starting(
@@ -771,7 +768,11 @@ async fn dry_run<W: Write, E: Write>(
     }
     let mut tally = Tally::default();
     let keys = options.prefixes.key_map();
-    let mut print = |object: PlannedObject, tally: &mut Tally| {
+    let rewrites = options.job == plan::Job::Reencrypt;
+    let mut print = |mut object: PlannedObject, tally: &mut Tally| {
+        if rewrites && object.action == Action::Copy {
+            object.action = Action::Rewrite;
+        }
         tally.add(&object);
         let line = if local.json {
             object
@@ -810,7 +811,9 @@ async fn dry_run<W: Write, E: Write>(
         &finished,
         &options.src_bucket,
         tally,
-        options.server_side_copy || plan::server_side_if_readable(&options),
+        options.server_side_copy
+            || plan::server_side_if_readable(&options)
+            || options.job == plan::Job::Reencrypt,
         local.prices,
         started.elapsed().as_secs_f64(),
     )

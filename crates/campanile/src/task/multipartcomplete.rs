@@ -926,6 +926,11 @@ async fn complete_upload_with_sse(
     attempts: (u32, Duration),
     sse_c: Option<&CustomerKey>,
 ) -> Result<(String, bool, Option<String>), Error> {
+    // A rewrite onto itself (`campanile reencrypt`: the condition is the source's own
+    // ETag): the key held that ETag before the rewrite too, so a `NoSuchUpload` on a
+    // key holding it cannot tell an earlier completion from an upload someone aborted,
+    // and is not taken as done (the object fails; a rerun rewrites it).
+    let in_place = matches!(destination, Some(Destination::Etag(etag)) if etag == source_etag);
     let parts: Vec<CompletedPart> = parts
         .iter()
         .enumerate()
@@ -1005,6 +1010,7 @@ async fn complete_upload_with_sse(
                     if error
                         .as_service_error()
                         .is_some_and(|e| e.meta().code() == Some("NoSuchUpload"))
+                        && !in_place
                         && let Some(etag) = current_etag(client, bucket, key, sse_c).await
                         && etag == source_etag
                     {

@@ -80,6 +80,9 @@ pub struct MultipartListOptions {
     pub sse_c: SseCKeys,
     /// The destination key of each record's (source) key: where the upload is made.
     pub keys: crate::select::KeyMap,
+    /// Every record written carries its listed ETag as the destination's condition
+    /// (`--in-place`, `campanile reencrypt`: the destination is the source).
+    pub in_place: bool,
 }
 
 impl Default for MultipartListOptions {
@@ -96,6 +99,7 @@ impl Default for MultipartListOptions {
             write: WriteSettings::default(),
             sse_c: SseCKeys::default(),
             keys: crate::select::KeyMap::default(),
+            in_place: false,
         }
     }
 }
@@ -223,11 +227,16 @@ fn write_line<W: Write>(output: &mut W, record: &PartRecord) -> Result<(), Error
 
 /// Plans one object; an object gone or changed since the listing is skipped.
 async fn plan_object(
-    object: ListingRecord,
+    mut object: ListingRecord,
     src: &Client,
     dst: &Client,
     options: &MultipartListOptions,
 ) -> Result<Planned, Error> {
+    // In place, the key must still hold what was listed when it is written (a
+    // diff's condition, if any, is kept).
+    if options.in_place && object.destination.is_none() {
+        object.destination = Some(crate::record::Destination::Etag(object.etag.clone()));
+    }
     let Some(count) = part_count_from_etag(&object.etag) else {
         return Ok(Planned::Whole(PartRecord { object, part: None }));
     };

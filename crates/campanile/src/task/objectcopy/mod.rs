@@ -68,6 +68,7 @@
 
 pub(crate) mod attempts;
 mod budget;
+mod in_place;
 mod progress;
 mod resume;
 pub mod server_side;
@@ -128,6 +129,9 @@ pub struct ObjectCopyOptions {
     /// client can read and whose ETag is an MD5 (see [`server_side::probe`]); the
     /// others, and every record after the first refusal, go through the task.
     pub server_side_if_readable: bool,
+    /// Rewrite each record onto itself (`campanile reencrypt`; see [`in_place`]):
+    /// source and destination are one bucket and key; always in the server.
+    pub in_place: bool,
     /// This is a retried attempt ([`crate::attempt::TaskAttempt::is_retry`]): look at
     /// the destination first and skip what an earlier attempt finished.
     pub retried: bool,
@@ -162,6 +166,7 @@ impl Default for ObjectCopyOptions {
             backoff: tuning.objectcopy_backoff,
             server_side: false,
             server_side_if_readable: false,
+            in_place: false,
             retried: false,
             write: WriteSettings::default(),
             sse_c: SseCKeys::default(),
@@ -351,7 +356,11 @@ async fn copy_or_skip<W: Write, E: Write>(
     options: &ObjectCopyOptions,
     sinks: &Sinks<'_, W, E>,
 ) -> Result<ObjectCopySummary, Error> {
+    // In place, a whole object at its listed ETag is the one to rewrite, not a copy an
+    // earlier attempt finished: the rewrite is pinned to that ETag, so doing it again
+    // is safe.
     if options.retried
+        && !(options.in_place && record.part.is_none())
         && let Some(done) = already_copied(record, dst, options, sinks).await?
     {
         return Ok(done);
@@ -546,6 +555,9 @@ async fn copy_record<W: Write, E: Write>(
     options: &ObjectCopyOptions,
     sinks: &Sinks<'_, W, E>,
 ) -> Result<ObjectCopySummary, Error> {
+    if options.in_place {
+        return in_place::rewrite(record, dst, options, sinks).await;
+    }
     if options.server_side {
         return copy_in_server(record, dst, options, None, sinks).await;
     }
@@ -753,11 +765,14 @@ async fn copy_in_server<W: Write, E: Write>(
                     .reporter
                     .borrow_mut()
                     .counter(src_bucket, counters::PROVEN_BY_MD5, 1)?;
+            } else if options.in_place {
+                in_place::report_unproven(record, options, sinks)?;
             }
             ObjectCopySummary {
                 objects: 1,
                 bytes: record.object.size,
                 proven_by_md5: u64::from(compared),
+                unverifiable: u64::from(!compared && options.in_place),
                 ..ObjectCopySummary::default()
             }
         }

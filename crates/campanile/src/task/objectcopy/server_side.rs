@@ -48,7 +48,7 @@ pub fn copy_source(bucket: &str, key: &str) -> String {
 /// A failed server-side copy in Campanile's terms: a source gone (404 `NoSuchKey`) or
 /// changed (412 on the `copy-source-if-match` pin) is an [`Error::SourceMoved`], which
 /// the task skips and reports; the rest names the request.
-fn copy_failure<E>(
+pub(super) fn copy_failure<E>(
     error: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
     context: S3Context,
     etag: &str,
