@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use campanile::command::{Diagnostics, PartFileArgs};
 use campanile::credentials::Side;
 use campanile::partfile::{self, S3Lister};
-use campanile::rsync::Runner;
+use campanile::rsync::{RsyncRequest, Runner};
 use campanile::s3;
 
 use crate::index::IndexCli;
@@ -28,12 +28,7 @@ pub fn sync(task: &'static str, cli: RsyncCli) -> ExitCode {
     let request = cli.request();
     let verify = cli.verify;
     run_task(task, &diagnostics, |mut streams| async move {
-        let mut request = request?;
-        if let Runner::Local(local) = &mut request.runner
-            && !request.dry_run
-        {
-            local.settings.interrupt = campanile::interrupt::listen(task)?;
-        }
+        let request = listening(task, request?)?;
         let copied =
             campanile::rsync::run(&request, &mut streams.output, &mut std::io::stderr()).await;
         // --verify: once the copy ended with every object copied, or some left out
@@ -49,64 +44,50 @@ pub fn sync(task: &'static str, cli: RsyncCli) -> ExitCode {
     })
 }
 
-/// `campanile verify`: compares both sides (see [`crate::verify::VerifyCli`]).
-pub fn verify(task: &'static str, cli: crate::verify::VerifyCli) -> ExitCode {
-    let diagnostics = cli.sync.diagnostics();
-    let request = cli.request();
-    run_task(task, &diagnostics, |mut streams| async move {
-        let mut request = request?;
-        if let Runner::Local(local) = &mut request.runner
-            && !request.dry_run
-        {
-            local.settings.interrupt = campanile::interrupt::listen(task)?;
-        }
+/// A job's request with, for a real local run, the signal handler that stops its
+/// tasks (SIGINT, SIGTERM).
+fn listening(
+    task: &'static str,
+    mut request: RsyncRequest,
+) -> Result<RsyncRequest, campanile::Error> {
+    if let Runner::Local(local) = &mut request.runner
+        && !request.dry_run
+    {
+        local.settings.interrupt = campanile::interrupt::listen(task)?;
+    }
+    Ok(request)
+}
+
+/// Runs one job's request on its runner (restore, verify, map, reencrypt).
+fn run_job(
+    task: &'static str,
+    diagnostics: &Diagnostics,
+    request: Result<RsyncRequest, campanile::Error>,
+) -> ExitCode {
+    run_task(task, diagnostics, |mut streams| async move {
+        let request = listening(task, request?)?;
         campanile::rsync::run(&request, &mut streams.output, &mut std::io::stderr()).await
     })
+}
+
+/// `campanile verify`: compares both sides (see [`crate::verify::VerifyCli`]).
+pub fn verify(task: &'static str, cli: crate::verify::VerifyCli) -> ExitCode {
+    run_job(task, &cli.sync.diagnostics(), cli.request())
 }
 
 /// `campanile map`: the map job on the chosen runner.
 pub fn map(task: &'static str, cli: crate::map::MapCli) -> ExitCode {
-    let diagnostics = cli.sync.diagnostics();
-    let request = cli.request();
-    run_task(task, &diagnostics, |mut streams| async move {
-        let mut request = request?;
-        if let Runner::Local(local) = &mut request.runner
-            && !request.dry_run
-        {
-            local.settings.interrupt = campanile::interrupt::listen(task)?;
-        }
-        campanile::rsync::run(&request, &mut streams.output, &mut std::io::stderr()).await
-    })
+    run_job(task, &cli.sync.diagnostics(), cli.request())
 }
 
 /// `campanile restore`: the restore job on the chosen runner.
 pub fn restore(task: &'static str, cli: crate::restore::RestoreCli) -> ExitCode {
-    let diagnostics = cli.sync.diagnostics();
-    let request = cli.request();
-    run_task(task, &diagnostics, |mut streams| async move {
-        let mut request = request?;
-        if let Runner::Local(local) = &mut request.runner
-            && !request.dry_run
-        {
-            local.settings.interrupt = campanile::interrupt::listen(task)?;
-        }
-        campanile::rsync::run(&request, &mut streams.output, &mut std::io::stderr()).await
-    })
+    run_job(task, &cli.sync.diagnostics(), cli.request())
 }
 
 /// `campanile reencrypt`: the in-place rewrite on the chosen runner.
 pub fn reencrypt(task: &'static str, cli: crate::reencrypt::ReencryptCli) -> ExitCode {
-    let diagnostics = cli.sync.diagnostics();
-    let request = cli.request();
-    run_task(task, &diagnostics, |mut streams| async move {
-        let mut request = request?;
-        if let Runner::Local(local) = &mut request.runner
-            && !request.dry_run
-        {
-            local.settings.interrupt = campanile::interrupt::listen(task)?;
-        }
-        campanile::rsync::run(&request, &mut streams.output, &mut std::io::stderr()).await
-    })
+    run_job(task, &cli.sync.diagnostics(), cli.request())
 }
 
 /// `campanile index`: one index run per bucket, in order, then their rows as one table.
