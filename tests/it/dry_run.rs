@@ -84,7 +84,7 @@ async fn a_dry_run_lists_what_the_real_run_copies_and_writes_nothing() {
             rsync_local_at(server, &endpoint, &dir, &part_file, (&s, &d), extra, &[])
         })
     };
-    let dry = start(&["--uuid", "dry", "--dry-run"])
+    let dry = start(&["--uuid", "dry", "--dry-run", "--no-server-side-copy"])
         .await
         .expect("rsync thread");
     assert_eq!(dry.code, 0, "{}", dry.stderr);
@@ -141,7 +141,9 @@ async fn a_dry_run_lists_what_the_real_run_copies_and_writes_nothing() {
     assert!(std::path::Path::new(part_list).exists(), "{part_list}");
 
     // The real run copies exactly those keys, with exactly the estimated writes.
-    let real = start(&["--uuid", "real"]).await.expect("rsync thread");
+    let real = start(&["--uuid", "real", "--no-server-side-copy"])
+        .await
+        .expect("rsync thread");
     assert_eq!(real.code, 0, "{}", real.stderr);
     let copied: BTreeSet<String> = keys(&client, &dst).await.into_iter().collect();
     assert_eq!(copied, copied_keys(&dry));

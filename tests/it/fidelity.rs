@@ -328,7 +328,7 @@ async fn tags_storage_class_expires_and_redirect_are_carried() {
     }
 }
 
-/// moto: `rsync --server-side-if-readable` on one endpoint with one set of credentials
+/// moto: `rsync` (by default) on one endpoint with one set of credentials
 /// copies in the server (CopyObject after a HEAD of the source), and still carries the storage
 /// class, Expires, redirect, tags and content headers, as the copy through the tasks
 /// does (a plain CopyObject would leave the storage class and redirect behind).
@@ -343,15 +343,7 @@ async fn a_copy_in_the_server_carries_what_a_copy_through_the_tasks_carries() {
     let (endpoint, dir) = (server.endpoint.clone(), work.path().to_path_buf());
     let (s, d) = (src.clone(), dst.clone());
     let ran = tokio::task::spawn_blocking(move || {
-        rsync_local_at(
-            server,
-            &endpoint,
-            &dir,
-            &part_file,
-            (&s, &d),
-            &["--server-side-if-readable"],
-            &[],
-        )
+        rsync_local_at(server, &endpoint, &dir, &part_file, (&s, &d), &[], &[])
     })
     .await
     .expect("rsync");

@@ -109,7 +109,7 @@ async fn rsync_diff_never_overwrites_what_another_writer_wrote_during_the_run() 
             &dir,
             &part_file,
             (&s, &d),
-            &["--uuid", "race", "--diff"],
+            &["--uuid", "race", "--diff", "--no-server-side-copy"],
             &[],
         )
     })

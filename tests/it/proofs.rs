@@ -27,6 +27,7 @@ use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
 use campanile_testkit::S3Server;
 use campanile_testkit::faults::{FaultKind, FaultPlan, FaultProxy};
 use campanile_testkit::fixtures::{self, FixtureObject};
+use std::sync::{Arc, Mutex};
 
 /// Source and destination buckets on moto, the source holding `objects` (and
 /// `checksummed`, uploaded with a CRC32 checksum), and a proxy with `plan` built from
@@ -285,10 +286,31 @@ async fn a_destination_with_default_kms_does_not_fail_the_etag_checks() {
         FixtureObject::multipart("multi", 6 * mib(), 5 * mib()),
     ];
     let kms = Kms::new("kms-dst", &objects, &[], |_, dst| FaultPlan::kms(&[dst])).await;
+    // The writes of `plain` (PUTs to its key), with whether each had Content-MD5.
+    let writes = Arc::new(Mutex::new(Vec::new()));
+    {
+        let (writes, path) = (writes.clone(), format!("/{}/plain", kms.dst));
+        kms.proxy.set_hook(Arc::new(move |exchange| {
+            if exchange.method == "PUT" && exchange.target.split('?').next() == Some(&path) {
+                let mut writes = writes.lock().unwrap_or_else(|p| p.into_inner());
+                writes.push(exchange.content_md5);
+            }
+        }));
+    }
     let run = kms.rsync().await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     kms.assert_copied(&["plain", "multi"], &run).await;
     assert!(reported(kms.work.path()).is_empty(), "{}", run.stderr);
+    // The default first lets the server copy (CopyObject: no body, no Content-MD5); its
+    // answer says aws:kms, so that copy proves nothing and the task copies the object
+    // again, proven by its Content-MD5; nothing counts as copied by the server.
+    assert_eq!(
+        *writes.lock().unwrap_or_else(|p| p.into_inner()),
+        vec![false, true],
+        "{}",
+        run.stderr
+    );
+    assert_eq!(counter_total(&run, "ServerSideBytes"), 0, "{}", run.stdout);
     assert_eq!(counter_total(&run, "ProvenByMd5"), 2, "{}", run.stdout);
     assert_eq!(
         counter_total(&run, "UnverifiableAtSource"),

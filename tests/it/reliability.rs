@@ -105,7 +105,7 @@ async fn copy_through(plan: FaultPlan, tag: &str) -> (BTreeMap<String, i64>, Fau
                 &work,
                 &part_file(),
                 (&src, &dst),
-                &["--quiet"],
+                &["--quiet", "--no-server-side-copy"],
                 &task_env(),
             )
         }
@@ -237,7 +237,13 @@ impl Scenario {
         let server = self.server;
         let work = self.work.path().to_path_buf();
         let (src, dst) = (self.src.clone(), self.dst.clone());
-        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        // The faults these scenarios inject are in GET and PUT bodies: the copy goes
+        // through the tasks, as it does where the destination cannot read the source.
+        let extra: Vec<String> = extra
+            .iter()
+            .map(|s| s.to_string())
+            .chain(["--no-server-side-copy".to_string()])
+            .collect();
         let mut env = task_env();
         env.extend_from_slice(more_env);
         tokio::task::spawn_blocking(move || {

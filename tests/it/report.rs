@@ -195,7 +195,8 @@ async fn a_failed_copy_completes_finished_uploads_and_the_diff_rerun_sends_them_
     let mib = 1024 * 1024;
     // One part per map task, one task at a time, longest lines first: the long key's
     // parts are copied before any task of `bad` runs, and `bad`'s task, killed at each
-    // of its GETs, fails the copy step with its upload empty.
+    // of its GETs, fails the copy step with its upload empty. Through the tasks
+    // (`--no-server-side-copy`): the kill is at a GET.
     let good = "good-object-whose-long-key-puts-its-parts-first";
     let objects = [
         FixtureObject::multipart(good, 6 * mib, 5 * mib),
@@ -231,7 +232,15 @@ async fn a_failed_copy_completes_finished_uploads_and_the_diff_rerun_sends_them_
         &proxy.endpoint(),
         work.path(),
         (&src, &dst),
-        &["--uuid", "fails", "--parallel", "1", "--lines-per-map", "1"],
+        &[
+            "--uuid",
+            "fails",
+            "--parallel",
+            "1",
+            "--lines-per-map",
+            "1",
+            "--no-server-side-copy",
+        ],
     )
     .await;
     assert_eq!(failed.code, 1, "{}", failed.stderr);
@@ -269,7 +278,7 @@ async fn a_failed_copy_completes_finished_uploads_and_the_diff_rerun_sends_them_
         &proxy.endpoint(),
         work.path(),
         (&src, &dst),
-        &["--uuid", "rerun", "--diff"],
+        &["--uuid", "rerun", "--diff", "--no-server-side-copy"],
     )
     .await;
     assert_eq!(rerun.code, 0, "{}", rerun.stderr);

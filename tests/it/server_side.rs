@@ -1,5 +1,5 @@
-//! Server-side copy where it can be (`rsync --server-side-if-readable`): on one
-//! endpoint, `rsync` lets the server copy what the destination's credentials can read (CopyObject after one HEAD,
+//! Server-side copy where it can be (`rsync`'s default; `--no-server-side-copy` turns
+//! it off): on one endpoint, `rsync` lets the server copy what the destination's credentials can read (CopyObject after one HEAD,
 //! UploadPartCopy over the source's part ranges) and copies through its tasks what
 //! they cannot; the summary says which way the bytes went. On Garage with two keys:
 //! the destination's key is first refused the source, then granted it.
@@ -13,8 +13,8 @@ use campanile_testkit::fixtures::{self, FixtureObject};
 
 const MIB: u64 = 1024 * 1024;
 
-/// rsync's flag for the mode under test.
-const IF_READABLE: &str = "--server-side-if-readable";
+/// rsync's flag that turns the mode under test off.
+const CLIENT_ONLY: &str = "--no-server-side-copy";
 
 /// Three whole objects and one of 3 parts.
 fn objects() -> Vec<FixtureObject> {
@@ -82,7 +82,7 @@ async fn one_endpoint_and_one_key_copy_in_the_server_unless_told_not_to() {
     let server = campanile_testkit::s3();
     let (client, src, dst) = loaded(server, "ssc").await;
     let work = tempfile::tempdir().expect("work");
-    let ran = copy(server, work.path(), (&src, &dst), &[IF_READABLE], &[]).await;
+    let ran = copy(server, work.path(), (&src, &dst), &[], &[]).await;
     assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
     assert_all_copied(&client, &src, &dst).await;
     let said = summary(&ran);
@@ -98,10 +98,10 @@ async fn one_endpoint_and_one_key_copy_in_the_server_unless_told_not_to() {
     assert_eq!(requests["UploadPartCopy"], 3, "{requests}");
     assert_eq!(said["proofs"]["md5"], 4, "{said}");
 
-    // Without it: every byte through the tasks.
+    // Told not to: every byte through the tasks.
     let (_, _, other) = fresh_buckets(server, "nossc").await;
     let work = tempfile::tempdir().expect("work");
-    let ran = copy(server, work.path(), (&src, &other), &[], &[]).await;
+    let ran = copy(server, work.path(), (&src, &other), &[CLIENT_ONLY], &[]).await;
     assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
     assert_all_copied(&client, &src, &other).await;
     let said = summary(&ran);
@@ -215,7 +215,7 @@ async fn a_destination_key_refused_the_source_copies_through_the_tasks() {
     let work = tempfile::tempdir().expect("work");
     let env = two_keys(server, work.path(), &dst, "ssc-deny");
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let profiles = ["--src-profile", "src", "--dst-profile", "dst", IF_READABLE];
+    let profiles = ["--src-profile", "src", "--dst-profile", "dst"];
     let ran = copy(
         server,
         &work.path().join("refused"),

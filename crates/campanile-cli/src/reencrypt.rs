@@ -74,7 +74,7 @@ impl ReencryptCli {
             (s.list_only, "--list-only"),
             (s.server_side_copy, "--server-side-copy"),
             (s.restored, "--restored"),
-            (s.server_side_if_readable, "--server-side-if-readable"),
+            (s.no_server_side_copy, "--no-server-side-copy"),
             (s.input_report.is_some(), "--input-report"),
             (s.verify, "--verify"),
             (s.inventory.is_some(), "--inventory"),

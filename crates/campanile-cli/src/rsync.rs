@@ -230,13 +230,15 @@ pub struct RsyncCli {
     /// Always let S3 copy the bytes (CopyObject with the metadata CopyObject carries,
     /// UploadPartCopy with the source's part ranges: ETags kept), failing where the
     /// destination profile cannot read the source.
-    #[arg(long, conflicts_with = "server_side_if_readable")]
+    #[arg(long, conflicts_with = "no_server_side_copy")]
     pub server_side_copy: bool,
-    /// On one endpoint, let S3 copy what the destination profile can read (one HEAD
-    /// of each object asks; the copy keeps its headers and storage class, ETags are
-    /// kept and checked) and copy the rest through the tasks (GET+PUT).
+    /// Copy every byte through the tasks (GET+PUT). Without it, on one endpoint, S3
+    /// copies what the destination profile can read (one HEAD of each object, with
+    /// that profile, asks; the copy keeps the source's headers and storage class, and
+    /// its ETag is checked against the source's) and the tasks copy the rest: a
+    /// refusal (403), SSE-KMS or SSE-C, archived objects, a KMS or SSE-C write.
     #[arg(long)]
-    pub server_side_if_readable: bool,
+    pub no_server_side_copy: bool,
     /// Run id: names the run directory (locally, on HDFS), the output
     /// (<output>/<part file>.<id>) and the part file made under --code. Default: the
     /// start time in UTC and 24 random bits (20261130T161500Z-7f3a9c), so that runs
@@ -572,7 +574,7 @@ impl RsyncCli {
                 run_base: RunBase::Hdfs,
                 debug: self.debug,
                 server_side_copy: self.server_side_copy,
-                auto_server_side: self.server_side_if_readable,
+                auto_server_side: !self.no_server_side_copy,
                 write: self.write.clone(),
                 src_sse_c_key_file: self.src_sse_c_key_file.clone(),
                 copy_task_memory: self.cluster_copy_task_memory()?,

@@ -59,7 +59,7 @@ impl VerifyCli {
             ("--list-only", sync.list_only),
             ("--diff", sync.diff),
             ("--server-side-copy", sync.server_side_copy),
-            ("--server-side-if-readable", sync.server_side_if_readable),
+            ("--no-server-side-copy", sync.no_server_side_copy),
             ("--restored", sync.restored),
             ("--sse", sync.write.sse.is_some()),
             ("--sse-kms-key-id", sync.write.sse_kms_key_id.is_some()),

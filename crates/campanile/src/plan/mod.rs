@@ -104,7 +104,7 @@ pub struct PlanOptions {
     pub server_side_copy: bool,
     /// Unless `server_side_copy`: let the server copy what the destination's
     /// credentials can read when both sides are on one endpoint (`objectcopy
-    /// --server-side-if-readable`; rsync's `--server-side-if-readable`).
+    /// --server-side-if-readable`); rsync sets it unless `--no-server-side-copy`.
     /// Not with an SSE-KMS or SSE-C write, whose copies' ETags prove nothing.
     pub auto_server_side: bool,
     /// Encryption, storage class and ACL of the copies (given to multipartlist and
@@ -738,7 +738,7 @@ fn restore_steps(builder: &PlanBuilder, restore: &RestoreJob, listing: String, p
 /// copies whose ETags are MD5s (no SSE-KMS or SSE-C write).
 pub fn server_side_if_readable(options: &PlanOptions) -> bool {
     let write = &options.write;
-    options.job != Job::Reencrypt
+    options.job == Job::Sync
         && options.auto_server_side
         && !options.server_side_copy
         && options.src_endpoint == options.dst_endpoint

@@ -264,11 +264,26 @@ impl Tally {
     }
 }
 
-/// The requests a real run would make to copy `tally`'s objects: through the tasks
-/// (GET and PUT, or UploadPart), or with `server_side` by S3 itself (CopyObject,
-/// UploadPartCopy). multipartlist's ListMultipartUploads after each
-/// CreateMultipartUpload (the orphans of an earlier attempt) is among them.
-pub fn copy_requests(tally: &Tally, server_side: bool) -> BTreeMap<String, u64> {
+/// Which way a real run's copies would move the bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CopyPath {
+    /// Through the tasks: GET and PUT, or UploadPart (`--no-server-side-copy`, or two
+    /// endpoints, or a KMS or SSE-C write).
+    #[default]
+    Tasks,
+    /// By S3 itself: CopyObject, UploadPartCopy (`--server-side-copy`).
+    Server,
+    /// By S3 where the destination's credentials can read the source, after one HEAD
+    /// of each record (rsync's default on one endpoint). The estimate counts every
+    /// copy in the server: a source they cannot read is copied through the tasks.
+    ServerIfReadable,
+}
+
+/// The requests a real run would make to copy `tally`'s objects the `path` way.
+/// multipartlist's ListMultipartUploads after each CreateMultipartUpload (the orphans
+/// of an earlier attempt) is among them.
+pub fn copy_requests(tally: &Tally, path: CopyPath) -> BTreeMap<String, u64> {
     let whole = tally.objects - tally.multipart_objects;
     let mut requests = BTreeMap::new();
     let mut add = |operation: &str, count: u64| {
@@ -276,7 +291,10 @@ pub fn copy_requests(tally: &Tally, server_side: bool) -> BTreeMap<String, u64> 
             *requests.entry(operation.to_string()).or_insert(0) += count;
         }
     };
-    if server_side {
+    if path == CopyPath::ServerIfReadable {
+        add("HeadObject", whole + tally.parts);
+    }
+    if path != CopyPath::Tasks {
         add("CopyObject", whole);
         add("UploadPartCopy", tally.parts);
     } else {
@@ -380,6 +398,8 @@ pub struct DryRun {
     pub requests: BTreeMap<String, u64>,
     /// Bytes the real run would move.
     pub moved: Moved,
+    /// Which way the copies would move the bytes.
+    pub copy_path: CopyPath,
     /// Prices of the estimate.
     #[serde(skip)]
     pub prices: Prices,
@@ -400,18 +420,18 @@ impl DryRun {
         steps: &[StepReport],
         src_bucket: &str,
         tally: Tally,
-        server_side: bool,
+        path: CopyPath,
         prices: Prices,
         seconds: f64,
     ) -> DryRun {
         let run = RunSummary::from_steps(steps, src_bucket, seconds);
         let requests_made = run.requests.unwrap_or_default();
-        let copying = copy_requests(&tally, server_side);
+        let copying = copy_requests(&tally, path);
         let mut requests = requests_made.clone();
         for (operation, count) in &copying {
             *requests.entry(operation.clone()).or_insert(0) += count;
         }
-        let moved = Moved::of(tally.bytes, server_side);
+        let moved = Moved::of(tally.bytes, path != CopyPath::Tasks);
         let unchanged = steps.iter().any(|s| s.name.starts_with("hive.")).then(|| {
             let same: i64 = steps
                 .iter()
@@ -433,6 +453,7 @@ impl DryRun {
             copy_requests: copying,
             requests,
             moved,
+            copy_path: path,
             prices,
             seconds,
             paths: RunPaths::default(),
@@ -558,16 +579,20 @@ impl DryRun {
         lines.push(("to copy", ops(&self.copy_requests)));
         lines.push((
             "moved",
-            if self.moved.read == self.moved.transferred {
-                format!(
+            match self.copy_path {
+                CopyPath::Tasks => format!(
                     "{} read from the source and written to the destination",
                     bytes(self.moved.transferred)
-                )
-            } else {
-                format!(
+                ),
+                CopyPath::Server => format!(
                     "{} copied by S3 (--server-side-copy), none through the tasks",
                     bytes(self.moved.transferred)
-                )
+                ),
+                CopyPath::ServerIfReadable => format!(
+                    "{} copied by S3 where the destination's credentials can read the \
+                     source (one HEAD of each first), the rest through the tasks",
+                    bytes(self.moved.transferred)
+                ),
             },
         ));
         lines.push((
@@ -619,7 +644,7 @@ mod tests {
 
     #[test]
     fn the_copy_makes_one_write_per_whole_object_and_part_and_two_per_upload() {
-        let client = copy_requests(&tally(), false);
+        let client = copy_requests(&tally(), CopyPath::Tasks);
         let expected: BTreeMap<String, u64> = [
             ("CompleteMultipartUpload", 2),
             ("CreateMultipartUpload", 2),
@@ -632,11 +657,20 @@ mod tests {
         .map(|(op, n)| (op.to_string(), n))
         .collect();
         assert_eq!(client, expected);
-        let server = copy_requests(&tally(), true);
+        let server = copy_requests(&tally(), CopyPath::Server);
         assert_eq!(server["CopyObject"], 3);
         assert_eq!(server["UploadPartCopy"], 5);
         assert!(!server.contains_key("GetObject") && !server.contains_key("PutObject"));
-        assert_eq!(copy_requests(&Tally::default(), false), BTreeMap::new());
+        assert!(!server.contains_key("HeadObject"));
+        // The default on one endpoint: one HEAD of each record first.
+        let probed = copy_requests(&tally(), CopyPath::ServerIfReadable);
+        assert_eq!(probed["HeadObject"], 8);
+        assert_eq!(probed["CopyObject"], 3);
+        assert_eq!(probed["UploadPartCopy"], 5);
+        assert_eq!(
+            copy_requests(&Tally::default(), CopyPath::Tasks),
+            BTreeMap::new()
+        );
     }
 
     #[test]

@@ -17,7 +17,9 @@ use crate::plan::local::{LocalSettings, ProgressDisplay, StepReport, report_json
 use crate::plan::{self, RunBase, part_file_name};
 use crate::rsync::cleanup::clean_up_uploads;
 use crate::rsync::delete;
-use crate::rsync::dry_run::{Action, DryRun, PlannedObject, Prices, Tally, read_part_list};
+use crate::rsync::dry_run::{
+    Action, CopyPath, DryRun, PlannedObject, Prices, Tally, read_part_list,
+};
 use crate::rsync::report::{self, SkipReport};
 use crate::rsync::runs::{self, RunInfo, RunJournal};
 use crate::rsync::summary::{Deleted, RunSummary};
@@ -811,9 +813,13 @@ async fn dry_run<W: Write, E: Write>(
         &finished,
         &options.src_bucket,
         tally,
-        options.server_side_copy
-            || plan::server_side_if_readable(&options)
-            || options.job == plan::Job::Reencrypt,
+        if options.server_side_copy || options.job == plan::Job::Reencrypt {
+            CopyPath::Server
+        } else if plan::server_side_if_readable(&options) {
+            CopyPath::ServerIfReadable
+        } else {
+            CopyPath::Tasks
+        },
         local.prices,
         started.elapsed().as_secs_f64(),
     )

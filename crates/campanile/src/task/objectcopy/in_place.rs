@@ -51,7 +51,12 @@ pub(super) async fn rewrite<W: Write, E: Write>(
         Some(_) => None,
         None => Some(source_headers(&record, &options.src_bucket, dst, options).await?),
     };
-    copy_in_server(&record, dst, options, headers, sinks).await
+    let readable = headers.map(|headers| super::server_side::Readable {
+        headers,
+        checksum: None,
+    });
+    let copied = copy_in_server(&record, dst, options, readable, sinks).await?;
+    Ok(copied.unwrap_or_default())
 }
 
 /// The object's own headers: one HEAD pinned to the listed ETag (a key gone or changed

@@ -559,12 +559,29 @@ async fn copy_record<W: Write, E: Write>(
         return in_place::rewrite(record, dst, options, sinks).await;
     }
     if options.server_side {
-        return copy_in_server(record, dst, options, None, sinks).await;
+        let copied = copy_in_server(record, dst, options, None, sinks).await?;
+        return Ok(copied.unwrap_or_default());
     }
     if options.server_side_if_readable && !sinks.client_only.get() {
         match server_side::probe(record, &options.src_bucket, dst, &options.sse_c).await? {
-            server_side::Probe::Readable(headers) => {
-                return copy_in_server(record, dst, options, Some(*headers), sinks).await;
+            server_side::Probe::Readable(readable) => {
+                if let Some(summary) =
+                    copy_in_server(record, dst, options, Some(*readable), sinks).await?
+                {
+                    return Ok(summary);
+                }
+                // The server's copy is not the task's: stored with SSE-KMS (the
+                // bucket's default encryption), its ETag proves nothing; or a part
+                // lacks the checksum its upload carries. This record is copied again
+                // through the task, whose proofs hold, and so is every later one.
+                sinks.client_only.set(true);
+                sinks.reporter.borrow_mut().status_now(&format!(
+                    "{}/{}: the server's copy is not proven as this task's is (stored with \
+                     SSE-KMS, whose ETag proves nothing, or a part without its checksum): \
+                     copying through this task",
+                    options.dst_bucket,
+                    label(record)
+                ))?;
             }
             server_side::Probe::NotMd5 => {}
             server_side::Probe::Refused(detail) => {
@@ -739,27 +756,54 @@ fn count_copy<W: Write, E: Write>(
 /// bytes counted `ServerSideBytes`. `headers`, from [`server_side::probe`], are the
 /// source's, written onto a whole object's copy (`server_side_if_readable`); without
 /// them (`--server-side`) the copy takes what CopyObject carries itself.
+///
+/// `None` (only for `server_side_if_readable`, nothing counted or written): the
+/// server's copy would not be what the task's is — stored with SSE-KMS, so its ETag
+/// cannot prove it, or a part whose checksum the server does not give — and the
+/// caller copies the record again through the task. `--server-side` and `--in-place`
+/// asked for the server's copy and take it as it is (an unproven one counted and
+/// reported so).
 async fn copy_in_server<W: Write, E: Write>(
     record: &PartRecord,
     dst: &Client,
     options: &ObjectCopyOptions,
-    headers: Option<crate::headers::ObjectHeaders>,
+    readable: Option<server_side::Readable>,
     sinks: &Sinks<'_, W, E>,
-) -> Result<ObjectCopySummary, Error> {
+) -> Result<Option<ObjectCopySummary>, Error> {
     let (src_bucket, dst_bucket) = (&options.src_bucket, &options.dst_bucket);
     let dst_key = options.dst_key(&record.object.key);
+    let proof_required =
+        options.server_side_if_readable && !options.server_side && !options.in_place;
     let summary = match &record.part {
         None => {
-            let headers = headers.map(|h| h.with_settings(&options.write));
+            // As the task writes it: with the source's checksum, or a CRC64NVME.
+            let checksum = readable.as_ref().filter(|_| proof_required).map(|r| {
+                r.checksum.as_ref().map_or(
+                    server_side::AskedChecksum {
+                        algorithm: crate::checksum::Algorithm::Crc64Nvme,
+                        source: None,
+                    },
+                    |c| server_side::AskedChecksum {
+                        algorithm: c.algorithm,
+                        source: Some(c.value.as_str()),
+                    },
+                )
+            });
+            let headers = readable
+                .as_ref()
+                .map(|r| r.headers.clone().with_settings(&options.write));
             let compared = server_side::copy_whole(
                 record,
                 src_bucket,
                 (dst_bucket, &dst_key),
                 dst,
-                (&options.write, headers.as_ref()),
+                (&options.write, headers.as_ref(), checksum),
                 &options.sse_c,
             )
             .await?;
+            if proof_required && !compared {
+                return Ok(None);
+            }
             if compared {
                 sinks
                     .reporter
@@ -786,6 +830,10 @@ async fn copy_in_server<W: Write, E: Write>(
                 &options.sse_c,
             )
             .await?;
+            if proof_required && (!dst_md5 || (part.checksum.is_some() && checksum.is_none())) {
+                // Copied again through the task, over the same part number.
+                return Ok(None);
+            }
             // The server copied without showing the source: its ETag is taken as an MD5,
             // unless it is SSE-C (read with a key). The part's checksum is the one the
             // server computed, when it gives one.
@@ -806,5 +854,5 @@ async fn copy_in_server<W: Write, E: Write>(
         .reporter
         .borrow_mut()
         .counter(dst_bucket, counters::SERVER_SIDE_BYTES, moved)?;
-    Ok(summary)
+    Ok(Some(summary))
 }

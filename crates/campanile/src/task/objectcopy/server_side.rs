@@ -18,6 +18,8 @@
 //! [`crate::record::Destination`]).
 
 use super::attempts::{DESTINATION_CHANGED, source_moved};
+use super::transfer::FullChecksum;
+use crate::checksum::Algorithm;
 use crate::command::WriteSettings;
 use crate::error::{Error, S3Context};
 use crate::headers::ObjectHeaders;
@@ -65,11 +67,10 @@ where
 /// What [`probe`] found out about a record's source, read with the destination's
 /// credentials.
 #[derive(Debug)]
-pub enum Probe {
+pub(crate) enum Probe {
     /// Readable, and its ETag is an MD5: the server may copy it, and the copy is
-    /// proven by the ETag it returns. The source's headers (from the HEAD) go onto a
-    /// whole object's copy.
-    Readable(Box<ObjectHeaders>),
+    /// proven by the ETag it returns.
+    Readable(Box<Readable>),
     /// Readable, but its ETag is no MD5 (SSE-KMS, SSE-C), or archived: copied (or
     /// reported) through the task, whose proofs (the source's checksum) do not need
     /// the ETag.
@@ -78,11 +79,32 @@ pub enum Probe {
     Refused(String),
 }
 
+/// What the probe's HEAD showed of a readable source, for a whole object's copy.
+#[derive(Debug)]
+pub(crate) struct Readable {
+    /// The source's headers, written onto the copy.
+    pub headers: ObjectHeaders,
+    /// The source's full-object checksum: the copy is asked for one of the same
+    /// algorithm, which must then equal it when the server shows it.
+    pub checksum: Option<FullChecksum>,
+}
+
+/// The checksum a whole object's copy in the server is asked for: the server computes
+/// `algorithm` over the copy; `source`, the source's value of it, must then equal the
+/// value the server shows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AskedChecksum<'a> {
+    /// The algorithm the copy gets.
+    pub algorithm: Algorithm,
+    /// The source's value, when it has a full-object checksum of that algorithm.
+    pub source: Option<&'a str>,
+}
+
 /// Asks, with one HEAD of the source pinned to the listed ETag and made with the
 /// destination's credentials, whether the server may copy the record
 /// (`objectcopy --server-side-if-readable`). A source gone (404) or changed (412) is
 /// an [`Error::SourceMoved`], skipped as in the client mode.
-pub async fn probe(
+pub(crate) async fn probe(
     record: &PartRecord,
     src_bucket: &str,
     dst: &Client,
@@ -94,6 +116,7 @@ pub async fn probe(
         .bucket(src_bucket)
         .key(&object.key)
         .if_match(format!("\"{}\"", object.etag))
+        .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
         .sse_c(sse_c.src.as_ref())
         .send()
         .await;
@@ -108,7 +131,10 @@ pub async fn probe(
             Ok(if through_the_task {
                 Probe::NotMd5
             } else {
-                Probe::Readable(Box::new(headers))
+                Probe::Readable(Box::new(Readable {
+                    headers,
+                    checksum: FullChecksum::of_head(&head),
+                }))
             })
         }
         Err(error) => {
@@ -145,14 +171,20 @@ pub async fn probe(
 /// mode carries them; the tags are copied by the server); without, CopyObject carries
 /// the metadata, content headers and tags, and `write`'s encryption, storage class and
 /// ACL are applied when set (the storage class is then STANDARD unless
-/// `--storage-class`). Returns whether the copy's ETag was compared with the source's
+/// `--storage-class`). With `checksum` (an algorithm and the source's value of it, if
+/// it has one) the server computes that checksum of the copy; a value it shows must
+/// equal the source's. Returns whether the copy's ETag was compared with the source's
 /// (not for SSE-KMS and SSE-C copies, whose ETags are no MD5).
-pub async fn copy_whole(
+pub(crate) async fn copy_whole(
     record: &PartRecord,
     src_bucket: &str,
     (dst_bucket, dst_key): (&str, &str),
     dst: &Client,
-    (write, headers): (&WriteSettings, Option<&ObjectHeaders>),
+    (write, headers, checksum): (
+        &WriteSettings,
+        Option<&ObjectHeaders>,
+        Option<AskedChecksum<'_>>,
+    ),
     sse_c: &SseCKeys,
 ) -> Result<bool, Error> {
     let object = &record.object;
@@ -167,7 +199,8 @@ pub async fn copy_whole(
         .set_if_none_match(destination.and_then(|d| d.if_none_match()))
         .set_if_match(destination.and_then(|d| d.if_match()))
         .copy_source_sse_c(sse_c.src.as_ref())
-        .sse_c(sse_c.dst.as_ref());
+        .sse_c(sse_c.dst.as_ref())
+        .set_checksum_algorithm(checksum.map(|asked| asked.algorithm.sdk()));
     let request = match headers {
         Some(headers) => headers
             .apply_to_copy(request)
@@ -214,6 +247,29 @@ pub async fn copy_whole(
         .and_then(|r| r.e_tag())
         .unwrap_or_default()
         .trim_matches('"');
+    if let Some(AskedChecksum {
+        algorithm,
+        source: Some(source),
+    }) = checksum
+        && let Some(result) = copied.copy_object_result()
+        && let Some(copy) = algorithm.pick([
+            result.checksum_crc32(),
+            result.checksum_crc32_c(),
+            result.checksum_crc64_nvme(),
+            result.checksum_sha1(),
+            result.checksum_sha256(),
+        ])
+        && copy != source
+    {
+        return Err(Error::Integrity {
+            bucket: dst_bucket.to_string(),
+            key: dst_key.to_string(),
+            message: format!(
+                "CopyObject returned {} {copy:?}, the source's is {source:?}",
+                algorithm.as_str()
+            ),
+        });
+    }
     let compared = etag_checked && is_plain_md5_etag(&object.etag);
     if compared && etag != object.etag {
         if source_is_kms(dst, src_bucket, &object.key).await {

@@ -99,6 +99,29 @@ impl FullChecksum {
         })
     }
 
+    /// The full-object checksum of a HEAD's answer (in checksum mode), if it has one.
+    pub(crate) fn of_head(
+        head: &aws_sdk_s3::operation::head_object::HeadObjectOutput,
+    ) -> Option<FullChecksum> {
+        if head.checksum_type() == Some(&ChecksumType::Composite) {
+            return None;
+        }
+        let values = [
+            head.checksum_crc32(),
+            head.checksum_crc32_c(),
+            head.checksum_crc64_nvme(),
+            head.checksum_sha1(),
+            head.checksum_sha256(),
+        ];
+        Algorithm::ALL.into_iter().find_map(|algorithm| {
+            let value = algorithm.pick(values)?;
+            (!value.contains('-')).then(|| FullChecksum {
+                algorithm,
+                value: value.to_string(),
+            })
+        })
+    }
+
     /// A PutObject that carries this checksum (S3 checks the body against it). The
     /// algorithm goes with it (`x-amz-sdk-checksum-algorithm`), as the SDKs send it:
     /// some servers store a checksum only when it is named.
