@@ -650,6 +650,12 @@ fn campanile_server_side(b: &Bench, src: &str, dst: &str) -> Option<Command> {
     Some(command)
 }
 
+fn campanile_client_only(b: &Bench, src: &str, dst: &str) -> Option<Command> {
+    let mut command = b.campanile(src, dst, &part_file_of(b), &["--no-server-side-copy"]);
+    Bench::with_key(&mut command, b.admin_key());
+    Some(command)
+}
+
 fn campanile_cross(b: &Bench, src: &str, dst: &str) -> Option<Command> {
     let profiles = ["--src-profile", "src", "--dst-profile", "dst"];
     Some(b.campanile(src, dst, &part_file_of(b), &profiles))
@@ -717,6 +723,13 @@ fn w1(bench: &Bench, count: usize) -> (&'static str, &'static str, Tools, f64) {
     load(bench, &src, &hex_keys(count, ""));
     let tools: Tools = vec![
         copy_tool("campanile", &src, "w1-dst", &[], campanile_same_account),
+        copy_tool(
+            "campanile --no-server-side-copy",
+            &src,
+            "w1-dst",
+            &[],
+            campanile_client_only,
+        ),
         copy_tool(
             "campanile --server-side-copy",
             &src,
