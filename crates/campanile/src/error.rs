@@ -349,6 +349,35 @@ impl S3Context {
         }
     }
 
+    /// A HEAD pinned to the listed ETag (`If-Match`) failed: 404 (a HEAD's answer has
+    /// no body, so no error code) is a key deleted since it was listed, 412 a key
+    /// changed since (both [`Error::SourceMoved`], skipped and reported by the task);
+    /// anything else is [`S3Context::sdk`]'s.
+    pub fn pinned_head_failure<E>(
+        self,
+        error: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+        etag: &str,
+    ) -> Error
+    where
+        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        match crate::s3::http_status(&error) {
+            Some(404) => self.source_moved(
+                crate::skip::SkipReason::Vanished,
+                "the object no longer exists (deleted since it was listed)",
+                Some(Box::new(error)),
+            ),
+            Some(412) => self.source_moved(
+                crate::skip::SkipReason::Changed,
+                format!(
+                    "the object changed since it was listed (its ETag is no longer {etag}); list it again"
+                ),
+                Some(Box::new(error)),
+            ),
+            _ => self.sdk(error),
+        }
+    }
+
     /// The request succeeded but its answer is unusable (a field missing, a layout
     /// that does not add up): no underlying error.
     pub fn problem(self, message: impl Into<String>) -> Error {

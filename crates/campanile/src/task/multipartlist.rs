@@ -402,23 +402,7 @@ async fn head_object(
         .send()
         .await
         .map_err(|e| {
-            let context = S3Context::new("HeadObject", bucket, &object.key);
-            match http_status(&e) {
-                Some(412) => context.source_moved(
-                    SkipReason::Changed,
-                    format!(
-                        "the object changed since it was listed (its ETag is no longer {}); list it again",
-                        object.etag
-                    ),
-                    Some(Box::new(e)),
-                ),
-                Some(404) => context.source_moved(
-                    SkipReason::Vanished,
-                    "the object no longer exists (deleted since it was listed)",
-                    Some(Box::new(e)),
-                ),
-                _ => context.sdk(e),
-            }
+            S3Context::new("HeadObject", bucket, &object.key).pinned_head_failure(e, &object.etag)
         })
 }
 

@@ -36,7 +36,7 @@ use crate::input::checked_records;
 use crate::record::{ListingRecord, escape_key};
 use crate::reporter::{Reporter, counters};
 use crate::s3::{Client, http_status};
-use crate::skip::{self, Line, SkipReason, Skipped};
+use crate::skip::{self, Line, Skipped};
 use crate::stream::StreamIndex;
 
 /// Options of objectrestore.
@@ -304,23 +304,7 @@ async fn head(
         .send()
         .await
         .map_err(|e| {
-            let context = S3Context::new("HeadObject", bucket, &object.key);
-            match http_status(&e) {
-                Some(412) => context.source_moved(
-                    SkipReason::Changed,
-                    format!(
-                        "the object changed since it was listed (its ETag is no longer {})",
-                        object.etag
-                    ),
-                    Some(Box::new(e)),
-                ),
-                Some(404) => context.source_moved(
-                    SkipReason::Vanished,
-                    "the object no longer exists (deleted since it was listed)",
-                    Some(Box::new(e)),
-                ),
-                _ => context.sdk(e),
-            }
+            S3Context::new("HeadObject", bucket, &object.key).pinned_head_failure(e, &object.etag)
         })
 }
 

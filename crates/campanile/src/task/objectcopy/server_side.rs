@@ -144,21 +144,7 @@ pub(crate) async fn probe(
                     "HeadObject s3://{src_bucket}/{}: 403",
                     object.key
                 ))),
-                // A HEAD's 404 carries no error code (no body): the key is gone.
-                Some(404) => Err(context.source_moved(
-                    SkipReason::Vanished,
-                    "the source no longer exists (deleted since it was listed)",
-                    Some(Box::new(error)),
-                )),
-                Some(412) => Err(context.source_moved(
-                    SkipReason::Changed,
-                    format!(
-                        "the source changed since it was listed (its ETag is no longer {}); list it again",
-                        object.etag
-                    ),
-                    Some(Box::new(error)),
-                )),
-                _ => Err(context.sdk(error)),
+                _ => Err(context.pinned_head_failure(error, &object.etag)),
             }
         }
     }
