@@ -79,6 +79,60 @@ pub struct RunSummary {
     /// Of [`RunSummary::bytes`], those the server copied itself (CopyObject,
     /// UploadPartCopy): the rest went through the tasks (GET+PUT).
     pub server_side_bytes: u64,
+    /// `--all-versions`, `--version-at`: the versions listed and written; `None` (and
+    /// absent from the JSON) in a run that copies no versions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub versions: Option<Versions>,
+}
+
+/// What a copy of versions did (bucketlist's and `objectcopy --versions`' counters).
+/// A dry run's `versions` and `delete_markers` are those it would write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Versions {
+    /// Keys listed with their versions.
+    pub keys: u64,
+    /// Object versions listed at the source (delete markers not among them).
+    pub listed_versions: u64,
+    /// Delete markers listed at the source.
+    pub listed_delete_markers: u64,
+    /// Object versions written at the destination.
+    pub versions: u64,
+    /// Delete markers written at the destination.
+    pub delete_markers: u64,
+    /// Versions (and markers) found in the destination's history already.
+    pub already_there: u64,
+    /// Keys whose destination history is not the start of the source's: reported,
+    /// not written.
+    pub diverged: u64,
+}
+
+impl Versions {
+    /// The versions counts of a run's steps; `None` when no step listed or copied
+    /// versions.
+    fn of(steps: &[StepReport]) -> Option<Versions> {
+        let copies: Vec<StepReport> = steps.iter().filter(|s| is_copy(s)).cloned().collect();
+        let listings: Vec<StepReport> = steps
+            .iter()
+            .filter(|s| s.name.starts_with("list."))
+            .cloned()
+            .collect();
+        let versions = Versions {
+            keys: sum_all(&listings, counters::OBJECTS),
+            listed_versions: sum_all(&listings, counters::VERSIONS),
+            listed_delete_markers: sum_all(&listings, counters::DELETE_MARKERS),
+            versions: sum_all(&copies, counters::VERSIONS),
+            delete_markers: sum_all(&copies, counters::DELETE_MARKERS),
+            already_there: sum_all(&copies, counters::VERSIONS_ALREADY_THERE),
+            diverged: sum_all(&copies, counters::HISTORY_DIVERGED),
+        };
+        let any = versions.listed_versions
+            + versions.listed_delete_markers
+            + versions.versions
+            + versions.delete_markers
+            + versions.already_there
+            + versions.diverged;
+        (any > 0).then_some(versions)
+    }
 }
 
 /// What a restore run did with the archived objects it listed (objectrestore's
@@ -311,6 +365,7 @@ impl RunSummary {
             restore: Restore::of(steps),
             map: Map::of(steps),
             server_side_bytes: sum_all(&copies, counters::SERVER_SIDE_BYTES),
+            versions: Versions::of(steps),
             ..RunSummary::default()
         };
         let by_reason: BTreeMap<SkipReason, u64> = SkipReason::ALL
@@ -458,6 +513,22 @@ impl RunSummary {
                     map.failed,
                     bytes(map.input_bytes),
                     bytes(map.output_bytes)
+                ),
+            ));
+        }
+        if let Some(versions) = &self.versions {
+            lines.push((
+                "versions",
+                format!(
+                    "{} listed ({} versions, {} delete markers); {} versions and {} delete \
+                     markers written, {} there already, {} diverged",
+                    plural(versions.keys, "key"),
+                    versions.listed_versions,
+                    versions.listed_delete_markers,
+                    versions.versions,
+                    versions.delete_markers,
+                    versions.already_there,
+                    plural(versions.diverged, "key")
                 ),
             ));
         }
