@@ -369,3 +369,51 @@ async fn version_at_copies_the_bucket_as_it_stood_then() {
         again.stdout
     );
 }
+
+/// Answers lost on the way back (the server wrote, the client saw a reset) are where a
+/// retried write would add a version twice: through a proxy that loses 10% of the
+/// answers, the destination's history still reads exactly the source's.
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_answers_add_no_version_twice() {
+    use campanile_testkit::faults::{FaultKind, FaultPlan, FaultProxy};
+    let server = campanile_testkit::moto();
+    let src = source(server, "versions-lost").await;
+    let dst = bucket(server, &src, "versions-lost-dst", true).await;
+    let plan = FaultPlan::mix(17, 0.1, &[FaultKind::ResetBeforeResponse], Duration::ZERO);
+    let proxy = FaultProxy::start(&server.endpoint, plan)
+        .await
+        .expect("start proxy");
+    let endpoint = proxy.endpoint();
+    let work = tempfile::tempdir().expect("work");
+    let ran = tokio::task::spawn_blocking({
+        let work = work.path().to_path_buf();
+        let (from, to) = (src.bucket.clone(), dst.clone());
+        move || {
+            std::fs::create_dir_all(&work).expect("work dir");
+            let part_file = work.join("part.all");
+            std::fs::write(&part_file, "range\t\t\n").expect("part file");
+            rsync_local_at(
+                campanile_testkit::moto(),
+                &endpoint,
+                &work,
+                &part_file,
+                (&from, &to),
+                &["--all-versions", "--quiet"],
+                &[],
+            )
+        }
+    })
+    .await
+    .expect("rsync thread");
+    let stats = proxy.stats();
+    drop(proxy);
+    assert_eq!(ran.code, 0, "{stats:?}\n{}\n{}", ran.stdout, ran.stderr);
+    assert!(stats.injected.values().sum::<u64>() > 0, "{stats:?}");
+    for key in ["doc", "keep"] {
+        assert_eq!(
+            history(&src.client, &dst, key).await,
+            history(&src.client, &src.bucket, key).await,
+            "{key} through {stats:?}"
+        );
+    }
+}
