@@ -133,11 +133,12 @@ async fn bucket(server: &S3Server, source: &Source, tag: &str, versioned: bool) 
     name
 }
 
-/// rsync on the local runner, `--json`, with a part file listing every key.
+/// rsync on the local runner, `--json`, with a part file of two key ranges, the
+/// second starting at `doc` (whose versions its first request lists alone).
 fn rsync(server: &S3Server, work: &std::path::Path, buckets: (&str, &str), extra: &[&str]) -> Run {
     std::fs::create_dir_all(work).expect("work dir");
     let part_file = work.join("part.all");
-    std::fs::write(&part_file, "range\t\t\n").expect("part file");
+    std::fs::write(&part_file, "range\t\tdoc\nrange\tdoc\t\n").expect("part file");
     rsync_local_at(
         server,
         &server.endpoint,

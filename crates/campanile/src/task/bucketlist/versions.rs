@@ -210,6 +210,11 @@ pub(super) async fn list_line<W: Write, E: Write>(
             if stop_at.as_ref().is_some_and(|stop| key >= *stop) {
                 return Ok(Flow::Stop);
             }
+            // KeyMarker is exclusive on S3; some servers (moto) list the marker key's
+            // older versions after it all the same: the probe above wrote that key.
+            if plan.start_after.as_ref() == Some(&key) {
+                return Ok(Flow::Continue);
+            }
             write_key(line, key, entries, output, reporter, options, summary)?;
             Ok(Flow::Continue)
         },
