@@ -168,6 +168,37 @@ async fn all_versions_copy_in_order_once_and_report_a_diverged_history() {
     );
     assert_eq!(wanted[2], (None, 0), "{wanted:?}");
 
+    // The listing task alone: one versions record per key, oldest first.
+    let listed = run(
+        BUCKETLIST,
+        &[
+            "--bucket",
+            &src.bucket,
+            "--endpoint",
+            &server.endpoint,
+            "--all-versions",
+        ],
+        "range\t\t\n",
+        server,
+        &[],
+    );
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let records: Vec<campanile::versions::VersionsRecord> = listed
+        .stdout
+        .lines()
+        .map(|l| campanile::versions::VersionsRecord::parse(l).expect("a versions record"))
+        .collect();
+    assert_eq!(records.len(), 2, "{}", listed.stdout);
+    assert_eq!(records[0].key, "doc");
+    let shapes: Vec<Entry> = records[0]
+        .versions
+        .iter()
+        .map(|v| (v.etag.clone(), i64::try_from(v.size).expect("size")))
+        .collect();
+    assert_eq!(shapes, wanted, "{}", listed.stdout);
+    assert_eq!(records[1].key, "keep");
+    assert_eq!(records[1].versions.len(), 1);
+
     // Dry run: every version and the marker, nothing written.
     let dry = rsync(
         server,
