@@ -34,6 +34,10 @@
 //! rows of the keys reported. Counters: `Versions` and `DeleteMarkers` written,
 //! `VersionsAlreadyThere`, `HistoryDiverged` (destination bucket), `InputBytes`,
 //! `OutputBytes`, `Parts`.
+//!
+//! Memory: a whole version is streamed from its GET into its PutObject; a multipart
+//! version's part is held in memory while it is sent, within the task's `maxtmpsize`
+//! over all the keys copied at once.
 
 use std::cell::RefCell;
 use std::io::{BufRead, Write};
@@ -167,6 +171,9 @@ impl VersionsSummary {
 struct Sinks<'a, W: Write, E: Write> {
     output: RefCell<&'a mut W>,
     reporter: RefCell<&'a mut Reporter<E>>,
+    /// `maxtmpsize`: the parts of multipart versions held in memory at once, over all
+    /// the keys copied concurrently.
+    memory: super::budget::MemoryBudget,
 }
 
 impl<W: Write, E: Write> Sinks<'_, W, E> {
@@ -251,6 +258,7 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     let sinks = Sinks {
         output: RefCell::new(output),
         reporter: RefCell::new(reporter),
+        memory: super::budget::MemoryBudget::new(options.max_tmp_size),
     };
     let mut total = VersionsSummary::default();
     let mut failed: Vec<(String, Error)> = Vec::new();
@@ -288,7 +296,9 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
             }
         }
     }
-    let Sinks { output, reporter } = sinks;
+    let Sinks {
+        output, reporter, ..
+    } = sinks;
     output
         .into_inner()
         .flush()
@@ -817,6 +827,9 @@ async fn upload_parts<W: Write, E: Write>(
     let mut digests = Vec::with_capacity(ranges.len());
     for (index, range) in ranges.iter().enumerate() {
         let number = i32::try_from(index + 1).unwrap_or(i32::MAX);
+        // Held until the part is sent: the parts in memory stay within maxtmpsize (a
+        // part larger than all of it waits for all of it).
+        let share = sinks.memory.reserve(range.len()).await?;
         let get = src
             .get_object()
             .bucket(bucket)
@@ -865,6 +878,7 @@ async fn upload_parts<W: Write, E: Write>(
             .send()
             .await
             .context("UploadPart", &options.dst_bucket, dst_key)?;
+        drop(share);
         sinks.count(&options.dst_bucket, counters::PARTS, 1)?;
         parts.push(
             CompletedPart::builder()
