@@ -256,6 +256,7 @@ async fn all_versions_copy_in_order_once_and_report_a_diverged_history() {
     assert_eq!(did["listed_delete_markers"], 1, "{did}");
     assert_eq!(did["keys"], 2, "{did}");
     assert_eq!(summary(&ran)["multipart_objects"], 1, "{}", ran.stdout);
+    assert_eq!(summary(&ran)["proofs"]["md5"], 3, "{}", ran.stdout);
 
     // Again: nothing new is written.
     let again = rsync(

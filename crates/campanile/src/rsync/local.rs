@@ -939,6 +939,7 @@ fn versions_dry_run<W: Write, E: Write>(
     let mut counted = summary.versions.unwrap_or_default();
     counted.versions = versions;
     counted.delete_markers = markers;
+    counted.dry_run = true;
     summary.versions = Some(counted);
     print_summary(&summary, local.json, local.quiet, out, err)?;
     SkipReport::outcome(skipped)

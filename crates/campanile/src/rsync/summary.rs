@@ -104,6 +104,9 @@ pub struct Versions {
     /// Keys whose destination history is not the start of the source's: reported,
     /// not written.
     pub diverged: u64,
+    /// A dry run's: `versions` and `delete_markers` are what would be written.
+    #[serde(skip)]
+    pub dry_run: bool,
 }
 
 impl Versions {
@@ -124,6 +127,7 @@ impl Versions {
             delete_markers: sum_all(&copies, counters::DELETE_MARKERS),
             already_there: sum_all(&copies, counters::VERSIONS_ALREADY_THERE),
             diverged: sum_all(&copies, counters::HISTORY_DIVERGED),
+            dry_run: false,
         };
         let any = versions.listed_versions
             + versions.listed_delete_markers
@@ -475,6 +479,15 @@ impl RunSummary {
             Some(_) => "summary of the steps that ended (the run failed)",
         };
         match (&self.restore, &self.map) {
+            _ if self.versions.is_some_and(|v| v.dry_run) => {
+                let versions = self.versions.unwrap_or_default();
+                writeln!(
+                    out,
+                    "dry run: {} and {} would be written",
+                    plural(versions.versions, "version"),
+                    plural(versions.delete_markers, "delete marker")
+                )?
+            }
             (Some(restore), _) => writeln!(
                 out,
                 "{heading}: {} in an archive storage class",
@@ -521,12 +534,17 @@ impl RunSummary {
                 "versions",
                 format!(
                     "{} listed ({} versions, {} delete markers); {} versions and {} delete \
-                     markers written, {} there already, {} diverged",
+                     markers {}, {} there already, {} diverged",
                     plural(versions.keys, "key"),
                     versions.listed_versions,
                     versions.listed_delete_markers,
                     versions.versions,
                     versions.delete_markers,
+                    if versions.dry_run {
+                        "to write"
+                    } else {
+                        "written"
+                    },
                     versions.already_there,
                     plural(versions.diverged, "key")
                 ),
@@ -985,5 +1003,65 @@ mod tests {
              \x20 output         /out/part.all.x\n\
              \x20 skip report    /out/part.all.x/_skipped.jsonl\n"
         );
+    }
+
+    #[test]
+    fn a_copy_of_versions_counts_versions_and_delete_markers() {
+        let steps = vec![
+            step(
+                "list.src.part.all",
+                &[
+                    ("src", "Objects", 2),
+                    ("src", "Versions", 3),
+                    ("src", "DeleteMarkers", 1),
+                ],
+                0,
+            ),
+            step(
+                "copy.src.part.all",
+                &[
+                    ("dst", "Versions", 2),
+                    ("dst", "DeleteMarkers", 1),
+                    ("dst", "VersionsAlreadyThere", 1),
+                    ("dst", "HistoryDiverged", 1),
+                ],
+                0,
+            ),
+        ];
+        let summary = RunSummary::from_steps(&steps, "src", 1.0);
+        let versions = summary.versions.expect("a versions section");
+        assert_eq!(
+            (
+                versions.keys,
+                versions.listed_versions,
+                versions.listed_delete_markers
+            ),
+            (2, 3, 1)
+        );
+        assert_eq!(
+            (
+                versions.versions,
+                versions.delete_markers,
+                versions.already_there,
+                versions.diverged
+            ),
+            (2, 1, 1, 1)
+        );
+        assert_eq!(summary.json()["summary"]["versions"]["delete_markers"], 1);
+        let mut text = Vec::new();
+        summary.write_human(&mut text).expect("write");
+        let text = String::from_utf8(text).expect("utf-8");
+        assert!(
+            text.contains("2 keys listed (3 versions, 1 delete markers); 2 versions and 1 delete markers written, 1 there already, 1 key diverged"),
+            "{text}"
+        );
+        // A copy without versions has no such section.
+        let plain = RunSummary::from_steps(
+            &[step("copy.src.part.all", &[("dst", "Objects", 1)], 0)],
+            "src",
+            1.0,
+        );
+        assert!(plain.versions.is_none());
+        assert!(plain.json()["summary"].get("versions").is_none());
     }
 }

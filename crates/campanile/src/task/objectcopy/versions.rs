@@ -32,6 +32,8 @@
 //! (a delete marker's etag `delete-marker`, size 0), outcome `copied`,
 //! `already-there`, or with `--dry-run` `would-copy` (nothing written), and the skip
 //! rows of the keys reported. Counters: `Versions` and `DeleteMarkers` written,
+//! `ProvenByMd5` (source bucket: a whole version whose PutObject carried the source
+//! ETag as Content-MD5, a multipart version whose parts made the source's ETag),
 //! `VersionsAlreadyThere`, `HistoryDiverged` (destination bucket), `InputBytes`,
 //! `OutputBytes`, `Parts`.
 //!
@@ -624,6 +626,10 @@ async fn write_version<W: Write, E: Write>(
         });
     }
     sinks.count(&options.dst_bucket, counters::OBJECTS, 1)?;
+    if content_md5.is_some() {
+        // S3 checked the bytes against the source's MD5 (Content-MD5).
+        sinks.count(&options.src_bucket, counters::PROVEN_BY_MD5, 1)?;
+    }
     Ok(version.size)
 }
 
@@ -794,6 +800,10 @@ async fn copy_multipart<W: Write, E: Write>(
     match completed {
         Ok(_) => {
             sinks.count(dst_bucket, counters::UPLOADS, 1)?;
+            if source_md5 {
+                // The parts read made the source's ETag before the completion.
+                sinks.count(bucket, counters::PROVEN_BY_MD5, 1)?;
+            }
             Ok(version.size)
         }
         Err(error) => {
