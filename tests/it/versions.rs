@@ -450,3 +450,55 @@ async fn lost_answers_add_no_version_twice() {
         );
     }
 }
+
+/// A key whose versions span two pages of ListObjectVersions (moto answers 1,000
+/// entries a page): 998 keys of one version, then `m` with five, so that the first
+/// page ends inside `m`'s history. The listing writes `m` once, all five versions,
+/// oldest first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_history_across_pages_is_listed_whole_and_in_order() {
+    let server = campanile_testkit::moto();
+    let client = server.client().await;
+    let bucket = campanile_testkit::unique_bucket("versions-pages");
+    server.create_bucket(&client, &bucket).await;
+    enable_versioning(&client, &bucket).await;
+    let objects: Vec<campanile_testkit::fixtures::FixtureObject> = (0..998)
+        .map(|i| campanile_testkit::fixtures::FixtureObject::whole(format!("k{i:04}"), 1))
+        .collect();
+    campanile_testkit::fixtures::upload_all(&client, &bucket, &objects).await;
+    for size in 1..=5 {
+        put_object(&client, &bucket, "m", vec![b'm'; size]).await;
+        // Distinct times, in order (moto orders by milliseconds).
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let listed = run(
+        BUCKETLIST,
+        &[
+            "--bucket",
+            &bucket,
+            "--endpoint",
+            &server.endpoint,
+            "--all-versions",
+        ],
+        "range\t\t\n",
+        server,
+        &[],
+    );
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let records: Vec<campanile::versions::VersionsRecord> = listed
+        .stdout
+        .lines()
+        .map(|l| campanile::versions::VersionsRecord::parse(l).expect("a versions record"))
+        .collect();
+    assert_eq!(records.len(), 999, "every key once");
+    assert!(
+        listed.counter("Requests", "ListObjectVersions") >= 2,
+        "more than one page: {}",
+        listed.stderr
+    );
+    let m = records.last().expect("m");
+    assert_eq!(m.key, "m");
+    let sizes: Vec<u64> = m.versions.iter().map(|v| v.size).collect();
+    assert_eq!(sizes, [1, 2, 3, 4, 5], "{}", m.to_line());
+    assert!(records[..998].iter().all(|r| r.versions.len() == 1));
+}
