@@ -688,6 +688,10 @@ async fn layout(
             .unwrap_or(0)
     };
     let size = version.size;
+    if size == 0 && count == 1 {
+        // One empty part (ETag `…-1`, size 0): sent as one empty part, nothing read.
+        return Ok(vec![ByteRange { first: 0, last: 0 }]);
+    }
     let first = head_part(1).await?;
     let unknown = || {
         S3Context::new("HeadObject", bucket, key).source_moved(
@@ -821,6 +825,51 @@ async fn copy_multipart<W: Write, E: Write>(
     }
 }
 
+/// Reads part `number` (`range`) of a version: a ranged GET of that version, pinned to
+/// its ETag, which must give exactly the range's bytes.
+async fn read_part(
+    src: &Client,
+    (bucket, key): (&str, &str),
+    version: &Version,
+    etag: &str,
+    (range, number): (ByteRange, i32),
+) -> Result<Vec<u8>, Error> {
+    let get = src
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .version_id(&version.version_id)
+        .if_match(format!("\"{etag}\""))
+        .range(range.header())
+        .send()
+        .await
+        .map_err(|e| source_error(e, "GetObject", (bucket, key, &version.version_id)))?;
+    let bytes = get
+        .body
+        .collect()
+        .await
+        .map_err(|e| {
+            S3Context::new("GetObject", bucket, key).explained(
+                format!("reading part {number} of version {}", version.version_id),
+                e,
+            )
+        })?
+        .to_vec();
+    if bytes.len() as u64 != range.len() {
+        return Err(Error::Integrity {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            message: format!(
+                "part {number} of version {}: read {} bytes, expected {}",
+                version.version_id,
+                bytes.len(),
+                range.len()
+            ),
+        });
+    }
+    Ok(bytes)
+}
+
 /// Uploads a multipart version's parts, each read by a ranged GET of the version and
 /// sent with its Content-MD5; checks that they make the source's ETag.
 async fn upload_parts<W: Write, E: Write>(
@@ -840,39 +889,12 @@ async fn upload_parts<W: Write, E: Write>(
         // Held until the part is sent: the parts in memory stay within maxtmpsize (a
         // part larger than all of it waits for all of it).
         let share = sinks.memory.reserve(range.len()).await?;
-        let get = src
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .version_id(&version.version_id)
-            .if_match(format!("\"{etag}\""))
-            .range(range.header())
-            .send()
-            .await
-            .map_err(|e| source_error(e, "GetObject", (bucket, key, &version.version_id)))?;
-        let bytes = get
-            .body
-            .collect()
-            .await
-            .map_err(|e| {
-                S3Context::new("GetObject", bucket, key).explained(
-                    format!("reading part {number} of version {}", version.version_id),
-                    e,
-                )
-            })?
-            .into_bytes();
-        if bytes.len() as u64 != range.len() {
-            return Err(Error::Integrity {
-                bucket: bucket.to_string(),
-                key: key.to_string(),
-                message: format!(
-                    "part {number} of version {}: read {} bytes, expected {}",
-                    version.version_id,
-                    bytes.len(),
-                    range.len()
-                ),
-            });
-        }
+        // The one empty part of an empty upload has no byte to read.
+        let bytes = if version.size == 0 {
+            Vec::new()
+        } else {
+            read_part(src, (bucket, key), version, etag, (*range, number)).await?
+        };
         let md5 = crate::multipart::md5(&bytes);
         let part = dst
             .upload_part()
