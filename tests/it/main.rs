@@ -43,3 +43,4 @@ mod ssec;
 mod stage;
 mod summary;
 mod verify;
+mod versions;

@@ -204,6 +204,7 @@ impl IndexCli {
             let mut request = self.run.request()?;
             request.plan.dst_endpoint = request.plan.src_endpoint.clone();
             request.plan.dst_profile = request.plan.src_profile.clone();
+            crate::rsync::RsyncCli::refuse_versions(&request, "campanile index")?;
             request.plan.job = Job::Index(job.clone());
             requests.push(request);
         }

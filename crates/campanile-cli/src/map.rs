@@ -86,6 +86,7 @@ impl MapCli {
             },
         };
         let mut request = sync.request()?;
+        crate::rsync::RsyncCli::refuse_versions(&request, "campanile map")?;
         request.plan.job = Job::Map(MapJob {
             command: self.command.clone(),
             output_template: template.map(|(_, key)| key),

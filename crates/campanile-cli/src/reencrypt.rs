@@ -57,6 +57,7 @@ impl ReencryptCli {
             ..self.sync.clone()
         };
         let mut request = sync.request()?;
+        crate::rsync::RsyncCli::refuse_versions(&request, "campanile reencrypt")?;
         request.plan.job = Job::Reencrypt;
         Ok(request)
     }

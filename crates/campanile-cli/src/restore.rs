@@ -54,6 +54,7 @@ impl RestoreCli {
             ..self.sync.clone()
         };
         let mut request = sync.request()?;
+        crate::rsync::RsyncCli::refuse_versions(&request, "campanile restore")?;
         request.plan.job = Job::Restore(RestoreJob {
             tier: self.tier.clone(),
             days: self.days,

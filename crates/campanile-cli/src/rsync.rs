@@ -11,7 +11,7 @@ use campanile::command::{ListingSelection, Prefixes};
 use campanile::governor::RequestBudget;
 use campanile::partfile::GenerateOptions;
 use campanile::plan::local::LocalSettings;
-use campanile::plan::{PlanOptions, RunBase};
+use campanile::plan::{Job, PlanOptions, RunBase, VersionsJob};
 use campanile::rsync::emr::EmrRequest;
 use campanile::rsync::hadoop::HadoopRequest;
 use campanile::rsync::local::{LocalRequest, copy_task_memory};
@@ -51,6 +51,10 @@ Examples:
   rsync s3://a/ s3://b/ --min-size 1M --newer-than 7d
   # copy only what is missing or different at the destination
   rsync s3://a/logs/ s3://b/archive/ --diff
+  # every version of every key, delete markers too, in order (b must be versioned)
+  rsync s3://a/ s3://b/ --all-versions
+  # the bucket as it stood at a time, into b's current objects
+  rsync s3://a/ s3://b/ --version-at 2026-11-01T00:00:00Z
   # the article's form
   rsync --src-bucket a --dst-bucket b --input s3://code/input/a/part.all -j j-XXXX --code s3://code --output s3://code/output";
 
@@ -220,6 +224,21 @@ pub struct RsyncCli {
     /// Only list (and diff).
     #[arg(long)]
     pub list_only: bool,
+    /// Copy every version of each key, delete markers included, oldest first, so that
+    /// the destination's history of the key reads in the source's order (its version
+    /// ids are its own). The destination must have versioning enabled (else exit 2).
+    /// A key whose destination history is not the start of the source's is reported
+    /// (exit 3), not written; what it holds already is not written again
+    /// (docs/versions.md).
+    #[arg(long, conflicts_with_all = ["version_at", "delete", "input_report", "inventory",
+                                      "no_copy", "restored"])]
+    pub all_versions: bool,
+    /// Copy the bucket as it stood at TIME (RFC 3339, or a duration ago such as 7d):
+    /// each key's newest version last modified at or before it, into the destination's
+    /// current objects; a key deleted then, or not yet written, is not copied.
+    #[arg(long, value_name = "TIME",
+          conflicts_with_all = ["delete", "input_report", "inventory", "no_copy", "restored"])]
+    pub version_at: Option<String>,
     /// Copy only the archived objects (GLACIER, DEEP_ARCHIVE, INTELLIGENT_TIERING) whose
     /// restore finished (and Intelligent-Tiering ones that need none); the others are
     /// reported as archived, with whether a restore is in progress. The copies keep
@@ -483,6 +502,18 @@ impl RsyncCli {
         })
     }
 
+    /// Refuses `--all-versions` and `--version-at` to a job other than the copy
+    /// (`name`: `campanile index` and the others that take rsync's flags).
+    pub fn refuse_versions(request: &RsyncRequest, name: &str) -> Result<(), Error> {
+        if let Job::Versions(_) = request.plan.job {
+            return Err(Error::Usage(format!(
+                "--all-versions and --version-at copy versions (rsync, campanile sync): \
+                 not with {name}"
+            )));
+        }
+        Ok(())
+    }
+
     /// The library request.
     pub fn request(&self) -> Result<RsyncRequest, Error> {
         let ((src_bucket, src_prefix), (dst_bucket, dst_prefix)) = self.locations()?;
@@ -529,6 +560,16 @@ impl RsyncCli {
         let run_budget = RequestBudget {
             reads: self.prefix_reads_per_second,
             writes: self.prefix_writes_per_second,
+        };
+        let job = match (self.all_versions, &self.version_at) {
+            (true, _) => Job::Versions(VersionsJob { at: None }),
+            (false, Some(at)) => Job::Versions(VersionsJob {
+                at: Some(
+                    Timestamp::parse_relative(at, Timestamp::now())
+                        .map_err(|e| Error::Usage(format!("--version-at: {e}")))?,
+                ),
+            }),
+            (false, None) => Job::default(),
         };
         let runner = match &self.job {
             None if self.hadoop => Runner::Hadoop(HadoopRequest {
@@ -581,7 +622,7 @@ impl RsyncCli {
                 // The local runner takes it as its own split size (see local_request).
                 lines_per_map: self.lines_per_map.filter(|_| !local),
                 task_budget: run_budget.share(task_slots),
-                job: Default::default(),
+                job,
                 // Set by the local runner from --input-report.
                 listing: None,
             },

@@ -96,6 +96,7 @@ impl VerifyCli {
                 ));
             }
         }
+        crate::rsync::RsyncCli::refuse_versions(&request, "campanile verify")?;
         request.plan.job = Job::Verify(VerifyJob {
             extra: !self.no_extra,
         });

@@ -40,5 +40,6 @@ pub mod stage;
 pub mod stream;
 pub mod task;
 pub mod tuning;
+pub mod versions;
 
 pub use error::Error;

@@ -86,6 +86,18 @@ pub mod counters {
     /// Listing lines dropped because their key was listed already (bucketlist
     /// `--distinct`, the reducer of the listing steps).
     pub const DUPLICATE_KEYS: &str = "DuplicateKeys";
+    /// Object versions listed (bucketlist `--all-versions`, `--version-at`; delete
+    /// markers not among them) or written (objectcopy `--versions`).
+    pub const VERSIONS: &str = "Versions";
+    /// Delete markers listed (bucketlist `--all-versions`) or written at the
+    /// destination (objectcopy `--versions`).
+    pub const DELETE_MARKERS: &str = "DeleteMarkers";
+    /// Versions (and delete markers) objectcopy `--versions` found already at the
+    /// destination, in the key's history, so not written again (destination bucket).
+    pub const VERSIONS_ALREADY_THERE: &str = "VersionsAlreadyThere";
+    /// Keys whose destination history is not the start of the source's, reported and
+    /// not written (objectcopy `--versions`; destination bucket).
+    pub const HISTORY_DIVERGED: &str = "HistoryDiverged";
 }
 
 /// The prefix Hadoop looks for (`stream.stderr.reporter.prefix`).

@@ -37,11 +37,19 @@ fn main() -> std::process::ExitCode {
             keys: args.select.key_map(),
             archived: args.select.archived,
             keep_archived: args.keep_archived,
+            versions: args.select.version_listing(),
             ..BucketListOptions::new(&args.bucket, StreamIndex::from_env())
         };
         if args.inventory && args.select.archived {
             return Err(campanile::Error::Usage(
                 "--archived lists the bucket: it does not read inventory reports".into(),
+            ));
+        }
+        if args.inventory && (args.select.all_versions || args.select.version_at.is_some()) {
+            return Err(campanile::Error::Usage(
+                "--all-versions and --version-at list the bucket's versions: an inventory \
+                 report is not read with them"
+                    .into(),
             ));
         }
         let listed = if args.inventory {

@@ -1,5 +1,6 @@
 //! objectcopy: copy each object or part of its input (multipartlist records), checking
-//! every byte; write the copied parts for multipartcomplete.
+//! every byte; write the copied parts for multipartcomplete. With `--versions`, copy
+//! the versions records of `bucketlist --all-versions` / `--version-at` instead.
 
 use clap::Parser;
 
@@ -58,8 +59,26 @@ fn main() -> std::process::ExitCode {
             sse_c,
             retried: campanile::attempt::TaskAttempt::from_env().is_retry(),
             keys: args.buckets.prefixes.key_map(),
+            dry_run: args.dry_run,
             ..defaults
         };
+        if let Some(mode) = args.versions {
+            if options.sse_c.src.is_some() || options.sse_c.dst.is_some() {
+                return Err(campanile::Error::Usage(
+                    "--versions copies without SSE-C keys (docs/versions.md)".into(),
+                ));
+            }
+            return objectcopy::versions::run(
+                streams.input,
+                &mut streams.output,
+                &mut streams.reporter,
+                (&src, &dst),
+                &options,
+                mode,
+            )
+            .await
+            .map(drop);
+        }
         objectcopy::run(
             streams.input,
             &mut streams.output,

@@ -473,6 +473,17 @@ pub struct ListingSelection {
     /// `campanile restore` and of `sync --restored`).
     #[arg(long)]
     pub archived: bool,
+    /// List every version and delete marker of each key, one versions record per key
+    /// (`key versions:N`, then `versionId etag size mtime` per version, oldest first;
+    /// docs/versions.md), with ListObjectVersions.
+    #[arg(long, conflicts_with_all = ["version_at", "archived"])]
+    pub all_versions: bool,
+    /// List each key as it stood at this RFC 3339 time: its newest version last
+    /// modified at or before it, as a versions record of one version; a key deleted
+    /// then (a delete marker) or not yet written is left out.
+    #[arg(long, value_name = "TIME", value_parser = Timestamp::parse_rfc3339,
+          conflicts_with = "archived")]
+    pub version_at: Option<Timestamp>,
 }
 
 impl ListingSelection {
@@ -519,6 +530,20 @@ impl ListingSelection {
             push(argv, "--older-than", at);
         }
         push_flag(argv, "--archived", self.archived);
+        push_flag(argv, "--all-versions", self.all_versions);
+        if let Some(at) = self.version_at {
+            push(argv, "--version-at", at);
+        }
+    }
+
+    /// Which versions the listing writes.
+    pub fn version_listing(&self) -> crate::task::bucketlist::versions::VersionListing {
+        use crate::task::bucketlist::versions::VersionListing;
+        match (self.all_versions, self.version_at) {
+            (true, _) => VersionListing::All,
+            (false, Some(at)) => VersionListing::At(at),
+            (false, None) => VersionListing::Current,
+        }
     }
 }
 
@@ -673,6 +698,20 @@ pub struct ObjectCopyArgs {
     /// write is pinned to the listed ETag and conditional on the key still holding it.
     #[arg(long, conflicts_with_all = ["server_side", "server_side_if_readable"])]
     pub in_place: bool,
+    /// Read versions records (`bucketlist --all-versions` or `--version-at`) instead of
+    /// multipartlist's: `history` writes each key's versions oldest first into the
+    /// destination's version history (versioning must be enabled there), after what
+    /// the destination holds of it already; `current` writes the one listed version
+    /// as the key's current object. Multipart versions are uploaded and completed by
+    /// this task (docs/versions.md).
+    #[arg(long, value_name = "MODE",
+          value_parser = crate::task::objectcopy::versions::VersionsMode::parse,
+          conflicts_with_all = ["server_side", "server_side_if_readable", "in_place"])]
+    pub versions: Option<crate::task::objectcopy::versions::VersionsMode>,
+    /// With --versions: read the destination, write nothing, and write a `would-copy`
+    /// row for each version a copy would write.
+    #[arg(long, requires = "versions")]
+    pub dry_run: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub write: WriteSettings,
@@ -695,6 +734,10 @@ impl ObjectCopyArgs {
             self.server_side_if_readable,
         );
         push_flag(argv, "--in-place", self.in_place);
+        if let Some(mode) = self.versions {
+            push(argv, "--versions", mode.as_str());
+        }
+        push_flag(argv, "--dry-run", self.dry_run);
         self.write.render(argv);
     }
 }

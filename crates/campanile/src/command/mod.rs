@@ -244,7 +244,27 @@ mod tests {
                     newer_than: Some(crate::select::Timestamp(1_748_736_000)),
                     older_than: Some(crate::select::Timestamp(1_750_000_000)),
                     archived: true,
+                    all_versions: false,
+                    version_at: None,
                 },
+            }),
+            TaskCommand::BucketList(BucketListArgs {
+                bucket: "srcbucket".into(),
+                s3: side.clone(),
+                select: ListingSelection {
+                    all_versions: true,
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+            TaskCommand::BucketList(BucketListArgs {
+                bucket: "srcbucket".into(),
+                s3: side.clone(),
+                select: ListingSelection {
+                    version_at: Some(crate::select::Timestamp(1_750_000_000)),
+                    ..Default::default()
+                },
+                ..Default::default()
             }),
             TaskCommand::BucketList(BucketListArgs {
                 bucket: "srcbucket".into(),
@@ -267,13 +287,15 @@ mod tests {
                 },
             }),
             TaskCommand::ObjectCopy(ObjectCopyArgs {
-                buckets,
+                buckets: buckets.clone(),
                 config: Some("/etc/campanile.cfg".into()),
                 concurrency: Some(5),
                 debug: true,
                 server_side: true,
                 server_side_if_readable: false,
                 in_place: false,
+                versions: None,
+                dry_run: false,
                 write: WriteSettings {
                     sse: None,
                     sse_kms_key_id: None,
@@ -281,6 +303,12 @@ mod tests {
                     acl: Some("private".into()),
                     dst_sse_c_key_file: Some("/keys/dst.key".into()),
                 },
+            }),
+            TaskCommand::ObjectCopy(ObjectCopyArgs {
+                buckets,
+                versions: Some(crate::task::objectcopy::versions::VersionsMode::History),
+                dry_run: true,
+                ..Default::default()
             }),
             TaskCommand::MultipartComplete(MultipartCompleteArgs {
                 bucket: "dstbucket".into(),

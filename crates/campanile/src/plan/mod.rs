@@ -441,13 +441,39 @@ pub enum Job {
     /// with its own headers and the write settings over them (`objectcopy
     /// --in-place`); see [`validate::reencrypt`].
     Reencrypt,
+    /// Copy object versions (`rsync --all-versions`, `--version-at`): the source
+    /// listing writes one versions record per key (`bucketlist --all-versions` or
+    /// `--version-at`, [`crate::versions`]), then one map-only step, `objectcopy
+    /// --versions`, copies each key's versions in order ([`versions_steps`]). No
+    /// multipartlist and no multipartcomplete: a multipart version is uploaded and
+    /// completed in its key's task, in order.
+    Versions(VersionsJob),
+}
+
+/// What a copy of versions asks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VersionsJob {
+    /// `--version-at`: the bucket as it stood at this time, into the destination's
+    /// current objects; `None` (`--all-versions`): every version, into its history.
+    pub at: Option<crate::select::Timestamp>,
+}
+
+impl VersionsJob {
+    /// The copy's mode.
+    pub fn mode(&self) -> crate::task::objectcopy::versions::VersionsMode {
+        use crate::task::objectcopy::versions::VersionsMode;
+        match self.at {
+            None => VersionsMode::History,
+            Some(_) => VersionsMode::Current,
+        }
+    }
 }
 
 impl Job {
     /// Whether the job writes copies (its output is the copy's part map): sync and
     /// reencrypt.
     pub fn copies(&self) -> bool {
-        matches!(self, Job::Sync | Job::Reencrypt)
+        matches!(self, Job::Sync | Job::Reencrypt | Job::Versions(_))
     }
 
     /// The task binaries the job's steps run (the files they ship), in pipeline order:
@@ -464,6 +490,7 @@ impl Job {
             Job::Index(_) => &[Task::BucketList, Task::ObjectIndex],
             Job::Verify(_) => &[Task::BucketList, Task::ObjectVerify],
             Job::Map(_) => &[Task::BucketList, Task::ObjectMap],
+            Job::Versions(_) => &[Task::BucketList, Task::ObjectCopy],
         }
     }
 }
@@ -654,6 +681,11 @@ impl<'a> PlanBuilder<'a> {
             prefix: options.prefixes.src_prefix.clone(),
             as_prefix: None,
             archived: options.filters.archived || matches!(options.job, Job::Restore(_)),
+            all_versions: matches!(options.job, Job::Versions(VersionsJob { at: None })),
+            version_at: match options.job {
+                Job::Versions(job) => job.at,
+                _ => None,
+            },
             ..options.filters.clone()
         };
         let mut steps = vec![self.list_step(
@@ -667,7 +699,9 @@ impl<'a> PlanBuilder<'a> {
             src_select,
         )];
         let src_list = self.path(&format!("{}.list", options.src_bucket));
-        if !options.diff {
+        // A copy of versions compares each key's history at the destination itself
+        // (docs/versions.md): its `--diff` lists nothing more.
+        if !options.diff || matches!(options.job, Job::Versions(_)) {
             return (steps, src_list);
         }
         steps.push(self.dst_list_step());
@@ -704,8 +738,43 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
         Job::Index(job) => index::index_steps(&builder, job, listing, &mut plan),
         Job::Verify(job) => verify::verify_steps(&builder, listing, &mut plan, job),
         Job::Map(job) => map::map_steps(&builder, job, listing, &mut plan),
+        Job::Versions(job) => versions_steps(&builder, job, listing, &mut plan),
     }
     Ok(plan)
+}
+
+/// The copy of versions ([`Job::Versions`]) after the listing: one map-only step,
+/// `objectcopy --versions`, over the versions records (one key per line, so that a
+/// key's versions stay in one task whatever splits the input); its output (a row per
+/// version, and the skip rows) is the job output.
+fn versions_steps(builder: &PlanBuilder, job: &VersionsJob, listing: String, plan: &mut Plan) {
+    let options = builder.options;
+    let part_file = builder.part_file;
+    let output = join(&options.output, &format!("{part_file}.{}", options.uuid));
+    let mut copy = builder.streaming(
+        format!("copy.{}.{part_file}", options.src_bucket),
+        JobSettings {
+            reducers: 0,
+            compress: false,
+            ..JobSettings::copy()
+        },
+        (listing, output.clone()),
+        TaskCommand::ObjectCopy(ObjectCopyArgs {
+            buckets: builder.buckets(),
+            versions: Some(job.mode()),
+            write: options.write.clone(),
+            ..Default::default()
+        }),
+        None,
+    );
+    if let Some(bytes) = options.copy_task_memory {
+        copy.env.push((
+            crate::config::MAX_TMP_SIZE_ENV.to_string(),
+            bytes.to_string(),
+        ));
+    }
+    plan.steps.push(Step::Streaming(copy));
+    plan.output = Some(output);
 }
 
 /// The restore's step ([`Job::Restore`]) after the listing: objectrestore over the
@@ -849,6 +918,21 @@ pub fn dry_run(options: &PlanOptions) -> Result<Plan, Error> {
     }
     if let Job::Map(_) = &options.job {
         return build(options).map(map::dry_run);
+    }
+    if let Job::Versions(_) = &options.job {
+        // The copy step itself, reading the destination and writing nothing: what it
+        // would write depends on each key's history there.
+        let mut plan = build(options)?;
+        for step in &mut plan.steps {
+            if let Step::Streaming(StreamingStep {
+                mapper: TaskCommand::ObjectCopy(args),
+                ..
+            }) = step
+            {
+                args.dry_run = true;
+            }
+        }
+        return Ok(plan);
     }
     let mut plan = build(&PlanOptions {
         no_copy: !options.list_only,

@@ -1033,3 +1033,169 @@ fn a_reencrypt_needs_one_location_and_a_change() {
         list.mapper.line()
     );
 }
+
+fn versions_options(at: Option<crate::select::Timestamp>) -> PlanOptions {
+    PlanOptions {
+        job: Job::Versions(VersionsJob { at }),
+        ..article_options()
+    }
+}
+
+#[test]
+fn a_copy_of_versions_lists_them_and_copies_each_key_in_one_map_only_step() {
+    let plan = build(&versions_options(None)).expect("plan");
+    assert_eq!(
+        names(&plan),
+        ["list.srcbucket.part.all", "copy.srcbucket.part.all"]
+    );
+    let Step::Streaming(list) = &plan.steps[0] else {
+        panic!("a streaming listing")
+    };
+    assert!(
+        list.mapper.line().ends_with("--all-versions"),
+        "{}",
+        list.mapper.line()
+    );
+    assert_eq!(
+        list.reducer.as_ref().map(TaskCommand::line).as_deref(),
+        Some("bucketlist --bucket srcbucket --distinct")
+    );
+    let Step::Streaming(copy) = &plan.steps[1] else {
+        panic!("a streaming copy")
+    };
+    assert!(
+        copy.mapper.line().starts_with("objectcopy ")
+            && copy.mapper.line().contains(" --versions history"),
+        "{}",
+        copy.mapper.line()
+    );
+    assert!(copy.reducer.is_none(), "no multipartcomplete");
+    assert_eq!(copy.settings.reducers, 0);
+    assert!(!copy.settings.compress);
+    assert_eq!(copy.input, "/1451507458/srcbucket.list");
+    assert_eq!(plan.output.as_deref(), Some(copy.output.as_str()));
+    assert!(
+        plan.uploads.is_none(),
+        "no upload list: no multipartlist step"
+    );
+    assert_eq!(
+        code_files(&versions_options(None).job),
+        ["bucketlist", "objectcopy", ".boto", "campanile.cfg"]
+    );
+    // --diff adds nothing: the copy compares each key's history itself.
+    let diffed = build(&PlanOptions {
+        diff: true,
+        ..versions_options(None)
+    })
+    .expect("plan");
+    assert_eq!(diffed.steps, plan.steps);
+    // --version-at: the listing at that time, the copy into the current objects.
+    let at = build(&versions_options(Some(crate::select::Timestamp(
+        1_764_547_200,
+    ))))
+    .expect("plan");
+    let Step::Streaming(list) = &at.steps[0] else {
+        panic!("a streaming listing")
+    };
+    assert!(
+        list.mapper
+            .line()
+            .ends_with("--version-at 2025-12-01T00:00:00Z"),
+        "{}",
+        list.mapper.line()
+    );
+    let Step::Streaming(copy) = &at.steps[1] else {
+        panic!("a streaming copy")
+    };
+    assert!(copy.mapper.line().contains(" --versions current"));
+    // Every command line parses back to what the plan holds.
+    for step in plan.steps.iter().chain(&at.steps) {
+        let Step::Streaming(step) = step else {
+            continue;
+        };
+        for command in std::iter::once(&step.mapper).chain(&step.reducer) {
+            assert_eq!(
+                crate::command::TaskCommand::parse(&command.argv()).expect("parses"),
+                *command
+            );
+        }
+    }
+    // The dry run: the same steps, the copy reading and writing nothing.
+    let dry = dry_run(&versions_options(None)).expect("dry plan");
+    let Step::Streaming(copy) = &dry.steps[1] else {
+        panic!("a streaming copy")
+    };
+    assert!(
+        copy.mapper.line().contains(" --dry-run"),
+        "{}",
+        copy.mapper.line()
+    );
+}
+
+#[test]
+fn a_copy_of_versions_renders_for_emr_and_hadoop_alike() {
+    let plan = build(&versions_options(None)).expect("plan");
+    let steps = emr::render(&plan).expect("render");
+    assert_eq!(steps.len(), 2);
+    let copy = steps[1].hadoop_jar_step.args.join(" ");
+    assert!(
+        copy.contains("-mapper objectcopy --src-bucket srcbucket")
+            && copy.contains("--versions history")
+            && copy.contains("mapreduce.job.reduces=0")
+            && !copy.contains("-reducer"),
+        "{copy}"
+    );
+    let hadoop = crate::rsync::hadoop::invocations(
+        &plan,
+        &crate::rsync::hadoop::HadoopRequest {
+            hadoop: "hadoop".into(),
+            hive: "hive".into(),
+            streaming_jar: None,
+            json: false,
+        },
+        std::path::Path::new("/opt/hadoop-streaming.jar"),
+    );
+    assert_eq!(hadoop.len(), steps.len());
+    for ((_, invocation), emr_step) in hadoop.iter().zip(&steps) {
+        assert_eq!(invocation.args[2..], emr_step.hadoop_jar_step.args[1..]);
+    }
+}
+
+#[test]
+fn a_copy_of_versions_refuses_what_it_cannot_keep_in_order() {
+    let refused = |options: PlanOptions, what: &str| {
+        let error = build(&options).expect_err(what).to_string();
+        assert!(error.contains(what), "{error}");
+    };
+    refused(
+        PlanOptions {
+            inventory: true,
+            ..versions_options(None)
+        },
+        "--inventory",
+    );
+    refused(
+        PlanOptions {
+            no_copy: true,
+            ..versions_options(None)
+        },
+        "--no-copy",
+    );
+    refused(
+        PlanOptions {
+            server_side_copy: true,
+            ..versions_options(None)
+        },
+        "--server-side-copy",
+    );
+    refused(
+        PlanOptions {
+            filters: crate::command::ListingSelection {
+                min_size: Some(1),
+                ..Default::default()
+            },
+            ..versions_options(None)
+        },
+        "size and date filters",
+    );
+}

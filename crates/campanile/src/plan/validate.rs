@@ -97,6 +97,48 @@ pub fn key_word(what: &str, value: &str) -> Result<(), String> {
 }
 
 /// Checks every option that reaches a step's arguments.
+/// What a copy of versions (`--all-versions`, `--version-at`) cannot be combined with:
+/// a listing that is not the bucket's versions (an inventory report, a given listing),
+/// the size and date filters (a key's versions differ in both), a stop before the
+/// copy (`--no-copy`: there is no multipartlist step), the server-side modes and
+/// SSE-C (docs/versions.md).
+pub fn versions(options: &PlanOptions) -> Result<(), Error> {
+    let refused = |what: &str| {
+        Err(Error::Usage(format!(
+            "--all-versions and --version-at list the bucket's versions and copy them in \
+             order: not with {what}"
+        )))
+    };
+    let filters = &options.filters;
+    if options.inventory {
+        return refused("--inventory");
+    }
+    if options.listing.is_some() {
+        return refused("--input-report");
+    }
+    if filters.min_size.is_some()
+        || filters.max_size.is_some()
+        || filters.newer_than.is_some()
+        || filters.older_than.is_some()
+        || filters.archived
+    {
+        return refused(
+            "the size and date filters or --restored (a key's versions differ in both)",
+        );
+    }
+    if options.no_copy {
+        return refused("--no-copy (the copy reads the listing itself)");
+    }
+    if options.server_side_copy || options.auto_server_side {
+        return refused("--server-side-copy or --server-side-if-readable");
+    }
+    if options.src_sse_c_key_file.is_some() || options.write.dst_sse_c_key_file.is_some() {
+        return refused("SSE-C keys");
+    }
+    Ok(())
+}
+
+/// Checks the options of a plan (see the module).
 pub fn plan_options(options: &PlanOptions) -> Result<(), Error> {
     let check = |result: Result<(), String>| result.map_err(Error::Usage);
     check(bucket_name(&options.src_bucket))?;
@@ -108,6 +150,9 @@ pub fn plan_options(options: &PlanOptions) -> Result<(), Error> {
     }
     if options.job == crate::plan::Job::Reencrypt {
         reencrypt(options)?;
+    }
+    if let crate::plan::Job::Versions(_) = &options.job {
+        versions(options)?;
     }
     let lists_destination =
         options.diff || matches!(&options.job, crate::plan::Job::Verify(job) if job.extra);

@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::error::S3ResultExt;
 use crate::plan::local::{LocalSettings, ProgressDisplay, StepReport, report_json, run_plan_into};
 use crate::plan::{self, RunBase, part_file_name};
+use crate::record::escape_key;
 use crate::rsync::cleanup::clean_up_uploads;
 use crate::rsync::delete;
 use crate::rsync::dry_run::{
@@ -236,6 +237,23 @@ async fn prepare<W: Write, E: Write>(
     let mut options = resolve_endpoints(request).await?;
     print_resolved(request, &options, err)?;
     local_key_files(&mut options)?;
+    if let plan::Job::Versions(job) = &options.job {
+        // Refused before the run directory exists: nothing to clean up after.
+        plan::validate::versions(&options)?;
+        if job.at.is_none() {
+            let dst = crate::s3::client(
+                &ClientOptions {
+                    endpoint: Some(options.dst_endpoint.clone()),
+                    profile: options.dst_profile.clone(),
+                    region: request.region.clone(),
+                    ..Default::default()
+                }
+                .for_bucket(crate::credentials::Side::Destination, &options.dst_bucket),
+            )
+            .await?;
+            crate::task::objectcopy::versions::check_versioning(&dst, &options.dst_bucket).await?;
+        }
+    }
     options.copy_task_memory = Some(copy_task_memory(local.memory, local.settings.parallel));
     let run_base = absolute(&local.run_base)?;
     let run_dir = run_base.join(&options.uuid);
@@ -754,6 +772,15 @@ async fn dry_run<W: Write, E: Write>(
             err,
         );
     }
+    if let (plan::Job::Versions(_), Some(output)) = (&options.job, &plan.output) {
+        return versions_dry_run(
+            &options,
+            &plan,
+            output,
+            (local, started),
+            (&finished, out, err),
+        );
+    }
     if let plan::Job::Verify(_) = &options.job {
         let buckets = (options.src_bucket.as_str(), options.dst_bucket.as_str());
         let shown = (local.json, local.quiet);
@@ -836,6 +863,91 @@ async fn dry_run<W: Write, E: Write>(
     out.flush().map_err(io)?;
     // The real run would refuse to delete: the dry run says so the same way (exit 1).
     refused?;
+    SkipReport::outcome(skipped)
+}
+
+/// The end of a dry run of versions: one line per version the copy would write
+/// (`(dryrun) copy version: s3://src/key (version V, ETAG, N bytes) to s3://dst/key`, a
+/// delete marker `(dryrun) delete marker: …`; with `--json` one object each, action
+/// `copy_version` or `delete_marker`), the skip report (keys whose destination
+/// history diverges), the summary (its `versions` counts what would be written).
+fn versions_dry_run<W: Write, E: Write>(
+    options: &plan::PlanOptions,
+    plan: &plan::Plan,
+    output: &str,
+    (local, started): (&LocalRequest, std::time::Instant),
+    (finished, out, err): (&[StepReport], &mut W, &mut E),
+) -> Result<(), Error> {
+    use crate::task::objectcopy::versions::{VersionRow, outcome};
+    let io = |e| Error::io("writing stdout", e);
+    let mut rows = Vec::new();
+    for file in crate::hadoop_input::input_files(Path::new(output))? {
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
+        rows.extend(
+            text.lines()
+                .filter_map(VersionRow::parse)
+                .filter(|row| row.outcome == outcome::WOULD_COPY),
+        );
+    }
+    // Keys in order, each key's versions oldest first as the task wrote them.
+    rows.sort_by(|a, b| a.key.cmp(&b.key));
+    let keys = options.prefixes.key_map();
+    let (mut versions, mut markers) = (0u64, 0u64);
+    for row in &rows {
+        let (action, what) = match &row.etag {
+            Some(etag) => {
+                versions += 1;
+                (
+                    "copy_version",
+                    format!("version {}, {etag}, {} bytes", row.version_id, row.size),
+                )
+            }
+            None => {
+                markers += 1;
+                ("delete_marker", format!("over version {}", row.version_id))
+            }
+        };
+        let dst_key = keys.dst_key(&row.key);
+        let line = if local.json {
+            serde_json::json!({
+                "action": action,
+                "key": row.key,
+                "dst_key": dst_key,
+                "version_id": row.version_id,
+                "etag": row.etag,
+                "size": row.size,
+            })
+            .to_string()
+        } else {
+            let verb = if row.etag.is_some() {
+                "copy version"
+            } else {
+                "delete marker"
+            };
+            format!(
+                "(dryrun) {verb}: s3://{}/{} ({what}) to s3://{}/{dst_key}",
+                options.src_bucket,
+                escape_key(&row.key),
+                options.dst_bucket
+            )
+        };
+        writeln!(out, "{line}").map_err(io)?;
+    }
+    let skipped = report::write_local(Path::new(output))?;
+    let mut summary = RunSummary::from_steps(
+        finished,
+        &options.src_bucket,
+        started.elapsed().as_secs_f64(),
+    )
+    .with_report(skipped.as_ref())
+    .with_paths(run_paths(plan, None));
+    let mut counted = summary.versions.unwrap_or_default();
+    counted.versions = versions;
+    counted.delete_markers = markers;
+    counted.dry_run = true;
+    summary.versions = Some(counted);
+    print_summary(&summary, local.json, local.quiet, out, err)?;
     SkipReport::outcome(skipped)
 }
 

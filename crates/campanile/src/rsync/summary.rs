@@ -79,6 +79,64 @@ pub struct RunSummary {
     /// Of [`RunSummary::bytes`], those the server copied itself (CopyObject,
     /// UploadPartCopy): the rest went through the tasks (GET+PUT).
     pub server_side_bytes: u64,
+    /// `--all-versions`, `--version-at`: the versions listed and written; `None` (and
+    /// absent from the JSON) in a run that copies no versions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub versions: Option<Versions>,
+}
+
+/// What a copy of versions did (bucketlist's and `objectcopy --versions`' counters).
+/// A dry run's `versions` and `delete_markers` are those it would write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Versions {
+    /// Keys listed with their versions.
+    pub keys: u64,
+    /// Object versions listed at the source (delete markers not among them).
+    pub listed_versions: u64,
+    /// Delete markers listed at the source.
+    pub listed_delete_markers: u64,
+    /// Object versions written at the destination.
+    pub versions: u64,
+    /// Delete markers written at the destination.
+    pub delete_markers: u64,
+    /// Versions (and markers) found in the destination's history already.
+    pub already_there: u64,
+    /// Keys whose destination history is not the start of the source's: reported,
+    /// not written.
+    pub diverged: u64,
+    /// A dry run's: `versions` and `delete_markers` are what would be written.
+    #[serde(skip)]
+    pub dry_run: bool,
+}
+
+impl Versions {
+    /// The versions counts of a run's steps; `None` when no step listed or copied
+    /// versions.
+    fn of(steps: &[StepReport]) -> Option<Versions> {
+        let copies: Vec<StepReport> = steps.iter().filter(|s| is_copy(s)).cloned().collect();
+        let listings: Vec<StepReport> = steps
+            .iter()
+            .filter(|s| s.name.starts_with("list."))
+            .cloned()
+            .collect();
+        let versions = Versions {
+            keys: sum_all(&listings, counters::OBJECTS),
+            listed_versions: sum_all(&listings, counters::VERSIONS),
+            listed_delete_markers: sum_all(&listings, counters::DELETE_MARKERS),
+            versions: sum_all(&copies, counters::VERSIONS),
+            delete_markers: sum_all(&copies, counters::DELETE_MARKERS),
+            already_there: sum_all(&copies, counters::VERSIONS_ALREADY_THERE),
+            diverged: sum_all(&copies, counters::HISTORY_DIVERGED),
+            dry_run: false,
+        };
+        let any = versions.listed_versions
+            + versions.listed_delete_markers
+            + versions.versions
+            + versions.delete_markers
+            + versions.already_there
+            + versions.diverged;
+        (any > 0).then_some(versions)
+    }
 }
 
 /// What a restore run did with the archived objects it listed (objectrestore's
@@ -311,6 +369,7 @@ impl RunSummary {
             restore: Restore::of(steps),
             map: Map::of(steps),
             server_side_bytes: sum_all(&copies, counters::SERVER_SIDE_BYTES),
+            versions: Versions::of(steps),
             ..RunSummary::default()
         };
         let by_reason: BTreeMap<SkipReason, u64> = SkipReason::ALL
@@ -420,6 +479,15 @@ impl RunSummary {
             Some(_) => "summary of the steps that ended (the run failed)",
         };
         match (&self.restore, &self.map) {
+            _ if self.versions.is_some_and(|v| v.dry_run) => {
+                let versions = self.versions.unwrap_or_default();
+                writeln!(
+                    out,
+                    "dry run: {} and {} would be written",
+                    plural(versions.versions, "version"),
+                    plural(versions.delete_markers, "delete marker")
+                )?
+            }
             (Some(restore), _) => writeln!(
                 out,
                 "{heading}: {} in an archive storage class",
@@ -458,6 +526,27 @@ impl RunSummary {
                     map.failed,
                     bytes(map.input_bytes),
                     bytes(map.output_bytes)
+                ),
+            ));
+        }
+        if let Some(versions) = &self.versions {
+            lines.push((
+                "versions",
+                format!(
+                    "{} listed ({} versions, {} delete markers); {} versions and {} delete \
+                     markers {}, {} there already, {} diverged",
+                    plural(versions.keys, "key"),
+                    versions.listed_versions,
+                    versions.listed_delete_markers,
+                    versions.versions,
+                    versions.delete_markers,
+                    if versions.dry_run {
+                        "to write"
+                    } else {
+                        "written"
+                    },
+                    versions.already_there,
+                    plural(versions.diverged, "key")
                 ),
             ));
         }
@@ -914,5 +1003,65 @@ mod tests {
              \x20 output         /out/part.all.x\n\
              \x20 skip report    /out/part.all.x/_skipped.jsonl\n"
         );
+    }
+
+    #[test]
+    fn a_copy_of_versions_counts_versions_and_delete_markers() {
+        let steps = vec![
+            step(
+                "list.src.part.all",
+                &[
+                    ("src", "Objects", 2),
+                    ("src", "Versions", 3),
+                    ("src", "DeleteMarkers", 1),
+                ],
+                0,
+            ),
+            step(
+                "copy.src.part.all",
+                &[
+                    ("dst", "Versions", 2),
+                    ("dst", "DeleteMarkers", 1),
+                    ("dst", "VersionsAlreadyThere", 1),
+                    ("dst", "HistoryDiverged", 1),
+                ],
+                0,
+            ),
+        ];
+        let summary = RunSummary::from_steps(&steps, "src", 1.0);
+        let versions = summary.versions.expect("a versions section");
+        assert_eq!(
+            (
+                versions.keys,
+                versions.listed_versions,
+                versions.listed_delete_markers
+            ),
+            (2, 3, 1)
+        );
+        assert_eq!(
+            (
+                versions.versions,
+                versions.delete_markers,
+                versions.already_there,
+                versions.diverged
+            ),
+            (2, 1, 1, 1)
+        );
+        assert_eq!(summary.json()["summary"]["versions"]["delete_markers"], 1);
+        let mut text = Vec::new();
+        summary.write_human(&mut text).expect("write");
+        let text = String::from_utf8(text).expect("utf-8");
+        assert!(
+            text.contains("2 keys listed (3 versions, 1 delete markers); 2 versions and 1 delete markers written, 1 there already, 1 key diverged"),
+            "{text}"
+        );
+        // A copy without versions has no such section.
+        let plain = RunSummary::from_steps(
+            &[step("copy.src.part.all", &[("dst", "Objects", 1)], 0)],
+            "src",
+            1.0,
+        );
+        assert!(plain.versions.is_none());
+        assert!(plain.json()["summary"].get("versions").is_none());
     }
 }

@@ -27,11 +27,13 @@
 //! The whole part file is checked before the first request, so a bad line fails the
 //! task (exit 2) without a partial listing.
 //!
-//! Two more modes: [`inventory`] lists from an S3 Inventory report instead of the
-//! bucket, and [`distinct`], the listing steps' reducer, writes each key once.
+//! Three more modes: [`inventory`] lists from an S3 Inventory report instead of the
+//! bucket, [`distinct`], the listing steps' reducer, writes each key once, and
+//! [`versions`] (`--all-versions`, `--version-at`) lists each key's versions.
 
 pub mod distinct;
 pub mod inventory;
+pub mod versions;
 
 use std::io::{BufRead, Write};
 use tracing::Instrument;
@@ -66,6 +68,9 @@ pub struct BucketListOptions {
     pub archived: bool,
     /// Archived objects are written as records, not skipped (`--keep-archived`).
     pub keep_archived: bool,
+    /// Which versions are listed: the current objects (default), or with
+    /// `--all-versions`/`--version-at` one versions record per key ([`versions`]).
+    pub versions: versions::VersionListing,
 }
 
 impl BucketListOptions {
@@ -78,6 +83,7 @@ impl BucketListOptions {
             keys: KeyMap::default(),
             archived: false,
             keep_archived: false,
+            versions: versions::VersionListing::Current,
         }
     }
 
@@ -152,6 +158,18 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
             let span = tracing::error_span!("line", part = ?line);
             async {
                 tracing::debug!("listing");
+                if options.versions != versions::VersionListing::Current {
+                    return versions::list_line(
+                        &line,
+                        &narrowed,
+                        output,
+                        reporter,
+                        client,
+                        options,
+                        &mut summary,
+                    )
+                    .await;
+                }
                 list_prefix(
                     &line,
                     &narrowed,

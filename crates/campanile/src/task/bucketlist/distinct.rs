@@ -6,7 +6,8 @@
 //! multipartlist would abort the first one's upload under the copy. The listing
 //! steps therefore end in this reducer.
 //!
-//! Input: listing records and skip rows sorted by key (Hadoop's reduce input; in a
+//! Input: listing records (or versions records, [`crate::versions`]) and skip rows
+//! sorted by key (Hadoop's reduce input; in a
 //! shell, `LC_ALL=C sort`), checked before anything is written. Of the lines of one
 //! key it keeps one: the record with the latest mtime (the first of equals), or, with
 //! no record, the first skip row. Memory holds one line, whatever the input.
@@ -38,6 +39,11 @@ impl Listed {
         let key_len = text.find('\t').unwrap_or(text.len());
         let mtime = if is_row(text) {
             None
+        } else if crate::versions::is_versions_line(text) {
+            // A key's versions (`--all-versions`, `--version-at`): the line whose
+            // newest version is the latest wins, as for a record.
+            let record = crate::versions::VersionsRecord::parse(text).map_err(|e| e.to_string())?;
+            record.newest().map(|v| v.mtime.clone())
         } else {
             let record = ListingRecord::parse(text).map_err(|e| e.to_string())?;
             Some(record.mtime)

@@ -64,7 +64,8 @@
 //! and writes the output; [`budget`] is the memory the copies share; [`attempts`]
 //! says which failures are tried again; [`transfer`] makes the GETs and writes with
 //! their checks; [`server_side`] is the mode where the server copies the bytes;
-//! [`resume`] is what a retried attempt finds already done.
+//! [`resume`] is what a retried attempt finds already done; [`versions`] copies the
+//! versions records of `rsync --all-versions` and `--version-at` instead.
 
 pub(crate) mod attempts;
 mod budget;
@@ -73,6 +74,7 @@ mod progress;
 mod resume;
 pub mod server_side;
 mod transfer;
+pub mod versions;
 
 pub(crate) use transfer::stored_with_kms;
 
@@ -141,6 +143,9 @@ pub struct ObjectCopyOptions {
     pub sse_c: SseCKeys,
     /// The destination key of each record's (source) key.
     pub keys: crate::select::KeyMap,
+    /// `--dry-run` (with versions records only): read the destination, write nothing,
+    /// say what would be written ([`versions`]).
+    pub dry_run: bool,
 }
 
 impl ObjectCopyOptions {
@@ -171,6 +176,7 @@ impl Default for ObjectCopyOptions {
             write: WriteSettings::default(),
             sse_c: SseCKeys::default(),
             keys: crate::select::KeyMap::default(),
+            dry_run: false,
         }
     }
 }
