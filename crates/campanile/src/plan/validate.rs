@@ -129,8 +129,10 @@ pub fn versions(options: &PlanOptions) -> Result<(), Error> {
     if options.no_copy {
         return refused("--no-copy (the copy reads the listing itself)");
     }
-    if options.server_side_copy || options.auto_server_side {
-        return refused("--server-side-copy or --server-side-if-readable");
+    // The default server-side copy where readable (`auto_server_side`) is the sync
+    // job's: versions always go through the task, one after another.
+    if options.server_side_copy {
+        return refused("--server-side-copy");
     }
     if options.src_sse_c_key_file.is_some() || options.write.dst_sse_c_key_file.is_some() {
         return refused("SSE-C keys");
