@@ -673,6 +673,14 @@ pub struct ObjectCopyArgs {
     /// write is pinned to the listed ETag and conditional on the key still holding it.
     #[arg(long, conflicts_with_all = ["server_side", "server_side_if_readable"])]
     pub in_place: bool,
+    /// Compute the MD5 of every byte copied and send it as Content-MD5, as before.
+    /// By default the task first checks that the destination refuses a body that does
+    /// not match its Content-MD5 or checksum, and then lets the server prove what it
+    /// can: a whole object's Content-MD5 is the source's ETag, a part carries a
+    /// checksum, and its ETag goes to multipartcomplete's check (docs/reliability.md).
+    /// Also set by the environment (for the tasks rsync runs).
+    #[arg(long, env = "CAMPANILE_CLIENT_MD5")]
+    pub client_md5: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub write: WriteSettings,
@@ -695,6 +703,7 @@ impl ObjectCopyArgs {
             self.server_side_if_readable,
         );
         push_flag(argv, "--in-place", self.in_place);
+        push_flag(argv, "--client-md5", self.client_md5);
         self.write.render(argv);
     }
 }

@@ -71,6 +71,7 @@ mod budget;
 mod in_place;
 mod progress;
 mod resume;
+pub mod server_checks;
 pub mod server_side;
 mod transfer;
 
@@ -141,6 +142,11 @@ pub struct ObjectCopyOptions {
     pub sse_c: SseCKeys,
     /// The destination key of each record's (source) key.
     pub keys: crate::select::KeyMap,
+    /// Compute the MD5 of every byte copied in the task, as before issue 19 (the
+    /// `--client-md5` option), rather than let the destination server prove the writes
+    /// where it can (see [`server_checks`]): no probe, every write with the Content-MD5
+    /// of the bytes read.
+    pub client_md5: bool,
 }
 
 impl ObjectCopyOptions {
@@ -171,6 +177,7 @@ impl Default for ObjectCopyOptions {
             write: WriteSettings::default(),
             sse_c: SseCKeys::default(),
             keys: crate::select::KeyMap::default(),
+            client_md5: false,
         }
     }
 }
@@ -223,6 +230,9 @@ struct Sinks<'a, W: Write, E: Write> {
     /// `server_side_if_readable`: the destination's credentials were refused the
     /// source once, so every later record goes through the task without asking again.
     client_only: std::cell::Cell<bool>,
+    /// What the destination server checks, probed once, when the first record that
+    /// could do without the client's MD5 comes ([`server_checks`]).
+    server_checks: tokio::sync::OnceCell<server_checks::ServerChecks>,
 }
 
 /// The bound of the buffer pool: the memory budget, so that pooled buffers (lent and
@@ -258,6 +268,7 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
         buffers: BufferPool::new(pool_bound(options.max_tmp_size)),
         finished: Finished::new(concurrency * 2),
         client_only: std::cell::Cell::new(false),
+        server_checks: tokio::sync::OnceCell::new(),
     };
     let mut total = ObjectCopySummary::default();
     let mut failed: Vec<(String, Error)> = Vec::new();
@@ -579,44 +590,59 @@ async fn copy_record<W: Write, E: Write>(
         }
     }
     let size = record.len();
+    let server = server_checks(record, dst, options, sinks).await?;
     // Held until the copy is written: the bytes in memory stay within the budget.
     let share = sinks.memory.reserve(size).await?;
     let reporter = &sinks.reporter;
-    let (body, mut headers, source) = transfer::download(
-        record,
-        src,
-        options,
-        share.in_memory,
-        &sinks.buffers,
-        reporter,
-    )
-    .await?;
-    // Read before the settings replace the source's encryption.
-    let source_md5 = !headers.etag_is_not_md5();
-    if record.part.is_none() {
-        // A part's upload got the object's headers and tags from multipartlist.
+    // A whole object the destination refused because the bytes read were not the
+    // source's (without the client's MD5, only the server's check of the source's
+    // ETag sees it) is read again, as a GET that fails its MD5 check is.
+    let mut reads = 1;
+    let (body, headers, source) = loop {
+        let (body, headers, source) = transfer::download(
+            record,
+            src,
+            options,
+            (share.in_memory, server),
+            &sinks.buffers,
+            reporter,
+        )
+        .await?;
+        if record.part.is_some() {
+            break (body, headers, source);
+        }
+        let mut headers = headers;
         headers
             .read_tags(src, &options.src_bucket, &record.object.key)
             .await?;
-    }
-    let headers = headers.with_settings(&options.write);
+        let written = headers.clone().with_settings(&options.write);
+        match transfer::put(record, &body, &written, &source, dst, options, reporter).await? {
+            transfer::Put::Written => break (body, headers, source),
+            transfer::Put::AlreadyThere => return found_written(record, options, sinks),
+            transfer::Put::ReadAgain(error) if reads < options.get_attempts.max(1) => {
+                reads += 1;
+                reporter.borrow_mut().status_now(&format!(
+                    "retrying GET s3://{}/{} after: {error}",
+                    options.src_bucket, record.object.key
+                ))?;
+            }
+            transfer::Put::ReadAgain(error) => return Err(error),
+        }
+    };
+    // Read before the settings replace the source's encryption. (A part's upload got
+    // the object's headers and tags from multipartlist; a whole object is written.)
+    let source_md5 = !headers.etag_is_not_md5();
     let moved = i64::try_from(body.length).unwrap_or(i64::MAX);
     let summary = match &record.part {
-        None => {
-            let put =
-                transfer::put(record, &body, &headers, &source, dst, options, reporter).await?;
-            if put == transfer::Put::AlreadyThere {
-                return found_written(record, options, sinks);
-            }
-            count_proof(record, source.proof, options, sinks)?
-        }
+        None => count_proof(record, source.proof, options, sinks)?,
         Some(part) => {
             let uploaded = transfer::put_part(record, part, &body, dst, options, reporter).await?;
-            // A destination ETag that is not an MD5: the part's own MD5 goes with it.
+            // A destination ETag that is not an MD5: the part's own MD5 goes with it
+            // (computed now when the spool did not: a bucket's default SSE-KMS).
             let destination = if uploaded.md5 {
                 Ok(())
             } else {
-                Err(Some(body.md5))
+                Err(Some(body.md5()?))
             };
             let etags = PartEtags::of(source_md5, destination);
             let checksum = part_checksum(part, uploaded.checksum);
@@ -626,6 +652,47 @@ async fn copy_record<W: Write, E: Write>(
     count_copy(record, moved, options, sinks)?;
     drop(share);
     Ok(summary)
+}
+
+/// What the destination checks, for `record`'s copy: nothing with `--client-md5` or
+/// SSE-C copies (their ETags are no MD5s: every MD5 is the client's), else the probe's
+/// answer, probed once per task ([`server_checks::probe`]), its message in the task
+/// status.
+async fn server_checks<W: Write, E: Write>(
+    record: &PartRecord,
+    dst: &Client,
+    options: &ObjectCopyOptions,
+    sinks: &Sinks<'_, W, E>,
+) -> Result<server_checks::ServerChecks, Error> {
+    // Only a record that could do without the client's MD5 probes: a whole object
+    // whose listed ETag is a plain MD5, a part whose copy's ETag will be one.
+    let could = match &record.part {
+        None => crate::multipart::is_plain_md5_etag(&record.object.etag),
+        Some(_) => {
+            options
+                .write
+                .sse
+                .as_deref()
+                .is_none_or(|sse| sse == "AES256")
+                && options.write.sse_kms_key_id.is_none()
+        }
+    };
+    if options.client_md5 || options.sse_c.dst.is_some() || !could {
+        return Ok(server_checks::ServerChecks::default());
+    }
+    let checks = sinks
+        .server_checks
+        .get_or_try_init(|| async {
+            let near = options.dst_key(&record.object.key);
+            let (checks, message) = server_checks::probe(dst, &options.dst_bucket, &near).await;
+            if let Some(message) = message {
+                sinks.reporter.borrow_mut().status_now(&message)?;
+            }
+            tracing::debug!(?checks, "destination server checks");
+            Ok::<_, Error>(checks)
+        })
+        .await?;
+    Ok(*checks)
 }
 
 /// Counts the proof a whole object's bytes got, and names an object whose source
