@@ -274,6 +274,7 @@ mod tests {
                 server_side: true,
                 server_side_if_readable: false,
                 in_place: false,
+                client_md5: true,
                 write: WriteSettings {
                     sse: None,
                     sse_kms_key_id: None,
