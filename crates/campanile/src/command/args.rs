@@ -673,12 +673,12 @@ pub struct ObjectCopyArgs {
     /// write is pinned to the listed ETag and conditional on the key still holding it.
     #[arg(long, conflicts_with_all = ["server_side", "server_side_if_readable"])]
     pub in_place: bool,
-    /// Compute the MD5 of every byte copied and send it as Content-MD5, as before.
-    /// By default the task first checks that the destination refuses a body that does
-    /// not match its Content-MD5 or checksum, and then lets the server prove what it
-    /// can: a whole object's Content-MD5 is the source's ETag, a part carries a
-    /// checksum, and its ETag goes to multipartcomplete's check (docs/reliability.md).
-    /// Also set by the environment (for the tasks rsync runs).
+    /// Prove every write by the MD5 of the bytes read, computed here and sent as
+    /// Content-MD5, on any server. By default the task first checks once that the
+    /// destination refuses a body that does not match its Content-MD5 or checksum;
+    /// if so, a whole object's Content-MD5 is the source's ETag and a part carries a
+    /// checksum (its ETag then checked by multipartcomplete), and the task computes no
+    /// MD5 (docs/reliability.md). Also read from the environment (rsync's tasks).
     #[arg(long, env = "CAMPANILE_CLIENT_MD5")]
     pub client_md5: bool,
     #[command(flatten)]

@@ -9,10 +9,12 @@
 //!
 //! Checks on every copy: every GET is pinned to the listed ETag (`If-Match`); the bytes read must number
 //! exactly the expected size; a whole object's MD5 must equal its source ETag before it
-//! is written, or, when that ETag is not an MD5 (SSE-KMS), the bytes must match the
+//! is written (on a server that checks Content-MD5, by the server: see
+//! [`server_checks`]), or, when that ETag is not an MD5 (SSE-KMS), the bytes must match the
 //! source's full-object checksum if it has one (see [`transfer`]); the ETag S3 returns
 //! for a PUT or a part must equal the MD5 of the bytes sent, unless the write's answer
-//! says SSE-KMS. A part whose upload has the source's checksum algorithm (see
+//! says SSE-KMS (or, on a server that checks checksums, a part carries a checksum in
+//! place of Content-MD5 and its ETag goes to multipartcomplete's comparison). A part whose upload has the source's checksum algorithm (see
 //! [`crate::checksum`]) is sent with its checksum of that algorithm, computed from the
 //! bytes read, and its line carries it for multipartcomplete, which recomputes the
 //! source's checksum from the parts' before completing. Each whole object counts under the proof it got (counters
@@ -63,7 +65,9 @@
 //! The module is split by concern: this file reads the records, dispatches each copy
 //! and writes the output; [`budget`] is the memory the copies share; [`attempts`]
 //! says which failures are tried again; [`transfer`] makes the GETs and writes with
-//! their checks; [`server_side`] is the mode where the server copies the bytes;
+//! their checks; [`server_checks`] probes what the destination checks, so that the
+//! client computes no MD5 the server proves; [`server_side`] is the mode where the
+//! server copies the bytes;
 //! [`resume`] is what a retried attempt finds already done.
 
 pub(crate) mod attempts;

@@ -28,6 +28,12 @@
 //! on what the diff saw at the destination (`If-None-Match: *` or `If-Match`; see
 //! [`crate::record::Destination`]). Which failures are tried again is
 //! [`super::attempts`]'s business.
+//!
+//! Without the client's MD5 ([`needs_client_md5`], on a server that
+//! [`super::server_checks`] saw checking): a whole object's Content-MD5 is its source's
+//! ETag, so the server checks the bytes against the source; a part carries its
+//! checksum (its upload's algorithm, else CRC64NVME) instead of Content-MD5, and its
+//! returned ETag, the server's MD5 of what it stored, is checked by multipartcomplete.
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -757,4 +763,23 @@ async fn upload_part<E: Write>(
         md5,
         checksum: checksum.map(|(_, value)| value),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_md5_etag_is_its_content_md5() {
+        // The MD5 of "abcdef", as hex (its ETag) and base64 (its Content-MD5).
+        assert_eq!(
+            content_md5_of_etag("e80b5017098950fc58aad83c8c14978e").as_deref(),
+            Some("6AtQFwmJUPxYqtg8jBSXjg==")
+        );
+        assert_eq!(
+            content_md5_of_etag("e80b5017098950fc58aad83c8c14978e-2"),
+            None
+        );
+        assert_eq!(content_md5_of_etag("not hex"), None);
+    }
 }
