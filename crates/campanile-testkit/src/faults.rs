@@ -943,6 +943,27 @@ mod tests {
         assert!(applicable(FaultKind::FlipRequestByte, &put, &plan));
         assert!(!applicable(FaultKind::FlipRequestByte, &get, &plan));
         assert!(!applicable(FaultKind::TruncatedBody, &head, &plan));
+        // A part with a checksum and no Content-MD5 (no client MD5): the server checks
+        // it, so it may be flipped; a POST (a completion) never is.
+        let part = RequestFacts {
+            checksum: Some("x-amz-checksum-crc64nvme".to_string()),
+            ..facts("PUT", "/bucket/key?partNumber=1&uploadId=abc", false, false)
+        };
+        assert!(applicable(FaultKind::FlipRequestByte, &part, &plan));
+        let plain = facts("PUT", "/bucket/key?partNumber=1&uploadId=abc", false, false);
+        assert!(!applicable(FaultKind::FlipRequestByte, &plain, &plan));
+        let complete = RequestFacts {
+            checksum: Some("x-amz-checksum-crc32".to_string()),
+            ..facts("POST", "/bucket/key?uploadId=abc", false, false)
+        };
+        assert!(!applicable(FaultKind::FlipRequestByte, &complete, &plan));
+        let probe = facts(
+            "PUT",
+            "/bucket/dir/.campanile-checksum-probe?partNumber=1",
+            false,
+            true,
+        );
+        assert!(probe.is_probe() && !put.is_probe());
         let ranged_plan = FaultPlan {
             flip_ranged_gets: true,
             ..FaultPlan::none()
