@@ -376,7 +376,10 @@ async fn an_objectcopy_attempt_killed_mid_copy_is_retried_by_hadoop() {
     proxy.set_hook(Arc::new({
         let (writes, killed, marker) = (writes.clone(), killed.clone(), dst.clone());
         move |exchange| {
-            if exchange.method == "PUT" && writes.fetch_add(1, Ordering::SeqCst) + 1 == 3 {
+            if exchange.method == "PUT"
+                && !exchange.probe
+                && writes.fetch_add(1, Ordering::SeqCst) + 1 == 3
+            {
                 let mut killed = killed.lock().unwrap_or_else(|p| p.into_inner());
                 *killed += kill_tasks("objectcopy", &marker);
             }

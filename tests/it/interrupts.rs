@@ -40,7 +40,7 @@ struct Copy {
 }
 
 fn upload_part(exchange: &Exchange) -> bool {
-    exchange.method == "PUT" && exchange.target.contains("uploadId")
+    exchange.method == "PUT" && exchange.target.contains("uploadId") && !exchange.probe
 }
 
 impl Copy {

@@ -295,17 +295,89 @@ fn one_put_and_two_parts() -> [FixtureObject; 2] {
     ]
 }
 
+/// Every exchange the proxy forwards, once answered.
+fn record_exchanges(proxy: &FaultProxy) -> Arc<Mutex<Vec<campanile_testkit::faults::Exchange>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    proxy.set_hook(Arc::new({
+        let seen = seen.clone();
+        move |exchange| {
+            let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+            seen.push(exchange.clone());
+        }
+    }));
+    seen
+}
+
+fn taken(
+    seen: &Mutex<Vec<campanile_testkit::faults::Exchange>>,
+) -> Vec<campanile_testkit::faults::Exchange> {
+    seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flipped_byte_in_a_whole_object_is_caught_and_the_get_retried() {
     let objects = [FixtureObject::whole("whole", 300_000)];
     let plan = only(FaultKind::FlipResponseByte, 1);
     let scenario = Scenario::new(campanile_testkit::s3(), "flip-get", &objects, plan).await;
+    let seen = record_exchanges(&scenario.proxy);
     let result = scenario.rsync(&[]).await;
     assert_eq!(result.code, 0, "{}", result.stderr);
     assert_eq!(
         scenario.proxy.stats().injected[&FaultKind::FlipResponseByte],
         1
     );
+    scenario.assert_copied(&objects, &result).await;
+    // The object was read again; no PUT of the damaged bytes was stored (without the
+    // client's MD5, Garage refuses them for the source's ETag as their Content-MD5).
+    let seen = taken(&seen);
+    let of_whole = |method: &str| {
+        seen.iter()
+            .filter(|e| {
+                e.method == method
+                    && e.target
+                        .split('?')
+                        .next()
+                        .is_some_and(|p| p.ends_with("/whole"))
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(of_whole("GET").len(), 2, "{seen:#?}");
+    let stored: Vec<_> = of_whole("PUT")
+        .into_iter()
+        .filter(|e| e.status == 200)
+        .collect();
+    assert_eq!(stored.len(), 1, "one PUT stored, the good one: {seen:#?}");
+}
+
+/// A whole object whose PUT body is damaged on its way to the server is refused by
+/// the server (its Content-MD5 is the source's ETag), never stored and then replaced:
+/// the only PUT the server accepted is the good one, and the destination shows the
+/// source's object.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_whole_object_damaged_on_its_way_in_is_refused_by_the_server_not_replaced() {
+    let objects = [FixtureObject::whole("whole", 300_000)];
+    let plan = only(FaultKind::FlipRequestByte, 1);
+    let scenario = Scenario::new(campanile_testkit::s3(), "flip-in", &objects, plan).await;
+    let seen = record_exchanges(&scenario.proxy);
+    let result = scenario.rsync(&[]).await;
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    assert_eq!(
+        scenario.proxy.stats().injected[&FaultKind::FlipRequestByte],
+        1
+    );
+    let puts: Vec<_> = taken(&seen)
+        .into_iter()
+        .filter(|e| e.method == "PUT" && !e.probe)
+        .collect();
+    assert_eq!(puts.len(), 2, "{puts:#?}");
+    let damaged = &puts[0];
+    assert_eq!(damaged.fault, Some(FaultKind::FlipRequestByte), "{puts:#?}");
+    assert_eq!(
+        damaged.status, 400,
+        "the server refused the damaged body: {puts:#?}"
+    );
+    assert!(damaged.content_md5, "{puts:#?}");
+    assert_eq!((puts[1].fault, puts[1].status), (None, 200), "{puts:#?}");
     scenario.assert_copied(&objects, &result).await;
 }
 
@@ -315,7 +387,34 @@ async fn a_flipped_byte_in_a_put_is_refused_by_content_md5_and_the_put_retried()
     // Every PutObject and UploadPart body is damaged once: three in all.
     let plan = only(FaultKind::FlipRequestByte, 3);
     let scenario = Scenario::new(campanile_testkit::s3(), "flip-put", &objects, plan).await;
+    let seen = record_exchanges(&scenario.proxy);
     let result = scenario.rsync(&[]).await;
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    assert_eq!(
+        scenario.proxy.stats().injected[&FaultKind::FlipRequestByte],
+        3
+    );
+    scenario.assert_copied(&objects, &result).await;
+    // Each damaged body was refused by the server (a part for its checksum), not
+    // stored: 400, then the write again.
+    let flipped: Vec<_> = taken(&seen)
+        .into_iter()
+        .filter(|e| e.fault == Some(FaultKind::FlipRequestByte))
+        .collect();
+    assert_eq!(flipped.len(), 3, "{flipped:#?}");
+    assert!(flipped.iter().all(|e| e.status == 400), "{flipped:#?}");
+}
+
+/// The same damage with `--client-md5` (CAMPANILE_CLIENT_MD5 for rsync's tasks): the
+/// MD5 path refuses it by the Content-MD5 of the bytes read.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flipped_byte_in_a_put_is_refused_with_client_md5_too() {
+    let objects = one_put_and_two_parts();
+    let plan = only(FaultKind::FlipRequestByte, 3);
+    let scenario = Scenario::new(campanile_testkit::s3(), "flip-put-md5", &objects, plan).await;
+    let result = scenario
+        .rsync_with_env(&[], &[("CAMPANILE_CLIENT_MD5", "true")])
+        .await;
     assert_eq!(result.code, 0, "{}", result.stderr);
     assert_eq!(
         scenario.proxy.stats().injected[&FaultKind::FlipRequestByte],
@@ -324,33 +423,41 @@ async fn a_flipped_byte_in_a_put_is_refused_by_content_md5_and_the_put_retried()
     scenario.assert_copied(&objects, &result).await;
 }
 
-/// Every object and part written carries Content-MD5, and its payload is not hashed a
-/// second time for the signature: Content-MD5, which the signature covers, is the
-/// body's guard (a flipped body byte is refused for it, as the test above shows).
-#[tokio::test(flavor = "multi_thread")]
-async fn writes_carry_content_md5_and_an_unsigned_payload() {
+/// The writes of a copy of [`one_put_and_two_parts`] on `server` with `env`, the
+/// probe's left out, and whether objectcopy probed the server.
+async fn writes_of_a_copy(
+    server: &'static S3Server,
+    tag: &str,
+    env: &[(&'static str, &'static str)],
+) -> (Vec<campanile_testkit::faults::Exchange>, bool) {
     let objects = one_put_and_two_parts();
-    let scenario = Scenario::new(
-        campanile_testkit::s3(),
-        "unsigned",
-        &objects,
-        FaultPlan::none(),
-    )
-    .await;
-    let writes = Arc::new(Mutex::new(Vec::new()));
-    scenario.proxy.set_hook(Arc::new({
-        let writes = writes.clone();
-        move |exchange| {
-            if exchange.method == "PUT" {
-                let mut writes = writes.lock().unwrap_or_else(|p| p.into_inner());
-                writes.push(exchange.clone());
-            }
-        }
-    }));
-    let result = scenario.rsync(&[]).await;
+    let scenario = Scenario::new(server, tag, &objects, FaultPlan::none()).await;
+    let seen = record_exchanges(&scenario.proxy);
+    let result = scenario.rsync_with_env(&[], env).await;
     assert_eq!(result.code, 0, "{}", result.stderr);
     scenario.assert_copied(&objects, &result).await;
-    let writes = writes.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let seen = taken(&seen);
+    let probed = seen.iter().any(|e| e.probe);
+    let writes = seen
+        .into_iter()
+        .filter(|e| e.method == "PUT" && !e.probe)
+        .collect();
+    (writes, probed)
+}
+
+/// With `--client-md5` (CAMPANILE_CLIENT_MD5), every object and part written carries
+/// Content-MD5, and its payload is not hashed a second time for the signature:
+/// Content-MD5, which the signature covers, is the body's guard (a flipped body byte is
+/// refused for it, as the test above shows).
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_carry_content_md5_and_an_unsigned_payload() {
+    let (writes, probed) = writes_of_a_copy(
+        campanile_testkit::s3(),
+        "unsigned",
+        &[("CAMPANILE_CLIENT_MD5", "true")],
+    )
+    .await;
+    assert!(!probed, "--client-md5 does not probe the server");
     // One PutObject and two UploadParts.
     assert_eq!(writes.len(), 3, "{writes:?}");
     for write in &writes {
@@ -360,6 +467,46 @@ async fn writes_carry_content_md5_and_an_unsigned_payload() {
             Some("UNSIGNED-PAYLOAD"),
             "{write:?}"
         );
+    }
+}
+
+/// By default, on a server that refuses a body not matching its Content-MD5 or its
+/// checksum (Garage, after the probe sees it): the PutObject carries Content-MD5 (the
+/// source's ETag), each UploadPart a CRC64NVME checksum and no Content-MD5 (the client
+/// computes no MD5); every payload unsigned.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_checking_server_gets_checksums_on_parts_and_the_source_etag_as_content_md5() {
+    let (writes, probed) = writes_of_a_copy(campanile_testkit::s3(), "server-checks", &[]).await;
+    assert!(probed, "objectcopy probes what the server checks");
+    assert_eq!(writes.len(), 3, "{writes:?}");
+    for write in &writes {
+        assert_eq!(
+            write.payload_hash.as_deref(),
+            Some("UNSIGNED-PAYLOAD"),
+            "{write:?}"
+        );
+        if write.target.contains("partNumber=") {
+            assert!(!write.content_md5, "{write:?}");
+            assert_eq!(
+                write.checksum.as_deref(),
+                Some("x-amz-checksum-crc64nvme"),
+                "{write:?}"
+            );
+        } else {
+            assert!(write.content_md5, "{write:?}");
+        }
+    }
+}
+
+/// A server that checks neither Content-MD5 nor checksums (moto) is found out by the
+/// probe and gets the MD5 path: every write carries the Content-MD5 of the bytes read.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_checks_nothing_gets_the_client_md5_path() {
+    let (writes, probed) = writes_of_a_copy(campanile_testkit::moto(), "no-checks", &[]).await;
+    assert!(probed, "objectcopy probes what the server checks");
+    assert_eq!(writes.len(), 3, "{writes:?}");
+    for write in &writes {
+        assert!(write.content_md5, "a write without Content-MD5: {write:?}");
     }
 }
 
@@ -403,11 +550,11 @@ fn list_page(e: &campanile_testkit::faults::Exchange) -> bool {
 }
 
 fn create_upload(e: &campanile_testkit::faults::Exchange) -> bool {
-    e.method == "POST" && e.target.contains("uploads") && !e.target.contains("uploadId")
+    e.method == "POST" && e.target.contains("uploads") && !e.target.contains("uploadId") && !e.probe
 }
 
 fn write_data(e: &campanile_testkit::faults::Exchange) -> bool {
-    e.method == "PUT"
+    e.method == "PUT" && !e.probe
 }
 
 fn complete_upload(e: &campanile_testkit::faults::Exchange) -> bool {

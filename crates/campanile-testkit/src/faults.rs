@@ -23,8 +23,12 @@
 //! them (moto).
 //!
 //! The schedule draws, for the n-th request, whether it is faulted (probability `rate`)
-//! and which of the kinds that apply to it: a request without a Content-MD5 body cannot
-//! have its body flipped, a HEAD has no body to cut. The draws depend only on the seed
+//! and which of the kinds that apply to it: only a PUT body that carries a digest
+//! (Content-MD5 or an `x-amz-checksum-<algorithm>` value) can have its body flipped, a
+//! HEAD has no body to cut. The requests of objectcopy's probe of the server's checks
+//! (their key ends in [`campanile::task::objectcopy::server_checks::PROBE_NAME`]) are
+//! never faulted: they are refused by design, and a fault there would take the place
+//! of one meant for a copy. The draws depend only on the seed
 //! and n; which request is the n-th depends on the order requests arrive in.
 
 use std::collections::BTreeMap;
@@ -55,8 +59,8 @@ pub enum FaultKind {
     /// Flip one bit of an object's bytes in a GET answer. Only object GETs without a
     /// `Range` header, unless [`FaultPlan::flip_ranged_gets`] is set.
     FlipResponseByte,
-    /// Flip one bit of a request body that carries Content-MD5 (PutObject, UploadPart)
-    /// before forwarding it.
+    /// Flip one bit of a PUT body that carries a digest, Content-MD5 or a checksum
+    /// (PutObject, UploadPart), before forwarding it.
     FlipRequestByte,
     /// Forward, then hold the answer back for [`FaultPlan::delay`] (past the client's
     /// read timeout).
@@ -175,6 +179,11 @@ pub struct Exchange {
     pub fault: Option<FaultKind>,
     /// Whether the request carried Content-MD5.
     pub content_md5: bool,
+    /// The `x-amz-checksum-<algorithm>` header the request carried (its name, lower
+    /// case), if any.
+    pub checksum: Option<String>,
+    /// Whether it is one of objectcopy's probe requests (never faulted).
+    pub probe: bool,
     /// The request's `x-amz-content-sha256` (the signed payload hash, or
     /// `UNSIGNED-PAYLOAD`), if any.
     pub payload_hash: Option<String>,
@@ -449,10 +458,23 @@ struct RequestFacts {
     target: String,
     ranged: bool,
     has_content_md5: bool,
+    /// The name of its `x-amz-checksum-<algorithm>` header, if any.
+    checksum: Option<String>,
     body_len: usize,
 }
 
 impl RequestFacts {
+    /// Whether the body carries a digest the server can check it against.
+    fn has_body_digest(&self) -> bool {
+        self.method == "PUT" && (self.has_content_md5 || self.checksum.is_some())
+    }
+
+    /// One of objectcopy's probe requests.
+    fn is_probe(&self) -> bool {
+        let path = self.target.split('?').next().unwrap_or("");
+        path.ends_with(campanile::task::objectcopy::server_checks::PROBE_NAME)
+    }
+
     /// A GET of an object (not a listing or a multipart call): `/bucket/key` path-style.
     fn is_object_get(&self) -> bool {
         let (path, query) = self.target.split_once('?').unwrap_or((&self.target, ""));
@@ -462,6 +484,16 @@ impl RequestFacts {
             && !query.contains("uploadId")
             && !query.contains("uploads")
     }
+}
+
+/// The name of a request's `x-amz-checksum-<algorithm>` header (not `-algorithm`,
+/// `-type` or `-mode`, which carry no value of the body).
+fn checksum_header(head: &Head) -> Option<String> {
+    head.headers.iter().find_map(|(name, _)| {
+        let name = name.to_ascii_lowercase();
+        let algorithm = name.strip_prefix("x-amz-checksum-")?;
+        (!matches!(algorithm, "algorithm" | "type" | "mode")).then_some(name)
+    })
 }
 
 fn applicable(kind: FaultKind, request: &RequestFacts, plan: &FaultPlan) -> bool {
@@ -475,7 +507,7 @@ fn applicable(kind: FaultKind, request: &RequestFacts, plan: &FaultPlan) -> bool
         FaultKind::FlipResponseByte => {
             request.is_object_get() && (!request.ranged || plan.flip_ranged_gets)
         }
-        FaultKind::FlipRequestByte => request.has_content_md5 && request.body_len > 0,
+        FaultKind::FlipRequestByte => request.has_body_digest() && request.body_len > 0,
     }
 }
 
@@ -483,6 +515,9 @@ fn draw(shared: &Mutex<Shared>, request: &RequestFacts) -> (Option<FaultKind>, u
     let mut guard = lock(shared);
     let shared = &mut *guard;
     shared.stats.requests += 1;
+    if request.is_probe() {
+        return (None, 0, shared.plan.delay);
+    }
     if shared.over_rate() {
         return (Some(FaultKind::SlowDown), 0, shared.plan.delay);
     }
@@ -561,6 +596,7 @@ async fn serve_connection(client: TcpStream, shared: Arc<Mutex<Shared>>) -> std:
             target: target.clone(),
             ranged: head.header("range").is_some(),
             has_content_md5: head.header("content-md5").is_some(),
+            checksum: checksum_header(&head),
             body_len: body.len(),
         };
         let (fault, position, delay) = draw(&shared, &facts);
@@ -579,6 +615,8 @@ async fn serve_connection(client: TcpStream, shared: Arc<Mutex<Shared>>) -> std:
             status: 0,
             fault,
             content_md5: facts.has_content_md5,
+            checksum: facts.checksum.clone(),
+            probe: facts.is_probe(),
             payload_hash: head.header("x-amz-content-sha256").map(str::to_string),
         };
         let denied = lock(&shared)
@@ -867,6 +905,7 @@ mod tests {
             target: target.to_string(),
             ranged,
             has_content_md5: md5,
+            checksum: None,
             body_len: 10,
         }
     }
@@ -904,6 +943,27 @@ mod tests {
         assert!(applicable(FaultKind::FlipRequestByte, &put, &plan));
         assert!(!applicable(FaultKind::FlipRequestByte, &get, &plan));
         assert!(!applicable(FaultKind::TruncatedBody, &head, &plan));
+        // A part with a checksum and no Content-MD5 (no client MD5): the server checks
+        // it, so it may be flipped; a POST (a completion) never is.
+        let part = RequestFacts {
+            checksum: Some("x-amz-checksum-crc64nvme".to_string()),
+            ..facts("PUT", "/bucket/key?partNumber=1&uploadId=abc", false, false)
+        };
+        assert!(applicable(FaultKind::FlipRequestByte, &part, &plan));
+        let plain = facts("PUT", "/bucket/key?partNumber=1&uploadId=abc", false, false);
+        assert!(!applicable(FaultKind::FlipRequestByte, &plain, &plan));
+        let complete = RequestFacts {
+            checksum: Some("x-amz-checksum-crc32".to_string()),
+            ..facts("POST", "/bucket/key?uploadId=abc", false, false)
+        };
+        assert!(!applicable(FaultKind::FlipRequestByte, &complete, &plan));
+        let probe = facts(
+            "PUT",
+            "/bucket/dir/.campanile-checksum-probe?partNumber=1",
+            false,
+            true,
+        );
+        assert!(probe.is_probe() && !put.is_probe());
         let ranged_plan = FaultPlan {
             flip_ranged_gets: true,
             ..FaultPlan::none()

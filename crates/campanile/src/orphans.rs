@@ -169,11 +169,17 @@ pub async fn finish_run(
                 }
             }
             finish_batch(client, bucket, batch, attempts, &mut done).await?;
-            // Other uploads of the run's keys are orphans; the rest is another
-            // writer's, on keys this run does not copy, and stays.
+            // Other uploads of the run's keys are orphans, and so are the uploads of
+            // objectcopy's probe (never completed; one is left only by a task killed
+            // during its probe; a concurrent run's task whose probe upload goes only
+            // falls back to computing its MD5s); the rest is another writer's, on keys
+            // this run does not copy, and stays.
             let orphans: Vec<Upload> = pending
                 .into_iter()
-                .filter(|(_, entry)| entry.of_the_run)
+                .filter(|(key, entry)| {
+                    entry.of_the_run
+                        || key.ends_with(crate::task::objectcopy::server_checks::PROBE_NAME)
+                })
                 .flat_map(|(key, entry)| {
                     entry.ids.into_iter().map(move |upload_id| Upload {
                         key: key.clone(),

@@ -4,7 +4,11 @@
 //! A task reports the counts as Hadoop counters of the group [`GROUP`] when it ends
 //! ([`write_counters`]), so that the runners sum them like any counter and rsync's
 //! summary gives the run's requests by operation. `Requests` cannot be a bucket name
-//! (capital letters), so it never mixes with the tasks' bucket groups.
+//! (capital letters), so it never mixes with the tasks' bucket groups. The requests of
+//! objectcopy's probe of what the destination checks (at most 4 per copy task; see
+//! [`crate::task::objectcopy::server_checks`]) count under [`PROBE`], not under their
+//! operations, whose counts thus stay those of the copy itself (what `--dry-run`
+//! estimates).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -20,6 +24,9 @@ use aws_smithy_types::config_bag::ConfigBag;
 /// The counter group of the requests.
 pub const GROUP: &str = "Requests";
 
+/// The name the probe's requests count under, whatever their operation.
+pub const PROBE: &str = "ServerChecksProbe";
+
 /// Requests transmitted by this process, by operation.
 static COUNTS: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
 
@@ -34,13 +41,22 @@ impl Intercept for CountRequests {
 
     fn read_before_transmit(
         &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let operation = cfg
-            .load::<Metadata>()
-            .map_or("Unknown", |metadata| metadata.name());
+        let path = context
+            .request()
+            .uri()
+            .split('?')
+            .next()
+            .unwrap_or_default();
+        let operation = if path.ends_with(crate::task::objectcopy::server_checks::PROBE_NAME) {
+            PROBE
+        } else {
+            cfg.load::<Metadata>()
+                .map_or("Unknown", |metadata| metadata.name())
+        };
         add(operation, 1);
         Ok(())
     }

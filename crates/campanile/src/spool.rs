@@ -1,9 +1,10 @@
 //! Where objectcopy keeps the bytes of an object or part between the GET and the PUT:
 //! in memory up to `maxtmpsize` (most objects and parts never reach a disk), then in a
 //! temporary file in one of the `ephemeral` directories, chosen at random to spread
-//! the load over the instance's disks. The MD5, the CRC64NVME and the byte count are
-//! computed as the bytes arrive, so the data is read once (the CRC64NVME is the
-//! checksum a write sends when the source has none of its own). The temporary file is deleted when the
+//! the load over the instance's disks. The MD5 (unless the copy does without it, see
+//! [`Spool::without_md5`]), the CRC64NVME and the byte count are computed as the bytes
+//! arrive, so the data is read once (the CRC64NVME is the checksum a write sends when
+//! the source has none of its own). The temporary file is deleted when the
 //! spool is dropped, on success and on every error path. The memory buffer may come
 //! from a [`BufferPool`], which gets it back when the spool or the body made of it is
 //! dropped.
@@ -27,7 +28,8 @@ pub struct Spool {
     memory: PooledVec,
     file: Option<NamedTempFile>,
     length: u64,
-    hasher: Md5,
+    /// The MD5 of the bytes, unless [`Spool::without_md5`].
+    hasher: Option<Md5>,
     crc64nvme: crc_fast::Digest,
     /// The checksum a part's upload asks for (its source's algorithm), if any.
     checksum: Option<crate::checksum::Hasher>,
@@ -37,8 +39,9 @@ pub struct Spool {
 pub struct SpooledBody {
     /// The bytes, or the file holding them.
     pub data: SpooledData,
-    /// MD5 of the bytes.
-    pub md5: [u8; 16],
+    /// MD5 of the bytes, when the spool computed it ([`SpooledBody::md5`] computes it
+    /// otherwise).
+    pub md5: Option<[u8; 16]>,
     /// CRC64NVME of the bytes.
     pub crc64nvme: u64,
     /// Number of bytes.
@@ -90,7 +93,7 @@ impl Spool {
             memory,
             file: None,
             length: 0,
-            hasher: Md5::new(),
+            hasher: Some(Md5::new()),
             crc64nvme: crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme),
             checksum: None,
         }
@@ -103,9 +106,20 @@ impl Spool {
         self
     }
 
+    /// Does not compute the MD5 of the bytes as they arrive: for a copy whose write is
+    /// proven without it (the server checks a Content-MD5 taken from the source's ETag,
+    /// or a checksum, and returns the MD5 of what it stored as the ETag). MD5 is most
+    /// of a copy's CPU; [`SpooledBody::md5`] still computes it when a rare path needs it.
+    pub fn without_md5(mut self) -> Self {
+        self.hasher = None;
+        self
+    }
+
     /// Adds bytes.
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), Error> {
-        self.hasher.update(chunk);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(chunk);
+        }
         self.crc64nvme.update(chunk);
         if let Some(checksum) = &mut self.checksum {
             checksum.update(chunk);
@@ -150,7 +164,7 @@ impl Spool {
 
     /// Ends the spool.
     pub fn finish(self) -> Result<SpooledBody, Error> {
-        let md5: [u8; 16] = self.hasher.finalize().into();
+        let md5: Option<[u8; 16]> = self.hasher.map(|hasher| hasher.finalize().into());
         let data = match self.file {
             Some(mut file) => {
                 file.flush()
@@ -188,10 +202,38 @@ impl SpooledBody {
         }
     }
 
+    /// MD5 of the bytes: the one computed as they arrived, else computed now from the
+    /// memory or the file (a second pass, for the rare copy that needs it after all).
+    pub fn md5(&self) -> Result<[u8; 16], Error> {
+        if let Some(md5) = self.md5 {
+            return Ok(md5);
+        }
+        let mut hasher = Md5::new();
+        match &self.data {
+            SpooledData::Memory(bytes) => hasher.update(bytes),
+            SpooledData::File(file) => {
+                use std::io::Read;
+                let mut reader = std::fs::File::open(file.path())
+                    .map_err(|e| Error::io("reading the spool file", e))?;
+                let mut buffer = vec![0u8; 1 << 20];
+                loop {
+                    let read = reader
+                        .read(&mut buffer)
+                        .map_err(|e| Error::io("reading the spool file", e))?;
+                    if read == 0 {
+                        break;
+                    }
+                    hasher.update(&buffer[..read]);
+                }
+            }
+        }
+        Ok(hasher.finalize().into())
+    }
+
     /// Content-MD5 header value (base64 of the digest).
-    pub fn content_md5(&self) -> String {
+    pub fn content_md5(&self) -> Result<String, Error> {
         use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(self.md5)
+        Ok(base64::engine::general_purpose::STANDARD.encode(self.md5()?))
     }
 
     /// `x-amz-checksum-crc64nvme` header value (base64 of the big-endian CRC).
@@ -201,8 +243,8 @@ impl SpooledBody {
     }
 
     /// Hex MD5, as an ETag.
-    pub fn md5_hex(&self) -> String {
-        crate::multipart::hex(&self.md5)
+    pub fn md5_hex(&self) -> Result<String, Error> {
+        Ok(crate::multipart::hex(&self.md5()?))
     }
 
     /// True when the bytes went to a file.
@@ -224,8 +266,11 @@ mod tests {
         let body = spool.finish().expect("finish");
         assert!(!body.is_on_disk());
         assert_eq!(body.length, 6);
-        assert_eq!(body.md5_hex(), crate::multipart::single_etag(b"abcdef"));
-        assert_eq!(body.content_md5(), "6AtQFwmJUPxYqtg8jBSXjg==");
+        assert_eq!(
+            body.md5_hex().expect("md5"),
+            crate::multipart::single_etag(b"abcdef")
+        );
+        assert_eq!(body.content_md5().expect("md5"), "6AtQFwmJUPxYqtg8jBSXjg==");
         // The check value of CRC-64/NVME ("123456789": 0xAE8B14860A799888).
         let mut spool = Spool::new(100, 9, &std::env::temp_dir());
         spool.write(b"123456789").expect("write");
@@ -252,9 +297,34 @@ mod tests {
             collected.expect("bytes").into_bytes().as_ref(),
             b"abcdefghij"
         );
-        assert_eq!(body.md5_hex(), crate::multipart::single_etag(b"abcdefghij"));
+        assert_eq!(
+            body.md5_hex().expect("md5"),
+            crate::multipart::single_etag(b"abcdefghij")
+        );
         drop(body);
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+    }
+
+    #[test]
+    fn without_md5_the_digest_is_computed_when_asked_in_memory_and_on_disk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for max_memory in [100, 4] {
+            let mut spool = Spool::new(max_memory, 10, dir.path()).without_md5();
+            spool.write(b"abcde").expect("write");
+            spool.write(b"fghij").expect("write");
+            let body = spool.finish().expect("finish");
+            assert_eq!(body.is_on_disk(), max_memory < 10);
+            assert_eq!(body.md5, None, "not computed while spooling");
+            assert_eq!(
+                body.md5_hex().expect("md5"),
+                crate::multipart::single_etag(b"abcdefghij")
+            );
+            // The CRC64NVME is computed either way.
+            assert_eq!(
+                body.crc64nvme,
+                crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Nvme, b"abcdefghij")
+            );
+        }
     }
 
     #[test]

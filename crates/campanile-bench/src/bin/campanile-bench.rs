@@ -52,8 +52,11 @@ enum Bench {
         #[arg(long)]
         bin_dir: Option<PathBuf>,
     },
-    /// objectcopy's buffer pool against none: CPU and page faults per GiB of one
-    /// large object, the two alternating (`CAMPANILE_BUFFER_POOL=off` for none).
+    /// objectcopy's CPU and page faults per GiB of one large object: by default (the
+    /// server proves the writes, no client MD5), with `--client-md5`
+    /// (`CAMPANILE_CLIENT_MD5`), and with the MD5 and no buffer pool
+    /// (`CAMPANILE_BUFFER_POOL=off`), in turns; and this machine's MD5 and CRC64NVME
+    /// seconds per GiB.
     Pool {
         /// Size of the large object, in MiB.
         #[arg(long, default_value_t = 1024)]
@@ -630,9 +633,26 @@ fn local_bench(objects: usize, large: u64, runs: usize, bin: &Path) -> ExitCode 
     ExitCode::SUCCESS
 }
 
+/// Seconds this machine takes to hash one GiB with `hash` (on one core): the median
+/// of 3 passes over 16 x 64 MiB of fixture bytes.
+fn seconds_per_gib(hash: impl Fn(&[u8]) -> Vec<u8>) -> f64 {
+    let block = fixtures::fixture_bytes("hash-speed", 64 * 1024 * 1024);
+    let mut passes = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        for _ in 0..16 {
+            std::hint::black_box(hash(std::hint::black_box(&block)));
+        }
+        passes.push(started.elapsed().as_secs_f64());
+    }
+    median(passes).0
+}
+
 /// `campanile-bench pool`: one large object copied by the shell pipeline, objectcopy
-/// with its buffer pool and without (`CAMPANILE_BUFFER_POOL=off`), alternating which
-/// goes first; objectcopy's own CPU seconds and minor page faults per GiB (wait4).
+/// by default (the server proves the writes), with `--client-md5` (the MD5 path) and
+/// with the MD5 path and no buffer pool (`CAMPANILE_BUFFER_POOL=off`), in turns (which
+/// goes first rotates); objectcopy's own CPU seconds and minor page faults per GiB
+/// (wait4); then this machine's MD5 and CRC64NVME speed on one core.
 fn pool_bench(large_mib: u64, part_mib: u64, runs: usize, bin: &Path) {
     let work = tempfile::tempdir().expect("tempdir");
     let config = write_config(work.path());
@@ -646,14 +666,22 @@ fn pool_bench(large_mib: u64, part_mib: u64, runs: usize, bin: &Path) {
         server.create_bucket(&client, src).await;
         upload_large_as(&client, src, "large", large_mib, part_mib).await;
     });
-    let variants: [(&str, Vec<(&'static str, &'static str)>); 2] = [
-        ("pool", Vec::new()),
-        ("no pool", vec![("CAMPANILE_BUFFER_POOL", "off")]),
+    let variants: [(&str, Vec<(&'static str, &'static str)>); 3] = [
+        ("default (server checks)", Vec::new()),
+        ("--client-md5", vec![("CAMPANILE_CLIENT_MD5", "true")]),
+        (
+            "--client-md5, no pool",
+            vec![
+                ("CAMPANILE_CLIENT_MD5", "true"),
+                ("CAMPANILE_BUFFER_POOL", "off"),
+            ],
+        ),
     ];
-    let mut results: Vec<Vec<Measured>> = vec![Vec::new(), Vec::new()];
+    let count = variants.len();
+    let mut results: Vec<Vec<Measured>> = (0..count).map(|_| Vec::new()).collect();
     for run in 0..runs {
-        for step in 0..2 {
-            let which = (run + step) % 2;
+        for step in 0..count {
+            let which = (run + step) % count;
             let (name, env) = &variants[which];
             let dst = format!("pool-dst-{run}-{which}");
             runtime.block_on(async {
@@ -678,10 +706,15 @@ fn pool_bench(large_mib: u64, part_mib: u64, runs: usize, bin: &Path) {
         }
     }
     let gib = large_mib as f64 / 1024.0;
+    let names: Vec<String> = variants
+        .iter()
+        .map(|(name, _)| format!("{name}: median (range)"))
+        .collect();
     println!(
-        "| objectcopy, {large_mib} MiB object in {part_mib} MiB parts | pool: median (range) | no pool: median (range) |"
+        "| objectcopy, {large_mib} MiB object in {part_mib} MiB parts | {} |",
+        names.join(" | ")
     );
-    println!("|---|---|---|");
+    println!("|---|{}", "---|".repeat(count));
     type Metric = (&'static str, fn(&Measured) -> f64, usize);
     let metrics: [Metric; 3] = [
         ("CPU seconds per GiB", |m| m.objectcopy_cpu_seconds, 2),
@@ -701,8 +734,30 @@ fn pool_bench(large_mib: u64, part_mib: u64, runs: usize, bin: &Path) {
                 format!("{median:.digits$} ({min:.digits$}-{max:.digits$})")
             })
             .collect();
-        println!("| {label} | {} | {} |", cells[0], cells[1]);
+        println!("| {label} | {} |", cells.join(" | "));
     }
+    let rss: Vec<String> = results
+        .iter()
+        .map(|runs| {
+            let peak = runs
+                .iter()
+                .map(|m| m.objectcopy_peak_rss_kib)
+                .max()
+                .unwrap_or(0);
+            format!("{:.1} MiB", peak as f64 / 1024.0)
+        })
+        .collect();
+    println!(
+        "| objectcopy peak RSS (wait4, max of runs) | {} |",
+        rss.join(" | ")
+    );
+    let md5 = seconds_per_gib(|data| campanile::multipart::md5(data).to_vec());
+    let crc = seconds_per_gib(|data| campanile::checksum::Algorithm::Crc64Nvme.digest(data));
+    println!();
+    println!("| this machine, one core | seconds per GiB |");
+    println!("|---|---|");
+    println!("| MD5 (md-5, as objectcopy computes it) | {md5:.2} |");
+    println!("| CRC64NVME (crc-fast, as objectcopy computes it) | {crc:.3} |");
 }
 
 /// Uploads a large multipart object under `key`, part by part (no whole copy in

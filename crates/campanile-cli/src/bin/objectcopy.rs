@@ -55,6 +55,7 @@ fn main() -> std::process::ExitCode {
             server_side: args.server_side,
             server_side_if_readable: args.server_side_if_readable,
             in_place: args.in_place,
+            client_md5: args.client_md5,
             write: args.write,
             sse_c,
             retried: campanile::attempt::TaskAttempt::from_env().is_retry(),

@@ -712,6 +712,14 @@ pub struct ObjectCopyArgs {
     /// row for each version a copy would write.
     #[arg(long, requires = "versions")]
     pub dry_run: bool,
+    /// Prove every write by the MD5 of the bytes read, computed here and sent as
+    /// Content-MD5, on any server. By default the task first checks once that the
+    /// destination refuses a body that does not match its Content-MD5 or checksum;
+    /// if so, a whole object's Content-MD5 is the source's ETag and a part carries a
+    /// checksum (its ETag then checked by multipartcomplete), and the task computes no
+    /// MD5 (docs/reliability.md). Also read from the environment (rsync's tasks).
+    #[arg(long, env = "CAMPANILE_CLIENT_MD5")]
+    pub client_md5: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub write: WriteSettings,
@@ -738,6 +746,7 @@ impl ObjectCopyArgs {
             push(argv, "--versions", mode.as_str());
         }
         push_flag(argv, "--dry-run", self.dry_run);
+        push_flag(argv, "--client-md5", self.client_md5);
         self.write.render(argv);
     }
 }

@@ -296,6 +296,7 @@ mod tests {
                 in_place: false,
                 versions: None,
                 dry_run: false,
+                client_md5: true,
                 write: WriteSettings {
                     sse: None,
                     sse_kms_key_id: None,

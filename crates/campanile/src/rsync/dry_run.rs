@@ -15,7 +15,9 @@
 //! one CreateMultipartUpload, one UploadPart (UploadPartCopy) per part of the
 //! source's layout and one CompleteMultipartUpload. The listing's requests
 //! (ListObjectsV2, multipartlist's HEADs) are the ones this dry run made, counted by
-//! the tasks ([`crate::requests`]): a real run makes them again.
+//! the tasks ([`crate::requests`]): a real run makes them again. Not estimated: the at
+//! most 4 requests each copy task makes to probe what the destination checks (counted
+//! as `ServerChecksProbe`; none with `--client-md5`).
 
 use std::collections::BTreeMap;
 use std::io::{BufReader, Read, Write};

@@ -11,7 +11,8 @@
 //! as soon as its last part arrives, and the uploads of a key that still miss parts
 //! when the next key starts are aborted and reported. Before completing, the task
 //! checks that parts 1..N are all there and cover the object without gaps, and computes the ETag
-//! the upload will get from the part ETags (the MD5s objectcopy verified): when it
+//! the upload will get from the part ETags (the MD5s objectcopy verified, or, without
+//! the client's MD5, the server's MD5s of parts whose checksum it checked): when it
 //! differs from the source's, the upload is aborted rather than completed, so no object
 //! with a different layout ever becomes visible; the mismatch is reported (status,
 //! counter `EtagMismatch`) and fails the task. CompleteMultipartUpload is tried up to 3

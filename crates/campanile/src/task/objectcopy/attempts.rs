@@ -148,10 +148,7 @@ where
             Some(Box::new(error)),
         ));
     }
-    let damaged = error
-        .as_service_error()
-        .and_then(|e| e.code())
-        .is_some_and(|code| code == "BadDigest" || code == "InvalidDigest");
+    let damaged = refused_for_digest(&error);
     let again = damaged || !is_service_error(&error);
     let wrapped = S3Context::new(operation, bucket, key).sdk(error);
     if again {
@@ -159,6 +156,18 @@ where
     } else {
         Failure::Permanent(wrapped)
     }
+}
+
+/// Whether a write was refused because its body did not match its Content-MD5 or
+/// checksum (`BadDigest`, `InvalidDigest`).
+pub(super) fn refused_for_digest<E>(error: &SdkError<E, HttpResponse>) -> bool
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata,
+{
+    error
+        .as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "BadDigest" || code == "InvalidDigest")
 }
 
 #[cfg(test)]

@@ -9,10 +9,12 @@
 //!
 //! Checks on every copy: every GET is pinned to the listed ETag (`If-Match`); the bytes read must number
 //! exactly the expected size; a whole object's MD5 must equal its source ETag before it
-//! is written, or, when that ETag is not an MD5 (SSE-KMS), the bytes must match the
+//! is written (on a server that checks Content-MD5, by the server: see
+//! [`server_checks`]), or, when that ETag is not an MD5 (SSE-KMS), the bytes must match the
 //! source's full-object checksum if it has one (see [`transfer`]); the ETag S3 returns
 //! for a PUT or a part must equal the MD5 of the bytes sent, unless the write's answer
-//! says SSE-KMS. A part whose upload has the source's checksum algorithm (see
+//! says SSE-KMS (or, on a server that checks checksums, a part carries a checksum in
+//! place of Content-MD5 and its ETag goes to multipartcomplete's comparison). A part whose upload has the source's checksum algorithm (see
 //! [`crate::checksum`]) is sent with its checksum of that algorithm, computed from the
 //! bytes read, and its line carries it for multipartcomplete, which recomputes the
 //! source's checksum from the parts' before completing. Each whole object counts under the proof it got (counters
@@ -63,15 +65,18 @@
 //! The module is split by concern: this file reads the records, dispatches each copy
 //! and writes the output; [`budget`] is the memory the copies share; [`attempts`]
 //! says which failures are tried again; [`transfer`] makes the GETs and writes with
-//! their checks; [`server_side`] is the mode where the server copies the bytes;
-//! [`resume`] is what a retried attempt finds already done; [`versions`] copies the
-//! versions records of `rsync --all-versions` and `--version-at` instead.
+//! their checks; [`server_checks`] probes what the destination checks, so that the
+//! client computes no MD5 the server proves; [`server_side`] is the mode where the
+//! server copies the bytes; [`resume`] is what a retried attempt finds already done;
+//! [`versions`] copies the versions records of `rsync --all-versions` and
+//! `--version-at` instead.
 
 pub(crate) mod attempts;
 mod budget;
 mod in_place;
 mod progress;
 mod resume;
+pub mod server_checks;
 pub mod server_side;
 mod transfer;
 pub mod versions;
@@ -146,6 +151,11 @@ pub struct ObjectCopyOptions {
     /// `--dry-run` (with versions records only): read the destination, write nothing,
     /// say what would be written ([`versions`]).
     pub dry_run: bool,
+    /// Compute the MD5 of every byte copied in the task, as before issue 19 (the
+    /// `--client-md5` option), rather than let the destination server prove the writes
+    /// where it can (see [`server_checks`]): no probe, every write with the Content-MD5
+    /// of the bytes read.
+    pub client_md5: bool,
 }
 
 impl ObjectCopyOptions {
@@ -177,6 +187,7 @@ impl Default for ObjectCopyOptions {
             sse_c: SseCKeys::default(),
             keys: crate::select::KeyMap::default(),
             dry_run: false,
+            client_md5: false,
         }
     }
 }
@@ -229,6 +240,9 @@ struct Sinks<'a, W: Write, E: Write> {
     /// `server_side_if_readable`: the destination's credentials were refused the
     /// source once, so every later record goes through the task without asking again.
     client_only: std::cell::Cell<bool>,
+    /// What the destination server checks, probed once, when the first record that
+    /// could do without the client's MD5 comes ([`server_checks`]).
+    server_checks: tokio::sync::OnceCell<server_checks::ServerChecks>,
 }
 
 /// The bound of the buffer pool: the memory budget, so that pooled buffers (lent and
@@ -264,6 +278,7 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
         buffers: BufferPool::new(pool_bound(options.max_tmp_size)),
         finished: Finished::new(concurrency * 2),
         client_only: std::cell::Cell::new(false),
+        server_checks: tokio::sync::OnceCell::new(),
     };
     let mut total = ObjectCopySummary::default();
     let mut failed: Vec<(String, Error)> = Vec::new();
@@ -602,44 +617,59 @@ async fn copy_record<W: Write, E: Write>(
         }
     }
     let size = record.len();
+    let server = server_checks(record, dst, options, sinks).await?;
     // Held until the copy is written: the bytes in memory stay within the budget.
     let share = sinks.memory.reserve(size).await?;
     let reporter = &sinks.reporter;
-    let (body, mut headers, source) = transfer::download(
-        record,
-        src,
-        options,
-        share.in_memory,
-        &sinks.buffers,
-        reporter,
-    )
-    .await?;
-    // Read before the settings replace the source's encryption.
-    let source_md5 = !headers.etag_is_not_md5();
-    if record.part.is_none() {
-        // A part's upload got the object's headers and tags from multipartlist.
+    // A whole object the destination refused because the bytes read were not the
+    // source's (without the client's MD5, only the server's check of the source's
+    // ETag sees it) is read again, as a GET that fails its MD5 check is.
+    let mut reads = 1;
+    let (body, headers, source) = loop {
+        let (body, headers, source) = transfer::download(
+            record,
+            src,
+            options,
+            (share.in_memory, server),
+            &sinks.buffers,
+            reporter,
+        )
+        .await?;
+        if record.part.is_some() {
+            break (body, headers, source);
+        }
+        let mut headers = headers;
         headers
             .read_tags(src, &options.src_bucket, &record.object.key)
             .await?;
-    }
-    let headers = headers.with_settings(&options.write);
+        let written = headers.clone().with_settings(&options.write);
+        match transfer::put(record, &body, &written, &source, dst, options, reporter).await? {
+            transfer::Put::Written => break (body, headers, source),
+            transfer::Put::AlreadyThere => return found_written(record, options, sinks),
+            transfer::Put::ReadAgain(error) if reads < options.get_attempts.max(1) => {
+                reads += 1;
+                reporter.borrow_mut().status_now(&format!(
+                    "retrying GET s3://{}/{} after: {error}",
+                    options.src_bucket, record.object.key
+                ))?;
+            }
+            transfer::Put::ReadAgain(error) => return Err(error),
+        }
+    };
+    // Read before the settings replace the source's encryption. (A part's upload got
+    // the object's headers and tags from multipartlist; a whole object is written.)
+    let source_md5 = !headers.etag_is_not_md5();
     let moved = i64::try_from(body.length).unwrap_or(i64::MAX);
     let summary = match &record.part {
-        None => {
-            let put =
-                transfer::put(record, &body, &headers, &source, dst, options, reporter).await?;
-            if put == transfer::Put::AlreadyThere {
-                return found_written(record, options, sinks);
-            }
-            count_proof(record, source.proof, options, sinks)?
-        }
+        None => count_proof(record, source.proof, options, sinks)?,
         Some(part) => {
             let uploaded = transfer::put_part(record, part, &body, dst, options, reporter).await?;
-            // A destination ETag that is not an MD5: the part's own MD5 goes with it.
+            // A destination ETag that is not an MD5: the part's own MD5 goes with it
+            // (computed now when the spool did not: a bucket's default SSE-KMS).
             let destination = if uploaded.md5 {
                 Ok(())
             } else {
-                Err(Some(body.md5))
+                Err(Some(body.md5()?))
             };
             let etags = PartEtags::of(source_md5, destination);
             let checksum = part_checksum(part, uploaded.checksum);
@@ -649,6 +679,47 @@ async fn copy_record<W: Write, E: Write>(
     count_copy(record, moved, options, sinks)?;
     drop(share);
     Ok(summary)
+}
+
+/// What the destination checks, for `record`'s copy: nothing with `--client-md5` or
+/// SSE-C copies (their ETags are no MD5s: every MD5 is the client's), else the probe's
+/// answer, probed once per task ([`server_checks::probe`]), its message in the task
+/// status.
+async fn server_checks<W: Write, E: Write>(
+    record: &PartRecord,
+    dst: &Client,
+    options: &ObjectCopyOptions,
+    sinks: &Sinks<'_, W, E>,
+) -> Result<server_checks::ServerChecks, Error> {
+    // Only a record that could do without the client's MD5 probes: a whole object
+    // whose listed ETag is a plain MD5, a part whose copy's ETag will be one.
+    let could = match &record.part {
+        None => crate::multipart::is_plain_md5_etag(&record.object.etag),
+        Some(_) => {
+            options
+                .write
+                .sse
+                .as_deref()
+                .is_none_or(|sse| sse == "AES256")
+                && options.write.sse_kms_key_id.is_none()
+        }
+    };
+    if options.client_md5 || options.sse_c.dst.is_some() || !could {
+        return Ok(server_checks::ServerChecks::default());
+    }
+    let checks = sinks
+        .server_checks
+        .get_or_try_init(|| async {
+            let near = options.dst_key(&record.object.key);
+            let (checks, message) = server_checks::probe(dst, &options.dst_bucket, &near).await;
+            if let Some(message) = message {
+                sinks.reporter.borrow_mut().status_now(&message)?;
+            }
+            tracing::debug!(?checks, "destination server checks");
+            Ok::<_, Error>(checks)
+        })
+        .await?;
+    Ok(*checks)
 }
 
 /// Counts the proof a whole object's bytes got, and names an object whose source

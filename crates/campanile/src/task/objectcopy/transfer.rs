@@ -28,6 +28,12 @@
 //! on what the diff saw at the destination (`If-None-Match: *` or `If-Match`; see
 //! [`crate::record::Destination`]). Which failures are tried again is
 //! [`super::attempts`]'s business.
+//!
+//! Without the client's MD5 ([`needs_client_md5`], on a server that
+//! [`super::server_checks`] saw checking): a whole object's Content-MD5 is its source's
+//! ETag, so the server checks the bytes against the source; a part carries its
+//! checksum (its upload's algorithm, else CRC64NVME) instead of Content-MD5, and its
+//! returned ETag, the server's MD5 of what it stored, is checked by multipartcomplete.
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -42,6 +48,7 @@ use aws_sdk_s3::types::{ChecksumMode, ChecksumType, ObjectAttributes, ServerSide
 use super::ObjectCopyOptions;
 use super::attempts::{Retry, get_failure, read_failure, with_attempts, write_failure};
 use super::progress;
+use super::server_checks::ServerChecks;
 use crate::checksum::{self, Algorithm};
 use crate::error::Error;
 use crate::headers::ObjectHeaders;
@@ -216,23 +223,72 @@ fn stored_with_customer_key(algorithm: Option<&str>, options: &ObjectCopyOptions
 
 /// GETs the object or part into a spool holding up to `in_memory` bytes in memory,
 /// retrying a body that breaks off or does not match its size, MD5 or checksum.
+/// `server` is what the destination was seen to check (nothing with `--client-md5`):
+/// it decides whether the spool computes the MD5 of the bytes (see
+/// [`needs_client_md5`]).
 pub(super) async fn download<E: Write>(
     record: &PartRecord,
     src: &Client,
     options: &ObjectCopyOptions,
-    in_memory: u64,
+    (in_memory, server): (u64, ServerChecks),
     pool: &Arc<BufferPool>,
     reporter: &RefCell<&mut Reporter<E>>,
 ) -> Result<(SpooledBody, ObjectHeaders, Source), Error> {
     let what = format!("GET s3://{}/{}", options.src_bucket, record.object.key);
     with_attempts(&what, options, reporter, || {
-        download_once(record, src, options, in_memory, pool, reporter)
+        download_once(record, src, options, (in_memory, server), pool, reporter)
     })
     .await
 }
 
+/// Whether the copy of `record` needs the MD5 of the bytes read, computed by the
+/// client as they are spooled; `headers` are the source's (its GET's). Not when the
+/// destination server proves the write without it ([`super::server_checks`]): a whole
+/// object whose source ETag is a plain MD5, on a server that checks Content-MD5 (the
+/// PutObject's Content-MD5 is that ETag); a part whose copy's ETag is an MD5 (no
+/// SSE-C, no SSE-KMS by the write settings or carried from the source), on a server
+/// that checks checksums (the UploadPart carries one, and the part ETag the server
+/// returns, the MD5 of what it stored, goes into multipartcomplete's comparison with
+/// the source's ETag before the upload is completed). Everything else keeps it.
+pub(super) fn needs_client_md5(
+    record: &PartRecord,
+    headers: &ObjectHeaders,
+    options: &ObjectCopyOptions,
+    server: ServerChecks,
+) -> bool {
+    match &record.part {
+        None => {
+            !(server.content_md5
+                && is_plain_md5_etag(&record.object.etag)
+                && !headers.etag_is_not_md5())
+        }
+        Some(_) => !(server.checksum && destination_etag_is_md5(headers, options)),
+    }
+}
+
+/// Whether the copy's ETags will be MD5s, as far as the settings tell before the
+/// write (a bucket's default SSE-KMS shows only in the write's answer): no SSE-C, and
+/// no SSE-KMS, whether set for the copies or carried from the source (`headers`).
+fn destination_etag_is_md5(headers: &ObjectHeaders, options: &ObjectCopyOptions) -> bool {
+    let write = &options.write;
+    let sse_c = write.dst_sse_c_key_file.is_some() || options.sse_c.dst.is_some();
+    let kms = match (write.sse.as_deref(), &write.sse_kms_key_id) {
+        (Some("AES256"), _) => false,
+        (Some(_), _) | (None, Some(_)) => true,
+        (None, None) => stored_with_kms(headers.encryption.as_ref()),
+    };
+    !sse_c && !kms
+}
+
+/// The Content-MD5 (base64) of bytes whose MD5 is the hex `etag` (a plain MD5 ETag).
+fn content_md5_of_etag(etag: &str) -> Option<String> {
+    use base64::Engine;
+    let md5 = crate::multipart::parse_md5_hex(etag)?;
+    Some(base64::engine::general_purpose::STANDARD.encode(md5))
+}
+
 /// What a PutObject of a whole object did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub(super) enum Put {
     /// The object was written (and its write checked).
     Written,
@@ -240,6 +296,10 @@ pub(super) enum Put {
     /// a retry of this copy's own write whose answer was lost (or the same bytes
     /// written by someone else). Nothing to do.
     AlreadyThere,
+    /// The server refused the body for its Content-MD5, which was the source's ETag,
+    /// and the bytes read do not have that MD5: they were damaged on the way out of the
+    /// source, so the object must be read again (nothing was written).
+    ReadAgain(Error),
 }
 
 /// PUTs a whole object, trying again a body damaged on the way or a wrong ETag.
@@ -301,7 +361,7 @@ async fn download_once<E: Write>(
     record: &PartRecord,
     src: &Client,
     options: &ObjectCopyOptions,
-    in_memory: u64,
+    (in_memory, server): (u64, ServerChecks),
     pool: &Arc<BufferPool>,
     reporter: &RefCell<&mut Reporter<E>>,
 ) -> Result<(SpooledBody, ObjectHeaders, Source), Retry> {
@@ -355,6 +415,9 @@ async fn download_once<E: Write>(
         .map(|c| c.algorithm);
     let mut spool =
         Spool::pooled(Some(pool), in_memory, expected, &directory).with_checksum(algorithm);
+    if !needs_client_md5(record, &headers, options, server) {
+        spool = spool.without_md5();
+    }
     let mut body = response.body;
     while let Some(chunk) = body
         .try_next()
@@ -386,13 +449,18 @@ async fn download_once<E: Write>(
     let spooled = spool.finish().map_err(Failure::Permanent)?;
     let md5_etag =
         record.part.is_none() && is_plain_md5_etag(&object.etag) && !headers.etag_is_not_md5();
-    if md5_etag && spooled.md5_hex() != object.etag {
+    // Without the client's MD5 (`spooled.md5` is `None`), the server checks the bytes
+    // against the source's ETag when they are written (the PutObject's Content-MD5).
+    if md5_etag
+        && let Some(md5) = spooled.md5
+        && crate::multipart::hex(&md5) != object.etag
+    {
         return Err(Failure::Transient(Error::Integrity {
             bucket: bucket.clone(),
             key: object.key.clone(),
             message: format!(
                 "the bytes read have MD5 {}, the source ETag is {}",
-                spooled.md5_hex(),
+                crate::multipart::hex(&md5),
                 object.etag
             ),
         }));
@@ -406,9 +474,10 @@ async fn download_once<E: Write>(
     Ok((spooled, headers, Source { proof, checksum }))
 }
 
-/// One PutObject of a whole object, with the source's headers, Content-MD5 and the
-/// source's full-object checksum if it has one (else the bytes' CRC64NVME); returns
-/// whether the ETag is an MD5.
+/// One PutObject of a whole object, with the source's headers, Content-MD5 (of the
+/// bytes, or without the client's MD5 the source's ETag, which the server checks the
+/// bytes against) and the source's full-object checksum if it has one (else the bytes'
+/// CRC64NVME).
 async fn put_whole<E: Write>(
     record: &PartRecord,
     body: &SpooledBody,
@@ -422,11 +491,23 @@ async fn put_whole<E: Write>(
     let key = &options.dst_key(&record.object.key);
     let sent = Arc::new(AtomicU64::new(0));
     let stream = body.byte_stream().await.map_err(Failure::Permanent)?;
+    // Without the client's MD5, the body is proven by the server against the source's
+    // ETag (download_once chose so only for a plain MD5 ETag).
+    let etag_md5 = if body.md5.is_none() {
+        content_md5_of_etag(&record.object.etag)
+    } else {
+        None
+    };
+    let from_source = etag_md5.is_some();
+    let content_md5 = match etag_md5 {
+        Some(md5) => md5,
+        None => body.content_md5().map_err(Failure::Permanent)?,
+    };
     let request = dst
         .put_object()
         .bucket(&options.dst_bucket)
         .key(key)
-        .content_md5(body.content_md5())
+        .content_md5(content_md5)
         .content_length(i64::try_from(body.length).unwrap_or(i64::MAX))
         .body(progress::counted(stream, &sent))
         .sse_c(options.sse_c.dst.as_ref());
@@ -477,18 +558,39 @@ async fn put_whole<E: Write>(
             ));
         }
         Err(error) => {
-            return Err(write_failure(
-                error,
-                "PutObject",
-                &options.dst_bucket,
-                key.clone(),
-            ));
+            let digest = super::attempts::refused_for_digest(&error);
+            let failure = write_failure(error, "PutObject", &options.dst_bucket, key.clone());
+            // Refused for a Content-MD5 that was the source's ETag: either the body was
+            // damaged on its way to the server (the PUT is tried again) or the bytes
+            // read are not the source's (read again). Only their MD5 tells, computed
+            // now, on this rare path.
+            if from_source && digest {
+                let read = body.md5_hex().map_err(Failure::Permanent)?;
+                if read != record.object.etag {
+                    return Ok(Put::ReadAgain(Error::Integrity {
+                        bucket: options.src_bucket.clone(),
+                        key: record.object.key.clone(),
+                        message: format!(
+                            "the bytes read have MD5 {read}, the source ETag is {} (the \
+                             destination refused them for it)",
+                            record.object.etag
+                        ),
+                    }));
+                }
+            }
+            return Err(failure);
         }
     };
     // The server stored other bytes than were sent: another PUT overwrites them.
     let md5 = !stored_with_kms(put.server_side_encryption())
         && !stored_with_customer_key(put.sse_customer_algorithm(), options);
-    written_etag(put.e_tag(), "PUT", body, md5, key, options)?;
+    // The bytes sent: the source's when the server checked them against its ETag.
+    let sent_md5 = if from_source {
+        record.object.etag.clone()
+    } else {
+        body.md5_hex().map_err(Failure::Permanent)?
+    };
+    written_etag(put.e_tag(), "PUT", &sent_md5, md5, key, options)?;
     if let Some(stored) = checksum.in_put(&put)
         && stored != checksum.value
     {
@@ -545,35 +647,40 @@ async fn stored_checksum(
     Some((size, stored))
 }
 
-/// The ETag a write returned, checked against the MD5 of the bytes sent when it is
-/// one (`md5`: the write's answer did not say SSE-KMS); `what` names the write in the
-/// message.
+/// The ETag a write returned, checked against `sent_md5`, the hex MD5 of the bytes
+/// sent, when it is one (`md5`: the write's answer did not say SSE-KMS); `what` names
+/// the write in the message.
 fn written_etag(
     returned: Option<&str>,
     what: &str,
-    body: &SpooledBody,
+    sent_md5: &str,
     md5: bool,
     key: &str,
     options: &ObjectCopyOptions,
 ) -> Result<String, Retry> {
     let etag = returned.unwrap_or_default().trim_matches('"');
-    if md5 && etag != body.md5_hex() {
+    if md5 && etag != sent_md5 {
         return Err(Failure::Transient(Error::Integrity {
             bucket: options.dst_bucket.clone(),
             key: key.to_string(),
-            message: format!(
-                "{what} returned ETag {etag:?}, the bytes sent have MD5 {}",
-                body.md5_hex()
-            ),
+            message: format!("{what} returned ETag {etag:?}, the bytes sent have MD5 {sent_md5}"),
         }));
     }
     Ok(etag.to_string())
 }
 
-/// The checksum of a part's bytes for its upload (the source's algorithm), base64.
+/// The checksum of a part's bytes for its upload (the source's algorithm), base64;
+/// else, without the client's MD5, the bytes' CRC64NVME, which guards the body on its
+/// way in its place (not written on the part's line: the upload has no algorithm).
 fn part_checksum(part: &PartInfo, body: &SpooledBody) -> Option<(Algorithm, String)> {
-    let algorithm = part.checksum.as_ref()?.algorithm;
-    Some((algorithm, checksum::encode(body.checksum.as_deref()?)))
+    match &part.checksum {
+        Some(source) => Some((
+            source.algorithm,
+            checksum::encode(body.checksum.as_deref()?),
+        )),
+        None if body.md5.is_none() => Some((Algorithm::Crc64Nvme, body.checksum_crc64nvme())),
+        None => None,
+    }
 }
 
 /// An UploadPart that carries `value`, the part's checksum of `algorithm`, which S3
@@ -592,8 +699,9 @@ fn with_part_checksum(
     }
 }
 
-/// One UploadPart with Content-MD5, and the part's checksum when its upload has the
-/// source's algorithm.
+/// One UploadPart with Content-MD5 and the part's checksum when its upload has the
+/// source's algorithm; or, without the client's MD5, with the checksum alone (the
+/// upload's algorithm, else CRC64NVME), which the server checks.
 async fn upload_part<E: Write>(
     record: &PartRecord,
     part: &PartInfo,
@@ -612,12 +720,16 @@ async fn upload_part<E: Write>(
         Some((algorithm, value)) => with_part_checksum(request, *algorithm, value.clone()),
         None => request,
     };
+    let content_md5 = match body.md5 {
+        Some(_) => Some(body.content_md5().map_err(Failure::Permanent)?),
+        None => None,
+    };
     let send = request
         .bucket(&options.dst_bucket)
         .key(key)
         .upload_id(&part.upload_id)
         .part_number(i32::try_from(part.part_number).unwrap_or(i32::MAX))
-        .content_md5(body.content_md5())
+        .set_content_md5(content_md5)
         .content_length(i64::try_from(body.length).unwrap_or(i64::MAX))
         .body(progress::counted(stream, &sent))
         .sse_c(options.sse_c.dst.as_ref())
@@ -633,7 +745,21 @@ async fn upload_part<E: Write>(
     let what = format!("part {}", part.part_number);
     let md5 = !stored_with_kms(uploaded.server_side_encryption())
         && !stored_with_customer_key(uploaded.sse_customer_algorithm(), options);
-    let etag = written_etag(uploaded.e_tag(), &what, body, md5, key, options)?;
+    let returned = uploaded.e_tag().unwrap_or_default().trim_matches('"');
+    let etag = if body.md5.is_none() && md5 && is_plain_md5_etag(returned) {
+        // Without the client's MD5: the MD5 of what the server stored, whose bytes it
+        // checked against the checksum; multipartcomplete compares the ETag these
+        // make with the source's before it completes the upload.
+        returned.to_string()
+    } else if md5 {
+        // An ETag that does not even look like an MD5 is checked as before (without
+        // the client's MD5, its MD5 is computed now, on this rare path).
+        let sent_md5 = body.md5_hex().map_err(Failure::Permanent)?;
+        written_etag(uploaded.e_tag(), &what, &sent_md5, md5, key, options)?
+    } else {
+        // Not an MD5 (SSE-KMS, SSE-C): the part's MD5 goes on its line instead.
+        returned.to_string()
+    };
     // The server stored another checksum than was sent (some servers, moto, give
     // none back): the part is uploaded again.
     if let Some((algorithm, value)) = &checksum
@@ -660,4 +786,23 @@ async fn upload_part<E: Write>(
         md5,
         checksum: checksum.map(|(_, value)| value),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_md5_etag_is_its_content_md5() {
+        // The MD5 of "abcdef", as hex (its ETag) and base64 (its Content-MD5).
+        assert_eq!(
+            content_md5_of_etag("e80b5017098950fc58aad83c8c14978e").as_deref(),
+            Some("6AtQFwmJUPxYqtg8jBSXjg==")
+        );
+        assert_eq!(
+            content_md5_of_etag("e80b5017098950fc58aad83c8c14978e-2"),
+            None
+        );
+        assert_eq!(content_md5_of_etag("not hex"), None);
+    }
 }
