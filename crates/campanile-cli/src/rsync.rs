@@ -493,7 +493,7 @@ impl RsyncCli {
             return Err(Error::Usage("--poll-seconds must be positive".into()));
         }
         let local = self.job.is_none() && !self.hadoop;
-        let delete = self.delete_request(local, &filters)?;
+        let delete = self.delete_request(local)?;
         let code = match (&self.code, local) {
             (Some(code), _) => code.clone(),
             (None, true) => std::env::current_exe()
@@ -582,6 +582,9 @@ impl RsyncCli {
                 job: Default::default(),
                 // Set by the local runner from --input-report.
                 listing: None,
+                delete: delete
+                    .as_ref()
+                    .map(|d| campanile::plan::delete::DeleteJob { max: d.max }),
             },
             runner,
             dry_run: self.dry_run,
@@ -601,14 +604,12 @@ impl RsyncCli {
     }
 
     /// `--delete` and `--max-delete`, or the usage error of a combination that cannot
-    /// delete safely: filters leave keys out of the source listing that are still at
-    /// the source, an inventory report or an unchecked part file can miss keys, and
-    /// the cluster runners have no delete step yet.
-    fn delete_request(
-        &self,
-        local: bool,
-        filters: &ListingSelection,
-    ) -> Result<Option<DeleteRequest>, Error> {
+    /// delete safely: an inventory report or an unchecked part file can miss keys, and
+    /// the cluster runners have no delete step yet. The filters are no reason: the plan
+    /// lists the destination within the key rules and, with the size, date or
+    /// --restored filters, lists the source's keys without them
+    /// ([`campanile::plan::delete`]).
+    fn delete_request(&self, local: bool) -> Result<Option<DeleteRequest>, Error> {
         if !self.delete {
             return Ok(None);
         }
@@ -619,11 +620,6 @@ impl RsyncCli {
         };
         if !local {
             return refused("is not available with --job or --hadoop");
-        }
-        if *filters != ListingSelection::default() {
-            return refused(
-                "cannot be combined with --include/--exclude or the size and date filters (a key they leave out is still at the source and must not be deleted)",
-            );
         }
         if self.inventory.is_some() {
             return refused(

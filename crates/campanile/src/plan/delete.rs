@@ -1,0 +1,148 @@
+//! Delete sync (`rsync --delete`, [`DeleteJob`]) in the plan. What may be deleted is a
+//! destination key the source has no key for at all, within the mapped prefix and
+//! within the key filters:
+//!
+//! - the destination listing gets the source's `--include`/`--exclude` rules (relative
+//!   to each side's prefix, so they select the same keys on both sides): a destination
+//!   key they exclude is never listed, so never deleted;
+//! - the size, date and `--restored` filters leave out of the source listing keys that
+//!   are still at the source; with any of them the plan adds a second source listing,
+//!   `keys.<src>.<part file>` into `<dir>/<src>.keys.list`, with the key rules only, and
+//!   the deletions are the destination keys it lacks. Without them the source listing
+//!   is that listing already.
+//!
+//! The local runner finds and deletes the keys itself after the plan
+//! ([`crate::rsync::delete`]); its plan carries the two listings in [`DeleteScope`]. On
+//! a cluster ([`super::RunBase::Hdfs`]) the plan ends in two more steps, after the copy
+//! and its clean-up: `hive.delete.<dst>.<part file>` (`hive/delete.q`: every row of the
+//! destination listing, with a fifth field `-` when the source has no such key) into
+//! `<dir>/delete.list`, and `delete.<dst>.<part file>`, whose single reducer
+//! (objectdelete, [`crate::task::objectdelete`]) refuses over `--max-delete` or deletes
+//! and writes a record per key deleted into `<output>/<part file>.<uuid>.deleted`. That
+//! step's input also names the copy's `_SUCCESS` marker: after a failed copy (which
+//! EMR follows with the clean-up, ActionOnFailure `CONTINUE`, and then the later steps)
+//! the marker is missing and the step fails before any task starts, deleting nothing.
+
+use serde::Serialize;
+
+use super::{DiffStep, JobSettings, Plan, PlanBuilder, PlanOptions, RunBase, Step, join};
+use crate::command::{ListingSelection, ObjectDeleteArgs, TaskCommand};
+use crate::task::objectdelete::MaxDelete;
+
+/// What `--delete` asks of a plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteJob {
+    /// `--max-delete`: delete nothing when more would go.
+    pub max: Option<MaxDelete>,
+}
+
+/// The listings a plan's deletions are found from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeleteScope {
+    /// Every key the source holds under its prefix within the key rules: the source
+    /// listing, or the key listing when the source listing has other filters.
+    pub src: String,
+    /// The destination listing (in the source's key space, within the key rules).
+    pub dst: String,
+    /// On a cluster: the delete step's output (a record per key deleted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<String>,
+}
+
+/// The output directory suffix of the delete step (`<output>/<part file>.<uuid>.deleted`).
+pub const DELETED_OUTPUT: &str = "deleted";
+
+/// Whether `filters` leave out keys that are still at the source for some reason other
+/// than the key rules (sizes, dates, `--restored`): then the deletions need a listing
+/// of the source's keys without them.
+pub fn needs_key_listing(filters: &ListingSelection) -> bool {
+    filters.min_size.is_some()
+        || filters.max_size.is_some()
+        || filters.newer_than.is_some()
+        || filters.older_than.is_some()
+        || filters.archived
+}
+
+/// The selection of the source key listing: the prefix and the key rules only.
+pub fn key_selection(options: &PlanOptions) -> ListingSelection {
+    ListingSelection {
+        prefix: options.prefixes.src_prefix.clone(),
+        filters: options.filters.filters.clone(),
+        ..Default::default()
+    }
+}
+
+/// The source key listing step (`keys.<src>.<part file>` into `<dir>/<src>.keys.list`)
+/// and its path, when the source listing's filters need one.
+pub fn key_listing_step(builder: &PlanBuilder) -> Option<(Step, String)> {
+    let options = builder.options;
+    if options.delete.is_none() || !needs_key_listing(&options.filters) {
+        return None;
+    }
+    let Step::Streaming(mut step) = builder.list_step(
+        (
+            &options.src_bucket,
+            &options.src_endpoint,
+            &options.src_profile,
+        ),
+        &options.input,
+        false,
+        key_selection(options),
+    ) else {
+        return None;
+    };
+    let path = builder.path(&format!("{}.keys.list", options.src_bucket));
+    step.name = format!("keys.{}.{}", options.src_bucket, builder.part_file);
+    step.output = path.clone();
+    Some((Step::Streaming(step), path))
+}
+
+/// Adds the delete steps to a cluster plan that copies (see the module doc), and the
+/// plan's [`DeleteScope`] on every runner.
+pub fn delete_steps(builder: &PlanBuilder, src_keys: String, plan: &mut Plan) {
+    let options = builder.options;
+    let Some(job) = &options.delete else { return };
+    let dst = builder.path(&format!("{}.list", options.dst_bucket));
+    let mut scope = DeleteScope {
+        src: src_keys,
+        dst,
+        deleted: None,
+    };
+    let (RunBase::Hdfs, Some(copied)) = (&options.run_base, &plan.output) else {
+        plan.delete = Some(scope);
+        return;
+    };
+    let part_file = builder.part_file;
+    let rows = builder.path("delete.list");
+    plan.steps.push(Step::Diff(DiffStep {
+        name: format!("hive.delete.{}.{part_file}", options.dst_bucket),
+        script: join(&options.code, "delete.q"),
+        src: scope.src.clone(),
+        dst: scope.dst.clone(),
+        diff: rows.clone(),
+    }));
+    let deleted = format!("{copied}.{DELETED_OUTPUT}");
+    let select = TaskCommand::ObjectDelete(ObjectDeleteArgs {
+        bucket: options.dst_bucket.clone(),
+        select: true,
+        ..Default::default()
+    });
+    let reducer = TaskCommand::ObjectDelete(ObjectDeleteArgs {
+        bucket: options.dst_bucket.clone(),
+        s3: builder.side(&options.dst_endpoint, &options.dst_profile),
+        prefixes: options.prefixes.clone(),
+        max_delete: job.max,
+        ..Default::default()
+    });
+    plan.steps.push(Step::Streaming(builder.streaming(
+        format!("delete.{}.{part_file}", options.dst_bucket),
+        JobSettings::delete(),
+        // The copy's success marker first: without it (a failed copy) the job fails
+        // on its input before any task runs.
+        (format!("{}/_SUCCESS,{rows}", copied), deleted.clone()),
+        select,
+        Some(reducer),
+    )));
+    scope.deleted = Some(deleted);
+    plan.delete = Some(scope);
+}
