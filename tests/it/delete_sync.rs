@@ -229,7 +229,6 @@ fn delete_is_refused_where_it_cannot_delete_safely() {
     let server = campanile_testkit::s3();
     let work = tempfile::tempdir().expect("work dir");
     for (extra, says) in [
-        (&["--hadoop", "--code", "/c"][..], "--job or --hadoop"),
         (&["--list-only"][..], "--list-only"),
         (&["--no-check-part-file"][..], "--no-check-part-file"),
     ] {
@@ -238,7 +237,7 @@ fn delete_is_refused_where_it_cannot_delete_safely() {
         let ran = rsync_at(server, &server.endpoint, work.path(), &args);
         assert_eq!(ran.code, 2, "{extra:?}: {}", ran.stderr);
         assert!(
-            ran.stderr.contains(says) && ran.stderr.contains("local runner"),
+            ran.stderr.contains(says) && ran.stderr.contains("whole source prefix"),
             "{extra:?}: {}",
             ran.stderr
         );

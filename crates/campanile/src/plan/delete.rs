@@ -27,6 +27,7 @@ use serde::Serialize;
 
 use super::{DiffStep, JobSettings, Plan, PlanBuilder, PlanOptions, RunBase, Step, join};
 use crate::command::{ListingSelection, ObjectDeleteArgs, TaskCommand};
+use crate::governor::RequestBudget;
 use crate::task::objectdelete::MaxDelete;
 
 /// What `--delete` asks of a plan.
@@ -127,9 +128,26 @@ pub fn delete_steps(builder: &PlanBuilder, src_keys: String, plan: &mut Plan) {
         select: true,
         ..Default::default()
     });
+    // The step's one reducer is the only task making requests: it gets the run's
+    // whole budget (a task's share times the task slots), at most S3's rates.
+    let slots = options.listing_reducers.max(1);
+    let whole = RequestBudget {
+        reads: options
+            .task_budget
+            .reads
+            .saturating_mul(slots)
+            .min(RequestBudget::S3.reads),
+        writes: options
+            .task_budget
+            .writes
+            .saturating_mul(slots)
+            .min(RequestBudget::S3.writes),
+    };
+    let mut side = builder.side(&options.dst_endpoint, &options.dst_profile);
+    side.persistence = side.persistence.with_budget(whole);
     let reducer = TaskCommand::ObjectDelete(ObjectDeleteArgs {
         bucket: options.dst_bucket.clone(),
-        s3: builder.side(&options.dst_endpoint, &options.dst_profile),
+        s3: side,
         prefixes: options.prefixes.clone(),
         max_delete: job.max,
         ..Default::default()
