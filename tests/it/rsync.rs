@@ -795,21 +795,44 @@ async fn delete_renders_the_delete_steps_after_the_cleanup() {
             "mlist.srcbucket.part.all",
             "copy.srcbucket.part.all",
             "cleanup.srcbucket.part.all",
+            "copied.srcbucket.part.all",
             "hive.delete.dstbucket.part.all",
             "delete.dstbucket.part.all",
         ]
     );
-    // The copy continues into the clean-up on failure; the delete steps after it
-    // cancel the rest, and the delete step's input is gated by the copy's _SUCCESS.
+    // The copy continues into the clean-up on failure; the steps after it cancel the
+    // rest, the first of them failing when the copy left no _SUCCESS.
     let actions: Vec<&str> = steps
         .iter()
         .filter_map(|s| s["ActionOnFailure"].as_str())
         .collect();
     assert_eq!(
         actions[5..],
-        ["CONTINUE", "CONTINUE", "CANCEL_AND_WAIT", "CANCEL_AND_WAIT"]
+        [
+            "CONTINUE",
+            "CONTINUE",
+            "CANCEL_AND_WAIT",
+            "CANCEL_AND_WAIT",
+            "CANCEL_AND_WAIT"
+        ]
     );
-    let delete_args: Vec<&str> = steps[8]["HadoopJarStep"]["Args"]
+    let check: Vec<&str> = steps[7]["HadoopJarStep"]["Args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert_eq!(
+        check,
+        [
+            "hadoop",
+            "fs",
+            "-test",
+            "-e",
+            "s3://codebucket/output/srcbucket/part.all.1451507458/_SUCCESS"
+        ]
+    );
+    let delete_args: Vec<&str> = steps[9]["HadoopJarStep"]["Args"]
         .as_array()
         .expect("args")
         .iter()
@@ -819,10 +842,7 @@ async fn delete_renders_the_delete_steps_after_the_cleanup() {
         let index = delete_args.iter().position(|a| *a == flag).expect(flag);
         delete_args[index + 1]
     };
-    assert_eq!(
-        at("-input"),
-        "s3://codebucket/output/srcbucket/part.all.1451507458/_SUCCESS,/1451507458/delete.list"
-    );
+    assert_eq!(at("-input"), "/1451507458/delete.list");
     assert!(
         at("-reducer").ends_with("--max-delete 5%"),
         "{}",

@@ -13,19 +13,24 @@
 //!
 //! The local runner finds and deletes the keys itself after the plan
 //! ([`crate::rsync::delete`]); its plan carries the two listings in [`DeleteScope`]. On
-//! a cluster ([`super::RunBase::Hdfs`]) the plan ends in two more steps, after the copy
-//! and its clean-up: `hive.delete.<dst>.<part file>` (`hive/delete.q`: every row of the
+//! a cluster ([`super::RunBase::Hdfs`]) the plan ends in three more steps, after the
+//! copy and its clean-up: `copied.<src>.<part file>` ([`super::Step::Check`]: `hadoop
+//! fs -test -e` on the copy's `_SUCCESS` marker, which the output committer writes only
+//! when the job succeeded: after a failed copy, which EMR follows with the clean-up,
+//! ActionOnFailure `CONTINUE`, and then with the later steps, it fails and cancels the
+//! rest), `hive.delete.<dst>.<part file>` (`hive/delete.q`: every row of the
 //! destination listing, with a fifth field `-` when the source has no such key) into
 //! `<dir>/delete.list`, and `delete.<dst>.<part file>`, whose single reducer
 //! (objectdelete, [`crate::task::objectdelete`]) refuses over `--max-delete` or deletes
-//! and writes a record per key deleted into `<output>/<part file>.<uuid>.deleted`. That
-//! step's input also names the copy's `_SUCCESS` marker: after a failed copy (which
-//! EMR follows with the clean-up, ActionOnFailure `CONTINUE`, and then the later steps)
-//! the marker is missing and the step fails before any task starts, deleting nothing.
+//! and writes a record per key deleted into `<output>/<part file>.<uuid>.deleted`. (The
+//! marker cannot be the delete step's own input: Hadoop's input formats skip every
+//! file whose name starts with `_`.)
 
 use serde::Serialize;
 
-use super::{DiffStep, JobSettings, Plan, PlanBuilder, PlanOptions, RunBase, Step, join};
+use super::{
+    CheckStep, DiffStep, JobSettings, Plan, PlanBuilder, PlanOptions, RunBase, Step, join,
+};
 use crate::command::{ListingSelection, ObjectDeleteArgs, TaskCommand};
 use crate::governor::RequestBudget;
 use crate::task::objectdelete::MaxDelete;
@@ -52,6 +57,12 @@ pub struct DeleteScope {
 
 /// The output directory suffix of the delete step (`<output>/<part file>.<uuid>.deleted`).
 pub const DELETED_OUTPUT: &str = "deleted";
+
+/// Whether `diff` is the cluster's `hive.delete.…` step (`delete.q`), whose rows are
+/// no skip report's.
+pub fn is_delete_diff(diff: &DiffStep) -> bool {
+    diff.script.ends_with("/delete.q") || diff.script == "delete.q"
+}
 
 /// Whether `filters` leave out keys that are still at the source for some reason other
 /// than the key rules (sizes, dates, `--restored`): then the deletions need a listing
@@ -115,6 +126,7 @@ pub fn delete_steps(builder: &PlanBuilder, src_keys: String, plan: &mut Plan) {
     };
     let part_file = builder.part_file;
     let rows = builder.path("delete.list");
+    let diff_at = plan.steps.len();
     plan.steps.push(Step::Diff(DiffStep {
         name: format!("hive.delete.{}.{part_file}", options.dst_bucket),
         script: join(&options.code, "delete.q"),
@@ -123,6 +135,16 @@ pub fn delete_steps(builder: &PlanBuilder, src_keys: String, plan: &mut Plan) {
         diff: rows.clone(),
     }));
     let deleted = format!("{copied}.{DELETED_OUTPUT}");
+    // The gate: on EMR a failed copy is followed by the clean-up and then by these
+    // steps (ActionOnFailure CONTINUE); without the copy's marker this check fails
+    // and, CANCEL_AND_WAIT, cancels the delete.
+    plan.steps.insert(
+        diff_at,
+        Step::Check(CheckStep {
+            name: format!("copied.{}.{part_file}", options.src_bucket),
+            path: format!("{copied}/_SUCCESS"),
+        }),
+    );
     let select = TaskCommand::ObjectDelete(ObjectDeleteArgs {
         bucket: options.dst_bucket.clone(),
         select: true,
@@ -155,9 +177,7 @@ pub fn delete_steps(builder: &PlanBuilder, src_keys: String, plan: &mut Plan) {
     plan.steps.push(Step::Streaming(builder.streaming(
         format!("delete.{}.{part_file}", options.dst_bucket),
         JobSettings::delete(),
-        // The copy's success marker first: without it (a failed copy) the job fails
-        // on its input before any task runs.
-        (format!("{}/_SUCCESS,{rows}", copied), deleted.clone()),
+        (rows, deleted.clone()),
         select,
         Some(reducer),
     )));

@@ -210,6 +210,29 @@ pub enum Step {
     /// skip it: they clean up themselves after a failed step
     /// ([`crate::orphans::finish_run`], which also completes finished uploads).
     Cleanup(StreamingStep),
+    /// A check that a path exists, for a cluster: `hadoop fs -test -e PATH`, failing
+    /// the step when it does not. The gate of `--delete`'s steps: the copy's
+    /// `_SUCCESS` marker ([`delete`]). The local runner never has one.
+    Check(CheckStep),
+}
+
+/// A [`Step::Check`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckStep {
+    /// Step name, e.g. `copied.srcbucket.part.all`.
+    pub name: String,
+    /// The path that must exist.
+    pub path: String,
+}
+
+impl CheckStep {
+    /// The `hadoop` arguments of the check (after the `hadoop` command).
+    pub fn hadoop_args(&self) -> Vec<String> {
+        ["fs", "-test", "-e", &self.path]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
 }
 
 impl UploadScope {
@@ -225,6 +248,7 @@ impl Step {
         match self {
             Step::Streaming(step) | Step::Cleanup(step) => &step.name,
             Step::Diff(step) => &step.name,
+            Step::Check(step) => &step.name,
         }
     }
 }

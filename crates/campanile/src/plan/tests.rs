@@ -1174,11 +1174,24 @@ fn delete_on_a_cluster_ends_in_the_delete_diff_and_the_delete_step() {
             "mlist.srcbucket.part.all",
             "copy.srcbucket.part.all",
             "cleanup.srcbucket.part.all",
+            "copied.srcbucket.part.all",
             "hive.delete.dstbucket.part.all",
             "delete.dstbucket.part.all",
         ]
     );
-    let Some(Step::Diff(rows)) = plan.steps.get(7) else {
+    let Some(Step::Check(check)) = plan.steps.get(7) else {
+        panic!("the check")
+    };
+    assert_eq!(
+        check.hadoop_args(),
+        [
+            "fs",
+            "-test",
+            "-e",
+            "s3://codebucket/output/srcbucket/part.all.1451507458/_SUCCESS"
+        ]
+    );
+    let Some(Step::Diff(rows)) = plan.steps.get(8) else {
         panic!("the delete diff")
     };
     assert_eq!(rows.script, "s3://codebucket/delete.q");
@@ -1186,11 +1199,7 @@ fn delete_on_a_cluster_ends_in_the_delete_diff_and_the_delete_step() {
     assert_eq!(rows.dst, "/1451507458/dstbucket.list");
     let step = streaming(&plan, "delete.dstbucket");
     let copied = "s3://codebucket/output/srcbucket/part.all.1451507458";
-    // The copy's success marker gates the step.
-    assert_eq!(
-        step.input,
-        format!("{copied}/_SUCCESS,/1451507458/delete.list")
-    );
+    assert_eq!(step.input, "/1451507458/delete.list");
     assert_eq!(step.output, format!("{copied}.deleted"));
     assert_eq!(
         step.mapper.line(),
@@ -1233,11 +1242,19 @@ fn delete_on_a_cluster_ends_in_the_delete_diff_and_the_delete_step() {
     );
     // The EMR rendering: the delete steps after the clean-up cancel the rest on failure.
     let rendered = emr::render(&plan).expect("render");
-    assert_eq!(rendered[8].action_on_failure, emr::ACTION_ON_FAILURE);
+    for step in &rendered[7..] {
+        assert_eq!(step.action_on_failure, emr::ACTION_ON_FAILURE);
+    }
     assert_eq!(
-        rendered[7].hadoop_jar_step.args[..3],
+        rendered[7].hadoop_jar_step.args[..4],
+        ["hadoop", "fs", "-test", "-e"]
+    );
+    assert_eq!(
+        rendered[8].hadoop_jar_step.args[..3],
         ["hive-script", "--run-hive-script", "--args"]
     );
+    // The skip report is still the copy's output, not the delete step's.
+    assert_eq!(crate::rsync::report::rows_directory(&plan), Some(copied));
 }
 
 #[test]

@@ -78,6 +78,10 @@ pub fn invocations(
                     program: request.hive.clone(),
                     args: hive_args(diff),
                 },
+                Step::Check(check) => Invocation {
+                    program: request.hadoop.clone(),
+                    args: check.hadoop_args(),
+                },
                 Step::Cleanup(cleanup) => Invocation {
                     program: request.hadoop.clone(),
                     args: ["jar".to_string(), streaming_jar.display().to_string()]

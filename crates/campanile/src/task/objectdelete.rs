@@ -132,7 +132,12 @@ pub fn select<R: BufRead, W: Write>(input: R, output: &mut W) -> Result<Selected
     let mut selected = Selected::default();
     for (number, line) in input.lines().enumerate() {
         let line = line.map_err(|e| Error::io("reading stdin", e))?;
-        if line.is_empty() || crate::skip::is_row(&line) {
+        // A destination skip row, with delete.q's fifth field after it.
+        let skip_row = line
+            .split('\t')
+            .nth(3)
+            .is_some_and(|mtime| mtime.starts_with(crate::skip::ROW_MARK));
+        if line.is_empty() || skip_row {
             continue;
         }
         let mut record = ListingRecord::parse(&line).map_err(|e| {
@@ -403,4 +408,111 @@ pub async fn delete_keys<W: Write>(
         });
     }
     Ok(tally)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROWS: &str = "a\t00000000000000000000000000000001\t1\t2026-11-30 07:00:00\t00000000000000000000000000000001\n\
+                        gone\t00000000000000000000000000000002\t2\t2026-11-30 07:00:00\t-\n\
+                        changed\t00000000000000000000000000000003\t3\t2026-11-30 07:00:00\tffffffffffffffffffffffffffffffff\n\
+                        cold\t00000000000000000000000000000004\t4\tskipped:archived:storage class GLACIER needs a restore\t-\n\
+                        sub/old\t00000000000000000000000000000005\t5\t2026-11-30 07:00:00\t-\n";
+
+    #[test]
+    fn the_mapper_keeps_the_keys_the_source_lacks_and_counts_the_objects() {
+        let mut out = Vec::new();
+        let selected = select(ROWS.as_bytes(), &mut out).expect("select");
+        assert_eq!(
+            selected,
+            Selected {
+                objects: 4,
+                deletions: 2
+            }
+        );
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            "gone\t00000000000000000000000000000002\t2\t2026-11-30 07:00:00\n\
+             sub/old\t00000000000000000000000000000005\t5\t2026-11-30 07:00:00\n\
+             #objects\t4\n"
+        );
+        let bad = select("a\tnot-a-row\n".as_bytes(), &mut Vec::new()).expect_err("bad row");
+        assert!(bad.to_string().contains("line 1"), "{bad}");
+    }
+
+    /// A client that is never called: the refusal and the dry run make no request.
+    fn unused_client() -> Client {
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .build();
+        Client::from_conf(config)
+    }
+
+    fn options(max: Option<MaxDelete>, dry_run: bool) -> ObjectDeleteOptions {
+        ObjectDeleteOptions {
+            bucket: "dst".into(),
+            keys: KeyMap::new("logs/", "mirror/"),
+            max,
+            dry_run,
+            concurrency: 4,
+        }
+    }
+
+    // Two mappers' output as the reducer gets it: sorted by key, a count line each.
+    const REDUCER_INPUT: &str = "#objects\t3\n#objects\t2\n\
+                                 logs/gone\t00000000000000000000000000000002\t2\t2026-11-30 07:00:00\n\
+                                 logs/sub/old\t00000000000000000000000000000005\t5\t2026-11-30 07:00:00\n";
+
+    #[tokio::test]
+    async fn the_reducer_refuses_over_the_limit_of_all_the_mappers_objects() {
+        let client = unused_client();
+        let mut out = Vec::new();
+        let mut reporter = Reporter::new(Vec::new());
+        // 2 of 5 objects: 40% allows 2, 39% allows 1.
+        let refused = run(
+            REDUCER_INPUT.as_bytes(),
+            &mut out,
+            &mut reporter,
+            &client,
+            &options(Some(MaxDelete::Percent(39.0)), false),
+        )
+        .await
+        .expect_err("over the limit");
+        assert!(
+            matches!(
+                refused,
+                Error::DeleteRefused {
+                    would: 2,
+                    limit: 1,
+                    dst_objects: 5,
+                    ..
+                }
+            ),
+            "{refused}"
+        );
+        assert!(out.is_empty());
+        let tally = run(
+            REDUCER_INPUT.as_bytes(),
+            &mut out,
+            &mut reporter,
+            &client,
+            &options(Some(MaxDelete::Percent(40.0)), true),
+        )
+        .await
+        .expect("dry run");
+        assert_eq!(tally.deleted, 2);
+        let text = String::from_utf8(out).expect("utf8");
+        let keys: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let record: serde_json::Value = serde_json::from_str(l).expect("JSON");
+                assert_eq!(record["dry_run"], true);
+                record["deleted"].as_str().expect("deleted").to_string()
+            })
+            .collect();
+        assert_eq!(keys, ["s3://dst/mirror/gone", "s3://dst/mirror/sub/old"]);
+    }
 }
