@@ -3,7 +3,7 @@
 #
 # Installs the Campanile task binaries (bucketlist, multipartlist, objectcopy,
 # multipartcomplete, objectrestore, objectindex,
-# objectverify, objectmap) from the code bucket into a directory on
+# objectverify, objectmap, objectdelete) from the code bucket into a directory on
 # PATH and writes
 # /etc/campanile.cfg for this instance:
 #   maxtmpsize  bytes objectcopy keeps in memory per task before spilling to disk:
@@ -44,7 +44,7 @@ BIN_DIR="/usr/local/bin"
 DEBUG=0
 ARCH="${CAMPANILE_ARCH:-$(uname -m)}"
 # The task binaries a node needs; the submitter (rsync) is left out on purpose.
-TASKS=(bucketlist multipartlist objectcopy multipartcomplete objectrestore objectindex objectverify objectmap)
+TASKS=(bucketlist multipartlist objectcopy multipartcomplete objectrestore objectindex objectverify objectmap objectdelete)
 
 usage() {
   cat <<USAGE

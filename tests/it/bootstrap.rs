@@ -477,6 +477,7 @@ fn runs_as_a_user_with_sudo_and_a_task_reads_its_config() {
         ("objectindex", env!("CARGO_BIN_EXE_objectindex")),
         ("objectverify", env!("CARGO_BIN_EXE_objectverify")),
         ("objectmap", env!("CARGO_BIN_EXE_objectmap")),
+        ("objectdelete", env!("CARGO_BIN_EXE_objectdelete")),
         ("rsync", env!("CARGO_BIN_EXE_rsync")),
     ] {
         std::fs::copy(exe, bin.join(task)).expect("copy a binary");
@@ -529,6 +530,7 @@ fn runs_as_a_user_with_sudo_and_a_task_reads_its_config() {
             "multipartcomplete",
             "multipartlist",
             "objectcopy",
+            "objectdelete",
             "objectindex",
             "objectmap",
             "objectrestore",

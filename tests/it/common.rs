@@ -147,6 +147,8 @@ pub const OBJECTINDEX: &str = env!("CARGO_BIN_EXE_objectindex");
 pub const OBJECTVERIFY: &str = env!("CARGO_BIN_EXE_objectverify");
 /// objectmap, `campanile map`'s task.
 pub const OBJECTMAP: &str = env!("CARGO_BIN_EXE_objectmap");
+/// objectdelete, the delete step's task (`rsync --delete` on a cluster).
+pub const OBJECTDELETE: &str = env!("CARGO_BIN_EXE_objectdelete");
 
 /// Source and destination arguments of the copy tasks on one server.
 pub fn src_dst_args(server: &S3Server, src: &str, dst: &str) -> Vec<String> {

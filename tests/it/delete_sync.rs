@@ -3,7 +3,9 @@
 //! in `_deleted.jsonl`), keys outside the prefix stay; `--max-delete N` and `N%`
 //! refuse (exit 1) and delete nothing; a dry run lists the deletes and deletes
 //! nothing; a run whose copy fails deletes nothing; the combinations that cannot
-//! delete safely are usage errors (exit 2).
+//! delete safely are usage errors (exit 2). With filters: a destination key the key
+//! rules exclude stays, and so does one whose source the size or date filters left
+//! out of the copy (it is still at the source).
 
 use crate::common::*;
 use campanile_testkit::faults::{FaultPlan, FaultProxy};
@@ -227,9 +229,6 @@ fn delete_is_refused_where_it_cannot_delete_safely() {
     let server = campanile_testkit::s3();
     let work = tempfile::tempdir().expect("work dir");
     for (extra, says) in [
-        (&["--include", "*.gz"][..], "--include/--exclude"),
-        (&["--min-size", "1"][..], "filters"),
-        (&["--hadoop", "--code", "/c"][..], "--job or --hadoop"),
         (&["--list-only"][..], "--list-only"),
         (&["--no-check-part-file"][..], "--no-check-part-file"),
     ] {
@@ -238,7 +237,7 @@ fn delete_is_refused_where_it_cannot_delete_safely() {
         let ran = rsync_at(server, &server.endpoint, work.path(), &args);
         assert_eq!(ran.code, 2, "{extra:?}: {}", ran.stderr);
         assert!(
-            ran.stderr.contains(says) && ran.stderr.contains("local runner"),
+            ran.stderr.contains(says) && ran.stderr.contains("whole source prefix"),
             "{extra:?}: {}",
             ran.stderr
         );
@@ -299,4 +298,145 @@ async fn more_than_1000_deletions_go_in_batches_of_1000() {
     assert_eq!(sorted_keys(&client, &dst).await, ["k/keep"]);
     let seen = batches.lock().map(|b| b.clone()).unwrap_or_default();
     assert_eq!(seen, [200, 200], "two DeleteObjects: 1000 keys, then 1");
+}
+
+/// rsync on the local runner, without --json (the dry run's lines), as [`rsync_at`].
+fn rsync_lines(server: &S3Server, work: &std::path::Path, args: &[&str]) -> Run {
+    let mut all: Vec<String> = vec![
+        "--src-endpoint".into(),
+        server.endpoint.clone(),
+        "--dst-endpoint".into(),
+        server.endpoint.clone(),
+        "--run-dir".into(),
+        work.join("runs").display().to_string(),
+        "--output".into(),
+        work.join("output").display().to_string(),
+    ];
+    all.extend(args.iter().map(|s| s.to_string()));
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    run(RSYNC, &all, "", server, &[])
+}
+
+fn dry_run_deletes(ran: &Run) -> Vec<String> {
+    ran.stdout
+        .lines()
+        .filter(|l| l.contains("delete:"))
+        .map(String::from)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_destination_key_the_key_rules_exclude_is_never_deleted() {
+    let server = campanile_testkit::s3();
+    let (client, src, dst) = fresh_buckets(server, "delrules").await;
+    for key in ["logs/a.log", "logs/b.gz", "logs/c.tmp"] {
+        fixtures::put_object(&client, &src, key, fixtures::fixture_bytes(key, 50)).await;
+    }
+    // Gone at the source: old.log, old.gz (within the rules), x.tmp and sub/y.tmp
+    // (excluded: the run does not own them, whatever the source holds).
+    for key in [
+        "mirror/old.log",
+        "mirror/old.gz",
+        "mirror/x.tmp",
+        "mirror/sub/y.tmp",
+    ] {
+        fixtures::put_object(&client, &dst, key, b"dst only".to_vec()).await;
+    }
+    let work = tempfile::tempdir().expect("work dir");
+    let (source, target) = (format!("s3://{src}/logs/"), format!("s3://{dst}/mirror/"));
+    let args = [source.as_str(), &target, "--delete", "--exclude", "**.tmp"];
+    let dry = rsync_lines(server, work.path(), &[&args[..], &["--dry-run"]].concat());
+    assert_eq!(dry.code, 0, "{}\n{}", dry.stdout, dry.stderr);
+    assert_eq!(
+        dry_run_deletes(&dry),
+        [
+            format!("(dryrun) delete: s3://{dst}/mirror/old.gz"),
+            format!("(dryrun) delete: s3://{dst}/mirror/old.log"),
+        ]
+    );
+    let ran = rsync_at(server, &server.endpoint, work.path(), &args);
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    assert_eq!(
+        sorted_keys(&client, &dst).await,
+        [
+            "mirror/a.log",
+            "mirror/b.gz",
+            "mirror/sub/y.tmp",
+            "mirror/x.tmp"
+        ]
+    );
+    assert_eq!(summary(&ran)["deleted"]["objects"], 2);
+
+    // Only includes: every key no rule matches is excluded, so it stays too.
+    fixtures::put_object(&client, &dst, "mirror/old2.log", b"dst only".to_vec()).await;
+    fixtures::put_object(&client, &dst, "mirror/old2.gz", b"dst only".to_vec()).await;
+    let ran = rsync_at(
+        server,
+        &server.endpoint,
+        work.path(),
+        &[&source, &target, "--delete", "--include", "*.log"],
+    );
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    assert_eq!(
+        sorted_keys(&client, &dst).await,
+        [
+            "mirror/a.log",
+            "mirror/b.gz",
+            "mirror/old2.gz",
+            "mirror/sub/y.tmp",
+            "mirror/x.tmp"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_the_size_or_date_filters_leave_out_is_still_at_the_source_and_stays() {
+    let server = campanile_testkit::s3();
+    let (client, src, dst) = fresh_buckets(server, "delbounds").await;
+    fixtures::put_object(&client, &src, "logs/small", b"s".to_vec()).await;
+    fixtures::put_object(
+        &client,
+        &src,
+        "logs/big",
+        fixtures::fixture_bytes("big", 200),
+    )
+    .await;
+    // small was copied by an earlier run; gone is no longer at the source.
+    fixtures::put_object(&client, &dst, "mirror/small", b"s".to_vec()).await;
+    fixtures::put_object(&client, &dst, "mirror/gone", b"dst only".to_vec()).await;
+    let work = tempfile::tempdir().expect("work dir");
+    let (source, target) = (format!("s3://{src}/logs/"), format!("s3://{dst}/mirror/"));
+    let args = [source.as_str(), &target, "--delete", "--min-size", "100"];
+    let dry = rsync_lines(server, work.path(), &[&args[..], &["--dry-run"]].concat());
+    assert_eq!(dry.code, 0, "{}\n{}", dry.stdout, dry.stderr);
+    assert_eq!(
+        dry_run_deletes(&dry),
+        [format!("(dryrun) delete: s3://{dst}/mirror/gone")]
+    );
+    let ran = rsync_at(server, &server.endpoint, work.path(), &args);
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    // big copied, small (left out of the copy, still at the source) kept, gone deleted.
+    assert_eq!(
+        sorted_keys(&client, &dst).await,
+        ["mirror/big", "mirror/small"]
+    );
+    let summary = summary(&ran);
+    assert_eq!(summary["deleted"]["objects"], 1, "{summary}");
+    assert_eq!(summary["objects"], 1, "{summary}");
+
+    // A date filter that leaves every source key out: nothing is copied, and no copy
+    // the source still has is deleted.
+    fixtures::put_object(&client, &dst, "mirror/gone2", b"dst only".to_vec()).await;
+    let ran = rsync_at(
+        server,
+        &server.endpoint,
+        work.path(),
+        &[&source, &target, "--delete", "--older-than", "1d"],
+    );
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    assert_eq!(
+        sorted_keys(&client, &dst).await,
+        ["mirror/big", "mirror/small"]
+    );
+    assert_eq!(crate::common::summary(&ran)["objects"], 0);
 }

@@ -31,6 +31,7 @@ fn the_task_binaries_explain_themselves() {
         ("multipartcomplete", MULTIPARTCOMPLETE, "--bucket"),
         ("objectindex", OBJECTINDEX, "--bucket"),
         ("objectmap", OBJECTMAP, "--src-bucket"),
+        ("objectdelete", OBJECTDELETE, "--bucket"),
         ("partfile", env!("CARGO_BIN_EXE_partfile"), "--bucket"),
     ] {
         let text = help(program);

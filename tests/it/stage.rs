@@ -61,6 +61,7 @@ async fn staging_is_complete_idempotent_and_quiet_about_secrets() {
         "bootstrap/campanile.sh".to_string(),
         "campanile.cfg".to_string(),
         "diff.q".to_string(),
+        "delete.q".to_string(),
         format!("bin/{arch}/SHA256SUMS"),
     ]
     .into_iter()
@@ -76,6 +77,10 @@ async fn staging_is_complete_idempotent_and_quiet_about_secrets() {
     assert_eq!(
         body(&client, &bucket, "campanile/diff.q").await,
         std::fs::read(crate::common::repo_root().join("hive/diff.q")).expect("diff.q")
+    );
+    assert_eq!(
+        body(&client, &bucket, "campanile/delete.q").await,
+        std::fs::read(crate::common::repo_root().join("hive/delete.q")).expect("delete.q")
     );
     // The sums the bootstrap action checks, and the digest printed for its -s.
     let sums = body(

@@ -192,14 +192,17 @@ pub struct RsyncCli {
     /// List the destination too and copy only missing or changed objects.
     #[arg(long)]
     pub diff: bool,
-    /// Delete sync (local runner): once every copy succeeded, delete the destination
-    /// keys (under the destination prefix) that the source (under the source prefix)
-    /// does not hold. Implies --diff (both sides are listed). Nothing is deleted when
-    /// the run fails. Refused with --include/--exclude and the size and date filters
-    /// (a key they leave out is still at the source), with --inventory (a report can
-    /// be older than the bucket), --no-check-part-file (a partial listing), --no-copy,
-    /// --list-only, --job and --hadoop. The keys deleted go to <run-dir>/_deleted.jsonl;
-    /// with --dry-run, one `(dryrun) delete: s3://dst/key` line each.
+    /// Delete sync: once every copy succeeded, delete the destination keys (under the
+    /// destination prefix) that the source (under the source prefix) has no key for.
+    /// Implies --diff (both sides are listed). Nothing is deleted when the run fails.
+    /// A destination key --include/--exclude leave out is never deleted; a key the
+    /// size, date or --restored filters leave out of the copy is still at the source
+    /// and stays (the source's keys are listed again without them). Refused with
+    /// --inventory (a report can be older than the bucket), --no-check-part-file (a
+    /// partial listing), --no-copy and --list-only. Locally the keys deleted go to
+    /// <run-dir>/_deleted.jsonl, and --dry-run prints `(dryrun) delete: s3://dst/key`
+    /// for each; with --job or --hadoop the plan ends in a delete step (hive delete.q,
+    /// then objectdelete) writing them to <output>/<part file>.<uuid>.deleted.
     #[arg(long)]
     pub delete: bool,
     /// Copy the keys a `campanile verify` report names as missing, changed or with
@@ -526,7 +529,7 @@ impl RsyncCli {
             return Err(Error::Usage("--poll-seconds must be positive".into()));
         }
         let local = self.job.is_none() && !self.hadoop;
-        let delete = self.delete_request(local, &filters)?;
+        let delete = self.delete_request()?;
         let code = match (&self.code, local) {
             (Some(code), _) => code.clone(),
             (None, true) => std::env::current_exe()
@@ -625,6 +628,9 @@ impl RsyncCli {
                 job,
                 // Set by the local runner from --input-report.
                 listing: None,
+                delete: delete
+                    .as_ref()
+                    .map(|d| campanile::plan::delete::DeleteJob { max: d.max }),
             },
             runner,
             dry_run: self.dry_run,
@@ -644,30 +650,20 @@ impl RsyncCli {
     }
 
     /// `--delete` and `--max-delete`, or the usage error of a combination that cannot
-    /// delete safely: filters leave keys out of the source listing that are still at
-    /// the source, an inventory report or an unchecked part file can miss keys, and
-    /// the cluster runners have no delete step yet.
-    fn delete_request(
-        &self,
-        local: bool,
-        filters: &ListingSelection,
-    ) -> Result<Option<DeleteRequest>, Error> {
+    /// delete safely: an inventory report or an unchecked part file can miss keys. The
+    /// filters are no reason: the plan
+    /// lists the destination within the key rules and, with the size, date or
+    /// --restored filters, lists the source's keys without them
+    /// ([`campanile::plan::delete`]).
+    fn delete_request(&self) -> Result<Option<DeleteRequest>, Error> {
         if !self.delete {
             return Ok(None);
         }
         let refused = |why: &str| {
             Err(Error::Usage(format!(
-                "--delete {why}; it runs on the local runner (the default), with the whole source prefix listed"
+                "--delete {why}; it deletes only what a listing of the whole source prefix, from the bucket itself, lacks"
             )))
         };
-        if !local {
-            return refused("is not available with --job or --hadoop");
-        }
-        if *filters != ListingSelection::default() {
-            return refused(
-                "cannot be combined with --include/--exclude or the size and date filters (a key they leave out is still at the source and must not be deleted)",
-            );
-        }
         if self.inventory.is_some() {
             return refused(
                 "cannot be combined with --inventory (a report can be older than the bucket: keys written since would be deleted)",

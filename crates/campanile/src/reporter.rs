@@ -33,6 +33,13 @@ pub mod counters {
     /// Objects under the source prefix that a filter of the run left out (bucketlist:
     /// `--filter`, sizes, times). Not a skip: the run leaves them out on purpose.
     pub const FILTERED: &str = "Filtered";
+    /// objectdelete (`rsync --delete` on a cluster): destination keys deleted.
+    pub const DELETED: &str = "Deleted";
+    /// objectdelete: keys to delete kept because they were rewritten since the
+    /// listing (their ETag is no longer the listed one).
+    pub const DELETE_KEPT: &str = "DeleteKept";
+    /// objectdelete: keys to delete already gone when HEADed.
+    pub const DELETE_GONE: &str = "DeleteGone";
     /// Objects skipped because they must be restored before they can be read.
     pub const SKIPPED_ARCHIVED: &str = "SkippedArchived";
     /// objectrestore: restores requested (RestoreObject answered 202 Accepted).

@@ -1,7 +1,7 @@
 //! Staging the code prefix (`--code`) that EMR steps read: the task binaries (at
 //! `<code>/<task>` for `-files`, and at `<code>/bin/x86_64/<task>` for the bootstrap
 //! action, with `bin/x86_64/SHA256SUMS` that the action checks before it installs
-//! anything), `diff.q`, `campanile.cfg`, the credentials file and `bootstrap/`.
+//! anything), `diff.q` and `delete.q`, `campanile.cfg`, the credentials file and `bootstrap/`.
 //! Idempotent: an object whose ETag already equals the MD5 of the local bytes is left
 //! alone.
 //!
@@ -21,6 +21,8 @@ use crate::s3::Client;
 
 /// The Hive diff script, shipped inside the binary.
 pub const DIFF_Q: &str = include_str!("../../../hive/diff.q");
+/// The Hive script of `rsync --delete` on a cluster, shipped inside the binary.
+pub const DELETE_Q: &str = include_str!("../../../hive/delete.q");
 /// The bootstrap action, shipped inside the binary.
 pub const BOOTSTRAP: &str = include_str!("../../../bootstrap/campanile.sh");
 /// The sample configuration, used when no campanile.cfg is given.
@@ -112,6 +114,7 @@ pub fn standard_set(
         Source::Generated(sums.into_bytes()),
     ));
     set.push(Staged::plain("diff.q", Source::Embedded(DIFF_Q)));
+    set.push(Staged::plain("delete.q", Source::Embedded(DELETE_Q)));
     set.push(Staged::plain(
         "bootstrap/campanile.sh",
         Source::Embedded(BOOTSTRAP),

@@ -779,6 +779,71 @@ pub struct ObjectRestoreArgs {
     pub concurrency: usize,
 }
 
+/// Delete the destination keys the source lacks (`rsync --delete` on a cluster): the
+/// single reducer of the delete step reads the rows to delete (`key etag size mtime`,
+/// in the source's key space) and the destination's object counts; refuses them all
+/// over `--max-delete`, else deletes them (DeleteObjects, after a HEAD of each: a key
+/// rewritten since the listing stays) and writes a JSON record per key deleted. With
+/// `--select` (the mapper), reads the rows of `hive/delete.q` and writes those to
+/// delete and the count of the destination's objects.
+#[derive(Debug, Clone, PartialEq, Eq, Parser)]
+#[command(name = "objectdelete", version)]
+pub struct ObjectDeleteArgs {
+    /// Destination bucket.
+    #[arg(long)]
+    pub bucket: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub s3: S3Side,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub prefixes: Prefixes,
+    /// The mapper: select the rows to delete from `hive/delete.q`'s output and count
+    /// the destination's objects (no request).
+    #[arg(long)]
+    pub select: bool,
+    /// Delete nothing when more than N keys (or N% of the destination's objects,
+    /// rounded down) would be deleted: exit 1.
+    #[arg(long, value_name = "N|N%")]
+    pub max_delete: Option<crate::task::objectdelete::MaxDelete>,
+    /// Delete nothing: write a record per key that would be deleted.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keys HEADed at once before their DeleteObjects.
+    #[arg(long, default_value_t = MULTIPARTLIST_CONCURRENCY)]
+    pub concurrency: usize,
+}
+
+impl Default for ObjectDeleteArgs {
+    fn default() -> Self {
+        ObjectDeleteArgs {
+            bucket: String::new(),
+            s3: S3Side::default(),
+            prefixes: Prefixes::default(),
+            select: false,
+            max_delete: None,
+            dry_run: false,
+            concurrency: MULTIPARTLIST_CONCURRENCY,
+        }
+    }
+}
+
+impl ObjectDeleteArgs {
+    pub(super) fn render(&self, argv: &mut Vec<String>) {
+        push(argv, "--bucket", &self.bucket);
+        self.s3.render(argv);
+        self.prefixes.render(argv);
+        push_flag(argv, "--select", self.select);
+        if let Some(max) = &self.max_delete {
+            push(argv, "--max-delete", max);
+        }
+        push_flag(argv, "--dry-run", self.dry_run);
+        if self.concurrency != MULTIPARTLIST_CONCURRENCY {
+            push(argv, "--concurrency", self.concurrency);
+        }
+    }
+}
+
 /// Days a restored copy stays by default: a week, time enough for a copy job.
 pub const RESTORE_DAYS: u32 = 7;
 

@@ -12,8 +12,9 @@ use serde::{Serialize, Serializer};
 use crate::error::Error;
 pub use args::{
     ArgText, BucketListArgs, Diagnostics, ListingSelection, MultipartCompleteArgs,
-    MultipartListArgs, ObjectCopyArgs, ObjectIndexArgs, ObjectMapArgs, ObjectRestoreArgs,
-    ObjectVerifyArgs, PartFileArgs, Persistence, Prefixes, S3Side, SrcDst, WriteSettings,
+    MultipartListArgs, ObjectCopyArgs, ObjectDeleteArgs, ObjectIndexArgs, ObjectMapArgs,
+    ObjectRestoreArgs, ObjectVerifyArgs, PartFileArgs, Persistence, Prefixes, S3Side, SrcDst,
+    WriteSettings,
 };
 
 /// A Campanile task binary.
@@ -35,11 +36,13 @@ pub enum Task {
     ObjectVerify,
     /// Runs a user command over each listed object (`campanile map`).
     ObjectMap,
+    /// Deletes the destination keys the source lacks (`rsync --delete` on a cluster).
+    ObjectDelete,
 }
 
 impl Task {
     /// Every task, in the order of the article's pipeline.
-    pub const ALL: [Task; 8] = [
+    pub const ALL: [Task; 9] = [
         Task::BucketList,
         Task::MultipartList,
         Task::ObjectCopy,
@@ -48,6 +51,7 @@ impl Task {
         Task::ObjectIndex,
         Task::ObjectVerify,
         Task::ObjectMap,
+        Task::ObjectDelete,
     ];
 
     /// The binary's name (also its name under `--code` and in a task's sandbox).
@@ -61,6 +65,7 @@ impl Task {
             Task::ObjectIndex => "objectindex",
             Task::ObjectVerify => "objectverify",
             Task::ObjectMap => "objectmap",
+            Task::ObjectDelete => "objectdelete",
         }
     }
 
@@ -89,6 +94,8 @@ pub enum TaskCommand {
     ObjectVerify(ObjectVerifyArgs),
     /// `objectmap …`
     ObjectMap(ObjectMapArgs),
+    /// `objectdelete …`
+    ObjectDelete(ObjectDeleteArgs),
 }
 
 impl TaskCommand {
@@ -103,6 +110,7 @@ impl TaskCommand {
             TaskCommand::ObjectIndex(_) => Task::ObjectIndex,
             TaskCommand::ObjectVerify(_) => Task::ObjectVerify,
             TaskCommand::ObjectMap(_) => Task::ObjectMap,
+            TaskCommand::ObjectDelete(_) => Task::ObjectDelete,
         }
     }
 
@@ -119,6 +127,7 @@ impl TaskCommand {
             TaskCommand::ObjectIndex(args) => args.render(&mut argv),
             TaskCommand::ObjectVerify(args) => args.render(&mut argv),
             TaskCommand::ObjectMap(args) => args.render(&mut argv),
+            TaskCommand::ObjectDelete(args) => args.render(&mut argv),
         }
         argv
     }
@@ -161,6 +170,9 @@ impl TaskCommand {
             }
             Task::ObjectMap => {
                 TaskCommand::ObjectMap(ObjectMapArgs::try_parse_from(words).map_err(usage)?)
+            }
+            Task::ObjectDelete => {
+                TaskCommand::ObjectDelete(ObjectDeleteArgs::try_parse_from(words).map_err(usage)?)
             }
         })
     }
@@ -338,7 +350,7 @@ mod tests {
                 no_head: true,
                 sse_c_key_file: Some("/keys/src.key".into()),
                 concurrency: 7,
-                s3: side,
+                s3: side.clone(),
             }),
             TaskCommand::ObjectVerify(ObjectVerifyArgs {
                 buckets: buckets_for_verify(),
@@ -352,6 +364,18 @@ mod tests {
                 command: ArgText("-n 'x' \"a b\" $HOME | wc -c; echo 100% café,{}".into()),
                 output_template: Some(ArgText("out/{key}.gz x".into())),
                 concurrency: 3,
+            }),
+            TaskCommand::ObjectDelete(ObjectDeleteArgs {
+                bucket: "dstbucket".into(),
+                s3: side,
+                prefixes: Prefixes {
+                    src_prefix: "logs/".into(),
+                    dst_prefix: "archive/".into(),
+                },
+                select: true,
+                max_delete: Some(crate::task::objectdelete::MaxDelete::Percent(2.5)),
+                dry_run: true,
+                concurrency: 5,
             }),
         ]
     }
@@ -420,6 +444,10 @@ mod tests {
                 command: ArgText("wc -c".into()),
                 ..Default::default()
             }),
+            TaskCommand::ObjectDelete(ObjectDeleteArgs {
+                bucket: "d".into(),
+                ..Default::default()
+            }),
         ]
     }
 
@@ -456,6 +484,7 @@ mod tests {
                 "objectindex --bucket b",
                 "objectverify --src-bucket s --dst-bucket d",
                 "objectmap --src-bucket s --dst-bucket d --command wc%20%2Dc",
+                "objectdelete --bucket d",
             ]
         );
     }

@@ -118,6 +118,9 @@ pub fn render_step(step: &Step) -> EmrStep {
             .map(|s| s.to_string())
             .chain(hive_args(diff))
             .collect(),
+        Step::Check(check) => std::iter::once("hadoop".to_string())
+            .chain(check.hadoop_args())
+            .collect(),
     };
     EmrStep {
         name: step.name().to_string(),

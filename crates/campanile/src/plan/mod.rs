@@ -11,6 +11,7 @@
 //! `<src>.multipartlist`; the copy's output (the part map) is
 //! `<output>/<part file name>.<uuid>`.
 
+pub mod delete;
 pub mod emr;
 pub mod index;
 pub mod local;
@@ -133,6 +134,9 @@ pub struct PlanOptions {
     /// the keys of a verify report): no source listing step, the job's steps read
     /// it. `input` still names the run's steps.
     pub listing: Option<String>,
+    /// `--delete`: the plan also finds the destination keys the source lacks (and, on
+    /// a cluster, deletes them in its last steps): see [`delete`].
+    pub delete: Option<delete::DeleteJob>,
 }
 
 /// Where a run's intermediate files live.
@@ -158,6 +162,9 @@ pub struct Plan {
     /// Where this run's multipart uploads are made, for the clean-up of uploads left
     /// by failed attempts (see [`crate::orphans`]); `None` without a multipartlist step.
     pub uploads: Option<UploadScope>,
+    /// With `--delete`: the listings the deletions are found from ([`delete`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delete: Option<delete::DeleteScope>,
 }
 
 /// The destination side of a run's multipart uploads (also recorded in a local run's
@@ -203,6 +210,29 @@ pub enum Step {
     /// skip it: they clean up themselves after a failed step
     /// ([`crate::orphans::finish_run`], which also completes finished uploads).
     Cleanup(StreamingStep),
+    /// A check that a path exists, for a cluster: `hadoop fs -test -e PATH`, failing
+    /// the step when it does not. The gate of `--delete`'s steps: the copy's
+    /// `_SUCCESS` marker ([`delete`]). The local runner never has one.
+    Check(CheckStep),
+}
+
+/// A [`Step::Check`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckStep {
+    /// Step name, e.g. `copied.srcbucket.part.all`.
+    pub name: String,
+    /// The path that must exist.
+    pub path: String,
+}
+
+impl CheckStep {
+    /// The `hadoop` arguments of the check (after the `hadoop` command).
+    pub fn hadoop_args(&self) -> Vec<String> {
+        ["fs", "-test", "-e", &self.path]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
 }
 
 impl UploadScope {
@@ -218,6 +248,7 @@ impl Step {
         match self {
             Step::Streaming(step) | Step::Cleanup(step) => &step.name,
             Step::Diff(step) => &step.name,
+            Step::Check(step) => &step.name,
         }
     }
 }
@@ -340,6 +371,18 @@ impl JobSettings {
             reducers: 1,
             compress: true,
             speculative: false,
+        }
+    }
+
+    /// objectdelete: the mapper only selects rows (no request), so many lines per
+    /// task; one reducer sees every row, counts them against `--max-delete`, then
+    /// deletes (a HEAD and a thousandth of a DeleteObjects per key).
+    pub fn delete() -> Self {
+        JobSettings {
+            lines_per_map: 100_000,
+            timeout: Duration::from_secs(600),
+            reducers: 1,
+            ..JobSettings::map_only()
         }
     }
 
@@ -531,10 +574,17 @@ impl<'a> PlanBuilder<'a> {
                 (dir.clone(), dir)
             }
         };
-        let files = code_files(&options.job)
+        let mut files: Vec<String> = code_files(&options.job)
             .iter()
             .map(|f| join(&options.code, f))
             .collect();
+        if options.delete.is_some() && options.run_base == RunBase::Hdfs {
+            // Shipped only by a cluster plan that deletes: the others keep their steps.
+            files.insert(
+                files.len().saturating_sub(2),
+                join(&options.code, Task::ObjectDelete.program()),
+            );
+        }
         let builder = PlanBuilder {
             options,
             part_file: part_file_name(&options.input),
@@ -647,12 +697,21 @@ impl<'a> PlanBuilder<'a> {
     /// prefix, written in the source's key space so that a diff compares like with
     /// like; no filter (a key the source listing left out is not in a diff's source
     /// side anyway).
+    ///
+    /// With `--delete` it takes the source's key rules (relative to the destination
+    /// prefix, they select the keys the source's select): a destination key they
+    /// exclude is not listed, so never deleted ([`delete`]).
     pub fn dst_list_step(&self) -> Step {
         let options = self.options;
         let dst_select = ListingSelection {
             prefix: options.prefixes.dst_prefix.clone(),
             as_prefix: (!options.prefixes.key_map().is_identity())
                 .then(|| options.prefixes.src_prefix.clone()),
+            filters: if options.delete.is_some() {
+                options.filters.filters.clone()
+            } else {
+                Vec::new()
+            },
             ..Default::default()
         };
         self.list_step(
@@ -671,6 +730,9 @@ impl<'a> PlanBuilder<'a> {
     /// prefix that pass the filters: nothing it leaves out reaches a later step); with
     /// `diff`, the destination listing and the diff. With a given `listing`, none. Returns them with the listing the
     /// job's own steps read (the source listing, or the diff's rows).
+    ///
+    /// With `--delete` and filters other than the key rules, the source key listing
+    /// follows the source listing ([`delete::key_listing_step`]).
     pub fn listing_steps(&self) -> (Vec<Step>, String) {
         let options = self.options;
         if let Some(listing) = &options.listing {
@@ -699,6 +761,9 @@ impl<'a> PlanBuilder<'a> {
             src_select,
         )];
         let src_list = self.path(&format!("{}.list", options.src_bucket));
+        if let Some((keys, _)) = delete::key_listing_step(self) {
+            steps.push(keys);
+        }
         // A copy of versions compares each key's history at the destination itself
         // (docs/versions.md): its `--diff` lists nothing more.
         if !options.diff || matches!(options.job, Job::Versions(_)) {
@@ -728,12 +793,20 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
         copy_input: None,
         steps,
         uploads: None,
+        delete: None,
     };
     if options.list_only {
         return Ok(plan);
     }
     match &options.job {
-        Job::Sync | Job::Reencrypt => sync_steps(&builder, listing, &mut plan),
+        Job::Sync | Job::Reencrypt => {
+            sync_steps(&builder, listing, &mut plan);
+            let src_keys = match delete::key_listing_step(&builder) {
+                Some((_, keys)) => keys,
+                None => builder.path(&format!("{}.list", options.src_bucket)),
+            };
+            delete::delete_steps(&builder, src_keys, &mut plan);
+        }
         Job::Restore(restore) => restore_steps(&builder, restore, listing, &mut plan),
         Job::Index(job) => index::index_steps(&builder, job, listing, &mut plan),
         Job::Verify(job) => verify::verify_steps(&builder, listing, &mut plan, job),

@@ -32,6 +32,7 @@ pub(crate) fn article_options() -> PlanOptions {
         task_budget: RequestBudget::S3,
         job: Job::Sync,
         listing: None,
+        delete: None,
     }
 }
 
@@ -1198,4 +1199,257 @@ fn a_copy_of_versions_refuses_what_it_cannot_keep_in_order() {
         },
         "size and date filters",
     );
+}
+
+fn delete_options(filters: ListingSelection, run_base: RunBase) -> PlanOptions {
+    PlanOptions {
+        diff: true,
+        filters,
+        run_base,
+        prefixes: Prefixes {
+            src_prefix: "logs/".into(),
+            dst_prefix: "archive/".into(),
+        },
+        delete: Some(delete::DeleteJob {
+            max: Some(crate::task::objectdelete::MaxDelete::Percent(10.0)),
+        }),
+        ..article_options()
+    }
+}
+
+fn streaming<'a>(plan: &'a Plan, name: &str) -> &'a StreamingStep {
+    plan.steps
+        .iter()
+        .find_map(|step| match step {
+            Step::Streaming(s) if s.name.starts_with(name) => Some(s),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no step {name}"))
+}
+
+#[test]
+fn delete_lists_the_destination_within_the_key_rules() {
+    let rules = ListingSelection {
+        filters: vec![crate::select::Rule::checked(false, "*.tmp").expect("rule")],
+        ..Default::default()
+    };
+    let plan = build(&delete_options(
+        rules.clone(),
+        RunBase::Local("/runs".into()),
+    ))
+    .expect("plan");
+    let dst = streaming(&plan, "list.dstbucket").mapper.line();
+    assert!(dst.contains("--filter exclude:*.tmp"), "{dst}");
+    assert!(dst.contains("--prefix archive/ --as-prefix logs/"), "{dst}");
+    // Key rules only: the source listing is the source's keys, no second listing.
+    assert!(plan.steps.iter().all(|s| !s.name().starts_with("keys.")));
+    let scope = plan.delete.as_ref().expect("scope");
+    assert_eq!(scope.src, "/runs/1451507458/srcbucket.list");
+    assert_eq!(scope.dst, "/runs/1451507458/dstbucket.list");
+    assert_eq!(scope.deleted, None);
+    // The local runner deletes itself: no delete step, no objectdelete shipped.
+    assert!(plan.steps.iter().all(|s| !s.name().contains("delete")));
+    // Without --delete the destination listing takes no filter (the goldens' steps).
+    let plan = build(&PlanOptions {
+        delete: None,
+        ..delete_options(rules, RunBase::Local("/runs".into()))
+    })
+    .expect("plan");
+    assert!(
+        !streaming(&plan, "list.dstbucket")
+            .mapper
+            .line()
+            .contains("--filter")
+    );
+    assert_eq!(plan.delete, None);
+}
+
+#[test]
+fn delete_with_size_or_date_filters_lists_the_source_keys_without_them() {
+    for filters in [
+        ListingSelection {
+            min_size: Some(100),
+            ..Default::default()
+        },
+        ListingSelection {
+            newer_than: Some(crate::select::Timestamp(1_700_000_000)),
+            ..Default::default()
+        },
+        ListingSelection {
+            archived: true,
+            ..Default::default()
+        },
+    ] {
+        let with_rule = ListingSelection {
+            filters: vec![crate::select::Rule::checked(true, "**.gz").expect("rule")],
+            ..filters
+        };
+        let options = delete_options(with_rule, RunBase::Local("/runs".into()));
+        let plan = build(&options).expect("plan");
+        let names: Vec<&str> = plan.steps.iter().map(Step::name).collect();
+        assert_eq!(
+            &names[..4],
+            [
+                "list.srcbucket.part.all",
+                "keys.srcbucket.part.all",
+                "list.dstbucket.part.all",
+                "hive.srcbucket.part.all"
+            ]
+        );
+        let keys = streaming(&plan, "keys.srcbucket");
+        assert_eq!(keys.output, "/runs/1451507458/srcbucket.keys.list");
+        let line = keys.mapper.line();
+        assert!(
+            line.contains("--prefix logs/ --filter include:**.gz"),
+            "{line}"
+        );
+        for bound in ["--min-size", "--newer-than", "--archived"] {
+            assert!(!line.contains(bound), "{line}");
+        }
+        assert!(
+            keys.reducer
+                .as_ref()
+                .is_some_and(|r| r.line().contains("--distinct"))
+        );
+        assert_eq!(
+            plan.delete.as_ref().map(|s| s.src.as_str()),
+            Some("/runs/1451507458/srcbucket.keys.list")
+        );
+        // A dry run lists the same keys.
+        let dry = dry_run(&options).expect("dry run");
+        assert_eq!(dry.delete, plan.delete);
+        assert!(dry.steps.iter().any(|s| s.name().starts_with("keys.")));
+    }
+}
+
+#[test]
+fn delete_on_a_cluster_ends_in_the_delete_diff_and_the_delete_step() {
+    let filters = ListingSelection {
+        max_size: Some(1 << 20),
+        ..Default::default()
+    };
+    let plan = build(&delete_options(filters, RunBase::Hdfs)).expect("plan");
+    let names: Vec<&str> = plan.steps.iter().map(Step::name).collect();
+    assert_eq!(
+        names,
+        [
+            "list.srcbucket.part.all",
+            "keys.srcbucket.part.all",
+            "list.dstbucket.part.all",
+            "hive.srcbucket.part.all",
+            "mlist.srcbucket.part.all",
+            "copy.srcbucket.part.all",
+            "cleanup.srcbucket.part.all",
+            "copied.srcbucket.part.all",
+            "hive.delete.dstbucket.part.all",
+            "delete.dstbucket.part.all",
+        ]
+    );
+    let Some(Step::Check(check)) = plan.steps.get(7) else {
+        panic!("the check")
+    };
+    assert_eq!(
+        check.hadoop_args(),
+        [
+            "fs",
+            "-test",
+            "-e",
+            "s3://codebucket/output/srcbucket/part.all.1451507458/_SUCCESS"
+        ]
+    );
+    let Some(Step::Diff(rows)) = plan.steps.get(8) else {
+        panic!("the delete diff")
+    };
+    assert_eq!(rows.script, "s3://codebucket/delete.q");
+    assert_eq!(rows.src, "/1451507458/srcbucket.keys.list");
+    assert_eq!(rows.dst, "/1451507458/dstbucket.list");
+    let step = streaming(&plan, "delete.dstbucket");
+    let copied = "s3://codebucket/output/srcbucket/part.all.1451507458";
+    assert_eq!(step.input, "/1451507458/delete.list");
+    assert_eq!(step.output, format!("{copied}.deleted"));
+    assert_eq!(
+        step.mapper.line(),
+        "objectdelete --bucket dstbucket --select"
+    );
+    assert_eq!(
+        step.reducer.as_ref().map(TaskCommand::line).as_deref(),
+        Some(
+            "objectdelete --bucket dstbucket --endpoint s3.us-west-2.amazonaws.com --profile jassy \
+             --src-prefix logs/ --dst-prefix archive/ --max-delete 10%"
+        )
+    );
+    assert_eq!(step.settings.reducers, 1);
+    assert!(
+        step.files
+            .contains(&"s3://codebucket/objectdelete".to_string())
+    );
+    assert_eq!(
+        plan.delete.as_ref().and_then(|s| s.deleted.as_deref()),
+        Some(format!("{copied}.deleted").as_str())
+    );
+    // Every step ships objectdelete; a plan without --delete does not.
+    assert!(
+        streaming(&plan, "list.srcbucket")
+            .files
+            .iter()
+            .any(|f| f.ends_with("/objectdelete"))
+    );
+    let without = build(&PlanOptions {
+        delete: None,
+        ..delete_options(ListingSelection::default(), RunBase::Hdfs)
+    })
+    .expect("plan");
+    assert!(without.steps.iter().all(|s| !s.name().contains("delete")));
+    assert!(
+        !streaming(&without, "list.srcbucket")
+            .files
+            .iter()
+            .any(|f| f.ends_with("/objectdelete"))
+    );
+    // The EMR rendering: the delete steps after the clean-up cancel the rest on failure.
+    let rendered = emr::render(&plan).expect("render");
+    for step in &rendered[7..] {
+        assert_eq!(step.action_on_failure, emr::ACTION_ON_FAILURE);
+    }
+    assert_eq!(
+        rendered[7].hadoop_jar_step.args[..4],
+        ["hadoop", "fs", "-test", "-e"]
+    );
+    assert_eq!(
+        rendered[8].hadoop_jar_step.args[..3],
+        ["hive-script", "--run-hive-script", "--args"]
+    );
+    // The skip report is still the copy's output, not the delete step's.
+    assert_eq!(crate::rsync::report::rows_directory(&plan), Some(copied));
+}
+
+#[test]
+fn delete_is_refused_where_the_source_may_be_listed_partially() {
+    for (options, why) in [
+        (
+            PlanOptions {
+                inventory: true,
+                dst_input: Some("s3://c/dst.part".into()),
+                ..delete_options(Default::default(), RunBase::Hdfs)
+            },
+            "--inventory",
+        ),
+        (
+            PlanOptions {
+                diff: false,
+                ..delete_options(Default::default(), RunBase::Hdfs)
+            },
+            "--diff",
+        ),
+        (
+            PlanOptions {
+                job: Job::Reencrypt,
+                ..delete_options(Default::default(), RunBase::Hdfs)
+            },
+            "copy",
+        ),
+    ] {
+        let error = build(&options).expect_err(why);
+        assert!(error.to_string().contains(why), "{error}");
+    }
 }

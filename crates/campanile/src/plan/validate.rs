@@ -150,6 +150,9 @@ pub fn plan_options(options: &PlanOptions) -> Result<(), Error> {
     if let Some(dst_input) = &options.dst_input {
         check(word("the destination's part file", dst_input))?;
     }
+    if options.delete.is_some() {
+        delete(options)?;
+    }
     if options.job == crate::plan::Job::Reencrypt {
         reencrypt(options)?;
     }
@@ -239,6 +242,25 @@ pub fn plan_options(options: &PlanOptions) -> Result<(), Error> {
              destination at {}",
             options.src_endpoint, options.dst_endpoint
         )));
+    }
+    Ok(())
+}
+
+/// Checks a delete sync ([`crate::plan::delete`]): the copy's job with both sides
+/// listed from the buckets themselves (an inventory report or a given listing can miss
+/// keys the source holds, whose copies would then be deleted).
+pub fn delete(options: &PlanOptions) -> Result<(), Error> {
+    let refused = |why: &str| Err(Error::Usage(format!("--delete {why}")));
+    if options.job != crate::plan::Job::Sync {
+        return refused("belongs to the copy (rsync, sync)");
+    }
+    if !options.diff {
+        return refused("needs the destination listed: --diff");
+    }
+    if options.inventory || options.listing.is_some() {
+        return refused(
+            "needs the source listed from the bucket: not with --inventory or --input-report",
+        );
     }
     Ok(())
 }

@@ -5,7 +5,8 @@
 //! sort-merge of the two listings with the diff's external sorter (memory does not
 //! grow with the buckets: the keys go to a file in the run directory), counted
 //! against `--max-delete` ([`MaxDelete`]), and deleted with DeleteObjects in batches
-//! of at most [`BATCH`] keys, each answer's per-key errors checked. The caller runs
+//! of at most [`BATCH`] keys after a HEAD of each (a key rewritten since the listing
+//! is kept), each answer's per-key errors checked. The caller runs
 //! this only once the plan (listings, diff, copies) has succeeded: a failed run
 //! deletes nothing. Every key deleted is written to `_deleted.jsonl` in the run
 //! directory ([`DELETED_REPORT`]).
@@ -14,73 +15,19 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, S3ResultExt};
+use crate::error::Error;
 use crate::plan::local::diff::sorted_listing;
 use crate::record::ListingRecord;
 use crate::s3::Client;
 use crate::select::KeyMap;
+pub use crate::task::objectdelete::DeleteTally;
 
-/// Keys per DeleteObjects request: S3's limit.
-pub const BATCH: usize = 1000;
+pub use crate::task::objectdelete::{BATCH, Deletion};
 
 /// The file of a run directory that lists the keys a `--delete` run deleted.
 pub const DELETED_REPORT: &str = "_deleted.jsonl";
 
-/// `--max-delete`: the most deletions a run may make, as a count or as a percentage
-/// of the objects the destination listing found. A run that would delete more
-/// deletes nothing ([`Error::DeleteRefused`]).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum MaxDelete {
-    /// At most this many keys.
-    Count(u64),
-    /// At most this percentage (0 to 100) of the destination listing's objects,
-    /// rounded down.
-    Percent(f64),
-}
-
-impl std::str::FromStr for MaxDelete {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let text = text.trim();
-        if let Some(number) = text.strip_suffix('%') {
-            let percent: f64 = number
-                .trim()
-                .parse()
-                .map_err(|_| format!("{text:?} is not a percentage (N% with 0 <= N <= 100)"))?;
-            if !(0.0..=100.0).contains(&percent) {
-                return Err(format!("{text:?}: a percentage is between 0% and 100%"));
-            }
-            return Ok(MaxDelete::Percent(percent));
-        }
-        text.parse()
-            .map(MaxDelete::Count)
-            .map_err(|_| format!("{text:?} is neither a count of keys (N) nor a percentage (N%)"))
-    }
-}
-
-impl std::fmt::Display for MaxDelete {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            MaxDelete::Count(n) => write!(f, "{n}"),
-            MaxDelete::Percent(p) => write!(f, "{p}%"),
-        }
-    }
-}
-
-impl MaxDelete {
-    /// The number of keys allowed when the destination listing found `dst_objects`.
-    pub fn limit(&self, dst_objects: u64) -> u64 {
-        match self {
-            MaxDelete::Count(n) => *n,
-            // Exact for any bucket below 2^53 objects; rounded down so that the
-            // limit is never above what the user allowed.
-            #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
-            #[allow(clippy::cast_sign_loss)]
-            MaxDelete::Percent(p) => ((dst_objects as f64) * p / 100.0).floor() as u64,
-        }
-    }
-}
+pub use crate::task::objectdelete::MaxDelete;
 
 /// The deletions a run found: their listing lines (destination rows, keys in the
 /// source's key space) in `file`, sorted by key.
@@ -92,17 +39,6 @@ pub struct Deletions {
     pub count: u64,
     /// Objects the destination listing found (what `N%` is a percentage of).
     pub dst_objects: u64,
-}
-
-/// One key to delete.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Deletion {
-    /// The key in the source's key space (map it with [`KeyMap::dst_key`]).
-    pub key: String,
-    /// Its size at the destination.
-    pub size: u64,
-    /// Its ETag at the destination.
-    pub etag: String,
 }
 
 /// Finds the keys of the destination listing (`dst_dir`) that the source listing
@@ -177,24 +113,16 @@ impl Deletions {
 
     /// Refuses (deleting nothing) when more keys would go than `max` allows.
     pub fn check_limit(&self, max: Option<MaxDelete>) -> Result<(), Error> {
-        let Some(max) = max else { return Ok(()) };
-        let limit = max.limit(self.dst_objects);
-        if self.count > limit {
-            return Err(Error::DeleteRefused {
-                would: self.count,
-                limit,
-                max: max.to_string(),
-                dst_objects: self.dst_objects,
-            });
-        }
-        Ok(())
+        crate::task::objectdelete::check_limit(self.count, self.dst_objects, max)
     }
 }
 
-/// Deletes `deletions` from `bucket` (keys mapped by `keys`) in batches of [`BATCH`],
-/// writing each key deleted to `report` as a JSON line. Returns how many were
-/// deleted; a key S3 refused is named on `err`, and the run then fails
-/// ([`Error::DeleteFailed`]) once every batch was tried.
+/// Deletes `deletions` from `bucket` (keys mapped by `keys`) as a cluster's
+/// objectdelete does ([`crate::task::objectdelete::delete_keys`]: batches of
+/// [`BATCH`], a key rewritten since the listing kept), writing each key deleted to
+/// `report` as a JSON line and each key kept or refused to `err`. Returns what was
+/// done; a key S3 refused fails the run ([`Error::DeleteFailed`]) once every batch was
+/// tried.
 pub async fn delete<E: Write>(
     client: &Client,
     bucket: &str,
@@ -202,85 +130,24 @@ pub async fn delete<E: Write>(
     deletions: &Deletions,
     report: &Path,
     err: &mut E,
-) -> Result<u64, Error> {
+) -> Result<DeleteTally, Error> {
     let context = || format!("writing {}", report.display());
     let mut written = BufWriter::new(File::create(report).map_err(|e| Error::io(context(), e))?);
-    let (mut deleted, mut failed, mut first_failure) = (0u64, 0u64, None);
-    // One batch in memory at a time: memory does not grow with the deletions.
-    let mut reading = deletions.iter()?.peekable();
-    while reading.peek().is_some() {
-        let batch = reading
-            .by_ref()
-            .take(BATCH)
-            .collect::<Result<Vec<Deletion>, Error>>()?;
-        let objects = batch
-            .iter()
-            .map(|d| {
-                aws_sdk_s3::types::ObjectIdentifier::builder()
-                    .key(keys.dst_key(&d.key))
-                    .build()
-                    .map_err(|e| Error::Internal(format!("DeleteObjects key: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let request = aws_sdk_s3::types::Delete::builder()
-            .set_objects(Some(objects))
-            .quiet(true)
-            .build()
-            .map_err(|e| Error::Internal(format!("DeleteObjects request: {e}")))?;
-        let first_key = batch
-            .first()
-            .map(|d| keys.dst_key(&d.key))
-            .unwrap_or_default();
-        let answer = client
-            .delete_objects()
-            .bucket(bucket)
-            .delete(request)
-            .send()
-            .await
-            .context("DeleteObjects", bucket, &first_key)?;
-        let refused: std::collections::BTreeMap<String, String> = answer
-            .errors()
-            .iter()
-            .map(|e| {
-                (
-                    e.key().unwrap_or_default().to_string(),
-                    format!(
-                        "{}: {}",
-                        e.code().unwrap_or("error"),
-                        e.message().unwrap_or_default()
-                    ),
-                )
-            })
-            .collect();
-        for deletion in &batch {
-            let dst_key = keys.dst_key(&deletion.key);
-            if let Some(why) = refused.get(&dst_key) {
-                failed += 1;
-                let message = format!("DeleteObjects s3://{bucket}/{dst_key}: {why}");
-                writeln!(err, "{message}").map_err(|e| Error::io("writing stderr", e))?;
-                first_failure.get_or_insert(message);
-                continue;
-            }
-            deleted += 1;
-            let line = serde_json::json!({
-                "deleted": format!("s3://{bucket}/{dst_key}"),
-                "key": dst_key,
-                "size": deletion.size,
-                "etag": deletion.etag,
-            });
-            writeln!(written, "{line}").map_err(|e| Error::io(context(), e))?;
-        }
-    }
+    let tally = crate::task::objectdelete::delete_keys(
+        client,
+        (bucket, keys),
+        deletions.iter()?,
+        CONCURRENCY,
+        &mut written,
+        |note| writeln!(err, "{note}").map_err(|e| Error::io("writing stderr", e)),
+    )
+    .await?;
     written.flush().map_err(|e| Error::io(context(), e))?;
-    if let Some(first) = first_failure {
-        return Err(Error::DeleteFailed {
-            failed,
-            deleted,
-            first,
-        });
-    }
-    Ok(deleted)
+    Ok(tally)
 }
+
+/// Keys HEADed at once before their DeleteObjects on the local runner.
+const CONCURRENCY: usize = 32;
 
 #[cfg(test)]
 mod tests {

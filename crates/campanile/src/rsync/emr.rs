@@ -180,7 +180,9 @@ pub async fn run<W: Write, E: Write>(
             Known(report) => summary.with_report(report.as_ref()),
             Unknown => summary,
         };
-        let summary = summary.with_paths(run_paths(&plan, plan.output.as_deref()));
+        let summary = summary
+            .with_paths(run_paths(&plan, plan.output.as_deref()))
+            .with_deleted(crate::rsync::hadoop::cluster_deleted(&plan, &reports));
         print_summary(&summary, false, false, out, err)?;
         match skipped {
             Known(report) => SkipReport::outcome(report),

@@ -78,6 +78,10 @@ pub fn invocations(
                     program: request.hive.clone(),
                     args: hive_args(diff),
                 },
+                Step::Check(check) => Invocation {
+                    program: request.hadoop.clone(),
+                    args: check.hadoop_args(),
+                },
                 Step::Cleanup(cleanup) => Invocation {
                     program: request.hadoop.clone(),
                     args: ["jar".to_string(), streaming_jar.display().to_string()]
@@ -239,9 +243,33 @@ pub async fn run<W: Write, E: Write>(
         started.elapsed().as_secs_f64(),
     )
     .with_report(skipped.as_ref())
-    .with_paths(run_paths(&plan, plan.output.as_deref()));
+    .with_paths(run_paths(&plan, plan.output.as_deref()))
+    .with_deleted(cluster_deleted(&plan, &reports));
     print_summary(&summary, cluster.json, false, out, err)?;
     SkipReport::outcome(skipped)
+}
+
+/// What the delete step of a cluster run did (`--delete`), from its counters: the
+/// keys deleted and kept, and its output (a record per key deleted).
+pub fn cluster_deleted(
+    plan: &plan::Plan,
+    reports: &[StepReport],
+) -> Option<crate::rsync::summary::Deleted> {
+    use crate::reporter::counters;
+    let deleted = plan.delete.as_ref()?.deleted.clone()?;
+    let sum = |name: &str| -> u64 {
+        reports
+            .iter()
+            .flat_map(|report| report.counters.iter())
+            .filter(|((_, counter), _)| counter == name)
+            .map(|(_, value)| u64::try_from(*value).unwrap_or(0))
+            .sum()
+    };
+    Some(crate::rsync::summary::Deleted {
+        objects: sum(counters::DELETED),
+        report: Some(deleted),
+        kept: sum(counters::DELETE_KEPT),
+    })
 }
 
 /// After a failed step of a cluster run: completes the run's uploads whose parts were

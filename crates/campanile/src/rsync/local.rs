@@ -642,30 +642,22 @@ async fn execute<W: Write, E: Write>(
     SkipReport::outcome(skipped)
 }
 
-/// The diff step of a plan (`--delete` implies `--diff`): the two listings.
-fn diff_step(plan: &crate::plan::Plan) -> Result<&crate::plan::DiffStep, Error> {
-    plan.steps
-        .iter()
-        .find_map(|step| match step {
-            crate::plan::Step::Diff(diff) => Some(diff),
-            _ => None,
-        })
-        .ok_or_else(|| Error::Internal("--delete needs the plan's diff step".into()))
-}
-
-/// The keys `--delete` would delete: the destination listing's keys the source
-/// listing lacks, found under `<run dir>/delete`.
+/// The keys `--delete` would delete: the destination listing's keys the source's key
+/// listing lacks ([`crate::plan::delete`]), found under `<run dir>/delete`.
 fn find_deletions(
     plan: &crate::plan::Plan,
     run_dir: &Path,
     local: &LocalRequest,
 ) -> Result<delete::Deletions, Error> {
-    let diff = diff_step(plan)?;
+    let scope = plan
+        .delete
+        .as_ref()
+        .ok_or_else(|| Error::Internal("--delete needs the plan's listings".into()))?;
     let work = run_dir.join("delete");
     create_private_dir(&work)?;
     delete::find(
-        Path::new(&diff.src),
-        Path::new(&diff.dst),
+        Path::new(&scope.src),
+        Path::new(&scope.dst),
         &work,
         local.settings.sort_memory,
     )
@@ -687,10 +679,7 @@ async fn delete_sync<E: Write>(
     deletions.check_limit(delete.max)?;
     let report = run_dir.join(delete::DELETED_REPORT);
     if deletions.count == 0 {
-        return Ok(Deleted {
-            objects: 0,
-            report: None,
-        });
+        return Ok(Deleted::default());
     }
     let client = crate::s3::client(
         &ClientOptions {
@@ -703,7 +692,7 @@ async fn delete_sync<E: Write>(
     )
     .await?;
     let keys = options.prefixes.key_map();
-    let objects = delete::delete(
+    let tally = delete::delete(
         &client,
         &options.dst_bucket,
         &keys,
@@ -713,8 +702,9 @@ async fn delete_sync<E: Write>(
     )
     .await?;
     Ok(Deleted {
-        objects,
+        objects: tally.deleted,
         report: Some(report.display().to_string()),
+        kept: tally.kept,
     })
 }
 

@@ -50,13 +50,19 @@ impl SkipReport {
 }
 
 /// The directory where the plan's skip rows end: the output of its last step but the
-/// clean-up (the copy's job output; with `--no-copy` the part list; with
-/// `--list-only` the listing or the diff).
+/// clean-up and `--delete`'s steps (the copy's job output; with `--no-copy` the part
+/// list; with `--list-only` the listing or the diff).
 pub fn rows_directory(plan: &Plan) -> Option<&str> {
     plan.steps.iter().rev().find_map(|step| match step {
+        Step::Streaming(streaming)
+            if streaming.mapper.task() == crate::command::Task::ObjectDelete =>
+        {
+            None
+        }
+        Step::Diff(diff) if crate::plan::delete::is_delete_diff(diff) => None,
         Step::Streaming(streaming) => Some(streaming.output.as_str()),
         Step::Diff(diff) => Some(diff.diff.as_str()),
-        Step::Cleanup(_) => None,
+        Step::Cleanup(_) | Step::Check(_) => None,
     })
 }
 

@@ -214,6 +214,13 @@ pub struct Deleted {
     pub objects: u64,
     /// The file listing them (`<run dir>/_deleted.jsonl`), when the run got to delete.
     pub report: Option<String>,
+    /// Keys to delete that were kept: rewritten at the destination since the listing.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub kept: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What the listing of the source found.
@@ -580,8 +587,13 @@ impl RunSummary {
             lines.push((
                 "deleted",
                 format!(
-                    "{} from the destination (--delete: not at the source)",
-                    plural(deleted.objects, "object")
+                    "{} from the destination (--delete: not at the source){}",
+                    plural(deleted.objects, "object"),
+                    if deleted.kept > 0 {
+                        format!("; {} kept: rewritten since the listing", deleted.kept)
+                    } else {
+                        String::new()
+                    }
                 ),
             ));
         }

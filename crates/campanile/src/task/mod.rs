@@ -6,6 +6,7 @@ pub mod bucketlist;
 pub mod multipartcomplete;
 pub mod multipartlist;
 pub mod objectcopy;
+pub mod objectdelete;
 pub mod objectindex;
 pub mod objectmap;
 pub mod objectrestore;

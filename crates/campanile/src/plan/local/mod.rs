@@ -53,7 +53,9 @@ pub fn run_plan_into(
         // The runner cleans up the run's uploads itself (rsync::cleanup), after a
         // failed step too, and completes the finished ones: the cluster's clean-up
         // step is not for it.
-        if matches!(step, Step::Cleanup(_)) {
+        // A check (a cluster's gate before --delete's steps) is not either: the local
+        // runner stops at the first failed step itself.
+        if matches!(step, Step::Cleanup(_) | Step::Check(_)) {
             continue;
         }
         settings.interrupt.check()?;
@@ -80,7 +82,7 @@ pub fn run_plan_into(
                 })
             }
             Step::Diff(diff_step) => diff::run_diff(diff_step, &step_dir, settings.sort_memory),
-            Step::Cleanup(_) => continue,
+            Step::Cleanup(_) | Step::Check(_) => continue,
         };
         progress.end_line();
         match result {
@@ -94,7 +96,7 @@ pub fn run_plan_into(
                 settings.interrupt.check()?;
                 let cancelled: Vec<&str> = plan.steps[index + 1..]
                     .iter()
-                    .filter(|s| !matches!(s, Step::Cleanup(_)))
+                    .filter(|s| !matches!(s, Step::Cleanup(_) | Step::Check(_)))
                     .map(Step::name)
                     .collect();
                 if cancelled.is_empty() {
