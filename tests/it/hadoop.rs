@@ -1,9 +1,12 @@
-//! The cluster path for real: `rsync --hadoop` on the single-node Hadoop cluster of
+//! The cluster path for real: `rsync --hadoop` and the jobs `campanile verify`,
+//! `index` and `map` with `--hadoop` on the single-node Hadoop cluster of
 //! `scripts/hadoop-cluster` (HDFS, YARN and Hive as their own processes on 127.0.0.1,
 //! started once per test process, S3A pointed at this process's Garage), so that every
 //! task runs as a YARN container under Hadoop Streaming, with Hadoop's own attempts,
-//! and the diff runs `hive/diff.q` under the real Hive. The tasks read their
-//! credentials from the staged `.boto`, as on EMR.
+//! and the diffs run `hive/diff.q` under the real Hive. The tasks read their
+//! credentials from the staged `.boto`, as on EMR. The clean-up after a failed step
+//! reads the run's lists from HDFS with the real `hadoop fs`. No stand-in for `hadoop`
+//! or `hive` is used anywhere.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -82,6 +85,34 @@ fn on_cluster(program: &str, args: &[String], server: &S3Server) -> Run {
     env.push(("BOTO_CONFIG", boto));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     run(program, &args, "", server, &env)
+}
+
+/// The cluster's own `hadoop` command, for a library function that starts `hadoop`
+/// itself with this process's environment (not the cluster's): a script that runs
+/// `$HADOOP_HOME/bin/hadoop` with the environment `scripts/hadoop-cluster` exports.
+fn cluster_hadoop() -> &'static std::path::Path {
+    use std::os::unix::fs::PermissionsExt;
+    static HADOOP: OnceLock<(tempfile::TempDir, std::path::PathBuf)> = OnceLock::new();
+    &HADOOP
+        .get_or_init(|| {
+            let quoted = |value: &str| format!("'{}'", value.replace('\'', r"'\''"));
+            let mut script = String::from("#!/bin/sh\n");
+            let mut home = None;
+            for (name, value) in cluster_env() {
+                script.push_str(&format!("export {name}={}\n", quoted(value)));
+                if name == "HADOOP_HOME" {
+                    home = Some(value.clone());
+                }
+            }
+            let home = home.expect("HADOOP_HOME in the cluster's environment");
+            script.push_str(&format!("exec {}/bin/hadoop \"$@\"\n", quoted(&home)));
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("hadoop");
+            std::fs::write(&path, script).expect("write the hadoop command");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+            (dir, path)
+        })
+        .1
 }
 
 /// A `.boto` with the `garage` profile for the rsync client (made once).
@@ -163,18 +194,13 @@ async fn stage_code(server: &S3Server, client: &aws_sdk_s3::Client, part_file: &
     }
 }
 
-/// `rsync --hadoop` from `src` to `dst` (tasks reaching the destination through
-/// `dst_endpoint`), with one map per step (`--lines-per-map`, so that the test pays
-/// Hadoop's per-task cost once per step), two task slots (this cluster's: the
-/// listings' reduce tasks) and the step reports as JSON.
-fn rsync_hadoop(
-    server: &S3Server,
-    code: &Code,
-    (src, dst): (&str, &str),
-    dst_endpoint: &str,
-    extra: &[&str],
-) -> Run {
-    let mut args: Vec<String> = [
+/// The runner's flags every cluster run of these tests gives: the staged code, its
+/// part file as input, the job output under `--output` in the code bucket, one map per
+/// step (`--lines-per-map`, so that the test pays Hadoop's per-task cost once per
+/// step), two task slots (this cluster's: the listings' reduce tasks) and the step
+/// reports as JSON.
+fn runner_args(code: &Code) -> Vec<String> {
+    [
         "--hadoop",
         "--input",
         &code.input,
@@ -182,6 +208,60 @@ fn rsync_hadoop(
         &code.prefix,
         "--output",
         &format!("s3://{}/output", code.bucket),
+        "--lines-per-map",
+        "1000",
+        "--task-slots",
+        "2",
+        "--json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// A job on the cluster: `command` (the program, then its job word, as `campanile
+/// verify`), the runner's flags ([`runner_args`]), then `args` (locations, endpoints,
+/// profiles, the job's own flags).
+fn hadoop_job(server: &S3Server, code: &Code, command: &[&str], args: &[&str]) -> Run {
+    let (program, job) = command.split_first().expect("a program");
+    let all: Vec<String> = job
+        .iter()
+        .map(|s| s.to_string())
+        .chain(runner_args(code))
+        .chain(args.iter().map(|s| s.to_string()))
+        .collect();
+    on_cluster(program, &all, server)
+}
+
+/// [`hadoop_job`] off the async runtime (the proxy of a test runs on it).
+async fn job_on_hadoop(
+    server: &'static S3Server,
+    code: &Code,
+    command: &[&str],
+    args: &[&str],
+) -> Run {
+    let code = code.clone();
+    let command: Vec<String> = command.iter().map(|s| s.to_string()).collect();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let command: Vec<&str> = command.iter().map(String::as_str).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        hadoop_job(server, &code, &command, &args)
+    })
+    .await
+    .expect("the job's runner")
+}
+
+/// `rsync --hadoop` from `src` to `dst` (tasks reaching the destination through
+/// `dst_endpoint`), with the `garage` profile on both sides.
+async fn rsync_on_hadoop(
+    server: &'static S3Server,
+    code: &Code,
+    (src, dst): (&str, &str),
+    dst_endpoint: &str,
+    extra: &[&str],
+) -> Run {
+    let mut args = vec![
         "--src-bucket",
         src,
         "--dst-bucket",
@@ -194,40 +274,9 @@ fn rsync_hadoop(
         "garage",
         "--dst-profile",
         "garage",
-        "--lines-per-map",
-        "1000",
-        "--task-slots",
-        "2",
-        "--json",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    on_cluster(RSYNC, &args, server)
-}
-
-/// [`rsync_hadoop`] off the async runtime (the proxy of a test runs on it).
-async fn rsync_on_hadoop(
-    server: &'static S3Server,
-    code: &Code,
-    (src, dst): (&str, &str),
-    dst_endpoint: &str,
-    extra: &[&str],
-) -> Run {
-    let (code, src, dst, endpoint) = (
-        code.clone(),
-        src.to_string(),
-        dst.to_string(),
-        dst_endpoint.to_string(),
-    );
-    let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-        rsync_hadoop(server, &code, (&src, &dst), &endpoint, &extra)
-    })
-    .await
-    .expect("rsync")
+    ];
+    args.extend_from_slice(extra);
+    job_on_hadoop(server, code, &[RSYNC], &args).await
 }
 
 /// A run id no earlier test run used: the run directory lives in the cluster's HDFS,
@@ -564,6 +613,507 @@ async fn diff_q_under_hive_gives_the_native_diffs_rows() {
             "x\\ty\te4\t4\t2026-11-30 07:00:00\t-",
             "ünï/cødé\te2\t2\t2026-11-30 07:00:00\t-",
         ]
+    );
+}
+
+/// The JSON line of a run whose one key is `name` (`{"verify":{…}}`, …).
+fn line_named(run: &Run, name: &str) -> serde_json::Value {
+    json_lines(run)
+        .into_iter()
+        .find_map(|mut line| line.get_mut(name).map(serde_json::Value::take))
+        .unwrap_or_else(|| panic!("no {name} line:\n{}\n{}", run.stdout, run.stderr))
+}
+
+/// The text of the `part-*` files under `prefix` in `bucket`, in name order.
+async fn part_files(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> String {
+    let mut names: Vec<String> = keys(client, bucket)
+        .await
+        .into_iter()
+        .filter(|key| {
+            key.strip_prefix(prefix)
+                .is_some_and(|name| name.starts_with("part-"))
+        })
+        .collect();
+    names.sort();
+    assert!(
+        !names.is_empty(),
+        "no part file under s3://{bucket}/{prefix}"
+    );
+    let mut text = String::new();
+    for name in names {
+        let bytes = body(client, bucket, &name).await;
+        if name.ends_with(".gz") {
+            flate2::read::GzDecoder::new(&bytes[..])
+                .read_to_string(&mut text)
+                .expect("gunzip");
+        } else {
+            text.push_str(&String::from_utf8(bytes).expect("utf8"));
+        }
+    }
+    text
+}
+
+/// `campanile verify --hadoop`: the source holds a, b and c; the destination a (the
+/// same bytes), b (other bytes) and d (which the source lacks); c is missing there.
+/// Every step of the plan runs on the cluster (both listings, the swapped diff under
+/// Hive, objectverify --extra, objectverify), the rows of both objectverify outputs
+/// are gathered from S3A into `<output>/<part file>.<uuid>.verify/_verify.jsonl`, the
+/// summary counts each kind and the run exits 3.
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_on_hadoop_reports_each_difference_and_exits_3() {
+    let server = campanile_testkit::s3();
+    let (client, src, dst) = fresh_buckets(server, "hverify").await;
+    for key in ["a", "b", "c"] {
+        fixtures::put_object(&client, &src, key, fixtures::fixture_bytes(key, 700)).await;
+    }
+    fixtures::put_object(&client, &dst, "a", fixtures::fixture_bytes("a", 700)).await;
+    fixtures::put_object(&client, &dst, "b", b"other bytes".to_vec()).await;
+    fixtures::put_object(&client, &dst, "d", b"at the destination only".to_vec()).await;
+    let code = stage_code(server, &client, ",\n").await;
+    let uuid = fresh_uuid("verify");
+    let (source, target) = (format!("s3://{src}"), format!("s3://{dst}"));
+    let ran = job_on_hadoop(
+        server,
+        &code,
+        &[CAMPANILE, "verify"],
+        &[
+            &source,
+            &target,
+            "--src-endpoint",
+            &server.endpoint,
+            "--dst-endpoint",
+            &server.endpoint,
+            "--src-profile",
+            "garage",
+            "--dst-profile",
+            "garage",
+            "--uuid",
+            &uuid,
+        ],
+    )
+    .await;
+    assert_eq!(ran.code, 3, "{}\n{}", ran.stdout, ran.stderr);
+    let steps = reports(&ran);
+    let names: Vec<&str> = steps.iter().filter_map(|r| r["step"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            format!("list.{src}.part.hadoop"),
+            format!("list.{dst}.part.hadoop"),
+            format!("hive.extra.{dst}.part.hadoop"),
+            format!("extra.{src}.part.hadoop"),
+            format!("verify.{src}.part.hadoop"),
+        ]
+    );
+    // Hadoop's counters of the tasks.
+    assert_eq!(counter(&steps, "verify.", "Verify", "Identical"), 1);
+    assert_eq!(counter(&steps, "verify.", "Verify", "Changed"), 1);
+    assert_eq!(counter(&steps, "verify.", "Verify", "Missing"), 1);
+    assert_eq!(counter(&steps, "extra.", "Verify", "Extra"), 1);
+    let summary = line_named(&ran, "verify");
+    for (kind, count) in [
+        ("identical", 1),
+        ("changed", 1),
+        ("missing", 1),
+        ("extra", 1),
+        ("metadata_drift", 0),
+        ("unverifiable", 0),
+        ("not_identical", 3),
+    ] {
+        assert_eq!(summary[kind], count, "{kind}: {summary}");
+    }
+    let base = format!("output/part.hadoop.{uuid}.verify");
+    let report = format!("s3://{}/{base}/_verify.jsonl", code.bucket);
+    assert_eq!(summary["report"], report.as_str(), "{summary}");
+    assert!(ran.stderr.contains(&report), "{}", ran.stderr);
+    // The report, read from S3: the extra keys' step ran first, then the comparison
+    // (its rows in the order its concurrent HEADs ended).
+    let written =
+        String::from_utf8(body(&client, &code.bucket, &format!("{base}/_verify.jsonl")).await)
+            .expect("utf8");
+    let rows: Vec<serde_json::Value> = written
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON row"))
+        .collect();
+    let kind = |r: &serde_json::Value| {
+        (
+            r["key"].as_str().expect("key").to_string(),
+            r["kind"].as_str().expect("kind").to_string(),
+        )
+    };
+    assert_eq!(rows.len(), 3, "{written}");
+    assert_eq!(kind(&rows[0]), ("d".into(), "extra".into()), "{written}");
+    let mut compared: Vec<(String, String)> = rows[1..].iter().map(kind).collect();
+    compared.sort();
+    assert_eq!(
+        compared,
+        [
+            ("b".to_string(), "changed".to_string()),
+            ("c".to_string(), "missing".to_string())
+        ]
+    );
+    let row = |key: &str| {
+        rows.iter()
+            .find(|r| r["key"] == key)
+            .unwrap_or_else(|| panic!("no row {key}: {written}"))
+    };
+    assert_eq!(row("b")["dst"]["size"], 11, "{}", row("b"));
+    assert_eq!(row("c")["src"]["size"], 700, "{}", row("c"));
+    assert!(row("c").get("dst").is_none(), "{}", row("c"));
+}
+
+/// `campanile index --hadoop` over a small bucket: the listing and objectindex run on
+/// the cluster, the rows stay in the job output on S3 (`<output>/<part file>.<uuid>`),
+/// one per object with its key, size and ETag, and the index summary counts them.
+#[tokio::test(flavor = "multi_thread")]
+async fn index_on_hadoop_writes_one_row_per_object_to_the_job_output() {
+    let server = campanile_testkit::s3();
+    let (client, src, _) = fresh_buckets(server, "hindex").await;
+    let objects = [("a", 10u64), ("dir/b c", 2000), ("empty", 0)];
+    for (key, size) in objects {
+        fixtures::put_object(&client, &src, key, fixtures::fixture_bytes(key, size)).await;
+    }
+    let code = stage_code(server, &client, ",\n").await;
+    let uuid = fresh_uuid("index");
+    let ran = job_on_hadoop(
+        server,
+        &code,
+        &[CAMPANILE, "index"],
+        &[
+            &format!("s3://{src}"),
+            "--src-endpoint",
+            &server.endpoint,
+            "--src-profile",
+            "garage",
+            "--uuid",
+            &uuid,
+        ],
+    )
+    .await;
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    let names: Vec<String> = reports(&ran)
+        .iter()
+        .filter_map(|r| r["step"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            format!("list.{src}.part.hadoop"),
+            format!("index.{src}.part.hadoop"),
+        ]
+    );
+    let summary = line_named(&ran, "index_summary");
+    assert_eq!(summary["objects"], 3, "{summary}");
+    assert_eq!(summary["heads"], 3, "{summary}");
+    assert_eq!(summary["bytes"], 2010, "{summary}");
+    let output = format!("output/part.hadoop.{uuid}/");
+    assert_eq!(
+        run_paths(&ran)["output"],
+        format!("s3://{}/{}", code.bucket, output.trim_end_matches('/')).as_str()
+    );
+    let text = part_files(&client, &code.bucket, &output).await;
+    let mut rows: Vec<campanile::task::objectindex::IndexRow> = text
+        .lines()
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            campanile::task::objectindex::IndexRow::parse(line)
+                .unwrap_or_else(|e| panic!("{line:?}: {e}"))
+        })
+        .collect();
+    rows.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(rows.len(), objects.len(), "{text}");
+    for (row, (key, size)) in rows.iter().zip(objects) {
+        let etag = client
+            .head_object()
+            .bucket(&src)
+            .key(key)
+            .send()
+            .await
+            .expect("head")
+            .e_tag()
+            .expect("etag")
+            .trim_matches('"')
+            .to_string();
+        assert_eq!(
+            (
+                row.bucket.as_str(),
+                row.key.as_str(),
+                row.size,
+                row.etag.as_str()
+            ),
+            (src.as_str(), key, size, etag.as_str())
+        );
+    }
+}
+
+/// `campanile map --hadoop` with `--output-template`: objectmap runs `tr a-z A-Z` on
+/// the cluster once per object, each object's output is written to its key in the
+/// destination bucket, the job output names where each went, and the summary counts
+/// the objects mapped.
+#[tokio::test(flavor = "multi_thread")]
+async fn map_on_hadoop_writes_each_objects_output_to_its_key() {
+    let server = campanile_testkit::s3();
+    let (client, src, dst) = fresh_buckets(server, "hmap").await;
+    let objects = [("a", 100u64), ("dir/b c", 2500), ("empty", 0)];
+    for (key, size) in objects {
+        fixtures::put_object(&client, &src, key, fixtures::fixture_bytes(key, size)).await;
+    }
+    let code = stage_code(server, &client, ",\n").await;
+    let uuid = fresh_uuid("map");
+    let ran = job_on_hadoop(
+        server,
+        &code,
+        &[CAMPANILE, "map"],
+        &[
+            &format!("s3://{src}"),
+            "--command",
+            "tr a-z A-Z",
+            "--output-template",
+            &format!("s3://{dst}/upper/{{key}}.txt"),
+            "--src-endpoint",
+            &server.endpoint,
+            "--dst-endpoint",
+            &server.endpoint,
+            "--src-profile",
+            "garage",
+            "--dst-profile",
+            "garage",
+            "--uuid",
+            &uuid,
+        ],
+    )
+    .await;
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    let steps = reports(&ran);
+    let names: Vec<&str> = steps.iter().filter_map(|r| r["step"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            format!("list.{src}.part.hadoop"),
+            format!("map.{src}.part.hadoop"),
+        ]
+    );
+    let mut written = keys(&client, &dst).await;
+    written.sort();
+    assert_eq!(
+        written,
+        ["upper/a.txt", "upper/dir/b c.txt", "upper/empty.txt"]
+    );
+    for (key, size) in objects {
+        let expected = fixtures::fixture_bytes(key, size).to_ascii_uppercase();
+        assert_eq!(
+            body(&client, &dst, &format!("upper/{key}.txt")).await,
+            expected,
+            "{key}"
+        );
+    }
+    let done = summary(&ran);
+    assert_eq!(done["map"]["mapped"], 3, "{done}");
+    assert_eq!(done["map"]["failed"], 0, "{done}");
+    assert_eq!(done["map"]["input_bytes"], 2600, "{done}");
+    // The job output on S3: one line per object, where its output went.
+    let mut lines: Vec<String> = part_files(
+        &client,
+        &code.bucket,
+        &format!("output/part.hadoop.{uuid}/"),
+    )
+    .await
+    .lines()
+    .map(str::to_string)
+    .collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            format!("a\ts3://{dst}/upper/a.txt\t100"),
+            format!("dir/b c\ts3://{dst}/upper/dir/b c.txt\t2500"),
+            format!("empty\ts3://{dst}/upper/empty.txt\t0"),
+        ]
+    );
+}
+
+/// The clean-up `rsync --hadoop` runs after a failed step reads the run's listing and
+/// part list from the cluster's HDFS with the real `hadoop fs -text`: an upload
+/// multipartlist created for each multipart object of the listing (a whole object
+/// has none) is finished (aborted: none of its parts was copied); a run whose listing
+/// was never written (its listing step failed) has no upload to clean up. The whole
+/// failed run, a step failing on the cluster and then this clean-up, is
+/// `a_failed_copy_on_hadoop_leaves_no_upload_in_progress`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_clean_up_after_a_failed_step_reads_the_runs_lists_from_hdfs() {
+    let server = campanile_testkit::moto();
+    let (client, src, dst) = fresh_buckets(server, "hclean").await;
+    let mib = 1024 * 1024;
+    let objects = [
+        FixtureObject::whole("whole", 1000),
+        FixtureObject::multipart("multi/1", 5 * mib + 1, 5 * mib),
+        FixtureObject::multipart("multi/2", 5 * mib + 2, 5 * mib),
+    ];
+    fixtures::upload_all(&client, &src, &objects).await;
+    let listing = list_bucket(server, &src, ",\n");
+    let parts = stage(
+        MULTIPARTLIST,
+        &src_dst_args(server, &src, &dst),
+        &listing.stdout,
+        server,
+    );
+    assert_eq!(parts.code, 0, "{}", parts.stderr);
+    assert_eq!(uploads_in_progress(&client, &dst).await, 2);
+    // The run's lists in HDFS, as the listing and multipartlist steps leave them.
+    let work = tempfile::tempdir().expect("tempdir");
+    for (dir, text) in [
+        ("src.list", &listing.stdout),
+        ("src.multipartlist", &parts.stdout),
+    ] {
+        let dir = work.path().join("run").join(dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("part-00000"), text).expect("write part");
+    }
+    let run_dir = format!("/{}", fresh_uuid("hclean"));
+    let hadoop = cluster_hadoop();
+    let put = tokio::task::spawn_blocking({
+        let (local, run_dir) = (work.path().join("run"), run_dir.clone());
+        move || {
+            std::process::Command::new(hadoop)
+                .args(["fs", "-put"])
+                .arg(local)
+                .arg(run_dir)
+                .output()
+                .expect("hadoop fs -put")
+        }
+    })
+    .await
+    .expect("put");
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+    let scope = campanile::plan::UploadScope {
+        bucket: dst.clone(),
+        endpoint: server.endpoint.clone(),
+        profile: None,
+        objects: format!("{run_dir}/src.list"),
+        parts: format!("{run_dir}/src.multipartlist"),
+        src_prefix: String::new(),
+        dst_prefix: String::new(),
+    };
+    let mut err = Vec::new();
+    let missing = campanile::plan::UploadScope {
+        objects: format!("{run_dir}/nothing.list"),
+        ..scope.clone()
+    };
+    campanile::rsync::hadoop::clean_up_cluster_uploads(hadoop, &missing, &client, &mut err)
+        .await
+        .expect("nothing to clean up");
+    assert_eq!(uploads_in_progress(&client, &dst).await, 2);
+    campanile::rsync::hadoop::clean_up_cluster_uploads(hadoop, &scope, &client, &mut err)
+        .await
+        .expect("clean up");
+    let said = String::from_utf8_lossy(&err);
+    assert!(said.contains("no multipart upload to clean up"), "{said}");
+    assert!(said.contains("aborted 2 multipart upload(s)"), "{said}");
+    assert_eq!(uploads_in_progress(&client, &dst).await, 0, "{said}");
+}
+
+/// `campanile restore --hadoop`, the source on moto (Garage has no storage classes and
+/// no RestoreObject; the code and the job output stay on the Garage S3A reads):
+/// `cold/a` GLACIER and `cold/b` DEEP_ARCHIVE get their restore requested by the
+/// YARN tasks, `cold/done` (restored already) is counted and not asked again,
+/// `warm/c` STANDARD is left out by the listing; the job output on S3 has one outcome
+/// per archived object.
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_on_hadoop_requests_exactly_the_archived_objects_that_need_it() {
+    use aws_sdk_s3::types::StorageClass;
+    let garage = campanile_testkit::s3();
+    let moto = campanile_testkit::moto();
+    let (archive, src, _) = fresh_buckets(moto, "hrestore").await;
+    for (key, class) in [
+        ("cold/a", StorageClass::Glacier),
+        ("cold/b", StorageClass::DeepArchive),
+        ("cold/done", StorageClass::Glacier),
+        ("warm/c", StorageClass::Standard),
+    ] {
+        archive
+            .put_object()
+            .bucket(&src)
+            .key(key)
+            .storage_class(class)
+            .body(format!("bytes of {key}").into_bytes().into())
+            .send()
+            .await
+            .expect("put");
+    }
+    archive
+        .restore_object()
+        .bucket(&src)
+        .key("cold/done")
+        .restore_request(aws_sdk_s3::types::RestoreRequest::builder().days(1).build())
+        .send()
+        .await
+        .expect("restore cold/done");
+    let client = garage.client().await;
+    let code = stage_code(garage, &client, ",\n").await;
+    let uuid = fresh_uuid("restore");
+    let ran = job_on_hadoop(
+        garage,
+        &code,
+        &[CAMPANILE, "restore"],
+        &[
+            &format!("s3://{src}"),
+            "--src-endpoint",
+            &moto.endpoint,
+            "--src-profile",
+            "garage",
+            "--tier",
+            "Bulk",
+            "--days",
+            "3",
+            "--uuid",
+            &uuid,
+        ],
+    )
+    .await;
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    let done = summary(&ran);
+    assert_eq!(done["restore"]["requested"], 2, "{done}");
+    assert_eq!(done["restore"]["restored"], 1, "{done}");
+    for key in ["cold/a", "cold/b"] {
+        let header = archive
+            .head_object()
+            .bucket(&src)
+            .key(key)
+            .send()
+            .await
+            .expect("head")
+            .restore()
+            .map(str::to_string);
+        assert!(
+            header
+                .as_deref()
+                .is_some_and(|h| h.contains("ongoing-request")),
+            "{key}: {header:?}"
+        );
+    }
+    let text = part_files(
+        &client,
+        &code.bucket,
+        &format!("output/part.hadoop.{uuid}/"),
+    )
+    .await;
+    let mut rows: Vec<String> = text
+        .lines()
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            format!("{} {}", fields[0], fields[fields.len() - 1])
+        })
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        ["cold/a requested", "cold/b requested", "cold/done restored"],
+        "{text}"
     );
 }
 

@@ -5,7 +5,8 @@
 //! task process, leaves no upload in progress, no spooled file and no marker, and
 //! exits 130 or 143. After SIGKILL, `rsync --cleanup RUN_DIR`, or the next run of the
 //! same job, stops the tasks the dead runner left and leaves no upload. See
-//! docs/reliability.md.
+//! docs/reliability.md. (The clean-up after a failed step on a Hadoop cluster is
+//! tested on the real cluster: tests/it/hadoop.rs.)
 
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -464,74 +465,4 @@ async fn after_sigkill_the_next_run_of_the_job_cleans_up_and_copies_everything()
         [("1", "unfinished", true), ("2", "finished", false)],
         "{listed:?}"
     );
-}
-
-/// The clean-up `rsync --hadoop` runs after a failed step, with a stand-in `hadoop`
-/// command whose `fs -text` reads a local directory as HDFS: the run's listing and
-/// part list (made by bucketlist and multipartlist, whose uploads are in progress)
-/// are read back and every upload is finished; a run without a listing has none.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_failed_hadoop_step_is_followed_by_the_clean_up_of_the_runs_uploads() {
-    let server = campanile_testkit::moto();
-    let (client, src, dst) = fresh_buckets(server, "hclean").await;
-    let mib = 1024 * 1024;
-    let objects = [
-        FixtureObject::whole("whole", 1000),
-        FixtureObject::multipart("multi/1", 5 * mib + 1, 5 * mib),
-        FixtureObject::multipart("multi/2", 5 * mib + 2, 5 * mib),
-    ];
-    fixtures::upload_all(&client, &src, &objects).await;
-    let listing = list_bucket(server, &src, ",\n");
-    let parts = stage(
-        MULTIPARTLIST,
-        &src_dst_args(server, &src, &dst),
-        &listing.stdout,
-        server,
-    );
-    assert_eq!(parts.code, 0, "{}", parts.stderr);
-    assert_eq!(uploads_in_progress(&client, &dst).await, 2);
-    let hdfs = tempfile::tempdir().expect("tempdir");
-    for (dir, text) in [
-        ("src.list", &listing.stdout),
-        ("src.multipartlist", &parts.stdout),
-    ] {
-        let dir = hdfs.path().join("run").join(dir);
-        std::fs::create_dir_all(&dir).expect("mkdir");
-        std::fs::write(dir.join("part-00000"), text).expect("write part");
-    }
-    let hadoop = hdfs.path().join("hadoop");
-    std::fs::write(
-        &hadoop,
-        format!(
-            "#!/bin/sh\n[ \"$1\" = fs ] && [ \"$2\" = -text ] || exit 1\nexec cat {}$3\n",
-            hdfs.path().display()
-        ),
-    )
-    .expect("write hadoop");
-    std::fs::set_permissions(&hadoop, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let scope = campanile::plan::UploadScope {
-        bucket: dst.clone(),
-        endpoint: server.endpoint.clone(),
-        profile: None,
-        objects: "/run/src.list".into(),
-        parts: "/run/src.multipartlist".into(),
-        src_prefix: String::new(),
-        dst_prefix: String::new(),
-    };
-    let mut err = Vec::new();
-    let missing = campanile::plan::UploadScope {
-        objects: "/run/nothing.list".into(),
-        ..scope.clone()
-    };
-    campanile::rsync::hadoop::clean_up_cluster_uploads(&hadoop, &missing, &client, &mut err)
-        .await
-        .expect("nothing to clean up");
-    assert_eq!(uploads_in_progress(&client, &dst).await, 2);
-    campanile::rsync::hadoop::clean_up_cluster_uploads(&hadoop, &scope, &client, &mut err)
-        .await
-        .expect("clean up");
-    let said = String::from_utf8_lossy(&err);
-    assert!(said.contains("no multipart upload to clean up"), "{said}");
-    assert!(said.contains("aborted 2 multipart upload(s)"), "{said}");
-    assert_eq!(uploads_in_progress(&client, &dst).await, 0, "{said}");
 }
