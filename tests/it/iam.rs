@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 /// Which IAM action each S3 operation the tasks call needs, and on which side(s):
 /// `R` the source (Operation=Read), `W` the destination (Operation=Write).
-const OPERATIONS: [(&str, &str, &str); 16] = [
+const OPERATIONS: [(&str, &str, &str); 20] = [
     ("list_objects_v2", "s3:ListBucket", "RW"),
     ("get_bucket_location", "s3:GetBucketLocation", "RW"),
     ("head_object", "s3:GetObject", "RW"),
@@ -39,6 +39,12 @@ const OPERATIONS: [(&str, &str, &str); 16] = [
     // `campanile restore` only, on the source: not in the copy's templates (a copy
     // never restores); docs/iam.md lists it with the other optional actions.
     ("restore_object", "s3:RestoreObject", ""),
+    // `rsync --delete` only, on the destination: a copy without it deletes nothing.
+    ("delete_object", "s3:DeleteObject", ""),
+    ("delete_objects", "s3:DeleteObject", ""),
+    // `rsync --all-versions` / `--version-at` only (docs/versions.md).
+    ("get_bucket_versioning", "s3:GetBucketVersioning", ""),
+    ("list_object_versions", "s3:ListBucketVersions", ""),
 ];
 
 /// Actions a write needs for a header it carries rather than for an operation:
