@@ -337,11 +337,19 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     let Sinks {
         output, reporter, ..
     } = sinks;
-    output
-        .into_inner()
-        .flush()
-        .map_err(|e| Error::io("writing stdout", e))?;
-    reporter.into_inner().finish()?;
+    finish_task(output.into_inner(), reporter.into_inner(), total, failed)
+}
+
+/// The end of a task, whichever records it copied: stdout flushed, the reporter's
+/// last lines written, and the task's total, or every record that failed with why.
+fn finish_task<W: Write, E: Write, T>(
+    output: &mut W,
+    reporter: &mut Reporter<E>,
+    total: T,
+    failed: Vec<(String, Error)>,
+) -> Result<T, Error> {
+    output.flush().map_err(|e| Error::io("writing stdout", e))?;
+    reporter.finish()?;
     if failed.is_empty() {
         Ok(total)
     } else {

@@ -301,16 +301,7 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     let Sinks {
         output, reporter, ..
     } = sinks;
-    output
-        .into_inner()
-        .flush()
-        .map_err(|e| Error::io("writing stdout", e))?;
-    reporter.into_inner().finish()?;
-    if failed.is_empty() {
-        Ok(total)
-    } else {
-        Err(Error::Records(failed))
-    }
+    super::finish_task(output.into_inner(), reporter.into_inner(), total, failed)
 }
 
 /// What the destination holds of a key, as a [`compare`] of histories sees it.
