@@ -16,11 +16,89 @@ use futures::StreamExt;
 use crate::measure::measure;
 
 /// The key of object `i`: its prefix digit from a hash, so the 16 prefixes fill evenly.
-fn key(i: u64) -> String {
+pub fn key(i: u64) -> String {
     format!(
         "{:x}/{i:09}",
         (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 60) & 0xf
     )
+}
+
+/// Uploads `objects` objects of `object_size` bytes (keys [`key`]) into `bucket`,
+/// `concurrency` PUTs in flight, printing progress every tenth.
+pub async fn load_tiny(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    objects: u64,
+    object_size: usize,
+    concurrency: usize,
+) {
+    let loaded = Instant::now();
+    let body = vec![b'x'; object_size];
+    let body = &body;
+    let mut puts = futures::stream::iter(0..objects)
+        .map(|i| async move {
+            client
+                .put_object()
+                .bucket(bucket)
+                .key(key(i))
+                .body(aws_sdk_s3::primitives::ByteStream::from(body.clone()))
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| format!("{}: {e:?}", key(i)))
+        })
+        .buffer_unordered(concurrency.max(1));
+    let mut done = 0u64;
+    while let Some(put) = puts.next().await {
+        put.expect("PutObject");
+        done += 1;
+        if done.is_multiple_of((objects / 10).max(1)) {
+            eprintln!(
+                "loaded {done} objects into {bucket} in {:.0} s",
+                loaded.elapsed().as_secs_f64()
+            );
+        }
+    }
+}
+
+/// Deletes every object of `bucket`, 1,000 keys per DeleteObjects, 8 requests in flight.
+pub async fn empty_bucket(client: &aws_sdk_s3::Client, bucket: &str) {
+    use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .into_paginator()
+        .send();
+    let mut batches = Vec::new();
+    while let Some(page) = pages.next().await {
+        let keys: Vec<ObjectIdentifier> = page
+            .expect("ListObjectsV2")
+            .contents()
+            .iter()
+            .filter_map(|o| ObjectIdentifier::builder().key(o.key()?).build().ok())
+            .collect();
+        if !keys.is_empty() {
+            batches.push(keys);
+        }
+    }
+    let mut deletes = futures::stream::iter(batches)
+        .map(|keys| async move {
+            let delete = Delete::builder()
+                .set_objects(Some(keys))
+                .quiet(true)
+                .build()
+                .expect("a Delete with objects");
+            client
+                .delete_objects()
+                .bucket(bucket)
+                .delete(delete)
+                .send()
+                .await
+        })
+        .buffer_unordered(8);
+    while let Some(deleted) = deletes.next().await {
+        deleted.expect("DeleteObjects");
+    }
 }
 
 /// Options of the benchmark.
@@ -54,33 +132,14 @@ pub fn run(bin: &Path, options: &ScaleOptions) {
         let client = server.client().await;
         server.create_bucket(&client, src).await;
         server.create_bucket(&client, dst).await;
-        let body = vec![b'x'; options.object_size];
-        let client = &client;
-        let body = &body;
-        let mut puts = futures::stream::iter(0..options.objects)
-            .map(|i| async move {
-                client
-                    .put_object()
-                    .bucket(src)
-                    .key(key(i))
-                    .body(aws_sdk_s3::primitives::ByteStream::from(body.clone()))
-                    .send()
-                    .await
-                    .map(drop)
-                    .map_err(|e| format!("{}: {e:?}", key(i)))
-            })
-            .buffer_unordered(options.load_concurrency.max(1));
-        let mut done = 0u64;
-        while let Some(put) = puts.next().await {
-            put.expect("PutObject");
-            done += 1;
-            if done.is_multiple_of((options.objects / 10).max(1)) {
-                eprintln!(
-                    "scale: loaded {done} objects in {:.0} s",
-                    loaded.elapsed().as_secs_f64()
-                );
-            }
-        }
+        load_tiny(
+            &client,
+            src,
+            options.objects,
+            options.object_size,
+            options.load_concurrency,
+        )
+        .await;
     });
     let load_seconds = loaded.elapsed().as_secs_f64();
     let part_file = work.path().join("part.hex");

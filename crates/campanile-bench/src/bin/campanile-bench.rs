@@ -117,6 +117,28 @@ enum Bench {
         #[arg(long)]
         bin_dir: Option<PathBuf>,
     },
+    /// The same copy plan on the local runner and on the Hadoop cluster of
+    /// scripts/hadoop-cluster: objects/s and per-job overhead of each.
+    Hadoop {
+        /// Small objects of the throughput job.
+        #[arg(long, default_value_t = 10_000)]
+        objects: u64,
+        /// Bytes per object.
+        #[arg(long, default_value_t = 10_240)]
+        object_size: usize,
+        /// Runs of each runner on each job.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Records per map task on both runners (rsync --lines-per-map).
+        #[arg(long, default_value_t = 2_500)]
+        lines_per_map: u64,
+        /// The cluster's state directory (scripts/hadoop-cluster --dir).
+        #[arg(long, default_value = "target/hadoop-cluster")]
+        cluster_dir: PathBuf,
+        /// Directory of the task binaries (default: next to this one).
+        #[arg(long)]
+        bin_dir: Option<PathBuf>,
+    },
     /// Internal: one part of the local runner in this process, for `memory`.
     #[command(hide = true)]
     Probe {
@@ -313,6 +335,24 @@ fn main() -> ExitCode {
             bin_dir,
         } => {
             pool_bench(large_mib, part_mib, runs, &binaries(bin_dir));
+            return ExitCode::SUCCESS;
+        }
+        Bench::Hadoop {
+            objects,
+            object_size,
+            runs,
+            lines_per_map,
+            cluster_dir,
+            bin_dir,
+        } => {
+            let options = campanile_bench::hadoop::HadoopOptions {
+                objects,
+                object_size,
+                runs,
+                lines_per_map,
+                cluster_dir,
+            };
+            campanile_bench::hadoop::run(&binaries(bin_dir), &options);
             return ExitCode::SUCCESS;
         }
         Bench::Probe { args } => {

@@ -17,6 +17,7 @@ use std::process::{Command, ExitCode, Stdio};
 
 use aws_sdk_s3::Client;
 use campanile_bench::measure::{Measurement, measure};
+use campanile_bench::scale;
 use campanile_testkit::fixtures::{self, FixtureObject};
 use campanile_testkit::{S3Server, ServerKind, server};
 use clap::Parser;
@@ -27,9 +28,13 @@ struct Cli {
     /// Runs of each tool on each workload (the median is reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Workloads to run: w1, w1x, w2, w3, w4.
+    /// Workloads to run: w1, w1x, w2, w3, w4, w5 (w5 is not in the default set: loading
+    /// its million objects alone takes minutes).
     #[arg(long, value_delimiter = ',', default_value = "w1,w1x,w2,w3,w4")]
     workloads: Vec<String>,
+    /// Objects of W5 (1 KiB each).
+    #[arg(long, default_value_t = 1_000_000)]
+    w5_objects: u64,
     /// Objects of W1, W1x and W4 (10 KiB each).
     #[arg(long, default_value_t = 10_000)]
     objects: usize,
@@ -94,6 +99,8 @@ struct Bench {
     buckets: std::cell::Cell<u32>,
     runs: std::cell::Cell<u32>,
     campanile_args: Vec<String>,
+    /// What a workload's set-up found worth reporting (W5: how long loading took).
+    notes: std::cell::RefCell<Vec<String>>,
 }
 
 /// One tool's result on one workload.
@@ -380,6 +387,7 @@ fn main() -> ExitCode {
         buckets: std::cell::Cell::new(0),
         runs: std::cell::Cell::new(0),
         campanile_args: cli.campanile_args.clone(),
+        notes: std::cell::RefCell::new(Vec::new()),
     };
     hex_part_file(&part_file_of(&bench));
     for (name, key) in [("bench-src", SRC_KEY), ("bench-dst", DST_KEY)] {
@@ -399,6 +407,7 @@ fn main() -> ExitCode {
             "w2" => w2(&bench, cli.large),
             "w3" => w3(&bench, cli.list_keys),
             "w4" => w4(&bench, cli.objects),
+            "w5" => w5(&bench, cli.w5_objects),
             other => {
                 eprintln!("unknown workload {other}");
                 return ExitCode::from(2);
@@ -451,14 +460,20 @@ fn main() -> ExitCode {
                 row.complete &= complete && measured.success;
                 row.etags_kept &= etags;
                 row.runs.push(measured);
+                // The big workloads would fill the disk with a copy per run.
                 if let Check::Copy { dst, .. } = &check
-                    && workload == "w2"
+                    && (workload == "w2" || workload == "w5")
                 {
-                    empty_bucket(&bench, dst);
+                    bench
+                        .runtime
+                        .block_on(scale::empty_bucket(&bench.admin, dst));
                 }
             }
         }
         let _ = writeln!(report, "### {title}\n");
+        for note in bench.notes.borrow_mut().drain(..) {
+            let _ = writeln!(report, "{note}\n");
+        }
         let _ = writeln!(
             report,
             "| tool | wall s | {unit} | client CPU s | client peak RSS MiB | server CPU s | complete | ETags kept |\n|---|---|---|---|---|---|---|---|"
@@ -481,6 +496,21 @@ fn main() -> ExitCode {
                 "| {name} | {wall:.2} ({low:.2}–{high:.2}) | {rate:.0} | {cpu:.2} | {rss:.0} | {server_cpu:.2} | {} | {} |",
                 yes(row.complete),
                 yes(row.etags_kept)
+            );
+        }
+        if workload == "w5" {
+            let per_thousand: Vec<String> = rows
+                .iter()
+                .filter(|(_, row)| !row.runs.is_empty())
+                .map(|(name, row)| {
+                    let (cpu, _, _) = median_of(row.runs.iter().map(|m| m.cpu_seconds));
+                    format!("{name} {:.2} s", cpu * 1000.0 / amount)
+                })
+                .collect();
+            let _ = writeln!(
+                report,
+                "\nClient CPU per 1,000 objects: {}.",
+                per_thousand.join(", ")
             );
         }
         let ours: Vec<&(String, f64)> = rates
@@ -566,21 +596,6 @@ fn line_count(path: &Path) -> usize {
     std::fs::read_to_string(path)
         .map(|t| t.lines().count())
         .unwrap_or(0)
-}
-
-fn empty_bucket(bench: &Bench, bucket: &str) {
-    let keys: Vec<String> = bench.listing(bucket).into_keys().collect();
-    bench.runtime.block_on(async {
-        for key in keys {
-            let _ = bench
-                .admin
-                .delete_object()
-                .bucket(bucket)
-                .key(&key)
-                .send()
-                .await;
-        }
-    });
 }
 
 fn load(bench: &Bench, bucket: &str, objects: &[FixtureObject]) {
@@ -702,14 +717,28 @@ fn rclone(b: &Bench, remotes: [(&str, (&str, &str)); 2], src: &str, dst: &str) -
 }
 
 fn s3sync(b: &Bench, src: &str, dst: &str) -> Option<Command> {
+    s3sync_with(b, [SRC_KEY, DST_KEY], src, dst)
+}
+
+fn s3sync_same_account(b: &Bench, src: &str, dst: &str) -> Option<Command> {
+    let admin = b.admin_key();
+    s3sync_with(b, [admin, admin], src, dst)
+}
+
+fn s3sync_with(
+    b: &Bench,
+    [source, target]: [(&str, &str); 2],
+    src: &str,
+    dst: &str,
+) -> Option<Command> {
     let mut command = b.command(&b.peer("s3sync")?);
     command
-        .args(["--source-access-key", SRC_KEY.0])
-        .args(["--source-secret-access-key", SRC_KEY.1])
+        .args(["--source-access-key", source.0])
+        .args(["--source-secret-access-key", source.1])
         .args(["--source-endpoint-url", &b.server.endpoint])
         .args(["--source-region", "us-east-1", "--source-force-path-style"])
-        .args(["--target-access-key", DST_KEY.0])
-        .args(["--target-secret-access-key", DST_KEY.1])
+        .args(["--target-access-key", target.0])
+        .args(["--target-secret-access-key", target.1])
         .args(["--target-endpoint-url", &b.server.endpoint])
         .args(["--target-region", "us-east-1", "--target-force-path-style"])
         .arg("--auto-chunksize")
@@ -871,6 +900,38 @@ fn w4(bench: &Bench, count: usize) -> (&'static str, &'static str, Tools, f64) {
     (
         "W4: re-run of W1 on a complete destination",
         "objects checked/s",
+        tools,
+        count as f64,
+    )
+}
+
+/// W5: a million objects of 1 KiB bucket to bucket, one set of credentials.
+fn w5(bench: &Bench, count: u64) -> (&'static str, &'static str, Tools, f64) {
+    let src = bench.bucket("w5-src", &[], &[]);
+    eprintln!("loading {count} objects of 1 KiB into {src}");
+    let started = std::time::Instant::now();
+    bench
+        .runtime
+        .block_on(scale::load_tiny(&bench.admin, &src, count, 1024, 128));
+    let seconds = started.elapsed().as_secs_f64();
+    bench.notes.borrow_mut().push(format!(
+        "Loading the source: {count} PUTs of 1 KiB, 128 in flight, {seconds:.0} s ({:.0} objects/s).",
+        count as f64 / seconds
+    ));
+    let tools: Tools = vec![
+        copy_tool("campanile", &src, "w5-dst", &[], campanile_same_account),
+        copy_tool("s5cmd cp", &src, "w5-dst", &[], |b, s, d| {
+            s5cmd(b, "cp", s, d)
+        }),
+        copy_tool("rclone copy", &src, "w5-dst", &[], |b, s, d| {
+            let admin = b.admin_key();
+            rclone(b, [("GA", admin), ("GA", admin)], s, d)
+        }),
+        copy_tool("s3sync", &src, "w5-dst", &[], s3sync_same_account),
+    ];
+    (
+        "W5: 1 KiB objects, many of them, same credentials",
+        "objects/s",
         tools,
         count as f64,
     )
