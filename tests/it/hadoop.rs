@@ -1116,3 +1116,97 @@ async fn restore_on_hadoop_requests_exactly_the_archived_objects_that_need_it() 
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_on_hadoop_refuses_over_the_limit_then_deletes_what_the_source_lacks() {
+    let server = campanile_testkit::s3();
+    let (client, src, dst) = fresh_buckets(server, "hadoopdel").await;
+    for key in ["a", "b", "small"] {
+        let size = if key == "small" { 1 } else { 100 };
+        fixtures::put_object(&client, &src, key, fixtures::fixture_bytes(key, size)).await;
+    }
+    // a and small copied before; old1 and old2 gone at the source; x.tmp excluded.
+    for key in ["a", "small"] {
+        let size = if key == "small" { 1 } else { 100 };
+        fixtures::put_object(&client, &dst, key, fixtures::fixture_bytes(key, size)).await;
+    }
+    for key in ["old1", "old2", "x.tmp"] {
+        fixtures::put_object(&client, &dst, key, b"dst only".to_vec()).await;
+    }
+    let code = stage_code(server, &client, "/,\n").await;
+    // --min-size leaves small out of the copy: it is still at the source, so stays.
+    let filters = ["--delete", "--exclude", "*.tmp", "--min-size", "10"];
+
+    // Two deletions of the four objects listed within the rules: 20% allows none.
+    let refused_uuid = fresh_uuid("delrefused");
+    let refused = rsync_on_hadoop(
+        server,
+        &code,
+        (&src, &dst),
+        &server.endpoint,
+        &[
+            &filters[..],
+            &["--max-delete", "20%", "--uuid", &refused_uuid],
+        ]
+        .concat(),
+    )
+    .await;
+    assert_ne!(refused.code, 0, "{}", refused.stderr);
+    // It failed in the delete step itself (the copy's marker was there).
+    assert!(
+        refused.stderr.contains(&format!("step delete.{dst}.")),
+        "{}\n{:?}",
+        refused.stderr,
+        keys(&client, &code.bucket).await
+    );
+    let mut found = keys(&client, &dst).await;
+    found.sort();
+    // The copy ran (b), the delete step refused: nothing deleted.
+    assert_eq!(found, ["a", "b", "old1", "old2", "small", "x.tmp"]);
+
+    let uuid = fresh_uuid("delete");
+    let ran = rsync_on_hadoop(
+        server,
+        &code,
+        (&src, &dst),
+        &server.endpoint,
+        &[&filters[..], &["--max-delete", "40%", "--uuid", &uuid]].concat(),
+    )
+    .await;
+    assert_eq!(
+        ran.code,
+        0,
+        "{}\n{:?}",
+        ran.stderr,
+        keys(&client, &code.bucket).await
+    );
+    let mut found = keys(&client, &dst).await;
+    found.sort();
+    assert_eq!(found, ["a", "b", "small", "x.tmp"]);
+    let steps: Vec<String> = reports(&ran)
+        .iter()
+        .filter_map(|r| r["step"].as_str().map(String::from))
+        .collect();
+    assert_eq!(
+        steps[steps.len() - 3..],
+        [
+            format!("copied.{src}.part.hadoop"),
+            format!("hive.delete.{dst}.part.hadoop"),
+            format!("delete.{dst}.part.hadoop")
+        ]
+    );
+    assert_eq!(counter(&reports(&ran), "delete.", &dst, "Deleted"), 2);
+    let summary = summary(&ran);
+    assert_eq!(summary["deleted"]["objects"], 2, "{summary}");
+    // The delete step's output: a JSON record per key deleted, beside the job output.
+    let deleted = format!("output/part.hadoop.{uuid}.deleted/part-00000");
+    let text = String::from_utf8(body(&client, &code.bucket, &deleted).await).expect("utf8");
+    let keys_deleted: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let record: serde_json::Value = serde_json::from_str(l).expect("JSON record");
+            record["key"].as_str().expect("key").to_string()
+        })
+        .collect();
+    assert_eq!(keys_deleted, ["old1", "old2"]);
+}

@@ -761,21 +761,99 @@ async fn wait_prints_each_steps_counters_from_its_log() {
     );
 }
 
-/// `--delete` on EMR is refused (exit 2) until its cluster steps pass on a real
-/// cluster (the plan builds and renders them: see the plan's tests).
 #[tokio::test(flavor = "multi_thread")]
-async fn delete_on_a_cluster_is_refused_for_now() {
+async fn delete_renders_the_delete_steps_after_the_cleanup() {
     let server = campanile_testkit::moto();
     let cluster = server.create_cluster("campanile-delete").await;
     let mut args = article_args(server, &cluster);
-    args.extend(["--delete", "--max-delete", "5%", "--dry-run"].map(String::from));
-    let result = rsync(server, &args);
-    assert_eq!(result.code, 2, "{}", result.stderr);
-    assert!(
-        result
-            .stderr
-            .contains("--delete runs on the local runner only"),
-        "{}",
-        result.stderr
+    args.extend(
+        [
+            "--delete",
+            "--max-delete",
+            "5%",
+            "--exclude",
+            "**.tmp",
+            "--newer-than",
+            "2026-01-01T00:00:00Z",
+            "--dry-run",
+        ]
+        .map(String::from),
     );
+    let result = rsync(server, &args);
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    let json: String = result.lines()[2..].join("\n");
+    let document: serde_json::Value = serde_json::from_str(&json).expect("one JSON document");
+    let steps = document["Steps"].as_array().expect("steps");
+    let names: Vec<&str> = steps.iter().filter_map(|s| s["Name"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "list.srcbucket.part.all",
+            "keys.srcbucket.part.all",
+            "list.dstbucket.part.all",
+            "hive.srcbucket.part.all",
+            "mlist.srcbucket.part.all",
+            "copy.srcbucket.part.all",
+            "cleanup.srcbucket.part.all",
+            "copied.srcbucket.part.all",
+            "hive.delete.dstbucket.part.all",
+            "delete.dstbucket.part.all",
+        ]
+    );
+    // The copy continues into the clean-up on failure; the steps after it cancel the
+    // rest, the first of them failing when the copy left no _SUCCESS.
+    let actions: Vec<&str> = steps
+        .iter()
+        .filter_map(|s| s["ActionOnFailure"].as_str())
+        .collect();
+    assert_eq!(
+        actions[5..],
+        [
+            "CONTINUE",
+            "CONTINUE",
+            "CANCEL_AND_WAIT",
+            "CANCEL_AND_WAIT",
+            "CANCEL_AND_WAIT"
+        ]
+    );
+    let check: Vec<&str> = steps[7]["HadoopJarStep"]["Args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert_eq!(
+        check,
+        [
+            "hadoop",
+            "fs",
+            "-test",
+            "-e",
+            "s3://codebucket/output/srcbucket/part.all.1451507458/_SUCCESS"
+        ]
+    );
+    let delete_args: Vec<&str> = steps[9]["HadoopJarStep"]["Args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    let at = |flag: &str| {
+        let index = delete_args.iter().position(|a| *a == flag).expect(flag);
+        delete_args[index + 1]
+    };
+    assert_eq!(at("-input"), "/1451507458/delete.list");
+    assert!(
+        at("-reducer").ends_with("--max-delete 5%"),
+        "{}",
+        at("-reducer")
+    );
+    assert!(self::steps(server, &cluster).await.is_empty());
+    insta::assert_snapshot!(redact(
+        &result.stdout,
+        &[
+            (&cluster, "[cluster]"),
+            (&server.endpoint, "[emr-endpoint]")
+        ]
+    ));
 }

@@ -664,17 +664,6 @@ impl RsyncCli {
                 "--delete {why}; it deletes only what a listing of the whole source prefix, from the bucket itself, lacks"
             )))
         };
-        // The cluster steps (plan::delete: the copy's _SUCCESS check, hive/delete.q,
-        // objectdelete) are built and render for EMR and Hadoop, but their first run on
-        // the real Hadoop cluster failed in the delete step's map tasks: refused until it
-        // passes there.
-        if self.job.is_some() || self.hadoop {
-            return Err(Error::Usage(
-                "--delete runs on the local runner only for now: its EMR and Hadoop steps \
-                 have not yet passed on a real cluster"
-                    .to_string(),
-            ));
-        }
         if self.inventory.is_some() {
             return refused(
                 "cannot be combined with --inventory (a report can be older than the bucket: keys written since would be deleted)",

@@ -7,6 +7,7 @@ use clap::Parser;
 
 use campanile::command::ObjectDeleteArgs;
 use campanile::credentials::Side;
+use campanile::stream::StreamIndex;
 use campanile::task::objectdelete::{self, ObjectDeleteOptions};
 use campanile_cli::process::run_task;
 
@@ -15,7 +16,12 @@ fn main() -> std::process::ExitCode {
     let diagnostics = args.s3.diagnostics.clone();
     run_task("objectdelete", &diagnostics, |mut streams| async move {
         if args.select {
-            return objectdelete::select(streams.input, &mut streams.output).map(drop);
+            return objectdelete::select(
+                streams.input,
+                StreamIndex::from_env(),
+                &mut streams.output,
+            )
+            .map(drop);
         }
         let client = campanile::s3::client(
             &args

@@ -16,10 +16,12 @@ use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use futures::StreamExt;
 
 use crate::error::{Error, S3Context, S3ResultExt};
+use crate::input::{InputLine, InputLines};
 use crate::record::{Destination, ListingRecord};
 use crate::reporter::{Reporter, counters};
 use crate::s3::Client;
 use crate::select::KeyMap;
+use crate::stream::StreamIndex;
 
 /// `--max-delete`: the most deletions a run may make, as a count or as a percentage
 /// of the objects the destination listing found. A run that would delete more
@@ -126,23 +128,28 @@ pub struct Selected {
 /// The mapper: reads the rows of `hive/delete.q` (a destination listing row and `-`
 /// when the source has no such key, else the source's ETag), writes the rows to delete
 /// as listing rows and, at the end, `#objects<TAB>N`. A skip row of the destination
-/// listing (an object it could not tell) is neither counted nor deleted.
-pub fn select<R: BufRead, W: Write>(input: R, output: &mut W) -> Result<Selected, Error> {
+/// listing (an object it could not tell) is neither counted nor deleted. Under Hadoop
+/// Streaming each row comes after its byte offset (NLineInputFormat): `index` says
+/// whether to drop it, as for every other mapper.
+pub fn select<R: BufRead, W: Write>(
+    input: R,
+    index: StreamIndex,
+    output: &mut W,
+) -> Result<Selected, Error> {
     let io = |e| Error::io("writing stdout", e);
     let mut selected = Selected::default();
-    for (number, line) in input.lines().enumerate() {
-        let line = line.map_err(|e| Error::io("reading stdin", e))?;
+    for line in InputLines::new(input, index) {
+        let InputLine { number, text } = line?;
         // A destination skip row, with delete.q's fifth field after it.
-        let skip_row = line
+        let skip_row = text
             .split('\t')
             .nth(3)
             .is_some_and(|mtime| mtime.starts_with(crate::skip::ROW_MARK));
-        if line.is_empty() || skip_row {
+        if text.is_empty() || skip_row {
             continue;
         }
-        let mut record = ListingRecord::parse(&line).map_err(|e| {
-            Error::Usage(format!("objectdelete --select: line {}: {e}", number + 1))
-        })?;
+        let mut record = ListingRecord::parse(&text)
+            .map_err(|e| Error::Usage(format!("objectdelete --select: line {number}: {e}")))?;
         selected.objects += 1;
         if record.destination == Some(Destination::Absent) {
             record.destination = None;
@@ -423,7 +430,7 @@ mod tests {
     #[test]
     fn the_mapper_keeps_the_keys_the_source_lacks_and_counts_the_objects() {
         let mut out = Vec::new();
-        let selected = select(ROWS.as_bytes(), &mut out).expect("select");
+        let selected = select(ROWS.as_bytes(), StreamIndex::SHELL, &mut out).expect("select");
         assert_eq!(
             selected,
             Selected {
@@ -437,8 +444,36 @@ mod tests {
              sub/old\t00000000000000000000000000000005\t5\t2026-11-30 07:00:00\n\
              #objects\t4\n"
         );
-        let bad = select("a\tnot-a-row\n".as_bytes(), &mut Vec::new()).expect_err("bad row");
+        let bad = select(
+            "a\tnot-a-row\n".as_bytes(),
+            StreamIndex::SHELL,
+            &mut Vec::new(),
+        )
+        .expect_err("bad row");
         assert!(bad.to_string().contains("line 1"), "{bad}");
+    }
+
+    /// Under Hadoop Streaming (NLineInputFormat) every row comes after its byte offset:
+    /// the mapper drops it and selects the same rows (the first run on a real cluster
+    /// failed on exactly this: six fields).
+    #[test]
+    fn under_hadoop_the_mapper_drops_each_rows_byte_offset() {
+        let mut offset = 0;
+        let mut streamed = String::new();
+        for row in ROWS.lines() {
+            streamed.push_str(&format!("{offset}\t{row}\n"));
+            offset += row.len() + 1;
+        }
+        let (mut shell, mut hadoop) = (Vec::new(), Vec::new());
+        let expected = select(ROWS.as_bytes(), StreamIndex::SHELL, &mut shell).expect("shell");
+        let selected =
+            select(streamed.as_bytes(), StreamIndex::NLINE_MAPPER, &mut hadoop).expect("hadoop");
+        assert_eq!(selected, expected);
+        assert_eq!(hadoop, shell);
+        // Read as a shell pipe, the offset is a sixth field: refused, naming the line.
+        let refused = select(streamed.as_bytes(), StreamIndex::SHELL, &mut Vec::new())
+            .expect_err("offsets in a shell pipe");
+        assert!(refused.to_string().contains("line 1"), "{refused}");
     }
 
     /// A client that is never called: the refusal and the dry run make no request.
