@@ -346,22 +346,51 @@ async fn a_flipped_byte_in_a_kms_object_is_caught_by_its_checksum() {
     assert_eq!(counter_total(&run, "ProvenByChecksum"), 1, "{}", run.stdout);
 }
 
-/// The checksums a whole object is written with, on Garage (which checks a write's
-/// checksum and stores it): the source's own when it has one (CRC32 here), else the
-/// CRC64NVME of the bytes read. Both objects are proven by their MD5 ETags too.
+/// The checksums a whole object is written with through the tasks, on Garage (which
+/// checks a write's checksum and stores it): the source's own when it has one (CRC32
+/// here), else the CRC64NVME of the bytes read. Both objects are proven by their MD5
+/// ETags too.
 #[tokio::test(flavor = "multi_thread")]
 async fn whole_objects_are_written_with_the_sources_checksum_or_a_crc64nvme() {
+    let (server_bytes, copy) =
+        whole_object_checksums("checksums", &["--no-server-side-copy"]).await;
+    assert_eq!(server_bytes, 0);
+    assert!(
+        copy.checksum_crc64_nvme().is_some(),
+        "the copy has a CRC64NVME: {copy:?}"
+    );
+}
+
+/// The same objects copied in the server (the default with one key on one endpoint):
+/// the copy keeps the source's CRC32, whose value CopyObject shows and the task
+/// compares; a source without a checksum gets none (asking for one would make the
+/// server re-read and re-write every byte, to compare with nothing).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copy_in_the_server_keeps_the_sources_checksum_and_adds_none() {
+    let (server_bytes, copy) = whole_object_checksums("checksums-server", &[]).await;
+    assert_eq!(server_bytes, 270_000, "both objects copied in the server");
+    assert_eq!(copy.checksum_crc64_nvme(), None, "{copy:?}");
+    assert_eq!(copy.checksum_crc32(), None, "{copy:?}");
+}
+
+/// Copies a source without a checksum (`none`) and one with a CRC32 (`crc32`) with
+/// rsync's `args`; checks both are proven by their ETags and the CRC32 is kept, and
+/// returns the bytes the server copied and the HEAD of the copy of `none`.
+async fn whole_object_checksums(
+    tag: &str,
+    args: &[&'static str],
+) -> (i64, aws_sdk_s3::operation::head_object::HeadObjectOutput) {
     let objects = [FixtureObject::whole("none", 150_000)];
     let checksummed = [FixtureObject::whole("crc32", 120_000)];
     let kms = Kms::on(
         campanile_testkit::s3(),
-        "checksums",
+        tag,
         &objects,
         &checksummed,
         |_, _| FaultPlan::none(),
     )
     .await;
-    let run = kms.rsync().await;
+    let run = kms.rsync_with(args).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     kms.assert_copied(&["none", "crc32"], &run).await;
     assert_eq!(counter_total(&run, "ProvenByMd5"), 2, "{}", run.stdout);
@@ -386,13 +415,10 @@ async fn whole_objects_are_written_with_the_sources_checksum_or_a_crc64nvme() {
     );
     assert_eq!(copy.checksum_crc32(), source.checksum_crc32());
     let source = head(kms.src.clone(), "none").await;
-    let copy = head(kms.dst.clone(), "none").await;
     assert_eq!(source.checksum_crc64_nvme(), None);
     assert_eq!(source.checksum_crc32(), None);
-    assert!(
-        copy.checksum_crc64_nvme().is_some(),
-        "the copy has a CRC64NVME: {copy:?}"
-    );
+    let server_bytes = counter_total(&run, "ServerSideBytes");
+    (server_bytes, head(kms.dst.clone(), "none").await)
 }
 
 /// A server-side copy (CopyObject) of an SSE-KMS source into a plain destination: the

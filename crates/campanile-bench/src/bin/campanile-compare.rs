@@ -720,9 +720,12 @@ fn s3sync(b: &Bench, src: &str, dst: &str) -> Option<Command> {
     s3sync_with(b, [SRC_KEY, DST_KEY], src, dst)
 }
 
+/// s3sync with one set of credentials, copying server-side as the other tools of W5 do.
 fn s3sync_same_account(b: &Bench, src: &str, dst: &str) -> Option<Command> {
     let admin = b.admin_key();
-    s3sync_with(b, [admin, admin], src, dst)
+    let mut command = s3sync_with(b, [admin, admin], src, dst)?;
+    command.arg("--server-side-copy");
+    Some(command)
 }
 
 fn s3sync_with(

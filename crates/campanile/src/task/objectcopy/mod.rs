@@ -861,19 +861,20 @@ async fn copy_in_server<W: Write, E: Write>(
         options.server_side_if_readable && !options.server_side && !options.in_place;
     let summary = match &record.part {
         None => {
-            // As the task writes it: with the source's checksum, or a CRC64NVME.
-            let checksum = readable.as_ref().filter(|_| proof_required).map(|r| {
-                r.checksum.as_ref().map_or(
-                    server_side::AskedChecksum {
-                        algorithm: crate::checksum::Algorithm::Crc64Nvme,
-                        source: None,
-                    },
-                    |c| server_side::AskedChecksum {
-                        algorithm: c.algorithm,
-                        source: Some(c.value.as_str()),
-                    },
-                )
-            });
+            // The source's checksum, when it has one: the server computes it over the
+            // copy and the value it shows is compared with the source's. None is asked
+            // for a source without one (the copy is then as the source): with no value
+            // to compare it would prove nothing, and a server asked for an algorithm the
+            // source lacks re-reads and re-writes every byte (Garage: 2.5 times the
+            // time of W1's copies) where it would otherwise copy the block references.
+            let checksum = readable
+                .as_ref()
+                .filter(|_| proof_required)
+                .and_then(|r| r.checksum.as_ref())
+                .map(|c| server_side::AskedChecksum {
+                    algorithm: c.algorithm,
+                    source: Some(c.value.as_str()),
+                });
             let headers = readable
                 .as_ref()
                 .map(|r| r.headers.clone().with_settings(&options.write));
