@@ -9,7 +9,6 @@
 //! or `hive` is used anywhere.
 
 use std::io::Read;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -24,52 +23,11 @@ use crate::common::*;
 fn cluster_env() -> &'static Vec<(String, String)> {
     static CLUSTER: OnceLock<Vec<(String, String)>> = OnceLock::new();
     CLUSTER.get_or_init(|| {
-        let server = campanile_testkit::s3();
-        let root = repo_root();
-        let output = Command::new("bash")
-            .arg("-c")
-            .arg(
-                r#"set -euo pipefail
-                   exports="$(bash "$0" start --dir "$1" --s3-endpoint "$2" --access-key "$3" --secret-key "$4" --region "$5")"
-                   eval "$exports"
-                   env -0"#,
-            )
-            .arg(root.join("scripts/hadoop-cluster"))
-            .arg(root.join("target/hadoop-cluster"))
-            .args([
-                &server.endpoint,
-                &server.access_key,
-                &server.secret_key,
-                &server.region,
-            ])
-            .stdin(Stdio::null())
-            .output()
-            .expect("run scripts/hadoop-cluster");
-        assert!(
-            output.status.success(),
-            "scripts/hadoop-cluster start failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let wanted = [
-            "PATH",
-            "JAVA_HOME",
-            "HADOOP_HOME",
-            "HADOOP_CONF_DIR",
-            "HIVE_HOME",
-            "HIVE_CONF_DIR",
-            "HADOOP_STREAMING_JAR",
-        ];
-        output
-            .stdout
-            .split(|b| *b == 0)
-            .filter_map(|entry| {
-                let entry = String::from_utf8_lossy(entry);
-                let (name, value) = entry.split_once('=')?;
-                wanted
-                    .contains(&name)
-                    .then(|| (name.to_string(), value.to_string()))
-            })
-            .collect()
+        campanile_testkit::hadoop::start(
+            &repo_root(),
+            &repo_root().join("target/hadoop-cluster"),
+            campanile_testkit::s3(),
+        )
     })
 }
 
@@ -1195,7 +1153,13 @@ async fn delete_on_hadoop_refuses_over_the_limit_then_deletes_what_the_source_la
             format!("delete.{dst}.part.hadoop")
         ]
     );
-    assert_eq!(counter(&reports(&ran), "delete.", &dst, "Deleted"), 2);
+    assert_eq!(
+        counter(&reports(&ran), "delete.", &dst, "Deleted"),
+        2,
+        "{}\n{}",
+        ran.stdout,
+        ran.stderr
+    );
     let summary = summary(&ran);
     assert_eq!(summary["deleted"]["objects"], 2, "{summary}");
     // The delete step's output: a JSON record per key deleted, beside the job output.

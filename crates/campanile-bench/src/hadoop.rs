@@ -38,53 +38,6 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Starts (or reuses) the cluster pointed at `server`; returns the environment its
-/// `start` exports (PATH with `hadoop`, HADOOP_CONF_DIR, …).
-fn start_cluster(server: &S3Server, dir: &Path) -> Vec<(String, String)> {
-    let output = Command::new("bash")
-        .arg("-c")
-        .arg(
-            r#"set -euo pipefail
-               exports="$(bash "$0" start --dir "$1" --s3-endpoint "$2" --access-key "$3" --secret-key "$4" --region "$5")"
-               eval "$exports"
-               env -0"#,
-        )
-        .arg(repo_root().join("scripts/hadoop-cluster"))
-        .arg(dir)
-        .args([
-            &server.endpoint,
-            &server.access_key,
-            &server.secret_key,
-            &server.region,
-        ])
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run scripts/hadoop-cluster");
-    assert!(
-        output.status.success(),
-        "scripts/hadoop-cluster start failed"
-    );
-    let wanted = [
-        "PATH",
-        "JAVA_HOME",
-        "HADOOP_HOME",
-        "HADOOP_CONF_DIR",
-        "HADOOP_STREAMING_JAR",
-    ];
-    output
-        .stdout
-        .split(|b| *b == 0)
-        .filter_map(|entry| {
-            let entry = String::from_utf8_lossy(entry);
-            let (name, value) = entry.split_once('=')?;
-            wanted
-                .contains(&name)
-                .then(|| (name.to_string(), value.to_string()))
-        })
-        .collect()
-}
-
 /// One runner's measured runs of one job.
 #[derive(Default)]
 struct Runs {
@@ -227,7 +180,7 @@ pub fn run(bin: &Path, options: &HadoopOptions) {
         "hadoop bench: starting the cluster in {}",
         options.cluster_dir.display()
     );
-    let cluster = start_cluster(&server, &options.cluster_dir);
+    let cluster = campanile_testkit::hadoop::start(&repo_root(), &options.cluster_dir, &server);
     let staged = Command::new(bin.join("campanile-stage"))
         .envs(server.command_env())
         .args(["--code", &format!("s3://{code_bucket}/campanile")])

@@ -13,6 +13,7 @@
 
 pub mod faults;
 pub mod fixtures;
+pub mod hadoop;
 pub mod server;
 
 pub use server::{S3Server, ServerKind, moto, moto_emr_steps, s3, tools_python};

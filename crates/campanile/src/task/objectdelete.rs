@@ -249,6 +249,7 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
             writeln!(output, "{line}").map_err(|e| Error::io("writing stdout", e))?;
             tally.deleted += 1;
         }
+        reporter.finish()?;
         return Ok(tally);
     }
     let mut notes = Vec::new();
@@ -275,6 +276,9 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     ] {
         reporter.counter(&bucket, counter, i64::try_from(value).unwrap_or(i64::MAX))?;
     }
+    // The reporter keeps counters until it is flushed: without this, Hadoop never saw
+    // them (the first run on the real cluster counted no deletion).
+    reporter.finish()?;
     Ok(tally)
 }
 
