@@ -870,11 +870,7 @@ async fn copy_in_server<W: Write, E: Write>(
             let checksum = readable
                 .as_ref()
                 .filter(|_| proof_required)
-                .and_then(|r| r.checksum.as_ref())
-                .map(|c| server_side::AskedChecksum {
-                    algorithm: c.algorithm,
-                    source: Some(c.value.as_str()),
-                });
+                .and_then(|r| r.checksum.as_ref());
             let headers = readable
                 .as_ref()
                 .map(|r| r.headers.clone().with_settings(&options.write));

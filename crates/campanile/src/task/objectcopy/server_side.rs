@@ -19,7 +19,6 @@
 
 use super::attempts::{DESTINATION_CHANGED, source_moved};
 use super::transfer::FullChecksum;
-use crate::checksum::Algorithm;
 use crate::command::WriteSettings;
 use crate::error::{Error, S3Context};
 use crate::headers::ObjectHeaders;
@@ -89,17 +88,6 @@ pub(crate) struct Readable {
     pub checksum: Option<FullChecksum>,
 }
 
-/// The checksum a whole object's copy in the server is asked for: the server computes
-/// `algorithm` over the copy; `source`, the source's value of it, must then equal the
-/// value the server shows.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct AskedChecksum<'a> {
-    /// The algorithm the copy gets.
-    pub algorithm: Algorithm,
-    /// The source's value, when it has a full-object checksum of that algorithm.
-    pub source: Option<&'a str>,
-}
-
 /// Asks, with one HEAD of the source pinned to the listed ETag and made with the
 /// destination's credentials, whether the server may copy the record
 /// (`objectcopy --server-side-if-readable`). A source gone (404) or changed (412) is
@@ -157,9 +145,9 @@ pub(crate) async fn probe(
 /// mode carries them; the tags are copied by the server); without, CopyObject carries
 /// the metadata, content headers and tags, and `write`'s encryption, storage class and
 /// ACL are applied when set (the storage class is then STANDARD unless
-/// `--storage-class`). With `checksum` (an algorithm and the source's value of it, if
-/// it has one) the server computes that checksum of the copy; a value it shows must
-/// equal the source's. Returns whether the copy's ETag was compared with the source's
+/// `--storage-class`). With `checksum` (the source's full-object checksum) the server
+/// computes one of that algorithm over the copy; a value it shows must equal the
+/// source's. Returns whether the copy's ETag was compared with the source's
 /// (not for SSE-KMS and SSE-C copies, whose ETags are no MD5).
 pub(crate) async fn copy_whole(
     record: &PartRecord,
@@ -169,7 +157,7 @@ pub(crate) async fn copy_whole(
     (write, headers, checksum): (
         &WriteSettings,
         Option<&ObjectHeaders>,
-        Option<AskedChecksum<'_>>,
+        Option<&FullChecksum>,
     ),
     sse_c: &SseCKeys,
 ) -> Result<bool, Error> {
@@ -233,9 +221,9 @@ pub(crate) async fn copy_whole(
         .and_then(|r| r.e_tag())
         .unwrap_or_default()
         .trim_matches('"');
-    if let Some(AskedChecksum {
+    if let Some(FullChecksum {
         algorithm,
-        source: Some(source),
+        value: source,
     }) = checksum
         && let Some(result) = copied.copy_object_result()
         && let Some(copy) = algorithm.pick([
@@ -245,7 +233,7 @@ pub(crate) async fn copy_whole(
             result.checksum_sha1(),
             result.checksum_sha256(),
         ])
-        && copy != source
+        && copy != source.as_str()
     {
         return Err(Error::Integrity {
             bucket: dst_bucket.to_string(),
