@@ -13,9 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use campanile_testkit::S3Server;
-use campanile_testkit::server::{self, GarageSettings, ServerKind};
 
-use crate::measure::measure;
+use crate::measure::{measure, median};
 use crate::scale;
 
 /// Options of the benchmark.
@@ -43,15 +42,6 @@ fn repo_root() -> PathBuf {
 struct Runs {
     seconds: Vec<f64>,
     complete: bool,
-}
-
-fn median(values: &[f64]) -> (f64, f64, f64) {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    match sorted.as_slice() {
-        [] => (0.0, 0.0, 0.0),
-        all => (all[all.len() / 2], all[0], all[all.len() - 1]),
-    }
 }
 
 struct Setup {
@@ -140,14 +130,7 @@ impl Setup {
 
 /// Loads the buckets, starts the cluster, runs both runners and prints the table.
 pub fn run(bin: &Path, options: &HadoopOptions) {
-    let (server, garage) = server::launch_with(
-        ServerKind::Garage,
-        &GarageSettings {
-            db_engine: Some("lmdb".into()),
-            ..Default::default()
-        },
-    )
-    .expect("start Garage");
+    let (server, garage) = scale::garage_lmdb();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let client = runtime.block_on(server.client());
     let work = tempfile::tempdir().expect("tempdir");
@@ -243,8 +226,8 @@ pub fn run(bin: &Path, options: &HadoopOptions) {
     );
     println!("|---|---|---|---|---|");
     for (r, runner) in runners.iter().enumerate() {
-        let (wall, low, high) = median(&results[0][r].seconds);
-        let (one, one_low, one_high) = median(&results[1][r].seconds);
+        let (wall, low, high) = median(results[0][r].seconds.iter().copied());
+        let (one, one_low, one_high) = median(results[1][r].seconds.iter().copied());
         let complete = results[0][r].complete && results[1][r].complete;
         println!(
             "| {} | {wall:.1} ({low:.1}–{high:.1}) | {:.0} | {one:.1} ({one_low:.1}–{one_high:.1}) | {} |",
@@ -257,10 +240,10 @@ pub fn run(bin: &Path, options: &HadoopOptions) {
             if complete { "yes" } else { "**no**" }
         );
     }
-    let (local, _, _) = median(&results[0][0].seconds);
-    let (hadoop, _, _) = median(&results[0][1].seconds);
-    let (local_one, _, _) = median(&results[1][0].seconds);
-    let (hadoop_one, _, _) = median(&results[1][1].seconds);
+    let (local, _, _) = median(results[0][0].seconds.iter().copied());
+    let (hadoop, _, _) = median(results[0][1].seconds.iter().copied());
+    let (local_one, _, _) = median(results[1][0].seconds.iter().copied());
+    let (hadoop_one, _, _) = median(results[1][1].seconds.iter().copied());
     println!(
         "\nlocal / Hadoop objects/s: {:.2}×; Hadoop's overhead over the local runner's per job: {:.1} s; Hadoop with its one-object time taken off: {:.0} objects/s",
         hadoop / local,

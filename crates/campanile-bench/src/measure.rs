@@ -13,6 +13,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// The median of `values` with their minimum and maximum (`(median, min, max)`; the
+/// upper middle value of an even count), zeros when there are none.
+pub fn median(values: impl IntoIterator<Item = f64>) -> (f64, f64, f64) {
+    let mut sorted: Vec<f64> = values.into_iter().collect();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.as_slice() {
+        [] => (0.0, 0.0, 0.0),
+        all => (all[all.len() / 2], all[0], all[all.len() - 1]),
+    }
+}
+
 /// What one run of a command cost.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Measurement {

@@ -23,6 +23,19 @@ pub fn key(i: u64) -> String {
     )
 }
 
+/// A Garage server on its LMDB metadata engine (Garage's default and faster one) on
+/// 127.0.0.1, and its process.
+pub fn garage_lmdb() -> (campanile_testkit::S3Server, std::process::Child) {
+    server::launch_with(
+        ServerKind::Garage,
+        &GarageSettings {
+            db_engine: Some("lmdb".into()),
+            ..Default::default()
+        },
+    )
+    .expect("start Garage")
+}
+
 /// Uploads `objects` objects of `object_size` bytes (keys [`key`]) into `bucket`,
 /// `concurrency` PUTs in flight, printing progress every tenth.
 pub async fn load_tiny(
@@ -118,14 +131,7 @@ pub struct ScaleOptions {
 pub fn run(bin: &Path, options: &ScaleOptions) {
     let work = tempfile::tempdir().expect("tempdir");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let (server, garage) = server::launch_with(
-        ServerKind::Garage,
-        &GarageSettings {
-            db_engine: Some("lmdb".into()),
-            ..Default::default()
-        },
-    )
-    .expect("start Garage");
+    let (server, garage) = garage_lmdb();
     let (src, dst) = ("scale-src", "scale-dst");
     let loaded = Instant::now();
     runtime.block_on(async {

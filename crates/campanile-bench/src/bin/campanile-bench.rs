@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use campanile_bench::measure::median;
 use campanile_testkit::{S3Server, ServerKind, fixtures, server};
 use clap::{Parser, Subcommand};
 
@@ -270,13 +271,6 @@ fn write_config(dir: &Path) -> PathBuf {
     )
     .expect("config");
     config
-}
-
-fn median(mut values: Vec<f64>) -> (f64, f64, f64) {
-    values.sort_by(f64::total_cmp);
-    let min = values[0];
-    let max = values[values.len() - 1];
-    (values[values.len() / 2], min, max)
 }
 
 fn binaries(bin_dir: Option<PathBuf>) -> PathBuf {
@@ -769,8 +763,7 @@ fn pool_bench(large_mib: u64, part_mib: u64, runs: usize, bin: &Path) {
         let cells: Vec<String> = results
             .iter()
             .map(|runs| {
-                let (median, min, max) =
-                    self::median(runs.iter().map(|m| value(m) / gib).collect());
+                let (median, min, max) = median(runs.iter().map(|m| value(m) / gib));
                 format!("{median:.digits$} ({min:.digits$}-{max:.digits$})")
             })
             .collect();

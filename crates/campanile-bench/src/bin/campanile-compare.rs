@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 use aws_sdk_s3::Client;
-use campanile_bench::measure::{Measurement, measure};
+use campanile_bench::measure::{Measurement, measure, median};
 use campanile_bench::scale;
 use campanile_testkit::fixtures::{self, FixtureObject};
 use campanile_testkit::{S3Server, ServerKind, server};
@@ -309,19 +309,6 @@ fn hex_part_file(path: &Path) {
     std::fs::write(path, text).expect("part file");
 }
 
-fn median_of(values: impl Iterator<Item = f64>) -> (f64, f64, f64) {
-    let mut values: Vec<f64> = values.collect();
-    values.sort_by(f64::total_cmp);
-    if values.is_empty() {
-        return (0.0, 0.0, 0.0);
-    }
-    (
-        values[values.len() / 2],
-        values[0],
-        values[values.len() - 1],
-    )
-}
-
 /// One tool of a workload: its name, and what makes a run's command and its check.
 type Tool = (
     &'static str,
@@ -484,10 +471,10 @@ fn main() -> ExitCode {
                 let _ = writeln!(report, "| {name} | {} | | | | | | |", row.note);
                 continue;
             }
-            let (wall, low, high) = median_of(row.runs.iter().map(|m| m.seconds));
-            let (cpu, _, _) = median_of(row.runs.iter().map(|m| m.cpu_seconds));
-            let (rss, _, _) = median_of(row.runs.iter().map(|m| m.peak_rss_kib as f64 / 1024.0));
-            let (server_cpu, _, _) = median_of(row.runs.iter().map(|m| m.server_cpu_seconds));
+            let (wall, low, high) = median(row.runs.iter().map(|m| m.seconds));
+            let (cpu, _, _) = median(row.runs.iter().map(|m| m.cpu_seconds));
+            let (rss, _, _) = median(row.runs.iter().map(|m| m.peak_rss_kib as f64 / 1024.0));
+            let (server_cpu, _, _) = median(row.runs.iter().map(|m| m.server_cpu_seconds));
             let rate = amount / wall;
             rates.push((name.to_string(), rate));
             let yes = |b: bool| if b { "yes" } else { "**no**" };
@@ -503,7 +490,7 @@ fn main() -> ExitCode {
                 .iter()
                 .filter(|(_, row)| !row.runs.is_empty())
                 .map(|(name, row)| {
-                    let (cpu, _, _) = median_of(row.runs.iter().map(|m| m.cpu_seconds));
+                    let (cpu, _, _) = median(row.runs.iter().map(|m| m.cpu_seconds));
                     format!("{name} {:.2} s", cpu * 1000.0 / amount)
                 })
                 .collect();
