@@ -534,3 +534,198 @@ async fn an_empty_multipart_version_keeps_its_etag() {
         ran.stderr
     );
 }
+
+/// An upload in progress at the destination, as a task killed mid-version (SIGKILL, a
+/// task timeout) leaves it: created, one part sent, never completed nor aborted.
+async fn leave_an_upload(client: &Client, bucket: &str, key: &str) -> String {
+    let created = client
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("create upload");
+    let upload_id = created.upload_id().expect("upload id").to_string();
+    client
+        .upload_part()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(&upload_id)
+        .part_number(1)
+        .body(aws_sdk_s3::primitives::ByteStream::from(fixture_bytes(
+            "killed", 1000,
+        )))
+        .send()
+        .await
+        .expect("upload part");
+    upload_id
+}
+
+/// The keys of the uploads in progress in `bucket`, sorted.
+async fn upload_keys(client: &Client, bucket: &str) -> Vec<String> {
+    let mut keys: Vec<String> = client
+        .list_multipart_uploads()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("list uploads")
+        .uploads()
+        .iter()
+        .filter_map(|u| u.key().map(str::to_string))
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// The versions copy task, retried after an attempt killed while it uploaded `doc`'s
+/// multipart version: right after creating its own upload of the key it aborts the
+/// killed attempt's (counter `AbortedUploads`), so nothing stays in progress, and the
+/// history is exact. The clean-up step of a cluster run (`multipartlist --abort-run`)
+/// over the same versions listing aborts an upload of a key with a multipart version
+/// (never completing one), and leaves the uploads of other keys alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_attempts_upload_is_aborted_by_the_retry() {
+    let server = campanile_testkit::moto();
+    let src = source(server, "versions-orphan").await;
+    let dst = bucket(server, &src, "versions-orphan-dst", true).await;
+    leave_an_upload(&src.client, &dst, "doc").await;
+    let listed = run(
+        BUCKETLIST,
+        &[
+            "--bucket",
+            &src.bucket,
+            "--endpoint",
+            &server.endpoint,
+            "--all-versions",
+        ],
+        "range\t\t\n",
+        server,
+        &[],
+    );
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let copy_args = [
+        "--src-bucket",
+        &src.bucket,
+        "--src-endpoint",
+        &server.endpoint,
+        "--dst-bucket",
+        &dst,
+        "--dst-endpoint",
+        &server.endpoint,
+        "--versions",
+        "history",
+    ];
+    let copied = run(OBJECTCOPY, &copy_args, &listed.stdout, server, &[]);
+    assert_eq!(copied.code, 0, "{}", copied.stderr);
+    assert_eq!(
+        copied.counter(&dst, "AbortedUploads"),
+        1,
+        "{}",
+        copied.stderr
+    );
+    assert_eq!(upload_keys(&src.client, &dst).await, Vec::<String>::new());
+    for key in ["doc", "keep"] {
+        assert_eq!(
+            history(&src.client, &dst, key).await,
+            history(&src.client, &src.bucket, key).await,
+            "{key}"
+        );
+    }
+
+    // The cluster's clean-up step over the versions listing: `doc` has a multipart
+    // version, `keep` has not, `elsewhere` is no key of the run.
+    for key in ["doc", "keep", "elsewhere"] {
+        leave_an_upload(&src.client, &dst, key).await;
+    }
+    let cleaned = run(
+        MULTIPARTLIST,
+        &[
+            "--src-bucket",
+            &src.bucket,
+            "--src-endpoint",
+            &server.endpoint,
+            "--dst-bucket",
+            &dst,
+            "--dst-endpoint",
+            &server.endpoint,
+            "--abort-run",
+        ],
+        &listed.stdout,
+        server,
+        &[],
+    );
+    assert_eq!(cleaned.code, 0, "{}", cleaned.stderr);
+    assert_eq!(
+        cleaned.counter(&dst, "AbortedUploads"),
+        1,
+        "{}",
+        cleaned.stderr
+    );
+    assert_eq!(upload_keys(&src.client, &dst).await, ["elsewhere", "keep"]);
+    // Nothing was completed: the history is the same.
+    assert_eq!(
+        history(&src.client, &dst, "doc").await,
+        history(&src.client, &src.bucket, "doc").await
+    );
+}
+
+/// A run whose copy step fails (every part-number HEAD refused, so `doc`'s multipart
+/// version cannot be laid out: its task fails before it creates an upload, in every
+/// attempt) leaves no upload in progress for the run's keys: the run's clean-up reads
+/// the versions listing and aborts the upload a killed earlier attempt left for `doc`.
+/// An upload of a key the run does not copy stays. What was written stays: `doc`'s
+/// first version, and `keep`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_versions_run_leaves_no_upload_in_progress() {
+    use campanile_testkit::faults::{FaultPlan, FaultProxy};
+    let server = campanile_testkit::moto();
+    let src = source(server, "versions-failed").await;
+    let dst = bucket(server, &src, "versions-failed-dst", true).await;
+    leave_an_upload(&src.client, &dst, "doc").await;
+    leave_an_upload(&src.client, &dst, "elsewhere").await;
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        FaultPlan {
+            deny: Some(("HEAD", "partNumber=")),
+            ..FaultPlan::none()
+        },
+    )
+    .await
+    .expect("start proxy");
+    let endpoint = proxy.endpoint();
+    let work = tempfile::tempdir().expect("work");
+    let ran = tokio::task::spawn_blocking({
+        let work = work.path().to_path_buf();
+        let (from, to) = (src.bucket.clone(), dst.clone());
+        move || {
+            std::fs::create_dir_all(&work).expect("work dir");
+            let part_file = work.join("part.all");
+            std::fs::write(&part_file, "range\t\t\n").expect("part file");
+            rsync_local_at(
+                campanile_testkit::moto(),
+                &endpoint,
+                &work,
+                &part_file,
+                (&from, &to),
+                &["--all-versions"],
+                &[],
+            )
+        }
+    })
+    .await
+    .expect("rsync thread");
+    assert_ne!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    assert_ne!(ran.code, 3, "{}\n{}", ran.stdout, ran.stderr);
+    assert!(
+        ran.stderr.contains("aborted 1 multipart upload(s)"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(upload_keys(&src.client, &dst).await, ["elsewhere"]);
+    let wanted = history(&src.client, &src.bucket, "doc").await;
+    assert_eq!(history(&src.client, &dst, "doc").await, wanted[..1]);
+    assert_eq!(
+        history(&src.client, &dst, "keep").await,
+        history(&src.client, &src.bucket, "keep").await
+    );
+}

@@ -30,6 +30,14 @@
 //! destination refuses (412, someone else wrote the key) is aborted instead. (The upload's `Initiated` time is not used to tell runs
 //! apart: clocks differ, and some servers, moto among them, report a fixed date.)
 //!
+//! A copy of versions (`objectcopy --versions`, docs/versions.md) has neither
+//! multipartlist nor a part list: its task creates each multipart version's upload,
+//! aborts the key's other uploads in progress right after ([`abort_others`], as
+//! multipartlist does), and completes it in the key's order. Its clean-up reads the
+//! versions listing (versions records): every upload in progress for a key with a
+//! multipart version is aborted, never completed (completing it now would write the
+//! version after the key's newer ones).
+//!
 //! Memory does not grow with the run: the clean-up takes the uploads in progress in
 //! passes of at most [`UPLOADS_PER_PASS`] (ListMultipartUploads pages, in key order),
 //! and for each pass reads the run's part list (or, when multipartlist did not finish,
@@ -494,7 +502,10 @@ async fn listed_parts(
 
 /// The run's planned uploads, one at a time: from multipartlist's part records
 /// (`parts` true; consecutive lines of one upload make one plan, skip rows and whole
-/// objects are passed over) or from a listing's multipart records (no upload id).
+/// objects are passed over) or from a listing's multipart records (no upload id). A
+/// listing of versions (`rsync --all-versions`, `--version-at`: versions records,
+/// [`crate::versions`]) plans, with no upload id, each key that has a multipart
+/// version.
 pub fn planned_uploads(
     source: &Path,
     parts: bool,
@@ -546,6 +557,28 @@ impl Plans {
                 line: number,
                 message: format!("{file}: {e}"),
             };
+            if !self.parts && crate::versions::is_versions_line(&text) {
+                // A copy of versions: its tasks complete their own uploads, in order;
+                // an upload in progress of a key with a multipart version can only be
+                // a killed or failed attempt's, and is aborted (no upload id planned).
+                let record = crate::versions::VersionsRecord::parse(&text).map_err(bad)?;
+                let multipart = record.versions.iter().rev().find_map(|v| {
+                    v.etag
+                        .as_ref()
+                        .filter(|etag| part_count_from_etag(etag).is_some())
+                });
+                if let Some(etag) = multipart {
+                    return Ok(Some(PlannedUpload {
+                        etag: etag.clone(),
+                        key: record.key,
+                        upload_id: None,
+                        ranges: Vec::new(),
+                        destination: None,
+                        checksum: None,
+                    }));
+                }
+                continue;
+            }
             if !self.parts {
                 let record = ListingRecord::parse(&text).map_err(bad)?;
                 if part_count_from_etag(&record.etag).is_some() {
@@ -727,6 +760,35 @@ mod tests {
             })
             .collect();
         assert_eq!(keys, vec!["b".to_string(), "c\td".to_string()]);
+    }
+
+    #[test]
+    fn a_versions_listing_plans_the_keys_with_a_multipart_version() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let md5 = "0123456789abcdef0123456789abcdef";
+        let version = |id: &str, etag: &str| {
+            let size = if etag == "delete-marker" { 0 } else { 5 };
+            format!("{id}\t{etag}\t{size}\t2026-11-30 10:00:00")
+        };
+        let listing = [
+            format!("whole\tversions:1\t{}\n", version("v1", md5)),
+            format!(
+                "multi\tversions:3\t{}\t{}\t{}\n",
+                version("v1", &format!("{md5}-2")),
+                version("v2", md5),
+                version("v3", "delete-marker")
+            ),
+            format!("marker\tversions:1\t{}\n", version("v1", "delete-marker")),
+        ]
+        .concat();
+        write(dir.path(), "part-00000", &listing);
+        let found = plans(dir.path(), false).expect("parse");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].key, "multi");
+        assert_eq!(found[0].etag, format!("{md5}-2"));
+        // No upload id: every upload of the key in progress is aborted, none completed.
+        assert_eq!(found[0].upload_id, None);
+        assert!(found[0].ranges.is_empty());
     }
 
     #[test]

@@ -85,7 +85,8 @@ pub mod counters {
     /// overwritten (`rsync --diff`: 412 on the conditional write; destination bucket).
     pub const DESTINATION_CHANGED: &str = "DestinationChanged";
     /// Multipart uploads in progress aborted by a cluster run's clean-up step
-    /// (`multipartlist --abort-run`; destination bucket).
+    /// (`multipartlist --abort-run`), or by objectcopy `--versions` as orphans of the
+    /// key it creates an upload for (destination bucket).
     pub const ABORTED_UPLOADS: &str = "AbortedUploads";
     /// Objects or parts a retried objectcopy attempt found already at the destination
     /// (counted on the destination bucket), so not copied again.

@@ -133,15 +133,16 @@ pub fn render_step(step: &Step) -> EmrStep {
 }
 
 /// True for a step whose tasks create multipart uploads (multipartlist, not its
-/// clean-up mode).
+/// clean-up mode; objectcopy `--versions`, which uploads multipart versions itself).
 fn creates_uploads(step: &Step) -> bool {
-    matches!(
-        step,
-        Step::Streaming(StreamingStep {
-            mapper: crate::command::TaskCommand::MultipartList(args),
-            ..
-        }) if !args.abort_run
-    )
+    match step {
+        Step::Streaming(StreamingStep { mapper, .. }) => match mapper {
+            crate::command::TaskCommand::MultipartList(args) => !args.abort_run,
+            crate::command::TaskCommand::ObjectCopy(args) => args.versions.is_some(),
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
 /// What a failed step does when a clean-up step must still run after it.

@@ -487,9 +487,10 @@ pub enum Job {
     /// Copy object versions (`rsync --all-versions`, `--version-at`): the source
     /// listing writes one versions record per key (`bucketlist --all-versions` or
     /// `--version-at`, [`crate::versions`]), then one map-only step, `objectcopy
-    /// --versions`, copies each key's versions in order ([`versions_steps`]). No
-    /// multipartlist and no multipartcomplete: a multipart version is uploaded and
-    /// completed in its key's task, in order.
+    /// --versions`, copies each key's versions in order ([`versions_steps`]), then the
+    /// clean-up of the uploads left in progress. No multipartlist planning and no
+    /// multipartcomplete: a multipart version is uploaded and completed in its key's
+    /// task, in order.
     Versions(VersionsJob),
 }
 
@@ -533,7 +534,8 @@ impl Job {
             Job::Index(_) => &[Task::BucketList, Task::ObjectIndex],
             Job::Verify(_) => &[Task::BucketList, Task::ObjectVerify],
             Job::Map(_) => &[Task::BucketList, Task::ObjectMap],
-            Job::Versions(_) => &[Task::BucketList, Task::ObjectCopy],
+            // multipartlist for the clean-up step (`--abort-run`).
+            Job::Versions(_) => &[Task::BucketList, Task::ObjectCopy, Task::MultipartList],
         }
     }
 }
@@ -819,10 +821,30 @@ pub fn build(options: &PlanOptions) -> Result<Plan, Error> {
 /// The copy of versions ([`Job::Versions`]) after the listing: one map-only step,
 /// `objectcopy --versions`, over the versions records (one key per line, so that a
 /// key's versions stay in one task whatever splits the input); its output (a row per
-/// version, and the skip rows) is the job output.
+/// version, and the skip rows) is the job output. Then the clean-up of the uploads a
+/// killed or failed copy task left in progress, as the copy's ([`Step::Cleanup`]:
+/// `multipartlist --abort-run` over the versions listing): every upload in progress
+/// for a key with a multipart version is aborted ([`crate::orphans`]). The run's
+/// [`UploadScope`] has no part list (`parts` names a file no step writes), so the
+/// local and Hadoop runners' clean-up aborts those uploads too, never completes one.
 fn versions_steps(builder: &PlanBuilder, job: &VersionsJob, listing: String, plan: &mut Plan) {
     let options = builder.options;
     let part_file = builder.part_file;
+    let buckets = builder.buckets();
+    // The clean-up only aborts uploads: no object is read, no key needed.
+    let cleanup_buckets = SrcDst {
+        src_sse_c_key_file: None,
+        ..buckets.clone()
+    };
+    plan.uploads = Some(UploadScope {
+        bucket: options.dst_bucket.clone(),
+        endpoint: options.dst_endpoint.clone(),
+        profile: options.dst_profile.clone(),
+        objects: listing.clone(),
+        parts: builder.path(NO_PART_LIST),
+        src_prefix: options.prefixes.src_prefix.clone(),
+        dst_prefix: options.prefixes.dst_prefix.clone(),
+    });
     let output = join(&options.output, &format!("{part_file}.{}", options.uuid));
     let mut copy = builder.streaming(
         format!("copy.{}.{part_file}", options.src_bucket),
@@ -831,9 +853,9 @@ fn versions_steps(builder: &PlanBuilder, job: &VersionsJob, listing: String, pla
             compress: false,
             ..JobSettings::copy()
         },
-        (listing, output.clone()),
+        (listing.clone(), output.clone()),
         TaskCommand::ObjectCopy(ObjectCopyArgs {
-            buckets: builder.buckets(),
+            buckets,
             versions: Some(job.mode()),
             write: options.write.clone(),
             ..Default::default()
@@ -848,7 +870,24 @@ fn versions_steps(builder: &PlanBuilder, job: &VersionsJob, listing: String, pla
     }
     plan.steps.push(Step::Streaming(copy));
     plan.output = Some(output);
+    // Runs after the copy on EMR, failed or not: no upload of the run stays billed.
+    plan.steps.push(Step::Cleanup(builder.streaming(
+        format!("cleanup.{}.{part_file}", options.src_bucket),
+        JobSettings::multipart_list(),
+        (listing, builder.path("cleanup")),
+        TaskCommand::MultipartList(MultipartListArgs {
+            buckets: cleanup_buckets,
+            abort_run: true,
+            ..Default::default()
+        }),
+        None,
+    )));
 }
+
+/// The part list of a copy of versions' [`UploadScope`], in the run directory: no step
+/// writes it (the versions copy has no multipartlist), so the clean-up reads the
+/// versions listing and completes nothing.
+pub const NO_PART_LIST: &str = "no-part-list";
 
 /// The restore's step ([`Job::Restore`]) after the listing: objectrestore over the
 /// archived objects the listing kept; its output (each object's outcome) is the job
@@ -994,8 +1033,11 @@ pub fn dry_run(options: &PlanOptions) -> Result<Plan, Error> {
     }
     if let Job::Versions(_) = &options.job {
         // The copy step itself, reading the destination and writing nothing: what it
-        // would write depends on each key's history there.
+        // would write depends on each key's history there. No clean-up: a dry run
+        // creates no upload, and aborts none.
         let mut plan = build(options)?;
+        plan.steps.retain(|step| !matches!(step, Step::Cleanup(_)));
+        plan.uploads = None;
         for step in &mut plan.steps {
             if let Step::Streaming(StreamingStep {
                 mapper: TaskCommand::ObjectCopy(args),

@@ -1047,7 +1047,11 @@ fn a_copy_of_versions_lists_them_and_copies_each_key_in_one_map_only_step() {
     let plan = build(&versions_options(None)).expect("plan");
     assert_eq!(
         names(&plan),
-        ["list.srcbucket.part.all", "copy.srcbucket.part.all"]
+        [
+            "list.srcbucket.part.all",
+            "copy.srcbucket.part.all",
+            "cleanup.srcbucket.part.all"
+        ]
     );
     let Step::Streaming(list) = &plan.steps[0] else {
         panic!("a streaming listing")
@@ -1075,13 +1079,37 @@ fn a_copy_of_versions_lists_them_and_copies_each_key_in_one_map_only_step() {
     assert!(!copy.settings.compress);
     assert_eq!(copy.input, "/1451507458/srcbucket.list");
     assert_eq!(plan.output.as_deref(), Some(copy.output.as_str()));
-    assert!(
-        plan.uploads.is_none(),
-        "no upload list: no multipartlist step"
+    // The clean-up, as the copy's: multipartlist --abort-run, map-only, over the
+    // versions listing; the run's uploads are that listing's, with no part list.
+    let Step::Cleanup(cleanup) = &plan.steps[2] else {
+        panic!("the last step is the clean-up")
+    };
+    assert_eq!(cleanup.input, "/1451507458/srcbucket.list");
+    assert_eq!(cleanup.output, "/1451507458/cleanup");
+    assert_eq!(cleanup.settings.reducers, 0);
+    assert!(cleanup.reducer.is_none());
+    assert_eq!(cleanup.mapper.argv()[0], "multipartlist");
+    assert_eq!(
+        cleanup.mapper.argv().last().map(String::as_str),
+        Some("--abort-run")
     );
     assert_eq!(
+        crate::command::TaskCommand::parse(&cleanup.mapper.argv()).expect("parses"),
+        cleanup.mapper
+    );
+    let uploads = plan.uploads.as_ref().expect("the run's uploads");
+    assert_eq!(uploads.bucket, "dstbucket");
+    assert_eq!(uploads.objects, "/1451507458/srcbucket.list");
+    assert_eq!(uploads.parts, "/1451507458/no-part-list");
+    assert_eq!(
         code_files(&versions_options(None).job),
-        ["bucketlist", "objectcopy", ".boto", "campanile.cfg"]
+        [
+            "bucketlist",
+            "objectcopy",
+            "multipartlist",
+            ".boto",
+            "campanile.cfg"
+        ]
     );
     // --diff adds nothing: the copy compares each key's history itself.
     let diffed = build(&PlanOptions {
@@ -1121,8 +1149,14 @@ fn a_copy_of_versions_lists_them_and_copies_each_key_in_one_map_only_step() {
             );
         }
     }
-    // The dry run: the same steps, the copy reading and writing nothing.
+    // The dry run: the listing and the copy, reading and writing nothing; no
+    // clean-up (it creates no upload and aborts none).
     let dry = dry_run(&versions_options(None)).expect("dry plan");
+    assert_eq!(
+        names(&dry),
+        ["list.srcbucket.part.all", "copy.srcbucket.part.all"]
+    );
+    assert!(dry.uploads.is_none());
     let Step::Streaming(copy) = &dry.steps[1] else {
         panic!("a streaming copy")
     };
@@ -1137,7 +1171,7 @@ fn a_copy_of_versions_lists_them_and_copies_each_key_in_one_map_only_step() {
 fn a_copy_of_versions_renders_for_emr_and_hadoop_alike() {
     let plan = build(&versions_options(None)).expect("plan");
     let steps = emr::render(&plan).expect("render");
-    assert_eq!(steps.len(), 2);
+    assert_eq!(steps.len(), 3);
     let copy = steps[1].hadoop_jar_step.args.join(" ");
     assert!(
         copy.contains("-mapper objectcopy --src-bucket srcbucket")
@@ -1146,6 +1180,18 @@ fn a_copy_of_versions_renders_for_emr_and_hadoop_alike() {
             && !copy.contains("-reducer"),
         "{copy}"
     );
+    let cleanup = steps[2].hadoop_jar_step.args.join(" ");
+    assert!(
+        cleanup.contains("-mapper multipartlist --src-bucket srcbucket")
+            && cleanup.contains("--abort-run")
+            && cleanup.contains("-input /1451507458/srcbucket.list")
+            && cleanup.contains("s3://codebucket/multipartlist"),
+        "{cleanup}"
+    );
+    // The copy creates uploads: a failure of it, or of the clean-up, goes on to the
+    // clean-up (ActionOnFailure CONTINUE); the listing creates none.
+    let actions: Vec<&str> = steps.iter().map(|s| s.action_on_failure.as_str()).collect();
+    assert_eq!(actions, ["CANCEL_AND_WAIT", "CONTINUE", "CONTINUE"]);
     let hadoop = crate::rsync::hadoop::invocations(
         &plan,
         &crate::rsync::hadoop::HadoopRequest {
@@ -1156,7 +1202,8 @@ fn a_copy_of_versions_renders_for_emr_and_hadoop_alike() {
         },
         std::path::Path::new("/opt/hadoop-streaming.jar"),
     );
-    assert_eq!(hadoop.len(), steps.len());
+    // The Hadoop runner cleans up itself after a failed step: no clean-up step.
+    assert_eq!(hadoop.len(), steps.len() - 1);
     for ((_, invocation), emr_step) in hadoop.iter().zip(&steps) {
         assert_eq!(invocation.args[2..], emr_step.hadoop_jar_step.args[1..]);
     }

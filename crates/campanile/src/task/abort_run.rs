@@ -8,6 +8,10 @@
 //! aborted (the `--diff` re-run copies those objects). After a successful copy nothing
 //! is in progress: one ListMultipartUploads request per task, nothing aborted. Skip
 //! rows are read past; nothing is written to stdout.
+//!
+//! The listing of a copy of versions (`rsync --all-versions`, `--version-at`) holds
+//! versions records ([`crate::versions::VersionsRecord`]) instead: the uploads of the
+//! keys with a multipart version are aborted (see [`crate::orphans`]).
 
 use std::io::{BufRead, Write};
 
@@ -23,7 +27,7 @@ use crate::tuning::Tuning;
 
 /// Aborts the uploads in progress in `dst_bucket` of the multipart keys of `input`
 /// (source keys, mapped to the destination's by `keys`)
-/// (listing records, and skip rows that are passed over); says how many on the status
+/// (listing records or versions records, and skip rows that are passed over); says how many on the status
 /// line and in the counter `AbortedUploads` (group = destination).
 pub async fn run<R: BufRead, E: Write>(
     input: R,
@@ -33,7 +37,7 @@ pub async fn run<R: BufRead, E: Write>(
     dst_bucket: &str,
     keys: &crate::select::KeyMap,
 ) -> Result<CleanUp, Error> {
-    let records = checked_records(input, stream_index, skip::or_passed(ListingRecord::parse))?;
+    let records = checked_records(input, stream_index, skip::or_passed(run_record))?;
     // finish_run reads the run's records from files, once per pass: the split, checked,
     // goes to a private temporary file.
     let dir = tempfile::tempdir().map_err(|e| Error::io("creating a temporary directory", e))?;
@@ -44,7 +48,7 @@ pub async fn run<R: BufRead, E: Write>(
         let mut out = std::io::BufWriter::new(file);
         for line in records {
             if let Line::Record(record) = line? {
-                writeln!(out, "{}", record.to_line())
+                writeln!(out, "{record}")
                     .map_err(|e| Error::io(format!("writing {}", listing.display()), e))?;
             }
         }
@@ -73,4 +77,14 @@ pub async fn run<R: BufRead, E: Write>(
     ))?;
     reporter.finish()?;
     Ok(done)
+}
+
+/// A line of the run's listing, checked: a listing record, or a versions record (a copy
+/// of versions), as it is written again for [`orphans::finish_run`].
+fn run_record(line: &str) -> Result<String, crate::record::RecordError> {
+    if crate::versions::is_versions_line(line) {
+        crate::versions::VersionsRecord::parse(line).map(|r| r.to_line())
+    } else {
+        ListingRecord::parse(line).map(|r| r.to_line())
+    }
 }

@@ -13,7 +13,11 @@
 //! parts make is the source's (and aborted otherwise); a delete marker by a
 //! DeleteObject without a version id, which in a versioned bucket writes a marker.
 //! No multipart version is left for multipartcomplete: completing in a later step
-//! would write it after the key's newer versions.
+//! would write it after the key's newer versions. Right after creating a version's
+//! upload the task aborts every other upload in progress for the destination key
+//! ([`crate::orphans::abort_others`]; counter `AbortedUploads`): the orphan of an
+//! attempt killed mid-upload goes when the retried attempt reaches the key, and the
+//! run's clean-up aborts what is left after a failed run (see [`crate::orphans`]).
 //!
 //! Safe to repeat: before it writes, the task reads the key's history at the
 //! destination (ListObjectVersions) and compares it with the source's
@@ -764,16 +768,30 @@ async fn copy_multipart<W: Write, E: Write>(
                 .problem("the answer has no UploadId")
         })?
         .to_string();
-    let uploaded = upload_parts(
-        (record, version, etag),
-        &ranges,
-        (src, dst),
-        options,
-        (dst_key, &upload_id),
-        source_md5,
-        sinks,
-    )
-    .await;
+    // The run owns the key: any other upload of it in progress is an orphan (of an
+    // attempt killed while it wrote this version, or of an earlier failed run), which
+    // nothing would complete. A failure to remove them fails the version (its upload
+    // is aborted below); the next try reads the history again.
+    let uploaded = match crate::orphans::abort_others(dst, dst_bucket, dst_key, &upload_id).await {
+        Ok(orphans) => {
+            sinks.count(
+                dst_bucket,
+                counters::ABORTED_UPLOADS,
+                u64::try_from(orphans.len()).unwrap_or(u64::MAX),
+            )?;
+            upload_parts(
+                (record, version, etag),
+                &ranges,
+                (src, dst),
+                options,
+                (dst_key, &upload_id),
+                source_md5,
+                sinks,
+            )
+            .await
+        }
+        Err(error) => Err(error),
+    };
     let completed = match uploaded {
         Ok(parts) => dst
             .complete_multipart_upload()
