@@ -165,7 +165,7 @@ impl Kms {
 }
 
 /// CRC32 (IEEE) of `data`, base64 of its big-endian bytes, as `x-amz-checksum-crc32`.
-fn crc32_base64(data: &[u8]) -> String {
+pub(crate) fn crc32_base64(data: &[u8]) -> String {
     use base64::Engine;
     let mut crc = !0u32;
     for byte in data {
@@ -605,7 +605,7 @@ fn sha256_base64(data: &[u8]) -> String {
 
 /// How a test source is uploaded: in parts, with a checksum of this algorithm and type.
 #[derive(Clone, Copy, Debug)]
-enum Uploaded {
+pub(crate) enum Uploaded {
     /// SHA256, composite.
     Sha256Composite,
     /// CRC32, composite.
@@ -674,7 +674,7 @@ impl Uploaded {
 /// Uploads `object` in its parts to `bucket` with each part's checksum and the
 /// upload's algorithm and type (the whole object's value with the completion for a
 /// full-object checksum); returns the object's value as S3 gives it.
-async fn put_multipart_with_checksum(
+pub(crate) async fn put_multipart_with_checksum(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     object: &FixtureObject,

@@ -729,3 +729,182 @@ async fn a_failed_versions_run_leaves_no_upload_in_progress() {
         history(&src.client, &src.bucket, "keep").await
     );
 }
+
+/// A client of `server` that sends a checksum only when one is asked for (the SDK
+/// would add a CRC32 to every PutObject and UploadPart otherwise, and moto keeps it).
+async fn without_default_checksums(server: &S3Server) -> Client {
+    let client = server.client().await;
+    Client::from_conf(
+        client
+            .config()
+            .to_builder()
+            .request_checksum_calculation(
+                aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+            )
+            .build(),
+    )
+}
+
+/// A version written with its CRC32 (a header, which moto keeps).
+async fn put_with_crc32(client: &Client, bucket: &str, key: &str, bytes: Vec<u8>) {
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32)
+        .checksum_crc32(crate::proofs::crc32_base64(&bytes))
+        .body(aws_sdk_s3::primitives::ByteStream::from(bytes))
+        .send()
+        .await
+        .expect("PUT with a CRC32");
+}
+
+/// Versions of an SSE-KMS source, whose ETags are not MD5s (S3's behaviour modelled at
+/// the wire by the test proxy's KMS mode in front of moto, as in tests/it/proofs.rs:
+/// moto itself gives SSE-KMS objects MD5 ETags). `crc` has a whole version with a
+/// CRC32, then multipart versions with a composite and a full-object CRC32: the whole
+/// one is written with the source's checksum, the multipart ones from parts whose
+/// CRC32s make the source's value (which moto computes itself, the composite without
+/// its `-N`) before they are completed: all proven by checksum, exit 0. moto checks
+/// no checksum a write carries (S3 does: the PutObject's, each part's, a full-object
+/// completion's), so what the test can show of those is that they were sent (the
+/// headers the proxy saw); the proof itself, parts made again into the source's
+/// value, is the task's and is exercised. Then `plain` gets a version without any checksum: copied, and
+/// reported `unverifiable_at_source` (exit 3), not passed in silence; so is
+/// `plain-multi`, a multipart version without a checksum (its parts cannot make its
+/// KMS ETag either).
+#[tokio::test(flavor = "multi_thread")]
+async fn kms_versions_are_proven_by_checksum_or_reported() {
+    use crate::proofs::{Uploaded, put_multipart_with_checksum};
+    use campanile_testkit::faults::{FaultPlan, FaultProxy};
+    use campanile_testkit::fixtures::FixtureObject;
+    use std::sync::{Arc, Mutex};
+    let server = campanile_testkit::moto();
+    let client = without_default_checksums(server).await;
+    let src = campanile_testkit::unique_bucket("versions-kms-src");
+    let dst = campanile_testkit::unique_bucket("versions-kms-dst");
+    for bucket in [&src, &dst] {
+        server.create_bucket(&client, bucket).await;
+        enable_versioning(&client, bucket).await;
+    }
+    let whole = fixture_bytes("crc-1", 100_000);
+    put_with_crc32(&client, &src, "crc", whole).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for (size, uploaded) in [
+        (6 * MIB + 5, Uploaded::Crc32Composite),
+        (6 * MIB + 7, Uploaded::Crc32Full),
+    ] {
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let object = FixtureObject::multipart("crc", size, 5 * MIB);
+        put_multipart_with_checksum(&client, &src, &object, uploaded).await;
+    }
+    let proxy = FaultProxy::start(&server.endpoint, FaultPlan::kms(&[&src, &dst]))
+        .await
+        .expect("start proxy");
+    // The writes of `crc` as the destination got them: the checksum header of each.
+    let writes = Arc::new(Mutex::new(Vec::new()));
+    {
+        let (writes, path) = (writes.clone(), format!("/{dst}/crc"));
+        proxy.set_hook(Arc::new(move |exchange| {
+            if exchange.method == "PUT" && exchange.target.split('?').next() == Some(&path) {
+                let mut writes = writes.lock().unwrap_or_else(|p| p.into_inner());
+                writes.push(exchange.checksum.clone());
+            }
+        }));
+    }
+    let work = tempfile::tempdir().expect("work");
+    let rsync_through = |name: &'static str| {
+        let work = work.path().join(name);
+        let endpoint = proxy.endpoint();
+        let (from, to) = (src.clone(), dst.clone());
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&work).expect("work dir");
+            let part_file = work.join("part.all");
+            std::fs::write(&part_file, "range\t\t\n").expect("part file");
+            rsync_local_at(
+                campanile_testkit::moto(),
+                &endpoint,
+                &work,
+                &part_file,
+                (&from, &to),
+                &["--all-versions"],
+                &[],
+            )
+        })
+    };
+    let ran = rsync_through("proven").await.expect("rsync thread");
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    assert_eq!(counter_total(&ran, "ProvenByChecksum"), 3, "{}", ran.stdout);
+    assert_eq!(counter_total(&ran, "ProvenByMd5"), 0, "{}", ran.stdout);
+    assert_eq!(
+        counter_total(&ran, "UnverifiableAtSource"),
+        0,
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(summary(&ran)["proofs"]["checksum"], 3, "{}", ran.stdout);
+    // Compared on moto itself, whose ETags are MD5s of the bytes.
+    assert_eq!(
+        history(&client, &dst, "crc").await,
+        history(&client, &src, "crc").await
+    );
+    {
+        let writes = writes.lock().unwrap_or_else(|p| p.into_inner());
+        // The whole version's PutObject, then the multipart ones' two UploadParts
+        // each: each with a CRC32 (the source's value, then each part's). (A write
+        // tried again after a lost answer would be seen twice: at least five.)
+        assert!(writes.len() >= 5, "{writes:?}\n{}", ran.stderr);
+        assert!(
+            writes
+                .iter()
+                .all(|w| w.as_deref() == Some("x-amz-checksum-crc32")),
+            "{writes:?}\n{}",
+            ran.stderr
+        );
+    }
+
+    // A version without a checksum: copied and reported, exit 3.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    put_object(&client, &src, "plain", fixture_bytes("plain", 50_000)).await;
+    let parts = fixture_bytes("plain-multi", 6 * MIB);
+    put_multipart(&client, &src, "plain-multi", &parts, &[5 * MIB, MIB]).await;
+    let reported = rsync_through("reported").await.expect("rsync thread");
+    assert_eq!(reported.code, 3, "{}\n{}", reported.stdout, reported.stderr);
+    assert_eq!(
+        counter_total(&reported, "UnverifiableAtSource"),
+        2,
+        "{}",
+        reported.stdout
+    );
+    assert_eq!(
+        counter_total(&reported, "ProvenByChecksum"),
+        0,
+        "{}",
+        reported.stdout
+    );
+    let report = summary(&reported)["paths"]["skip_report"]
+        .as_str()
+        .expect("skip report")
+        .to_string();
+    let rows = std::fs::read_to_string(&report).expect("report");
+    assert_eq!(rows.lines().count(), 2, "{rows}");
+    assert_eq!(rows.matches("unverifiable_at_source").count(), 2, "{rows}");
+    assert!(
+        rows.contains("\"plain\"") && rows.contains("\"plain-multi\""),
+        "{rows}"
+    );
+    for key in ["plain", "plain-multi"] {
+        assert_eq!(
+            history(&client, &dst, key).await,
+            history(&client, &src, key).await,
+            "{key}"
+        );
+    }
+    assert_eq!(
+        versions_summary(&reported)["already_there"],
+        3,
+        "{}",
+        reported.stdout
+    );
+    assert_eq!(uploads_in_progress(&client, &dst).await, 0);
+}

@@ -893,7 +893,7 @@ pub(crate) async fn complete_upload(
 }
 
 /// A completed part with its checksum of `algorithm`.
-fn with_checksum(
+pub(crate) fn with_checksum(
     part: aws_sdk_s3::types::builders::CompletedPartBuilder,
     algorithm: Algorithm,
     value: String,

@@ -132,7 +132,7 @@ impl FullChecksum {
     /// A PutObject that carries this checksum (S3 checks the body against it). The
     /// algorithm goes with it (`x-amz-sdk-checksum-algorithm`), as the SDKs send it:
     /// some servers store a checksum only when it is named.
-    fn apply(&self, request: PutObjectFluentBuilder) -> PutObjectFluentBuilder {
+    pub(super) fn apply(&self, request: PutObjectFluentBuilder) -> PutObjectFluentBuilder {
         let value = self.value.clone();
         let request = request.checksum_algorithm(self.algorithm.sdk());
         match self.algorithm {
@@ -183,7 +183,10 @@ impl FullChecksum {
     }
 
     /// The same algorithm's checksum in a PutObject's answer.
-    fn in_put(&self, put: &aws_sdk_s3::operation::put_object::PutObjectOutput) -> Option<String> {
+    pub(super) fn in_put(
+        &self,
+        put: &aws_sdk_s3::operation::put_object::PutObjectOutput,
+    ) -> Option<String> {
         self.algorithm
             .pick([
                 put.checksum_crc32(),
@@ -685,7 +688,7 @@ fn part_checksum(part: &PartInfo, body: &SpooledBody) -> Option<(Algorithm, Stri
 
 /// An UploadPart that carries `value`, the part's checksum of `algorithm`, which S3
 /// checks the body against and keeps for the completion.
-fn with_part_checksum(
+pub(super) fn with_part_checksum(
     request: UploadPartFluentBuilder,
     algorithm: Algorithm,
     value: String,

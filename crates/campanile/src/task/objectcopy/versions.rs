@@ -5,13 +5,23 @@
 //! order.
 //!
 //! Each version is written by this task alone: a whole object by a GET of that version
-//! (`versionId`, pinned with `If-Match` to its ETag) streamed into a PutObject that
-//! carries the source's headers and, when the ETag is an MD5, the Content-MD5 S3
-//! checks the bytes against; a multipart version (ETag `…-N`) by an upload made here,
-//! with the source's part layout (HEAD of each part of that version), each part's
-//! bytes sent with their Content-MD5, the upload completed only when the ETag its
-//! parts make is the source's (and aborted otherwise); a delete marker by a
-//! DeleteObject without a version id, which in a versioned bucket writes a marker.
+//! (`versionId`, pinned with `If-Match` to its ETag, in checksum mode) streamed into a
+//! PutObject that carries the source's headers and, when the ETag is an MD5, the
+//! Content-MD5 S3 checks the bytes against, and the source's full-object checksum
+//! when it has one (checked by the SDK on the GET and by S3 on the PUT); a multipart
+//! version (ETag `…-N`) by an upload made here, with the source's part layout (HEAD
+//! of each part of that version), each part's bytes sent with their Content-MD5, the
+//! upload completed only when the ETag its parts make is the source's (and aborted
+//! otherwise); a delete marker by a DeleteObject without a version id, which in a
+//! versioned bucket writes a marker.
+//!
+//! Proofs, as the copy's ([`super`]): a version whose ETag is not an MD5 (SSE-KMS or
+//! SSE-C) is proven by its checksum when it has one: a whole version by the checksum
+//! its PutObject carries; a multipart one by an upload created with the source
+//! checksum's algorithm and type, each part sent with its checksum of the bytes read,
+//! completed only when those make the source's value ([`crate::checksum::combine`];
+//! a full-object value goes with the completion). A version with neither proof is
+//! still written, and reported (skip row `unverifiable_at_source`), so the run exits 3.
 //! No multipart version is left for multipartcomplete: completing in a later step
 //! would write it after the key's newer versions. Right after creating a version's
 //! upload the task aborts every other upload in progress for the destination key
@@ -35,9 +45,11 @@
 //! Output (the job output): one row per version, `key versionId etag size outcome`
 //! (a delete marker's etag `delete-marker`, size 0), outcome `copied`,
 //! `already-there`, or with `--dry-run` `would-copy` (nothing written), and the skip
-//! rows of the keys reported. Counters: `Versions` and `DeleteMarkers` written,
-//! `ProvenByMd5` (source bucket: a whole version whose PutObject carried the source
-//! ETag as Content-MD5, a multipart version whose parts made the source's ETag),
+//! rows of the keys reported (and of the versions copied unproven). Counters:
+//! `Versions` and `DeleteMarkers` written, `ProvenByMd5` (source bucket: a whole
+//! version whose PutObject carried the source ETag as Content-MD5, a multipart
+//! version whose parts made the source's ETag), `ProvenByChecksum`,
+//! `UnverifiableAtSource` (source bucket), `AbortedUploads`,
 //! `VersionsAlreadyThere`, `HistoryDiverged` (destination bucket), `InputBytes`,
 //! `OutputBytes`, `Parts`.
 //!
@@ -50,11 +62,15 @@ use std::io::{BufRead, Write};
 
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{BucketVersioningStatus, CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{
+    BucketVersioningStatus, ChecksumMode, CompletedMultipartUpload, CompletedPart,
+};
 use base64::Engine;
 use futures::StreamExt;
 
 use super::ObjectCopyOptions;
+use super::transfer::{FullChecksum, SourceProof, with_part_checksum};
+use crate::checksum::{self, Algorithm, Kind, SourceChecksum};
 use crate::error::{Error, S3Context, S3ResultExt};
 use crate::headers::ObjectHeaders;
 use crate::input::checked_records;
@@ -577,15 +593,24 @@ async fn write_version<W: Write, E: Write>(
         .key(&record.key)
         .version_id(&version.version_id)
         .if_match(format!("\"{etag}\""))
+        // The version's full-object checksum, if it has one: the SDK checks the bytes
+        // against it as they stream, and the PutObject carries it (S3 checks it again).
+        .checksum_mode(ChecksumMode::Enabled)
         .send()
         .await
         .map_err(|e| source_error(e, "GetObject", (bucket, &record.key, &version.version_id)))?;
     let source_headers = ObjectHeaders::from_get(&get);
+    let checksum = FullChecksum::of_get(&get);
     // The bytes' MD5 is the ETag only when the source is not SSE-KMS or SSE-C.
     let content_md5 = (!source_headers.etag_is_not_md5())
         .then(|| crate::multipart::parse_md5_hex(etag))
         .flatten()
         .map(|md5| base64::engine::general_purpose::STANDARD.encode(md5));
+    let proof = match (&content_md5, &checksum) {
+        (Some(_), _) => SourceProof::Md5,
+        (None, Some(_)) => SourceProof::Checksum,
+        (None, None) => SourceProof::Unverifiable,
+    };
     let mut headers = source_headers.with_settings(&options.write);
     headers.tagging = version_tags(src, bucket, record, version, headers.tag_count).await?;
     let no_content_type = headers.content_type.is_none();
@@ -596,6 +621,10 @@ async fn write_version<W: Write, E: Write>(
         .content_length(i64::try_from(version.size).unwrap_or(i64::MAX))
         .set_content_md5(content_md5.clone())
         .body(get.body);
+    let request = match &checksum {
+        Some(checksum) => checksum.apply(request),
+        None => request,
+    };
     let put = headers
         .apply_to_put(request)
         .customize()
@@ -620,12 +649,64 @@ async fn write_version<W: Write, E: Write>(
             ),
         });
     }
-    sinks.count(&options.dst_bucket, counters::OBJECTS, 1)?;
-    if content_md5.is_some() {
-        // S3 checked the bytes against the source's MD5 (Content-MD5).
-        sinks.count(&options.src_bucket, counters::PROVEN_BY_MD5, 1)?;
+    if let Some(sent) = &checksum
+        && let Some(stored) = sent.in_put(&put)
+        && stored != sent.value
+    {
+        return Err(Error::Integrity {
+            bucket: options.dst_bucket.clone(),
+            key: dst_key.to_string(),
+            message: format!(
+                "the copy of version {} has {} {stored}, the source's is {}",
+                version.version_id,
+                sent.algorithm.as_str(),
+                sent.value
+            ),
+        });
     }
+    sinks.count(&options.dst_bucket, counters::OBJECTS, 1)?;
+    // Md5: S3 checked the bytes against the source's MD5 (Content-MD5); Checksum:
+    // against the source's checksum.
+    count_proof(record, version, proof, options, sinks)?;
     Ok(version.size)
+}
+
+/// Counts how a version written was proven to be the source's (counters
+/// `ProvenByMd5`, `ProvenByChecksum` on the source bucket), as the copy does; a
+/// version with neither proof (an SSE-KMS or SSE-C source without a checksum) was
+/// still written, and is reported: a skip row `unverifiable_at_source` (counter
+/// `UnverifiableAtSource`), so the run exits 3 rather than pass it in silence.
+fn count_proof<W: Write, E: Write>(
+    record: &VersionsRecord,
+    version: &Version,
+    proof: SourceProof,
+    options: &ObjectCopyOptions,
+    sinks: &Sinks<'_, W, E>,
+) -> Result<(), Error> {
+    let counter = match proof {
+        SourceProof::Md5 => counters::PROVEN_BY_MD5,
+        SourceProof::Checksum => counters::PROVEN_BY_CHECKSUM,
+        SourceProof::Unverifiable => {
+            let row = Skipped {
+                key: record.key.clone(),
+                size: version.size,
+                etag: version.etag.clone().unwrap_or_else(|| "-".to_string()),
+                reason: SkipReason::UnverifiableAtSource,
+                detail: format!(
+                    "version {} copied, not proven: its source ETag is not an MD5 (SSE-KMS \
+                     or SSE-C) and it has no checksum",
+                    version.version_id
+                ),
+            };
+            return skip::report(
+                &mut **sinks.output.borrow_mut(),
+                &mut **sinks.reporter.borrow_mut(),
+                &options.src_bucket,
+                &row,
+            );
+        }
+    };
+    sinks.count(&options.src_bucket, counter, 1)
 }
 
 /// The version's tags, as the `x-amz-tagging` header takes them, when it has any.
@@ -744,11 +825,23 @@ async fn copy_multipart<W: Write, E: Write>(
         .bucket(bucket)
         .key(key)
         .version_id(&version.version_id)
+        // The version's checksum (algorithm, type, value), which proves the parts
+        // when its ETag cannot.
+        .checksum_mode(ChecksumMode::Enabled)
         .send()
         .await
         .map_err(|e| source_error(e, "HeadObject", (bucket, key, &version.version_id)))?;
     let source_headers = ObjectHeaders::from_head(&head);
     let source_md5 = !source_headers.etag_is_not_md5();
+    // An SSE-KMS or SSE-C version's ETag is not made of MD5s: its checksum, when it has
+    // one that can prove a copy, is made again from the parts' (as the copy's
+    // multipartlist and multipartcomplete do), with the upload of its algorithm and
+    // type, so that S3 checks every part and the completion against it.
+    let checksum = if source_md5 {
+        None
+    } else {
+        SourceChecksum::of_head(&head)
+    };
     let mut headers = source_headers.with_settings(&options.write);
     headers.tagging = version_tags(src, bucket, record, version, headers.tag_count).await?;
     let dst_bucket = options.dst_bucket.as_str();
@@ -756,7 +849,9 @@ async fn copy_multipart<W: Write, E: Write>(
         .apply_to_create(
             dst.create_multipart_upload()
                 .bucket(dst_bucket)
-                .key(dst_key),
+                .key(dst_key)
+                .set_checksum_algorithm(checksum.as_ref().map(|c| c.algorithm.sdk()))
+                .set_checksum_type(checksum.as_ref().map(|c| c.kind.sdk())),
         )
         .send()
         .await
@@ -785,7 +880,7 @@ async fn copy_multipart<W: Write, E: Write>(
                 (src, dst),
                 options,
                 (dst_key, &upload_id),
-                source_md5,
+                (source_md5, checksum.as_ref()),
                 sinks,
             )
             .await
@@ -793,30 +888,52 @@ async fn copy_multipart<W: Write, E: Write>(
         Err(error) => Err(error),
     };
     let completed = match uploaded {
-        Ok(parts) => dst
-            .complete_multipart_upload()
-            .bucket(dst_bucket)
-            .key(dst_key)
-            .upload_id(&upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
-            .customize()
-            .config_override(once())
-            .send()
-            .await
-            .context("CompleteMultipartUpload", dst_bucket, dst_key),
+        Ok(parts) => {
+            let request = dst
+                .complete_multipart_upload()
+                .bucket(dst_bucket)
+                .key(dst_key)
+                .upload_id(&upload_id)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts))
+                        .build(),
+                );
+            // A full-object checksum goes with the completion, which S3 checks.
+            let request = match checksum.as_ref().filter(|c| c.kind == Kind::FullObject) {
+                Some(full) => {
+                    let value = Some(full.value.clone());
+                    let request = request.checksum_type(full.kind.sdk());
+                    match full.algorithm {
+                        Algorithm::Crc32 => request.set_checksum_crc32(value),
+                        Algorithm::Crc32c => request.set_checksum_crc32_c(value),
+                        Algorithm::Crc64Nvme => request.set_checksum_crc64_nvme(value),
+                        Algorithm::Sha1 => request.set_checksum_sha1(value),
+                        Algorithm::Sha256 => request.set_checksum_sha256(value),
+                    }
+                }
+                None => request,
+            };
+            request
+                .customize()
+                .config_override(once())
+                .send()
+                .await
+                .context("CompleteMultipartUpload", dst_bucket, dst_key)
+        }
         Err(error) => Err(error),
     };
     match completed {
         Ok(_) => {
             sinks.count(dst_bucket, counters::UPLOADS, 1)?;
-            if source_md5 {
-                // The parts read made the source's ETag before the completion.
-                sinks.count(bucket, counters::PROVEN_BY_MD5, 1)?;
-            }
+            // Md5: the parts read made the source's ETag before the completion;
+            // Checksum: their checksums made the source's.
+            let proof = match (source_md5, &checksum) {
+                (true, _) => SourceProof::Md5,
+                (false, Some(_)) => SourceProof::Checksum,
+                (false, None) => SourceProof::Unverifiable,
+            };
+            count_proof(record, version, proof, options, sinks)?;
             Ok(version.size)
         }
         Err(error) => {
@@ -880,19 +997,22 @@ async fn read_part(
 }
 
 /// Uploads a multipart version's parts, each read by a ranged GET of the version and
-/// sent with its Content-MD5; checks that they make the source's ETag.
+/// sent with its Content-MD5 and, with the source's `checksum`, its checksum of that
+/// algorithm; checks that they make the source's ETag (`source_md5`) or checksum.
 async fn upload_parts<W: Write, E: Write>(
     (record, version, etag): (&VersionsRecord, &Version, &str),
     ranges: &[ByteRange],
     (src, dst): (&Client, &Client),
     options: &ObjectCopyOptions,
     (dst_key, upload_id): (&str, &str),
-    source_md5: bool,
+    (source_md5, checksum): (bool, Option<&SourceChecksum>),
     sinks: &Sinks<'_, W, E>,
 ) -> Result<Vec<CompletedPart>, Error> {
     let (bucket, key) = (options.src_bucket.as_str(), record.key.as_str());
     let mut parts = Vec::with_capacity(ranges.len());
     let mut digests = Vec::with_capacity(ranges.len());
+    // Each part's checksum (base64) and length, when the source has a checksum.
+    let mut checksums: Vec<(String, u64)> = Vec::new();
     for (index, range) in ranges.iter().enumerate() {
         let number = i32::try_from(index + 1).unwrap_or(i32::MAX);
         // Held until the part is sent: the parts in memory stay within maxtmpsize (a
@@ -905,7 +1025,10 @@ async fn upload_parts<W: Write, E: Write>(
             read_part(src, (bucket, key), version, etag, (*range, number)).await?
         };
         let md5 = crate::multipart::md5(&bytes);
-        let part = dst
+        let length = bytes.len() as u64;
+        let part_checksum =
+            checksum.map(|c| (c.algorithm, checksum::encode(&c.algorithm.digest(&bytes))));
+        let request = dst
             .upload_part()
             .bucket(&options.dst_bucket)
             .key(dst_key)
@@ -913,7 +1036,13 @@ async fn upload_parts<W: Write, E: Write>(
             .part_number(number)
             .content_md5(base64::engine::general_purpose::STANDARD.encode(md5))
             .content_length(i64::try_from(bytes.len()).unwrap_or(i64::MAX))
-            .body(ByteStream::from(bytes))
+            .body(ByteStream::from(bytes));
+        // S3 checks the part against its checksum and keeps it for the completion.
+        let request = match &part_checksum {
+            Some((algorithm, value)) => with_part_checksum(request, *algorithm, value.clone()),
+            None => request,
+        };
+        let part = request
             .customize()
             .disable_payload_signing()
             .send()
@@ -921,13 +1050,47 @@ async fn upload_parts<W: Write, E: Write>(
             .context("UploadPart", &options.dst_bucket, dst_key)?;
         drop(share);
         sinks.count(&options.dst_bucket, counters::PARTS, 1)?;
-        parts.push(
-            CompletedPart::builder()
-                .part_number(number)
-                .set_e_tag(part.e_tag().map(str::to_string))
-                .build(),
-        );
+        let completed = CompletedPart::builder()
+            .part_number(number)
+            .set_e_tag(part.e_tag().map(str::to_string));
+        // S3 requires every part's checksum in an upload created with an algorithm.
+        let completed = match part_checksum {
+            Some((algorithm, value)) => {
+                checksums.push((value.clone(), length));
+                crate::task::multipartcomplete::with_checksum(completed, algorithm, value)
+            }
+            None => completed,
+        };
+        parts.push(completed.build());
         digests.push(md5);
+    }
+    if let Some(source) = checksum {
+        let values: Vec<(&str, u64)> = checksums.iter().map(|(v, l)| (v.as_str(), *l)).collect();
+        let made = checksum::combine(source.algorithm, source.kind, &values);
+        if !made.as_deref().is_some_and(|made| source.matches(made)) {
+            let message = format!(
+                "the parts read make {} {}, version {}'s is {}",
+                source.algorithm.as_str(),
+                made.as_deref().unwrap_or("nothing"),
+                version.version_id,
+                source.value
+            );
+            // A composite is made of the parts as they were uploaded: a layout told
+            // wrong makes another value. A full-object CRC does not depend on the
+            // layout: the bytes read were not the source's.
+            return Err(match source.kind {
+                Kind::Composite => S3Context::new("GetObject", bucket, key).source_moved(
+                    SkipReason::UnknownLayout,
+                    format!("{message}: its part layout was not told right"),
+                    None,
+                ),
+                Kind::FullObject => Error::Integrity {
+                    bucket: bucket.to_string(),
+                    key: key.to_string(),
+                    message,
+                },
+            });
+        }
     }
     let made = crate::multipart::multipart_etag(&digests);
     if source_md5 && made != etag {
