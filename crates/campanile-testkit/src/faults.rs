@@ -187,6 +187,9 @@ pub struct Exchange {
     /// The request's `x-amz-content-sha256` (the signed payload hash, or
     /// `UNSIGNED-PAYLOAD`), if any.
     pub payload_hash: Option<String>,
+    /// The ACL headers the request carried (`x-amz-acl`, `x-amz-grant-*`), as
+    /// (lower-case name, value).
+    pub acl_headers: Vec<(String, String)>,
 }
 
 /// Called for each exchange once the server has answered (or the proxy decided to
@@ -618,6 +621,12 @@ async fn serve_connection(client: TcpStream, shared: Arc<Mutex<Shared>>) -> std:
             checksum: facts.checksum.clone(),
             probe: facts.is_probe(),
             payload_hash: head.header("x-amz-content-sha256").map(str::to_string),
+            acl_headers: head
+                .headers
+                .iter()
+                .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
+                .filter(|(name, _)| name == "x-amz-acl" || name.starts_with("x-amz-grant-"))
+                .collect(),
         };
         let denied = lock(&shared)
             .plan
