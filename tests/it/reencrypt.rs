@@ -6,7 +6,9 @@
 //! lists the keys and writes nothing; a prefix limits the rewrite; a reencrypt asking
 //! for no change, or given a destination, is refused (exit 2). Each object's ACL
 //! grants are kept (given on the write), a default ACL gets no grant header, a refused
-//! GetObjectAcl stops the run, and `--acl` replaces the ACLs.
+//! GetObjectAcl stops the run, and `--acl` replaces the ACLs. A key another writer
+//! overwrites during the run, after the listing or right before its write, whole or
+//! multipart, is reported and never overwritten (exit 3).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -824,4 +826,270 @@ async fn a_refused_acl_read_stops_the_rewrite_and_acl_replaces_it() {
         grants(&client, &bucket, "shared").await.1,
         [format!("{owner} FULL_CONTROL")]
     );
+}
+
+/// What a racing writer puts on a key during a rewrite.
+fn racer_bytes(key: &str) -> Vec<u8> {
+    format!("written by someone else during the rewrite: {key}").into_bytes()
+}
+
+/// When the racer writes, relative to the rewrite of its key.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Moment {
+    /// Right after the listing (its answer held until the keys are overwritten): the
+    /// HEADs pinned to the listed ETag find the key changed (objectcopy's of a whole
+    /// object, multipartlist's of a multipart one).
+    AfterTheListing,
+    /// Right before the write: after objectcopy's pinned HEAD of a whole object (so
+    /// the CopyObject's own conditions must refuse it), after the last UploadPartCopy
+    /// of a multipart one (so the completion's `If-Match` must refuse it).
+    BeforeTheWrite,
+}
+
+/// `campanile reencrypt --storage-class STANDARD_IA` of a bucket holding `race/whole`
+/// (one PUT), `race/parts` (two parts) and `calm/whole`, through a proxy whose hook
+/// overwrites both `race/` keys (directly on the server) at `moment`. Returns the
+/// client, the bucket, the run, the raced keys' ETags after the racer (as HEAD gives
+/// them) and the skip report's rows.
+async fn raced_reencrypt(
+    tag: &str,
+    moment: Moment,
+) -> (
+    aws_sdk_s3::Client,
+    String,
+    Run,
+    BTreeMap<String, String>,
+    Vec<campanile::skip::Skipped>,
+) {
+    let server = campanile_testkit::moto();
+    let (client, bucket, _) = fresh_buckets(server, tag).await;
+    for key in ["race/whole", "calm/whole"] {
+        client
+            .put_object()
+            .bucket(&bucket)
+            .key(key)
+            .body(ByteStream::from(key.as_bytes().to_vec()))
+            .send()
+            .await
+            .expect("put");
+    }
+    two_parts(&client, &bucket, "race/parts").await;
+    // moto evaluates none of the conditions of a CopyObject or an UploadPartCopy
+    // (`x-amz-copy-source-if-match`, `If-Match`) nor `If-Match` on a completion: the
+    // proxy evaluates them as S3 does (FaultPlan::s3_preconditions). Without it, moto
+    // would overwrite the racer's object at `BeforeTheWrite`. The HEADs' `If-Match`,
+    // which `AfterTheListing` tests, moto evaluates itself.
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        FaultPlan {
+            s3_preconditions: moment == Moment::BeforeTheWrite,
+            ..FaultPlan::none()
+        },
+    )
+    .await
+    .expect("start proxy");
+    let raced = Arc::new(Mutex::new(BTreeMap::<String, String>::new()));
+    {
+        let (raced, bucket, client) = (raced.clone(), bucket.clone(), client.clone());
+        let part_copies = Arc::new(Mutex::new(0u32));
+        proxy.set_hook(Arc::new(move |exchange| {
+            let (path, query) = exchange
+                .target
+                .split_once('?')
+                .unwrap_or((&exchange.target, ""));
+            let keys: Vec<&str> = match moment {
+                Moment::AfterTheListing
+                    if exchange.method == "GET"
+                        && path.trim_end_matches('/') == format!("/{bucket}")
+                        && query.contains("list-type=2") =>
+                {
+                    vec!["race/whole", "race/parts"]
+                }
+                Moment::BeforeTheWrite
+                    if exchange.method == "HEAD"
+                        && path == format!("/{bucket}/race/whole")
+                        && !query.contains("partNumber=") =>
+                {
+                    vec!["race/whole"]
+                }
+                Moment::BeforeTheWrite
+                    if exchange.method == "PUT"
+                        && path == format!("/{bucket}/race/parts")
+                        && query.contains("partNumber=") =>
+                {
+                    let mut copies = part_copies.lock().unwrap_or_else(|p| p.into_inner());
+                    *copies += 1;
+                    if *copies < 2 {
+                        return;
+                    }
+                    vec!["race/parts"]
+                }
+                _ => return,
+            };
+            for key in keys {
+                if raced
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .contains_key(key)
+                {
+                    continue;
+                }
+                // The hook runs on a worker of the test's runtime, before the client
+                // gets the answer: write from there, directly to the server.
+                let etag = tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current().block_on(async {
+                        client
+                            .put_object()
+                            .bucket(&bucket)
+                            .key(key)
+                            .body(ByteStream::from(racer_bytes(key)))
+                            .send()
+                            .await
+                            .expect("racer's put")
+                            .e_tag()
+                            .unwrap_or_default()
+                            .to_string()
+                    })
+                });
+                raced
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key.to_string(), etag);
+            }
+        }));
+    }
+    let work = tempfile::tempdir().expect("work dir");
+    // One part file line, not checked: the listing is the only ListObjectsV2 of the run.
+    let part_file = work.path().join("part.all");
+    std::fs::write(&part_file, ",\n").expect("part file");
+    let endpoint = proxy.endpoint();
+    let (dir, location) = (work.path().to_path_buf(), format!("s3://{bucket}"));
+    let ran = tokio::task::spawn_blocking(move || {
+        reencrypt_at(
+            server,
+            &endpoint,
+            &dir,
+            &[
+                &location,
+                "--storage-class",
+                "STANDARD_IA",
+                "--input",
+                &part_file.display().to_string(),
+                "--no-check-part-file",
+            ],
+        )
+    })
+    .await
+    .expect("reencrypt thread");
+    let raced = raced.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    assert_eq!(
+        raced.keys().collect::<Vec<_>>(),
+        ["race/parts", "race/whole"],
+        "the racer wrote both keys\n{}",
+        ran.stderr
+    );
+    let report = std::path::PathBuf::from(
+        run_paths(&ran)["output"]
+            .as_str()
+            .expect("an output directory"),
+    )
+    .join("_skipped.jsonl");
+    let mut rows: Vec<campanile::skip::Skipped> = std::fs::read_to_string(&report)
+        .unwrap_or_else(|e| panic!("reading {}: {e}\n{}", report.display(), ran.stderr))
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON row"))
+        .collect();
+    rows.sort_by(|a, b| a.key.cmp(&b.key));
+    drop(work);
+    (client, bucket, ran, raced, rows)
+}
+
+/// Asserts the racer's objects are as it wrote them (bytes, ETag, storage class: not
+/// rewritten), `calm/whole` was rewritten, and no upload is left.
+async fn assert_racer_kept(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    raced: &BTreeMap<String, String>,
+) {
+    for (key, etag) in raced {
+        let head = client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .expect("head");
+        assert_eq!(head.e_tag(), Some(etag.as_str()), "{key}: the racer's ETag");
+        assert!(
+            matches!(head.storage_class(), None | Some(StorageClass::Standard)),
+            "{key}: not rewritten ({:?})",
+            head.storage_class()
+        );
+        assert_eq!(body(client, bucket, key).await, racer_bytes(key), "{key}");
+    }
+    let calm = client
+        .head_object()
+        .bucket(bucket)
+        .key("calm/whole")
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(calm.storage_class(), Some(&StorageClass::StandardIa));
+    assert_eq!(uploads_in_progress(client, bucket).await, 0, "upload left");
+}
+
+/// A key overwritten between the listing and its rewrite (the listing's answer held
+/// while the racer writes) is skipped and reported `changed`, never overwritten: the
+/// rewrite's HEAD of a whole object and multipartlist's HEAD of a multipart one are
+/// pinned to the listed ETag (`If-Match`, which moto evaluates). Exit 3.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_changed_after_the_listing_is_reported_not_rewritten() {
+    let (client, bucket, ran, raced, rows) =
+        raced_reencrypt("reencrace", Moment::AfterTheListing).await;
+    assert_eq!(ran.code, 3, "{}\n{}", ran.stdout, ran.stderr);
+    assert_racer_kept(&client, &bucket, &raced).await;
+    let reasons: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|row| (row.key.as_str(), row.reason.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [("race/parts", "changed"), ("race/whole", "changed")],
+        "{rows:?}"
+    );
+    assert_eq!(summary(&ran)["objects"], 1, "{}", ran.stdout);
+}
+
+/// A key overwritten after the rewrite's last read and before its write is skipped
+/// and reported `destination_changed`, never overwritten: the CopyObject of a whole
+/// object carries `x-amz-copy-source-if-match` and `If-Match` on the listed ETag, the
+/// completion of a multipart one `If-Match` (both refused with 412, as S3 does; here
+/// evaluated by the proxy, see [`raced_reencrypt`]). The multipart upload is aborted.
+/// Exit 3.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_changed_right_before_its_write_is_reported_not_overwritten() {
+    let (client, bucket, ran, raced, rows) =
+        raced_reencrypt("reencrace2", Moment::BeforeTheWrite).await;
+    assert_eq!(ran.code, 3, "{}\n{}", ran.stdout, ran.stderr);
+    assert_racer_kept(&client, &bucket, &raced).await;
+    let reasons: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|row| (row.key.as_str(), row.reason.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("race/parts", "destination_changed"),
+            ("race/whole", "destination_changed")
+        ],
+        "{rows:?}"
+    );
+    for row in &rows {
+        assert!(
+            row.detail
+                .starts_with("destination changed during the run (412"),
+            "{row:?}"
+        );
+    }
+    assert_eq!(summary(&ran)["objects"], 1, "{}", ran.stdout);
 }
