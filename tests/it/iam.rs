@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 /// Which IAM action each S3 operation the tasks call needs, and on which side(s):
 /// `R` the source (Operation=Read), `W` the destination (Operation=Write).
-const OPERATIONS: [(&str, &str, &str); 20] = [
+const OPERATIONS: [(&str, &str, &str); 21] = [
     ("list_objects_v2", "s3:ListBucket", "RW"),
     ("get_bucket_location", "s3:GetBucketLocation", "RW"),
     ("head_object", "s3:GetObject", "RW"),
@@ -42,6 +42,9 @@ const OPERATIONS: [(&str, &str, &str); 20] = [
     // `rsync --delete` only, on the destination: a copy without it deletes nothing.
     ("delete_object", "s3:DeleteObject", ""),
     ("delete_objects", "s3:DeleteObject", ""),
+    // `campanile reencrypt` only (its objects' grants, kept on the rewrite): a copy
+    // does not carry ACLs; docs/iam.md lists it with the other optional actions.
+    ("get_object_acl", "s3:GetObjectAcl", ""),
     // `rsync --all-versions` / `--version-at` only (docs/versions.md).
     ("get_bucket_versioning", "s3:GetBucketVersioning", ""),
     ("list_object_versions", "s3:ListBucketVersions", ""),

@@ -1,7 +1,8 @@
 //! `campanile reencrypt`: rewrites the objects of a bucket (or a prefix) onto
 //! themselves with a new encryption (`--sse`, `--sse-kms-key-id`) or storage class
-//! (`--storage-class`), keeping their content, headers, metadata and tags; a multipart
-//! object keeps its part layout (UploadPartCopy over its own ranges). It is the copy's
+//! (`--storage-class`), keeping their content, headers, metadata, tags and ACL grants
+//! (`--acl` replaces them); a multipart object keeps its part layout (UploadPartCopy
+//! over its own ranges). It is the copy's
 //! plan with the destination = the source ([`campanile::plan::Job::Reencrypt`]): the
 //! same part file, runners, filters, dry run, counters and summary. It takes one
 //! location and sync's listing, runner and write flags; the flags that only make sense
@@ -25,7 +26,10 @@ Examples:
   campanile reencrypt s3://a/logs/ --storage-class STANDARD_IA --sse AES256
   # re-encrypt a bucket with a KMS key (SSE-KMS ETags are no MD5s: such objects are
   # reported as not proven, exit 3)
-  campanile reencrypt s3://a --sse-kms-key-id alias/archive";
+  campanile reencrypt s3://a --sse-kms-key-id alias/archive
+  # each object keeps its ACL's grants (read with GetObjectAcl: s3:GetObjectAcl);
+  # --acl replaces every object's ACL instead
+  campanile reencrypt s3://a/site/ --sse AES256 --acl public-read";
 
 /// Rewrite objects onto themselves with a new SSE setting, KMS key or storage class.
 #[derive(Debug, Args)]

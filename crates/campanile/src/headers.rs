@@ -13,6 +13,11 @@
 //! [`WriteSettings`] (`--sse`, `--sse-kms-key-id`, `--storage-class`, `--acl`) replace
 //! what the source has ([`ObjectHeaders::with_settings`]).
 //!
+//! A copy does not carry the source's ACL (the destination is another owner's); a
+//! rewrite in place (`campanile reencrypt`) does: its grants are read with one
+//! GetObjectAcl and written as grant headers ([`ObjectHeaders::read_grants`],
+//! [`crate::acl`]).
+//!
 //! SSE-S3 (`AES256`) is carried over as is. SSE-KMS is carried over as `aws:kms`
 //! without the source key id, which belongs to the source account: the destination
 //! uses its bucket's default KMS key. SSE-C objects are read with
@@ -27,6 +32,7 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::operation::copy_object::builders::CopyObjectFluentBuilder;
 use aws_sdk_s3::operation::create_multipart_upload::builders::CreateMultipartUploadFluentBuilder;
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
@@ -37,6 +43,7 @@ use aws_sdk_s3::types::{
     ObjectCannedAcl, ObjectLockLegalHoldStatus, ObjectLockMode, ServerSideEncryption, StorageClass,
 };
 
+use crate::acl::Grants;
 use crate::command::WriteSettings;
 use crate::error::{Error, S3ResultExt};
 use crate::s3::Client;
@@ -85,6 +92,10 @@ pub struct ObjectHeaders {
     pub legal_hold: Option<ObjectLockLegalHoldStatus>,
     /// Canned ACL: only from `--acl`.
     pub acl: Option<ObjectCannedAcl>,
+    /// The object's own grants, once read ([`ObjectHeaders::read_grants`]: only for a
+    /// rewrite in place, whose new object would otherwise get the default ACL); never
+    /// together with [`ObjectHeaders::acl`], which replaces them.
+    pub grants: Option<Grants>,
 }
 
 fn owned(value: Option<&str>) -> Option<String> {
@@ -140,6 +151,7 @@ macro_rules! from_response {
             lock_retain_until: r.object_lock_retain_until_date().cloned(),
             legal_hold: r.object_lock_legal_hold_status().cloned(),
             acl: None,
+            grants: None,
         }
     }};
 }
@@ -166,6 +178,10 @@ macro_rules! apply {
             .set_object_lock_retain_until_date(h.lock_retain_until)
             .set_object_lock_legal_hold_status(h.legal_hold.clone())
             .set_acl(h.acl.clone())
+            .set_grant_read(h.grants.as_ref().and_then(|g| g.read.clone()))
+            .set_grant_read_acp(h.grants.as_ref().and_then(|g| g.read_acp.clone()))
+            .set_grant_write_acp(h.grants.as_ref().and_then(|g| g.write_acp.clone()))
+            .set_grant_full_control(h.grants.as_ref().and_then(|g| g.full_control.clone()))
     }};
 }
 
@@ -205,7 +221,10 @@ impl ObjectHeaders {
             self.storage_class = Some(StorageClass::from(class.as_str()));
         }
         if let Some(acl) = &settings.acl {
+            // `--acl` replaces the object's ACL: its grants are not carried (S3 refuses
+            // a canned ACL with grant headers).
             self.acl = Some(ObjectCannedAcl::from(acl.as_str()));
+            self.grants = None;
         }
         self
     }
@@ -229,6 +248,49 @@ impl ObjectHeaders {
             .map(|tag| format!("{}={}", encode(tag.key()), encode(tag.value())))
             .collect();
         self.tagging = (!pairs.is_empty()).then(|| pairs.join("&"));
+        Ok(())
+    }
+
+    /// Reads the object's ACL (one GetObjectAcl) and keeps its grants for the write,
+    /// unless it is the default (see [`crate::acl`]). A refusal (AccessDenied) fails
+    /// with the key and what the job needs: `s3:GetObjectAcl`, or `--acl` to replace
+    /// the ACLs instead.
+    pub async fn read_grants(
+        &mut self,
+        client: &Client,
+        bucket: &str,
+        key: &str,
+    ) -> Result<(), Error> {
+        let acl = client
+            .get_object_acl()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .context_with("GetObjectAcl", bucket, key, |error| {
+                let denied = error.code() == Some("AccessDenied")
+                    || crate::s3::http_status(error) == Some(403);
+                let explained = crate::s3::explain_failure("GetObjectAcl", bucket, key, error)?;
+                denied.then(|| {
+                    format!(
+                        "{explained}; the rewrite keeps each object's ACL, so it reads it: \
+                         allow s3:GetObjectAcl, or give --acl CANNED-ACL to replace the ACLs"
+                    )
+                })
+            })?;
+        let carried = Grants::of_acl(acl.owner(), acl.grants()).map_err(|problem| {
+            crate::error::S3Context::new("GetObjectAcl", bucket, key).problem(format!(
+                "its ACL cannot be written back with the rewrite ({problem}); give --acl \
+                 CANNED-ACL to replace it"
+            ))
+        })?;
+        for grant in &carried.left_out {
+            tracing::warn!(
+                "s3://{bucket}/{key}: its ACL's grant {grant} is not carried (WRITE means \
+                 nothing on an object and no write header takes it)"
+            );
+        }
+        self.grants = carried.grants;
         Ok(())
     }
 
@@ -298,6 +360,30 @@ mod tests {
         assert_eq!(kms.encryption, Some(ServerSideEncryption::AwsKms));
         assert_eq!(kms.kms_key_id.as_deref(), Some("alias/k"));
         assert!(kms.etag_is_not_md5());
+    }
+
+    #[test]
+    fn acl_replaces_the_objects_grants() {
+        let source = ObjectHeaders {
+            grants: Some(Grants {
+                read: Some("uri=\"http://acs.amazonaws.com/groups/global/AllUsers\"".into()),
+                ..Grants::default()
+            }),
+            ..Default::default()
+        };
+        let kept = source.clone().with_settings(&WriteSettings {
+            storage_class: Some("STANDARD_IA".into()),
+            ..Default::default()
+        });
+        assert_eq!(kept.grants, source.grants);
+        assert_eq!(kept.acl, None);
+        // S3 refuses a canned ACL with grant headers: --acl alone goes.
+        let replaced = source.with_settings(&WriteSettings {
+            acl: Some("private".into()),
+            ..Default::default()
+        });
+        assert_eq!(replaced.grants, None);
+        assert_eq!(replaced.acl, Some(ObjectCannedAcl::Private));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! injected S3 clients; the binaries in `campanile-cli` only parse arguments and wire
 //! things up. See docs/architecture.md for the shape of the whole system.
 
+pub mod acl;
 pub mod attempt;
 pub mod checksum;
 pub mod command;

@@ -457,6 +457,7 @@ pub fn iam_action(operation: &str, bucket: &str, key: &str) -> (&'static str, St
         "ListParts" => ("s3:ListMultipartUploadParts", on_object),
         "AbortMultipartUpload" => ("s3:AbortMultipartUpload", on_object),
         "GetObjectTagging" => ("s3:GetObjectTagging", on_object),
+        "GetObjectAcl" => ("s3:GetObjectAcl", on_object),
         "GetObjectAttributes" => ("s3:GetObjectAttributes", on_object),
         "DeleteObject" => ("s3:DeleteObject", on_object),
         "PutObject"
@@ -765,6 +766,10 @@ mod tests {
         assert_eq!(
             iam_action("ListParts", "b", "k").0,
             "s3:ListMultipartUploadParts"
+        );
+        assert_eq!(
+            iam_action("GetObjectAcl", "b", "k"),
+            ("s3:GetObjectAcl", "arn:aws:s3:::b/k".to_string())
         );
     }
 

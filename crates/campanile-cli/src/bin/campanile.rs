@@ -40,7 +40,8 @@ enum Job {
     Restore(Box<RestoreCli>),
     /// Re-encrypt or re-class in place: rewrite a bucket's or prefix's objects onto
     /// themselves with a new --sse, --sse-kms-key-id or --storage-class, keeping
-    /// content, headers, metadata, tags and part layout:
+    /// content, headers, metadata, tags, ACL grants (--acl replaces them) and part
+    /// layout:
     /// `campanile reencrypt s3://src/logs/ --storage-class STANDARD_IA`.
     #[command(after_help = campanile_cli::reencrypt::AFTER_HELP)]
     Reencrypt(Box<ReencryptCli>),

@@ -624,7 +624,8 @@ pub struct MultipartListArgs {
     /// The records are rewritten onto themselves (`campanile reencrypt`): each record
     /// written carries its listed ETag as the destination's condition, so that every
     /// later write of the key (the copy, the completion, the clean-up's) happens only
-    /// while the key still holds what was listed.
+    /// while the key still holds what was listed; each upload is created with the
+    /// object's ACL grants (GetObjectAcl), unless --acl replaces them.
     #[arg(long)]
     pub in_place: bool,
     #[command(flatten)]
@@ -693,9 +694,10 @@ pub struct ObjectCopyArgs {
     pub server_side_if_readable: bool,
     /// Rewrite each object onto itself inside the server (`campanile reencrypt`): the
     /// source and destination are one bucket, endpoint and key space; a whole object
-    /// gets its own headers (from a HEAD) with the write settings over them
-    /// (CopyObject, REPLACE; tags kept), a part is copied by its own range; every
-    /// write is pinned to the listed ETag and conditional on the key still holding it.
+    /// gets its own headers (from a HEAD) and ACL grants (GetObjectAcl, unless --acl)
+    /// with the write settings over them (CopyObject, REPLACE; tags kept), a part is
+    /// copied by its own range; every write is pinned to the listed ETag and
+    /// conditional on the key still holding it.
     #[arg(long, conflicts_with_all = ["server_side", "server_side_if_readable"])]
     pub in_place: bool,
     /// Read versions records (`bucketlist --all-versions` or `--version-at`) instead of

@@ -1041,7 +1041,7 @@ async fn complete_upload_with_sse(
             return S3Context::new("CompleteMultipartUpload", bucket, key).source_moved(
                 SkipReason::DestinationChanged,
                 format!(
-                    "destination changed during the run (412 on the conditional completion of upload {upload_id}: another writer wrote or deleted the key since the diff); not overwritten"
+                    "destination changed during the run (412 on the conditional completion of upload {upload_id}: another writer wrote or deleted the key since the diff, or in place since the listing); not overwritten"
                 ),
                 Some(error),
             );

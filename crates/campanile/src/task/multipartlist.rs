@@ -300,6 +300,14 @@ async fn plan_multipart(
         headers
             .read_tags(src, &options.src_bucket, &object.key)
             .await?;
+        // In place (`campanile reencrypt`) the new upload replaces the object: it is
+        // created with the object's grants, or it would get the default ACL. `--acl`
+        // replaces them.
+        if options.in_place && options.write.acl.is_none() {
+            headers
+                .read_grants(src, &options.src_bucket, &object.key)
+                .await?;
+        }
         let headers = headers.with_settings(&options.write);
         // The records keep the source key; the upload is the destination key's.
         let dst_key = options.keys.dst_key(&object.key);

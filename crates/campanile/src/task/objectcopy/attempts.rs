@@ -113,7 +113,7 @@ where
 }
 
 /// What a refused conditional write says (see [`write_failure`]).
-pub(super) const DESTINATION_CHANGED: &str = "destination changed during the run (412 on the conditional write: another writer wrote or deleted the key since the diff); not overwritten";
+pub(super) const DESTINATION_CHANGED: &str = "destination changed during the run (412 on the conditional write: another writer wrote or deleted the key since the diff, or in place since the listing); not overwritten";
 
 /// A GET body that broke off while it was read: another GET may get all of it.
 pub(super) fn read_failure(

@@ -5,9 +5,11 @@
 //! settings over them (`REPLACE`: S3 accepts a copy onto itself only when something
 //! changes; the tags are copied by the server); a part is copied by its own byte range
 //! into the upload multipartlist made with the same headers, so the layout and the
-//! multipart ETag stay. Every write is pinned to the listed ETag
-//! (`x-amz-copy-source-if-match`) and conditional on the key still holding it
-//! (`If-Match`, on CopyObject and, through the part lines, on
+//! multipart ETag stay. The object's ACL goes with it: its grants (GetObjectAcl) are
+//! given on the CopyObject or the upload's creation as grant headers, unless it is the
+//! default (see [`crate::acl`]); `--acl` replaces it instead. Every write is pinned to
+//! the listed ETag (`x-amz-copy-source-if-match`) and conditional on the key still
+//! holding it (`If-Match`, on CopyObject and, through the part lines, on
 //! CompleteMultipartUpload): a key another writer changed during the run is skipped and
 //! reported, never overwritten.
 //!
@@ -60,7 +62,8 @@ pub(super) async fn rewrite<W: Write, E: Write>(
 }
 
 /// The object's own headers: one HEAD pinned to the listed ETag (a key gone or changed
-/// since the listing is skipped and reported, as in every copy).
+/// since the listing is skipped and reported, as in every copy), and its ACL's grants
+/// (one GetObjectAcl) unless `--acl` replaces them.
 async fn source_headers(
     record: &PartRecord,
     bucket: &str,
@@ -83,7 +86,11 @@ async fn source_headers(
                 &object.etag,
             )
         })?;
-    Ok(ObjectHeaders::from_head(&head))
+    let mut headers = ObjectHeaders::from_head(&head);
+    if options.write.acl.is_none() {
+        headers.read_grants(dst, bucket, &object.key).await?;
+    }
+    Ok(headers)
 }
 
 /// A whole object rewritten whose ETag proves nothing (SSE-KMS before or after): a
