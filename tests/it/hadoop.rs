@@ -733,6 +733,8 @@ async fn index_on_hadoop_writes_one_row_per_object_to_the_job_output() {
     }
     let code = stage_code(server, &client, ",\n").await;
     let uuid = fresh_uuid("index");
+    let work = tempfile::tempdir().expect("tempdir");
+    let table = work.path().join("index.csv");
     let ran = job_on_hadoop(
         server,
         &code,
@@ -745,10 +747,32 @@ async fn index_on_hadoop_writes_one_row_per_object_to_the_job_output() {
             "garage",
             "--uuid",
             &uuid,
+            "--to",
+            table.to_str().expect("utf-8 path"),
         ],
     )
     .await;
     assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    // The table, made from the rows read back from the cluster's job output: one row
+    // per object, in key order, as a local run writes it.
+    let csv_text = std::fs::read_to_string(&table).expect("the table");
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    assert_eq!(
+        reader.headers().expect("header").iter().collect::<Vec<_>>(),
+        campanile::rsync::index::COLUMNS
+    );
+    let table_rows: Vec<(String, String, String)> = reader
+        .records()
+        .map(|r| {
+            let r = r.expect("a CSV record");
+            (r[0].to_string(), r[1].to_string(), r[2].to_string())
+        })
+        .collect();
+    let expected: Vec<(String, String, String)> = objects
+        .iter()
+        .map(|(key, size)| (src.clone(), key.to_string(), size.to_string()))
+        .collect();
+    assert_eq!(table_rows, expected, "{csv_text}");
     let names: Vec<String> = reports(&ran)
         .iter()
         .filter_map(|r| r["step"].as_str().map(str::to_string))

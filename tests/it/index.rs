@@ -734,12 +734,49 @@ async fn on_emr_the_index_step_follows_the_listing() {
     assert!(at("-files").contains("s3://codebucket/objectindex"));
 }
 
-/// `--wait` on EMR (moto, steps advanced one state per DescribeStep): the index's
-/// own summary, not a copy's.
+/// `--wait` on EMR with `--to` (moto, steps advanced one state per DescribeStep): the
+/// index's own summary, not a copy's, and, once the steps are done, the rows the tasks
+/// wrote to the job output on S3 (here put there by the test, since moto's EMR runs no step:
+/// the real tasks' rows are checked on Hadoop, tests/it/hadoop.rs) are read back and
+/// written as the table, in key order; a part file that is not a part (`_SUCCESS`) is
+/// left out.
 #[tokio::test(flavor = "multi_thread")]
-async fn on_emr_wait_ends_with_the_index_summary() {
+async fn on_emr_wait_the_rows_of_the_job_output_become_the_table() {
     let server = campanile_testkit::moto_emr_steps();
-    let cluster = server.create_cluster("campanile-index-wait").await;
+    let client = server.client().await;
+    let code = "codebucket-index-table";
+    let _ = client.create_bucket().bucket(code).send().await;
+    let row = |key: &str, size: u64| campanile::task::objectindex::IndexRow {
+        bucket: "srcbucket".into(),
+        key: key.into(),
+        etag: format!("{:032x}", size),
+        size,
+        mtime: "2026-11-30 10:00:00".into(),
+        storage_class: Some("STANDARD".into()),
+        encryption: Some("SSE-S3".into()),
+        kms_key_id: None,
+        checksum_algorithm: None,
+    };
+    let output = "output/srcbucket/part.all.1451507459";
+    // Two tasks' part files, their rows out of key order across the files.
+    for (name, rows) in [
+        ("part-00000", vec![row("m/tab\there", 7), row("z", 3)]),
+        ("part-00001", vec![row("a, quoted \"key\"", 11)]),
+        ("_SUCCESS", vec![]),
+    ] {
+        let body: String = rows.iter().map(|r| format!("{}\n", r.to_line())).collect();
+        client
+            .put_object()
+            .bucket(code)
+            .key(format!("{output}/{name}"))
+            .body(body.into_bytes().into())
+            .send()
+            .await
+            .expect("put a part file");
+    }
+    let cluster = server.create_cluster("campanile-index-table").await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let table = work.path().join("index.csv");
     let ran = run(
         CAMPANILE,
         &[
@@ -748,20 +785,24 @@ async fn on_emr_wait_ends_with_the_index_summary() {
             "-j",
             &cluster,
             "--input",
-            "s3://codebucket/input/srcbucket/part.all",
+            &format!("s3://{code}/input/srcbucket/part.all"),
             "--code",
-            "s3://codebucket",
+            &format!("s3://{code}"),
             "--output",
-            "s3://codebucket/output/srcbucket",
+            &format!("s3://{code}/output/srcbucket"),
             "--src-endpoint",
             "s3.us-west-2.amazonaws.com",
             "--uuid",
-            "1451507458",
+            "1451507459",
             "--emr-endpoint",
+            &server.endpoint,
+            "--log-endpoint",
             &server.endpoint,
             "--wait",
             "--poll-seconds",
             "0.05",
+            "--to",
+            table.to_str().expect("utf-8 path"),
         ],
         "",
         server,
@@ -788,4 +829,21 @@ async fn on_emr_wait_ends_with_the_index_summary() {
         ran.stderr
     );
     assert!(!ran.stderr.contains("objects copied"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("Index: 3 rows (csv) in"),
+        "{}",
+        ran.stderr
+    );
+    let text = std::fs::read_to_string(&table).expect("the table");
+    let rows = csv_rows(&text);
+    let keys: Vec<&str> = rows.values().map(|r| r["key"].as_str()).collect();
+    assert_eq!(keys, ["a, quoted \"key\"", "m/tab\there", "z"], "{text}");
+    assert_eq!(rows["srcbucket/z"]["size"], "3");
+    assert_eq!(rows["srcbucket/m/tab\there"]["encryption"], "SSE-S3");
+    // The table's own order is the keys' (bytewise), whatever the part files' order.
+    let order: Vec<String> = csv::Reader::from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.expect("record")[1].to_string())
+        .collect();
+    assert_eq!(order, ["a, quoted \"key\"", "m/tab\there", "z"]);
 }

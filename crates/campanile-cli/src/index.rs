@@ -28,9 +28,11 @@ before the HEAD). The article's `aws s3 ls s3://bucket | awk '{ if($3 > 1024000)
 $0 }'` (size strictly greater than 1024000 bytes) is --min-size 1024001: --min-size
 keeps size >= SIZE.
 
-Several SOURCEs: one run each, one after the other, all rows in one table. A local
-run writes the table (--to, default stdout); on a cluster (-j, --hadoop) the rows
-stay in the job output under --output, one <part file>.<id> directory per bucket.
+Several SOURCEs: one run each, one after the other, all rows in one table (--to,
+default stdout). On a cluster the rows are written to the job output under --output
+(one <part file>.<id> directory per bucket) and read back from there for the table:
+--hadoop, and -j CLUSTER with --wait and an s3:// --output; -j without --wait
+submits the steps and leaves the rows in the job output (no --to).
 
 Examples:
   campanile index s3://logs/2025/ --to index.csv
@@ -153,14 +155,35 @@ impl IndexCli {
             Some("-") | None => None,
             Some(to) => Some(to.to_string()),
         };
-        if cluster && self.to.is_some() {
+        // An EMR run that does not wait ends at the submission: no rows to make a
+        // table of yet.
+        let submit_only = self.run.job.is_some() && !self.run.wait;
+        if submit_only && self.to.is_some() {
             return Err(Error::Usage(
-                "campanile index: --to is for local runs; on a cluster the rows stay in the \
-                 job output under --output (docs/records.md, \"Index rows\")"
+                "campanile index: --to with -j needs --wait (the table is made from the job \
+                 output once the steps are done); without it the rows stay in the job \
+                 output under --output (docs/records.md, \"Index rows\")"
                     .into(),
             ));
         }
-        if !cluster && to.is_none() && self.format == TableFormat::Parquet && !self.run.dry_run {
+        if self.run.job.is_some()
+            && self.run.wait
+            && !self.run.dry_run
+            && !self
+                .run
+                .output
+                .as_deref()
+                .is_some_and(|o| o.starts_with("s3://"))
+        {
+            return Err(Error::Usage(
+                "campanile index: -j with --wait reads the rows back for the table from the \
+                 job output: give --output s3://BUCKET/PREFIX (the cluster's HDFS cannot be \
+                 read from here)"
+                    .into(),
+            ));
+        }
+        if !submit_only && to.is_none() && self.format == TableFormat::Parquet && !self.run.dry_run
+        {
             return Err(Error::Usage(
                 "campanile index: a Parquet table needs --to FILE or --to s3://BUCKET/KEY".into(),
             ));
@@ -289,8 +312,25 @@ mod tests {
         assert!(error.to_string().contains("--key-regex"), "{error}");
         let error = parsed(&["a", "-j", "j-ABC", "--to", "x.csv", "--output", "s3://o/p"])
             .requests()
-            .expect_err("--to on a cluster");
+            .expect_err("--to on EMR without --wait");
         assert_eq!(error.exit_code(), 2);
+        assert!(error.to_string().contains("--wait"), "{error}");
+        let error = parsed(&["a", "-j", "j-ABC", "--wait", "--output", "/hdfs/out"])
+            .requests()
+            .expect_err("rows on the cluster's HDFS");
+        assert!(error.to_string().contains("--output s3://"), "{error}");
+        let (requests, table) = parsed(&[
+            "a",
+            "--hadoop",
+            "--to",
+            "/tmp/never-written/x.csv",
+            "--output",
+            "s3://o/p",
+        ])
+        .requests()
+        .expect("--to with --hadoop");
+        assert_eq!(requests.len(), 1);
+        assert_eq!(table.to.as_deref(), Some("/tmp/never-written/x.csv"));
         assert!(
             IndexCli::try_parse_from(["index"]).is_err(),
             "SOURCE is required"

@@ -646,6 +646,7 @@ impl RsyncCli {
             inventory: self.inventory.clone(),
             delete,
             input_report: self.input_report.clone(),
+            index_rows: None,
         })
     }
 

@@ -609,6 +609,43 @@ pub async fn download_to(
     Ok(written)
 }
 
+/// Downloads the part files (`part-*`, gzip or not, under their own names) of the job
+/// output `dir` (`s3://bucket/prefix`) into the local directory `to`, and returns
+/// their paths in key order: how a run reads back what its cluster tasks wrote.
+pub async fn download_part_files(
+    client: &Client,
+    dir: &str,
+    to: &std::path::Path,
+) -> Result<Vec<std::path::PathBuf>, Error> {
+    use crate::error::S3ResultExt;
+    let (bucket, prefix) = crate::s3_url::parse_s3_uri(dir)
+        .ok_or_else(|| Error::Usage(format!("{dir:?} is not an s3://bucket/prefix URI")))?;
+    let prefix = format!("{}/", prefix.trim_end_matches('/'));
+    let mut files = Vec::new();
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix(&prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.context("ListObjectsV2", &bucket, &prefix)?;
+        for object in page.contents() {
+            let Some(key) = object.key() else { continue };
+            let name = &key[prefix.len().min(key.len())..];
+            if !name.starts_with("part-") || name.contains('/') {
+                continue;
+            }
+            let local = to.join(name);
+            let mut file = std::fs::File::create(&local)
+                .map_err(|e| Error::io(format!("creating {}", local.display()), e))?;
+            download_to(client, &bucket, key, &mut file).await?;
+            files.push(local);
+        }
+    }
+    Ok(files)
+}
+
 /// A one-line description of an SDK error: service code and message when the service
 /// answered, the transport failure otherwise. Never includes credentials.
 pub fn describe_error<E, R>(error: &aws_sdk_s3::error::SdkError<E, R>) -> String

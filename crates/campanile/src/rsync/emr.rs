@@ -91,6 +91,18 @@ pub async fn run<W: Write, E: Write>(
         writeln!(out, "{json}").map_err(io)?;
         return out.flush().map_err(io);
     }
+    if request.index_rows.is_some()
+        && !plan
+            .output
+            .as_deref()
+            .is_some_and(|o| o.starts_with("s3://"))
+    {
+        return Err(Error::Usage(
+            "campanile index: the table is read back from the job output, which must be on \
+             S3 (--output s3://BUCKET/PREFIX)"
+                .into(),
+        ));
+    }
     let client = emr_client(
         request.region.as_deref(),
         cluster.profile.as_deref(),
@@ -160,6 +172,18 @@ pub async fn run<W: Write, E: Write>(
             .map_err(io)?;
         }
         if let crate::plan::Job::Index(_) = options.job {
+            if let (Some(to), Some(dir)) = (&request.index_rows, plan.output.as_deref()) {
+                // The rows are read where the steps wrote them, with the client of the
+                // step logs (`--log-endpoint`, `--profile`), as a verify's are.
+                let s3 = crate::s3::client(&ClientOptions {
+                    endpoint: cluster.log_endpoint.clone(),
+                    profile: cluster.profile.clone(),
+                    region: request.region.clone(),
+                    ..Default::default()
+                })
+                .await?;
+                crate::s3::download_part_files(&s3, dir, to).await?;
+            }
             let seconds = started.elapsed().as_secs_f64();
             return crate::rsync::index::print_cluster_summary(
                 &reports, &options, seconds, false, out, err,

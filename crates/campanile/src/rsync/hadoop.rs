@@ -216,6 +216,9 @@ pub async fn run<W: Write, E: Write>(
         reports.push(report);
     }
     if let crate::plan::Job::Index(_) = options.job {
+        if let (Some(to), Some(dir)) = (&request.index_rows, plan.output.as_deref()) {
+            copy_part_files(&cluster.hadoop, dir, to)?;
+        }
         let seconds = started.elapsed().as_secs_f64();
         return crate::rsync::index::print_cluster_summary(
             &reports,
@@ -325,6 +328,53 @@ fn hdfs_text(hadoop: &Path, dir: &str, to: &Path) -> Result<bool, Error> {
         .status()
         .map_err(|e| Error::io(format!("running {} fs -text", hadoop.display()), e))?;
     Ok(status.success())
+}
+
+/// Copies the part files of the job output `dir` (any file system the cluster reads:
+/// HDFS, S3A) into the local directory `to` as one file, `part-all` (`hadoop fs
+/// -text` un-gzips them). The output must exist (its step succeeded); one without part
+/// files (a step over an empty input) leaves an empty file.
+fn copy_part_files(hadoop: &Path, dir: &str, to: &Path) -> Result<(), Error> {
+    let failed = |what: &str, status: std::process::ExitStatus| Error::StepFailed {
+        step: "index rows".into(),
+        message: format!("{} fs {what} {dir} exited with {status}", hadoop.display()),
+    };
+    let listed = Command::new(hadoop)
+        .args(["fs", "-ls", "-C", dir])
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| Error::io(format!("running {} fs -ls", hadoop.display()), e))?;
+    if !listed.status.success() {
+        return Err(failed("-ls", listed.status));
+    }
+    let parts: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .filter(|path| {
+            path.rsplit('/')
+                .next()
+                .is_some_and(|name| name.starts_with("part-"))
+        })
+        .map(str::to_string)
+        .collect();
+    let local = to.join("part-all");
+    let file = std::fs::File::create(&local)
+        .map_err(|e| Error::io(format!("creating {}", local.display()), e))?;
+    if parts.is_empty() {
+        return Ok(());
+    }
+    let status = Command::new(hadoop)
+        .args(["fs", "-text"])
+        .args(&parts)
+        .stdin(Stdio::null())
+        .stdout(file)
+        .stderr(Stdio::inherit())
+        .status()
+        .map_err(|e| Error::io(format!("running {} fs -text", hadoop.display()), e))?;
+    if !status.success() {
+        return Err(failed("-text", status));
+    }
+    Ok(())
 }
 
 /// The skip report of a cluster run: the skip rows of the job output `dir` (read with

@@ -6,8 +6,11 @@
 //! buckets in the order given and each bucket's rows by key ([`write_table`]):
 //! CSV (RFC 4180, a header line, keys quoted when they need it), Parquet (typed
 //! columns: `size` INT64, `last_modified` a UTC timestamp in milliseconds) or the
-//! rows themselves (TSV). On a cluster the rows stay where the runner wrote them, in
-//! the job output under `--output` (one `<part file>.<uuid>` directory per bucket).
+//! rows themselves (TSV). On a cluster the rows are written to the job output under
+//! `--output` (one `<part file>.<uuid>` directory per bucket) and the runner copies
+//! them back ([`RsyncRequest::index_rows`]: `hadoop fs -text` on a Hadoop cluster, the
+//! part files' GETs from S3 after an EMR run with `--wait`), so the table is the same
+//! on every runner; an EMR run that does not wait leaves them there.
 //!
 //! A dry run lists (no HEAD) and prints the keys the run would index, then their
 //! count, bytes and the HEADs the run would make.
@@ -478,8 +481,8 @@ pub(crate) async fn execute<W: Write, E: Write>(
 }
 
 /// The end of an index run on a cluster (EMR with `--wait`, `--hadoop`): the index
-/// summary from the steps' counters instead of a copy's; the rows stay in the job
-/// output.
+/// summary from the steps' counters instead of a copy's (the rows were copied back
+/// for the table before it, when asked).
 pub(crate) fn print_cluster_summary<W: Write, E: Write>(
     reports: &[StepReport],
     options: &crate::plan::PlanOptions,
@@ -622,26 +625,32 @@ pub async fn run<W: Write, E: Write>(
     err: &mut E,
 ) -> Result<(), Error> {
     let mut rows = Vec::new();
-    // A table is written only after local runs that are not dry runs.
-    let table_on_stdout = table.to.is_none()
-        && requests
-            .iter()
-            .any(|r| matches!(r.runner, Runner::Local(_)) && !r.dry_run);
-    for request in requests {
+    // Where the rows of cluster runs are copied to, until the table is written.
+    let copies = tempfile::tempdir().map_err(|e| Error::io("creating a temporary directory", e))?;
+    // A table is written only after runs that leave rows to read.
+    let table_on_stdout = table.to.is_none() && requests.iter().any(makes_rows);
+    for (number, request) in requests.iter().enumerate() {
+        let mut request = request.clone();
+        let cluster_rows = copies.path().join(number.to_string());
+        if makes_rows(&request) && !matches!(request.runner, Runner::Local(_)) {
+            std::fs::create_dir(&cluster_rows)
+                .map_err(|e| Error::io(format!("creating {}", cluster_rows.display()), e))?;
+            request.index_rows = Some(cluster_rows.clone());
+        }
         if table_on_stdout {
             // The table goes to stdout: the runs speak on stderr.
             let mut said = Vec::new();
-            let ran = crate::rsync::run(request, &mut said, err).await;
+            let ran = crate::rsync::run(&request, &mut said, err).await;
             err.write_all(&said)
                 .map_err(|e| Error::io("writing stderr", e))?;
             ran?;
         } else {
-            crate::rsync::run(request, out, err).await?;
+            crate::rsync::run(&request, out, err).await?;
         }
-        if let Runner::Local(local) = &request.runner
-            && !request.dry_run
-        {
-            rows.push(local_rows_dir(request, local)?);
+        match &request.runner {
+            Runner::Local(local) if !request.dry_run => rows.push(local_rows_dir(&request, local)?),
+            _ if request.index_rows.is_some() => rows.push(cluster_rows),
+            _ => {}
         }
     }
     if rows.is_empty() {
@@ -721,6 +730,16 @@ pub async fn run<W: Write, E: Write>(
             Ok(())
         }
     }
+}
+
+/// Whether a run of `request` leaves rows for the table: not a dry run, and not an EMR
+/// submission that does not wait for its steps.
+fn makes_rows(request: &RsyncRequest) -> bool {
+    !request.dry_run
+        && match &request.runner {
+            Runner::Local(_) | Runner::Hadoop(_) => true,
+            Runner::Emr(emr) => emr.wait.is_some(),
+        }
 }
 
 /// Bytes of rows the table's sort holds in memory before it spills to disk.

@@ -58,6 +58,10 @@ pub struct RsyncRequest {
     /// or drifted (local runner only), instead of listing the source (see
     /// [`verify::write_listing`]).
     pub input_report: Option<std::path::PathBuf>,
+    /// `campanile index` on a cluster: a local directory the run copies its index
+    /// rows into once its steps are done (the job output's part files), for the
+    /// table ([`index::run`]). `None`: the rows stay in the job output.
+    pub index_rows: Option<std::path::PathBuf>,
 }
 
 /// What `--delete` asks.

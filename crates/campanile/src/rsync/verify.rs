@@ -248,31 +248,12 @@ pub async fn gather_s3(
     let work = tempfile::tempdir().map_err(|e| Error::io("creating a temporary directory", e))?;
     let mut files = Vec::new();
     let dirs = row_directories(plan);
-    for dir in &dirs {
-        let (bucket, prefix) = crate::s3_url::parse_s3_uri(dir)
-            .ok_or_else(|| Error::Usage(format!("{dir:?} is not an s3://bucket/prefix URI")))?;
-        let prefix = format!("{}/", prefix.trim_end_matches('/'));
-        let mut pages = client
-            .list_objects_v2()
-            .bucket(&bucket)
-            .prefix(&prefix)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.context("ListObjectsV2", &bucket, &prefix)?;
-            for object in page.contents() {
-                let Some(key) = object.key() else { continue };
-                let name = &key[prefix.len().min(key.len())..];
-                if !name.starts_with("part-") || name.contains('/') {
-                    continue;
-                }
-                let local = work.path().join(format!("{}", files.len()));
-                let mut file = File::create(&local)
-                    .map_err(|e| Error::io(format!("creating {}", local.display()), e))?;
-                crate::s3::download_to(client, &bucket, key, &mut file).await?;
-                files.push(local);
-            }
-        }
+    for (index, dir) in dirs.iter().enumerate() {
+        // One directory per output: part files of two steps share their names.
+        let into = work.path().join(format!("output-{index}"));
+        std::fs::create_dir(&into)
+            .map_err(|e| Error::io(format!("creating {}", into.display()), e))?;
+        files.extend(crate::s3::download_part_files(client, dir, &into).await?);
     }
     let local = work.path().join(REPORT_NAME);
     let mut report = gather_files(&files, &local, reports)?;
