@@ -908,3 +908,162 @@ async fn kms_versions_are_proven_by_checksum_or_reported() {
     );
     assert_eq!(uploads_in_progress(&client, &dst).await, 0);
 }
+
+/// A plain source (MD5 ETags, each version with a CRC32) into a destination the test
+/// proxy shows as SSE-KMS (as a bucket with default SSE-KMS encryption: the writes'
+/// answers say `aws:kms` and give ETags that are not MD5s, though the requests do not
+/// ask for it). `doc`: a whole version, a multipart one (composite CRC32), a delete
+/// marker, a whole one; `other`: one whole version. The first run judges each write by
+/// its answer: exit 0, the histories alike (compared on moto itself). The second run
+/// finds the destination's ETags all different from the source's, HEADs each pair and
+/// finds the same checksums and sizes past SSE-KMS: nothing written, exit 0. Then
+/// `other`'s copy is replaced by another writer's bytes of the same size (with their
+/// own CRC32): its ETag differs as before, but its checksum does too, so it is
+/// reported diverged (exit 3), nothing written over it.
+#[tokio::test(flavor = "multi_thread")]
+async fn copies_into_a_kms_destination_are_found_again_by_checksum() {
+    use crate::proofs::{Uploaded, put_multipart_with_checksum};
+    use campanile_testkit::faults::{FaultPlan, FaultProxy};
+    use campanile_testkit::fixtures::FixtureObject;
+    use std::sync::{Arc, Mutex};
+    let server = campanile_testkit::moto();
+    let client = without_default_checksums(server).await;
+    let src = campanile_testkit::unique_bucket("versions-tokms-src");
+    let dst = campanile_testkit::unique_bucket("versions-tokms-dst");
+    for bucket in [&src, &dst] {
+        server.create_bucket(&client, bucket).await;
+        enable_versioning(&client, bucket).await;
+    }
+    put_with_crc32(&client, &src, "doc", fixture_bytes("doc-1", 100_000)).await;
+    put_with_crc32(&client, &src, "other", fixture_bytes("other", 5_000)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let object = FixtureObject::multipart("doc", 6 * MIB + 5, 5 * MIB);
+    put_multipart_with_checksum(&client, &src, &object, Uploaded::Crc32Composite).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    client
+        .delete_object()
+        .bucket(&src)
+        .key("doc")
+        .send()
+        .await
+        .expect("delete marker");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    put_with_crc32(&client, &src, "doc", fixture_bytes("doc-4", 2_000)).await;
+    let wanted = history(&client, &src, "doc").await;
+    assert_eq!(wanted.len(), 4, "{wanted:?}");
+    assert!(
+        wanted[1].0.as_deref().is_some_and(|e| e.ends_with("-2")),
+        "{wanted:?}"
+    );
+
+    let proxy = FaultProxy::start(&server.endpoint, FaultPlan::kms(&[&dst]))
+        .await
+        .expect("start proxy");
+    // The HEADs of one version (`versionId`) the runs send, per bucket.
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    {
+        let heads = heads.clone();
+        proxy.set_hook(Arc::new(move |exchange| {
+            if exchange.method == "HEAD" && exchange.target.contains("versionId=") {
+                let bucket = exchange.target.trim_start_matches('/');
+                let bucket = bucket.split('/').next().unwrap_or_default().to_string();
+                heads.lock().unwrap_or_else(|p| p.into_inner()).push(bucket);
+            }
+        }));
+    }
+    let take_heads = || std::mem::take(&mut *heads.lock().unwrap_or_else(|p| p.into_inner()));
+    let work = tempfile::tempdir().expect("work");
+    let rsync_through = |name: &'static str| {
+        let work = work.path().join(name);
+        let endpoint = proxy.endpoint();
+        let (from, to) = (src.clone(), dst.clone());
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&work).expect("work dir");
+            let part_file = work.join("part.all");
+            std::fs::write(&part_file, "range\t\t\n").expect("part file");
+            rsync_local_at(
+                campanile_testkit::moto(),
+                &endpoint,
+                &work,
+                &part_file,
+                (&from, &to),
+                &["--all-versions"],
+                &[],
+            )
+        })
+    };
+
+    let first = rsync_through("first").await.expect("rsync thread");
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    let did = versions_summary(&first);
+    assert_eq!(did["versions"], 4, "{did}");
+    assert_eq!(did["delete_markers"], 1, "{did}");
+    assert_eq!(summary(&first)["proofs"]["md5"], 4, "{}", first.stdout);
+    // Compared on moto itself, whose ETags are MD5s of the bytes.
+    assert_eq!(history(&client, &dst, "doc").await, wanted);
+    assert_eq!(
+        history(&client, &dst, "other").await,
+        history(&client, &src, "other").await
+    );
+    take_heads();
+
+    let second = rsync_through("second").await.expect("rsync thread");
+    assert_eq!(second.code, 0, "{}\n{}", second.stdout, second.stderr);
+    let did = versions_summary(&second);
+    assert_eq!(did["versions"], 0, "{did}");
+    assert_eq!(did["delete_markers"], 0, "{did}");
+    assert_eq!(did["already_there"], 5, "{did}");
+    assert_eq!(did["diverged"], 0, "{did}");
+    assert_eq!(history(&client, &dst, "doc").await, wanted);
+    // One HEAD of each side per object version (4), none for the delete marker. (The
+    // multipart version's copy also reads its layout with partNumber HEADs, only when
+    // written: none here.)
+    let mut seen = take_heads();
+    seen.sort();
+    let mut expected = vec![src.clone(); 4];
+    expected.extend(vec![dst.clone(); 4]);
+    expected.sort();
+    assert_eq!(seen, expected, "{}", second.stderr);
+
+    // Another writer's bytes of the same size in place of `other`'s copy.
+    let listed = client
+        .list_object_versions()
+        .bucket(&dst)
+        .prefix("other")
+        .send()
+        .await
+        .expect("list versions");
+    for version in listed.versions() {
+        client
+            .delete_object()
+            .bucket(&dst)
+            .key("other")
+            .set_version_id(version.version_id().map(str::to_string))
+            .send()
+            .await
+            .expect("delete the copy");
+    }
+    put_with_crc32(&client, &dst, "other", fixture_bytes("someone else", 5_000)).await;
+    let diverged = history(&client, &dst, "other").await;
+    assert_eq!(diverged.len(), 1);
+    assert_ne!(diverged, history(&client, &src, "other").await);
+    let third = rsync_through("third").await.expect("rsync thread");
+    assert_eq!(third.code, 3, "{}\n{}", third.stdout, third.stderr);
+    let did = versions_summary(&third);
+    assert_eq!(did["diverged"], 1, "{did}");
+    assert_eq!(did["already_there"], 4, "{did}");
+    let report = summary(&third)["paths"]["skip_report"]
+        .as_str()
+        .expect("skip report")
+        .to_string();
+    let rows = std::fs::read_to_string(&report).expect("report");
+    assert_eq!(rows.lines().count(), 1, "{rows}");
+    assert!(
+        rows.contains("\"other\"")
+            && rows.contains("destination_changed")
+            && rows.contains("checksums differ"),
+        "{rows}"
+    );
+    assert_eq!(history(&client, &dst, "other").await, diverged);
+    assert_eq!(uploads_in_progress(&client, &dst).await, 0);
+}

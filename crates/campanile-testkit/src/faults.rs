@@ -15,7 +15,10 @@
 //! `ETag` header of GET, HEAD, PutObject, UploadPart and CompleteMultipartUpload
 //! answers; the `<ETag>` elements of ListObjectsV2, ListParts, CompleteMultipartUpload
 //! and copy results) is replaced by a value that is not an MD5 of anything the client
-//! has (the MD5 of `kms:` and the real ETag, with its `-N` kept), the same every time;
+//! has (the MD5 of `kms:`, the bucket and the real ETag, with its `-N` kept), the same
+//! every time for the same bytes in one bucket but another in another bucket (as S3,
+//! whose SSE-KMS ETags are not MD5s of the data: a copy of an object into another
+//! bucket gets an ETag of its own);
 //! answers say `x-amz-server-side-encryption: aws:kms`; and the ETags the client sends
 //! back (`If-Match`, `x-amz-copy-source-if-match`, the parts of a
 //! CompleteMultipartUpload) are turned back into the server's. Requests are rewritten,
@@ -686,7 +689,8 @@ async fn serve_connection(client: TcpStream, shared: Arc<Mutex<Shared>>) -> std:
         let (mut answer_head, mut answer_body) =
             forward(&mut upstream, upstream_addr, &request, &exchange.method).await?;
         if kms {
-            kms_answer(&shared, &mut answer_head, &mut answer_body);
+            let bucket = bucket_of(&exchange.target).to_string();
+            kms_answer(&shared, &bucket, &mut answer_head, &mut answer_body);
         }
         exchange.status = answer_head
             .first_line
@@ -743,22 +747,28 @@ async fn serve_connection(client: TcpStream, shared: Arc<Mutex<Shared>>) -> std:
     }
 }
 
-/// Whether the request's bucket (path-style: the first segment) is an SSE-KMS one.
-fn is_kms_bucket(shared: &Mutex<Shared>, target: &str) -> bool {
+/// The request's bucket (path-style: the first segment).
+fn bucket_of(target: &str) -> &str {
     let path = target.split('?').next().unwrap_or_default();
-    let bucket = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    path.trim_start_matches('/').split('/').next().unwrap_or("")
+}
+
+/// Whether the request's bucket is an SSE-KMS one.
+fn is_kms_bucket(shared: &Mutex<Shared>, target: &str) -> bool {
+    let bucket = bucket_of(target);
     lock(shared).plan.kms_buckets.iter().any(|b| b == bucket)
 }
 
-/// The SSE-KMS ETag shown for the server's `real` one (no quotes): not an MD5 of the
-/// bytes, the part count kept.
-fn kms_etag(real: &str) -> String {
+/// The SSE-KMS ETag shown for the server's `real` one (no quotes) in `bucket`: not an
+/// MD5 of the bytes, another for the same bytes in another bucket, the part count kept.
+fn kms_etag(bucket: &str, real: &str) -> String {
     let (hex, count) = match real.split_once('-') {
         Some((hex, count)) => (hex, Some(count)),
         None => (real, None),
     };
-    let fake =
-        campanile::multipart::hex(&campanile::multipart::md5(format!("kms:{hex}").as_bytes()));
+    let fake = campanile::multipart::hex(&campanile::multipart::md5(
+        format!("kms:{bucket}:{hex}").as_bytes(),
+    ));
     match count {
         Some(count) => format!("{fake}-{count}"),
         None => fake,
@@ -794,7 +804,7 @@ fn map_etags(text: &str, open: &str, close: &str, mut map: impl FnMut(&str) -> S
 
 /// An answer about an SSE-KMS object: its ETags shown as S3 would, and its encryption
 /// said.
-fn kms_answer(shared: &Mutex<Shared>, head: &mut Head, body: &mut Vec<u8>) {
+fn kms_answer(shared: &Mutex<Shared>, bucket: &str, head: &mut Head, body: &mut Vec<u8>) {
     let ok = head
         .first_line
         .split(' ')
@@ -805,7 +815,7 @@ fn kms_answer(shared: &Mutex<Shared>, head: &mut Head, body: &mut Vec<u8>) {
     }
     let mut guard = lock(shared);
     let mut fake = |real: &str| {
-        let shown = kms_etag(real);
+        let shown = kms_etag(bucket, real);
         guard.kms_etags.insert(shown.clone(), real.to_string());
         shown
     };
@@ -1032,14 +1042,15 @@ mod tests {
     #[test]
     fn kms_etags_are_not_md5s_and_map_back() {
         let real = "5d41402abc4b2a76b9719d911017c592";
-        let shown = kms_etag(real);
+        let shown = kms_etag("b", real);
         assert_eq!(shown.len(), 32);
         assert_ne!(shown, real);
-        assert_eq!(kms_etag(real), shown, "the same every time");
-        let multipart = kms_etag(&format!("{real}-3"));
+        assert_eq!(kms_etag("b", real), shown, "the same every time");
+        assert_ne!(kms_etag("c", real), shown, "another in another bucket");
+        let multipart = kms_etag("b", &format!("{real}-3"));
         assert!(multipart.ends_with("-3") && !multipart.starts_with(real));
         let xml = format!("<a><ETag>&quot;{real}&quot;</ETag><ETag>\"{real}-3\"</ETag></a>");
-        let mapped = map_etags(&xml, "<ETag>", "</ETag>", kms_etag);
+        let mapped = map_etags(&xml, "<ETag>", "</ETag>", |e| kms_etag("b", e));
         assert_eq!(
             mapped,
             format!("<a><ETag>&quot;{shown}&quot;</ETag><ETag>\"{multipart}\"</ETag></a>")

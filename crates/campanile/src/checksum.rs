@@ -201,7 +201,8 @@ impl Kind {
         }
     }
 
-    fn of_sdk(kind: &aws_sdk_s3::types::ChecksumType) -> Option<Kind> {
+    /// The type an answer names (`None` for one this crate does not know).
+    pub fn of_sdk(kind: &aws_sdk_s3::types::ChecksumType) -> Option<Kind> {
         match kind {
             aws_sdk_s3::types::ChecksumType::Composite => Some(Kind::Composite),
             aws_sdk_s3::types::ChecksumType::FullObject => Some(Kind::FullObject),

@@ -37,9 +37,19 @@
 //! reported, never written. Entries are compared by [`Shape`]: delete marker or not,
 //! ETag, size (version ids are the destination's own). Destination versions that share
 //! one LastModified tick are compared as a set, since their order cannot be read back.
+//!
+//! An object written with SSE-KMS, DSSE-KMS or SSE-C (by the request or by the
+//! bucket's default encryption) gets an ETag that is not the MD5 of its bytes, so a
+//! faithful copy can hold other ETags than its source. When the histories differ only
+//! by ETags (same count prefix, delete markers at the same places, same sizes),
+//! [`compare`] names the pairs whose ETags differ ([`Remaining::EtagsDiffer`]) for the
+//! caller to decide by a HEAD of both versions ([`same_bytes`]): the same when either
+//! side's ETag is not an MD5 and both carry the same checksum and size; otherwise the
+//! key is diverged. Pairs whose ETags are equal cost nothing.
 
 use std::fmt;
 
+use crate::checksum::{Algorithm, Kind};
 use crate::record::{RecordError, escape_key, unescape_key};
 
 /// The ETag field of a delete marker in a versions record.
@@ -278,12 +288,144 @@ pub enum Remaining {
     From(usize),
     /// The destination's history is not the start of the source's: why.
     Diverged(String),
+    /// The destination's history is the start of the source's but for the ETags of
+    /// these pairs of objects of equal sizes (`(source index, destination index)`):
+    /// the versions from `from` on are to be written when each pair is proven the same
+    /// bytes ([`same_bytes`]); otherwise the key is diverged, `why`.
+    EtagsDiffer {
+        /// The source index from which on versions are to be written.
+        from: usize,
+        /// The pairs whose ETags differ, `(source index, destination index)`.
+        pairs: Vec<(usize, usize)>,
+        /// Why the key is diverged if a pair is not proven.
+        why: String,
+    },
 }
 
 /// Compares the destination's history of a key (oldest first, each with its
 /// LastModified tick) with the source's (oldest first). Destination entries of equal
-/// ticks are compared as a set with the source entries at their place.
+/// ticks are compared as a set with the source entries at their place. When the
+/// histories differ only by the ETags of objects of equal sizes, the pairs are named
+/// ([`Remaining::EtagsDiffer`]) for the caller to prove or not.
 pub fn compare(source: &[Shape], destination: &[(Shape, i64)]) -> Remaining {
+    match compare_exactly(source, destination) {
+        Remaining::Diverged(why) => match etag_pairs(source, destination) {
+            Some((from, pairs)) => Remaining::EtagsDiffer { from, pairs, why },
+            None => Remaining::Diverged(why),
+        },
+        exact => exact,
+    }
+}
+
+/// Matches the destination's history with the start of the source's as [`compare`]
+/// does, but pairs an object of the destination with an object of the source of the
+/// same size whatever their ETags (within a tick, after the exact matches): the source
+/// index to write from and the pairs whose ETags differ; `None` when even that does
+/// not match (a delete marker elsewhere, another size, a longer history).
+fn etag_pairs(
+    source: &[Shape],
+    destination: &[(Shape, i64)],
+) -> Option<(usize, Vec<(usize, usize)>)> {
+    let mut pairs = Vec::new();
+    let mut at = 0;
+    let mut start = 0;
+    while let Some((_, tick)) = destination.get(start).map(|(s, t)| (s, *t)) {
+        let group_len = destination[start..]
+            .iter()
+            .take_while(|(_, t)| *t == tick)
+            .count();
+        if at + group_len > source.len() {
+            return None;
+        }
+        let mut used = vec![false; group_len];
+        let mut unmatched = Vec::new();
+        for (d, (shape, _)) in destination.iter().enumerate().skip(start).take(group_len) {
+            match (0..group_len).find(|&i| !used[i] && source[at + i] == *shape) {
+                Some(i) => used[i] = true,
+                None => unmatched.push(d),
+            }
+        }
+        for d in unmatched {
+            let shape = &destination[d].0;
+            let i = (0..group_len).find(|&i| {
+                let wanted = &source[at + i];
+                !used[i]
+                    && shape.etag.is_some()
+                    && wanted.etag.is_some()
+                    && wanted.size == shape.size
+            })?;
+            used[i] = true;
+            pairs.push((at + i, d));
+        }
+        at += group_len;
+        start += group_len;
+    }
+    Some((at, pairs))
+}
+
+/// What a HEAD (in checksum mode) of a version tells about its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its ETag is not the MD5 of its bytes (SSE-KMS, DSSE-KMS, SSE-C).
+    pub etag_is_not_md5: bool,
+    /// Its checksum, when it has exactly one: algorithm, type (when the answer says),
+    /// value as S3 gives it.
+    pub checksum: Option<(Algorithm, Option<Kind>, String)>,
+}
+
+impl Stored {
+    /// The checksum with its type told: the answer's, else composite for a value
+    /// ending in `-N`, full-object for any other.
+    fn checksum(&self) -> Option<(Algorithm, Kind, &str)> {
+        self.checksum.as_ref().map(|(algorithm, kind, value)| {
+            let kind = kind.unwrap_or(if value.contains('-') {
+                Kind::Composite
+            } else {
+                Kind::FullObject
+            });
+            (*algorithm, kind, value.as_str())
+        })
+    }
+}
+
+/// Whether a destination version whose ETag differs from its source version's holds
+/// the same bytes, by the strongest proof two HEADs give: ETags that differ prove a
+/// difference unless one side's is not an MD5 (SSE-KMS, DSSE-KMS, SSE-C); then the
+/// versions are the same when both carry the same checksum (algorithm, type, value:
+/// the versions copy writes the source's checksum onto the copy) and the same size.
+/// `Err`: why they are not taken for the same.
+pub fn same_bytes(source: &Stored, destination: &Stored) -> Result<(), String> {
+    if !source.etag_is_not_md5 && !destination.etag_is_not_md5 {
+        return Err("both ETags are MD5s of the bytes".to_string());
+    }
+    if source.size != destination.size {
+        return Err(format!(
+            "the source has {} bytes, the destination {}",
+            source.size, destination.size
+        ));
+    }
+    match (source.checksum(), destination.checksum()) {
+        (Some(ours), Some(theirs)) if ours == theirs => Ok(()),
+        (Some((a, k, v)), Some((b, l, w))) => Err(format!(
+            "their ETags are not MD5s (SSE-KMS or SSE-C) and their checksums differ: \
+             the source's {} {} {v}, the destination's {} {} {w}",
+            a.as_str(),
+            k.as_str(),
+            b.as_str(),
+            l.as_str()
+        )),
+        (None, _) | (_, None) => Err(
+            "their ETags are not MD5s (SSE-KMS or SSE-C) and no checksum of both can \
+             compare them"
+                .to_string(),
+        ),
+    }
+}
+
+/// [`compare`] without pairing ETags that differ.
+fn compare_exactly(source: &[Shape], destination: &[(Shape, i64)]) -> Remaining {
     let mut at = 0;
     let mut rest = destination;
     while let Some((_, tick)) = rest.first() {
@@ -451,5 +593,102 @@ mod tests {
             panic!("a longer history diverges");
         };
         assert!(why.contains("holds 4 versions"), "{why}");
+    }
+
+    const K1: &str = "4a0e3a5f7a2c4a8b9e1b2c3d4e5f6a7b";
+    const K2: &str = "5b1f4b6a8b3d5b9cae2c3d4e5f6a7b8c-2";
+
+    #[test]
+    fn histories_that_differ_only_by_etags_name_the_pairs() {
+        let source = shapes(&[object("1", A, 1), marker("2"), object("3", B, 9)]);
+        let dst = |items: &[(Version, i64)]| -> Vec<(Shape, i64)> {
+            items.iter().map(|(v, t)| (v.shape(), *t)).collect()
+        };
+        // One version of another ETag, the rest alike: only that pair.
+        let Remaining::EtagsDiffer { from, pairs, why } =
+            compare(&source, &dst(&[(object("x", K1, 1), 1), (marker("y"), 2)]))
+        else {
+            panic!("differs by an ETag only");
+        };
+        assert_eq!((from, pairs), (2, vec![(0, 0)]));
+        assert!(why.contains("version 1"), "{why}");
+        // All three written within one tick, listed in another order: paired by size.
+        let Remaining::EtagsDiffer {
+            from, mut pairs, ..
+        } = compare(
+            &source,
+            &dst(&[
+                (object("z", K2, 9), 5),
+                (marker("y"), 5),
+                (object("x", K1, 1), 5),
+            ]),
+        )
+        else {
+            panic!("differs by ETags only");
+        };
+        pairs.sort();
+        assert_eq!((from, pairs), (3, vec![(0, 2), (2, 0)]));
+        // Another size, a marker elsewhere, a longer history: diverged.
+        for other in [
+            dst(&[(object("x", K1, 2), 1)]),
+            dst(&[(marker("x"), 1)]),
+            dst(&[(object("x", K1, 1), 1), (object("y", K1, 0), 2)]),
+            dst(&[
+                (object("x", K1, 1), 1),
+                (marker("y"), 2),
+                (object("z", K2, 9), 3),
+                (marker("w"), 4),
+            ]),
+        ] {
+            assert!(
+                matches!(compare(&source, &other), Remaining::Diverged(_)),
+                "{other:?}"
+            );
+        }
+    }
+
+    fn stored(kms: bool, size: u64, checksum: Option<(Algorithm, Option<Kind>, &str)>) -> Stored {
+        Stored {
+            size,
+            etag_is_not_md5: kms,
+            checksum: checksum.map(|(a, k, v)| (a, k, v.to_string())),
+        }
+    }
+
+    #[test]
+    fn an_etag_pair_is_the_same_only_by_a_checksum_past_kms() {
+        let crc = Some((Algorithm::Crc32, Some(Kind::FullObject), "AAAAAA=="));
+        let untyped = Some((Algorithm::Crc32, None, "AAAAAA=="));
+        let composite = Some((Algorithm::Crc32, None, "AAAAAA==-2"));
+        // A plain source, a KMS copy with the same checksum and size: the same.
+        assert_eq!(
+            same_bytes(&stored(false, 5, crc), &stored(true, 5, untyped)),
+            Ok(())
+        );
+        assert_eq!(
+            same_bytes(&stored(true, 5, composite), &stored(true, 5, composite)),
+            Ok(())
+        );
+        // Two MD5 ETags that differ: other bytes, whatever the checksums say.
+        let why =
+            same_bytes(&stored(false, 5, crc), &stored(false, 5, crc)).expect_err("MD5s differ");
+        assert!(why.contains("MD5s"), "{why}");
+        // No checksum on one side: nothing proves them.
+        let why =
+            same_bytes(&stored(false, 5, None), &stored(true, 5, crc)).expect_err("no checksum");
+        assert!(why.contains("no checksum"), "{why}");
+        // Another value, algorithm or type; another size.
+        for other in [
+            Some((Algorithm::Crc32, Some(Kind::FullObject), "AAAAAQ==")),
+            Some((Algorithm::Crc32c, Some(Kind::FullObject), "AAAAAA==")),
+            composite,
+        ] {
+            let why = same_bytes(&stored(false, 5, crc), &stored(true, 5, other))
+                .expect_err("another checksum");
+            assert!(why.contains("checksums differ"), "{why}");
+        }
+        let why =
+            same_bytes(&stored(false, 5, crc), &stored(true, 6, crc)).expect_err("another size");
+        assert!(why.contains("6"), "{why}");
     }
 }

@@ -22,6 +22,8 @@
 //! completed only when those make the source's value ([`crate::checksum::combine`];
 //! a full-object value goes with the completion). A version with neither proof is
 //! still written, and reported (skip row `unverifiable_at_source`), so the run exits 3.
+//! A version whose ETag is an MD5 is proven by it, and its checksum is written onto the
+//! copy all the same (the same way), for a later run to compare an SSE-KMS copy by.
 //! No multipart version is left for multipartcomplete: completing in a later step
 //! would write it after the key's newer versions. Right after creating a version's
 //! upload the task aborts every other upload in progress for the destination key
@@ -34,7 +36,12 @@
 //! ([`crate::versions::compare`]): when it is the start of the source's, only the
 //! rest is written; when it is not, the key is reported (skip row, reason
 //! `destination_changed`, counter `HistoryDiverged`) and nothing is written, so the
-//! run exits 3 rather than leave a wrong history. The writes that make a version
+//! run exits 3 rather than leave a wrong history. Pairs of versions that differ only
+//! by their ETags (an SSE-KMS side's ETag is not an MD5) are decided by a HEAD of both:
+//! the same checksum and size past SSE-KMS or SSE-C make them the same
+//! ([`crate::versions::same_bytes`]). A whole version's write is checked by the
+//! ETag S3 returns only when neither the request nor the answer says SSE-KMS,
+//! DSSE-KMS or SSE-C (a bucket's default encryption shows only in the answer). The writes that make a version
 //! (PutObject, DeleteObject, CompleteMultipartUpload) are sent without the SDK's own
 //! retries: a retry of a write whose answer was lost would write the version twice.
 //! A failed write is tried again (up to the task's GET attempts, after a pause) only
@@ -324,18 +331,58 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
     super::finish_task(output.into_inner(), reporter.into_inner(), total, failed)
 }
 
-/// What the destination holds of a key, as a [`compare`] of histories sees it.
+/// What the destination holds of a key, as a [`compare`] of histories sees it; the
+/// pairs of versions whose ETags alone differ decided by a HEAD of both
+/// ([`crate::versions::same_bytes`]).
 async fn remaining(
     record: &VersionsRecord,
-    dst: &Client,
-    (bucket, dst_key): (&str, &str),
+    (src, dst): (&Client, &Client),
+    (src_bucket, bucket, dst_key): (&str, &str, &str),
     mode: VersionsMode,
 ) -> Result<Remaining, Error> {
     let source: Vec<Shape> = record.versions.iter().map(Version::shape).collect();
     match mode {
         VersionsMode::History => {
             let history = destination_history(dst, bucket, dst_key).await?;
-            Ok(compare(&source, &history))
+            let shapes: Vec<(Shape, i64)> = history
+                .iter()
+                .map(|(version, tick)| (version.shape(), *tick))
+                .collect();
+            match compare(&source, &shapes) {
+                Remaining::EtagsDiffer { from, pairs, why } => {
+                    for (ours, theirs) in pairs {
+                        let source_version = &record.versions[ours];
+                        let destination_version = &history[theirs].0;
+                        let source_head = stored(
+                            src,
+                            (src_bucket, &record.key),
+                            &source_version.version_id,
+                            true,
+                        )
+                        .await?;
+                        let destination_head = stored(
+                            dst,
+                            (bucket, dst_key),
+                            &destination_version.version_id,
+                            false,
+                        )
+                        .await?;
+                        if let Err(because) =
+                            crate::versions::same_bytes(&source_head, &destination_head)
+                        {
+                            return Ok(Remaining::Diverged(format!(
+                                "{why}; version {} of the destination ({}) is not proven the \
+                                 source's {}: {because}",
+                                theirs + 1,
+                                destination_version.version_id,
+                                source_version.version_id
+                            )));
+                        }
+                    }
+                    Ok(Remaining::From(from))
+                }
+                other => Ok(other),
+            }
         }
         VersionsMode::Current => {
             let head = dst.head_object().bucket(bucket).key(dst_key).send().await;
@@ -358,13 +405,64 @@ async fn remaining(
     }
 }
 
+/// What a HEAD (in checksum mode) of a version of `key` tells about its bytes.
+async fn stored(
+    client: &Client,
+    (bucket, key): (&str, &str),
+    version_id: &str,
+    is_source: bool,
+) -> Result<crate::versions::Stored, Error> {
+    let head = client
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .version_id(version_id)
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .map_err(|e| {
+            if is_source {
+                source_error(e, "HeadObject", (bucket, key, version_id))
+            } else {
+                S3Context::new("HeadObject", bucket, key).sdk(e)
+            }
+        })?;
+    let values = [
+        head.checksum_crc32(),
+        head.checksum_crc32_c(),
+        head.checksum_crc64_nvme(),
+        head.checksum_sha1(),
+        head.checksum_sha256(),
+    ];
+    let mut found = Algorithm::ALL
+        .into_iter()
+        .filter_map(|algorithm| algorithm.pick(values).map(|v| (algorithm, v)));
+    // Exactly one algorithm's value, as the copy carries one.
+    let checksum = match (found.next(), found.next()) {
+        (Some((algorithm, value)), None) => Some((
+            algorithm,
+            head.checksum_type().and_then(Kind::of_sdk),
+            value.to_string(),
+        )),
+        _ => None,
+    };
+    Ok(crate::versions::Stored {
+        size: head
+            .content_length()
+            .and_then(|l| u64::try_from(l).ok())
+            .unwrap_or(0),
+        etag_is_not_md5: ObjectHeaders::from_head(&head).etag_is_not_md5(),
+        checksum,
+    })
+}
+
 /// The destination's history of `key`, oldest first, each with its LastModified in
 /// milliseconds.
 async fn destination_history(
     dst: &Client,
     bucket: &str,
     key: &str,
-) -> Result<Vec<(Shape, i64)>, Error> {
+) -> Result<Vec<(Version, i64)>, Error> {
     let mut found = Vec::new();
     crate::task::bucketlist::versions::list_versions(
         dst,
@@ -382,7 +480,7 @@ async fn destination_history(
     Ok(found
         .into_iter()
         .rev()
-        .map(|l| (l.version.shape(), l.millis))
+        .map(|l| (l.version, l.millis))
         .collect())
 }
 
@@ -400,9 +498,16 @@ async fn copy_key<W: Write, E: Write>(
     let mut first_look = None;
     let mut failures = 0;
     loop {
-        let from = match remaining(record, dst, (dst_bucket, &dst_key), mode).await? {
+        let from = match remaining(
+            record,
+            (src, dst),
+            (&options.src_bucket, dst_bucket, &dst_key),
+            mode,
+        )
+        .await?
+        {
             Remaining::From(from) => from,
-            Remaining::Diverged(why) => {
+            Remaining::Diverged(why) | Remaining::EtagsDiffer { why, .. } => {
                 let newest = record.newest();
                 let row = Skipped {
                     key: record.key.clone(),
@@ -639,7 +744,13 @@ async fn write_version<W: Write, E: Write>(
         .await
         .context("PutObject", &options.dst_bucket, dst_key)?;
     let written = put.e_tag().unwrap_or_default().trim_matches('"');
-    if content_md5.is_some() && !headers.etag_is_not_md5() && written != etag {
+    // The ETag is the MD5 of the bytes only when neither the request nor the answer
+    // says SSE-KMS, DSSE-KMS or SSE-C: a bucket's default SSE-KMS shows only in the
+    // answer. Otherwise the proof is the Content-MD5 (and checksum) S3 checked.
+    let etag_is_md5 = !headers.etag_is_not_md5()
+        && !super::transfer::stored_with_kms(put.server_side_encryption())
+        && put.sse_customer_algorithm().is_none();
+    if content_md5.is_some() && etag_is_md5 && written != etag {
         return Err(Error::Integrity {
             bucket: options.dst_bucket.clone(),
             key: dst_key.to_string(),
@@ -836,12 +947,11 @@ async fn copy_multipart<W: Write, E: Write>(
     // An SSE-KMS or SSE-C version's ETag is not made of MD5s: its checksum, when it has
     // one that can prove a copy, is made again from the parts' (as the copy's
     // multipartlist and multipartcomplete do), with the upload of its algorithm and
-    // type, so that S3 checks every part and the completion against it.
-    let checksum = if source_md5 {
-        None
-    } else {
-        SourceChecksum::of_head(&head)
-    };
+    // type, so that S3 checks every part and the completion against it. A version
+    // whose ETag is an MD5 carries its checksum too: a destination that encrypts with
+    // SSE-KMS gives the copy another ETag, and a later run proves the copy the same by
+    // that checksum (see `remaining`).
+    let checksum = SourceChecksum::of_head(&head);
     let mut headers = source_headers.with_settings(&options.write);
     headers.tagging = version_tags(src, bucket, record, version, headers.tag_count).await?;
     let dst_bucket = options.dst_bucket.as_str();
