@@ -807,13 +807,16 @@ async fn index_on_hadoop_writes_one_row_per_object_to_the_job_output() {
 /// `campanile map --hadoop` with `--output-template`: objectmap runs `tr a-z A-Z` on
 /// the cluster once per object, each object's output is written to its key in the
 /// destination bucket, the job output names where each went, and the summary counts
-/// the objects mapped.
+/// the objects mapped. The command fails on `bad`: Hadoop retries the task (its
+/// `mapreduce.map.maxattempts`, exported to the task), and the last attempt reports
+/// `bad` in the skip report instead of failing, so the run exits 3 with every other
+/// object mapped.
 #[tokio::test(flavor = "multi_thread")]
 async fn map_on_hadoop_writes_each_objects_output_to_its_key() {
     let server = campanile_testkit::s3();
     let (client, src, dst) = fresh_buckets(server, "hmap").await;
     let objects = [("a", 100u64), ("dir/b c", 2500), ("empty", 0)];
-    for (key, size) in objects {
+    for (key, size) in objects.iter().copied().chain([("bad", 10)]) {
         fixtures::put_object(&client, &src, key, fixtures::fixture_bytes(key, size)).await;
     }
     let code = stage_code(server, &client, ",\n").await;
@@ -825,7 +828,7 @@ async fn map_on_hadoop_writes_each_objects_output_to_its_key() {
         &[
             &format!("s3://{src}"),
             "--command",
-            "tr a-z A-Z",
+            r#"if [ "$CAMPANILE_KEY" = bad ]; then echo "bad is $mapreduce_task_attempt_id" >&2; exit 5; fi; tr a-z A-Z"#,
             "--output-template",
             &format!("s3://{dst}/upper/{{key}}.txt"),
             "--src-endpoint",
@@ -841,7 +844,7 @@ async fn map_on_hadoop_writes_each_objects_output_to_its_key() {
         ],
     )
     .await;
-    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    assert_eq!(ran.code, 3, "{}\n{}", ran.stdout, ran.stderr);
     let steps = reports(&ran);
     let names: Vec<&str> = steps.iter().filter_map(|r| r["step"].as_str()).collect();
     assert_eq!(
@@ -867,9 +870,41 @@ async fn map_on_hadoop_writes_each_objects_output_to_its_key() {
     }
     let done = summary(&ran);
     assert_eq!(done["map"]["mapped"], 3, "{done}");
-    assert_eq!(done["map"]["failed"], 0, "{done}");
+    assert_eq!(done["map"]["failed"], 1, "{done}");
     assert_eq!(done["map"]["input_bytes"], 2600, "{done}");
-    // The job output on S3: one line per object, where its output went.
+    assert_eq!(done["skipped"]["command_failed"], 1, "{done}");
+    // Hadoop ran the task's 4 attempts: 3 failed, the last one committed.
+    assert_eq!(
+        counter(&steps, "map.", "Job Counters", "Failed map tasks"),
+        3,
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(done["failed"]["attempts"], 3, "{done}");
+    // The skip report, next to the job output on S3: `bad`, the exit code and what
+    // the command said on its last attempt (number 3).
+    let report = done["paths"]["skip_report"]
+        .as_str()
+        .expect("a skip report")
+        .to_string();
+    let report_key = report
+        .strip_prefix(&format!("s3://{}/", code.bucket))
+        .unwrap_or_else(|| panic!("{report} is not in the code bucket"));
+    let text = String::from_utf8(body(&client, &code.bucket, report_key).await).expect("utf-8");
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON row"))
+        .collect();
+    assert_eq!(rows.len(), 1, "{text}");
+    assert_eq!(rows[0]["key"], "bad");
+    assert_eq!(rows[0]["reason"], "command_failed");
+    let detail = rows[0]["detail"].as_str().expect("detail");
+    assert!(
+        detail.starts_with("exit code 5: bad is attempt_") && detail.ends_with("_3"),
+        "{detail}"
+    );
+    // The job output on S3: one line per object mapped, where its output went, and
+    // the skip row of `bad`.
     let mut lines: Vec<String> = part_files(
         &client,
         &code.bucket,
@@ -880,6 +915,10 @@ async fn map_on_hadoop_writes_each_objects_output_to_its_key() {
     .map(str::to_string)
     .collect();
     lines.sort();
+    let (skip_rows, lines): (Vec<String>, Vec<String>) =
+        lines.into_iter().partition(|l| campanile::skip::is_row(l));
+    assert_eq!(skip_rows.len(), 1, "{skip_rows:?}");
+    assert!(skip_rows[0].starts_with("bad\t"), "{skip_rows:?}");
     assert_eq!(
         lines,
         [
