@@ -831,13 +831,16 @@ async fn index_on_hadoop_writes_one_row_per_object_to_the_job_output() {
 /// `campanile map --hadoop` with `--output-template`: objectmap runs `tr a-z A-Z` on
 /// the cluster once per object, each object's output is written to its key in the
 /// destination bucket, the job output names where each went, and the summary counts
-/// the objects mapped.
+/// the objects mapped. The command fails on `bad`: Hadoop retries the task (its
+/// `mapreduce.map.maxattempts`, exported to the task), and the last attempt reports
+/// `bad` in the skip report instead of failing, so the run exits 3 with every other
+/// object mapped.
 #[tokio::test(flavor = "multi_thread")]
 async fn map_on_hadoop_writes_each_objects_output_to_its_key() {
     let server = campanile_testkit::s3();
     let (client, src, dst) = fresh_buckets(server, "hmap").await;
     let objects = [("a", 100u64), ("dir/b c", 2500), ("empty", 0)];
-    for (key, size) in objects {
+    for (key, size) in objects.iter().copied().chain([("bad", 10)]) {
         fixtures::put_object(&client, &src, key, fixtures::fixture_bytes(key, size)).await;
     }
     let code = stage_code(server, &client, ",\n").await;
@@ -849,7 +852,7 @@ async fn map_on_hadoop_writes_each_objects_output_to_its_key() {
         &[
             &format!("s3://{src}"),
             "--command",
-            "tr a-z A-Z",
+            r#"if [ "$CAMPANILE_KEY" = bad ]; then echo "bad is $mapreduce_task_attempt_id" >&2; exit 5; fi; tr a-z A-Z"#,
             "--output-template",
             &format!("s3://{dst}/upper/{{key}}.txt"),
             "--src-endpoint",
@@ -865,7 +868,7 @@ async fn map_on_hadoop_writes_each_objects_output_to_its_key() {
         ],
     )
     .await;
-    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    assert_eq!(ran.code, 3, "{}\n{}", ran.stdout, ran.stderr);
     let steps = reports(&ran);
     let names: Vec<&str> = steps.iter().filter_map(|r| r["step"].as_str()).collect();
     assert_eq!(
@@ -891,9 +894,41 @@ async fn map_on_hadoop_writes_each_objects_output_to_its_key() {
     }
     let done = summary(&ran);
     assert_eq!(done["map"]["mapped"], 3, "{done}");
-    assert_eq!(done["map"]["failed"], 0, "{done}");
+    assert_eq!(done["map"]["failed"], 1, "{done}");
     assert_eq!(done["map"]["input_bytes"], 2600, "{done}");
-    // The job output on S3: one line per object, where its output went.
+    assert_eq!(done["skipped"]["command_failed"], 1, "{done}");
+    // Hadoop ran the task's 4 attempts: 3 failed, the last one committed.
+    assert_eq!(
+        counter(&steps, "map.", "Job Counters", "Failed map tasks"),
+        3,
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(done["failed"]["attempts"], 3, "{done}");
+    // The skip report, next to the job output on S3: `bad`, the exit code and what
+    // the command said on its last attempt (number 3).
+    let report = done["paths"]["skip_report"]
+        .as_str()
+        .expect("a skip report")
+        .to_string();
+    let report_key = report
+        .strip_prefix(&format!("s3://{}/", code.bucket))
+        .unwrap_or_else(|| panic!("{report} is not in the code bucket"));
+    let text = String::from_utf8(body(&client, &code.bucket, report_key).await).expect("utf-8");
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON row"))
+        .collect();
+    assert_eq!(rows.len(), 1, "{text}");
+    assert_eq!(rows[0]["key"], "bad");
+    assert_eq!(rows[0]["reason"], "command_failed");
+    let detail = rows[0]["detail"].as_str().expect("detail");
+    assert!(
+        detail.starts_with("exit code 5: bad is attempt_") && detail.ends_with("_3"),
+        "{detail}"
+    );
+    // The job output on S3: one line per object mapped, where its output went, and
+    // the skip row of `bad`.
     let mut lines: Vec<String> = part_files(
         &client,
         &code.bucket,
@@ -904,6 +939,10 @@ async fn map_on_hadoop_writes_each_objects_output_to_its_key() {
     .map(str::to_string)
     .collect();
     lines.sort();
+    let (skip_rows, lines): (Vec<String>, Vec<String>) =
+        lines.into_iter().partition(|l| campanile::skip::is_row(l));
+    assert_eq!(skip_rows.len(), 1, "{skip_rows:?}");
+    assert!(skip_rows[0].starts_with("bad\t"), "{skip_rows:?}");
     assert_eq!(
         lines,
         [
@@ -1097,6 +1136,162 @@ async fn restore_on_hadoop_requests_exactly_the_archived_objects_that_need_it() 
         ["cold/a requested", "cold/b requested", "cold/done restored"],
         "{text}"
     );
+}
+
+/// `rsync --all-versions --hadoop`, both buckets versioned on moto (Garage has no
+/// versioning; the code and the job output stay on the Garage S3A reads): `doc` has
+/// a small version, a multipart one (two parts) and a small one again; `gone` a
+/// version then a delete marker; `dir/a b` (a key with a space) two versions; `keep`
+/// one. The listing and the copy run as YARN tasks, and the destination's
+/// ListObjectVersions of each key reads the source's ETags, sizes and delete markers
+/// in the source's order (versions a second apart: moto's LastModified has whole
+/// seconds). A second run writes nothing. `--version-at` a time after the first
+/// versions copies each key as it stood then into an unversioned bucket.
+#[tokio::test(flavor = "multi_thread")]
+async fn all_versions_on_hadoop_copy_each_keys_history_in_order_once() {
+    use crate::versions::{MIB, enable_versioning, history, now_rfc3339};
+    use std::time::Duration;
+    let garage = campanile_testkit::s3();
+    let moto = campanile_testkit::moto();
+    let (versioned, src, dst) = fresh_buckets(moto, "hversions").await;
+    enable_versioning(&versioned, &src).await;
+    enable_versioning(&versioned, &dst).await;
+    let first =
+        |key: &str| fixtures::fixture_bytes(&format!("{key}-1"), 100 + key.len() as u64 * 50);
+    let keys = ["doc", "gone", "dir/a b", "keep"];
+    for key in keys {
+        fixtures::put_object(&versioned, &src, key, first(key)).await;
+    }
+    let tick = || tokio::time::sleep(Duration::from_millis(1100));
+    tick().await;
+    let after_first = now_rfc3339();
+    tick().await;
+    let big = fixtures::fixture_bytes("doc-2", 6 * MIB + 123);
+    fixtures::put_multipart(&versioned, &src, "doc", &big, &[5 * MIB, MIB]).await;
+    fixtures::put_object(&versioned, &src, "dir/a b", b"second".to_vec()).await;
+    tick().await;
+    fixtures::put_object(
+        &versioned,
+        &src,
+        "doc",
+        fixtures::fixture_bytes("doc-3", 500),
+    )
+    .await;
+    versioned
+        .delete_object()
+        .bucket(&src)
+        .key("gone")
+        .send()
+        .await
+        .expect("delete marker");
+    tick().await;
+    let mut wanted = Vec::new();
+    for key in keys {
+        wanted.push((key, history(&versioned, &src, key).await));
+    }
+    let shapes: Vec<usize> = wanted.iter().map(|(_, h)| h.len()).collect();
+    assert_eq!(shapes, [3, 2, 2, 1], "{wanted:?}");
+    assert!(
+        wanted[0].1[1]
+            .0
+            .as_deref()
+            .is_some_and(|e| e.ends_with("-2")),
+        "{wanted:?}"
+    );
+    assert_eq!(wanted[1].1[1], (None, 0), "{wanted:?}");
+
+    let client = garage.client().await;
+    let code = stage_code(garage, &client, ",\n").await;
+    let versions_on_hadoop = |to: String, flag: &'static str, value: Option<String>| {
+        let (code, src, endpoint) = (code.clone(), src.clone(), moto.endpoint.clone());
+        async move {
+            let uuid = fresh_uuid("versions");
+            let mut args = vec![
+                "--src-bucket".to_string(),
+                src,
+                "--dst-bucket".to_string(),
+                to,
+                "--src-endpoint".to_string(),
+                endpoint.clone(),
+                "--dst-endpoint".to_string(),
+                endpoint,
+                "--src-profile".to_string(),
+                "garage".to_string(),
+                "--dst-profile".to_string(),
+                "garage".to_string(),
+                "--uuid".to_string(),
+                uuid,
+                flag.to_string(),
+            ];
+            args.extend(value);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            job_on_hadoop(garage, &code, &[RSYNC], &args).await
+        }
+    };
+
+    let ran = versions_on_hadoop(dst.clone(), "--all-versions", None).await;
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    let steps = reports(&ran);
+    let names: Vec<&str> = steps.iter().filter_map(|r| r["step"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            format!("list.{src}.part.hadoop"),
+            format!("copy.{src}.part.hadoop"),
+        ]
+    );
+    for (key, history_at_src) in &wanted {
+        assert_eq!(
+            &history(&versioned, &dst, key).await,
+            history_at_src,
+            "{key}"
+        );
+    }
+    let done = summary(&ran);
+    let did = &done["versions"];
+    assert_eq!(did["keys"], 4, "{did}");
+    assert_eq!(did["listed_versions"], 7, "{did}");
+    assert_eq!(did["listed_delete_markers"], 1, "{did}");
+    assert_eq!(did["versions"], 7, "{did}");
+    assert_eq!(did["delete_markers"], 1, "{did}");
+    assert_eq!(did["already_there"], 0, "{did}");
+    assert_eq!(did["diverged"], 0, "{did}");
+    assert_eq!(done["multipart_objects"], 1, "{done}");
+    assert_eq!(done["proofs"]["md5"], 7, "{done}");
+    assert_eq!(
+        done["paths"]["skip_report"],
+        serde_json::Value::Null,
+        "{done}"
+    );
+
+    // Again: every version and the marker are there already; nothing is written.
+    let again = versions_on_hadoop(dst.clone(), "--all-versions", None).await;
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    let did = summary(&again)["versions"].clone();
+    assert_eq!(did["versions"], 0, "{did}");
+    assert_eq!(did["delete_markers"], 0, "{did}");
+    assert_eq!(did["already_there"], 8, "{did}");
+    for (key, history_at_src) in &wanted {
+        assert_eq!(
+            &history(&versioned, &dst, key).await,
+            history_at_src,
+            "{key}"
+        );
+    }
+
+    // As the bucket stood after the first versions: each key's first version, as the
+    // current object of an unversioned bucket.
+    let then = campanile_testkit::unique_bucket("hversions-at");
+    moto.create_bucket(&versioned, &then).await;
+    let at = versions_on_hadoop(then.clone(), "--version-at", Some(after_first)).await;
+    assert_eq!(at.code, 0, "{}\n{}", at.stdout, at.stderr);
+    assert_eq!(summary(&at)["versions"]["versions"], 4, "{}", at.stdout);
+    let mut copied = crate::common::keys(&versioned, &then).await;
+    copied.sort();
+    assert_eq!(copied, ["dir/a b", "doc", "gone", "keep"]);
+    for key in keys {
+        assert_eq!(body(&versioned, &then, key).await, first(key), "{key}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,10 +1,12 @@
 //! `campanile map` on the local runner, end to end on Garage: `wc -c` over a prefix
 //! gives one job-output line per key with its byte count; `--output-template` writes
 //! each object's `tr a-z A-Z` to its own key; the command sees the object's key, size,
-//! ETag and bucket in its environment; a command failing for one key fails the run
-//! naming that key while the others are mapped; a dry run lists the keys and runs
-//! nothing; a command may stop reading early; an object changed since the listing is a
-//! skip row (the GET is pinned to its ETag); the copy's flags are refused.
+//! ETag and bucket in its environment; a command failing for one key is retried, then
+//! reported in the skip report (exit 3) while the others are mapped; a dry run lists
+//! the keys and runs nothing; a command may stop reading early; an object changed
+//! since the listing is a skip row (the GET is pinned to its ETag); the copy's flags
+//! are refused; on EMR with `--wait` the `command_failed` rows of the job output make
+//! the skip report.
 
 use crate::common::*;
 use campanile_testkit::{S3Server, fixtures};
@@ -183,36 +185,83 @@ async fn the_command_sees_the_objects_key_size_etag_and_bucket() {
     );
 }
 
+/// A command failing on one key: the task maps the others and fails, the runner
+/// retries it (each attempt runs the command on that key again), and the last attempt
+/// reports the key in the skip report (`command_failed`, the exit code and the end of
+/// the command's stderr) and succeeds, so the other keys' outputs and the job output
+/// stay; the run exits 3 and its summary counts the failure.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_failing_command_fails_the_run_naming_its_key_and_the_others_are_mapped() {
+async fn a_command_failing_on_one_key_is_retried_then_reported_and_the_run_exits_3() {
     let server = campanile_testkit::s3();
     let (client, src, dst) = objects(server, "map-fail").await;
     let work = tempfile::tempdir().expect("work dir");
+    // One line per run of the command on logs/b: one per attempt of its task.
+    let tries = work.path().join("tries");
+    let command = format!(
+        r#"if [ "$CAMPANILE_KEY" = logs/b ]; then echo "$mapreduce_task_attempt_id" >> '{}'; echo "no b for me" >&2; exit 7; fi; cat"#,
+        tries.display()
+    );
     let ran = map(
         server,
         work.path(),
         &[
             &format!("s3://{src}/logs/"),
             "--command",
-            r#"if [ "$CAMPANILE_KEY" = logs/b ]; then echo "no b for me" >&2; exit 7; fi; cat"#,
+            &command,
             "--output-template",
             &format!("s3://{dst}/out/{{key}}"),
         ],
     );
-    assert_ne!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
-    assert!(
-        ran.stderr.contains("logs/b") && ran.stderr.contains("exit code 7"),
-        "the failure names the key and the exit code:\n{}",
-        ran.stderr
-    );
-    assert!(
-        ran.stderr.contains("no b for me"),
-        "the command's stderr is shown:\n{}",
-        ran.stderr
-    );
+    assert_eq!(ran.code, 3, "{}\n{}", ran.stdout, ran.stderr);
+    // The map step's 4 attempts ran the command on logs/b, each a new attempt.
+    let attempts: Vec<String> = std::fs::read_to_string(&tries)
+        .expect("the command ran on logs/b")
+        .lines()
+        .map(|l| l.rsplit('_').next().expect("attempt number").to_string())
+        .collect();
+    assert_eq!(attempts, ["0", "1", "2", "3"], "{}", ran.stderr);
     let mut written = keys(&client, &dst).await;
     written.sort();
     assert_eq!(written, ["out/logs/a", "out/logs/sub/c d"]);
+    // The committed (last) attempt's job output: the mapped keys and the skip row.
+    let lines = output_lines(&ran);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("logs/a\ts3://")),
+        "{lines:?}"
+    );
+    let done = summary(&ran);
+    assert_eq!(done["map"]["mapped"], 2, "{done}");
+    assert_eq!(done["map"]["failed"], 1, "{done}");
+    assert_eq!(done["skipped"]["command_failed"], 1, "{done}");
+    assert_eq!(
+        done["failed"]["attempts"], 3,
+        "retried before the report: {done}"
+    );
+    assert_eq!(counter_total(&ran, "CommandFailed"), 1, "{}", ran.stdout);
+    let report = done["paths"]["skip_report"]
+        .as_str()
+        .expect("a skip report");
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(report)
+        .expect("read the skip report")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON row"))
+        .collect();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["key"], "logs/b");
+    assert_eq!(rows[0]["size"], 2500);
+    assert_eq!(rows[0]["reason"], "command_failed");
+    assert_eq!(rows[0]["detail"], "exit code 7: no b for me", "{rows:?}");
+    let said = json_lines(&ran)
+        .into_iter()
+        .find(|l| l.get("skip_report").is_some())
+        .expect("a skip_report line");
+    assert_eq!(said["skipped"], 1, "{said}");
+    assert!(
+        ran.stderr.contains("command_failed 1"),
+        "the summary names the reason:\n{}",
+        ran.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -366,4 +415,79 @@ async fn an_object_changed_since_the_listing_is_skipped_and_not_mapped() {
         ran.stdout
     );
     assert_eq!(ran.counter(&src, "Mapped"), 1, "{}", ran.stderr);
+}
+
+/// On EMR with `--wait` (moto, whose steps run nothing): the map step's job output on
+/// S3 holds what a last attempt writes for a failed command, a `command_failed` skip
+/// row; once the steps completed, rsync gathers it into the skip report next to the
+/// output (with the step logs' S3 client) and exits 3.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_emr_wait_gathers_the_command_failed_rows_and_exits_3() {
+    let server = campanile_testkit::moto_emr_steps();
+    let client = server.client().await;
+    let logs = campanile_testkit::unique_bucket("map-emr-logs");
+    server.create_bucket(&client, &logs).await;
+    let cluster = server
+        .create_cluster_logging("campanile-map", Some(&format!("s3n://{logs}/jobflow/")))
+        .await;
+    // The map step's job output, as the committed last attempt leaves it.
+    let failed = campanile::skip::Skipped {
+        key: "logs/b".into(),
+        size: 2500,
+        etag: "0123456789abcdef0123456789abcdef".into(),
+        reason: campanile::skip::SkipReason::CommandFailed,
+        detail: "exit code 7: no b for me".into(),
+    };
+    let job_output = "output/srcbucket/part.all.1451507458";
+    fixtures::put_object(
+        &client,
+        &logs,
+        &format!("{job_output}/part-00000"),
+        format!("logs/a\t100\n{}\n", failed.to_row()).into_bytes(),
+    )
+    .await;
+    let args: Vec<String> = [
+        "map",
+        "s3://srcbucket/logs/",
+        "--command",
+        "wc -c",
+        "-j",
+        &cluster,
+        "--input",
+        "s3://codebucket/input/srcbucket/part.all",
+        "--code",
+        "s3://codebucket",
+        "--output",
+        &format!("s3://{logs}/output/srcbucket"),
+        "--src-endpoint",
+        "s3.us-west-2.amazonaws.com",
+        "--uuid",
+        "1451507458",
+        "--emr-endpoint",
+        &server.endpoint,
+        "--wait",
+        "--poll-seconds",
+        "0.05",
+        "--log-endpoint",
+        &server.endpoint,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let ran = run(CAMPANILE, &args, "", server, &[]);
+    assert_eq!(ran.code, 3, "{}\n{}", ran.stdout, ran.stderr);
+    let report = format!("s3://{logs}/{job_output}/_skipped.jsonl");
+    assert!(ran.stderr.contains(&report), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("command_failed 1"),
+        "the summary names the reason:\n{}",
+        ran.stderr
+    );
+    let written = body(&client, &logs, &format!("{job_output}/_skipped.jsonl")).await;
+    let rows: Vec<campanile::skip::Skipped> = String::from_utf8_lossy(&written)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(rows, vec![failed]);
 }

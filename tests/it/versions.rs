@@ -18,12 +18,12 @@ use crate::common::*;
 use campanile_testkit::S3Server;
 use campanile_testkit::fixtures::{fixture_bytes, put_multipart, put_object};
 
-const MIB: u64 = 1 << 20;
+pub(crate) const MIB: u64 = 1 << 20;
 
 /// One entry of a key's history, as compared: ETag (`None`: delete marker) and size.
-type Entry = (Option<String>, i64);
+pub(crate) type Entry = (Option<String>, i64);
 
-async fn enable_versioning(client: &Client, bucket: &str) {
+pub(crate) async fn enable_versioning(client: &Client, bucket: &str) {
     client
         .put_bucket_versioning()
         .bucket(bucket)
@@ -39,7 +39,7 @@ async fn enable_versioning(client: &Client, bucket: &str) {
 
 /// A key's history oldest first: versions and delete markers merged by LastModified,
 /// of equal times the latest last (moto keeps whole seconds; S3 marks the latest).
-async fn history(client: &Client, bucket: &str, key: &str) -> Vec<Entry> {
+pub(crate) async fn history(client: &Client, bucket: &str, key: &str) -> Vec<Entry> {
     let listed = client
         .list_object_versions()
         .bucket(bucket)
@@ -72,7 +72,7 @@ async fn history(client: &Client, bucket: &str, key: &str) -> Vec<Entry> {
 }
 
 /// The RFC 3339 form of now, to the second.
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after 1970")

@@ -26,7 +26,9 @@ Examples:
 
 The command runs with sh -c; its environment holds CAMPANILE_BUCKET, CAMPANILE_KEY,
 CAMPANILE_SIZE and CAMPANILE_ETAG. A command that exits non-zero fails its object: the
-others are still mapped, the task is retried, and the run fails naming the key.";
+others are still mapped and the task is retried; on its last attempt the object goes to
+the skip report (reason command_failed, with the exit code and the end of the command's
+stderr) and the run exits 3.";
 
 /// Run a command once per object of a bucket or prefix, with the object's bytes on its
 /// stdin; write its stdout to the job output (`key<TAB>line`) or to a key per object.

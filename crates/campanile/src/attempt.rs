@@ -9,6 +9,18 @@
 //! (`plan/local/pool.rs`), so both runners behave alike. A process started by hand has
 //! neither and is a first attempt.
 //!
+//! Whether an attempt is its task's last: the job's `mapreduce.map.maxattempts` arrives
+//! the same way, as `mapreduce_map_maxattempts` (old name `mapred_map_max_attempts`;
+//! the local runner exports both, as Hadoop does), and an attempt whose number is at
+//! least that maximum less one gets no successor ([`TaskAttempt::is_last`]). A task that
+//! would fail an object for good on its last attempt can report it instead (objectmap
+//! writes a skip row: [`crate::task::objectmap`]). A process started by hand has no
+//! attempt id: nobody retries it, so it is its own last attempt. An attempt id without
+//! a maximum is not taken for the last: the task fails as it always did, and Hadoop
+//! decides. YARN does not count an attempt that was killed (a lost node, preemption)
+//! against the maximum, so a later attempt's number can exceed it: such an attempt is
+//! taken for the last as well, which at worst reports an object one retry early.
+//!
 //! A retried attempt (number 1 and up) first waits: full-jitter exponential backoff on
 //! its number ([`Tuning::task_attempt_backoff`](crate::tuning::Tuning)), so a task that
 //! failed because the server was overloaded is not run again at full rate, and the
@@ -24,6 +36,10 @@ use crate::retry::Backoff;
 pub const ATTEMPT_ID_ENV: &str = "mapreduce_task_attempt_id";
 /// The same under its deprecated name.
 pub const OLD_ATTEMPT_ID_ENV: &str = "mapred_task_id";
+/// The map tasks' maximum attempts as Hadoop Streaming exports it.
+pub const MAX_ATTEMPTS_ENV: &str = "mapreduce_map_maxattempts";
+/// The same under its deprecated name.
+pub const OLD_MAX_ATTEMPTS_ENV: &str = "mapred_map_max_attempts";
 /// Lowers the cap of the pause before a retried attempt (seconds; `0`: no pause).
 pub const PAUSE_MAX_ENV: &str = "CAMPANILE_ATTEMPT_PAUSE_MAX";
 
@@ -34,17 +50,32 @@ pub struct TaskAttempt {
     pub id: Option<String>,
     /// The attempt's number, from 0 (the first attempt).
     pub number: u32,
+    /// Attempts the task gets in all (`mapreduce.map.maxattempts`), when known.
+    pub max_attempts: Option<u32>,
 }
 
 impl TaskAttempt {
     /// The attempt this process is, from its environment.
     pub fn from_env() -> Self {
-        let id = [ATTEMPT_ID_ENV, OLD_ATTEMPT_ID_ENV]
-            .iter()
-            .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
-        match id {
+        TaskAttempt::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// The attempt that the environment variables `var` gives stand for (an empty
+    /// value counts as none).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
+        let first = |names: [&str; 2]| {
+            names
+                .iter()
+                .find_map(|name| var(name).filter(|v| !v.trim().is_empty()))
+        };
+        let attempt = match first([ATTEMPT_ID_ENV, OLD_ATTEMPT_ID_ENV]) {
             Some(id) => TaskAttempt::from_id(&id),
             None => TaskAttempt::default(),
+        };
+        TaskAttempt {
+            max_attempts: first([MAX_ATTEMPTS_ENV, OLD_MAX_ATTEMPTS_ENV])
+                .and_then(|v| v.trim().parse::<u32>().ok()),
+            ..attempt
         }
     }
 
@@ -59,6 +90,18 @@ impl TaskAttempt {
         TaskAttempt {
             id: Some(id.to_string()),
             number,
+            max_attempts: None,
+        }
+    }
+
+    /// True when no attempt follows this one if it fails: a process started by hand
+    /// (no attempt id), or an attempt numbered at least the task's maximum less one.
+    /// False when the maximum is unknown (see the module's documentation).
+    pub fn is_last(&self) -> bool {
+        match (&self.id, self.max_attempts) {
+            (None, _) => true,
+            (Some(_), Some(max)) => self.number.saturating_add(1) >= max,
+            (Some(_), None) => false,
         }
     }
 
@@ -120,7 +163,11 @@ mod tests {
             Duration::ZERO
         );
         for number in 1..6 {
-            let attempt = TaskAttempt { id: None, number };
+            let attempt = TaskAttempt {
+                id: None,
+                number,
+                max_attempts: None,
+            };
             for _ in 0..50 {
                 assert!(attempt.pause(&backoff, None) <= backoff.ceiling(number));
                 assert!(
@@ -137,9 +184,60 @@ mod tests {
         let third = TaskAttempt {
             id: None,
             number: 3,
+            max_attempts: None,
         };
         let draws: std::collections::BTreeSet<Duration> =
             (0..20).map(|_| third.pause(&backoff, None)).collect();
         assert!(draws.len() > 1);
+    }
+
+    #[test]
+    fn the_last_attempt_is_the_one_numbered_the_maximum_less_one() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            TaskAttempt::from_vars(move |name| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            })
+        };
+        let id = "attempt_1700000000000_0001_m_000003_";
+        for (number, last) in [(0, false), (2, false), (3, true), (4, true)] {
+            let attempt = TaskAttempt {
+                max_attempts: Some(4),
+                ..TaskAttempt::from_id(&format!("{id}{number}"))
+            };
+            assert_eq!(attempt.is_last(), last, "attempt {number} of 4");
+        }
+        // From the environment, under either name.
+        let third = env(&[
+            (ATTEMPT_ID_ENV, "attempt_1_0001_m_000000_2"),
+            (MAX_ATTEMPTS_ENV, "3"),
+        ]);
+        assert_eq!((third.number, third.max_attempts), (2, Some(3)));
+        assert!(third.is_last());
+        let old = env(&[
+            (OLD_ATTEMPT_ID_ENV, "attempt_1_0001_m_000000_0"),
+            (OLD_MAX_ATTEMPTS_ENV, "1"),
+        ]);
+        assert!(old.is_last());
+        assert!(
+            !env(&[
+                (ATTEMPT_ID_ENV, "attempt_1_0001_m_000000_0"),
+                (OLD_MAX_ATTEMPTS_ENV, "2")
+            ])
+            .is_last()
+        );
+        // An attempt id without a maximum: Hadoop decides, so never the last.
+        assert!(!env(&[(ATTEMPT_ID_ENV, "attempt_1_0001_m_000000_9")]).is_last());
+        assert!(
+            !env(&[
+                (ATTEMPT_ID_ENV, "attempt_1_0001_m_000000_0"),
+                (MAX_ATTEMPTS_ENV, "many")
+            ])
+            .is_last()
+        );
+        // By hand: nobody retries it.
+        assert!(env(&[]).is_last());
+        assert!(env(&[(ATTEMPT_ID_ENV, ""), (MAX_ATTEMPTS_ENV, "4")]).is_last());
     }
 }

@@ -47,6 +47,22 @@ impl CounterParser {
     }
 }
 
+/// Hadoop's own group of job counters, among those a job's log prints.
+pub const JOB_COUNTERS: &str = "Job Counters";
+
+/// The task attempts that failed in a job read from its log: Hadoop counts each
+/// failed attempt of a map or reduce task in [`JOB_COUNTERS`] (`Failed map tasks`,
+/// `Failed reduce tasks`; a killed attempt is counted apart and is not a failure), the
+/// number the local runner keeps in `StepReport::failed_attempts`, so that a cluster
+/// run's summary counts its retried attempts too.
+pub fn failed_attempts(counters: &Counters) -> usize {
+    ["Failed map tasks", "Failed reduce tasks"]
+        .iter()
+        .filter_map(|name| counters.get(&(JOB_COUNTERS.to_string(), name.to_string())))
+        .map(|n| usize::try_from(*n).unwrap_or(0))
+        .sum()
+}
+
 /// Writes the counters as a table, `group.counter` and the value, one per line.
 pub fn write_table<W: Write>(out: &mut W, counters: &Counters) -> std::io::Result<()> {
     let width = counters
@@ -106,6 +122,23 @@ mod tests {
             counters[&key("File System Counters", "FILE: Number of bytes read")],
             120
         );
+    }
+
+    #[test]
+    fn failed_attempts_are_hadoops_failed_map_and_reduce_tasks() {
+        let log = "2026-11-30 07:01:02,400 INFO mapreduce.Job: Counters: 4\n\
+                   \tJob Counters \n\
+                   \t\tFailed map tasks=3\n\
+                   \t\tFailed reduce tasks=1\n\
+                   \t\tKilled map tasks=2\n\
+                   \t\tLaunched map tasks=6\n";
+        let mut counters = Counters::new();
+        let mut parser = CounterParser::default();
+        for line in log.lines() {
+            parser.feed(line, &mut counters);
+        }
+        assert_eq!(failed_attempts(&counters), 4);
+        assert_eq!(failed_attempts(&Counters::new()), 0);
     }
 
     #[test]

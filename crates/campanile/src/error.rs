@@ -96,9 +96,15 @@ pub enum Error {
     Records(Vec<(String, Error)>),
 
     /// A user's command (`campanile map`) failed on one object: what it exited with
-    /// and the end of what it said on stderr. Exit code 1 (Hadoop retries the attempt).
-    #[error("{0}")]
-    CommandFailed(String),
+    /// and the end of what it said on stderr. Exit code 1 (Hadoop retries the attempt;
+    /// on the last attempt objectmap reports the object with a skip row instead).
+    #[error("the command failed ({status}){}", if .said.is_empty() { String::new() } else { format!(": {}", .said) })]
+    CommandFailed {
+        /// `exit code N`, or how the process ended (a signal).
+        status: String,
+        /// The end of its stderr, trimmed (empty when it said nothing).
+        said: String,
+    },
 
     /// An EMR API call failed. Exit code 1.
     #[error("EMR {operation} {cluster}: {message}")]

@@ -26,6 +26,10 @@ pub mod counters {
     pub const MAPPED: &str = "Mapped";
     /// objectmap: objects whose command failed (or whose output could not be written).
     pub const MAP_FAILED: &str = "MapFailed";
+    /// objectmap: objects whose command failed on the task's last attempt, reported
+    /// with a skip row (`command_failed`) rather than failing the task; also counted
+    /// in `MapFailed`.
+    pub const COMMAND_FAILED: &str = "CommandFailed";
     /// objectmap: bytes the commands read (the objects' bytes on their stdin).
     pub const MAP_INPUT_BYTES: &str = "MapInputBytes";
     /// objectmap: bytes the commands wrote (their stdout).

@@ -60,17 +60,22 @@ pub enum SkipReason {
     /// Content-MD5 (the bytes sent are the bytes stored), not the read: reported so
     /// that exit 0 keeps meaning "every object proven".
     UnverifiableAtSource,
+    /// `campanile map`: the user's command exited non-zero (or was killed) on the
+    /// object's last task attempt, so no attempt is left to retry it; the detail has
+    /// its exit status and the end of its stderr.
+    CommandFailed,
 }
 
 impl SkipReason {
     /// Every reason, in report order.
-    pub const ALL: [SkipReason; 6] = [
+    pub const ALL: [SkipReason; 7] = [
         SkipReason::Archived,
         SkipReason::Vanished,
         SkipReason::Changed,
         SkipReason::UnknownLayout,
         SkipReason::DestinationChanged,
         SkipReason::UnverifiableAtSource,
+        SkipReason::CommandFailed,
     ];
 
     /// The counter that counts objects skipped for this reason.
@@ -82,6 +87,7 @@ impl SkipReason {
             SkipReason::UnknownLayout => crate::reporter::counters::UNKNOWN_PART_LAYOUT,
             SkipReason::DestinationChanged => crate::reporter::counters::DESTINATION_CHANGED,
             SkipReason::UnverifiableAtSource => crate::reporter::counters::UNVERIFIABLE_AT_SOURCE,
+            SkipReason::CommandFailed => crate::reporter::counters::COMMAND_FAILED,
         }
     }
 
@@ -94,6 +100,7 @@ impl SkipReason {
             SkipReason::UnknownLayout => "unknown_layout",
             SkipReason::DestinationChanged => "destination_changed",
             SkipReason::UnverifiableAtSource => "unverifiable_at_source",
+            SkipReason::CommandFailed => "command_failed",
         }
     }
 

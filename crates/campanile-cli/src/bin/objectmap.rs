@@ -25,6 +25,8 @@ fn main() -> std::process::ExitCode {
                 .as_ref()
                 .map(|t| t.as_str().to_string()),
             concurrency: args.concurrency,
+            // The last attempt reports a failed command instead of failing the task.
+            last_attempt: campanile::attempt::TaskAttempt::from_env().is_last(),
         };
         objectmap::run(
             streams.input,

@@ -865,6 +865,12 @@ fn a_map_runs_objectmap_over_the_listing_with_its_command_encoded() {
     assert_eq!(step.input, "/1451507458/srcbucket.list");
     assert_eq!(plan.output.as_deref(), Some(step.output.as_str()));
     assert!(plan.uploads.is_none(), "a map makes no multipart upload");
+    // Every runner gathers the skip report (the last attempts' `command_failed` rows
+    // among them) from the map's job output.
+    assert_eq!(
+        crate::rsync::report::rows_directory(&plan),
+        Some(step.output.as_str())
+    );
     // The command comes back whole from the line a task is started with.
     let TaskCommand::ObjectMap(parsed) = TaskCommand::parse(&step.mapper.argv()).expect("parse")
     else {
@@ -890,6 +896,9 @@ fn a_map_runs_objectmap_over_the_listing_with_its_command_encoded() {
         "{text}"
     );
     assert!(text.contains("mapreduce.job.reduces=0"), "{text}");
+    // Exported to the tasks as mapreduce_map_maxattempts: objectmap tells its last
+    // attempt by it.
+    assert!(text.contains("mapreduce.map.maxattempts=4"), "{text}");
     assert!(
         args.iter()
             .all(|arg| !arg.contains('\'') && !arg.contains('"')),

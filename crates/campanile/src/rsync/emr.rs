@@ -147,6 +147,7 @@ pub async fn run<W: Write, E: Write>(
         match counters {
             Some(counters) => reports.push(crate::plan::local::StepReport {
                 name: step.name.clone(),
+                failed_attempts: crate::counters::failed_attempts(&counters),
                 counters,
                 ..Default::default()
             }),

@@ -545,6 +545,7 @@ fn run_step(name: &str, invocation: &Invocation) -> Result<StepReport, Error> {
     }
     Ok(StepReport {
         name: name.to_string(),
+        failed_attempts: crate::counters::failed_attempts(&counters),
         counters,
         seconds: started.elapsed().as_secs_f64(),
         ..Default::default()

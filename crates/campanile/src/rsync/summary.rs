@@ -181,7 +181,8 @@ impl Restore {
 pub struct Map {
     /// Objects whose command succeeded.
     pub mapped: u64,
-    /// Objects whose command failed (counted by the attempts that ended).
+    /// Objects whose command failed, as the committed attempts counted them: on a
+    /// task's last attempt, each is a `command_failed` row of the skip report.
     pub failed: u64,
     /// Bytes fed to the commands.
     pub input_bytes: u64,
@@ -817,6 +818,7 @@ mod tests {
             (SkipReason::Changed, 0),
             (SkipReason::UnknownLayout, 1),
             (SkipReason::DestinationChanged, 1),
+            (SkipReason::CommandFailed, 0),
         ]
         .into_iter()
         .collect();
@@ -873,7 +875,7 @@ mod tests {
         // No report: nothing was left out, whatever the counters said.
         let none = RunSummary::from_steps(&diff_run(), "src", 4.0).with_report(None);
         assert_eq!(none.skipped_total(), 0);
-        assert_eq!(none.skipped.len(), 5, "every reason is listed, zero or not");
+        assert_eq!(none.skipped.len(), 6, "every reason is listed, zero or not");
     }
 
     #[test]
@@ -1015,6 +1017,43 @@ mod tests {
              \x20 output         /out/part.all.x\n\
              \x20 skip report    /out/part.all.x/_skipped.jsonl\n"
         );
+    }
+
+    /// A map whose command failed on one object on its task's last attempt: the map
+    /// line counts it failed, the skip report's row names the reason.
+    #[test]
+    fn a_map_counts_the_failed_commands_and_skips_them_as_command_failed() {
+        let steps = vec![
+            step("list.src.part.all", &[("src", "Objects", 3)], 0),
+            step(
+                "map.src.part.all",
+                &[
+                    ("src", "Mapped", 2),
+                    ("src", "MapFailed", 1),
+                    ("src", "CommandFailed", 1),
+                    ("src", "MapInputBytes", 2600),
+                ],
+                3,
+            ),
+        ];
+        let report = SkipReport {
+            objects: 1,
+            path: "/out/_skipped.jsonl".into(),
+            reasons: [(SkipReason::CommandFailed, 1)].into_iter().collect(),
+        };
+        let summary = RunSummary::from_steps(&steps, "src", 1.0).with_report(Some(&report));
+        let map = summary.map.expect("a map section");
+        assert_eq!((map.mapped, map.failed), (2, 1));
+        assert_eq!(summary.skipped_total(), 1);
+        let json = summary.json();
+        assert_eq!(json["summary"]["skipped"]["command_failed"], 1);
+        assert_eq!(json["summary"]["map"]["failed"], 1);
+        assert_eq!(json["summary"]["failed"]["attempts"], 3);
+        let mut text = Vec::new();
+        summary.write_human(&mut text).expect("write");
+        let text = String::from_utf8(text).expect("utf-8");
+        assert!(text.contains("2 mapped, 1 failed, 2600 bytes in"), "{text}");
+        assert!(text.contains("skipped      1 (command_failed 1)"), "{text}");
     }
 
     #[test]

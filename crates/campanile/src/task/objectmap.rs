@@ -19,9 +19,17 @@
 //! record: the others are still mapped, and the task fails at its end naming every
 //! failed key ([`Error::Records`]), so that Hadoop retries the attempt. Repeating one is
 //! safe: an attempt's job output is discarded when it fails, and a destination key is
-//! overwritten with what the command writes again. An object gone or changed since the
-//! listing is skipped with a skip row, as in the copy; skip rows of the listing are
-//! passed on.
+//! overwritten with what the command writes again. On the task's last attempt
+//! ([`ObjectMapOptions::last_attempt`], from [`crate::attempt::TaskAttempt::is_last`])
+//! no retry is left, and failing would make the whole run fail and drop every other
+//! object's output: there a command that exits non-zero is reported instead, a skip
+//! row `command_failed` whose detail has its exit status and the end of its stderr
+//! (counted in `MapFailed` and `CommandFailed`), and the task succeeds, so that its
+//! output and the row reach the run's skip report (exit 3). Other failures (a GET or
+//! PutObject that failed after the client's retries, an I/O error) still fail the
+//! task on every attempt: they are the run's, not the command's. An object gone or
+//! changed since the listing is skipped with a skip row, as in the copy; skip rows of
+//! the listing are passed on.
 
 use std::io::{BufRead, BufReader, Read, Seek, Write};
 use std::process::Stdio;
@@ -37,7 +45,7 @@ use crate::input::checked_records;
 use crate::record::{ListingRecord, escape_key};
 use crate::reporter::{Reporter, counters};
 use crate::s3::Client;
-use crate::skip::{self, Line, Skipped};
+use crate::skip::{self, Line, SkipReason, Skipped};
 use crate::stream::StreamIndex;
 use crate::task::objectcopy::attempts::source_moved;
 
@@ -60,6 +68,9 @@ pub struct ObjectMapOptions {
     pub output_template: Option<String>,
     /// Objects mapped at once.
     pub concurrency: usize,
+    /// This is the task's last attempt: a failed command is reported with a skip row
+    /// rather than failing the task (see the module's documentation).
+    pub last_attempt: bool,
 }
 
 /// Totals of one run.
@@ -69,6 +80,8 @@ pub struct ObjectMapSummary {
     pub mapped: u64,
     /// Objects skipped (gone or changed since the listing).
     pub skipped: u64,
+    /// Objects whose command failed on the last attempt, reported with a skip row.
+    pub failed: u64,
     /// Bytes fed to the commands.
     pub input_bytes: u64,
     /// Bytes the commands wrote.
@@ -171,8 +184,16 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
             Handled::Failed(object, error) => {
                 reporter.counter(group, counters::MAP_FAILED, 1)?;
                 reporter.counter(group, counters::OBJECTS, 1)?;
-                reporter.status_now(&format!("{group}/{}: failed: {error}", object.key))?;
-                failures.push((object.key, error));
+                match command_failure(&object, error, options.last_attempt) {
+                    Ok(row) => {
+                        summary.failed += 1;
+                        skip::report(output, reporter, group, &row)?;
+                    }
+                    Err(error) => {
+                        reporter.status_now(&format!("{group}/{}: failed: {error}", object.key))?;
+                        failures.push((object.key, error));
+                    }
+                }
             }
             Handled::Skipped(row) => {
                 summary.skipped += 1;
@@ -188,6 +209,29 @@ pub async fn run<R: BufRead, W: Write, E: Write>(
         return Err(Error::Records(failures));
     }
     Ok(summary)
+}
+
+/// The skip row that reports `object`'s failure: `Ok` for a failed command on the
+/// last attempt, the error back otherwise (the task fails with it).
+fn command_failure(
+    object: &ListingRecord,
+    error: Error,
+    last_attempt: bool,
+) -> Result<Skipped, Error> {
+    match error {
+        Error::CommandFailed { status, said } if last_attempt => Ok(Skipped {
+            key: object.key.clone(),
+            size: object.size,
+            etag: object.etag.clone(),
+            reason: SkipReason::CommandFailed,
+            detail: if said.is_empty() {
+                status
+            } else {
+                format!("{status}: {said}")
+            },
+        }),
+        error => Err(error),
+    }
 }
 
 fn as_i64(n: u64) -> i64 {
@@ -317,11 +361,7 @@ async fn run_command(
             Some(code) => format!("exit code {code}"),
             None => status.to_string(),
         };
-        return Err(Error::CommandFailed(if tail.is_empty() {
-            format!("the command failed ({status})")
-        } else {
-            format!("the command failed ({status}): {tail}")
-        }));
+        return Err(Error::CommandFailed { status, said: tail });
     }
     if let Some(error) = read_error {
         return Err(error);
@@ -396,5 +436,76 @@ mod tests {
         assert_eq!(output_key("out/{key}.gz", "logs/a b"), "out/logs/a b.gz");
         assert_eq!(output_key("all/{key}/{key}", "k"), "all/k/k");
         assert_eq!(output_key("fixed", "k"), "fixed");
+    }
+
+    fn listed(key: &str) -> ListingRecord {
+        ListingRecord::parse(&format!(
+            "{key}\t0123456789abcdef0123456789abcdef\t2500\t2026-01-01 00:00:00"
+        ))
+        .expect("a listing record")
+    }
+
+    fn failed(said: &str) -> Error {
+        Error::CommandFailed {
+            status: "exit code 7".into(),
+            said: said.into(),
+        }
+    }
+
+    #[test]
+    fn a_failed_command_is_reported_on_the_last_attempt_only() {
+        let object = listed("logs/b c");
+        // Not the last attempt: the task fails with it, so that Hadoop retries.
+        let error = command_failure(&object, failed("no b"), false).expect_err("retried");
+        assert_eq!(error.to_string(), "the command failed (exit code 7): no b");
+        assert_eq!(error.exit_code(), 1);
+        // The last: a skip row naming the key, the exit code and what it said.
+        let row = command_failure(&object, failed("no b\nat all"), true).expect("reported");
+        assert_eq!(row.key, "logs/b c");
+        assert_eq!((row.size, row.etag.as_str()), (2500, object.etag.as_str()));
+        assert_eq!(row.reason, SkipReason::CommandFailed);
+        assert_eq!(row.detail, "exit code 7: no b\nat all");
+        let line = row.to_row();
+        assert!(skip::is_row(&line), "{line}");
+        assert!(
+            line.ends_with("\tskipped:command_failed:exit code 7: no b at all"),
+            "{line}"
+        );
+        let silent = command_failure(&object, failed(""), true).expect("reported");
+        assert_eq!(silent.detail, "exit code 7");
+        // Any other failure is the run's, not the command's: never a skip row.
+        let io = Error::Internal("s3://b/k gave 3 bytes, listed with 2500".into());
+        assert!(command_failure(&object, io, true).is_err());
+    }
+
+    #[test]
+    fn the_last_attempt_is_told_from_the_tasks_environment() {
+        use crate::attempt::{ATTEMPT_ID_ENV, MAX_ATTEMPTS_ENV, TaskAttempt};
+        let last = |vars: Vec<(&'static str, String)>| {
+            TaskAttempt::from_vars(|name| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.clone())
+            })
+            .is_last()
+        };
+        // The local runner and Hadoop Streaming export both: the map step's 4 attempts.
+        let attempt = |n: u32| {
+            vec![
+                (
+                    ATTEMPT_ID_ENV,
+                    format!("attempt_1700000000000_0001_m_000000_{n}"),
+                ),
+                (
+                    MAX_ATTEMPTS_ENV,
+                    crate::plan::JobSettings::map().map_attempts.to_string(),
+                ),
+            ]
+        };
+        assert!(!last(attempt(0)));
+        assert!(!last(attempt(2)));
+        assert!(last(attempt(3)));
+        // objectmap run by hand: nobody retries it, so it reports.
+        assert!(last(Vec::new()));
     }
 }

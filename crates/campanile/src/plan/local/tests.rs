@@ -242,6 +242,27 @@ fn a_task_that_always_fails_stops_the_job_after_max_attempts() {
     assert_eq!(attempts, 4, "a fresh working directory per attempt");
 }
 
+/// What `attempt::TaskAttempt::is_last` reads: each attempt sees its number in its id
+/// and the task's maximum under both names, so the last one can tell it is the last.
+#[test]
+fn each_attempt_sees_its_number_and_the_maximum_attempts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = input_file(dir.path(), b"x\n");
+    let out = dir.path().join("out");
+    let mut step = step(
+        &input,
+        &out,
+        "cat >/dev/null; n=${mapreduce_task_attempt_id##*_}; \
+         [ $((n + 1)) -eq \"$mapreduce_map_maxattempts\" ] || exit 1; \
+         echo \"last $n of $mapred_map_max_attempts\"",
+        None,
+    );
+    step.settings.map_attempts = 3;
+    let report = run(&step, dir.path()).expect("the last attempt succeeds");
+    assert_eq!(report.failed_attempts, 2);
+    assert_eq!(read(out.join("part-00000")), "last 2 of 3\t\n");
+}
+
 #[test]
 fn a_task_that_fails_once_is_retried() {
     let dir = tempfile::tempdir().expect("tempdir");
