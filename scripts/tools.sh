@@ -84,6 +84,8 @@ ensure_hadoop() {
     [ "$(id -u)" -eq 0 ] || sudo=sudo
     $sudo apt-get update -qq && $sudo apt-get install -y -qq openjdk-17-jdk-headless maven >/dev/null
   fi
+  # A failed Maven run stops here (`|| return 1` below) whether or not the caller has
+  # `set -e`: an install marked complete without its jars would fail every later run.
   local m2="$CAMPANILE_TOOLS/m2" installed="" log="$CAMPANILE_TOOLS/maven-install.log"
   mkdir -p "$CAMPANILE_TOOLS"
   # Maven, quiet, with its output kept for when it fails.
@@ -101,12 +103,12 @@ ensure_hadoop() {
     rm -rf "$partial"
     mkdir -p "$partial"
     _mvn -f "$jars/hadoop-pom.xml" -Dhadoop.version="$HADOOP_VERSION" \
-      dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$partial/lib"
+      dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$partial/lib" || return 1
     # The NameNode's and DataNode's web resources, which the hadoop-hdfs jar leaves out
     # (the tarball has them in share/hadoop/hdfs/webapps): its tests jar carries them.
     _mvn -f "$jars/hadoop-pom.xml" -Dhadoop.version="$HADOOP_VERSION" \
       dependency:unpack -Dartifact="org.apache.hadoop:hadoop-hdfs:$HADOOP_VERSION:jar:tests" \
-      -Dmdep.unpack.includes='webapps/**' -DoutputDirectory="$partial/share/hadoop/hdfs"
+      -Dmdep.unpack.includes='webapps/**' -DoutputDirectory="$partial/share/hadoop/hdfs" || return 1
     touch "$partial/.complete"
     rm -rf "$CAMPANILE_HADOOP_HOME"
     mv "$partial" "$CAMPANILE_HADOOP_HOME"
@@ -118,7 +120,7 @@ ensure_hadoop() {
     rm -rf "$partial"
     mkdir -p "$partial"
     _mvn -f "$jars/hive-pom.xml" -Dhive.version="$HIVE_VERSION" \
-      dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$partial/lib"
+      dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$partial/lib" || return 1
     touch "$partial/.complete"
     rm -rf "$CAMPANILE_HIVE_HOME"
     mv "$partial" "$CAMPANILE_HIVE_HOME"
