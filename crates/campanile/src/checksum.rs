@@ -227,7 +227,43 @@ pub struct SourceChecksum {
 /// What a record field of a checksum starts with.
 pub const FIELD_PREFIX: &str = "checksum:";
 
+/// The five checksum values of a HEAD's answer, in the order [`Algorithm::pick`]
+/// takes them.
+pub fn head_values(
+    head: &aws_sdk_s3::operation::head_object::HeadObjectOutput,
+) -> [Option<&str>; 5] {
+    [
+        head.checksum_crc32(),
+        head.checksum_crc32_c(),
+        head.checksum_crc64_nvme(),
+        head.checksum_sha1(),
+        head.checksum_sha256(),
+    ]
+}
+
 impl SourceChecksum {
+    /// `request` carrying this value and type, when it is a full-object checksum: S3
+    /// checks it against the object the parts make (a composite value is the parts'
+    /// checksums, which the request's parts carry).
+    pub fn on_completion(
+        &self,
+        request: aws_sdk_s3::operation::complete_multipart_upload::builders::CompleteMultipartUploadFluentBuilder,
+    ) -> aws_sdk_s3::operation::complete_multipart_upload::builders::CompleteMultipartUploadFluentBuilder
+    {
+        if self.kind != Kind::FullObject {
+            return request;
+        }
+        let value = Some(self.value.clone());
+        let request = request.checksum_type(self.kind.sdk());
+        match self.algorithm {
+            Algorithm::Crc32 => request.set_checksum_crc32(value),
+            Algorithm::Crc32c => request.set_checksum_crc32_c(value),
+            Algorithm::Crc64Nvme => request.set_checksum_crc64_nvme(value),
+            Algorithm::Sha1 => request.set_checksum_sha1(value),
+            Algorithm::Sha256 => request.set_checksum_sha256(value),
+        }
+    }
+
     /// The checksum a HEAD (in checksum mode) shows for a multipart object, when it
     /// can prove a copy: exactly one algorithm's value, of a known type (a value
     /// ending in `-N` without a type is composite; without either, the type cannot be
@@ -262,16 +298,7 @@ impl SourceChecksum {
     pub fn of_head(
         head: &aws_sdk_s3::operation::head_object::HeadObjectOutput,
     ) -> Option<SourceChecksum> {
-        SourceChecksum::of_answer(
-            [
-                head.checksum_crc32(),
-                head.checksum_crc32_c(),
-                head.checksum_crc64_nvme(),
-                head.checksum_sha1(),
-                head.checksum_sha256(),
-            ],
-            head.checksum_type(),
-        )
+        SourceChecksum::of_answer(head_values(head), head.checksum_type())
     }
 
     /// The base64 digest, without a composite's `-N`.

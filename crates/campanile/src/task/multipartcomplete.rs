@@ -973,17 +973,7 @@ async fn complete_upload_with_sse(
                 // S3 asks for the key when the upload has a checksum algorithm.
                 .sse_c(sse_c);
             let request = match full {
-                Some(source) => {
-                    let value = Some(source.value.clone());
-                    let request = request.checksum_type(source.kind.sdk());
-                    match source.algorithm {
-                        Algorithm::Crc32 => request.set_checksum_crc32(value),
-                        Algorithm::Crc32c => request.set_checksum_crc32_c(value),
-                        Algorithm::Crc64Nvme => request.set_checksum_crc64_nvme(value),
-                        Algorithm::Sha1 => request.set_checksum_sha1(value),
-                        Algorithm::Sha256 => request.set_checksum_sha256(value),
-                    }
-                }
+                Some(source) => source.on_completion(request),
                 None => request,
             };
             let result = request.send().await;

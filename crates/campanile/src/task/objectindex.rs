@@ -366,13 +366,7 @@ fn describe(row: &mut IndexRow, head: &HeadObjectOutput) {
     );
     row.encryption = Some(encryption(head).to_string());
     row.kms_key_id = head.ssekms_key_id().map(str::to_string);
-    let values = [
-        head.checksum_crc32(),
-        head.checksum_crc32_c(),
-        head.checksum_crc64_nvme(),
-        head.checksum_sha1(),
-        head.checksum_sha256(),
-    ];
+    let values = crate::checksum::head_values(head);
     row.checksum_algorithm = Some(
         Algorithm::ALL
             .into_iter()

@@ -588,13 +588,7 @@ impl Content {
     /// From a HEAD in checksum mode.
     fn of(head: &HeadObjectOutput) -> Content {
         let state = head_state(head);
-        let values = [
-            head.checksum_crc32(),
-            head.checksum_crc32_c(),
-            head.checksum_crc64_nvme(),
-            head.checksum_sha1(),
-            head.checksum_sha256(),
-        ];
+        let values = crate::checksum::head_values(head);
         let declared = head.checksum_type().and_then(|kind| match kind {
             aws_sdk_s3::types::ChecksumType::Composite => Some(ChecksumKind::Composite),
             aws_sdk_s3::types::ChecksumType::FullObject => Some(ChecksumKind::FullObject),

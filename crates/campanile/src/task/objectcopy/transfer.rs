@@ -113,13 +113,7 @@ impl FullChecksum {
         if head.checksum_type() == Some(&ChecksumType::Composite) {
             return None;
         }
-        let values = [
-            head.checksum_crc32(),
-            head.checksum_crc32_c(),
-            head.checksum_crc64_nvme(),
-            head.checksum_sha1(),
-            head.checksum_sha256(),
-        ];
+        let values = crate::checksum::head_values(head);
         Algorithm::ALL.into_iter().find_map(|algorithm| {
             let value = algorithm.pick(values)?;
             (!value.contains('-')).then(|| FullChecksum {
@@ -150,13 +144,7 @@ impl FullChecksum {
         head: &aws_sdk_s3::operation::head_object::HeadObjectOutput,
     ) -> Option<String> {
         self.algorithm
-            .pick([
-                head.checksum_crc32(),
-                head.checksum_crc32_c(),
-                head.checksum_crc64_nvme(),
-                head.checksum_sha1(),
-                head.checksum_sha256(),
-            ])
+            .pick(crate::checksum::head_values(head))
             .map(str::to_string)
     }
 

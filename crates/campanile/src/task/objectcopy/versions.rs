@@ -427,13 +427,7 @@ async fn stored(
                 S3Context::new("HeadObject", bucket, key).sdk(e)
             }
         })?;
-    let values = [
-        head.checksum_crc32(),
-        head.checksum_crc32_c(),
-        head.checksum_crc64_nvme(),
-        head.checksum_sha1(),
-        head.checksum_sha256(),
-    ];
+    let values = crate::checksum::head_values(&head);
     let mut found = Algorithm::ALL
         .into_iter()
         .filter_map(|algorithm| algorithm.pick(values).map(|v| (algorithm, v)));
@@ -1010,18 +1004,8 @@ async fn copy_multipart<W: Write, E: Write>(
                         .build(),
                 );
             // A full-object checksum goes with the completion, which S3 checks.
-            let request = match checksum.as_ref().filter(|c| c.kind == Kind::FullObject) {
-                Some(full) => {
-                    let value = Some(full.value.clone());
-                    let request = request.checksum_type(full.kind.sdk());
-                    match full.algorithm {
-                        Algorithm::Crc32 => request.set_checksum_crc32(value),
-                        Algorithm::Crc32c => request.set_checksum_crc32_c(value),
-                        Algorithm::Crc64Nvme => request.set_checksum_crc64_nvme(value),
-                        Algorithm::Sha1 => request.set_checksum_sha1(value),
-                        Algorithm::Sha256 => request.set_checksum_sha256(value),
-                    }
-                }
+            let request = match &checksum {
+                Some(source) => source.on_completion(request),
                 None => request,
             };
             request
