@@ -241,6 +241,18 @@ pub fn head_values(
     ]
 }
 
+/// The one algorithm's value among an answer's five ([`head_values`]), when exactly
+/// one is present: a copy carries one checksum, so two are no value to compare with.
+pub fn single_value(values: [Option<&str>; 5]) -> Option<(Algorithm, &str)> {
+    let mut found = Algorithm::ALL
+        .into_iter()
+        .filter_map(|algorithm| algorithm.pick(values).map(|v| (algorithm, v)));
+    match (found.next(), found.next()) {
+        (Some(one), None) => Some(one),
+        _ => None,
+    }
+}
+
 impl SourceChecksum {
     /// `request` carrying this value and type, when it is a full-object checksum: S3
     /// checks it against the object the parts make (a composite value is the parts'
@@ -273,13 +285,7 @@ impl SourceChecksum {
         values: [Option<&str>; 5],
         kind: Option<&aws_sdk_s3::types::ChecksumType>,
     ) -> Option<SourceChecksum> {
-        let mut found = Algorithm::ALL
-            .into_iter()
-            .filter_map(|algorithm| algorithm.pick(values).map(|v| (algorithm, v)));
-        let (algorithm, value) = found.next()?;
-        if found.next().is_some() {
-            return None;
-        }
+        let (algorithm, value) = single_value(values)?;
         let kind = match kind.and_then(Kind::of_sdk) {
             Some(kind) => kind,
             None if value.contains('-') => Kind::Composite,

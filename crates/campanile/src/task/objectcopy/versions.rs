@@ -77,7 +77,7 @@ use futures::StreamExt;
 
 use super::ObjectCopyOptions;
 use super::transfer::{FullChecksum, SourceProof, with_part_checksum};
-use crate::checksum::{self, Algorithm, Kind, SourceChecksum};
+use crate::checksum::{self, Kind, SourceChecksum};
 use crate::error::{Error, S3Context, S3ResultExt};
 use crate::headers::ObjectHeaders;
 use crate::input::checked_records;
@@ -427,19 +427,14 @@ async fn stored(
                 S3Context::new("HeadObject", bucket, key).sdk(e)
             }
         })?;
-    let values = crate::checksum::head_values(&head);
-    let mut found = Algorithm::ALL
-        .into_iter()
-        .filter_map(|algorithm| algorithm.pick(values).map(|v| (algorithm, v)));
-    // Exactly one algorithm's value, as the copy carries one.
-    let checksum = match (found.next(), found.next()) {
-        (Some((algorithm, value)), None) => Some((
-            algorithm,
-            head.checksum_type().and_then(Kind::of_sdk),
-            value.to_string(),
-        )),
-        _ => None,
-    };
+    let checksum =
+        checksum::single_value(checksum::head_values(&head)).map(|(algorithm, value)| {
+            (
+                algorithm,
+                head.checksum_type().and_then(Kind::of_sdk),
+                value.to_string(),
+            )
+        });
     Ok(crate::versions::Stored {
         size: head
             .content_length()
