@@ -353,20 +353,21 @@ async fn remaining(
                     for (ours, theirs) in pairs {
                         let source_version = &record.versions[ours];
                         let destination_version = &history[theirs].0;
-                        let source_head = stored(
-                            src,
-                            (src_bucket, &record.key),
-                            &source_version.version_id,
-                            true,
-                        )
-                        .await?;
-                        let destination_head = stored(
-                            dst,
-                            (bucket, dst_key),
-                            &destination_version.version_id,
-                            false,
-                        )
-                        .await?;
+                        // The two HEADs are independent: one round trip, not two.
+                        let (source_head, destination_head) = futures::try_join!(
+                            stored(
+                                src,
+                                (src_bucket, &record.key),
+                                &source_version.version_id,
+                                true,
+                            ),
+                            stored(
+                                dst,
+                                (bucket, dst_key),
+                                &destination_version.version_id,
+                                false,
+                            ),
+                        )?;
                         if let Err(because) =
                             crate::versions::same_bytes(&source_head, &destination_head)
                         {
